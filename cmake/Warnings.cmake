@@ -1,0 +1,15 @@
+add_library(ebsnap_options INTERFACE)
+target_compile_options(ebsnap_options INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion -Wnon-virtual-dtor
+  -Wold-style-cast -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough
+  -Wformat=2 -Wmissing-declarations
+  # Designated initializers that leave members at their defaults are the point of option structs.
+  -Wno-missing-field-initializers)
+if(EBSNAP_WERROR)
+  target_compile_options(ebsnap_options INTERFACE -Werror)
+endif()
+if(EBSNAP_SANITIZE)
+  target_compile_options(ebsnap_options INTERFACE
+    -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+  target_link_options(ebsnap_options INTERFACE -fsanitize=address,undefined)
+endif()
