@@ -1,0 +1,128 @@
+#pragma once
+// The configuration of a run: what the config file (merged with the userdata "ebsnap" overlay)
+// says, after strict validation. Everything here is plain data; the orchestration reads it and
+// never has to re-check it (devices, mount points, ranges and hook files are already valid).
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace agent {
+
+enum class FsType { ext4, xfs };
+enum class VolumeType { gp2, gp3, io1, io2, st1, sc1, standard };
+
+[[nodiscard]] std::string_view to_string(FsType type);
+[[nodiscard]] std::string_view to_string(VolumeType type);
+[[nodiscard]] std::optional<FsType> parse_fs_type(std::string_view name);
+[[nodiscard]] std::optional<VolumeType> parse_volume_type(std::string_view name);
+
+struct VolumeConfig {
+  std::string device;       // as configured: /dev/sd[f-z] or /dev/xvd[f-z]
+  std::string mount_point;  // absolute, normalised, never "/"
+  std::int64_t size_gib = 0;  // 1..16384; used when no snapshot exists yet
+  FsType filesystem = FsType::ext4;
+  std::string mount_options = "defaults";
+  VolumeType volume_type = VolumeType::gp3;
+  std::optional<std::int32_t> iops;             // only io1, io2, gp3
+  std::optional<std::int32_t> throughput_mibps; // only gp3
+  bool encrypted = false;
+  std::optional<std::string> kms_key_id;        // only with encrypted
+};
+
+enum class HookPhase {
+  pre_mounts, post_mounts, pre_mount, post_mount,
+  pre_unmounts, post_unmounts, pre_unmount, post_unmount,
+  pre_snapshots, post_snapshots, pre_snapshot, post_snapshot,
+  on_failure,
+};
+inline constexpr std::array k_hook_phases = {
+    HookPhase::pre_mounts,     HookPhase::post_mounts,    HookPhase::pre_mount,
+    HookPhase::post_mount,     HookPhase::pre_unmounts,   HookPhase::post_unmounts,
+    HookPhase::pre_unmount,    HookPhase::post_unmount,   HookPhase::pre_snapshots,
+    HookPhase::post_snapshots, HookPhase::pre_snapshot,   HookPhase::post_snapshot,
+    HookPhase::on_failure,
+};
+// The name used in the config file and in EBSNAP_PHASE: "pre_snapshot", ...
+[[nodiscard]] std::string_view to_string(HookPhase phase);
+[[nodiscard]] std::optional<HookPhase> parse_hook_phase(std::string_view name);
+// Phases named pre_* (a failure stops the operation); post_* and on_failure always run.
+[[nodiscard]] bool is_pre_phase(HookPhase phase);
+
+// One hook: argv[0] is an absolute path to a root-owned executable; never run by a shell.
+// In the config a hook is either an argv array or a single path string.
+using HookCommand = std::vector<std::string>;
+
+struct Hooks {
+  std::map<HookPhase, std::vector<HookCommand>> by_phase;
+
+  // The hooks of a phase, in config order; empty when none.
+  [[nodiscard]] const std::vector<HookCommand>& of(HookPhase phase) const;
+  [[nodiscard]] bool empty() const { return by_phase.empty(); }
+};
+
+struct GroupConfig {
+  std::string name;  // [A-Za-z0-9_.-]+
+  std::vector<VolumeConfig> volumes;
+  std::map<std::string, std::string> tags;  // extra tags; no "aws:" or "ebsnap:" keys
+  bool freeze = true;
+  Hooks hooks;
+};
+
+struct Timeouts {
+  std::chrono::seconds volume_available{300};  // CreateVolume → available
+  std::chrono::seconds device_wait{120};       // AttachVolume → device node (udev)
+  std::chrono::seconds pending_snapshot{600};  // restore waits for a pending newest snapshot
+  std::chrono::seconds hook{60};               // each hook process
+};
+
+// Static credentials from the config file. Secret: never log, never print; the loader refuses
+// a file holding them when group or others can read it.
+struct StaticCredentials {
+  std::string access_key_id;
+  std::string secret_access_key;
+  std::optional<std::string> session_token;
+};
+
+inline constexpr std::string_view k_default_config_path = "/etc/ebsnap/ebsnap.json";
+inline constexpr std::int64_t k_min_freeze_timeout_s = 1;
+inline constexpr std::int64_t k_max_freeze_timeout_s = 120;
+
+struct Config {
+  std::filesystem::path source;      // the config file it came from
+  std::optional<std::string> region; // from config or userdata; --region overrides (cli)
+  std::vector<std::string> filter_tags{"role", "cluster", "environment"};
+  std::chrono::seconds freeze_timeout{10};  // 1..120 s
+  Timeouts timeouts;
+  std::optional<StaticCredentials> credentials;
+  std::vector<GroupConfig> groups;  // in file order; userdata groups replace or follow
+
+  [[nodiscard]] const GroupConfig* find_group(std::string_view name) const;
+};
+
+// A configuration problem: one line naming the file, the JSON path and what was expected.
+struct ConfigError {
+  std::string file;       // config path, "userdata", "--userdata" or "@<file>"
+  std::string json_path;  // "$.groups.solr.volumes[0].size_gib"; empty for whole-file problems
+  std::string message;    // what was expected / what is wrong
+
+  // "<file>: <json_path>: <message>" (json_path omitted when empty). Never holds a secret.
+  [[nodiscard]] std::string describe() const;
+};
+
+// The filter tags with their values from userdata, in filter_tags order. Together with
+// "ebsnap:mount-point" they select a snapshot lineage.
+struct FilterValue {
+  std::string key;
+  std::string value;
+  bool operator==(const FilterValue&) const = default;
+};
+using FilterValues = std::vector<FilterValue>;
+
+}  // namespace agent

@@ -1,0 +1,51 @@
+#include <gtest/gtest.h>
+
+#include "agent/config.h"
+
+namespace agent {
+namespace {
+
+TEST(ConfigNames, EveryPhaseRoundTrips) {
+  for (const auto phase : k_hook_phases) {
+    EXPECT_EQ(parse_hook_phase(to_string(phase)), phase) << to_string(phase);
+  }
+  EXPECT_FALSE(parse_hook_phase("pre_snapshotz").has_value());
+  EXPECT_TRUE(is_pre_phase(HookPhase::pre_snapshots));
+  EXPECT_FALSE(is_pre_phase(HookPhase::post_snapshot));
+  EXPECT_FALSE(is_pre_phase(HookPhase::on_failure));
+}
+
+TEST(ConfigNames, VolumeTypesAndFilesystemsRoundTrip) {
+  for (const auto type : {VolumeType::gp2, VolumeType::gp3, VolumeType::io1, VolumeType::io2,
+                          VolumeType::st1, VolumeType::sc1, VolumeType::standard}) {
+    EXPECT_EQ(parse_volume_type(to_string(type)), type);
+  }
+  EXPECT_EQ(parse_fs_type("xfs"), FsType::xfs);
+  EXPECT_EQ(parse_fs_type("ext4"), FsType::ext4);
+  EXPECT_FALSE(parse_fs_type("btrfs").has_value());
+  EXPECT_FALSE(parse_volume_type("gp4").has_value());
+}
+
+TEST(ConfigError, DescribeIsOneLineWithFileAndPath) {
+  const ConfigError e{.file = "/etc/ebsnap/ebsnap.json",
+                      .json_path = "$.groups.solr.volumes[0].size_gib",
+                      .message = "expected an integer 1..16384, got 0"};
+  EXPECT_EQ(e.describe(),
+            "/etc/ebsnap/ebsnap.json: $.groups.solr.volumes[0].size_gib: expected an integer "
+            "1..16384, got 0");
+  const ConfigError whole{.file = "f.json", .message = "no such file"};
+  EXPECT_EQ(whole.describe(), "f.json: no such file");
+}
+
+TEST(Config, FindGroupByName) {
+  Config config;
+  config.groups.push_back(GroupConfig{.name = "solr"});
+  config.groups.push_back(GroupConfig{.name = "pg"});
+  ASSERT_NE(config.find_group("pg"), nullptr);
+  EXPECT_EQ(config.find_group("pg")->name, "pg");
+  EXPECT_EQ(config.find_group("nope"), nullptr);
+  EXPECT_TRUE(config.groups[0].freeze);
+}
+
+}  // namespace
+}  // namespace agent
