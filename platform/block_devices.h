@@ -1,0 +1,74 @@
+#pragma once
+// The seam between the agent and the machine's block devices: the real one is udev + sysfs +
+// blkid (UdevBlockDevices), the agent's unit tests use FakeBlockDevices.
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "platform/block_device.h"
+#include "platform/error.h"
+#include "platform/mkfs.h"
+#include "platform/probe.h"
+
+namespace platform {
+
+// A subscription to block device events, armed *before* AttachVolume so that a device appearing
+// between the attach and the wait is not missed. Move-only; what it holds is up to the
+// implementation that made it.
+class VolumeWatch {
+ public:
+  class State {
+   public:
+    virtual ~State() = default;
+  };
+
+  VolumeWatch() = default;
+  explicit VolumeWatch(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+  [[nodiscard]] bool armed() const { return state_ != nullptr; }
+  [[nodiscard]] State* state() const { return state_.get(); }
+
+ private:
+  std::unique_ptr<State> state_;
+};
+
+class BlockDevices {
+ public:
+  virtual ~BlockDevices() = default;
+
+  // Starts listening for block devices; call before AttachVolume.
+  [[nodiscard]] virtual Result<VolumeWatch> arm_watch() = 0;
+
+  // The device whose own serial is the volume id (or, for a device without serial, whose name is
+  // the hint or its xvd twin): already present, or appearing before `deadline` (Timeout then).
+  [[nodiscard]] virtual Result<BlockDevice> wait_for_volume(VolumeWatch& watch,
+                                                            const VolumeQuery& query,
+                                                            Deadline deadline) = 0;
+
+  // Returns once `devnode` is gone (after DetachVolume); Timeout at `deadline`.
+  [[nodiscard]] virtual Result<void> wait_for_removal(const std::string& devnode,
+                                                     Deadline deadline) = 0;
+
+  // The device present now whose serial is the volume id, or nullopt.
+  [[nodiscard]] virtual Result<std::optional<BlockDevice>> find_by_serial(
+      const std::string& volume_id) = 0;
+
+  // The serial the device reports about itself ("" when it has none, as on Xen).
+  [[nodiscard]] virtual Result<std::string> serial_of(const std::string& devnode) = 0;
+
+  // Re-checks that `devnode` is the volume (before mkfs and before mount): Mismatch otherwise.
+  [[nodiscard]] virtual Result<BlockDevice> verify(const std::string& devnode,
+                                                   const VolumeQuery& query) = 0;
+
+  // The whole-disk block devices present now (names in use, diagnostics).
+  [[nodiscard]] virtual Result<std::vector<BlockDevice>> list() = 0;
+
+  [[nodiscard]] virtual Result<ProbeResult> probe(const std::string& devnode) = 0;
+
+  // mkfs, refused unless probe() shows the device empty.
+  [[nodiscard]] virtual Result<void> make_filesystem(const std::string& devnode,
+                                                     const MkfsOptions& options) = 0;
+};
+
+}  // namespace platform

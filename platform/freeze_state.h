@@ -1,0 +1,40 @@
+#pragma once
+// The freeze state file: before the first FIFREEZE the agent records under /run/ebsnap which
+// filesystems it is about to freeze, so that `ebsnap thaw --all` can undo what a dead agent (and a
+// dead guardian) left frozen. /run is never frozen (check_freezable refuses its filesystem).
+#include <string>
+#include <vector>
+
+#include "platform/error.h"
+
+namespace platform {
+
+enum class ThawOutcome { Thawed, NotFrozen, Failed };
+[[nodiscard]] std::string_view to_string(ThawOutcome outcome);
+
+struct ThawReport {
+  std::string mount_point;
+  ThawOutcome outcome = ThawOutcome::Failed;
+  std::string error;  // when Failed
+};
+
+struct FreezeStateRecord {
+  std::string path;  // the state file
+  int agent_pid = 0;
+  std::vector<std::string> mount_points;
+};
+
+// Writes "<state_dir>/freeze-<pid>-<n>.state" (mkdir -p state_dir, 0700) and returns its path.
+[[nodiscard]] Result<std::string> write_freeze_state(const std::string& state_dir,
+                                                     const std::vector<std::string>& mount_points);
+// Every state file under state_dir (none when the directory does not exist).
+[[nodiscard]] Result<std::vector<FreezeStateRecord>> read_freeze_states(const std::string& state_dir);
+
+// FITHAW of one mount point: Thawed, or NotFrozen (EINVAL); errors otherwise.
+[[nodiscard]] Result<ThawOutcome> thaw(const std::string& mount_point);
+
+// Thaws every mount point recorded under state_dir (reverse order per file) and removes the files
+// whose mount points all ended thawed or not frozen.
+[[nodiscard]] Result<std::vector<ThawReport>> thaw_all(const std::string& state_dir = "/run/ebsnap");
+
+}  // namespace platform

@@ -1,0 +1,24 @@
+#pragma once
+// mkfs.ext4 / mkfs.xfs, only on a device that probes empty.
+#include <string>
+#include <vector>
+
+#include "platform/error.h"
+
+namespace platform {
+
+struct MkfsOptions {
+  std::string fs_type;                  // "ext4" or "xfs"
+  std::string label;                    // optional filesystem label
+  std::vector<std::string> extra_args;  // passed to mkfs.* before the device
+};
+
+// The argv for mkfs of `devnode`: "mkfs.ext4 -F -q [-L label] …" (ext4 asks before formatting a
+// whole device unless forced) or "mkfs.xfs -f -q [-L label] …". Unsupported for other types.
+[[nodiscard]] Result<std::vector<std::string>> mkfs_argv(const std::string& devnode,
+                                                         const MkfsOptions& options);
+
+// Probes `devnode`, refuses unless it is empty, then runs mkfs via posix_spawn.
+[[nodiscard]] Result<void> make_filesystem(const std::string& devnode, const MkfsOptions& options);
+
+}  // namespace platform

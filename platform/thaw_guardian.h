@@ -1,0 +1,74 @@
+#pragma once
+// The thaw guardian: a separate process, started before the first FIFREEZE, that thaws every
+// mount point of the set when (a) the agent says done, (b) the agent dies for any reason
+// (SIGKILL included: the kernel keeps a filesystem frozen after the freezing process is gone),
+// (c) the freeze bound passes, or (d) it gets SIGTERM/SIGINT/SIGHUP (systemd stopping the unit).
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "platform/error.h"
+#include "platform/fd.h"
+#include "platform/freeze_state.h"
+
+namespace platform {
+
+struct GuardianOptions {
+  std::vector<std::string> mount_points;
+  std::chrono::milliseconds freeze_bound{10'000};  // from start(); allowed 1 s .. 120 s
+  std::string state_dir = "/run/ebsnap";           // where the freeze state file goes
+};
+
+enum class GuardianTrigger { Done, AgentDied, Timeout, Signal };
+[[nodiscard]] std::string_view to_string(GuardianTrigger trigger);
+
+struct GuardianMountReport {
+  std::string mount_point;
+  ThawOutcome outcome = ThawOutcome::Failed;
+  int errno_value = 0;  // when Failed
+};
+
+struct GuardianReport {
+  GuardianTrigger trigger = GuardianTrigger::Done;
+  std::vector<GuardianMountReport> mounts;
+  std::chrono::milliseconds elapsed{0};  // from start() to the thaw
+};
+
+class ThawGuardian {
+ public:
+  // Opens the mount points, writes the freeze state file, forks the guardian. Nothing is frozen
+  // yet: freeze after this returns.
+  [[nodiscard]] static Result<ThawGuardian> start(const GuardianOptions& options);
+
+  ThawGuardian(ThawGuardian&& other) noexcept;
+  ThawGuardian& operator=(ThawGuardian&&) = delete;
+  ThawGuardian(const ThawGuardian&) = delete;
+  ThawGuardian& operator=(const ThawGuardian&) = delete;
+  // finish() when not done yet: the guardian never outlives its agent's interest in it.
+  ~ThawGuardian();
+
+  [[nodiscard]] int pid() const { return pid_; }
+  [[nodiscard]] const std::string& state_file() const { return state_file_; }
+
+  // Non-blocking: the report when the guardian has already thawed on its own (bound passed).
+  [[nodiscard]] std::optional<GuardianReport> poll_report();
+
+  // Tells the guardian "done"; it thaws whatever is still frozen (usually nothing: the agent
+  // thawed first) and reports; then the process is reaped and the state file removed.
+  [[nodiscard]] Result<GuardianReport> finish();
+
+ private:
+  ThawGuardian() = default;
+  [[nodiscard]] Result<GuardianReport> read_report(bool block);
+
+  int pid_ = -1;
+  Fd done_;    // write end: one byte = done; closing it (agent death) = EOF
+  Fd report_;  // read end of the guardian's report
+  std::vector<std::string> mount_points_;
+  std::string state_file_;
+  std::optional<GuardianReport> report_cache_;
+  bool finished_ = false;
+};
+
+}  // namespace platform
