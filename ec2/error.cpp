@@ -79,4 +79,23 @@ ErrorKind kind_for_aws_code(std::string_view code, long http_status) {
   return ErrorKind::Other;
 }
 
+ErrorKind kind_for_aws_error(std::string_view code, std::string_view message, long http_status) {
+  // AttachVolume answers a taken device name with the generic InvalidParameterValue; the agent
+  // must tell it apart to try the next free name.
+  if (code == "InvalidParameterValue" && message.find("already in use") != std::string_view::npos) {
+    return ErrorKind::InUse;
+  }
+  return kind_for_aws_code(code, http_status);
+}
+
+Error aws_error(std::string code, std::string message, std::string request_id, long http_status) {
+  Error e;
+  e.kind = kind_for_aws_error(code, message, http_status);
+  e.aws_code = std::move(code);
+  e.message = std::move(message);
+  e.request_id = std::move(request_id);
+  e.http_status = http_status;
+  return e;
+}
+
 }  // namespace ec2

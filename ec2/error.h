@@ -35,6 +35,9 @@ struct Error {
   std::string request_id;  // AWS request id where there is one
   long http_status = 0;
   int errno_value = 0;
+  // A network failure after the request may have reached the server: a call that is not
+  // idempotent (CreateSnapshot) may have been applied. Reconcile; do not resend blindly.
+  bool maybe_applied = false;
 
   // One line for humans and logs: "kind: message (code=..., request_id=...)".
   [[nodiscard]] std::string describe() const;
@@ -42,6 +45,11 @@ struct Error {
 
 // Maps an AWS error code (and HTTP status) to its kind.
 [[nodiscard]] ErrorKind kind_for_aws_code(std::string_view code, long http_status);
+// The same, looking also at the message where EC2 uses one code for different cases
+// (InvalidParameterValue "Attachment point /dev/sdf is already in use" → InUse).
+[[nodiscard]] ErrorKind kind_for_aws_error(std::string_view code, std::string_view message, long http_status);
+// An Error from an AWS error response, kind mapped.
+[[nodiscard]] Error aws_error(std::string code, std::string message, std::string request_id, long http_status);
 
 template <class T>
 using Result = std::expected<T, Error>;

@@ -1,0 +1,69 @@
+#pragma once
+// Waiting for many volumes or snapshots at once: one batched Describe per round (ids as a
+// filter, so an id EC2 does not know yet is "not there yet", not an error), exponential
+// backoff with jitter between rounds, and a deadline.
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ec2/clock.h"
+#include "ec2/ec2_api.h"
+
+namespace ec2 {
+
+struct WaiterOptions {
+  std::chrono::milliseconds initial_delay{1'000};
+  std::chrono::milliseconds max_delay{15'000};
+  double multiplier = 2.0;
+  std::chrono::milliseconds timeout{300'000};
+};
+
+enum class WaitVerdict { Done, Pending, Failed };
+
+struct WaitCheck {
+  WaitVerdict verdict = WaitVerdict::Pending;
+  std::string reason;  // for Failed (and for the timeout message while Pending)
+};
+
+// Checks one resource; nullopt when the Describe did not return it (not there yet, or gone).
+using VolumeCheck = std::function<WaitCheck(const VolumeId& id, const std::optional<Volume>& volume)>;
+using SnapshotCheck = std::function<WaitCheck(const SnapshotId& id, const std::optional<Snapshot>& snapshot)>;
+
+class Waiter {
+ public:
+  Waiter(WaiterOptions options, const Clock& clock, Sleeper& sleeper, RandomSource& random);
+  // The real clock, sleeper and random source.
+  explicit Waiter(WaiterOptions options = {});
+
+  // Until every volume is in `target` (Deleted: also when EC2 no longer returns it). A volume
+  // in state error fails the wait. Returns the volumes as last described (empty ones for
+  // Deleted).
+  [[nodiscard]] Result<std::vector<Volume>> volumes(Ec2Api& api, const std::vector<VolumeId>& ids,
+                                                    VolumeState target);
+  // Until each volume's attachment to `instance` is in `target` (Detached: no attachment to it).
+  [[nodiscard]] Result<std::vector<Volume>> attachments(Ec2Api& api, const std::vector<VolumeId>& ids,
+                                                        const InstanceId& instance, AttachmentState target);
+  // Until every snapshot is in `target`; a snapshot in state error fails the wait.
+  [[nodiscard]] Result<std::vector<Snapshot>> snapshots(Ec2Api& api, const std::vector<SnapshotId>& ids,
+                                                        SnapshotState target);
+
+  // The general forms. On success the result is in the order of `ids`.
+  [[nodiscard]] Result<std::vector<std::optional<Volume>>> volumes_until(Ec2Api& api,
+                                                                         const std::vector<VolumeId>& ids,
+                                                                         const VolumeCheck& check);
+  [[nodiscard]] Result<std::vector<std::optional<Snapshot>>> snapshots_until(
+      Ec2Api& api, const std::vector<SnapshotId>& ids, const SnapshotCheck& check);
+
+  // The delay after round `round` (1-based) before jitter: initial * multiplier^(round-1), capped.
+  [[nodiscard]] std::chrono::milliseconds delay_before_jitter(int round) const;
+
+ private:
+  WaiterOptions options_;
+  const Clock& clock_;
+  Sleeper& sleeper_;
+  RandomSource& random_;
+};
+
+}  // namespace ec2
