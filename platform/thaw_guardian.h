@@ -51,6 +51,10 @@ class ThawGuardian {
   [[nodiscard]] int pid() const { return pid_; }
   [[nodiscard]] const std::string& state_file() const { return state_file_; }
 
+  // Tells the guardian that `mount_point` was frozen by someone else (FIFREEZE said EBUSY): it
+  // must not thaw it. Call right after FreezeSet::freeze for its AlreadyFrozen entries.
+  [[nodiscard]] Result<void> exclude(const std::string& mount_point);
+
   // Non-blocking: the report when the guardian has already thawed on its own (bound passed).
   [[nodiscard]] std::optional<GuardianReport> poll_report();
 
@@ -63,8 +67,9 @@ class ThawGuardian {
   [[nodiscard]] Result<GuardianReport> read_report(bool block);
 
   int pid_ = -1;
-  Fd done_;    // write end: one byte = done; closing it (agent death) = EOF
-  Fd report_;  // read end of the guardian's report
+  // A socketpair: commands to the guardian, its report back. Our death closes it (EOF there);
+  // send(MSG_NOSIGNAL) keeps a dead guardian from killing us with SIGPIPE.
+  Fd channel_;
   std::vector<std::string> mount_points_;
   std::string state_file_;
   std::optional<GuardianReport> report_cache_;

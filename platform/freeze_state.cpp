@@ -1,0 +1,137 @@
+#include "platform/freeze_state.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "platform/fd.h"
+#include "platform/freeze_ops.h"
+#include "platform/log.h"
+
+namespace platform {
+namespace {
+
+constexpr std::string_view k_magic = "ebsnap-freeze-state 1";
+std::atomic<unsigned> g_sequence{0};
+
+}  // namespace
+
+std::string_view to_string(ThawOutcome outcome) {
+  switch (outcome) {
+    case ThawOutcome::Thawed: return "thawed";
+    case ThawOutcome::NotFrozen: return "not-frozen";
+    case ThawOutcome::Failed: return "failed";
+    case ThawOutcome::Skipped: return "skipped";
+  }
+  return "failed";
+}
+
+Result<std::string> write_freeze_state(const std::string& state_dir,
+                                       const std::vector<std::string>& mount_points) {
+  std::error_code ec;
+  std::filesystem::create_directories(state_dir, ec);
+  if (ec) return fail(ErrorKind::System, "mkdir " + state_dir + ": " + ec.message(), ec.value());
+  std::string body{k_magic};
+  body += "\npid " + std::to_string(::getpid()) + "\n";
+  for (const auto& mp : mount_points) {
+    if (mp.empty() || mp.find('\n') != std::string::npos) {
+      return fail(ErrorKind::Refused, "mount point name not representable in the freeze state file");
+    }
+    body += mp + "\n";
+  }
+  const std::string name = state_dir + "/freeze-" + std::to_string(::getpid()) + "-" +
+                           std::to_string(g_sequence.fetch_add(1)) + ".state";
+  const std::string tmp = name + ".tmp";
+  {
+    Fd fd{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)};
+    if (!fd) return fail_errno("create " + tmp, errno);
+    std::string_view rest = body;
+    while (!rest.empty()) {
+      const ssize_t n = ::write(fd.get(), rest.data(), rest.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return fail_errno("write " + tmp, errno);
+      rest.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
+  if (::rename(tmp.c_str(), name.c_str()) != 0) return fail_errno("rename " + tmp, errno);
+  return name;
+}
+
+Result<std::vector<FreezeStateRecord>> read_freeze_states(const std::string& state_dir) {
+  std::vector<FreezeStateRecord> out;
+  std::error_code ec;
+  if (!std::filesystem::exists(state_dir, ec)) return out;
+  for (const auto& entry : std::filesystem::directory_iterator(state_dir, ec)) {
+    const std::string file = entry.path().filename().string();
+    if (!file.starts_with("freeze-") || !file.ends_with(".state")) continue;
+    std::ifstream in(entry.path());
+    std::string line;
+    if (!std::getline(in, line) || line != k_magic) {
+      log_freeze().warn("freeze state file={} not recognised; ignored", entry.path().string());
+      continue;
+    }
+    FreezeStateRecord record;
+    record.path = entry.path().string();
+    while (std::getline(in, line)) {
+      if (line.starts_with("pid ")) {
+        record.agent_pid = std::atoi(line.c_str() + 4);
+      } else if (!line.empty()) {
+        record.mount_points.push_back(line);
+      }
+    }
+    out.push_back(std::move(record));
+  }
+  if (ec) return fail(ErrorKind::System, "read " + state_dir + ": " + ec.message(), ec.value());
+  return out;
+}
+
+Result<ThawOutcome> thaw(const std::string& mount_point) {
+  KernelFreezeOps ops;
+  // A path that is no longer a mount point belongs to the filesystem holding it, which someone
+  // else may have frozen: never FITHAW it on the strength of an old record.
+  auto id = ops.identify(mount_point);
+  if (!id) {
+    if (id.error().kind == ErrorKind::NotFound) return ThawOutcome::NotFrozen;
+    return std::unexpected(id.error());
+  }
+  if (!id->mount_root) return ThawOutcome::NotFrozen;
+  Fd fd{::open(mount_point.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (!fd) return fail_errno("open " + mount_point, errno);
+  auto r = thaw_fd(fd.get(), mount_point);
+  if (r) return ThawOutcome::Thawed;
+  if (r.error().kind == ErrorKind::NotFrozen) return ThawOutcome::NotFrozen;
+  return std::unexpected(r.error());
+}
+
+Result<std::vector<ThawReport>> thaw_all(const std::string& state_dir) {
+  auto records = read_freeze_states(state_dir);
+  if (!records) return std::unexpected(records.error());
+  std::vector<ThawReport> out;
+  for (const auto& record : *records) {
+    bool all_done = true;
+    for (auto it = record.mount_points.rbegin(); it != record.mount_points.rend(); ++it) {
+      ThawReport report{.mount_point = *it};
+      auto r = thaw(*it);
+      if (r) {
+        report.outcome = *r;
+      } else {
+        report.outcome = ThawOutcome::Failed;
+        report.error = r.error().message;
+        all_done = false;
+      }
+      log_freeze().info("thaw mount_point={} result={} state_file={}", *it, to_string(report.outcome),
+                        record.path);
+      out.push_back(std::move(report));
+    }
+    if (all_done) ::unlink(record.path.c_str());
+  }
+  return out;
+}
+
+}  // namespace platform

@@ -1,0 +1,418 @@
+#include "platform/thaw_guardian.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+
+#include "platform/log.h"
+
+// Why fork() and not a re-exec of /proc/self/exe: the guardian must exist before the first
+// FIFREEZE and must not depend on anything on the filesystems it guards (an exec reads a binary
+// and libraries, perhaps from a filesystem about to be frozen). So everything is prepared here,
+// before fork() (descriptors, messages, the deadline, the report buffer), and the child runs a
+// small loop that makes only async-signal-safe system calls (setsid, sigaction, sigprocmask,
+// signalfd, close_range, poll, read, send, ioctl, clock_gettime, write, unlink, _exit): after
+// fork() in a process that may have other threads, malloc, locks and spdlog are off limits.
+//
+// It watches three things with one poll(): the socket to the agent (a "done" byte, or EOF when the
+// agent dies for any reason, SIGKILL included, because the kernel closes a dead process's
+// descriptors), a pidfd of the agent (the same news, even if a descendant kept a copy of the
+// socket), and a signalfd for SIGTERM/SIGINT/SIGHUP (systemd stopping the unit kills the whole
+// control group; the guardian takes that as "thaw now"). The poll timeout is the freeze bound.
+// setsid() takes it out of the agent's process group, so a signal to that group (a terminal's
+// ^C, a harness killing the agent's group) does not take the guardian down with the agent.
+
+namespace platform {
+namespace {
+
+constexpr std::uint8_t k_done = 0xFF;  // any other byte b: "do not thaw mount point #b"
+constexpr std::size_t k_max_mounts = 250;
+constexpr std::int32_t k_report_magic = 0x45425347;
+constexpr std::size_t k_header = 4;  // magic, trigger, elapsed ms, count; then (outcome, errno) each
+
+struct Plan {
+  std::vector<int> mount_fds;
+  std::vector<std::string> mount_points;
+  std::vector<int> keep_fds;  // sorted; every other descriptor >= 3 is closed in the child
+  std::vector<std::int32_t> report;
+  std::vector<char> excluded;
+  std::string state_file;
+  int channel = -1;
+  int devnull = -1;
+  pid_t agent = 0;
+  timespec start{};
+  timespec deadline{};
+  sigset_t signals{};
+};
+
+// ---- child side: async-signal-safe only ----
+
+struct Line {
+  char buf[4608];
+  std::size_t len = 0;
+  void add(const char* s) {
+    while (*s != '\0' && len < sizeof buf - 1) buf[len++] = *s++;
+  }
+  void add_int(long long v) {
+    char tmp[24];
+    int n = 0;
+    const bool negative = v < 0;
+    unsigned long long u = negative ? 0ULL - static_cast<unsigned long long>(v) : static_cast<unsigned long long>(v);
+    do {
+      tmp[n++] = static_cast<char>('0' + static_cast<int>(u % 10));
+      u /= 10;
+    } while (u != 0 && n < 22);
+    if (negative) tmp[n++] = '-';
+    while (n > 0 && len < sizeof buf - 1) buf[len++] = tmp[--n];
+  }
+  void emit() {
+    buf[len++] = '\n';
+    const char* p = buf;
+    std::size_t left = len;
+    while (left > 0) {
+      const ssize_t w = ::write(2, p, left);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) break;
+      p += w;
+      left -= static_cast<std::size_t>(w);
+    }
+    len = 0;
+  }
+};
+
+long long ms_until(const timespec& later, const timespec& now) {
+  return (static_cast<long long>(later.tv_sec) - now.tv_sec) * 1000 +
+         (static_cast<long long>(later.tv_nsec) - now.tv_nsec) / 1'000'000;
+}
+
+const char* trigger_name(GuardianTrigger t) {
+  switch (t) {
+    case GuardianTrigger::Done: return "done";
+    case GuardianTrigger::AgentDied: return "agent-died";
+    case GuardianTrigger::Timeout: return "timeout";
+    case GuardianTrigger::Signal: return "signal";
+  }
+  return "?";
+}
+
+const char* outcome_name(ThawOutcome o) {
+  switch (o) {
+    case ThawOutcome::Thawed: return "thawed";
+    case ThawOutcome::NotFrozen: return "not-frozen";
+    case ThawOutcome::Failed: return "failed";
+    case ThawOutcome::Skipped: return "skipped";
+  }
+  return "?";
+}
+
+void close_all_but(const std::vector<int>& keep_sorted) {
+  unsigned first = 3;
+  for (int fd : keep_sorted) {
+    const auto k = static_cast<unsigned>(fd);
+    if (k < first) continue;
+    if (k > first) ::close_range(first, k - 1, 0);
+    first = k + 1;
+  }
+  ::close_range(first, ~0U, 0);
+}
+
+[[noreturn]] void guardian_main(Plan& plan) noexcept {
+  ::setsid();
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  ::sigaction(SIGPIPE, &ignore, nullptr);
+  ::sigprocmask(SIG_BLOCK, &plan.signals, nullptr);
+  ::dup2(plan.devnull, 0);
+  ::dup2(plan.devnull, 1);
+  // Above all the agent's end of the socket: holding it would hide the agent's death from us.
+  close_all_but(plan.keep_fds);
+  const int sigfd = ::signalfd(-1, &plan.signals, SFD_CLOEXEC);
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, plan.agent, 0));
+  Line line;
+
+  int trigger = -1;
+  if (::getppid() != plan.agent) trigger = static_cast<int>(GuardianTrigger::AgentDied);
+  while (trigger < 0) {
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    long long left = ms_until(plan.deadline, now);
+    if (left <= 0) {
+      trigger = static_cast<int>(GuardianTrigger::Timeout);
+      break;
+    }
+    pollfd fds[3] = {{plan.channel, POLLIN, 0}, {pidfd, POLLIN, 0}, {sigfd, POLLIN, 0}};
+    const int n = ::poll(fds, 3, static_cast<int>(std::min(left + 1, 60'000LL)));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      trigger = static_cast<int>(GuardianTrigger::Timeout);  // cannot watch any more: thaw now
+      break;
+    }
+    if (n == 0) continue;
+    if (fds[0].revents != 0) {
+      std::uint8_t buf[256];
+      const ssize_t got = ::read(plan.channel, buf, sizeof buf);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) {
+        trigger = static_cast<int>(GuardianTrigger::AgentDied);
+        break;
+      }
+      for (ssize_t i = 0; i < got; ++i) {
+        const std::uint8_t b = buf[i];
+        if (b == k_done) {
+          trigger = static_cast<int>(GuardianTrigger::Done);
+        } else if (b < plan.excluded.size()) {
+          plan.excluded[b] = 1;
+        }
+      }
+      if (trigger >= 0) break;
+    }
+    if (fds[1].revents != 0) {
+      trigger = static_cast<int>(GuardianTrigger::AgentDied);
+    } else if (fds[2].revents != 0) {
+      trigger = static_cast<int>(GuardianTrigger::Signal);
+    }
+  }
+
+  // Thaw in reverse order of the set, like the agent would.
+  bool all_done = true;
+  const std::size_t count = plan.mount_fds.size();
+  for (std::size_t j = count; j-- > 0;) {
+    ThawOutcome outcome = ThawOutcome::Thawed;
+    int err = 0;
+    if (plan.excluded[j] != 0) {
+      outcome = ThawOutcome::Skipped;
+    } else if (::ioctl(plan.mount_fds[j], FITHAW, 0) != 0) {
+      err = errno;
+      outcome = err == EINVAL ? ThawOutcome::NotFrozen : ThawOutcome::Failed;
+      if (outcome == ThawOutcome::Failed) all_done = false;
+    }
+    plan.report[k_header + 2 * j] = static_cast<std::int32_t>(outcome);
+    plan.report[k_header + 2 * j + 1] = err;
+  }
+  timespec end{};
+  ::clock_gettime(CLOCK_MONOTONIC, &end);
+  const long long elapsed = ms_until(end, plan.start);
+  for (std::size_t j = count; j-- > 0;) {
+    line.add("[thaw-guardian] trigger=");
+    line.add(trigger_name(static_cast<GuardianTrigger>(trigger)));
+    line.add(" mount_point=");
+    line.add(plan.mount_points[j].c_str());
+    line.add(" result=");
+    line.add(outcome_name(static_cast<ThawOutcome>(plan.report[k_header + 2 * j])));
+    if (plan.report[k_header + 2 * j + 1] != 0 &&
+        static_cast<ThawOutcome>(plan.report[k_header + 2 * j]) == ThawOutcome::Failed) {
+      line.add(" errno=");
+      line.add_int(plan.report[k_header + 2 * j + 1]);
+    }
+    line.add(" elapsed_ms=");
+    line.add_int(elapsed);
+    line.emit();
+  }
+  if (all_done) ::unlink(plan.state_file.c_str());
+
+  plan.report[0] = k_report_magic;
+  plan.report[1] = trigger;
+  plan.report[2] = static_cast<std::int32_t>(std::min(elapsed, 0x7fffffffLL));
+  plan.report[3] = static_cast<std::int32_t>(count);
+  const char* p = reinterpret_cast<const char*>(plan.report.data());
+  std::size_t left = plan.report.size() * sizeof(std::int32_t);
+  while (left > 0) {
+    const ssize_t w = ::send(plan.channel, p, left, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) break;  // the agent is gone: nobody to report to
+    p += w;
+    left -= static_cast<std::size_t>(w);
+  }
+  ::_exit(all_done ? 0 : 1);
+}
+
+}  // namespace
+
+std::string_view to_string(GuardianTrigger trigger) { return trigger_name(trigger); }
+
+Result<ThawGuardian> ThawGuardian::start(const GuardianOptions& options) {
+  using namespace std::chrono_literals;
+  if (options.freeze_bound < 1s || options.freeze_bound > 120s) {
+    return fail(ErrorKind::Refused, "freeze bound " + std::to_string(options.freeze_bound.count()) +
+                                        " ms outside 1..120 s");
+  }
+  if (options.mount_points.empty() || options.mount_points.size() > k_max_mounts) {
+    return fail(ErrorKind::Refused, "thaw guardian: between 1 and 250 mount points");
+  }
+
+  Plan plan;
+  std::vector<Fd> mount_fds;
+  for (const auto& mp : options.mount_points) {
+    Fd fd{::open(mp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+    if (!fd) return fail_errno("thaw guardian: open " + mp, errno);
+    plan.mount_fds.push_back(fd.get());
+    plan.keep_fds.push_back(fd.get());
+    mount_fds.push_back(std::move(fd));
+  }
+  plan.mount_points = options.mount_points;
+  plan.excluded.assign(options.mount_points.size(), 0);
+  plan.report.assign(k_header + 2 * options.mount_points.size(), 0);
+
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    return fail_errno("thaw guardian: socketpair", errno);
+  }
+  Fd ours{sv[0]};
+  Fd theirs{sv[1]};
+  plan.channel = theirs.get();
+  plan.keep_fds.push_back(theirs.get());
+  std::sort(plan.keep_fds.begin(), plan.keep_fds.end());
+  Fd devnull{::open("/dev/null", O_RDWR | O_CLOEXEC)};
+  if (!devnull) return fail_errno("open /dev/null", errno);
+  plan.devnull = devnull.get();
+  sigemptyset(&plan.signals);
+  sigaddset(&plan.signals, SIGTERM);
+  sigaddset(&plan.signals, SIGINT);
+  sigaddset(&plan.signals, SIGHUP);
+  plan.agent = ::getpid();
+
+  auto state_file = write_freeze_state(options.state_dir, options.mount_points);
+  if (!state_file) return std::unexpected(state_file.error());
+  plan.state_file = *state_file;
+
+  ::clock_gettime(CLOCK_MONOTONIC, &plan.start);
+  const auto bound_ms = options.freeze_bound.count();
+  plan.deadline = plan.start;
+  plan.deadline.tv_sec += static_cast<time_t>(bound_ms / 1000);
+  plan.deadline.tv_nsec += static_cast<long>((bound_ms % 1000) * 1'000'000);
+  if (plan.deadline.tv_nsec >= 1'000'000'000L) {
+    plan.deadline.tv_sec += 1;
+    plan.deadline.tv_nsec -= 1'000'000'000L;
+  }
+
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    const int err = errno;
+    ::unlink(plan.state_file.c_str());
+    return fail_errno("thaw guardian: fork", err);
+  }
+  if (pid == 0) guardian_main(plan);
+
+  ThawGuardian guardian;
+  guardian.pid_ = pid;
+  guardian.channel_ = std::move(ours);
+  guardian.mount_points_ = options.mount_points;
+  guardian.state_file_ = plan.state_file;
+  log_freeze().info("thaw guardian started pid={} mount_points={} bound_ms={} state_file={}", pid,
+                    options.mount_points.size(), bound_ms, plan.state_file);
+  return guardian;
+}
+
+ThawGuardian::ThawGuardian(ThawGuardian&& other) noexcept
+    : pid_(std::exchange(other.pid_, -1)),
+      channel_(std::move(other.channel_)),
+      mount_points_(std::move(other.mount_points_)),
+      state_file_(std::move(other.state_file_)),
+      report_cache_(std::move(other.report_cache_)),
+      finished_(std::exchange(other.finished_, true)) {}
+
+ThawGuardian::~ThawGuardian() {
+  if (pid_ > 0 && !finished_) {
+    auto r = finish();
+    if (!r) log_freeze().error("thaw guardian pid={}: {}", pid_, r.error().message);
+  }
+}
+
+Result<void> ThawGuardian::exclude(const std::string& mount_point) {
+  const auto it = std::find(mount_points_.begin(), mount_points_.end(), mount_point);
+  if (it == mount_points_.end()) return fail(ErrorKind::NotFound, mount_point + " is not guarded");
+  const auto index = static_cast<std::uint8_t>(it - mount_points_.begin());
+  if (::send(channel_.get(), &index, 1, MSG_NOSIGNAL) != 1) {
+    return fail_errno("thaw guardian: send exclude " + mount_point, errno);
+  }
+  return {};
+}
+
+Result<GuardianReport> ThawGuardian::read_report(bool block) {
+  const std::size_t want = (k_header + 2 * mount_points_.size()) * sizeof(std::int32_t);
+  std::vector<std::int32_t> buf(want / sizeof(std::int32_t), 0);
+  auto* p = reinterpret_cast<char*>(buf.data());
+  std::size_t got = 0;
+  // The guardian answers "done" within one ioctl per mount point; 30 s means it is stuck.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (got < want) {
+    int timeout_ms = 0;
+    if (block || got > 0) {
+      timeout_ms = static_cast<int>(std::max<long long>(
+          0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now())
+                 .count()));
+    }
+    pollfd pfd{.fd = channel_.get(), .events = POLLIN, .revents = 0};
+    const int n = ::poll(&pfd, 1, timeout_ms);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail_errno("thaw guardian: poll", errno);
+    if (n == 0) {
+      if (!block && got == 0) return fail(ErrorKind::NotFound, "no report yet");
+      return fail(ErrorKind::Timeout, "thaw guardian pid=" + std::to_string(pid_) + " did not report");
+    }
+    const ssize_t r = ::read(channel_.get(), p + got, want - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return fail_errno("thaw guardian: read report", errno);
+    if (r == 0) break;
+    got += static_cast<std::size_t>(r);
+  }
+  // Reap it either way: it exits right after reporting (or has died).
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  finished_ = true;
+  ::unlink(state_file_.c_str());
+  if (got < want || buf[0] != k_report_magic) {
+    return fail(ErrorKind::System, "thaw guardian pid=" + std::to_string(pid_) +
+                                       " ended without a report (status " + std::to_string(status) + ")");
+  }
+  GuardianReport report;
+  report.trigger = static_cast<GuardianTrigger>(buf[1]);
+  report.elapsed = std::chrono::milliseconds(buf[2]);
+  for (std::size_t i = 0; i < mount_points_.size(); ++i) {
+    report.mounts.push_back({.mount_point = mount_points_[i],
+                             .outcome = static_cast<ThawOutcome>(buf[k_header + 2 * i]),
+                             .errno_value = buf[k_header + 2 * i + 1]});
+  }
+  log_freeze().info("thaw guardian pid={} trigger={} elapsed_ms={}", pid_, to_string(report.trigger),
+                    report.elapsed.count());
+  report_cache_ = report;
+  return report;
+}
+
+std::optional<GuardianReport> ThawGuardian::poll_report() {
+  if (report_cache_) return report_cache_;
+  if (finished_ || pid_ <= 0) return std::nullopt;
+  auto r = read_report(false);
+  if (!r) {
+    if (r.error().kind != ErrorKind::NotFound) log_freeze().error("{}", r.error().message);
+    return std::nullopt;
+  }
+  return *r;
+}
+
+Result<GuardianReport> ThawGuardian::finish() {
+  if (report_cache_) return *report_cache_;
+  if (finished_ || pid_ <= 0) return fail(ErrorKind::NotFound, "thaw guardian already finished");
+  const std::uint8_t done = k_done;
+  // EPIPE: it already thawed (bound passed) and left; its report is still in our socket buffer.
+  if (::send(channel_.get(), &done, 1, MSG_NOSIGNAL) != 1 && errno != EPIPE && errno != ECONNRESET) {
+    log_freeze().warn("thaw guardian pid={}: send done: {}", pid_, std::strerror(errno));
+  }
+  return read_report(true);
+}
+
+}  // namespace platform
