@@ -48,7 +48,7 @@ struct CreateVolumeOptions {
   std::string kms_key_id;
   std::vector<TagSpecification> tag_specifications;
   // Idempotency: EC2 returns the same volume for the same token (for hours, even after the
-  // volume is deleted). Empty: none.
+  // volume is deleted). Empty: a random one for this call, so its retries are safe.
   std::string client_token;
 };
 
@@ -108,6 +108,7 @@ struct CopySnapshotOptions {
   std::optional<bool> encrypted;
   std::string kms_key_id;
   std::vector<TagSpecification> tag_specifications;
+  // Not sent: the 2016-11-15 CopySnapshot has no ClientToken. Kept for callers that record one.
   std::string client_token;
 };
 
