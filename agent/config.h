@@ -73,6 +73,10 @@ struct GroupConfig {
   std::map<std::string, std::string> tags;  // extra tags; no "aws:" or "ebsnap:" keys
   bool freeze = true;
   Hooks hooks;
+  // Where the group was defined, for messages: the config file or the userdata origin, and
+  // the JSON path of the group in it ("$.groups.solr" or "$.ebsnap.groups.solr").
+  std::string source_file;
+  std::string json_path;
 };
 
 struct Timeouts {
@@ -124,5 +128,23 @@ struct FilterValue {
   bool operator==(const FilterValue&) const = default;
 };
 using FilterValues = std::vector<FilterValue>;
+
+struct Userdata;  // agent/userdata.h
+
+// Reads and validates the config file. Refused: a missing file, one that cannot be read or whose
+// mode grants no read permission at all (0000: honoured even when running as root, where open()
+// would succeed), malformed JSON (line and column), any schema error (agent/validate.h), and a
+// file holding credentials that group or others can access (mode & 077) or that another user
+// owns. A file with "groups": {} is accepted here; apply_userdata requires a group in the end.
+[[nodiscard]] std::expected<Config, ConfigError> load_config_file(const std::filesystem::path& path);
+
+// Merges the userdata "ebsnap" overlay (if any) over a config from load_config_file: top-level
+// keys replace the file's, groups replace same-named groups or are appended. Then checks the
+// whole (at least one group, devices and mount points unique across all groups).
+[[nodiscard]] std::expected<Config, ConfigError> apply_userdata(Config config, const Userdata& userdata);
+
+// load_config_file + apply_userdata.
+[[nodiscard]] std::expected<Config, ConfigError> load_config(const std::filesystem::path& path,
+                                                             const Userdata& userdata);
 
 }  // namespace agent

@@ -1,0 +1,424 @@
+// The configuration error catalog at the loader level: each case gives one ConfigError naming
+// the file, the JSON path and what was expected.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "agent/config.h"
+#include "agent/userdata.h"
+#include "tests/support/temp_dir.h"
+
+namespace agent {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+Json valid_volume(std::string device = "/dev/sdf", std::string mount_point = "/mnt/solr") {
+  return Json{{"device", device}, {"mount_point", mount_point}, {"size_gib", 20},
+              {"filesystem", "xfs"}, {"mount_options", "noatime"}, {"volume_type", "gp3"},
+              {"iops", 3000}, {"throughput_mibps", 125}, {"encrypted", true},
+              {"kms_key_id", "alias/data"}};
+}
+
+Json valid_config() {
+  Json config = {{"region", "eu-west-1"},
+                 {"filter_tags", {"role", "cluster", "environment"}},
+                 {"freeze_timeout_s", 10},
+                 {"groups", Json::object()}};
+  config["groups"]["solr"] = {{"volumes", Json::array({valid_volume()})},
+                              {"tags", {{"team", "search"}}},
+                              {"freeze", true}};
+  return config;
+}
+
+class ConfigLoad : public ::testing::Test {
+ protected:
+  std::filesystem::path write(const std::string& text, mode_t mode = 0644) {
+    const auto path = dir_.path() / "ebsnap.json";
+    std::filesystem::remove(path);
+    std::ofstream(path) << text;
+    ::chmod(path.c_str(), mode);
+    return path;
+  }
+  std::filesystem::path write(const Json& doc, mode_t mode = 0644) { return write(doc.dump(2), mode); }
+
+  // Loads and expects an error at json_path whose message contains each fragment.
+  ConfigError expect_error(const Json& doc, const std::string& json_path,
+                           std::initializer_list<std::string_view> fragments) {
+    const auto path = write(doc);
+    auto result = load_config_file(path);
+    EXPECT_FALSE(result.has_value()) << "expected an error at " << json_path;
+    if (result) return {};
+    const auto& e = result.error();
+    EXPECT_EQ(e.file, path.string());
+    EXPECT_EQ(e.json_path, json_path) << e.describe();
+    for (auto f : fragments) EXPECT_NE(e.message.find(f), std::string::npos) << e.describe() << " lacks " << f;
+    EXPECT_EQ(e.describe().find('\n'), std::string::npos);
+    return e;
+  }
+
+  testsupport::TempDir dir_;
+};
+
+TEST_F(ConfigLoad, ValidConfigLoadsEveryField) {
+  auto doc = valid_config();
+  doc["timeouts"] = {{"volume_available_s", 30}, {"hook_s", 5}};
+  doc["groups"]["pg"] = {{"volumes", Json::array({valid_volume("/dev/xvdg", "/var/lib/postgresql")})},
+                         {"freeze", false}};
+  auto config = load_config_file(write(doc));
+  ASSERT_TRUE(config.has_value()) << config.error().describe();
+  EXPECT_EQ(config->region, "eu-west-1");
+  EXPECT_EQ(config->freeze_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(config->timeouts.volume_available, std::chrono::seconds(30));
+  EXPECT_EQ(config->timeouts.hook, std::chrono::seconds(5));
+  EXPECT_EQ(config->timeouts.device_wait, std::chrono::seconds(120));
+  ASSERT_EQ(config->groups.size(), 2u);
+  EXPECT_EQ(config->groups[0].name, "solr");  // file order, not alphabetical
+  EXPECT_EQ(config->groups[1].name, "pg");
+  EXPECT_FALSE(config->groups[1].freeze);
+  const auto& v = config->groups[0].volumes.at(0);
+  EXPECT_EQ(v.device, "/dev/sdf");
+  EXPECT_EQ(v.mount_point, "/mnt/solr");
+  EXPECT_EQ(v.size_gib, 20);
+  EXPECT_EQ(v.filesystem, FsType::xfs);
+  EXPECT_EQ(v.volume_type, VolumeType::gp3);
+  EXPECT_EQ(v.iops, 3000);
+  EXPECT_EQ(v.throughput_mibps, 125);
+  EXPECT_TRUE(v.encrypted);
+  EXPECT_EQ(v.kms_key_id, "alias/data");
+  EXPECT_EQ(config->groups[0].tags.at("team"), "search");
+  EXPECT_EQ(config->groups[0].json_path, "$.groups.solr");
+}
+
+TEST_F(ConfigLoad, DefaultsApplyWhenKeysAreAbsent) {
+  Json doc = {{"groups", {{"g", {{"volumes", Json::array({{{"device", "/dev/sdf"}, {"mount_point", "/data"}, {"size_gib", 1}}})}}}}}};
+  auto config = load_config_file(write(doc));
+  ASSERT_TRUE(config.has_value()) << config.error().describe();
+  EXPECT_FALSE(config->region.has_value());
+  EXPECT_EQ(config->filter_tags, (std::vector<std::string>{"role", "cluster", "environment"}));
+  EXPECT_EQ(config->freeze_timeout, std::chrono::seconds(10));
+  const auto& v = config->groups[0].volumes[0];
+  EXPECT_EQ(v.filesystem, FsType::ext4);
+  EXPECT_EQ(v.volume_type, VolumeType::gp3);
+  EXPECT_EQ(v.mount_options, "defaults");
+  EXPECT_FALSE(v.encrypted);
+  EXPECT_TRUE(config->groups[0].freeze);
+}
+
+TEST_F(ConfigLoad, MissingFileIsRefused) {
+  auto result = load_config_file(dir_.path() / "absent.json");
+  ASSERT_FALSE(result.has_value());
+  EXPECT_NE(result.error().message.find("no such file"), std::string::npos);
+  EXPECT_EQ(result.error().file, (dir_.path() / "absent.json").string());
+}
+
+TEST_F(ConfigLoad, ModeZeroFileIsUnreadableEvenForRoot) {
+  auto result = load_config_file(write(valid_config(), 0));
+  ASSERT_FALSE(result.has_value());
+  EXPECT_NE(result.error().message.find("unreadable"), std::string::npos) << result.error().describe();
+  EXPECT_NE(result.error().message.find("0000"), std::string::npos);
+}
+
+TEST_F(ConfigLoad, CredentialsReadableByOthersAreRefused) {
+  auto doc = valid_config();
+  doc["credentials"] = {{"access_key_id", "AKIAEXAMPLE"}, {"secret_access_key", "s3cr3t-never-shown"}};
+  for (const mode_t mode : {0644u, 0640u, 0604u, 0660u}) {
+    auto result = load_config_file(write(doc, mode));
+    ASSERT_FALSE(result.has_value()) << std::oct << mode;
+    EXPECT_EQ(result.error().json_path, "$.credentials");
+    EXPECT_NE(result.error().message.find("group or others"), std::string::npos);
+    EXPECT_EQ(result.error().describe().find("s3cr3t"), std::string::npos);
+  }
+  auto ok = load_config_file(write(doc, 0600));
+  ASSERT_TRUE(ok.has_value()) << ok.error().describe();
+  ASSERT_TRUE(ok->credentials.has_value());
+  EXPECT_EQ(ok->credentials->access_key_id, "AKIAEXAMPLE");
+}
+
+TEST_F(ConfigLoad, WithoutCredentialsAWorldReadableFileIsFine) {
+  EXPECT_TRUE(load_config_file(write(valid_config(), 0644)).has_value());
+}
+
+TEST_F(ConfigLoad, MalformedJsonGivesLineAndColumnWithoutQuotingInput) {
+  auto result = load_config_file(write(std::string("{\n  \"region\": \"eu-west-1\",\n  \"groups\": secret}\n")));
+  ASSERT_FALSE(result.has_value());
+  EXPECT_NE(result.error().message.find("malformed JSON at line 3, column"), std::string::npos)
+      << result.error().describe();
+  EXPECT_EQ(result.error().message.find("secret"), std::string::npos) << result.error().describe();
+}
+
+TEST_F(ConfigLoad, EmptyFileIsMalformed) {
+  auto result = load_config_file(write(std::string()));
+  ASSERT_FALSE(result.has_value());
+  EXPECT_NE(result.error().message.find("malformed JSON"), std::string::npos);
+}
+
+TEST_F(ConfigLoad, TopLevelMustBeAnObject) {
+  expect_error(Json::array(), "$", {"expected a configuration object", "array"});
+}
+
+TEST_F(ConfigLoad, MissingGroups) {
+  auto doc = valid_config();
+  doc.erase("groups");
+  expect_error(doc, "$.groups", {"missing", "group"});
+}
+
+TEST_F(ConfigLoad, MisspelledKeySuggestsTheRightOne) {
+  auto doc = valid_config();
+  auto& v = doc["groups"]["solr"]["volumes"][0];
+  v["mount_pont"] = v["mount_point"];
+  v.erase("mount_point");
+  expect_error(doc, "$.groups.solr.volumes[0].mount_pont", {"unknown key \"mount_pont\"", "did you mean mount_point?"});
+}
+
+TEST_F(ConfigLoad, UnknownKeyWithoutNearMatchListsTheKeys) {
+  auto doc = valid_config();
+  doc["colour"] = "blue";
+  expect_error(doc, "$.colour", {"unknown key \"colour\"", "expected one of: region, filter_tags"});
+}
+
+TEST_F(ConfigLoad, MisspelledTopLevelAndGroupKeys) {
+  auto doc = valid_config();
+  doc["freeze_timeout"] = 5;
+  expect_error(doc, "$.freeze_timeout", {"did you mean freeze_timeout_s?"});
+  doc = valid_config();
+  doc["groups"]["solr"]["volume"] = doc["groups"]["solr"]["volumes"];
+  expect_error(doc, "$.groups.solr.volume", {"did you mean volumes?"});
+}
+
+TEST_F(ConfigLoad, SizeZeroOrNegativeOrTooLarge) {
+  for (const int size : {0, -5, 16385}) {
+    auto doc = valid_config();
+    doc["groups"]["solr"]["volumes"][0]["size_gib"] = size;
+    expect_error(doc, "$.groups.solr.volumes[0].size_gib", {"expected an integer 1..16384", std::to_string(size)});
+  }
+}
+
+TEST_F(ConfigLoad, SizeMustBeAnInteger) {
+  auto doc = valid_config();
+  doc["groups"]["solr"]["volumes"][0]["size_gib"] = "20";
+  expect_error(doc, "$.groups.solr.volumes[0].size_gib", {"expected an integer", "\"20\""});
+  doc["groups"]["solr"]["volumes"][0]["size_gib"] = 20.5;
+  expect_error(doc, "$.groups.solr.volumes[0].size_gib", {"expected an integer", "20.5"});
+}
+
+TEST_F(ConfigLoad, SizeRangeDependsOnVolumeType) {
+  auto doc = valid_config();
+  auto& v = doc["groups"]["solr"]["volumes"][0];
+  v.erase("iops");
+  v.erase("throughput_mibps");
+  v["volume_type"] = "st1";
+  v["size_gib"] = 100;
+  expect_error(doc, "$.groups.solr.volumes[0].size_gib", {"125..16384", "st1"});
+}
+
+TEST_F(ConfigLoad, UnknownFilesystem) {
+  auto doc = valid_config();
+  doc["groups"]["solr"]["volumes"][0]["filesystem"] = "btrfs";
+  expect_error(doc, "$.groups.solr.volumes[0].filesystem", {"expected \"ext4\" or \"xfs\"", "btrfs"});
+}
+
+TEST_F(ConfigLoad, UnknownVolumeType) {
+  auto doc = valid_config();
+  doc["groups"]["solr"]["volumes"][0]["volume_type"] = "gp4";
+  expect_error(doc, "$.groups.solr.volumes[0].volume_type", {"expected one of gp2, gp3", "gp4"});
+}
+
+TEST_F(ConfigLoad, IopsOnATypeThatTakesNone) {
+  for (const auto* type : {"gp2", "st1", "sc1", "standard"}) {
+    auto doc = valid_config();
+    auto& v = doc["groups"]["solr"]["volumes"][0];
+    v["volume_type"] = type;
+    v["size_gib"] = 500;
+    v.erase("throughput_mibps");
+    expect_error(doc, "$.groups.solr.volumes[0].iops", {"expected no iops", type});
+  }
+}
+
+TEST_F(ConfigLoad, IopsRangesPerType) {
+  const struct {
+    const char* type;
+    int bad;
+    const char* range;
+  } cases[] = {{"gp3", 2999, "3000..16000"}, {"gp3", 16001, "3000..16000"}, {"io1", 99, "100..64000"},
+               {"io1", 64001, "100..64000"}, {"io2", 256001, "100..256000"}};
+  for (const auto& c : cases) {
+    auto doc = valid_config();
+    auto& v = doc["groups"]["solr"]["volumes"][0];
+    v["volume_type"] = c.type;
+    v["iops"] = c.bad;
+    if (std::string(c.type) != "gp3") v.erase("throughput_mibps");
+    expect_error(doc, "$.groups.solr.volumes[0].iops", {c.range});
+  }
+}
+
+TEST_F(ConfigLoad, ProvisionedIopsTypesNeedIops) {
+  auto doc = valid_config();
+  auto& v = doc["groups"]["solr"]["volumes"][0];
+  v["volume_type"] = "io2";
+  v.erase("iops");
+  v.erase("throughput_mibps");
+  expect_error(doc, "$.groups.solr.volumes[0].iops", {"missing", "io2 needs iops 100..256000"});
+}
+
+TEST_F(ConfigLoad, ThroughputOnlyOnGp3AndInRange) {
+  auto doc = valid_config();
+  auto& v = doc["groups"]["solr"]["volumes"][0];
+  v["throughput_mibps"] = 1001;
+  expect_error(doc, "$.groups.solr.volumes[0].throughput_mibps", {"125..1000"});
+  v["volume_type"] = "io1";
+  v["throughput_mibps"] = 200;
+  expect_error(doc, "$.groups.solr.volumes[0].throughput_mibps", {"only gp3"});
+}
+
+TEST_F(ConfigLoad, KmsKeyNeedsEncryption) {
+  auto doc = valid_config();
+  doc["groups"]["solr"]["volumes"][0]["encrypted"] = false;
+  expect_error(doc, "$.groups.solr.volumes[0].kms_key_id", {"\"encrypted\": true"});
+  doc["groups"]["solr"]["volumes"][0]["encrypted"] = "yes";
+  expect_error(doc, "$.groups.solr.volumes[0].encrypted", {"expected true or false"});
+}
+
+TEST_F(ConfigLoad, DeviceOutsideTheAllowedNames) {
+  for (const auto* device : {"/dev/sda", "/dev/sde", "/dev/xvda", "/dev/nvme1n1", "sdf", "/dev/sdf1", "/dev/sdff"}) {
+    auto doc = valid_config();
+    doc["groups"]["solr"]["volumes"][0]["device"] = device;
+    expect_error(doc, "$.groups.solr.volumes[0].device", {"/dev/sd[f-z] or /dev/xvd[f-z]", device});
+  }
+}
+
+TEST_F(ConfigLoad, TwoVolumesOnOneDeviceAcrossGroups) {
+  auto doc = valid_config();
+  doc["groups"]["pg"] = {{"volumes", Json::array({valid_volume("/dev/xvdf", "/mnt/pg")})}};
+  expect_error(doc, "$.groups.pg.volumes[0].device", {"/dev/xvdf is also the device of $.groups.solr.volumes[0]"});
+}
+
+TEST_F(ConfigLoad, TwoVolumesOnOneMountPoint) {
+  auto doc = valid_config();
+  doc["groups"]["solr"]["volumes"].push_back(valid_volume("/dev/sdg", "/mnt/solr"));
+  expect_error(doc, "$.groups.solr.volumes[1].mount_point", {"also the mount point of $.groups.solr.volumes[0]"});
+}
+
+TEST_F(ConfigLoad, MountPointRelativeRootOrNotNormalised) {
+  const struct {
+    const char* mount_point;
+    const char* fragment;
+  } cases[] = {{"mnt/solr", "absolute"},         {"/", "other than /"},       {"/mnt/../etc", "no . or .."},
+               {"/mnt/./solr", "no . or .."},    {"/mnt//solr", "no //"},     {"/mnt/solr/", "trailing /"},
+               {"", "empty"}};
+  for (const auto& c : cases) {
+    auto doc = valid_config();
+    doc["groups"]["solr"]["volumes"][0]["mount_point"] = c.mount_point;
+    expect_error(doc, "$.groups.solr.volumes[0].mount_point", {c.fragment});
+  }
+}
+
+TEST_F(ConfigLoad, RegionFormat) {
+  auto doc = valid_config();
+  doc["region"] = "Europe";
+  expect_error(doc, "$.region", {"expected a region such as eu-west-1", "Europe"});
+  for (const auto* good : {"us-east-1", "us-gov-west-1", "ap-southeast-3", "cn-north-1"}) {
+    doc["region"] = good;
+    EXPECT_TRUE(load_config_file(write(doc)).has_value()) << good;
+  }
+}
+
+TEST_F(ConfigLoad, TagKeyRules) {
+  const struct {
+    std::string key;
+    const char* fragment;
+  } cases[] = {{"aws:team", "aws:"}, {"AWS:team", "aws:"}, {"ebsnap:group", "ebsnap:"},
+               {std::string(129, 'k'), "128"}};
+  for (const auto& c : cases) {
+    auto doc = valid_config();
+    doc["groups"]["solr"]["tags"] = {{c.key, "x"}};
+    expect_error(doc, "$.groups.solr.tags" + (c.key.find(':') != std::string::npos ? "[\"" + c.key + "\"]" : "." + c.key),
+                 {c.fragment});
+  }
+  auto doc = valid_config();
+  doc["groups"]["solr"]["tags"] = {{"team", std::string(257, 'v')}};
+  expect_error(doc, "$.groups.solr.tags.team", {"256"});
+  doc["groups"]["solr"]["tags"] = {{"team", 3}};
+  expect_error(doc, "$.groups.solr.tags.team", {"expected a string"});
+}
+
+TEST_F(ConfigLoad, GroupTagThatIsAFilterTag) {
+  auto doc = valid_config();
+  doc["groups"]["solr"]["tags"] = {{"role", "x"}};
+  expect_error(doc, "$.groups.solr.tags.role", {"not a filter tag"});
+}
+
+TEST_F(ConfigLoad, FilterTagRules) {
+  auto doc = valid_config();
+  doc["filter_tags"] = {"role", "role"};
+  expect_error(doc, "$.filter_tags[1]", {"unique"});
+  doc["filter_tags"] = {"role", "aws:x"};
+  expect_error(doc, "$.filter_tags[1]", {"aws:"});
+  doc["filter_tags"] = "role";
+  expect_error(doc, "$.filter_tags", {"expected an array"});
+}
+
+TEST_F(ConfigLoad, GroupNames) {
+  auto doc = valid_config();
+  doc["groups"]["bad name"] = doc["groups"]["solr"];
+  doc["groups"].erase("solr");
+  expect_error(doc, "$.groups[\"bad name\"]", {"[A-Za-z0-9_.-]"});
+}
+
+TEST_F(ConfigLoad, FreezeTimeoutRange) {
+  for (const int t : {0, 121}) {
+    auto doc = valid_config();
+    doc["freeze_timeout_s"] = t;
+    expect_error(doc, "$.freeze_timeout_s", {"1..120"});
+  }
+}
+
+TEST_F(ConfigLoad, TimeoutsAreCheckedToo) {
+  auto doc = valid_config();
+  doc["timeouts"] = {{"hook_s", 0}};
+  expect_error(doc, "$.timeouts.hook_s", {"1..3600"});
+  doc["timeouts"] = {{"hooks_s", 3}};
+  expect_error(doc, "$.timeouts.hooks_s", {"did you mean hook_s?"});
+}
+
+TEST_F(ConfigLoad, GroupNeedsVolumes) {
+  auto doc = valid_config();
+  doc["groups"]["solr"]["volumes"] = Json::array();
+  expect_error(doc, "$.groups.solr.volumes", {"non-empty array"});
+  doc["groups"]["solr"].erase("volumes");
+  expect_error(doc, "$.groups.solr.volumes", {"missing"});
+}
+
+TEST_F(ConfigLoad, VolumeNeedsDeviceMountPointAndSize) {
+  auto doc = valid_config();
+  doc["groups"]["solr"]["volumes"][0].erase("size_gib");
+  expect_error(doc, "$.groups.solr.volumes[0].size_gib", {"missing"});
+}
+
+TEST_F(ConfigLoad, EmptyGroupsAreAcceptedInTheFileButNotInTheEnd) {
+  auto doc = valid_config();
+  doc["groups"] = Json::object();
+  auto config = load_config_file(write(doc));
+  ASSERT_TRUE(config.has_value());
+  auto final_config = apply_userdata(*config, Userdata{});
+  ASSERT_FALSE(final_config.has_value());
+  EXPECT_EQ(final_config.error().json_path, "$.groups");
+  EXPECT_NE(final_config.error().message.find("at least one group"), std::string::npos);
+}
+
+TEST_F(ConfigLoad, CredentialsNeedBothKeysAndNeverEchoValues) {
+  auto doc = valid_config();
+  doc["credentials"] = {{"access_key_id", "AKIA"}};
+  auto result = load_config_file(write(doc, 0600));
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().json_path, "$.credentials.secret_access_key");
+  doc["credentials"] = {{"access_key_id", "AKIA"}, {"secret_access_key", 42}};
+  result = load_config_file(write(doc, 0600));
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().message.find("42"), std::string::npos) << result.error().describe();
+}
+
+}  // namespace
+}  // namespace agent
