@@ -1,0 +1,144 @@
+#include "platform/fake_block_devices.h"
+
+namespace platform {
+namespace {
+class FakeWatchState final : public VolumeWatch::State {};
+
+bool matches(const BlockDevice& d, const VolumeQuery& q) {
+  if (!d.serial.empty()) return serial_matches(d.serial, q.volume_id);
+  return name_matches_hint(d.devnode, q.device_hint);
+}
+}  // namespace
+
+void FakeBlockDevices::add_device(BlockDevice device, ProbeResult content) {
+  std::lock_guard lock(mutex_);
+  std::string key = device.devnode;
+  devices_.insert_or_assign(key, Entry{std::move(device), std::move(content)});
+}
+
+void FakeBlockDevices::remove_device(const std::string& devnode) {
+  std::lock_guard lock(mutex_);
+  devices_.erase(devnode);
+}
+
+void FakeBlockDevices::set_content(const std::string& devnode, ProbeResult content) {
+  std::lock_guard lock(mutex_);
+  if (auto it = devices_.find(devnode); it != devices_.end()) it->second.content = std::move(content);
+}
+
+void FakeBlockDevices::set_arrival(Arrival arrival) {
+  std::lock_guard lock(mutex_);
+  arrival_ = std::move(arrival);
+}
+
+void FakeBlockDevices::fail_next_mkfs(const std::string& devnode, Error error) {
+  std::lock_guard lock(mutex_);
+  mkfs_failures_.insert_or_assign(devnode, std::move(error));
+}
+
+bool FakeBlockDevices::has_device(const std::string& devnode) const {
+  std::lock_guard lock(mutex_);
+  return devices_.contains(devnode);
+}
+
+std::vector<std::string> FakeBlockDevices::mkfs_calls() const {
+  std::lock_guard lock(mutex_);
+  return mkfs_calls_;
+}
+
+std::optional<BlockDevice> FakeBlockDevices::match_locked(const VolumeQuery& query) const {
+  for (const auto& [node, entry] : devices_) {
+    if (matches(entry.device, query)) return entry.device;
+  }
+  return std::nullopt;
+}
+
+Result<VolumeWatch> FakeBlockDevices::arm_watch() { return VolumeWatch{std::make_unique<FakeWatchState>()}; }
+
+Result<BlockDevice> FakeBlockDevices::wait_for_volume(VolumeWatch& watch, const VolumeQuery& query,
+                                                      Deadline /*deadline*/) {
+  if (!watch.armed()) return fail(ErrorKind::Refused, "wait_for_volume: watch not armed");
+  Arrival arrival;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto d = match_locked(query)) return *d;
+    arrival = arrival_;
+  }
+  if (arrival) {
+    if (auto d = arrival(query)) {
+      std::lock_guard lock(mutex_);
+      if (!devices_.contains(d->devnode)) devices_.insert_or_assign(d->devnode, Entry{*d, {}});
+      if (matches(*d, query)) return *d;
+    }
+  }
+  return fail(ErrorKind::Timeout, "volume " + query.volume_id + " did not appear before the deadline");
+}
+
+Result<void> FakeBlockDevices::wait_for_removal(const std::string& devnode, Deadline /*deadline*/) {
+  std::lock_guard lock(mutex_);
+  if (devices_.contains(devnode)) return fail(ErrorKind::Timeout, devnode + " was still present at the deadline");
+  return {};
+}
+
+Result<std::optional<BlockDevice>> FakeBlockDevices::find_by_serial(const std::string& volume_id) {
+  std::lock_guard lock(mutex_);
+  for (const auto& [node, entry] : devices_) {
+    if (!entry.device.serial.empty() && serial_matches(entry.device.serial, volume_id)) {
+      return std::optional<BlockDevice>(entry.device);
+    }
+  }
+  return std::optional<BlockDevice>{};
+}
+
+Result<std::string> FakeBlockDevices::serial_of(const std::string& devnode) {
+  std::lock_guard lock(mutex_);
+  auto it = devices_.find(devnode);
+  if (it == devices_.end()) return fail(ErrorKind::NotFound, "no device " + devnode);
+  return it->second.device.serial;
+}
+
+Result<BlockDevice> FakeBlockDevices::verify(const std::string& devnode, const VolumeQuery& query) {
+  std::lock_guard lock(mutex_);
+  auto it = devices_.find(devnode);
+  if (it == devices_.end()) return fail(ErrorKind::NotFound, "no device " + devnode);
+  if (!matches(it->second.device, query)) {
+    return fail(ErrorKind::Mismatch, devnode + " (serial '" + it->second.device.serial + "') is not volume " +
+                                         query.volume_id);
+  }
+  return it->second.device;
+}
+
+Result<std::vector<BlockDevice>> FakeBlockDevices::list() {
+  std::lock_guard lock(mutex_);
+  std::vector<BlockDevice> out;
+  for (const auto& [node, entry] : devices_) out.push_back(entry.device);
+  return out;
+}
+
+Result<ProbeResult> FakeBlockDevices::probe(const std::string& devnode) {
+  std::lock_guard lock(mutex_);
+  auto it = devices_.find(devnode);
+  if (it == devices_.end()) return fail(ErrorKind::NotFound, "blkid probe " + devnode + ": no such device");
+  return it->second.content;
+}
+
+Result<void> FakeBlockDevices::make_filesystem(const std::string& devnode, const MkfsOptions& options) {
+  std::lock_guard lock(mutex_);
+  auto it = devices_.find(devnode);
+  if (it == devices_.end()) return fail(ErrorKind::NotFound, "mkfs " + devnode + ": no such device");
+  auto argv = mkfs_argv(devnode, options);
+  if (!argv) return std::unexpected(argv.error());
+  if (auto ok = check_empty_for_mkfs(devnode, it->second.content); !ok) return ok;
+  mkfs_calls_.push_back(devnode + " " + options.fs_type);
+  if (auto f = mkfs_failures_.find(devnode); f != mkfs_failures_.end()) {
+    Error e = std::move(f->second);
+    mkfs_failures_.erase(f);
+    return std::unexpected(std::move(e));
+  }
+  it->second.content = ProbeResult{.fs_type = options.fs_type,
+                                   .uuid = "fake-uuid-" + std::to_string(mkfs_calls_.size()),
+                                   .label = options.label};
+  return {};
+}
+
+}  // namespace platform

@@ -1,0 +1,349 @@
+#include "platform/udev_block_devices.h"
+
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <cctype>
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "platform/handles.h"
+#include "platform/log.h"
+
+namespace platform {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+class UdevWatchState final : public VolumeWatch::State {
+ public:
+  UdevPtr udev;
+  UdevMonitorPtr monitor;  // null without udevd: the waits poll sysfs instead
+};
+
+std::string trim(std::string s) {
+  while (!s.empty() && (std::isspace(static_cast<unsigned char>(s.back())) != 0)) s.pop_back();
+  std::size_t i = 0;
+  while (i < s.size() && (std::isspace(static_cast<unsigned char>(s[i])) != 0)) ++i;
+  return s.substr(i);
+}
+
+std::string read_small_file(const fs::path& path) {
+  std::ifstream in(path);
+  std::string out;
+  std::getline(in, out);
+  return trim(out);
+}
+
+std::uint64_t parse_u64(const std::string& s) {
+  try {
+    return s.empty() ? 0 : std::stoull(s);
+  } catch (...) {
+    return 0;
+  }
+}
+
+// What sysfs alone says about the disk with this sysfs directory (/sys/class/block/<name>).
+BlockDevice from_sysfs(const fs::path& link) {
+  // /sys/dev/block/<maj:min> and /sys/class/block/<name> are symlinks to the device's directory.
+  std::error_code ec;
+  fs::path dir = fs::canonical(link, ec);
+  if (ec) dir = link;
+  BlockDevice d;
+  d.devnode = "/dev/" + dir.filename().string();
+  // NVMe namespaces: the controller (device/) carries the serial; EBS puts "vol0123…" there.
+  d.serial = read_small_file(dir / "device" / "serial");
+  d.size_bytes = parse_u64(read_small_file(dir / "size")) * 512;
+  const std::string dev = read_small_file(dir / "dev");
+  if (const auto colon = dev.find(':'); colon != std::string::npos) {
+    d.devnum = makedev(static_cast<unsigned>(parse_u64(dev.substr(0, colon))),
+                       static_cast<unsigned>(parse_u64(dev.substr(colon + 1))));
+  }
+  return d;
+}
+
+BlockDevice from_udev(udev_device* dev, const UdevOptions& options) {
+  BlockDevice d;
+  if (const char* node = udev_device_get_devnode(dev)) d.devnode = node;
+  // The serial comes from the device itself: the udev database entry of this device number
+  // (ID_SERIAL_SHORT, set by udev's nvme/scsi rules or the sandbox's rule), else sysfs.
+  if (const char* serial = udev_device_get_property_value(dev, "ID_SERIAL_SHORT")) {
+    d.serial = trim(serial);
+  }
+  const char* syspath = udev_device_get_syspath(dev);
+  if (d.serial.empty() && syspath != nullptr) {
+    d.serial = read_small_file(fs::path(syspath) / "device" / "serial");
+  }
+  if (const char* size = udev_device_get_sysattr_value(dev, "size")) {
+    d.size_bytes = parse_u64(trim(size)) * 512;
+  }
+  d.devnum = udev_device_get_devnum(dev);
+  const std::string prefix = options.by_id_dir + "/";
+  std::string any_by_id;
+  for (auto* e = udev_device_get_devlinks_list_entry(dev); e != nullptr; e = udev_list_entry_get_next(e)) {
+    const std::string link = udev_list_entry_get_name(e);
+    if (!link.starts_with(prefix)) continue;
+    if (link.find("Amazon_Elastic_Block_Store") != std::string::npos) {
+      d.by_id_link = link;
+      break;
+    }
+    if (any_by_id.empty()) any_by_id = link;
+  }
+  if (d.by_id_link.empty()) d.by_id_link = any_by_id;
+  return d;
+}
+
+bool matches(const BlockDevice& d, const VolumeQuery& q) {
+  if (d.devnode.empty() || d.size_bytes == 0) return false;
+  if (!d.serial.empty()) return serial_matches(d.serial, q.volume_id);
+  return name_matches_hint(d.devnode, q.device_hint);
+}
+
+long long ms_left(Deadline deadline) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+}
+
+Result<dev_t> devnum_of(const std::string& devnode) {
+  struct stat st {};
+  if (::stat(devnode.c_str(), &st) != 0) return fail_errno("stat " + devnode, errno);
+  if (!S_ISBLK(st.st_mode)) return fail(ErrorKind::Refused, devnode + " is not a block device");
+  return st.st_rdev;
+}
+
+// By device number, not by name: a symlink (by-id, or a stale one) resolves to the disk it points
+// at now, and what is reported is that disk's own identity.
+Result<BlockDevice> describe_devnode(const std::string& devnode, const UdevOptions& options, bool udevd) {
+  auto num = devnum_of(devnode);
+  if (!num) return std::unexpected(num.error());
+  if (!udevd) {
+    return from_sysfs(fs::path("/sys/dev/block") /
+                      (std::to_string(major(*num)) + ":" + std::to_string(minor(*num))));
+  }
+  UdevPtr udev{udev_new()};
+  if (!udev) return fail(ErrorKind::System, "udev_new failed");
+  UdevDevicePtr dev{udev_device_new_from_devnum(udev.get(), 'b', *num)};
+  if (!dev) return fail(ErrorKind::NotFound, "no udev device for " + devnode);
+  return from_udev(dev.get(), options);
+}
+
+}  // namespace
+
+UdevBlockDevices::UdevBlockDevices(UdevOptions options) : options_(std::move(options)) {
+  std::error_code ec;
+  udevd_running_ = fs::exists(options_.udev_control, ec);
+  if (!udevd_running_) {
+    log_udev().warn(
+        "udevd is not running ({} missing): waiting for devices by polling sysfs, and volumes are "
+        "recognised only by NVMe serial or device name",
+        options_.udev_control);
+  }
+}
+
+Result<VolumeWatch> UdevBlockDevices::arm_watch() {
+  auto state = std::make_unique<UdevWatchState>();
+  state->udev.reset(udev_new());
+  if (!state->udev) return fail(ErrorKind::System, "udev_new failed");
+  if (udevd_running_) {
+    // Events from udevd (after its rules ran, so properties like ID_SERIAL_SHORT are set).
+    state->monitor.reset(udev_monitor_new_from_netlink(state->udev.get(), "udev"));
+    if (!state->monitor) return fail(ErrorKind::System, "udev_monitor_new_from_netlink failed");
+    if (udev_monitor_filter_add_match_subsystem_devtype(state->monitor.get(), "block", "disk") < 0) {
+      return fail(ErrorKind::System, "udev monitor filter failed");
+    }
+    (void)udev_monitor_set_receive_buffer_size(state->monitor.get(), 4 * 1024 * 1024);
+    if (const int rc = udev_monitor_enable_receiving(state->monitor.get()); rc < 0) {
+      return fail_errno("udev monitor enable receiving", -rc);
+    }
+  }
+  return VolumeWatch{std::move(state)};
+}
+
+Result<std::vector<BlockDevice>> UdevBlockDevices::list() {
+  std::vector<BlockDevice> out;
+  if (!udevd_running_) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(options_.sysfs_block_dir, ec)) {
+      if (fs::exists(entry.path() / "partition", ec)) continue;
+      out.push_back(from_sysfs(entry.path()));
+    }
+    if (ec) return fail(ErrorKind::System, "list " + options_.sysfs_block_dir + ": " + ec.message(), ec.value());
+    return out;
+  }
+  UdevPtr udev{udev_new()};
+  if (!udev) return fail(ErrorKind::System, "udev_new failed");
+  UdevEnumeratePtr en{udev_enumerate_new(udev.get())};
+  if (!en) return fail(ErrorKind::System, "udev_enumerate_new failed");
+  udev_enumerate_add_match_subsystem(en.get(), "block");
+  udev_enumerate_add_match_property(en.get(), "DEVTYPE", "disk");
+  if (const int rc = udev_enumerate_scan_devices(en.get()); rc < 0) return fail_errno("udev enumerate", -rc);
+  for (auto* e = udev_enumerate_get_list_entry(en.get()); e != nullptr; e = udev_list_entry_get_next(e)) {
+    UdevDevicePtr dev{udev_device_new_from_syspath(udev.get(), udev_list_entry_get_name(e))};
+    if (!dev) continue;
+    out.push_back(from_udev(dev.get(), options_));
+  }
+  return out;
+}
+
+Result<std::string> UdevBlockDevices::serial_of(const std::string& devnode) {
+  auto d = describe_devnode(devnode, options_, udevd_running_);
+  if (!d) return std::unexpected(d.error());
+  return d->serial;
+}
+
+Result<BlockDevice> UdevBlockDevices::verify(const std::string& devnode, const VolumeQuery& query) {
+  auto d = describe_devnode(devnode, options_, udevd_running_);
+  if (!d) return std::unexpected(d.error());
+  if (!matches(*d, query)) {
+    return fail(ErrorKind::Mismatch, devnode + " (" + d->devnode + ", serial '" + d->serial +
+                                         "') is not volume " + query.volume_id);
+  }
+  return d;
+}
+
+Result<std::optional<BlockDevice>> UdevBlockDevices::find_by_serial(const std::string& volume_id) {
+  const VolumeQuery query{.volume_id = volume_id};
+  // The by-id link first (what udev made for the volume), but only if the disk behind it has the
+  // right serial: a link left over from an earlier attachment may point at another disk now.
+  const std::string link = nvme_by_id_link(volume_id, options_.by_id_dir);
+  std::error_code ec;
+  if (fs::exists(link, ec)) {
+    auto d = verify(link, query);
+    if (d) {
+      d->by_id_link = link;
+      return std::optional<BlockDevice>(*d);
+    }
+    log_udev().warn("stale link={} rejected: {}", link, d.error().message);
+  }
+  auto all = list();
+  if (!all) return std::unexpected(all.error());
+  for (auto& d : *all) {
+    if (!d.serial.empty() && matches(d, query)) return std::optional<BlockDevice>(std::move(d));
+  }
+  return std::optional<BlockDevice>{};
+}
+
+Result<BlockDevice> UdevBlockDevices::wait_for_volume(VolumeWatch& watch, const VolumeQuery& query,
+                                                      Deadline deadline) {
+  auto* state = dynamic_cast<UdevWatchState*>(watch.state());
+  if (state == nullptr) return fail(ErrorKind::Refused, "wait_for_volume: watch not armed by UdevBlockDevices");
+  log_udev().debug("wait volume_id={} device_hint={} timeout_ms={}", query.volume_id, query.device_hint,
+                   ms_left(deadline));
+  auto check_present = [&]() -> Result<std::optional<BlockDevice>> {
+    if (!query.volume_id.empty()) {
+      auto found = find_by_serial(query.volume_id);
+      if (!found || found->has_value()) return found;
+    }
+    if (!query.device_hint.empty()) {
+      auto all = list();
+      if (!all) return std::unexpected(all.error());
+      for (auto& d : *all) {
+        if (d.serial.empty() && matches(d, query)) return std::optional<BlockDevice>(std::move(d));
+      }
+    }
+    return std::optional<BlockDevice>{};
+  };
+
+  // The monitor is armed already, so anything that appears after this enumeration is queued on it.
+  auto present = check_present();
+  if (!present) return std::unexpected(present.error());
+  if (*present) {
+    log_udev().info("volume_id={} device={} serial={} (already present)", query.volume_id,
+                    (*present)->devnode, (*present)->serial);
+    return **present;
+  }
+
+  if (!state->monitor) {
+    // No udevd: poll sysfs with backoff (there is no event source to wait on).
+    auto delay = options_.poll_initial;
+    while (Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::min(delay, std::chrono::milliseconds(std::max(0LL, ms_left(deadline)))));
+      delay = std::min(delay * 2, options_.poll_max);
+      present = check_present();
+      if (!present) return std::unexpected(present.error());
+      if (*present) return **present;
+    }
+  } else {
+    const int fd = udev_monitor_get_fd(state->monitor.get());
+    for (;;) {
+      const long long left = ms_left(deadline);
+      if (left <= 0) break;
+      pollfd pfd{.fd = fd, .events = POLLIN, .revents = 0};
+      const int n = ::poll(&pfd, 1, static_cast<int>(std::min(left, 60'000LL)));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return fail_errno("poll udev monitor", errno);
+      if (n == 0) continue;
+      UdevDevicePtr dev{udev_monitor_receive_device(state->monitor.get())};
+      if (!dev) continue;
+      const char* action = udev_device_get_action(dev.get());
+      const std::string act = action != nullptr ? action : "";
+      // Loop devices (the sandbox, the tests) get "change" when a file is attached; NVMe "add".
+      if (act != "add" && act != "change") continue;
+      BlockDevice d = from_udev(dev.get(), options_);
+      if (!matches(d, query)) continue;
+      // Re-read from the udev database by device number: the event and the device must agree.
+      auto confirmed = verify(d.devnode, query);
+      if (!confirmed) {
+        log_udev().warn("event device={} did not verify: {}", d.devnode, confirmed.error().message);
+        continue;
+      }
+      log_udev().info("volume_id={} device={} serial={} action={}", query.volume_id, confirmed->devnode,
+                      confirmed->serial, act);
+      return *confirmed;
+    }
+  }
+  return fail(ErrorKind::Timeout, "volume " + query.volume_id +
+                                      (query.device_hint.empty() ? "" : " (device " + query.device_hint + ")") +
+                                      " did not appear before the deadline");
+}
+
+Result<void> UdevBlockDevices::wait_for_removal(const std::string& devnode, Deadline deadline) {
+  auto watch = arm_watch();
+  if (!watch) return std::unexpected(watch.error());
+  auto* state = dynamic_cast<UdevWatchState*>(watch->state());
+  const auto initial = devnum_of(devnode);
+  if (!initial) {
+    if (initial.error().kind == ErrorKind::NotFound) return {};
+    return std::unexpected(initial.error());
+  }
+  // Gone: the node is missing, now names another device, or has no medium (a detached loop
+  // device keeps its node with size 0).
+  auto gone = [&] {
+    auto now = devnum_of(devnode);
+    if (!now) return true;
+    if (*now != *initial) return true;
+    const auto dir = fs::path("/sys/dev/block") / (std::to_string(major(*now)) + ":" + std::to_string(minor(*now)));
+    std::error_code ec;
+    return !fs::exists(dir, ec) || parse_u64(read_small_file(dir / "size")) == 0;
+  };
+  auto delay = options_.poll_initial;
+  while (!gone()) {
+    const long long left = ms_left(deadline);
+    if (left <= 0) {
+      return fail(ErrorKind::Timeout, devnode + " was still present at the deadline");
+    }
+    if (state->monitor) {
+      // Wake on any block event and re-check; the 1 s cap re-checks even if an event was missed.
+      const int fd = udev_monitor_get_fd(state->monitor.get());
+      pollfd pfd{.fd = fd, .events = POLLIN, .revents = 0};
+      const int n = ::poll(&pfd, 1, static_cast<int>(std::min(left, 1000LL)));
+      if (n > 0) UdevDevicePtr drained{udev_monitor_receive_device(state->monitor.get())};
+    } else {
+      std::this_thread::sleep_for(std::min(delay, std::chrono::milliseconds(left)));
+      delay = std::min(delay * 2, options_.poll_max);
+    }
+  }
+  log_udev().info("device={} removed", devnode);
+  return {};
+}
+
+Result<ProbeResult> UdevBlockDevices::probe(const std::string& devnode) { return probe_device(devnode); }
+
+Result<void> UdevBlockDevices::make_filesystem(const std::string& devnode, const MkfsOptions& options) {
+  return platform::make_filesystem(devnode, options);
+}
+
+}  // namespace platform
