@@ -1,0 +1,47 @@
+#pragma once
+// What a command runs against: the seams to the world (EC2, IMDS, block devices, mounts,
+// freezing, time) and the facts of this run. The real ones are made in agent/runtime.h; unit
+// tests wire fakes (ec2::FakeEc2, platform::FakeBlockDevices, platform::FakeMounter, ...).
+#include <chrono>
+#include <filesystem>
+#include <string>
+
+#include "ec2/clock.h"
+#include "ec2/ec2_api.h"
+#include "ec2/imds.h"
+#include "ec2/types.h"
+#include "ec2/waiter.h"
+#include "platform/block_devices.h"
+#include "platform/freeze_ops.h"
+#include "platform/mounter.h"
+
+namespace agent {
+
+// Where this instance is, from IMDS (once per run).
+struct InstanceContext {
+  ec2::InstanceId instance_id;
+  std::string availability_zone;
+  std::string region;
+};
+
+struct RunOptions {
+  bool dry_run = false;  // plan and print; change nothing
+  // Runtime state (restore ClientTokens, freeze state files). /run/ebsnap; EBSNAP_RUN_DIR for tests.
+  std::filesystem::path run_dir = "/run/ebsnap";
+  // Poll rounds of batched Describe calls (volumes available, attachments, snapshots).
+  ec2::WaiterOptions waiter;
+};
+
+struct Services {
+  ec2::Ec2Api& ec2;
+  ec2::Imds& imds;
+  platform::BlockDevices& devices;
+  platform::Mounter& mounter;
+  platform::FreezeOps& freeze_ops;
+  const ec2::Clock& clock;
+  ec2::Sleeper& sleeper;
+  ec2::RandomSource& random;
+  RunOptions options;
+};
+
+}  // namespace agent

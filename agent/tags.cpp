@@ -1,0 +1,121 @@
+#include "agent/tags.h"
+
+#include <algorithm>
+#include <tuple>
+
+namespace agent {
+
+std::string_view to_string(Consistency consistency) {
+  switch (consistency) {
+    case Consistency::Frozen: return "frozen";
+    case Consistency::Unfrozen: return "unfrozen";
+    case Consistency::WatchdogThawed: return "watchdog-thawed";
+  }
+  return "unfrozen";
+}
+
+namespace {
+
+std::vector<ec2::Tag> common_tags(const GroupConfig& group, const FilterValues& filters,
+                                  const LineageKey& key, const ec2::InstanceId& instance) {
+  std::vector<ec2::Tag> tags;
+  tags.reserve(filters.size() + group.tags.size() + 8);
+  for (const auto& [k, v] : group.tags) tags.push_back({k, v});
+  // Filter tags after the group's extra tags: they define the lineage and must win.
+  for (const auto& f : filters) {
+    std::erase_if(tags, [&](const ec2::Tag& t) { return t.key == f.key; });
+    tags.push_back({f.key, f.value});
+  }
+  tags.push_back({std::string(k_tag_group), key.group});
+  tags.push_back({std::string(k_tag_mount_point), key.mount_point});
+  tags.push_back({std::string(k_tag_device), key.device});
+  tags.push_back({std::string(k_tag_instance_id), instance.value});
+  return tags;
+}
+
+}  // namespace
+
+std::vector<ec2::Tag> volume_tags(const GroupConfig& group, const FilterValues& filters, const LineageKey& key,
+                                  const ec2::InstanceId& instance, std::string_view attempt) {
+  auto tags = common_tags(group, filters, key, instance);
+  if (!attempt.empty()) tags.push_back({std::string(k_tag_attempt), std::string(attempt)});
+  if (!group.tags.contains(std::string(k_tag_name))) {
+    tags.push_back({std::string(k_tag_name), "ebsnap " + key.group + " " + key.mount_point});
+  }
+  return tags;
+}
+
+std::vector<ec2::Tag> snapshot_tags(const GroupConfig& group, const FilterValues& filters, const LineageKey& key,
+                                    const ec2::InstanceId& instance, const ec2::VolumeId& volume,
+                                    Consistency consistency, std::string_view run_id) {
+  auto tags = common_tags(group, filters, key, instance);
+  tags.push_back({std::string(k_tag_volume_id), volume.value});
+  tags.push_back({std::string(k_tag_consistency), std::string(to_string(consistency))});
+  tags.push_back({std::string(k_tag_run_id), std::string(run_id)});
+  std::erase_if(tags, [](const ec2::Tag& t) { return t.key == k_tag_name; });
+  tags.push_back({std::string(k_tag_name), "ebsnap " + key.group + " " + key.mount_point});
+  return tags;
+}
+
+std::vector<ec2::Filter> lineage_filters(const FilterValues& filters, const std::vector<std::string>& mount_points) {
+  std::vector<ec2::Filter> out;
+  out.reserve(filters.size() + 1);
+  for (const auto& f : filters) out.push_back({"tag:" + f.key, {f.value}});
+  out.push_back({"tag:" + std::string(k_tag_mount_point), mount_points});
+  return out;
+}
+
+std::vector<ec2::Filter> our_volume_filters(const FilterValues& filters, const std::vector<std::string>& mount_points) {
+  auto out = lineage_filters(filters, mount_points);
+  out.push_back({"tag-key", {std::string(k_tag_group)}});
+  return out;
+}
+
+bool in_lineage(const std::vector<ec2::Tag>& tags, const FilterValues& filters, std::string_view mount_point) {
+  if (ec2::find_tag(tags, k_tag_mount_point) != mount_point) return false;
+  return std::ranges::all_of(filters, [&](const FilterValue& f) { return ec2::find_tag(tags, f.key) == f.value; });
+}
+
+std::map<std::string, SnapshotChoice> choose_snapshots(const std::vector<ec2::Snapshot>& snapshots,
+                                                       const FilterValues& filters,
+                                                       const std::vector<std::string>& mount_points) {
+  std::map<std::string, SnapshotChoice> out;
+  for (const auto& mp : mount_points) out[mp];
+  // Newest first: StartTime descending, then id descending for a stable order.
+  std::vector<const ec2::Snapshot*> sorted;
+  sorted.reserve(snapshots.size());
+  for (const auto& s : snapshots) sorted.push_back(&s);
+  std::ranges::sort(sorted, [](const ec2::Snapshot* a, const ec2::Snapshot* b) {
+    const auto ta = a->start_time.value_or(ec2::TimePoint{});
+    const auto tb = b->start_time.value_or(ec2::TimePoint{});
+    return std::tie(ta, a->id.value) > std::tie(tb, b->id.value);
+  });
+  for (const auto* s : sorted) {
+    auto mp = ec2::find_tag(s->tags, k_tag_mount_point);
+    if (!mp) continue;
+    auto it = out.find(*mp);
+    if (it == out.end() || it->second.snapshot) continue;
+    if (!in_lineage(s->tags, filters, *mp)) continue;
+    switch (s->state) {
+      case ec2::SnapshotState::Error:
+        it->second.skipped_errors.push_back(s->id);
+        break;
+      case ec2::SnapshotState::Completed:
+        it->second.snapshot = *s;
+        break;
+      case ec2::SnapshotState::Pending:
+        it->second.snapshot = *s;
+        it->second.newest_is_pending = true;
+        break;
+      default:
+        // recoverable / recovering / unknown: not restorable now; an older completed one is
+        // not silently used in its place either.
+        it->second.snapshot = *s;
+        it->second.newest_is_pending = true;
+        break;
+    }
+  }
+  return out;
+}
+
+}  // namespace agent
