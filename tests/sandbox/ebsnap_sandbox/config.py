@@ -1,0 +1,165 @@
+"""The sandbox's running configuration: defaults, deep merge, validation.
+
+The schema is documented in ../README.md ("Configuration"). A patch (from --config or
+POST /_sandbox/config) is deep-merged into the running configuration: objects merge key by key,
+every other value replaces. Unknown keys and wrong types are refused, so a typo in a test's
+configuration fails loudly instead of being ignored.
+"""
+import copy
+import threading
+
+# EC2's documented request-rate defaults (token buckets: burst size, refill per second).
+DEFAULT_BUCKETS = {
+    "describe": {"burst": 100, "rate": 20},
+    "mutating": {"burst": 50, "rate": 5},
+    "CreateVolume": {"burst": 100, "rate": 5},
+    "DeleteVolume": {"burst": 100, "rate": 5},
+    "CreateSnapshot": {"burst": 100, "rate": 5},
+    "CreateSnapshots": {"burst": 100, "rate": 5},
+    "DeleteSnapshot": {"burst": 100, "rate": 5},
+    "CreateTags": {"burst": 100, "rate": 10},
+}
+
+DEFAULTS = {
+    "seed": None,
+    # Added to every EC2 call before it is served: "default" plus one key per action name.
+    "latency_ms": {"default": 0},
+    "latency_jitter_ms": 0,
+    "timing": {
+        "volume_create_s": 0.0,        # creating -> available
+        "attach_s": 0.0,               # attaching -> attached
+        "detach_s": 0.0,               # detaching -> detached
+        "snapshot_complete_s": 0.0,    # pending -> completed (CreateSnapshot(s), CopySnapshot)
+        "snapshot_rate_window_s": 0.0, # one CreateSnapshot per volume per window (EC2: ~15 s)
+    },
+    "throttling": {"enabled": False, "buckets": copy.deepcopy(DEFAULT_BUCKETS)},
+    # Fault injection; "fault_actions" limits it to some actions (null: every action).
+    "fault_actions": None,
+    "throttle_fraction": 0.0,
+    "error_5xx_fraction": 0.0,
+    "drop_fraction": 0.0,
+    "fail_next": {"count": 0, "status": 503, "code": "Unavailable"},
+    "allowed_actions": None,
+    "max_clock_skew_s": 900,
+    "imds": {
+        "v1_enabled": False,
+        "fail_503_next": 0,
+        "user_data": None,
+        "role": "ebsnap-sandbox-role",
+        "credential_ttl_s": 21600,
+        "credential_generation": 0,
+    },
+}
+
+_NUMBER = (int, float)
+# Keys whose value may be null, or where any key is allowed (maps).
+_NULLABLE = {("seed",), ("fault_actions",), ("allowed_actions",), ("imds", "user_data"), ("imds", "role")}
+_MAPS = {("latency_ms",), ("throttling", "buckets")}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _check(path: tuple, value, default) -> None:
+    where = ".".join(path) or "(root)"
+    if value is None:
+        if path in _NULLABLE:
+            return
+        raise ConfigError(f"{where}: null is not allowed")
+    if path in _MAPS:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected an object")
+        for k, v in value.items():
+            sub = default.get(k) if isinstance(default, dict) else None
+            if path == ("latency_ms",):
+                if not isinstance(v, _NUMBER) or isinstance(v, bool) or v < 0:
+                    raise ConfigError(f"{where}.{k}: expected a number >= 0")
+            else:
+                _check(path + (k,), v, sub if sub is not None else {"burst": 1, "rate": 1.0})
+        return
+    if isinstance(default, dict):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected an object")
+        for k, v in value.items():
+            if k not in default:
+                raise ConfigError(f"{where}: unknown key '{k}'")
+            _check(path + (k,), v, default[k])
+        return
+    if path in (("fault_actions",), ("allowed_actions",)):
+        if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+            raise ConfigError(f"{where}: expected null or a list of action names")
+        return
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false")
+        return
+    if isinstance(default, _NUMBER) or path == ("seed",):
+        if not isinstance(value, _NUMBER) or isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number")
+        if value < 0:
+            raise ConfigError(f"{where}: expected a number >= 0")
+        if path[-1].endswith("_fraction") and value > 1:
+            raise ConfigError(f"{where}: expected a fraction between 0 and 1")
+        return
+    if isinstance(default, str) or path in _NULLABLE:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string")
+        return
+    raise ConfigError(f"{where}: unexpected value")
+
+
+def deep_merge(base: dict, patch: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in patch.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+class Config:
+    """Thread-safe holder of the running configuration; listeners run after each change."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._data = copy.deepcopy(DEFAULTS)
+        self._listeners = []
+
+    def on_change(self, listener) -> None:
+        self._listeners.append(listener)
+
+    def merge(self, patch) -> dict:
+        if not isinstance(patch, dict):
+            raise ConfigError("the configuration must be a JSON object")
+        _check((), patch, DEFAULTS)
+        fail_next = patch.get("fail_next")
+        if isinstance(fail_next, dict) and "status" in fail_next and not 400 <= fail_next["status"] <= 599:
+            raise ConfigError("fail_next.status: expected an HTTP error status (400..599)")
+        with self._lock:
+            old = self._data
+            self._data = deep_merge(self._data, patch)
+            new = copy.deepcopy(self._data)
+        for listener in self._listeners:
+            listener(old, new, patch)
+        return new
+
+    def get(self) -> dict:
+        with self._lock:
+            return copy.deepcopy(self._data)
+
+    def view(self):
+        """The live dict, for hot paths that only read. Never mutate it."""
+        return self._data
+
+    def take_counter(self, *path) -> bool:
+        """Decrements a count (e.g. fail_next.count) if positive; True when one was taken."""
+        with self._lock:
+            node = self._data
+            for p in path[:-1]:
+                node = node[p]
+            if node[path[-1]] > 0:
+                node[path[-1]] -= 1
+                return True
+            return False

@@ -1,0 +1,169 @@
+"""Loop-device data plane: volume images, snapshot copies, losetup, and a udev rule that makes
+each attached image look like a Nitro EBS volume (NVMe serial vol0123..., by-id link)."""
+import errno
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+import time
+
+GIB = 1 << 30
+RULES_DIR = "/run/udev/rules.d"
+UDEVD = "/lib/systemd/systemd-udevd"
+
+
+def _run(*argv, check=True, timeout=30) -> str:
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: exit {p.returncode}: {p.stderr.strip()}")
+    return p.stdout
+
+
+def sparse_copy(src: str, dst: str) -> None:
+    """Copies src to dst keeping holes: only the data extents are copied (SEEK_DATA/SEEK_HOLE +
+    copy_file_range), so a mostly-empty multi-GiB image copies in milliseconds."""
+    tmp = dst + ".tmp"
+    with open(src, "rb") as fin, open(tmp, "wb") as fout:
+        size = os.fstat(fin.fileno()).st_size
+        os.ftruncate(fout.fileno(), size)
+        sfd, dfd = fin.fileno(), fout.fileno()
+        pos = 0
+        while pos < size:
+            try:
+                data = os.lseek(sfd, pos, os.SEEK_DATA)
+            except OSError as e:
+                if e.errno == errno.ENXIO:  # no data after pos
+                    break
+                raise
+            hole = os.lseek(sfd, data, os.SEEK_HOLE)
+            off = data
+            while off < hole:
+                n = os.copy_file_range(sfd, dfd, hole - off, off, off)
+                if n == 0:
+                    break
+                off += n
+            pos = hole
+    os.replace(tmp, dst)
+
+
+def _udevd_running() -> bool:
+    return subprocess.run(["udevadm", "control", "--ping", "--timeout=2"],
+                          capture_output=True).returncode == 0
+
+
+class DataPlane:
+    def __init__(self, state_dir: str):
+        self.state_dir = os.path.realpath(state_dir)
+        digest = hashlib.sha256(self.state_dir.encode()).hexdigest()[:12]
+        self.rule_path = os.path.join(RULES_DIR, f"61-ebsnap-sandbox-{digest}.rules")
+        self._lock = threading.Lock()
+        self._loops: dict[str, str] = {}  # volume id -> /dev/loopN
+        self._rules: dict[str, str] = {}  # volume id -> rule line
+
+    # --- files -------------------------------------------------------------------------------
+    def image(self, resource_id: str) -> str:
+        return os.path.join(self.state_dir, f"{resource_id}.img")
+
+    def create_volume_image(self, volume_id: str, size_gib: int, snapshot_id: str | None) -> None:
+        src = self.image(snapshot_id) if snapshot_id else None
+        if src and os.path.exists(src):
+            sparse_copy(src, self.image(volume_id))
+            # A volume may be larger than its snapshot.
+            if os.path.getsize(self.image(volume_id)) < size_gib * GIB:
+                os.truncate(self.image(volume_id), size_gib * GIB)
+        else:
+            with open(self.image(volume_id), "wb") as f:
+                f.truncate(size_gib * GIB)
+
+    def snapshot_image(self, volume_id: str, snapshot_id: str) -> bool:
+        """Copies the volume's image now: the snapshot holds what was written before the call."""
+        src = self.image(volume_id)
+        if not os.path.exists(src):  # e.g. the instance's root volume, which has no image
+            return False
+        sparse_copy(src, self.image(snapshot_id))
+        return True
+
+    def copy_snapshot_image(self, source_id: str, snapshot_id: str) -> None:
+        if os.path.exists(self.image(source_id)):
+            sparse_copy(self.image(source_id), self.image(snapshot_id))
+
+    def delete_image(self, resource_id: str) -> None:
+        try:
+            os.unlink(self.image(resource_id))
+        except FileNotFoundError:
+            pass
+
+    # --- udev --------------------------------------------------------------------------------
+    def ensure_udevd(self) -> None:
+        """Starts udevd when none runs (it is left running: harmless, and shared)."""
+        if _udevd_running():
+            return
+        if not os.path.exists(UDEVD):
+            raise RuntimeError(f"no udevd running and {UDEVD} is missing")
+        subprocess.run([UDEVD, "--daemon"], check=True, capture_output=True, timeout=30)
+        deadline = time.time() + 10
+        while not _udevd_running():
+            if time.time() > deadline:
+                raise RuntimeError("udevd did not answer within 10 s of starting it")
+            time.sleep(0.05)
+        print(f"sandbox: started {UDEVD} --daemon", file=sys.stderr, flush=True)
+
+    def _rule_line(self, volume_id: str) -> str:
+        serial = volume_id.replace("-", "")  # Nitro: the NVMe serial is the volume id without '-'
+        # Loop devices emit "change" when set up; matching add|change keeps the properties
+        # through later change events (mkfs, partition rescans).
+        return (f'ACTION=="add|change", SUBSYSTEM=="block", KERNEL=="loop[0-9]*", '
+                f'ATTR{{loop/backing_file}}=="{self.image(volume_id)}", '
+                f'ENV{{ID_SERIAL_SHORT}}="{serial}", '
+                f'ENV{{ID_SERIAL}}="Amazon Elastic Block Store_{serial}", '
+                f'ENV{{ID_MODEL}}="Amazon Elastic Block Store", ENV{{ID_BUS}}="nvme", '
+                f'SYMLINK+="disk/by-id/nvme-Amazon_Elastic_Block_Store_{serial}"')
+
+    def _write_rules(self) -> None:
+        os.makedirs(RULES_DIR, exist_ok=True)
+        body = (f"# ebsnap sandbox, state dir {self.state_dir}: attached volumes look like Nitro EBS.\n"
+                + "".join(line + "\n" for line in self._rules.values()))
+        tmp = self.rule_path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(body)
+        os.replace(tmp, self.rule_path)
+        _run("udevadm", "control", "--reload")
+
+    # --- loop devices ------------------------------------------------------------------------
+    def attach(self, volume_id: str) -> str:
+        """losetup the image; returns when udev has applied the rule (by-id link present)."""
+        with self._lock:
+            self._rules[volume_id] = self._rule_line(volume_id)
+            self._write_rules()
+            dev = _run("losetup", "--find", "--show", self.image(volume_id)).strip()
+            self._loops[volume_id] = dev
+        # losetup's own change event may have raced the rule reload: replay it and wait.
+        _run("udevadm", "trigger", "--action=change", "--settle", dev)
+        return dev
+
+    def detach(self, volume_id: str) -> None:
+        with self._lock:
+            dev = self._loops.pop(volume_id, None)
+            if dev:
+                # On a busy device (still mounted) this only sets autoclear, as a forced detach
+                # that the kernel completes at unmount.
+                _run("losetup", "-d", dev, check=False)
+            if self._rules.pop(volume_id, None) is not None:
+                self._write_rules()
+
+    def device_of(self, volume_id: str) -> str | None:
+        with self._lock:
+            return self._loops.get(volume_id)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            for dev in self._loops.values():
+                _run("losetup", "-d", dev, check=False)
+            self._loops.clear()
+            self._rules.clear()
+            try:
+                os.unlink(self.rule_path)
+                _run("udevadm", "control", "--reload", check=False)
+            except FileNotFoundError:
+                pass

@@ -1,0 +1,642 @@
+"""EC2 semantics: moto's backend plus what moto 5.2.1 lacks (see ../README.md, "Moto gaps").
+
+moto (server mode, in this process) owns the resources. The actions ebsnap depends on are
+served here, against moto's backend objects, with EC2's behaviour added on top: state timing
+(creating, attaching, detaching, pending) kept in our own records beside moto's objects,
+EC2's error cases, pagination, owner filter, ClientToken idempotency, CreateSnapshots details,
+and the data plane (image files and loop devices). Every other action is forwarded to moto's
+HTTP server unchanged.
+
+All access to moto's backend happens under self.lock: moto's models are not thread-safe.
+"""
+import base64
+import binascii
+import datetime
+import http.client
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+
+from moto.core.exceptions import ServiceException
+from moto.core.serialize import EC2Serializer, SerializationContext, XFormedAttributePicker
+from moto.core.utils import get_service_model as moto_service_model
+from moto.ec2.models import ec2_backends
+
+from .config import Config
+from .dataplane import DataPlane
+from .errors import Ec2Error, incorrect_state, invalid_value
+from .scheduler import Scheduler
+
+ACCOUNT_ID = "123456789012"  # moto's default account: every key the sandbox issues maps to it
+NAMESPACE = "http://ec2.amazonaws.com/doc/2016-11-15/"
+_MOTO_NAMESPACE = 'xmlns="http://ec2.amazonaws.com/doc/2016-11-15"'
+
+# EC2's bounds for MaxResults (a larger value is clamped; a smaller one is an error).
+MAX_RESULTS = {"DescribeVolumes": (5, 500), "DescribeSnapshots": (5, 1000)}
+_DEVICE_RE = re.compile(r"^(/dev/(sd[a-z]|xvd[a-z]{1,2})|xvd[a-z]{1,2})$")
+
+
+def _utc(dt: datetime.datetime) -> datetime.datetime:
+    return dt.replace(tzinfo=datetime.timezone.utc) if dt.tzinfo is None else dt
+
+
+def _from_epoch(t: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+
+
+def _iso(dt: datetime.datetime) -> str:
+    return _utc(dt).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _wildcard(pattern: str) -> re.Pattern:
+    # EC2 filter values: '*' any run of characters, '?' one character, '\' escapes them.
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        out.append(".*" if c == "*" else "." if c == "?" else re.escape(c))
+        i += 1
+    return re.compile("".join(out), re.DOTALL)
+
+
+def _matches(values: list, patterns: list[str]) -> bool:
+    return any(_wildcard(p).fullmatch(str(v)) for v in values if v is not None for p in patterns)
+
+
+@dataclass
+class VolumeRecord:
+    available_at: float
+
+
+@dataclass
+class AttachmentRecord:
+    instance_id: str
+    device: str
+    attach_time: datetime.datetime
+    phase: str  # attaching | attached | detaching
+
+
+@dataclass
+class SnapshotRecord:
+    start: float
+    complete_at: float
+
+
+@dataclass
+class TokenRecord:
+    fingerprint: str
+    volume_id: str
+    response: dict = field(default_factory=dict)
+
+
+class Ec2Engine:
+    def __init__(self, config: Config, region: str, moto_port: int, dataplane: DataPlane | None):
+        self.config = config
+        self.region = region
+        self.moto_port = moto_port
+        self.dataplane = dataplane
+        self.lock = threading.RLock()
+        self.scheduler = Scheduler(self.lock)
+        self.volumes: dict[str, VolumeRecord] = {}
+        self.attachments: dict[str, AttachmentRecord] = {}
+        self.snapshots: dict[str, SnapshotRecord] = {}
+        self.last_snapshot_at: dict[str, float] = {}
+        self.client_tokens: dict[str, TokenRecord] = {}
+        self._moto_conn: http.client.HTTPConnection | None = None
+        self._model = moto_service_model("ec2")
+
+    @property
+    def backend(self):
+        return ec2_backends[ACCOUNT_ID][self.region]
+
+    def timing(self) -> dict:
+        return self.config.view()["timing"]
+
+    def shutdown(self) -> None:
+        self.scheduler.stop()
+
+    # --- rendering -----------------------------------------------------------------------------
+    def render(self, action: str, result: dict, request_id: str) -> bytes:
+        op = self._model.operation_model(action)
+        if op.output_shape is None:
+            # EC2 answers these with <return>true</return>.
+            return (f'<?xml version="1.0" encoding="UTF-8"?>\n<{action}Response xmlns="{NAMESPACE}">'
+                    f"<requestId>{request_id}</requestId><return>true</return></{action}Response>").encode()
+        out = EC2Serializer(op, context=SerializationContext(request_id),
+                            value_picker=XFormedAttributePicker()).serialize(result)
+        return out["body"].replace(_MOTO_NAMESPACE, f'xmlns="{NAMESPACE}"', 1).encode()
+
+    # --- views of moto's objects with our states -------------------------------------------------
+    def _tags(self, resource_id: str) -> list[dict]:
+        return [{"Key": k, "Value": v} for k, v in self.backend.tags.get(resource_id, {}).items()]
+
+    def volume_state(self, vol) -> str:
+        rec = self.volumes.get(vol.id)
+        if rec is not None and time.time() < rec.available_at:
+            return "creating"
+        return "in-use" if vol.attachment is not None else "available"
+
+    def volume_view(self, vol) -> dict:
+        att = vol.attachment
+        attachments = []
+        if att is not None:
+            rec = self.attachments.get(vol.id)
+            attachments.append({
+                "VolumeId": vol.id, "InstanceId": att.instance.id, "Device": att.device,
+                "State": rec.phase if rec else "attached",
+                "AttachTime": _utc(rec.attach_time if rec else att.attach_time),
+                "DeleteOnTermination": False})
+        view = {
+            "VolumeId": vol.id, "Size": vol.size, "SnapshotId": vol.snapshot_id or "",
+            "AvailabilityZone": vol.zone.name if vol.zone else "", "State": self.volume_state(vol),
+            "CreateTime": _utc(vol.create_time), "Attachments": attachments,
+            "VolumeType": vol.volume_type, "Encrypted": bool(vol.encrypted),
+            "MultiAttachEnabled": bool(vol.multi_attach_enabled), "Tags": self._tags(vol.id),
+        }
+        if vol.iops:
+            view["Iops"] = vol.iops
+        if vol.throughput:
+            view["Throughput"] = vol.throughput
+        if vol.kms_key_id:
+            view["KmsKeyId"] = vol.kms_key_id
+        return view
+
+    def snapshot_state(self, snap) -> tuple[str, str]:
+        rec = self.snapshots.get(snap.id)
+        if rec is None:
+            return snap.status, "100%"
+        now = time.time()
+        if now >= rec.complete_at:
+            return "completed", "100%"
+        done = (now - rec.start) / max(rec.complete_at - rec.start, 1e-9)
+        return "pending", f"{min(99, int(done * 100))}%"
+
+    def snapshot_view(self, snap) -> dict:
+        state, progress = self.snapshot_state(snap)
+        rec = self.snapshots.get(snap.id)
+        view = {
+            "SnapshotId": snap.id, "VolumeId": snap.volume.id, "State": state, "Progress": progress,
+            "StartTime": _from_epoch(rec.start) if rec else _utc(snap.start_time),
+            "OwnerId": snap.owner_id, "Description": snap.description or "",
+            "VolumeSize": snap.volume.size, "Encrypted": bool(snap.encrypted),
+            "StorageTier": "standard", "Tags": self._tags(snap.id),
+        }
+        if snap.kms_key_id:
+            view["KmsKeyId"] = snap.kms_key_id
+        return view
+
+    # --- filters and pagination ------------------------------------------------------------------
+    @staticmethod
+    def _filter_values(view: dict, name: str, kind: str):
+        tags = {t["Key"]: t["Value"] for t in view["Tags"]}
+        if name.startswith("tag:"):
+            key = name[4:]
+            return [tags[key]] if key in tags else []
+        if name == "tag-key":
+            return list(tags)
+        if name == "tag-value":
+            return list(tags.values())
+        if kind == "volume":
+            att = view["Attachments"]
+            per_attachment = {
+                "attachment.attach-time": lambda a: _iso(a["AttachTime"]),
+                "attachment.delete-on-termination": lambda a: str(a["DeleteOnTermination"]).lower(),
+                "attachment.device": lambda a: a["Device"],
+                "attachment.instance-id": lambda a: a["InstanceId"],
+                "attachment.status": lambda a: a["State"],
+            }
+            if name in per_attachment:
+                return [per_attachment[name](a) for a in att]
+            simple = {
+                "availability-zone": view["AvailabilityZone"], "create-time": _iso(view["CreateTime"]),
+                "encrypted": str(view["Encrypted"]).lower(),
+                "multi-attach-enabled": str(view["MultiAttachEnabled"]).lower(),
+                "fast-restored": "false", "size": str(view["Size"]),
+                "snapshot-id": view["SnapshotId"], "status": view["State"],
+                "volume-id": view["VolumeId"], "volume-type": view["VolumeType"],
+            }
+        else:
+            simple = {
+                "description": view["Description"], "encrypted": str(view["Encrypted"]).lower(),
+                "owner-alias": None, "owner-id": view["OwnerId"], "progress": view["Progress"],
+                "snapshot-id": view["SnapshotId"], "start-time": _iso(view["StartTime"]),
+                "status": view["State"], "storage-tier": view["StorageTier"],
+                "volume-id": view["VolumeId"], "volume-size": str(view["VolumeSize"]),
+            }
+        if name not in simple:
+            raise invalid_value(f"The filter '{name}' is invalid")
+        return [simple[name]]
+
+    def _apply_filters(self, views: list[dict], filters: list[dict], kind: str) -> list[dict]:
+        for f in filters:
+            if "Name" not in f:
+                raise invalid_value("The filter 'null' is invalid")
+            # Validate the name even when nothing is left to filter.
+            self._filter_values({"Tags": [], "Attachments": [], **_EMPTY_VIEW[kind]}, f["Name"], kind)
+            values = f.get("Values", [])
+            views = [v for v in views if _matches(self._filter_values(v, f["Name"], kind), values)]
+        return views
+
+    @staticmethod
+    def _paginate(action: str, items: list[tuple[str, object]], params: dict):
+        """items: (id, obj). Pages are in id order; the token names the last id served, so pages
+        are complete and disjoint even when resources come and go between calls."""
+        max_results = params.get("MaxResults")
+        token = params.get("NextToken")
+        lo, hi = MAX_RESULTS[action]
+        if max_results is not None and max_results < lo:
+            raise invalid_value(f"Value ( {max_results} ) for parameter maxResults is invalid. "
+                                f"Expecting a value greater than {lo}.")
+        items = sorted(items, key=lambda it: it[0])
+        if token is not None:
+            try:
+                decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
+                after = decoded["after"]
+                if decoded["action"] != action:
+                    raise ValueError(action)
+            except (ValueError, KeyError, TypeError, binascii.Error):
+                raise Ec2Error("InvalidPaginationToken", f"Invalid pagination token: {token}", 400)
+            items = [it for it in items if it[0] > after]
+        if max_results is None and token is None:
+            return [obj for _, obj in items], None
+        limit = min(max_results or hi, hi)
+        page = items[:limit]
+        next_token = None
+        if len(items) > limit:
+            next_token = base64.urlsafe_b64encode(
+                json.dumps({"action": action, "after": page[-1][0]}).encode()).decode()
+        return [obj for _, obj in page], next_token
+
+    # --- moto access ---------------------------------------------------------------------------
+    def _call(self, fn, *args, **kwargs):
+        """A moto backend call; moto's errors become EC2's."""
+        try:
+            return fn(*args, **kwargs)
+        except ServiceException as e:
+            raise Ec2Error(e.code, e.message, getattr(e, "status_code", 400) or 400)
+
+    def get_volume(self, volume_id: str):
+        vol = self.backend.volumes.get(volume_id)
+        if vol is None:
+            raise Ec2Error("InvalidVolume.NotFound", f"The volume '{volume_id}' does not exist.", 400)
+        return vol
+
+    def get_snapshot(self, snapshot_id: str, backend=None):
+        snap = (backend or self.backend).snapshots.get(snapshot_id)
+        if snap is None:
+            raise Ec2Error("InvalidSnapshot.NotFound", f"The snapshot '{snapshot_id}' does not exist.", 400)
+        return snap
+
+    def get_instance(self, instance_id: str):
+        for reservation in self.backend.reservations.values():
+            for inst in reservation.instances:
+                if inst.id == instance_id:
+                    return inst
+        raise Ec2Error("InvalidInstanceID.NotFound", f"The instance ID '{instance_id}' does not exist", 400)
+
+    def forward(self, method: str, path: str, headers, body: bytes) -> tuple[int, str, bytes]:
+        """Sends the request to moto's server as it came; returns (status, content type, body)."""
+        fwd = {"Content-Type": headers.get("Content-Type", "application/x-www-form-urlencoded"),
+               "Authorization": headers.get("Authorization", ""),
+               "X-Amz-Date": headers.get("X-Amz-Date", ""),
+               "Content-Length": str(len(body))}
+        for attempt in range(2):
+            try:
+                if self._moto_conn is None:
+                    self._moto_conn = http.client.HTTPConnection("127.0.0.1", self.moto_port, timeout=60)
+                self._moto_conn.request(method, path, body=body, headers=fwd)
+                resp = self._moto_conn.getresponse()
+                data = resp.read()
+                text = data.decode("utf-8", "replace").replace(_MOTO_NAMESPACE, f'xmlns="{NAMESPACE}"', 1)
+                return resp.status, resp.getheader("Content-Type", "text/xml"), text.encode()
+            except (http.client.HTTPException, OSError):
+                self._moto_conn = None
+                if attempt == 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    # --- tag specifications ----------------------------------------------------------------------
+    @staticmethod
+    def _spec_tags(params: dict, resource_type: str) -> dict:
+        tags = {}
+        for spec in params.get("TagSpecifications", []):
+            if spec.get("ResourceType") != resource_type:
+                raise invalid_value(f"'{spec.get('ResourceType')}' is not a valid taggable resource type "
+                                    f"for this operation.")
+            for t in spec.get("Tags", []):
+                key = t.get("Key", "")
+                if key.startswith("aws:"):
+                    raise invalid_value("Tag keys starting with 'aws:' are reserved for internal use")
+                tags[key] = t.get("Value", "")
+        return tags
+
+    # --- volumes -------------------------------------------------------------------------------
+    def create_volume(self, p: dict) -> dict:
+        token = p.get("ClientToken")
+        fingerprint = json.dumps({k: v for k, v in p.items() if k not in ("ClientToken", "DryRun")},
+                                 sort_keys=True, default=str)
+        if token is not None and token in self.client_tokens:
+            rec = self.client_tokens[token]
+            if rec.fingerprint != fingerprint:
+                raise Ec2Error("IdempotentParameterMismatch",
+                               "The client token you have provided is associated with a resource that "
+                               "was created with different parameters.", 400)
+            # EC2 keeps the token bound to its volume, even once that volume is deleted.
+            vol = self.backend.volumes.get(rec.volume_id)
+            return self.volume_view(vol) if vol is not None else {**rec.response, "State": "deleted"}
+
+        zone = p.get("AvailabilityZone")
+        if zone is None:
+            raise Ec2Error("MissingParameter", "The request must contain the parameter AvailabilityZone", 400)
+        if zone not in {z.name for z in self.backend.describe_availability_zones()}:
+            raise invalid_value(f"Invalid availability zone: [{zone}]")
+        size = p.get("Size")
+        snapshot_id = p.get("SnapshotId")
+        if size is None and snapshot_id is None:
+            raise Ec2Error("MissingParameter", "The request must contain the parameter size or snapshotId", 400)
+        if snapshot_id is not None:
+            snap = self.get_snapshot(snapshot_id)
+            if self.snapshot_state(snap)[0] != "completed":
+                raise incorrect_state(f"Snapshot '{snapshot_id}' is not in the 'completed' state.")
+            if size is not None and size < snap.volume.size:
+                raise invalid_value(f"Volume of size {size}GB is smaller than snapshot '{snapshot_id}', "
+                                    f"expect size >= {snap.volume.size}GB")
+        if size is not None and not 1 <= size <= 16384:
+            raise invalid_value(f"Volume of {size}GiB is outside the valid range of 1 to 16384 GiB.")
+        tags = self._spec_tags(p, "volume")
+        vol = self._call(self.backend.create_volume, size=size, zone_name=zone, snapshot_id=snapshot_id,
+                         encrypted=p.get("Encrypted", False), kms_key_id=p.get("KmsKeyId"),
+                         volume_type=p.get("VolumeType"), iops=p.get("Iops"),
+                         throughput=p.get("Throughput"), multi_attach_enabled=p.get("MultiAttachEnabled"))
+        if tags:
+            self.backend.create_tags([vol.id], tags)
+        self.volumes[vol.id] = VolumeRecord(available_at=time.time() + self.timing()["volume_create_s"])
+        if self.dataplane is not None:
+            self.dataplane.create_volume_image(vol.id, vol.size, snapshot_id)
+        view = {**self.volume_view(vol), "State": "creating"}  # EC2 always answers "creating"
+        if token is not None:
+            self.client_tokens[token] = TokenRecord(fingerprint, vol.id, view)
+        return view
+
+    def delete_volume(self, p: dict) -> dict:
+        vol = self.get_volume(p["VolumeId"])
+        if vol.attachment is not None:
+            raise Ec2Error("VolumeInUse", f"Volume {vol.id} is currently attached to {vol.attachment.instance.id}", 400)
+        self._call(self.backend.delete_volume, vol.id)
+        self.volumes.pop(vol.id, None)
+        self.last_snapshot_at.pop(vol.id, None)
+        if self.dataplane is not None:
+            self.dataplane.delete_image(vol.id)
+        return {}
+
+    def attach_volume(self, p: dict) -> dict:
+        vol = self.get_volume(p["VolumeId"])
+        inst = self.get_instance(p["InstanceId"])
+        device = p["Device"]
+        if vol.attachment is not None:
+            raise Ec2Error("VolumeInUse", f"{vol.id} is already attached to an instance", 400)
+        if self.volume_state(vol) != "available":
+            raise incorrect_state(f"{vol.id} is not 'available'.")
+        if vol.zone.name != inst.placement.zone:
+            raise Ec2Error("InvalidVolume.ZoneMismatch",
+                           f"The volume '{vol.id}' is not in the same availability zone as instance '{inst.id}'", 400)
+        if not _DEVICE_RE.match(device):
+            raise invalid_value(f"Value ({device}) for parameter device is invalid. "
+                                f"{device} is not a valid EBS device name.")
+        if device in inst.block_device_mapping:
+            raise invalid_value(f"Invalid value '{device}' for unixDevice. Attachment point {device} is already in use")
+        if inst.state != "running" and inst.state != "stopped":
+            raise incorrect_state(f"Instance '{inst.id}' is not 'running'.")
+        att = self._call(self.backend.attach_volume, vol.id, inst.id, device)
+        rec = AttachmentRecord(inst.id, device, _utc(att.attach_time), "attaching")
+        self.attachments[vol.id] = rec
+
+        def complete():
+            if self.attachments.get(vol.id) is not rec or rec.phase != "attaching":
+                return  # detached meanwhile
+            if self.dataplane is not None:
+                self.dataplane.attach(vol.id)
+            rec.phase = "attached"
+
+        delay = self.timing()["attach_s"]
+        if delay > 0:
+            self.scheduler.at(time.time() + delay, complete)
+        else:
+            complete()
+        return {"VolumeId": vol.id, "InstanceId": inst.id, "Device": device,
+                "State": "attaching", "AttachTime": rec.attach_time}
+
+    def detach_volume(self, p: dict) -> dict:
+        vol = self.get_volume(p["VolumeId"])
+        att = vol.attachment
+        if att is None:
+            raise incorrect_state(f"Volume '{vol.id}' is in the 'available' state.")
+        rec = self.attachments.get(vol.id)
+        if rec is not None and rec.phase == "detaching":
+            raise incorrect_state(f"Volume '{vol.id}' is in the 'detaching' state.")
+        inst = att.instance
+        if "InstanceId" in p and p["InstanceId"] != inst.id:
+            raise Ec2Error("InvalidAttachment.NotFound",
+                           f"Volume '{vol.id}' is not attached to instance '{p['InstanceId']}'", 400)
+        if "Device" in p and p["Device"] != att.device:
+            raise Ec2Error("InvalidAttachment.NotFound",
+                           f"Volume '{vol.id}' is not attached at '{p['Device']}'", 400)
+        if att.device == getattr(inst, "root_device_name", None) and inst.state == "running":
+            raise incorrect_state(f"Unable to detach root volume '{vol.id}' from instance '{inst.id}'")
+        if rec is None:
+            rec = self.attachments[vol.id] = AttachmentRecord(inst.id, att.device, _utc(att.attach_time), "attached")
+        rec.phase = "detaching"
+        # The device goes away first (as the NVMe device does), EC2 says "detached" afterwards.
+        if self.dataplane is not None:
+            self.dataplane.detach(vol.id)
+
+        def complete():
+            if self.attachments.get(vol.id) is not rec:
+                return
+            self._call(self.backend.detach_volume, vol.id, inst.id, att.device)
+            del self.attachments[vol.id]
+
+        delay = self.timing()["detach_s"]
+        if delay > 0:
+            self.scheduler.at(time.time() + delay, complete)
+        else:
+            complete()
+        return {"VolumeId": vol.id, "InstanceId": inst.id, "Device": att.device,
+                "State": "detaching", "AttachTime": rec.attach_time}
+
+    def describe_volumes(self, p: dict) -> dict:
+        ids = p.get("VolumeIds", [])
+        if ids and p.get("MaxResults") is not None:
+            raise Ec2Error("InvalidParameterCombination",
+                           "The parameter volumeSet cannot be used with the parameter maxResults", 400)
+        if ids:
+            missing = [i for i in ids if i not in self.backend.volumes]
+            if missing:
+                raise Ec2Error("InvalidVolume.NotFound", f"The volume '{missing[0]}' does not exist.", 400)
+            vols = [self.backend.volumes[i] for i in dict.fromkeys(ids)]
+        else:
+            vols = list(self.backend.volumes.values())
+        views = self._apply_filters([self.volume_view(v) for v in vols], p.get("Filters", []), "volume")
+        page, token = self._paginate("DescribeVolumes", [(v["VolumeId"], v) for v in views], p)
+        out = {"Volumes": page}
+        if token:
+            out["NextToken"] = token
+        return out
+
+    # --- snapshots -----------------------------------------------------------------------------
+    def _check_snapshot_rate(self, volume_ids: list[str]) -> None:
+        window = self.timing()["snapshot_rate_window_s"]
+        now = time.time()
+        for vid in volume_ids:
+            last = self.last_snapshot_at.get(vid)
+            if window > 0 and last is not None and now - last < window:
+                raise Ec2Error("SnapshotCreationPerVolumeRateExceeded",
+                               "The maximum per volume CreateSnapshot request rate has been exceeded. "
+                               "Use an increasing or variable sleep interval between requests.", 400)
+
+    def _snapshot(self, vol, description: str, tags: dict):
+        if self.volume_state(vol) == "creating":
+            raise incorrect_state(f"Volume '{vol.id}' is in the 'creating' state.")
+        snap = self._call(self.backend.create_snapshot, vol.id, description)
+        # The point in time: the image is copied before EC2 answers "pending".
+        if self.dataplane is not None:
+            self.dataplane.snapshot_image(vol.id, snap.id)
+        if tags:
+            self.backend.create_tags([snap.id], tags)
+        now = time.time()
+        self.snapshots[snap.id] = SnapshotRecord(now, now + self.timing()["snapshot_complete_s"])
+        self.last_snapshot_at[vol.id] = now
+        return snap
+
+    def _as_created(self, snap) -> dict:
+        # EC2 answers "pending" to CreateSnapshot(s), whatever the timing.
+        return {**self.snapshot_view(snap), "State": "pending", "Progress": "0%"}
+
+    def create_snapshot(self, p: dict) -> dict:
+        vol = self.get_volume(p["VolumeId"])
+        tags = self._spec_tags(p, "snapshot")
+        self._check_snapshot_rate([vol.id])
+        return self._as_created(self._snapshot(vol, p.get("Description", ""), tags))
+
+    def create_snapshots(self, p: dict) -> dict:
+        spec = p["InstanceSpecification"]
+        inst = self.get_instance(spec["InstanceId"])
+        excluded = set(spec.get("ExcludeDataVolumeIds", []))
+        vols = []
+        for device, bdm in sorted(inst.block_device_mapping.items()):
+            if spec.get("ExcludeBootVolume") and device == inst.root_device_name:
+                continue
+            rec = self.attachments.get(bdm.volume_id)
+            if bdm.volume_id in excluded or (rec is not None and rec.phase == "detaching"):
+                continue
+            vols.append(self.get_volume(bdm.volume_id))
+        tags = self._spec_tags(p, "snapshot")
+        copy_tags = p.get("CopyTagsFromSource") == "volume"
+        self._check_snapshot_rate([v.id for v in vols])
+        snaps = []
+        for vol in vols:
+            snap_tags = {}
+            if copy_tags:
+                snap_tags.update({k: v for k, v in self.backend.tags.get(vol.id, {}).items()
+                                  if not k.startswith("aws:")})
+            snap_tags.update(tags)
+            snaps.append(self._snapshot(vol, p.get("Description", ""), snap_tags))
+        return {"Snapshots": [self._as_created(s) for s in snaps]}
+
+    def delete_snapshot(self, p: dict) -> dict:
+        snap = self.get_snapshot(p["SnapshotId"])
+        self._call(self.backend.delete_snapshot, snap.id)
+        self.snapshots.pop(snap.id, None)
+        if self.dataplane is not None:
+            self.dataplane.delete_image(snap.id)
+        return {}
+
+    def copy_snapshot(self, p: dict) -> dict:
+        source_region = p["SourceRegion"]
+        if source_region not in ec2_backends[ACCOUNT_ID].regions:
+            raise invalid_value(f"Invalid source region: {source_region}")
+        source_backend = ec2_backends[ACCOUNT_ID][source_region]
+        src = self.get_snapshot(p["SourceSnapshotId"], source_backend)
+        if source_region == self.region and self.snapshot_state(src)[0] != "completed":
+            raise incorrect_state(f"Snapshot '{src.id}' is not in the 'completed' state.")
+        tags = self._spec_tags(p, "snapshot")
+        snap = self._call(self.backend.copy_snapshot, source_snapshot_id=src.id, source_region=source_region,
+                          description=p.get("Description", ""), kms_key_id=p.get("KmsKeyId"))
+        if tags:
+            self.backend.create_tags([snap.id], tags)
+        now = time.time()
+        self.snapshots[snap.id] = SnapshotRecord(now, now + self.timing()["snapshot_complete_s"])
+        if self.dataplane is not None and source_region == self.region:
+            self.dataplane.copy_snapshot_image(src.id, snap.id)
+        return {"SnapshotId": snap.id, "Tags": self._tags(snap.id)}
+
+    def describe_snapshots(self, p: dict) -> dict:
+        ids = p.get("SnapshotIds", [])
+        if ids and p.get("MaxResults") is not None:
+            raise Ec2Error("InvalidParameterCombination",
+                           "The parameter snapshotSet cannot be used with the parameter maxResults", 400)
+        if ids:
+            missing = [i for i in ids if i not in self.backend.snapshots]
+            if missing:
+                raise Ec2Error("InvalidSnapshot.NotFound", f"The snapshot '{missing[0]}' does not exist.", 400)
+            snaps = [self.backend.snapshots[i] for i in dict.fromkeys(ids)]
+        else:
+            snaps = list(self.backend.snapshots.values())
+        owners = p.get("OwnerIds")
+        if owners:
+            wanted = {ACCOUNT_ID if o == "self" else o for o in owners}
+            snaps = [s for s in snaps if s.owner_id in wanted]
+        views = self._apply_filters([self.snapshot_view(s) for s in snaps], p.get("Filters", []), "snapshot")
+        page, token = self._paginate("DescribeSnapshots", [(v["SnapshotId"], v) for v in views], p)
+        out = {"Snapshots": page}
+        if token:
+            out["NextToken"] = token
+        return out
+
+    # --- existence checks moto skips on tagging --------------------------------------------------
+    def check_resources_exist(self, resource_ids: list[str]) -> None:
+        for rid in resource_ids:
+            if rid.startswith("vol-"):
+                self.get_volume(rid)
+            elif rid.startswith("snap-"):
+                self.get_snapshot(rid)
+            elif rid.startswith("i-"):
+                self.get_instance(rid)
+
+    # --- fast path for tests and benchmarks -------------------------------------------------------
+    def bulk_snapshots(self, volume_id: str, count: int, tags: dict, description: str) -> list[str]:
+        """Creates completed snapshots straight in moto's backend (no image files)."""
+        vol = self.get_volume(volume_id)
+        ids = []
+        now = time.time()
+        for _ in range(count):
+            snap = self.backend.create_snapshot(vol.id, description)
+            if tags:
+                self.backend.create_tags([snap.id], tags)
+            self.snapshots[snap.id] = SnapshotRecord(now, now)
+            ids.append(snap.id)
+        return ids
+
+    HANDLERS = {
+        "CreateVolume": create_volume, "DeleteVolume": delete_volume,
+        "AttachVolume": attach_volume, "DetachVolume": detach_volume,
+        "DescribeVolumes": describe_volumes, "CreateSnapshot": create_snapshot,
+        "CreateSnapshots": create_snapshots, "DeleteSnapshot": delete_snapshot,
+        "CopySnapshot": copy_snapshot, "DescribeSnapshots": describe_snapshots,
+    }
+
+
+# Views with every filterable field, used to validate a filter name on an empty result.
+_EMPTY_VIEW = {
+    "volume": {"AvailabilityZone": "", "CreateTime": _from_epoch(0), "Encrypted": False,
+               "MultiAttachEnabled": False, "Size": 0, "SnapshotId": "", "State": "",
+               "VolumeId": "", "VolumeType": ""},
+    "snapshot": {"Description": "", "Encrypted": False, "OwnerId": "", "Progress": "",
+                 "SnapshotId": "", "StartTime": _from_epoch(0), "State": "", "StorageTier": "",
+                 "VolumeId": "", "VolumeSize": 0},
+}

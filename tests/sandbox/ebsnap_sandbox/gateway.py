@@ -1,0 +1,223 @@
+"""The endpoint clients talk to: faults and latency, SigV4, parameter checks, permissions,
+throttling, then the EC2 engine; plus the control endpoint under /_sandbox/."""
+import json
+import random
+import sys
+import threading
+import time
+import traceback
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+from . import params as model_params
+from . import sigv4
+from .calllog import CallLog, loggable
+from .config import Config, ConfigError
+from .credentials import CredentialStore
+from .ec2 import Ec2Engine
+from .errors import Ec2Error, dry_run_ok, error_body, request_limit_exceeded, unauthorized
+from .throttle import Throttler
+
+CONTROL_PREFIX = "/_sandbox"
+
+
+class Dropped(Exception):
+    """Fault injection: close the connection without answering."""
+
+
+class Gateway:
+    def __init__(self, config: Config, creds: CredentialStore, engine: Ec2Engine,
+                 calls: CallLog, region: str):
+        self.config = config
+        self.creds = creds
+        self.engine = engine
+        self.calls = calls
+        self.region = region
+        self.throttler = Throttler()
+        self.throttler.configure(config.view()["throttling"])
+        self._rng = random.Random(config.view()["seed"])
+        self._rng_lock = threading.Lock()
+        config.on_change(self._config_changed)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="gateway", daemon=True)
+
+    def start(self):
+        self._thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def _config_changed(self, old: dict, new: dict, patch: dict) -> None:
+        if "throttling" in patch:
+            self.throttler.configure(new["throttling"])
+        if "seed" in patch:
+            with self._rng_lock:
+                self._rng = random.Random(new["seed"])
+
+    def _random(self) -> float:
+        with self._rng_lock:
+            return self._rng.random()
+
+    # --- the EC2 pipeline ------------------------------------------------------------------------
+    def _inject_faults(self, action: str, cfg: dict) -> None:
+        scope = cfg["fault_actions"]
+        if scope is not None and action not in scope:
+            return
+        if cfg["drop_fraction"] > 0 and self._random() < cfg["drop_fraction"]:
+            raise Dropped()
+        if self.config.take_counter("fail_next", "count"):
+            fail = self.config.view()["fail_next"]
+            raise Ec2Error(fail["code"], "Injected failure (fail_next).", fail["status"])
+        if cfg["error_5xx_fraction"] > 0 and self._random() < cfg["error_5xx_fraction"]:
+            if self._random() < 0.5:
+                raise Ec2Error("InternalError", "An internal error has occurred.", 500)
+            raise Ec2Error("Unavailable", "The server is overloaded and can't handle the request.", 503)
+        if cfg["throttle_fraction"] > 0 and self._random() < cfg["throttle_fraction"]:
+            raise request_limit_exceeded()
+
+    def serve_ec2(self, method: str, raw_path: str, headers, body: bytes) -> tuple[int, bytes, dict]:
+        """Returns (status, body, call-log entry); raises Dropped to close without answering."""
+        started = time.monotonic()
+        request_id = str(uuid.uuid4())
+        query = urlsplit(raw_path).query
+        flat = dict(parse_qsl(query, keep_blank_values=True))
+        ctype = headers.get("Content-Type", "")
+        if body and (method == "POST" or "x-www-form-urlencoded" in ctype):
+            flat.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        action = flat.get("Action", "")
+        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z",
+                 "action": action, "params": loggable(flat), "request_id": request_id}
+        cfg = self.config.view()
+        status, error = 200, None
+        try:
+            delay_ms = cfg["latency_ms"].get(action, cfg["latency_ms"].get("default", 0))
+            if cfg["latency_jitter_ms"]:
+                delay_ms += (self._random() * 2 - 1) * cfg["latency_jitter_ms"]
+            if delay_ms > 0:
+                time.sleep(delay_ms / 1000)
+            self._inject_faults(action, cfg)
+            sigv4.verify(method, raw_path, headers, body, self.creds, self.region, time.time(),
+                         cfg["max_clock_skew_s"])
+            action, p = model_params.parse(flat)
+            if not self.throttler.allow(action):
+                raise request_limit_exceeded()
+            allowed = cfg["allowed_actions"]
+            if allowed is not None and action not in allowed:
+                raise unauthorized()
+            if p.get("DryRun"):
+                raise dry_run_ok()
+            with self.engine.lock:
+                handler = Ec2Engine.HANDLERS.get(action)
+                if handler is not None:
+                    out = self.engine.render(action, handler(self.engine, p), request_id)
+                else:
+                    if action in ("CreateTags", "DeleteTags"):
+                        self.engine.check_resources_exist(p.get("Resources", []))
+                    status, _, out = self.engine.forward(method, raw_path, headers, body)
+                    if status >= 400:
+                        error = _error_code(out)
+        except Ec2Error as e:
+            status, error = e.status, e.code
+            out = error_body(e.code, e.message, request_id)
+        except Dropped:
+            entry.update(status=None, error="DroppedConnection",
+                         latency_ms=round((time.monotonic() - started) * 1000, 3))
+            self.calls.write(entry)
+            raise
+        except Exception as e:  # a bug of ours or moto's: answer 500, keep serving
+            print(f"sandbox: {action} failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+            status, error = 500, "InternalError"
+            out = error_body("InternalError", f"sandbox: {type(e).__name__}", request_id)
+        entry.update(status=status, error=error, latency_ms=round((time.monotonic() - started) * 1000, 3))
+        self.calls.write(entry)
+        return status, out, entry
+
+    # --- control endpoint ------------------------------------------------------------------------
+    def serve_control(self, method: str, path: str, body: bytes) -> tuple[int, dict]:
+        sub = path[len(CONTROL_PREFIX):].rstrip("/")
+        try:
+            if sub == "/config" and method == "GET":
+                return 200, self.config.get()
+            if sub == "/config" and method == "POST":
+                return 200, self.config.merge(json.loads(body or b"{}"))
+            if sub == "/health" and method == "GET":
+                return 200, {"ok": True}
+            if sub == "/devices" and method == "GET":
+                dp = self.engine.dataplane
+                with self.engine.lock:
+                    vols = list(self.engine.backend.volumes)
+                return 200, {v: dp.device_of(v) for v in vols if dp and dp.device_of(v)}
+            if sub == "/snapshots/bulk" and method == "POST":
+                req = json.loads(body or b"{}")
+                count = int(req.get("count", 0))
+                if not 0 < count <= 100000:
+                    return 400, {"error": "count: expected 1..100000"}
+                with self.engine.lock:
+                    ids = self.engine.bulk_snapshots(req["volume_id"], count, req.get("tags") or {},
+                                                     req.get("description", ""))
+                return 200, {"snapshot_ids": ids}
+            return 404, {"error": f"no control resource {method} {sub or '/'}"}
+        except (ConfigError, ValueError, KeyError, TypeError) as e:
+            return 400, {"error": str(e)}
+        except Ec2Error as e:
+            return 400, {"error": e.code, "message": e.message}
+
+    def _handler_class(self):
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            server_version = "AmazonEC2"
+            sys_version = ""
+
+            def log_message(self, fmt, *args):
+                pass
+
+            def _send(self, status: int, body: bytes, ctype: str, extra=None):
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in (extra or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _serve(self, method: str):
+                try:
+                    n = int(self.headers.get("Content-Length") or 0)
+                    body = self.rfile.read(n) if n else b""
+                    path = urlsplit(self.path).path
+                    if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
+                        status, doc = gateway.serve_control(method, path, body)
+                        return self._send(status, json.dumps(doc, indent=2).encode(), "application/json")
+                    try:
+                        status, out, entry = gateway.serve_ec2(method, self.path, self.headers, body)
+                    except Dropped:
+                        self.close_connection = True
+                        return
+                    self._send(status, out, "text/xml;charset=UTF-8",
+                               {"x-amzn-RequestId": entry["request_id"]})
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
+                except Exception:
+                    print("sandbox: request failed:\n" + traceback.format_exc(), file=sys.stderr, flush=True)
+                    self.close_connection = True
+
+            def do_POST(self):
+                self._serve("POST")
+
+            def do_GET(self):
+                self._serve("GET")
+
+        return Handler
+
+
+def _error_code(body: bytes) -> str | None:
+    text = body.decode("utf-8", "replace")
+    start = text.find("<Code>")
+    end = text.find("</Code>")
+    return text[start + 6:end] if 0 <= start < end else None

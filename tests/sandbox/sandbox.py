@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""ebsnap's local EC2 + IMDSv2 + loop-device data plane. See README.md.
+
+    $EBSNAP_PYTHON tests/sandbox/sandbox.py run --state-dir DIR --env-file FILE
+        [--config FILE.json] [--no-data-plane]
+"""
+import argparse
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+
+
+def _write_env(path: str, env: dict) -> None:
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.writelines(f"{k}={v}\n" for k, v in env.items())
+    os.replace(tmp, path)
+
+
+def _start_moto(region: str, az: str):
+    """moto's server in a thread of this process; returns (server, port, instance)."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    port = server.get_host_and_port()[1]
+    import boto3
+    ec2 = boto3.client("ec2", region_name=region, endpoint_url=f"http://127.0.0.1:{port}",
+                       aws_access_key_id="sandbox-setup", aws_secret_access_key="sandbox-setup")
+    image_id = ec2.describe_images(Owners=["amazon"], MaxResults=5)["Images"][0]["ImageId"]
+    inst = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, InstanceType="m5.large",
+                             Placement={"AvailabilityZone": az})["Instances"][0]
+    return server, port, inst
+
+
+def run(args) -> int:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from ebsnap_sandbox.calllog import CallLog
+    from ebsnap_sandbox.config import Config, ConfigError
+    from ebsnap_sandbox.credentials import CredentialStore
+    from ebsnap_sandbox.dataplane import DataPlane
+    from ebsnap_sandbox.ec2 import ACCOUNT_ID, Ec2Engine
+    from ebsnap_sandbox.gateway import Gateway
+    from ebsnap_sandbox.imds import Identity, ImdsServer
+
+    region, az = "eu-west-1", "eu-west-1a"
+    config = Config()
+    if args.config:
+        try:
+            with open(args.config) as f:
+                config.merge(json.load(f))
+        except (OSError, ValueError, ConfigError) as e:
+            print(f"sandbox: {args.config}: {e}", file=sys.stderr)
+            return 2
+    if not args.no_data_plane and os.geteuid() != 0:
+        print("sandbox: the data plane needs root (loop devices, udev rules); "
+              "run as root or pass --no-data-plane", file=sys.stderr)
+        return 2
+
+    state_dir = os.path.realpath(args.state_dir)
+    os.makedirs(state_dir, exist_ok=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    dataplane = None
+    pieces = []
+    try:
+        if not args.no_data_plane:
+            dataplane = DataPlane(state_dir)
+            dataplane.ensure_udevd()
+        moto_server, moto_port, inst = _start_moto(region, az)
+        pieces.append(moto_server.stop)
+        creds = CredentialStore(config.view()["imds"]["credential_ttl_s"])
+
+        def on_change(old, new, patch):
+            imds = patch.get("imds", {})
+            if "credential_ttl_s" in imds:
+                creds.set_ttl(new["imds"]["credential_ttl_s"])
+            if new["imds"]["credential_generation"] != old["imds"]["credential_generation"]:
+                creds.rotate_role()
+        config.on_change(on_change)
+
+        calls = CallLog(os.path.join(state_dir, "calls.jsonl"))
+        pieces.append(calls.close)
+        engine = Ec2Engine(config, region, moto_port, dataplane)
+        pieces.append(engine.shutdown)
+        identity = Identity(ACCOUNT_ID, region, az, inst["InstanceId"], inst["ImageId"],
+                            inst["InstanceType"], inst.get("PrivateIpAddress", "10.0.0.10"), time.time())
+        imds = ImdsServer(config, creds, identity)
+        imds.start()
+        pieces.append(imds.stop)
+        gateway = Gateway(config, creds, engine, calls, region)
+        gateway.start()
+        pieces.append(gateway.stop)
+
+        endpoint = f"http://127.0.0.1:{gateway.port}/"
+        _write_env(args.env_file, {
+            "AWS_ENDPOINT_URL_EC2": endpoint,
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT": f"http://127.0.0.1:{imds.port}/",
+            "AWS_REGION": region,
+            "AWS_ACCESS_KEY_ID": creds.static.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": creds.static.secret_access_key,
+            "EBSNAP_SANDBOX_INSTANCE_ID": inst["InstanceId"],
+            "EBSNAP_SANDBOX_AZ": az,
+            "EBSNAP_SANDBOX_CONTROL": f"http://127.0.0.1:{gateway.port}/_sandbox",
+            "EBSNAP_SANDBOX_CALL_LOG": os.path.join(state_dir, "calls.jsonl"),
+            "EBSNAP_SANDBOX_PID": str(os.getpid()),
+            "EBSNAP_SANDBOX_ROLE": config.view()["imds"]["role"] or "",
+        })
+        print(f"sandbox: serving EC2 at {endpoint} (IMDS port {imds.port}), instance {inst['InstanceId']}",
+              file=sys.stderr, flush=True)
+        while not stop.wait(0.5):
+            pass
+        return 0
+    finally:
+        # Stop serving first, then undo the data plane, then remove the state.
+        for undo in reversed(pieces):
+            try:
+                undo()
+            except Exception as e:
+                print(f"sandbox: shutdown step failed: {type(e).__name__}: {e}", file=sys.stderr)
+        if dataplane is not None:
+            dataplane.shutdown()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="run the sandbox in the foreground")
+    p.add_argument("--state-dir", required=True)
+    p.add_argument("--env-file", required=True)
+    p.add_argument("--config")
+    p.add_argument("--no-data-plane", action="store_true")
+    args = parser.parse_args()
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
