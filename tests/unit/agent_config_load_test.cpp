@@ -2,6 +2,7 @@
 // the file, the JSON path and what was expected.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -418,6 +419,71 @@ TEST_F(ConfigLoad, CredentialsNeedBothKeysAndNeverEchoValues) {
   result = load_config_file(write(doc, 0600));
   ASSERT_FALSE(result.has_value());
   EXPECT_EQ(result.error().message.find("42"), std::string::npos) << result.error().describe();
+}
+
+class ConfigHooks : public ConfigLoad {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "hook programs must be root-owned; run as root";
+  }
+  std::string hook_file(const std::string& name, mode_t mode) {
+    const auto path = dir_.path() / name;
+    std::ofstream(path) << "#!/bin/sh\ntrue\n";
+    ::chmod(path.c_str(), mode);
+    return path.string();
+  }
+  Json with_hook(const Json& hook) {
+    auto doc = valid_config();
+    doc["groups"]["solr"]["hooks"] = {{"pre_snapshot", Json::array({hook})}};
+    return doc;
+  }
+};
+
+TEST_F(ConfigHooks, ValidHooksAsPathOrArgv) {
+  const auto hook = hook_file("flush", 0755);
+  auto doc = valid_config();
+  doc["groups"]["solr"]["hooks"] = {{"pre_snapshot", Json::array({hook, Json::array({hook, "--fast"})})},
+                                    {"post_mounts", hook}};
+  auto config = load_config_file(write(doc));
+  ASSERT_TRUE(config.has_value()) << config.error().describe();
+  const auto& hooks = config->groups[0].hooks;
+  ASSERT_EQ(hooks.of(HookPhase::pre_snapshot).size(), 2u);
+  EXPECT_EQ(hooks.of(HookPhase::pre_snapshot)[1], (HookCommand{hook, "--fast"}));
+  EXPECT_EQ(hooks.of(HookPhase::post_mounts), (std::vector<HookCommand>{{hook}}));
+  EXPECT_TRUE(hooks.of(HookPhase::on_failure).empty());
+}
+
+TEST_F(ConfigHooks, MissingHook) {
+  expect_error(with_hook((dir_.path() / "nope").string()), "$.groups.solr.hooks.pre_snapshot[0]", {"does not exist"});
+}
+
+TEST_F(ConfigHooks, HookNotExecutable) {
+  expect_error(with_hook(hook_file("h", 0644)), "$.groups.solr.hooks.pre_snapshot[0]", {"not executable"});
+}
+
+TEST_F(ConfigHooks, HookNotRootOwned) {
+  const auto hook = hook_file("h", 0755);
+  ASSERT_EQ(::chown(hook.c_str(), 1000, 1000), 0);
+  expect_error(with_hook(hook), "$.groups.solr.hooks.pre_snapshot[0]", {"owned by root"});
+}
+
+TEST_F(ConfigHooks, HookWritableByOthersOrGroup) {
+  expect_error(with_hook(hook_file("h", 0757)), "$.groups.solr.hooks.pre_snapshot[0]", {"not writable by group or others"});
+  expect_error(with_hook(hook_file("h2", 0775)), "$.groups.solr.hooks.pre_snapshot[0]", {"not writable by group or others"});
+}
+
+TEST_F(ConfigHooks, ArgvHookPointsAtItsProgram) {
+  expect_error(with_hook(Json::array({hook_file("h", 0757), "x"})), "$.groups.solr.hooks.pre_snapshot[0][0]",
+               {"not writable"});
+  expect_error(with_hook(Json::array({"relative", "x"})), "$.groups.solr.hooks.pre_snapshot[0][0]", {"absolute path"});
+  expect_error(with_hook(Json::array({hook_file("h3", 0755), 3})), "$.groups.solr.hooks.pre_snapshot[0][1]",
+               {"expected a string"});
+}
+
+TEST_F(ConfigHooks, UnknownPhaseSuggests) {
+  auto doc = valid_config();
+  doc["groups"]["solr"]["hooks"] = {{"pre_snapshto", Json::array()}};
+  expect_error(doc, "$.groups.solr.hooks.pre_snapshto", {"did you mean pre_snapshot?"});
 }
 
 }  // namespace

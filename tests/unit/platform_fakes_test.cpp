@@ -1,0 +1,98 @@
+#include <gtest/gtest.h>
+
+#include "platform/fake_block_devices.h"
+#include "platform/fake_mounter.h"
+#include "platform/mount_point.h"
+
+using platform::ErrorKind;
+
+namespace {
+platform::Deadline soon() { return std::chrono::steady_clock::now() + std::chrono::seconds(1); }
+}  // namespace
+
+TEST(PlatformFakeMounter, MountFindUnmount) {
+  platform::FakeMounter m;
+  auto info = m.mount({.source = "/dev/nvme1n1", .target = "/mnt/a", .fs_type = "ext4", .options = "noatime"});
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(m.find_by_target("/mnt/a").value()->source, "/dev/nvme1n1");
+  EXPECT_EQ(m.find_by_source("/dev/nvme1n1").value().size(), 1U);
+  EXPECT_EQ(m.mount({.source = "/dev/nvme2n1", .target = "/mnt/a", .fs_type = "ext4"}).error().kind, ErrorKind::Busy);
+  m.set_busy("/mnt/a");
+  auto busy = m.unmount("/mnt/a");
+  ASSERT_FALSE(busy.has_value());
+  EXPECT_EQ(busy.error().kind, ErrorKind::Busy);
+  EXPECT_NE(busy.error().message.find("/mnt/a"), std::string::npos);
+  m.set_busy("/mnt/a", false);
+  EXPECT_TRUE(m.unmount("/mnt/a").has_value());
+  EXPECT_EQ(m.unmount("/mnt/a").error().kind, ErrorKind::NotFound);
+  EXPECT_FALSE(m.find_by_target("/mnt/a").value().has_value());
+}
+
+TEST(PlatformFakeMounter, DuplicateXfsUuidGetsNouuid) {
+  platform::FakeMounter m;
+  m.set_fs_uuid("/dev/a", "U");
+  m.set_fs_uuid("/dev/b", "U");
+  ASSERT_TRUE(m.mount({.source = "/dev/a", .target = "/mnt/a", .fs_type = "xfs"}).has_value());
+  auto second = m.mount({.source = "/dev/b", .target = "/mnt/b", .fs_type = "xfs", .options = "noatime"});
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->options, "noatime,nouuid");
+}
+
+TEST(PlatformMountPoint, UnmountsOnFailurePathUnlessReleased) {
+  platform::FakeMounter m;
+  {
+    auto mp = platform::MountPoint::mount(m, {.source = "/dev/a", .target = "/mnt/a", .fs_type = "ext4"});
+    ASSERT_TRUE(mp.has_value());
+  }
+  EXPECT_FALSE(m.find_by_target("/mnt/a").value().has_value());
+  {
+    auto mp = platform::MountPoint::mount(m, {.source = "/dev/a", .target = "/mnt/a", .fs_type = "ext4"});
+    ASSERT_TRUE(mp.has_value());
+    mp->release();
+  }
+  EXPECT_TRUE(m.find_by_target("/mnt/a").value().has_value());
+}
+
+TEST(PlatformFakeBlockDevices, WaitFindsBySerialOrXenName) {
+  platform::FakeBlockDevices devices;
+  devices.add_device({.devnode = "/dev/nvme1n1", .serial = "vol0aaa", .size_bytes = 1});
+  devices.add_device({.devnode = "/dev/xvdg", .size_bytes = 1});
+  auto watch = devices.arm_watch();
+  ASSERT_TRUE(watch.has_value());
+  EXPECT_EQ(devices.wait_for_volume(*watch, {.volume_id = "vol-0aaa"}, soon()).value().devnode, "/dev/nvme1n1");
+  EXPECT_EQ(devices.wait_for_volume(*watch, {.volume_id = "vol-0bbb", .device_hint = "/dev/sdg"}, soon())
+                .value()
+                .devnode,
+            "/dev/xvdg");
+  // A device with another serial never matches by name.
+  EXPECT_EQ(devices.wait_for_volume(*watch, {.volume_id = "vol-0ccc", .device_hint = "/dev/nvme1n1"}, soon())
+                .error()
+                .kind,
+            ErrorKind::Timeout);
+  EXPECT_EQ(devices.verify("/dev/nvme1n1", {.volume_id = "vol-0bbb"}).error().kind, ErrorKind::Mismatch);
+}
+
+TEST(PlatformFakeBlockDevices, ArrivalHookMakesTheAttachedVolumeAppear) {
+  platform::FakeBlockDevices devices;
+  devices.set_arrival([](const platform::VolumeQuery& q) -> std::optional<platform::BlockDevice> {
+    return platform::BlockDevice{.devnode = "/dev/nvme5n1", .serial = platform::volume_serial(q.volume_id), .size_bytes = 1};
+  });
+  auto watch = devices.arm_watch();
+  ASSERT_TRUE(watch.has_value());
+  EXPECT_EQ(devices.wait_for_volume(*watch, {.volume_id = "vol-0ddd"}, soon()).value().devnode, "/dev/nvme5n1");
+  EXPECT_TRUE(devices.has_device("/dev/nvme5n1"));
+  EXPECT_EQ(devices.wait_for_removal("/dev/nvme5n1", soon()).error().kind, ErrorKind::Timeout);
+  devices.remove_device("/dev/nvme5n1");
+  EXPECT_TRUE(devices.wait_for_removal("/dev/nvme5n1", soon()).has_value());
+}
+
+TEST(PlatformFakeBlockDevices, MkfsFollowsTheRealRules) {
+  platform::FakeBlockDevices devices;
+  devices.add_device({.devnode = "/dev/a", .serial = "vol0a", .size_bytes = 1});
+  devices.add_device({.devnode = "/dev/b", .serial = "vol0b", .size_bytes = 1}, {.partition_table = "gpt"});
+  EXPECT_TRUE(devices.make_filesystem("/dev/a", {.fs_type = "xfs"}).has_value());
+  EXPECT_EQ(devices.probe("/dev/a").value().fs_type, "xfs");
+  EXPECT_EQ(devices.make_filesystem("/dev/a", {.fs_type = "xfs"}).error().kind, ErrorKind::Refused);
+  EXPECT_EQ(devices.make_filesystem("/dev/b", {.fs_type = "ext4"}).error().kind, ErrorKind::Refused);
+  EXPECT_EQ(devices.mkfs_calls(), (std::vector<std::string>{"/dev/a xfs"}));
+}
