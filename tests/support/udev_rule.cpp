@@ -1,0 +1,47 @@
+#include "tests/support/udev_rule.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+
+#include "tests/support/shell.h"
+
+namespace testsupport {
+
+void ensure_udevd() {
+  if (std::filesystem::exists("/run/udev/control")) return;
+  shell_ok("/lib/systemd/systemd-udevd --daemon");
+  for (int i = 0; i < 100 && !std::filesystem::exists("/run/udev/control"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (!std::filesystem::exists("/run/udev/control")) throw std::runtime_error("udevd did not start");
+}
+
+void udev_settle() { (void)shell("udevadm settle --timeout=30"); }
+
+EbsUdevRule::EbsUdevRule(const std::filesystem::path& image_dir) {
+  std::filesystem::create_directories("/run/udev/rules.d");
+  path_ = "/run/udev/rules.d/61-ebsnap-test-" + std::to_string(::getpid()) + "-" +
+          image_dir.filename().string() + ".rules";
+  std::ofstream out(path_);
+  out << "# ebsnap platform e2e test rule; removed by the test\n"
+      << "SUBSYSTEM==\"block\", KERNEL==\"loop*\", ACTION==\"add|change\", "
+      << "ATTR{loop/backing_file}==\"" << image_dir.string() << "/vol*.img\", "
+      << "PROGRAM=\"/usr/bin/basename -s .img $attr{loop/backing_file}\", "
+      << "ENV{ID_SERIAL_SHORT}=\"%c\", ENV{ID_SERIAL}=\"Amazon Elastic Block Store_%c\", "
+      << "SYMLINK+=\"disk/by-id/nvme-Amazon_Elastic_Block_Store_%c\"\n";
+  out.close();
+  if (!out) throw std::runtime_error("cannot write " + path_.string());
+  shell_ok("udevadm control --reload");
+}
+
+EbsUdevRule::~EbsUdevRule() {
+  std::error_code ec;
+  std::filesystem::remove(path_, ec);
+  (void)shell("udevadm control --reload");
+}
+
+}  // namespace testsupport
