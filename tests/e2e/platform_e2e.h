@@ -45,9 +45,11 @@ class PlatformE2e : public ::testing::Test {
   }
 
   void TearDown() override {
-    for (auto it = mounts_.rbegin(); it != mounts_.rend(); ++it) (void)platform::thaw(*it);
     for (auto it = mounts_.rbegin(); it != mounts_.rend(); ++it) {
-      if (::umount2(it->c_str(), 0) != 0) ::umount2(it->c_str(), MNT_DETACH);
+      if (it->second) (void)platform::thaw(it->first);
+    }
+    for (auto it = mounts_.rbegin(); it != mounts_.rend(); ++it) {
+      if (::umount2(it->first.c_str(), 0) != 0) ::umount2(it->first.c_str(), MNT_DETACH);
     }
     mounts_.clear();
     loops_.clear();
@@ -93,13 +95,15 @@ class PlatformE2e : public ::testing::Test {
     track_mount(target);
     return target;
   }
-  void track_mount(const std::string& target) { mounts_.push_back(target); }
+  // Unmounted in TearDown; thawed first unless it is a view of a filesystem not ours (a bind
+  // mount of /).
+  void track_mount(const std::string& target, bool ours = true) { mounts_.emplace_back(target, ours); }
 
  private:
   std::unique_ptr<testsupport::TempDir> dir_;
   std::unique_ptr<testsupport::EbsUdevRule> rule_;
   std::vector<std::unique_ptr<testsupport::LoopDevice>> loops_;
-  std::vector<std::string> mounts_;
+  std::vector<std::pair<std::string, bool>> mounts_;
 };
 
 }  // namespace platform_e2e
