@@ -1,0 +1,143 @@
+// Waiters: one batched Describe per round, backoff with jitter, deadlines, failure states.
+#include <gtest/gtest.h>
+
+#include "ec2/fake_ec2.h"
+#include "ec2/waiter.h"
+
+namespace {
+
+using namespace ec2;
+using namespace std::chrono_literals;
+
+class WaiterTest : public ::testing::Test {
+ protected:
+  ManualClock clock;
+  SequenceRandom random{{1.0 - 1e-9}};
+  FakeEc2 ec2{FakeEc2Options{.progress = FakeEc2Options::Progress::Clock, .clock = &clock,
+                             .volume_create_delay = 5s, .attach_delay = 3s, .snapshot_delay = 20s}};
+  Waiter waiter{WaiterOptions{.initial_delay = 1s, .max_delay = 8s, .multiplier = 2.0, .timeout = 60s}, clock, clock,
+                random};
+
+  std::vector<VolumeId> create(int n) {
+    std::vector<VolumeId> ids;
+    for (int i = 0; i < n; ++i) ids.push_back(ec2.create_volume({.availability_zone = "us-east-1a", .size_gib = 1})->id);
+    return ids;
+  }
+};
+
+TEST_F(WaiterTest, ManyVolumesOneDescribePerRound) {
+  const auto ids = create(30);
+  auto r = waiter.volumes(ec2, ids, VolumeState::Available);
+  ASSERT_TRUE(r) << r.error().describe();
+  ASSERT_EQ(r->size(), 30u);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_EQ((*r)[i].id, ids[i]);
+    EXPECT_EQ((*r)[i].state, VolumeState::Available);
+  }
+  // Rounds at t=0, 1, 3 (not yet), 7 (done): delays 1, 2, 4 s (no jitter with random ~1).
+  EXPECT_EQ(ec2.call_count("DescribeVolumes"), 4);
+  const auto sleeps = clock.sleeps();
+  ASSERT_EQ(sleeps.size(), 3u);
+  EXPECT_EQ(sleeps[0], 999ms);
+  EXPECT_EQ(sleeps[1], 1999ms);
+  EXPECT_EQ(sleeps[2], 3999ms);
+}
+
+TEST_F(WaiterTest, DelayGrowsAndIsCapped) {
+  EXPECT_EQ(waiter.delay_before_jitter(1), 1s);
+  EXPECT_EQ(waiter.delay_before_jitter(3), 4s);
+  EXPECT_EQ(waiter.delay_before_jitter(10), 8s);
+}
+
+TEST_F(WaiterTest, JitterStaysInTheUpperHalf) {
+  SequenceRandom zero({0.0});
+  Waiter w(WaiterOptions{.initial_delay = 2s, .max_delay = 8s, .timeout = 60s}, clock, clock, zero);
+  const auto ids = create(1);
+  ASSERT_TRUE(w.volumes(ec2, ids, VolumeState::Available));
+  EXPECT_EQ(clock.sleeps().front(), 1s);  // half of 2 s
+}
+
+TEST_F(WaiterTest, DeadlineGivesATimeoutNamingWhatIsPending) {
+  const auto ids = create(2);
+  Waiter quick(WaiterOptions{.initial_delay = 1s, .max_delay = 1s, .timeout = 3s}, clock, clock, random);
+  auto r = quick.volumes(ec2, ids, VolumeState::InUse);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::Timeout);
+  EXPECT_NE(r.error().message.find(ids[0].value), std::string::npos);
+  EXPECT_NE(r.error().message.find("state creating"), std::string::npos);
+  std::chrono::milliseconds slept{0};
+  for (auto s : clock.sleeps()) slept += s;
+  EXPECT_LE(slept, 3s);
+}
+
+TEST_F(WaiterTest, ErrorStateFailsFast) {
+  const VolumeId bad = ec2.add_volume(Volume{.size_gib = 1, .state = VolumeState::Error,
+                                             .availability_zone = "us-east-1a"});
+  auto r = waiter.volumes(ec2, {bad}, VolumeState::Available);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::IncorrectState);
+  EXPECT_EQ(ec2.call_count("DescribeVolumes"), 1);
+}
+
+TEST_F(WaiterTest, UnknownIdIsNotYetVisibleRatherThanAnError) {
+  // EC2 is eventually consistent: a fresh id may not be described yet.
+  bool added = false;
+  ec2.on_call([&](std::string_view) {
+    if (!added && clock.sleeps().size() == 2) {
+      added = true;
+      (void)ec2.add_volume(Volume{.id = VolumeId{"vol-late"}, .size_gib = 1, .state = VolumeState::Available,
+                                  .availability_zone = "us-east-1a"});
+    }
+  });
+  auto r = waiter.volumes(ec2, {VolumeId{"vol-late"}}, VolumeState::Available);
+  ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_EQ(ec2.call_count("DescribeVolumes"), 3);
+}
+
+TEST_F(WaiterTest, AttachmentsAndDetachment) {
+  const InstanceId instance = ec2.add_instance(FakeInstanceSpec{.availability_zone = "us-east-1a"});
+  const auto ids = create(2);
+  ASSERT_TRUE(waiter.volumes(ec2, ids, VolumeState::Available));
+  ASSERT_TRUE(ec2.attach_volume({.volume_id = ids[0], .instance_id = instance, .device = "/dev/sdf"}));
+  ASSERT_TRUE(ec2.attach_volume({.volume_id = ids[1], .instance_id = instance, .device = "/dev/sdg"}));
+  auto attached = waiter.attachments(ec2, ids, instance, AttachmentState::Attached);
+  ASSERT_TRUE(attached) << attached.error().describe();
+  EXPECT_EQ((*attached)[1].attachments.at(0).state, AttachmentState::Attached);
+  ASSERT_TRUE(ec2.detach_volume({.volume_id = ids[0]}));
+  auto detached = waiter.attachments(ec2, {ids[0]}, instance, AttachmentState::Detached);
+  ASSERT_TRUE(detached) << detached.error().describe();
+}
+
+TEST_F(WaiterTest, SnapshotsCompletedAndDeletedVolumes) {
+  const auto ids = create(1);
+  ASSERT_TRUE(waiter.volumes(ec2, ids, VolumeState::Available));
+  auto s = ec2.create_snapshot({.volume_id = ids[0]});
+  ASSERT_TRUE(s);
+  auto done = waiter.snapshots(ec2, {s->id}, SnapshotState::Completed);
+  ASSERT_TRUE(done) << done.error().describe();
+  EXPECT_EQ((*done)[0].progress, 100);
+  ASSERT_TRUE(ec2.delete_volume({.volume_id = ids[0]}));
+  auto gone = waiter.volumes(ec2, ids, VolumeState::Deleted);
+  ASSERT_TRUE(gone) << gone.error().describe();
+  EXPECT_EQ((*gone)[0].state, VolumeState::Deleted);
+}
+
+TEST_F(WaiterTest, SnapshotInErrorFails) {
+  const SnapshotId s = ec2.add_snapshot(Snapshot{.state = SnapshotState::Error, .state_message = "disk on fire"});
+  auto r = waiter.snapshots(ec2, {s}, SnapshotState::Completed);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("disk on fire"), std::string::npos);
+}
+
+TEST_F(WaiterTest, TransientDescribeFailureIsRiddenOut) {
+  const auto ids = create(1);
+  ec2.fail_next("DescribeVolumes", Error{.message = "busy", .aws_code = "RequestLimitExceeded", .http_status = 503});
+  auto r = waiter.volumes(ec2, ids, VolumeState::Available);
+  ASSERT_TRUE(r) << r.error().describe();
+  ec2.fail_next("DescribeVolumes", Error{.message = "denied", .aws_code = "UnauthorizedOperation", .http_status = 403});
+  auto denied = waiter.volumes(ec2, ids, VolumeState::Available);
+  ASSERT_FALSE(denied);
+  EXPECT_EQ(denied.error().kind, ErrorKind::Unauthorized);
+}
+
+}  // namespace
