@@ -282,6 +282,11 @@ Result<ThawGuardian> ThawGuardian::start(const GuardianOptions& options) {
   sigaddset(&plan.signals, SIGTERM);
   sigaddset(&plan.signals, SIGINT);
   sigaddset(&plan.signals, SIGHUP);
+  // Other signals whose default action would end the guardian without a thaw: taken as SIGTERM.
+  sigaddset(&plan.signals, SIGQUIT);
+  sigaddset(&plan.signals, SIGUSR1);
+  sigaddset(&plan.signals, SIGUSR2);
+  sigaddset(&plan.signals, SIGALRM);
   plan.agent = ::getpid();
 
   auto state_file = write_freeze_state(options.state_dir, options.mount_points);
