@@ -124,6 +124,27 @@ class Sandbox:
             raise AwsCliError(code, p.stderr)
         return json.loads(p.stdout) if p.stdout.strip() else {}
 
+    def raw_call(self, params: dict, access_key=None, secret_key=None, token=None) -> tuple[int, str]:
+        """POSTs the Query parameters as given (no client-side validation), signed with SigV4."""
+        import http.client
+        import urllib.parse
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+        creds = Credentials(access_key or self.env["AWS_ACCESS_KEY_ID"],
+                            secret_key or self.env["AWS_SECRET_ACCESS_KEY"], token)
+        req = AWSRequest(method="POST", url=self.endpoint, data=urllib.parse.urlencode(params),
+                         headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+        SigV4Auth(creds, "ec2", self.region).add_auth(req)
+        url = urllib.parse.urlsplit(self.endpoint)
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+        try:
+            conn.request("POST", "/", body=req.body, headers=dict(req.headers))
+            resp = conn.getresponse()
+            return resp.status, resp.read().decode()
+        finally:
+            conn.close()
+
     def boto3(self, access_key=None, secret_key=None, token=None, retries=0):
         import boto3
         from botocore.config import Config
@@ -132,7 +153,7 @@ class Sandbox:
             aws_access_key_id=access_key or self.env["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=secret_key or self.env["AWS_SECRET_ACCESS_KEY"],
             aws_session_token=token,
-            config=Config(retries={"max_attempts": retries + 1, "mode": "standard"},
+            config=Config(retries={"total_max_attempts": retries + 1, "mode": "standard"},
                           connect_timeout=10, read_timeout=60))
 
 

@@ -1,0 +1,144 @@
+"""Latency, EC2-like throttling (token buckets), injected 5xx, fail-next and dropped connections."""
+import http.client
+import time
+import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from botocore.exceptions import ClientError, ConnectionClosedError
+
+from tests.support import SandboxTestCase
+
+
+def outcome(fn, **kwargs) -> str:
+    try:
+        fn(**kwargs)
+        return "ok"
+    except ClientError as e:
+        return e.response["Error"]["Code"]
+
+
+class Throttling(SandboxTestCase):
+    def tearDown(self):
+        from ebsnap_sandbox.config import DEFAULT_BUCKETS
+        self.sb.configure({"throttling": {"enabled": False, "buckets": DEFAULT_BUCKETS}})
+
+    def test_defaults_are_ec2s(self):
+        buckets = self.sb.config()["throttling"]["buckets"]
+        self.assertEqual(buckets["describe"], {"burst": 100, "rate": 20})
+        self.assertEqual(buckets["mutating"], {"burst": 50, "rate": 5})
+        for action in ("CreateVolume", "DeleteVolume", "CreateSnapshot", "CreateSnapshots", "DeleteSnapshot"):
+            self.assertEqual(buckets[action], {"burst": 100, "rate": 5})
+        self.assertEqual(buckets["CreateTags"], {"burst": 100, "rate": 10})
+        self.assertFalse(self.sb.config()["throttling"]["enabled"])
+
+    def test_burst_is_throttled_then_drains_at_the_configured_rate(self):
+        vid = self.new_volume()
+        burst, rate = 10, 4
+        self.sb.configure({"throttling": {"enabled": True, "buckets": {"CreateTags": {"burst": burst, "rate": rate}}}})
+        tag = {"Resources": [vid], "Tags": [{"Key": "k", "Value": "v"}]}
+        started = time.monotonic()
+        results = [outcome(self.ec2.create_tags, **tag) for _ in range(burst + 10)]
+        emptied = time.monotonic()
+        ok = results.count("ok")
+        self.assertEqual(set(results), {"ok", "RequestLimitExceeded"}, results)
+        # The full burst, plus whatever refilled while the calls ran.
+        self.assertGreaterEqual(ok, burst)
+        self.assertLessEqual(ok, burst + int(rate * (emptied - started)) + 1)
+        self.assertEqual(results[-1], "RequestLimitExceeded", results)
+
+        # The bucket refills at `rate` per second: after a pause, about rate * pause calls pass.
+        time.sleep(1.0)
+        refilled = 0
+        while outcome(self.ec2.create_tags, **tag) == "ok":
+            refilled += 1
+            self.assertLess(refilled, burst, "the bucket must not refill completely in ~1 s")
+        window = time.monotonic() - emptied
+        self.assertGreaterEqual(refilled, int(rate * 1.0) - 1)
+        self.assertLessEqual(refilled, int(rate * window) + 1)
+        # Another category is not affected.
+        self.ec2.describe_volumes()
+
+    def test_throttled_call_is_503_request_limit_exceeded(self):
+        self.sb.configure({"throttling": {"enabled": True, "buckets": {"describe": {"burst": 1, "rate": 0.01}}}})
+        self.ec2.describe_volumes()
+        err = self.assertBotoError("RequestLimitExceeded", self.ec2.describe_volumes, status=503)
+        self.assertIn("Request limit exceeded", err["Error"]["Message"])
+        self.assertAwsError("RequestLimitExceeded", "describe-snapshots", "--owner-ids", "self")
+
+
+class Faults(SandboxTestCase):
+    def tearDown(self):
+        self.sb.configure({"error_5xx_fraction": 0, "drop_fraction": 0, "throttle_fraction": 0,
+                           "fault_actions": None, "latency_ms": {"default": 0, "DescribeVolumes": 0},
+                           "fail_next": {"count": 0}})
+
+    def test_latency_per_action(self):
+        self.sb.configure({"latency_ms": {"DescribeVolumes": 300}})
+        started = time.monotonic()
+        self.ec2.describe_volumes()
+        self.assertGreaterEqual(time.monotonic() - started, 0.3)
+        entry = [c for c in self.sb.calls() if c["action"] == "DescribeVolumes"][-1]
+        self.assertGreaterEqual(entry["latency_ms"], 300)
+        self.ec2.describe_snapshots(OwnerIds=["self"])
+        entry = [c for c in self.sb.calls() if c["action"] == "DescribeSnapshots"][-1]
+        self.assertLess(entry["latency_ms"], 300)
+
+    def test_5xx_fraction_is_visible_and_reproducible_with_a_seed(self):
+        def pattern():
+            self.sb.configure({"seed": 42, "error_5xx_fraction": 0.5, "fault_actions": ["DescribeVolumes"]})
+            return [outcome(self.ec2.describe_volumes) for _ in range(16)]
+        first = pattern()
+        self.assertTrue({"InternalError", "Unavailable"} & set(first), first)
+        self.assertIn("ok", first)
+        self.assertEqual(pattern(), first)
+        # Only the listed actions are affected.
+        self.ec2.describe_snapshots(OwnerIds=["self"])
+        statuses = {c["status"] for c in self.sb.calls() if c["error"] in ("InternalError", "Unavailable")}
+        self.assertTrue(statuses <= {500, 503} and statuses)
+
+    def test_fail_next(self):
+        self.sb.configure({"fail_next": {"count": 2, "status": 500, "code": "InternalError"}})
+        self.assertBotoError("InternalError", self.ec2.describe_volumes, status=500)
+        self.assertBotoError("InternalError", self.ec2.describe_volumes, status=500)
+        self.ec2.describe_volumes()
+        self.assertEqual(self.sb.config()["fail_next"]["count"], 0)
+
+    def test_throttle_fraction(self):
+        self.sb.configure({"throttle_fraction": 1.0})
+        self.assertBotoError("RequestLimitExceeded", self.ec2.describe_volumes, status=503)
+
+    def test_dropped_connection(self):
+        self.sb.configure({"drop_fraction": 1.0, "fault_actions": ["DescribeVolumes"]})
+        with self.assertRaises(ConnectionClosedError):
+            self.ec2.describe_volumes()
+        self.assertEqual(self.sb.calls()[-1]["error"], "DroppedConnection")
+        # The gateway keeps serving.
+        self.ec2.describe_snapshots(OwnerIds=["self"])
+
+    def test_retrying_client_gets_through_injected_faults(self):
+        self.sb.configure({"fail_next": {"count": 2, "status": 503, "code": "Unavailable"}})
+        self.sb.boto3(retries=3).describe_volumes()
+
+    def test_bad_configuration_is_refused(self):
+        req = urllib.request.Request(self.sb.control + "/config", data=b'{"latency": 5}', method="POST")
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            urllib.request.urlopen(req, timeout=10)
+        self.assertEqual(cm.exception.code, 400)
+        self.assertIn("unknown key 'latency'", cm.exception.read().decode())
+        req = urllib.request.Request(self.sb.control + "/config", data=b'{"drop_fraction": 2}', method="POST")
+        with self.assertRaises(urllib.error.HTTPError):
+            urllib.request.urlopen(req, timeout=10)
+
+    def test_garbage_request_does_not_kill_the_gateway(self):
+        url = urllib.parse.urlsplit(self.sb.endpoint)
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        conn.request("POST", "/", body=b"\xff\xfe%%%==&&", headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(conn.getresponse().status, 401)
+        conn.close()
+        self.ec2.describe_volumes()
+
+
+if __name__ == "__main__":
+    unittest.main()
