@@ -12,9 +12,9 @@ namespace platform {
 using Deadline = std::chrono::steady_clock::time_point;
 
 struct BlockDevice {
-  std::string devnode;       // "/dev/nvme1n1", "/dev/xvdf", "/dev/loop3"
-  std::string serial;        // the device's own serial (udev ID_SERIAL_SHORT / sysfs); "" on Xen
-  std::string by_id_link;    // "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol…"; may be ""
+  std::string devnode;     // "/dev/nvme1n1", "/dev/xvdf", "/dev/loop3"
+  std::string serial;      // the device's own serial (udev ID_SERIAL_SHORT / sysfs); "" on Xen
+  std::string by_id_link;  // "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol…"; may be ""
   std::uint64_t size_bytes = 0;
   std::uint64_t devnum = 0;  // dev_t (major:minor) of the device
 

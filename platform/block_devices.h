@@ -42,24 +42,20 @@ class BlockDevices {
 
   // The device whose own serial is the volume id (or, for a device without serial, whose name is
   // the hint or its xvd twin): already present, or appearing before `deadline` (Timeout then).
-  [[nodiscard]] virtual Result<BlockDevice> wait_for_volume(VolumeWatch& watch,
-                                                            const VolumeQuery& query,
+  [[nodiscard]] virtual Result<BlockDevice> wait_for_volume(VolumeWatch& watch, const VolumeQuery& query,
                                                             Deadline deadline) = 0;
 
   // Returns once `devnode` is gone (after DetachVolume); Timeout at `deadline`.
-  [[nodiscard]] virtual Result<void> wait_for_removal(const std::string& devnode,
-                                                     Deadline deadline) = 0;
+  [[nodiscard]] virtual Result<void> wait_for_removal(const std::string& devnode, Deadline deadline) = 0;
 
   // The device present now whose serial is the volume id, or nullopt.
-  [[nodiscard]] virtual Result<std::optional<BlockDevice>> find_by_serial(
-      const std::string& volume_id) = 0;
+  [[nodiscard]] virtual Result<std::optional<BlockDevice>> find_by_serial(const std::string& volume_id) = 0;
 
   // The serial the device reports about itself ("" when it has none, as on Xen).
   [[nodiscard]] virtual Result<std::string> serial_of(const std::string& devnode) = 0;
 
   // Re-checks that `devnode` is the volume (before mkfs and before mount): Mismatch otherwise.
-  [[nodiscard]] virtual Result<BlockDevice> verify(const std::string& devnode,
-                                                   const VolumeQuery& query) = 0;
+  [[nodiscard]] virtual Result<BlockDevice> verify(const std::string& devnode, const VolumeQuery& query) = 0;
 
   // The whole-disk block devices present now (names in use, diagnostics).
   [[nodiscard]] virtual Result<std::vector<BlockDevice>> list() = 0;

@@ -48,8 +48,7 @@ Result<std::string> canonical_device_name(std::string_view name) {
   return "/dev/sd" + p->rest;
 }
 
-Result<std::string> next_free_device_name(std::string_view preferred,
-                                          const std::set<std::string>& in_use) {
+Result<std::string> next_free_device_name(std::string_view preferred, const std::set<std::string>& in_use) {
   auto wanted = canonical_device_name(preferred);
   if (!wanted) return std::unexpected(wanted.error());
   std::set<char> taken;

@@ -53,7 +53,9 @@ std::optional<BlockDevice> FakeBlockDevices::match_locked(const VolumeQuery& que
   return std::nullopt;
 }
 
-Result<VolumeWatch> FakeBlockDevices::arm_watch() { return VolumeWatch{std::make_unique<FakeWatchState>()}; }
+Result<VolumeWatch> FakeBlockDevices::arm_watch() {
+  return VolumeWatch{std::make_unique<FakeWatchState>()};
+}
 
 Result<BlockDevice> FakeBlockDevices::wait_for_volume(VolumeWatch& watch, const VolumeQuery& query,
                                                       Deadline /*deadline*/) {
@@ -76,7 +78,8 @@ Result<BlockDevice> FakeBlockDevices::wait_for_volume(VolumeWatch& watch, const 
 
 Result<void> FakeBlockDevices::wait_for_removal(const std::string& devnode, Deadline /*deadline*/) {
   std::lock_guard lock(mutex_);
-  if (devices_.contains(devnode)) return fail(ErrorKind::Timeout, devnode + " was still present at the deadline");
+  if (devices_.contains(devnode))
+    return fail(ErrorKind::Timeout, devnode + " was still present at the deadline");
   return {};
 }
 
@@ -102,8 +105,8 @@ Result<BlockDevice> FakeBlockDevices::verify(const std::string& devnode, const V
   auto it = devices_.find(devnode);
   if (it == devices_.end()) return fail(ErrorKind::NotFound, "no device " + devnode);
   if (!matches(it->second.device, query)) {
-    return fail(ErrorKind::Mismatch, devnode + " (serial '" + it->second.device.serial + "') is not volume " +
-                                         query.volume_id);
+    return fail(ErrorKind::Mismatch,
+                devnode + " (serial '" + it->second.device.serial + "') is not volume " + query.volume_id);
   }
   return it->second.device;
 }

@@ -35,20 +35,24 @@ Result<MountInfo> FakeMounter::mount(const MountRequest& request) {
   }
   for (const auto& m : mounts_) {
     if (m.target == request.target) {
-      return fail(ErrorKind::Busy, "mount " + request.source + " on " + request.target +
-                                       ": the mount point is already in use by " + m.source, EBUSY);
+      return fail(ErrorKind::Busy,
+                  "mount " + request.source + " on " + request.target +
+                      ": the mount point is already in use by " + m.source,
+                  EBUSY);
     }
   }
   std::string options = request.options;
   if (request.fs_type == "xfs") {
     const auto mine = uuids_.find(request.source);
-    const bool dup = mine != uuids_.end() && std::any_of(mounts_.begin(), mounts_.end(), [&](const MountInfo& m) {
-      const auto theirs = uuids_.find(m.source);
-      return m.fs_type == "xfs" && theirs != uuids_.end() && theirs->second == mine->second;
-    });
+    const bool dup =
+        mine != uuids_.end() && std::any_of(mounts_.begin(), mounts_.end(), [&](const MountInfo& m) {
+          const auto theirs = uuids_.find(m.source);
+          return m.fs_type == "xfs" && theirs != uuids_.end() && theirs->second == mine->second;
+        });
     if (dup && options.find("nouuid") == std::string::npos) options += options.empty() ? "nouuid" : ",nouuid";
   }
-  MountInfo info{.source = request.source, .target = request.target, .fs_type = request.fs_type, .options = options};
+  MountInfo info{
+      .source = request.source, .target = request.target, .fs_type = request.fs_type, .options = options};
   mounts_.push_back(info);
   return info;
 }

@@ -30,13 +30,20 @@ long long us_between(Clock::time_point a, Clock::time_point b) {
 
 std::string_view to_string(FreezeState state) {
   switch (state) {
-    case FreezeState::Pending: return "pending";
-    case FreezeState::Frozen: return "frozen";
-    case FreezeState::AlreadyFrozen: return "already-frozen";
-    case FreezeState::Failed: return "failed";
-    case FreezeState::Thawed: return "thawed";
-    case FreezeState::NotFrozen: return "not-frozen";
-    case FreezeState::ThawFailed: return "thaw-failed";
+    case FreezeState::Pending:
+      return "pending";
+    case FreezeState::Frozen:
+      return "frozen";
+    case FreezeState::AlreadyFrozen:
+      return "already-frozen";
+    case FreezeState::Failed:
+      return "failed";
+    case FreezeState::Thawed:
+      return "thawed";
+    case FreezeState::NotFrozen:
+      return "not-frozen";
+    case FreezeState::ThawFailed:
+      return "thaw-failed";
   }
   return "unknown";
 }

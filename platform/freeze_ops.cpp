@@ -15,7 +15,8 @@ Result<void> freeze_fd(int fd, const std::string& mount_point) {
   if (::ioctl(fd, FIFREEZE, 0) == 0) return {};
   const int err = errno;
   if (err == EBUSY) {
-    return fail(ErrorKind::AlreadyFrozen, "FIFREEZE " + mount_point + ": already frozen by someone else", err);
+    return fail(ErrorKind::AlreadyFrozen, "FIFREEZE " + mount_point + ": already frozen by someone else",
+                err);
   }
   if (err == EOPNOTSUPP || err == ENOTTY) {
     return fail(ErrorKind::Unsupported, "FIFREEZE " + mount_point + ": the filesystem cannot be frozen", err);

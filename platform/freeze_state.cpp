@@ -24,10 +24,14 @@ std::atomic<unsigned> g_sequence{0};
 
 std::string_view to_string(ThawOutcome outcome) {
   switch (outcome) {
-    case ThawOutcome::Thawed: return "thawed";
-    case ThawOutcome::NotFrozen: return "not-frozen";
-    case ThawOutcome::Failed: return "failed";
-    case ThawOutcome::Skipped: return "skipped";
+    case ThawOutcome::Thawed:
+      return "thawed";
+    case ThawOutcome::NotFrozen:
+      return "not-frozen";
+    case ThawOutcome::Failed:
+      return "failed";
+    case ThawOutcome::Skipped:
+      return "skipped";
   }
   return "failed";
 }

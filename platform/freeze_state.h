@@ -13,7 +13,7 @@ enum class ThawOutcome {
   Thawed,
   NotFrozen,  // FITHAW said EINVAL, or the path is no longer a mount point
   Failed,
-  Skipped,    // frozen by someone else (FIFREEZE said EBUSY): left alone on purpose
+  Skipped,  // frozen by someone else (FIFREEZE said EBUSY): left alone on purpose
 };
 [[nodiscard]] std::string_view to_string(ThawOutcome outcome);
 

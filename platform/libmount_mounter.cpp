@@ -176,8 +176,10 @@ Result<void> LibmountMounter::unmount(const std::string& target) {
     if (err == EBUSY) {
       log_mount().error("unmount target={} busy", path);
       return fail(ErrorKind::Busy,
-                  "cannot unmount " + path + ": mount point is busy (a process has a file open, or "
-                  "its working directory, under " + path + ")",
+                  "cannot unmount " + path +
+                      ": mount point is busy (a process has a file open, or "
+                      "its working directory, under " +
+                      path + ")",
                   EBUSY);
     }
     std::string message = "unmount " + path + ": " + libmount_message(cxt.get(), rc);

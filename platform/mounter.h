@@ -9,10 +9,10 @@
 namespace platform {
 
 struct MountRequest {
-  std::string source;   // "/dev/nvme1n1"
-  std::string target;   // "/mnt/solr"
-  std::string fs_type;  // "ext4", "xfs"
-  std::string options;  // "noatime,…"; may be ""
+  std::string source;         // "/dev/nvme1n1"
+  std::string target;         // "/mnt/solr"
+  std::string fs_type;        // "ext4", "xfs"
+  std::string options;        // "noatime,…"; may be ""
   bool create_target = true;  // mkdir -p, mode 0755
 };
 

@@ -16,7 +16,8 @@ DeviceContent classify(const ProbeResult& probe) {
 
 Result<void> check_empty_for_mkfs(const std::string& devnode, const ProbeResult& probe) {
   switch (classify(probe)) {
-    case DeviceContent::Empty: return {};
+    case DeviceContent::Empty:
+      return {};
     case DeviceContent::Filesystem:
       return fail(ErrorKind::Refused, "refusing mkfs on " + devnode + ": it already holds a " +
                                           probe.fs_type + " filesystem" +
@@ -33,14 +34,15 @@ Result<void> check_empty_for_mkfs(const std::string& devnode, const ProbeResult&
 
 Result<void> check_has_filesystem(const std::string& devnode, const ProbeResult& probe) {
   switch (classify(probe)) {
-    case DeviceContent::Filesystem: return {};
+    case DeviceContent::Filesystem:
+      return {};
     case DeviceContent::Empty:
-      return fail(ErrorKind::Refused, devnode + " carries no filesystem, but it was restored from a "
-                                                "snapshot: refusing to format it");
+      return fail(ErrorKind::Refused, devnode +
+                                          " carries no filesystem, but it was restored from a "
+                                          "snapshot: refusing to format it");
     case DeviceContent::PartitionTable:
-      return fail(ErrorKind::Unsupported,
-                  devnode + " carries a " + probe.partition_table +
-                      " partition table; partitioned volumes are not supported");
+      return fail(ErrorKind::Unsupported, devnode + " carries a " + probe.partition_table +
+                                              " partition table; partitioned volumes are not supported");
     case DeviceContent::Ambiguous:
       return fail(ErrorKind::Refused, devnode + ": blkid finds several conflicting signatures");
   }
@@ -60,8 +62,7 @@ Result<ProbeResult> probe_device(const std::string& devnode) {
   BlkidProbePtr pr{blkid_new_probe_from_filename(devnode.c_str())};
   if (!pr) return fail_errno("blkid probe " + devnode, errno != 0 ? errno : EIO);
   blkid_probe_enable_superblocks(pr.get(), 1);
-  blkid_probe_set_superblocks_flags(pr.get(),
-                                    BLKID_SUBLKS_TYPE | BLKID_SUBLKS_UUID | BLKID_SUBLKS_LABEL);
+  blkid_probe_set_superblocks_flags(pr.get(), BLKID_SUBLKS_TYPE | BLKID_SUBLKS_UUID | BLKID_SUBLKS_LABEL);
   blkid_probe_enable_partitions(pr.get(), 1);
   blkid_probe_set_partitions_flags(pr.get(), BLKID_PARTS_ENTRY_DETAILS);
   ProbeResult out;
@@ -76,8 +77,8 @@ Result<ProbeResult> probe_device(const std::string& devnode) {
     out.label = value_of(pr.get(), "LABEL");
     out.partition_table = value_of(pr.get(), "PTTYPE");
   }
-  log_blkid().debug("probe device={} type={} uuid={} label={} pttype={} ambiguous={}", devnode,
-                    out.fs_type, out.uuid, out.label, out.partition_table, out.ambiguous);
+  log_blkid().debug("probe device={} type={} uuid={} label={} pttype={} ambiguous={}", devnode, out.fs_type,
+                    out.uuid, out.label, out.partition_table, out.ambiguous);
   return out;
 }
 

@@ -39,8 +39,7 @@ std::string find_program(const std::string& name) {
 
 }  // namespace
 
-Result<CommandResult> run_command(const std::vector<std::string>& argv,
-                                  std::chrono::milliseconds timeout) {
+Result<CommandResult> run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
   if (argv.empty()) return fail(ErrorKind::Refused, "run_command: empty argv");
   const std::string program = find_program(argv[0]);
   if (program.empty()) return fail(ErrorKind::Unsupported, argv[0] + ": not found in PATH");
@@ -71,8 +70,8 @@ Result<CommandResult> run_command(const std::vector<std::string>& argv,
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   bool timed_out = false;
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       timed_out = true;
       break;
@@ -93,8 +92,8 @@ Result<CommandResult> run_command(const std::vector<std::string>& argv,
     if (errno != EINTR) return fail_errno("waitpid " + program, errno);
   }
   if (timed_out) {
-    return fail(ErrorKind::Timeout, argv[0] + " did not finish within " +
-                                        std::to_string(timeout.count()) + " ms; killed");
+    return fail(ErrorKind::Timeout,
+                argv[0] + " did not finish within " + std::to_string(timeout.count()) + " ms; killed");
   }
   if (WIFEXITED(status)) {
     result.exit_code = WEXITSTATUS(status);

@@ -9,9 +9,9 @@
 namespace platform {
 
 struct CommandResult {
-  int exit_code = -1;        // exit status, or -1 when killed by a signal
-  int signal = 0;            // the terminating signal, 0 when it exited
-  std::string output;        // stdout and stderr together (bounded)
+  int exit_code = -1;  // exit status, or -1 when killed by a signal
+  int signal = 0;      // the terminating signal, 0 when it exited
+  std::string output;  // stdout and stderr together (bounded)
 };
 
 // Spawns argv[0] (looked up in PATH, then /usr/sbin and /sbin), waits at most `timeout` (then

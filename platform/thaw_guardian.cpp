@@ -70,7 +70,8 @@ struct Line {
     char tmp[24];
     int n = 0;
     const bool negative = v < 0;
-    unsigned long long u = negative ? 0ULL - static_cast<unsigned long long>(v) : static_cast<unsigned long long>(v);
+    unsigned long long u =
+        negative ? 0ULL - static_cast<unsigned long long>(v) : static_cast<unsigned long long>(v);
     do {
       tmp[n++] = static_cast<char>('0' + static_cast<int>(u % 10));
       u /= 10;
@@ -100,20 +101,28 @@ long long ms_until(const timespec& later, const timespec& now) {
 
 const char* trigger_name(GuardianTrigger t) {
   switch (t) {
-    case GuardianTrigger::Done: return "done";
-    case GuardianTrigger::AgentDied: return "agent-died";
-    case GuardianTrigger::Timeout: return "timeout";
-    case GuardianTrigger::Signal: return "signal";
+    case GuardianTrigger::Done:
+      return "done";
+    case GuardianTrigger::AgentDied:
+      return "agent-died";
+    case GuardianTrigger::Timeout:
+      return "timeout";
+    case GuardianTrigger::Signal:
+      return "signal";
   }
   return "?";
 }
 
 const char* outcome_name(ThawOutcome o) {
   switch (o) {
-    case ThawOutcome::Thawed: return "thawed";
-    case ThawOutcome::NotFrozen: return "not-frozen";
-    case ThawOutcome::Failed: return "failed";
-    case ThawOutcome::Skipped: return "skipped";
+    case ThawOutcome::Thawed:
+      return "thawed";
+    case ThawOutcome::NotFrozen:
+      return "not-frozen";
+    case ThawOutcome::Failed:
+      return "failed";
+    case ThawOutcome::Skipped:
+      return "skipped";
   }
   return "?";
 }
@@ -241,13 +250,15 @@ void close_all_but(const std::vector<int>& keep_sorted) {
 
 }  // namespace
 
-std::string_view to_string(GuardianTrigger trigger) { return trigger_name(trigger); }
+std::string_view to_string(GuardianTrigger trigger) {
+  return trigger_name(trigger);
+}
 
 Result<ThawGuardian> ThawGuardian::start(const GuardianOptions& options) {
   using namespace std::chrono_literals;
   if (options.freeze_bound < 1s || options.freeze_bound > 120s) {
-    return fail(ErrorKind::Refused, "freeze bound " + std::to_string(options.freeze_bound.count()) +
-                                        " ms outside 1..120 s");
+    return fail(ErrorKind::Refused,
+                "freeze bound " + std::to_string(options.freeze_bound.count()) + " ms outside 1..120 s");
   }
   if (options.mount_points.empty() || options.mount_points.size() > k_max_mounts) {
     return fail(ErrorKind::Refused, "thaw guardian: between 1 and 250 mount points");
@@ -356,9 +367,10 @@ Result<GuardianReport> ThawGuardian::read_report(bool block) {
   while (got < want) {
     int timeout_ms = 0;
     if (block || got > 0) {
-      timeout_ms = static_cast<int>(std::max<long long>(
-          0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now())
-                 .count()));
+      timeout_ms =
+          static_cast<int>(std::max<long long>(0, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                      deadline - std::chrono::steady_clock::now())
+                                                      .count()));
     }
     pollfd pfd{.fd = channel_.get(), .events = POLLIN, .revents = 0};
     const int n = ::poll(&pfd, 1, timeout_ms);

@@ -170,7 +170,8 @@ Result<std::vector<BlockDevice>> UdevBlockDevices::list() {
       if (fs::exists(entry.path() / "partition", ec)) continue;
       out.push_back(from_sysfs(entry.path()));
     }
-    if (ec) return fail(ErrorKind::System, "list " + options_.sysfs_block_dir + ": " + ec.message(), ec.value());
+    if (ec)
+      return fail(ErrorKind::System, "list " + options_.sysfs_block_dir + ": " + ec.message(), ec.value());
     return out;
   }
   UdevPtr udev{udev_new()};
@@ -229,7 +230,8 @@ Result<std::optional<BlockDevice>> UdevBlockDevices::find_by_serial(const std::s
 Result<BlockDevice> UdevBlockDevices::wait_for_volume(VolumeWatch& watch, const VolumeQuery& query,
                                                       Deadline deadline) {
   auto* state = dynamic_cast<UdevWatchState*>(watch.state());
-  if (state == nullptr) return fail(ErrorKind::Refused, "wait_for_volume: watch not armed by UdevBlockDevices");
+  if (state == nullptr)
+    return fail(ErrorKind::Refused, "wait_for_volume: watch not armed by UdevBlockDevices");
   log_udev().debug("wait volume_id={} device_hint={} timeout_ms={}", query.volume_id, query.device_hint,
                    ms_left(deadline));
   auto check_present = [&]() -> Result<std::optional<BlockDevice>> {
@@ -260,7 +262,8 @@ Result<BlockDevice> UdevBlockDevices::wait_for_volume(VolumeWatch& watch, const 
     // No udevd: poll sysfs with backoff (there is no event source to wait on).
     auto delay = options_.poll_initial;
     while (Clock::now() < deadline) {
-      std::this_thread::sleep_for(std::min(delay, std::chrono::milliseconds(std::max(0LL, ms_left(deadline)))));
+      std::this_thread::sleep_for(
+          std::min(delay, std::chrono::milliseconds(std::max(0LL, ms_left(deadline)))));
       delay = std::min(delay * 2, options_.poll_max);
       present = check_present();
       if (!present) return std::unexpected(present.error());
@@ -295,9 +298,10 @@ Result<BlockDevice> UdevBlockDevices::wait_for_volume(VolumeWatch& watch, const 
       return *confirmed;
     }
   }
-  return fail(ErrorKind::Timeout, "volume " + query.volume_id +
-                                      (query.device_hint.empty() ? "" : " (device " + query.device_hint + ")") +
-                                      " did not appear before the deadline");
+  return fail(ErrorKind::Timeout,
+              "volume " + query.volume_id +
+                  (query.device_hint.empty() ? "" : " (device " + query.device_hint + ")") +
+                  " did not appear before the deadline");
 }
 
 Result<void> UdevBlockDevices::wait_for_removal(const std::string& devnode, Deadline deadline) {
@@ -315,7 +319,8 @@ Result<void> UdevBlockDevices::wait_for_removal(const std::string& devnode, Dead
     auto now = devnum_of(devnode);
     if (!now) return true;
     if (*now != *initial) return true;
-    const auto dir = fs::path("/sys/dev/block") / (std::to_string(major(*now)) + ":" + std::to_string(minor(*now)));
+    const auto dir =
+        fs::path("/sys/dev/block") / (std::to_string(major(*now)) + ":" + std::to_string(minor(*now)));
     std::error_code ec;
     return !fs::exists(dir, ec) || parse_u64(read_small_file(dir / "size")) == 0;
   };
@@ -340,7 +345,9 @@ Result<void> UdevBlockDevices::wait_for_removal(const std::string& devnode, Dead
   return {};
 }
 
-Result<ProbeResult> UdevBlockDevices::probe(const std::string& devnode) { return probe_device(devnode); }
+Result<ProbeResult> UdevBlockDevices::probe(const std::string& devnode) {
+  return probe_device(devnode);
+}
 
 Result<void> UdevBlockDevices::make_filesystem(const std::string& devnode, const MkfsOptions& options) {
   return platform::make_filesystem(devnode, options);

@@ -23,17 +23,13 @@ class UdevBlockDevices final : public BlockDevices {
   [[nodiscard]] Result<VolumeWatch> arm_watch() override;
   [[nodiscard]] Result<BlockDevice> wait_for_volume(VolumeWatch& watch, const VolumeQuery& query,
                                                     Deadline deadline) override;
-  [[nodiscard]] Result<void> wait_for_removal(const std::string& devnode,
-                                              Deadline deadline) override;
-  [[nodiscard]] Result<std::optional<BlockDevice>> find_by_serial(
-      const std::string& volume_id) override;
+  [[nodiscard]] Result<void> wait_for_removal(const std::string& devnode, Deadline deadline) override;
+  [[nodiscard]] Result<std::optional<BlockDevice>> find_by_serial(const std::string& volume_id) override;
   [[nodiscard]] Result<std::string> serial_of(const std::string& devnode) override;
-  [[nodiscard]] Result<BlockDevice> verify(const std::string& devnode,
-                                           const VolumeQuery& query) override;
+  [[nodiscard]] Result<BlockDevice> verify(const std::string& devnode, const VolumeQuery& query) override;
   [[nodiscard]] Result<std::vector<BlockDevice>> list() override;
   [[nodiscard]] Result<ProbeResult> probe(const std::string& devnode) override;
-  [[nodiscard]] Result<void> make_filesystem(const std::string& devnode,
-                                             const MkfsOptions& options) override;
+  [[nodiscard]] Result<void> make_filesystem(const std::string& devnode, const MkfsOptions& options) override;
 
   // Whether udevd looked alive when this object was made (else the sysfs polling fallback).
   [[nodiscard]] bool udevd_running() const { return udevd_running_; }

@@ -122,7 +122,8 @@ TEST_F(PlatformFreeze, WriterBlocksDuringTheFreezeAndResumesAtThaw) {
   auto report = guardian.finish();
   ASSERT_TRUE(report.has_value()) << report.error().describe();
   EXPECT_EQ(report->trigger, platform::GuardianTrigger::Done);
-  for (const auto& m : report->mounts) EXPECT_EQ(m.outcome, platform::ThawOutcome::NotFrozen) << m.mount_point;
+  for (const auto& m : report->mounts)
+    EXPECT_EQ(m.outcome, platform::ThawOutcome::NotFrozen) << m.mount_point;
 }
 
 TEST_F(PlatformFreeze, PartialFailureThawsTheOnesAlreadyFrozen) {

@@ -20,7 +20,8 @@ class PlatformMkfs : public PlatformE2e, public ::testing::WithParamInterface<co
 // fdisk package) is not installed.
 void write_partition_table(const std::string& devnode) {
   if (testsupport::shell("command -v sfdisk").exit_code == 0) {
-    testsupport::shell_ok("echo ',+,L' | sfdisk -q --label dos --no-reread --no-tell-kernel '" + devnode + "'");
+    testsupport::shell_ok("echo ',+,L' | sfdisk -q --label dos --no-reread --no-tell-kernel '" + devnode +
+                          "'");
     return;
   }
   std::uint8_t mbr[512] = {};

@@ -82,13 +82,15 @@ TEST_P(PlatformMount, MountPointUnmountsOnAFailurePathUnlessReleased) {
   platform::LibmountMounter mounter;
   track_mount(target);
   {
-    auto mp = platform::MountPoint::mount(mounter, {.source = volume.loop->devnode(), .target = target, .fs_type = fs_type});
+    auto mp = platform::MountPoint::mount(
+        mounter, {.source = volume.loop->devnode(), .target = target, .fs_type = fs_type});
     ASSERT_TRUE(mp.has_value()) << mp.error().describe();
     EXPECT_TRUE(mounter.find_by_target(target).value().has_value());
   }
   EXPECT_FALSE(mounter.find_by_target(target).value().has_value());
   {
-    auto mp = platform::MountPoint::mount(mounter, {.source = volume.loop->devnode(), .target = target, .fs_type = fs_type});
+    auto mp = platform::MountPoint::mount(
+        mounter, {.source = volume.loop->devnode(), .target = target, .fs_type = fs_type});
     ASSERT_TRUE(mp.has_value());
     mp->release();
   }
@@ -104,7 +106,8 @@ TEST_F(PlatformMountXfs, CopyOfAMountedVolumeIsMountedWithNouuid) {
   ASSERT_TRUE(platform::make_filesystem(original.loop->devnode(), {.fs_type = "xfs"}).has_value());
   // A volume restored from a snapshot of the original: same bytes, same XFS UUID.
   const auto copy_image = dir() / ("vol0" + random_hex(16) + ".img");
-  testsupport::shell_ok("cp --sparse=always '" + original.loop->image().string() + "' '" + copy_image.string() + "'");
+  testsupport::shell_ok("cp --sparse=always '" + original.loop->image().string() + "' '" +
+                        copy_image.string() + "'");
   auto& copy = attach_image(copy_image);
   EXPECT_EQ(platform::probe_device(copy.devnode()).value().uuid,
             platform::probe_device(original.loop->devnode()).value().uuid);
@@ -112,9 +115,11 @@ TEST_F(PlatformMountXfs, CopyOfAMountedVolumeIsMountedWithNouuid) {
   platform::LibmountMounter mounter;
   const std::string first = (dir() / "original").string();
   const std::string second = (dir() / "copy").string();
-  ASSERT_TRUE(mounter.mount({.source = original.loop->devnode(), .target = first, .fs_type = "xfs"}).has_value());
+  ASSERT_TRUE(
+      mounter.mount({.source = original.loop->devnode(), .target = first, .fs_type = "xfs"}).has_value());
   track_mount(first);
-  auto info = mounter.mount({.source = copy.devnode(), .target = second, .fs_type = "xfs", .options = "noatime"});
+  auto info =
+      mounter.mount({.source = copy.devnode(), .target = second, .fs_type = "xfs", .options = "noatime"});
   ASSERT_TRUE(info.has_value()) << info.error().describe();
   track_mount(second);
   EXPECT_TRUE(has_option(info->options, "nouuid")) << info->options;

@@ -49,8 +49,9 @@ struct AgentOptions {
   };
   platform::KernelFreezeOps ops;
   for (;;) {
-    auto guardian = platform::ThawGuardian::start(
-        {.mount_points = options.mount_points, .freeze_bound = options.bound, .state_dir = options.state_dir});
+    auto guardian = platform::ThawGuardian::start({.mount_points = options.mount_points,
+                                                   .freeze_bound = options.bound,
+                                                   .state_dir = options.state_dir});
     if (!guardian) ::_exit(2);
     report(guardian->pid());
     auto set = platform::FreezeSet::freeze(ops, options.mount_points, {.runtime_dir = options.state_dir});
@@ -216,8 +217,8 @@ TEST_F(PlatformThawGuardian, SigkillOfTheFreezingProcessThawsEverything) {
   const int status = wait_guardian_exit(guardian, 20s);
   const auto exited = Clock::now();
   ASSERT_NE(status, -2) << "the guardian is still running 20 s after the agent's death";
-  std::printf("SIGKILL of the agent -> guardian thawed %zu filesystems and exited after %lld ms\n", mps_.size(),
-              ms_between(killed, exited));
+  std::printf("SIGKILL of the agent -> guardian thawed %zu filesystems and exited after %lld ms\n",
+              mps_.size(), ms_between(killed, exited));
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   expect_all_thawed("after SIGKILL");
   for (const auto& mp : mps_) EXPECT_TRUE(write_completes(mp, 10s)) << mp;
@@ -230,7 +231,8 @@ TEST_F(PlatformThawGuardian, SurvivesAKillOfTheAgentsProcessGroup) {
   const auto killed = Clock::now();
   agent.kill_now(SIGKILL, /*group=*/true);
   const int status = wait_guardian_exit(guardian, 20s);
-  std::printf("SIGKILL of the agent's process group -> thawed after %lld ms\n", ms_between(killed, Clock::now()));
+  std::printf("SIGKILL of the agent's process group -> thawed after %lld ms\n",
+              ms_between(killed, Clock::now()));
   ASSERT_NE(status, -2);
   // Exited by itself (after thawing), not killed along with the group.
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "guardian status " << status;
@@ -238,7 +240,8 @@ TEST_F(PlatformThawGuardian, SurvivesAKillOfTheAgentsProcessGroup) {
 }
 
 TEST_F(PlatformThawGuardian, AgentHangingPastTheBoundIsThawedAndReported) {
-  auto guardian = platform::ThawGuardian::start({.mount_points = mps_, .freeze_bound = 1s, .state_dir = state_dir_});
+  auto guardian =
+      platform::ThawGuardian::start({.mount_points = mps_, .freeze_bound = 1s, .state_dir = state_dir_});
   ASSERT_TRUE(guardian.has_value()) << guardian.error().describe();
   platform::KernelFreezeOps ops;
   auto set = platform::FreezeSet::freeze(ops, mps_, {.runtime_dir = state_dir_});
@@ -328,10 +331,10 @@ TEST_F(PlatformThawGuardian, KillsAtRandomPointsOfTheFreezeSequenceNeverLeaveAFi
     const auto killed = Clock::now();
     agent.kill_now(SIGKILL);
     const auto& records = agent.records();
-    const char* phase = records.empty()                 ? "before any guardian"
-                        : records.back() == k_frozen    ? "frozen"
-                        : records.back() == k_thawed    ? "thawed, between rounds"
-                                                        : "guardian up, freezing";
+    const char* phase = records.empty()              ? "before any guardian"
+                        : records.back() == k_frozen ? "frozen"
+                        : records.back() == k_thawed ? "thawed, between rounds"
+                                                     : "guardian up, freezing";
     long long thaw_ms = -1;
     if (agent.last_guardian() > 0) {
       const int status = wait_guardian_exit(agent.last_guardian(), 20s);
@@ -345,7 +348,8 @@ TEST_F(PlatformThawGuardian, KillsAtRandomPointsOfTheFreezeSequenceNeverLeaveAFi
       ASSERT_TRUE(r.has_value()) << r.error().describe();
       if (*r != ThawOutcome::NotFrozen) {
         ++left_frozen;
-        ADD_FAILURE() << mp << " left frozen after kill " << (i + 1) << " at " << delay << " ms (" << phase << ")";
+        ADD_FAILURE() << mp << " left frozen after kill " << (i + 1) << " at " << delay << " ms (" << phase
+                      << ")";
       }
     }
     // Reap guardians of earlier rounds that were re-parented to us.

@@ -39,8 +39,8 @@ TEST_F(PlatformUdev, FindsVolumeBySerialWhenItAppearsDuringTheWait) {
   auto device = devices.wait_for_volume(*watch, {.volume_id = id}, Clock::now() + 30s);
   const std::string devnode = attached.get();
   ASSERT_TRUE(device.has_value()) << device.error().describe();
-  std::printf("volume %s found as %s after %lld ms (attached after ~300 ms)\n", id.c_str(), device->devnode.c_str(),
-              ms_since(start));
+  std::printf("volume %s found as %s after %lld ms (attached after ~300 ms)\n", id.c_str(),
+              device->devnode.c_str(), ms_since(start));
   EXPECT_EQ(device->devnode, devnode);
   EXPECT_TRUE(platform::serial_matches(device->serial, id));
   EXPECT_EQ(device->by_id_link, platform::nvme_by_id_link(id));
@@ -82,7 +82,8 @@ TEST_F(PlatformUdev, TimesOutWhenTheVolumeNeverComes) {
   auto watch = devices.arm_watch();
   ASSERT_TRUE(watch.has_value());
   const auto start = Clock::now();
-  auto device = devices.wait_for_volume(*watch, {.volume_id = "vol-0" + random_hex(16)}, Clock::now() + 500ms);
+  auto device =
+      devices.wait_for_volume(*watch, {.volume_id = "vol-0" + random_hex(16)}, Clock::now() + 500ms);
   ASSERT_FALSE(device.has_value());
   EXPECT_EQ(device.error().kind, ErrorKind::Timeout);
   std::printf("timed out after %lld ms (deadline 500 ms)\n", ms_since(start));
@@ -97,11 +98,13 @@ TEST_F(PlatformUdev, StaleByIdLinkToAnotherDeviceIsRejected) {
   const auto by_id = dir() / "by-id";
   std::filesystem::create_directories(by_id);
   const std::string absent = "vol-0" + random_hex(16);
-  std::filesystem::create_symlink(other.loop->devnode(), platform::nvme_by_id_link(wanted.id, by_id.string()));
+  std::filesystem::create_symlink(other.loop->devnode(),
+                                  platform::nvme_by_id_link(wanted.id, by_id.string()));
   std::filesystem::create_symlink(other.loop->devnode(), platform::nvme_by_id_link(absent, by_id.string()));
   platform::UdevBlockDevices devices({.by_id_dir = by_id.string()});
 
-  auto mismatch = devices.verify(platform::nvme_by_id_link(wanted.id, by_id.string()), {.volume_id = wanted.id});
+  auto mismatch =
+      devices.verify(platform::nvme_by_id_link(wanted.id, by_id.string()), {.volume_id = wanted.id});
   ASSERT_FALSE(mismatch.has_value());
   EXPECT_EQ(mismatch.error().kind, ErrorKind::Mismatch);
 

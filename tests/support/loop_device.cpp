@@ -24,7 +24,9 @@ LoopDevice::LoopDevice(std::filesystem::path image, std::uint64_t size_mib) : im
   devnode_ = out;
 }
 
-LoopDevice::~LoopDevice() { detach(); }
+LoopDevice::~LoopDevice() {
+  detach();
+}
 
 void LoopDevice::detach() {
   if (devnode_.empty()) return;

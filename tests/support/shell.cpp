@@ -23,7 +23,8 @@ ShellResult shell(const std::string& command) {
 std::string shell_ok(const std::string& command) {
   auto r = shell(command);
   if (r.exit_code != 0) {
-    throw std::runtime_error("command failed (" + std::to_string(r.exit_code) + "): " + command + "\n" + r.output);
+    throw std::runtime_error("command failed (" + std::to_string(r.exit_code) + "): " + command + "\n" +
+                             r.output);
   }
   return r.output;
 }

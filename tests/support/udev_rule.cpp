@@ -20,7 +20,9 @@ void ensure_udevd() {
   if (!std::filesystem::exists("/run/udev/control")) throw std::runtime_error("udevd did not start");
 }
 
-void udev_settle() { (void)shell("udevadm settle --timeout=30"); }
+void udev_settle() {
+  (void)shell("udevadm settle --timeout=30");
+}
 
 EbsUdevRule::EbsUdevRule(const std::filesystem::path& image_dir) {
   std::filesystem::create_directories("/run/udev/rules.d");

@@ -27,13 +27,15 @@ TEST(PlatformDeviceNames, PreferredNameKeptWhenFree) {
 
 TEST(PlatformDeviceNames, NextFreeNameSkipsNamesInUseInEitherForm) {
   // sdf is taken as xvdf, sdg as a partition of sdg, sdh plainly.
-  EXPECT_EQ(platform::next_free_device_name("/dev/sdf", {"/dev/xvdf", "sdg1", "/dev/sdh"}).value(), "/dev/sdi");
+  EXPECT_EQ(platform::next_free_device_name("/dev/sdf", {"/dev/xvdf", "sdg1", "/dev/sdh"}).value(),
+            "/dev/sdi");
   EXPECT_EQ(platform::next_free_device_name("xvdf", {"/dev/sdf"}).value(), "/dev/sdg");
 }
 
 TEST(PlatformDeviceNames, NextFreeNameWrapsAroundToSdf) {
   EXPECT_EQ(platform::next_free_device_name("/dev/sdz", {"/dev/sdz"}).value(), "/dev/sdf");
-  EXPECT_EQ(platform::next_free_device_name("/dev/sdy", {"/dev/sdy", "/dev/sdz", "/dev/sdf"}).value(), "/dev/sdg");
+  EXPECT_EQ(platform::next_free_device_name("/dev/sdy", {"/dev/sdy", "/dev/sdz", "/dev/sdf"}).value(),
+            "/dev/sdg");
 }
 
 TEST(PlatformDeviceNames, AllNamesTakenIsNotFound) {
@@ -62,7 +64,8 @@ TEST(PlatformBlockDevice, SerialMatchesTheFormsEbsAndUdevUse) {
 
 TEST(PlatformBlockDevice, ByIdLinkOfAVolume) {
   EXPECT_EQ(platform::nvme_by_id_link("vol-0abc"), "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0abc");
-  EXPECT_EQ(platform::nvme_by_id_link("vol-0abc", "/tmp/x/"), "/tmp/x/nvme-Amazon_Elastic_Block_Store_vol0abc");
+  EXPECT_EQ(platform::nvme_by_id_link("vol-0abc", "/tmp/x/"),
+            "/tmp/x/nvme-Amazon_Elastic_Block_Store_vol0abc");
 }
 
 TEST(PlatformBlockDevice, NameMatchesHintOrItsXenTwin) {

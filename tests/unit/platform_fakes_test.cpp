@@ -7,16 +7,20 @@
 using platform::ErrorKind;
 
 namespace {
-platform::Deadline soon() { return std::chrono::steady_clock::now() + std::chrono::seconds(1); }
+platform::Deadline soon() {
+  return std::chrono::steady_clock::now() + std::chrono::seconds(1);
+}
 }  // namespace
 
 TEST(PlatformFakeMounter, MountFindUnmount) {
   platform::FakeMounter m;
-  auto info = m.mount({.source = "/dev/nvme1n1", .target = "/mnt/a", .fs_type = "ext4", .options = "noatime"});
+  auto info =
+      m.mount({.source = "/dev/nvme1n1", .target = "/mnt/a", .fs_type = "ext4", .options = "noatime"});
   ASSERT_TRUE(info.has_value());
   EXPECT_EQ(m.find_by_target("/mnt/a").value()->source, "/dev/nvme1n1");
   EXPECT_EQ(m.find_by_source("/dev/nvme1n1").value().size(), 1U);
-  EXPECT_EQ(m.mount({.source = "/dev/nvme2n1", .target = "/mnt/a", .fs_type = "ext4"}).error().kind, ErrorKind::Busy);
+  EXPECT_EQ(m.mount({.source = "/dev/nvme2n1", .target = "/mnt/a", .fs_type = "ext4"}).error().kind,
+            ErrorKind::Busy);
   m.set_busy("/mnt/a");
   auto busy = m.unmount("/mnt/a");
   ASSERT_FALSE(busy.has_value());
@@ -59,7 +63,8 @@ TEST(PlatformFakeBlockDevices, WaitFindsBySerialOrXenName) {
   devices.add_device({.devnode = "/dev/xvdg", .size_bytes = 1});
   auto watch = devices.arm_watch();
   ASSERT_TRUE(watch.has_value());
-  EXPECT_EQ(devices.wait_for_volume(*watch, {.volume_id = "vol-0aaa"}, soon()).value().devnode, "/dev/nvme1n1");
+  EXPECT_EQ(devices.wait_for_volume(*watch, {.volume_id = "vol-0aaa"}, soon()).value().devnode,
+            "/dev/nvme1n1");
   EXPECT_EQ(devices.wait_for_volume(*watch, {.volume_id = "vol-0bbb", .device_hint = "/dev/sdg"}, soon())
                 .value()
                 .devnode,
@@ -75,11 +80,13 @@ TEST(PlatformFakeBlockDevices, WaitFindsBySerialOrXenName) {
 TEST(PlatformFakeBlockDevices, ArrivalHookMakesTheAttachedVolumeAppear) {
   platform::FakeBlockDevices devices;
   devices.set_arrival([](const platform::VolumeQuery& q) -> std::optional<platform::BlockDevice> {
-    return platform::BlockDevice{.devnode = "/dev/nvme5n1", .serial = platform::volume_serial(q.volume_id), .size_bytes = 1};
+    return platform::BlockDevice{
+        .devnode = "/dev/nvme5n1", .serial = platform::volume_serial(q.volume_id), .size_bytes = 1};
   });
   auto watch = devices.arm_watch();
   ASSERT_TRUE(watch.has_value());
-  EXPECT_EQ(devices.wait_for_volume(*watch, {.volume_id = "vol-0ddd"}, soon()).value().devnode, "/dev/nvme5n1");
+  EXPECT_EQ(devices.wait_for_volume(*watch, {.volume_id = "vol-0ddd"}, soon()).value().devnode,
+            "/dev/nvme5n1");
   EXPECT_TRUE(devices.has_device("/dev/nvme5n1"));
   EXPECT_EQ(devices.wait_for_removal("/dev/nvme5n1", soon()).error().kind, ErrorKind::Timeout);
   devices.remove_device("/dev/nvme5n1");

@@ -138,8 +138,8 @@ TEST(PlatformFreezeSet, PartialFailureThawsTheOnesAlreadyFrozen) {
 TEST(PlatformFreezeSet, FrozenBySomeoneElseIsReportedAndNeverThawed) {
   FakeFreezeOps ops;
   ops.frozen.insert("/mnt/b");
-  ops.freeze_errors["/mnt/b"] =
-      platform::Error{.kind = ErrorKind::AlreadyFrozen, .message = "FIFREEZE /mnt/b: already frozen", .errno_value = EBUSY};
+  ops.freeze_errors["/mnt/b"] = platform::Error{
+      .kind = ErrorKind::AlreadyFrozen, .message = "FIFREEZE /mnt/b: already frozen", .errno_value = EBUSY};
   {
     auto set = FreezeSet::freeze(ops, {"/mnt/a", "/mnt/b"}, k_options);
     ASSERT_TRUE(set.has_value()) << set.error().describe();
