@@ -29,7 +29,11 @@ std::string random_client_token() {
 }
 
 // Credentials the server reports as expired: ask the provider for fresh ones and try again.
-bool is_expired_credentials(const Error& e) { return e.aws_code == "ExpiredToken" || e.aws_code == "ExpiredTokenException"; }
+// EC2 answers an expired session token with RequestExpired ("Request has expired"), the same
+// code as for a stale X-Amz-Date; a re-signed request with fresh credentials cures both.
+bool is_expired_credentials(const Error& e) {
+  return e.aws_code == "ExpiredToken" || e.aws_code == "ExpiredTokenException" || e.aws_code == "RequestExpired";
+}
 
 }  // namespace
 
