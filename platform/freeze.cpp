@@ -12,7 +12,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // The runtime dir may not exist yet: its filesystem is the one of its nearest existing ancestor.
-std::string existing_ancestor(std::string path) {
+std::string existing_ancestor(const std::string& path) {
   std::error_code ec;
   std::filesystem::path p{path};
   while (!p.empty() && !std::filesystem::exists(p, ec)) {
