@@ -86,6 +86,18 @@ class PlatformFreeze : public PlatformE2e {
   platform::FreezeOptions options() { return {.runtime_dir = (dir() / "run").string()}; }
 };
 
+bool write_file(const std::string& path, std::size_t bytes) {
+  const int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  const std::string chunk(64 * 1024, 'e');
+  bool ok = true;
+  for (std::size_t done = 0; ok && done < bytes; done += chunk.size()) {
+    ok = ::write(fd, chunk.data(), chunk.size()) == static_cast<ssize_t>(chunk.size());
+  }
+  ::close(fd);
+  return ok;
+}
+
 void print_entries(const platform::FreezeSet& set) {
   for (const auto& e : set.entries()) {
     std::printf("  %-60s %-14s freeze %6lld us, frozen for %7lld us\n", e.mount_point.c_str(),
@@ -201,6 +213,36 @@ TEST_F(PlatformFreeze, RootAndTheRuntimeFilesystemAreRefused) {
   EXPECT_EQ(runtime.error().kind, ErrorKind::Refused);
   std::printf("runtime dir: %s\n", runtime.error().message.c_str());
   EXPECT_EQ(platform::thaw(mp).value(), platform::ThawOutcome::NotFrozen);
+}
+
+TEST_F(PlatformFreeze, PrintsTheStallOfConcurrentVersusSequentialFreezes) {
+  // Not an assertion on time: the numbers behind freezing concurrently, for the record.
+  const std::vector<std::string> mps = {mounted_filesystem("ext4"), mounted_filesystem("xfs"),
+                                        mounted_filesystem("ext4"), mounted_filesystem("xfs")};
+  platform::KernelFreezeOps ops;
+  auto guardian = guard(mps);
+  auto dirty = [&] {
+    for (const auto& mp : mps) EXPECT_TRUE(write_file(mp + "/dirty-" + random_hex(6), 4 << 20));
+    ASSERT_TRUE(platform::sync_filesystems(ops, mps).has_value());
+  };
+  dirty();
+  const auto seq_start = Clock::now();
+  for (const auto& mp : mps) ASSERT_TRUE(ops.freeze(mp).has_value());
+  const auto seq_frozen = Clock::now();
+  for (auto it = mps.rbegin(); it != mps.rend(); ++it) ASSERT_TRUE(ops.thaw(*it).has_value());
+  dirty();
+  const auto con_start = Clock::now();
+  {
+    auto set = platform::FreezeSet::freeze(ops, mps, options());
+    ASSERT_TRUE(set.has_value()) << set.error().describe();
+    const auto con_frozen = Clock::now();
+    ASSERT_TRUE(set->thaw().has_value());
+    std::printf(
+        "freezing %zu filesystems (2 ext4, 2 xfs) after syncfs: sequential %lld us, concurrent %lld us\n",
+        mps.size(), us(seq_start, seq_frozen), us(con_start, con_frozen));
+    print_entries(*set);
+  }
+  EXPECT_EQ(guardian.finish().value().trigger, platform::GuardianTrigger::Done);
 }
 
 }  // namespace platform_e2e
