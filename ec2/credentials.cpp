@@ -54,8 +54,12 @@ StaticCredentialsProvider::StaticCredentialsProvider(Credentials credentials)
   if (credentials_.source.empty()) credentials_.source = "static";
 }
 
-Result<Credentials> StaticCredentialsProvider::credentials() { return credentials_; }
-std::string StaticCredentialsProvider::source() const { return credentials_.source; }
+Result<Credentials> StaticCredentialsProvider::credentials() {
+  return credentials_;
+}
+std::string StaticCredentialsProvider::source() const {
+  return credentials_.source;
+}
 
 // --- environment ---
 
@@ -98,14 +102,17 @@ ProfileCredentialsProvider::ProfileCredentialsProvider(ProfileOptions options, c
 }
 
 Result<Credentials> ProfileCredentialsProvider::credentials() {
-  auto from_section = [&](const IniSection& s, const std::filesystem::path& file) -> std::optional<Credentials> {
+  auto from_section = [&](const IniSection& s,
+                          const std::filesystem::path& file) -> std::optional<Credentials> {
     auto id = s.find("aws_access_key_id");
     auto secret = s.find("aws_secret_access_key");
-    if (id == s.end() || secret == s.end() || id->second.empty() || secret->second.empty()) return std::nullopt;
+    if (id == s.end() || secret == s.end() || id->second.empty() || secret->second.empty())
+      return std::nullopt;
     Credentials c;
     c.access_key_id = id->second;
     c.secret_access_key = SecretString(secret->second);
-    if (auto token = s.find("aws_session_token"); token != s.end()) c.session_token = SecretString(token->second);
+    if (auto token = s.find("aws_session_token"); token != s.end())
+      c.session_token = SecretString(token->second);
     c.source = "profile " + options_.profile + " (" + file.string() + ")";
     return c;
   };
@@ -113,7 +120,8 @@ Result<Credentials> ProfileCredentialsProvider::credentials() {
   if (auto s = read_section(options_.credentials_file, options_.profile)) {
     if (auto c = from_section(*s, options_.credentials_file)) return std::move(*c);
   }
-  const std::string config_section = options_.profile == "default" ? "default" : "profile " + options_.profile;
+  const std::string config_section =
+      options_.profile == "default" ? "default" : "profile " + options_.profile;
   if (auto s = read_section(options_.config_file, config_section)) {
     if (auto c = from_section(*s, options_.config_file)) return std::move(*c);
   }
@@ -122,7 +130,9 @@ Result<Credentials> ProfileCredentialsProvider::credentials() {
                                           options_.config_file.string());
 }
 
-std::string ProfileCredentialsProvider::source() const { return "profile " + options_.profile; }
+std::string ProfileCredentialsProvider::source() const {
+  return "profile " + options_.profile;
+}
 
 // --- IMDS role ---
 
@@ -133,10 +143,12 @@ ImdsCredentialsProvider::ImdsCredentialsProvider(std::shared_ptr<Imds> imds, con
 Result<Credentials> ImdsCredentialsProvider::credentials() {
   std::lock_guard lock(mutex_);
   const auto now = clock_.now();
-  if (cached_ && (!cached_->expiration || now < *cached_->expiration - options_.refresh_before)) return *cached_;
+  if (cached_ && (!cached_->expiration || now < *cached_->expiration - options_.refresh_before))
+    return *cached_;
 
   auto role = role_.empty() ? imds_->role_name() : Result<std::string>(role_);
-  Result<Credentials> fresh = role ? imds_->role_credentials(*role) : Result<Credentials>(std::unexpected(role.error()));
+  Result<Credentials> fresh =
+      role ? imds_->role_credentials(*role) : Result<Credentials>(std::unexpected(role.error()));
   if (fresh) {
     role_ = *role;
     fresh->source = "imds role " + role_;
@@ -168,7 +180,8 @@ void ImdsCredentialsProvider::invalidate() {
 
 // --- chain ---
 
-ChainCredentialsProvider::ChainCredentialsProvider(std::vector<std::shared_ptr<CredentialsProvider>> providers)
+ChainCredentialsProvider::ChainCredentialsProvider(
+    std::vector<std::shared_ptr<CredentialsProvider>> providers)
     : providers_(std::move(providers)) {}
 
 Result<Credentials> ChainCredentialsProvider::credentials() {
@@ -213,7 +226,8 @@ void ChainCredentialsProvider::invalidate() {
   if (chosen) chosen->invalidate();
 }
 
-std::shared_ptr<CredentialsProvider> default_credentials_chain(const EnvLookup& env, std::shared_ptr<Imds> imds,
+std::shared_ptr<CredentialsProvider> default_credentials_chain(const EnvLookup& env,
+                                                               std::shared_ptr<Imds> imds,
                                                                const Clock& clock) {
   std::vector<std::shared_ptr<CredentialsProvider>> providers;
   providers.push_back(std::make_shared<EnvironmentCredentialsProvider>(env));

@@ -62,7 +62,7 @@ class EnvironmentCredentialsProvider final : public CredentialsProvider {
 };
 
 struct ProfileOptions {
-  std::string profile;                    // empty: AWS_PROFILE, else "default"
+  std::string profile;                     // empty: AWS_PROFILE, else "default"
   std::filesystem::path credentials_file;  // empty: AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials
   std::filesystem::path config_file;       // empty: AWS_CONFIG_FILE, else ~/.aws/config
 };
@@ -91,7 +91,8 @@ struct ImdsCredentialsOptions {
 // valid, those are used (and the failure logged once).
 class ImdsCredentialsProvider final : public CredentialsProvider {
  public:
-  ImdsCredentialsProvider(std::shared_ptr<Imds> imds, const Clock& clock, ImdsCredentialsOptions options = {});
+  ImdsCredentialsProvider(std::shared_ptr<Imds> imds, const Clock& clock,
+                          ImdsCredentialsOptions options = {});
   [[nodiscard]] Result<Credentials> credentials() override;
   [[nodiscard]] std::string source() const override;
   void invalidate() override;
@@ -122,7 +123,7 @@ class ChainCredentialsProvider final : public CredentialsProvider {
 
 // The SDKs' default chain: environment, profile, then the IMDS role (when imds is not null).
 [[nodiscard]] std::shared_ptr<CredentialsProvider> default_credentials_chain(const EnvLookup& env,
-                                                                            std::shared_ptr<Imds> imds,
-                                                                            const Clock& clock);
+                                                                             std::shared_ptr<Imds> imds,
+                                                                             const Clock& clock);
 
 }  // namespace ec2

@@ -39,11 +39,11 @@ struct DescribeInstancesOptions {
 struct CreateVolumeOptions {
   bool dry_run = false;
   std::string availability_zone;
-  std::optional<int> size_gib;             // required unless snapshot_id is set
+  std::optional<int> size_gib;  // required unless snapshot_id is set
   std::optional<SnapshotId> snapshot_id;
-  std::string volume_type;                 // "gp3", ...; empty: EC2's default
+  std::string volume_type;  // "gp3", ...; empty: EC2's default
   std::optional<int> iops;
-  std::optional<int> throughput;           // MiB/s
+  std::optional<int> throughput;  // MiB/s
   std::optional<bool> encrypted;
   std::string kms_key_id;
   std::vector<TagSpecification> tag_specifications;
@@ -133,9 +133,11 @@ class Ec2Api {
  public:
   virtual ~Ec2Api() = default;
 
-  [[nodiscard]] virtual Result<std::vector<Snapshot>> describe_snapshots(const DescribeSnapshotsOptions& o) = 0;
+  [[nodiscard]] virtual Result<std::vector<Snapshot>> describe_snapshots(
+      const DescribeSnapshotsOptions& o) = 0;
   [[nodiscard]] virtual Result<std::vector<Volume>> describe_volumes(const DescribeVolumesOptions& o) = 0;
-  [[nodiscard]] virtual Result<std::vector<Instance>> describe_instances(const DescribeInstancesOptions& o) = 0;
+  [[nodiscard]] virtual Result<std::vector<Instance>> describe_instances(
+      const DescribeInstancesOptions& o) = 0;
 
   // The new volume (state creating).
   [[nodiscard]] virtual Result<Volume> create_volume(const CreateVolumeOptions& o) = 0;

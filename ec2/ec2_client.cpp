@@ -23,16 +23,17 @@ std::string random_client_token() {
   }
   b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
   b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
-  return fmt::format("{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-                     b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-                     b[15]);
+  return fmt::format(
+      "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+      b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
 // Credentials the server reports as expired: ask the provider for fresh ones and try again.
 // EC2 answers an expired session token with RequestExpired ("Request has expired"), the same
 // code as for a stale X-Amz-Date; a re-signed request with fresh credentials cures both.
 bool is_expired_credentials(const Error& e) {
-  return e.aws_code == "ExpiredToken" || e.aws_code == "ExpiredTokenException" || e.aws_code == "RequestExpired";
+  return e.aws_code == "ExpiredToken" || e.aws_code == "ExpiredTokenException" ||
+         e.aws_code == "RequestExpired";
 }
 
 }  // namespace
@@ -49,8 +50,7 @@ struct Ec2Client::Impl {
         endpoint(std::move(e)),
         http(std::move(h)),
         clock(options.clock != nullptr ? *options.clock : system_clock()),
-        retry(options.retry, options.quota,
-              options.sleeper != nullptr ? *options.sleeper : system_sleeper(),
+        retry(options.retry, options.quota, options.sleeper != nullptr ? *options.sleeper : system_sleeper(),
               options.random != nullptr ? *options.random : system_random()) {}
 
   // One signed attempt. The body of a 2xx answer, or the EC2 error.
@@ -70,7 +70,10 @@ struct Ec2Client::Impl {
                                     .region = options.region,
                                     .service = "ec2",
                                     .time = clock.now()};
-    HttpRequest http_request{.method = "POST", .url = endpoint.url, .headers = req.headers, .body = body,
+    HttpRequest http_request{.method = "POST",
+                             .url = endpoint.url,
+                             .headers = req.headers,
+                             .body = body,
                              .fresh_connection = fresh_connection};
     for (auto& h : sigv4::sign(req, input)) http_request.headers.push_back(std::move(h));
     auto response = http->send(http_request);
@@ -98,7 +101,8 @@ struct Ec2Client::Impl {
       if (!r && is_expired_credentials(r.error()) && !refreshed) {
         // A rejected request did nothing: fetch fresh credentials and send it again at once.
         refreshed = true;
-        log_ec2().info("call={} credentials expired source={}; refreshing", action, options.credentials->source());
+        log_ec2().info("call={} credentials expired source={}; refreshing", action,
+                       options.credentials->source());
         options.credentials->invalidate();
         r = attempt(action, body, idempotency == Idempotency::NotIdempotent);
       }
@@ -132,7 +136,8 @@ struct Ec2Client::Impl {
       if (!parsed) return std::unexpected(std::move(parsed.error()));
       for (auto& item : parsed->items) all.push_back(std::move(item));
       if (parsed->next_token.empty()) return all;
-      if (parsed->next_token == token) return fail(ErrorKind::Parse, std::string(action) + " repeated its NextToken");
+      if (parsed->next_token == token)
+        return fail(ErrorKind::Parse, std::string(action) + " repeated its NextToken");
       token = std::move(parsed->next_token);
     }
     return fail(ErrorKind::Parse, std::string(action) + " paginated without end");
@@ -167,9 +172,15 @@ Result<std::unique_ptr<Ec2Client>> Ec2Client::create(Ec2ClientOptions options, c
 Ec2Client::Ec2Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Ec2Client::~Ec2Client() = default;
 
-const Endpoint& Ec2Client::endpoint() const { return impl_->endpoint; }
-const std::string& Ec2Client::region() const { return impl_->options.region; }
-RetryQuota& Ec2Client::quota() { return impl_->retry.quota(); }
+const Endpoint& Ec2Client::endpoint() const {
+  return impl_->endpoint;
+}
+const std::string& Ec2Client::region() const {
+  return impl_->options.region;
+}
+RetryQuota& Ec2Client::quota() {
+  return impl_->retry.quota();
+}
 
 Result<std::vector<Snapshot>> Ec2Client::describe_snapshots(const DescribeSnapshotsOptions& o) {
   QueryParams p;
@@ -215,7 +226,8 @@ Result<Volume> Ec2Client::create_volume(const CreateVolumeOptions& o) {
   // With a ClientToken a resend returns the same volume, so CreateVolume may be retried.
   const std::string token = o.client_token.empty() ? random_client_token() : o.client_token;
   if (!token.empty()) p.add("ClientToken", token);
-  auto body = impl_->call("CreateVolume", p, token.empty() ? Idempotency::NotIdempotent : Idempotency::Idempotent);
+  auto body =
+      impl_->call("CreateVolume", p, token.empty() ? Idempotency::NotIdempotent : Idempotency::Idempotent);
   if (!body) return std::unexpected(std::move(body.error()));
   return xml::parse_create_volume(*body);
 }

@@ -18,7 +18,7 @@ struct Ec2ClientOptions {
   Endpoint endpoint;
   std::shared_ptr<CredentialsProvider> credentials;
   RetryOptions retry;
-  HttpOptions http;  // ca_bundle empty: AWS_CA_BUNDLE
+  HttpOptions http;           // ca_bundle empty: AWS_CA_BUNDLE
   int default_page_size = 0;  // 0: let EC2 choose (max_results in options override it)
 
   // Injected for tests; null: the real ones.
@@ -32,8 +32,8 @@ struct Ec2ClientOptions {
 class Ec2Client final : public Ec2Api {
  public:
   // Resolves the endpoint (with `env`'s overrides) and validates the options.
-  [[nodiscard]] static Result<std::unique_ptr<Ec2Client>> create(Ec2ClientOptions options,
-                                                                  const EnvLookup& env = process_environment());
+  [[nodiscard]] static Result<std::unique_ptr<Ec2Client>> create(
+      Ec2ClientOptions options, const EnvLookup& env = process_environment());
   ~Ec2Client() override;
   Ec2Client(const Ec2Client&) = delete;
   Ec2Client& operator=(const Ec2Client&) = delete;

@@ -1,13 +1,14 @@
 #include "ec2/ec2_xml.h"
 
 #include <charconv>
-
 #include <pugixml.hpp>
 
 namespace ec2::xml {
 namespace {
 
-std::string text(const pugi::xml_node& node, const char* name) { return node.child(name).text().as_string(); }
+std::string text(const pugi::xml_node& node, const char* name) {
+  return node.child(name).text().as_string();
+}
 
 std::optional<int> optional_int(const pugi::xml_node& node, const char* name) {
   const pugi::xml_node child = node.child(name);
@@ -15,7 +16,9 @@ std::optional<int> optional_int(const pugi::xml_node& node, const char* name) {
   return child.text().as_int();
 }
 
-bool boolean(const pugi::xml_node& node, const char* name) { return node.child(name).text().as_bool(); }
+bool boolean(const pugi::xml_node& node, const char* name) {
+  return node.child(name).text().as_bool();
+}
 
 std::optional<TimePoint> time(const pugi::xml_node& node, const char* name) {
   const std::string s = text(node, name);
@@ -94,10 +97,11 @@ Instance instance(const pugi::xml_node& node) {
   i.root_device_name = text(node, "rootDeviceName");
   for (const pugi::xml_node& item : node.child("blockDeviceMapping").children("item")) {
     const pugi::xml_node ebs = item.child("ebs");
-    i.block_device_mappings.push_back(InstanceBlockDevice{.device_name = text(item, "deviceName"),
-                                                          .volume_id = VolumeId{text(ebs, "volumeId")},
-                                                          .state = parse_attachment_state(text(ebs, "status")),
-                                                          .delete_on_termination = boolean(ebs, "deleteOnTermination")});
+    i.block_device_mappings.push_back(
+        InstanceBlockDevice{.device_name = text(item, "deviceName"),
+                            .volume_id = VolumeId{text(ebs, "volumeId")},
+                            .state = parse_attachment_state(text(ebs, "status")),
+                            .delete_on_termination = boolean(ebs, "deleteOnTermination")});
   }
   i.tags = tags(node);
   return i;
@@ -109,8 +113,8 @@ Result<pugi::xml_node> root(pugi::xml_document& doc, std::string_view body, std:
   if (!r) return fail(ErrorKind::Parse, "EC2 answered with malformed XML: " + std::string(r.description()));
   pugi::xml_node node = doc.document_element();
   if (std::string_view(node.name()) != expected) {
-    return fail(ErrorKind::Parse, "EC2 answered <" + std::string(node.name()) + ">, expected <" +
-                                      std::string(expected) + ">");
+    return fail(ErrorKind::Parse,
+                "EC2 answered <" + std::string(node.name()) + ">, expected <" + std::string(expected) + ">");
   }
   return node;
 }
@@ -132,10 +136,10 @@ Error parse_error(std::string_view body, long http_status) {
   }
   Error e;
   e.http_status = http_status;
-  e.kind = http_status >= 500 ? ErrorKind::ServerError
-           : http_status == 429 ? ErrorKind::Throttled
+  e.kind = http_status >= 500                           ? ErrorKind::ServerError
+           : http_status == 429                         ? ErrorKind::Throttled
            : (http_status == 401 || http_status == 403) ? ErrorKind::Auth
-                                                         : ErrorKind::Other;
+                                                        : ErrorKind::Other;
   e.message = "HTTP " + std::to_string(http_status) + " without an EC2 error document";
   return e;
 }
@@ -145,7 +149,8 @@ Result<Page<Volume>> parse_describe_volumes(std::string_view body) {
   auto r = root(doc, body, "DescribeVolumesResponse");
   if (!r) return std::unexpected(r.error());
   Page<Volume> page;
-  for (const pugi::xml_node& item : r->child("volumeSet").children("item")) page.items.push_back(volume(item));
+  for (const pugi::xml_node& item : r->child("volumeSet").children("item"))
+    page.items.push_back(volume(item));
   page.next_token = text(*r, "nextToken");
   return page;
 }
@@ -155,7 +160,8 @@ Result<Page<Snapshot>> parse_describe_snapshots(std::string_view body) {
   auto r = root(doc, body, "DescribeSnapshotsResponse");
   if (!r) return std::unexpected(r.error());
   Page<Snapshot> page;
-  for (const pugi::xml_node& item : r->child("snapshotSet").children("item")) page.items.push_back(snapshot(item));
+  for (const pugi::xml_node& item : r->child("snapshotSet").children("item"))
+    page.items.push_back(snapshot(item));
   page.next_token = text(*r, "nextToken");
   return page;
 }

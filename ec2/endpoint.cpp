@@ -12,7 +12,8 @@ Result<Endpoint> parse_endpoint(std::string_view url) {
     e.scheme = "http";
     rest = url.substr(7);
   } else {
-    return fail(ErrorKind::InvalidParameter, "endpoint must start with http:// or https://: " + std::string(url));
+    return fail(ErrorKind::InvalidParameter,
+                "endpoint must start with http:// or https://: " + std::string(url));
   }
   const auto slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);

@@ -10,10 +10,10 @@
 namespace ec2 {
 
 struct Endpoint {
-  std::string url;     // "https://ec2.eu-west-1.amazonaws.com/" (always ends with '/')
-  std::string scheme;  // "https" or "http"
-  std::string host;    // host[:port] as for the Host header
-  std::string path;    // "/" or a base path
+  std::string url;          // "https://ec2.eu-west-1.amazonaws.com/" (always ends with '/')
+  std::string scheme;       // "https" or "http"
+  std::string host;         // host[:port] as for the Host header
+  std::string path;         // "/" or a base path
   bool configured = false;  // true when it came from configuration, not from the region
 
   friend bool operator==(const Endpoint&, const Endpoint&) = default;

@@ -7,23 +7,40 @@ namespace ec2 {
 
 std::string_view to_string(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::NotFound: return "not-found";
-    case ErrorKind::IncorrectState: return "incorrect-state";
-    case ErrorKind::InUse: return "in-use";
-    case ErrorKind::Throttled: return "throttled";
-    case ErrorKind::RateExceeded: return "rate-exceeded";
-    case ErrorKind::Auth: return "auth";
-    case ErrorKind::Unauthorized: return "unauthorized";
-    case ErrorKind::DryRunOk: return "dry-run-ok";
-    case ErrorKind::InvalidParameter: return "invalid-parameter";
-    case ErrorKind::LimitExceeded: return "limit-exceeded";
-    case ErrorKind::ServerError: return "server-error";
-    case ErrorKind::Network: return "network";
-    case ErrorKind::Timeout: return "timeout";
-    case ErrorKind::Imds: return "imds";
-    case ErrorKind::Credentials: return "credentials";
-    case ErrorKind::Parse: return "parse";
-    case ErrorKind::Other: return "other";
+    case ErrorKind::NotFound:
+      return "not-found";
+    case ErrorKind::IncorrectState:
+      return "incorrect-state";
+    case ErrorKind::InUse:
+      return "in-use";
+    case ErrorKind::Throttled:
+      return "throttled";
+    case ErrorKind::RateExceeded:
+      return "rate-exceeded";
+    case ErrorKind::Auth:
+      return "auth";
+    case ErrorKind::Unauthorized:
+      return "unauthorized";
+    case ErrorKind::DryRunOk:
+      return "dry-run-ok";
+    case ErrorKind::InvalidParameter:
+      return "invalid-parameter";
+    case ErrorKind::LimitExceeded:
+      return "limit-exceeded";
+    case ErrorKind::ServerError:
+      return "server-error";
+    case ErrorKind::Network:
+      return "network";
+    case ErrorKind::Timeout:
+      return "timeout";
+    case ErrorKind::Imds:
+      return "imds";
+    case ErrorKind::Credentials:
+      return "credentials";
+    case ErrorKind::Parse:
+      return "parse";
+    case ErrorKind::Other:
+      return "other";
   }
   return "other";
 }

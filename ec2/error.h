@@ -16,13 +16,13 @@ enum class ErrorKind {
   Unauthorized,    // UnauthorizedOperation (IAM denies it)
   DryRunOk,        // DryRunOperation: the call would have succeeded
   InvalidParameter,
-  LimitExceeded,   // VolumeLimitExceeded, SnapshotLimitExceeded ...
-  ServerError,     // 5xx, InternalError, Unavailable
-  Network,         // connection refused, reset, timeout
-  Timeout,         // a deadline of ours passed
-  Imds,            // instance metadata problems
-  Credentials,     // no credential source found
-  Parse,           // a response we cannot understand
+  LimitExceeded,  // VolumeLimitExceeded, SnapshotLimitExceeded ...
+  ServerError,    // 5xx, InternalError, Unavailable
+  Network,        // connection refused, reset, timeout
+  Timeout,        // a deadline of ours passed
+  Imds,           // instance metadata problems
+  Credentials,    // no credential source found
+  Parse,          // a response we cannot understand
   Other,
 };
 
@@ -49,7 +49,8 @@ struct Error {
 // (InvalidParameterValue "Attachment point /dev/sdf is already in use" → InUse).
 [[nodiscard]] ErrorKind kind_for_aws_error(std::string_view code, std::string_view message, long http_status);
 // An Error from an AWS error response, kind mapped.
-[[nodiscard]] Error aws_error(std::string code, std::string message, std::string request_id, long http_status);
+[[nodiscard]] Error aws_error(std::string code, std::string message, std::string request_id,
+                              long http_status);
 
 template <class T>
 using Result = std::expected<T, Error>;

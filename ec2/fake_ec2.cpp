@@ -1,9 +1,9 @@
 #include "ec2/fake_ec2.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <deque>
-
-#include <fmt/format.h>
 
 namespace ec2 {
 namespace {
@@ -30,7 +30,8 @@ bool glob_match(std::string_view pattern, std::string_view value) {
 }
 
 bool any_matches(const Filter& f, std::string_view value) {
-  return std::ranges::any_of(f.values, [&](const std::string& pattern) { return glob_match(pattern, value); });
+  return std::ranges::any_of(f.values,
+                             [&](const std::string& pattern) { return glob_match(pattern, value); });
 }
 
 bool any_matches(const Filter& f, const std::vector<std::string>& values) {
@@ -53,7 +54,9 @@ std::optional<bool> match_tag_filter(const Filter& f, const std::vector<Tag>& ta
   return std::nullopt;
 }
 
-std::string_view bool_str(bool b) { return b ? "true" : "false"; }
+std::string_view bool_str(bool b) {
+  return b ? "true" : "false";
+}
 
 Error ec2_error(std::string code, std::string message, long status = 400) {
   return aws_error(std::move(code), std::move(message), "fake-request", status);
@@ -68,7 +71,8 @@ std::optional<Error> validate_tags(const std::vector<Tag>& tags) {
   for (const auto& t : tags) {
     if (t.key.empty()) return ec2_error("InvalidParameterValue", "Tag key must not be empty");
     if (t.key.starts_with("aws:")) {
-      return ec2_error("InvalidParameterValue", "Tag keys starting with 'aws:' are reserved for internal use");
+      return ec2_error("InvalidParameterValue",
+                       "Tag keys starting with 'aws:' are reserved for internal use");
     }
     if (t.key.size() > 128 || t.value.size() > 256) {
       return ec2_error("InvalidParameterValue", "Tag key or value too long: " + t.key);
@@ -90,13 +94,15 @@ void upsert_tags(std::vector<Tag>& tags, const std::vector<Tag>& add) {
 }
 
 // Tags for `resource_type` from TagSpecifications; an error for a type the action cannot tag.
-Result<std::vector<Tag>> tags_for(const std::vector<TagSpecification>& specs, std::string_view resource_type) {
+Result<std::vector<Tag>> tags_for(const std::vector<TagSpecification>& specs,
+                                  std::string_view resource_type) {
   std::vector<Tag> out;
   for (const auto& s : specs) {
     if (s.resource_type != resource_type) {
       return ec2_fail<std::vector<Tag>>("InvalidParameterValue",
-                                        "'" + s.resource_type + "' is not a valid taggable resource type for this "
-                                        "operation.");
+                                        "'" + s.resource_type +
+                                            "' is not a valid taggable resource type for this "
+                                            "operation.");
     }
     if (auto e = validate_tags(s.tags)) return std::unexpected(*e);
     upsert_tags(out, s.tags);
@@ -150,7 +156,9 @@ struct FakeEc2::State {
 
   explicit State(FakeEc2Options o) : options(std::move(o)) {}
 
-  TimePoint now() const { return options.clock != nullptr ? options.clock->now() : std::chrono::system_clock::now(); }
+  TimePoint now() const {
+    return options.clock != nullptr ? options.clock->now() : std::chrono::system_clock::now();
+  }
   std::string make_id(std::string_view prefix) { return fmt::format("{}-{:017x}", prefix, next_id++); }
 
   VolumeRecord* find_volume(const VolumeId& id) {
@@ -236,7 +244,8 @@ struct FakeEc2::State {
         if (a.state == AttachmentState::Attaching || a.state == AttachmentState::Detaching) return true;
       }
     }
-    return std::ranges::any_of(snapshots, [](const SnapshotRecord& s) { return s.snapshot.state == SnapshotState::Pending; });
+    return std::ranges::any_of(
+        snapshots, [](const SnapshotRecord& s) { return s.snapshot.state == SnapshotState::Pending; });
   }
 
   // The common entry of every action: call log, hook, due transitions, injected failures,
@@ -260,7 +269,8 @@ struct FakeEc2::State {
     if (denied.contains(action)) {
       return ec2_error("UnauthorizedOperation", "You are not authorized to perform this operation.", 403);
     }
-    if (dry_run) return ec2_error("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", 412);
+    if (dry_run)
+      return ec2_error("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", 412);
     return std::nullopt;
   }
 
@@ -283,17 +293,19 @@ struct FakeEc2::State {
     for (const auto& r : volumes) {
       for (const auto& a : r.volume.attachments) {
         if (a.instance_id == i.id) {
-          i.block_device_mappings.push_back(InstanceBlockDevice{.device_name = a.device,
-                                                                .volume_id = r.volume.id,
-                                                                .state = a.state,
-                                                                .delete_on_termination = a.delete_on_termination});
+          i.block_device_mappings.push_back(
+              InstanceBlockDevice{.device_name = a.device,
+                                  .volume_id = r.volume.id,
+                                  .state = a.state,
+                                  .delete_on_termination = a.delete_on_termination});
         }
       }
     }
     return i;
   }
 
-  std::optional<Error> check_filters(const std::vector<Filter>& filters, std::initializer_list<std::string_view> known) {
+  std::optional<Error> check_filters(const std::vector<Filter>& filters,
+                                     std::initializer_list<std::string_view> known) {
     for (const auto& f : filters) {
       if (f.name.starts_with("tag:") || f.name == "tag-key" || f.name == "tag-value") continue;
       if (std::ranges::find(known, f.name) == known.end()) {
@@ -317,7 +329,8 @@ struct FakeEc2::State {
       if (f.name == "attachment.instance-id") values.push_back(a.instance_id.value);
       if (f.name == "attachment.device") values.push_back(a.device);
       if (f.name == "attachment.status") values.emplace_back(to_string(a.state));
-      if (f.name == "attachment.delete-on-termination") values.emplace_back(bool_str(a.delete_on_termination));
+      if (f.name == "attachment.delete-on-termination")
+        values.emplace_back(bool_str(a.delete_on_termination));
     }
     return any_matches(f, values);
   }
@@ -365,7 +378,8 @@ struct FakeEc2::State {
   }
 
   static Error not_found(const std::string& id) {
-    if (id.starts_with("vol-")) return ec2_error("InvalidVolume.NotFound", "The volume '" + id + "' does not exist.");
+    if (id.starts_with("vol-"))
+      return ec2_error("InvalidVolume.NotFound", "The volume '" + id + "' does not exist.");
     if (id.starts_with("snap-")) {
       return ec2_error("InvalidSnapshot.NotFound", "The snapshot '" + id + "' does not exist.");
     }
@@ -387,9 +401,10 @@ struct FakeEc2::State {
                        "The parameter ids cannot be used with the parameter maxResults");
     }
     if (*max_results < low || *max_results > high) {
-      return ec2_error("InvalidParameterValue", fmt::format("Value ( {} ) for parameter maxResults is invalid. "
-                                                            "Expecting a value between {} and {}.",
-                                                            *max_results, low, high));
+      return ec2_error("InvalidParameterValue",
+                       fmt::format("Value ( {} ) for parameter maxResults is invalid. "
+                                   "Expecting a value between {} and {}.",
+                                   *max_results, low, high));
     }
     return std::nullopt;
   }
@@ -405,8 +420,8 @@ Result<std::vector<Snapshot>> FakeEc2::describe_snapshots(const DescribeSnapshot
   std::lock_guard lock(state_->mutex);
   auto& s = *state_;
   if (auto e = s.check_page_size(o.max_results, !o.snapshot_ids.empty(), 5, 1000)) return std::unexpected(*e);
-  if (auto e = s.check_filters(o.filters, {"snapshot-id", "volume-id", "status", "owner-id", "description", "progress",
-                                           "volume-size", "encrypted"})) {
+  if (auto e = s.check_filters(o.filters, {"snapshot-id", "volume-id", "status", "owner-id", "description",
+                                           "progress", "volume-size", "encrypted"})) {
     return std::unexpected(*e);
   }
   for (const auto& id : o.snapshot_ids) {
@@ -415,13 +430,15 @@ Result<std::vector<Snapshot>> FakeEc2::describe_snapshots(const DescribeSnapshot
   std::vector<Snapshot> out;
   for (const auto& r : s.snapshots) {
     const Snapshot& snap = r.snapshot;
-    if (!o.snapshot_ids.empty() && std::ranges::find(o.snapshot_ids, snap.id) == o.snapshot_ids.end()) continue;
+    if (!o.snapshot_ids.empty() && std::ranges::find(o.snapshot_ids, snap.id) == o.snapshot_ids.end())
+      continue;
     if (!o.owner_ids.empty() && std::ranges::none_of(o.owner_ids, [&](const std::string& owner) {
           return owner == snap.owner_id || (owner == "self" && snap.owner_id == s.options.account_id);
         })) {
       continue;
     }
-    if (!std::ranges::all_of(o.filters, [&](const Filter& f) { return State::snapshot_matches(snap, f); })) continue;
+    if (!std::ranges::all_of(o.filters, [&](const Filter& f) { return State::snapshot_matches(snap, f); }))
+      continue;
     out.push_back(snap);
   }
   s.after_describe();
@@ -433,9 +450,10 @@ Result<std::vector<Volume>> FakeEc2::describe_volumes(const DescribeVolumesOptio
   std::lock_guard lock(state_->mutex);
   auto& s = *state_;
   if (auto e = s.check_page_size(o.max_results, !o.volume_ids.empty(), 5, 500)) return std::unexpected(*e);
-  if (auto e = s.check_filters(o.filters, {"volume-id", "status", "availability-zone", "size", "volume-type",
-                                           "encrypted", "snapshot-id", "attachment.instance-id", "attachment.device",
-                                           "attachment.status", "attachment.delete-on-termination"})) {
+  if (auto e = s.check_filters(
+          o.filters, {"volume-id", "status", "availability-zone", "size", "volume-type", "encrypted",
+                      "snapshot-id", "attachment.instance-id", "attachment.device", "attachment.status",
+                      "attachment.delete-on-termination"})) {
     return std::unexpected(*e);
   }
   for (const auto& id : o.volume_ids) {
@@ -445,7 +463,8 @@ Result<std::vector<Volume>> FakeEc2::describe_volumes(const DescribeVolumesOptio
   for (const auto& r : s.volumes) {
     const Volume& v = r.volume;
     if (!o.volume_ids.empty() && std::ranges::find(o.volume_ids, v.id) == o.volume_ids.end()) continue;
-    if (!std::ranges::all_of(o.filters, [&](const Filter& f) { return State::volume_matches(v, f); })) continue;
+    if (!std::ranges::all_of(o.filters, [&](const Filter& f) { return State::volume_matches(v, f); }))
+      continue;
     out.push_back(v);
   }
   s.after_describe();
@@ -457,9 +476,10 @@ Result<std::vector<Instance>> FakeEc2::describe_instances(const DescribeInstance
   std::lock_guard lock(state_->mutex);
   auto& s = *state_;
   if (auto e = s.check_page_size(o.max_results, !o.instance_ids.empty(), 5, 1000)) return std::unexpected(*e);
-  if (auto e = s.check_filters(o.filters, {"instance-id", "availability-zone", "instance-state-name", "instance-type",
-                                           "block-device-mapping.volume-id", "block-device-mapping.device-name",
-                                           "block-device-mapping.status"})) {
+  if (auto e =
+          s.check_filters(o.filters, {"instance-id", "availability-zone", "instance-state-name",
+                                      "instance-type", "block-device-mapping.volume-id",
+                                      "block-device-mapping.device-name", "block-device-mapping.status"})) {
     return std::unexpected(*e);
   }
   for (const auto& id : o.instance_ids) {
@@ -467,9 +487,11 @@ Result<std::vector<Instance>> FakeEc2::describe_instances(const DescribeInstance
   }
   std::vector<Instance> out;
   for (const auto& base : s.instances) {
-    if (!o.instance_ids.empty() && std::ranges::find(o.instance_ids, base.id) == o.instance_ids.end()) continue;
+    if (!o.instance_ids.empty() && std::ranges::find(o.instance_ids, base.id) == o.instance_ids.end())
+      continue;
     Instance i = s.described_instance(base);
-    if (!std::ranges::all_of(o.filters, [&](const Filter& f) { return State::instance_matches(i, f); })) continue;
+    if (!std::ranges::all_of(o.filters, [&](const Filter& f) { return State::instance_matches(i, f); }))
+      continue;
     out.push_back(std::move(i));
   }
   s.after_describe();
@@ -508,7 +530,8 @@ Result<Volume> FakeEc2::create_volume(const CreateVolumeOptions& o) {
                               "Invalid availability zone: [" + o.availability_zone + "]");
     }
     if (!o.size_gib && !o.snapshot_id) {
-      return ec2_fail<Volume>("MissingParameter", "The request must contain the parameter size or snapshotId");
+      return ec2_fail<Volume>("MissingParameter",
+                              "The request must contain the parameter size or snapshotId");
     }
     Volume v;
     v.availability_zone = o.availability_zone;
@@ -517,7 +540,8 @@ Result<Volume> FakeEc2::create_volume(const CreateVolumeOptions& o) {
       auto* snap = s.find_snapshot(*o.snapshot_id);
       if (snap == nullptr) return std::unexpected(State::not_found(o.snapshot_id->value));
       if (snap->snapshot.state != SnapshotState::Completed) {
-        return ec2_fail<Volume>("IncorrectState", "Snapshot '" + o.snapshot_id->value + "' is in invalid state - " +
+        return ec2_fail<Volume>("IncorrectState", "Snapshot '" + o.snapshot_id->value +
+                                                      "' is in invalid state - " +
                                                       std::string(to_string(snap->snapshot.state)));
       }
       v.snapshot_id = *o.snapshot_id;
@@ -527,18 +551,20 @@ Result<Volume> FakeEc2::create_volume(const CreateVolumeOptions& o) {
     }
     if (o.size_gib) {
       if (*o.size_gib < 1 || *o.size_gib > 16384) {
-        return ec2_fail<Volume>("InvalidParameterValue", fmt::format("Volume size {} is out of range", *o.size_gib));
+        return ec2_fail<Volume>("InvalidParameterValue",
+                                fmt::format("Volume size {} is out of range", *o.size_gib));
       }
       if (o.snapshot_id && *o.size_gib < v.size_gib) {
-        return ec2_fail<Volume>("InvalidParameterValue",
-                                fmt::format("Volume of {}GiB is smaller than snapshot '{}', expect size >= {}GiB",
-                                            *o.size_gib, o.snapshot_id->value, v.size_gib));
+        return ec2_fail<Volume>(
+            "InvalidParameterValue",
+            fmt::format("Volume of {}GiB is smaller than snapshot '{}', expect size >= {}GiB", *o.size_gib,
+                        o.snapshot_id->value, v.size_gib));
       }
       v.size_gib = *o.size_gib;
     }
     if ((v.volume_type == "io1" || v.volume_type == "io2") && !o.iops) {
-      return ec2_fail<Volume>("MissingParameter", "The parameter iops must be specified for " + v.volume_type +
-                                                      " volumes.");
+      return ec2_fail<Volume>("MissingParameter",
+                              "The parameter iops must be specified for " + v.volume_type + " volumes.");
     }
     if (o.iops && v.volume_type != "io1" && v.volume_type != "io2" && v.volume_type != "gp3") {
       return ec2_fail<Volume>("InvalidParameterCombination",
@@ -549,7 +575,8 @@ Result<Volume> FakeEc2::create_volume(const CreateVolumeOptions& o) {
                               "The parameter throughput is not supported for " + v.volume_type + " volumes.");
     }
     v.iops = o.iops ? o.iops : (v.volume_type == "gp3" ? std::optional<int>(3000) : std::nullopt);
-    v.throughput = o.throughput ? o.throughput : (v.volume_type == "gp3" ? std::optional<int>(125) : std::nullopt);
+    v.throughput =
+        o.throughput ? o.throughput : (v.volume_type == "gp3" ? std::optional<int>(125) : std::nullopt);
     if (o.encrypted) v.encrypted = v.encrypted || *o.encrypted;
     if (!o.kms_key_id.empty()) {
       if (!v.encrypted) {
@@ -580,15 +607,17 @@ Result<VolumeAttachment> FakeEc2::attach_volume(const AttachVolumeOptions& o) {
     auto* inst = s.find_instance(o.instance_id);
     if (inst == nullptr) return std::unexpected(State::not_found(o.instance_id.value));
     if (!valid_device_name(o.device)) {
-      return ec2_fail<VolumeAttachment>("InvalidParameterValue", "Value (" + o.device +
-                                                                     ") for parameter device is invalid. " + o.device +
-                                                                     " is not a valid EBS device name.");
+      return ec2_fail<VolumeAttachment>(
+          "InvalidParameterValue", "Value (" + o.device + ") for parameter device is invalid. " + o.device +
+                                       " is not a valid EBS device name.");
     }
     Volume& v = r->volume;
     if (v.availability_zone != inst->availability_zone) {
       return ec2_fail<VolumeAttachment>("InvalidVolume.ZoneMismatch",
-                                        "The volume '" + v.id.value + "' is not in the same availability zone as "
-                                        "instance '" + inst->id.value + "'");
+                                        "The volume '" + v.id.value +
+                                            "' is not in the same availability zone as "
+                                            "instance '" +
+                                            inst->id.value + "'");
     }
     if (v.state == VolumeState::InUse || !v.attachments.empty()) {
       return ec2_fail<VolumeAttachment>("VolumeInUse", v.id.value + " is already attached to an instance");
@@ -598,15 +627,16 @@ Result<VolumeAttachment> FakeEc2::attach_volume(const AttachVolumeOptions& o) {
                                                               std::string(to_string(v.state)) + "' state.");
     }
     if (inst->state != "running" && inst->state != "stopped") {
-      return ec2_fail<VolumeAttachment>("IncorrectInstanceState", "The instance '" + inst->id.value +
-                                                                      "' is not in the 'running' or 'stopped' state.");
+      return ec2_fail<VolumeAttachment>(
+          "IncorrectInstanceState",
+          "The instance '" + inst->id.value + "' is not in the 'running' or 'stopped' state.");
     }
     for (const auto& other : s.volumes) {
       for (const auto& a : other.volume.attachments) {
         if (a.instance_id == o.instance_id && a.device == o.device) {
-          return ec2_fail<VolumeAttachment>("InvalidParameterValue", "Invalid value '" + o.device +
-                                                                         "' for unixDevice. Attachment point " +
-                                                                         o.device + " is already in use");
+          return ec2_fail<VolumeAttachment>(
+              "InvalidParameterValue", "Invalid value '" + o.device + "' for unixDevice. Attachment point " +
+                                           o.device + " is already in use");
         }
       }
     }
@@ -638,13 +668,15 @@ Result<VolumeAttachment> FakeEc2::detach_volume(const DetachVolumeOptions& o) {
     }
     VolumeAttachment& a = v.attachments.front();
     if ((o.instance_id && *o.instance_id != a.instance_id) || (!o.device.empty() && o.device != a.device)) {
-      return ec2_fail<VolumeAttachment>("InvalidAttachment.NotFound",
-                                        "The volume '" + v.id.value + "' is not attached to that instance/device");
+      return ec2_fail<VolumeAttachment>(
+          "InvalidAttachment.NotFound",
+          "The volume '" + v.id.value + "' is not attached to that instance/device");
     }
-    if (auto* inst = s.find_instance(a.instance_id); inst != nullptr && inst->root_device_name == a.device &&
-                                                     inst->state == "running") {
-      return ec2_fail<VolumeAttachment>("OperationNotPermitted",
-                                        "The volume '" + v.id.value + "' is the root device of a running instance");
+    if (auto* inst = s.find_instance(a.instance_id);
+        inst != nullptr && inst->root_device_name == a.device && inst->state == "running") {
+      return ec2_fail<VolumeAttachment>(
+          "OperationNotPermitted",
+          "The volume '" + v.id.value + "' is the root device of a running instance");
     }
     if (a.state != AttachmentState::Detaching) {
       a.state = AttachmentState::Detaching;
@@ -663,7 +695,8 @@ Result<void> FakeEc2::delete_volume(const DeleteVolumeOptions& o) {
     auto* r = s.find_volume(o.volume_id);
     if (r == nullptr) return std::unexpected(State::not_found(o.volume_id.value));
     if (!r->volume.attachments.empty()) {
-      return std::unexpected(ec2_error("VolumeInUse", "Volume " + o.volume_id.value + " is currently attached to " +
+      return std::unexpected(ec2_error("VolumeInUse", "Volume " + o.volume_id.value +
+                                                          " is currently attached to " +
                                                           r->volume.attachments.front().instance_id.value));
     }
     if (r->volume.state != VolumeState::Deleting) {
@@ -719,8 +752,9 @@ Result<std::vector<Snapshot>> FakeEc2::create_snapshots(const CreateSnapshotsOpt
     auto spec_tags = tags_for(o.tag_specifications, "snapshot");
     if (!spec_tags) return std::unexpected(spec_tags.error());
     if (!o.copy_tags_from_source.empty() && o.copy_tags_from_source != "volume") {
-      return ec2_fail<std::vector<Snapshot>>("InvalidParameterValue",
-                                             "Value (" + o.copy_tags_from_source + ") for CopyTagsFromSource is invalid");
+      return ec2_fail<std::vector<Snapshot>>(
+          "InvalidParameterValue",
+          "Value (" + o.copy_tags_from_source + ") for CopyTagsFromSource is invalid");
     }
     for (const auto& excluded : o.instance_specification.exclude_data_volume_ids) {
       auto* r = s.find_volume(excluded);
@@ -728,9 +762,9 @@ Result<std::vector<Snapshot>> FakeEc2::create_snapshots(const CreateSnapshotsOpt
       const bool on_instance = std::ranges::any_of(
           r->volume.attachments, [&](const VolumeAttachment& a) { return a.instance_id == o.instance_id; });
       if (!on_instance) {
-        return ec2_fail<std::vector<Snapshot>>("InvalidParameterValue", "The volume '" + excluded.value +
-                                                                            "' is not attached to instance '" +
-                                                                            o.instance_id.value + "'");
+        return ec2_fail<std::vector<Snapshot>>(
+            "InvalidParameterValue",
+            "The volume '" + excluded.value + "' is not attached to instance '" + o.instance_id.value + "'");
       }
     }
     std::vector<Snapshot> out;
@@ -763,7 +797,8 @@ Result<std::vector<Snapshot>> FakeEc2::create_snapshots(const CreateSnapshotsOpt
                     .state_message = {},
                     .tags = std::move(tags)};
       out.push_back(snap);
-      created.push_back(State::SnapshotRecord{.snapshot = std::move(snap), .due = s.due_in(s.options.snapshot_delay)});
+      created.push_back(
+          State::SnapshotRecord{.snapshot = std::move(snap), .due = s.due_in(s.options.snapshot_delay)});
     }
     for (auto& c : created) s.snapshots.push_back(std::move(c));
     return out;
@@ -776,10 +811,12 @@ Result<void> FakeEc2::delete_snapshot(const DeleteSnapshotOptions& o) {
   auto result = [&]() -> Result<void> {
     std::lock_guard lock(state_->mutex);
     auto& s = *state_;
-    auto it = std::ranges::find_if(s.snapshots, [&](const State::SnapshotRecord& r) { return r.snapshot.id == o.snapshot_id; });
+    auto it = std::ranges::find_if(
+        s.snapshots, [&](const State::SnapshotRecord& r) { return r.snapshot.id == o.snapshot_id; });
     if (it == s.snapshots.end()) return std::unexpected(State::not_found(o.snapshot_id.value));
     if (it->snapshot.owner_id != s.options.account_id) {
-      return std::unexpected(ec2_error("UnauthorizedOperation", "You do not own snapshot " + o.snapshot_id.value, 403));
+      return std::unexpected(
+          ec2_error("UnauthorizedOperation", "You do not own snapshot " + o.snapshot_id.value, 403));
     }
     s.snapshots.erase(it);
     return {};
@@ -817,7 +854,8 @@ Result<SnapshotId> FakeEc2::copy_snapshot(const CopySnapshotOptions& o) {
     if (!o.kms_key_id.empty()) copy.kms_key_id = o.kms_key_id;
     copy.tags = std::move(*tags);
     const SnapshotId id = copy.id;
-    s.snapshots.push_back(State::SnapshotRecord{.snapshot = std::move(copy), .due = s.due_in(s.options.snapshot_delay)});
+    s.snapshots.push_back(
+        State::SnapshotRecord{.snapshot = std::move(copy), .due = s.due_in(s.options.snapshot_delay)});
     return id;
   }();
   return state_->finish("CopySnapshot", std::move(result));
@@ -831,7 +869,8 @@ Result<void> FakeEc2::create_tags(const CreateTagsOptions& o) {
     std::lock_guard lock(state_->mutex);
     auto& s = *state_;
     if (o.resource_ids.empty()) {
-      return std::unexpected(ec2_error("MissingParameter", "The request must contain the parameter resourceIdSet"));
+      return std::unexpected(
+          ec2_error("MissingParameter", "The request must contain the parameter resourceIdSet"));
     }
     if (auto e = validate_tags(o.tags)) return std::unexpected(*e);
     for (const auto& id : o.resource_ids) {
@@ -842,7 +881,8 @@ Result<void> FakeEc2::create_tags(const CreateTagsOptions& o) {
       std::vector<Tag> merged = *tags;
       upsert_tags(merged, o.tags);
       if (merged.size() > 50) {
-        return std::unexpected(ec2_error("TagLimitExceeded", "The maximum number of tags per resource is 50"));
+        return std::unexpected(
+            ec2_error("TagLimitExceeded", "The maximum number of tags per resource is 50"));
       }
       *tags = std::move(merged);
     }
@@ -866,7 +906,8 @@ Result<void> FakeEc2::delete_tags(const DeleteTagsOptions& o) {
         continue;
       }
       std::erase_if(*tags, [&](const Tag& t) {
-        return std::ranges::any_of(o.tags, [&](const DeleteTag& d) { return d.key == t.key && (!d.value || *d.value == t.value); });
+        return std::ranges::any_of(
+            o.tags, [&](const DeleteTag& d) { return d.key == t.key && (!d.value || *d.value == t.value); });
       });
     }
     return {};

@@ -1,9 +1,9 @@
 #pragma once
 // RAII for every C handle ec2/ uses: one alias each.
-#include <memory>
-
 #include <curl/curl.h>
 #include <openssl/evp.h>
+
+#include <memory>
 
 namespace ec2 {
 

@@ -12,7 +12,8 @@ namespace {
 
 std::string lower(std::string_view s) {
   std::string out(s);
-  std::ranges::transform(out, out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::ranges::transform(out, out.begin(),
+                         [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
 }
 
@@ -91,7 +92,8 @@ struct CurlHttpClient::Pool {
   }
 };
 
-CurlHttpClient::CurlHttpClient(HttpOptions options) : options_(std::move(options)), pool_(std::make_unique<Pool>()) {
+CurlHttpClient::CurlHttpClient(HttpOptions options)
+    : options_(std::move(options)), pool_(std::make_unique<Pool>()) {
   static CurlGlobal global;
 }
 
@@ -127,7 +129,8 @@ Result<HttpResponse> CurlHttpClient::send(const HttpRequest& request) {
 
   const auto connect_timeout =
       request.connect_timeout.count() > 0 ? request.connect_timeout : options_.connect_timeout;
-  const auto total_timeout = request.total_timeout.count() > 0 ? request.total_timeout : options_.total_timeout;
+  const auto total_timeout =
+      request.total_timeout.count() > 0 ? request.total_timeout : options_.total_timeout;
 
   Received received;
   curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
@@ -177,7 +180,8 @@ Result<HttpResponse> CurlHttpClient::send(const HttpRequest& request) {
                       rc != CURLE_PEER_FAILED_VERIFICATION;
     return std::unexpected(std::move(e));
   }
-  return HttpResponse{.status = status, .headers = std::move(received.headers), .body = std::move(received.body)};
+  return HttpResponse{
+      .status = status, .headers = std::move(received.headers), .body = std::move(received.body)};
 }
 
 }  // namespace ec2

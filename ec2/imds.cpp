@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-
 #include <nlohmann/json.hpp>
 
 #include "ec2/log.h"
@@ -61,7 +60,8 @@ Result<HttpResponse> ImdsClient::send_with_retries(const HttpRequest& request, s
     if (!transient) return r;
     const auto now = clock_.monotonic();
     // Exponential backoff with full jitter, never past the budget.
-    const double exp = std::ldexp(static_cast<double>(options_.retry_base_delay.count()), std::min(attempt - 1, 20));
+    const double exp =
+        std::ldexp(static_cast<double>(options_.retry_base_delay.count()), std::min(attempt - 1, 20));
     auto delay = std::chrono::milliseconds{static_cast<long long>(
         random_.uniform() * std::min(exp, static_cast<double>(options_.retry_max_delay.count())))};
     if (now + delay >= deadline) {
@@ -88,9 +88,9 @@ Result<SecretString> ImdsClient::token(bool force_new) {
   if (!r) return std::unexpected(std::move(r.error()));
   if (r->status == 403) return std::unexpected(forbidden());
   if (r->status != 200 || r->body.empty()) {
-    return std::unexpected(imds_error("IMDS token request answered HTTP " + std::to_string(r->status) +
-                                          " (IMDSv2 unavailable?)",
-                                      r->status));
+    return std::unexpected(
+        imds_error("IMDS token request answered HTTP " + std::to_string(r->status) + " (IMDSv2 unavailable?)",
+                   r->status));
   }
   token_ = SecretString(std::move(r->body));
   wipe(r->body);
@@ -100,7 +100,8 @@ Result<SecretString> ImdsClient::token(bool force_new) {
 }
 
 Result<ImdsClient::Fetched> ImdsClient::fetch(std::string_view path) {
-  if (options_.disabled) return std::unexpected(imds_error("IMDS is disabled (AWS_EC2_METADATA_DISABLED=true)"));
+  if (options_.disabled)
+    return std::unexpected(imds_error("IMDS is disabled (AWS_EC2_METADATA_DISABLED=true)"));
   bool renewed = false;
   for (;;) {
     auto tok = token(renewed);
@@ -120,8 +121,8 @@ Result<ImdsClient::Fetched> ImdsClient::fetch(std::string_view path) {
     if (r->status == 401) return std::unexpected(imds_error("IMDS rejected a fresh token (401)", 401));
     if (r->status == 403) return std::unexpected(forbidden());
     if (r->status != 200 && r->status != 404) {
-      return std::unexpected(imds_error("IMDS " + std::string(path) + " answered HTTP " + std::to_string(r->status),
-                                        r->status));
+      return std::unexpected(
+          imds_error("IMDS " + std::string(path) + " answered HTTP " + std::to_string(r->status), r->status));
     }
     return Fetched{.status = r->status, .body = std::move(r->body)};
   }
@@ -140,7 +141,9 @@ Result<InstanceId> ImdsClient::instance_id() {
   return InstanceId{std::move(*r)};
 }
 
-Result<std::string> ImdsClient::availability_zone() { return get("meta-data/placement/availability-zone"); }
+Result<std::string> ImdsClient::availability_zone() {
+  return get("meta-data/placement/availability-zone");
+}
 
 Result<std::string> ImdsClient::region() {
   auto r = fetch("meta-data/placement/region");
@@ -164,7 +167,9 @@ Result<InstanceIdentity> ImdsClient::identity_document() {
   if (!r) return std::unexpected(std::move(r.error()));
   auto j = nlohmann::json::parse(*r, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return fail(ErrorKind::Parse, "IMDS identity document is not JSON");
-  auto str = [&](const char* key) { return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : ""; };
+  auto str = [&](const char* key) {
+    return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
+  };
   return InstanceIdentity{.account_id = str("accountId"),
                           .region = str("region"),
                           .availability_zone = str("availabilityZone"),
@@ -201,7 +206,9 @@ Result<Credentials> ImdsClient::role_credentials(std::string_view role) {
   auto j = nlohmann::json::parse(r->body, nullptr, /*allow_exceptions=*/false);
   wipe(r->body);
   if (j.is_discarded() || !j.is_object()) return fail(ErrorKind::Parse, "IMDS role credentials are not JSON");
-  auto str = [&](const char* key) { return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : ""; };
+  auto str = [&](const char* key) {
+    return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
+  };
   if (const std::string code = str("Code"); !code.empty() && code != "Success") {
     return fail(ErrorKind::Credentials, "IMDS role credentials for " + name + ": Code=" + code);
   }
@@ -219,7 +226,8 @@ Result<Credentials> ImdsClient::role_credentials(std::string_view role) {
     if (j.contains(key) && j[key].is_string()) wipe(j[key].get_ref<std::string&>());
   }
   if (c.access_key_id.empty() || c.secret_access_key.empty()) {
-    return fail(ErrorKind::Parse, "IMDS role credentials for " + name + " lack AccessKeyId or SecretAccessKey");
+    return fail(ErrorKind::Parse,
+                "IMDS role credentials for " + name + " lack AccessKeyId or SecretAccessKey");
   }
   return c;
 }

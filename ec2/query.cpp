@@ -4,7 +4,9 @@
 
 namespace ec2 {
 
-void QueryParams::add(std::string name, std::string value) { params_.emplace_back(std::move(name), std::move(value)); }
+void QueryParams::add(std::string name, std::string value) {
+  params_.emplace_back(std::move(name), std::move(value));
+}
 
 void QueryParams::add_list(const std::string& prefix, const std::vector<std::string>& values) {
   for (std::size_t i = 0; i < values.size(); ++i) add(prefix + "." + std::to_string(i + 1), values[i]);

@@ -25,7 +25,7 @@ class QueryParams {
   void add_ids(const std::string& prefix, const std::vector<Id>& ids) {
     for (std::size_t i = 0; i < ids.size(); ++i) add(prefix + "." + std::to_string(i + 1), ids[i].value);
   }
-  void add_filters(const std::vector<Filter>& filters);              // Filter.N.Name, Filter.N.Value.M
+  void add_filters(const std::vector<Filter>& filters);                    // Filter.N.Name, Filter.N.Value.M
   void add_tags(const std::string& prefix, const std::vector<Tag>& tags);  // prefix.N.Key/Value
   void add_tag_specifications(const std::vector<TagSpecification>& specs);
 

@@ -24,7 +24,9 @@ int RetryQuota::available() const {
   return available_;
 }
 
-bool is_throttle(const Error& error) { return error.kind == ErrorKind::Throttled; }
+bool is_throttle(const Error& error) {
+  return error.kind == ErrorKind::Throttled;
+}
 
 bool is_retryable(const Error& error) {
   switch (error.kind) {
@@ -60,8 +62,8 @@ bool RetryStrategy::should_retry(std::string_view what, Idempotency idempotency,
   // A network failure after the request went out: the server may have acted on it.
   const bool transport = error.kind == ErrorKind::Network || error.kind == ErrorKind::Timeout;
   if (transport && idempotency == Idempotency::NotIdempotent && error.maybe_applied) {
-    log_ec2().warn("call={} attempt={} outcome=unknown error=\"{}\" (not retried: it may have been applied)", what,
-                   attempt, error.message);
+    log_ec2().warn("call={} attempt={} outcome=unknown error=\"{}\" (not retried: it may have been applied)",
+                   what, attempt, error.message);
     return false;
   }
   if (!transport) error.maybe_applied = false;
@@ -76,11 +78,14 @@ bool RetryStrategy::should_retry(std::string_view what, Idempotency idempotency,
   }
   cost += price;
   const auto delay = backoff(attempt);
-  log_ec2().debug("call={} attempt={} retry_in_ms={} error=\"{}\"", what, attempt, delay.count(), error.describe());
+  log_ec2().debug("call={} attempt={} retry_in_ms={} error=\"{}\"", what, attempt, delay.count(),
+                  error.describe());
   sleeper_.sleep_for(delay);
   return true;
 }
 
-void RetryStrategy::on_success(int cost) { quota_->release(cost > 0 ? cost : options_.no_retry_increment); }
+void RetryStrategy::on_success(int cost) {
+  quota_->release(cost > 0 ? cost : options_.no_retry_increment);
+}
 
 }  // namespace ec2

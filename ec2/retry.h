@@ -57,7 +57,8 @@ class RetryQuota {
 
 class RetryStrategy {
  public:
-  RetryStrategy(RetryOptions options, std::shared_ptr<RetryQuota> quota, Sleeper& sleeper, RandomSource& random);
+  RetryStrategy(RetryOptions options, std::shared_ptr<RetryQuota> quota, Sleeper& sleeper,
+                RandomSource& random);
 
   // Runs `attempt` until it succeeds, fails for good, or attempts/quota run out. `attempt`
   // gets the attempt number (1-based). `what` names the call in logs ("CreateVolume").

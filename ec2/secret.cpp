@@ -14,7 +14,9 @@ void wipe(std::string& s) {
   s.clear();
 }
 
-SecretString::SecretString(SecretString&& other) noexcept : value_(other.value_) { wipe(other.value_); }
+SecretString::SecretString(SecretString&& other) noexcept : value_(other.value_) {
+  wipe(other.value_);
+}
 
 SecretString& SecretString::operator=(const SecretString& other) {
   if (this != &other) {
@@ -33,8 +35,12 @@ SecretString& SecretString::operator=(SecretString&& other) noexcept {
   return *this;
 }
 
-SecretString::~SecretString() { wipe(value_); }
+SecretString::~SecretString() {
+  wipe(value_);
+}
 
-void SecretString::clear() { wipe(value_); }
+void SecretString::clear() {
+  wipe(value_);
+}
 
 }  // namespace ec2

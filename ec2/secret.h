@@ -2,11 +2,11 @@
 // A string that holds a secret (secret access key, session token, IMDS token). Its bytes are
 // wiped (OPENSSL_cleanse) when it is destroyed, assigned over or moved from, and it never
 // prints: operator<< and fmt write "<redacted>". Read it with reveal(), only where it is used.
+#include <fmt/format.h>
+
 #include <ostream>
 #include <string>
 #include <string_view>
-
-#include <fmt/format.h>
 
 namespace ec2 {
 

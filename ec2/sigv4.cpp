@@ -28,7 +28,8 @@ std::string to_hex(const std::uint8_t* data, std::size_t size) {
 
 std::string lower(std::string_view s) {
   std::string out(s);
-  std::ranges::transform(out, out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::ranges::transform(out, out.begin(),
+                         [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
 }
 
@@ -83,8 +84,8 @@ std::string amz_date(TimePoint t) {
   const std::chrono::year_month_day ymd{day};
   const std::chrono::hh_mm_ss hms{s - day};
   return fmt::format("{:04}{:02}{:02}T{:02}{:02}{:02}Z", static_cast<int>(ymd.year()),
-                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()), hms.hours().count(),
-                     hms.minutes().count(), hms.seconds().count());
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                     hms.hours().count(), hms.minutes().count(), hms.seconds().count());
 }
 
 std::string uri_encode(std::string_view s, bool keep_slash) {
@@ -153,8 +154,9 @@ CanonicalRequest canonical_request(const Request& request) {
   while (!q.empty()) {
     const auto amp = q.find('&');
     std::string_view pair = q.substr(0, amp);
-    if (!pair.empty()) pairs.emplace_back(pair.find('=') == std::string_view::npos ? std::string(pair) + "="
-                                                                                    : std::string(pair));
+    if (!pair.empty())
+      pairs.emplace_back(pair.find('=') == std::string_view::npos ? std::string(pair) + "="
+                                                                  : std::string(pair));
     if (amp == std::string_view::npos) break;
     q.remove_prefix(amp + 1);
   }
@@ -167,7 +169,8 @@ CanonicalRequest canonical_request(const Request& request) {
 
   CanonicalRequest out;
   out.text = request.method + "\n" + (request.path.empty() ? std::string("/") : request.path) + "\n" +
-             canonical_query + "\n" + canonical_headers + "\n" + signed_headers + "\n" + sha256_hex(request.body);
+             canonical_query + "\n" + canonical_headers + "\n" + signed_headers + "\n" +
+             sha256_hex(request.body);
   out.signed_headers = std::move(signed_headers);
   return out;
 }
@@ -183,7 +186,9 @@ std::string string_to_sign(std::string_view date_time, const Scope& scope, std::
   return out;
 }
 
-SigningKey::~SigningKey() { wipe(bytes.data(), bytes.size()); }
+SigningKey::~SigningKey() {
+  wipe(bytes.data(), bytes.size());
+}
 
 void derive_signing_key(const SecretString& secret, const Scope& scope, SigningKey& out) {
   std::string k_secret = "AWS4";
@@ -209,8 +214,8 @@ std::string signature(const SigningKey& key, std::string_view to_sign) {
 
 std::string authorization(std::string_view access_key_id, const Scope& scope, std::string_view signed_headers,
                           std::string_view sig) {
-  return fmt::format("{} Credential={}/{}, SignedHeaders={}, Signature={}", k_algorithm, access_key_id, scope.str(),
-                     signed_headers, sig);
+  return fmt::format("{} Credential={}/{}, SignedHeaders={}, Signature={}", k_algorithm, access_key_id,
+                     scope.str(), signed_headers, sig);
 }
 
 std::vector<Header> sign(const Request& request, const SigningInput& input) {
@@ -227,7 +232,8 @@ std::vector<Header> sign(const Request& request, const SigningInput& input) {
   Request signed_request = request;
   for (const auto& h : added) {
     // The signer's headers replace any the caller set under those names.
-    std::erase_if(signed_request.headers, [&](const Header& existing) { return lower(existing.first) == lower(h.first); });
+    std::erase_if(signed_request.headers,
+                  [&](const Header& existing) { return lower(existing.first) == lower(h.first); });
   }
   signed_request.headers.insert(signed_request.headers.end(), added.begin(), added.end());
 
@@ -236,8 +242,8 @@ std::vector<Header> sign(const Request& request, const SigningInput& input) {
   SigningKey key;
   static const SecretString k_empty;
   derive_signing_key(input.secret_access_key != nullptr ? *input.secret_access_key : k_empty, scope, key);
-  added.emplace_back("Authorization",
-                     authorization(input.access_key_id, scope, canonical.signed_headers, signature(key, to_sign)));
+  added.emplace_back("Authorization", authorization(input.access_key_id, scope, canonical.signed_headers,
+                                                    signature(key, to_sign)));
   return added;
 }
 

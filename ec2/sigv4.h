@@ -19,9 +19,9 @@ namespace ec2::sigv4 {
 // the host header is added from `host` when absent).
 struct Request {
   std::string method = "POST";
-  std::string host;          // "ec2.eu-west-1.amazonaws.com" or "127.0.0.1:5000"
-  std::string path = "/";    // already URI-encoded as sent
-  std::string query;         // raw query string as sent ("" for EC2 Query POSTs)
+  std::string host;        // "ec2.eu-west-1.amazonaws.com" or "127.0.0.1:5000"
+  std::string path = "/";  // already URI-encoded as sent
+  std::string query;       // raw query string as sent ("" for EC2 Query POSTs)
   std::vector<Header> headers;
   std::string_view body;
 };

@@ -64,9 +64,15 @@ bool read_int(std::string_view s, std::size_t pos, std::size_t len, int& out) {
 
 }  // namespace
 
-std::string_view to_string(VolumeState s) { return enum_name(k_volume_states, s); }
-std::string_view to_string(AttachmentState s) { return enum_name(k_attachment_states, s); }
-std::string_view to_string(SnapshotState s) { return enum_name(k_snapshot_states, s); }
+std::string_view to_string(VolumeState s) {
+  return enum_name(k_volume_states, s);
+}
+std::string_view to_string(AttachmentState s) {
+  return enum_name(k_attachment_states, s);
+}
+std::string_view to_string(SnapshotState s) {
+  return enum_name(k_snapshot_states, s);
+}
 VolumeState parse_volume_state(std::string_view s) {
   return parse_enum(k_volume_states, s, VolumeState::Unknown);
 }
@@ -81,8 +87,8 @@ std::optional<TimePoint> parse_iso8601(std::string_view s) {
   // YYYY-MM-DDTHH:MM:SS[.fff...](Z|+00:00)
   int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
   if (!read_int(s, 0, 4, year) || s.size() < 19 || s[4] != '-' || !read_int(s, 5, 2, month) || s[7] != '-' ||
-      !read_int(s, 8, 2, day) || (s[10] != 'T' && s[10] != ' ') || !read_int(s, 11, 2, hour) || s[13] != ':' ||
-      !read_int(s, 14, 2, minute) || s[16] != ':' || !read_int(s, 17, 2, second)) {
+      !read_int(s, 8, 2, day) || (s[10] != 'T' && s[10] != ' ') || !read_int(s, 11, 2, hour) ||
+      s[13] != ':' || !read_int(s, 14, 2, minute) || s[16] != ':' || !read_int(s, 17, 2, second)) {
     return std::nullopt;
   }
   std::size_t pos = 19;
@@ -106,7 +112,8 @@ std::optional<TimePoint> parse_iso8601(std::string_view s) {
   }
   std::string_view zone = s.substr(pos);
   if (!(zone.empty() || zone == "Z" || zone == "+00:00")) return std::nullopt;
-  const std::chrono::year_month_day ymd{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
+  const std::chrono::year_month_day ymd{std::chrono::year{year},
+                                        std::chrono::month{static_cast<unsigned>(month)},
                                         std::chrono::day{static_cast<unsigned>(day)}};
   if (!ymd.ok() || hour > 23 || minute > 59 || second > 60) return std::nullopt;
   auto t = std::chrono::sys_days{ymd} + std::chrono::hours{hour} + std::chrono::minutes{minute} +
@@ -120,8 +127,9 @@ std::string format_iso8601(TimePoint t) {
   const std::chrono::year_month_day ymd{day};
   const std::chrono::hh_mm_ss hms{ms - day};
   return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", static_cast<int>(ymd.year()),
-                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()), hms.hours().count(),
-                     hms.minutes().count(), hms.seconds().count(), hms.subseconds().count());
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                     hms.hours().count(), hms.minutes().count(), hms.seconds().count(),
+                     hms.subseconds().count());
 }
 
 }  // namespace ec2

@@ -1,5 +1,7 @@
 #pragma once
 // The EC2 resources ebsnap reads and writes, as plain values. Field names follow the EC2 API.
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -8,8 +10,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "ec2/clock.h"
 
@@ -126,7 +126,9 @@ struct Instance {
 
 template <class Tag>
 struct std::hash<ec2::BasicId<Tag>> {
-  std::size_t operator()(const ec2::BasicId<Tag>& id) const noexcept { return std::hash<std::string>{}(id.value); }
+  std::size_t operator()(const ec2::BasicId<Tag>& id) const noexcept {
+    return std::hash<std::string>{}(id.value);
+  }
 };
 
 template <class Tag>

@@ -98,25 +98,30 @@ std::chrono::milliseconds Waiter::delay_before_jitter(int round) const {
       static_cast<long long>(std::min(d, static_cast<double>(options_.max_delay.count())))};
 }
 
-Result<std::vector<std::optional<Volume>>> Waiter::volumes_until(Ec2Api& api, const std::vector<VolumeId>& ids,
+Result<std::vector<std::optional<Volume>>> Waiter::volumes_until(Ec2Api& api,
+                                                                 const std::vector<VolumeId>& ids,
                                                                  const VolumeCheck& check) {
   auto describe = [&](std::vector<std::string> values) {
-    return api.describe_volumes(DescribeVolumesOptions{.filters = {id_filter("volume-id", std::move(values))}});
+    return api.describe_volumes(
+        DescribeVolumesOptions{.filters = {id_filter("volume-id", std::move(values))}});
   };
-  return wait_loop<VolumeId, Volume>("volumes", ids, describe, check, options_, clock_, sleeper_, random_, *this);
+  return wait_loop<VolumeId, Volume>("volumes", ids, describe, check, options_, clock_, sleeper_, random_,
+                                     *this);
 }
 
-Result<std::vector<std::optional<Snapshot>>> Waiter::snapshots_until(Ec2Api& api, const std::vector<SnapshotId>& ids,
+Result<std::vector<std::optional<Snapshot>>> Waiter::snapshots_until(Ec2Api& api,
+                                                                     const std::vector<SnapshotId>& ids,
                                                                      const SnapshotCheck& check) {
   auto describe = [&](std::vector<std::string> values) {
     return api.describe_snapshots(
         DescribeSnapshotsOptions{.filters = {id_filter("snapshot-id", std::move(values))}});
   };
-  return wait_loop<SnapshotId, Snapshot>("snapshots", ids, describe, check, options_, clock_, sleeper_, random_,
-                                         *this);
+  return wait_loop<SnapshotId, Snapshot>("snapshots", ids, describe, check, options_, clock_, sleeper_,
+                                         random_, *this);
 }
 
-Result<std::vector<Volume>> Waiter::volumes(Ec2Api& api, const std::vector<VolumeId>& ids, VolumeState target) {
+Result<std::vector<Volume>> Waiter::volumes(Ec2Api& api, const std::vector<VolumeId>& ids,
+                                            VolumeState target) {
   auto r = volumes_until(api, ids, [target](const VolumeId&, const std::optional<Volume>& v) -> WaitCheck {
     if (!v) {
       if (target == VolumeState::Deleted) return {WaitVerdict::Done, {}};
@@ -124,7 +129,8 @@ Result<std::vector<Volume>> Waiter::volumes(Ec2Api& api, const std::vector<Volum
     }
     if (v->state == target) return {WaitVerdict::Done, {}};
     if (v->state == VolumeState::Error) return {WaitVerdict::Failed, "is in state error"};
-    if (target == VolumeState::Available && (v->state == VolumeState::Deleting || v->state == VolumeState::Deleted)) {
+    if (target == VolumeState::Available &&
+        (v->state == VolumeState::Deleting || v->state == VolumeState::Deleted)) {
       return {WaitVerdict::Failed, "is being deleted"};
     }
     return {WaitVerdict::Pending, "state " + std::string(to_string(v->state))};
@@ -144,11 +150,12 @@ Result<std::vector<Volume>> Waiter::attachments(Ec2Api& api, const std::vector<V
       if (target == AttachmentState::Detached) return {WaitVerdict::Done, {}};
       return {WaitVerdict::Failed, "no longer exists"};
     }
-    auto a = std::ranges::find_if(v->attachments, [&](const VolumeAttachment& x) { return x.instance_id == instance; });
+    auto a = std::ranges::find_if(v->attachments,
+                                  [&](const VolumeAttachment& x) { return x.instance_id == instance; });
     if (a == v->attachments.end()) {
       if (target == AttachmentState::Detached) return {WaitVerdict::Done, {}};
-      return {WaitVerdict::Failed, "is not attached to " + instance.value + " (state " +
-                                       std::string(to_string(v->state)) + ")"};
+      return {WaitVerdict::Failed,
+              "is not attached to " + instance.value + " (state " + std::string(to_string(v->state)) + ")"};
     }
     if (a->state == target) return {WaitVerdict::Done, {}};
     return {WaitVerdict::Pending, "attachment " + std::string(to_string(a->state))};
@@ -161,14 +168,17 @@ Result<std::vector<Volume>> Waiter::attachments(Ec2Api& api, const std::vector<V
 
 Result<std::vector<Snapshot>> Waiter::snapshots(Ec2Api& api, const std::vector<SnapshotId>& ids,
                                                 SnapshotState target) {
-  auto r = snapshots_until(api, ids, [target](const SnapshotId&, const std::optional<Snapshot>& s) -> WaitCheck {
-    if (!s) return {WaitVerdict::Pending, "not visible yet"};
-    if (s->state == target) return {WaitVerdict::Done, {}};
-    if (s->state == SnapshotState::Error) {
-      return {WaitVerdict::Failed, "is in state error" + (s->state_message.empty() ? "" : ": " + s->state_message)};
-    }
-    return {WaitVerdict::Pending, "state " + std::string(to_string(s->state)) + " " + std::to_string(s->progress) + "%"};
-  });
+  auto r =
+      snapshots_until(api, ids, [target](const SnapshotId&, const std::optional<Snapshot>& s) -> WaitCheck {
+        if (!s) return {WaitVerdict::Pending, "not visible yet"};
+        if (s->state == target) return {WaitVerdict::Done, {}};
+        if (s->state == SnapshotState::Error) {
+          return {WaitVerdict::Failed,
+                  "is in state error" + (s->state_message.empty() ? "" : ": " + s->state_message)};
+        }
+        return {WaitVerdict::Pending,
+                "state " + std::string(to_string(s->state)) + " " + std::to_string(s->progress) + "%"};
+      });
   if (!r) return std::unexpected(std::move(r.error()));
   std::vector<Snapshot> out;
   for (auto& s : *r) out.push_back(std::move(*s));

@@ -2,7 +2,9 @@
 // botocore and checks parameters against botocore's EC2 model).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <set>
+#include <thread>
 
 #include "ec2/waiter.h"
 #include "tests/integration/ec2_sandbox_fixture.h"
@@ -28,13 +30,14 @@ TEST_F(Ec2ClientSandbox, EveryActionRoundTrip) {
   EXPECT_EQ((*instances)[0].availability_zone, az);
 
   // CreateVolume with tags and a ClientToken; the same token again → the same volume.
-  const CreateVolumeOptions create{.availability_zone = az,
-                                   .size_gib = 2,
-                                   .volume_type = "gp3",
-                                   .iops = 3000,
-                                   .throughput = 125,
-                                   .tag_specifications = {{"volume", {{"ebsnap:group", "it"}, {"Name", "a b/c"}}}},
-                                   .client_token = "every-action-1"};
+  const CreateVolumeOptions create{
+      .availability_zone = az,
+      .size_gib = 2,
+      .volume_type = "gp3",
+      .iops = 3000,
+      .throughput = 125,
+      .tag_specifications = {{"volume", {{"ebsnap:group", "it"}, {"Name", "a b/c"}}}},
+      .client_token = "every-action-1"};
   auto vol = c->create_volume(create);
   ASSERT_TRUE(vol) << vol.error().describe();
   EXPECT_EQ(vol->size_gib, 2);
@@ -51,25 +54,30 @@ TEST_F(Ec2ClientSandbox, EveryActionRoundTrip) {
   EXPECT_EQ((*by_tag)[0].id, vol->id);
 
   // AttachVolume → attached.
-  auto att = c->attach_volume(AttachVolumeOptions{.volume_id = vol->id, .instance_id = instance, .device = "/dev/sdf"});
+  auto att = c->attach_volume(
+      AttachVolumeOptions{.volume_id = vol->id, .instance_id = instance, .device = "/dev/sdf"});
   ASSERT_TRUE(att) << att.error().describe();
   EXPECT_EQ(att->device, "/dev/sdf");
   ASSERT_TRUE(waiter.attachments(*c, {vol->id}, instance, AttachmentState::Attached));
-  auto twice = c->attach_volume(AttachVolumeOptions{.volume_id = vol->id, .instance_id = instance, .device = "/dev/sdg"});
+  auto twice = c->attach_volume(
+      AttachVolumeOptions{.volume_id = vol->id, .instance_id = instance, .device = "/dev/sdg"});
   ASSERT_FALSE(twice);
   EXPECT_EQ(twice.error().kind, ErrorKind::IncorrectState) << twice.error().describe();
   EXPECT_FALSE(twice.error().request_id.empty());
 
   // CreateSnapshot and CreateSnapshots, tags at creation.
-  auto snap = c->create_snapshot(CreateSnapshotOptions{
-      .volume_id = vol->id, .description = "one", .tag_specifications = {{"snapshot", {{"ebsnap:run", "r1"}}}}});
+  auto snap =
+      c->create_snapshot(CreateSnapshotOptions{.volume_id = vol->id,
+                                               .description = "one",
+                                               .tag_specifications = {{"snapshot", {{"ebsnap:run", "r1"}}}}});
   ASSERT_TRUE(snap) << snap.error().describe();
   EXPECT_EQ(snap->volume_id, vol->id);
-  auto multi = c->create_snapshots(CreateSnapshotsOptions{.instance_id = instance,
-                                                          .instance_specification = {.exclude_boot_volume = true},
-                                                          .description = "many",
-                                                          .tag_specifications = {{"snapshot", {{"ebsnap:run", "r2"}}}},
-                                                          .copy_tags_from_source = "volume"});
+  auto multi =
+      c->create_snapshots(CreateSnapshotsOptions{.instance_id = instance,
+                                                 .instance_specification = {.exclude_boot_volume = true},
+                                                 .description = "many",
+                                                 .tag_specifications = {{"snapshot", {{"ebsnap:run", "r2"}}}},
+                                                 .copy_tags_from_source = "volume"});
   ASSERT_TRUE(multi) << multi.error().describe();
   ASSERT_FALSE(multi->empty());
   std::vector<SnapshotId> ids{snap->id};
@@ -83,24 +91,26 @@ TEST_F(Ec2ClientSandbox, EveryActionRoundTrip) {
   ASSERT_TRUE(done) << done.error().describe();
 
   // DescribeSnapshots: self-owned, by tag.
-  auto found = c->describe_snapshots(DescribeSnapshotsOptions{.owner_ids = {"self"},
-                                                              .filters = {{"tag:ebsnap:run", {"r2"}},
-                                                                          {"volume-id", {vol->id.value}}}});
+  auto found = c->describe_snapshots(DescribeSnapshotsOptions{
+      .owner_ids = {"self"}, .filters = {{"tag:ebsnap:run", {"r2"}}, {"volume-id", {vol->id.value}}}});
   ASSERT_TRUE(found) << found.error().describe();
   ASSERT_EQ(found->size(), 1u);
   EXPECT_EQ(find_tag((*found)[0].tags, "ebsnap:group"), "it");  // copied from the volume
 
   // CopySnapshot.
-  auto copy = c->copy_snapshot(CopySnapshotOptions{.source_region = sandbox().region(), .source_snapshot_id = snap->id,
-                                                   .description = "copy",
-                                                   .tag_specifications = {{"snapshot", {{"copied", "yes"}}}}});
+  auto copy =
+      c->copy_snapshot(CopySnapshotOptions{.source_region = sandbox().region(),
+                                           .source_snapshot_id = snap->id,
+                                           .description = "copy",
+                                           .tag_specifications = {{"snapshot", {{"copied", "yes"}}}}});
   ASSERT_TRUE(copy) << copy.error().describe();
   ASSERT_TRUE(waiter.snapshots(*c, {*copy}, SnapshotState::Completed));
 
   // CreateTags / DeleteTags.
   ASSERT_TRUE(c->create_tags(CreateTagsOptions{.resource_ids = {vol->id.value, snap->id.value},
                                                .tags = {{"k1", "v1"}, {"k2", "v 2"}}}));
-  ASSERT_TRUE(c->delete_tags(DeleteTagsOptions{.resource_ids = {vol->id.value}, .tags = {{"k1", std::nullopt}}}));
+  ASSERT_TRUE(
+      c->delete_tags(DeleteTagsOptions{.resource_ids = {vol->id.value}, .tags = {{"k1", std::nullopt}}}));
   auto tagged = c->describe_volumes(DescribeVolumesOptions{.volume_ids = {vol->id}});
   ASSERT_TRUE(tagged);
   EXPECT_FALSE(find_tag((*tagged)[0].tags, "k1"));
@@ -125,20 +135,20 @@ TEST_F(Ec2ClientSandbox, PaginatesTwoAndAHalfThousandSnapshots) {
   auto c = client({}, nullptr, /*page_size=*/1000);
   auto vol = c->create_volume(CreateVolumeOptions{.availability_zone = az, .size_gib = 1});
   ASSERT_TRUE(vol) << vol.error().describe();
-  const auto bulk = control_post("/snapshots/bulk", {{"volume_id", vol->id.value},
-                                                     {"count", 2500},
-                                                     {"tags", {{"bulk", "yes"}}}});
+  const auto bulk = control_post(
+      "/snapshots/bulk", {{"volume_id", vol->id.value}, {"count", 2500}, {"tags", {{"bulk", "yes"}}}});
   ASSERT_EQ(bulk["snapshot_ids"].size(), 2500u);
   const int before = logged("DescribeSnapshots");
-  auto all = c->describe_snapshots(DescribeSnapshotsOptions{.owner_ids = {"self"}, .filters = {{"tag:bulk", {"yes"}}}});
+  auto all = c->describe_snapshots(
+      DescribeSnapshotsOptions{.owner_ids = {"self"}, .filters = {{"tag:bulk", {"yes"}}}});
   ASSERT_TRUE(all) << all.error().describe();
   EXPECT_EQ(all->size(), 2500u);
   std::set<std::string> unique;
   for (const auto& s : *all) unique.insert(s.id.value);
   EXPECT_EQ(unique.size(), 2500u);
   EXPECT_EQ(logged("DescribeSnapshots") - before, 3);  // 1000 + 1000 + 500
-  auto small_pages = c->describe_snapshots(
-      DescribeSnapshotsOptions{.owner_ids = {"self"}, .filters = {{"tag:bulk", {"yes"}}}, .max_results = 500});
+  auto small_pages = c->describe_snapshots(DescribeSnapshotsOptions{
+      .owner_ids = {"self"}, .filters = {{"tag:bulk", {"yes"}}}, .max_results = 500});
   ASSERT_TRUE(small_pages);
   EXPECT_EQ(small_pages->size(), 2500u);
   EXPECT_EQ(logged("DescribeSnapshots") - before, 3 + 5);
@@ -153,7 +163,7 @@ TEST_F(Ec2ClientSandbox, ThirtyPercentThrottlingIsRecoveredWithinTheQuota) {
     ASSERT_TRUE(r) << "call " << i << ": " << r.error().describe();
   }
   const int throttled = logged("DescribeVolumes", "RequestLimitExceeded") - throttled_before;
-  EXPECT_GT(throttled, 5);  // the faults really happened
+  EXPECT_GT(throttled, 5);                                   // the faults really happened
   EXPECT_EQ(c->quota().available(), c->quota().capacity());  // every retry was refunded by its success
 }
 
@@ -186,11 +196,13 @@ TEST_F(Ec2ClientSandbox, CreateSnapshotIsNotResentAfterADroppedConnection) {
   // one silent resend of its own when a reused connection dies unanswered; that is why calls
   // that must not run twice go out on a fresh connection.)
   const int volumes_before = logged("CreateVolume");
-  auto v = c->create_volume(CreateVolumeOptions{.availability_zone = az, .size_gib = 1, .client_token = "drop-1"});
+  auto v =
+      c->create_volume(CreateVolumeOptions{.availability_zone = az, .size_gib = 1, .client_token = "drop-1"});
   ASSERT_FALSE(v);
   EXPECT_GE(logged("CreateVolume") - volumes_before, 5);
   sandbox().configure({{"drop_fraction", 0.0}});
-  auto recovered = c->create_volume(CreateVolumeOptions{.availability_zone = az, .size_gib = 1, .client_token = "drop-1"});
+  auto recovered =
+      c->create_volume(CreateVolumeOptions{.availability_zone = az, .size_gib = 1, .client_token = "drop-1"});
   ASSERT_TRUE(recovered) << recovered.error().describe();
 }
 
@@ -215,6 +227,38 @@ TEST_F(Ec2ClientSandbox, WrongSecretKeyIsAnAuthErrorWithAClearMessage) {
   EXPECT_NE(text.find("AuthFailure"), std::string::npos) << text;
   EXPECT_NE(text.find("credentials from sandbox static keys"), std::string::npos) << text;
   EXPECT_EQ(text.find("wrong/secret"), std::string::npos) << text;
+}
+
+}  // namespace
+
+namespace {
+
+using namespace ec2;
+
+TEST_F(Ec2ClientSandbox, OneClientServesManyThreads) {
+  auto c = client(RetryOptions{.max_attempts = 6, .base_delay = std::chrono::milliseconds{5}});
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  std::vector<VolumeId> created(8);
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      auto v = c->create_volume(CreateVolumeOptions{.availability_zone = az, .size_gib = 1,
+                                                    .client_token = "threads-" + std::to_string(t)});
+      if (!v) {
+        ++failures;
+        return;
+      }
+      created[static_cast<std::size_t>(t)] = v->id;
+      for (int i = 0; i < 5; ++i) {
+        if (!c->describe_volumes(DescribeVolumesOptions{.volume_ids = {v->id}})) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  std::set<VolumeId> unique(created.begin(), created.end());
+  EXPECT_EQ(unique.size(), 8u);
+  for (const auto& id : created) EXPECT_TRUE(c->delete_volume(DeleteVolumeOptions{.volume_id = id}));
 }
 
 }  // namespace

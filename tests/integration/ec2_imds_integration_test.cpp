@@ -106,9 +106,9 @@ TEST_F(ImdsSandbox, ShortLivedRoleCredentialsAreRenewedBeforeExpiry) {
 
 TEST_F(ImdsSandbox, DefaultChainFallsBackToTheRole) {
   auto imds = std::make_shared<ImdsClient>(options());
-  auto chain = default_credentials_chain(
-      fixed_environment({{"AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"}, {"AWS_CONFIG_FILE", "/nonexistent"}}), imds,
-      system_clock());
+  auto chain = default_credentials_chain(fixed_environment({{"AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"},
+                                                            {"AWS_CONFIG_FILE", "/nonexistent"}}),
+                                         imds, system_clock());
   auto c = client({}, chain);
   ASSERT_TRUE(c->describe_instances({}));
   EXPECT_EQ(chain->source(), "imds role " + sandbox().env("EBSNAP_SANDBOX_ROLE"));

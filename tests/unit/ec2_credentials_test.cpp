@@ -1,11 +1,10 @@
 // The credential chain in the SDKs' order (environment > profile > IMDS role), profile files in
 // temporary directories, refresh before expiry, and that no secret reaches a log.
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
 
 #include <fstream>
 #include <thread>
-
-#include <spdlog/sinks/ostream_sink.h>
 
 #include "ec2/credentials.h"
 #include "ec2/imds.h"
@@ -55,7 +54,9 @@ class RoleImds final : public Imds {
   const Clock& clock_;
 };
 
-void write(const std::filesystem::path& p, const std::string& text) { std::ofstream(p) << text; }
+void write(const std::filesystem::path& p, const std::string& text) {
+  std::ofstream(p) << text;
+}
 
 TEST(Credentials, EnvironmentWithSessionToken) {
   EnvironmentCredentialsProvider p(fixed_environment(
@@ -66,20 +67,23 @@ TEST(Credentials, EnvironmentWithSessionToken) {
   EXPECT_EQ(c->secret_access_key.reveal(), "SECRET");
   EXPECT_EQ(c->session_token.reveal(), "TOKEN");
   EXPECT_EQ(c->source, "environment");
-  EXPECT_FALSE(EnvironmentCredentialsProvider(fixed_environment({{"AWS_ACCESS_KEY_ID", "AKID"}})).credentials());
+  EXPECT_FALSE(
+      EnvironmentCredentialsProvider(fixed_environment({{"AWS_ACCESS_KEY_ID", "AKID"}})).credentials());
 }
 
 TEST(Credentials, ProfileFromCredentialsFileThenConfigFile) {
   testsupport::TempDir dir;
   write(dir.path() / "credentials",
         "[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = s1\n\n"
-        "# comment\n[prod]\naws_access_key_id=AKIDPROD\n  aws_secret_access_key = s2  \naws_session_token = t2\n");
+        "# comment\n[prod]\naws_access_key_id=AKIDPROD\n  aws_secret_access_key = s2  \naws_session_token = "
+        "t2\n");
   write(dir.path() / "config",
         "[default]\nregion = eu-west-1\n[profile staging]\naws_access_key_id = AKIDSTAGING\n"
         "aws_secret_access_key = s3\n[staging]\naws_access_key_id = WRONG\naws_secret_access_key = wrong\n");
   const auto env = [&](std::string profile) {
-    std::map<std::string, std::string> m{{"AWS_SHARED_CREDENTIALS_FILE", (dir.path() / "credentials").string()},
-                                         {"AWS_CONFIG_FILE", (dir.path() / "config").string()}};
+    std::map<std::string, std::string> m{
+        {"AWS_SHARED_CREDENTIALS_FILE", (dir.path() / "credentials").string()},
+        {"AWS_CONFIG_FILE", (dir.path() / "config").string()}};
     if (!profile.empty()) m["AWS_PROFILE"] = profile;
     return fixed_environment(m);
   };
@@ -102,7 +106,8 @@ TEST(Credentials, ProfileFromCredentialsFileThenConfigFile) {
 TEST(Credentials, ProfileDefaultsToHomeDotAws) {
   testsupport::TempDir dir;
   std::filesystem::create_directories(dir.path() / ".aws");
-  write(dir.path() / ".aws" / "credentials", "[default]\naws_access_key_id = AKIDHOME\naws_secret_access_key = s\n");
+  write(dir.path() / ".aws" / "credentials",
+        "[default]\naws_access_key_id = AKIDHOME\naws_secret_access_key = s\n");
   ProfileCredentialsProvider p({}, fixed_environment({{"HOME", dir.path().string()}}));
   auto c = p.credentials();
   ASSERT_TRUE(c);
@@ -116,7 +121,8 @@ class ChainTest : public ::testing::Test {
   std::shared_ptr<RoleImds> imds = std::make_shared<RoleImds>(clock);
 
   std::map<std::string, std::string> base() {
-    write(dir.path() / "credentials", "[default]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = p\n");
+    write(dir.path() / "credentials",
+          "[default]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = p\n");
     return {{"AWS_SHARED_CREDENTIALS_FILE", (dir.path() / "credentials").string()},
             {"AWS_CONFIG_FILE", (dir.path() / "none").string()}};
   }
@@ -218,10 +224,10 @@ TEST(Credentials, SecretsNeverReachTheLog) {
   {
     ManualClock clock;
     auto imds = std::make_shared<RoleImds>(clock);
-    auto chain = default_credentials_chain(
-        fixed_environment({{"AWS_ACCESS_KEY_ID", "AKIDENV"}, {"AWS_SECRET_ACCESS_KEY", "env-secret-value"},
-                           {"AWS_SESSION_TOKEN", "env-session-token"}}),
-        imds, clock);
+    auto chain = default_credentials_chain(fixed_environment({{"AWS_ACCESS_KEY_ID", "AKIDENV"},
+                                                              {"AWS_SECRET_ACCESS_KEY", "env-secret-value"},
+                                                              {"AWS_SESSION_TOKEN", "env-session-token"}}),
+                                           imds, clock);
     auto c = chain->credentials();
     ASSERT_TRUE(c);
     log_ec2().info("credentials={} token={}", c->secret_access_key, c->session_token);

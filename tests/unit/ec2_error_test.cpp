@@ -18,7 +18,9 @@ TEST(Ec2ErrorKinds, MapsAwsCodesOnce) {
 }
 
 TEST(Ec2ErrorKinds, DescribeNamesCodeAndRequestId) {
-  ec2::Error e{.kind = ErrorKind::NotFound, .message = "no such volume", .aws_code = "InvalidVolume.NotFound",
+  ec2::Error e{.kind = ErrorKind::NotFound,
+               .message = "no such volume",
+               .aws_code = "InvalidVolume.NotFound",
                .request_id = "abc"};
   EXPECT_EQ(e.describe(), "not-found: no such volume (code=InvalidVolume.NotFound, request_id=abc)");
 }

@@ -40,7 +40,8 @@ class ScriptedHttp final : public ec2::HttpClient {
       return r;
     }
     if (handler_) return handler_(request);
-    return std::unexpected(ec2::Error{.kind = ec2::ErrorKind::Other, .message = "ScriptedHttp: nothing scripted"});
+    return std::unexpected(
+        ec2::Error{.kind = ec2::ErrorKind::Other, .message = "ScriptedHttp: nothing scripted"});
   }
 
   [[nodiscard]] std::vector<ec2::HttpRequest> requests() const {

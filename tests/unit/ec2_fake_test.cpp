@@ -31,9 +31,11 @@ TEST_F(FakeTest, InstanceComesWithAnAttachedRootVolume) {
 }
 
 TEST_F(FakeTest, VolumeLifecycle) {
-  auto v = ec2.create_volume(CreateVolumeOptions{.availability_zone = "us-east-1a", .size_gib = 20,
-                                                 .volume_type = "gp3",
-                                                 .tag_specifications = {{"volume", {{"ebsnap:group", "solr"}}}}});
+  auto v =
+      ec2.create_volume(CreateVolumeOptions{.availability_zone = "us-east-1a",
+                                            .size_gib = 20,
+                                            .volume_type = "gp3",
+                                            .tag_specifications = {{"volume", {{"ebsnap:group", "solr"}}}}});
   ASSERT_TRUE(v);
   EXPECT_EQ(v->state, VolumeState::Creating);
   EXPECT_EQ(v->iops, 3000);
@@ -95,7 +97,8 @@ TEST_F(FakeTest, DeviceNameInUseIsInUse) {
 }
 
 TEST_F(FakeTest, UnknownIdsAreNotFound) {
-  auto v = ec2.attach_volume({.volume_id = VolumeId{"vol-nope"}, .instance_id = instance, .device = "/dev/sdf"});
+  auto v =
+      ec2.attach_volume({.volume_id = VolumeId{"vol-nope"}, .instance_id = instance, .device = "/dev/sdf"});
   ASSERT_FALSE(v);
   EXPECT_EQ(v.error().aws_code, "InvalidVolume.NotFound");
   EXPECT_EQ(v.error().kind, ErrorKind::NotFound);
@@ -105,8 +108,10 @@ TEST_F(FakeTest, UnknownIdsAreNotFound) {
   auto d = ec2.describe_volumes({.volume_ids = {real, VolumeId{"vol-nope"}}});
   ASSERT_FALSE(d);
   EXPECT_EQ(d.error().kind, ErrorKind::NotFound);
-  EXPECT_EQ(ec2.delete_snapshot({.snapshot_id = SnapshotId{"snap-nope"}}).error().aws_code, "InvalidSnapshot.NotFound");
-  EXPECT_EQ(ec2.create_tags({.resource_ids = {"vol-nope"}, .tags = {{"a", "b"}}}).error().kind, ErrorKind::NotFound);
+  EXPECT_EQ(ec2.delete_snapshot({.snapshot_id = SnapshotId{"snap-nope"}}).error().aws_code,
+            "InvalidSnapshot.NotFound");
+  EXPECT_EQ(ec2.create_tags({.resource_ids = {"vol-nope"}, .tags = {{"a", "b"}}}).error().kind,
+            ErrorKind::NotFound);
 }
 
 TEST_F(FakeTest, ZoneMismatchAndDetachOfAvailableVolume) {
@@ -140,13 +145,15 @@ TEST_F(FakeTest, ClientTokenIsIdempotentAndBoundAfterDelete) {
 
 TEST_F(FakeTest, VolumeFromSnapshot) {
   const SnapshotId done = ec2.add_snapshot(Snapshot{.volume_size_gib = 8});
-  const SnapshotId pending = ec2.add_snapshot(Snapshot{.state = SnapshotState::Pending, .volume_size_gib = 8});
+  const SnapshotId pending =
+      ec2.add_snapshot(Snapshot{.state = SnapshotState::Pending, .volume_size_gib = 8});
   auto v = ec2.create_volume({.availability_zone = "us-east-1a", .snapshot_id = done});
   ASSERT_TRUE(v);
   EXPECT_EQ(v->size_gib, 8);
   EXPECT_EQ(v->snapshot_id, done);
-  EXPECT_EQ(ec2.create_volume({.availability_zone = "us-east-1a", .size_gib = 4, .snapshot_id = done}).error().kind,
-            ErrorKind::InvalidParameter);
+  EXPECT_EQ(
+      ec2.create_volume({.availability_zone = "us-east-1a", .size_gib = 4, .snapshot_id = done}).error().kind,
+      ErrorKind::InvalidParameter);
   EXPECT_EQ(ec2.create_volume({.availability_zone = "us-east-1a", .snapshot_id = pending}).error().kind,
             ErrorKind::IncorrectState);
 }
@@ -158,11 +165,11 @@ TEST_F(FakeTest, SnapshotsOfAnInstanceShareOnePointInTime) {
   ASSERT_TRUE(ec2.attach_volume({.volume_id = a, .instance_id = instance, .device = "/dev/sdf"}));
   ASSERT_TRUE(ec2.attach_volume({.volume_id = b, .instance_id = instance, .device = "/dev/sdg"}));
   ec2.settle();
-  auto snaps = ec2.create_snapshots({.instance_id = instance,
-                                     .instance_specification = {.exclude_boot_volume = true,
-                                                                .exclude_data_volume_ids = {b}},
-                                     .tag_specifications = {{"snapshot", {{"ebsnap:run", "r1"}}}},
-                                     .copy_tags_from_source = "volume"});
+  auto snaps = ec2.create_snapshots(
+      {.instance_id = instance,
+       .instance_specification = {.exclude_boot_volume = true, .exclude_data_volume_ids = {b}},
+       .tag_specifications = {{"snapshot", {{"ebsnap:run", "r1"}}}},
+       .copy_tags_from_source = "volume"});
   ASSERT_TRUE(snaps) << snaps.error().describe();
   ASSERT_EQ(snaps->size(), 1u);
   EXPECT_EQ((*snaps)[0].volume_id, a);
@@ -176,17 +183,20 @@ TEST_F(FakeTest, SnapshotsOfAnInstanceShareOnePointInTime) {
 }
 
 TEST_F(FakeTest, DescribeFiltersOwnersAndWildcards) {
-  ec2.add_snapshot(Snapshot{.description = "mine", .tags = {{"ebsnap:mount-point", "/mnt/solr"}, {"role", "solr"}}});
-  ec2.add_snapshot(Snapshot{.owner_id = "999999999999", .description = "theirs",
-                            .tags = {{"ebsnap:mount-point", "/mnt/solr"}}});
-  ec2.add_snapshot(Snapshot{.state = SnapshotState::Pending, .description = "pending",
+  ec2.add_snapshot(
+      Snapshot{.description = "mine", .tags = {{"ebsnap:mount-point", "/mnt/solr"}, {"role", "solr"}}});
+  ec2.add_snapshot(Snapshot{
+      .owner_id = "999999999999", .description = "theirs", .tags = {{"ebsnap:mount-point", "/mnt/solr"}}});
+  ec2.add_snapshot(Snapshot{.state = SnapshotState::Pending,
+                            .description = "pending",
                             .tags = {{"ebsnap:mount-point", "/mnt/pg"}}});
-  auto self = ec2.describe_snapshots({.owner_ids = {"self"}, .filters = {{"tag:ebsnap:mount-point", {"/mnt/s*"}}}});
+  auto self =
+      ec2.describe_snapshots({.owner_ids = {"self"}, .filters = {{"tag:ebsnap:mount-point", {"/mnt/s*"}}}});
   ASSERT_TRUE(self);
   ASSERT_EQ(self->size(), 1u);
   EXPECT_EQ((*self)[0].description, "mine");
-  auto any = ec2.describe_snapshots({.filters = {{"tag:ebsnap:mount-point", {"/mnt/solr", "/mnt/pg"}},
-                                                 {"status", {"completed"}}}});
+  auto any = ec2.describe_snapshots(
+      {.filters = {{"tag:ebsnap:mount-point", {"/mnt/solr", "/mnt/pg"}}, {"status", {"completed"}}}});
   EXPECT_EQ(any->size(), 2u);
   EXPECT_EQ(ec2.describe_snapshots({.filters = {{"tag-key", {"rol?"}}}})->size(), 1u);
   auto bad = ec2.describe_snapshots({.filters = {{"no-such-filter", {"x"}}}});
@@ -199,8 +209,8 @@ TEST_F(FakeTest, VolumeFiltersByAttachment) {
   const VolumeId a = available_volume();
   available_volume();
   ASSERT_TRUE(ec2.attach_volume({.volume_id = a, .instance_id = instance, .device = "/dev/sdf"}));
-  auto attached = ec2.describe_volumes({.filters = {{"attachment.instance-id", {instance.value}},
-                                                    {"attachment.device", {"/dev/sd*"}}}});
+  auto attached = ec2.describe_volumes(
+      {.filters = {{"attachment.instance-id", {instance.value}}, {"attachment.device", {"/dev/sd*"}}}});
   ASSERT_TRUE(attached);
   ASSERT_EQ(attached->size(), 1u);
   EXPECT_EQ((*attached)[0].id, a);
@@ -211,7 +221,8 @@ TEST_F(FakeTest, TagsCreateAndDelete) {
   const VolumeId v = available_volume();
   ASSERT_TRUE(ec2.create_tags({.resource_ids = {v.value}, .tags = {{"a", "1"}, {"b", "2"}, {"c", "3"}}}));
   ASSERT_TRUE(ec2.create_tags({.resource_ids = {v.value}, .tags = {{"a", "9"}}}));
-  ASSERT_TRUE(ec2.delete_tags({.resource_ids = {v.value}, .tags = {{"b", std::string("wrong")}, {"c", std::nullopt}}}));
+  ASSERT_TRUE(ec2.delete_tags(
+      {.resource_ids = {v.value}, .tags = {{"b", std::string("wrong")}, {"c", std::nullopt}}}));
   EXPECT_EQ(ec2.volume(v)->tags, (std::vector<Tag>{{"a", "9"}, {"b", "2"}}));
   EXPECT_EQ(ec2.create_tags({.resource_ids = {v.value}, .tags = {{"aws:x", "1"}}}).error().kind,
             ErrorKind::InvalidParameter);
@@ -219,23 +230,26 @@ TEST_F(FakeTest, TagsCreateAndDelete) {
 
 TEST_F(FakeTest, DryRunAndDeniedActions) {
   const VolumeId v = available_volume();
-  auto ok = ec2.attach_volume({.dry_run = true, .volume_id = v, .instance_id = instance, .device = "/dev/sdf"});
+  auto ok =
+      ec2.attach_volume({.dry_run = true, .volume_id = v, .instance_id = instance, .device = "/dev/sdf"});
   EXPECT_EQ(ok.error().kind, ErrorKind::DryRunOk);
   EXPECT_TRUE(ec2.volume(v)->attachments.empty());
   ec2.deny("CreateSnapshots");
-  EXPECT_EQ(ec2.create_snapshots({.dry_run = true, .instance_id = instance}).error().kind, ErrorKind::Unauthorized);
+  EXPECT_EQ(ec2.create_snapshots({.dry_run = true, .instance_id = instance}).error().kind,
+            ErrorKind::Unauthorized);
 }
 
 TEST_F(FakeTest, InjectedFailuresAndLostResponses) {
-  ec2.fail_next("DescribeVolumes", Error{.message = "slow down", .aws_code = "RequestLimitExceeded",
-                                         .http_status = 503}, 2);
+  ec2.fail_next("DescribeVolumes",
+                Error{.message = "slow down", .aws_code = "RequestLimitExceeded", .http_status = 503}, 2);
   EXPECT_EQ(ec2.describe_volumes({}).error().kind, ErrorKind::Throttled);
   EXPECT_EQ(ec2.describe_volumes({}).error().kind, ErrorKind::Throttled);
   EXPECT_TRUE(ec2.describe_volumes({}));
 
   const VolumeId v = available_volume();
   ec2.lose_next_response("CreateSnapshot");
-  auto lost = ec2.create_snapshot({.volume_id = v, .tag_specifications = {{"snapshot", {{"ebsnap:run", "r7"}}}}});
+  auto lost =
+      ec2.create_snapshot({.volume_id = v, .tag_specifications = {{"snapshot", {{"ebsnap:run", "r7"}}}}});
   ASSERT_FALSE(lost);
   EXPECT_TRUE(lost.error().maybe_applied);
   // It was applied: the agent finds it by its tag.
@@ -255,8 +269,10 @@ TEST(FakeEc2Progress, OnDescribeAdvancesAfterAnswering) {
 
 TEST(FakeEc2Progress, ClockAdvancesByDelays) {
   ManualClock clock;
-  FakeEc2 ec2(FakeEc2Options{.progress = FakeEc2Options::Progress::Clock, .clock = &clock,
-                             .volume_create_delay = 3s, .snapshot_delay = 10s});
+  FakeEc2 ec2(FakeEc2Options{.progress = FakeEc2Options::Progress::Clock,
+                             .clock = &clock,
+                             .volume_create_delay = 3s,
+                             .snapshot_delay = 10s});
   auto v = ec2.create_volume({.availability_zone = "us-east-1a", .size_gib = 1});
   ASSERT_TRUE(v);
   clock.advance(2s);

@@ -43,22 +43,27 @@ struct FakeImdsServer {
     if (ec2test::header_of(r, "X-aws-ec2-metadata-token") != valid) {
       return HttpResponse{.status = 401, .headers = {}, .body = ""};
     }
-    auto ok = [](std::string body) { return HttpResponse{.status = 200, .headers = {}, .body = std::move(body)}; };
+    auto ok = [](std::string body) {
+      return HttpResponse{.status = 200, .headers = {}, .body = std::move(body)};
+    };
     if (path == "/latest/meta-data/instance-id") return ok("i-0123456789abcdef0");
     if (path == "/latest/meta-data/placement/availability-zone") return ok("eu-west-1b");
-    if (path == "/latest/meta-data/placement/region") return HttpResponse{.status = 404, .headers = {}, .body = ""};
+    if (path == "/latest/meta-data/placement/region")
+      return HttpResponse{.status = 404, .headers = {}, .body = ""};
     if (path == "/latest/user-data") {
       if (!user_data) return HttpResponse{.status = 404, .headers = {}, .body = ""};
       return ok(*user_data);
     }
     if (path == "/latest/dynamic/instance-identity/document") {
-      return ok(R"({"accountId":"123456789012","region":"eu-west-1","availabilityZone":"eu-west-1b",)"
-                R"("instanceId":"i-0123456789abcdef0","instanceType":"m5.large","imageId":"ami-1","privateIp":"10.0.0.1"})");
+      return ok(
+          R"({"accountId":"123456789012","region":"eu-west-1","availabilityZone":"eu-west-1b",)"
+          R"("instanceId":"i-0123456789abcdef0","instanceType":"m5.large","imageId":"ami-1","privateIp":"10.0.0.1"})");
     }
     if (path == "/latest/meta-data/iam/security-credentials/") return ok("web\n");
     if (path == "/latest/meta-data/iam/security-credentials/web") {
-      return ok(R"({"Code":"Success","LastUpdated":"2026-11-23T10:00:00Z","Type":"AWS-HMAC","AccessKeyId":"ASIAX",)"
-                R"("SecretAccessKey":"sekrit","Token":"tok","Expiration":"2026-11-23T16:00:00Z"})");
+      return ok(
+          R"({"Code":"Success","LastUpdated":"2026-11-23T10:00:00Z","Type":"AWS-HMAC","AccessKeyId":"ASIAX",)"
+          R"("SecretAccessKey":"sekrit","Token":"tok","Expiration":"2026-11-23T16:00:00Z"})");
     }
     return HttpResponse{.status = 404, .headers = {}, .body = ""};
   }
@@ -74,7 +79,8 @@ class ImdsTest : public ::testing::Test {
   ImdsClient client(ImdsOptions options = {}) {
     http->set_handler([this](const HttpRequest& r) { return server(r); });
     options.endpoint = "http://imds.test:1338";
-    return ImdsClient(options, ImdsDependencies{.http = http, .clock = &clock, .sleeper = &clock, .random = &random});
+    return ImdsClient(options,
+                      ImdsDependencies{.http = http, .clock = &clock, .sleeper = &clock, .random = &random});
   }
 };
 
@@ -170,12 +176,14 @@ TEST_F(ImdsTest, RoleCredentials) {
 }
 
 TEST_F(ImdsTest, DisabledByEnvironment) {
-  auto options = ImdsOptions::from_environment(fixed_environment(
-      {{"AWS_EC2_METADATA_DISABLED", "TRUE"}, {"AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://[fd00:ec2::254]/"}}));
+  auto options = ImdsOptions::from_environment(
+      fixed_environment({{"AWS_EC2_METADATA_DISABLED", "TRUE"},
+                         {"AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://[fd00:ec2::254]/"}}));
   EXPECT_TRUE(options.disabled);
   EXPECT_EQ(options.endpoint, "http://[fd00:ec2::254]/");
   EXPECT_EQ(ImdsOptions::from_environment(fixed_environment({})).endpoint, "http://169.254.169.254/");
-  ImdsClient c(options, ImdsDependencies{.http = http, .clock = &clock, .sleeper = &clock, .random = &random});
+  ImdsClient c(options,
+               ImdsDependencies{.http = http, .clock = &clock, .sleeper = &clock, .random = &random});
   auto id = c.instance_id();
   ASSERT_FALSE(id);
   EXPECT_NE(id.error().message.find("AWS_EC2_METADATA_DISABLED"), std::string::npos);

@@ -88,8 +88,9 @@ TEST(RetryStrategy, QuotaCostsRefundsAndRunsOut) {
   ManualClock clock;
   SequenceRandom random({0.0});
   auto quota = std::make_shared<RetryQuota>(12);
-  RetryStrategy s(RetryOptions{.max_attempts = 10, .retry_cost = 5, .timeout_cost = 10, .no_retry_increment = 1},
-                  quota, clock, random);
+  RetryStrategy s(
+      RetryOptions{.max_attempts = 10, .retry_cost = 5, .timeout_cost = 10, .no_retry_increment = 1}, quota,
+      clock, random);
   // Two retries cost 10; the third cannot be paid: the error comes back after 3 attempts.
   int calls = 0;
   auto r = s.run<int>("X", Idempotency::Idempotent, [&](int) -> Result<int> {
@@ -194,11 +195,13 @@ class ClientTest : public ::testing::Test {
 };
 
 constexpr const char* k_throttled =
-    "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error>"
+    "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit "
+    "exceeded.</Message></Error>"
     "</Errors><RequestID>t</RequestID></Response>";
 
 TEST_F(ClientTest, SignsAndPostsTheQuery) {
-  http->push(200, "<DeleteVolumeResponse><requestId>r</requestId><return>true</return></DeleteVolumeResponse>");
+  http->push(200,
+             "<DeleteVolumeResponse><requestId>r</requestId><return>true</return></DeleteVolumeResponse>");
   auto c = client();
   ASSERT_TRUE(c->delete_volume(DeleteVolumeOptions{.volume_id = VolumeId{"vol-1"}}));
   const auto reqs = http->requests();
@@ -210,27 +213,33 @@ TEST_F(ClientTest, SignsAndPostsTheQuery) {
   EXPECT_EQ(ec2test::header_of(reqs[0], "Host"), "127.0.0.1:1234");
   EXPECT_EQ(ec2test::header_of(reqs[0], "X-Amz-Date"), sigv4::amz_date(clock.now()));
   EXPECT_TRUE(ec2test::header_of(reqs[0], "Authorization")
-                  .starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/" + sigv4::amz_date(clock.now()).substr(0, 8) +
+                  .starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/" +
+                               sigv4::amz_date(clock.now()).substr(0, 8) +
                                "/eu-west-1/ec2/aws4_request, SignedHeaders=content-type;host;x-amz-date;"
                                "x-amz-security-token, Signature="));
 }
 
 TEST_F(ClientTest, DescribeFollowsNextTokenToTheEnd) {
-  http->push(200, "<DescribeVolumesResponse><volumeSet><item><volumeId>vol-1</volumeId></item></volumeSet>"
-                  "<nextToken>t1</nextToken></DescribeVolumesResponse>");
-  http->push(200, "<DescribeVolumesResponse><volumeSet><item><volumeId>vol-2</volumeId></item></volumeSet>"
-                  "<nextToken>t 2+/=</nextToken></DescribeVolumesResponse>");
-  http->push(200, "<DescribeVolumesResponse><volumeSet><item><volumeId>vol-3</volumeId></item></volumeSet>"
-                  "</DescribeVolumesResponse>");
+  http->push(200,
+             "<DescribeVolumesResponse><volumeSet><item><volumeId>vol-1</volumeId></item></volumeSet>"
+             "<nextToken>t1</nextToken></DescribeVolumesResponse>");
+  http->push(200,
+             "<DescribeVolumesResponse><volumeSet><item><volumeId>vol-2</volumeId></item></volumeSet>"
+             "<nextToken>t 2+/=</nextToken></DescribeVolumesResponse>");
+  http->push(200,
+             "<DescribeVolumesResponse><volumeSet><item><volumeId>vol-3</volumeId></item></volumeSet>"
+             "</DescribeVolumesResponse>");
   auto c = client();
-  auto r = c->describe_volumes(DescribeVolumesOptions{.filters = {{"status", {"available"}}}, .max_results = 5});
+  auto r =
+      c->describe_volumes(DescribeVolumesOptions{.filters = {{"status", {"available"}}}, .max_results = 5});
   ASSERT_TRUE(r);
   ASSERT_EQ(r->size(), 3u);
   EXPECT_EQ((*r)[2].id.value, "vol-3");
   const auto reqs = http->requests();
   ASSERT_EQ(reqs.size(), 3u);
-  EXPECT_EQ(reqs[0].body, "Action=DescribeVolumes&Version=2016-11-15&Filter.1.Name=status&Filter.1.Value.1=available"
-                          "&MaxResults=5");
+  EXPECT_EQ(reqs[0].body,
+            "Action=DescribeVolumes&Version=2016-11-15&Filter.1.Name=status&Filter.1.Value.1=available"
+            "&MaxResults=5");
   EXPECT_TRUE(reqs[1].body.ends_with("&MaxResults=5&NextToken=t1"));
   EXPECT_TRUE(reqs[2].body.ends_with("&NextToken=t%202%2B%2F%3D"));
 }
@@ -238,9 +247,10 @@ TEST_F(ClientTest, DescribeFollowsNextTokenToTheEnd) {
 TEST_F(ClientTest, NoMaxResultsWithExplicitIds) {
   http->push(200, "<DescribeSnapshotsResponse><snapshotSet/></DescribeSnapshotsResponse>");
   auto c = client();
-  ASSERT_TRUE(c->describe_snapshots(DescribeSnapshotsOptions{.snapshot_ids = {SnapshotId{"snap-1"}},
-                                                             .owner_ids = {"self"}, .max_results = 10}));
-  EXPECT_EQ(http->requests()[0].body, "Action=DescribeSnapshots&Version=2016-11-15&Owner.1=self&SnapshotId.1=snap-1");
+  ASSERT_TRUE(c->describe_snapshots(DescribeSnapshotsOptions{
+      .snapshot_ids = {SnapshotId{"snap-1"}}, .owner_ids = {"self"}, .max_results = 10}));
+  EXPECT_EQ(http->requests()[0].body,
+            "Action=DescribeSnapshots&Version=2016-11-15&Owner.1=self&SnapshotId.1=snap-1");
 }
 
 TEST_F(ClientTest, ThrottledDescribeIsRetriedWithBackoff) {
@@ -267,8 +277,10 @@ TEST_F(ClientTest, CreateSnapshotIsNotResentAfterTheConnectionDropped) {
 
 TEST_F(ClientTest, CreateSnapshotsIsResentAfterThrottling) {
   http->push(503, k_throttled);
-  http->push(200, "<CreateSnapshotsResponse><snapshotSet><item><snapshotId>snap-1</snapshotId><state>pending</state>"
-                  "<volumeId>vol-1</volumeId></item></snapshotSet></CreateSnapshotsResponse>");
+  http->push(
+      200,
+      "<CreateSnapshotsResponse><snapshotSet><item><snapshotId>snap-1</snapshotId><state>pending</state>"
+      "<volumeId>vol-1</volumeId></item></snapshotSet></CreateSnapshotsResponse>");
   auto c = client();
   auto r = c->create_snapshots(CreateSnapshotsOptions{
       .instance_id = InstanceId{"i-1"},
@@ -287,10 +299,12 @@ TEST_F(ClientTest, CreateSnapshotsIsResentAfterThrottling) {
 
 TEST_F(ClientTest, CreateVolumeWithClientTokenIsResentWithTheSameToken) {
   http->push_error(ErrorKind::Network, /*maybe_applied=*/true);
-  http->push(200, "<CreateVolumeResponse><volumeId>vol-1</volumeId><status>creating</status></CreateVolumeResponse>");
+  http->push(
+      200,
+      "<CreateVolumeResponse><volumeId>vol-1</volumeId><status>creating</status></CreateVolumeResponse>");
   auto c = client();
-  auto r = c->create_volume(CreateVolumeOptions{.availability_zone = "eu-west-1a", .size_gib = 10,
-                                                .client_token = "tok-1"});
+  auto r = c->create_volume(
+      CreateVolumeOptions{.availability_zone = "eu-west-1a", .size_gib = 10, .client_token = "tok-1"});
   ASSERT_TRUE(r);
   ASSERT_EQ(http->count(), 2u);
   EXPECT_EQ(http->requests()[0].body, http->requests()[1].body);
@@ -298,7 +312,9 @@ TEST_F(ClientTest, CreateVolumeWithClientTokenIsResentWithTheSameToken) {
 }
 
 TEST_F(ClientTest, CreateVolumeWithoutTokenGetsAGeneratedOne) {
-  http->push(200, "<CreateVolumeResponse><volumeId>vol-1</volumeId><status>creating</status></CreateVolumeResponse>");
+  http->push(
+      200,
+      "<CreateVolumeResponse><volumeId>vol-1</volumeId><status>creating</status></CreateVolumeResponse>");
   auto c = client();
   ASSERT_TRUE(c->create_volume(CreateVolumeOptions{.availability_zone = "eu-west-1a", .size_gib = 10}));
   const std::string body = http->requests()[0].body;
@@ -308,11 +324,15 @@ TEST_F(ClientTest, CreateVolumeWithoutTokenGetsAGeneratedOne) {
 }
 
 TEST_F(ClientTest, DryRunIsSentAndMapped) {
-  http->push(412, "<Response><Errors><Error><Code>DryRunOperation</Code><Message>Request would have succeeded, but "
-                  "DryRun flag is set.</Message></Error></Errors><RequestID>d</RequestID></Response>");
+  http->push(
+      412,
+      "<Response><Errors><Error><Code>DryRunOperation</Code><Message>Request would have succeeded, but "
+      "DryRun flag is set.</Message></Error></Errors><RequestID>d</RequestID></Response>");
   auto c = client();
-  auto r = c->attach_volume(AttachVolumeOptions{.dry_run = true, .volume_id = VolumeId{"vol-1"},
-                                                .instance_id = InstanceId{"i-1"}, .device = "/dev/sdf"});
+  auto r = c->attach_volume(AttachVolumeOptions{.dry_run = true,
+                                                .volume_id = VolumeId{"vol-1"},
+                                                .instance_id = InstanceId{"i-1"},
+                                                .device = "/dev/sdf"});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, ErrorKind::DryRunOk);
   EXPECT_EQ(r.error().request_id, "d");
@@ -321,8 +341,10 @@ TEST_F(ClientTest, DryRunIsSentAndMapped) {
 }
 
 TEST_F(ClientTest, AuthErrorNamesTheCredentialSource) {
-  http->push(401, "<Response><Errors><Error><Code>AuthFailure</Code><Message>AWS was not able to validate the provided "
-                  "access credentials</Message></Error></Errors><RequestID>a</RequestID></Response>");
+  http->push(
+      401,
+      "<Response><Errors><Error><Code>AuthFailure</Code><Message>AWS was not able to validate the provided "
+      "access credentials</Message></Error></Errors><RequestID>a</RequestID></Response>");
   auto c = client();
   auto r = c->describe_volumes({});
   ASSERT_FALSE(r);
@@ -333,13 +355,16 @@ TEST_F(ClientTest, AuthErrorNamesTheCredentialSource) {
 
 TEST(Ec2ClientCreate, PlainHttpOnlyForAConfiguredEndpoint) {
   auto creds = std::make_shared<StaticCredentialsProvider>(Credentials{});
-  auto bad = Ec2Client::create(Ec2ClientOptions{.region = "eu-west-1",
-                                                .endpoint = Endpoint{.url = "http://x/", .scheme = "http",
-                                                                     .host = "x", .path = "/", .configured = false},
-                                                .credentials = creds},
-                               fixed_environment({}));
+  auto bad = Ec2Client::create(
+      Ec2ClientOptions{
+          .region = "eu-west-1",
+          .endpoint =
+              Endpoint{.url = "http://x/", .scheme = "http", .host = "x", .path = "/", .configured = false},
+          .credentials = creds},
+      fixed_environment({}));
   EXPECT_FALSE(bad);
-  auto good = Ec2Client::create(Ec2ClientOptions{.region = "cn-north-1", .credentials = creds}, fixed_environment({}));
+  auto good = Ec2Client::create(Ec2ClientOptions{.region = "cn-north-1", .credentials = creds},
+                                fixed_environment({}));
   ASSERT_TRUE(good);
   EXPECT_EQ((*good)->endpoint().url, "https://ec2.cn-north-1.amazonaws.com.cn/");
 }

@@ -19,7 +19,9 @@ std::string hex(const std::array<std::uint8_t, 32>& b) {
   return s;
 }
 
-TEST(Sigv4, AmzDateIsCompactUtc) { EXPECT_EQ(amz_date(k_time), "20150830T123600Z"); }
+TEST(Sigv4, AmzDateIsCompactUtc) {
+  EXPECT_EQ(amz_date(k_time), "20150830T123600Z");
+}
 
 TEST(Sigv4, UriEncodeKeepsOnlyUnreserved) {
   EXPECT_EQ(uri_encode("AZaz09-_.~"), "AZaz09-_.~");
@@ -39,8 +41,12 @@ TEST(Sigv4, HmacSha256Rfc4231Case2) {
 }
 
 TEST(Sigv4, CanonicalRequestGetVanilla) {
-  Request r{.method = "GET", .host = "example.amazonaws.com", .path = "/", .query = "",
-            .headers = {{"X-Amz-Date", "20150830T123600Z"}}, .body = ""};
+  Request r{.method = "GET",
+            .host = "example.amazonaws.com",
+            .path = "/",
+            .query = "",
+            .headers = {{"X-Amz-Date", "20150830T123600Z"}},
+            .body = ""};
   const CanonicalRequest c = canonical_request(r);
   EXPECT_EQ(c.text,
             "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n"
@@ -49,8 +55,12 @@ TEST(Sigv4, CanonicalRequestGetVanilla) {
 }
 
 TEST(Sigv4, CanonicalRequestSortsLowercasesTrimsAndSkipsUserAgent) {
-  Request r{.method = "POST", .host = "h", .path = "/", .query = "b=2&a=1",
-            .headers = {{"X-B", "  two   words "}, {"User-Agent", "x"}, {"x-a", "1"}, {"X-A", "2"}}, .body = "x"};
+  Request r{.method = "POST",
+            .host = "h",
+            .path = "/",
+            .query = "b=2&a=1",
+            .headers = {{"X-B", "  two   words "}, {"User-Agent", "x"}, {"x-a", "1"}, {"X-A", "2"}},
+            .body = "x"};
   const CanonicalRequest c = canonical_request(r);
   EXPECT_EQ(c.text, "POST\n/\na=1&b=2\nhost:h\nx-a:1,2\nx-b:two words\n\nhost;x-a;x-b\n" + sha256_hex("x"));
 }
@@ -85,32 +95,44 @@ TEST(Sigv4, SignatureGetVanilla) {
 }
 
 TEST(Sigv4, AuthorizationValue) {
-  EXPECT_EQ(authorization("AKIDEXAMPLE", Scope{.date = "20150830", .region = "us-east-1", .service = "service"},
-                          "host;x-amz-date", "abc"),
-            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-            "SignedHeaders=host;x-amz-date, Signature=abc");
+  EXPECT_EQ(
+      authorization("AKIDEXAMPLE", Scope{.date = "20150830", .region = "us-east-1", .service = "service"},
+                    "host;x-amz-date", "abc"),
+      "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+      "SignedHeaders=host;x-amz-date, Signature=abc");
 }
 
 TEST(Sigv4, SignPostVanillaEndToEnd) {
-  Request r{.method = "POST", .host = "example.amazonaws.com", .path = "/", .query = "", .headers = {}, .body = ""};
-  const auto headers = sign(r, SigningInput{.access_key_id = "AKIDEXAMPLE", .secret_access_key = &k_secret,
-                                            .session_token = nullptr, .region = "us-east-1",
-                                            .service = "service", .time = k_time});
+  Request r{
+      .method = "POST", .host = "example.amazonaws.com", .path = "/", .query = "", .headers = {}, .body = ""};
+  const auto headers = sign(r, SigningInput{.access_key_id = "AKIDEXAMPLE",
+                                            .secret_access_key = &k_secret,
+                                            .session_token = nullptr,
+                                            .region = "us-east-1",
+                                            .service = "service",
+                                            .time = k_time});
   ASSERT_EQ(headers.size(), 2u);
   EXPECT_EQ(headers[0], (Header{"X-Amz-Date", "20150830T123600Z"}));
   EXPECT_EQ(headers[1].first, "Authorization");
   EXPECT_EQ(headers[1].second,
             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-            "SignedHeaders=host;x-amz-date, Signature=5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b");
+            "SignedHeaders=host;x-amz-date, "
+            "Signature=5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b");
 }
 
 TEST(Sigv4, SignEc2QueryWithSessionTokenMatchesBotocore) {
   const SecretString token{std::string("TOKEN/+=")};
-  Request r{.method = "POST", .host = "ec2.us-east-1.amazonaws.com", .path = "/", .query = "",
+  Request r{.method = "POST",
+            .host = "ec2.us-east-1.amazonaws.com",
+            .path = "/",
+            .query = "",
             .headers = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}},
             .body = "Action=DescribeVolumes&Version=2016-11-15&VolumeId.1=vol-1"};
-  const auto headers = sign(r, SigningInput{.access_key_id = "AKIDEXAMPLE", .secret_access_key = &k_secret,
-                                            .session_token = &token, .region = "us-east-1", .service = "ec2",
+  const auto headers = sign(r, SigningInput{.access_key_id = "AKIDEXAMPLE",
+                                            .secret_access_key = &k_secret,
+                                            .session_token = &token,
+                                            .region = "us-east-1",
+                                            .service = "ec2",
                                             .time = k_time});
   ASSERT_EQ(headers.size(), 3u);
   EXPECT_EQ(headers[1], (Header{"X-Amz-Security-Token", "TOKEN/+="}));
@@ -121,11 +143,18 @@ TEST(Sigv4, SignEc2QueryWithSessionTokenMatchesBotocore) {
 }
 
 TEST(Sigv4, SignDoesNotModifyTheRequestAndReplacesStaleDateHeaders) {
-  Request r{.method = "POST", .host = "h", .path = "/", .query = "",
-            .headers = {{"x-amz-date", "19990101T000000Z"}}, .body = ""};
+  Request r{.method = "POST",
+            .host = "h",
+            .path = "/",
+            .query = "",
+            .headers = {{"x-amz-date", "19990101T000000Z"}},
+            .body = ""};
   const Request copy = r;
-  const auto headers = sign(r, SigningInput{.access_key_id = "A", .secret_access_key = &k_secret,
-                                            .session_token = nullptr, .region = "r", .service = "s",
+  const auto headers = sign(r, SigningInput{.access_key_id = "A",
+                                            .secret_access_key = &k_secret,
+                                            .session_token = nullptr,
+                                            .region = "r",
+                                            .service = "s",
                                             .time = k_time});
   EXPECT_EQ(r.headers, copy.headers);
   // The stale header was not signed twice.
@@ -134,9 +163,13 @@ TEST(Sigv4, SignDoesNotModifyTheRequestAndReplacesStaleDateHeaders) {
 
 TEST(Sigv4, ContentSha256HeaderOnRequest) {
   Request r{.method = "POST", .host = "h", .path = "/", .query = "", .headers = {}, .body = "abc"};
-  const auto headers = sign(r, SigningInput{.access_key_id = "A", .secret_access_key = &k_secret,
-                                            .session_token = nullptr, .region = "r", .service = "s",
-                                            .time = k_time, .add_content_sha256 = true});
+  const auto headers = sign(r, SigningInput{.access_key_id = "A",
+                                            .secret_access_key = &k_secret,
+                                            .session_token = nullptr,
+                                            .region = "r",
+                                            .service = "s",
+                                            .time = k_time,
+                                            .add_content_sha256 = true});
   ASSERT_EQ(headers.size(), 3u);
   EXPECT_EQ(headers[1], (Header{"x-amz-content-sha256", sha256_hex("abc")}));
   EXPECT_NE(headers[2].second.find("SignedHeaders=host;x-amz-content-sha256;x-amz-date,"), std::string::npos);

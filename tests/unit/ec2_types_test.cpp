@@ -75,7 +75,8 @@ TEST(Ec2Query, FlattensLikeBotocoresEc2Serializer) {
   p.add_filters({Filter{.name = "tag:ebsnap:group", .values = {"solr", "a b"}}});
   p.add_tag_specifications({TagSpecification{.resource_type = "volume", .tags = {{"k", "v/+"}}}});
   EXPECT_EQ(p.body("DescribeSnapshots"),
-            "Action=DescribeSnapshots&Version=2016-11-15&DryRun=true&Owner.1=self&Filter.1.Name=tag%3Aebsnap%3Agroup"
+            "Action=DescribeSnapshots&Version=2016-11-15&DryRun=true&Owner.1=self&Filter.1.Name=tag%3Aebsnap%"
+            "3Agroup"
             "&Filter.1.Value.1=solr&Filter.1.Value.2=a%20b&TagSpecification.1.ResourceType=volume"
             "&TagSpecification.1.Tag.1.Key=k&TagSpecification.1.Tag.1.Value=v%2F%2B");
 }
@@ -92,14 +93,15 @@ TEST(Ec2Endpoint, FromRegionAndChina) {
 }
 
 TEST(Ec2Endpoint, EnvironmentOverridesInOrder) {
-  auto both = fixed_environment({{"AWS_ENDPOINT_URL_EC2", "http://127.0.0.1:5000"},
-                                 {"AWS_ENDPOINT_URL", "https://other.example"}});
+  auto both = fixed_environment(
+      {{"AWS_ENDPOINT_URL_EC2", "http://127.0.0.1:5000"}, {"AWS_ENDPOINT_URL", "https://other.example"}});
   auto e = resolve_ec2_endpoint("eu-west-1", both);
   ASSERT_TRUE(e);
   EXPECT_EQ(e->url, "http://127.0.0.1:5000/");
   EXPECT_EQ(e->host, "127.0.0.1:5000");
   EXPECT_TRUE(e->configured);
-  auto general = resolve_ec2_endpoint("eu-west-1", fixed_environment({{"AWS_ENDPOINT_URL", "https://x.example:443/base"}}));
+  auto general = resolve_ec2_endpoint(
+      "eu-west-1", fixed_environment({{"AWS_ENDPOINT_URL", "https://x.example:443/base"}}));
   ASSERT_TRUE(general);
   EXPECT_EQ(general->host, "x.example");  // default port dropped, as in the Host header
   EXPECT_EQ(general->path, "/base/");

@@ -13,14 +13,18 @@ class WaiterTest : public ::testing::Test {
  protected:
   ManualClock clock;
   SequenceRandom random{{1.0 - 1e-9}};
-  FakeEc2 ec2{FakeEc2Options{.progress = FakeEc2Options::Progress::Clock, .clock = &clock,
-                             .volume_create_delay = 5s, .attach_delay = 3s, .snapshot_delay = 20s}};
-  Waiter waiter{WaiterOptions{.initial_delay = 1s, .max_delay = 8s, .multiplier = 2.0, .timeout = 60s}, clock, clock,
-                random};
+  FakeEc2 ec2{FakeEc2Options{.progress = FakeEc2Options::Progress::Clock,
+                             .clock = &clock,
+                             .volume_create_delay = 5s,
+                             .attach_delay = 3s,
+                             .snapshot_delay = 20s}};
+  Waiter waiter{WaiterOptions{.initial_delay = 1s, .max_delay = 8s, .multiplier = 2.0, .timeout = 60s}, clock,
+                clock, random};
 
   std::vector<VolumeId> create(int n) {
     std::vector<VolumeId> ids;
-    for (int i = 0; i < n; ++i) ids.push_back(ec2.create_volume({.availability_zone = "us-east-1a", .size_gib = 1})->id);
+    for (int i = 0; i < n; ++i)
+      ids.push_back(ec2.create_volume({.availability_zone = "us-east-1a", .size_gib = 1})->id);
     return ids;
   }
 };
@@ -71,8 +75,8 @@ TEST_F(WaiterTest, DeadlineGivesATimeoutNamingWhatIsPending) {
 }
 
 TEST_F(WaiterTest, ErrorStateFailsFast) {
-  const VolumeId bad = ec2.add_volume(Volume{.size_gib = 1, .state = VolumeState::Error,
-                                             .availability_zone = "us-east-1a"});
+  const VolumeId bad =
+      ec2.add_volume(Volume{.size_gib = 1, .state = VolumeState::Error, .availability_zone = "us-east-1a"});
   auto r = waiter.volumes(ec2, {bad}, VolumeState::Available);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, ErrorKind::IncorrectState);
@@ -85,7 +89,9 @@ TEST_F(WaiterTest, UnknownIdIsNotYetVisibleRatherThanAnError) {
   ec2.on_call([&](std::string_view) {
     if (!added && clock.sleeps().size() == 2) {
       added = true;
-      (void)ec2.add_volume(Volume{.id = VolumeId{"vol-late"}, .size_gib = 1, .state = VolumeState::Available,
+      (void)ec2.add_volume(Volume{.id = VolumeId{"vol-late"},
+                                  .size_gib = 1,
+                                  .state = VolumeState::Available,
                                   .availability_zone = "us-east-1a"});
     }
   });
@@ -123,7 +129,8 @@ TEST_F(WaiterTest, SnapshotsCompletedAndDeletedVolumes) {
 }
 
 TEST_F(WaiterTest, SnapshotInErrorFails) {
-  const SnapshotId s = ec2.add_snapshot(Snapshot{.state = SnapshotState::Error, .state_message = "disk on fire"});
+  const SnapshotId s =
+      ec2.add_snapshot(Snapshot{.state = SnapshotState::Error, .state_message = "disk on fire"});
   auto r = waiter.snapshots(ec2, {s}, SnapshotState::Completed);
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("disk on fire"), std::string::npos);
@@ -131,10 +138,12 @@ TEST_F(WaiterTest, SnapshotInErrorFails) {
 
 TEST_F(WaiterTest, TransientDescribeFailureIsRiddenOut) {
   const auto ids = create(1);
-  ec2.fail_next("DescribeVolumes", Error{.message = "busy", .aws_code = "RequestLimitExceeded", .http_status = 503});
+  ec2.fail_next("DescribeVolumes",
+                Error{.message = "busy", .aws_code = "RequestLimitExceeded", .http_status = 503});
   auto r = waiter.volumes(ec2, ids, VolumeState::Available);
   ASSERT_TRUE(r) << r.error().describe();
-  ec2.fail_next("DescribeVolumes", Error{.message = "denied", .aws_code = "UnauthorizedOperation", .http_status = 403});
+  ec2.fail_next("DescribeVolumes",
+                Error{.message = "denied", .aws_code = "UnauthorizedOperation", .http_status = 403});
   auto denied = waiter.volumes(ec2, ids, VolumeState::Available);
   ASSERT_FALSE(denied);
   EXPECT_EQ(denied.error().kind, ErrorKind::Unauthorized);

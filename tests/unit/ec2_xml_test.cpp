@@ -1,8 +1,8 @@
 // EC2 Query responses as EC2 writes them (shapes from the EC2 API reference), incl. errors,
 // empty sets and pagination tokens.
-#include <gtest/gtest.h>
-
 #include "ec2/ec2_xml.h"
+
+#include <gtest/gtest.h>
 
 namespace {
 
@@ -97,7 +97,8 @@ TEST(Ec2Xml, EmptySetsAndLastPage) {
 }
 
 TEST(Ec2Xml, DescribeSnapshots) {
-  auto page = xml::parse_describe_snapshots(R"(<DescribeSnapshotsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+  auto page = xml::parse_describe_snapshots(
+      R"(<DescribeSnapshotsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
    <requestId>r</requestId>
    <snapshotSet>
       <item>
@@ -132,7 +133,8 @@ TEST(Ec2Xml, DescribeSnapshots) {
 }
 
 TEST(Ec2Xml, DescribeInstancesFlattensReservations) {
-  auto page = xml::parse_describe_instances(R"(<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+  auto page = xml::parse_describe_instances(
+      R"(<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
   <requestId>r</requestId>
   <reservationSet>
     <item><reservationId>r-1</reservationId><instancesSet>
@@ -187,14 +189,16 @@ TEST(Ec2Xml, CreateVolumeAttachDetach) {
   ASSERT_TRUE(a);
   EXPECT_EQ(a->state, AttachmentState::Attaching);
   EXPECT_EQ(a->device, "/dev/sdh");
-  auto d = xml::parse_attachment(R"(<DetachVolumeResponse><volumeId>vol-9</volumeId><instanceId>i-1</instanceId>
+  auto d =
+      xml::parse_attachment(R"(<DetachVolumeResponse><volumeId>vol-9</volumeId><instanceId>i-1</instanceId>
   <device>/dev/sdh</device><status>detaching</status></DetachVolumeResponse>)");
   ASSERT_TRUE(d);
   EXPECT_EQ(d->state, AttachmentState::Detaching);
 }
 
 TEST(Ec2Xml, CreateSnapshotsSaysStateNotStatus) {
-  auto s = xml::parse_create_snapshots(R"(<CreateSnapshotsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+  auto s = xml::parse_create_snapshots(
+      R"(<CreateSnapshotsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
   <requestId>r</requestId><snapshotSet>
    <item><description>d</description><encrypted>false</encrypted><ownerId>123</ownerId><progress/>
     <snapshotId>snap-1</snapshotId><startTime>2026-11-23T11:00:00.000Z</startTime><state>pending</state>
@@ -209,16 +213,19 @@ TEST(Ec2Xml, CreateSnapshotsSaysStateNotStatus) {
 }
 
 TEST(Ec2Xml, CreateAndCopySnapshotAndReturn) {
-  auto s = xml::parse_create_snapshot(R"(<CreateSnapshotResponse><requestId>r</requestId><snapshotId>snap-7</snapshotId>
+  auto s = xml::parse_create_snapshot(
+      R"(<CreateSnapshotResponse><requestId>r</requestId><snapshotId>snap-7</snapshotId>
   <volumeId>vol-1</volumeId><status>pending</status><startTime>2026-11-23T11:00:00.000Z</startTime>
   <progress>60%</progress><ownerId>1</ownerId><volumeSize>8</volumeSize><description>x</description>
   <encrypted>false</encrypted></CreateSnapshotResponse>)");
   ASSERT_TRUE(s);
   EXPECT_EQ(s->progress, 60);
-  auto c = xml::parse_copy_snapshot("<CopySnapshotResponse><requestId>r</requestId><snapshotId>snap-8</snapshotId></CopySnapshotResponse>");
+  auto c = xml::parse_copy_snapshot(
+      "<CopySnapshotResponse><requestId>r</requestId><snapshotId>snap-8</snapshotId></CopySnapshotResponse>");
   ASSERT_TRUE(c);
   EXPECT_EQ(c->value, "snap-8");
-  EXPECT_TRUE(xml::parse_return("<DeleteVolumeResponse><requestId>r</requestId><return>true</return></DeleteVolumeResponse>"));
+  EXPECT_TRUE(xml::parse_return(
+      "<DeleteVolumeResponse><requestId>r</requestId><return>true</return></DeleteVolumeResponse>"));
   EXPECT_FALSE(xml::parse_return("<DeleteVolumeResponse><return>false</return></DeleteVolumeResponse>"));
   EXPECT_EQ(xml::request_id("<X><requestId>abc</requestId></X>"), "abc");
 }
@@ -236,14 +243,16 @@ TEST(Ec2Xml, ErrorDocumentBecomesOneMappedError) {
 
 TEST(Ec2Xml, ErrorKindsForDryRunThrottleAndDeviceInUse) {
   auto err = [](const char* code, const char* message, long status) {
-    return xml::parse_error(std::string("<Response><Errors><Error><Code>") + code + "</Code><Message>" + message +
-                                "</Message></Error></Errors><RequestID>x</RequestID></Response>",
+    return xml::parse_error(std::string("<Response><Errors><Error><Code>") + code + "</Code><Message>" +
+                                message + "</Message></Error></Errors><RequestID>x</RequestID></Response>",
                             status);
   };
   EXPECT_EQ(err("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", 412).kind,
             ErrorKind::DryRunOk);
   EXPECT_EQ(err("RequestLimitExceeded", "Request limit exceeded.", 503).kind, ErrorKind::Throttled);
-  EXPECT_EQ(err("InvalidParameterValue", "Invalid value '/dev/sdf' for unixDevice. Attachment point /dev/sdf is already in use", 400).kind,
+  EXPECT_EQ(err("InvalidParameterValue",
+                "Invalid value '/dev/sdf' for unixDevice. Attachment point /dev/sdf is already in use", 400)
+                .kind,
             ErrorKind::InUse);
   EXPECT_EQ(err("InvalidParameterValue", "Value (x) for parameter device is invalid.", 400).kind,
             ErrorKind::InvalidParameter);
