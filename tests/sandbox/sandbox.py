@@ -3,6 +3,7 @@
 
     $EBSNAP_PYTHON tests/sandbox/sandbox.py run --state-dir DIR --env-file FILE
         [--config FILE.json] [--no-data-plane]
+    $EBSNAP_PYTHON tests/sandbox/sandbox.py cleanup --state-dir DIR     (after a SIGKILL)
 """
 import argparse
 import json
@@ -13,6 +14,8 @@ import signal
 import sys
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def _write_env(path: str, env: dict) -> None:
@@ -42,7 +45,6 @@ def _start_moto(region: str, az: str):
 
 
 def run(args) -> int:
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from ebsnap_sandbox.calllog import CallLog
     from ebsnap_sandbox.config import Config, ConfigError
     from ebsnap_sandbox.credentials import CredentialStore
@@ -76,6 +78,7 @@ def run(args) -> int:
     try:
         if not args.no_data_plane:
             dataplane = DataPlane(state_dir)
+            dataplane.shutdown()  # what a killed run with this state dir may have left
             dataplane.ensure_udevd()
         moto_server, moto_port, inst = _start_moto(region, az)
         pieces.append(moto_server.stop)
@@ -133,6 +136,16 @@ def run(args) -> int:
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
+def cleanup(args) -> int:
+    """What SIGTERM would have done, for a sandbox that was killed (SIGKILL, crash)."""
+    from ebsnap_sandbox.dataplane import DataPlane
+    state_dir = os.path.realpath(args.state_dir)
+    if os.geteuid() == 0:
+        DataPlane(state_dir).shutdown()
+    shutil.rmtree(state_dir, ignore_errors=True)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -141,8 +154,11 @@ def main() -> int:
     p.add_argument("--env-file", required=True)
     p.add_argument("--config")
     p.add_argument("--no-data-plane", action="store_true")
+    c = sub.add_parser("cleanup", help="detach the loop devices, remove the udev rule and the state "
+                                       "of a sandbox that was killed")
+    c.add_argument("--state-dir", required=True)
     args = parser.parse_args()
-    return run(args)
+    return run(args) if args.command == "run" else cleanup(args)
 
 
 if __name__ == "__main__":

@@ -173,9 +173,20 @@ class DataPlane:
         with self._lock:
             return self._loops.get(volume_id)
 
+    def _our_loop_devices(self) -> list[str]:
+        """Every loop device backed by an image in our state dir (also ones a killed run left)."""
+        out = _run("losetup", "--list", "--noheadings", "--raw", "-O", "NAME,BACK-FILE", check=False)
+        devs = []
+        for line in out.splitlines():
+            name, _, back = line.partition(" ")
+            if back.startswith(self.state_dir + "/"):
+                devs.append(name)
+        return devs
+
     def shutdown(self) -> None:
+        """Detaches our loop devices and removes our rule; also what a killed run left behind."""
         with self._lock:
-            for dev in self._loops.values():
+            for dev in set(self._loops.values()) | set(self._our_loop_devices()):
                 _run("losetup", "-d", dev, check=False)
             self._loops.clear()
             self._rules.clear()

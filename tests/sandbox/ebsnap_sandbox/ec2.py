@@ -15,6 +15,7 @@ import datetime
 import http.client
 import json
 import re
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -420,7 +421,13 @@ class Ec2Engine:
             if self.attachments.get(vol.id) is not rec or rec.phase != "attaching":
                 return  # detached meanwhile
             if self.dataplane is not None:
-                self.dataplane.attach(vol.id)
+                try:
+                    self.dataplane.attach(vol.id)
+                except Exception as e:
+                    # Like a real attachment that never completes: it stays "attaching".
+                    print(f"sandbox: attaching {vol.id} failed, it stays 'attaching': {e}",
+                          file=sys.stderr, flush=True)
+                    return
             rec.phase = "attached"
 
         delay = self.timing()["attach_s"]

@@ -89,7 +89,8 @@ class Gateway:
         if body and (method == "POST" or "x-www-form-urlencoded" in ctype):
             flat.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         action = flat.get("Action", "")
-        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z",
+        now = time.time()
+        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z",
                  "action": action, "params": loggable(flat), "request_id": request_id}
         cfg = self.config.view()
         status, error = 200, None

@@ -1,4 +1,5 @@
 """Every action ebsnap uses round-trips through awscli (which parses responses strictly)."""
+import threading
 import unittest
 
 from tests.support import SandboxTestCase
@@ -84,6 +85,38 @@ class ActionsRoundTrip(SandboxTestCase):
         self.assertNotIn(self.sb.env["AWS_SECRET_ACCESS_KEY"], raw)
         self.assertNotIn("Signature", raw)
         self.assertNotIn(self.sb.env["AWS_SECRET_ACCESS_KEY"], self.sb.stderr())
+
+    def test_concurrent_clients(self):
+        before = len(self.sb.calls())
+        errors, created = [], []
+
+        def worker(n):
+            try:
+                ec2 = self.sb.boto3()
+                for i in range(3):
+                    vid = ec2.create_volume(Size=1, AvailabilityZone=self.sb.az, TagSpecifications=[
+                        {"ResourceType": "volume", "Tags": [{"Key": "worker", "Value": str(n)}]}])["VolumeId"]
+                    sid = ec2.create_snapshot(VolumeId=vid)["SnapshotId"]
+                    got = ec2.describe_volumes(Filters=[{"Name": "tag:worker", "Values": [str(n)]}])["Volumes"]
+                    if vid not in {v["VolumeId"] for v in got}:
+                        errors.append(f"worker {n} does not see {vid}")
+                    ec2.delete_snapshot(SnapshotId=sid)
+                    created.append(vid)
+            except Exception as e:  # collected, asserted below
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(set(created)), 18)
+        existing = {v["VolumeId"] for v in self.ec2.describe_volumes(VolumeIds=created)["Volumes"]}
+        self.assertEqual(existing, set(created))
+        self.assertEqual(len(self.sb.calls()) - before, 6 * 3 * 4 + 1)
+        for vid in created:
+            self.ec2.delete_volume(VolumeId=vid)
 
 
 if __name__ == "__main__":

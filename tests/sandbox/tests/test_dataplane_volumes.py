@@ -156,6 +156,30 @@ class StopCleansUp(unittest.TestCase):
         self.assertFalse(os.path.exists(rule))
         self.assertNotIn(state_dir, sh("losetup", "--list", "--noheadings", "-O", "BACK-FILE", dev))
 
+    def test_cleanup_after_a_killed_sandbox(self):
+        if os.geteuid() != 0:
+            raise AssertionError("the data-plane tests need root (loop devices, udev rules)")
+        from tests.support import PYTHON, HERE, Sandbox
+        sb = Sandbox(data_plane=True)
+        state_dir = sb.state_dir
+        try:
+            ec2 = sb.boto3()
+            vid = ec2.create_volume(Size=1, AvailabilityZone=sb.az)["VolumeId"]
+            ec2.attach_volume(VolumeId=vid, InstanceId=sb.instance_id, Device="/dev/sdf")
+            self.assertIn(state_dir, sh("losetup", "-a"))
+            sb.proc.kill()
+            sb.proc.wait()
+            self.assertIn(state_dir, sh("losetup", "-a"), "SIGKILL leaves the loop device behind")
+            sh(PYTHON, os.path.join(HERE, "sandbox.py"), "cleanup", "--state-dir", state_dir)
+            self.assertNotIn(state_dir, sh("losetup", "-a"))
+            self.assertFalse(os.path.exists(state_dir))
+            digest = hashlib.sha256(os.path.realpath(state_dir).encode()).hexdigest()[:12]
+            self.assertFalse(os.path.exists(f"/run/udev/rules.d/61-ebsnap-sandbox-{digest}.rules"))
+        finally:
+            sb.stop()
+            subprocess.run([PYTHON, os.path.join(HERE, "sandbox.py"), "cleanup", "--state-dir", state_dir],
+                           capture_output=True)
+
 
 if __name__ == "__main__":
     unittest.main()
