@@ -60,10 +60,19 @@ std::string Error::describe() const {
 
 ErrorKind kind_for_aws_code(std::string_view code, long http_status) {
   // Codes from the EC2 API reference, "Error codes for the Amazon EC2 API".
-  static constexpr std::array<std::pair<std::string_view, ErrorKind>, 24> k_exact{{
+  static constexpr std::array<std::pair<std::string_view, ErrorKind>, 32> k_exact{{
       {"RequestLimitExceeded", ErrorKind::Throttled},
       {"Throttling", ErrorKind::Throttled},
       {"ThrottlingException", ErrorKind::Throttled},
+      // The rest of the SDKs' standard-mode throttling codes.
+      {"ThrottledException", ErrorKind::Throttled},
+      {"RequestThrottledException", ErrorKind::Throttled},
+      {"RequestThrottled", ErrorKind::Throttled},
+      {"TooManyRequestsException", ErrorKind::Throttled},
+      {"EC2ThrottledException", ErrorKind::Throttled},
+      {"SlowDown", ErrorKind::Throttled},
+      {"BandwidthLimitExceeded", ErrorKind::Throttled},
+      {"ServiceUnavailable", ErrorKind::ServerError},
       {"SnapshotCreationPerVolumeRateExceeded", ErrorKind::RateExceeded},
       {"AuthFailure", ErrorKind::Auth},
       {"SignatureDoesNotMatch", ErrorKind::Auth},

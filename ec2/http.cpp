@@ -166,8 +166,9 @@ Result<HttpResponse> CurlHttpClient::send(const HttpRequest& request) {
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   long request_size = 0;
   curl_easy_getinfo(curl, CURLINFO_REQUEST_SIZE, &request_size);
-  // The handle goes back before the headers list dies: reset() on the next take() drops the
-  // pointer to it before anything could read it.
+  // Forget the pointers into this frame (headers, buffers) before the handle goes back; the
+  // reset keeps the handle's live connections for the next request.
+  curl_easy_reset(curl);
   pool_->give_back(std::move(handle));
 
   if (rc != CURLE_OK) {

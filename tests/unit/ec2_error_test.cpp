@@ -24,3 +24,27 @@ TEST(Ec2ErrorKinds, DescribeNamesCodeAndRequestId) {
                .request_id = "abc"};
   EXPECT_EQ(e.describe(), "not-found: no such volume (code=InvalidVolume.NotFound, request_id=abc)");
 }
+
+TEST(Ec2ErrorKinds, EveryStandardModeThrottlingCodeIsThrottled) {
+  for (const char* code :
+       {"Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+        "TooManyRequestsException", "RequestLimitExceeded", "BandwidthLimitExceeded", "RequestThrottled",
+        "SlowDown", "EC2ThrottledException"}) {
+    EXPECT_EQ(kind_for_aws_code(code, 400), ErrorKind::Throttled) << code;
+  }
+  EXPECT_EQ(kind_for_aws_code("VolumeLimitExceeded", 400), ErrorKind::LimitExceeded);
+}
+
+TEST(Ec2ErrorKinds, TakenDeviceNameIsInUseOtherBadValuesAreNot) {
+  EXPECT_EQ(ec2::kind_for_aws_error(
+                "InvalidParameterValue",
+                "Invalid value '/dev/sdf' for unixDevice. Attachment point /dev/sdf is already in use", 400),
+            ErrorKind::InUse);
+  EXPECT_EQ(
+      ec2::kind_for_aws_error("InvalidParameterValue", "Value (x) for parameter device is invalid.", 400),
+      ErrorKind::InvalidParameter);
+  const ec2::Error e = ec2::aws_error("AuthFailure", "nope", "rid", 401);
+  EXPECT_EQ(e.kind, ErrorKind::Auth);
+  EXPECT_EQ(e.request_id, "rid");
+  EXPECT_EQ(e.http_status, 401);
+}
