@@ -39,6 +39,9 @@ DEFAULTS = {
     "error_5xx_fraction": 0.0,
     "drop_fraction": 0.0,
     "fail_next": {"count": 0, "status": 503, "code": "Unavailable"},
+    # The next N volumes / snapshots created end in state "error" instead of available/completed.
+    "volume_error_next": 0,
+    "snapshot_error_next": 0,
     "allowed_actions": None,
     "max_clock_skew_s": 900,
     "imds": {
@@ -55,6 +58,7 @@ _NUMBER = (int, float)
 # Keys whose value may be null, or where any key is allowed (maps).
 _NULLABLE = {("seed",), ("fault_actions",), ("allowed_actions",), ("imds", "user_data"), ("imds", "role")}
 _MAPS = {("latency_ms",), ("throttling", "buckets")}
+_COUNTERS = {"count", "fail_503_next", "volume_error_next", "snapshot_error_next", "credential_generation"}
 
 
 class ConfigError(ValueError):
@@ -99,6 +103,8 @@ def _check(path: tuple, value, default) -> None:
             raise ConfigError(f"{where}: expected a number")
         if value < 0:
             raise ConfigError(f"{where}: expected a number >= 0")
+        if path[-1] in _COUNTERS and not isinstance(value, int):
+            raise ConfigError(f"{where}: expected a whole number")
         if path[-1].endswith("_fraction") and value > 1:
             raise ConfigError(f"{where}: expected a fraction between 0 and 1")
         return

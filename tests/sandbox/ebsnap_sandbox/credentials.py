@@ -43,11 +43,15 @@ class CredentialStore:
             self._ttl = ttl_s
 
     def role_credentials(self) -> Issued:
-        """The role's current credentials, renewed once they have expired (as IMDS does)."""
+        """The role's current credentials. As IMDS does, new ones are issued some time before the
+        current ones expire (5 minutes; a third of the lifetime when that is shorter), so a
+        client always gets credentials with that much time left. Earlier ones stay valid until
+        their own expiration."""
         now = time.time()
         with self._lock:
             cur = self._role_current
-            if cur is None or cur.expiration <= now:
+            margin = min(300.0, self._ttl / 3)
+            if cur is None or cur.expiration - now <= margin:
                 cur = Issued(_key_id("ASIA"), _secret_key(),
                              session_token=secrets.token_urlsafe(96),
                              expiration=now + self._ttl, issued_at=now)

@@ -72,6 +72,7 @@ def _matches(values: list, patterns: list[str]) -> bool:
 @dataclass
 class VolumeRecord:
     available_at: float
+    final_state: str = "available"  # or "error" (injected with volume_error_next)
 
 
 @dataclass
@@ -86,6 +87,7 @@ class AttachmentRecord:
 class SnapshotRecord:
     start: float
     complete_at: float
+    final_state: str = "completed"  # or "error" (injected with snapshot_error_next)
 
 
 @dataclass
@@ -140,6 +142,8 @@ class Ec2Engine:
         rec = self.volumes.get(vol.id)
         if rec is not None and time.time() < rec.available_at:
             return "creating"
+        if rec is not None and rec.final_state == "error":
+            return "error"
         return "in-use" if vol.attachment is not None else "available"
 
     def volume_view(self, vol) -> dict:
@@ -173,7 +177,7 @@ class Ec2Engine:
             return snap.status, "100%"
         now = time.time()
         if now >= rec.complete_at:
-            return "completed", "100%"
+            return rec.final_state, "100%" if rec.final_state == "completed" else "0%"
         done = (now - rec.start) / max(rec.complete_at - rec.start, 1e-9)
         return "pending", f"{min(99, int(done * 100))}%"
 
@@ -376,7 +380,8 @@ class Ec2Engine:
                          throughput=p.get("Throughput"), multi_attach_enabled=p.get("MultiAttachEnabled"))
         if tags:
             self.backend.create_tags([vol.id], tags)
-        self.volumes[vol.id] = VolumeRecord(available_at=time.time() + self.timing()["volume_create_s"])
+        final = "error" if self.config.take_counter("volume_error_next") else "available"
+        self.volumes[vol.id] = VolumeRecord(time.time() + self.timing()["volume_create_s"], final)
         if self.dataplane is not None:
             self.dataplane.create_volume_image(vol.id, vol.size, snapshot_id)
         view = {**self.volume_view(vol), "State": "creating"}  # EC2 always answers "creating"
@@ -516,9 +521,13 @@ class Ec2Engine:
         if tags:
             self.backend.create_tags([snap.id], tags)
         now = time.time()
-        self.snapshots[snap.id] = SnapshotRecord(now, now + self.timing()["snapshot_complete_s"])
+        self.snapshots[snap.id] = self._new_snapshot_record(now)
         self.last_snapshot_at[vol.id] = now
         return snap
+
+    def _new_snapshot_record(self, now: float) -> SnapshotRecord:
+        final = "error" if self.config.take_counter("snapshot_error_next") else "completed"
+        return SnapshotRecord(now, now + self.timing()["snapshot_complete_s"], final)
 
     def _as_created(self, snap) -> dict:
         # EC2 answers "pending" to CreateSnapshot(s), whatever the timing.
@@ -577,7 +586,7 @@ class Ec2Engine:
         if tags:
             self.backend.create_tags([snap.id], tags)
         now = time.time()
-        self.snapshots[snap.id] = SnapshotRecord(now, now + self.timing()["snapshot_complete_s"])
+        self.snapshots[snap.id] = self._new_snapshot_record(now)
         if self.dataplane is not None and source_region == self.region:
             self.dataplane.copy_snapshot_image(src.id, snap.id)
         return {"SnapshotId": snap.id, "Tags": self._tags(snap.id)}

@@ -121,15 +121,37 @@ class Faults(SandboxTestCase):
         self.sb.configure({"fail_next": {"count": 2, "status": 503, "code": "Unavailable"}})
         self.sb.boto3(retries=3).describe_volumes()
 
+    def test_volumes_and_snapshots_that_end_in_error(self):
+        self.sb.configure({"volume_error_next": 1, "snapshot_error_next": 1})
+        broken = self.new_volume()
+        fine = self.new_volume()
+        self.assertEqual(self.ec2.describe_volumes(VolumeIds=[broken])["Volumes"][0]["State"], "error")
+        self.assertBotoError("IncorrectState", self.ec2.attach_volume, VolumeId=broken,
+                             InstanceId=self.sb.instance_id, Device="/dev/sdz")
+        failed = self.ec2.create_snapshot(VolumeId=fine)["SnapshotId"]
+        good = self.ec2.create_snapshot(VolumeId=fine)["SnapshotId"]
+        states = {s["SnapshotId"]: s["State"] for s in self.ec2.describe_snapshots(SnapshotIds=[failed, good])["Snapshots"]}
+        self.assertEqual(states, {failed: "error", good: "completed"})
+        errored = self.ec2.describe_snapshots(OwnerIds=["self"], Filters=[{"Name": "status", "Values": ["error"]}])
+        self.assertEqual([s["SnapshotId"] for s in errored["Snapshots"]], [failed])
+        self.assertBotoError("IncorrectState", self.ec2.create_volume, SnapshotId=failed, AvailabilityZone=self.sb.az)
+        self.assertEqual(self.sb.config()["volume_error_next"], 0)
+        for sid in (failed, good):
+            self.ec2.delete_snapshot(SnapshotId=sid)
+        for vid in (broken, fine):
+            self.ec2.delete_volume(VolumeId=vid)
+
     def test_bad_configuration_is_refused(self):
         req = urllib.request.Request(self.sb.control + "/config", data=b'{"latency": 5}', method="POST")
         with self.assertRaises(urllib.error.HTTPError) as cm:
             urllib.request.urlopen(req, timeout=10)
         self.assertEqual(cm.exception.code, 400)
         self.assertIn("unknown key 'latency'", cm.exception.read().decode())
-        req = urllib.request.Request(self.sb.control + "/config", data=b'{"drop_fraction": 2}', method="POST")
-        with self.assertRaises(urllib.error.HTTPError):
-            urllib.request.urlopen(req, timeout=10)
+        for bad in (b'{"drop_fraction": 2}', b'{"fail_next": {"count": 1.5}}', b'{"timing": {"attach_s": "1"}}',
+                    b'{"allowed_actions": "DescribeVolumes"}'):
+            req = urllib.request.Request(self.sb.control + "/config", data=bad, method="POST")
+            with self.assertRaises(urllib.error.HTTPError, msg=bad):
+                urllib.request.urlopen(req, timeout=10)
 
     def test_garbage_request_does_not_kill_the_gateway(self):
         url = urllib.parse.urlsplit(self.sb.endpoint)

@@ -95,16 +95,21 @@ class Imds(SandboxTestCase):
         self.sb.aws("describe-volumes", env=env)
 
         # Rotation: the old credentials expire at once; IMDS hands out new ones.
-        self.sb.configure({"imds": {"credential_ttl_s": 2, "credential_generation": 1}})
+        self.sb.configure({"imds": {"credential_ttl_s": 3, "credential_generation": 1}})
         self.assertBotoError("RequestExpired", ec2.describe_volumes)
         n = self.role_credentials()
         self.assertNotEqual(n["AccessKeyId"], c["AccessKeyId"])
         ec2 = self.sb.boto3(n["AccessKeyId"], n["SecretAccessKey"], n["Token"])
         ec2.describe_volumes()
+        # Renewed a third of the lifetime before expiry; the earlier ones stay valid until then.
+        time.sleep(2.2)
+        renewed = self.role_credentials()
+        self.assertNotEqual(renewed["AccessKeyId"], n["AccessKeyId"])
+        self.assertGreater(renewed["Expiration"], n["Expiration"])
         # Expiry by TTL.
-        time.sleep(2.3)
+        time.sleep(1.0)
         self.assertBotoError("RequestExpired", ec2.describe_volumes)
-        self.assertNotEqual(self.role_credentials()["AccessKeyId"], n["AccessKeyId"])
+        self.sb.boto3(renewed["AccessKeyId"], renewed["SecretAccessKey"], renewed["Token"]).describe_volumes()
         self.sb.configure({"imds": {"credential_ttl_s": 21600, "credential_generation": 2}})
 
     def test_botocore_finds_the_role_through_imds(self):
