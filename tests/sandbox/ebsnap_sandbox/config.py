@@ -44,6 +44,9 @@ DEFAULTS = {
     "snapshot_error_next": 0,
     "allowed_actions": None,
     "max_clock_skew_s": 900,
+    # How attached volumes appear: "nitro" (NVMe serial vol0123..., by-id link) or "xen"
+    # (/dev/sdf appears as /dev/xvdf).
+    "device_naming": "nitro",
     "imds": {
         "v1_enabled": False,
         "fail_503_next": 0,
@@ -111,6 +114,8 @@ def _check(path: tuple, value, default) -> None:
     if isinstance(default, str) or path in _NULLABLE:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a string")
+        if path == ("device_naming",) and value not in ("nitro", "xen"):
+            raise ConfigError(f"{where}: expected \"nitro\" or \"xen\"")
         return
     raise ConfigError(f"{where}: unexpected value")
 

@@ -126,13 +126,20 @@ class DataPlane:
             time.sleep(0.05)
         print(f"sandbox: started {UDEVD} --daemon", file=sys.stderr, flush=True)
 
-    def _rule_line(self, volume_id: str) -> str:
+    def _rule_line(self, volume_id: str, device: str, naming: str) -> str:
+        match = (f'ACTION=="add|change", SUBSYSTEM=="block", KERNEL=="loop[0-9]*", '
+                 f'ATTR{{loop/backing_file}}=="{self.image(volume_id)}", ')
+        if naming == "xen":
+            # Xen guests see the device under the requested name, sdX becoming xvdX. udev cannot
+            # rename a block device, so /dev/xvdX is a link to the loop device.
+            name = device.removeprefix("/dev/")
+            if name.startswith("sd"):
+                name = "xv" + name[1:]  # sdf -> xvdf
+            return match + f'SYMLINK+="{name}"'
         serial = volume_id.replace("-", "")  # Nitro: the NVMe serial is the volume id without '-'
         # Loop devices emit "change" when set up; matching add|change keeps the properties
         # through later change events (mkfs, partition rescans).
-        return (f'ACTION=="add|change", SUBSYSTEM=="block", KERNEL=="loop[0-9]*", '
-                f'ATTR{{loop/backing_file}}=="{self.image(volume_id)}", '
-                f'ENV{{ID_SERIAL_SHORT}}="{serial}", '
+        return (match + f'ENV{{ID_SERIAL_SHORT}}="{serial}", '
                 f'ENV{{ID_SERIAL}}="Amazon Elastic Block Store_{serial}", '
                 f'ENV{{ID_MODEL}}="Amazon Elastic Block Store", ENV{{ID_BUS}}="nvme", '
                 f'SYMLINK+="disk/by-id/nvme-Amazon_Elastic_Block_Store_{serial}"')
@@ -148,10 +155,11 @@ class DataPlane:
         _run("udevadm", "control", "--reload")
 
     # --- loop devices ------------------------------------------------------------------------
-    def attach(self, volume_id: str) -> str:
-        """losetup the image; returns when udev has applied the rule (by-id link present)."""
+    def attach(self, volume_id: str, device: str, naming: str = "nitro") -> str:
+        """losetup the image; returns when udev has applied the rule (by-id link present).
+        naming: "nitro" (NVMe serial + by-id link) or "xen" (/dev/xvdX link)."""
         with self._lock:
-            self._rules[volume_id] = self._rule_line(volume_id)
+            self._rules[volume_id] = self._rule_line(volume_id, device, naming)
             self._write_rules()
             dev = _run("losetup", "--find", "--show", self.image(volume_id)).strip()
             self._loops[volume_id] = dev

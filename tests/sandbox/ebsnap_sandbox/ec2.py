@@ -427,7 +427,7 @@ class Ec2Engine:
                 return  # detached meanwhile
             if self.dataplane is not None:
                 try:
-                    self.dataplane.attach(vol.id)
+                    self.dataplane.attach(vol.id, device, self.config.view()["device_naming"])
                 except Exception as e:
                     # Like a real attachment that never completes: it stays "attaching".
                     print(f"sandbox: attaching {vol.id} failed, it stays 'attaching': {e}",

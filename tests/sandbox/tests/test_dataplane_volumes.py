@@ -131,6 +131,24 @@ class DataPlane(SandboxTestCase):
         self.wait_volume(vid, "available")
         self.ec2.delete_volume(VolumeId=vid)
 
+    def test_xen_naming(self):
+        self.sb.configure({"device_naming": "xen"})
+        self.addCleanup(self.sb.configure, {"device_naming": "nitro"})
+        vid = self.new_volume()
+        started = time.monotonic()
+        self.ec2.attach_volume(VolumeId=vid, InstanceId=self.sb.instance_id, Device="/dev/sdp")
+        while not os.path.exists("/dev/xvdp"):
+            self.assertLess(time.monotonic() - started, 1.0, "/dev/xvdp did not appear within 1 s")
+            time.sleep(0.01)
+        self.assertEqual(os.path.realpath("/dev/xvdp"), self.sb.devices()[vid])
+        self.assertFalse(os.path.exists(BY_ID + vid.replace("-", "")))
+        self.ec2.detach_volume(VolumeId=vid)
+        deadline = time.monotonic() + 5
+        while os.path.exists("/dev/xvdp"):
+            self.assertLess(time.monotonic(), deadline, "/dev/xvdp still there 5 s after detach")
+            time.sleep(0.01)
+        self.ec2.delete_volume(VolumeId=vid)
+
 
 class StopCleansUp(unittest.TestCase):
     def test_sigterm_detaches_loop_devices_and_removes_rule_and_state(self):
