@@ -174,6 +174,10 @@ Result<HttpResponse> CurlHttpClient::send(const HttpRequest& request) {
   if (rc != CURLE_OK) {
     Error e;
     e.kind = rc == CURLE_OPERATION_TIMEDOUT ? ErrorKind::Timeout : ErrorKind::Network;
+    if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) {
+      // A certificate we do not trust will not become trusted by retrying.
+      e.kind = ErrorKind::Other;
+    }
     e.message = std::string(curl_easy_strerror(rc)) + " (" + request.method + " " + request.url + ")";
     // Nothing was sent if the connection never came up; otherwise the server may have the request.
     e.maybe_applied = request_size > 0 && rc != CURLE_COULDNT_CONNECT && rc != CURLE_COULDNT_RESOLVE_HOST &&
