@@ -1,0 +1,64 @@
+#pragma once
+// Restore attempts and their EC2 ClientTokens, kept under the run directory (/run/ebsnap).
+//
+// EC2 binds a CreateVolume ClientToken to the first volume made with it, for hours, even after
+// that volume is deleted: a token is therefore unique per restore attempt, never per mount
+// point. The token is written (fsync + rename) *before* CreateVolume, so that a rerun after a
+// crash in the same boot sends the same token and gets the same volume instead of a second
+// one; once CreateVolume answered, the volume id is recorded beside it, so that a rerun can
+// tell "never created" (send the token again) from "created and since deleted" (new attempt).
+// /run is a tmpfs: a reboot starts fresh attempts, which is what a new boot wants.
+#include <expected>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace agent {
+
+struct RestoreAttempt {
+  std::string token;                     // the ClientToken, also the volume's ebsnap:attempt tag
+  std::optional<std::string> volume_id;  // set once CreateVolume answered
+};
+
+struct TokenError {
+  std::string message;  // one line, naming the file
+};
+
+// The attempt files of one run directory. Each file holds one attempt of one mount point of one
+// group. Thread-safe as long as two threads never work on the same (group, mount point).
+class ClientTokens {
+ public:
+  explicit ClientTokens(std::filesystem::path run_dir) : run_dir_(std::move(run_dir)) {}
+
+  // run_dir/restore-<group>-<16 hex digits of a hash of the mount point>.token
+  [[nodiscard]] std::filesystem::path path_for(std::string_view group, std::string_view mount_point) const;
+
+  // The attempt recorded for this mount point; nullopt when there is none (or the file is not
+  // one of ours: it is then ignored and replaced by the next attempt).
+  [[nodiscard]] std::expected<std::optional<RestoreAttempt>, TokenError> load(std::string_view group,
+                                                                             std::string_view mount_point) const;
+
+  // Records a new attempt with a fresh random token (creating run_dir, mode 0700, if needed).
+  [[nodiscard]] std::expected<RestoreAttempt, TokenError> begin(std::string_view group,
+                                                               std::string_view mount_point) const;
+
+  // Records the volume CreateVolume returned for the attempt.
+  [[nodiscard]] std::expected<void, TokenError> record_volume(std::string_view group, std::string_view mount_point,
+                                                              const RestoreAttempt& attempt) const;
+
+  // The attempt is over (the volume is mounted): the next restore of this mount point is a new one.
+  [[nodiscard]] std::expected<void, TokenError> finish(std::string_view group, std::string_view mount_point) const;
+
+  [[nodiscard]] const std::filesystem::path& run_dir() const { return run_dir_; }
+
+ private:
+  [[nodiscard]] std::expected<void, TokenError> write(std::string_view group, std::string_view mount_point,
+                                                      const RestoreAttempt& attempt) const;
+  std::filesystem::path run_dir_;
+};
+
+// A new random ClientToken: "ebsnap-" and 32 hex digits (EC2 allows up to 64 ASCII characters).
+[[nodiscard]] std::string new_client_token();
+
+}  // namespace agent

@@ -1,0 +1,164 @@
+#pragma once
+// A whole instance in process for the mount/unmount/list tests: FakeEc2 (EC2's rules), a
+// FakeBlockDevices whose devices appear when FakeEc2 has the volume attached to our instance
+// (serial = volume id, content = what the snapshot held), a FakeMounter, a ManualClock.
+#include <atomic>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "agent/config.h"
+#include "agent/services.h"
+#include "agent/tags.h"
+#include "ec2/clock.h"
+#include "ec2/fake_ec2.h"
+#include "platform/fake_block_devices.h"
+#include "platform/fake_mounter.h"
+#include "platform/freeze_ops.h"
+#include "tests/support/temp_dir.h"
+
+namespace agent::testing {
+
+// Imds is not used by the commands (InstanceContext carries what they need); any call fails.
+class NoImds final : public ec2::Imds {
+ public:
+  ec2::Result<ec2::InstanceId> instance_id() override { return no(); }
+  ec2::Result<std::string> region() override { return no(); }
+  ec2::Result<std::string> availability_zone() override { return no(); }
+  ec2::Result<std::optional<std::string>> user_data() override { return no(); }
+  ec2::Result<ec2::InstanceIdentity> identity_document() override { return no(); }
+  ec2::Result<std::string> role_name() override { return no(); }
+  ec2::Result<ec2::Credentials> role_credentials(std::string_view) override { return no(); }
+  ec2::Result<std::string> get(std::string_view) override { return no(); }
+
+ private:
+  static std::unexpected<ec2::Error> no() { return ec2::fail(ec2::ErrorKind::Imds, "not in this test"); }
+};
+
+class FakeInstance {
+ public:
+  explicit FakeInstance(ec2::FakeEc2Options options = {})
+      : ec2(with_clock(options, clock)),
+        instance_id(ec2.add_instance(ec2::FakeInstanceSpec{.availability_zone = "us-east-1a"})),
+        services{.ec2 = ec2,
+                 .imds = imds,
+                 .devices = devices,
+                 .mounter = mounter,
+                 .freeze_ops = freeze_ops,
+                 .clock = clock,
+                 .sleeper = clock,
+                 .random = random,
+                 .options = RunOptions{.dry_run = false, .run_dir = run_dir.path() / "run", .waiter = {}}} {
+    instance.instance_id = instance_id;
+    instance.availability_zone = "us-east-1a";
+    instance.region = "us-east-1";
+    devices.set_arrival([this](const platform::VolumeQuery& q) -> std::optional<platform::BlockDevice> {
+      auto v = ec2.volume(ec2::VolumeId{q.volume_id});
+      if (!v) return std::nullopt;
+      const bool here = std::ranges::any_of(v->attachments, [&](const ec2::VolumeAttachment& a) {
+        return a.instance_id == instance_id && a.state != ec2::AttachmentState::Detaching;
+      });
+      if (!here) return std::nullopt;
+      return plug(*v);
+    });
+  }
+
+  // Makes the device of an attached volume present, with what its snapshot held.
+  platform::BlockDevice plug(const ec2::Volume& v) {
+    platform::BlockDevice d{.devnode = "/dev/nvme" + std::to_string(++next_device_) + "n1",
+                            .serial = platform::volume_serial(v.id.value),
+                            .by_id_link = platform::nvme_by_id_link(v.id.value),
+                            .size_bytes = static_cast<std::uint64_t>(v.size_gib) << 30,
+                            .devnum = static_cast<std::uint64_t>(259 * 256 + next_device_)};
+    platform::ProbeResult content;
+    if (v.snapshot_id) {
+      auto it = snapshot_content.find(v.snapshot_id->value);
+      content = it != snapshot_content.end() ? it->second : platform::ProbeResult{.fs_type = "ext4", .uuid = "u1"};
+    }
+    devices.add_device(d, content);
+    return d;
+  }
+
+  [[nodiscard]] VolumeConfig volume(std::string device, std::string mount_point, FsType fs = FsType::ext4) const {
+    return VolumeConfig{.device = std::move(device), .mount_point = std::move(mount_point), .size_gib = 10,
+                        .filesystem = fs};
+  }
+
+  void add_group(std::string name, std::vector<VolumeConfig> volumes) {
+    GroupConfig g;
+    g.name = std::move(name);
+    g.volumes = std::move(volumes);
+    config.groups.push_back(std::move(g));
+  }
+
+  [[nodiscard]] std::vector<const GroupConfig*> groups() const {
+    std::vector<const GroupConfig*> out;
+    for (const auto& g : config.groups) out.push_back(&g);
+    return out;
+  }
+
+  // A completed (or other state) snapshot in the lineage of `mount_point`.
+  ec2::SnapshotId add_snapshot(const std::string& mount_point, int age_hours,
+                               ec2::SnapshotState state = ec2::SnapshotState::Completed,
+                               platform::ProbeResult content = {.fs_type = "ext4", .uuid = "snap-uuid"}) {
+    ec2::Snapshot s;
+    s.state = state;
+    s.volume_size_gib = 10;
+    s.start_time = clock.now() - std::chrono::hours(age_hours);
+    s.volume_id = ec2::VolumeId{"vol-0000000000000000f"};
+    for (const auto& f : filters) s.tags.push_back({f.key, f.value});
+    s.tags.push_back({std::string(k_tag_mount_point), mount_point});
+    auto id = ec2.add_snapshot(s);
+    snapshot_content[id.value] = std::move(content);
+    return id;
+  }
+
+  // A volume of ours for (group, mount point) as an earlier run left it.
+  ec2::Volume our_volume(const std::string& group, const std::string& mount_point, const std::string& device,
+                         std::string attempt = {}) {
+    ec2::Volume v;
+    v.size_gib = 10;
+    v.state = ec2::VolumeState::Available;
+    v.availability_zone = "us-east-1a";
+    v.volume_type = "gp3";
+    v.create_time = clock.now();
+    const auto* g = config.find_group(group);
+    v.tags = volume_tags(*g, filters, {group, mount_point, device}, instance_id, attempt);
+    return v;
+  }
+
+  [[nodiscard]] std::vector<ec2::Volume> live_volumes_of(const std::string& mount_point) const {
+    std::vector<ec2::Volume> out;
+    for (const auto& v : ec2.volumes()) {
+      if (ec2::find_tag(v.tags, k_tag_mount_point) == mount_point && v.state != ec2::VolumeState::Deleting) {
+        out.push_back(v);
+      }
+    }
+    return out;
+  }
+
+  static ec2::FakeEc2Options with_clock(ec2::FakeEc2Options o, const ec2::Clock& c) {
+    if (o.progress == ec2::FakeEc2Options::Progress::Clock) o.clock = &c;
+    return o;
+  }
+
+  ec2::ManualClock clock;
+  ec2::SequenceRandom random{{0.5}};
+  ec2::FakeEc2 ec2;
+  ec2::InstanceId instance_id;
+  NoImds imds;
+  platform::FakeBlockDevices devices;
+  platform::FakeMounter mounter;
+  platform::KernelFreezeOps freeze_ops;  // never called by mount/unmount/list
+  testsupport::TempDir run_dir{"ebsnap-restore-test"};
+  Services services;
+  InstanceContext instance;
+  Config config;
+  FilterValues filters{{"role", "db"}, {"cluster", "c1"}};
+  std::map<std::string, platform::ProbeResult> snapshot_content;
+
+ private:
+  std::atomic<int> next_device_{0};
+};
+
+}  // namespace agent::testing

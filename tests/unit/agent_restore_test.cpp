@@ -1,0 +1,445 @@
+// ebsnap mount against fakes: FakeEc2 (EC2's rules, call log), FakeBlockDevices (devices appear
+// when the volume is attached to our instance), FakeMounter, a ManualClock.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "agent/client_tokens.h"
+#include "agent/restore.h"
+#include "tests/unit/agent_restore_fixture.h"
+
+namespace agent {
+namespace {
+
+using testing::FakeInstance;
+
+const VolumeOutcome& outcome(const RestoreResult& r, const std::string& mount_point) {
+  for (const auto& v : r.volumes) {
+    if (v.mount_point == mount_point) return v;
+  }
+  throw std::runtime_error("no outcome for " + mount_point);
+}
+
+std::size_t files_in(const std::filesystem::path& dir) {
+  if (!std::filesystem::exists(dir)) return 0;
+  return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator(dir), {}));
+}
+
+class RestoreTest : public ::testing::Test {
+ protected:
+  RestoreResult run() { return restore_groups(f.services, f.config, f.filters, f.instance, f.groups()); }
+
+  FakeInstance f;
+};
+
+TEST_F(RestoreTest, FirstBootCreatesFormatsAndMounts) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a", FsType::ext4), f.volume("/dev/sdg", "/data/b", FsType::xfs)});
+  auto r = run();
+  ASSERT_TRUE(r.ok()) << format_restore(r);
+  EXPECT_EQ(r.exit_code(), 0);
+  for (const auto* mp : {"/data/a", "/data/b"}) {
+    const auto& o = outcome(r, mp);
+    EXPECT_EQ(o.status, VolumeStatus::Created) << o.reason;
+    EXPECT_TRUE(o.formatted);
+    ASSERT_TRUE(o.volume_id);
+    auto v = f.ec2.volume(*o.volume_id);
+    ASSERT_TRUE(v);
+    EXPECT_EQ(ec2::find_tag(v->tags, k_tag_group), "db");
+    EXPECT_EQ(ec2::find_tag(v->tags, k_tag_mount_point), mp);
+    EXPECT_EQ(ec2::find_tag(v->tags, "role"), "db");
+    EXPECT_TRUE(ec2::find_tag(v->tags, k_tag_attempt).has_value());
+    auto m = f.mounter.find_by_target(mp);
+    ASSERT_TRUE(m && *m);
+    EXPECT_EQ((*m)->source, o.devnode);
+  }
+  EXPECT_EQ(outcome(r, "/data/b").filesystem, "xfs");
+  const auto mkfs = f.devices.mkfs_calls();
+  EXPECT_EQ(mkfs.size(), 2U);
+  // The attempts are over: no token file is left for a later restore to replay.
+  EXPECT_EQ(files_in(f.services.options.run_dir), 0U);
+}
+
+TEST_F(RestoreTest, RestoresFromTheNewestSnapshotWithoutMkfs) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  f.add_snapshot("/data/a", 48);
+  const auto newest = f.add_snapshot("/data/a", 1);
+  f.add_snapshot("/data/other", 0);  // another lineage, newer
+  auto r = run();
+  ASSERT_TRUE(r.ok()) << format_restore(r);
+  const auto& o = outcome(r, "/data/a");
+  EXPECT_EQ(o.status, VolumeStatus::Restored);
+  EXPECT_EQ(o.snapshot_id, newest);
+  EXPECT_FALSE(o.formatted);
+  EXPECT_TRUE(f.devices.mkfs_calls().empty());
+  EXPECT_EQ(f.ec2.volume(*o.volume_id)->snapshot_id, newest);
+}
+
+TEST_F(RestoreTest, WaitsForAPendingNewestSnapshotInsteadOfRestoringOlderData) {
+  FakeInstance m(ec2::FakeEc2Options{.progress = ec2::FakeEc2Options::Progress::Manual});
+  m.add_group("db", {m.volume("/dev/sdf", "/data/a")});
+  m.add_snapshot("/data/a", 24);
+  const auto pending = m.add_snapshot("/data/a", 0, ec2::SnapshotState::Pending);
+  // The snapshot completes on the third DescribeSnapshots (the lineage query, then two poll
+  // rounds); volumes move on every DescribeVolumes once it has.
+  std::atomic<int> describes{0};
+  std::atomic<bool> completed{false};
+  m.ec2.on_call([&](std::string_view action) {
+    if (action == "DescribeSnapshots" && ++describes == 3) {
+      m.ec2.step();
+      completed = true;
+    }
+    if (action == "DescribeVolumes" && completed) m.ec2.step();
+  });
+  auto r = restore_groups(m.services, m.config, m.filters, m.instance, m.groups());
+  ASSERT_TRUE(r.ok()) << format_restore(r);
+  EXPECT_EQ(outcome(r, "/data/a").status, VolumeStatus::Restored);
+  EXPECT_EQ(outcome(r, "/data/a").snapshot_id, pending);
+  EXPECT_EQ(m.ec2.call_count("DescribeSnapshots"), 3);
+  EXPECT_FALSE(m.clock.sleeps().empty());
+}
+
+TEST_F(RestoreTest, PendingSnapshotThatNeverCompletesFailsInsteadOfRestoringOlder) {
+  FakeInstance manual(ec2::FakeEc2Options{.progress = ec2::FakeEc2Options::Progress::Manual});
+  manual.add_group("db", {manual.volume("/dev/sdf", "/data/a")});
+  manual.config.timeouts.pending_snapshot = std::chrono::seconds(30);
+  manual.add_snapshot("/data/a", 24);
+  manual.add_snapshot("/data/a", 0, ec2::SnapshotState::Pending);
+  auto r = restore_groups(manual.services, manual.config, manual.filters, manual.instance, manual.groups());
+  EXPECT_EQ(r.exit_code(), 1);
+  EXPECT_EQ(outcome(r, "/data/a").status, VolumeStatus::Failed);
+  EXPECT_NE(outcome(r, "/data/a").reason.find("not restoring older data"), std::string::npos);
+  EXPECT_EQ(manual.ec2.call_count("CreateVolume"), 0);
+}
+
+TEST_F(RestoreTest, ErrorSnapshotIsSkippedWithAWarning) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  const auto older = f.add_snapshot("/data/a", 24);
+  const auto broken = f.add_snapshot("/data/a", 1, ec2::SnapshotState::Error);
+  auto r = run();
+  ASSERT_TRUE(r.ok()) << format_restore(r);
+  const auto& o = outcome(r, "/data/a");
+  EXPECT_EQ(o.snapshot_id, older);
+  ASSERT_EQ(o.warnings.size(), 1U);
+  EXPECT_NE(o.warnings[0].find(broken.value), std::string::npos);
+}
+
+TEST_F(RestoreTest, SecondRunIsANoOp) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a"), f.volume("/dev/sdg", "/data/b")});
+  f.add_snapshot("/data/a", 1);
+  ASSERT_TRUE(run().ok());
+  const auto creates = f.ec2.call_count("CreateVolume");
+  const auto attaches = f.ec2.call_count("AttachVolume");
+  const auto snapshots = f.ec2.call_count("DescribeSnapshots");
+  const auto mkfs = f.devices.mkfs_calls().size();
+  auto r = run();
+  ASSERT_TRUE(r.ok()) << format_restore(r);
+  for (const auto& o : r.volumes) EXPECT_EQ(o.status, VolumeStatus::AlreadyMounted) << o.mount_point;
+  EXPECT_EQ(f.ec2.call_count("CreateVolume"), creates);
+  EXPECT_EQ(f.ec2.call_count("AttachVolume"), attaches);
+  EXPECT_EQ(f.ec2.call_count("DescribeSnapshots"), snapshots);
+  EXPECT_EQ(f.devices.mkfs_calls().size(), mkfs);
+  EXPECT_EQ(f.live_volumes_of("/data/a").size(), 1U);
+}
+
+TEST_F(RestoreTest, ReusesOurVolumeLeftAttachedByARunThatDied) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  auto v = f.our_volume("db", "/data/a", "/dev/sdf");
+  v.state = ec2::VolumeState::InUse;
+  v.attachments.push_back(ec2::VolumeAttachment{.instance_id = f.instance_id, .device = "/dev/sdf",
+                                                .state = ec2::AttachmentState::Attached});
+  v.id = f.ec2.add_volume(v);
+  v.attachments[0].volume_id = v.id;
+  f.plug(v);
+  auto r = run();
+  ASSERT_TRUE(r.ok()) << format_restore(r);
+  const auto& o = outcome(r, "/data/a");
+  EXPECT_EQ(o.volume_id, v.id);
+  EXPECT_TRUE(o.reused);
+  EXPECT_EQ(o.status, VolumeStatus::Created);
+  EXPECT_EQ(f.ec2.call_count("CreateVolume"), 0);
+  EXPECT_EQ(f.ec2.call_count("AttachVolume"), 0);
+}
+
+TEST_F(RestoreTest, VolumeFormattedByARunThatDiedIsMountedNotFormattedAgain) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a", FsType::xfs)});
+  auto v = f.our_volume("db", "/data/a", "/dev/sdf");
+  v.state = ec2::VolumeState::InUse;
+  v.attachments.push_back(ec2::VolumeAttachment{.instance_id = f.instance_id, .device = "/dev/sdf",
+                                                .state = ec2::AttachmentState::Attached});
+  v.id = f.ec2.add_volume(v);
+  const auto d = f.plug(v);
+  f.devices.set_content(d.devnode, platform::ProbeResult{.fs_type = "xfs", .uuid = "ours"});
+  auto r = run();
+  ASSERT_TRUE(r.ok()) << format_restore(r);
+  EXPECT_TRUE(f.devices.mkfs_calls().empty());
+  EXPECT_FALSE(outcome(r, "/data/a").formatted);
+}
+
+TEST_F(RestoreTest, VolumeCreatedButNeverAttachedIsReusedThroughItsAttemptTag) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  // The run dies between CreateVolume and AttachVolume (here: AttachVolume fails).
+  f.ec2.fail_next("AttachVolume", ec2::Error{.kind = ec2::ErrorKind::ServerError, .message = "injected"});
+  auto first = run();
+  ASSERT_EQ(first.exit_code(), 1);
+  ClientTokens tokens(f.services.options.run_dir);
+  auto attempt = tokens.load("db", "/data/a");
+  ASSERT_TRUE(attempt && *attempt);
+  const auto created = *outcome(first, "/data/a").volume_id;
+  EXPECT_EQ(ec2::find_tag(f.ec2.volume(created)->tags, k_tag_attempt), (*attempt)->token);
+
+  auto r = run();
+  ASSERT_TRUE(r.ok()) << format_restore(r);
+  EXPECT_EQ(outcome(r, "/data/a").volume_id, created);
+  EXPECT_TRUE(outcome(r, "/data/a").reused);
+  EXPECT_EQ(f.ec2.call_count("CreateVolume"), 1);
+  EXPECT_EQ(f.live_volumes_of("/data/a").size(), 1U);
+}
+
+TEST_F(RestoreTest, LostCreateVolumeResponseIsResolvedWithoutASecondVolume) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  f.ec2.lose_next_response("CreateVolume");  // applied, then the connection dropped
+  auto first = run();
+  ASSERT_EQ(first.exit_code(), 1);
+  auto r = run();
+  ASSERT_TRUE(r.ok()) << format_restore(r);
+  EXPECT_EQ(f.live_volumes_of("/data/a").size(), 1U);
+}
+
+TEST_F(RestoreTest, TokenOfACreateVolumeThatNeverHappenedIsSentAgain) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  f.ec2.fail_next("CreateVolume", ec2::Error{.kind = ec2::ErrorKind::ServerError, .message = "injected"});
+  ASSERT_EQ(run().exit_code(), 1);
+  auto attempt = ClientTokens(f.services.options.run_dir).load("db", "/data/a");
+  ASSERT_TRUE(attempt && *attempt);
+  auto r = run();
+  ASSERT_TRUE(r.ok()) << format_restore(r);
+  EXPECT_EQ(ec2::find_tag(f.ec2.volume(*outcome(r, "/data/a").volume_id)->tags, k_tag_attempt), (*attempt)->token);
+}
+
+TEST_F(RestoreTest, AttemptWhoseVolumeWasDeletedStartsANewAttempt) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  f.ec2.fail_next("AttachVolume", ec2::Error{.kind = ec2::ErrorKind::ServerError, .message = "injected"});
+  auto first = run();
+  const auto deleted = *outcome(first, "/data/a").volume_id;
+  const auto old_token = (*ClientTokens(f.services.options.run_dir).load("db", "/data/a"))->token;
+  ASSERT_TRUE(f.ec2.delete_volume(ec2::DeleteVolumeOptions{.volume_id = deleted}));
+  f.ec2.settle();
+  auto r = run();
+  ASSERT_TRUE(r.ok()) << format_restore(r);
+  const auto& o = outcome(r, "/data/a");
+  EXPECT_NE(o.volume_id, deleted);
+  EXPECT_NE(ec2::find_tag(f.ec2.volume(*o.volume_id)->tags, k_tag_attempt), old_token);
+  EXPECT_EQ(f.live_volumes_of("/data/a").size(), 1U);
+}
+
+TEST_F(RestoreTest, DeviceNameInUseTakesTheNextFreeName) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a"), f.volume("/dev/sdg", "/data/b")});
+  // Someone else's volume holds /dev/sdf on this instance.
+  ec2::Volume other{.size_gib = 1, .state = ec2::VolumeState::InUse, .availability_zone = "us-east-1a"};
+  other.attachments.push_back(ec2::VolumeAttachment{.instance_id = f.instance_id, .device = "/dev/sdf",
+                                                    .state = ec2::AttachmentState::Attached});
+  f.ec2.add_volume(other);
+  auto r = run();
+  ASSERT_TRUE(r.ok()) << format_restore(r);
+  const auto& a = outcome(r, "/data/a");
+  EXPECT_NE(a.attached_as, "/dev/sdf");
+  EXPECT_NE(a.attached_as, "/dev/sdg");  // the other volume of the run keeps its name
+  EXPECT_EQ(outcome(r, "/data/b").attached_as, "/dev/sdg");
+}
+
+TEST_F(RestoreTest, OneFailingVolumeDoesNotStopTheOthers) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a"), f.volume("/dev/sdg", "/data/b")});
+  f.add_group("web", {f.volume("/dev/sdh", "/data/c")});
+  f.mounter.fail_next_mount("/data/b", platform::Error{.kind = platform::ErrorKind::System, .message = "EIO"});
+  auto r = run();
+  EXPECT_EQ(r.exit_code(), 1);
+  EXPECT_EQ(outcome(r, "/data/a").status, VolumeStatus::Created);
+  EXPECT_EQ(outcome(r, "/data/c").status, VolumeStatus::Created);
+  const auto& b = outcome(r, "/data/b");
+  EXPECT_EQ(b.status, VolumeStatus::Failed);
+  EXPECT_NE(b.reason.find("EIO"), std::string::npos);
+  EXPECT_NE(format_restore(r).find("failed: "), std::string::npos);
+  // A rerun finishes the failed one with the volume it already has.
+  auto again = run();
+  ASSERT_TRUE(again.ok()) << format_restore(again);
+  EXPECT_EQ(outcome(again, "/data/b").volume_id, b.volume_id);
+  EXPECT_EQ(f.ec2.call_count("CreateVolume"), 3);
+}
+
+TEST_F(RestoreTest, SnapshotVolumeWithoutFilesystemFailsAndIsNeverFormatted) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  f.add_snapshot("/data/a", 1, ec2::SnapshotState::Completed, platform::ProbeResult{});
+  auto r = run();
+  EXPECT_EQ(r.exit_code(), 1);
+  EXPECT_EQ(outcome(r, "/data/a").status, VolumeStatus::Failed);
+  EXPECT_TRUE(f.devices.mkfs_calls().empty());
+  auto m = f.mounter.find_by_target("/data/a");
+  EXPECT_FALSE(m && *m);
+}
+
+TEST_F(RestoreTest, NewVolumeCarryingAPartitionTableIsNotFormatted) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  f.devices.set_arrival([this](const platform::VolumeQuery& q) -> std::optional<platform::BlockDevice> {
+    auto v = f.ec2.volume(ec2::VolumeId{q.volume_id});
+    if (!v || v->attachments.empty()) return std::nullopt;
+    auto d = f.plug(*v);
+    f.devices.set_content(d.devnode, platform::ProbeResult{.partition_table = "gpt"});
+    return d;
+  });
+  auto r = run();
+  EXPECT_EQ(outcome(r, "/data/a").status, VolumeStatus::Failed);
+  EXPECT_TRUE(f.devices.mkfs_calls().empty());
+}
+
+// Delegates to FakeBlockDevices, but the device changes identity before verify (a stale node).
+class SwappedDevices final : public platform::BlockDevices {
+ public:
+  explicit SwappedDevices(platform::FakeBlockDevices& inner) : inner_(inner) {}
+  platform::Result<platform::VolumeWatch> arm_watch() override { return inner_.arm_watch(); }
+  platform::Result<platform::BlockDevice> wait_for_volume(platform::VolumeWatch& w, const platform::VolumeQuery& q,
+                                                          platform::Deadline d) override {
+    return inner_.wait_for_volume(w, q, d);
+  }
+  platform::Result<void> wait_for_removal(const std::string& n, platform::Deadline d) override {
+    return inner_.wait_for_removal(n, d);
+  }
+  platform::Result<std::optional<platform::BlockDevice>> find_by_serial(const std::string& id) override {
+    return inner_.find_by_serial(id);
+  }
+  platform::Result<std::string> serial_of(const std::string& n) override { return inner_.serial_of(n); }
+  platform::Result<platform::BlockDevice> verify(const std::string& n, const platform::VolumeQuery& q) override {
+    ++verifies;
+    inner_.add_device(platform::BlockDevice{.devnode = n, .serial = "vol0ffffffffffffffff"});
+    return inner_.verify(n, q);
+  }
+  platform::Result<std::vector<platform::BlockDevice>> list() override { return inner_.list(); }
+  platform::Result<platform::ProbeResult> probe(const std::string& n) override { return inner_.probe(n); }
+  platform::Result<void> make_filesystem(const std::string& n, const platform::MkfsOptions& o) override {
+    return inner_.make_filesystem(n, o);
+  }
+  int verifies = 0;
+
+ private:
+  platform::FakeBlockDevices& inner_;
+};
+
+TEST_F(RestoreTest, WrongSerialAtVerifyIsRefused) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  SwappedDevices swapped(f.devices);
+  Services services{.ec2 = f.ec2, .imds = f.imds, .devices = swapped, .mounter = f.mounter,
+                    .freeze_ops = f.freeze_ops, .clock = f.clock, .sleeper = f.clock, .random = f.random,
+                    .options = f.services.options};
+  auto r = restore_groups(services, f.config, f.filters, f.instance, f.groups());
+  EXPECT_EQ(r.exit_code(), 1);
+  const auto& o = outcome(r, "/data/a");
+  EXPECT_EQ(o.status, VolumeStatus::Failed);
+  EXPECT_NE(o.reason.find("refusing"), std::string::npos) << o.reason;
+  EXPECT_EQ(swapped.verifies, 1);
+  EXPECT_TRUE(f.devices.mkfs_calls().empty());
+  auto m = f.mounter.find_by_target("/data/a");
+  EXPECT_FALSE(m && *m);
+}
+
+TEST_F(RestoreTest, MountPointHoldingSomethingElseIsLeftAlone) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  f.devices.add_device(platform::BlockDevice{.devnode = "/dev/nvme9n1", .serial = "vol0aaaaaaaaaaaaaaaa"});
+  ASSERT_TRUE(f.mounter.mount(platform::MountRequest{.source = "/dev/nvme9n1", .target = "/data/a", .fs_type = "ext4"}));
+  auto r = run();
+  EXPECT_EQ(outcome(r, "/data/a").status, VolumeStatus::Failed);
+  EXPECT_EQ(f.ec2.call_count("CreateVolume"), 0);
+}
+
+TEST_F(RestoreTest, CallCountsOneDescribeSnapshotsAndBatchedPolling) {
+  FakeInstance timed(ec2::FakeEc2Options{.progress = ec2::FakeEc2Options::Progress::Clock,
+                                         .volume_create_delay = std::chrono::seconds(7)});
+  timed.add_group("db", {timed.volume("/dev/sdf", "/d/a"), timed.volume("/dev/sdg", "/d/b")});
+  timed.add_group("web", {timed.volume("/dev/sdh", "/d/c"), timed.volume("/dev/sdi", "/d/d")});
+  timed.add_snapshot("/d/a", 2);
+  timed.add_snapshot("/d/c", 2);
+  auto r = restore_groups(timed.services, timed.config, timed.filters, timed.instance, timed.groups());
+  ASSERT_TRUE(r.ok()) << format_restore(r);
+  EXPECT_EQ(timed.ec2.call_count("DescribeSnapshots"), 1);
+  EXPECT_EQ(timed.ec2.call_count("CreateVolume"), 4);
+  EXPECT_EQ(timed.ec2.call_count("AttachVolume"), 4);
+  // One DescribeVolumes for our volumes, then one per poll round for all four: the rounds are
+  // the waiter's sleeps plus one.
+  const auto rounds = static_cast<int>(timed.clock.sleeps().size()) + 1;
+  EXPECT_GE(rounds, 2);  // creating takes 7 s: more than one round was needed
+  EXPECT_EQ(timed.ec2.call_count("DescribeVolumes"), 1 + rounds);
+  EXPECT_EQ(outcome(r, "/d/a").status, VolumeStatus::Restored);
+  EXPECT_EQ(outcome(r, "/d/b").status, VolumeStatus::Created);
+}
+
+TEST_F(RestoreTest, DryRunPlansAndChangesNothing) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a"), f.volume("/dev/sdg", "/data/b")});
+  const auto snap = f.add_snapshot("/data/a", 1);
+  f.services.options.dry_run = true;
+  auto r = run();
+  ASSERT_TRUE(r.ok()) << format_restore(r);
+  EXPECT_TRUE(r.dry_run);
+  EXPECT_EQ(outcome(r, "/data/a").status, VolumeStatus::Restored);
+  EXPECT_EQ(outcome(r, "/data/a").snapshot_id, snap);
+  EXPECT_EQ(outcome(r, "/data/b").status, VolumeStatus::Created);
+  EXPECT_FALSE(outcome(r, "/data/a").plan.empty());
+  for (const auto* action : {"CreateVolume", "AttachVolume", "CreateTags", "DeleteVolume"}) {
+    EXPECT_EQ(f.ec2.call_count(action), 0) << action;
+  }
+  EXPECT_TRUE(f.devices.mkfs_calls().empty());
+  auto mounts = f.mounter.mounts();
+  ASSERT_TRUE(mounts);
+  EXPECT_TRUE(mounts->empty());
+  EXPECT_EQ(files_in(f.services.options.run_dir), 0U);
+  EXPECT_NE(format_restore(r).find("would be"), std::string::npos);
+}
+
+TEST_F(RestoreTest, JsonNamesEveryVolume) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  auto j = to_json(run());
+  EXPECT_EQ(j["command"], "mount");
+  EXPECT_EQ(j["ok"], true);
+  ASSERT_EQ(j["volumes"].size(), 1U);
+  EXPECT_EQ(j["volumes"][0]["status"], "created");
+  EXPECT_TRUE(j["volumes"][0]["snapshot_id"].is_null());
+}
+
+TEST(ClientTokensTest, BeginRecordLoadFinish) {
+  testsupport::TempDir dir;
+  ClientTokens tokens(dir.path() / "run");
+  auto none = tokens.load("g", "/mnt/a");
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(*none);
+  auto a = tokens.begin("g", "/mnt/a");
+  ASSERT_TRUE(a);
+  EXPECT_TRUE(a->token.starts_with("ebsnap-"));
+  EXPECT_LE(a->token.size(), 64U);
+  auto b = tokens.begin("g", "/mnt/b");
+  ASSERT_TRUE(b);
+  EXPECT_NE(a->token, b->token);
+  EXPECT_EQ(std::filesystem::status(dir.path() / "run").permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_all);
+  a->volume_id = "vol-0123";
+  ASSERT_TRUE(tokens.record_volume("g", "/mnt/a", *a));
+  auto loaded = tokens.load("g", "/mnt/a");
+  ASSERT_TRUE(loaded && *loaded);
+  EXPECT_EQ((*loaded)->token, a->token);
+  EXPECT_EQ((*loaded)->volume_id, "vol-0123");
+  ASSERT_TRUE(tokens.finish("g", "/mnt/a"));
+  EXPECT_FALSE(*tokens.load("g", "/mnt/a"));
+  EXPECT_TRUE(*tokens.load("g", "/mnt/b"));
+}
+
+TEST(ClientTokensTest, AFileNamingAnotherMountPointIsIgnored) {
+  testsupport::TempDir dir;
+  ClientTokens tokens(dir.path());
+  ASSERT_TRUE(tokens.begin("g", "/mnt/a"));
+  std::filesystem::rename(tokens.path_for("g", "/mnt/a"), tokens.path_for("g", "/mnt/b"));
+  auto loaded = tokens.load("g", "/mnt/b");
+  ASSERT_TRUE(loaded);
+  EXPECT_FALSE(*loaded);
+}
+
+}  // namespace
+}  // namespace agent

@@ -1,0 +1,131 @@
+// ebsnap unmount against fakes.
+#include <gtest/gtest.h>
+
+#include "agent/restore.h"
+#include "agent/unmount.h"
+#include "tests/unit/agent_restore_fixture.h"
+
+namespace agent {
+namespace {
+
+using testing::FakeInstance;
+
+const UnmountOutcome& outcome(const UnmountResult& r, const std::string& mount_point) {
+  for (const auto& v : r.volumes) {
+    if (v.mount_point == mount_point) return v;
+  }
+  throw std::runtime_error("no outcome for " + mount_point);
+}
+
+// FakeBlockDevices does not know about detaching: the device goes when FakeEc2 detaches.
+class UnmountTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    f.add_group("db", {f.volume("/dev/sdf", "/data/a"), f.volume("/dev/sdg", "/data/b")});
+    auto r = restore_groups(f.services, f.config, f.filters, f.instance, f.groups());
+    ASSERT_TRUE(r.ok()) << format_restore(r);
+    for (const auto& v : r.volumes) mounted[v.mount_point] = v;
+    f.ec2.on_call([this](std::string_view action) {
+      if (action != "DetachVolume") return;
+      // The kernel drops the device once EC2 detaches: here, as soon as DetachVolume is called.
+      for (const auto& [mp, v] : mounted) {
+        auto found = f.devices.find_by_serial(v.volume_id->value);
+        if (found && *found && detach_removes) {
+          auto m = f.mounter.find_by_source((*found)->devnode);
+          if (m && m->empty()) f.devices.remove_device((*found)->devnode);
+        }
+      }
+    });
+  }
+  UnmountResult run(bool delete_volumes) {
+    return unmount_groups(f.services, f.config, f.filters, f.instance, f.groups(), delete_volumes);
+  }
+
+  FakeInstance f;
+  std::map<std::string, VolumeOutcome> mounted;
+  bool detach_removes = true;
+};
+
+TEST_F(UnmountTest, UnmountsAndDetachesKeepingTheVolumes) {
+  auto r = run(false);
+  ASSERT_TRUE(r.ok()) << format_unmount(r);
+  for (const auto& v : r.volumes) {
+    EXPECT_EQ(v.status, UnmountStatus::Unmounted);
+    EXPECT_TRUE(v.was_mounted);
+    auto vol = f.ec2.volume(*v.volume_id);
+    ASSERT_TRUE(vol);
+  }
+  auto mounts = f.mounter.mounts();
+  ASSERT_TRUE(mounts);
+  EXPECT_TRUE(mounts->empty());
+  EXPECT_EQ(f.ec2.call_count("DeleteVolume"), 0);
+  EXPECT_EQ(f.ec2.call_count("DetachVolume"), 2);
+}
+
+TEST_F(UnmountTest, DeleteVolumesDeletesOnlyOurs) {
+  // Someone else's volume attached to this instance, tagged with the mount point but no group.
+  ec2::Volume other{.size_gib = 1, .state = ec2::VolumeState::InUse, .availability_zone = "us-east-1a"};
+  other.tags = {{"role", "db"}, {"cluster", "c1"}, {std::string(k_tag_mount_point), "/data/a"}};
+  other.attachments.push_back(ec2::VolumeAttachment{.instance_id = f.instance_id, .device = "/dev/sdk",
+                                                    .state = ec2::AttachmentState::Attached});
+  const auto other_id = f.ec2.add_volume(other);
+  auto r = run(true);
+  ASSERT_TRUE(r.ok()) << format_unmount(r);
+  for (const auto& v : r.volumes) EXPECT_EQ(v.status, UnmountStatus::Deleted) << v.mount_point;
+  EXPECT_EQ(f.ec2.call_count("DeleteVolume"), 2);
+  f.ec2.settle();
+  EXPECT_TRUE(f.live_volumes_of("/data/b").empty());
+  ASSERT_TRUE(f.ec2.volume(other_id));
+  EXPECT_EQ(f.ec2.volume(other_id)->attachments.size(), 1U);
+}
+
+TEST_F(UnmountTest, BusyMountPointIsNamedAndTheVolumeStaysAttached) {
+  f.mounter.set_busy("/data/a");
+  auto r = run(true);
+  EXPECT_EQ(r.exit_code(), 1);
+  const auto& a = outcome(r, "/data/a");
+  EXPECT_EQ(a.status, UnmountStatus::Failed);
+  EXPECT_NE(a.reason.find("/data/a"), std::string::npos);
+  EXPECT_NE(a.reason.find("busy"), std::string::npos);
+  EXPECT_EQ(f.ec2.volume(*a.volume_id)->attachments.size(), 1U);
+  EXPECT_EQ(outcome(r, "/data/b").status, UnmountStatus::Deleted);
+}
+
+TEST_F(UnmountTest, DeviceThatDoesNotGoIsReported) {
+  detach_removes = false;
+  auto r = run(false);
+  EXPECT_EQ(r.exit_code(), 1);
+  EXPECT_NE(outcome(r, "/data/a").reason.find("did not go"), std::string::npos);
+}
+
+TEST_F(UnmountTest, NothingAttachedIsNotAnError) {
+  ASSERT_TRUE(run(true).ok());
+  auto r = run(true);
+  ASSERT_TRUE(r.ok()) << format_unmount(r);
+  for (const auto& v : r.volumes) EXPECT_EQ(v.status, UnmountStatus::NotAttached);
+}
+
+TEST_F(UnmountTest, DryRunChangesNothing) {
+  f.services.options.dry_run = true;
+  auto r = run(true);
+  ASSERT_TRUE(r.ok()) << format_unmount(r);
+  EXPECT_FALSE(outcome(r, "/data/a").plan.empty());
+  EXPECT_EQ(f.ec2.call_count("DetachVolume"), 0);
+  EXPECT_EQ(f.ec2.call_count("DeleteVolume"), 0);
+  auto mounts = f.mounter.mounts();
+  ASSERT_TRUE(mounts);
+  EXPECT_EQ(mounts->size(), 2U);
+  EXPECT_EQ(to_json(r)["volumes"][0]["status"], "deleted");
+  EXPECT_EQ(to_json(r)["dry_run"], true);
+}
+
+TEST_F(UnmountTest, MountAfterDeleteRestoresNothingLeaked) {
+  ASSERT_TRUE(run(true).ok());
+  f.ec2.settle();
+  auto r = restore_groups(f.services, f.config, f.filters, f.instance, f.groups());
+  ASSERT_TRUE(r.ok()) << format_restore(r);
+  EXPECT_EQ(f.live_volumes_of("/data/a").size(), 1U);
+}
+
+}  // namespace
+}  // namespace agent
