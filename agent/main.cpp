@@ -1,13 +1,23 @@
-#include <cstdio>
-#include <cstring>
+// ebsnap: the agent. Everything but the wiring lives in agent/cli.h and the Commands it calls.
+#include <unistd.h>
 
-#include "agent/version.h"
+#include <cstdlib>
+#include <exception>
+#include <iostream>
+#include <span>
+
+#include "agent/cli.h"
+#include "agent/pending_commands.h"
 
 int main(int argc, char** argv) {
-  if (argc == 2 && (std::strcmp(argv[1], "--version") == 0 || std::strcmp(argv[1], "version") == 0)) {
-    std::printf("ebsnap %s\n", agent::k_version);
-    return 0;
+  try {
+    agent::PendingCommands commands;
+    const agent::CliEnvironment environment{.config_env = std::getenv("EBSNAP_CONFIG"),
+                                            .stdin_is_tty = ::isatty(STDIN_FILENO) == 1};
+    return agent::run_cli(std::span<const char* const>(argv, static_cast<std::size_t>(argc)), commands, std::cout,
+                          std::cerr, environment);
+  } catch (const std::exception& e) {
+    std::cerr << "ebsnap: internal error: " << e.what() << "\n";
+    return agent::k_exit_failed;
   }
-  std::fprintf(stderr, "ebsnap: not yet implemented\n");
-  return 2;
 }

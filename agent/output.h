@@ -1,0 +1,142 @@
+#pragma once
+// What a command did, and its two renderings: human text (default) and one JSON document
+// (--json). The orchestration fills a RunReport; agent/cli.cpp renders it on stdout and turns
+// it into the exit code (0 when ok(), else 1). Logs never go to stdout.
+//
+// JSON schema, version 1 (stable: keys are only ever added, never renamed or removed; every
+// key below is always present, null when it does not apply):
+//
+// {
+//   "schema": 1,
+//   "ebsnap_version": "0.1.0",
+//   "command": "mount" | "snapshot" | "unmount" | "list" | "check" | "thaw",
+//   "dry_run": false,                 // true: nothing was changed; outcomes are "planned"
+//   "ok": true,                       // false ⇔ exit code 1
+//   "error": null | "...",            // a failure of the whole run (before or beyond volumes)
+//   "started_at": "2026-11-23T11:50:00.123Z",
+//   "duration_ms": 812,
+//   "groups": [                       // mount, snapshot, unmount, list; [] otherwise
+//     { "name": "solr",
+//       "ok": true,
+//       "error": null | "...",        // e.g. "hook pre_snapshots /x: exited with status 1"
+//       "freeze_window_ms": 41 | null,// snapshot: first FIFREEZE → last FITHAW of the group
+//       "volumes": [
+//         { "mount_point": "/mnt/solr",
+//           "device": "/dev/sdf",
+//           "volume_id": "vol-0123..." | null,
+//           "snapshot_id": "snap-0456..." | null,  // mount: restored from; snapshot: created
+//           "outcome": "restored" | "created" | "reused" | "already-mounted" | "snapshotted" |
+//                      "unmounted" | "deleted" | "listed" | "planned" | "skipped" | "failed",
+//           "reason": null | "...",               // why failed/skipped; a note otherwise
+//           "freeze_ms": 38 | null,               // snapshot: how long this filesystem was frozen
+//           "consistency": "frozen" | "unfrozen" | "watchdog-thawed" | null,  // snapshot
+//           "duration_ms": 5120 | null,
+//           "state": "mounted" | "attached" | "detached" | "absent" | null,   // list
+//           "size_gib": 20 | null,                                            // list
+//           "latest_snapshot_id": "snap-..." | null,                          // list
+//           "latest_snapshot_time": "2026-11-23T10:00:00Z" | null             // list
+//         } ] } ],
+//   "thaw": [                         // thaw; [] otherwise
+//     { "mount_point": "/mnt/solr", "outcome": "thawed" | "not-frozen" | "failed",
+//       "reason": null | "..." } ],
+//   "checks": [                       // check; [] otherwise
+//     { "name": "imds", "ok": true, "detail": "IMDSv2 reachable, instance i-0123..." } ],
+//   "missing_actions": [ "ec2:CreateSnapshots" ]   // check: actions DryRun refused; [] otherwise
+// }
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace agent {
+
+inline constexpr int k_report_schema_version = 1;
+
+enum class Outcome {
+  restored,         // mount: a new volume from the latest snapshot, mounted
+  created,          // mount: no snapshot yet; a new empty volume, formatted and mounted
+  reused,           // mount: our volume left attached (or created) by a run that died, mounted
+  already_mounted,  // mount: the right volume was already mounted; nothing done
+  snapshotted,      // snapshot: the snapshot was created (pending is enough)
+  unmounted,        // unmount: unmounted and detached
+  deleted,          // unmount --delete-volumes: unmounted, detached and deleted
+  listed,           // list
+  planned,          // --dry-run: what would be done is in reason
+  skipped,          // not attempted (a pre-hook failed, or an earlier step of the group)
+  failed,           // reason says why
+};
+[[nodiscard]] std::string_view to_string(Outcome outcome);
+
+enum class ThawOutcome { thawed, not_frozen, failed };
+[[nodiscard]] std::string_view to_string(ThawOutcome outcome);
+
+struct VolumeReport {
+  std::string mount_point;
+  std::string device;
+  std::optional<std::string> volume_id;
+  std::optional<std::string> snapshot_id;
+  Outcome outcome = Outcome::failed;
+  std::optional<std::string> reason;
+  std::optional<std::int64_t> freeze_ms;
+  std::optional<std::string> consistency;
+  std::optional<std::int64_t> duration_ms;
+  // list
+  std::optional<std::string> state;
+  std::optional<std::int64_t> size_gib;
+  std::optional<std::string> latest_snapshot_id;
+  std::optional<std::string> latest_snapshot_time;
+};
+
+struct GroupReport {
+  std::string name;
+  std::vector<VolumeReport> volumes;
+  std::optional<std::int64_t> freeze_window_ms;
+  std::optional<std::string> error;
+
+  // No group error and no failed volume.
+  [[nodiscard]] bool ok() const;
+};
+
+struct ThawReport {
+  std::string mount_point;
+  ThawOutcome outcome = ThawOutcome::failed;
+  std::optional<std::string> reason;
+};
+
+struct CheckReport {
+  std::string name;    // "imds", "identity", "region", "credentials", "config", "udevd", ...
+  bool ok = false;
+  std::string detail;  // never a secret: credential *source*, not keys
+};
+
+struct RunReport {
+  std::string command;  // canonical name: "mount", "snapshot", ...
+  bool dry_run = false;
+  std::optional<std::string> error;
+  std::chrono::system_clock::time_point started_at{};
+  std::optional<std::int64_t> duration_ms;
+  std::vector<GroupReport> groups;
+  std::vector<ThawReport> thaw;
+  std::vector<CheckReport> checks;
+  std::vector<std::string> missing_actions;
+
+  // No run error, every group ok, no failed thaw, every check ok, no missing action.
+  [[nodiscard]] bool ok() const;
+};
+
+// The JSON document above.
+[[nodiscard]] nlohmann::ordered_json to_json(const RunReport& report);
+// to_json, pretty-printed, one document ending in a newline.
+[[nodiscard]] std::string render_json(const RunReport& report);
+// Human text for a terminal: one block per group, one line per volume; list as a table; check
+// as [ok]/[FAIL] lines and the missing actions as an IAM policy statement.
+[[nodiscard]] std::string render_text(const RunReport& report);
+
+// "2026-11-23T11:50:00.123Z"
+[[nodiscard]] std::string format_utc(std::chrono::system_clock::time_point t);
+
+}  // namespace agent

@@ -1,0 +1,302 @@
+// The configuration and usage error catalog, against the built ebsnap binary: each case exits
+// 2 with exactly one line on stderr naming what it must, and nothing on stdout.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "tests/support/temp_dir.h"
+
+extern char** environ;
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+struct Ran {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class EbsnapBinary : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(std::filesystem::exists(binary_)) << binary_ << " is missing: build the ebsnap target";
+    config_ = (dir_.path() / "ebsnap.json").string();
+  }
+
+  Ran run(const std::vector<std::string>& words) {
+    const auto out_path = dir_.path() / "stdout";
+    const auto err_path = dir_.path() / "stderr";
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    std::vector<std::string> argv_strings{binary_};
+    argv_strings.insert(argv_strings.end(), words.begin(), words.end());
+    std::vector<char*> argv;
+    for (auto& s : argv_strings) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    // EBSNAP_CONFIG must not leak in from the environment running the tests.
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e != nullptr; ++e) {
+      if (!std::string_view(*e).starts_with("EBSNAP_CONFIG=")) env_strings.emplace_back(*e);
+    }
+    for (auto& [k, v] : extra_env_) env_strings.push_back(k + "=" + v);
+    std::vector<char*> envp;
+    for (auto& s : env_strings) envp.push_back(s.data());
+    envp.push_back(nullptr);
+    pid_t pid = 0;
+    Ran r;
+    if (posix_spawn(&pid, binary_.c_str(), &actions, nullptr, argv.data(), envp.data()) != 0) return r;
+    posix_spawn_file_actions_destroy(&actions);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.out = slurp(out_path);
+    r.err = slurp(err_path);
+    return r;
+  }
+
+  // Exit 2, nothing on stdout, exactly one line on stderr holding every fragment.
+  void expect_one_line_error(const Ran& r, std::initializer_list<std::string_view> fragments) {
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(r.out, "");
+    ASSERT_FALSE(r.err.empty());
+    EXPECT_EQ(r.err.back(), '\n');
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    for (const auto f : fragments) EXPECT_NE(r.err.find(f), std::string::npos) << "stderr lacks " << f << ": " << r.err;
+  }
+
+  Json valid_config() {
+    return Json::parse(R"({"region":"eu-west-1","groups":{"solr":{"volumes":[
+        {"device":"/dev/sdf","mount_point":"/mnt/solr","size_gib":20,"filesystem":"xfs","volume_type":"gp3"}]}}})");
+  }
+  void write_config(const Json& doc, mode_t mode = 0644) { write_config(doc.dump(2), mode); }
+  void write_config(const std::string& text, mode_t mode = 0644) {
+    std::filesystem::remove(config_);
+    std::ofstream(config_) << text;
+    ::chmod(config_.c_str(), mode);
+  }
+  // A config case run with the mount command and good userdata.
+  Ran mount_with(const Json& doc) {
+    write_config(doc);
+    return run({"--config", config_, "--userdata", k_userdata, "mount", "solr"});
+  }
+
+  static constexpr const char* k_userdata = R"({"role":"r","cluster":"c","environment":"e"})";
+  std::string binary_ = EBSNAP_BINARY_DIR "/agent/ebsnap";
+  testsupport::TempDir dir_;
+  std::string config_;
+  std::vector<std::pair<std::string, std::string>> extra_env_;
+};
+
+TEST_F(EbsnapBinary, NoArgumentsPrintsUsage) { expect_one_line_error(run({}), {"missing command", "usage: ebsnap", "--help"}); }
+
+TEST_F(EbsnapBinary, TooManyArguments) { expect_one_line_error(run({"version", "extra"}), {"version", "extra", "--help"}); }
+
+TEST_F(EbsnapBinary, HelpGoesToStdoutWithExitZero) {
+  const auto r = run({"--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.err, "");
+  for (const auto* word : {"--config", "--userdata", "--json", "--dry-run", "mount-snapshots", "make-snapshots",
+                           "unmount-snapshots", "list-volumes", "thaw", "Exit codes"}) {
+    EXPECT_NE(r.out.find(word), std::string::npos) << word;
+  }
+}
+
+TEST_F(EbsnapBinary, UnknownCommand) { expect_one_line_error(run({"frobnicate"}), {"unknown command 'frobnicate'"}); }
+
+TEST_F(EbsnapBinary, UnknownOption) { expect_one_line_error(run({"--frobnicate", "list"}), {"--frobnicate"}); }
+
+TEST_F(EbsnapBinary, MountWithoutGroups) { expect_one_line_error(run({"mount"}), {"mount", "GROUP"}); }
+
+TEST_F(EbsnapBinary, VersionIsFastAndNeedsNoConfig) {
+  const auto r = run({"--config", "/nonexistent/ebsnap.json", "--version"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out.rfind("ebsnap ", 0), 0u);
+  EXPECT_EQ(r.err, "");
+  const auto j = run({"version", "--json"});
+  EXPECT_EQ(j.exit_code, 0);
+  EXPECT_EQ(Json::parse(j.out)["schema"], 1);
+}
+
+TEST_F(EbsnapBinary, UnknownGroup) {
+  write_config(valid_config());
+  expect_one_line_error(run({"--config", config_, "--userdata", k_userdata, "snapshot", "nosuch"}),
+                        {config_, "unknown group \"nosuch\"", "solr"});
+}
+
+TEST_F(EbsnapBinary, MissingConfigFile) {
+  expect_one_line_error(run({"--config", dir_.path() / "absent.json", "--userdata", k_userdata, "list"}),
+                        {"absent.json", "no such file"});
+}
+
+TEST_F(EbsnapBinary, ConfigPathFromEnvironment) {
+  extra_env_.emplace_back("EBSNAP_CONFIG", (dir_.path() / "from-env.json").string());
+  expect_one_line_error(run({"--userdata", k_userdata, "list"}), {"from-env.json", "no such file"});
+}
+
+TEST_F(EbsnapBinary, UnreadableConfigModeZero) {
+  write_config(valid_config(), 0);
+  expect_one_line_error(run({"--config", config_, "--userdata", k_userdata, "list"}), {config_, "unreadable", "0000"});
+}
+
+TEST_F(EbsnapBinary, CredentialsReadableByOthers) {
+  auto doc = valid_config();
+  doc["credentials"] = {{"access_key_id", "AKIAEXAMPLE"}, {"secret_access_key", "wJalrXUtnFEMI-secret"}};
+  write_config(doc, 0644);
+  const auto r = run({"--config", config_, "--userdata", k_userdata, "list"});
+  expect_one_line_error(r, {config_, "$.credentials", "group or others", "0644"});
+  EXPECT_EQ(r.err.find("wJalrXUtnFEMI"), std::string::npos);
+}
+
+TEST_F(EbsnapBinary, MalformedJson) {
+  write_config(std::string("{\n  \"groups\": {\n    \"solr\": [,]\n  }\n}\n"));
+  expect_one_line_error(run({"--config", config_, "--userdata", k_userdata, "list"}),
+                        {config_, "malformed JSON at line 3, column"});
+}
+
+TEST_F(EbsnapBinary, MissingGroups) {
+  auto doc = valid_config();
+  doc.erase("groups");
+  expect_one_line_error(mount_with(doc), {config_, "$.groups", "missing"});
+}
+
+TEST_F(EbsnapBinary, MisspelledKey) {
+  auto doc = valid_config();
+  auto& v = doc["groups"]["solr"]["volumes"][0];
+  v["mount_pont"] = v["mount_point"];
+  v.erase("mount_point");
+  expect_one_line_error(mount_with(doc), {config_, "$.groups.solr.volumes[0].mount_pont", "unknown key",
+                                          "did you mean mount_point?"});
+}
+
+TEST_F(EbsnapBinary, SizeZeroOrNegative) {
+  for (const int size : {0, -1}) {
+    auto doc = valid_config();
+    doc["groups"]["solr"]["volumes"][0]["size_gib"] = size;
+    expect_one_line_error(mount_with(doc), {config_, "$.groups.solr.volumes[0].size_gib", "1..16384"});
+  }
+}
+
+TEST_F(EbsnapBinary, UnknownFilesystem) {
+  auto doc = valid_config();
+  doc["groups"]["solr"]["volumes"][0]["filesystem"] = "zfs";
+  expect_one_line_error(mount_with(doc), {"$.groups.solr.volumes[0].filesystem", "\"ext4\" or \"xfs\"", "zfs"});
+}
+
+TEST_F(EbsnapBinary, UnknownVolumeType) {
+  auto doc = valid_config();
+  doc["groups"]["solr"]["volumes"][0]["volume_type"] = "ssd";
+  expect_one_line_error(mount_with(doc), {"$.groups.solr.volumes[0].volume_type", "gp3", "ssd"});
+}
+
+TEST_F(EbsnapBinary, IopsOnATypeThatTakesNone) {
+  auto doc = valid_config();
+  doc["groups"]["solr"]["volumes"][0]["volume_type"] = "gp2";
+  doc["groups"]["solr"]["volumes"][0]["iops"] = 3000;
+  expect_one_line_error(mount_with(doc), {"$.groups.solr.volumes[0].iops", "gp2 takes none"});
+}
+
+TEST_F(EbsnapBinary, DeviceOutsideAllowedNames) {
+  auto doc = valid_config();
+  doc["groups"]["solr"]["volumes"][0]["device"] = "/dev/sda";
+  expect_one_line_error(mount_with(doc), {"$.groups.solr.volumes[0].device", "/dev/sd[f-z] or /dev/xvd[f-z]"});
+}
+
+TEST_F(EbsnapBinary, TwoVolumesOnOneMountPoint) {
+  auto doc = valid_config();
+  doc["groups"]["other"] = {{"volumes", Json::array({{{"device", "/dev/sdg"}, {"mount_point", "/mnt/solr"}, {"size_gib", 1}}})}};
+  expect_one_line_error(mount_with(doc), {"$.groups.other.volumes[0].mount_point", "$.groups.solr.volumes[0]"});
+}
+
+TEST_F(EbsnapBinary, TwoVolumesOnOneDevice) {
+  auto doc = valid_config();
+  doc["groups"]["solr"]["volumes"].push_back({{"device", "/dev/xvdf"}, {"mount_point", "/mnt/other"}, {"size_gib", 1}});
+  expect_one_line_error(mount_with(doc), {"$.groups.solr.volumes[1].device", "$.groups.solr.volumes[0]"});
+}
+
+TEST_F(EbsnapBinary, MountPointRelativeOrRoot) {
+  for (const auto* mp : {"mnt/solr", "/", "/mnt/../etc"}) {
+    auto doc = valid_config();
+    doc["groups"]["solr"]["volumes"][0]["mount_point"] = mp;
+    expect_one_line_error(mount_with(doc), {"$.groups.solr.volumes[0].mount_point"});
+  }
+}
+
+TEST_F(EbsnapBinary, HookMissingNotExecutableNotRootOwnedOrWritableByOthers) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to make root-owned hooks";
+  const auto hook = (dir_.path() / "hook").string();
+  const struct {
+    mode_t mode;
+    bool exists;
+    bool chown_away;
+    const char* fragment;
+  } cases[] = {{0755, false, false, "does not exist"},
+               {0644, true, false, "not executable"},
+               {0755, true, true, "owned by root"},
+               {0757, true, false, "not writable by group or others"}};
+  for (const auto& c : cases) {
+    std::filesystem::remove(hook);
+    if (c.exists) {
+      std::ofstream(hook) << "#!/bin/sh\ntrue\n";
+      ::chmod(hook.c_str(), c.mode);
+      if (c.chown_away) {
+        ASSERT_EQ(::chown(hook.c_str(), 1000, 1000), 0);
+      }
+    }
+    auto doc = valid_config();
+    doc["groups"]["solr"]["hooks"] = {{"pre_snapshot", Json::array({hook})}};
+    expect_one_line_error(mount_with(doc), {"$.groups.solr.hooks.pre_snapshot[0]", c.fragment});
+  }
+}
+
+TEST_F(EbsnapBinary, InvalidUserdataJsonWhenAGroupNeedsIt) {
+  write_config(valid_config());
+  const auto r = run({"--config", config_, "--userdata", "#!/bin/bash\nPASSWORD=hunter2", "mount", "solr"});
+  expect_one_line_error(r, {"--userdata", "not JSON", "line 1, column 1", "role, cluster, environment"});
+  EXPECT_EQ(r.err.find("hunter2"), std::string::npos);
+}
+
+TEST_F(EbsnapBinary, FilterTagThatUserdataLacks) {
+  write_config(valid_config());
+  expect_one_line_error(run({"--config", config_, "--userdata", R"({"role":"r","cluster":"c"})", "snapshot", "solr"}),
+                        {"--userdata", "$.environment", "missing"});
+}
+
+TEST_F(EbsnapBinary, UserdataFromMissingFile) {
+  write_config(valid_config());
+  const auto missing = (dir_.path() / "no-userdata.json").string();
+  expect_one_line_error(run({"--config", config_, "--userdata", "@" + missing, "list"}), {"--userdata", missing});
+}
+
+TEST_F(EbsnapBinary, UserdataFromFileIsUsed) {
+  write_config(valid_config());
+  const auto file = dir_.path() / "userdata.json";
+  std::ofstream(file) << R"({"role":"r","cluster":"c"})";
+  // Read and used: the missing filter tag is reported against the file.
+  expect_one_line_error(run({"--config", config_, "--userdata", "@" + file.string(), "list"}),
+                        {"@" + file.string(), "$.environment"});
+}
+
+TEST_F(EbsnapBinary, BadRegionOption) {
+  expect_one_line_error(run({"--region", "moon-1", "list"}), {"--region", "moon-1"});
+}
+
+}  // namespace

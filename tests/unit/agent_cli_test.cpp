@@ -1,0 +1,223 @@
+// The command line in-process, with a recording fake of the Commands seam.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "agent/cli.h"
+#include "agent/version.h"
+#include "tests/support/temp_dir.h"
+
+namespace agent {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+class FakeCommands final : public Commands {
+ public:
+  std::expected<std::optional<std::string>, std::string> instance_userdata() override {
+    ++userdata_calls;
+    return instance_userdata_result;
+  }
+  RunReport mount(const CommandContext& c, const GroupRefs& g) override { return record("mount", c, g); }
+  RunReport snapshot(const CommandContext& c, const GroupRefs& g) override { return record("snapshot", c, g); }
+  RunReport unmount(const CommandContext& c, const GroupRefs& g, const UnmountOptions& o) override {
+    unmount_options = o;
+    return record("unmount", c, g);
+  }
+  RunReport list(const CommandContext& c, const GroupRefs& g) override { return record("list", c, g); }
+  RunReport check(const CommandContext& c) override { return record("check", c, {}); }
+  RunReport thaw(const ThawRequest& r) override {
+    called = "thaw";
+    thaw_request = r;
+    return RunReport{.command = "thaw"};
+  }
+
+  std::expected<std::optional<std::string>, std::string> instance_userdata_result = std::optional<std::string>{};
+  int userdata_calls = 0;
+  std::string called;
+  std::vector<std::string> groups;
+  std::optional<FilterValues> filter_values;
+  std::optional<std::string> region;
+  bool dry_run = false;
+  UnmountOptions unmount_options;
+  ThawRequest thaw_request;
+  RunReport next_report;
+
+ private:
+  RunReport record(const std::string& name, const CommandContext& c, const GroupRefs& g) {
+    called = name;
+    groups.clear();
+    for (const auto* group : g) groups.push_back(group->name);
+    if (c.filter_values) filter_values = *c.filter_values;
+    region = c.config.region;
+    dry_run = c.dry_run;
+    auto report = next_report;
+    report.command = name;
+    return report;
+  }
+};
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_path_ = (dir_.path() / "ebsnap.json").string();
+    std::ofstream(config_path_) << R"({"region":"eu-west-1","groups":{
+        "solr":{"volumes":[{"device":"/dev/sdf","mount_point":"/mnt/solr","size_gib":10}]},
+        "pg":{"volumes":[{"device":"/dev/sdg","mount_point":"/mnt/pg","size_gib":10}]}}})";
+  }
+
+  int run(std::vector<std::string> words, CliEnvironment env = {}) {
+    std::vector<const char*> args{"ebsnap"};
+    for (const auto& w : words) args.push_back(w.c_str());
+    out_.str("");
+    err_.str("");
+    return run_cli(args, fake_, out_, err_, env);
+  }
+  std::vector<std::string> with_config(std::vector<std::string> words) {
+    words.insert(words.begin(), {"--config", config_path_, "--userdata", k_userdata});
+    return words;
+  }
+
+  static constexpr const char* k_userdata = R"({"role":"search","cluster":"eu1","environment":"prod"})";
+  testsupport::TempDir dir_;
+  std::string config_path_;
+  FakeCommands fake_;
+  std::ostringstream out_;
+  std::ostringstream err_;
+};
+
+TEST_F(Cli, AliasesReachTheSameCommands) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"mount", "mount"}, {"mount-snapshots", "mount"}, {"snapshot", "snapshot"}, {"make-snapshots", "snapshot"},
+      {"unmount", "unmount"}, {"unmount-snapshots", "unmount"}, {"list", "list"}, {"list-volumes", "list"}};
+  for (const auto& [word, command] : cases) {
+    fake_.called.clear();
+    EXPECT_EQ(run(with_config({word, "solr"})), 0) << word << err_.str();
+    EXPECT_EQ(fake_.called, command) << word;
+  }
+  EXPECT_EQ(run(with_config({"test"})), 0) << err_.str();
+  EXPECT_EQ(fake_.called, "check");
+}
+
+TEST_F(Cli, GroupsInCommandLineOrderWithoutDuplicates) {
+  ASSERT_EQ(run(with_config({"snapshot", "pg", "solr", "pg"})), 0) << err_.str();
+  EXPECT_EQ(fake_.groups, (std::vector<std::string>{"pg", "solr"}));
+}
+
+TEST_F(Cli, ListWithoutGroupsListsAllInConfigOrder) {
+  ASSERT_EQ(run(with_config({"list"})), 0) << err_.str();
+  EXPECT_EQ(fake_.groups, (std::vector<std::string>{"solr", "pg"}));
+}
+
+TEST_F(Cli, FilterValuesRegionAndDryRunReachTheCommand) {
+  ASSERT_EQ(run(with_config({"--region", "us-east-2", "--dry-run", "mount", "solr"})), 0) << err_.str();
+  ASSERT_TRUE(fake_.filter_values.has_value());
+  EXPECT_EQ(*fake_.filter_values, (FilterValues{{"role", "search"}, {"cluster", "eu1"}, {"environment", "prod"}}));
+  EXPECT_EQ(fake_.region, "us-east-2");
+  EXPECT_TRUE(fake_.dry_run);
+  EXPECT_EQ(fake_.userdata_calls, 0);
+}
+
+TEST_F(Cli, GlobalOptionsMayFollowTheCommand) {
+  ASSERT_EQ(run(with_config({"mount", "solr", "--json"})), 0) << err_.str();
+  EXPECT_TRUE(Json::parse(out_.str()).is_object());
+}
+
+TEST_F(Cli, UnmountOptions) {
+  ASSERT_EQ(run(with_config({"unmount", "solr", "--delete-volumes", "--yes"})), 0) << err_.str();
+  EXPECT_TRUE(fake_.unmount_options.delete_volumes);
+  EXPECT_TRUE(fake_.unmount_options.assume_yes);
+}
+
+TEST_F(Cli, ThawNeedsNoConfig) {
+  ASSERT_EQ(run({"--config", "/nonexistent.json", "thaw", "--all"}), 0) << err_.str();
+  EXPECT_EQ(fake_.called, "thaw");
+  EXPECT_TRUE(fake_.thaw_request.all);
+  ASSERT_EQ(run({"thaw", "/mnt/a", "/mnt/b"}), 0);
+  EXPECT_EQ(fake_.thaw_request.mount_points, (std::vector<std::string>{"/mnt/a", "/mnt/b"}));
+  EXPECT_EQ(run({"thaw"}), 2);
+  EXPECT_EQ(run({"thaw", "/mnt/a", "--all"}), 2);
+  EXPECT_EQ(run({"thaw", "relative"}), 2);
+}
+
+TEST_F(Cli, InstanceUserdataIsFetchedWithoutTheOption) {
+  fake_.instance_userdata_result = std::optional<std::string>{k_userdata};
+  ASSERT_EQ(run({"--config", config_path_, "mount", "solr"}), 0) << err_.str();
+  EXPECT_EQ(fake_.userdata_calls, 1);
+  ASSERT_TRUE(fake_.filter_values.has_value());
+}
+
+TEST_F(Cli, InstanceUserdataFailureIsAnOperationalError) {
+  fake_.instance_userdata_result = std::unexpected(std::string("IMDS unreachable"));
+  EXPECT_EQ(run({"--config", config_path_, "mount", "solr"}), 1);
+  EXPECT_EQ(err_.str(), "ebsnap: userdata: IMDS unreachable\n");
+  EXPECT_TRUE(out_.str().empty());
+  EXPECT_TRUE(fake_.called.empty());
+}
+
+TEST_F(Cli, ConfigFromEnvironmentVariable) {
+  ASSERT_EQ(run({"--userdata", k_userdata, "list"}, CliEnvironment{.config_env = config_path_.c_str()}), 0) << err_.str();
+  EXPECT_EQ(fake_.called, "list");
+  EXPECT_EQ(config_path_for(Invocation{}, nullptr), "/etc/ebsnap/ebsnap.json");
+  EXPECT_EQ(config_path_for(Invocation{.config_path = "/x"}, "/y"), "/x");
+  EXPECT_EQ(config_path_for(Invocation{}, "/y"), "/y");
+  EXPECT_EQ(config_path_for(Invocation{}, ""), "/etc/ebsnap/ebsnap.json");
+}
+
+TEST_F(Cli, FailedVolumeMeansExitOneAndTheReportSaysWhich) {
+  fake_.next_report.groups.push_back(GroupReport{
+      .name = "solr",
+      .volumes = {VolumeReport{.mount_point = "/mnt/solr", .device = "/dev/sdf", .outcome = Outcome::failed,
+                               .reason = "device did not appear within 120 s"}}});
+  EXPECT_EQ(run(with_config({"--json", "mount", "solr"})), 1);
+  const auto doc = Json::parse(out_.str());
+  EXPECT_EQ(doc["ok"], false);
+  EXPECT_EQ(doc["groups"][0]["volumes"][0]["outcome"], "failed");
+  EXPECT_EQ(doc["groups"][0]["volumes"][0]["reason"], "device did not appear within 120 s");
+}
+
+TEST_F(Cli, UnmountAndCheckDoNotNeedFilterValues) {
+  ASSERT_EQ(run({"--config", config_path_, "--userdata", "#!/bin/sh", "unmount", "solr"}), 0) << err_.str();
+  EXPECT_EQ(fake_.called, "unmount");
+  ASSERT_EQ(run({"--config", config_path_, "--userdata", "#!/bin/sh", "check"}), 0) << err_.str();
+  EXPECT_EQ(fake_.called, "check");
+}
+
+TEST_F(Cli, VerboseAndQuietExcludeEachOther) {
+  EXPECT_EQ(run(with_config({"-v", "-q", "list"})), 2);
+  auto inv = parse_command_line(std::vector<const char*>{"ebsnap", "-vv", "list"});
+  ASSERT_TRUE(inv.has_value());
+  EXPECT_EQ(inv->verbosity, 2);
+  inv = parse_command_line(std::vector<const char*>{"ebsnap", "-q", "list"});
+  ASSERT_TRUE(inv.has_value());
+  EXPECT_EQ(inv->verbosity, -1);
+}
+
+TEST_F(Cli, BadRegionIsAUsageError) {
+  EXPECT_EQ(run(with_config({"--region", "mars", "list"})), 2);
+  EXPECT_NE(err_.str().find("--region"), std::string::npos);
+  EXPECT_TRUE(fake_.called.empty());
+}
+
+TEST_F(Cli, UnknownGroupSuggests) {
+  EXPECT_EQ(run(with_config({"mount", "solar"})), 2);
+  EXPECT_NE(err_.str().find("unknown group \"solar\"; did you mean solr?"), std::string::npos) << err_.str();
+  EXPECT_TRUE(fake_.called.empty());
+}
+
+TEST_F(Cli, UnknownCommandSuggests) {
+  EXPECT_EQ(run({"snapshto", "solr"}), 2);
+  EXPECT_NE(err_.str().find("unknown command 'snapshto'; did you mean snapshot?"), std::string::npos) << err_.str();
+}
+
+TEST_F(Cli, VersionNeedsNothing) {
+  EXPECT_EQ(run({"--config", "/nonexistent", "version"}), 0);
+  EXPECT_EQ(out_.str(), std::string("ebsnap ") + k_version + "\n");
+  EXPECT_EQ(run({"--version"}), 0);
+  EXPECT_EQ(out_.str(), std::string("ebsnap ") + k_version + "\n");
+  EXPECT_EQ(fake_.userdata_calls, 0);
+}
+
+}  // namespace
+}  // namespace agent

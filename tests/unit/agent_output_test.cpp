@@ -1,0 +1,138 @@
+#include <gtest/gtest.h>
+
+#include "agent/output.h"
+#include "agent/version.h"
+
+namespace agent {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+RunReport snapshot_report() {
+  RunReport r{.command = "snapshot", .started_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(1'795'000'000'123)),
+              .duration_ms = 812};
+  r.groups.push_back(GroupReport{
+      .name = "solr",
+      .volumes = {VolumeReport{.mount_point = "/mnt/solr", .device = "/dev/sdf", .volume_id = "vol-1",
+                               .snapshot_id = "snap-1", .outcome = Outcome::snapshotted, .freeze_ms = 38,
+                               .consistency = "frozen"},
+                  VolumeReport{.mount_point = "/mnt/logs", .device = "/dev/sdg", .volume_id = "vol-2",
+                               .snapshot_id = "snap-2", .outcome = Outcome::snapshotted, .freeze_ms = 40,
+                               .consistency = "frozen"}},
+      .freeze_window_ms = 41});
+  return r;
+}
+
+TEST(Output, JsonSchemaOneHasEveryKeyAlways) {
+  const auto doc = to_json(snapshot_report());
+  EXPECT_EQ(doc["schema"], 1);
+  EXPECT_EQ(doc["ebsnap_version"], k_version);
+  EXPECT_EQ(doc["command"], "snapshot");
+  EXPECT_EQ(doc["ok"], true);
+  EXPECT_TRUE(doc["error"].is_null());
+  EXPECT_EQ(doc["started_at"], "2026-11-18T11:06:40.123Z");
+  EXPECT_EQ(doc["duration_ms"], 812);
+  EXPECT_EQ(doc["groups"][0]["freeze_window_ms"], 41);
+  const auto& v = doc["groups"][0]["volumes"][0];
+  for (const auto* key : {"mount_point", "device", "volume_id", "snapshot_id", "outcome", "reason", "freeze_ms",
+                          "consistency", "duration_ms", "state", "size_gib", "latest_snapshot_id",
+                          "latest_snapshot_time"}) {
+    EXPECT_TRUE(v.contains(key)) << key;
+  }
+  EXPECT_EQ(v["outcome"], "snapshotted");
+  EXPECT_EQ(v["freeze_ms"], 38);
+  EXPECT_TRUE(v["state"].is_null());
+  EXPECT_TRUE(doc["thaw"].is_array());
+  EXPECT_TRUE(doc["checks"].is_array());
+  EXPECT_TRUE(doc["missing_actions"].is_array());
+}
+
+TEST(Output, RenderJsonIsOneDocument) {
+  const auto text = render_json(snapshot_report());
+  EXPECT_EQ(text.back(), '\n');
+  EXPECT_EQ(Json::parse(text), to_json(snapshot_report()));
+}
+
+TEST(Output, OkFollowsFailuresEverywhere) {
+  auto r = snapshot_report();
+  EXPECT_TRUE(r.ok());
+  r.groups[0].volumes[1].outcome = Outcome::failed;
+  EXPECT_FALSE(r.ok());
+  EXPECT_FALSE(r.groups[0].ok());
+  EXPECT_EQ(to_json(r)["groups"][0]["ok"], false);
+
+  r = snapshot_report();
+  r.groups[0].error = "hook pre_snapshots /x: exited with status 1";
+  EXPECT_FALSE(r.ok());
+
+  RunReport check{.command = "check"};
+  check.checks.push_back(CheckReport{.name = "imds", .ok = true, .detail = "IMDSv2"});
+  EXPECT_TRUE(check.ok());
+  check.missing_actions.push_back("ec2:CreateSnapshots");
+  EXPECT_FALSE(check.ok());
+
+  RunReport thaw{.command = "thaw"};
+  thaw.thaw.push_back(ThawReport{.mount_point = "/mnt/a", .outcome = ThawOutcome::not_frozen});
+  EXPECT_TRUE(thaw.ok());
+  thaw.thaw.push_back(ThawReport{.mount_point = "/mnt/b", .outcome = ThawOutcome::failed, .reason = "EPERM"});
+  EXPECT_FALSE(thaw.ok());
+  EXPECT_EQ(to_json(thaw)["thaw"][1]["outcome"], "failed");
+}
+
+TEST(Output, OutcomeNamesAreTheSchemaStrings) {
+  EXPECT_EQ(to_string(Outcome::already_mounted), "already-mounted");
+  EXPECT_EQ(to_string(Outcome::restored), "restored");
+  EXPECT_EQ(to_string(Outcome::created), "created");
+  EXPECT_EQ(to_string(Outcome::failed), "failed");
+  EXPECT_EQ(to_string(ThawOutcome::not_frozen), "not-frozen");
+}
+
+TEST(Output, TextShowsFreezeWindowAndEachVolume) {
+  const auto text = render_text(snapshot_report());
+  EXPECT_NE(text.find("snapshot solr: ok, freeze window 41 ms"), std::string::npos) << text;
+  EXPECT_NE(text.find("/mnt/solr"), std::string::npos);
+  EXPECT_NE(text.find("snapshotted snap-1 (frozen, 38 ms)"), std::string::npos) << text;
+}
+
+TEST(Output, TextShowsFailureReasons) {
+  RunReport r{.command = "mount"};
+  r.groups.push_back(GroupReport{
+      .name = "pg",
+      .volumes = {VolumeReport{.mount_point = "/mnt/pg", .device = "/dev/sdg", .snapshot_id = "snap-9",
+                               .outcome = Outcome::restored},
+                  VolumeReport{.mount_point = "/mnt/wal", .device = "/dev/sdh", .outcome = Outcome::failed,
+                               .reason = "device did not appear"}}});
+  const auto text = render_text(r);
+  EXPECT_NE(text.find("mount pg: FAILED"), std::string::npos) << text;
+  EXPECT_NE(text.find("restored from snap-9"), std::string::npos) << text;
+  EXPECT_NE(text.find("failed: device did not appear"), std::string::npos) << text;
+}
+
+TEST(Output, CheckPrintsMissingActionsAsAPolicy) {
+  RunReport r{.command = "check"};
+  r.checks.push_back(CheckReport{.name = "iam", .ok = false, .detail = "2 actions denied"});
+  r.missing_actions = {"ec2:CreateSnapshots", "ec2:DeleteVolume"};
+  const auto text = render_text(r);
+  EXPECT_NE(text.find("[FAIL] iam: 2 actions denied"), std::string::npos) << text;
+  const auto policy_start = text.find('{');
+  ASSERT_NE(policy_start, std::string::npos);
+  const auto policy = Json::parse(text.substr(policy_start));
+  EXPECT_EQ(policy["Statement"][0]["Action"][1], "ec2:DeleteVolume");
+}
+
+TEST(Output, ListIsATable) {
+  RunReport r{.command = "list"};
+  r.groups.push_back(GroupReport{
+      .name = "solr",
+      .volumes = {VolumeReport{.mount_point = "/mnt/solr", .device = "/dev/sdf", .volume_id = "vol-1",
+                               .outcome = Outcome::listed, .state = "mounted", .size_gib = 20,
+                               .latest_snapshot_id = "snap-1", .latest_snapshot_time = "2026-11-23T10:00:00Z"}}});
+  const auto text = render_text(r);
+  EXPECT_EQ(text.rfind("GROUP  MOUNT POINT  DEVICE    VOLUME  STATE    SIZE    LATEST SNAPSHOT  TAKEN", 0), 0u) << text;
+  EXPECT_NE(text.find("solr   /mnt/solr    /dev/sdf  vol-1   mounted  20 GiB  snap-1           2026-11-23T10:00:00Z"),
+            std::string::npos)
+      << text;
+}
+
+}  // namespace
+}  // namespace agent
