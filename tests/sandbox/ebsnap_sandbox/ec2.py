@@ -191,6 +191,8 @@ class Ec2Engine:
             "VolumeSize": snap.volume.size, "Encrypted": bool(snap.encrypted),
             "StorageTier": "standard", "Tags": self._tags(snap.id),
         }
+        if snap.owner_id != ACCOUNT_ID:
+            view["OwnerAlias"] = "amazon"  # moto's preloaded public snapshots are all Amazon's
         if snap.kms_key_id:
             view["KmsKeyId"] = snap.kms_key_id
         return view
@@ -228,7 +230,7 @@ class Ec2Engine:
         else:
             simple = {
                 "description": view["Description"], "encrypted": str(view["Encrypted"]).lower(),
-                "owner-alias": None, "owner-id": view["OwnerId"], "progress": view["Progress"],
+                "owner-alias": view.get("OwnerAlias"), "owner-id": view["OwnerId"], "progress": view["Progress"],
                 "snapshot-id": view["SnapshotId"], "start-time": _iso(view["StartTime"]),
                 "status": view["State"], "storage-tier": view["StorageTier"],
                 "volume-id": view["VolumeId"], "volume-size": str(view["VolumeSize"]),
@@ -605,8 +607,10 @@ class Ec2Engine:
             snaps = list(self.backend.snapshots.values())
         owners = p.get("OwnerIds")
         if owners:
+            # Account ids, "self", or an owner alias ("amazon").
             wanted = {ACCOUNT_ID if o == "self" else o for o in owners}
-            snaps = [s for s in snaps if s.owner_id in wanted]
+            amazon = "amazon" in wanted
+            snaps = [s for s in snaps if s.owner_id in wanted or (amazon and s.owner_id != ACCOUNT_ID)]
         views = self._apply_filters([self.snapshot_view(s) for s in snaps], p.get("Filters", []), "snapshot")
         page, token = self._paginate("DescribeSnapshots", [(v["SnapshotId"], v) for v in views], p)
         out = {"Snapshots": page}

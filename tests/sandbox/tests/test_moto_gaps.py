@@ -189,6 +189,11 @@ class SnapshotsDetails(SandboxTestCase):
         by_filter = {s["SnapshotId"] for s in self.ec2.describe_snapshots(
             Filters=[{"Name": "owner-id", "Values": [account]}])["Snapshots"]}
         self.assertEqual(self_ids, by_filter)
+        amazon = self.ec2.describe_snapshots(OwnerIds=["amazon"])["Snapshots"]
+        self.assertTrue(amazon)
+        self.assertFalse({s["SnapshotId"] for s in amazon} & self_ids)
+        self.assertEqual({s["OwnerAlias"] for s in amazon}, {"amazon"})
+        self.assertEqual(len(everything), len(amazon) + len(self_ids))
 
 
 if __name__ == "__main__":
