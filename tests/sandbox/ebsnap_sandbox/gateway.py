@@ -119,6 +119,11 @@ class Gateway:
                     if action in ("CreateTags", "DeleteTags"):
                         self.engine.check_resources_exist(p.get("Resources", []))
                     status, _, out = self.engine.forward(method, raw_path, headers, body)
+                    if status >= 500:
+                        # moto failed (e.g. an action it does not implement): answer as EC2 would.
+                        print(f"sandbox: moto answered {status} to {action}: {out[:300]!r}",
+                              file=sys.stderr, flush=True)
+                        raise Ec2Error("InternalError", f"An internal error has occurred ({action}).", 500)
                     if status >= 400:
                         error = _error_code(out)
         except Ec2Error as e:

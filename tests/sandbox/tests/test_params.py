@@ -66,6 +66,11 @@ class Parameters(SandboxTestCase):
         status, text = self.call(**{"Action": "DescribeSnapshots", "Owner.1": "self", "MaxResults": "5"})
         self.assertEqual(status, 200, text)
 
+    def test_an_action_moto_cannot_serve_is_internal_error(self):
+        # moto 5.2.1 raises NotImplementedError for DescribeVolumeStatus.
+        self.assertBotoError("InternalError", self.ec2.describe_volume_status, status=500)
+        self.assertEqual(self.call(Action="DescribeVolumes")[0], 200)
+
     def test_missing_version(self):
         status, text = self.sb.raw_call({"Action": "DescribeVolumes"})
         self.assertEqual((status, code(text)), (400, "MissingParameter"), text)
