@@ -1,0 +1,87 @@
+// ebsnap list against fakes.
+#include <gtest/gtest.h>
+
+#include "agent/list.h"
+#include "agent/restore.h"
+#include "tests/unit/agent_restore_fixture.h"
+
+namespace agent {
+namespace {
+
+using testing::FakeInstance;
+
+const ListEntry& entry(const ListResult& r, const std::string& mount_point) {
+  for (const auto& e : r.volumes) {
+    if (e.mount_point == mount_point) return e;
+  }
+  throw std::runtime_error("no entry for " + mount_point);
+}
+
+TEST(ListTest, ShowsVolumesDevicesMountStateAndTheNewestSnapshot) {
+  FakeInstance f;
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a"), f.volume("/dev/sdg", "/data/b")});
+  f.add_group("web", {f.volume("/dev/sdh", "/data/c")});
+  f.add_snapshot("/data/a", 10);
+  const auto newest = f.add_snapshot("/data/a", 2);
+  auto restored = restore_groups(f.services, f.config, f.filters, f.instance, {&f.config.groups[0]});
+  ASSERT_TRUE(restored.ok()) << format_restore(restored);
+  ASSERT_TRUE(f.mounter.unmount("/data/b"));  // attached, no longer mounted
+  const auto calls_before = f.ec2.calls().size();
+
+  auto r = list_groups(f.services, f.filters, f.instance, f.groups());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(f.ec2.calls().size() - calls_before, 2U);
+  EXPECT_EQ(f.ec2.call_count("DescribeSnapshots"), 2);  // one for the mount, one for the list
+
+  const auto& a = entry(r, "/data/a");
+  EXPECT_EQ(a.state, "mounted");
+  EXPECT_EQ(a.volume_id, restored.volumes[0].volume_id);
+  EXPECT_EQ(a.devnode, restored.volumes[0].devnode);
+  EXPECT_EQ(a.snapshot_id, newest);
+  EXPECT_EQ(a.snapshot_state, "completed");
+  EXPECT_EQ(entry(r, "/data/b").state, "attached");
+  EXPECT_FALSE(entry(r, "/data/b").snapshot_id);
+  EXPECT_EQ(entry(r, "/data/c").state, "absent");
+  EXPECT_FALSE(entry(r, "/data/c").volume_id);
+
+  const auto table = format_list(r);
+  EXPECT_NE(table.find("MOUNT-POINT"), std::string::npos);
+  EXPECT_NE(table.find(newest.value), std::string::npos);
+  auto j = to_json(r);
+  EXPECT_EQ(j["volumes"].size(), 3U);
+  EXPECT_EQ(j["volumes"][0]["latest_snapshot"]["id"], newest.value);
+  EXPECT_TRUE(j["volumes"][2]["latest_snapshot"].is_null());
+}
+
+TEST(ListTest, ConsistencyTagAndForeignMountAreShown) {
+  FakeInstance f;
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  ec2::Snapshot s;
+  s.state = ec2::SnapshotState::Error;
+  s.start_time = f.clock.now();
+  for (const auto& fv : f.filters) s.tags.push_back({fv.key, fv.value});
+  s.tags.push_back({std::string(k_tag_mount_point), "/data/a"});
+  s.tags.push_back({std::string(k_tag_consistency), "watchdog-thawed"});
+  const auto id = f.ec2.add_snapshot(s);
+  f.devices.add_device(platform::BlockDevice{.devnode = "/dev/nvme7n1", .serial = "vol0bbbbbbbbbbbbbbbb"});
+  ASSERT_TRUE(f.mounter.mount(platform::MountRequest{.source = "/dev/nvme7n1", .target = "/data/a", .fs_type = "ext4"}));
+  auto r = list_groups(f.services, f.filters, f.instance, f.groups());
+  const auto& a = entry(r, "/data/a");
+  EXPECT_EQ(a.snapshot_id, id);
+  EXPECT_EQ(a.snapshot_state, "error");
+  EXPECT_EQ(a.snapshot_consistency, "watchdog-thawed");
+  EXPECT_EQ(a.state, "absent");
+  EXPECT_EQ(a.mounted_source, "/dev/nvme7n1");
+}
+
+TEST(ListTest, FailingDescribeIsAnError) {
+  FakeInstance f;
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  f.ec2.fail_next("DescribeSnapshots", ec2::Error{.kind = ec2::ErrorKind::Unauthorized, .message = "denied"});
+  auto r = list_groups(f.services, f.filters, f.instance, f.groups());
+  EXPECT_EQ(r.exit_code(), 1);
+  EXPECT_NE(format_list(r).find("DescribeSnapshots failed"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace agent
