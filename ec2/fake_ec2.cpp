@@ -519,7 +519,9 @@ Result<Volume> FakeEc2::create_volume(const CreateVolumeOptions& o) {
         }
         // EC2 answers with the volume the token is bound to, even if it was deleted since.
         if (auto* r = s.find_volume(it->second.response.id)) return r->volume;
-        return it->second.response;
+        Volume gone = it->second.response;
+        gone.state = VolumeState::Deleted;
+        return gone;
       }
     }
     if (o.availability_zone.empty()) {
@@ -606,12 +608,14 @@ Result<VolumeAttachment> FakeEc2::attach_volume(const AttachVolumeOptions& o) {
     if (r == nullptr) return std::unexpected(State::not_found(o.volume_id.value));
     auto* inst = s.find_instance(o.instance_id);
     if (inst == nullptr) return std::unexpected(State::not_found(o.instance_id.value));
-    if (!valid_device_name(o.device)) {
-      return ec2_fail<VolumeAttachment>(
-          "InvalidParameterValue", "Value (" + o.device + ") for parameter device is invalid. " + o.device +
-                                       " is not a valid EBS device name.");
-    }
     Volume& v = r->volume;
+    // EC2's order of checks: attached, state, zone, device name, device taken, instance state.
+    if (v.state == VolumeState::InUse || !v.attachments.empty()) {
+      return ec2_fail<VolumeAttachment>("VolumeInUse", v.id.value + " is already attached to an instance");
+    }
+    if (v.state != VolumeState::Available) {
+      return ec2_fail<VolumeAttachment>("IncorrectState", v.id.value + " is not 'available'.");
+    }
     if (v.availability_zone != inst->availability_zone) {
       return ec2_fail<VolumeAttachment>("InvalidVolume.ZoneMismatch",
                                         "The volume '" + v.id.value +
@@ -619,17 +623,10 @@ Result<VolumeAttachment> FakeEc2::attach_volume(const AttachVolumeOptions& o) {
                                             "instance '" +
                                             inst->id.value + "'");
     }
-    if (v.state == VolumeState::InUse || !v.attachments.empty()) {
-      return ec2_fail<VolumeAttachment>("VolumeInUse", v.id.value + " is already attached to an instance");
-    }
-    if (v.state != VolumeState::Available) {
-      return ec2_fail<VolumeAttachment>("IncorrectState", "Volume '" + v.id.value + "' is in the '" +
-                                                              std::string(to_string(v.state)) + "' state.");
-    }
-    if (inst->state != "running" && inst->state != "stopped") {
+    if (!valid_device_name(o.device)) {
       return ec2_fail<VolumeAttachment>(
-          "IncorrectInstanceState",
-          "The instance '" + inst->id.value + "' is not in the 'running' or 'stopped' state.");
+          "InvalidParameterValue", "Value (" + o.device + ") for parameter device is invalid. " + o.device +
+                                       " is not a valid EBS device name.");
     }
     for (const auto& other : s.volumes) {
       for (const auto& a : other.volume.attachments) {
@@ -639,6 +636,10 @@ Result<VolumeAttachment> FakeEc2::attach_volume(const AttachVolumeOptions& o) {
                                            o.device + " is already in use");
         }
       }
+    }
+    if (inst->state != "running" && inst->state != "stopped") {
+      return ec2_fail<VolumeAttachment>("IncorrectState",
+                                        "Instance '" + inst->id.value + "' is not 'running'.");
     }
     VolumeAttachment a{.volume_id = v.id,
                        .instance_id = o.instance_id,
@@ -667,6 +668,10 @@ Result<VolumeAttachment> FakeEc2::detach_volume(const DetachVolumeOptions& o) {
                                                               std::string(to_string(v.state)) + "' state.");
     }
     VolumeAttachment& a = v.attachments.front();
+    if (a.state == AttachmentState::Detaching) {
+      return ec2_fail<VolumeAttachment>("IncorrectState",
+                                        "Volume '" + v.id.value + "' is in the 'detaching' state.");
+    }
     if ((o.instance_id && *o.instance_id != a.instance_id) || (!o.device.empty() && o.device != a.device)) {
       return ec2_fail<VolumeAttachment>(
           "InvalidAttachment.NotFound",
@@ -675,13 +680,11 @@ Result<VolumeAttachment> FakeEc2::detach_volume(const DetachVolumeOptions& o) {
     if (auto* inst = s.find_instance(a.instance_id);
         inst != nullptr && inst->root_device_name == a.device && inst->state == "running") {
       return ec2_fail<VolumeAttachment>(
-          "OperationNotPermitted",
-          "The volume '" + v.id.value + "' is the root device of a running instance");
+          "IncorrectState",
+          "Unable to detach root volume '" + v.id.value + "' from instance '" + a.instance_id.value + "'");
     }
-    if (a.state != AttachmentState::Detaching) {
-      a.state = AttachmentState::Detaching;
-      r->due = s.due_in(s.options.detach_delay);
-    }
+    a.state = AttachmentState::Detaching;
+    r->due = s.due_in(s.options.detach_delay);
     return a;
   }();
   return state_->finish("DetachVolume", std::move(result));

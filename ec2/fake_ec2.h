@@ -3,11 +3,13 @@
 //   - unknown ids → <Resource>.NotFound; attaching a volume that is not available →
 //     VolumeInUse / IncorrectState; a device name already used on the instance → InUse;
 //     a volume in another AZ → InvalidVolume.ZoneMismatch; deleting an attached volume →
-//     VolumeInUse; detaching a volume that is not attached → IncorrectState;
+//     VolumeInUse; detaching a volume that is not attached (or already detaching) →
+//     IncorrectState; the root volume of a running instance cannot be detached;
 //   - states advance (creating → available, attaching → attached, detaching → gone,
 //     pending → completed, deleting → gone) on each Describe call, with a clock, or by step();
 //   - ClientToken idempotency (same token, same parameters → same volume; different
-//     parameters → IdempotentParameterMismatch; a token stays bound after its volume is deleted);
+//     parameters → IdempotentParameterMismatch; a token stays bound after its volume is deleted,
+//     and then answers with that volume in state deleted);
 //   - tags at creation and by CreateTags/DeleteTags; Describe filters (with * and ? wildcards),
 //     ids, OwnerIds=self; DryRun (DryRunOperation, or UnauthorizedOperation for denied actions);
 //   - injected errors, lost responses (applied, then a Network error with maybe_applied) and a

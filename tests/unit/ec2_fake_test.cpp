@@ -114,6 +114,16 @@ TEST_F(FakeTest, UnknownIdsAreNotFound) {
             ErrorKind::NotFound);
 }
 
+TEST_F(FakeTest, DetachingTwiceAndTheRootVolumeAreIncorrectState) {
+  const VolumeId v = available_volume();
+  ASSERT_TRUE(ec2.attach_volume({.volume_id = v, .instance_id = instance, .device = "/dev/sdf"}));
+  ec2.settle();
+  ASSERT_TRUE(ec2.detach_volume({.volume_id = v}));
+  EXPECT_EQ(ec2.detach_volume({.volume_id = v}).error().kind, ErrorKind::IncorrectState);
+  const VolumeId root = ec2.instance(instance)->block_device_mappings.at(0).volume_id;
+  EXPECT_EQ(ec2.detach_volume({.volume_id = root}).error().kind, ErrorKind::IncorrectState);
+}
+
 TEST_F(FakeTest, ZoneMismatchAndDetachOfAvailableVolume) {
   const VolumeId other = available_volume(10, "us-east-1b");
   auto a = ec2.attach_volume({.volume_id = other, .instance_id = instance, .device = "/dev/sdf"});
@@ -140,6 +150,7 @@ TEST_F(FakeTest, ClientTokenIsIdempotentAndBoundAfterDelete) {
   auto after = ec2.create_volume(o);
   ASSERT_TRUE(after);
   EXPECT_EQ(after->id, first->id);  // EC2 keeps the token bound to the deleted volume
+  EXPECT_EQ(after->state, VolumeState::Deleted);
   EXPECT_FALSE(ec2.volume(first->id));
 }
 
