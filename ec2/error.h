@@ -37,6 +37,8 @@ struct Error {
   int errno_value = 0;
   // A network failure after the request may have reached the server: a call that is not
   // idempotent (CreateSnapshot) may have been applied. Reconcile; do not resend blindly.
+  // Also set on the final error of a resent call when an earlier attempt may have reached the
+  // server (an IncorrectState after a resent AttachVolume may be that attempt's doing).
   bool maybe_applied = false;
 
   // One line for humans and logs: "kind: message (code=..., request_id=...)".

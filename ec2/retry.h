@@ -65,14 +65,22 @@ class RetryStrategy {
   template <class T>
   [[nodiscard]] Result<T> run(std::string_view what, Idempotency idempotency,
                               const std::function<Result<T>(int attempt)>& attempt) {
-    int cost = 0;  // what this call's retries took from the quota
+    int cost = 0;                  // what this call's retries took from the quota
+    bool earlier_reached = false;  // an earlier attempt may have reached the server
     for (int n = 1;; ++n) {
       Result<T> r = attempt(n);
       if (r) {
         on_success(cost);
         return r;
       }
-      if (!should_retry(what, idempotency, r.error(), n, cost)) return r;
+      const bool reached = r.error().maybe_applied;
+      if (!should_retry(what, idempotency, r.error(), n, cost)) {
+        // An IncorrectState (or NotFound) after a resent AttachVolume/DetachVolume/DeleteVolume
+        // may be the work of our own earlier attempt: say so, the caller reconciles.
+        if (earlier_reached) r.error().maybe_applied = true;
+        return r;
+      }
+      earlier_reached = earlier_reached || reached;
     }
   }
 

@@ -164,6 +164,28 @@ TEST(RetryStrategy, NonIdempotentCallIsResentWhenRejectedOrNeverSent) {
   EXPECT_EQ(calls, 4);
 }
 
+TEST(RetryStrategy, ErrorAfterAResendSaysAnEarlierAttemptMayHaveApplied) {
+  ManualClock clock;
+  SequenceRandom random({0.0});
+  RetryStrategy s(RetryOptions{.max_attempts = 5}, nullptr, clock, random);
+  auto r = s.run<int>("AttachVolume", Idempotency::Idempotent, [&](int attempt) -> Result<int> {
+    if (attempt == 1) {
+      Error e = error_of(ErrorKind::Network);
+      e.maybe_applied = true;
+      return std::unexpected(e);
+    }
+    return std::unexpected(error_of(ErrorKind::IncorrectState, "VolumeInUse"));
+  });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::IncorrectState);
+  EXPECT_TRUE(r.error().maybe_applied);
+  auto plain = s.run<int>("AttachVolume", Idempotency::Idempotent, [&](int) -> Result<int> {
+    return std::unexpected(error_of(ErrorKind::IncorrectState, "VolumeInUse"));
+  });
+  ASSERT_FALSE(plain);
+  EXPECT_FALSE(plain.error().maybe_applied);
+}
+
 // --- the client ---
 
 class ClientTest : public ::testing::Test {
