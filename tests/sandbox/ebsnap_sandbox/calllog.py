@@ -1,5 +1,6 @@
 """The JSON-lines call log: one line per EC2 call (for tests and benchmarks)."""
 import json
+import os
 import threading
 
 # Never logged: signatures, credentials, tokens, and user data (it may hold secrets).
@@ -16,13 +17,17 @@ class CallLog:
     def __init__(self, path: str):
         self.path = path
         self._lock = threading.Lock()
-        self._file = open(path, "a", buffering=1)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
     def write(self, entry: dict) -> None:
-        line = json.dumps(entry, default=str, separators=(",", ":"))
+        # One write(2) per line: a reader polling the file never sees half a line.
+        line = (json.dumps(entry, default=str, separators=(",", ":")) + "\n").encode()
         with self._lock:
-            self._file.write(line + "\n")
+            if self._fd >= 0:
+                os.write(self._fd, line)
 
     def close(self) -> None:
         with self._lock:
-            self._file.close()
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1

@@ -150,6 +150,9 @@ class Gateway:
                 return 200, self.config.get()
             if sub == "/config" and method == "POST":
                 return 200, self.config.merge(json.loads(body or b"{}"))
+            if sub == "/throttling" and method == "GET":
+                return 200, {"enabled": self.config.view()["throttling"]["enabled"],
+                             "tokens": self.throttler.levels()}
             if sub == "/health" and method == "GET":
                 return 200, {"ok": True}
             if sub == "/devices" and method == "GET":

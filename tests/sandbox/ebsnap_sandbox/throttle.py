@@ -42,6 +42,12 @@ class Throttler:
             self._spec = throttling["buckets"]
             self._buckets = {}
 
+    def levels(self) -> dict:
+        """Tokens in each bucket now (buckets appear with their category's first call)."""
+        with self._lock:
+            now = time.monotonic()
+            return {cat: min(b.burst, b.tokens + (now - b.stamp) * b.rate) for cat, b in self._buckets.items()}
+
     def allow(self, action: str) -> bool:
         if not self._enabled:
             return True

@@ -93,6 +93,9 @@ class Sandbox:
         return self._control("POST", "/snapshots/bulk",
                              {"volume_id": volume_id, "count": count, "tags": tags or {}})["snapshot_ids"]
 
+    def tokens(self) -> dict:
+        return self._control("GET", "/throttling")["tokens"]
+
     def devices(self) -> dict:
         return self._control("GET", "/devices")
 
@@ -193,7 +196,7 @@ class SandboxTestCase(unittest.TestCase):
     def new_volume(self, size=1, **kwargs) -> str:
         return self.ec2.create_volume(Size=size, AvailabilityZone=self.sb.az, **kwargs)["VolumeId"]
 
-    def wait_volume(self, volume_id: str, state: str, timeout=10):
+    def wait_volume(self, volume_id: str, state: str, timeout=20):
         deadline = time.time() + timeout
         while True:
             vol = self.ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]

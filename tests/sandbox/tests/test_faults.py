@@ -40,23 +40,28 @@ class Throttling(SandboxTestCase):
         tag = {"Resources": [vid], "Tags": [{"Key": "k", "Value": "v"}]}
         started = time.monotonic()
         results = [outcome(self.ec2.create_tags, **tag) for _ in range(burst + 10)]
-        emptied = time.monotonic()
+        elapsed = time.monotonic() - started
         ok = results.count("ok")
         self.assertEqual(set(results), {"ok", "RequestLimitExceeded"}, results)
-        # The full burst, plus whatever refilled while the calls ran.
+        # The full burst, plus whatever refilled while the calls ran (however slow they were).
         self.assertGreaterEqual(ok, burst)
-        self.assertLessEqual(ok, burst + int(rate * (emptied - started)) + 1)
-        self.assertEqual(results[-1], "RequestLimitExceeded", results)
+        self.assertLessEqual(ok, burst + int(rate * elapsed) + 1)
 
-        # The bucket refills at `rate` per second: after a pause, about rate * pause calls pass.
+        # The refill, measured on the bucket itself (the control endpoint costs no token), so
+        # the measure does not depend on how long calls take on a loaded machine.
+        before_first = time.monotonic()
+        first = self.sb.tokens()["CreateTags"]
+        after_first = time.monotonic()
         time.sleep(1.0)
-        refilled = 0
-        while outcome(self.ec2.create_tags, **tag) == "ok":
-            refilled += 1
-            self.assertLess(refilled, burst, "the bucket must not refill completely in ~1 s")
-        window = time.monotonic() - emptied
-        self.assertGreaterEqual(refilled, int(rate * 1.0) - 1)
-        self.assertLessEqual(refilled, int(rate * window) + 1)
+        before_second = time.monotonic()
+        second = self.sb.tokens()["CreateTags"]
+        after_second = time.monotonic()
+        self.assertLess(second, burst, "the bucket must not be full again after ~1 s")
+        gained = second - first
+        self.assertGreaterEqual(gained, rate * (before_second - after_first) - 0.01)
+        self.assertLessEqual(gained, rate * (after_second - before_first) + 0.01)
+        # And the clients see it: the refilled tokens let calls through again.
+        self.assertEqual(outcome(self.ec2.create_tags, **tag), "ok")
         # Another category is not affected.
         self.ec2.describe_volumes()
 
@@ -75,15 +80,15 @@ class Faults(SandboxTestCase):
                            "fail_next": {"count": 0}})
 
     def test_latency_per_action(self):
-        self.sb.configure({"latency_ms": {"DescribeVolumes": 300}})
+        self.sb.configure({"latency_ms": {"DescribeVolumes": 800}})
         started = time.monotonic()
         self.ec2.describe_volumes()
-        self.assertGreaterEqual(time.monotonic() - started, 0.3)
+        self.assertGreaterEqual(time.monotonic() - started, 0.8)
         entry = [c for c in self.sb.calls() if c["action"] == "DescribeVolumes"][-1]
-        self.assertGreaterEqual(entry["latency_ms"], 300)
+        self.assertGreaterEqual(entry["latency_ms"], 800)
         self.ec2.describe_snapshots(OwnerIds=["self"])
         entry = [c for c in self.sb.calls() if c["action"] == "DescribeSnapshots"][-1]
-        self.assertLess(entry["latency_ms"], 300)
+        self.assertLess(entry["latency_ms"], 800)
 
     def test_5xx_fraction_is_visible_and_reproducible_with_a_seed(self):
         def pattern():

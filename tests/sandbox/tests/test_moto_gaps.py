@@ -6,8 +6,9 @@ from tests.support import SandboxTestCase
 
 
 class StateTiming(SandboxTestCase):
-    sandbox_config = {"timing": {"volume_create_s": 1.5, "attach_s": 1.5, "detach_s": 1.5,
-                                 "snapshot_complete_s": 2.0}}
+    # Long enough for the checks made during each transitional state, even on a loaded machine.
+    sandbox_config = {"timing": {"volume_create_s": 4, "attach_s": 4, "detach_s": 4,
+                                 "snapshot_complete_s": 4}}
 
     def ids(self, **kwargs):
         return {v["VolumeId"] for v in self.ec2.describe_volumes(**kwargs)["Volumes"]}
@@ -24,7 +25,7 @@ class StateTiming(SandboxTestCase):
         self.assertNotIn(vid, self.ids(Filters=[{"Name": "status", "Values": ["available"]}]))
         self.assertBotoError("IncorrectState", self.ec2.attach_volume, VolumeId=vid,
                              InstanceId=self.sb.instance_id, Device="/dev/sdm")
-        self.wait_volume(vid, "available", timeout=10)
+        self.wait_volume(vid, "available", timeout=20)
         self.assertIn(vid, self.ids(Filters=[{"Name": "status", "Values": ["available"]}]))
         self.assertNotIn(vid, self.ids(Filters=[{"Name": "status", "Values": ["creating"]}]))
         self.ec2.delete_volume(VolumeId=vid)
@@ -35,7 +36,7 @@ class StateTiming(SandboxTestCase):
         vol = self.ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]
         self.assertEqual((vol["State"], vol["Attachments"][0]["State"]), ("in-use", "attaching"))
         self.assertIn(vid, self.ids(Filters=[{"Name": "attachment.status", "Values": ["attaching"]}]))
-        deadline = time.time() + 10
+        deadline = time.time() + 20
         while self.ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]["Attachments"][0]["State"] != "attached":
             self.assertLess(time.time(), deadline)
             time.sleep(0.05)
@@ -51,7 +52,7 @@ class StateTiming(SandboxTestCase):
         self.assertBotoError("VolumeInUse", self.ec2.delete_volume, VolumeId=vid)
         self.assertBotoError("VolumeInUse", self.ec2.attach_volume, VolumeId=vid,
                              InstanceId=self.sb.instance_id, Device="/dev/sdn")
-        self.wait_volume(vid, "available", timeout=10)
+        self.wait_volume(vid, "available", timeout=20)
         self.assertEqual(self.ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]["Attachments"], [])
         self.ec2.delete_volume(VolumeId=vid)
 
@@ -66,7 +67,7 @@ class StateTiming(SandboxTestCase):
         self.assertIn(sid, pending)
         # A volume cannot be created from a snapshot that is not completed yet.
         self.assertBotoError("IncorrectState", self.ec2.create_volume, SnapshotId=sid, AvailabilityZone=self.sb.az)
-        deadline = time.time() + 10
+        deadline = time.time() + 20
         while (snap := self.ec2.describe_snapshots(SnapshotIds=[sid])["Snapshots"][0])["State"] != "completed":
             self.assertLess(time.time(), deadline)
             time.sleep(0.05)
