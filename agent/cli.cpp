@@ -20,18 +20,14 @@ constexpr std::array<std::string_view, 13> k_command_words = {
     "list-volumes", "check", "test", "thaw", "version", "help"};
 
 constexpr std::string_view k_help_footer = R"(
-Commands and their Snaptastic aliases:
-  mount GROUP...                          (mount-snapshots)    restore or create, and mount
-  snapshot GROUP...                       (make-snapshots)     freeze, snapshot, thaw
-  unmount GROUP... [--delete-volumes] [--yes] (unmount-snapshots) unmount and detach
-  list [GROUP...]                         (list-volumes)       volumes, mount state, latest snapshot
-  check                                   (test)               IMDS, credentials, config, IAM
-  thaw [MOUNT...|--all]                                        emergency thaw
-  version
+Arguments: mount, snapshot and unmount take GROUP...; list takes [GROUP...] (default: all);
+unmount also takes [--delete-volumes] [--yes]; thaw takes [MOUNT...|--all].
+Global options may also follow the command.
 
 Configuration: --config, else $EBSNAP_CONFIG, else /etc/ebsnap/ebsnap.json.
 Exit codes: 0 success; 1 the operation failed (partly or wholly); 2 usage or configuration
-error (nothing was changed).)";
+error (nothing was changed).
+)";
 
 CliStop usage_error(std::string message) {
   return CliStop{.exit_code = k_exit_usage, .err = "ebsnap: " + message + "; see 'ebsnap --help'\n"};

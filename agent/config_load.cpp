@@ -67,7 +67,7 @@ std::expected<Config, ConfigError> load_config_file(const std::filesystem::path&
     if (text.size() > k_max_config_bytes) return error("", "expected a config file smaller than 4 MiB");
   }
   auto doc = parse_json_text(text);
-  if (!doc) return error("", doc.error());
+  if (!doc) return error(doc.error().json_path, doc.error().message);
   if (doc->is_object() && doc->contains("credentials")) {
     if ((st.st_mode & 077) != 0) {
       return error("$.credentials", "refused: the file holds credentials and group or others can access it (mode " +

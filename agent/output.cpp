@@ -28,7 +28,13 @@ Json volume_json(const VolumeReport& v) {
               {"state", or_null(v.state)},
               {"size_gib", or_null(v.size_gib)},
               {"latest_snapshot_id", or_null(v.latest_snapshot_id)},
-              {"latest_snapshot_time", or_null(v.latest_snapshot_time)}};
+              {"latest_snapshot_time", or_null(v.latest_snapshot_time)},
+              {"attached_as", or_null(v.attached_as)},
+              {"devnode", or_null(v.devnode)},
+              {"filesystem", or_null(v.filesystem)},
+              {"formatted", or_null(v.formatted)},
+              {"plan", v.plan},
+              {"warnings", v.warnings}};
 }
 
 std::string seconds_text(std::int64_t ms) {
@@ -92,9 +98,14 @@ std::string render_groups(const RunReport& report) {
     if (g.error) out += "  error: " + *g.error + "\n";
     std::vector<std::vector<std::string>> rows;
     for (const auto& v : g.volumes) {
-      rows.push_back({"  " + v.mount_point, v.device, dash(v.volume_id), volume_line_detail(v)});
+      rows.push_back({"  " + v.mount_point, v.devnode ? v.device + " (" + *v.devnode + ")" : v.device,
+                      dash(v.volume_id), volume_line_detail(v)});
     }
     out += table(rows);
+    for (const auto& v : g.volumes) {
+      for (const auto& step : v.plan) out += "    " + v.mount_point + ": would " + step + "\n";
+      for (const auto& w : v.warnings) out += "    " + v.mount_point + ": warning: " + w + "\n";
+    }
   }
   return out;
 }
@@ -150,6 +161,7 @@ std::string_view to_string(Outcome outcome) {
     case Outcome::snapshotted: return "snapshotted";
     case Outcome::unmounted: return "unmounted";
     case Outcome::deleted: return "deleted";
+    case Outcome::not_attached: return "not-attached";
     case Outcome::listed: return "listed";
     case Outcome::planned: return "planned";
     case Outcome::skipped: return "skipped";

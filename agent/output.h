@@ -26,7 +26,8 @@
 //           "volume_id": "vol-0123..." | null,
 //           "snapshot_id": "snap-0456..." | null,  // mount: restored from; snapshot: created
 //           "outcome": "restored" | "created" | "reused" | "already-mounted" | "snapshotted" |
-//                      "unmounted" | "deleted" | "listed" | "planned" | "skipped" | "failed",
+//                      "unmounted" | "deleted" | "not-attached" | "listed" | "planned" |
+//                      "skipped" | "failed",
 //           "reason": null | "...",               // why failed/skipped; a note otherwise
 //           "freeze_ms": 38 | null,               // snapshot: how long this filesystem was frozen
 //           "consistency": "frozen" | "unfrozen" | "watchdog-thawed" | null,  // snapshot
@@ -34,7 +35,13 @@
 //           "state": "mounted" | "attached" | "detached" | "absent" | null,   // list
 //           "size_gib": 20 | null,                                            // list
 //           "latest_snapshot_id": "snap-..." | null,                          // list
-//           "latest_snapshot_time": "2026-11-23T10:00:00Z" | null             // list
+//           "latest_snapshot_time": "2026-11-23T10:00:00Z" | null,            // list
+//           "attached_as": "/dev/sdg" | null,     // the name given to AttachVolume
+//           "devnode": "/dev/nvme1n1" | null,     // the block device it showed up as
+//           "filesystem": "xfs" | null,
+//           "formatted": true | false | null,     // mount: mkfs ran
+//           "plan": [ "..." ],                    // --dry-run: the steps that would run
+//           "warnings": [ "..." ]                 // e.g. a skipped error snapshot
 //         } ] } ],
 //   "thaw": [                         // thaw; [] otherwise
 //     { "mount_point": "/mnt/solr", "outcome": "thawed" | "not-frozen" | "failed",
@@ -64,6 +71,7 @@ enum class Outcome {
   snapshotted,      // snapshot: the snapshot was created (pending is enough)
   unmounted,        // unmount: unmounted and detached
   deleted,          // unmount --delete-volumes: unmounted, detached and deleted
+  not_attached,     // unmount: no volume of ours attached for that mount point; nothing done
   listed,           // list
   planned,          // --dry-run: what would be done is in reason
   skipped,          // not attempted (a pre-hook failed, or an earlier step of the group)
@@ -89,6 +97,13 @@ struct VolumeReport {
   std::optional<std::int64_t> size_gib;
   std::optional<std::string> latest_snapshot_id;
   std::optional<std::string> latest_snapshot_time;
+  // where the volume is (mount, unmount, list)
+  std::optional<std::string> attached_as;
+  std::optional<std::string> devnode;
+  std::optional<std::string> filesystem;
+  std::optional<bool> formatted;
+  std::vector<std::string> plan;
+  std::vector<std::string> warnings;
 };
 
 struct GroupReport {

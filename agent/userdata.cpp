@@ -35,7 +35,9 @@ std::expected<Userdata, ConfigError> parse_userdata(const std::optional<std::str
   auto doc = parse_json_text(*text);
   if (!doc) {
     // Not an error yet: a cloud-init script is fine as long as nothing needs filter values.
-    userdata.problem = "not JSON (" + doc.error() + ")";
+    userdata.problem = doc.error().json_path.empty() ? "not JSON (" + doc.error().message + ")"
+                                                    : "not usable JSON (" + doc.error().json_path + ": " +
+                                                          doc.error().message + ")";
     return userdata;
   }
   if (!doc->is_object()) {

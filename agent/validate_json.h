@@ -1,6 +1,8 @@
 #pragma once
-// JSON text → document, with a one-line error that gives line and column and never quotes the
-// input (userdata and config files may hold secrets; nlohmann's "last read: ..." is dropped).
+// JSON text → document, strictly: a key repeated in one object is an error (nlohmann would keep
+// the last one silently, hiding an operator's mistake). Errors are one line that gives line and
+// column (or the JSON path of the repeated key) and never quote the input: userdata and config
+// files may hold secrets, so nlohmann's "last read: ..." is dropped.
 #include <expected>
 #include <string>
 #include <string_view>
@@ -9,7 +11,11 @@
 
 namespace agent {
 
-// Error: "malformed JSON at line 3, column 7: syntax error while parsing value - invalid literal".
-[[nodiscard]] std::expected<nlohmann::ordered_json, std::string> parse_json_text(std::string_view text);
+struct JsonTextError {
+  std::string json_path;  // set for a repeated key: "$.groups.solr.volumes[0].size_gib"
+  std::string message;    // "malformed JSON at line 3, column 7: syntax error while parsing value"
+};
+
+[[nodiscard]] std::expected<nlohmann::ordered_json, JsonTextError> parse_json_text(std::string_view text);
 
 }  // namespace agent

@@ -150,6 +150,20 @@ TEST_F(ConfigLoad, MalformedJsonGivesLineAndColumnWithoutQuotingInput) {
   EXPECT_EQ(result.error().message.find("secret"), std::string::npos) << result.error().describe();
 }
 
+TEST_F(ConfigLoad, RepeatedKeyIsRefusedWithItsPath) {
+  auto result = load_config_file(write(std::string(
+      R"({"groups":{"solr":{"volumes":[{"device":"/dev/sdf","mount_point":"/a","size_gib":1},)"
+      R"({"device":"/dev/sdg","mount_point":"/b","size_gib":1,"size_gib":2}]}}})")));
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().json_path, "$.groups.solr.volumes[1].size_gib");
+  EXPECT_NE(result.error().message.find("repeated"), std::string::npos);
+  result = load_config_file(write(std::string(R"({"region":"eu-west-1","region":"eu-west-2","groups":{}})")));
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().json_path, "$.region");
+  // The same key in sibling objects is fine.
+  EXPECT_TRUE(load_config_file(write(valid_config())).has_value());
+}
+
 TEST_F(ConfigLoad, EmptyFileIsMalformed) {
   auto result = load_config_file(write(std::string()));
   ASSERT_FALSE(result.has_value());

@@ -36,12 +36,15 @@ TEST(Output, JsonSchemaOneHasEveryKeyAlways) {
   const auto& v = doc["groups"][0]["volumes"][0];
   for (const auto* key : {"mount_point", "device", "volume_id", "snapshot_id", "outcome", "reason", "freeze_ms",
                           "consistency", "duration_ms", "state", "size_gib", "latest_snapshot_id",
-                          "latest_snapshot_time"}) {
+                          "latest_snapshot_time", "attached_as", "devnode", "filesystem", "formatted", "plan",
+                          "warnings"}) {
     EXPECT_TRUE(v.contains(key)) << key;
   }
   EXPECT_EQ(v["outcome"], "snapshotted");
   EXPECT_EQ(v["freeze_ms"], 38);
   EXPECT_TRUE(v["state"].is_null());
+  EXPECT_TRUE(v["formatted"].is_null());
+  EXPECT_EQ(v["plan"], Json::array());
   EXPECT_TRUE(doc["thaw"].is_array());
   EXPECT_TRUE(doc["checks"].is_array());
   EXPECT_TRUE(doc["missing_actions"].is_array());
@@ -106,6 +109,21 @@ TEST(Output, TextShowsFailureReasons) {
   EXPECT_NE(text.find("mount pg: FAILED"), std::string::npos) << text;
   EXPECT_NE(text.find("restored from snap-9"), std::string::npos) << text;
   EXPECT_NE(text.find("failed: device did not appear"), std::string::npos) << text;
+}
+
+TEST(Output, DryRunPlanAndWarningsAreShown) {
+  RunReport r{.command = "mount", .dry_run = true};
+  r.groups.push_back(GroupReport{
+      .name = "pg",
+      .volumes = {VolumeReport{.mount_point = "/mnt/pg", .device = "/dev/sdg", .outcome = Outcome::planned,
+                               .plan = {"create a gp3 volume of 20 GiB", "mkfs.xfs"},
+                               .warnings = {"snapshot snap-1 is in state error; skipped"}}}});
+  const auto text = render_text(r);
+  EXPECT_NE(text.find("dry run: nothing was changed"), std::string::npos) << text;
+  EXPECT_NE(text.find("/mnt/pg: would mkfs.xfs"), std::string::npos) << text;
+  EXPECT_NE(text.find("/mnt/pg: warning: snapshot snap-1 is in state error; skipped"), std::string::npos) << text;
+  EXPECT_EQ(to_json(r)["groups"][0]["volumes"][0]["plan"][1], "mkfs.xfs");
+  EXPECT_EQ(to_string(Outcome::not_attached), "not-attached");
 }
 
 TEST(Output, CheckPrintsMissingActionsAsAPolicy) {
