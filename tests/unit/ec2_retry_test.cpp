@@ -375,6 +375,53 @@ TEST_F(ClientTest, AuthErrorNamesTheCredentialSource) {
   EXPECT_EQ(r.error().describe().find("secret"), std::string::npos);
 }
 
+// Hands out AKID1, AKID2, ... : a new key after each invalidate().
+class RotatingCredentials final : public CredentialsProvider {
+ public:
+  Result<Credentials> credentials() override {
+    Credentials c;
+    c.access_key_id = "AKID" + std::to_string(generation);
+    c.secret_access_key = SecretString(std::string("s"));
+    c.session_token = SecretString(std::string("t"));
+    return c;
+  }
+  std::string source() const override { return "rotating"; }
+  void invalidate() override { ++generation; }
+  int generation = 1;
+};
+
+TEST_F(ClientTest, ExpiredCredentialsAreRefreshedOnceAndTheCallResent) {
+  constexpr const char* k_expired =
+      "<Response><Errors><Error><Code>RequestExpired</Code><Message>Request has expired.</Message></Error>"
+      "</Errors><RequestID>x</RequestID></Response>";
+  auto creds = std::make_shared<RotatingCredentials>();
+  auto r = Ec2Client::create(Ec2ClientOptions{.region = "eu-west-1",
+                                              .credentials = creds,
+                                              .http_client = http,
+                                              .clock = &clock,
+                                              .sleeper = &clock,
+                                              .random = &random},
+                             fixed_environment({{"AWS_ENDPOINT_URL_EC2", "http://127.0.0.1:1234"}}));
+  ASSERT_TRUE(r);
+  auto& c = **r;
+  http->push(400, k_expired);
+  http->push(200, "<DescribeVolumesResponse><volumeSet/></DescribeVolumesResponse>");
+  ASSERT_TRUE(c.describe_volumes({}));
+  ASSERT_EQ(http->count(), 2u);
+  EXPECT_NE(ec2test::header_of(http->requests()[0], "Authorization").find("Credential=AKID1/"),
+            std::string::npos);
+  EXPECT_NE(ec2test::header_of(http->requests()[1], "Authorization").find("Credential=AKID2/"),
+            std::string::npos);
+  // Fresh credentials rejected as well: an Auth error, not a loop.
+  http->push(400, k_expired);
+  http->push(400, k_expired);
+  auto again = c.describe_volumes({});
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().kind, ErrorKind::Auth);
+  EXPECT_EQ(http->count(), 4u);
+  EXPECT_EQ(creds->generation, 3);
+}
+
 TEST(Ec2ClientCreate, PlainHttpOnlyForAConfiguredEndpoint) {
   auto creds = std::make_shared<StaticCredentialsProvider>(Credentials{});
   auto bad = Ec2Client::create(
