@@ -106,12 +106,11 @@ class Validator {
     return &value;
   }
 
-  [[nodiscard]] Checked<std::string> string_at(const Json& value, const std::string& path, std::string_view what,
-                                               bool secret = false) const {
+  // Never echoes the value: it may be a credential.
+  [[nodiscard]] Checked<std::string> string_at(const Json& value, const std::string& path, std::string_view what) const {
     if (!value.is_string()) return fail(path, "expected " + std::string(what) + " (a string), got " + type_name(value));
     auto s = value.get<std::string>();
     if (s.empty()) return fail(path, "expected " + std::string(what) + ", got an empty string");
-    (void)secret;
     return s;
   }
 
@@ -177,10 +176,10 @@ class Validator {
     for (const auto key : {std::string_view{"access_key_id"}, std::string_view{"secret_access_key"}}) {
       if (!value.contains(key)) return fail(json_path_child(path, key), "missing; expected a string");
     }
-    c.access_key_id = EBSNAP_TRY(string_at(value["access_key_id"], json_path_child(path, "access_key_id"), "an access key id", true));
-    c.secret_access_key = EBSNAP_TRY(string_at(value["secret_access_key"], json_path_child(path, "secret_access_key"), "a secret access key", true));
+    c.access_key_id = EBSNAP_TRY(string_at(value["access_key_id"], json_path_child(path, "access_key_id"), "an access key id"));
+    c.secret_access_key = EBSNAP_TRY(string_at(value["secret_access_key"], json_path_child(path, "secret_access_key"), "a secret access key"));
     if (const auto it = value.find("session_token"); it != value.end()) {
-      c.session_token = EBSNAP_TRY(string_at(*it, json_path_child(path, "session_token"), "a session token", true));
+      c.session_token = EBSNAP_TRY(string_at(*it, json_path_child(path, "session_token"), "a session token"));
     }
     return c;
   }
