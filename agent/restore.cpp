@@ -65,6 +65,7 @@ struct Item {
   bool replayed_token = false;            // the attempt came from an earlier run
   std::optional<ec2::Snapshot> snapshot;  // to restore from (Create)
   bool pre_mount_ran = false;
+  bool on_failure_ran = false;
 };
 
 class Restore {
@@ -92,7 +93,7 @@ class Restore {
   [[nodiscard]] ec2::Result<std::string> attach(Item& item, platform::VolumeWatch& watch);
   [[nodiscard]] std::string diagnose_missing_device(const Item& item, const std::string& name);
   void mount(Item& item, const std::string& devnode, bool from_snapshot);
-  void on_failure_hooks(const Item& item);
+  void on_failure_hooks(Item& item);
   [[nodiscard]] HookContext hook_context(const Item& item) const;
 
   Services& s_;
@@ -122,8 +123,9 @@ HookContext Restore::hook_context(const Item& item) const {
   return c;
 }
 
-void Restore::on_failure_hooks(const Item& item) {
-  if (s_.options.dry_run || item.group->hooks.of(HookPhase::on_failure).empty()) return;
+void Restore::on_failure_hooks(Item& item) {
+  if (s_.options.dry_run || item.on_failure_ran || item.group->hooks.of(HookPhase::on_failure).empty()) return;
+  item.on_failure_ran = true;
   auto c = hook_context(item);
   c.ok = false;
   c.error = item.out.reason;
@@ -692,7 +694,8 @@ RestoreResult Restore::run(const std::vector<const GroupConfig*>& group_list) {
       in_parallel(to_mount, [this](Item& item) {
         attach_and_mount(item);
         const bool failed = item.out.status == VolumeStatus::Failed;
-        if (item.pre_mount_ran) {
+        // Post hooks always run for a volume this run worked on, with its status.
+        if (item.pre_mount_ran || !item.group->hooks.of(HookPhase::post_mount).empty()) {
           auto c = hook_context(item);
           c.ok = !failed;
           if (auto r = run_hooks(item.group->hooks, HookPhase::post_mount, c, hook_options_); !r) {
@@ -705,6 +708,10 @@ RestoreResult Restore::run(const std::vector<const GroupConfig*>& group_list) {
         }
         if (failed) on_failure_hooks(item);
       });
+      // Whatever step a volume failed at (creating, waiting, before any of it), on_failure once.
+      for (auto& item : items) {
+        if (item.out.status == VolumeStatus::Failed) on_failure_hooks(item);
+      }
       for (const auto* g : groups) {
         auto& list = by_group[g];
         const bool ok = std::ranges::none_of(list, [](const Item* i) { return i->out.status == VolumeStatus::Failed; });

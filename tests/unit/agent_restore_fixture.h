@@ -2,6 +2,7 @@
 // A whole instance in process for the mount/unmount/list tests: FakeEc2 (EC2's rules), a
 // FakeBlockDevices whose devices appear when FakeEc2 has the volume attached to our instance
 // (serial = volume id, content = what the snapshot held), a FakeMounter, a ManualClock.
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <string>

@@ -6,6 +6,9 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
+
+#include <unistd.h>
 
 #include "agent/client_tokens.h"
 #include "agent/restore.h"
@@ -439,6 +442,81 @@ TEST(ClientTokensTest, AFileNamingAnotherMountPointIsIgnored) {
   auto loaded = tokens.load("g", "/mnt/b");
   ASSERT_TRUE(loaded);
   EXPECT_FALSE(*loaded);
+}
+
+}  // namespace
+}  // namespace agent
+
+namespace agent {
+namespace {
+
+// Hooks run as real processes (root-owned scripts in a temp dir; the unit tests run as root).
+class RestoreHookTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "hooks must be root-owned; run as root";
+  }
+  HookCommand script(const std::string& name, const std::string& body) {
+    const auto path = dir_.path() / name;
+    std::ofstream(path) << "#!/bin/sh\n" << body << "\n";
+    std::filesystem::permissions(path, std::filesystem::perms(0755));
+    return {path.string()};
+  }
+  std::string log() const {
+    std::ifstream in(dir_.path() / "log");
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+  std::string append(const std::string& what) const {
+    return "echo \"" + what + " $EBSNAP_MOUNT_POINT $EBSNAP_STATUS\" >> " + (dir_.path() / "log").string();
+  }
+  RestoreResult run() { return restore_groups(f.services, f.config, f.filters, f.instance, f.groups()); }
+
+  testsupport::TempDir dir_{"ebsnap-restore-hooks"};
+  FakeInstance f;
+};
+
+TEST_F(RestoreHookTest, FailingPreMountStopsThatVolumeAndPostHooksStillRun) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a"), f.volume("/dev/sdg", "/data/b")});
+  auto& hooks = f.config.groups[0].hooks.by_phase;
+  hooks[HookPhase::pre_mount] = {script("pre", append("pre") + "\n[ \"$EBSNAP_MOUNT_POINT\" != /data/b ]")};
+  hooks[HookPhase::post_mount] = {script("post", append("post"))};
+  hooks[HookPhase::on_failure] = {script("fail", append("on_failure"))};
+  hooks[HookPhase::post_mounts] = {script("posts", append("post_mounts"))};
+  auto r = run();
+  EXPECT_EQ(r.exit_code(), 1);
+  EXPECT_EQ(outcome(r, "/data/a").status, VolumeStatus::Created);
+  const auto& b = outcome(r, "/data/b");
+  EXPECT_EQ(b.status, VolumeStatus::Failed);
+  EXPECT_NE(b.reason.find("pre_mount"), std::string::npos) << b.reason;
+  auto m = f.mounter.find_by_target("/data/b");
+  EXPECT_FALSE(m && *m);
+  const auto text = log();
+  EXPECT_NE(text.find("post /data/a ok"), std::string::npos) << text;
+  EXPECT_NE(text.find("post /data/b failed"), std::string::npos) << text;
+  EXPECT_NE(text.find("on_failure /data/b failed"), std::string::npos) << text;
+  EXPECT_EQ(text.find("on_failure /data/a"), std::string::npos) << text;
+  EXPECT_NE(text.find("post_mounts  failed"), std::string::npos) << text;
+}
+
+TEST_F(RestoreHookTest, FailingPreMountsStopsTheGroupBeforeAnyVolumeIsCreated) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  f.add_group("web", {f.volume("/dev/sdg", "/data/b")});
+  f.config.groups[0].hooks.by_phase[HookPhase::pre_mounts] = {script("no", "exit 3")};
+  auto r = run();
+  EXPECT_EQ(r.exit_code(), 1);
+  EXPECT_EQ(outcome(r, "/data/a").status, VolumeStatus::Failed);
+  EXPECT_EQ(outcome(r, "/data/b").status, VolumeStatus::Created);
+  EXPECT_EQ(f.ec2.call_count("CreateVolume"), 1);
+}
+
+TEST_F(RestoreHookTest, HooksDoNotRunUnderDryRun) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  f.config.groups[0].hooks.by_phase[HookPhase::pre_mounts] = {script("pre", append("pre_mounts"))};
+  f.services.options.dry_run = true;
+  ASSERT_TRUE(run().ok());
+  EXPECT_EQ(log(), "");
 }
 
 }  // namespace
