@@ -234,9 +234,28 @@ UnmountResult Unmount::run(const std::vector<const GroupConfig*>& groups) {
     for (auto& item : items) fail(item, "DescribeVolumes failed: " + ours.error().describe());
   } else {
     for (auto& item : items) {
-      auto attached = attached_to((*ours)[item.volume->mount_point], instance_.instance_id);
+      const auto& candidates = (*ours)[item.volume->mount_point];
+      auto attached = attached_to(candidates, instance_.instance_id);
       if (!attached) {
         item.out.status = UnmountStatus::NotAttached;
+        // An unmount --delete-volumes that died between DetachVolume and DeleteVolume left the
+        // volume detached: it is still ours (made by this instance for this mount point).
+        auto leftover = std::ranges::find_if(candidates, [&](const ec2::Volume& v) {
+          return v.state == ec2::VolumeState::Available && v.attachments.empty() &&
+                 ec2::find_tag(v.tags, k_tag_instance_id) == instance_.instance_id.value;
+        });
+        if (delete_ && leftover != candidates.end()) {
+          item.ec2_volume = *leftover;
+          item.out.volume_id = leftover->id;
+          item.detached = true;
+          item.out.status = UnmountStatus::Unmounted;
+          item.out.warnings.push_back(
+              fmt::format("volume {} of ours was left detached by an earlier run: deleting it", leftover->id.value));
+          if (s_.options.dry_run) {
+            item.out.plan.push_back(fmt::format("delete {} (detached, left by an earlier run)", leftover->id.value));
+            item.out.status = UnmountStatus::Deleted;
+          }
+        }
         continue;
       }
       item.ec2_volume = *attached;
@@ -259,7 +278,9 @@ UnmountResult Unmount::run(const std::vector<const GroupConfig*>& groups) {
       }
       {
         std::vector<std::jthread> threads;
-        for (auto* item : mine) threads.emplace_back([this, item] { unmount_and_detach(*item); });
+        for (auto* item : mine) {
+          if (!item->detached) threads.emplace_back([this, item] { unmount_and_detach(*item); });
+        }
       }
       if (delete_ && !s_.options.dry_run) delete_detached(mine);
       for (auto* item : mine) post_hooks(*item);

@@ -129,3 +129,37 @@ TEST_F(UnmountTest, MountAfterDeleteRestoresNothingLeaked) {
 
 }  // namespace
 }  // namespace agent
+
+namespace agent {
+namespace {
+
+TEST_F(UnmountTest, VolumeLeftDetachedByAnUnmountThatDiedIsDeletedOnRerun) {
+  // The run dies after DetachVolume, before DeleteVolume: here DeleteVolume fails.
+  f.ec2.fail_next("DeleteVolume", ec2::Error{.kind = ec2::ErrorKind::ServerError, .message = "injected"});
+  auto first = run(true);
+  EXPECT_EQ(first.exit_code(), 1);
+  f.ec2.settle();
+  auto r = run(true);
+  ASSERT_TRUE(r.ok()) << format_unmount(r);
+  f.ec2.settle();
+  EXPECT_TRUE(f.live_volumes_of("/data/a").empty());
+  EXPECT_TRUE(f.live_volumes_of("/data/b").empty());
+}
+
+TEST_F(UnmountTest, DetachedVolumeOfAnotherInstanceIsNotDeleted) {
+  ASSERT_TRUE(run(false).ok());
+  f.ec2.settle();
+  // Both volumes are now detached; one of them says another instance made it.
+  const auto id = *mounted["/data/a"].volume_id;
+  ASSERT_TRUE(f.ec2.create_tags(ec2::CreateTagsOptions{.resource_ids = {id.value},
+                                                        .tags = {{std::string(k_tag_instance_id), "i-other"}}}));
+  auto r = run(true);
+  ASSERT_TRUE(r.ok()) << format_unmount(r);
+  EXPECT_EQ(outcome(r, "/data/a").status, UnmountStatus::NotAttached);
+  EXPECT_EQ(outcome(r, "/data/b").status, UnmountStatus::Deleted);
+  f.ec2.settle();
+  EXPECT_TRUE(f.ec2.volume(id).has_value());
+}
+
+}  // namespace
+}  // namespace agent
