@@ -423,6 +423,37 @@ TEST_F(MountE2e, SigkillDuringMountAtEachStepConverges) {
   EXPECT_GT(killed, 0);
 }
 
+TEST_F(MountE2e, SigkillDuringUnmountDeleteThenRerunLeavesNoVolume) {
+  write_config(1, 2);
+  auto mounted = mount();
+  ASSERT_EQ(mounted.exit_code, 0) << mounted.out << mounted.err;
+  // DeleteVolume is slow: the kill lands between DetachVolume and DeleteVolume.
+  sandbox_->configure({{"latency_ms", {{"DeleteVolume", 3000}}}});
+  const auto from = sandbox_->calls().size();
+  auto command = groups_;
+  command.insert(command.begin(), {"unmount", "--delete-volumes", "--yes"});
+  auto child = start(args(command), use_driver());
+  bool exited = false;
+  while (calls_of(sandbox_->calls(), "DetachVolume", from) < 2) {
+    int status = 0;
+    if (::waitpid(child.pid, &status, WNOHANG) == child.pid) {
+      exited = true;
+      break;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_FALSE(exited) << slurp(child.err);
+  std::this_thread::sleep_for(300ms);
+  ::kill(-child.pid, SIGKILL);
+  ::waitpid(child.pid, nullptr, 0);
+  sandbox_->configure({{"latency_ms", {{"DeleteVolume", 0}}}});
+  testsupport::udev_settle();
+  EXPECT_EQ(live_volumes().size(), mount_points_.size());  // detached, not deleted yet
+  auto again = unmount_delete();
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_TRUE(live_volumes().empty());
+}
+
 TEST_F(MountE2e, ThrottlingAndServerErrorBurstsDuringMount) {
   write_config(2, 2);
   sandbox_->configure({{"throttle_fraction", 0.3},
