@@ -1,0 +1,120 @@
+// ebsnap's footprint: peak RSS of a full mount and of a full snapshot of a group of 4 volumes
+// against the sandbox, the wall time of `ebsnap --version` (median of many runs: what a shell,
+// a unit's ExecStartPre or a health check pays to start it), and the binary's size.
+// Targets: ≤ 8 MiB RSS, ≤ 3 ms.
+//
+//   footprint_bench --ebsnap BIN --rows FILE --work DIR [--runs 200] [--n 4] [--version-only]
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "bench/bench_support.h"
+#include "tests/support/sandbox.h"
+#include "tests/support/shell.h"
+#include "tests/support/udev_rule.h"
+
+namespace {
+
+constexpr double k_rss_target_mib = 8.0;
+constexpr double k_version_target_ms = 3.0;
+
+double mib(std::int64_t kib) { return static_cast<double>(kib) / 1024.0; }
+
+void rss_row(bench::RowWriter& rows, const std::string& figure, const bench::ChildResult& r, const std::string& what) {
+  // The figure is the process's own peak; wait4's also covers what it reaped (mkfs, blkid, the
+  // guardian, which is a fork of it).
+  const double own = mib(r.own_hwm_kib);
+  rows.write({"footprint", figure, fmt::format("{:.1f} MiB", own), "-", fmt::format("≤ {:.0f} MiB", k_rss_target_mib),
+              bench::verdict(own > 0 && own <= k_rss_target_mib),
+              fmt::format("{}; with reaped children (wait4) {:.1f} MiB", what, mib(r.max_rss_kib))});
+}
+
+void version_and_size(const bench::Args& args, bench::RowWriter& rows) {
+  const std::filesystem::path binary = args.get("ebsnap");
+  const std::filesystem::path work = args.get("work");
+  const int runs = std::stoi(args.get("runs", "200"));
+  std::vector<double> walls;
+  for (int i = 0; i < runs + 10; ++i) {
+    auto r = bench::run_child({binary.string(), "--version"}, {}, work / "child");
+    if (r.exit_code != 0) throw std::runtime_error("ebsnap --version exited " + std::to_string(r.exit_code) + ": " + r.err);
+    if (i >= 10) walls.push_back(bench::ms(r.wall));  // the first runs warm the page cache
+  }
+  // The cost of starting any process here, for comparison: /bin/true through the same spawn.
+  std::vector<double> trues;
+  for (int i = 0; i < runs / 2; ++i) trues.push_back(bench::ms(bench::run_child({"/bin/true"}, {}, work / "child").wall));
+  const double median = bench::median(walls);
+  std::sort(walls.begin(), walls.end());
+  const double p90 = walls[walls.size() * 9 / 10];
+  rows.write({"footprint", "ebsnap --version wall time", fmt::format("{:.2f} ms", median), "-",
+              fmt::format("≤ {:.0f} ms", k_version_target_ms), bench::verdict(median <= k_version_target_ms),
+              fmt::format("median of {}; p90 {:.2f}; /bin/true {:.2f}", runs, p90, bench::median(trues))});
+
+  const auto size = std::filesystem::file_size(binary);
+  const auto stripped = work / "ebsnap.stripped";
+  std::string note;
+  if (testsupport::shell("strip -o '" + stripped.string() + "' '" + binary.string() + "'").exit_code == 0) {
+    note = fmt::format("stripped {:.2f} MiB; ", static_cast<double>(std::filesystem::file_size(stripped)) / 1048576.0);
+    std::filesystem::remove(stripped);
+  }
+  const auto libs = testsupport::shell("ldd '" + binary.string() + "' | wc -l");
+  note += "shared libraries: " + libs.output.substr(0, libs.output.find('\n'));
+  rows.write({"footprint", "binary size", fmt::format("{:.2f} MiB", static_cast<double>(size) / 1048576.0), "-", "-",
+              "info", note});
+}
+
+void rss(const bench::Args& args, bench::RowWriter& rows) {
+  const std::filesystem::path binary = args.get("ebsnap");
+  const std::filesystem::path work = args.get("work");
+  const int n = std::stoi(args.get("n", "4"));
+  testsupport::ensure_udevd();
+  testsupport::Sandbox sandbox;
+  auto env = sandbox.environment();
+  const auto run_dir = work / "run";
+  std::filesystem::create_directories(run_dir);
+  env["EBSNAP_RUN_DIR"] = run_dir.string();
+  const std::string group = fmt::format("p{}", n);
+  const auto config = work / fmt::format("footprint-{}.json", n);
+  (void)bench::write_group_config(config, group, n, work / "mnt");
+  bench::Ebsnap ebsnap(binary, env, config, work / "child");
+  try {
+    auto first = ebsnap.run({"--json", "mount", group}, true);
+    if (first.exit_code != 0) throw std::runtime_error("ebsnap mount exited " + std::to_string(first.exit_code) + ":\n" + first.err);
+    auto snap = ebsnap.run({"--json", "snapshot", group}, true);
+    if (snap.exit_code != 0) throw std::runtime_error("ebsnap snapshot exited " + std::to_string(snap.exit_code) + ":\n" + snap.err);
+    auto unmount = ebsnap.run({"--json", "unmount", group, "--delete-volumes", "--yes"}, true);
+    if (unmount.exit_code != 0) throw std::runtime_error("ebsnap unmount exited " + std::to_string(unmount.exit_code) + ":\n" + unmount.err);
+    auto restore = ebsnap.run({"--json", "mount", group}, true);
+    if (restore.exit_code != 0) throw std::runtime_error("ebsnap mount (restore) exited " + std::to_string(restore.exit_code) + ":\n" + restore.err);
+    rss_row(rows, fmt::format("peak RSS: mount N={} (restore)", n), restore, "restored from snapshots");
+    rss_row(rows, fmt::format("peak RSS: mount N={} (first boot)", n), first, "created + mkfs");
+    rss_row(rows, fmt::format("peak RSS: snapshot N={}", n), snap, "freeze + CreateSnapshots + thaw");
+    (void)ebsnap.run_ok({"unmount", group, "--delete-volumes", "--yes"});
+  } catch (...) {
+    (void)ebsnap.run({"unmount", group, "--delete-volumes", "--yes"});
+    throw;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const bench::Args args = bench::parse_args(argc, argv);
+    bench::RowWriter rows(args.get("rows", "/dev/stdout"));
+    if (args.get("work").empty() || args.get("ebsnap").empty()) throw std::runtime_error("--work DIR and --ebsnap BIN are required");
+    std::filesystem::create_directories(args.get("work"));
+    version_and_size(args, rows);
+    if (!args.values.contains("version-only")) rss(args, rows);
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "footprint_bench: %s\n", e.what());
+    return 1;
+  }
+}

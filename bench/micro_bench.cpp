@@ -1,0 +1,250 @@
+// Micro-benchmarks of the CPU work on ebsnap's paths: signing a request, parsing a page of
+// DescribeSnapshots, choosing the newest snapshot per mount point. Google Benchmark; bench/run
+// reads the JSON output (--benchmark_format=json) and puts the figures in its table.
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <pugixml.hpp>
+
+#include "agent/tags.h"
+#include "ec2/clock.h"
+#include "ec2/ec2_xml.h"
+#include "ec2/query.h"
+#include "ec2/secret.h"
+#include "ec2/sigv4.h"
+#include "ec2/types.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// The request ebsnap sends most and the largest one on the freeze path: CreateSnapshots of a
+// group's volumes with the group's tags at creation, signed with instance-role credentials
+// (so with a session token).
+std::string create_snapshots_body() {
+  ec2::QueryParams p;
+  p.add("InstanceSpecification.InstanceId", "i-0123456789abcdef0");
+  p.add("InstanceSpecification.ExcludeBootVolume", true);
+  p.add("InstanceSpecification.ExcludeDataVolumeIds.1", "vol-0aaaaaaaaaaaaaaa1");
+  p.add("CopyTagsFromSource", "volume");
+  p.add("Description", "ebsnap solr 20261123T120000-1a2b3c4d");
+  std::vector<ec2::Tag> tags = {{"role", "solr"},
+                                {"cluster", "search-eu"},
+                                {"environment", "production"},
+                                {"team", "search"},
+                                {"ebsnap:group", "solr"},
+                                {"ebsnap:instance-id", "i-0123456789abcdef0"},
+                                {"ebsnap:consistency", "frozen"},
+                                {"ebsnap:run-id", "20261123T120000-1a2b3c4d"}};
+  p.add_tag_specifications({{"snapshot", tags}});
+  return p.body("CreateSnapshots");
+}
+
+void BM_SigV4SignCreateSnapshots(benchmark::State& state) {
+  const std::string body = create_snapshots_body();
+  const ec2::SecretString secret(std::string("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"));
+  const ec2::SecretString token(std::string(
+      "IQoJb3JpZ2luX2VjEJr//////////wEaCWV1LXdlc3QtMSJHMEUCIQD6EXAMPLEtokenEXAMPLEtokenEXAMPLEtoken"
+      "EXAMPLEtokenEXAMPLEtokenEXAMPLEtokenEXAMPLEtokenEXAMPLEtokenEXAMPLEtokenEXAMPLEtokenEXAMPLE"
+      "tokenEXAMPLEtokenEXAMPLEtokenEXAMPLEtokenEXAMPLEtokenEXAMPLEtokenEXAMPLEtokenEXAMPLEtoken=="));
+  ec2::sigv4::Request request{
+      .method = "POST",
+      .host = "ec2.eu-west-1.amazonaws.com",
+      .path = "/",
+      .query = "",
+      .headers = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}},
+      .body = body,
+  };
+  ec2::sigv4::SigningInput input{
+      .access_key_id = "ASIAIOSFODNN7EXAMPLE",
+      .secret_access_key = &secret,
+      .session_token = &token,
+      .region = "eu-west-1",
+      .service = "ec2",
+      .time = ec2::TimePoint(std::chrono::sys_days(std::chrono::year(2026) / 11 / 23)) + 12h,
+  };
+  for (auto _ : state) {
+    auto headers = ec2::sigv4::sign(request, input);
+    benchmark::DoNotOptimize(headers);
+  }
+  state.counters["body_bytes"] = static_cast<double>(body.size());
+}
+BENCHMARK(BM_SigV4SignCreateSnapshots)->Unit(benchmark::kMicrosecond);
+
+// The floor under signing: what SigV4 cannot avoid (SHA-256 of the body and of the canonical
+// request, five HMACs), without building any strings.
+void BM_SigV4Floor(benchmark::State& state) {
+  const std::string body = create_snapshots_body();
+  const std::string canonical(400, 'c');  // a canonical request is about this long
+  for (auto _ : state) {
+    auto a = ec2::sigv4::sha256_hex(body);
+    auto b = ec2::sigv4::sha256_hex(canonical);
+    auto k = ec2::sigv4::hmac_sha256("AWS4wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "20261123");
+    for (int i = 0; i < 4; ++i) {
+      k = ec2::sigv4::hmac_sha256(std::string_view(reinterpret_cast<const char*>(k.data()), k.size()), b);
+    }
+    benchmark::DoNotOptimize(a);
+    benchmark::DoNotOptimize(k);
+  }
+}
+BENCHMARK(BM_SigV4Floor)->Unit(benchmark::kMicrosecond);
+
+// A page as EC2 writes it (MaxResults=1000): every snapshot of ebsnap carries its lineage tags.
+std::string describe_snapshots_page(int count) {
+  std::string xml =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      "<DescribeSnapshotsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">\n"
+      "    <requestId>59dbff89-35bd-4eac-99ed-be587EXAMPLE</requestId>\n"
+      "    <snapshotSet>\n";
+  for (int i = 0; i < count; ++i) {
+    const int mount = i % 8;
+    xml += fmt::format(
+        "        <item>\n"
+        "            <snapshotId>snap-{:017x}</snapshotId>\n"
+        "            <volumeId>vol-{:017x}</volumeId>\n"
+        "            <status>completed</status>\n"
+        "            <startTime>2026-{:02}-{:02}T{:02}:{:02}:{:02}.000Z</startTime>\n"
+        "            <progress>100%</progress>\n"
+        "            <ownerId>123456789012</ownerId>\n"
+        "            <volumeSize>20</volumeSize>\n"
+        "            <description>ebsnap solr /mnt/solr{} 20261123T120000-1a2b3c4d</description>\n"
+        "            <encrypted>true</encrypted>\n"
+        "            <kmsKeyId>arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab</kmsKeyId>\n"
+        "            <storageTier>standard</storageTier>\n"
+        "            <tagSet>\n"
+        "                <item><key>role</key><value>solr</value></item>\n"
+        "                <item><key>cluster</key><value>search-eu</value></item>\n"
+        "                <item><key>environment</key><value>production</value></item>\n"
+        "                <item><key>ebsnap:group</key><value>solr</value></item>\n"
+        "                <item><key>ebsnap:mount-point</key><value>/mnt/solr{}</value></item>\n"
+        "                <item><key>ebsnap:device</key><value>/dev/sd{}</value></item>\n"
+        "                <item><key>ebsnap:instance-id</key><value>i-0123456789abcdef0</value></item>\n"
+        "                <item><key>ebsnap:volume-id</key><value>vol-{:017x}</value></item>\n"
+        "                <item><key>ebsnap:consistency</key><value>frozen</value></item>\n"
+        "                <item><key>Name</key><value>solr /mnt/solr{}</value></item>\n"
+        "            </tagSet>\n"
+        "        </item>\n",
+        0x1000000 + i, 0x2000 + mount, 1 + (i / 28 / 24 / 60) % 12, 1 + (i / 24 / 60) % 28, (i / 60) % 24,
+        i % 60, (i * 7) % 60, mount, mount, static_cast<char>('f' + mount), 0x2000 + mount, mount);
+  }
+  xml +=
+      "    </snapshotSet>\n"
+      "    <nextToken>eyJ2IjoyLCJjIjoiZXhhbXBsZSJ9EXAMPLE==</nextToken>\n"
+      "</DescribeSnapshotsResponse>\n";
+  return xml;
+}
+
+void BM_ParseDescribeSnapshots1000(benchmark::State& state) {
+  const std::string page = describe_snapshots_page(1000);
+  std::size_t items = 0;
+  for (auto _ : state) {
+    auto parsed = ec2::xml::parse_describe_snapshots(page);
+    if (!parsed || parsed->items.size() != 1000) {
+      state.SkipWithError("the page did not parse into 1,000 snapshots");
+      break;
+    }
+    items = parsed->items.size();
+    benchmark::DoNotOptimize(parsed);
+  }
+  state.counters["page_bytes"] = static_cast<double>(page.size());
+  state.counters["snapshots"] = static_cast<double>(items);
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(page.size()));
+}
+BENCHMARK(BM_ParseDescribeSnapshots1000)->Unit(benchmark::kMillisecond);
+
+// The floor under parsing: pugixml building its DOM of the same page, nothing converted.
+void BM_ParseFloorPugixml1000(benchmark::State& state) {
+  const std::string page = describe_snapshots_page(1000);
+  for (auto _ : state) {
+    pugi::xml_document doc;
+    auto ok = doc.load_buffer(page.data(), page.size());
+    benchmark::DoNotOptimize(ok);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(page.size()));
+}
+BENCHMARK(BM_ParseFloorPugixml1000)->Unit(benchmark::kMillisecond);
+
+// 100,000 snapshots (one DescribeSnapshots answer, every page) over 16 mount points; about one in
+// 200 in state error and the newest of some lineages pending, as a busy account would have.
+void BM_ChooseSnapshots100k(benchmark::State& state) {
+  constexpr int k_snapshots = 100'000;
+  constexpr int k_mounts = 16;
+  const agent::FilterValues filters = {{"role", "solr"}, {"cluster", "search-eu"}, {"environment", "production"}};
+  std::vector<std::string> mount_points;
+  for (int m = 0; m < k_mounts; ++m) mount_points.push_back(fmt::format("/mnt/data{}", m));
+  std::vector<ec2::Snapshot> snapshots;
+  snapshots.reserve(k_snapshots);
+  const ec2::TimePoint base = ec2::TimePoint(std::chrono::sys_days(std::chrono::year(2025) / 1 / 1));
+  std::uint64_t lcg = 12345;
+  for (int i = 0; i < k_snapshots; ++i) {
+    lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+    const int m = static_cast<int>((lcg >> 33) % k_mounts);
+    ec2::Snapshot s;
+    s.id.value = fmt::format("snap-{:017x}", 0x1000000 + i);
+    s.volume_id.value = fmt::format("vol-{:017x}", 0x2000 + m);
+    s.state = i % 199 == 0 ? ec2::SnapshotState::Error
+                           : (i > k_snapshots - 8 ? ec2::SnapshotState::Pending : ec2::SnapshotState::Completed);
+    // Not in time order: EC2 promises none.
+    s.start_time = base + std::chrono::seconds((lcg >> 20) % (365LL * 24 * 3600));
+    s.owner_id = "123456789012";
+    s.volume_size_gib = 20;
+    s.tags = {{"role", "solr"},
+              {"cluster", "search-eu"},
+              {"environment", "production"},
+              {"ebsnap:group", "solr"},
+              {std::string(agent::k_tag_mount_point), mount_points[static_cast<std::size_t>(m)]},
+              {std::string(agent::k_tag_device), fmt::format("/dev/sd{}", static_cast<char>('f' + m))},
+              {std::string(agent::k_tag_consistency), "frozen"},
+              {"Name", "solr " + mount_points[static_cast<std::size_t>(m)]}};
+    snapshots.push_back(std::move(s));
+  }
+  for (auto _ : state) {
+    auto choice = agent::choose_snapshots(snapshots, filters, mount_points);
+    if (choice.size() != static_cast<std::size_t>(k_mounts)) {
+      state.SkipWithError("not one choice per mount point");
+      break;
+    }
+    benchmark::DoNotOptimize(choice);
+  }
+  state.counters["snapshots"] = k_snapshots;
+  state.counters["mount_points"] = k_mounts;
+}
+BENCHMARK(BM_ChooseSnapshots100k)->Unit(benchmark::kMillisecond);
+
+// The floor under choosing: one pass over the 100,000 snapshots, looking up the mount-point tag
+// and keeping the newest per mount point (no lineage check, no error/pending handling).
+void BM_ChooseFloor100k(benchmark::State& state) {
+  constexpr int k_snapshots = 100'000;
+  std::vector<ec2::Snapshot> snapshots(k_snapshots);
+  const ec2::TimePoint base = ec2::TimePoint(std::chrono::sys_days(std::chrono::year(2025) / 1 / 1));
+  std::uint64_t lcg = 12345;
+  for (int i = 0; i < k_snapshots; ++i) {
+    lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+    auto& s = snapshots[static_cast<std::size_t>(i)];
+    s.start_time = base + std::chrono::seconds((lcg >> 20) % (365LL * 24 * 3600));
+    s.tags = {{"role", "solr"}, {"cluster", "search-eu"}, {"environment", "production"}, {"ebsnap:group", "solr"},
+              {std::string(agent::k_tag_mount_point), fmt::format("/mnt/data{}", (lcg >> 33) % 16)}};
+  }
+  for (auto _ : state) {
+    std::map<std::string, const ec2::Snapshot*, std::less<>> newest;
+    for (const auto& s : snapshots) {
+      for (const auto& t : s.tags) {
+        if (t.key != agent::k_tag_mount_point) continue;
+        auto [it, inserted] = newest.try_emplace(t.value, &s);
+        if (!inserted && *it->second->start_time < *s.start_time) it->second = &s;
+      }
+    }
+    benchmark::DoNotOptimize(newest);
+  }
+}
+BENCHMARK(BM_ChooseFloor100k)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

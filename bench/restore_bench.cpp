@@ -1,0 +1,175 @@
+// Restore at boot, against its critical path: a group of N volumes restored from their snapshots
+// with creating→available = 1.5 s and attaching→attached = 2 s in the sandbox. Nothing of a
+// restore can finish before one volume went through both, so the critical path is 3.5 s whatever
+// N is (the volumes are created and attached in parallel). Figures: the wall time of
+// `ebsnap mount` (median of the rounds), and the EC2 calls by action from the sandbox's call log.
+// Targets: ≤ critical path + 150 ms; calls ≤ N CreateVolume + N AttachVolume + 1
+// DescribeSnapshots + batched polls (the number of describe calls does not grow with N).
+//
+//   restore_bench --ebsnap BIN --rows FILE --work DIR [--n 1,4,16] [--rounds 3]
+//                 [--create-s 1.5] [--attach-s 2.0]
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "bench/bench_support.h"
+#include "tests/support/sandbox.h"
+#include "tests/support/udev_rule.h"
+
+namespace {
+
+constexpr double k_slack_ms = 150.0;
+
+struct Calls {
+  std::map<std::string, int> by_action;
+  int max_ids_per_describe_volumes = 0;
+  int errors = 0;
+  double slowest_ms = 0;  // the sandbox's own time for one call (latency injected: none here)
+  std::string slowest_action;
+};
+
+Calls count_calls(const std::vector<nlohmann::json>& log) {
+  Calls c;
+  for (const auto& call : log) {
+    const std::string action = call.value("action", "?");
+    ++c.by_action[action];
+    if (call.contains("error") && !call["error"].is_null()) ++c.errors;
+    const double latency = call.value("latency_ms", 0.0);
+    if (latency > c.slowest_ms) {
+      c.slowest_ms = latency;
+      c.slowest_action = action;
+    }
+    if (action == "DescribeVolumes" && call.contains("params")) {
+      int ids = 0;
+      for (const auto& [key, value] : call["params"].items()) {
+        if (key.starts_with("VolumeId.")) ++ids;
+      }
+      c.max_ids_per_describe_volumes = std::max(c.max_ids_per_describe_volumes, ids);
+    }
+  }
+  return c;
+}
+
+int get(const Calls& c, const std::string& action) {
+  auto it = c.by_action.find(action);
+  return it == c.by_action.end() ? 0 : it->second;
+}
+
+std::string summary(const Calls& c) {
+  std::string out;
+  for (const auto& [action, count] : c.by_action) out += fmt::format("{}{} {}", out.empty() ? "" : ", ", action, count);
+  return out;
+}
+
+void write_markers(const std::vector<std::string>& mount_points) {
+  for (const auto& mp : mount_points) {
+    std::ofstream(std::filesystem::path(mp) / "ebsnap-bench-marker") << "restored\n";
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const bench::Args args = bench::parse_args(argc, argv);
+    bench::RowWriter rows(args.get("rows", "/dev/stdout"));
+    const std::filesystem::path work = args.get("work");
+    const std::filesystem::path binary = args.get("ebsnap");
+    if (work.empty() || binary.empty()) throw std::runtime_error("--work DIR and --ebsnap BIN are required");
+    const int rounds = std::stoi(args.get("rounds", "3"));
+    const double create_s = std::stod(args.get("create-s", "1.5"));
+    const double attach_s = std::stod(args.get("attach-s", "2.0"));
+    const double critical_ms = (create_s + attach_s) * 1000.0;
+
+    testsupport::ensure_udevd();
+    testsupport::Sandbox sandbox;
+    const std::string call_log = sandbox.env("EBSNAP_SANDBOX_CALL_LOG");
+    auto env = sandbox.environment();
+    const auto run_dir = work / "run";
+    std::filesystem::create_directories(run_dir);
+    env["EBSNAP_RUN_DIR"] = run_dir.string();
+    const nlohmann::json no_timing = {{"timing", {{"volume_create_s", 0}, {"attach_s", 0}}}};
+    const nlohmann::json timing = {{"timing", {{"volume_create_s", create_s}, {"attach_s", attach_s}}}};
+
+    std::optional<int> polls_at_one;
+    for (int n : args.ints("n", "1,4,16")) {
+      const std::string group = fmt::format("r{}", n);
+      const auto config = work / fmt::format("restore-{}.json", n);
+      const auto mount_points = bench::write_group_config(config, group, n, work / "mnt");
+      bench::Ebsnap ebsnap(binary, env, config, work / "child");
+      sandbox.configure(no_timing);
+      std::vector<double> walls;
+      std::vector<Calls> calls;
+      std::string problem;
+      try {
+        // First boot (created, formatted), a snapshot to restore from, then the volumes gone.
+        (void)ebsnap.run_ok({"mount", group});
+        write_markers(mount_points);
+        (void)ebsnap.run_ok({"snapshot", group});
+        (void)ebsnap.run_ok({"unmount", group, "--delete-volumes", "--yes"});
+        for (int r = 0; r < rounds; ++r) {
+          sandbox.configure(timing);
+          const std::size_t from = bench::count_lines(call_log);
+          const bench::ChildResult m = ebsnap.run({"--json", "mount", group});
+          const auto log = bench::read_call_log(call_log, from);
+          sandbox.configure(no_timing);
+          if (m.exit_code != 0) throw std::runtime_error("ebsnap mount exited " + std::to_string(m.exit_code) + ":\n" + m.err + m.out);
+          const auto doc = nlohmann::json::parse(m.out);
+          for (const auto& v : doc.at("groups").at(0).at("volumes")) {
+            if (v.value("outcome", "") != "restored") problem = "a volume was " + v.value("outcome", "?") + ", not restored";
+          }
+          for (const auto& mp : mount_points) {
+            if (!std::filesystem::exists(std::filesystem::path(mp) / "ebsnap-bench-marker")) problem = "data missing in " + mp;
+          }
+          walls.push_back(bench::ms(m.wall));
+          calls.push_back(count_calls(log));
+          (void)ebsnap.run_ok({"unmount", group, "--delete-volumes", "--yes"});
+        }
+      } catch (...) {
+        sandbox.configure(no_timing);
+        (void)ebsnap.run({"unmount", group, "--delete-volumes", "--yes"});
+        throw;
+      }
+      const double wall = bench::median(walls);
+      const double target = critical_ms + k_slack_ms;
+      rows.write({"restore", fmt::format("restore N={}: ebsnap mount wall time", n), bench::fmt_ms(wall),
+                  bench::fmt_ms(critical_ms), "≤ " + bench::fmt_ms(target), bench::verdict(wall <= target && problem.empty()),
+                  fmt::format("{} round(s), worst {:.1f}{}", walls.size(), bench::max_of(walls),
+                              problem.empty() ? "" : "; " + problem)});
+      // The calls of the last round (the rounds are alike; the worst is taken for the verdict).
+      const Calls& last = calls.back();
+      int worst_polls = 0;
+      bool within = true;
+      for (const auto& c : calls) {
+        const int polls = get(c, "DescribeVolumes") + get(c, "DescribeInstances");
+        worst_polls = std::max(worst_polls, polls);
+        within = within && get(c, "CreateVolume") <= n && get(c, "AttachVolume") <= n && get(c, "DescribeSnapshots") <= 1;
+      }
+      if (n == 1) polls_at_one = worst_polls;
+      // Batched: one describe per poll round for all volumes, so N volumes need no more rounds
+      // than one does (+2 for the jitter of the backoff).
+      const bool batched = polls_at_one ? worst_polls <= *polls_at_one + 2 : last.max_ids_per_describe_volumes >= n;
+      const int total = [&] {
+        int t = 0;
+        for (const auto& [a, k] : last.by_action) t += k;
+        return t;
+      }();
+      rows.write({"restore", fmt::format("restore N={}: EC2 calls", n), std::to_string(total),
+                  fmt::format("{} CV + {} AV + 1 DS", n, n), "+ batched polls", bench::verdict(within && batched),
+                  fmt::format("{}; up to {} ids per DescribeVolumes{}", summary(last), last.max_ids_per_describe_volumes,
+                              last.errors ? fmt::format("; {} error answer(s)", last.errors) : "")});
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "restore_bench: %s\n", e.what());
+    return 1;
+  }
+}
