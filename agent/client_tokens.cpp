@@ -1,6 +1,7 @@
 #include "agent/client_tokens.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,8 +12,6 @@
 #include <fstream>
 #include <sstream>
 #include <system_error>
-
-#include <fmt/format.h>
 
 #include "platform/fd.h"
 
@@ -67,8 +66,8 @@ std::filesystem::path ClientTokens::path_for(std::string_view group, std::string
   return run_dir_ / fmt::format("restore-{}-{:016x}.token", group, fnv1a(mount_point));
 }
 
-std::expected<std::optional<RestoreAttempt>, TokenError> ClientTokens::load(std::string_view group,
-                                                                            std::string_view mount_point) const {
+std::expected<std::optional<RestoreAttempt>, TokenError> ClientTokens::load(
+    std::string_view group, std::string_view mount_point) const {
   const auto path = path_for(group, mount_point);
   std::ifstream in(path);
   if (!in) {
@@ -87,7 +86,8 @@ std::expected<std::optional<RestoreAttempt>, TokenError> ClientTokens::load(std:
     if (key == "mount_point") recorded_mount_point = std::move(value);
   }
   // A hash collision or a hand-edited file must not hand one mount point another's attempt.
-  if (!valid_token(attempt.token) || recorded_mount_point != mount_point) return std::optional<RestoreAttempt>{};
+  if (!valid_token(attempt.token) || recorded_mount_point != mount_point)
+    return std::optional<RestoreAttempt>{};
   return std::optional<RestoreAttempt>(std::move(attempt));
 }
 
@@ -98,12 +98,14 @@ std::expected<RestoreAttempt, TokenError> ClientTokens::begin(std::string_view g
   return attempt;
 }
 
-std::expected<void, TokenError> ClientTokens::record_volume(std::string_view group, std::string_view mount_point,
+std::expected<void, TokenError> ClientTokens::record_volume(std::string_view group,
+                                                            std::string_view mount_point,
                                                             const RestoreAttempt& attempt) const {
   return write(group, mount_point, attempt);
 }
 
-std::expected<void, TokenError> ClientTokens::finish(std::string_view group, std::string_view mount_point) const {
+std::expected<void, TokenError> ClientTokens::finish(std::string_view group,
+                                                     std::string_view mount_point) const {
   const auto path = path_for(group, mount_point);
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) return token_error(path, "cannot remove", errno);
   return {};
@@ -113,8 +115,10 @@ std::expected<void, TokenError> ClientTokens::write(std::string_view group, std:
                                                     const RestoreAttempt& attempt) const {
   std::error_code ec;
   if (run_dir_.has_parent_path()) std::filesystem::create_directories(run_dir_.parent_path(), ec);
-  if (ec) return std::unexpected(TokenError{fmt::format("{}: cannot create: {}", run_dir_.string(), ec.message())});
-  if (::mkdir(run_dir_.c_str(), 0700) != 0 && errno != EEXIST) return token_error(run_dir_, "cannot create", errno);
+  if (ec)
+    return std::unexpected(TokenError{fmt::format("{}: cannot create: {}", run_dir_.string(), ec.message())});
+  if (::mkdir(run_dir_.c_str(), 0700) != 0 && errno != EEXIST)
+    return token_error(run_dir_, "cannot create", errno);
   const auto path = path_for(group, mount_point);
   const auto tmp = std::filesystem::path(path.string() + ".tmp");
   std::string body = fmt::format("token={}\ngroup={}\nmount_point={}\n", attempt.token, group, mount_point);

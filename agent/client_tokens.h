@@ -36,19 +36,21 @@ class ClientTokens {
 
   // The attempt recorded for this mount point; nullopt when there is none (or the file is not
   // one of ours: it is then ignored and replaced by the next attempt).
-  [[nodiscard]] std::expected<std::optional<RestoreAttempt>, TokenError> load(std::string_view group,
-                                                                             std::string_view mount_point) const;
+  [[nodiscard]] std::expected<std::optional<RestoreAttempt>, TokenError> load(
+      std::string_view group, std::string_view mount_point) const;
 
   // Records a new attempt with a fresh random token (creating run_dir, mode 0700, if needed).
   [[nodiscard]] std::expected<RestoreAttempt, TokenError> begin(std::string_view group,
-                                                               std::string_view mount_point) const;
+                                                                std::string_view mount_point) const;
 
   // Records the volume CreateVolume returned for the attempt.
-  [[nodiscard]] std::expected<void, TokenError> record_volume(std::string_view group, std::string_view mount_point,
+  [[nodiscard]] std::expected<void, TokenError> record_volume(std::string_view group,
+                                                              std::string_view mount_point,
                                                               const RestoreAttempt& attempt) const;
 
   // The attempt is over (the volume is mounted): the next restore of this mount point is a new one.
-  [[nodiscard]] std::expected<void, TokenError> finish(std::string_view group, std::string_view mount_point) const;
+  [[nodiscard]] std::expected<void, TokenError> finish(std::string_view group,
+                                                       std::string_view mount_point) const;
 
   [[nodiscard]] const std::filesystem::path& run_dir() const { return run_dir_; }
 

@@ -1,9 +1,9 @@
 #include "agent/list.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <tuple>
-
-#include <fmt/format.h>
 
 #include "agent/log.h"
 #include "agent/our_volumes.h"
@@ -31,8 +31,8 @@ ListResult list_groups(Services& services, const FilterValues& filters, const In
     log_agent().error("list describe=volumes error=\"{}\"", ours.error().describe());
     result.errors.push_back("DescribeVolumes failed: " + ours.error().describe());
   }
-  auto snapshots = services.ec2.describe_snapshots(
-      ec2::DescribeSnapshotsOptions{.owner_ids = {"self"}, .filters = lineage_filters(filters, mount_points)});
+  auto snapshots = services.ec2.describe_snapshots(ec2::DescribeSnapshotsOptions{
+      .owner_ids = {"self"}, .filters = lineage_filters(filters, mount_points)});
   if (!snapshots) {
     log_agent().error("list describe=snapshots error=\"{}\"", snapshots.error().describe());
     result.errors.push_back("DescribeSnapshots failed: " + snapshots.error().describe());
@@ -68,7 +68,8 @@ ListResult list_groups(Services& services, const FilterValues& filters, const In
       const ec2::Snapshot* newest = nullptr;
       for (const auto& s : *snapshots) {
         if (!in_lineage(s.tags, filters, e.mount_point)) continue;
-        if (newest == nullptr || std::tie(s.start_time, s.id.value) > std::tie(newest->start_time, newest->id.value)) {
+        if (newest == nullptr ||
+            std::tie(s.start_time, s.id.value) > std::tie(newest->start_time, newest->id.value)) {
           newest = &s;
         }
       }
@@ -84,16 +85,16 @@ ListResult list_groups(Services& services, const FilterValues& filters, const In
 }
 
 std::string format_list(const ListResult& result) {
-  std::string out = fmt::format("{:<10} {:<20} {:<9} {:<22} {:<14} {:<9} {:<23} {:<20} {:<9} {}\n", "GROUP",
-                                "MOUNT-POINT", "DEVICE", "VOLUME", "DEVNODE", "STATE", "SNAPSHOT", "SNAPSHOT-TIME",
-                                "SNAP", "CONSISTENCY");
+  std::string out =
+      fmt::format("{:<10} {:<20} {:<9} {:<22} {:<14} {:<9} {:<23} {:<20} {:<9} {}\n", "GROUP", "MOUNT-POINT",
+                  "DEVICE", "VOLUME", "DEVNODE", "STATE", "SNAPSHOT", "SNAPSHOT-TIME", "SNAP", "CONSISTENCY");
   auto dash = [](const std::string& s) { return s.empty() ? std::string("-") : s; };
   for (const auto& e : result.volumes) {
     std::string state = e.state;
     if (!e.mounted_source.empty()) state += " (" + e.mounted_source + " mounted there)";
-    out += fmt::format("{:<10} {:<20} {:<9} {:<22} {:<14} {:<9} {:<23} {:<20} {:<9} {}\n", e.group, e.mount_point,
-                       e.device, e.volume_id ? e.volume_id->value : "-", dash(e.devnode), state,
-                       e.snapshot_id ? e.snapshot_id->value : "-",
+    out += fmt::format("{:<10} {:<20} {:<9} {:<22} {:<14} {:<9} {:<23} {:<20} {:<9} {}\n", e.group,
+                       e.mount_point, e.device, e.volume_id ? e.volume_id->value : "-", dash(e.devnode),
+                       state, e.snapshot_id ? e.snapshot_id->value : "-",
                        e.snapshot_time ? ec2::format_iso8601(*e.snapshot_time) : "-", dash(e.snapshot_state),
                        dash(e.snapshot_consistency));
   }
@@ -108,21 +109,24 @@ nlohmann::json to_json(const ListResult& result) {
     nlohmann::json snap = nullptr;
     if (e.snapshot_id) {
       snap = {{"id", e.snapshot_id->value},
-              {"time", e.snapshot_time ? nlohmann::json(ec2::format_iso8601(*e.snapshot_time)) : nlohmann::json(nullptr)},
+              {"time", e.snapshot_time ? nlohmann::json(ec2::format_iso8601(*e.snapshot_time))
+                                       : nlohmann::json(nullptr)},
               {"state", str(e.snapshot_state)},
               {"consistency", str(e.snapshot_consistency)}};
     }
-    volumes.push_back({{"group", e.group},
-                       {"mount_point", e.mount_point},
-                       {"device", e.device},
-                       {"volume_id", e.volume_id ? nlohmann::json(e.volume_id->value) : nlohmann::json(nullptr)},
-                       {"size_gib", e.size_gib ? nlohmann::json(*e.size_gib) : nlohmann::json(nullptr)},
-                       {"devnode", str(e.devnode)},
-                       {"state", e.state},
-                       {"mounted_source", str(e.mounted_source)},
-                       {"latest_snapshot", std::move(snap)}});
+    volumes.push_back(
+        {{"group", e.group},
+         {"mount_point", e.mount_point},
+         {"device", e.device},
+         {"volume_id", e.volume_id ? nlohmann::json(e.volume_id->value) : nlohmann::json(nullptr)},
+         {"size_gib", e.size_gib ? nlohmann::json(*e.size_gib) : nlohmann::json(nullptr)},
+         {"devnode", str(e.devnode)},
+         {"state", e.state},
+         {"mounted_source", str(e.mounted_source)},
+         {"latest_snapshot", std::move(snap)}});
   }
-  return {{"command", "list"}, {"ok", result.ok()}, {"errors", result.errors}, {"volumes", std::move(volumes)}};
+  return {
+      {"command", "list"}, {"ok", result.ok()}, {"errors", result.errors}, {"volumes", std::move(volumes)}};
 }
 
 }  // namespace agent

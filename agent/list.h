@@ -2,12 +2,11 @@
 // ebsnap list: per group and configured volume, the volume of ours attached to this instance,
 // its device node and mount state, and the newest snapshot of its lineage. One DescribeVolumes
 // and one DescribeSnapshots for the whole run; nothing is changed.
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "agent/config.h"
 #include "agent/services.h"
@@ -18,7 +17,7 @@ namespace agent {
 struct ListEntry {
   std::string group;
   std::string mount_point;
-  std::string device;  // as configured
+  std::string device;                      // as configured
   std::optional<ec2::VolumeId> volume_id;  // ours, attached here (else the newest of ours)
   std::optional<int> size_gib;
   std::string devnode;  // its block device, when present
@@ -40,7 +39,8 @@ struct ListResult {
   [[nodiscard]] int exit_code() const { return ok() ? 0 : 1; }
 };
 
-[[nodiscard]] ListResult list_groups(Services& services, const FilterValues& filters, const InstanceContext& instance,
+[[nodiscard]] ListResult list_groups(Services& services, const FilterValues& filters,
+                                     const InstanceContext& instance,
                                      const std::vector<const GroupConfig*>& groups);
 
 // A table: GROUP MOUNT-POINT DEVICE VOLUME DEVNODE STATE SNAPSHOT TIME SNAP-STATE CONSISTENCY.

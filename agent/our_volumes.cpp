@@ -7,9 +7,8 @@
 
 namespace agent {
 
-ec2::Result<std::map<std::string, std::vector<ec2::Volume>>> describe_our_volumes(ec2::Ec2Api& ec2,
-                                                                                  const FilterValues& filters,
-                                                                                  const std::vector<VolumeKey>& keys) {
+ec2::Result<std::map<std::string, std::vector<ec2::Volume>>> describe_our_volumes(
+    ec2::Ec2Api& ec2, const FilterValues& filters, const std::vector<VolumeKey>& keys) {
   std::map<std::string, std::vector<ec2::Volume>> out;
   if (keys.empty()) return out;
   std::vector<std::string> mount_points;
@@ -17,7 +16,8 @@ ec2::Result<std::map<std::string, std::vector<ec2::Volume>>> describe_our_volume
     mount_points.push_back(k.mount_point);
     out[k.mount_point];
   }
-  auto volumes = ec2.describe_volumes(ec2::DescribeVolumesOptions{.filters = our_volume_filters(filters, mount_points)});
+  auto volumes =
+      ec2.describe_volumes(ec2::DescribeVolumesOptions{.filters = our_volume_filters(filters, mount_points)});
   if (!volumes) return std::unexpected(std::move(volumes.error()));
   for (auto& v : *volumes) {
     if (v.state == ec2::VolumeState::Deleting || v.state == ec2::VolumeState::Deleted ||
@@ -49,7 +49,8 @@ const ec2::VolumeAttachment* attachment_to(const ec2::Volume& volume, const ec2:
   return nullptr;
 }
 
-std::optional<ec2::Volume> attached_to(const std::vector<ec2::Volume>& volumes, const ec2::InstanceId& instance) {
+std::optional<ec2::Volume> attached_to(const std::vector<ec2::Volume>& volumes,
+                                       const ec2::InstanceId& instance) {
   for (const auto& v : volumes) {
     if (attachment_to(v, instance) != nullptr) return v;
   }

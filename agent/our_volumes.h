@@ -26,7 +26,8 @@ struct VolumeKey {
     ec2::Ec2Api& ec2, const FilterValues& filters, const std::vector<VolumeKey>& keys);
 
 // The attachment of `volume` to `instance` (attaching or attached), if any.
-[[nodiscard]] const ec2::VolumeAttachment* attachment_to(const ec2::Volume& volume, const ec2::InstanceId& instance);
+[[nodiscard]] const ec2::VolumeAttachment* attachment_to(const ec2::Volume& volume,
+                                                         const ec2::InstanceId& instance);
 
 // The newest of `volumes` attached (or attaching) to `instance`.
 [[nodiscard]] std::optional<ec2::Volume> attached_to(const std::vector<ec2::Volume>& volumes,
@@ -34,7 +35,7 @@ struct VolumeKey {
 
 // Whether the block device `devnode` with its own `serial` is `volume`: by serial (Nitro), or for
 // a device without one (Xen) by the name the volume is attached to this instance with.
-[[nodiscard]] bool device_is_volume(std::string_view devnode, std::string_view serial, const ec2::Volume& volume,
-                                    const ec2::InstanceId& instance);
+[[nodiscard]] bool device_is_volume(std::string_view devnode, std::string_view serial,
+                                    const ec2::Volume& volume, const ec2::InstanceId& instance);
 
 }  // namespace agent

@@ -1,13 +1,13 @@
 #include "agent/restore.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "agent/client_tokens.h"
 #include "agent/hooks.h"
@@ -23,17 +23,22 @@ namespace agent {
 
 std::string_view to_string(VolumeStatus status) {
   switch (status) {
-    case VolumeStatus::Restored: return "restored";
-    case VolumeStatus::Created: return "created";
-    case VolumeStatus::AlreadyMounted: return "already-mounted";
-    case VolumeStatus::Failed: return "failed";
+    case VolumeStatus::Restored:
+      return "restored";
+    case VolumeStatus::Created:
+      return "created";
+    case VolumeStatus::AlreadyMounted:
+      return "already-mounted";
+    case VolumeStatus::Failed:
+      return "failed";
   }
   return "failed";
 }
 
 bool RestoreResult::ok() const {
-  return errors.empty() &&
-         std::ranges::none_of(volumes, [](const VolumeOutcome& v) { return v.status == VolumeStatus::Failed; });
+  return errors.empty() && std::ranges::none_of(volumes, [](const VolumeOutcome& v) {
+           return v.status == VolumeStatus::Failed;
+         });
 }
 
 namespace {
@@ -49,10 +54,10 @@ constexpr int k_invisible_rounds = 5;
 
 // What has to happen for one configured volume.
 enum class Plan {
-  Done,          // finished (already mounted, or failed)
-  Attach,        // a volume of ours exists, not attached: wait for available, attach, mount
-  WaitDevice,    // a volume of ours is attached to this instance: wait for its device, mount
-  Create,        // create it (from a snapshot or empty), then as Attach
+  Done,        // finished (already mounted, or failed)
+  Attach,      // a volume of ours exists, not attached: wait for available, attach, mount
+  WaitDevice,  // a volume of ours is attached to this instance: wait for its device, mount
+  Create,      // create it (from a snapshot or empty), then as Attach
 };
 
 struct Item {
@@ -70,13 +75,15 @@ struct Item {
 
 class Restore {
  public:
-  Restore(Services& services, const Config& config, const FilterValues& filters, const InstanceContext& instance)
+  Restore(Services& services, const Config& config, const FilterValues& filters,
+          const InstanceContext& instance)
       : s_(services),
         config_(config),
         filters_(filters),
         instance_(instance),
         tokens_(services.options.run_dir),
-        hook_options_{.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config.timeouts.hook)} {}
+        hook_options_{.timeout =
+                          std::chrono::duration_cast<std::chrono::milliseconds>(config.timeouts.hook)} {}
 
   RestoreResult run(const std::vector<const GroupConfig*>& groups);
 
@@ -109,22 +116,25 @@ class Restore {
 };
 
 void Restore::fail(Item& item, std::string reason) {
-  log_agent().error("mount group={} mount_point={} volume_id={} status=failed reason=\"{}\"", item.group->name,
-                    item.volume->mount_point, item.out.volume_id ? item.out.volume_id->value : "-", reason);
+  log_agent().error("mount group={} mount_point={} volume_id={} status=failed reason=\"{}\"",
+                    item.group->name, item.volume->mount_point,
+                    item.out.volume_id ? item.out.volume_id->value : "-", reason);
   item.out.status = VolumeStatus::Failed;
   item.out.reason = std::move(reason);
   item.plan = Plan::Done;
 }
 
 HookContext Restore::hook_context(const Item& item) const {
-  HookContext c{.group = item.group->name, .mount_point = item.volume->mount_point, .device = item.volume->device};
+  HookContext c{
+      .group = item.group->name, .mount_point = item.volume->mount_point, .device = item.volume->device};
   if (item.out.volume_id) c.volume_id = item.out.volume_id->value;
   if (item.out.snapshot_id) c.snapshot_id = item.out.snapshot_id->value;
   return c;
 }
 
 void Restore::on_failure_hooks(Item& item) {
-  if (s_.options.dry_run || item.on_failure_ran || item.group->hooks.of(HookPhase::on_failure).empty()) return;
+  if (s_.options.dry_run || item.on_failure_ran || item.group->hooks.of(HookPhase::on_failure).empty())
+    return;
   item.on_failure_ran = true;
   auto c = hook_context(item);
   c.ok = false;
@@ -180,9 +190,10 @@ bool Restore::survey(std::vector<Item>& items) {
                          item.group->name, mp, mine->id, info.source);
         continue;
       }
-      fail(item, fmt::format("{} is already a mount point of {} (serial '{}'), which is not a volume of ours for it; "
-                             "unmount it first",
-                             mp, info.source, own_serial));
+      fail(item, fmt::format(
+                     "{} is already a mount point of {} (serial '{}'), which is not a volume of ours for it; "
+                     "unmount it first",
+                     mp, info.source, own_serial));
       continue;
     }
 
@@ -194,7 +205,8 @@ bool Restore::survey(std::vector<Item>& items) {
       item.out.snapshot_id = attached->snapshot_id;
       item.out.reused = true;
       if (const auto* a = attachment_to(*attached, instance_.instance_id)) item.out.attached_as = a->device;
-      log_agent().info("mount group={} mount_point={} volume_id={} reuse=attached", item.group->name, mp, attached->id);
+      log_agent().info("mount group={} mount_point={} volume_id={} reuse=attached", item.group->name, mp,
+                       attached->id);
       continue;
     }
 
@@ -217,7 +229,8 @@ bool Restore::survey(std::vector<Item>& items) {
         item.out.volume_id = made->id;
         item.out.snapshot_id = made->snapshot_id;
         item.out.reused = true;
-        log_agent().info("mount group={} mount_point={} volume_id={} reuse=attempt", item.group->name, mp, made->id);
+        log_agent().info("mount group={} mount_point={} volume_id={} reuse=attempt", item.group->name, mp,
+                         made->id);
         continue;
       }
       if (!(*attempt)->volume_id) {
@@ -262,9 +275,10 @@ void Restore::choose_snapshots_for(std::vector<Item>& items) {
     if (!choice.snapshot && !choice.skipped_errors.empty()) {
       // Every snapshot of the lineage failed: an empty volume would look like a first boot and
       // hide the loss of the data. An operator decides.
-      fail(item, fmt::format("every snapshot of the lineage of {} is in state error; refusing to create an empty "
-                             "volume in its place",
-                             item.volume->mount_point));
+      fail(item,
+           fmt::format("every snapshot of the lineage of {} is in state error; refusing to create an empty "
+                       "volume in its place",
+                       item.volume->mount_point));
       continue;
     }
     item.snapshot = choice.snapshot;
@@ -279,7 +293,8 @@ void Restore::choose_snapshots_for(std::vector<Item>& items) {
 void Restore::wait_for_pending_snapshots(std::vector<Item*>& waiting) {
   if (s_.options.dry_run) {
     for (auto* item : waiting) {
-      item->out.plan.push_back(fmt::format("wait for pending snapshot {} (at most {} s)", item->snapshot->id.value,
+      item->out.plan.push_back(fmt::format("wait for pending snapshot {} (at most {} s)",
+                                           item->snapshot->id.value,
                                            config_.timeouts.pending_snapshot.count()));
     }
     return;
@@ -293,13 +308,14 @@ void Restore::wait_for_pending_snapshots(std::vector<Item*>& waiting) {
   auto options = s_.options.waiter;
   options.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.timeouts.pending_snapshot);
   ec2::Waiter waiter(options, s_.clock, s_.sleeper, s_.random);
-  auto done = waiter.snapshots_until(s_.ec2, ids, [](const ec2::SnapshotId&, const std::optional<ec2::Snapshot>& snap) {
-    if (!snap) return ec2::WaitCheck{ec2::WaitVerdict::Pending, "not visible"};
-    if (snap->state == ec2::SnapshotState::Completed || snap->state == ec2::SnapshotState::Error) {
-      return ec2::WaitCheck{ec2::WaitVerdict::Done, {}};
-    }
-    return ec2::WaitCheck{ec2::WaitVerdict::Pending, "state " + std::string(ec2::to_string(snap->state))};
-  });
+  auto done = waiter.snapshots_until(
+      s_.ec2, ids, [](const ec2::SnapshotId&, const std::optional<ec2::Snapshot>& snap) {
+        if (!snap) return ec2::WaitCheck{ec2::WaitVerdict::Pending, "not visible"};
+        if (snap->state == ec2::SnapshotState::Completed || snap->state == ec2::SnapshotState::Error) {
+          return ec2::WaitCheck{ec2::WaitVerdict::Done, {}};
+        }
+        return ec2::WaitCheck{ec2::WaitVerdict::Pending, "state " + std::string(ec2::to_string(snap->state))};
+      });
   for (auto* item : waiting) {
     if (!done) {
       fail(*item, fmt::format("the newest snapshot {} of {} is not completed ({}); not restoring older data",
@@ -309,9 +325,10 @@ void Restore::wait_for_pending_snapshots(std::vector<Item*>& waiting) {
     const auto at = std::ranges::find(ids, item->snapshot->id) - ids.begin();
     const auto& snap = (*done)[static_cast<std::size_t>(at)];
     if (snap->state != ec2::SnapshotState::Completed) {
-      fail(*item, fmt::format("the newest snapshot {} of {} went to state error while we waited for it; a rerun "
-                              "restores the newest completed one",
-                              item->snapshot->id.value, item->volume->mount_point));
+      fail(*item,
+           fmt::format("the newest snapshot {} of {} went to state error while we waited for it; a rerun "
+                       "restores the newest completed one",
+                       item->snapshot->id.value, item->volume->mount_point));
       continue;
     }
     item->snapshot = *snap;
@@ -330,8 +347,8 @@ void Restore::plan_dry_run(Item& item) {
         plan.push_back(fmt::format("create a {} volume in {} from snapshot {}", to_string(v.volume_type),
                                    instance_.availability_zone, item.snapshot->id.value));
       } else {
-        plan.push_back(fmt::format("create an empty {} GiB {} volume in {}", v.size_gib, to_string(v.volume_type),
-                                   instance_.availability_zone));
+        plan.push_back(fmt::format("create an empty {} GiB {} volume in {}", v.size_gib,
+                                   to_string(v.volume_type), instance_.availability_zone));
       }
       [[fallthrough]];
     case Plan::Attach:
@@ -339,9 +356,11 @@ void Restore::plan_dry_run(Item& item) {
       plan.push_back(fmt::format("attach it to {} as {}", instance_.instance_id.value, v.device));
       [[fallthrough]];
     case Plan::WaitDevice:
-      if (item.plan == Plan::WaitDevice) plan.push_back("reuse volume " + item.out.volume_id->value + " attached here");
+      if (item.plan == Plan::WaitDevice)
+        plan.push_back("reuse volume " + item.out.volume_id->value + " attached here");
       plan.push_back("wait for its device (serial = volume id)");
-      if (!from_snapshot) plan.push_back(fmt::format("mkfs.{} (the device must be empty)", to_string(v.filesystem)));
+      if (!from_snapshot)
+        plan.push_back(fmt::format("mkfs.{} (the device must be empty)", to_string(v.filesystem)));
       plan.push_back(fmt::format("mount it on {} ({})", v.mount_point, v.mount_options));
       break;
   }
@@ -396,8 +415,8 @@ void Restore::create(Item& item) {
     if (v.kms_key_id) o.kms_key_id = *v.kms_key_id;
     o.tag_specifications = {ec2::TagSpecification{
         .resource_type = "volume",
-        .tags = volume_tags(*item.group, filters_, {item.group->name, v.mount_point, v.device}, instance_.instance_id,
-                            item.attempt->token)}};
+        .tags = volume_tags(*item.group, filters_, {item.group->name, v.mount_point, v.device},
+                            instance_.instance_id, item.attempt->token)}};
     o.client_token = item.attempt->token;
     auto created = s_.ec2.create_volume(o);
     if (!created) {
@@ -405,8 +424,8 @@ void Restore::create(Item& item) {
       if (spent && item.replayed_token) {
         // The earlier attempt asked for something else (a newer snapshot appeared since): its
         // token cannot serve this one.
-        log_agent().info("mount group={} mount_point={} attempt={} spent=parameters-changed", item.group->name,
-                         v.mount_point, item.attempt->token);
+        log_agent().info("mount group={} mount_point={} attempt={} spent=parameters-changed",
+                         item.group->name, v.mount_point, item.attempt->token);
         item.attempt.reset();
         continue;
       }
@@ -421,8 +440,8 @@ void Restore::create(Item& item) {
     item.attempt->volume_id = created->id.value;
     if (auto r = tokens_.record_volume(item.group->name, v.mount_point, *item.attempt); !r) {
       // The volume exists and carries the attempt tag: a rerun still finds it.
-      log_agent().warn("mount group={} mount_point={} volume_id={} record_attempt_failed=\"{}\"", item.group->name,
-                       v.mount_point, created->id, r.error().message);
+      log_agent().warn("mount group={} mount_point={} volume_id={} record_attempt_failed=\"{}\"",
+                       item.group->name, v.mount_point, created->id, r.error().message);
     }
     log_agent().info("mount group={} mount_point={} volume_id={} snapshot_id={} created=1", item.group->name,
                      v.mount_point, created->id, item.snapshot ? item.snapshot->id.value : "-");
@@ -454,19 +473,21 @@ void Restore::wait_available(std::vector<Item*>& items, std::vector<Item*>& gone
   for (auto* item : waiting) {
     if (item->replayed_token) may_vanish.insert(item->ec2_volume->id);
   }
-  auto done = waiter.volumes_until(s_.ec2, ids, [&](const ec2::VolumeId& id, const std::optional<ec2::Volume>& v) {
-    if (!v) {
-      // A volume named by a replayed token that EC2 no longer shows was deleted since.
-      if (may_vanish.contains(id) && ++invisible[id] >= k_invisible_rounds) {
-        last[id] = ec2::VolumeState::Deleted;
+  auto done =
+      waiter.volumes_until(s_.ec2, ids, [&](const ec2::VolumeId& id, const std::optional<ec2::Volume>& v) {
+        if (!v) {
+          // A volume named by a replayed token that EC2 no longer shows was deleted since.
+          if (may_vanish.contains(id) && ++invisible[id] >= k_invisible_rounds) {
+            last[id] = ec2::VolumeState::Deleted;
+            return ec2::WaitCheck{ec2::WaitVerdict::Done, {}};
+          }
+          return ec2::WaitCheck{ec2::WaitVerdict::Pending, "not visible yet"};
+        }
+        last[id] = v->state;
+        if (v->state == ec2::VolumeState::Creating)
+          return ec2::WaitCheck{ec2::WaitVerdict::Pending, "state creating"};
         return ec2::WaitCheck{ec2::WaitVerdict::Done, {}};
-      }
-      return ec2::WaitCheck{ec2::WaitVerdict::Pending, "not visible yet"};
-    }
-    last[id] = v->state;
-    if (v->state == ec2::VolumeState::Creating) return ec2::WaitCheck{ec2::WaitVerdict::Pending, "state creating"};
-    return ec2::WaitCheck{ec2::WaitVerdict::Done, {}};
-  });
+      });
   for (std::size_t i = 0; i < waiting.size(); ++i) {
     Item& item = *waiting[i];
     const auto state = last.contains(ids[i]) ? last[ids[i]] : ec2::VolumeState::Unknown;
@@ -482,9 +503,11 @@ void Restore::wait_available(std::vector<Item*>& items, std::vector<Item*>& gone
       continue;
     }
     if (!done) {
-      fail(item, fmt::format("volume {} did not become available: {}", ids[i].value, done.error().describe()));
+      fail(item,
+           fmt::format("volume {} did not become available: {}", ids[i].value, done.error().describe()));
     } else {
-      fail(item, fmt::format("volume {} is in state {} instead of available", ids[i].value, ec2::to_string(state)));
+      fail(item,
+           fmt::format("volume {} is in state {} instead of available", ids[i].value, ec2::to_string(state)));
     }
   }
 }
@@ -495,8 +518,8 @@ ec2::Result<std::string> Restore::attach(Item& item, platform::VolumeWatch& watc
   (void)watch;  // armed by the caller before this AttachVolume, which is all it takes
   std::string name = item.volume->device;
   for (int attempt = 0;; ++attempt) {
-    auto attached = s_.ec2.attach_volume(
-        ec2::AttachVolumeOptions{.volume_id = item.ec2_volume->id, .instance_id = instance_.instance_id, .device = name});
+    auto attached = s_.ec2.attach_volume(ec2::AttachVolumeOptions{
+        .volume_id = item.ec2_volume->id, .instance_id = instance_.instance_id, .device = name});
     if (attached) return name;
     if (attached.error().kind != ec2::ErrorKind::InUse || attempt + 1 >= k_attach_name_tries) {
       return std::unexpected(std::move(attached.error()));
@@ -504,7 +527,8 @@ ec2::Result<std::string> Restore::attach(Item& item, platform::VolumeWatch& watc
     // The name is taken on this instance (by a volume that is not ours, or one being detached):
     // the next free one, avoiding the names other volumes of this run use.
     std::set<std::string> in_use;
-    auto described = s_.ec2.describe_instances(ec2::DescribeInstancesOptions{.instance_ids = {instance_.instance_id}});
+    auto described =
+        s_.ec2.describe_instances(ec2::DescribeInstancesOptions{.instance_ids = {instance_.instance_id}});
     if (described) {
       for (const auto& i : *described) {
         for (const auto& m : i.block_device_mappings) in_use.insert(m.device_name);
@@ -535,8 +559,8 @@ std::string Restore::diagnose_missing_device(const Item& item, const std::string
       ec2_says = fmt::format("EC2 says the volume is {} and not attached here", ec2::to_string(v.state));
     }
   }
-  return fmt::format("no block device with serial {} appeared within {} s after attaching as {} ({})", id.value,
-                     config_.timeouts.device_wait.count(), name, ec2_says);
+  return fmt::format("no block device with serial {} appeared within {} s after attaching as {} ({})",
+                     id.value, config_.timeouts.device_wait.count(), name, ec2_says);
 }
 
 void Restore::attach_and_mount(Item& item) {
@@ -547,8 +571,9 @@ void Restore::attach_and_mount(Item& item) {
   if (!watch) return fail(item, "cannot watch for block devices: " + watch.error().describe());
   if (item.plan == Plan::Attach) {
     auto attached = attach(item, *watch);
-    if (!attached) return fail(item, fmt::format("AttachVolume {} failed: {}", item.ec2_volume->id.value,
-                                                 attached.error().describe()));
+    if (!attached)
+      return fail(item, fmt::format("AttachVolume {} failed: {}", item.ec2_volume->id.value,
+                                    attached.error().describe()));
     name = *attached;
     item.out.attached_as = name;
     log_agent().info("mount group={} mount_point={} volume_id={} device={} attach=sent", item.group->name,
@@ -558,7 +583,8 @@ void Restore::attach_and_mount(Item& item) {
   const auto deadline = s_.clock.monotonic() + config_.timeouts.device_wait;
   auto device = s_.devices.wait_for_volume(*watch, query, deadline);
   if (!device) {
-    if (device.error().kind == platform::ErrorKind::Timeout) return fail(item, diagnose_missing_device(item, name));
+    if (device.error().kind == platform::ErrorKind::Timeout)
+      return fail(item, diagnose_missing_device(item, name));
     return fail(item, "waiting for the device: " + device.error().describe());
   }
   item.out.devnode = device->devnode;
@@ -569,7 +595,8 @@ void Restore::attach_and_mount(Item& item) {
 
 void Restore::mount(Item& item, const std::string& devnode, bool from_snapshot) {
   const auto& v = *item.volume;
-  const platform::VolumeQuery query{.volume_id = item.ec2_volume->id.value, .device_hint = item.out.attached_as};
+  const platform::VolumeQuery query{.volume_id = item.ec2_volume->id.value,
+                                    .device_hint = item.out.attached_as};
   auto content = s_.devices.probe(devnode);
   if (!content) return fail(item, "blkid " + devnode + ": " + content.error().describe());
   std::string fs_type = std::string(to_string(v.filesystem));
@@ -580,8 +607,9 @@ void Restore::mount(Item& item, const std::string& devnode, bool from_snapshot) 
                                     item.ec2_volume->snapshot_id->value, ok.error().describe()));
     }
     if (content->fs_type != fs_type) {
-      item.out.warnings.push_back(fmt::format("the snapshot holds {}, the configuration says {}: mounted as {}",
-                                              content->fs_type, fs_type, content->fs_type));
+      item.out.warnings.push_back(
+          fmt::format("the snapshot holds {}, the configuration says {}: mounted as {}", content->fs_type,
+                      fs_type, content->fs_type));
       log_agent().warn("mount group={} mount_point={} fs_found={} fs_configured={}", item.group->name,
                        v.mount_point, content->fs_type, fs_type);
       fs_type = content->fs_type;
@@ -606,7 +634,8 @@ void Restore::mount(Item& item, const std::string& devnode, bool from_snapshot) 
     item.out.formatted = true;
   }
   item.out.filesystem = fs_type;
-  if (auto ok = s_.devices.verify(devnode, query); !ok) return fail(item, "refusing to mount: " + ok.error().describe());
+  if (auto ok = s_.devices.verify(devnode, query); !ok)
+    return fail(item, "refusing to mount: " + ok.error().describe());
 
   if (!item.group->hooks.of(HookPhase::pre_mount).empty()) {
     item.pre_mount_ran = true;
@@ -623,14 +652,14 @@ void Restore::mount(Item& item, const std::string& devnode, bool from_snapshot) 
   if (!mounted) return fail(item, "mount: " + mounted.error().describe());
   // The attempt is over: a later restore of this mount point is a new one.
   if (auto r = tokens_.finish(item.group->name, v.mount_point); !r) {
-    log_agent().warn("mount group={} mount_point={} finish_attempt_failed=\"{}\"", item.group->name, v.mount_point,
-                     r.error().message);
+    log_agent().warn("mount group={} mount_point={} finish_attempt_failed=\"{}\"", item.group->name,
+                     v.mount_point, r.error().message);
   }
   mounted->release();
   item.out.status = from_snapshot ? VolumeStatus::Restored : VolumeStatus::Created;
   item.plan = Plan::Done;
-  log_agent().info("mount group={} mount_point={} volume_id={} devnode={} snapshot_id={} status={}", item.group->name,
-                   v.mount_point, item.ec2_volume->id, devnode,
+  log_agent().info("mount group={} mount_point={} volume_id={} devnode={} snapshot_id={} status={}",
+                   item.group->name, v.mount_point, item.ec2_volume->id, devnode,
                    item.out.snapshot_id ? item.out.snapshot_id->value : "-", to_string(item.out.status));
 }
 
@@ -685,7 +714,8 @@ RestoreResult Restore::run(const std::vector<const GroupConfig*>& group_list) {
         to_create = std::move(gone);
         if (to_create.empty()) break;
       }
-      for (auto* item : to_create) fail(*item, "the restore attempt's volume was deleted while we waited for it");
+      for (auto* item : to_create)
+        fail(*item, "the restore attempt's volume was deleted while we waited for it");
 
       std::vector<Item*> to_mount;
       for (auto& item : items) {
@@ -714,7 +744,8 @@ RestoreResult Restore::run(const std::vector<const GroupConfig*>& group_list) {
       }
       for (const auto* g : groups) {
         auto& list = by_group[g];
-        const bool ok = std::ranges::none_of(list, [](const Item* i) { return i->out.status == VolumeStatus::Failed; });
+        const bool ok =
+            std::ranges::none_of(list, [](const Item* i) { return i->out.status == VolumeStatus::Failed; });
         run_group_hook(HookPhase::post_mounts, *g, list, ok);
       }
     }
@@ -734,8 +765,12 @@ RestoreResult restore_groups(Services& services, const Config& config, const Fil
 
 namespace {
 
-nlohmann::json optional_id(const auto& id) { return id ? nlohmann::json(id->value) : nlohmann::json(nullptr); }
-nlohmann::json or_null(const std::string& s) { return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s); }
+nlohmann::json optional_id(const auto& id) {
+  return id ? nlohmann::json(id->value) : nlohmann::json(nullptr);
+}
+nlohmann::json or_null(const std::string& s) {
+  return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s);
+}
 
 }  // namespace
 
@@ -747,9 +782,15 @@ std::string format_restore(const RestoreResult& result) {
       case VolumeStatus::Restored:
         what = "restored from " + (v.snapshot_id ? v.snapshot_id->value : std::string("?"));
         break;
-      case VolumeStatus::Created: what = "created"; break;
-      case VolumeStatus::AlreadyMounted: what = "already-mounted"; break;
-      case VolumeStatus::Failed: what = "failed: " + v.reason; break;
+      case VolumeStatus::Created:
+        what = "created";
+        break;
+      case VolumeStatus::AlreadyMounted:
+        what = "already-mounted";
+        break;
+      case VolumeStatus::Failed:
+        what = "failed: " + v.reason;
+        break;
     }
     if (result.dry_run && v.status != VolumeStatus::Failed && v.status != VolumeStatus::AlreadyMounted) {
       what = "would be " + what;

@@ -19,12 +19,11 @@
 //      serial checked again before mkfs and before mount; mount (undone on failure paths).
 //   Hooks: pre_mounts/post_mounts around a group that has work to do, pre_mount/post_mount
 //   around each mount, on_failure for each failure. Hooks do not run under --dry-run.
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "agent/config.h"
 #include "agent/services.h"
@@ -51,9 +50,9 @@ struct VolumeOutcome {
   std::optional<ec2::VolumeId> volume_id;
   std::optional<ec2::SnapshotId> snapshot_id;  // restored from
   VolumeStatus status = VolumeStatus::Failed;
-  std::string reason;     // why it failed (one line)
-  bool reused = false;    // a volume left by an earlier run that died was taken over
-  bool formatted = false; // mkfs ran
+  std::string reason;                 // why it failed (one line)
+  bool reused = false;                // a volume left by an earlier run that died was taken over
+  bool formatted = false;             // mkfs ran
   std::vector<std::string> plan;      // --dry-run: the steps that would run, in order
   std::vector<std::string> warnings;  // skipped error snapshots, a failing post hook, ...
 };
@@ -71,8 +70,8 @@ struct RestoreResult {
 // Restores and mounts the volumes of `groups` (groups of `config`, in the order given; the
 // config supplies the timeouts). Never throws for EC2 or device problems: each volume's outcome
 // says what happened.
-[[nodiscard]] RestoreResult restore_groups(Services& services, const Config& config, const FilterValues& filters,
-                                           const InstanceContext& instance,
+[[nodiscard]] RestoreResult restore_groups(Services& services, const Config& config,
+                                           const FilterValues& filters, const InstanceContext& instance,
                                            const std::vector<const GroupConfig*>& groups);
 
 // One line per volume ("solr  /mnt/solr  vol-…  restored from snap-… on /dev/nvme1n1"), the plan

@@ -33,8 +33,9 @@ ec2::Result<std::string> resolve_region(const std::optional<std::string>& flag, 
   if (config.region && !config.region->empty()) return *config.region;
   auto r = imds.region();
   if (!r) {
-    return ec2::fail(r.error().kind, "no region: none given (--region, AWS_REGION, config) and IMDS failed: " +
-                                         r.error().describe());
+    return ec2::fail(
+        r.error().kind,
+        "no region: none given (--region, AWS_REGION, config) and IMDS failed: " + r.error().describe());
   }
   return r;
 }
@@ -111,9 +112,17 @@ ec2::Result<std::unique_ptr<Runtime>> Runtime::create(const Config& config, Runt
   return std::unique_ptr<Runtime>(new Runtime(std::move(parts)));
 }
 
-Services& Runtime::services() { return *parts_->services; }
-const InstanceContext& Runtime::instance() const { return parts_->instance; }
-ec2::Imds& Runtime::imds() { return *parts_->imds; }
-std::string Runtime::credential_source() const { return parts_->credentials->source(); }
+Services& Runtime::services() {
+  return *parts_->services;
+}
+const InstanceContext& Runtime::instance() const {
+  return parts_->instance;
+}
+ec2::Imds& Runtime::imds() {
+  return *parts_->imds;
+}
+std::string Runtime::credential_source() const {
+  return parts_->credentials->source();
+}
 
 }  // namespace agent

@@ -48,8 +48,8 @@ class Runtime {
  public:
   // Fails (one line, no secrets) when IMDS cannot tell where we are or the EC2 client cannot be
   // made. `imds` null: make_imds(options.env).
-  [[nodiscard]] static ec2::Result<std::unique_ptr<Runtime>> create(const Config& config, RuntimeOptions options,
-                                                                    std::shared_ptr<ec2::Imds> imds = nullptr);
+  [[nodiscard]] static ec2::Result<std::unique_ptr<Runtime>> create(
+      const Config& config, RuntimeOptions options, std::shared_ptr<ec2::Imds> imds = nullptr);
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;

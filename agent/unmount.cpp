@@ -1,11 +1,11 @@
 #include "agent/unmount.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <map>
 #include <mutex>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "agent/hooks.h"
 #include "agent/log.h"
@@ -17,17 +17,22 @@ namespace agent {
 
 std::string_view to_string(UnmountStatus status) {
   switch (status) {
-    case UnmountStatus::Unmounted: return "unmounted";
-    case UnmountStatus::Deleted: return "deleted";
-    case UnmountStatus::NotAttached: return "not-attached";
-    case UnmountStatus::Failed: return "failed";
+    case UnmountStatus::Unmounted:
+      return "unmounted";
+    case UnmountStatus::Deleted:
+      return "deleted";
+    case UnmountStatus::NotAttached:
+      return "not-attached";
+    case UnmountStatus::Failed:
+      return "failed";
   }
   return "failed";
 }
 
 bool UnmountResult::ok() const {
-  return errors.empty() &&
-         std::ranges::none_of(volumes, [](const UnmountOutcome& v) { return v.status == UnmountStatus::Failed; });
+  return errors.empty() && std::ranges::none_of(volumes, [](const UnmountOutcome& v) {
+           return v.status == UnmountStatus::Failed;
+         });
 }
 
 namespace {
@@ -43,26 +48,29 @@ struct Item {
 
 class Unmount {
  public:
-  Unmount(Services& services, const Config& config, const FilterValues& filters, const InstanceContext& instance,
-          bool delete_volumes)
+  Unmount(Services& services, const Config& config, const FilterValues& filters,
+          const InstanceContext& instance, bool delete_volumes)
       : s_(services),
         config_(config),
         filters_(filters),
         instance_(instance),
         delete_(delete_volumes),
-        hook_options_{.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config.timeouts.hook)} {}
+        hook_options_{.timeout =
+                          std::chrono::duration_cast<std::chrono::milliseconds>(config.timeouts.hook)} {}
 
   UnmountResult run(const std::vector<const GroupConfig*>& groups);
 
  private:
   void fail(Item& item, std::string reason) {
-    log_agent().error("unmount group={} mount_point={} volume_id={} status=failed reason=\"{}\"", item.group->name,
-                      item.volume->mount_point, item.out.volume_id ? item.out.volume_id->value : "-", reason);
+    log_agent().error("unmount group={} mount_point={} volume_id={} status=failed reason=\"{}\"",
+                      item.group->name, item.volume->mount_point,
+                      item.out.volume_id ? item.out.volume_id->value : "-", reason);
     item.out.status = UnmountStatus::Failed;
     item.out.reason = std::move(reason);
   }
   [[nodiscard]] HookContext context(const Item& item) const {
-    HookContext c{.group = item.group->name, .mount_point = item.volume->mount_point, .device = item.volume->device};
+    HookContext c{
+        .group = item.group->name, .mount_point = item.volume->mount_point, .device = item.volume->device};
     if (item.out.volume_id) c.volume_id = item.out.volume_id->value;
     return c;
   }
@@ -101,7 +109,8 @@ void Unmount::unmount_and_detach(Item& item) {
       item.out.was_mounted = true;
       item.out.devnode = info.source;
     } else if (item.out.devnode.empty() || info.source != item.out.devnode) {
-      item.out.warnings.push_back(fmt::format("{} holds {}, not volume {}: left mounted", mp, info.source, id.value));
+      item.out.warnings.push_back(
+          fmt::format("{} holds {}, not volume {}: left mounted", mp, info.source, id.value));
     }
   }
 
@@ -127,8 +136,8 @@ void Unmount::unmount_and_detach(Item& item) {
       }
       return fail(item, fmt::format("unmount {}: {}", mp, r.error().describe()));
     }
-    log_agent().info("unmount group={} mount_point={} volume_id={} devnode={} unmounted=1", item.group->name, mp, id,
-                     item.out.devnode);
+    log_agent().info("unmount group={} mount_point={} volume_id={} devnode={} unmounted=1", item.group->name,
+                     mp, id, item.out.devnode);
   }
   // Detaching a volume that is still mounted somewhere (a second mount, a bind mount) would pull
   // the disk from under a live filesystem.
@@ -146,8 +155,8 @@ void Unmount::unmount_and_detach(Item& item) {
   if (!item.out.devnode.empty()) {
     const auto deadline = s_.clock.monotonic() + config_.timeouts.device_wait;
     if (auto gone = s_.devices.wait_for_removal(item.out.devnode, deadline); !gone) {
-      return fail(item, fmt::format("{} of volume {} did not go after DetachVolume: {}", item.out.devnode, id.value,
-                                    gone.error().describe()));
+      return fail(item, fmt::format("{} of volume {} did not go after DetachVolume: {}", item.out.devnode,
+                                    id.value, gone.error().describe()));
     }
   }
   item.detached = true;
@@ -179,8 +188,8 @@ void Unmount::delete_detached(std::vector<Item*>& items) {
                       ec2::find_tag(v.tags, k_tag_mount_point) == item.volume->mount_point &&
                       in_lineage(v.tags, filters_, item.volume->mount_point) && v.attachments.empty();
     if (!ours) {
-      fail(item, fmt::format("volume {} is not tagged as ours for {} (or attached again): not deleted", v.id.value,
-                             item.volume->mount_point));
+      fail(item, fmt::format("volume {} is not tagged as ours for {} (or attached again): not deleted",
+                             v.id.value, item.volume->mount_point));
       continue;
     }
     if (auto r = s_.ec2.delete_volume(ec2::DeleteVolumeOptions{.volume_id = v.id}); !r) {
@@ -210,7 +219,8 @@ void Unmount::post_hooks(Item& item) {
     c.ok = false;
     c.error = item.out.reason;
     if (auto r = run_hooks(item.group->hooks, HookPhase::on_failure, c, hook_options_); !r) {
-      log_agent().error("hook phase=on_failure group={} error=\"{}\"", item.group->name, r.error().describe());
+      log_agent().error("hook phase=on_failure group={} error=\"{}\"", item.group->name,
+                        r.error().describe());
     }
   }
 }
@@ -249,10 +259,11 @@ UnmountResult Unmount::run(const std::vector<const GroupConfig*>& groups) {
           item.out.volume_id = leftover->id;
           item.detached = true;
           item.out.status = UnmountStatus::Unmounted;
-          item.out.warnings.push_back(
-              fmt::format("volume {} of ours was left detached by an earlier run: deleting it", leftover->id.value));
+          item.out.warnings.push_back(fmt::format(
+              "volume {} of ours was left detached by an earlier run: deleting it", leftover->id.value));
           if (s_.options.dry_run) {
-            item.out.plan.push_back(fmt::format("delete {} (detached, left by an earlier run)", leftover->id.value));
+            item.out.plan.push_back(
+                fmt::format("delete {} (detached, left by an earlier run)", leftover->id.value));
             item.out.status = UnmountStatus::Deleted;
           }
         }
@@ -270,7 +281,8 @@ UnmountResult Unmount::run(const std::vector<const GroupConfig*>& groups) {
       bool group_pre_ran = false;
       if (!s_.options.dry_run && !group->hooks.of(HookPhase::pre_unmounts).empty()) {
         group_pre_ran = true;
-        if (auto r = run_hooks(group->hooks, HookPhase::pre_unmounts, HookContext{.group = group->name}, hook_options_);
+        if (auto r = run_hooks(group->hooks, HookPhase::pre_unmounts, HookContext{.group = group->name},
+                               hook_options_);
             !r) {
           for (auto* item : mine) fail(*item, r.error().describe());
           mine.clear();
@@ -291,7 +303,8 @@ UnmountResult Unmount::run(const std::vector<const GroupConfig*>& groups) {
             return i.group == group && i.out.status == UnmountStatus::Failed;
           });
           if (auto r = run_hooks(group->hooks, HookPhase::post_unmounts, c, hook_options_); !r) {
-            log_agent().error("hook phase=post_unmounts group={} error=\"{}\"", group->name, r.error().describe());
+            log_agent().error("hook phase=post_unmounts group={} error=\"{}\"", group->name,
+                              r.error().describe());
             error(r.error().describe());
           }
         }

@@ -7,12 +7,11 @@
 // Only volumes of ours attached to this instance are touched. One DescribeVolumes for the run,
 // one batched DescribeVolumes per poll round while waiting for available. Asking for
 // confirmation before deleting belongs to the command line.
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "agent/config.h"
 #include "agent/services.h"
@@ -53,9 +52,10 @@ struct UnmountResult {
 
 // `filters` may be empty when the userdata cannot supply them: volumes are then recognised by
 // ebsnap:group and ebsnap:mount-point (and their attachment to this instance) alone.
-[[nodiscard]] UnmountResult unmount_groups(Services& services, const Config& config, const FilterValues& filters,
-                                           const InstanceContext& instance,
-                                           const std::vector<const GroupConfig*>& groups, bool delete_volumes);
+[[nodiscard]] UnmountResult unmount_groups(Services& services, const Config& config,
+                                           const FilterValues& filters, const InstanceContext& instance,
+                                           const std::vector<const GroupConfig*>& groups,
+                                           bool delete_volumes);
 
 [[nodiscard]] std::string format_unmount(const UnmountResult& result);
 // {"command":"unmount","dry_run","ok","errors",

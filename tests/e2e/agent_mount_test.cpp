@@ -8,8 +8,8 @@
 //
 // Timings are never asserted (the machine is shared); what is asserted is structural: outcomes,
 // data byte for byte, the sandbox's call log, one volume per mount point.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mount.h>
@@ -23,11 +23,10 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "agent/config.h"
 #include "agent/restore.h"
@@ -185,7 +184,8 @@ class MountE2e : public ::testing::Test {
     if (!driver_) {
       auto r = finish(start(args({"--dry-run", "--json", "mount", groups_.front()}), false));
       driver_ = (r.out + r.err).find("not implemented") != std::string::npos;
-      if (*driver_) std::cerr << "[ note ] ebsnap mount is not wired to the orchestration yet: using the driver\n";
+      if (*driver_)
+        std::cerr << "[ note ] ebsnap mount is not wired to the orchestration yet: using the driver\n";
     }
     return *driver_;
   }
@@ -195,7 +195,11 @@ class MountE2e : public ::testing::Test {
     return r;
   }
 
-  Ran mount() { auto c = groups_; c.insert(c.begin(), "mount"); return ebsnap(c); }
+  Ran mount() {
+    auto c = groups_;
+    c.insert(c.begin(), "mount");
+    return ebsnap(c);
+  }
   Ran unmount_delete() {
     auto c = groups_;
     c.insert(c.begin(), {"unmount", "--delete-volumes", "--yes"});
@@ -327,9 +331,14 @@ TEST_F(MountE2e, FirstBootSnapshotDeleteRestoreByteForByteThenNoOp) {
     std::ofstream(std::filesystem::path(mp) / "d1/d2/small.txt") << mp;
   }
   ::sync();
-  auto snap = use_driver() ? Ran{} : ebsnap([&] { auto c = groups_; c.insert(c.begin(), "snapshot"); return c; }());
+  auto snap = use_driver() ? Ran{} : ebsnap([&] {
+    auto c = groups_;
+    c.insert(c.begin(), "snapshot");
+    return c;
+  }());
   if (use_driver() || snap.exit_code != 0) {
-    if (!use_driver()) std::cerr << "[ note ] ebsnap snapshot failed; snapshotting through the API\n" << snap.err;
+    if (!use_driver())
+      std::cerr << "[ note ] ebsnap snapshot failed; snapshotting through the API\n" << snap.err;
     snapshot_through_api();
   }
   wait_snapshots_completed();
@@ -376,8 +385,8 @@ TEST_F(MountE2e, SigkillDuringMountAtEachStepConverges) {
   sandbox_->configure({{"latency_ms", {{"default", 40}, {"CreateVolume", 250}, {"AttachVolume", 250}}},
                        {"timing", {{"volume_create_s", 0.5}}}});
   struct KillPoint {
-    std::string after;  // a successful call of this action...
-    int count;          // ...this many times
+    std::string after;                // a successful call of this action...
+    int count;                        // ...this many times
     std::chrono::milliseconds delay;  // then this long
   };
   const std::vector<KillPoint> points = {
@@ -387,8 +396,8 @@ TEST_F(MountE2e, SigkillDuringMountAtEachStepConverges) {
   };
   int killed = 0;
   for (const auto& p : points) {
-    SCOPED_TRACE("kill after " + std::to_string(p.count) + " x " + p.after + " + " + std::to_string(p.delay.count()) +
-                 " ms");
+    SCOPED_TRACE("kill after " + std::to_string(p.count) + " x " + p.after + " + " +
+                 std::to_string(p.delay.count()) + " ms");
     const auto from = sandbox_->calls().size();
     auto command = groups_;
     command.insert(command.begin(), "mount");
@@ -456,8 +465,8 @@ TEST_F(MountE2e, SigkillDuringUnmountDeleteThenRerunLeavesNoVolume) {
 
 TEST_F(MountE2e, ThrottlingAndServerErrorBurstsDuringMount) {
   write_config(2, 2);
-  sandbox_->configure({{"throttle_fraction", 0.3},
-                       {"fail_next", {{"count", 3}, {"status", 503}, {"code", "Unavailable"}}}});
+  sandbox_->configure(
+      {{"throttle_fraction", 0.3}, {"fail_next", {{"count", 3}, {"status", 503}, {"code", "Unavailable"}}}});
   auto r = mount();
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   expect_all_mounted();
@@ -484,13 +493,20 @@ TEST(MountDriver, Main) {
   std::vector<std::string> group_names;
   for (std::size_t i = 0; i < words.size(); ++i) {
     const auto& w = words[i];
-    if (w == "--config") config_path = words[++i];
-    else if (w == "--userdata") userdata = words[++i];
-    else if (w == "--delete-volumes") delete_volumes = true;
-    else if (w == "--dry-run") dry_run = true;
-    else if (w == "--yes" || w == "--json") continue;
-    else if (command.empty()) command = w;
-    else group_names.push_back(w);
+    if (w == "--config")
+      config_path = words[++i];
+    else if (w == "--userdata")
+      userdata = words[++i];
+    else if (w == "--delete-volumes")
+      delete_volumes = true;
+    else if (w == "--dry-run")
+      dry_run = true;
+    else if (w == "--yes" || w == "--json")
+      continue;
+    else if (command.empty())
+      command = w;
+    else
+      group_names.push_back(w);
   }
   auto exit_with = [](int code, const std::string& text) {
     std::cout << text << std::flush;
@@ -511,7 +527,8 @@ TEST(MountDriver, Main) {
     exit_with(r.exit_code(), format_restore(r));
   }
   if (command == "unmount") {
-    auto r = unmount_groups((*runtime)->services(), *config, *filters, (*runtime)->instance(), groups, delete_volumes);
+    auto r = unmount_groups((*runtime)->services(), *config, *filters, (*runtime)->instance(), groups,
+                            delete_volumes);
     exit_with(r.exit_code(), format_unmount(r));
   }
   exit_with(2, "driver: unknown command " + command + "\n");

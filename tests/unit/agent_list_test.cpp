@@ -64,7 +64,8 @@ TEST(ListTest, ConsistencyTagAndForeignMountAreShown) {
   s.tags.push_back({std::string(k_tag_consistency), "watchdog-thawed"});
   const auto id = f.ec2.add_snapshot(s);
   f.devices.add_device(platform::BlockDevice{.devnode = "/dev/nvme7n1", .serial = "vol0bbbbbbbbbbbbbbbb"});
-  ASSERT_TRUE(f.mounter.mount(platform::MountRequest{.source = "/dev/nvme7n1", .target = "/data/a", .fs_type = "ext4"}));
+  ASSERT_TRUE(f.mounter.mount(
+      platform::MountRequest{.source = "/dev/nvme7n1", .target = "/data/a", .fs_type = "ext4"}));
   auto r = list_groups(f.services, f.filters, f.instance, f.groups());
   const auto& a = entry(r, "/data/a");
   EXPECT_EQ(a.snapshot_id, id);

@@ -74,15 +74,17 @@ class FakeInstance {
     platform::ProbeResult content;
     if (v.snapshot_id) {
       auto it = snapshot_content.find(v.snapshot_id->value);
-      content = it != snapshot_content.end() ? it->second : platform::ProbeResult{.fs_type = "ext4", .uuid = "u1"};
+      content =
+          it != snapshot_content.end() ? it->second : platform::ProbeResult{.fs_type = "ext4", .uuid = "u1"};
     }
     devices.add_device(d, content);
     return d;
   }
 
-  [[nodiscard]] VolumeConfig volume(std::string device, std::string mount_point, FsType fs = FsType::ext4) const {
-    return VolumeConfig{.device = std::move(device), .mount_point = std::move(mount_point), .size_gib = 10,
-                        .filesystem = fs};
+  [[nodiscard]] VolumeConfig volume(std::string device, std::string mount_point,
+                                    FsType fs = FsType::ext4) const {
+    return VolumeConfig{
+        .device = std::move(device), .mount_point = std::move(mount_point), .size_gib = 10, .filesystem = fs};
   }
 
   void add_group(std::string name, std::vector<VolumeConfig> volumes) {

@@ -1,14 +1,13 @@
 // ebsnap mount against fakes: FakeEc2 (EC2's rules, call log), FakeBlockDevices (devices appear
 // when the volume is attached to our instance), FakeMounter, a ManualClock.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
-
-#include <unistd.h>
 
 #include "agent/client_tokens.h"
 #include "agent/restore.h"
@@ -39,7 +38,8 @@ class RestoreTest : public ::testing::Test {
 };
 
 TEST_F(RestoreTest, FirstBootCreatesFormatsAndMounts) {
-  f.add_group("db", {f.volume("/dev/sdf", "/data/a", FsType::ext4), f.volume("/dev/sdg", "/data/b", FsType::xfs)});
+  f.add_group("db",
+              {f.volume("/dev/sdf", "/data/a", FsType::ext4), f.volume("/dev/sdg", "/data/b", FsType::xfs)});
   auto r = run();
   ASSERT_TRUE(r.ok()) << format_restore(r);
   EXPECT_EQ(r.exit_code(), 0);
@@ -151,8 +151,8 @@ TEST_F(RestoreTest, ReusesOurVolumeLeftAttachedByARunThatDied) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
   auto v = f.our_volume("db", "/data/a", "/dev/sdf");
   v.state = ec2::VolumeState::InUse;
-  v.attachments.push_back(ec2::VolumeAttachment{.instance_id = f.instance_id, .device = "/dev/sdf",
-                                                .state = ec2::AttachmentState::Attached});
+  v.attachments.push_back(ec2::VolumeAttachment{
+      .instance_id = f.instance_id, .device = "/dev/sdf", .state = ec2::AttachmentState::Attached});
   v.id = f.ec2.add_volume(v);
   v.attachments[0].volume_id = v.id;
   f.plug(v);
@@ -170,8 +170,8 @@ TEST_F(RestoreTest, VolumeFormattedByARunThatDiedIsMountedNotFormattedAgain) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a", FsType::xfs)});
   auto v = f.our_volume("db", "/data/a", "/dev/sdf");
   v.state = ec2::VolumeState::InUse;
-  v.attachments.push_back(ec2::VolumeAttachment{.instance_id = f.instance_id, .device = "/dev/sdf",
-                                                .state = ec2::AttachmentState::Attached});
+  v.attachments.push_back(ec2::VolumeAttachment{
+      .instance_id = f.instance_id, .device = "/dev/sdf", .state = ec2::AttachmentState::Attached});
   v.id = f.ec2.add_volume(v);
   const auto d = f.plug(v);
   f.devices.set_content(d.devnode, platform::ProbeResult{.fs_type = "xfs", .uuid = "ours"});
@@ -219,7 +219,8 @@ TEST_F(RestoreTest, TokenOfACreateVolumeThatNeverHappenedIsSentAgain) {
   ASSERT_TRUE(attempt && *attempt);
   auto r = run();
   ASSERT_TRUE(r.ok()) << format_restore(r);
-  EXPECT_EQ(ec2::find_tag(f.ec2.volume(*outcome(r, "/data/a").volume_id)->tags, k_tag_attempt), (*attempt)->token);
+  EXPECT_EQ(ec2::find_tag(f.ec2.volume(*outcome(r, "/data/a").volume_id)->tags, k_tag_attempt),
+            (*attempt)->token);
 }
 
 TEST_F(RestoreTest, AttemptWhoseVolumeWasDeletedStartsANewAttempt) {
@@ -242,8 +243,8 @@ TEST_F(RestoreTest, DeviceNameInUseTakesTheNextFreeName) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a"), f.volume("/dev/sdg", "/data/b")});
   // Someone else's volume holds /dev/sdf on this instance.
   ec2::Volume other{.size_gib = 1, .state = ec2::VolumeState::InUse, .availability_zone = "us-east-1a"};
-  other.attachments.push_back(ec2::VolumeAttachment{.instance_id = f.instance_id, .device = "/dev/sdf",
-                                                    .state = ec2::AttachmentState::Attached});
+  other.attachments.push_back(ec2::VolumeAttachment{
+      .instance_id = f.instance_id, .device = "/dev/sdf", .state = ec2::AttachmentState::Attached});
   f.ec2.add_volume(other);
   auto r = run();
   ASSERT_TRUE(r.ok()) << format_restore(r);
@@ -256,7 +257,8 @@ TEST_F(RestoreTest, DeviceNameInUseTakesTheNextFreeName) {
 TEST_F(RestoreTest, OneFailingVolumeDoesNotStopTheOthers) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a"), f.volume("/dev/sdg", "/data/b")});
   f.add_group("web", {f.volume("/dev/sdh", "/data/c")});
-  f.mounter.fail_next_mount("/data/b", platform::Error{.kind = platform::ErrorKind::System, .message = "EIO"});
+  f.mounter.fail_next_mount("/data/b",
+                            platform::Error{.kind = platform::ErrorKind::System, .message = "EIO"});
   auto r = run();
   EXPECT_EQ(r.exit_code(), 1);
   EXPECT_EQ(outcome(r, "/data/a").status, VolumeStatus::Created);
@@ -302,7 +304,8 @@ class SwappedDevices final : public platform::BlockDevices {
  public:
   explicit SwappedDevices(platform::FakeBlockDevices& inner) : inner_(inner) {}
   platform::Result<platform::VolumeWatch> arm_watch() override { return inner_.arm_watch(); }
-  platform::Result<platform::BlockDevice> wait_for_volume(platform::VolumeWatch& w, const platform::VolumeQuery& q,
+  platform::Result<platform::BlockDevice> wait_for_volume(platform::VolumeWatch& w,
+                                                          const platform::VolumeQuery& q,
                                                           platform::Deadline d) override {
     return inner_.wait_for_volume(w, q, d);
   }
@@ -313,7 +316,8 @@ class SwappedDevices final : public platform::BlockDevices {
     return inner_.find_by_serial(id);
   }
   platform::Result<std::string> serial_of(const std::string& n) override { return inner_.serial_of(n); }
-  platform::Result<platform::BlockDevice> verify(const std::string& n, const platform::VolumeQuery& q) override {
+  platform::Result<platform::BlockDevice> verify(const std::string& n,
+                                                 const platform::VolumeQuery& q) override {
     ++verifies;
     inner_.add_device(platform::BlockDevice{.devnode = n, .serial = "vol0ffffffffffffffff"});
     return inner_.verify(n, q);
@@ -332,8 +336,14 @@ class SwappedDevices final : public platform::BlockDevices {
 TEST_F(RestoreTest, WrongSerialAtVerifyIsRefused) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
   SwappedDevices swapped(f.devices);
-  Services services{.ec2 = f.ec2, .imds = f.imds, .devices = swapped, .mounter = f.mounter,
-                    .freeze_ops = f.freeze_ops, .clock = f.clock, .sleeper = f.clock, .random = f.random,
+  Services services{.ec2 = f.ec2,
+                    .imds = f.imds,
+                    .devices = swapped,
+                    .mounter = f.mounter,
+                    .freeze_ops = f.freeze_ops,
+                    .clock = f.clock,
+                    .sleeper = f.clock,
+                    .random = f.random,
                     .options = f.services.options};
   auto r = restore_groups(services, f.config, f.filters, f.instance, f.groups());
   EXPECT_EQ(r.exit_code(), 1);
@@ -349,7 +359,8 @@ TEST_F(RestoreTest, WrongSerialAtVerifyIsRefused) {
 TEST_F(RestoreTest, MountPointHoldingSomethingElseIsLeftAlone) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
   f.devices.add_device(platform::BlockDevice{.devnode = "/dev/nvme9n1", .serial = "vol0aaaaaaaaaaaaaaaa"});
-  ASSERT_TRUE(f.mounter.mount(platform::MountRequest{.source = "/dev/nvme9n1", .target = "/data/a", .fs_type = "ext4"}));
+  ASSERT_TRUE(f.mounter.mount(
+      platform::MountRequest{.source = "/dev/nvme9n1", .target = "/data/a", .fs_type = "ext4"}));
   auto r = run();
   EXPECT_EQ(outcome(r, "/data/a").status, VolumeStatus::Failed);
   EXPECT_EQ(f.ec2.call_count("CreateVolume"), 0);

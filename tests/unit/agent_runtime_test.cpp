@@ -32,7 +32,8 @@ TEST(RuntimeTest, RegionFlagThenEnvironmentThenConfigThenImds) {
   const auto env = ec2::fixed_environment({{"AWS_REGION", "us-west-2"}, {"AWS_DEFAULT_REGION", "us-east-2"}});
   EXPECT_EQ(resolve_region(std::string("sa-east-1"), env, config, imds).value(), "sa-east-1");
   EXPECT_EQ(resolve_region(std::nullopt, env, config, imds).value(), "us-west-2");
-  EXPECT_EQ(resolve_region(std::nullopt, ec2::fixed_environment({{"AWS_DEFAULT_REGION", "us-east-2"}}), config, imds)
+  EXPECT_EQ(resolve_region(std::nullopt, ec2::fixed_environment({{"AWS_DEFAULT_REGION", "us-east-2"}}),
+                           config, imds)
                 .value(),
             "us-east-2");
   EXPECT_EQ(resolve_region(std::nullopt, ec2::fixed_environment({{"AWS_REGION", ""}}), config, imds).value(),
@@ -67,16 +68,18 @@ TEST(RuntimeTest, ConfigCredentialsWinAndNeverShowTheSecret) {
   Config config;
   config.source = "/etc/ebsnap/ebsnap.json";
   config.credentials = StaticCredentials{.access_key_id = "AKIAEXAMPLE", .secret_access_key = "s3cr3t"};
-  auto provider = make_credentials(config, ec2::fixed_environment({{"AWS_ACCESS_KEY_ID", "AKIAENV"},
-                                                                   {"AWS_SECRET_ACCESS_KEY", "envsecret"}}),
-                                   nullptr);
+  auto provider = make_credentials(
+      config,
+      ec2::fixed_environment({{"AWS_ACCESS_KEY_ID", "AKIAENV"}, {"AWS_SECRET_ACCESS_KEY", "envsecret"}}),
+      nullptr);
   auto c = provider->credentials();
   ASSERT_TRUE(c);
   EXPECT_EQ(c->access_key_id, "AKIAEXAMPLE");
   EXPECT_EQ(provider->source().find("s3cr3t"), std::string::npos);
-  auto chain = make_credentials(Config{}, ec2::fixed_environment({{"AWS_ACCESS_KEY_ID", "AKIAENV"},
-                                                                  {"AWS_SECRET_ACCESS_KEY", "envsecret"}}),
-                                nullptr);
+  auto chain = make_credentials(
+      Config{},
+      ec2::fixed_environment({{"AWS_ACCESS_KEY_ID", "AKIAENV"}, {"AWS_SECRET_ACCESS_KEY", "envsecret"}}),
+      nullptr);
   auto e = chain->credentials();
   ASSERT_TRUE(e);
   EXPECT_EQ(e->access_key_id, "AKIAENV");

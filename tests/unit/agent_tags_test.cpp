@@ -94,7 +94,8 @@ TEST(TagsTest, ChoosesTheNewestPerMountPoint) {
       snap("snap-new", 5, ec2::SnapshotState::Completed, "/a"),
       snap("snap-b", 3, ec2::SnapshotState::Completed, "/b"),
       // Another lineage with the same mount point, newer: a filter EC2 ignored must not win.
-      snap("snap-foreign", 9, ec2::SnapshotState::Completed, "/a", {{"role", "other"}, {"environment", "prod"}}),
+      snap("snap-foreign", 9, ec2::SnapshotState::Completed, "/a",
+           {{"role", "other"}, {"environment", "prod"}}),
   };
   auto c = choose_snapshots(all, k_filters, {"/a", "/b", "/c"});
   ASSERT_EQ(c.size(), 3U);

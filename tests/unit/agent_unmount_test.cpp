@@ -66,8 +66,8 @@ TEST_F(UnmountTest, DeleteVolumesDeletesOnlyOurs) {
   // Someone else's volume attached to this instance, tagged with the mount point but no group.
   ec2::Volume other{.size_gib = 1, .state = ec2::VolumeState::InUse, .availability_zone = "us-east-1a"};
   other.tags = {{"role", "db"}, {"cluster", "c1"}, {std::string(k_tag_mount_point), "/data/a"}};
-  other.attachments.push_back(ec2::VolumeAttachment{.instance_id = f.instance_id, .device = "/dev/sdk",
-                                                    .state = ec2::AttachmentState::Attached});
+  other.attachments.push_back(ec2::VolumeAttachment{
+      .instance_id = f.instance_id, .device = "/dev/sdk", .state = ec2::AttachmentState::Attached});
   const auto other_id = f.ec2.add_volume(other);
   auto r = run(true);
   ASSERT_TRUE(r.ok()) << format_unmount(r);
@@ -151,8 +151,8 @@ TEST_F(UnmountTest, DetachedVolumeOfAnotherInstanceIsNotDeleted) {
   f.ec2.settle();
   // Both volumes are now detached; one of them says another instance made it.
   const auto id = *mounted["/data/a"].volume_id;
-  ASSERT_TRUE(f.ec2.create_tags(ec2::CreateTagsOptions{.resource_ids = {id.value},
-                                                        .tags = {{std::string(k_tag_instance_id), "i-other"}}}));
+  ASSERT_TRUE(f.ec2.create_tags(ec2::CreateTagsOptions{
+      .resource_ids = {id.value}, .tags = {{std::string(k_tag_instance_id), "i-other"}}}));
   auto r = run(true);
   ASSERT_TRUE(r.ok()) << format_unmount(r);
   EXPECT_EQ(outcome(r, "/data/a").status, UnmountStatus::NotAttached);
