@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -214,12 +215,16 @@ std::string slurp(const std::filesystem::path& path) {
 
 namespace {
 
-std::int64_t vm_hwm_kib(pid_t pid) {
+// VmHWM, RssAnon, RssFile of /proc/PID/status (KiB).
+std::array<std::int64_t, 3> memory_kib(pid_t pid) {
+  std::array<std::int64_t, 3> out{};
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(in, line);) {
-    if (line.starts_with("VmHWM:")) return std::stoll(line.substr(6));
+    if (line.starts_with("VmHWM:")) out[0] = std::stoll(line.substr(6));
+    if (line.starts_with("RssAnon:")) out[1] = std::stoll(line.substr(8));
+    if (line.starts_with("RssFile:")) out[2] = std::stoll(line.substr(8));
   }
-  return 0;
+  return out;
 }
 
 }  // namespace
@@ -261,7 +266,10 @@ ChildResult run_child(const std::vector<std::string>& argv, const std::map<std::
     for (;;) {
       siginfo_t info{};
       if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid) break;
-      result.own_hwm_kib = std::max(result.own_hwm_kib, vm_hwm_kib(pid));
+      const auto m = memory_kib(pid);
+      result.own_hwm_kib = std::max(result.own_hwm_kib, m[0]);
+      result.own_anon_kib = std::max(result.own_anon_kib, m[1]);
+      result.own_file_kib = std::max(result.own_file_kib, m[2]);
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
   }

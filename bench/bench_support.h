@@ -98,7 +98,9 @@ struct ChildResult {
   int exit_code = -1;  // -signal when killed
   Micros wall{0};
   std::int64_t max_rss_kib = 0;  // wait4: the child or any descendant it reaped (mkfs, guardian)
-  std::int64_t own_hwm_kib = 0;  // the child's own VmHWM, sampled every 2 ms (when asked)
+  std::int64_t own_hwm_kib = 0;   // the child's own VmHWM, sampled every 2 ms (when asked)
+  std::int64_t own_anon_kib = 0;  // the largest RssAnon seen (heap, stacks: ebsnap's own memory)
+  std::int64_t own_file_kib = 0;  // the largest RssFile seen (mapped binary and shared libraries)
   std::string out;  // stdout
   std::string err;  // stderr
 };

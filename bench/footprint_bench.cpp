@@ -25,6 +25,8 @@ namespace {
 constexpr double k_rss_target_mib = 8.0;
 constexpr double k_version_target_ms = 3.0;
 
+std::string g_shared_libs = "?";
+
 double mib(std::int64_t kib) { return static_cast<double>(kib) / 1024.0; }
 
 void rss_row(bench::RowWriter& rows, const std::string& figure, const bench::ChildResult& r, const std::string& what) {
@@ -33,7 +35,9 @@ void rss_row(bench::RowWriter& rows, const std::string& figure, const bench::Chi
   const double own = mib(r.own_hwm_kib);
   rows.write({"footprint", figure, fmt::format("{:.1f} MiB", own), "-", fmt::format("≤ {:.0f} MiB", k_rss_target_mib),
               bench::verdict(own > 0 && own <= k_rss_target_mib),
-              fmt::format("{}; with reaped children (wait4) {:.1f} MiB", what, mib(r.max_rss_kib))});
+              fmt::format("{}; of which anon (heap, stacks) ≤ {:.1f}, file (binary + {} shared libs) ≤ {:.1f}; "
+                          "with reaped children (wait4) {:.1f} MiB",
+                          what, mib(r.own_anon_kib), g_shared_libs, mib(r.own_file_kib), mib(r.max_rss_kib))});
 }
 
 void version_and_size(const bench::Args& args, bench::RowWriter& rows) {
@@ -64,7 +68,8 @@ void version_and_size(const bench::Args& args, bench::RowWriter& rows) {
     std::filesystem::remove(stripped);
   }
   const auto libs = testsupport::shell("ldd '" + binary.string() + "' | wc -l");
-  note += "shared libraries: " + libs.output.substr(0, libs.output.find('\n'));
+  g_shared_libs = libs.output.substr(0, libs.output.find('\n'));
+  note += "shared libraries loaded: " + g_shared_libs;
   rows.write({"footprint", "binary size", fmt::format("{:.2f} MiB", static_cast<double>(size) / 1048576.0), "-", "-",
               "info", note});
 }

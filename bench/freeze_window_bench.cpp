@@ -6,7 +6,9 @@
 //   reported what `ebsnap --json snapshot` says (the group's freeze_window_ms);
 //   probe    what an application sees: one probe process per filesystem writing and fsyncing a
 //            small record every millisecond, its longest stall during the snapshot.
-// Limit = L + kernel cost; target = limit + 15 ms. Rounds are interleaved (kernel, L1, L2, kernel,
+// Limit = L + kernel cost, with L the round trip the sandbox actually imposed on the call made
+// while frozen (its call log: L plus its own work), the nominal L shown beside; target = limit +
+// 15 ms. Rounds are interleaved (kernel, L1, L2, kernel,
 // ...) so that the machine's load drifts the same way for all of them; medians are reported.
 //
 //   freeze_window_bench --ebsnap BIN --rows FILE --work DIR [--n 1,4,16] [--latency 100,20]
@@ -17,6 +19,7 @@
 #include <exception>
 #include <map>
 #include <optional>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -126,7 +129,8 @@ AgentRound agent_round(const bench::Ebsnap& ebsnap, const std::string& group, be
                        const std::string& call_log, Deleter& deleter) {
   const std::size_t log_from = bench::count_lines(call_log);
   probes.arm();
-  bench::ChildResult r = ebsnap.run({"--json", "snapshot", group});
+  // -v: the EC2 client logs each call's time as it saw it (stderr, never the frozen filesystems).
+  bench::ChildResult r = ebsnap.run({"-v", "--json", "snapshot", group});
   auto stall = probes.disarm();
   if (r.exit_code != 0) throw std::runtime_error("ebsnap snapshot exited " + std::to_string(r.exit_code) + ":\n" + r.err + r.out);
   if (!stall) throw std::runtime_error("a probe did not come back after the snapshot");
@@ -143,6 +147,12 @@ AgentRound agent_round(const bench::Ebsnap& ebsnap, const std::string& group, be
   if (!reported) throw std::runtime_error("ebsnap --json snapshot reported no freeze_window_ms:\n" + r.out);
   round.reported_ms = *reported;
   round.call_ms = number(g, "call_latency_ms").value_or(0.0);
+  if (round.call_ms == 0.0) {
+    // "call=CreateSnapshots ok ms=41" in the client's debug log.
+    static const std::regex call_re(R"(call=CreateSnapshots? ok ms=([0-9.]+))");
+    std::smatch m;
+    if (std::regex_search(r.err, m, call_re)) round.call_ms = std::stod(m[1].str());
+  }
   for (const auto& call : bench::read_call_log(call_log, log_from)) {
     const std::string action = call.value("action", "");
     if (action == "CreateSnapshots" || action == "CreateSnapshot") {
@@ -232,16 +242,22 @@ void with_agent(const bench::Args& args, bench::RowWriter& rows) {
           call.push_back(a.call_ms);
           server.push_back(a.server_ms);
         }
-        const double limit = latency + kernel;
+        // The physical limit is the round trip the API actually imposed while frozen (the
+        // sandbox's own time to serve the call: L plus its work, e.g. copying each volume's
+        // image at CreateSnapshots) plus the kernel's cost; the nominal L is shown beside it.
+        const double served = bench::median(server);
+        const double limit = std::max(served, static_cast<double>(latency)) + kernel;
         const double target = limit + k_slack_ms;
-        const std::string note = fmt::format("call {:.1f} as ebsnap timed it, {:.1f} as the sandbox served it",
-                                             bench::median(call), bench::median(server));
+        const std::string limit_text = fmt::format("{:.1f} ms (API {:.1f} + kernel {:.1f})", limit, served, kernel);
+        const std::string note =
+            fmt::format("nominal L {} ms, the sandbox served the call in {:.1f} (its own work {:+.1f}); ebsnap timed it {:.1f}",
+                        latency, served, served - latency, bench::median(call));
         rows.write({"freeze", fmt::format("freeze N={} L={}ms: ebsnap reports", n, latency),
-                    bench::fmt_ms(bench::median(reported)), bench::fmt_ms(limit), "≤ " + bench::fmt_ms(target),
+                    bench::fmt_ms(bench::median(reported)), limit_text, "≤ " + bench::fmt_ms(target),
                     bench::verdict(bench::median(reported) <= target),
-                    fmt::format("worst {:.1f}; {}", bench::max_of(reported), note)});
+                    fmt::format("worst {:.1f}; L+kernel alone {:.1f}; {}", bench::max_of(reported), latency + kernel, note)});
         rows.write({"freeze", fmt::format("freeze N={} L={}ms: application stall", n, latency),
-                    bench::fmt_ms(bench::median(stall)), bench::fmt_ms(limit), "≤ " + bench::fmt_ms(target),
+                    bench::fmt_ms(bench::median(stall)), limit_text, "≤ " + bench::fmt_ms(target),
                     bench::verdict(bench::median(stall) <= target),
                     fmt::format("worst {:.1f}; {} probe(s) writing+fsyncing every 1 ms", bench::max_of(stall), n)});
       }
