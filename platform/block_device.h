@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 #include <string_view>
 
 namespace platform {
@@ -17,6 +18,8 @@ struct BlockDevice {
   std::string by_id_link;  // "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol…"; may be ""
   std::uint64_t size_bytes = 0;
   std::uint64_t devnum = 0;  // dev_t (major:minor) of the device
+  // Every udev symlink of the device ("/dev/xvdf" where a name is given by a rule, by-id, ...).
+  std::vector<std::string> devlinks;
 
   friend bool operator==(const BlockDevice&, const BlockDevice&) = default;
 };

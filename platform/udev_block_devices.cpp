@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <filesystem>
@@ -86,10 +87,11 @@ BlockDevice from_udev(udev_device* dev, const UdevOptions& options) {
   std::string any_by_id;
   for (auto* e = udev_device_get_devlinks_list_entry(dev); e != nullptr; e = udev_list_entry_get_next(e)) {
     const std::string link = udev_list_entry_get_name(e);
+    d.devlinks.push_back(link);
     if (!link.starts_with(prefix)) continue;
-    if (link.find("Amazon_Elastic_Block_Store") != std::string::npos) {
+    if (d.by_id_link.empty() && link.find("Amazon_Elastic_Block_Store") != std::string::npos) {
       d.by_id_link = link;
-      break;
+      continue;
     }
     if (any_by_id.empty()) any_by_id = link;
   }
@@ -100,7 +102,9 @@ BlockDevice from_udev(udev_device* dev, const UdevOptions& options) {
 bool matches(const BlockDevice& d, const VolumeQuery& q) {
   if (d.devnode.empty() || d.size_bytes == 0) return false;
   if (!d.serial.empty()) return serial_matches(d.serial, q.volume_id);
-  return name_matches_hint(d.devnode, q.device_hint);
+  // No serial (Xen): the kernel's name, or a name a udev rule gave it as a symlink.
+  if (name_matches_hint(d.devnode, q.device_hint)) return true;
+  return std::ranges::any_of(d.devlinks, [&](const std::string& l) { return name_matches_hint(l, q.device_hint); });
 }
 
 long long ms_left(Deadline deadline) {
