@@ -42,6 +42,10 @@ namespace {
 using bench::Micros;
 
 constexpr double k_slack_ms = 15.0;
+// The probes run this long before every measured freeze. FIFREEZE of ext4 checkpoints the journal,
+// so its cost grows with what was committed since the last freeze (a probe commits 1,000
+// transactions a second): back-to-back freezes would look cheaper than a real one.
+constexpr auto k_settle = std::chrono::milliseconds(1'000);
 
 struct KernelRound {
   double stall_ms = 0;   // the probes' longest stall
@@ -172,6 +176,7 @@ void kernel_only(const bench::Args& args, bench::RowWriter& rows) {
     std::vector<double> stalls, windows;
     (void)kernel_round(fs.mount_points(), probes, work);  // warm-up
     for (int r = 0; r < rounds; ++r) {
+      std::this_thread::sleep_for(k_settle);
       auto k = kernel_round(fs.mount_points(), probes, work);
       stalls.push_back(k.stall_ms);
       windows.push_back(k.window_ms);
@@ -216,13 +221,14 @@ void with_agent(const bench::Args& args, bench::RowWriter& rows) {
       for (int r = 0; r < rounds; ++r) {
         // What the probes see when nothing happens: the noise floor of this machine.
         probes->arm();
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        std::this_thread::sleep_for(k_settle);
         if (auto b = probes->disarm()) baseline.push_back(bench::ms(*b));
         auto k = kernel_round(mount_points, *probes, run_dir);
         kernel_stalls.push_back(k.stall_ms);
         kernel_windows.push_back(k.window_ms);
         for (int latency : latencies) {
           sandbox.configure({{"latency_ms", {{"default", latency}}}});
+          std::this_thread::sleep_for(k_settle);
           by_latency[latency].push_back(agent_round(ebsnap, group, *probes, call_log, deleter));
         }
         sandbox.configure({{"latency_ms", {{"default", 0}}}});

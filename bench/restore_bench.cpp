@@ -33,6 +33,9 @@ struct Calls {
   // From the sandbox's timestamps: the last CreateVolume sent → the last AttachVolume sent. What
   // exceeds create_s is time the volumes sat available before ebsnap noticed (its poll schedule).
   double create_to_attach_ms = 0;
+  // Milliseconds of the day (UTC, the call log's clock) of the phases' edges.
+  double first_create = 0, last_create = 0, first_attach = 0, last_attach = 0;
+  double create_served_ms = 0;  // the sandbox's own time for the slowest CreateVolume
   int max_ids_per_describe_volumes = 0;
   int errors = 0;
   double slowest_ms = 0;  // the sandbox's own time for one call (latency injected: none here)
@@ -48,11 +51,20 @@ double ms_of_day(const std::string& t) {
 
 Calls count_calls(const std::vector<nlohmann::json>& log) {
   Calls c;
-  double last_create = 0, last_attach = 0;
+  double& last_create = c.last_create;
+  double& last_attach = c.last_attach;
   for (const auto& call : log) {
     const std::string action = call.value("action", "?");
-    if (action == "CreateVolume") last_create = ms_of_day(call.value("time", ""));
-    if (action == "AttachVolume") last_attach = ms_of_day(call.value("time", ""));
+    const double at = ms_of_day(call.value("time", ""));
+    if (action == "CreateVolume") {
+      last_create = at;
+      if (c.first_create == 0) c.first_create = at;
+      c.create_served_ms = std::max(c.create_served_ms, call.value("latency_ms", 0.0));
+    }
+    if (action == "AttachVolume") {
+      last_attach = at;
+      if (c.first_attach == 0) c.first_attach = at;
+    }
     ++c.by_action[action];
     if (call.contains("error") && !call["error"].is_null()) ++c.errors;
     const double latency = call.value("latency_ms", 0.0);
@@ -132,6 +144,8 @@ int main(int argc, char** argv) {
       sandbox.configure(no_timing);
       std::vector<double> walls;
       std::vector<Calls> calls;
+      std::vector<std::string> phases;
+      std::vector<double> attach_spread, create_served;
       std::string problem;
       try {
         // First boot (created, formatted), a snapshot to restore from, then the volumes gone.
@@ -142,7 +156,14 @@ int main(int argc, char** argv) {
         for (int r = 0; r < rounds; ++r) {
           sandbox.configure(timing);
           const std::size_t from = bench::count_lines(call_log);
+          auto day_ms = [] {
+            using namespace std::chrono;
+            return static_cast<double>(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count() %
+                                       86'400'000);
+          };
+          const double started = day_ms();
           const bench::ChildResult m = ebsnap.run({"--json", "mount", group});
+          const double ended = day_ms();
           const auto log = bench::read_call_log(call_log, from);
           sandbox.configure(no_timing);
           if (m.exit_code != 0) throw std::runtime_error("ebsnap mount exited " + std::to_string(m.exit_code) + ":\n" + m.err + m.out);
@@ -155,6 +176,16 @@ int main(int argc, char** argv) {
           }
           walls.push_back(bench::ms(m.wall));
           calls.push_back(count_calls(log));
+          Calls& c = calls.back();
+          // Where the time went: start → first CreateVolume (IMDS, DescribeVolumes,
+          // DescribeSnapshots) | CreateVolume first → last | last CreateVolume → last
+          // AttachVolume (create_s, then ebsnap's polls) | last AttachVolume → done (attach_s,
+          // the device, blkid, mount).
+          phases.push_back(fmt::format("{:.0f} | {:.0f} | {:.0f} | {:.0f}", c.first_create - started,
+                                       c.last_create - c.first_create, c.last_attach - c.last_create,
+                                       ended - c.last_attach));
+          attach_spread.push_back(c.last_attach - c.first_attach);
+          create_served.push_back(c.create_served_ms);
           (void)ebsnap.run_ok({"unmount", group, "--delete-volumes", "--yes"});
         }
       } catch (...) {
@@ -168,9 +199,11 @@ int main(int argc, char** argv) {
       for (const auto& c : calls) late.push_back(c.create_to_attach_ms - create_s * 1000.0);
       rows.write({"restore", fmt::format("restore N={}: ebsnap mount wall time", n), bench::fmt_ms(wall),
                   bench::fmt_ms(critical_ms), "≤ " + bench::fmt_ms(target), bench::verdict(wall <= target && problem.empty()),
-                  fmt::format("{} round(s), worst {:.1f}; AttachVolume sent {:.0f} ms (median) after the volumes were "
-                              "available{}",
-                              walls.size(), bench::max_of(walls), bench::median(late),
+                  fmt::format("{} round(s), worst {:.1f}; last AttachVolume sent {:.0f} ms after the last volume was "
+                              "available (median); ms start→CV | CVs | →last AV | →done: {}; AttachVolume spread "
+                              "{:.0f}; slowest CreateVolume served in {:.0f}{}",
+                              walls.size(), bench::max_of(walls), bench::median(late), phases.back(),
+                              bench::median(attach_spread), bench::max_of(create_served),
                               problem.empty() ? "" : "; " + problem)});
       // The calls of the last round (the rounds are alike; the worst is taken for the verdict).
       const Calls& last = calls.back();
