@@ -241,12 +241,16 @@ void with_agent(const bench::Args& args, bench::RowWriter& rows) {
                               bench::max_of(baseline))});
       for (int latency : latencies) {
         const auto& rs = by_latency[latency];
-        std::vector<double> reported, stall, call, server;
+        std::vector<double> reported, stall, call, server, reported_over, stall_over;
         for (const auto& a : rs) {
           reported.push_back(a.reported_ms);
           stall.push_back(a.stall_ms);
           call.push_back(a.call_ms);
           server.push_back(a.server_ms);
+          // Each round against its own API round trip: the sandbox's copy time varies a lot
+          // from one call to the next, the kernel's cost much less.
+          reported_over.push_back(a.reported_ms - std::max(a.server_ms, static_cast<double>(latency)));
+          stall_over.push_back(a.stall_ms - std::max(a.server_ms, static_cast<double>(latency)));
         }
         // The physical limit is the round trip the API actually imposed while frozen (the
         // sandbox's own time to serve the call: L plus its work, e.g. copying each volume's
@@ -258,14 +262,20 @@ void with_agent(const bench::Args& args, bench::RowWriter& rows) {
         const std::string note =
             fmt::format("nominal L {} ms, the sandbox served the call in {:.1f} (its own work {:+.1f}); ebsnap timed it {:.1f}",
                         latency, served, served - latency, bench::median(call));
+        // Verdict per round: (figure − that round's API time) − kernel ≤ 15 ms, median of rounds.
+        const double reported_excess = bench::median(reported_over) - kernel;
+        const double stall_excess = bench::median(stall_over) - kernel;
         rows.write({"freeze", fmt::format("freeze N={} L={}ms: ebsnap reports", n, latency),
                     bench::fmt_ms(bench::median(reported)), limit_text, "≤ " + bench::fmt_ms(target),
-                    bench::verdict(bench::median(reported) <= target),
-                    fmt::format("worst {:.1f}; L+kernel alone {:.1f}; {}", bench::max_of(reported), latency + kernel, note)});
+                    bench::verdict(reported_excess <= k_slack_ms),
+                    fmt::format("over the limit round by round {:+.1f} (median); worst {:.1f}; L+kernel alone {:.1f}; {}",
+                                reported_excess, bench::max_of(reported), latency + kernel, note)});
         rows.write({"freeze", fmt::format("freeze N={} L={}ms: application stall", n, latency),
                     bench::fmt_ms(bench::median(stall)), limit_text, "≤ " + bench::fmt_ms(target),
-                    bench::verdict(bench::median(stall) <= target),
-                    fmt::format("worst {:.1f}; {} probe(s) writing+fsyncing every 1 ms", bench::max_of(stall), n)});
+                    bench::verdict(stall_excess <= k_slack_ms),
+                    fmt::format("over the limit round by round {:+.1f} (median); worst {:.1f}; {} probe(s) writing+fsyncing "
+                                "every 1 ms",
+                                stall_excess, bench::max_of(stall), n)});
       }
     } catch (...) {
       if (probes) probes->stop();
