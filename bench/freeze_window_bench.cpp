@@ -14,6 +14,9 @@
 //   freeze_window_bench --ebsnap BIN --rows FILE --work DIR [--n 1,4,16] [--latency 100,20]
 //                       [--rounds 5] [--kernel-only]
 // --kernel-only: no sandbox, no agent: the kernel cost on loop devices with ext4 under DIR.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <exception>
@@ -95,6 +98,48 @@ KernelRound kernel_round(const std::vector<std::string>& mount_points, bench::Pr
   return round;
 }
 
+// The same with one FIFREEZE after the other in one thread (what a loop over the volumes would
+// do): evidence for freezing concurrently. Thaws whatever it froze, whatever happens.
+double sequential_round(const std::vector<std::string>& mount_points, bench::Probes& probes,
+                        const std::filesystem::path& run_dir) {
+  platform::KernelFreezeOps ops;
+  probes.arm();
+  if (auto synced = platform::sync_filesystems(ops, mount_points); !synced) {
+    (void)probes.disarm();
+    throw std::runtime_error("syncfs: " + synced.error().describe());
+  }
+  auto guardian = platform::ThawGuardian::start(
+      {.mount_points = mount_points, .freeze_bound = std::chrono::milliseconds(10'000), .state_dir = run_dir.string()});
+  if (!guardian) {
+    (void)probes.disarm();
+    throw std::runtime_error("thaw guardian: " + guardian.error().describe());
+  }
+  std::vector<std::pair<int, std::string>> frozen;
+  std::vector<int> fds;
+  for (const auto& mp : mount_points) fds.push_back(::open(mp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  std::string error;
+  for (std::size_t i = 0; i < mount_points.size(); ++i) {
+    if (fds[i] < 0) {
+      error = "open " + mount_points[i];
+      break;
+    }
+    if (auto r = platform::freeze_fd(fds[i], mount_points[i]); !r) {
+      error = r.error().describe();
+      break;
+    }
+    frozen.emplace_back(fds[i], mount_points[i]);
+  }
+  for (auto it = frozen.rbegin(); it != frozen.rend(); ++it) (void)platform::thaw_fd(it->first, it->second);
+  for (int fd : fds) {
+    if (fd >= 0) ::close(fd);
+  }
+  (void)guardian->finish();
+  auto stall = probes.disarm();
+  if (!error.empty()) throw std::runtime_error("sequential freeze: " + error);
+  if (!stall) throw std::runtime_error("a probe did not come back after the thaw");
+  return bench::ms(*stall);
+}
+
 struct AgentRound {
   double reported_ms = 0;
   double call_ms = 0;    // ebsnap's own measure of the call made while frozen
@@ -173,19 +218,22 @@ void kernel_only(const bench::Args& args, bench::RowWriter& rows) {
   for (int n : args.ints("n", "1,4,16")) {
     bench::LoopFilesystems fs(work / fmt::format("kernel-{}", n), n);
     bench::Probes probes(fs.mount_points());
-    std::vector<double> stalls, windows;
+    std::vector<double> stalls, windows, sequential;
     (void)kernel_round(fs.mount_points(), probes, work);  // warm-up
     for (int r = 0; r < rounds; ++r) {
       std::this_thread::sleep_for(k_settle);
       auto k = kernel_round(fs.mount_points(), probes, work);
       stalls.push_back(k.stall_ms);
       windows.push_back(k.window_ms);
+      std::this_thread::sleep_for(k_settle);
+      sequential.push_back(sequential_round(fs.mount_points(), probes, work));
     }
     probes.stop();
     rows.write({"freeze", fmt::format("kernel N={}: syncfs+FIFREEZE+FITHAW stall", n),
                 bench::fmt_ms(bench::median(stalls)), "-", "-", "info",
-                fmt::format("loop ext4 under the temp dir; worst {:.1f}; FreezeSet window {:.1f}", bench::max_of(stalls),
-                            bench::median(windows))});
+                fmt::format("loop ext4 under the temp dir; worst {:.1f}; FreezeSet window {:.1f}; one FIFREEZE after "
+                            "the other instead: {:.1f}",
+                            bench::max_of(stalls), bench::median(windows), bench::median(sequential))});
   }
 }
 
@@ -213,7 +261,7 @@ void with_agent(const bench::Args& args, bench::RowWriter& rows) {
     std::optional<bench::Probes> probes;
     try {
       probes.emplace(mount_points);
-      std::vector<double> kernel_stalls, kernel_windows, baseline;
+      std::vector<double> kernel_stalls, kernel_windows, baseline, sequential;
       std::map<int, std::vector<AgentRound>> by_latency;
       // Warm-up: the first snapshot of a fresh filesystem writes back more than later ones.
       (void)kernel_round(mount_points, *probes, run_dir);
@@ -226,6 +274,10 @@ void with_agent(const bench::Args& args, bench::RowWriter& rows) {
         auto k = kernel_round(mount_points, *probes, run_dir);
         kernel_stalls.push_back(k.stall_ms);
         kernel_windows.push_back(k.window_ms);
+        if (n > 1) {
+          std::this_thread::sleep_for(k_settle);
+          sequential.push_back(sequential_round(mount_points, *probes, run_dir));
+        }
         for (int latency : latencies) {
           sandbox.configure({{"latency_ms", {{"default", latency}}}});
           std::this_thread::sleep_for(k_settle);
@@ -236,9 +288,11 @@ void with_agent(const bench::Args& args, bench::RowWriter& rows) {
       const double kernel = bench::median(kernel_stalls);
       rows.write({"freeze", fmt::format("kernel N={}: syncfs+FIFREEZE+FITHAW stall", n), bench::fmt_ms(kernel), "-",
                   "-", "info",
-                  fmt::format("worst {:.1f}; FreezeSet window {:.1f}; probe noise floor {:.1f} (worst {:.1f})",
-                              bench::max_of(kernel_stalls), bench::median(kernel_windows), bench::median(baseline),
-                              bench::max_of(baseline))});
+                  fmt::format("worst {:.1f}; FreezeSet window {:.1f}; one FIFREEZE after the other instead: {}; probe "
+                              "noise floor {:.1f} (worst {:.1f})",
+                              bench::max_of(kernel_stalls), bench::median(kernel_windows),
+                              sequential.empty() ? std::string("-") : bench::fmt_ms(bench::median(sequential)),
+                              bench::median(baseline), bench::max_of(baseline))});
       for (int latency : latencies) {
         const auto& rs = by_latency[latency];
         std::vector<double> reported, stall, call, server, reported_over, stall_over;
