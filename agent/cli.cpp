@@ -239,7 +239,6 @@ int run_invocation(const Invocation& inv, Commands& commands, std::ostream& out,
     print_error_line(err, config.error().describe());
     return k_exit_usage;
   }
-  if (inv.region) config->region = inv.region;
 
   GroupRefs groups;
   if (inv.command == CommandName::list && inv.groups.empty()) {
@@ -260,6 +259,7 @@ int run_invocation(const Invocation& inv, Commands& commands, std::ostream& out,
   }
 
   CommandContext context{.config = *config,
+                         .region = inv.region,
                          .filter_values = resolve_filter_values(*config, *userdata),
                          .dry_run = inv.dry_run,
                          .interactive = environment.stdin_is_tty};

@@ -18,7 +18,9 @@ namespace agent {
 
 // What every config-based command runs with.
 struct CommandContext {
-  const Config& config;  // validated; --region already applied to config.region
+  const Config& config;  // validated
+  // --region: wins over AWS_REGION / AWS_DEFAULT_REGION, the config's region and IMDS.
+  std::optional<std::string> region;
   // The filter values from userdata. Always a value for mount, snapshot and list (the command
   // line exits 2 otherwise); for unmount and check it may hold the problem, which check reports.
   std::expected<FilterValues, ConfigError> filter_values;

@@ -7,11 +7,11 @@
 #include <span>
 
 #include "agent/cli.h"
-#include "agent/pending_commands.h"
+#include "agent/agent_commands.h"
 
 int main(int argc, char** argv) {
   try {
-    agent::PendingCommands commands;
+    agent::AgentCommands commands;
     const agent::CliEnvironment environment{.config_env = std::getenv("EBSNAP_CONFIG"),
                                             .stdin_is_tty = ::isatty(STDIN_FILENO) == 1};
     return agent::run_cli(std::span<const char* const>(argv, static_cast<std::size_t>(argc)), commands, std::cout,

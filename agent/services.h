@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 
+#include "agent/guardian.h"
 #include "ec2/clock.h"
 #include "ec2/ec2_api.h"
 #include "ec2/imds.h"
@@ -42,6 +43,12 @@ struct Services {
   ec2::Sleeper& sleeper;
   ec2::RandomSource& random;
   RunOptions options;
+  // Starts the thaw guardian of a snapshot; null: the real one (a forked process).
+  GuardianLauncher* guardians = nullptr;
+
+  [[nodiscard]] GuardianLauncher& guardian_launcher() const {
+    return guardians != nullptr ? *guardians : process_guardian_launcher();
+  }
 };
 
 }  // namespace agent

@@ -1,11 +1,6 @@
 // ebsnap mount/unmount end to end (root): the sandbox with its loop-device data plane, real udevd,
 // ext4 and xfs, the real ebsnap binary run as a child process with the sandbox's environment.
 //
-// Until the command line dispatches mount/unmount to the orchestration (a build whose binary
-// answers "not implemented"), the same child process is played by this test binary re-executed
-// as a small driver (MountDriver.Main below) that calls the same functions: the tests run either
-// way, and use the real binary as soon as it can.
-//
 // Timings are never asserted (the machine is shared); what is asserted is structural: outcomes,
 // data byte for byte, the sandbox's call log, one volume per mount point.
 #include <fcntl.h>
@@ -48,7 +43,6 @@ namespace {
 using namespace std::chrono_literals;
 using Json = nlohmann::json;
 
-constexpr const char* k_driver_env = "EBSNAP_E2E_DRIVER_ARGS";
 const std::string k_userdata = R"({"role":"e2e-mount","cluster":"c1"})";
 
 struct Child {
@@ -133,23 +127,15 @@ class MountE2e : public ::testing::Test {
     return a;
   }
 
-  // Starts ebsnap (or the driver) in its own process group with the sandbox's environment.
-  Child start(const std::vector<std::string>& argv_words, bool driver) {
+  // Starts ebsnap in its own process group with the sandbox's environment.
+  Child start(const std::vector<std::string>& argv_words) {
     static int runs = 0;
     Child c{.out = dir_->path() / ("run" + std::to_string(++runs) + ".out"),
             .err = dir_->path() / ("run" + std::to_string(runs) + ".err")};
-    std::vector<std::string> words;
+    std::vector<std::string> words = {std::string(EBSNAP_BINARY_DIR) + "/agent/ebsnap"};
+    words.insert(words.end(), argv_words.begin(), argv_words.end());
     std::vector<std::string> env_words;
-    for (char** e = environ; *e != nullptr; ++e) {
-      if (!std::string_view(*e).starts_with(k_driver_env)) env_words.emplace_back(*e);
-    }
-    if (driver) {
-      words = {std::filesystem::read_symlink("/proc/self/exe").string(), "--gtest_filter=MountDriver.Main"};
-      env_words.push_back(std::string(k_driver_env) + "=" + Json(argv_words).dump());
-    } else {
-      words = {std::string(EBSNAP_BINARY_DIR) + "/agent/ebsnap"};
-      words.insert(words.end(), argv_words.begin(), argv_words.end());
-    }
+    for (char** e = environ; *e != nullptr; ++e) env_words.emplace_back(*e);
     std::vector<char*> argv;
     for (auto& w : words) argv.push_back(w.data());
     argv.push_back(nullptr);
@@ -179,19 +165,8 @@ class MountE2e : public ::testing::Test {
                .err = slurp(c.err)};
   }
 
-  // The real binary when it implements mount, else the driver (decided once per test).
-  bool use_driver() {
-    if (!driver_) {
-      auto r = finish(start(args({"--dry-run", "--json", "mount", groups_.front()}), false));
-      driver_ = (r.out + r.err).find("not implemented") != std::string::npos;
-      if (*driver_)
-        std::cerr << "[ note ] ebsnap mount is not wired to the orchestration yet: using the driver\n";
-    }
-    return *driver_;
-  }
-
   Ran ebsnap(std::vector<std::string> command) {
-    auto r = finish(start(args(std::move(command)), use_driver()));
+    auto r = finish(start(args(std::move(command))));
     return r;
   }
 
@@ -246,30 +221,6 @@ class MountE2e : public ::testing::Test {
     }
   }
 
-  // What `ebsnap snapshot` does, through the API: syncfs, FIFREEZE, CreateSnapshot with
-  // ebsnap's tags, FITHAW (always).
-  void snapshot_through_api() {
-    auto& services = runtime().services();
-    const FilterValues filters{{"role", "e2e-mount"}, {"cluster", "c1"}};
-    auto live = live_volumes();
-    for (const auto& mp : mount_points_) {
-      ASSERT_EQ(live[mp].size(), 1U) << mp;
-      const auto& [group, device] = placement_[mp];
-      GroupConfig g;
-      g.name = group;
-      const ec2::VolumeId id{live[mp].front()};
-      auto tags = snapshot_tags(g, filters, {group, mp, device}, runtime().instance().instance_id, id,
-                                Consistency::Frozen, "e2e");
-      ASSERT_TRUE(services.freeze_ops.syncfs(mp));
-      ASSERT_TRUE(services.freeze_ops.freeze(mp));
-      auto snap = services.ec2.create_snapshot(ec2::CreateSnapshotOptions{
-          .volume_id = id, .description = "e2e", .tag_specifications = {{"snapshot", tags}}});
-      auto thawed = services.freeze_ops.thaw(mp);
-      ASSERT_TRUE(snap) << snap.error().describe();
-      ASSERT_TRUE(thawed) << thawed.error().describe();
-    }
-  }
-
   void wait_snapshots_completed() {
     auto& services = runtime().services();
     auto snaps = services.ec2.describe_snapshots(
@@ -297,7 +248,6 @@ class MountE2e : public ::testing::Test {
   std::filesystem::path config_path_;
   std::vector<std::string> groups_;
   std::vector<std::string> mount_points_;
-  std::optional<bool> driver_;
   std::map<std::string, std::pair<std::string, std::string>> placement_;  // mount point → group, device
 };
 
@@ -310,7 +260,6 @@ std::string random_bytes(std::size_t n, unsigned seed) {
 
 TEST_F(MountE2e, FirstBootSnapshotDeleteRestoreByteForByteThenNoOp) {
   write_config(2, 4);
-  (void)use_driver();  // its --dry-run probe makes Describe calls of its own
   const auto before_first = sandbox_->calls().size();
   auto first = mount();
   ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
@@ -320,8 +269,7 @@ TEST_F(MountE2e, FirstBootSnapshotDeleteRestoreByteForByteThenNoOp) {
   EXPECT_EQ(calls_of(sandbox_->calls(), "CreateVolume", before_first), 8);
   EXPECT_EQ(calls_of(sandbox_->calls(), "DescribeSnapshots", before_first), 1);
 
-  // Data, then a snapshot of every volume: `ebsnap snapshot` when it works, else frozen
-  // CreateSnapshot calls with ebsnap's tags.
+  // Data, then a snapshot of every volume with `ebsnap snapshot`.
   std::map<std::string, std::string> data;
   unsigned seed = 1;
   for (const auto& mp : mount_points_) {
@@ -331,16 +279,12 @@ TEST_F(MountE2e, FirstBootSnapshotDeleteRestoreByteForByteThenNoOp) {
     std::ofstream(std::filesystem::path(mp) / "d1/d2/small.txt") << mp;
   }
   ::sync();
-  auto snap = use_driver() ? Ran{} : ebsnap([&] {
+  auto snap = ebsnap([&] {
     auto c = groups_;
     c.insert(c.begin(), "snapshot");
     return c;
   }());
-  if (use_driver() || snap.exit_code != 0) {
-    if (!use_driver())
-      std::cerr << "[ note ] ebsnap snapshot failed; snapshotting through the API\n" << snap.err;
-    snapshot_through_api();
-  }
+  ASSERT_EQ(snap.exit_code, 0) << snap.out << snap.err;
   wait_snapshots_completed();
 
   auto deleted = unmount_delete();
@@ -401,7 +345,7 @@ TEST_F(MountE2e, SigkillDuringMountAtEachStepConverges) {
     const auto from = sandbox_->calls().size();
     auto command = groups_;
     command.insert(command.begin(), "mount");
-    auto child = start(args(command), use_driver());
+    auto child = start(args(command));
     bool exited = false;
     for (;;) {
       int status = 0;
@@ -441,7 +385,7 @@ TEST_F(MountE2e, SigkillDuringUnmountDeleteThenRerunLeavesNoVolume) {
   const auto from = sandbox_->calls().size();
   auto command = groups_;
   command.insert(command.begin(), {"unmount", "--delete-volumes", "--yes"});
-  auto child = start(args(command), use_driver());
+  auto child = start(args(command));
   bool exited = false;
   while (calls_of(sandbox_->calls(), "DetachVolume", from) < 2) {
     int status = 0;
@@ -477,61 +421,6 @@ TEST_F(MountE2e, ThrottlingAndServerErrorBurstsDuringMount) {
   sandbox_->configure({{"throttle_fraction", 0.0}});
   expect_one_volume_per_mount_point();
   ASSERT_EQ(unmount_delete().exit_code, 0);
-}
-
-// The stand-in for `ebsnap` while the command line does not dispatch mount/unmount yet: the
-// subset of the command line these tests use, calling the same functions the command will.
-TEST(MountDriver, Main) {
-  const char* raw = std::getenv(k_driver_env);
-  if (raw == nullptr) GTEST_SKIP() << "only run as the child of a MountE2e test";
-  const auto words = Json::parse(raw).get<std::vector<std::string>>();
-  std::string config_path;
-  std::string userdata;
-  std::string command;
-  bool delete_volumes = false;
-  bool dry_run = false;
-  std::vector<std::string> group_names;
-  for (std::size_t i = 0; i < words.size(); ++i) {
-    const auto& w = words[i];
-    if (w == "--config")
-      config_path = words[++i];
-    else if (w == "--userdata")
-      userdata = words[++i];
-    else if (w == "--delete-volumes")
-      delete_volumes = true;
-    else if (w == "--dry-run")
-      dry_run = true;
-    else if (w == "--yes" || w == "--json")
-      continue;
-    else if (command.empty())
-      command = w;
-    else
-      group_names.push_back(w);
-  }
-  auto exit_with = [](int code, const std::string& text) {
-    std::cout << text << std::flush;
-    std::_Exit(code);
-  };
-  auto ud = parse_userdata(userdata, "--userdata");
-  if (!ud) exit_with(2, ud.error().describe() + "\n");
-  auto config = load_config(config_path, *ud);
-  if (!config) exit_with(2, config.error().describe() + "\n");
-  auto filters = resolve_filter_values(*config, *ud);
-  if (!filters) exit_with(2, filters.error().describe() + "\n");
-  std::vector<const GroupConfig*> groups;
-  for (const auto& n : group_names) groups.push_back(config->find_group(n));
-  auto runtime = Runtime::create(*config, {.dry_run = dry_run});
-  if (!runtime) exit_with(1, runtime.error().describe() + "\n");
-  if (command == "mount") {
-    auto r = restore_groups((*runtime)->services(), *config, *filters, (*runtime)->instance(), groups);
-    exit_with(r.exit_code(), format_restore(r));
-  }
-  if (command == "unmount") {
-    auto r = unmount_groups((*runtime)->services(), *config, *filters, (*runtime)->instance(), groups,
-                            delete_volumes);
-    exit_with(r.exit_code(), format_unmount(r));
-  }
-  exit_with(2, "driver: unknown command " + command + "\n");
 }
 
 }  // namespace

@@ -50,7 +50,7 @@ class FakeCommands final : public Commands {
     groups.clear();
     for (const auto* group : g) groups.push_back(group->name);
     if (c.filter_values) filter_values = *c.filter_values;
-    region = c.config.region;
+    region = c.region;
     dry_run = c.dry_run;
     auto report = next_report;
     report.command = name;

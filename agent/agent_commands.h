@@ -1,11 +1,16 @@
 #pragma once
-// The interim Commands of a build without the orchestration: every command reports a clear
-// error (exit 1). This is the one place the orchestration replaces (agent/main.cpp makes it).
+// The real Commands: each command makes the Services of its run (agent/runtime.h), calls its
+// orchestration (restore, snapshot, unmount, list, check, thaw) and turns the result into the
+// RunReport the command line renders. The one place where the orchestration meets the CLI.
+#include <expected>
+#include <optional>
+#include <string>
+
 #include "agent/commands.h"
 
 namespace agent {
 
-class PendingCommands final : public Commands {
+class AgentCommands final : public Commands {
  public:
   [[nodiscard]] std::expected<std::optional<std::string>, std::string> instance_userdata() override;
   [[nodiscard]] RunReport mount(const CommandContext& context, const GroupRefs& groups) override;

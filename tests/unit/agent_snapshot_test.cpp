@@ -1,0 +1,388 @@
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "agent/snapshot.h"
+#include "agent/snapshot_record.h"
+#include "tests/unit/agent_snapshot_fixture.h"
+
+namespace agent {
+namespace {
+
+using testing::SnapshotMachine;
+
+const VolumeSnapshotResult& volume(const SnapshotResult& r, const std::string& mount_point) {
+  for (const auto& g : r.groups) {
+    for (const auto& v : g.volumes) {
+      if (v.mount_point == mount_point) return v;
+    }
+  }
+  throw std::runtime_error("no result for " + mount_point);
+}
+
+std::optional<std::string> tag(const std::optional<ec2::Snapshot>& s, std::string_view key) {
+  if (!s) return std::nullopt;
+  return ec2::find_tag(s->tags, key);
+}
+
+std::vector<std::filesystem::path> run_records(const SnapshotMachine& m) {
+  std::vector<std::filesystem::path> out;
+  for (const auto& e : std::filesystem::directory_iterator(m.run_dir.path())) {
+    if (e.path().filename().string().starts_with("snapshot-")) out.push_back(e.path());
+  }
+  return out;
+}
+
+TEST(Snapshot, OrderHooksSyncGuardianFreezeOneCallThawPostHooks) {
+  SnapshotMachine m;
+  auto r = m.snapshot();
+  ASSERT_TRUE(r.ok()) << render_text(r) << m.log.dump();
+  const auto& log = m.log;
+  const int pre_group = log.index("hook pre_snapshots");
+  const int pre_a = log.index("hook pre_snapshot /mnt/a");
+  const int sync_a = log.index("syncfs /mnt/a");
+  const int sync_b = log.index("syncfs /mnt/b");
+  const int guardian = log.index("guardian start", true);
+  const int freeze_a = log.index("freeze /mnt/a");
+  const int freeze_b = log.index("freeze /mnt/b");
+  const int call = log.index("ec2 CreateSnapshots");
+  const int thaw_a = log.index("thaw /mnt/a");
+  const int thaw_b = log.index("thaw /mnt/b");
+  const int finish = log.index("guardian finish");
+  const int post = log.index("hook post_snapshots");
+  ASSERT_GE(pre_group, 0) << log.dump();
+  EXPECT_LT(pre_group, pre_a);
+  EXPECT_LT(pre_a, sync_a);
+  // syncfs outside the window: every syncfs before the guardian and the first freeze.
+  EXPECT_LT(std::max(sync_a, sync_b), guardian) << log.dump();
+  EXPECT_LT(guardian, std::min(freeze_a, freeze_b)) << log.dump();
+  EXPECT_LT(std::max(freeze_a, freeze_b), call) << log.dump();
+  // Thaw right after the response: nothing in between but the thaws (reverse order).
+  EXPECT_EQ(thaw_b, call + 1) << log.dump();
+  EXPECT_EQ(thaw_a, call + 2) << log.dump();
+  EXPECT_LT(thaw_a, finish);
+  EXPECT_LT(finish, post);
+  EXPECT_EQ(m.ec2.call_count("CreateSnapshots"), 1);
+  EXPECT_EQ(m.ec2.call_count("CreateSnapshot"), 0);
+  EXPECT_EQ(m.guardians.bound, std::chrono::milliseconds(7000));
+  // Nothing tagged by CreateTags while frozen.
+  const int first_tags = log.index("ec2 CreateTags");
+  if (first_tags >= 0) {
+    EXPECT_GT(first_tags, thaw_a);
+  }
+  EXPECT_TRUE(m.freeze_ops.frozen().empty());
+  EXPECT_TRUE(run_records(m).empty()) << "the run record is removed once the tags are final";
+
+  for (const auto* mp : {"/mnt/a", "/mnt/b"}) {
+    const auto& v = volume(r, mp);
+    EXPECT_EQ(v.outcome, SnapshotOutcome::Snapshotted);
+    EXPECT_EQ(v.consistency, Consistency::Frozen);
+    ASSERT_TRUE(v.freeze_window.has_value());
+    ASSERT_TRUE(v.snapshot_id.has_value());
+    auto snap = m.ec2.snapshot(*v.snapshot_id);
+    EXPECT_EQ(snap->volume_id, m.volume_of[mp]);
+    EXPECT_EQ(tag(snap, k_tag_mount_point), mp);
+    EXPECT_EQ(tag(snap, k_tag_volume_id), m.volume_of[mp].value);
+    EXPECT_EQ(tag(snap, k_tag_consistency), "frozen");
+    EXPECT_EQ(tag(snap, k_tag_run_id), "run-1");
+    EXPECT_EQ(tag(snap, "role"), "search");
+    EXPECT_EQ(tag(snap, "team"), "search");
+    EXPECT_EQ(tag(snap, k_tag_name), std::string("ebsnap solr ") + mp);
+  }
+  ASSERT_TRUE(r.groups[0].freeze_window.has_value());
+  EXPECT_GE(*r.groups[0].freeze_window, *volume(r, "/mnt/a").freeze_window);
+  const auto json = to_json(r);
+  EXPECT_TRUE(json["groups"][0]["freeze_window_ms"].is_number());
+  EXPECT_TRUE(json["groups"][0]["volumes"][0]["freeze_ms"].is_number());
+}
+
+TEST(Snapshot, CreateSnapshotsExcludesBootAndEveryOtherAttachedVolume) {
+  SnapshotMachine m;
+  auto r = m.snapshot();
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  ASSERT_EQ(m.api.create_snapshots_calls.size(), 1U);
+  const auto& o = m.api.create_snapshots_calls.front();
+  EXPECT_EQ(o.instance_id, m.instance.instance_id);
+  EXPECT_TRUE(o.instance_specification.exclude_boot_volume);
+  EXPECT_EQ(o.instance_specification.exclude_data_volume_ids, std::vector<ec2::VolumeId>{m.foreign});
+  EXPECT_EQ(o.copy_tags_from_source, "volume");
+  // Only common tags in the specification: per-volume ones would be wrong on the other snapshot.
+  ASSERT_EQ(o.tag_specifications.size(), 1U);
+  const auto& spec = o.tag_specifications.front().tags;
+  EXPECT_FALSE(ec2::find_tag(spec, k_tag_mount_point));
+  EXPECT_FALSE(ec2::find_tag(spec, k_tag_volume_id));
+  EXPECT_EQ(ec2::find_tag(spec, k_tag_consistency), "frozen");
+  EXPECT_EQ(ec2::find_tag(spec, k_tag_run_id), "run-1");
+  // EC2 made exactly the group's two snapshots.
+  EXPECT_EQ(m.ec2.snapshots().size(), 2U);
+}
+
+TEST(Snapshot, FailingCallThawsFirstThenReports) {
+  SnapshotMachine m;
+  m.ec2.fail_next("CreateSnapshots", ec2::Error{.message = "An internal error has occurred.",
+                                                .aws_code = "InternalError", .http_status = 500});
+  auto r = m.snapshot();
+  EXPECT_FALSE(r.ok());
+  const int call = m.log.index("ec2 CreateSnapshots");
+  EXPECT_EQ(m.log.index("thaw /mnt/b"), call + 1) << m.log.dump();
+  EXPECT_EQ(m.log.index("thaw /mnt/a"), call + 2) << m.log.dump();
+  EXPECT_TRUE(m.freeze_ops.frozen().empty());
+  EXPECT_EQ(m.ec2.call_count("CreateSnapshots"), 1) << "never resent inside the window by us";
+  EXPECT_EQ(volume(r, "/mnt/a").outcome, SnapshotOutcome::Failed);
+  EXPECT_NE(volume(r, "/mnt/a").reason.find("InternalError"), std::string::npos) << volume(r, "/mnt/a").reason;
+  EXPECT_GE(m.log.index("hook on_failure"), 0);
+  EXPECT_GT(m.log.index("hook post_snapshots"), m.log.index("thaw /mnt/a"));
+  EXPECT_TRUE(run_records(m).empty()) << "a definite failure created nothing: no record to keep";
+}
+
+TEST(Snapshot, RateExceededIsReportedClearlyAndNotRetried) {
+  SnapshotMachine m;
+  m.ec2.fail_next("CreateSnapshots",
+                  ec2::Error{.message = "The maximum per volume CreateSnapshot request rate has been exceeded.",
+                             .aws_code = "SnapshotCreationPerVolumeRateExceeded", .http_status = 400});
+  auto r = m.snapshot();
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(m.ec2.call_count("CreateSnapshots"), 1);
+  const auto& reason = volume(r, "/mnt/b").reason;
+  EXPECT_NE(reason.find("SnapshotCreationPerVolumeRateExceeded"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("not retried while frozen"), std::string::npos) << reason;
+  EXPECT_TRUE(m.freeze_ops.frozen().empty());
+}
+
+TEST(Snapshot, LostResponseIsReconciledByRunTagAfterTheThaw) {
+  SnapshotMachine m;
+  m.ec2.lose_next_response("CreateSnapshots");
+  auto r = m.snapshot();
+  ASSERT_TRUE(r.ok()) << render_text(r) << m.log.dump();
+  EXPECT_EQ(m.ec2.call_count("CreateSnapshots"), 1) << "a lost answer is reconciled, never resent";
+  const int call = m.log.index("ec2 CreateSnapshots");
+  EXPECT_EQ(m.log.index("thaw /mnt/b"), call + 1) << m.log.dump();
+  EXPECT_GT(m.log.last_index("ec2 DescribeSnapshots"), m.log.index("thaw /mnt/a")) << m.log.dump();
+  EXPECT_EQ(m.ec2.snapshots().size(), 2U);
+  for (const auto* mp : {"/mnt/a", "/mnt/b"}) {
+    const auto& v = volume(r, mp);
+    EXPECT_EQ(v.outcome, SnapshotOutcome::Snapshotted);
+    ASSERT_TRUE(v.snapshot_id);
+    EXPECT_EQ(m.ec2.snapshot(*v.snapshot_id)->volume_id, m.volume_of[mp]);
+    // Not proven to be taken while frozen: say so.
+    EXPECT_EQ(v.consistency, Consistency::WatchdogThawed);
+    EXPECT_EQ(tag(m.ec2.snapshot(*v.snapshot_id), k_tag_consistency), "watchdog-thawed");
+  }
+  EXPECT_TRUE(run_records(m).empty());
+}
+
+TEST(Snapshot, LostResponseWithNothingVisibleKeepsTheRecordForALaterRun) {
+  SnapshotMachine m;
+  // The connection drops and EC2 did not apply it (yet): nothing to find.
+  m.ec2.fail_next("CreateSnapshots", ec2::Error{.kind = ec2::ErrorKind::Network, .message = "reset",
+                                                .maybe_applied = true});
+  auto r = m.snapshot();
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(m.freeze_ops.frozen().empty());
+  EXPECT_NE(volume(r, "/mnt/a").reason.find("later ebsnap run reconciles"), std::string::npos) << volume(r, "/mnt/a").reason;
+  EXPECT_EQ(run_records(m).size(), 1U);
+}
+
+TEST(Snapshot, GuardianTimeoutBeforeTheResponseRetagsWatchdogThawedAfterTheThaw) {
+  SnapshotMachine m;
+  m.on_ec2_call = [&](std::string_view action) {
+    if (action == "CreateSnapshots") m.guardians.time_out();  // the bound passes while the call is in flight
+  };
+  auto r = m.snapshot();
+  ASSERT_TRUE(r.ok()) << render_text(r) << m.log.dump();
+  EXPECT_EQ(r.groups[0].guardian_trigger, platform::GuardianTrigger::Timeout);
+  const int last_thaw = std::max(m.log.index("thaw /mnt/a"), m.log.index("thaw /mnt/b"));
+  const int retag = m.log.index("ec2 CreateTags");
+  ASSERT_GE(retag, 0) << m.log.dump();
+  EXPECT_GT(retag, last_thaw) << m.log.dump();
+  for (const auto* mp : {"/mnt/a", "/mnt/b"}) {
+    const auto& v = volume(r, mp);
+    EXPECT_EQ(v.consistency, Consistency::WatchdogThawed);
+    EXPECT_EQ(tag(m.ec2.snapshot(*v.snapshot_id), k_tag_consistency), "watchdog-thawed");
+  }
+  EXPECT_TRUE(run_records(m).empty());
+}
+
+TEST(Snapshot, RootIsSnapshottedUnfrozenAndTaggedSo) {
+  SnapshotMachine m;
+  GroupConfig g{.name = "system"};
+  g.volumes.push_back({.device = "/dev/xvda", .mount_point = "/", .size_gib = 8});
+  g.volumes.push_back({.device = "/dev/sdf", .mount_point = "/mnt/a", .size_gib = 10});
+  m.config.groups.push_back(g);
+  m.ec2.create_tags({.resource_ids = {m.root_volume.value}, .tags = {{std::string(k_tag_mount_point), "/"}}}).value();
+  auto r = m.snapshot({"system"});
+  ASSERT_TRUE(r.ok()) << render_text(r) << m.log.dump();
+  EXPECT_EQ(m.log.index("freeze /"), -1) << "/ is never frozen";
+  EXPECT_GE(m.log.index("freeze /mnt/a"), 0);
+  EXPECT_EQ(m.log.index("guardian start /mnt/a"), m.log.index("guardian start", true));
+  const auto& root = volume(r, "/");
+  EXPECT_EQ(root.consistency, Consistency::Unfrozen);
+  EXPECT_FALSE(root.freeze_window);
+  EXPECT_EQ(tag(m.ec2.snapshot(*root.snapshot_id), k_tag_consistency), "unfrozen");
+  EXPECT_EQ(m.ec2.snapshot(*root.snapshot_id)->volume_id, m.root_volume);
+  const auto& a = volume(r, "/mnt/a");
+  EXPECT_EQ(a.consistency, Consistency::Frozen);
+  EXPECT_EQ(tag(m.ec2.snapshot(*a.snapshot_id), k_tag_consistency), "frozen");
+}
+
+TEST(Snapshot, FreezeFalseGroupIsNeverFrozen) {
+  SnapshotMachine m;
+  m.config.groups.front().freeze = false;
+  auto r = m.snapshot();
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_EQ(m.log.index("guardian start", true), -1);
+  EXPECT_EQ(m.log.index("freeze", true), -1);
+  EXPECT_EQ(m.ec2.call_count("CreateSnapshots"), 1);
+  EXPECT_EQ(volume(r, "/mnt/a").consistency, Consistency::Unfrozen);
+  EXPECT_EQ(tag(m.ec2.snapshot(*volume(r, "/mnt/b").snapshot_id), k_tag_consistency), "unfrozen");
+}
+
+TEST(Snapshot, PreHookFailureStopsTheGroupWithNothingFrozen) {
+  SnapshotMachine m;
+  m.failing_hooks[HookPhase::pre_snapshot] = "exited with status 3";
+  auto r = m.snapshot();
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(m.log.index("syncfs", true), -1);
+  EXPECT_EQ(m.log.index("guardian start", true), -1);
+  EXPECT_EQ(m.log.index("freeze", true), -1);
+  EXPECT_EQ(m.ec2.call_count("CreateSnapshots") + m.ec2.call_count("CreateSnapshot"), 0);
+  EXPECT_EQ(volume(r, "/mnt/a").outcome, SnapshotOutcome::Skipped);
+  EXPECT_NE(r.groups[0].error->find("exited with status 3"), std::string::npos);
+  EXPECT_GE(m.log.index("hook post_snapshots"), 0) << "post hooks always run";
+  EXPECT_GE(m.log.index("hook on_failure"), 0);
+}
+
+TEST(Snapshot, GuardianThatCannotStartMeansNoFreeze) {
+  SnapshotMachine m;
+  m.guardians.fail_start = true;
+  auto r = m.snapshot();
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(m.log.index("freeze", true), -1);
+  EXPECT_EQ(m.ec2.call_count("CreateSnapshots"), 0);
+  EXPECT_TRUE(run_records(m).empty());
+}
+
+TEST(Snapshot, VolumeNotMountedFailsAloneAndTheOtherIsSnapshotted) {
+  SnapshotMachine m;
+  (void)m.mounter.unmount("/mnt/b");
+  auto r = m.snapshot();
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(volume(r, "/mnt/b").outcome, SnapshotOutcome::Failed);
+  EXPECT_NE(volume(r, "/mnt/b").reason.find("not mounted"), std::string::npos);
+  EXPECT_EQ(volume(r, "/mnt/a").outcome, SnapshotOutcome::Snapshotted);
+  EXPECT_EQ(m.log.index("freeze /mnt/b"), -1);
+}
+
+TEST(Snapshot, DryRunPlansWithoutHooksFreezeOrSnapshots) {
+  SnapshotMachine m;
+  auto s = m.services();
+  s.options.dry_run = true;
+  auto r = take_snapshots(m.config, m.filters, m.instance, s, {.groups = {"solr"}, .hooks = m.hooks(), .run_id = "run-1"});
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_EQ(volume(r, "/mnt/a").outcome, SnapshotOutcome::Planned);
+  EXPECT_EQ(m.log.index("hook", true), -1);
+  EXPECT_EQ(m.log.index("freeze", true), -1);
+  EXPECT_TRUE(m.ec2.snapshots().empty());
+  ASSERT_EQ(m.api.create_snapshots_calls.size(), 1U);
+  EXPECT_TRUE(m.api.create_snapshots_calls.front().dry_run);
+}
+
+TEST(Snapshot, UnknownGroupIsARunError) {
+  SnapshotMachine m;
+  auto r = m.snapshot({"nope"});
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(r.error);
+}
+
+// A run SIGKILLed with the call in flight: EC2 created the snapshots tagged "frozen" from
+// creation; the guardian thawed at once. The next run finds the record and retags them.
+RunRecord dead_run_record(SnapshotMachine& m, const std::string& run_id) {
+  // A pid that is surely gone: a child we reaped.
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  RunRecord record{.run_id = run_id, .group = "solr", .instance_id = m.instance.instance_id.value,
+                   .pid = child, .pid_start = 12345, .started_at = m.clock.now(),
+                   .in_flight_until = m.clock.now() + std::chrono::minutes(5)};
+  const auto& g = m.config.groups.front();
+  for (const auto& vc : g.volumes) {
+    record.volumes.push_back({.volume_id = m.volume_of[vc.mount_point], .mount_point = vc.mount_point,
+                              .intended = Consistency::Frozen, .verdict = {},
+                              .tags = snapshot_tags(g, m.filters, {g.name, vc.mount_point, vc.device},
+                                                    m.instance.instance_id, m.volume_of[vc.mount_point],
+                                                    Consistency::Frozen, run_id)});
+  }
+  EXPECT_TRUE(write_run_record(m.run_dir.path(), record));
+  return record;
+}
+
+TEST(Snapshot, NextRunRetagsTheSnapshotsOfARunThatDied) {
+  SnapshotMachine m;
+  auto record = dead_run_record(m, "dead-run");
+  // What EC2 made of the dead run's CreateSnapshots (tags as at creation: "frozen").
+  for (const auto& v : record.volumes) {
+    ec2::Snapshot s{.volume_id = v.volume_id, .state = ec2::SnapshotState::Pending};
+    s.tags = v.tags;
+    (void)m.ec2.add_snapshot(s);
+  }
+  auto r = m.snapshot();
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  ASSERT_EQ(r.reconciled.size(), 1U);
+  EXPECT_EQ(r.reconciled[0].run_id, "dead-run");
+  EXPECT_EQ(r.reconciled[0].retagged.size(), 2U);
+  EXPECT_TRUE(r.reconciled[0].record_removed);
+  int dead = 0;
+  for (const auto& s : m.ec2.snapshots()) {
+    if (ec2::find_tag(s.tags, k_tag_run_id) == "dead-run") {
+      ++dead;
+      EXPECT_EQ(ec2::find_tag(s.tags, k_tag_consistency), "watchdog-thawed");
+    } else {
+      EXPECT_EQ(ec2::find_tag(s.tags, k_tag_consistency), "frozen");
+    }
+  }
+  EXPECT_EQ(dead, 2);
+  // The reconciliation happened before this run froze anything.
+  EXPECT_LT(m.log.index("ec2 CreateTags"), m.log.index("freeze", true)) << m.log.dump();
+  EXPECT_TRUE(run_records(m).empty());
+}
+
+TEST(Snapshot, DeadRunWithNothingVisibleKeepsItsRecordUntilNoCallCanBeInFlight) {
+  SnapshotMachine m;
+  (void)dead_run_record(m, "dead-run");
+  auto first = reconcile_interrupted_snapshots(m.api, m.clock, m.run_dir.path());
+  ASSERT_EQ(first.size(), 1U);
+  EXPECT_FALSE(first[0].record_removed);
+  EXPECT_EQ(run_records(m).size(), 1U);
+  m.clock.advance(std::chrono::minutes(6));
+  auto second = reconcile_interrupted_snapshots(m.api, m.clock, m.run_dir.path());
+  ASSERT_EQ(second.size(), 1U);
+  EXPECT_TRUE(second[0].record_removed);
+  EXPECT_TRUE(run_records(m).empty());
+}
+
+TEST(Snapshot, RecordOfALiveRunIsLeftAlone) {
+  SnapshotMachine m;
+  auto record = dead_run_record(m, "live-run");
+  record.pid = static_cast<int>(::getppid());
+  record.pid_start = process_start_time(record.pid);
+  ASSERT_TRUE(write_run_record(m.run_dir.path(), record));
+  EXPECT_TRUE(record_owner_alive(record));
+  auto r = reconcile_interrupted_snapshots(m.api, m.clock, m.run_dir.path());
+  EXPECT_TRUE(r.empty());
+  EXPECT_EQ(m.ec2.call_count("DescribeSnapshots"), 0);
+}
+
+TEST(Snapshot, RunIdsAreDistinctAndTimestamped) {
+  ec2::ManualClock clock;
+  ec2::SequenceRandom random{{0.01, 0.5, 0.99, 0.25, 0.7}};
+  const auto a = make_run_id(clock, random);
+  const auto b = make_run_id(clock, random);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a.size(), std::string("20270115T080000-0123abcd").size()) << a;
+}
+
+}  // namespace
+}  // namespace agent
