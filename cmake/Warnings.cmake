@@ -1,7 +1,7 @@
 add_library(ebsnap_options INTERFACE)
 target_compile_options(ebsnap_options INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion -Wnon-virtual-dtor
-  -Wold-style-cast -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough
+  -Wold-style-cast -Woverloaded-virtual -Wimplicit-fallthrough
   -Wformat=2 -Wmissing-declarations
   # Designated initializers that leave members at their defaults are the point of option structs.
   -Wno-missing-field-initializers)

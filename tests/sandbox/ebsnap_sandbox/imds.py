@@ -10,6 +10,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from .config import Config
 from .credentials import CredentialStore
 
+
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog (5) overflows when an agent opens many connections at once
+    # (16 concurrent CreateVolume calls); SYN retries then cost a second each.
+    request_queue_size = 128
+
+
 MAX_TOKEN_TTL_S = 21600
 
 
@@ -38,7 +45,7 @@ class ImdsServer:
         self.identity = identity
         self._tokens: dict[str, float] = {}
         self._lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.httpd = _Server(("127.0.0.1", 0), self._handler_class())
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.1,), name="imds", daemon=True)
@@ -121,6 +128,9 @@ class ImdsServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes: with Nagle on, a request that follows
+            # another on a kept connection waits ~40 ms for the client\'s delayed ACK.
+            disable_nagle_algorithm = True
             server_version = "EC2ws"
             sys_version = ""
 
