@@ -1,7 +1,7 @@
 #include "agent/tags.h"
 
 #include <algorithm>
-#include <tuple>
+#include <utility>
 
 namespace agent {
 
@@ -79,40 +79,44 @@ bool in_lineage(const std::vector<ec2::Tag>& tags, const FilterValues& filters, 
 std::map<std::string, SnapshotChoice> choose_snapshots(const std::vector<ec2::Snapshot>& snapshots,
                                                        const FilterValues& filters,
                                                        const std::vector<std::string>& mount_points) {
-  std::map<std::string, SnapshotChoice> out;
-  for (const auto& mp : mount_points) out[mp];
-  // Newest first: StartTime descending, then id descending for a stable order.
-  std::vector<const ec2::Snapshot*> sorted;
-  sorted.reserve(snapshots.size());
-  for (const auto& s : snapshots) sorted.push_back(&s);
-  std::ranges::sort(sorted, [](const ec2::Snapshot* a, const ec2::Snapshot* b) {
-    const auto ta = a->start_time.value_or(ec2::TimePoint{});
-    const auto tb = b->start_time.value_or(ec2::TimePoint{});
-    return std::tie(ta, a->id.value) > std::tie(tb, b->id.value);
-  });
-  for (const auto* s : sorted) {
-    auto mp = ec2::find_tag(s->tags, k_tag_mount_point);
+  // One pass, no sort (a lineage can hold many thousands of snapshots): per mount point the
+  // newest snapshot not in state error, and the error ones, whose newer part is reported.
+  using Key = std::pair<ec2::TimePoint, const std::string*>;  // StartTime, then id: a stable order
+  const auto key_of = [](const ec2::Snapshot& s) { return Key{s.start_time.value_or(ec2::TimePoint{}), &s.id.value}; };
+  const auto newer = [](const Key& a, const Key& b) {
+    return a.first != b.first ? a.first > b.first : *a.second > *b.second;
+  };
+  struct Scan {
+    const ec2::Snapshot* best = nullptr;
+    std::vector<const ec2::Snapshot*> errors;
+  };
+  std::map<std::string, Scan> scans;
+  for (const auto& mp : mount_points) scans[mp];
+  for (const auto& s : snapshots) {
+    auto mp = ec2::find_tag(s.tags, k_tag_mount_point);
     if (!mp) continue;
-    auto it = out.find(*mp);
-    if (it == out.end() || it->second.snapshot) continue;
-    if (!in_lineage(s->tags, filters, *mp)) continue;
-    switch (s->state) {
-      case ec2::SnapshotState::Error:
-        it->second.skipped_errors.push_back(s->id);
-        break;
-      case ec2::SnapshotState::Completed:
-        it->second.snapshot = *s;
-        break;
-      case ec2::SnapshotState::Pending:
-        it->second.snapshot = *s;
-        it->second.newest_is_pending = true;
-        break;
-      default:
-        // recoverable / recovering / unknown: not restorable now; an older completed one is
-        // not silently used in its place either.
-        it->second.snapshot = *s;
-        it->second.newest_is_pending = true;
-        break;
+    auto it = scans.find(*mp);
+    if (it == scans.end() || !in_lineage(s.tags, filters, *mp)) continue;
+    if (s.state == ec2::SnapshotState::Error) {
+      it->second.errors.push_back(&s);
+    } else if (it->second.best == nullptr || newer(key_of(s), key_of(*it->second.best))) {
+      it->second.best = &s;
+    }
+  }
+  std::map<std::string, SnapshotChoice> out;
+  for (auto& [mp, scan] : scans) {
+    auto& choice = out[mp];
+    if (scan.best != nullptr) {
+      choice.snapshot = *scan.best;
+      // pending, or recoverable/recovering/unknown: not restorable now, and an older completed
+      // one is not silently used in its place either.
+      choice.newest_is_pending = scan.best->state != ec2::SnapshotState::Completed;
+    }
+    std::ranges::sort(scan.errors, [&](const ec2::Snapshot* a, const ec2::Snapshot* b) {
+      return newer(key_of(*a), key_of(*b));
+    });
+    for (const auto* e : scan.errors) {
+      if (scan.best == nullptr || newer(key_of(*e), key_of(*scan.best))) choice.skipped_errors.push_back(e->id);
     }
   }
   return out;

@@ -123,6 +123,19 @@ TEST(TagsTest, ErrorSnapshotsAreSkippedAndListed) {
   EXPECT_EQ(c["/a"].skipped_errors[0].value, "snap-err2");
 }
 
+TEST(TagsTest, ErrorsOlderThanTheChosenOneAreNotReported) {
+  auto c = choose_snapshots({snap("snap-old-err", 1, ec2::SnapshotState::Error, "/a"),
+                             snap("snap-done", 2, ec2::SnapshotState::Completed, "/a"),
+                             snap("snap-new-err", 3, ec2::SnapshotState::Error, "/a"),
+                             snap("snap-only-err", 4, ec2::SnapshotState::Error, "/b")},
+                            k_filters, {"/a", "/b"});
+  EXPECT_EQ(c["/a"].snapshot->id.value, "snap-done");
+  ASSERT_EQ(c["/a"].skipped_errors.size(), 1U);
+  EXPECT_EQ(c["/a"].skipped_errors[0].value, "snap-new-err");
+  EXPECT_FALSE(c["/b"].snapshot);
+  ASSERT_EQ(c["/b"].skipped_errors.size(), 1U);
+}
+
 TEST(TagsTest, SameStartTimeOrdersById) {
   auto c = choose_snapshots({snap("snap-a", 1, ec2::SnapshotState::Completed, "/a"),
                              snap("snap-b", 1, ec2::SnapshotState::Completed, "/a")},
