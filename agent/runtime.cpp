@@ -99,7 +99,7 @@ ec2::Result<std::unique_ptr<Runtime>> Runtime::create(const Config& config, Runt
   log_agent().debug("runtime region={} instance_id={} availability_zone={} udevd={}", parts->instance.region,
                     parts->instance.instance_id, parts->instance.availability_zone,
                     parts->devices.udevd_running() ? "running" : "absent");
-  RunOptions run{.dry_run = options.dry_run, .run_dir = run_dir_from(options.env), .waiter = {}};
+  RunOptions run{.dry_run = options.dry_run, .run_dir = run_dir_from(options.env)};
   parts->services.emplace(Services{.ec2 = *parts->ec2,
                                    .imds = *parts->imds,
                                    .devices = parts->devices,
