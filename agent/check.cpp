@@ -15,6 +15,7 @@
 
 #include "agent/iam_policy.h"
 #include "agent/log.h"
+#include "platform/udev_block_devices.h"
 
 namespace agent {
 namespace {
@@ -54,20 +55,7 @@ bool executable_file(const std::string& path) {
 
 }  // namespace
 
-bool LocalSystemProbe::udevd_running() {
-  // udevd listens on /run/udev/control; a stale socket file is caught by looking for the process.
-  struct stat st {};
-  if (::stat("/run/udev/control", &st) != 0 || !S_ISSOCK(st.st_mode)) return false;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-    const auto name = entry.path().filename().string();
-    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name.front()))) continue;
-    std::ifstream comm(entry.path() / "comm");
-    std::string line;
-    if (std::getline(comm, line) && (line == "systemd-udevd" || line == "udevd")) return true;
-  }
-  return false;
-}
+bool LocalSystemProbe::udevd_running() { return platform::udevd_listening(); }
 
 std::optional<std::string> LocalSystemProbe::find_executable(const std::string& name) {
   std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

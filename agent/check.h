@@ -32,7 +32,7 @@ class SystemProbe {
   [[nodiscard]] virtual bool kernel_supports(const std::string& fs_type) = 0;
 };
 
-// /run/udev/control and /proc; PATH; /proc/filesystems and /lib/modules/$(uname -r).
+// udevd's control socket (platform::udevd_listening); PATH; /proc/filesystems and /lib/modules/$(uname -r).
 class LocalSystemProbe final : public SystemProbe {
  public:
   [[nodiscard]] bool udevd_running() override;

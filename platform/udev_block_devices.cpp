@@ -1,8 +1,10 @@
 #include "platform/udev_block_devices.h"
 
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 
 #include <algorithm>
 #include <cctype>
@@ -11,6 +13,7 @@
 #include <fstream>
 #include <thread>
 
+#include "platform/fd.h"
 #include "platform/handles.h"
 #include "platform/log.h"
 
@@ -136,12 +139,25 @@ Result<BlockDevice> describe_devnode(const std::string& devnode, const UdevOptio
 
 }  // namespace
 
+bool udevd_listening(const std::string& control_socket) {
+  sockaddr_un addr{};
+  if (control_socket.empty() || control_socket.size() >= sizeof(addr.sun_path)) return false;
+  addr.sun_family = AF_UNIX;
+  control_socket.copy(addr.sun_path, control_socket.size());
+  const Fd fd{::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)};
+  if (!fd) return false;
+  int rc = 0;
+  do {
+    rc = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
+  } while (rc != 0 && errno == EINTR);
+  return rc == 0;
+}
+
 UdevBlockDevices::UdevBlockDevices(UdevOptions options) : options_(std::move(options)) {
-  std::error_code ec;
-  udevd_running_ = fs::exists(options_.udev_control, ec);
+  udevd_running_ = udevd_listening(options_.udev_control);
   if (!udevd_running_) {
     log_udev().warn(
-        "udevd is not running ({} missing): waiting for devices by polling sysfs, and volumes are "
+        "udevd is not running (nothing listens on {}): waiting for devices by polling sysfs, and volumes are "
         "recognised only by NVMe serial or device name",
         options_.udev_control);
   }

@@ -10,11 +10,16 @@ namespace platform {
 struct UdevOptions {
   std::string by_id_dir = "/dev/disk/by-id";
   std::string sysfs_block_dir = "/sys/class/block";
-  // udevd is taken as running when this exists; without it, waits poll sysfs with backoff.
+  // udevd is taken as running when it accepts a connection here (a socket file left by a udevd
+  // that died refuses it); without udevd, waits poll sysfs with backoff.
   std::string udev_control = "/run/udev/control";
   std::chrono::milliseconds poll_initial{50};  // backoff of the no-udevd fallback
   std::chrono::milliseconds poll_max{1000};
 };
+
+// Whether a udevd accepts connections on its control socket: a connect, nothing sent (what
+// `udevadm control --ping` relies on, without the message). A stale socket file is "no".
+[[nodiscard]] bool udevd_listening(const std::string& control_socket = "/run/udev/control");
 
 class UdevBlockDevices final : public BlockDevices {
  public:

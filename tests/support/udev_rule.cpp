@@ -11,13 +11,20 @@
 
 namespace testsupport {
 
+namespace {
+
+// A udevd answers on its control socket; a socket file left by one that died does not.
+bool udevd_answers() { return shell("udevadm control --ping --timeout=2").exit_code == 0; }
+
+}  // namespace
+
 void ensure_udevd() {
-  if (std::filesystem::exists("/run/udev/control")) return;
+  if (udevd_answers()) return;
   shell_ok("/lib/systemd/systemd-udevd --daemon");
-  for (int i = 0; i < 100 && !std::filesystem::exists("/run/udev/control"); ++i) {
+  for (int i = 0; i < 100 && !udevd_answers(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  if (!std::filesystem::exists("/run/udev/control")) throw std::runtime_error("udevd did not start");
+  if (!udevd_answers()) throw std::runtime_error("udevd did not start");
 }
 
 void udev_settle() {

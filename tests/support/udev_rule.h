@@ -7,8 +7,9 @@
 
 namespace testsupport {
 
-// Starts /lib/systemd/systemd-udevd --daemon when /run/udev/control is missing. A udevd it
-// started is left running (harmless); one it did not start is never touched.
+// Starts /lib/systemd/systemd-udevd --daemon unless a udevd answers `udevadm control --ping`
+// (a socket file left by a udevd that died does not). A udevd it started is left running
+// (harmless, and shared); one it did not start is never touched.
 void ensure_udevd();
 
 // `udevadm settle`: every queued event processed.
