@@ -71,6 +71,7 @@ struct Item {
   std::optional<ec2::Snapshot> snapshot;  // to restore from (Create)
   bool pre_mount_ran = false;
   bool on_failure_ran = false;
+  bool started = false;  // its attach-and-mount thread runs: only that thread touches it now
 };
 
 class Restore {
@@ -95,8 +96,10 @@ class Restore {
   void plan_dry_run(Item& item);
   void run_group_hook(HookPhase phase, const GroupConfig& group, std::vector<Item*>& items, bool ok);
   void create(Item& item);
-  void wait_available(std::vector<Item*>& items, std::vector<Item*>& gone);
+  void wait_available(std::vector<Item*>& items, std::vector<Item*>& gone,
+                      const std::function<void(Item&)>& start);
   void attach_and_mount(Item& item);
+  void finish(Item& item);
   [[nodiscard]] ec2::Result<std::string> attach(Item& item, platform::VolumeWatch& watch);
   [[nodiscard]] std::string diagnose_missing_device(const Item& item, const std::string& name);
   void mount(Item& item, const std::string& devnode, bool from_snapshot);
@@ -454,14 +457,22 @@ void Restore::create(Item& item) {
 }
 
 // Step 4: one DescribeVolumes per round for every volume not yet available.
-void Restore::wait_available(std::vector<Item*>& items, std::vector<Item*>& gone) {
+// Each volume goes on to its attach as soon as a poll sees it available (`start`), not when the
+// whole batch is: volumes of one run become available at different times.
+void Restore::wait_available(std::vector<Item*>& items, std::vector<Item*>& gone,
+                             const std::function<void(Item&)>& start) {
   std::vector<ec2::VolumeId> ids;
   std::vector<Item*> waiting;
+  std::map<ec2::VolumeId, Item*> by_id;
   for (auto* item : items) {
     if (item->plan != Plan::Attach) continue;
-    if (item->ec2_volume->state == ec2::VolumeState::Available) continue;
+    if (item->ec2_volume->state == ec2::VolumeState::Available) {
+      start(*item);
+      continue;
+    }
     ids.push_back(item->ec2_volume->id);
     waiting.push_back(item);
+    by_id[item->ec2_volume->id] = item;
   }
   if (ids.empty()) return;
   auto options = s_.options.waiter;
@@ -486,16 +497,17 @@ void Restore::wait_available(std::vector<Item*>& items, std::vector<Item*>& gone
         last[id] = v->state;
         if (v->state == ec2::VolumeState::Creating)
           return ec2::WaitCheck{ec2::WaitVerdict::Pending, "state creating"};
+        if (v->state == ec2::VolumeState::Available) {
+          Item& item = *by_id.at(id);
+          item.ec2_volume = *v;
+          start(item);
+        }
         return ec2::WaitCheck{ec2::WaitVerdict::Done, {}};
       });
   for (std::size_t i = 0; i < waiting.size(); ++i) {
     Item& item = *waiting[i];
+    if (item.started) continue;
     const auto state = last.contains(ids[i]) ? last[ids[i]] : ec2::VolumeState::Unknown;
-    if (state == ec2::VolumeState::Available) {
-      item.ec2_volume->state = state;
-      if (done && (*done)[i]) item.ec2_volume = *(*done)[i];
-      continue;
-    }
     if ((state == ec2::VolumeState::Deleted || state == ec2::VolumeState::Deleting) && item.replayed_token) {
       item.attempt.reset();
       item.plan = Plan::Create;
@@ -663,6 +675,25 @@ void Restore::mount(Item& item, const std::string& devnode, bool from_snapshot) 
                    item.out.snapshot_id ? item.out.snapshot_id->value : "-", to_string(item.out.status));
 }
 
+// Attach, mount and the post_mount hooks of one volume (on a thread of its own).
+void Restore::finish(Item& item) {
+  attach_and_mount(item);
+  const bool failed = item.out.status == VolumeStatus::Failed;
+  // Post hooks always run for a volume this run worked on, with its status.
+  if (item.pre_mount_ran || !item.group->hooks.of(HookPhase::post_mount).empty()) {
+    auto c = hook_context(item);
+    c.ok = !failed;
+    if (auto r = run_hooks(item.group->hooks, HookPhase::post_mount, c, hook_options_); !r) {
+      log_agent().error("hook phase=post_mount group={} mount_point={} error=\"{}\"", item.group->name,
+                        item.volume->mount_point, r.error().describe());
+      item.out.warnings.push_back(r.error().describe());
+      std::lock_guard lock(errors_mutex_);
+      errors_.push_back(r.error().describe());
+    }
+  }
+  if (failed) on_failure_hooks(item);
+}
+
 template <class Fn>
 void in_parallel(std::vector<Item*>& items, Fn fn) {
   std::vector<std::jthread> threads;
@@ -699,45 +730,36 @@ RestoreResult Restore::run(const std::vector<const GroupConfig*>& group_list) {
       }
       for (const auto* g : groups) run_group_hook(HookPhase::pre_mounts, *g, by_group[g], true);
 
-      std::vector<Item*> to_create;
-      for (auto& item : items) {
-        if (item.plan == Plan::Create) to_create.push_back(&item);
-      }
-      for (int pass = 0; pass < k_create_passes; ++pass) {
-        in_parallel(to_create, [this](Item& item) { create(item); });
+      {
+        // One thread per volume from the moment it can be attached; joined at the end of this block.
+        std::vector<std::jthread> workers;
+        const std::function<void(Item&)> start = [&](Item& item) {
+          item.started = true;
+          workers.emplace_back([this, &item] { finish(item); });
+        };
+        for (auto& item : items) {
+          if (item.plan == Plan::WaitDevice) start(item);  // attached by an earlier run
+        }
+        std::vector<Item*> to_create;
         std::vector<Item*> waiting;
         for (auto& item : items) {
-          if (item.plan == Plan::Attach) waiting.push_back(&item);
+          if (item.plan == Plan::Create) to_create.push_back(&item);
+          if (item.plan == Plan::Attach) waiting.push_back(&item);  // an earlier attempt's volume
         }
-        std::vector<Item*> gone;
-        wait_available(waiting, gone);
-        to_create = std::move(gone);
-        if (to_create.empty()) break;
-      }
-      for (auto* item : to_create)
-        fail(*item, "the restore attempt's volume was deleted while we waited for it");
-
-      std::vector<Item*> to_mount;
-      for (auto& item : items) {
-        if (item.plan == Plan::Attach || item.plan == Plan::WaitDevice) to_mount.push_back(&item);
-      }
-      in_parallel(to_mount, [this](Item& item) {
-        attach_and_mount(item);
-        const bool failed = item.out.status == VolumeStatus::Failed;
-        // Post hooks always run for a volume this run worked on, with its status.
-        if (item.pre_mount_ran || !item.group->hooks.of(HookPhase::post_mount).empty()) {
-          auto c = hook_context(item);
-          c.ok = !failed;
-          if (auto r = run_hooks(item.group->hooks, HookPhase::post_mount, c, hook_options_); !r) {
-            log_agent().error("hook phase=post_mount group={} mount_point={} error=\"{}\"", item.group->name,
-                              item.volume->mount_point, r.error().describe());
-            item.out.warnings.push_back(r.error().describe());
-            std::lock_guard lock(errors_mutex_);
-            errors_.push_back(r.error().describe());
+        for (int pass = 0; pass < k_create_passes; ++pass) {
+          in_parallel(to_create, [this](Item& item) { create(item); });
+          for (auto* item : to_create) {
+            if (item->plan == Plan::Attach) waiting.push_back(item);
           }
+          std::vector<Item*> gone;
+          wait_available(waiting, gone, start);
+          waiting.clear();
+          to_create = std::move(gone);
+          if (to_create.empty()) break;
         }
-        if (failed) on_failure_hooks(item);
-      });
+        for (auto* item : to_create)
+          fail(*item, "the restore attempt's volume was deleted while we waited for it");
+      }
       // Whatever step a volume failed at (creating, waiting, before any of it), on_failure once.
       for (auto& item : items) {
         if (item.out.status == VolumeStatus::Failed) on_failure_hooks(item);

@@ -24,7 +24,10 @@ Result<std::vector<std::optional<Item>>> wait_loop(std::string_view what, const 
   std::vector<std::size_t> pending(ids.size());
   for (std::size_t i = 0; i < ids.size(); ++i) pending[i] = i;
   std::map<std::size_t, std::string> reasons;
-  const auto deadline = clock.monotonic() + options.timeout;
+  const auto started = clock.monotonic();
+  const auto deadline = started + options.timeout;
+  bool steady = options.steady_for.count() > 0;
+  int growing = 0;  // rounds since the steady phase ended
   for (int round = 1;; ++round) {
     for (std::size_t start = 0; start < pending.size(); start += k_ids_per_call) {
       std::vector<std::string> values;
@@ -35,6 +38,7 @@ Result<std::vector<std::optional<Item>>> wait_loop(std::string_view what, const 
       if (!items) {
         // The client already retried; one more round may still succeed before the deadline.
         if (!is_retryable(items.error())) return std::unexpected(std::move(items.error()));
+        if (items.error().kind == ErrorKind::Throttled) steady = false;
         log_ec2().warn("wait={} round={} describe failed, will retry error=\"{}\"", what, round,
                        items.error().describe());
         continue;
@@ -70,10 +74,11 @@ Result<std::vector<std::optional<Item>>> wait_loop(std::string_view what, const 
       return fail(ErrorKind::Timeout, std::string(what) + ": still waiting after " +
                                           std::to_string(options.timeout.count() / 1000) + " s for " + list);
     }
-    // Equal jitter: half the delay fixed, half random, so rounds never collapse to zero.
-    const auto base = waiter.delay_before_jitter(round);
-    auto delay = std::chrono::milliseconds{
-        static_cast<long long>(static_cast<double>(base.count()) * (0.5 + 0.5 * random.uniform()))};
+    if (steady && now - started >= options.steady_for) steady = false;
+    const auto base = steady ? options.initial_delay : waiter.delay_before_jitter(++growing);
+    // Part fixed, part random (jitter), so rounds never collapse to zero.
+    const double share = 1.0 - options.jitter * (1.0 - random.uniform());
+    auto delay = std::chrono::milliseconds{static_cast<long long>(static_cast<double>(base.count()) * share)};
     delay = std::min(delay, std::chrono::ceil<std::chrono::milliseconds>(deadline - now));
     log_ec2().debug("wait={} round={} pending={} next_in_ms={}", what, round, pending.size(), delay.count());
     sleeper.sleep_for(delay);

@@ -17,6 +17,12 @@ struct WaiterOptions {
   std::chrono::milliseconds initial_delay{1'000};
   std::chrono::milliseconds max_delay{15'000};
   double multiplier = 2.0;
+  // Rounds stay at initial_delay for this long from the start of the wait (where a transition
+  // is expected: evenly spaced polls notice it soonest for their number), then grow by
+  // multiplier up to max_delay. A round whose Describe was throttled ends it at once.
+  std::chrono::milliseconds steady_for{0};
+  // The random share of each delay: delay = base * (1 - jitter * (1 - uniform)).
+  double jitter = 0.5;
   std::chrono::milliseconds timeout{300'000};
 };
 
@@ -56,7 +62,8 @@ class Waiter {
   [[nodiscard]] Result<std::vector<std::optional<Snapshot>>> snapshots_until(
       Ec2Api& api, const std::vector<SnapshotId>& ids, const SnapshotCheck& check);
 
-  // The delay after round `round` (1-based) before jitter: initial * multiplier^(round-1), capped.
+  // The delay after growing round `round` (1-based; the rounds after the steady phase) before
+  // jitter: initial * multiplier^(round-1), capped.
   [[nodiscard]] std::chrono::milliseconds delay_before_jitter(int round) const;
 
  private:

@@ -295,10 +295,21 @@ Result<BlockDevice> UdevBlockDevices::wait_for_volume(VolumeWatch& watch, const 
       const long long left = ms_left(deadline);
       if (left <= 0) break;
       pollfd pfd{.fd = fd, .events = POLLIN, .revents = 0};
-      const int n = ::poll(&pfd, 1, static_cast<int>(std::min(left, 60'000LL)));
+      const int n = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left, options_.recheck_every.count())));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return fail_errno("poll udev monitor", errno);
-      if (n == 0) continue;
+      if (n == 0) {
+        // Quiet for a while: look in the udev database again. An event can be lost (a full
+        // netlink buffer, a udevd restart) while the database still gets the device.
+        present = check_present();
+        if (!present) return std::unexpected(present.error());
+        if (*present) {
+          log_udev().warn("volume_id={} device={} serial={} found in the udev database, its event was not seen",
+                          query.volume_id, (*present)->devnode, (*present)->serial);
+          return **present;
+        }
+        continue;
+      }
       UdevDevicePtr dev{udev_monitor_receive_device(state->monitor.get())};
       if (!dev) continue;
       const char* action = udev_device_get_action(dev.get());

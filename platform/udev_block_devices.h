@@ -15,6 +15,8 @@ struct UdevOptions {
   std::string udev_control = "/run/udev/control";
   std::chrono::milliseconds poll_initial{50};  // backoff of the no-udevd fallback
   std::chrono::milliseconds poll_max{1000};
+  // With udevd: after this long without an event, the udev database is looked at again.
+  std::chrono::milliseconds recheck_every{1000};
 };
 
 // Whether a udevd accepts connections on its control socket: a connect, nothing sent (what

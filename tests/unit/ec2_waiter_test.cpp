@@ -61,6 +61,32 @@ TEST_F(WaiterTest, JitterStaysInTheUpperHalf) {
   EXPECT_EQ(clock.sleeps().front(), 1s);  // half of 2 s
 }
 
+TEST_F(WaiterTest, EvenlySpacedDuringTheSteadyPhaseThenGrowing) {
+  SequenceRandom any({0.3});
+  Waiter w(WaiterOptions{.initial_delay = 500ms, .max_delay = 8s, .multiplier = 2.0, .steady_for = 3s,
+                         .jitter = 0.0, .timeout = 60s},
+           clock, clock, any);
+  const auto ids = create(1);  // available at t = 5 s
+  ASSERT_TRUE(w.volumes(ec2, ids, VolumeState::Available));
+  // Rounds every 500 ms up to t = 3 s, then 500 ms, 1 s, 2 s: seen at t = 6.5 s.
+  const std::vector<std::chrono::milliseconds> expected{500ms, 500ms, 500ms, 500ms, 500ms,
+                                                        500ms, 500ms, 1s,    2s};
+  EXPECT_EQ(clock.sleeps(), expected);
+}
+
+TEST_F(WaiterTest, AThrottledRoundEndsTheSteadyPhase) {
+  SequenceRandom any({0.3});
+  Waiter w(WaiterOptions{.initial_delay = 500ms, .max_delay = 8s, .multiplier = 2.0, .steady_for = 60s,
+                         .jitter = 0.0, .timeout = 60s},
+           clock, clock, any);
+  const auto ids = create(1);  // available at t = 5 s
+  ec2.fail_next("DescribeVolumes",
+                Error{.message = "slow down", .aws_code = "RequestLimitExceeded", .http_status = 503}, 2);
+  ASSERT_TRUE(w.volumes(ec2, ids, VolumeState::Available));
+  const std::vector<std::chrono::milliseconds> expected{500ms, 1s, 2s, 4s};
+  EXPECT_EQ(clock.sleeps(), expected);
+}
+
 TEST_F(WaiterTest, DeadlineGivesATimeoutNamingWhatIsPending) {
   const auto ids = create(2);
   Waiter quick(WaiterOptions{.initial_delay = 1s, .max_delay = 1s, .timeout = 3s}, clock, clock, random);

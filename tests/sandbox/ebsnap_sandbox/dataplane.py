@@ -77,24 +77,48 @@ class DataPlane:
         self._lock = threading.Lock()
         self._loops: dict[str, str] = {}  # volume id -> /dev/loopN
         self._rules: dict[str, str] = {}  # volume id -> rule line
+        # Volume images being written (from a snapshot) by a thread of their own, so that
+        # CreateVolume answers at once and N of them do not queue behind each other's copies.
+        self._writing: dict[str, threading.Thread] = {}
+        self._writing_lock = threading.Lock()
 
     # --- files -------------------------------------------------------------------------------
     def image(self, resource_id: str) -> str:
         return os.path.join(self.state_dir, f"{resource_id}.img")
 
     def create_volume_image(self, volume_id: str, size_gib: int, snapshot_id: str | None) -> None:
+        """Starts writing the volume's image; whatever uses it later waits for it (_written)."""
         src = self.image(snapshot_id) if snapshot_id else None
-        if src and os.path.exists(src):
-            sparse_copy(src, self.image(volume_id))
-            # A volume may be larger than its snapshot.
-            if os.path.getsize(self.image(volume_id)) < size_gib * GIB:
-                os.truncate(self.image(volume_id), size_gib * GIB)
-        else:
-            with open(self.image(volume_id), "wb") as f:
-                f.truncate(size_gib * GIB)
+        dst = self.image(volume_id)
+
+        def write():
+            try:
+                if src and os.path.exists(src):
+                    sparse_copy(src, dst)
+                    # A volume may be larger than its snapshot.
+                    if os.path.getsize(dst) < size_gib * GIB:
+                        os.truncate(dst, size_gib * GIB)
+                else:
+                    with open(dst, "wb") as f:
+                        f.truncate(size_gib * GIB)
+            except OSError as e:
+                print(f"sandbox: writing the image of {volume_id} failed: {e}", file=sys.stderr, flush=True)
+
+        t = threading.Thread(target=write, name=f"image-{volume_id}", daemon=True)
+        with self._writing_lock:
+            self._writing[volume_id] = t
+        t.start()
+
+    def _written(self, resource_id: str) -> None:
+        """Waits until the image of a volume created just now is complete."""
+        with self._writing_lock:
+            t = self._writing.pop(resource_id, None)
+        if t is not None:
+            t.join()
 
     def snapshot_image(self, volume_id: str, snapshot_id: str) -> bool:
         """Copies the volume's image now: the snapshot holds what was written before the call."""
+        self._written(volume_id)
         src = self.image(volume_id)
         if not os.path.exists(src):  # e.g. the instance's root volume, which has no image
             return False
@@ -106,6 +130,7 @@ class DataPlane:
             sparse_copy(self.image(source_id), self.image(snapshot_id))
 
     def delete_image(self, resource_id: str) -> None:
+        self._written(resource_id)
         try:
             os.unlink(self.image(resource_id))
         except FileNotFoundError:
@@ -158,6 +183,7 @@ class DataPlane:
     def attach(self, volume_id: str, device: str, naming: str = "nitro") -> str:
         """losetup the image; returns when udev has applied the rule (by-id link present).
         naming: "nitro" (NVMe serial + by-id link) or "xen" (/dev/xvdX link)."""
+        self._written(volume_id)
         with self._lock:
             self._rules[volume_id] = self._rule_line(volume_id, device, naming)
             self._write_rules()
@@ -193,6 +219,11 @@ class DataPlane:
 
     def shutdown(self) -> None:
         """Detaches our loop devices and removes our rule; also what a killed run left behind."""
+        with self._writing_lock:
+            writing = list(self._writing.values())
+            self._writing.clear()
+        for t in writing:
+            t.join()
         with self._lock:
             for dev in set(self._loops.values()) | set(self._our_loop_devices()):
                 _run("losetup", "-d", dev, check=False)

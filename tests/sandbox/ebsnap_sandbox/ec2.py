@@ -104,7 +104,7 @@ class Ec2Engine:
         self.moto_port = moto_port
         self.dataplane = dataplane
         self.lock = threading.RLock()
-        self.scheduler = Scheduler(self.lock)
+        self.scheduler = Scheduler()
         self.volumes: dict[str, VolumeRecord] = {}
         self.attachments: dict[str, AttachmentRecord] = {}
         self.snapshots: dict[str, SnapshotRecord] = {}
@@ -424,8 +424,12 @@ class Ec2Engine:
         rec = AttachmentRecord(inst.id, device, _utc(att.attach_time), "attaching")
         self.attachments[vol.id] = rec
 
+        def still_attaching() -> bool:
+            with self.lock:
+                return self.attachments.get(vol.id) is rec and rec.phase == "attaching"
+
         def complete():
-            if self.attachments.get(vol.id) is not rec or rec.phase != "attaching":
+            if not still_attaching():
                 return  # detached meanwhile
             if self.dataplane is not None:
                 try:
@@ -435,7 +439,13 @@ class Ec2Engine:
                     print(f"sandbox: attaching {vol.id} failed, it stays 'attaching': {e}",
                           file=sys.stderr, flush=True)
                     return
-            rec.phase = "attached"
+            with self.lock:
+                if still_attaching():
+                    rec.phase = "attached"
+                    return
+            # Detached while its loop device was being set up (outside the lock): undo that.
+            if self.dataplane is not None:
+                self.dataplane.detach(vol.id)
 
         delay = self.timing()["attach_s"]
         if delay > 0:
@@ -470,10 +480,11 @@ class Ec2Engine:
             self.dataplane.detach(vol.id)
 
         def complete():
-            if self.attachments.get(vol.id) is not rec:
-                return
-            self._call(self.backend.detach_volume, vol.id, inst.id, att.device)
-            del self.attachments[vol.id]
+            with self.lock:
+                if self.attachments.get(vol.id) is not rec:
+                    return
+                self._call(self.backend.detach_volume, vol.id, inst.id, att.device)
+                del self.attachments[vol.id]
 
         delay = self.timing()["detach_s"]
         if delay > 0:

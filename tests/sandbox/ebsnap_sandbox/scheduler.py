@@ -8,12 +8,16 @@ import traceback
 
 
 class Scheduler:
-    def __init__(self, lock):
-        self._lock = lock  # the engine's lock: transitions run under it
+    """Each due transition runs on a thread of its own, as EC2 completes attachments
+    concurrently; a transition takes the engine's lock itself, around what touches its state,
+    and not around slow data-plane work (losetup, udev)."""
+
+    def __init__(self):
         self._cond = threading.Condition()
         self._heap = []
         self._seq = itertools.count()
         self._stopped = False
+        self._running: set[threading.Thread] = set()
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
         self._thread.start()
 
@@ -27,6 +31,10 @@ class Scheduler:
             self._stopped = True
             self._cond.notify()
         self._thread.join(timeout=5)
+        with self._cond:
+            running = list(self._running)
+        for t in running:
+            t.join(timeout=30)
 
     def _loop(self):
         while True:
@@ -36,9 +44,16 @@ class Scheduler:
                 if self._stopped:
                     return
                 _, _, fn = heapq.heappop(self._heap)
-            try:
-                with self._lock:
-                    fn()
-            except Exception:
-                print("sandbox: a scheduled transition failed:\n" + traceback.format_exc(),
-                      file=sys.stderr, flush=True)
+                t = threading.Thread(target=self._run, args=(fn,), name="transition", daemon=True)
+                self._running.add(t)
+            t.start()
+
+    def _run(self, fn):
+        try:
+            fn()
+        except Exception:
+            print("sandbox: a scheduled transition failed:\n" + traceback.format_exc(),
+                  file=sys.stderr, flush=True)
+        finally:
+            with self._cond:
+                self._running.discard(threading.current_thread())
