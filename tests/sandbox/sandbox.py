@@ -79,7 +79,7 @@ def run(args) -> int:
         if not args.no_data_plane:
             dataplane = DataPlane(state_dir)
             dataplane.shutdown()  # what a killed run with this state dir may have left
-            dataplane.ensure_udevd()
+            dataplane.start()
         moto_server, moto_port, inst = _start_moto(region, az)
         pieces.append(moto_server.stop)
         creds = CredentialStore(config.view()["imds"]["credential_ttl_s"])

@@ -43,8 +43,13 @@ EbsUdevRule::EbsUdevRule(const std::filesystem::path& image_dir) {
       << "ENV{ID_SERIAL_SHORT}=\"%c\", ENV{ID_SERIAL}=\"Amazon Elastic Block Store_%c\", "
       << "SYMLINK+=\"disk/by-id/nvme-Amazon_Elastic_Block_Store_%c\"\n";
   out.close();
-  if (!out) throw std::runtime_error("cannot write " + path_.string());
-  shell_ok("udevadm control --reload");
+  const auto reload = out ? shell("udevadm control --reload") : ShellResult{};
+  if (!out || reload.exit_code != 0) {
+    // A constructor that throws gets no destructor: the rule must not outlive the test.
+    std::error_code ec;
+    std::filesystem::remove(path_, ec);
+    throw std::runtime_error(!out ? "cannot write " + path_.string() : "udevadm control --reload: " + reload.output);
+  }
 }
 
 EbsUdevRule::~EbsUdevRule() {

@@ -76,7 +76,6 @@ class DataPlane:
         self.rule_path = os.path.join(RULES_DIR, f"61-ebsnap-sandbox-{digest}.rules")
         self._lock = threading.Lock()
         self._loops: dict[str, str] = {}  # volume id -> /dev/loopN
-        self._rules: dict[str, str] = {}  # volume id -> rule line
         # Volume images being written (from a snapshot) by a thread of their own, so that
         # CreateVolume answers at once and N of them do not queue behind each other's copies.
         self._writing: dict[str, threading.Thread] = {}
@@ -137,8 +136,27 @@ class DataPlane:
             pass
 
     # --- udev --------------------------------------------------------------------------------
-    def ensure_udevd(self) -> None:
-        """Starts udevd when none runs (it is left running: harmless, and shared)."""
+    def start(self) -> None:
+        """Starts udevd when none runs (it is left running: harmless, and shared) and installs
+        our one rule. The rule never changes: what a volume looks like is in a file beside its
+        image, written before its losetup, so attaching needs no rule reload and no replay of
+        events, and N attachments do not queue behind each other's udev round trips."""
+        self._ensure_udevd()
+        os.makedirs(RULES_DIR, exist_ok=True)
+        match = (f'ACTION=="add|change", SUBSYSTEM=="block", KERNEL=="loop[0-9]*", '
+                 f'ATTR{{loop/backing_file}}=="{self.state_dir}/vol-*.img"')
+        body = (f"# ebsnap sandbox, state dir {self.state_dir}: a loop device backed by one of its\n"
+                "# volume images gets the properties of the image's .udev file (Nitro NVMe serial or\n"
+                "# Xen device name), written when the volume is attached.\n"
+                f'{match}, IMPORT{{file}}="$attr{{loop/backing_file}}.udev"\n'
+                f'{match}, ENV{{EBSNAP_SANDBOX_LINK}}=="?*", SYMLINK+="$env{{EBSNAP_SANDBOX_LINK}}"\n')
+        tmp = self.rule_path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(body)
+        os.replace(tmp, self.rule_path)
+        _run("udevadm", "control", "--reload")
+
+    def _ensure_udevd(self) -> None:
         if _udevd_running():
             return
         if not os.path.exists(UDEVD):
@@ -151,47 +169,45 @@ class DataPlane:
             time.sleep(0.05)
         print(f"sandbox: started {UDEVD} --daemon", file=sys.stderr, flush=True)
 
-    def _rule_line(self, volume_id: str, device: str, naming: str) -> str:
-        match = (f'ACTION=="add|change", SUBSYSTEM=="block", KERNEL=="loop[0-9]*", '
-                 f'ATTR{{loop/backing_file}}=="{self.image(volume_id)}", ')
+    @staticmethod
+    def _properties(volume_id: str, device: str, naming: str) -> dict[str, str]:
         if naming == "xen":
             # Xen guests see the device under the requested name, sdX becoming xvdX. udev cannot
             # rename a block device, so /dev/xvdX is a link to the loop device.
             name = device.removeprefix("/dev/")
             if name.startswith("sd"):
                 name = "xv" + name[1:]  # sdf -> xvdf
-            return match + f'SYMLINK+="{name}"'
+            return {"EBSNAP_SANDBOX_LINK": name}
         serial = volume_id.replace("-", "")  # Nitro: the NVMe serial is the volume id without '-'
-        # Loop devices emit "change" when set up; matching add|change keeps the properties
-        # through later change events (mkfs, partition rescans).
-        return (match + f'ENV{{ID_SERIAL_SHORT}}="{serial}", '
-                f'ENV{{ID_SERIAL}}="Amazon Elastic Block Store_{serial}", '
-                f'ENV{{ID_MODEL}}="Amazon Elastic Block Store", ENV{{ID_BUS}}="nvme", '
-                f'SYMLINK+="disk/by-id/nvme-Amazon_Elastic_Block_Store_{serial}"')
-
-    def _write_rules(self) -> None:
-        os.makedirs(RULES_DIR, exist_ok=True)
-        body = (f"# ebsnap sandbox, state dir {self.state_dir}: attached volumes look like Nitro EBS.\n"
-                + "".join(line + "\n" for line in self._rules.values()))
-        tmp = self.rule_path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(body)
-        os.replace(tmp, self.rule_path)
-        _run("udevadm", "control", "--reload")
+        return {"ID_SERIAL_SHORT": serial,
+                "ID_SERIAL": f"Amazon Elastic Block Store_{serial}",
+                "ID_MODEL": "Amazon Elastic Block Store",
+                "ID_BUS": "nvme",
+                "EBSNAP_SANDBOX_LINK": f"disk/by-id/nvme-Amazon_Elastic_Block_Store_{serial}"}
 
     # --- loop devices ------------------------------------------------------------------------
     def attach(self, volume_id: str, device: str, naming: str = "nitro") -> str:
-        """losetup the image; returns when udev has applied the rule (by-id link present).
+        """losetup the image; returns when udev has named it (its link points at the device).
         naming: "nitro" (NVMe serial + by-id link) or "xen" (/dev/xvdX link)."""
         self._written(volume_id)
+        props = self._properties(volume_id, device, naming)
+        udev_file = self.image(volume_id) + ".udev"
+        with open(udev_file + ".tmp", "w") as f:
+            f.write("".join(f'{k}="{v}"\n' for k, v in props.items()))
+        os.replace(udev_file + ".tmp", udev_file)
         with self._lock:
-            self._rules[volume_id] = self._rule_line(volume_id, device, naming)
-            self._write_rules()
             dev = _run("losetup", "--find", "--show", self.image(volume_id)).strip()
             self._loops[volume_id] = dev
-        # losetup's own change event may have raced the rule reload: replay it and wait.
-        _run("udevadm", "trigger", "--action=change", "--settle", dev)
-        return dev
+        link = "/dev/" + props["EBSNAP_SANDBOX_LINK"]
+        for replay in (False, True):
+            if replay:  # not seen in time (udevd busy, an event lost): replay the change event
+                _run("udevadm", "trigger", "--action=change", "--settle", dev)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                if os.path.realpath(link) == dev:
+                    return dev
+                time.sleep(0.005)
+        raise RuntimeError(f"udev did not link {link} to {dev}")
 
     def detach(self, volume_id: str) -> None:
         with self._lock:
@@ -200,8 +216,10 @@ class DataPlane:
                 # On a busy device (still mounted) this only sets autoclear, as a forced detach
                 # that the kernel completes at unmount.
                 _run("losetup", "-d", dev, check=False)
-            if self._rules.pop(volume_id, None) is not None:
-                self._write_rules()
+        try:
+            os.unlink(self.image(volume_id) + ".udev")
+        except FileNotFoundError:
+            pass
 
     def device_of(self, volume_id: str) -> str | None:
         with self._lock:
@@ -228,7 +246,6 @@ class DataPlane:
             for dev in set(self._loops.values()) | set(self._our_loop_devices()):
                 _run("losetup", "-d", dev, check=False)
             self._loops.clear()
-            self._rules.clear()
             try:
                 os.unlink(self.rule_path)
                 _run("udevadm", "control", "--reload", check=False)
