@@ -40,6 +40,27 @@ void rss_row(bench::RowWriter& rows, const std::string& figure, const bench::Chi
                           what, mib(r.own_anon_kib), g_shared_libs, mib(r.own_file_kib), mib(r.max_rss_kib))});
 }
 
+// An empty main() linked with ebsnap's shared libraries: the start-up and RSS that the
+// libraries alone cost, under which no ebsnap built on them can go.
+void floor(const bench::Args& args, bench::RowWriter& rows, int runs) {
+  const std::string binary = args.get("floor");
+  if (binary.empty()) return;
+  const std::filesystem::path work = args.get("work");
+  std::vector<double> walls;
+  std::int64_t hwm = 0;
+  for (int i = 0; i < runs + 10; ++i) {
+    auto r = bench::run_child({binary}, {}, work / "child");
+    if (r.exit_code != 0) throw std::runtime_error(binary + " exited " + std::to_string(r.exit_code));
+    if (i >= 10) walls.push_back(bench::ms(r.wall));
+    hwm = std::max(hwm, r.max_rss_kib);
+  }
+  const auto libs = testsupport::shell("ldd '" + binary + "' | wc -l");
+  rows.write({"footprint", "floor: empty main() with ebsnap's shared libraries", fmt::format("{:.2f} ms / {:.1f} MiB",
+              bench::median(walls), mib(hwm)), "-", "-", "info",
+              fmt::format("start-up median of {} / peak RSS; {} shared libraries, as ebsnap", runs,
+                          libs.output.substr(0, libs.output.find('\n')))});
+}
+
 void version_and_size(const bench::Args& args, bench::RowWriter& rows) {
   const std::filesystem::path binary = args.get("ebsnap");
   const std::filesystem::path work = args.get("work");
@@ -59,6 +80,7 @@ void version_and_size(const bench::Args& args, bench::RowWriter& rows) {
   rows.write({"footprint", "ebsnap --version wall time", fmt::format("{:.2f} ms", median), "-",
               fmt::format("≤ {:.0f} ms", k_version_target_ms), bench::verdict(median <= k_version_target_ms),
               fmt::format("median of {}; p90 {:.2f}; /bin/true {:.2f}", runs, p90, bench::median(trues))});
+  floor(args, rows, runs);
 
   const auto size = std::filesystem::file_size(binary);
   const auto stripped = work / "ebsnap.stripped";
