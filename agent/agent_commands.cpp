@@ -96,7 +96,147 @@ bool confirm_delete(const GroupRefs& groups) {
   return answer == "y" || answer == "Y" || answer == "yes";
 }
 
+std::int64_t milliseconds_of(std::chrono::microseconds d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+
+// What each result adds to the report of its command: volumes go to their group's report (made
+// on first use), failures outside a volume become the run's error.
+void add_result(RunReport& report, const RestoreResult& result) {
+  for (const auto& v : result.volumes) {
+    VolumeReport r{.mount_point = v.mount_point,
+                   .device = v.device,
+                   .volume_id = id_of(v.volume_id),
+                   .snapshot_id = id_of(v.snapshot_id),
+                   .reason = text_if(v.reason),
+                   .attached_as = text_if(v.attached_as),
+                   .devnode = text_if(v.devnode),
+                   .filesystem = text_if(v.filesystem),
+                   .formatted = v.formatted,
+                   .plan = v.plan,
+                   .warnings = v.warnings};
+    switch (v.status) {
+      case VolumeStatus::Restored: r.outcome = v.reused ? Outcome::reused : Outcome::restored; break;
+      case VolumeStatus::Created: r.outcome = v.reused ? Outcome::reused : Outcome::created; break;
+      case VolumeStatus::AlreadyMounted: r.outcome = Outcome::already_mounted; break;
+      case VolumeStatus::Failed: r.outcome = Outcome::failed; break;
+    }
+    if (result.dry_run && v.status != VolumeStatus::Failed && v.status != VolumeStatus::AlreadyMounted) {
+      r.outcome = Outcome::planned;
+    }
+    group_of(report, v.group).volumes.push_back(std::move(r));
+  }
+  if (!result.errors.empty()) report.error = join(result.errors);
+}
+
+void add_result(RunReport& report, const SnapshotResult& result) {
+  for (const auto& g : result.groups) {
+    auto& group = group_of(report, g.name);
+    group.error = g.error;
+    if (g.freeze_window) group.freeze_window_ms = milliseconds_of(*g.freeze_window);
+    for (const auto& v : g.volumes) {
+      VolumeReport r{.mount_point = v.mount_point,
+                     .device = v.device,
+                     .volume_id = id_of(v.volume_id),
+                     .snapshot_id = id_of(v.snapshot_id),
+                     .reason = text_if(v.reason)};
+      switch (v.outcome) {
+        case SnapshotOutcome::Snapshotted: r.outcome = Outcome::snapshotted; break;
+        case SnapshotOutcome::Planned: r.outcome = Outcome::planned; break;
+        case SnapshotOutcome::Skipped: r.outcome = Outcome::skipped; break;
+        case SnapshotOutcome::Failed: r.outcome = Outcome::failed; break;
+      }
+      if (v.consistency) r.consistency = std::string(to_string(*v.consistency));
+      if (v.freeze_window) r.freeze_ms = milliseconds_of(*v.freeze_window);
+      group.volumes.push_back(std::move(r));
+    }
+  }
+  if (result.error) report.error = result.error;
+}
+
+void add_result(RunReport& report, const UnmountResult& result) {
+  for (const auto& v : result.volumes) {
+    VolumeReport r{.mount_point = v.mount_point,
+                   .device = v.device,
+                   .volume_id = id_of(v.volume_id),
+                   .reason = text_if(v.reason),
+                   .devnode = text_if(v.devnode),
+                   .plan = v.plan,
+                   .warnings = v.warnings};
+    switch (v.status) {
+      case UnmountStatus::Unmounted: r.outcome = Outcome::unmounted; break;
+      case UnmountStatus::Deleted: r.outcome = Outcome::deleted; break;
+      case UnmountStatus::NotAttached: r.outcome = Outcome::not_attached; break;
+      case UnmountStatus::Failed: r.outcome = Outcome::failed; break;
+    }
+    if (result.dry_run && v.status != UnmountStatus::Failed && v.status != UnmountStatus::NotAttached) {
+      r.outcome = Outcome::planned;
+    }
+    group_of(report, v.group).volumes.push_back(std::move(r));
+  }
+  if (!result.errors.empty()) report.error = join(result.errors);
+}
+
+void add_result(RunReport& report, const ListResult& result) {
+  for (const auto& e : result.volumes) {
+    VolumeReport r{.mount_point = e.mount_point,
+                   .device = e.device,
+                   .volume_id = id_of(e.volume_id),
+                   .outcome = Outcome::listed,
+                   .state = e.state,
+                   .latest_snapshot_id = id_of(e.snapshot_id),
+                   .devnode = text_if(e.devnode)};
+    if (e.size_gib) r.size_gib = *e.size_gib;
+    if (e.snapshot_time) r.latest_snapshot_time = format_utc(*e.snapshot_time);
+    if (!e.snapshot_consistency.empty()) r.consistency = e.snapshot_consistency;
+    if (!e.mounted_source.empty()) r.reason = "mounted there: " + e.mounted_source;
+    group_of(report, e.group).volumes.push_back(std::move(r));
+  }
+  if (!result.errors.empty()) report.error = join(result.errors);
+}
+
+void add_result(RunReport& report, const CheckResult& result) {
+  for (const auto& item : result.items) {
+    report.checks.push_back(CheckReport{.name = item.name, .ok = item.ok, .detail = item.detail});
+  }
+  for (const auto& action : result.missing_actions) report.missing_actions.push_back("ec2:" + action);
+}
+
+void add_result(RunReport& report, const ThawCommandResult& result) {
+  for (const auto& e : result.entries) {
+    ThawReport r{.mount_point = e.mount_point};
+    switch (e.outcome) {
+      case platform::ThawOutcome::Thawed: r.outcome = ThawOutcome::thawed; break;
+      case platform::ThawOutcome::NotFrozen: r.outcome = ThawOutcome::not_frozen; break;
+      case platform::ThawOutcome::Skipped:
+        r.outcome = ThawOutcome::not_frozen;
+        r.reason = "frozen by someone else: left alone";
+        break;
+      case platform::ThawOutcome::Failed:
+        r.outcome = ThawOutcome::failed;
+        r.reason = e.error;
+        break;
+    }
+    report.thaw.push_back(std::move(r));
+  }
+  if (result.error) report.error = result.error;
+}
+
+template <class Result>
+RunReport report_alone(std::string command, bool dry_run, const Result& result) {
+  RunReport report{.command = std::move(command), .dry_run = dry_run};
+  add_result(report, result);
+  return report;
+}
+
 }  // namespace
+
+RunReport report_of(const RestoreResult& result) { return report_alone("mount", result.dry_run, result); }
+RunReport report_of(const SnapshotResult& result) { return report_alone("snapshot", result.dry_run, result); }
+RunReport report_of(const UnmountResult& result) { return report_alone("unmount", result.dry_run, result); }
+RunReport report_of(const ListResult& result) { return report_alone("list", false, result); }
+RunReport report_of(const CheckResult& result) { return report_alone("check", false, result); }
+RunReport report_of(const ThawCommandResult& result) { return report_alone("thaw", false, result); }
 
 std::expected<std::optional<std::string>, std::string> AgentCommands::instance_userdata() {
   auto imds = make_imds(ec2::process_environment());
@@ -109,32 +249,8 @@ RunReport AgentCommands::mount(const CommandContext& context, const GroupRefs& g
   auto report = start_report("mount", context.dry_run);
   add_groups(report, groups);
   if (auto runtime = make_runtime(context, report)) {
-    const auto result = restore_groups(runtime->services(), context.config, *context.filter_values,
-                                       runtime->instance(), groups);
-    for (const auto& v : result.volumes) {
-      VolumeReport r{.mount_point = v.mount_point,
-                     .device = v.device,
-                     .volume_id = id_of(v.volume_id),
-                     .snapshot_id = id_of(v.snapshot_id),
-                     .reason = text_if(v.reason),
-                     .attached_as = text_if(v.attached_as),
-                     .devnode = text_if(v.devnode),
-                     .filesystem = text_if(v.filesystem),
-                     .formatted = v.formatted,
-                     .plan = v.plan,
-                     .warnings = v.warnings};
-      switch (v.status) {
-        case VolumeStatus::Restored: r.outcome = v.reused ? Outcome::reused : Outcome::restored; break;
-        case VolumeStatus::Created: r.outcome = v.reused ? Outcome::reused : Outcome::created; break;
-        case VolumeStatus::AlreadyMounted: r.outcome = Outcome::already_mounted; break;
-        case VolumeStatus::Failed: r.outcome = Outcome::failed; break;
-      }
-      if (result.dry_run && v.status != VolumeStatus::Failed && v.status != VolumeStatus::AlreadyMounted) {
-        r.outcome = Outcome::planned;
-      }
-      group_of(report, v.group).volumes.push_back(std::move(r));
-    }
-    if (!result.errors.empty()) report.error = join(result.errors);
+    add_result(report, restore_groups(runtime->services(), context.config, *context.filter_values,
+                                      runtime->instance(), groups));
   }
   finish_report(report);
   return report;
@@ -144,34 +260,8 @@ RunReport AgentCommands::snapshot(const CommandContext& context, const GroupRefs
   auto report = start_report("snapshot", context.dry_run);
   add_groups(report, groups);
   if (auto runtime = make_runtime(context, report)) {
-    const auto result = take_snapshots(context.config, *context.filter_values, runtime->instance(),
-                                       runtime->services(), SnapshotOptions{.groups = names_of(groups)});
-    for (const auto& g : result.groups) {
-      auto& group = group_of(report, g.name);
-      group.error = g.error;
-      if (g.freeze_window) {
-        group.freeze_window_ms = std::chrono::duration_cast<std::chrono::milliseconds>(*g.freeze_window).count();
-      }
-      for (const auto& v : g.volumes) {
-        VolumeReport r{.mount_point = v.mount_point,
-                       .device = v.device,
-                       .volume_id = id_of(v.volume_id),
-                       .snapshot_id = id_of(v.snapshot_id),
-                       .reason = text_if(v.reason)};
-        switch (v.outcome) {
-          case SnapshotOutcome::Snapshotted: r.outcome = Outcome::snapshotted; break;
-          case SnapshotOutcome::Planned: r.outcome = Outcome::planned; break;
-          case SnapshotOutcome::Skipped: r.outcome = Outcome::skipped; break;
-          case SnapshotOutcome::Failed: r.outcome = Outcome::failed; break;
-        }
-        if (v.consistency) r.consistency = std::string(to_string(*v.consistency));
-        if (v.freeze_window) {
-          r.freeze_ms = std::chrono::duration_cast<std::chrono::milliseconds>(*v.freeze_window).count();
-        }
-        group.volumes.push_back(std::move(r));
-      }
-    }
-    if (result.error) report.error = result.error;
+    add_result(report, take_snapshots(context.config, *context.filter_values, runtime->instance(),
+                                      runtime->services(), SnapshotOptions{.groups = names_of(groups)}));
   }
   finish_report(report);
   return report;
@@ -195,28 +285,8 @@ RunReport AgentCommands::unmount(const CommandContext& context, const GroupRefs&
   }
   if (auto runtime = make_runtime(context, report)) {
     const FilterValues filters = context.filter_values ? *context.filter_values : FilterValues{};
-    const auto result = unmount_groups(runtime->services(), context.config, filters, runtime->instance(), groups,
-                                       options.delete_volumes);
-    for (const auto& v : result.volumes) {
-      VolumeReport r{.mount_point = v.mount_point,
-                     .device = v.device,
-                     .volume_id = id_of(v.volume_id),
-                     .reason = text_if(v.reason),
-                     .devnode = text_if(v.devnode),
-                     .plan = v.plan,
-                     .warnings = v.warnings};
-      switch (v.status) {
-        case UnmountStatus::Unmounted: r.outcome = Outcome::unmounted; break;
-        case UnmountStatus::Deleted: r.outcome = Outcome::deleted; break;
-        case UnmountStatus::NotAttached: r.outcome = Outcome::not_attached; break;
-        case UnmountStatus::Failed: r.outcome = Outcome::failed; break;
-      }
-      if (result.dry_run && v.status != UnmountStatus::Failed && v.status != UnmountStatus::NotAttached) {
-        r.outcome = Outcome::planned;
-      }
-      group_of(report, v.group).volumes.push_back(std::move(r));
-    }
-    if (!result.errors.empty()) report.error = join(result.errors);
+    add_result(report, unmount_groups(runtime->services(), context.config, filters, runtime->instance(), groups,
+                                      options.delete_volumes));
   }
   finish_report(report);
   return report;
@@ -226,22 +296,7 @@ RunReport AgentCommands::list(const CommandContext& context, const GroupRefs& gr
   auto report = start_report("list", context.dry_run);
   add_groups(report, groups);
   if (auto runtime = make_runtime(context, report)) {
-    const auto result = list_groups(runtime->services(), *context.filter_values, runtime->instance(), groups);
-    for (const auto& e : result.volumes) {
-      VolumeReport r{.mount_point = e.mount_point,
-                     .device = e.device,
-                     .volume_id = id_of(e.volume_id),
-                     .outcome = Outcome::listed,
-                     .state = e.state,
-                     .latest_snapshot_id = id_of(e.snapshot_id),
-                     .devnode = text_if(e.devnode)};
-      if (e.size_gib) r.size_gib = *e.size_gib;
-      if (e.snapshot_time) r.latest_snapshot_time = format_utc(*e.snapshot_time);
-      if (!e.snapshot_consistency.empty()) r.consistency = e.snapshot_consistency;
-      if (!e.mounted_source.empty()) r.reason = "mounted there: " + e.mounted_source;
-      group_of(report, e.group).volumes.push_back(std::move(r));
-    }
-    if (!result.errors.empty()) report.error = join(result.errors);
+    add_result(report, list_groups(runtime->services(), *context.filter_values, runtime->instance(), groups));
   }
   finish_report(report);
   return report;
@@ -270,11 +325,7 @@ RunReport AgentCommands::check(const CommandContext& context) {
     inputs.ec2_error = region.error().describe();
   }
   if (!context.filter_values) inputs.config_error = context.filter_values.error().describe();
-  const auto result = run_check(inputs);
-  for (const auto& item : result.items) {
-    report.checks.push_back(CheckReport{.name = item.name, .ok = item.ok, .detail = item.detail});
-  }
-  for (const auto& action : result.missing_actions) report.missing_actions.push_back("ec2:" + action);
+  add_result(report, run_check(inputs));
   finish_report(report);
   return report;
 }
@@ -307,24 +358,7 @@ RunReport AgentCommands::thaw(const ThawRequest& request) {
     finish_report(report);
     return report;
   }
-  const auto result = run_thaw(options);
-  for (const auto& e : result.entries) {
-    ThawReport r{.mount_point = e.mount_point};
-    switch (e.outcome) {
-      case platform::ThawOutcome::Thawed: r.outcome = ThawOutcome::thawed; break;
-      case platform::ThawOutcome::NotFrozen: r.outcome = ThawOutcome::not_frozen; break;
-      case platform::ThawOutcome::Skipped:
-        r.outcome = ThawOutcome::not_frozen;
-        r.reason = "frozen by someone else: left alone";
-        break;
-      case platform::ThawOutcome::Failed:
-        r.outcome = ThawOutcome::failed;
-        r.reason = e.error;
-        break;
-    }
-    report.thaw.push_back(std::move(r));
-  }
-  if (result.error) report.error = result.error;
+  add_result(report, run_thaw(options));
   finish_report(report);
   return report;
 }

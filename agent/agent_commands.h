@@ -10,6 +10,23 @@
 
 namespace agent {
 
+struct RestoreResult;
+struct SnapshotResult;
+struct UnmountResult;
+struct ListResult;
+struct CheckResult;
+struct ThawCommandResult;
+
+// The RunReport of one orchestration result, made by the same code the commands below use: what
+// the command line would print for it (`render_text(report_of(r))`). Without the run's timing,
+// which belongs to the command, and without the groups the result does not mention.
+[[nodiscard]] RunReport report_of(const RestoreResult& result);
+[[nodiscard]] RunReport report_of(const SnapshotResult& result);
+[[nodiscard]] RunReport report_of(const UnmountResult& result);
+[[nodiscard]] RunReport report_of(const ListResult& result);
+[[nodiscard]] RunReport report_of(const CheckResult& result);
+[[nodiscard]] RunReport report_of(const ThawCommandResult& result);
+
 class AgentCommands final : public Commands {
  public:
   [[nodiscard]] std::expected<std::optional<std::string>, std::string> instance_userdata() override;

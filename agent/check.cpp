@@ -13,7 +13,6 @@
 
 #include <fmt/format.h>
 
-#include "agent/iam_policy.h"
 #include "agent/log.h"
 #include "platform/udev_block_devices.h"
 
@@ -198,27 +197,7 @@ CheckResult run_check(const CheckInputs& in) {
       if (p.verdict == PermissionProbe::Verdict::Missing) result.missing_actions.push_back(p.action);
     }
   }
-  if (!result.missing_actions.empty()) result.policy = iam_policy_json(result.missing_actions);
   return result;
-}
-
-nlohmann::ordered_json to_json(const CheckResult& result) {
-  using nlohmann::ordered_json;
-  ordered_json checks = ordered_json::array();
-  for (const auto& i : result.items) checks.push_back({{"name", i.name}, {"ok", i.ok}, {"detail", i.detail}});
-  ordered_json missing = ordered_json::array();
-  for (const auto& a : result.missing_actions) missing.push_back("ec2:" + a);
-  return {{"command", "check"}, {"ok", result.ok()}, {"checks", checks}, {"missing_actions", missing},
-          {"policy", result.policy.empty() ? ordered_json(nullptr) : ordered_json::parse(result.policy)}};
-}
-
-std::string render_text(const CheckResult& result) {
-  std::string out;
-  for (const auto& i : result.items) out += fmt::format("[{}] {:<22} {}\n", i.ok ? " ok " : "FAIL", i.name, i.detail);
-  if (!result.missing_actions.empty()) {
-    out += "\nMissing EC2 permissions; grant them with this IAM policy:\n" + result.policy;
-  }
-  return out;
 }
 
 }  // namespace agent

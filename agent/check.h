@@ -12,8 +12,6 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "agent/config.h"
 #include "ec2/credentials.h"
 #include "ec2/ec2_api.h"
@@ -60,7 +58,6 @@ struct CheckItem {
 struct CheckResult {
   std::vector<CheckItem> items;
   std::vector<std::string> missing_actions;  // "CreateSnapshots", ...
-  std::string policy;                        // IAM policy JSON for missing_actions; "" when none
 
   [[nodiscard]] bool ok() const;
 };
@@ -77,8 +74,5 @@ struct PermissionProbe {
 [[nodiscard]] std::vector<PermissionProbe> probe_permissions(ec2::Ec2Api& ec2, const ec2::InstanceId& instance,
                                                              const std::string& availability_zone,
                                                              const std::string& region);
-
-[[nodiscard]] nlohmann::ordered_json to_json(const CheckResult& result);
-[[nodiscard]] std::string render_text(const CheckResult& result);
 
 }  // namespace agent

@@ -84,6 +84,7 @@ std::expected<std::optional<RestoreAttempt>, TokenError> ClientTokens::load(
     if (key == "token") attempt.token = std::move(value);
     if (key == "volume_id" && value.starts_with("vol-")) attempt.volume_id = std::move(value);
     if (key == "mount_point") recorded_mount_point = std::move(value);
+    if (key == "formatted") attempt.formatted = value == "1";
   }
   // A hash collision or a hand-edited file must not hand one mount point another's attempt.
   if (!valid_token(attempt.token) || recorded_mount_point != mount_point)
@@ -98,9 +99,8 @@ std::expected<RestoreAttempt, TokenError> ClientTokens::begin(std::string_view g
   return attempt;
 }
 
-std::expected<void, TokenError> ClientTokens::record_volume(std::string_view group,
-                                                            std::string_view mount_point,
-                                                            const RestoreAttempt& attempt) const {
+std::expected<void, TokenError> ClientTokens::record(std::string_view group, std::string_view mount_point,
+                                                     const RestoreAttempt& attempt) const {
   return write(group, mount_point, attempt);
 }
 
@@ -123,6 +123,7 @@ std::expected<void, TokenError> ClientTokens::write(std::string_view group, std:
   const auto tmp = std::filesystem::path(path.string() + ".tmp");
   std::string body = fmt::format("token={}\ngroup={}\nmount_point={}\n", attempt.token, group, mount_point);
   if (attempt.volume_id) body += fmt::format("volume_id={}\n", *attempt.volume_id);
+  if (attempt.formatted) body += "formatted=1\n";
   {
     platform::Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd) return token_error(tmp, "cannot create", errno);

@@ -19,6 +19,7 @@ namespace agent {
 struct RestoreAttempt {
   std::string token;                     // the ClientToken, also the volume's ebsnap:attempt tag
   std::optional<std::string> volume_id;  // set once CreateVolume answered
+  bool formatted = false;                // the mkfs of its new, empty volume completed
 };
 
 struct TokenError {
@@ -43,10 +44,9 @@ class ClientTokens {
   [[nodiscard]] std::expected<RestoreAttempt, TokenError> begin(std::string_view group,
                                                                 std::string_view mount_point) const;
 
-  // Records the volume CreateVolume returned for the attempt.
-  [[nodiscard]] std::expected<void, TokenError> record_volume(std::string_view group,
-                                                              std::string_view mount_point,
-                                                              const RestoreAttempt& attempt) const;
+  // Records how far the attempt got: the volume CreateVolume returned, then its mkfs.
+  [[nodiscard]] std::expected<void, TokenError> record(std::string_view group, std::string_view mount_point,
+                                                       const RestoreAttempt& attempt) const;
 
   // The attempt is over (the volume is mounted): the next restore of this mount point is a new one.
   [[nodiscard]] std::expected<void, TokenError> finish(std::string_view group,

@@ -1,7 +1,5 @@
 #include "agent/list.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <tuple>
 
@@ -82,51 +80,6 @@ ListResult list_groups(Services& services, const FilterValues& filters, const In
     }
   }
   return result;
-}
-
-std::string format_list(const ListResult& result) {
-  std::string out =
-      fmt::format("{:<10} {:<20} {:<9} {:<22} {:<14} {:<9} {:<23} {:<20} {:<9} {}\n", "GROUP", "MOUNT-POINT",
-                  "DEVICE", "VOLUME", "DEVNODE", "STATE", "SNAPSHOT", "SNAPSHOT-TIME", "SNAP", "CONSISTENCY");
-  auto dash = [](const std::string& s) { return s.empty() ? std::string("-") : s; };
-  for (const auto& e : result.volumes) {
-    std::string state = e.state;
-    if (!e.mounted_source.empty()) state += " (" + e.mounted_source + " mounted there)";
-    out += fmt::format("{:<10} {:<20} {:<9} {:<22} {:<14} {:<9} {:<23} {:<20} {:<9} {}\n", e.group,
-                       e.mount_point, e.device, e.volume_id ? e.volume_id->value : "-", dash(e.devnode),
-                       state, e.snapshot_id ? e.snapshot_id->value : "-",
-                       e.snapshot_time ? ec2::format_iso8601(*e.snapshot_time) : "-", dash(e.snapshot_state),
-                       dash(e.snapshot_consistency));
-  }
-  for (const auto& err : result.errors) out += "error: " + err + "\n";
-  return out;
-}
-
-nlohmann::json to_json(const ListResult& result) {
-  nlohmann::json volumes = nlohmann::json::array();
-  auto str = [](const std::string& s) { return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s); };
-  for (const auto& e : result.volumes) {
-    nlohmann::json snap = nullptr;
-    if (e.snapshot_id) {
-      snap = {{"id", e.snapshot_id->value},
-              {"time", e.snapshot_time ? nlohmann::json(ec2::format_iso8601(*e.snapshot_time))
-                                       : nlohmann::json(nullptr)},
-              {"state", str(e.snapshot_state)},
-              {"consistency", str(e.snapshot_consistency)}};
-    }
-    volumes.push_back(
-        {{"group", e.group},
-         {"mount_point", e.mount_point},
-         {"device", e.device},
-         {"volume_id", e.volume_id ? nlohmann::json(e.volume_id->value) : nlohmann::json(nullptr)},
-         {"size_gib", e.size_gib ? nlohmann::json(*e.size_gib) : nlohmann::json(nullptr)},
-         {"devnode", str(e.devnode)},
-         {"state", e.state},
-         {"mounted_source", str(e.mounted_source)},
-         {"latest_snapshot", std::move(snap)}});
-  }
-  return {
-      {"command", "list"}, {"ok", result.ok()}, {"errors", result.errors}, {"volumes", std::move(volumes)}};
 }
 
 }  // namespace agent

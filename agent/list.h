@@ -2,7 +2,6 @@
 // ebsnap list: per group and configured volume, the volume of ours attached to this instance,
 // its device node and mount state, and the newest snapshot of its lineage. One DescribeVolumes
 // and one DescribeSnapshots for the whole run; nothing is changed.
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,12 +41,5 @@ struct ListResult {
 [[nodiscard]] ListResult list_groups(Services& services, const FilterValues& filters,
                                      const InstanceContext& instance,
                                      const std::vector<const GroupConfig*>& groups);
-
-// A table: GROUP MOUNT-POINT DEVICE VOLUME DEVNODE STATE SNAPSHOT TIME SNAP-STATE CONSISTENCY.
-[[nodiscard]] std::string format_list(const ListResult& result);
-// {"command":"list","ok","errors","volumes":[{"group","mount_point","device","volume_id",
-//  "size_gib","devnode","state","mounted_source","latest_snapshot":{"id","time","state",
-//  "consistency"}|null}]}
-[[nodiscard]] nlohmann::json to_json(const ListResult& result);
 
 }  // namespace agent

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <ctime>
 
+#include "agent/iam_policy.h"
 #include "agent/version.h"
 
 namespace agent {
@@ -132,9 +133,7 @@ std::string render_check(const RunReport& report) {
     out += std::string(c.ok ? "[ok]   " : "[FAIL] ") + c.name + ": " + c.detail + "\n";
   }
   if (!report.missing_actions.empty()) {
-    Json statement = {{"Effect", "Allow"}, {"Action", report.missing_actions}, {"Resource", "*"}};
-    Json policy = {{"Version", "2012-10-17"}, {"Statement", Json::array({statement})}};
-    out += "missing permissions; an IAM policy that grants them:\n" + policy.dump(2) + "\n";
+    out += "missing permissions; an IAM policy that grants them:\n" + iam_policy_json(report.missing_actions);
   }
   return out;
 }

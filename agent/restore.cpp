@@ -103,6 +103,8 @@ class Restore {
   [[nodiscard]] ec2::Result<std::string> attach(Item& item, platform::VolumeWatch& watch);
   [[nodiscard]] std::string diagnose_missing_device(const Item& item, const std::string& name);
   void mount(Item& item, const std::string& devnode, bool from_snapshot);
+  [[nodiscard]] std::expected<void, std::string> format(Item& item, const std::string& devnode,
+                                                        const std::string& fs_type, bool redo_interrupted);
   void on_failure_hooks(Item& item);
   [[nodiscard]] HookContext hook_context(const Item& item) const;
 
@@ -200,9 +202,16 @@ bool Restore::survey(std::vector<Item>& items) {
       continue;
     }
 
+    auto attempt = tokens_.load(item.group->name, mp);
+    if (!attempt) {
+      fail(item, attempt.error().message);
+      continue;
+    }
     if (attached) {
-      // A run that died after AttachVolume: take its volume over.
+      // A run that died after AttachVolume: take its volume over (with its attempt, which says
+      // whether its mkfs completed).
       item.plan = Plan::WaitDevice;
+      if (*attempt && ec2::find_tag(attached->tags, k_tag_attempt) == (*attempt)->token) item.attempt = **attempt;
       item.ec2_volume = *attached;
       item.out.volume_id = attached->id;
       item.out.snapshot_id = attached->snapshot_id;
@@ -213,11 +222,6 @@ bool Restore::survey(std::vector<Item>& items) {
       continue;
     }
 
-    auto attempt = tokens_.load(item.group->name, mp);
-    if (!attempt) {
-      fail(item, attempt.error().message);
-      continue;
-    }
     if (*attempt) {
       const auto& token = (*attempt)->token;
       auto made = std::ranges::find_if(candidates, [&](const ec2::Volume& v) {
@@ -441,7 +445,7 @@ void Restore::create(Item& item) {
       continue;
     }
     item.attempt->volume_id = created->id.value;
-    if (auto r = tokens_.record_volume(item.group->name, v.mount_point, *item.attempt); !r) {
+    if (auto r = tokens_.record(item.group->name, v.mount_point, *item.attempt); !r) {
       // The volume exists and carries the attempt tag: a rerun still finds it.
       log_agent().warn("mount group={} mount_point={} volume_id={} record_attempt_failed=\"{}\"",
                        item.group->name, v.mount_point, created->id, r.error().message);
@@ -605,6 +609,26 @@ void Restore::attach_and_mount(Item& item) {
   mount(item, device->devnode, item.ec2_volume->snapshot_id.has_value());
 }
 
+// mkfs of the attempt's new volume, recorded in the attempt once done: a rerun after a kill
+// tells a completed mkfs from an interrupted one by that record, not by what blkid finds.
+std::expected<void, std::string> Restore::format(Item& item, const std::string& devnode, const std::string& fs_type,
+                                                 bool redo_interrupted) {
+  if (auto ok = s_.devices.make_filesystem(
+          devnode, platform::MkfsOptions{.fs_type = fs_type, .redo_interrupted = redo_interrupted});
+      !ok) {
+    return std::unexpected("mkfs: " + ok.error().describe());
+  }
+  item.out.formatted = true;
+  if (item.attempt) {
+    item.attempt->formatted = true;
+    if (auto r = tokens_.record(item.group->name, item.volume->mount_point, *item.attempt); !r) {
+      log_agent().warn("mount group={} mount_point={} record_mkfs_failed=\"{}\"", item.group->name,
+                       item.volume->mount_point, r.error().message);
+    }
+  }
+  return {};
+}
+
 void Restore::mount(Item& item, const std::string& devnode, bool from_snapshot) {
   const auto& v = *item.volume;
   const platform::VolumeQuery query{.volume_id = item.ec2_volume->id.value,
@@ -626,9 +650,19 @@ void Restore::mount(Item& item, const std::string& devnode, bool from_snapshot) 
                        v.mount_point, content->fs_type, fs_type);
       fs_type = content->fs_type;
     }
+  } else if (item.out.reused && item.attempt && !item.attempt->formatted &&
+             platform::classify(*content) != platform::DeviceContent::Empty) {
+    // The new, empty volume of an earlier run that was killed during its mkfs (its attempt never
+    // recorded the mkfs as done): what is on it is a partial filesystem of ours, which mount
+    // calls corrupt. Nothing else has held this volume: format it again.
+    if (auto ok = s_.devices.verify(devnode, query); !ok) return fail(item, "refusing mkfs: " + ok.error().describe());
+    log_agent().warn("mount group={} mount_point={} volume_id={} devnode={} mkfs={} redo=interrupted-by-earlier-run",
+                     item.group->name, v.mount_point, item.ec2_volume->id, devnode, fs_type);
+    if (auto ok = format(item, devnode, fs_type, /*redo_interrupted=*/true); !ok) return fail(item, ok.error());
   } else if (item.out.reused && platform::classify(*content) == platform::DeviceContent::Filesystem &&
              content->fs_type == fs_type) {
-    // An empty volume of an earlier run that died after its mkfs: formatted by us already.
+    // An empty volume of an earlier run that died after its mkfs completed (or whose attempt is
+    // no longer known: a filesystem of ours is never formatted again).
     log_agent().info("mount group={} mount_point={} volume_id={} mkfs=done-by-earlier-run", item.group->name,
                      v.mount_point, item.ec2_volume->id);
   } else {
@@ -640,10 +674,7 @@ void Restore::mount(Item& item, const std::string& devnode, bool from_snapshot) 
     }
     log_agent().info("mount group={} mount_point={} volume_id={} devnode={} mkfs={}", item.group->name,
                      v.mount_point, item.ec2_volume->id, devnode, fs_type);
-    if (auto ok = s_.devices.make_filesystem(devnode, platform::MkfsOptions{.fs_type = fs_type}); !ok) {
-      return fail(item, "mkfs: " + ok.error().describe());
-    }
-    item.out.formatted = true;
+    if (auto ok = format(item, devnode, fs_type, /*redo_interrupted=*/false); !ok) return fail(item, ok.error());
   }
   item.out.filesystem = fs_type;
   if (auto ok = s_.devices.verify(devnode, query); !ok)
@@ -783,74 +814,6 @@ RestoreResult restore_groups(Services& services, const Config& config, const Fil
                              const InstanceContext& instance, const std::vector<const GroupConfig*>& groups) {
   Restore restore(services, config, filters, instance);
   return restore.run(groups);
-}
-
-namespace {
-
-nlohmann::json optional_id(const auto& id) {
-  return id ? nlohmann::json(id->value) : nlohmann::json(nullptr);
-}
-nlohmann::json or_null(const std::string& s) {
-  return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s);
-}
-
-}  // namespace
-
-std::string format_restore(const RestoreResult& result) {
-  std::string out;
-  for (const auto& v : result.volumes) {
-    std::string what;
-    switch (v.status) {
-      case VolumeStatus::Restored:
-        what = "restored from " + (v.snapshot_id ? v.snapshot_id->value : std::string("?"));
-        break;
-      case VolumeStatus::Created:
-        what = "created";
-        break;
-      case VolumeStatus::AlreadyMounted:
-        what = "already-mounted";
-        break;
-      case VolumeStatus::Failed:
-        what = "failed: " + v.reason;
-        break;
-    }
-    if (result.dry_run && v.status != VolumeStatus::Failed && v.status != VolumeStatus::AlreadyMounted) {
-      what = "would be " + what;
-    }
-    if (!v.devnode.empty()) what += " on " + v.devnode;
-    if (v.reused) what += " (reused a volume of an earlier run)";
-    out += fmt::format("{:<12} {:<24} {:<22} {}\n", v.group, v.mount_point,
-                       v.volume_id ? v.volume_id->value : std::string("-"), what);
-    for (const auto& step : v.plan) out += "    - " + step + "\n";
-    for (const auto& w : v.warnings) out += "    warning: " + w + "\n";
-  }
-  for (const auto& e : result.errors) out += "error: " + e + "\n";
-  return out;
-}
-
-nlohmann::json to_json(const RestoreResult& result) {
-  nlohmann::json volumes = nlohmann::json::array();
-  for (const auto& v : result.volumes) {
-    volumes.push_back({{"group", v.group},
-                       {"mount_point", v.mount_point},
-                       {"device", v.device},
-                       {"attached_as", or_null(v.attached_as)},
-                       {"devnode", or_null(v.devnode)},
-                       {"filesystem", or_null(v.filesystem)},
-                       {"volume_id", optional_id(v.volume_id)},
-                       {"snapshot_id", optional_id(v.snapshot_id)},
-                       {"status", to_string(v.status)},
-                       {"reason", or_null(v.reason)},
-                       {"reused", v.reused},
-                       {"formatted", v.formatted},
-                       {"plan", v.plan},
-                       {"warnings", v.warnings}});
-  }
-  return {{"command", "mount"},
-          {"dry_run", result.dry_run},
-          {"ok", result.ok()},
-          {"errors", result.errors},
-          {"volumes", std::move(volumes)}};
 }
 
 }  // namespace agent

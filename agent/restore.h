@@ -19,7 +19,6 @@
 //      serial checked again before mkfs and before mount; mount (undone on failure paths).
 //   Hooks: pre_mounts/post_mounts around a group that has work to do, pre_mount/post_mount
 //   around each mount, on_failure for each failure. Hooks do not run under --dry-run.
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -73,17 +72,5 @@ struct RestoreResult {
 [[nodiscard]] RestoreResult restore_groups(Services& services, const Config& config,
                                            const FilterValues& filters, const InstanceContext& instance,
                                            const std::vector<const GroupConfig*>& groups);
-
-// One line per volume ("solr  /mnt/solr  vol-…  restored from snap-… on /dev/nvme1n1"), the plan
-// under --dry-run, then the errors.
-[[nodiscard]] std::string format_restore(const RestoreResult& result);
-
-// The --json document of a mount run:
-//   {"command":"mount","dry_run":false,"ok":true,"errors":[...],
-//    "volumes":[{"group","mount_point","device","attached_as","devnode","filesystem",
-//                "volume_id","snapshot_id","status","reason","reused","formatted","plan",
-//                "warnings"}]}
-// Absent values are null; status is one of to_string(VolumeStatus).
-[[nodiscard]] nlohmann::json to_json(const RestoreResult& result);
 
 }  // namespace agent

@@ -9,8 +9,6 @@
 #include <set>
 #include <thread>
 
-#include <fmt/format.h>
-
 #include "agent/log.h"
 #include "platform/freeze.h"
 
@@ -588,16 +586,6 @@ ec2::Result<InstanceFacts> read_instance(ec2::Ec2Api& ec2, const InstanceContext
 
 }  // namespace
 
-std::string_view to_string(SnapshotOutcome outcome) {
-  switch (outcome) {
-    case SnapshotOutcome::Snapshotted: return "snapshotted";
-    case SnapshotOutcome::Planned: return "planned";
-    case SnapshotOutcome::Skipped: return "skipped";
-    case SnapshotOutcome::Failed: return "failed";
-  }
-  return "failed";
-}
-
 bool GroupSnapshotResult::ok() const {
   return !error && std::ranges::all_of(volumes, [](const VolumeSnapshotResult& v) {
            return v.outcome == SnapshotOutcome::Snapshotted || v.outcome == SnapshotOutcome::Planned;
@@ -654,71 +642,6 @@ SnapshotResult take_snapshots(const Config& config, const FilterValues& filters,
     result.groups.push_back(run.run());
   }
   return result;
-}
-
-nlohmann::ordered_json to_json(const SnapshotResult& result) {
-  using nlohmann::ordered_json;
-  auto us_to_ms = [](const std::optional<microseconds>& us) -> ordered_json {
-    if (!us) return nullptr;
-    return static_cast<double>(us->count()) / 1000.0;
-  };
-  ordered_json groups = ordered_json::array();
-  for (const auto& g : result.groups) {
-    ordered_json volumes = ordered_json::array();
-    for (const auto& v : g.volumes) {
-      volumes.push_back({{"mount_point", v.mount_point},
-                         {"device", v.device},
-                         {"volume_id", v.volume_id ? ordered_json(v.volume_id->value) : ordered_json(nullptr)},
-                         {"snapshot_id", v.snapshot_id ? ordered_json(v.snapshot_id->value) : ordered_json(nullptr)},
-                         {"outcome", to_string(v.outcome)},
-                         {"reason", v.reason.empty() ? ordered_json(nullptr) : ordered_json(v.reason)},
-                         {"freeze_ms", us_to_ms(v.freeze_window)},
-                         {"consistency", v.consistency ? ordered_json(to_string(*v.consistency)) : ordered_json(nullptr)}});
-    }
-    groups.push_back({{"name", g.name},
-                      {"ok", g.ok()},
-                      {"error", g.error ? ordered_json(*g.error) : ordered_json(nullptr)},
-                      {"freeze_window_ms", us_to_ms(g.freeze_window)},
-                      {"call_latency_ms", us_to_ms(g.call_latency)},
-                      {"guardian_trigger", g.guardian_trigger ? ordered_json(to_string(*g.guardian_trigger)) : ordered_json(nullptr)},
-                      {"calls", g.calls},
-                      {"volumes", volumes}});
-  }
-  ordered_json reconciled = ordered_json::array();
-  for (const auto& r : result.reconciled) {
-    ordered_json ids = ordered_json::array();
-    for (const auto& id : r.retagged) ids.push_back(id.value);
-    reconciled.push_back({{"run_id", r.run_id}, {"group", r.group}, {"found", r.found.size()},
-                          {"retagged", ids}, {"record_removed", r.record_removed},
-                          {"error", r.error ? ordered_json(*r.error) : ordered_json(nullptr)}});
-  }
-  return {{"command", "snapshot"}, {"run_id", result.run_id}, {"dry_run", result.dry_run}, {"ok", result.ok()},
-          {"error", result.error ? ordered_json(*result.error) : ordered_json(nullptr)},
-          {"groups", groups}, {"reconciled", reconciled}};
-}
-
-std::string render_text(const SnapshotResult& result) {
-  std::string out;
-  if (result.error) out += "error: " + *result.error + "\n";
-  for (const auto& r : result.reconciled) {
-    out += fmt::format("reconciled interrupted run {} (group {}): {} snapshot(s) found, {} retagged{}\n", r.run_id,
-                       r.group, r.found.size(), r.retagged.size(), r.error ? "; error: " + *r.error : "");
-  }
-  for (const auto& g : result.groups) {
-    out += fmt::format("group {}: {}", g.name, g.ok() ? "ok" : "FAILED");
-    if (g.freeze_window) out += fmt::format(", frozen {:.1f} ms", static_cast<double>(g.freeze_window->count()) / 1000.0);
-    if (g.call_latency) out += fmt::format(" (snapshot call {:.1f} ms)", static_cast<double>(g.call_latency->count()) / 1000.0);
-    if (g.error) out += ": " + *g.error;
-    out += "\n";
-    for (const auto& v : g.volumes) {
-      out += fmt::format("  {:<24} {:<12} {:<22} {:<12}", v.mount_point, to_string(v.outcome),
-                         v.snapshot_id ? v.snapshot_id->value : "-", v.consistency ? to_string(*v.consistency) : "-");
-      if (v.freeze_window) out += fmt::format(" frozen {:.1f} ms", static_cast<double>(v.freeze_window->count()) / 1000.0);
-      if (!v.reason.empty()) out += "  " + v.reason;
-      out += "\n";
-    }
-  }
-  return out;
 }
 
 }  // namespace agent

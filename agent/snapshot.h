@@ -40,8 +40,6 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "agent/config.h"
 #include "agent/hooks.h"
 #include "agent/services.h"
@@ -63,7 +61,6 @@ struct SnapshotOptions {
 };
 
 enum class SnapshotOutcome { Snapshotted, Planned, Skipped, Failed };
-[[nodiscard]] std::string_view to_string(SnapshotOutcome outcome);
 
 struct VolumeSnapshotResult {
   std::string mount_point;
@@ -108,8 +105,5 @@ struct SnapshotResult {
 
 // A new run id: "<UTC yyyymmddThhmmss>-<8 hex>".
 [[nodiscard]] std::string make_run_id(const ec2::Clock& clock, ec2::RandomSource& random);
-
-[[nodiscard]] nlohmann::ordered_json to_json(const SnapshotResult& result);
-[[nodiscard]] std::string render_text(const SnapshotResult& result);
 
 }  // namespace agent

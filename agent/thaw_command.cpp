@@ -5,8 +5,6 @@
 #include <algorithm>
 #include <set>
 
-#include <fmt/format.h>
-
 #include "agent/log.h"
 
 namespace agent {
@@ -64,42 +62,6 @@ ThawCommandResult run_thaw(const ThawCommandOptions& options) {
     result.reconciled = reconcile_interrupted_snapshots(*options.ec2, *options.clock, options.run_dir);
   }
   return result;
-}
-
-nlohmann::ordered_json to_json(const ThawCommandResult& result) {
-  using nlohmann::ordered_json;
-  ordered_json thaw = ordered_json::array();
-  for (const auto& e : result.entries) {
-    thaw.push_back({{"mount_point", e.mount_point},
-                    {"outcome", to_string(e.outcome)},
-                    {"reason", e.error.empty() ? ordered_json(nullptr) : ordered_json(e.error)}});
-  }
-  ordered_json reconciled = ordered_json::array();
-  for (const auto& r : result.reconciled) {
-    ordered_json ids = ordered_json::array();
-    for (const auto& id : r.retagged) ids.push_back(id.value);
-    reconciled.push_back({{"run_id", r.run_id}, {"group", r.group}, {"found", r.found.size()}, {"retagged", ids},
-                          {"record_removed", r.record_removed},
-                          {"error", r.error ? ordered_json(*r.error) : ordered_json(nullptr)}});
-  }
-  return {{"command", "thaw"}, {"ok", result.ok()},
-          {"error", result.error ? ordered_json(*result.error) : ordered_json(nullptr)},
-          {"thaw", thaw}, {"reconcile_attempted", result.reconcile_attempted}, {"reconciled", reconciled}};
-}
-
-std::string render_text(const ThawCommandResult& result) {
-  std::string out;
-  if (result.error) out += "error: " + *result.error + "\n";
-  if (result.entries.empty() && !result.error) out += "nothing was recorded as frozen\n";
-  for (const auto& e : result.entries) {
-    out += fmt::format("{:<32} {}{}\n", e.mount_point, to_string(e.outcome), e.error.empty() ? "" : "  " + e.error);
-  }
-  for (const auto& r : result.reconciled) {
-    out += fmt::format("interrupted snapshot run {} (group {}): {} snapshot(s), {} retagged{}{}\n", r.run_id, r.group,
-                       r.found.size(), r.retagged.size(), r.record_removed ? "" : " (record kept)",
-                       r.error ? "; error: " + *r.error : "");
-  }
-  return out;
 }
 
 }  // namespace agent

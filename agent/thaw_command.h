@@ -13,8 +13,6 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "agent/snapshot_record.h"
 #include "ec2/clock.h"
 #include "ec2/ec2_api.h"
@@ -52,8 +50,5 @@ struct ThawCommandResult {
 };
 
 [[nodiscard]] ThawCommandResult run_thaw(const ThawCommandOptions& options);
-
-[[nodiscard]] nlohmann::ordered_json to_json(const ThawCommandResult& result);
-[[nodiscard]] std::string render_text(const ThawCommandResult& result);
 
 }  // namespace agent

@@ -15,20 +15,6 @@
 
 namespace agent {
 
-std::string_view to_string(UnmountStatus status) {
-  switch (status) {
-    case UnmountStatus::Unmounted:
-      return "unmounted";
-    case UnmountStatus::Deleted:
-      return "deleted";
-    case UnmountStatus::NotAttached:
-      return "not-attached";
-    case UnmountStatus::Failed:
-      return "failed";
-  }
-  return "failed";
-}
-
 bool UnmountResult::ok() const {
   return errors.empty() && std::ranges::none_of(volumes, [](const UnmountOutcome& v) {
            return v.status == UnmountStatus::Failed;
@@ -316,10 +302,6 @@ UnmountResult Unmount::run(const std::vector<const GroupConfig*>& groups) {
   return result;
 }
 
-nlohmann::json id_or_null(const std::optional<ec2::VolumeId>& id) {
-  return id ? nlohmann::json(id->value) : nlohmann::json(nullptr);
-}
-
 }  // namespace
 
 UnmountResult unmount_groups(Services& services, const Config& config, const FilterValues& filters,
@@ -327,44 +309,6 @@ UnmountResult unmount_groups(Services& services, const Config& config, const Fil
                              bool delete_volumes) {
   Unmount unmount(services, config, filters, instance, delete_volumes);
   return unmount.run(groups);
-}
-
-std::string format_unmount(const UnmountResult& result) {
-  std::string out;
-  for (const auto& v : result.volumes) {
-    std::string what = std::string(to_string(v.status));
-    if (v.status == UnmountStatus::Failed) what += ": " + v.reason;
-    if (result.dry_run && (v.status == UnmountStatus::Unmounted || v.status == UnmountStatus::Deleted)) {
-      what = "would be " + what;
-    }
-    out += fmt::format("{:<12} {:<24} {:<22} {}\n", v.group, v.mount_point,
-                       v.volume_id ? v.volume_id->value : std::string("-"), what);
-    for (const auto& step : v.plan) out += "    - " + step + "\n";
-    for (const auto& w : v.warnings) out += "    warning: " + w + "\n";
-  }
-  for (const auto& e : result.errors) out += "error: " + e + "\n";
-  return out;
-}
-
-nlohmann::json to_json(const UnmountResult& result) {
-  nlohmann::json volumes = nlohmann::json::array();
-  for (const auto& v : result.volumes) {
-    volumes.push_back({{"group", v.group},
-                       {"mount_point", v.mount_point},
-                       {"device", v.device},
-                       {"devnode", v.devnode.empty() ? nlohmann::json(nullptr) : nlohmann::json(v.devnode)},
-                       {"volume_id", id_or_null(v.volume_id)},
-                       {"status", to_string(v.status)},
-                       {"reason", v.reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(v.reason)},
-                       {"was_mounted", v.was_mounted},
-                       {"plan", v.plan},
-                       {"warnings", v.warnings}});
-  }
-  return {{"command", "unmount"},
-          {"dry_run", result.dry_run},
-          {"ok", result.ok()},
-          {"errors", result.errors},
-          {"volumes", std::move(volumes)}};
 }
 
 }  // namespace agent

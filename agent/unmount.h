@@ -7,10 +7,8 @@
 // Only volumes of ours attached to this instance are touched. One DescribeVolumes for the run,
 // one batched DescribeVolumes per poll round while waiting for available. Asking for
 // confirmation before deleting belongs to the command line.
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "agent/config.h"
@@ -25,8 +23,6 @@ enum class UnmountStatus {
   NotAttached,  // no volume of ours is attached here for this mount point: nothing to do
   Failed,
 };
-// "unmounted", "deleted", "not-attached", "failed"
-[[nodiscard]] std::string_view to_string(UnmountStatus status);
 
 struct UnmountOutcome {
   std::string group;
@@ -56,11 +52,5 @@ struct UnmountResult {
                                            const FilterValues& filters, const InstanceContext& instance,
                                            const std::vector<const GroupConfig*>& groups,
                                            bool delete_volumes);
-
-[[nodiscard]] std::string format_unmount(const UnmountResult& result);
-// {"command":"unmount","dry_run","ok","errors",
-//  "volumes":[{"group","mount_point","device","devnode","volume_id","status","reason",
-//              "was_mounted","plan","warnings"}]}
-[[nodiscard]] nlohmann::json to_json(const UnmountResult& result);
 
 }  // namespace agent

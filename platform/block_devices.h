@@ -62,7 +62,7 @@ class BlockDevices {
 
   [[nodiscard]] virtual Result<ProbeResult> probe(const std::string& devnode) = 0;
 
-  // mkfs, refused unless probe() shows the device empty.
+  // mkfs, refused unless probe() shows the device empty (or options.redo_interrupted).
   [[nodiscard]] virtual Result<void> make_filesystem(const std::string& devnode,
                                                      const MkfsOptions& options) = 0;
 };

@@ -131,7 +131,7 @@ Result<void> FakeBlockDevices::make_filesystem(const std::string& devnode, const
   if (it == devices_.end()) return fail(ErrorKind::NotFound, "mkfs " + devnode + ": no such device");
   auto argv = mkfs_argv(devnode, options);
   if (!argv) return std::unexpected(argv.error());
-  if (auto ok = check_empty_for_mkfs(devnode, it->second.content); !ok) return ok;
+  if (auto ok = check_empty_for_mkfs(devnode, it->second.content); !ok && !options.redo_interrupted) return ok;
   mkfs_calls_.push_back(devnode + " " + options.fs_type);
   if (auto f = mkfs_failures_.find(devnode); f != mkfs_failures_.end()) {
     Error e = std::move(f->second);

@@ -38,8 +38,11 @@ Result<void> make_filesystem(const std::string& devnode, const MkfsOptions& opti
   auto content = probe_device(devnode);
   if (!content) return std::unexpected(content.error());
   if (auto ok = check_empty_for_mkfs(devnode, *content); !ok) {
-    log_blkid().warn("mkfs refused device={} reason=\"{}\"", devnode, ok.error().message);
-    return ok;
+    if (!options.redo_interrupted) {
+      log_blkid().warn("mkfs refused device={} reason=\"{}\"", devnode, ok.error().message);
+      return ok;
+    }
+    log_blkid().warn("mkfs device={} redo_interrupted=1 found=\"{}\"", devnode, ok.error().message);
   }
   log_blkid().info("mkfs device={} fs_type={}", devnode, options.fs_type);
   auto ran = run_command(*argv, std::chrono::minutes(10));

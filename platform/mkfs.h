@@ -11,6 +11,9 @@ struct MkfsOptions {
   std::string fs_type;                  // "ext4" or "xfs"
   std::string label;                    // optional filesystem label
   std::vector<std::string> extra_args;  // passed to mkfs.* before the device
+  // The device holds only what an interrupted mkfs of ours left (a partial filesystem that mount
+  // calls corrupt): the caller knows it from its own records. Formats without the emptiness check.
+  bool redo_interrupted = false;
 };
 
 // The argv for mkfs of `devnode`: "mkfs.ext4 -F -q [-L label] …" (ext4 asks before formatting a
@@ -18,7 +21,7 @@ struct MkfsOptions {
 [[nodiscard]] Result<std::vector<std::string>> mkfs_argv(const std::string& devnode,
                                                          const MkfsOptions& options);
 
-// Probes `devnode`, refuses unless it is empty, then runs mkfs via posix_spawn.
+// Probes `devnode`, refuses unless it is empty (or redo_interrupted), then runs mkfs via posix_spawn.
 [[nodiscard]] Result<void> make_filesystem(const std::string& devnode, const MkfsOptions& options);
 
 }  // namespace platform

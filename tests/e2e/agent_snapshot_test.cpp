@@ -21,6 +21,7 @@
 #include <iostream>
 #include <thread>
 
+#include "agent/agent_commands.h"
 #include "agent/restore.h"
 #include "agent/runtime.h"
 #include "agent/snapshot.h"
@@ -111,7 +112,7 @@ class SnapshotE2e : public ::testing::Test {
     ASSERT_TRUE(runtime) << runtime.error().describe();
     runtime_ = std::move(*runtime);
     auto restored = restore_groups(runtime_->services(), config_, filters_, runtime_->instance(), {&config_.groups[0]});
-    ASSERT_TRUE(restored.ok()) << format_restore(restored);
+    ASSERT_TRUE(restored.ok()) << render_text(report_of(restored));
   }
 
   void TearDown() override {
@@ -202,7 +203,7 @@ TEST_F(SnapshotE2e, WriterStallMatchesTheFreezeWindowAndTheSnapshotIsConsistent)
   ext4.stop();
   xfs.stop();
   const long after = ext4.records() + xfs.records();
-  ASSERT_TRUE(r.ok()) << render_text(r);
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
   const auto& g = r.groups.at(0);
   std::cout << "[ freeze ] set window " << ms(g.freeze_window) << " ms, CreateSnapshots " << ms(g.call_latency)
             << " ms\n"
@@ -295,8 +296,8 @@ TEST_F(SnapshotE2e, SigkillDuringSnapshotGuardianThawsAndNextRunRetags) {
   // The next ebsnap run (here: thaw --all, the emergency hatch) reconciles after thawing.
   auto thawed = run_thaw({.all = true, .run_dir = run_dir_, .ec2 = &runtime_->services().ec2,
                           .clock = &runtime_->services().clock});
-  std::cout << render_text(thawed);
-  EXPECT_TRUE(thawed.ok()) << render_text(thawed);
+  std::cout << render_text(report_of(thawed));
+  EXPECT_TRUE(thawed.ok()) << render_text(report_of(thawed));
   const auto snaps = snapshots_of_group();
   std::cout << "[ sigkill ] CreateSnapshots served: " << served << ", snapshots of the dead run: " << snaps.size() << "\n";
   for (const auto& s : snaps) {
@@ -312,8 +313,8 @@ TEST_F(SnapshotE2e, SigkillDuringSnapshotGuardianThawsAndNextRunRetags) {
 TEST_F(SnapshotE2e, ThrottlingAndServerErrorsDuringSnapshotStillSucceed) {
   sandbox_->configure({{"throttle_fraction", 0.3}, {"fail_next", {{"count", 2}, {"status", 503}, {"code", "Unavailable"}}}});
   auto r = snapshot();
-  std::cout << render_text(r);
-  ASSERT_TRUE(r.ok()) << render_text(r);
+  std::cout << render_text(report_of(r));
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
   EXPECT_TRUE(all_writable());
   int throttled = 0;
   for (const auto& c : sandbox_->calls()) {
@@ -327,7 +328,7 @@ TEST_F(SnapshotE2e, ConfiguredLatencyShowsInTheWindow) {
   constexpr int k_latency_ms = 1500;
   sandbox_->configure({{"latency_ms", {{"CreateSnapshots", k_latency_ms}}}});
   auto r = snapshot();
-  ASSERT_TRUE(r.ok()) << render_text(r);
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
   const auto& g = r.groups[0];
   std::cout << "[ latency ] configured " << k_latency_ms << " ms, call " << ms(g.call_latency) << " ms, window "
             << ms(g.freeze_window) << " ms\n";

@@ -1,6 +1,7 @@
 // ebsnap list against fakes.
 #include <gtest/gtest.h>
 
+#include "agent/agent_commands.h"
 #include "agent/list.h"
 #include "agent/restore.h"
 #include "tests/unit/agent_restore_fixture.h"
@@ -24,7 +25,7 @@ TEST(ListTest, ShowsVolumesDevicesMountStateAndTheNewestSnapshot) {
   f.add_snapshot("/data/a", 10);
   const auto newest = f.add_snapshot("/data/a", 2);
   auto restored = restore_groups(f.services, f.config, f.filters, f.instance, {&f.config.groups[0]});
-  ASSERT_TRUE(restored.ok()) << format_restore(restored);
+  ASSERT_TRUE(restored.ok()) << render_text(report_of(restored));
   ASSERT_TRUE(f.mounter.unmount("/data/b"));  // attached, no longer mounted
   const auto calls_before = f.ec2.calls().size();
 
@@ -44,13 +45,15 @@ TEST(ListTest, ShowsVolumesDevicesMountStateAndTheNewestSnapshot) {
   EXPECT_EQ(entry(r, "/data/c").state, "absent");
   EXPECT_FALSE(entry(r, "/data/c").volume_id);
 
-  const auto table = format_list(r);
-  EXPECT_NE(table.find("MOUNT-POINT"), std::string::npos);
-  EXPECT_NE(table.find(newest.value), std::string::npos);
-  auto j = to_json(r);
-  EXPECT_EQ(j["volumes"].size(), 3U);
-  EXPECT_EQ(j["volumes"][0]["latest_snapshot"]["id"], newest.value);
-  EXPECT_TRUE(j["volumes"][2]["latest_snapshot"].is_null());
+  const auto report = report_of(r);
+  const auto table = render_text(report);
+  EXPECT_NE(table.find("MOUNT POINT"), std::string::npos) << table;
+  EXPECT_NE(table.find(newest.value), std::string::npos) << table;
+  auto j = to_json(report);
+  ASSERT_EQ(j["groups"].size(), 2U);
+  EXPECT_EQ(j["groups"][0]["volumes"].size() + j["groups"][1]["volumes"].size(), 3U);
+  EXPECT_EQ(j["groups"][0]["volumes"][0]["latest_snapshot_id"], newest.value);
+  EXPECT_TRUE(j["groups"][1]["volumes"][0]["latest_snapshot_id"].is_null());
 }
 
 TEST(ListTest, ConsistencyTagAndForeignMountAreShown) {
@@ -81,7 +84,7 @@ TEST(ListTest, FailingDescribeIsAnError) {
   f.ec2.fail_next("DescribeSnapshots", ec2::Error{.kind = ec2::ErrorKind::Unauthorized, .message = "denied"});
   auto r = list_groups(f.services, f.filters, f.instance, f.groups());
   EXPECT_EQ(r.exit_code(), 1);
-  EXPECT_NE(format_list(r).find("DescribeSnapshots failed"), std::string::npos);
+  EXPECT_NE(render_text(report_of(r)).find("DescribeSnapshots failed"), std::string::npos);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "agent/agent_commands.h"
 #include "agent/client_tokens.h"
 #include "agent/restore.h"
 #include "tests/unit/agent_restore_fixture.h"
@@ -33,6 +34,11 @@ std::size_t files_in(const std::filesystem::path& dir) {
 class RestoreTest : public ::testing::Test {
  protected:
   RestoreResult run() { return restore_groups(f.services, f.config, f.filters, f.instance, f.groups()); }
+  // The attempt the last run left for db's /data/a (nullopt: none, or unreadable).
+  std::optional<RestoreAttempt> attempt_left() {
+    auto a = ClientTokens(f.services.options.run_dir).load("db", "/data/a");
+    return a ? *a : std::nullopt;
+  }
 
   FakeInstance f;
 };
@@ -41,7 +47,7 @@ TEST_F(RestoreTest, FirstBootCreatesFormatsAndMounts) {
   f.add_group("db",
               {f.volume("/dev/sdf", "/data/a", FsType::ext4), f.volume("/dev/sdg", "/data/b", FsType::xfs)});
   auto r = run();
-  ASSERT_TRUE(r.ok()) << format_restore(r);
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
   EXPECT_EQ(r.exit_code(), 0);
   for (const auto* mp : {"/data/a", "/data/b"}) {
     const auto& o = outcome(r, mp);
@@ -71,7 +77,7 @@ TEST_F(RestoreTest, RestoresFromTheNewestSnapshotWithoutMkfs) {
   const auto newest = f.add_snapshot("/data/a", 1);
   f.add_snapshot("/data/other", 0);  // another lineage, newer
   auto r = run();
-  ASSERT_TRUE(r.ok()) << format_restore(r);
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
   const auto& o = outcome(r, "/data/a");
   EXPECT_EQ(o.status, VolumeStatus::Restored);
   EXPECT_EQ(o.snapshot_id, newest);
@@ -97,7 +103,7 @@ TEST_F(RestoreTest, WaitsForAPendingNewestSnapshotInsteadOfRestoringOlderData) {
     if (action == "DescribeVolumes" && completed) m.ec2.step();
   });
   auto r = restore_groups(m.services, m.config, m.filters, m.instance, m.groups());
-  ASSERT_TRUE(r.ok()) << format_restore(r);
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
   EXPECT_EQ(outcome(r, "/data/a").status, VolumeStatus::Restored);
   EXPECT_EQ(outcome(r, "/data/a").snapshot_id, pending);
   EXPECT_EQ(m.ec2.call_count("DescribeSnapshots"), 3);
@@ -122,7 +128,7 @@ TEST_F(RestoreTest, ErrorSnapshotIsSkippedWithAWarning) {
   const auto older = f.add_snapshot("/data/a", 24);
   const auto broken = f.add_snapshot("/data/a", 1, ec2::SnapshotState::Error);
   auto r = run();
-  ASSERT_TRUE(r.ok()) << format_restore(r);
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
   const auto& o = outcome(r, "/data/a");
   EXPECT_EQ(o.snapshot_id, older);
   ASSERT_EQ(o.warnings.size(), 1U);
@@ -138,7 +144,7 @@ TEST_F(RestoreTest, SecondRunIsANoOp) {
   const auto snapshots = f.ec2.call_count("DescribeSnapshots");
   const auto mkfs = f.devices.mkfs_calls().size();
   auto r = run();
-  ASSERT_TRUE(r.ok()) << format_restore(r);
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
   for (const auto& o : r.volumes) EXPECT_EQ(o.status, VolumeStatus::AlreadyMounted) << o.mount_point;
   EXPECT_EQ(f.ec2.call_count("CreateVolume"), creates);
   EXPECT_EQ(f.ec2.call_count("AttachVolume"), attaches);
@@ -157,7 +163,7 @@ TEST_F(RestoreTest, ReusesOurVolumeLeftAttachedByARunThatDied) {
   v.attachments[0].volume_id = v.id;
   f.plug(v);
   auto r = run();
-  ASSERT_TRUE(r.ok()) << format_restore(r);
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
   const auto& o = outcome(r, "/data/a");
   EXPECT_EQ(o.volume_id, v.id);
   EXPECT_TRUE(o.reused);
@@ -176,9 +182,61 @@ TEST_F(RestoreTest, VolumeFormattedByARunThatDiedIsMountedNotFormattedAgain) {
   const auto d = f.plug(v);
   f.devices.set_content(d.devnode, platform::ProbeResult{.fs_type = "xfs", .uuid = "ours"});
   auto r = run();
-  ASSERT_TRUE(r.ok()) << format_restore(r);
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
   EXPECT_TRUE(f.devices.mkfs_calls().empty());
   EXPECT_FALSE(outcome(r, "/data/a").formatted);
+}
+
+// A run killed during mkfs leaves a partial filesystem: blkid finds its superblock, mount calls
+// it corrupt. The attempt file, not blkid, says whether the mkfs completed.
+class KilledMkfsTest : public RestoreTest {
+ protected:
+  // Our xfs volume, attached by an attempt that recorded its volume (and `formatted`), with a
+  // superblock on it.
+  void left_by_a_killed_run(bool formatted) {
+    f.add_group("db", {f.volume("/dev/sdf", "/data/a", FsType::xfs)});
+    auto attempt = tokens.begin("db", "/data/a");
+    ASSERT_TRUE(attempt);
+    auto v = f.our_volume("db", "/data/a", "/dev/sdf", attempt->token);
+    v.state = ec2::VolumeState::InUse;
+    v.attachments.push_back(ec2::VolumeAttachment{
+        .instance_id = f.instance_id, .device = "/dev/sdf", .state = ec2::AttachmentState::Attached});
+    v.id = f.ec2.add_volume(v);
+    attempt->volume_id = v.id.value;
+    attempt->formatted = formatted;
+    ASSERT_TRUE(tokens.record("db", "/data/a", *attempt));
+    const auto d = f.plug(v);
+    f.devices.set_content(d.devnode, platform::ProbeResult{.fs_type = "xfs", .uuid = "left-by-mkfs"});
+  }
+  ClientTokens tokens{f.services.options.run_dir};
+};
+
+TEST_F(KilledMkfsTest, InterruptedMkfsIsDoneAgain) {
+  left_by_a_killed_run(/*formatted=*/false);
+  auto r = run();
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
+  ASSERT_EQ(f.devices.mkfs_calls().size(), 1U);
+  EXPECT_TRUE(outcome(r, "/data/a").formatted);
+  EXPECT_TRUE(outcome(r, "/data/a").reused);
+  EXPECT_FALSE(attempt_left());  // mounted: the attempt is over
+}
+
+TEST_F(KilledMkfsTest, CompletedMkfsIsNotDoneAgain) {
+  left_by_a_killed_run(/*formatted=*/true);
+  auto r = run();
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
+  EXPECT_TRUE(f.devices.mkfs_calls().empty());
+  EXPECT_FALSE(outcome(r, "/data/a").formatted);
+}
+
+TEST_F(RestoreTest, TheAttemptRecordsTheMkfsOnceItCompleted) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a", FsType::xfs)});
+  // The run dies right after its mkfs: the mount fails.
+  f.mounter.fail_next_mount("/data/a", platform::Error{.kind = platform::ErrorKind::System, .message = "injected"});
+  ASSERT_EQ(run().exit_code(), 1);
+  auto attempt = attempt_left();
+  ASSERT_TRUE(attempt);
+  EXPECT_TRUE(attempt->formatted);
 }
 
 TEST_F(RestoreTest, VolumeCreatedButNeverAttachedIsReusedThroughItsAttemptTag) {
@@ -187,14 +245,13 @@ TEST_F(RestoreTest, VolumeCreatedButNeverAttachedIsReusedThroughItsAttemptTag) {
   f.ec2.fail_next("AttachVolume", ec2::Error{.kind = ec2::ErrorKind::ServerError, .message = "injected"});
   auto first = run();
   ASSERT_EQ(first.exit_code(), 1);
-  ClientTokens tokens(f.services.options.run_dir);
-  auto attempt = tokens.load("db", "/data/a");
-  ASSERT_TRUE(attempt && *attempt);
+  auto attempt = attempt_left();
+  ASSERT_TRUE(attempt);
   const auto created = *outcome(first, "/data/a").volume_id;
-  EXPECT_EQ(ec2::find_tag(f.ec2.volume(created)->tags, k_tag_attempt), (*attempt)->token);
+  EXPECT_EQ(ec2::find_tag(f.ec2.volume(created)->tags, k_tag_attempt), attempt->token);
 
   auto r = run();
-  ASSERT_TRUE(r.ok()) << format_restore(r);
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
   EXPECT_EQ(outcome(r, "/data/a").volume_id, created);
   EXPECT_TRUE(outcome(r, "/data/a").reused);
   EXPECT_EQ(f.ec2.call_count("CreateVolume"), 1);
@@ -207,7 +264,7 @@ TEST_F(RestoreTest, LostCreateVolumeResponseIsResolvedWithoutASecondVolume) {
   auto first = run();
   ASSERT_EQ(first.exit_code(), 1);
   auto r = run();
-  ASSERT_TRUE(r.ok()) << format_restore(r);
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
   EXPECT_EQ(f.live_volumes_of("/data/a").size(), 1U);
 }
 
@@ -218,7 +275,7 @@ TEST_F(RestoreTest, TokenOfACreateVolumeThatNeverHappenedIsSentAgain) {
   auto attempt = ClientTokens(f.services.options.run_dir).load("db", "/data/a");
   ASSERT_TRUE(attempt && *attempt);
   auto r = run();
-  ASSERT_TRUE(r.ok()) << format_restore(r);
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
   EXPECT_EQ(ec2::find_tag(f.ec2.volume(*outcome(r, "/data/a").volume_id)->tags, k_tag_attempt),
             (*attempt)->token);
 }
@@ -232,7 +289,7 @@ TEST_F(RestoreTest, AttemptWhoseVolumeWasDeletedStartsANewAttempt) {
   ASSERT_TRUE(f.ec2.delete_volume(ec2::DeleteVolumeOptions{.volume_id = deleted}));
   f.ec2.settle();
   auto r = run();
-  ASSERT_TRUE(r.ok()) << format_restore(r);
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
   const auto& o = outcome(r, "/data/a");
   EXPECT_NE(o.volume_id, deleted);
   EXPECT_NE(ec2::find_tag(f.ec2.volume(*o.volume_id)->tags, k_tag_attempt), old_token);
@@ -247,7 +304,7 @@ TEST_F(RestoreTest, DeviceNameInUseTakesTheNextFreeName) {
       .instance_id = f.instance_id, .device = "/dev/sdf", .state = ec2::AttachmentState::Attached});
   f.ec2.add_volume(other);
   auto r = run();
-  ASSERT_TRUE(r.ok()) << format_restore(r);
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
   const auto& a = outcome(r, "/data/a");
   EXPECT_NE(a.attached_as, "/dev/sdf");
   EXPECT_NE(a.attached_as, "/dev/sdg");  // the other volume of the run keeps its name
@@ -266,10 +323,10 @@ TEST_F(RestoreTest, OneFailingVolumeDoesNotStopTheOthers) {
   const auto& b = outcome(r, "/data/b");
   EXPECT_EQ(b.status, VolumeStatus::Failed);
   EXPECT_NE(b.reason.find("EIO"), std::string::npos);
-  EXPECT_NE(format_restore(r).find("failed: "), std::string::npos);
+  EXPECT_NE(render_text(report_of(r)).find("failed: "), std::string::npos);
   // A rerun finishes the failed one with the volume it already has.
   auto again = run();
-  ASSERT_TRUE(again.ok()) << format_restore(again);
+  ASSERT_TRUE(again.ok()) << render_text(report_of(again));
   EXPECT_EQ(outcome(again, "/data/b").volume_id, b.volume_id);
   EXPECT_EQ(f.ec2.call_count("CreateVolume"), 3);
 }
@@ -374,7 +431,7 @@ TEST_F(RestoreTest, CallCountsOneDescribeSnapshotsAndBatchedPolling) {
   timed.add_snapshot("/d/a", 2);
   timed.add_snapshot("/d/c", 2);
   auto r = restore_groups(timed.services, timed.config, timed.filters, timed.instance, timed.groups());
-  ASSERT_TRUE(r.ok()) << format_restore(r);
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
   EXPECT_EQ(timed.ec2.call_count("DescribeSnapshots"), 1);
   EXPECT_EQ(timed.ec2.call_count("CreateVolume"), 4);
   EXPECT_EQ(timed.ec2.call_count("AttachVolume"), 4);
@@ -392,7 +449,7 @@ TEST_F(RestoreTest, DryRunPlansAndChangesNothing) {
   const auto snap = f.add_snapshot("/data/a", 1);
   f.services.options.dry_run = true;
   auto r = run();
-  ASSERT_TRUE(r.ok()) << format_restore(r);
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
   EXPECT_TRUE(r.dry_run);
   EXPECT_EQ(outcome(r, "/data/a").status, VolumeStatus::Restored);
   EXPECT_EQ(outcome(r, "/data/a").snapshot_id, snap);
@@ -406,17 +463,18 @@ TEST_F(RestoreTest, DryRunPlansAndChangesNothing) {
   ASSERT_TRUE(mounts);
   EXPECT_TRUE(mounts->empty());
   EXPECT_EQ(files_in(f.services.options.run_dir), 0U);
-  EXPECT_NE(format_restore(r).find("would be"), std::string::npos);
+  EXPECT_NE(render_text(report_of(r)).find("planned"), std::string::npos);
 }
 
 TEST_F(RestoreTest, JsonNamesEveryVolume) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
-  auto j = to_json(run());
+  const auto j = to_json(report_of(run()));
   EXPECT_EQ(j["command"], "mount");
   EXPECT_EQ(j["ok"], true);
-  ASSERT_EQ(j["volumes"].size(), 1U);
-  EXPECT_EQ(j["volumes"][0]["status"], "created");
-  EXPECT_TRUE(j["volumes"][0]["snapshot_id"].is_null());
+  ASSERT_EQ(j["groups"].size(), 1U);
+  ASSERT_EQ(j["groups"][0]["volumes"].size(), 1U);
+  EXPECT_EQ(j["groups"][0]["volumes"][0]["outcome"], "created");
+  EXPECT_TRUE(j["groups"][0]["volumes"][0]["snapshot_id"].is_null());
 }
 
 TEST(ClientTokensTest, BeginRecordLoadFinish) {
@@ -435,7 +493,7 @@ TEST(ClientTokensTest, BeginRecordLoadFinish) {
   EXPECT_EQ(std::filesystem::status(dir.path() / "run").permissions() & std::filesystem::perms::all,
             std::filesystem::perms::owner_all);
   a->volume_id = "vol-0123";
-  ASSERT_TRUE(tokens.record_volume("g", "/mnt/a", *a));
+  ASSERT_TRUE(tokens.record("g", "/mnt/a", *a));
   auto loaded = tokens.load("g", "/mnt/a");
   ASSERT_TRUE(loaded && *loaded);
   EXPECT_EQ((*loaded)->token, a->token);

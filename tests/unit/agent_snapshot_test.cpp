@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "agent/agent_commands.h"
 #include "agent/snapshot.h"
 #include "agent/snapshot_record.h"
 #include "tests/unit/agent_snapshot_fixture.h"
@@ -38,7 +39,7 @@ std::vector<std::filesystem::path> run_records(const SnapshotMachine& m) {
 TEST(Snapshot, OrderHooksSyncGuardianFreezeOneCallThawPostHooks) {
   SnapshotMachine m;
   auto r = m.snapshot();
-  ASSERT_TRUE(r.ok()) << render_text(r) << m.log.dump();
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r)) << m.log.dump();
   const auto& log = m.log;
   const int pre_group = log.index("hook pre_snapshots");
   const int pre_a = log.index("hook pre_snapshot /mnt/a");
@@ -93,7 +94,7 @@ TEST(Snapshot, OrderHooksSyncGuardianFreezeOneCallThawPostHooks) {
   }
   ASSERT_TRUE(r.groups[0].freeze_window.has_value());
   EXPECT_GE(*r.groups[0].freeze_window, *volume(r, "/mnt/a").freeze_window);
-  const auto json = to_json(r);
+  const auto json = to_json(report_of(r));
   EXPECT_TRUE(json["groups"][0]["freeze_window_ms"].is_number());
   EXPECT_TRUE(json["groups"][0]["volumes"][0]["freeze_ms"].is_number());
 }
@@ -101,7 +102,7 @@ TEST(Snapshot, OrderHooksSyncGuardianFreezeOneCallThawPostHooks) {
 TEST(Snapshot, CreateSnapshotsExcludesBootAndEveryOtherAttachedVolume) {
   SnapshotMachine m;
   auto r = m.snapshot();
-  ASSERT_TRUE(r.ok()) << render_text(r);
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
   ASSERT_EQ(m.api.create_snapshots_calls.size(), 1U);
   const auto& o = m.api.create_snapshots_calls.front();
   EXPECT_EQ(o.instance_id, m.instance.instance_id);
@@ -155,7 +156,7 @@ TEST(Snapshot, LostResponseIsReconciledByRunTagAfterTheThaw) {
   SnapshotMachine m;
   m.ec2.lose_next_response("CreateSnapshots");
   auto r = m.snapshot();
-  ASSERT_TRUE(r.ok()) << render_text(r) << m.log.dump();
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r)) << m.log.dump();
   EXPECT_EQ(m.ec2.call_count("CreateSnapshots"), 1) << "a lost answer is reconciled, never resent";
   const int call = m.log.index("ec2 CreateSnapshots");
   EXPECT_EQ(m.log.index("thaw /mnt/b"), call + 1) << m.log.dump();
@@ -191,7 +192,7 @@ TEST(Snapshot, GuardianTimeoutBeforeTheResponseRetagsWatchdogThawedAfterTheThaw)
     if (action == "CreateSnapshots") m.guardians.time_out();  // the bound passes while the call is in flight
   };
   auto r = m.snapshot();
-  ASSERT_TRUE(r.ok()) << render_text(r) << m.log.dump();
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r)) << m.log.dump();
   EXPECT_EQ(r.groups[0].guardian_trigger, platform::GuardianTrigger::Timeout);
   const int last_thaw = std::max(m.log.index("thaw /mnt/a"), m.log.index("thaw /mnt/b"));
   const int retag = m.log.index("ec2 CreateTags");
@@ -213,7 +214,7 @@ TEST(Snapshot, RootIsSnapshottedUnfrozenAndTaggedSo) {
   m.config.groups.push_back(g);
   m.ec2.create_tags({.resource_ids = {m.root_volume.value}, .tags = {{std::string(k_tag_mount_point), "/"}}}).value();
   auto r = m.snapshot({"system"});
-  ASSERT_TRUE(r.ok()) << render_text(r) << m.log.dump();
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r)) << m.log.dump();
   EXPECT_EQ(m.log.index("freeze /"), -1) << "/ is never frozen";
   EXPECT_GE(m.log.index("freeze /mnt/a"), 0);
   EXPECT_EQ(m.log.index("guardian start /mnt/a"), m.log.index("guardian start", true));
@@ -231,7 +232,7 @@ TEST(Snapshot, FreezeFalseGroupIsNeverFrozen) {
   SnapshotMachine m;
   m.config.groups.front().freeze = false;
   auto r = m.snapshot();
-  ASSERT_TRUE(r.ok()) << render_text(r);
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
   EXPECT_EQ(m.log.index("guardian start", true), -1);
   EXPECT_EQ(m.log.index("freeze", true), -1);
   EXPECT_EQ(m.ec2.call_count("CreateSnapshots"), 1);
@@ -280,7 +281,7 @@ TEST(Snapshot, DryRunPlansWithoutHooksFreezeOrSnapshots) {
   auto s = m.services();
   s.options.dry_run = true;
   auto r = take_snapshots(m.config, m.filters, m.instance, s, {.groups = {"solr"}, .hooks = m.hooks(), .run_id = "run-1"});
-  ASSERT_TRUE(r.ok()) << render_text(r);
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
   EXPECT_EQ(volume(r, "/mnt/a").outcome, SnapshotOutcome::Planned);
   EXPECT_EQ(m.log.index("hook", true), -1);
   EXPECT_EQ(m.log.index("freeze", true), -1);
@@ -329,7 +330,7 @@ TEST(Snapshot, NextRunRetagsTheSnapshotsOfARunThatDied) {
     (void)m.ec2.add_snapshot(s);
   }
   auto r = m.snapshot();
-  ASSERT_TRUE(r.ok()) << render_text(r);
+  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
   ASSERT_EQ(r.reconciled.size(), 1U);
   EXPECT_EQ(r.reconciled[0].run_id, "dead-run");
   EXPECT_EQ(r.reconciled[0].retagged.size(), 2U);

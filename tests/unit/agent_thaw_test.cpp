@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "agent/agent_commands.h"
 #include "agent/thaw_command.h"
 #include "platform/freeze_state.h"
 #include "tests/unit/agent_snapshot_fixture.h"
@@ -41,7 +42,7 @@ TEST(Thaw, AllThawsEveryRecordedMountPointInReverseAndRemovesSettledFiles) {
   m.answers.emplace("/mnt/a", platform::ThawOutcome::Thawed);
   m.answers.emplace("/mnt/c", platform::ThawOutcome::Thawed);
   auto r = run_thaw({.all = true, .run_dir = m.run_dir.path(), .thaw = m.thaw()});
-  EXPECT_TRUE(r.ok()) << render_text(r);
+  EXPECT_TRUE(r.ok()) << render_text(report_of(r));
   ASSERT_EQ(r.entries.size(), 3U);
   EXPECT_LT(m.log.index("thaw /mnt/b"), m.log.index("thaw /mnt/a")) << "reverse order within a set";
   std::map<std::string, platform::ThawOutcome> by_mount;
@@ -51,8 +52,7 @@ TEST(Thaw, AllThawsEveryRecordedMountPointInReverseAndRemovesSettledFiles) {
   EXPECT_EQ(by_mount["/mnt/c"], platform::ThawOutcome::Thawed);
   EXPECT_EQ(m.state_files(), 0U);
   EXPECT_FALSE(r.reconcile_attempted) << "no EC2 given: the hatch needs none";
-  auto json = to_json(r);
-  EXPECT_EQ(json["thaw"].size(), 3U);
+  EXPECT_EQ(to_json(report_of(r))["thaw"].size(), 3U);
 }
 
 TEST(Thaw, AFailedThawKeepsItsStateFileAndFails) {
@@ -89,7 +89,7 @@ TEST(Thaw, NoStateFilesMeansNothingWasFrozen) {
   auto r = run_thaw({.all = true, .run_dir = m.run_dir.path() / "absent", .thaw = m.thaw()});
   EXPECT_TRUE(r.ok());
   EXPECT_TRUE(r.entries.empty());
-  EXPECT_NE(render_text(r).find("nothing was recorded as frozen"), std::string::npos);
+  EXPECT_NE(render_text(report_of(r)).find("nothing was frozen"), std::string::npos);
 }
 
 TEST(Thaw, ReconcilesDeadSnapshotRunsOnlyAfterThawing) {
@@ -116,7 +116,7 @@ TEST(Thaw, ReconcilesDeadSnapshotRunsOnlyAfterThawing) {
   s.ec2.on_call([&](std::string_view action) { m.log.add("ec2 " + std::string(action)); });
 
   auto r = run_thaw({.all = true, .run_dir = s.run_dir.path(), .thaw = m.thaw(), .ec2 = &s.api, .clock = &s.clock});
-  EXPECT_TRUE(r.ok()) << render_text(r);
+  EXPECT_TRUE(r.ok()) << render_text(report_of(r));
   EXPECT_TRUE(r.reconcile_attempted);
   ASSERT_EQ(r.reconciled.size(), 1U);
   EXPECT_TRUE(r.reconciled[0].record_removed);
