@@ -55,12 +55,10 @@ struct KernelRound {
   double window_ms = 0;  // FreezeSet: first FIFREEZE started → last FITHAW returned
 };
 
-// syncfs + guardian + FIFREEZE (concurrent) + FITHAW, as the agent does it, minus the API call.
-KernelRound kernel_round(const std::vector<std::string>& mount_points, bench::Probes& probes,
-                         const std::filesystem::path& run_dir) {
-  platform::KernelFreezeOps ops;
-  platform::FreezeOptions options;
-  options.runtime_dir = run_dir.string();
+// What both kinds of round do before freezing: the probes start writing, syncfs (outside the
+// window, as ebsnap does), and a thaw guardian is watching.
+platform::ThawGuardian begin_round(platform::FreezeOps& ops, const std::vector<std::string>& mount_points,
+                                   bench::Probes& probes, const std::filesystem::path& run_dir) {
   probes.arm();
   if (auto synced = platform::sync_filesystems(ops, mount_points); !synced) {
     (void)probes.disarm();
@@ -72,11 +70,21 @@ KernelRound kernel_round(const std::vector<std::string>& mount_points, bench::Pr
     (void)probes.disarm();
     throw std::runtime_error("thaw guardian: " + guardian.error().describe());
   }
+  return std::move(*guardian);
+}
+
+// syncfs + guardian + FIFREEZE (concurrent) + FITHAW, as the agent does it, minus the API call.
+KernelRound kernel_round(const std::vector<std::string>& mount_points, bench::Probes& probes,
+                         const std::filesystem::path& run_dir) {
+  platform::KernelFreezeOps ops;
+  platform::FreezeOptions options;
+  options.runtime_dir = run_dir.string();
+  auto guardian = begin_round(ops, mount_points, probes, run_dir);
   KernelRound round;
   {
     auto set = platform::FreezeSet::freeze(ops, mount_points, options);
     if (!set) {
-      (void)guardian->finish();
+      (void)guardian.finish();
       (void)probes.disarm();
       throw std::runtime_error("freeze: " + set.error().describe());
     }
@@ -91,7 +99,7 @@ KernelRound kernel_round(const std::vector<std::string>& mount_points, bench::Pr
     round.window_ms = bench::ms(std::chrono::duration_cast<Micros>(last - first));
     if (!thawed) throw std::runtime_error("thaw: " + thawed.error().describe());
   }
-  (void)guardian->finish();
+  (void)guardian.finish();
   auto stall = probes.disarm();
   if (!stall) throw std::runtime_error("a probe did not come back after the thaw");
   round.stall_ms = bench::ms(*stall);
@@ -103,17 +111,7 @@ KernelRound kernel_round(const std::vector<std::string>& mount_points, bench::Pr
 double sequential_round(const std::vector<std::string>& mount_points, bench::Probes& probes,
                         const std::filesystem::path& run_dir) {
   platform::KernelFreezeOps ops;
-  probes.arm();
-  if (auto synced = platform::sync_filesystems(ops, mount_points); !synced) {
-    (void)probes.disarm();
-    throw std::runtime_error("syncfs: " + synced.error().describe());
-  }
-  auto guardian = platform::ThawGuardian::start(
-      {.mount_points = mount_points, .freeze_bound = std::chrono::milliseconds(10'000), .state_dir = run_dir.string()});
-  if (!guardian) {
-    (void)probes.disarm();
-    throw std::runtime_error("thaw guardian: " + guardian.error().describe());
-  }
+  auto guardian = begin_round(ops, mount_points, probes, run_dir);
   std::vector<std::pair<int, std::string>> frozen;
   std::vector<int> fds;
   for (const auto& mp : mount_points) fds.push_back(::open(mp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -133,7 +131,7 @@ double sequential_round(const std::vector<std::string>& mount_points, bench::Pro
   for (int fd : fds) {
     if (fd >= 0) ::close(fd);
   }
-  (void)guardian->finish();
+  (void)guardian.finish();
   auto stall = probes.disarm();
   if (!error.empty()) throw std::runtime_error("sequential freeze: " + error);
   if (!stall) throw std::runtime_error("a probe did not come back after the thaw");

@@ -8,8 +8,9 @@
 namespace testsupport {
 
 // Starts /lib/systemd/systemd-udevd --daemon unless a udevd answers `udevadm control --ping`
-// (a socket file left by a udevd that died does not). A udevd it started is left running
-// (harmless, and shared); one it did not start is never touched.
+// (a socket file left by a udevd that died does not). A udevd it started is shared by the
+// tests that follow and stopped by scripts/test when they are over (scripts/udevd-scope);
+// one it did not start is never touched.
 void ensure_udevd();
 
 // `udevadm settle`: every queued event processed.

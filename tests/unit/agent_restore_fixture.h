@@ -16,25 +16,10 @@
 #include "platform/fake_block_devices.h"
 #include "platform/fake_mounter.h"
 #include "platform/freeze_ops.h"
+#include "tests/unit/agent_no_imds.h"
 #include "tests/support/temp_dir.h"
 
 namespace agent::testing {
-
-// Imds is not used by the commands (InstanceContext carries what they need); any call fails.
-class NoImds final : public ec2::Imds {
- public:
-  ec2::Result<ec2::InstanceId> instance_id() override { return no(); }
-  ec2::Result<std::string> region() override { return no(); }
-  ec2::Result<std::string> availability_zone() override { return no(); }
-  ec2::Result<std::optional<std::string>> user_data() override { return no(); }
-  ec2::Result<ec2::InstanceIdentity> identity_document() override { return no(); }
-  ec2::Result<std::string> role_name() override { return no(); }
-  ec2::Result<ec2::Credentials> role_credentials(std::string_view) override { return no(); }
-  ec2::Result<std::string> get(std::string_view) override { return no(); }
-
- private:
-  static std::unexpected<ec2::Error> no() { return ec2::fail(ec2::ErrorKind::Imds, "not in this test"); }
-};
 
 class FakeInstance {
  public:

@@ -19,6 +19,7 @@
 #include "platform/fake_block_devices.h"
 #include "platform/fake_mounter.h"
 #include "tests/support/temp_dir.h"
+#include "tests/unit/agent_no_imds.h"
 
 namespace agent::testing {
 
@@ -204,21 +205,6 @@ class RecordingEc2 final : public ec2::Ec2Api {
  private:
   ec2::FakeEc2& inner_;
   std::mutex mutex_;
-};
-
-class NoImds final : public ec2::Imds {
- public:
-  ec2::Result<ec2::InstanceId> instance_id() override { return no(); }
-  ec2::Result<std::string> region() override { return no(); }
-  ec2::Result<std::string> availability_zone() override { return no(); }
-  ec2::Result<std::optional<std::string>> user_data() override { return no(); }
-  ec2::Result<ec2::InstanceIdentity> identity_document() override { return no(); }
-  ec2::Result<std::string> role_name() override { return no(); }
-  ec2::Result<ec2::Credentials> role_credentials(std::string_view) override { return no(); }
-  ec2::Result<std::string> get(std::string_view) override { return no(); }
-
- private:
-  static std::unexpected<ec2::Error> no() { return ec2::fail(ec2::ErrorKind::Imds, "no IMDS in this test"); }
 };
 
 struct SnapshotMachine {

@@ -137,7 +137,8 @@ class DataPlane:
 
     # --- udev --------------------------------------------------------------------------------
     def start(self) -> None:
-        """Starts udevd when none runs (it is left running: harmless, and shared) and installs
+        """Starts udevd when none runs (shared by what follows in the run; scripts/test, demo
+        and bench/run stop it at the end: scripts/udevd-scope) and installs
         our one rule. The rule never changes: what a volume looks like is in a file beside its
         image, written before its losetup, so attaching needs no rule reload and no replay of
         events, and N attachments do not queue behind each other's udev round trips."""
