@@ -12,6 +12,8 @@ namespace {
 
 // EC2 takes up to 200 values per filter.
 constexpr std::size_t k_ids_per_call = 200;
+// After a round that found part of the pending ids ready, the next one comes this much sooner.
+constexpr int k_wave_divisor = 3;
 
 // The shared loop: describe the pending ids, check each, back off, until done or the deadline.
 template <class Id, class Item, class Describe, class Check>
@@ -49,6 +51,7 @@ Result<std::vector<std::optional<Item>>> wait_loop(std::string_view what, const 
         last[index] = it == items->end() ? std::nullopt : std::optional<Item>(*it);
       }
     }
+    const std::size_t before = pending.size();
     std::vector<std::size_t> still;
     for (std::size_t index : pending) {
       WaitCheck c = check(ids[index], last[index]);
@@ -75,7 +78,16 @@ Result<std::vector<std::optional<Item>>> wait_loop(std::string_view what, const 
                                           std::to_string(options.timeout.count() / 1000) + " s for " + list);
     }
     if (steady && now - started >= options.steady_for) steady = false;
-    const auto base = steady ? options.initial_delay : waiter.delay_before_jitter(++growing);
+    auto base = steady ? options.initial_delay : waiter.delay_before_jitter(growing + 1);
+    if (pending.size() < before) {
+      // Some became ready and some did not: what was started together finishes together, so
+      // the rest of this wave is likely a few tens of milliseconds behind. The next round
+      // comes after a third of the delay, and the schedule does not advance; a round that
+      // finds none ready ends the quick rounds.
+      base /= k_wave_divisor;
+    } else if (!steady) {
+      ++growing;
+    }
     // Part fixed, part random (jitter), so rounds never collapse to zero.
     const double share = 1.0 - options.jitter * (1.0 - random.uniform());
     auto delay = std::chrono::milliseconds{static_cast<long long>(static_cast<double>(base.count()) * share)};

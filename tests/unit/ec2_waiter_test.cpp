@@ -74,6 +74,43 @@ TEST_F(WaiterTest, EvenlySpacedDuringTheSteadyPhaseThenGrowing) {
   EXPECT_EQ(clock.sleeps(), expected);
 }
 
+TEST_F(WaiterTest, TheRestOfAWaveIsPolledSooner) {
+  SequenceRandom any({0.3});
+  Waiter w(WaiterOptions{.initial_delay = 600ms, .max_delay = 8s, .multiplier = 2.0, .steady_for = 60s,
+                         .jitter = 0.0, .timeout = 60s},
+           clock, clock, any);
+  auto ids = create(1);  // available at t = 5 s
+  clock.advance(100ms);
+  ids.push_back(create(1).front());  // 5.1 s
+  clock.advance(200ms);
+  ids.push_back(create(1).front());  // 5.3 s
+  clock.advance(50ms);
+  ASSERT_TRUE(w.volumes(ec2, ids, VolumeState::Available));
+  // From t = 0.35 s, rounds every 600 ms; the one at 5.15 s finds two of the three ready, so the
+  // next comes 200 ms later (5.35 s, the third ready) instead of at 5.75 s.
+  const std::vector<std::chrono::milliseconds> expected{600ms, 600ms, 600ms, 600ms, 600ms,
+                                                        600ms, 600ms, 600ms, 200ms};
+  EXPECT_EQ(clock.sleeps(), expected);
+  EXPECT_EQ(ec2.call_count("DescribeVolumes"), 10);
+}
+
+TEST_F(WaiterTest, AQuickRoundThatFindsNoneReadyEndsTheQuickRounds) {
+  SequenceRandom any({0.3});
+  Waiter w(WaiterOptions{.initial_delay = 600ms, .max_delay = 8s, .multiplier = 2.0, .steady_for = 60s,
+                         .jitter = 0.0, .timeout = 60s},
+           clock, clock, any);
+  auto ids = create(1);  // available at t = 5 s
+  clock.advance(1s);
+  ids.push_back(create(1).front());  // 6 s
+  clock.advance(50ms);
+  ASSERT_TRUE(w.volumes(ec2, ids, VolumeState::Available));
+  // From t = 1.05 s, rounds every 600 ms: 5.25 s finds the first ready, 5.45 s (quick) none,
+  // then the usual 600 ms: 6.05 s finds the second.
+  const std::vector<std::chrono::milliseconds> expected{600ms, 600ms, 600ms, 600ms, 600ms, 600ms, 600ms,
+                                                        200ms, 600ms};
+  EXPECT_EQ(clock.sleeps(), expected);
+}
+
 TEST_F(WaiterTest, AThrottledRoundEndsTheSteadyPhase) {
   SequenceRandom any({0.3});
   Waiter w(WaiterOptions{.initial_delay = 500ms, .max_delay = 8s, .multiplier = 2.0, .steady_for = 60s,
