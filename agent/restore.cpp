@@ -425,7 +425,9 @@ void Restore::create(Item& item) {
         .tags = volume_tags(*item.group, filters_, {item.group->name, v.mount_point, v.device},
                             instance_.instance_id, item.attempt->token)}};
     o.client_token = item.attempt->token;
+    const auto asked = s_.clock.monotonic();
     auto created = s_.ec2.create_volume(o);
+    const auto create_ms = std::chrono::duration_cast<std::chrono::milliseconds>(s_.clock.monotonic() - asked);
     if (!created) {
       const bool spent = created.error().aws_code == "IdempotentParameterMismatch";
       if (spent && item.replayed_token) {
@@ -450,8 +452,9 @@ void Restore::create(Item& item) {
       log_agent().warn("mount group={} mount_point={} volume_id={} record_attempt_failed=\"{}\"",
                        item.group->name, v.mount_point, created->id, r.error().message);
     }
-    log_agent().info("mount group={} mount_point={} volume_id={} snapshot_id={} created=1", item.group->name,
-                     v.mount_point, created->id, item.snapshot ? item.snapshot->id.value : "-");
+    log_agent().info("mount group={} mount_point={} volume_id={} snapshot_id={} created=1 create_ms={}",
+                     item.group->name, v.mount_point, created->id, item.snapshot ? item.snapshot->id.value : "-",
+                     create_ms.count());
     item.ec2_volume = *created;
     item.out.volume_id = created->id;
     item.plan = Plan::Attach;
@@ -586,14 +589,16 @@ void Restore::attach_and_mount(Item& item) {
   auto watch = s_.devices.arm_watch();
   if (!watch) return fail(item, "cannot watch for block devices: " + watch.error().describe());
   if (item.plan == Plan::Attach) {
+    const auto asked = s_.clock.monotonic();
     auto attached = attach(item, *watch);
+    const auto attach_ms = std::chrono::duration_cast<std::chrono::milliseconds>(s_.clock.monotonic() - asked);
     if (!attached)
       return fail(item, fmt::format("AttachVolume {} failed: {}", item.ec2_volume->id.value,
                                     attached.error().describe()));
     name = *attached;
     item.out.attached_as = name;
-    log_agent().info("mount group={} mount_point={} volume_id={} device={} attach=sent", item.group->name,
-                     v.mount_point, item.ec2_volume->id, name);
+    log_agent().info("mount group={} mount_point={} volume_id={} device={} attach=sent attach_ms={}",
+                     item.group->name, v.mount_point, item.ec2_volume->id, name, attach_ms.count());
   }
   const platform::VolumeQuery query{.volume_id = item.ec2_volume->id.value, .device_hint = name};
   const auto deadline = s_.clock.monotonic() + config_.timeouts.device_wait;
