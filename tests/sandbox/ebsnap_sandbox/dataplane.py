@@ -4,6 +4,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import struct
 import subprocess
 import sys
 import threading
@@ -62,6 +63,47 @@ def _copy_extents(sfd: int, dfd: int) -> None:
                 break
             off += n
         pos = hole
+
+
+# <linux/loop.h>: attach an image with two ioctls, not a losetup process per volume (spawned
+# from this large process it took 5-17 ms, under a lock, so 16 attachments due at once
+# completed over ~120 ms where EC2 completes them together).
+LOOP_CTL_GET_FREE = 0x4C82
+LOOP_CONFIGURE = 0x4C0A
+_LO_NAME_SIZE = 64
+
+
+def _loop_config(fd: int, path: str) -> bytes:
+    """struct loop_config: fd, block_size, struct loop_info64 (lo_file_name at 56), reserved."""
+    info = bytearray(232)
+    name = os.fsencode(path)[:_LO_NAME_SIZE - 1]
+    info[56:56 + len(name)] = name
+    return struct.pack("II", fd, 0) + bytes(info) + bytes(64)
+
+
+def _losetup(image: str) -> str:
+    """The first free loop device, bound to image; retried when another process takes it first."""
+    fd = os.open(image, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        ctl = os.open("/dev/loop-control", os.O_RDWR | os.O_CLOEXEC)
+        try:
+            for _ in range(16):
+                n = fcntl.ioctl(ctl, LOOP_CTL_GET_FREE)
+                dev = f"/dev/loop{n}"
+                lfd = os.open(dev, os.O_RDWR | os.O_CLOEXEC)
+                try:
+                    fcntl.ioctl(lfd, LOOP_CONFIGURE, _loop_config(fd, image))
+                    return dev
+                except OSError as e:
+                    if e.errno != errno.EBUSY:
+                        raise RuntimeError(f"LOOP_CONFIGURE {dev} {image}: {e.strerror}") from e
+                finally:
+                    os.close(lfd)
+            raise RuntimeError(f"no free loop device for {image} (always taken first)")
+        finally:
+            os.close(ctl)
+    finally:
+        os.close(fd)
 
 
 def _udevd_running() -> bool:
@@ -196,8 +238,8 @@ class DataPlane:
         with open(udev_file + ".tmp", "w") as f:
             f.write("".join(f'{k}="{v}"\n' for k, v in props.items()))
         os.replace(udev_file + ".tmp", udev_file)
+        dev = _losetup(self.image(volume_id))
         with self._lock:
-            dev = _run("losetup", "--find", "--show", self.image(volume_id)).strip()
             self._loops[volume_id] = dev
         link = "/dev/" + props["EBSNAP_SANDBOX_LINK"]
         for replay in (False, True):

@@ -12,16 +12,17 @@ import datetime
 import functools
 import re
 
-import botocore.session
+from moto.core.utils import get_service_model
 
 from .errors import Ec2Error, invalid_value
 
 API_VERSION = "2016-11-15"
 
 
-@functools.lru_cache(maxsize=1)
 def service_model():
-    return botocore.session.get_session().get_service_model("ec2")
+    # moto's copy (cached; the engine loads it before the gateway serves): one model in the
+    # process, never loaded by concurrent first requests.
+    return get_service_model("ec2")
 
 
 def _serialized_name(member_name: str, shape) -> str:
