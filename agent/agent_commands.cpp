@@ -129,7 +129,26 @@ void add_result(RunReport& report, const RestoreResult& result) {
   if (!result.errors.empty()) report.error = join(result.errors);
 }
 
+void add_reconciled(RunReport& report, const std::vector<ReconcileResult>& reconciled) {
+  auto ids = [](const std::vector<ec2::SnapshotId>& snapshots) {
+    std::vector<std::string> out;
+    for (const auto& s : snapshots) out.push_back(s.value);
+    return out;
+  };
+  for (const auto& r : reconciled) {
+    report.reconciled.push_back(ReconcileReport{.run_id = r.run_id,
+                                                .group = r.group,
+                                                .found = ids(r.found),
+                                                .retagged = ids(r.retagged),
+                                                .deleted = ids(r.deleted),
+                                                .record_removed = r.record_removed,
+                                                .error = r.error,
+                                                .note = r.note});
+  }
+}
+
 void add_result(RunReport& report, const SnapshotResult& result) {
+  add_reconciled(report, result.reconciled);
   for (const auto& g : result.groups) {
     auto& group = group_of(report, g.name);
     group.error = g.error;
@@ -203,6 +222,7 @@ void add_result(RunReport& report, const CheckResult& result) {
 }
 
 void add_result(RunReport& report, const ThawCommandResult& result) {
+  add_reconciled(report, result.reconciled);
   for (const auto& e : result.entries) {
     ThawReport r{.mount_point = e.mount_point};
     switch (e.outcome) {

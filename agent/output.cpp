@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <ctime>
 
+#include <fmt/format.h>
+
 #include "agent/iam_policy.h"
 #include "agent/version.h"
 
@@ -149,6 +151,20 @@ std::string render_thaw(const RunReport& report) {
   return out;
 }
 
+// "interrupted run R of group G: 2 snapshots found, 2 retagged watchdog-thawed, record removed"
+std::string render_reconciled(const RunReport& report) {
+  std::string out;
+  for (const auto& r : report.reconciled) {
+    out += fmt::format("interrupted run {} of group {}: {} snapshot(s) found, {} retagged watchdog-thawed", r.run_id,
+                       r.group, r.found.size(), r.retagged.size());
+    if (!r.deleted.empty()) out += fmt::format(", {} deleted (not asked for)", r.deleted.size());
+    out += r.record_removed ? ", record removed" : ", record kept (" + r.note + ")";
+    if (r.error) out += "; error: " + *r.error;
+    out += "\n";
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string_view to_string(Outcome outcome) {
@@ -221,6 +237,17 @@ nlohmann::ordered_json to_json(const RunReport& report) {
   }
   Json checks = Json::array();
   for (const auto& c : report.checks) checks.push_back(Json{{"name", c.name}, {"ok", c.ok}, {"detail", c.detail}});
+  Json reconciled = Json::array();
+  for (const auto& r : report.reconciled) {
+    reconciled.push_back(Json{{"run_id", r.run_id},
+                              {"group", r.group},
+                              {"found", r.found},
+                              {"retagged", r.retagged},
+                              {"deleted", r.deleted},
+                              {"record_removed", r.record_removed},
+                              {"error", or_null(r.error)},
+                              {"note", r.note}});
+  }
   return Json{{"schema", k_report_schema_version},
               {"ebsnap_version", k_version},
               {"command", report.command},
@@ -232,7 +259,8 @@ nlohmann::ordered_json to_json(const RunReport& report) {
               {"groups", std::move(groups)},
               {"thaw", std::move(thaw)},
               {"checks", std::move(checks)},
-              {"missing_actions", report.missing_actions}};
+              {"missing_actions", report.missing_actions},
+              {"reconciled", std::move(reconciled)}};
 }
 
 std::string render_json(const RunReport& report) { return to_json(report).dump(2) + "\n"; }
@@ -249,6 +277,7 @@ std::string render_text(const RunReport& report) {
   } else {
     out += render_groups(report);
   }
+  out += render_reconciled(report);
   if (report.error) out += report.command + ": error: " + *report.error + "\n";
   return out;
 }

@@ -48,7 +48,15 @@
 //       "reason": null | "..." } ],
 //   "checks": [                       // check; [] otherwise
 //     { "name": "imds", "ok": true, "detail": "IMDSv2 reachable, instance i-0123..." } ],
-//   "missing_actions": [ "ec2:CreateSnapshots" ]   // check: actions DryRun refused; [] otherwise
+//   "missing_actions": [ "ec2:CreateSnapshots" ],  // check: actions DryRun refused; [] otherwise
+//   "reconciled": [                   // snapshot, thaw: runs that died mid-snapshot; [] otherwise
+//     { "run_id": "...", "group": "solr",
+//       "found": [ "snap-..." ],      // the dead run's snapshots
+//       "retagged": [ "snap-..." ],   // ebsnap:consistency corrected (watchdog-thawed)
+//       "deleted": [ "snap-..." ],    // snapshots of volumes the run did not ask for
+//       "record_removed": true,       // false: a later run looks again
+//       "error": null | "...",
+//       "note": "..." } ]
 // }
 #include <chrono>
 #include <cstdint>
@@ -128,6 +136,19 @@ struct CheckReport {
   std::string detail;  // never a secret: credential *source*, not keys
 };
 
+// A run that died mid-snapshot, reconciled by this one (agent/snapshot_record.h). Its problems
+// are shown, not fatal: the snapshots exist, only their tags may still say too much.
+struct ReconcileReport {
+  std::string run_id;
+  std::string group;
+  std::vector<std::string> found;
+  std::vector<std::string> retagged;
+  std::vector<std::string> deleted;
+  bool record_removed = false;
+  std::optional<std::string> error;
+  std::string note;
+};
+
 struct RunReport {
   std::string command;  // canonical name: "mount", "snapshot", ...
   bool dry_run = false;
@@ -138,6 +159,7 @@ struct RunReport {
   std::vector<ThawReport> thaw;
   std::vector<CheckReport> checks;
   std::vector<std::string> missing_actions;
+  std::vector<ReconcileReport> reconciled;
 
   // No run error, every group ok, no failed thaw, every check ok, no missing action.
   [[nodiscard]] bool ok() const;

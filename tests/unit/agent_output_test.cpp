@@ -48,6 +48,24 @@ TEST(Output, JsonSchemaOneHasEveryKeyAlways) {
   EXPECT_TRUE(doc["thaw"].is_array());
   EXPECT_TRUE(doc["checks"].is_array());
   EXPECT_TRUE(doc["missing_actions"].is_array());
+  EXPECT_EQ(doc["reconciled"], Json::array());
+}
+
+TEST(Output, AReconciledRunIsShownAndNotFatal) {
+  auto r = snapshot_report();
+  r.reconciled.push_back(ReconcileReport{.run_id = "run-1", .group = "solr", .found = {"snap-a", "snap-b"},
+                                         .retagged = {"snap-a"}, .record_removed = false,
+                                         .error = "CreateTags: throttled", .note = "looking again on the next run"});
+  EXPECT_TRUE(r.ok());
+  const auto text = render_text(r);
+  EXPECT_NE(text.find("interrupted run run-1 of group solr: 2 snapshot(s) found, 1 retagged watchdog-thawed, "
+                      "record kept (looking again on the next run); error: CreateTags: throttled\n"),
+            std::string::npos)
+      << text;
+  const auto doc = to_json(r);
+  EXPECT_EQ(doc["reconciled"][0]["found"], (Json{"snap-a", "snap-b"}));
+  EXPECT_EQ(doc["reconciled"][0]["deleted"], Json::array());
+  EXPECT_EQ(doc["reconciled"][0]["error"], "CreateTags: throttled");
 }
 
 TEST(Output, RenderJsonIsOneDocument) {

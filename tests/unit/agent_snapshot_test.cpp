@@ -335,6 +335,16 @@ TEST(Snapshot, NextRunRetagsTheSnapshotsOfARunThatDied) {
   EXPECT_EQ(r.reconciled[0].run_id, "dead-run");
   EXPECT_EQ(r.reconciled[0].retagged.size(), 2U);
   EXPECT_TRUE(r.reconciled[0].record_removed);
+  // The report says so, in both renderings.
+  const auto report = report_of(r);
+  EXPECT_NE(render_text(report).find("interrupted run dead-run of group"), std::string::npos) << render_text(report);
+  EXPECT_NE(render_text(report).find("2 retagged watchdog-thawed, record removed"), std::string::npos);
+  const auto doc = to_json(report);
+  ASSERT_EQ(doc["reconciled"].size(), 1U);
+  EXPECT_EQ(doc["reconciled"][0]["run_id"], "dead-run");
+  EXPECT_EQ(doc["reconciled"][0]["retagged"].size(), 2U);
+  EXPECT_EQ(doc["reconciled"][0]["record_removed"], true);
+  EXPECT_TRUE(doc["reconciled"][0]["error"].is_null());
   int dead = 0;
   for (const auto& s : m.ec2.snapshots()) {
     if (ec2::find_tag(s.tags, k_tag_run_id) == "dead-run") {
