@@ -21,6 +21,14 @@ class WaiterTest : public ::testing::Test {
   Waiter waiter{WaiterOptions{.initial_delay = 1s, .max_delay = 8s, .multiplier = 2.0, .timeout = 60s}, clock,
                 clock, random};
 
+  // No jitter: rounds every `delay` for `steady_for`, then growing 2x.
+  SequenceRandom any{{0.3}};
+  Waiter without_jitter(std::chrono::milliseconds delay, std::chrono::milliseconds steady_for) {
+    return Waiter(WaiterOptions{.initial_delay = delay, .max_delay = 8s, .multiplier = 2.0, .steady_for = steady_for,
+                                .jitter = 0.0, .timeout = 60s},
+                  clock, clock, any);
+  }
+
   std::vector<VolumeId> create(int n) {
     std::vector<VolumeId> ids;
     for (int i = 0; i < n; ++i)
@@ -62,10 +70,7 @@ TEST_F(WaiterTest, JitterStaysInTheUpperHalf) {
 }
 
 TEST_F(WaiterTest, EvenlySpacedDuringTheSteadyPhaseThenGrowing) {
-  SequenceRandom any({0.3});
-  Waiter w(WaiterOptions{.initial_delay = 500ms, .max_delay = 8s, .multiplier = 2.0, .steady_for = 3s,
-                         .jitter = 0.0, .timeout = 60s},
-           clock, clock, any);
+  Waiter w = without_jitter(500ms, 3s);
   const auto ids = create(1);  // available at t = 5 s
   ASSERT_TRUE(w.volumes(ec2, ids, VolumeState::Available));
   // Rounds every 500 ms up to t = 3 s, then 500 ms, 1 s, 2 s: seen at t = 6.5 s.
@@ -75,10 +80,7 @@ TEST_F(WaiterTest, EvenlySpacedDuringTheSteadyPhaseThenGrowing) {
 }
 
 TEST_F(WaiterTest, TheRestOfAWaveIsPolledSooner) {
-  SequenceRandom any({0.3});
-  Waiter w(WaiterOptions{.initial_delay = 600ms, .max_delay = 8s, .multiplier = 2.0, .steady_for = 60s,
-                         .jitter = 0.0, .timeout = 60s},
-           clock, clock, any);
+  Waiter w = without_jitter(600ms, 60s);
   auto ids = create(1);  // available at t = 5 s
   clock.advance(100ms);
   ids.push_back(create(1).front());  // 5.1 s
@@ -95,10 +97,7 @@ TEST_F(WaiterTest, TheRestOfAWaveIsPolledSooner) {
 }
 
 TEST_F(WaiterTest, AQuickRoundThatFindsNoneReadyEndsTheQuickRounds) {
-  SequenceRandom any({0.3});
-  Waiter w(WaiterOptions{.initial_delay = 600ms, .max_delay = 8s, .multiplier = 2.0, .steady_for = 60s,
-                         .jitter = 0.0, .timeout = 60s},
-           clock, clock, any);
+  Waiter w = without_jitter(600ms, 60s);
   auto ids = create(1);  // available at t = 5 s
   clock.advance(1s);
   ids.push_back(create(1).front());  // 6 s
@@ -112,10 +111,7 @@ TEST_F(WaiterTest, AQuickRoundThatFindsNoneReadyEndsTheQuickRounds) {
 }
 
 TEST_F(WaiterTest, AThrottledRoundEndsTheSteadyPhase) {
-  SequenceRandom any({0.3});
-  Waiter w(WaiterOptions{.initial_delay = 500ms, .max_delay = 8s, .multiplier = 2.0, .steady_for = 60s,
-                         .jitter = 0.0, .timeout = 60s},
-           clock, clock, any);
+  Waiter w = without_jitter(500ms, 60s);
   const auto ids = create(1);  // available at t = 5 s
   ec2.fail_next("DescribeVolumes",
                 Error{.message = "slow down", .aws_code = "RequestLimitExceeded", .http_status = 503}, 2);

@@ -525,12 +525,10 @@ class Ec2Engine:
                                "Use an increasing or variable sleep interval between requests.", 400)
 
     def _snapshot(self, vol, description: str, tags: dict):
+        """The snapshot without its image: the caller copies the images (snapshot_images)."""
         if self.volume_state(vol) == "creating":
             raise incorrect_state(f"Volume '{vol.id}' is in the 'creating' state.")
         snap = self._call(self.backend.create_snapshot, vol.id, description)
-        # The point in time: the image is copied before EC2 answers "pending".
-        if self.dataplane is not None:
-            self.dataplane.snapshot_image(vol.id, snap.id)
         if tags:
             self.backend.create_tags([snap.id], tags)
         now = time.time()
@@ -550,7 +548,9 @@ class Ec2Engine:
         vol = self.get_volume(p["VolumeId"])
         tags = self._spec_tags(p, "snapshot")
         self._check_snapshot_rate([vol.id])
-        return self._as_created(self._snapshot(vol, p.get("Description", ""), tags))
+        snap = self._snapshot(vol, p.get("Description", ""), tags)
+        self._snapshot_images([(vol, snap)])
+        return self._as_created(snap)
 
     def create_snapshots(self, p: dict) -> dict:
         spec = p["InstanceSpecification"]
@@ -575,7 +575,13 @@ class Ec2Engine:
                                   if not k.startswith("aws:")})
             snap_tags.update(tags)
             snaps.append(self._snapshot(vol, p.get("Description", ""), snap_tags))
+        self._snapshot_images(list(zip(vols, snaps)))
         return {"Snapshots": [self._as_created(s) for s in snaps]}
+
+    def _snapshot_images(self, pairs: list) -> None:
+        """The point in time: the images are copied before EC2 answers "pending"."""
+        if self.dataplane is not None:
+            self.dataplane.snapshot_images([(vol.id, snap.id) for vol, snap in pairs])
 
     def delete_snapshot(self, p: dict) -> dict:
         snap = self.get_snapshot(p["SnapshotId"])
