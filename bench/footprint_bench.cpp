@@ -43,8 +43,8 @@ void rss_row(bench::RowWriter& rows, const std::string& figure, const bench::Chi
 
 // An empty main() linked with shared libraries and nothing else: the start-up and RSS that the
 // libraries alone cost, under which no program built on them can go. Two of them: ebsnap's whole
-// set (--floor), and libcurl alone as Debian ships it (--curl-floor), the part the design card
-// fixes and ebsnap cannot shed.
+// set (--floor), and libcurl as Debian ships it with the C++ runtime (--curl-floor): what the
+// design card fixes (C++, libcurl), which ebsnap cannot shed.
 void floor(const bench::Args& args, bench::RowWriter& rows, int runs, const std::string& option, const std::string& what) {
   const std::string binary = args.get(option);
   if (binary.empty()) return;
@@ -84,7 +84,7 @@ void version_and_size(const bench::Args& args, bench::RowWriter& rows) {
               fmt::format("≤ {:.0f} ms", k_version_target_ms), bench::verdict(median <= k_version_target_ms),
               fmt::format("median of {}; p90 {:.2f}; /bin/true {:.2f}", runs, p90, bench::median(trues))});
   floor(args, rows, runs, "floor", "ebsnap's shared libraries");
-  floor(args, rows, runs, "curl-floor", "libcurl alone");
+  floor(args, rows, runs, "curl-floor", "libcurl and the C++ runtime alone");
 
   const auto size = std::filesystem::file_size(binary);
   const auto stripped = work / "ebsnap.stripped";
