@@ -304,8 +304,15 @@ TEST_F(SnapshotE2e, SigkillDuringSnapshotGuardianThawsAndNextRunRetags) {
     EXPECT_EQ(ec2::find_tag(s.tags, k_tag_run_id), records[0].run_id);
     EXPECT_EQ(ec2::find_tag(s.tags, k_tag_consistency), "watchdog-thawed") << s.id.value;
   }
+  // The report names the reconciled run, whatever the kill left to find.
+  const auto doc = to_json(report_of(thawed));
+  ASSERT_EQ(doc["reconciled"].size(), 1U) << doc.dump(2);
+  EXPECT_EQ(doc["reconciled"][0]["run_id"], records[0].run_id);
+  EXPECT_EQ(doc["reconciled"][0]["found"].size(), snaps.size());
+  EXPECT_NE(render_text(report_of(thawed)).find("interrupted run " + records[0].run_id), std::string::npos);
   if (served) {
     EXPECT_EQ(snaps.size(), 2U);
+    EXPECT_EQ(doc["reconciled"][0]["record_removed"], true);
     EXPECT_TRUE(read_run_records(run_dir_).empty()) << "every snapshot found: the record is done";
   }
 }
