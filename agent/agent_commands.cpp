@@ -100,6 +100,15 @@ std::int64_t milliseconds_of(std::chrono::microseconds d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
 
+// A mount or unmount volume into its group's report. Under --dry-run what would change something
+// is "planned"; a failure, and what needed nothing (already mounted, not attached), stay as they are.
+void add_volume(RunReport& report, const std::string& group, VolumeReport r, bool dry_run) {
+  const bool changes = r.outcome != Outcome::failed && r.outcome != Outcome::already_mounted &&
+                       r.outcome != Outcome::not_attached;
+  if (dry_run && changes) r.outcome = Outcome::planned;
+  group_of(report, group).volumes.push_back(std::move(r));
+}
+
 // What each result adds to the report of its command: volumes go to their group's report (made
 // on first use), failures outside a volume become the run's error.
 void add_result(RunReport& report, const RestoreResult& result) {
@@ -121,10 +130,7 @@ void add_result(RunReport& report, const RestoreResult& result) {
       case VolumeStatus::AlreadyMounted: r.outcome = Outcome::already_mounted; break;
       case VolumeStatus::Failed: r.outcome = Outcome::failed; break;
     }
-    if (result.dry_run && v.status != VolumeStatus::Failed && v.status != VolumeStatus::AlreadyMounted) {
-      r.outcome = Outcome::planned;
-    }
-    group_of(report, v.group).volumes.push_back(std::move(r));
+    add_volume(report, v.group, std::move(r), result.dry_run);
   }
   if (!result.errors.empty()) report.error = join(result.errors);
 }
@@ -188,10 +194,7 @@ void add_result(RunReport& report, const UnmountResult& result) {
       case UnmountStatus::NotAttached: r.outcome = Outcome::not_attached; break;
       case UnmountStatus::Failed: r.outcome = Outcome::failed; break;
     }
-    if (result.dry_run && v.status != UnmountStatus::Failed && v.status != UnmountStatus::NotAttached) {
-      r.outcome = Outcome::planned;
-    }
-    group_of(report, v.group).volumes.push_back(std::move(r));
+    add_volume(report, v.group, std::move(r), result.dry_run);
   }
   if (!result.errors.empty()) report.error = join(result.errors);
 }

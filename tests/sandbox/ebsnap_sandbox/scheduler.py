@@ -10,7 +10,7 @@ import traceback
 class Scheduler:
     """Each due transition runs on a thread of its own, as EC2 completes attachments
     concurrently; a transition takes the engine's lock itself, around what touches its state,
-    and not around slow data-plane work (losetup, udev)."""
+    and not around slow data-plane work (loop devices, udev)."""
 
     def __init__(self):
         self._cond = threading.Condition()
