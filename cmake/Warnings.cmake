@@ -1,4 +1,6 @@
 add_library(ebsnap_options INTERFACE)
+# Language support shared by ec2/, platform/ and agent/ (ebsnap/try.h); no domain code.
+target_include_directories(ebsnap_options INTERFACE ${PROJECT_SOURCE_DIR}/cmake/include)
 target_compile_options(ebsnap_options INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion -Wnon-virtual-dtor
   -Wold-style-cast -Woverloaded-virtual -Wimplicit-fallthrough
