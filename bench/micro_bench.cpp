@@ -12,7 +12,7 @@
 #include <fmt/format.h>
 #include <pugixml.hpp>
 
-#include "agent/tags.h"
+#include "agent/core/tags.h"
 #include "ec2/clock.h"
 #include "ec2/ec2_xml.h"
 #include "ec2/query.h"

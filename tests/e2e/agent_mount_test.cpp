@@ -23,12 +23,12 @@
 #include <sstream>
 #include <thread>
 
-#include "agent/config.h"
-#include "agent/restore.h"
-#include "agent/runtime.h"
-#include "agent/tags.h"
-#include "agent/unmount.h"
-#include "agent/userdata.h"
+#include "agent/config/config.h"
+#include "agent/commands/mount.h"
+#include "agent/core/runtime.h"
+#include "agent/core/tags.h"
+#include "agent/commands/unmount.h"
+#include "agent/config/userdata.h"
 #include "ec2/waiter.h"
 #include "platform/libmount_mounter.h"
 #include "tests/support/sandbox.h"

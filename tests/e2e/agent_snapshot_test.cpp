@@ -21,13 +21,13 @@
 #include <iostream>
 #include <thread>
 
-#include "agent/agent_commands.h"
-#include "agent/restore.h"
-#include "agent/runtime.h"
-#include "agent/snapshot.h"
-#include "agent/snapshot_record.h"
-#include "agent/tags.h"
-#include "agent/thaw_command.h"
+#include "agent/cli/agent_commands.h"
+#include "agent/commands/mount.h"
+#include "agent/core/runtime.h"
+#include "agent/commands/snapshot.h"
+#include "agent/core/snapshot_record.h"
+#include "agent/core/tags.h"
+#include "agent/commands/thaw.h"
 #include "ec2/waiter.h"
 #include "platform/freeze_state.h"
 #include "tests/support/sandbox.h"

@@ -5,9 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "agent/agent_commands.h"
-#include "agent/check.h"
-#include "agent/iam_policy.h"
+#include "agent/cli/agent_commands.h"
+#include "agent/commands/check.h"
+#include "agent/report/iam_policy.h"
 #include "ec2/fake_ec2.h"
 
 namespace agent {

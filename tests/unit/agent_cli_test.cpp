@@ -4,7 +4,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "agent/cli.h"
+#include "agent/cli/cli.h"
 #include "agent/version.h"
 #include "tests/support/temp_dir.h"
 

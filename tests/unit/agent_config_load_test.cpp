@@ -7,8 +7,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "agent/config.h"
-#include "agent/userdata.h"
+#include "agent/config/config.h"
+#include "agent/config/userdata.h"
 #include "tests/support/temp_dir.h"
 
 namespace agent {

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "agent/config.h"
+#include "agent/config/config.h"
 
 namespace agent {
 namespace {

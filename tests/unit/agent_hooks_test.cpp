@@ -8,7 +8,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "agent/hooks.h"
+#include "agent/core/hooks.h"
 #include "tests/support/temp_dir.h"
 
 namespace agent {

@@ -1,9 +1,9 @@
 // ebsnap list against fakes.
 #include <gtest/gtest.h>
 
-#include "agent/agent_commands.h"
-#include "agent/list.h"
-#include "agent/restore.h"
+#include "agent/cli/agent_commands.h"
+#include "agent/commands/list.h"
+#include "agent/commands/mount.h"
 #include "tests/unit/agent_restore_fixture.h"
 
 namespace agent {

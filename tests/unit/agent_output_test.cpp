@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "agent/output.h"
+#include "agent/report/report.h"
 #include "agent/version.h"
 
 namespace agent {

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "agent/config.h"
-#include "agent/services.h"
-#include "agent/tags.h"
+#include "agent/config/config.h"
+#include "agent/core/services.h"
+#include "agent/core/tags.h"
 #include "ec2/clock.h"
 #include "ec2/fake_ec2.h"
 #include "platform/fake_block_devices.h"

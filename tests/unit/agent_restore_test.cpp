@@ -9,9 +9,9 @@
 #include <set>
 #include <sstream>
 
-#include "agent/agent_commands.h"
-#include "agent/client_tokens.h"
-#include "agent/restore.h"
+#include "agent/cli/agent_commands.h"
+#include "agent/core/client_tokens.h"
+#include "agent/commands/mount.h"
 #include "tests/unit/agent_restore_fixture.h"
 
 namespace agent {

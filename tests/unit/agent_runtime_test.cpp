@@ -1,7 +1,7 @@
 // agent/runtime.h: where the region, the run directory and the credentials come from.
 #include <gtest/gtest.h>
 
-#include "agent/runtime.h"
+#include "agent/core/runtime.h"
 #include "tests/unit/agent_restore_fixture.h"
 
 namespace agent {

@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "agent/guardian.h"
-#include "agent/services.h"
-#include "agent/snapshot.h"
-#include "agent/tags.h"
+#include "agent/core/guardian.h"
+#include "agent/core/services.h"
+#include "agent/commands/snapshot.h"
+#include "agent/core/tags.h"
 #include "ec2/clock.h"
 #include "ec2/fake_ec2.h"
 #include "platform/fake_block_devices.h"

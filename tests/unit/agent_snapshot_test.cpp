@@ -4,9 +4,9 @@
 
 #include <filesystem>
 
-#include "agent/agent_commands.h"
-#include "agent/snapshot.h"
-#include "agent/snapshot_record.h"
+#include "agent/cli/agent_commands.h"
+#include "agent/commands/snapshot.h"
+#include "agent/core/snapshot_record.h"
 #include "tests/unit/agent_snapshot_fixture.h"
 
 namespace agent {

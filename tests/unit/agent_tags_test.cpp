@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "agent/tags.h"
+#include "agent/core/tags.h"
 
 namespace agent {
 namespace {

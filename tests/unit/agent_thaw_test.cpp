@@ -5,8 +5,8 @@
 
 #include <filesystem>
 
-#include "agent/agent_commands.h"
-#include "agent/thaw_command.h"
+#include "agent/cli/agent_commands.h"
+#include "agent/commands/thaw.h"
 #include "platform/freeze_state.h"
 #include "tests/unit/agent_snapshot_fixture.h"
 

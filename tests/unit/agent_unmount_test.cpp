@@ -1,9 +1,9 @@
 // ebsnap unmount against fakes.
 #include <gtest/gtest.h>
 
-#include "agent/agent_commands.h"
-#include "agent/restore.h"
-#include "agent/unmount.h"
+#include "agent/cli/agent_commands.h"
+#include "agent/commands/mount.h"
+#include "agent/commands/unmount.h"
 #include "tests/unit/agent_restore_fixture.h"
 
 namespace agent {

@@ -4,8 +4,8 @@
 
 #include <fstream>
 
-#include "agent/config.h"
-#include "agent/userdata.h"
+#include "agent/config/config.h"
+#include "agent/config/userdata.h"
 #include "tests/support/temp_dir.h"
 
 namespace agent {

@@ -1,0 +1,75 @@
+#pragma once
+// The command line (the contract in DESIGN.md; keep these names):
+//
+//   ebsnap [--config FILE] [--userdata JSON|@FILE] [--region R] [--json] [--dry-run]
+//          [-v|--verbose] [-q|--quiet] COMMAND [ARGS]
+//     mount GROUP...      (mount-snapshots)     snapshot GROUP...  (make-snapshots)
+//     unmount GROUP... [--delete-volumes] [--yes]  (unmount-snapshots)
+//     list [GROUP...]     (list-volumes)        check              (test)
+//     thaw [MOUNT...|--all]                     version | --version
+//
+// Exit codes: 0 success; 1 the operation failed (partly or wholly; the output says which
+// volumes); 2 usage or configuration error (nothing was changed). Every usage or configuration
+// error is exactly one line on stderr and nothing on stdout.
+#include <expected>
+#include <optional>
+#include <ostream>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/cli/commands.h"
+
+namespace agent {
+
+inline constexpr int k_exit_ok = 0;
+inline constexpr int k_exit_failed = 1;
+inline constexpr int k_exit_usage = 2;
+
+enum class CommandName { mount, snapshot, unmount, list, check, thaw, version };
+[[nodiscard]] std::string_view to_string(CommandName command);
+
+struct Invocation {
+  CommandName command = CommandName::version;
+  std::vector<std::string> groups;        // mount, snapshot, unmount, list
+  std::vector<std::string> mount_points;  // thaw
+  bool all = false;                       // thaw --all
+  bool delete_volumes = false;            // unmount
+  bool yes = false;                       // unmount
+  std::optional<std::string> config_path; // --config
+  std::optional<std::string> userdata;    // --userdata, as given (JSON or @FILE)
+  std::optional<std::string> region;      // --region, validated
+  bool json = false;
+  bool dry_run = false;
+  int verbosity = 0;  // -1 quiet, 0, 1 (-v), 2 (-vv)
+};
+
+// How the command line ends without running a command: --help (exit 0, text for stdout) or a
+// usage error (exit 2, one line for stderr).
+struct CliStop {
+  int exit_code = k_exit_usage;
+  std::string out;
+  std::string err;
+};
+
+// args[0] is the program name.
+[[nodiscard]] std::expected<Invocation, CliStop> parse_command_line(std::span<const char* const> args);
+
+// --config, else $EBSNAP_CONFIG (env_value, when set and not empty), else /etc/ebsnap/ebsnap.json.
+[[nodiscard]] std::string config_path_for(const Invocation& invocation, const char* env_value);
+
+struct CliEnvironment {
+  const char* config_env = nullptr;  // $EBSNAP_CONFIG
+  bool stdin_is_tty = false;
+};
+
+// Loads what the command needs, calls it, renders the report; returns the exit code.
+[[nodiscard]] int run_invocation(const Invocation& invocation, Commands& commands, std::ostream& out,
+                                 std::ostream& err, const CliEnvironment& environment);
+
+// parse_command_line + logging setup + run_invocation: all of main().
+[[nodiscard]] int run_cli(std::span<const char* const> args, Commands& commands, std::ostream& out,
+                          std::ostream& err, const CliEnvironment& environment);
+
+}  // namespace agent

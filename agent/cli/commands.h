@@ -1,0 +1,64 @@
+#pragma once
+// The dispatch seam between the command line (agent/cli.h) and the orchestration.
+//
+// The command line parses, loads and validates the configuration and userdata (exit 2 on any
+// problem, before anything is touched), resolves the groups named on the command line, and then
+// calls exactly one of these. The implementation does the work and returns a RunReport, which
+// the command line renders (text or --json) and turns into the exit code: 0 when report.ok(),
+// else 1.
+#include <expected>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/config/config.h"
+#include "agent/report/report.h"
+
+namespace agent {
+
+// What every config-based command runs with.
+struct CommandContext {
+  const Config& config;  // validated
+  // --region: wins over AWS_REGION / AWS_DEFAULT_REGION, the config's region and IMDS.
+  std::optional<std::string> region;
+  // The filter values from userdata. Always a value for mount, snapshot and list (the command
+  // line exits 2 otherwise); for unmount and check it may hold the problem, which check reports.
+  std::expected<FilterValues, ConfigError> filter_values;
+  bool dry_run = false;       // plan and print; change nothing
+  bool interactive = false;   // stdin is a terminal (unmount --delete-volumes asks then)
+};
+
+struct UnmountOptions {
+  bool delete_volumes = false;  // delete only volumes tagged as ours
+  bool assume_yes = false;      // --yes: do not ask
+};
+
+struct ThawRequest {
+  std::vector<std::string> mount_points;  // empty with all
+  bool all = false;                       // every filesystem ebsnap froze (state under /run/ebsnap)
+  bool dry_run = false;
+};
+
+// Groups are given in command-line order (list without groups: every group in config order);
+// the pointers stay valid for the call.
+using GroupRefs = std::vector<const GroupConfig*>;
+
+class Commands {
+ public:
+  virtual ~Commands() = default;
+
+  // The instance userdata (IMDS) for a run without --userdata; nullopt when the instance has
+  // none. An error (IMDS unreachable) ends the run with exit 1 and this one line.
+  [[nodiscard]] virtual std::expected<std::optional<std::string>, std::string> instance_userdata() = 0;
+
+  [[nodiscard]] virtual RunReport mount(const CommandContext& context, const GroupRefs& groups) = 0;
+  [[nodiscard]] virtual RunReport snapshot(const CommandContext& context, const GroupRefs& groups) = 0;
+  [[nodiscard]] virtual RunReport unmount(const CommandContext& context, const GroupRefs& groups,
+                                          const UnmountOptions& options) = 0;
+  [[nodiscard]] virtual RunReport list(const CommandContext& context, const GroupRefs& groups) = 0;
+  [[nodiscard]] virtual RunReport check(const CommandContext& context) = 0;
+  // Needs no configuration (it is the escape hatch when things are broken).
+  [[nodiscard]] virtual RunReport thaw(const ThawRequest& request) = 0;
+};
+
+}  // namespace agent

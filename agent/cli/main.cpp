@@ -1,0 +1,23 @@
+// ebsnap: the agent. Everything but the wiring lives in agent/cli.h and the Commands it calls.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <exception>
+#include <iostream>
+#include <span>
+
+#include "agent/cli/cli.h"
+#include "agent/cli/agent_commands.h"
+
+int main(int argc, char** argv) {
+  try {
+    agent::AgentCommands commands;
+    const agent::CliEnvironment environment{.config_env = std::getenv("EBSNAP_CONFIG"),
+                                            .stdin_is_tty = ::isatty(STDIN_FILENO) == 1};
+    return agent::run_cli(std::span<const char* const>(argv, static_cast<std::size_t>(argc)), commands, std::cout,
+                          std::cerr, environment);
+  } catch (const std::exception& e) {
+    std::cerr << "ebsnap: internal error: " << e.what() << "\n";
+    return agent::k_exit_failed;
+  }
+}

@@ -1,0 +1,203 @@
+#include "agent/commands/check.h"
+
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "agent/core/log.h"
+#include "platform/udev_block_devices.h"
+
+namespace agent {
+namespace {
+
+// Plausible ids of the right shape: under DryRun EC2 answers on the permission first.
+const ec2::VolumeId k_dummy_volume{"vol-0123456789abcdef0"};
+const ec2::SnapshotId k_dummy_snapshot{"snap-0123456789abcdef0"};
+
+PermissionProbe judge(std::string action, const ec2::Error& e) {
+  PermissionProbe p{.action = std::move(action)};
+  if (e.kind == ec2::ErrorKind::DryRunOk) {
+    p.verdict = PermissionProbe::Verdict::Allowed;
+    p.detail = "allowed (DryRunOperation)";
+  } else if (e.kind == ec2::ErrorKind::Unauthorized) {
+    p.verdict = PermissionProbe::Verdict::Missing;
+    p.detail = "missing (UnauthorizedOperation)";
+  } else {
+    p.verdict = PermissionProbe::Verdict::Unknown;
+    p.detail = "could not tell: " + e.describe();
+  }
+  return p;
+}
+
+template <class T>
+PermissionProbe judge(std::string action, const ec2::Result<T>& r) {
+  if (r) {
+    return {.action = std::move(action), .verdict = PermissionProbe::Verdict::Unknown,
+            .detail = "the DryRun call succeeded instead of answering DryRunOperation"};
+  }
+  return judge(std::move(action), r.error());
+}
+
+bool executable_file(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+}
+
+}  // namespace
+
+bool LocalSystemProbe::udevd_running() { return platform::udevd_listening(); }
+
+std::optional<std::string> LocalSystemProbe::find_executable(const std::string& name) {
+  std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  if (const char* env = std::getenv("PATH"); env != nullptr && *env != '\0') path = std::string(env) + ":" + path;
+  std::istringstream in(path);
+  std::string dir;
+  while (std::getline(in, dir, ':')) {
+    if (dir.empty()) continue;
+    const std::string candidate = dir + "/" + name;
+    if (executable_file(candidate)) return candidate;
+  }
+  return std::nullopt;
+}
+
+bool LocalSystemProbe::kernel_supports(const std::string& fs_type) {
+  std::ifstream in("/proc/filesystems");
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto tab = line.rfind('\t');
+    if ((tab == std::string::npos ? line : line.substr(tab + 1)) == fs_type) return true;
+  }
+  // Not loaded yet: a module mount would load on demand.
+  utsname u{};
+  if (::uname(&u) != 0) return false;
+  std::error_code ec;
+  const std::filesystem::path dir = std::filesystem::path("/lib/modules") / u.release / "kernel/fs" / fs_type;
+  if (!std::filesystem::is_directory(dir, ec)) return false;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().filename().string().starts_with(fs_type + ".ko")) return true;
+  }
+  return false;
+}
+
+std::vector<PermissionProbe> probe_permissions(ec2::Ec2Api& ec2, const ec2::InstanceId& instance,
+                                               const std::string& availability_zone, const std::string& region) {
+  const ec2::InstanceId inst = instance.empty() ? ec2::InstanceId{"i-0123456789abcdef0"} : instance;
+  const std::string az = availability_zone.empty() ? region + "a" : availability_zone;
+  std::vector<PermissionProbe> out;
+  out.push_back(judge("DescribeSnapshots", ec2.describe_snapshots({.dry_run = true, .owner_ids = {"self"}, .max_results = 5})));
+  out.push_back(judge("DescribeVolumes", ec2.describe_volumes({.dry_run = true, .max_results = 5})));
+  out.push_back(judge("DescribeInstances", ec2.describe_instances({.dry_run = true, .instance_ids = {inst}})));
+  out.push_back(judge("CreateVolume",
+                      ec2.create_volume({.dry_run = true, .availability_zone = az, .size_gib = 1, .volume_type = "gp3"})));
+  out.push_back(judge("AttachVolume",
+                      ec2.attach_volume({.dry_run = true, .volume_id = k_dummy_volume, .instance_id = inst, .device = "/dev/sdz"})));
+  out.push_back(judge("DetachVolume", ec2.detach_volume({.dry_run = true, .volume_id = k_dummy_volume})));
+  out.push_back(judge("DeleteVolume", ec2.delete_volume({.dry_run = true, .volume_id = k_dummy_volume})));
+  out.push_back(judge("CreateSnapshot", ec2.create_snapshot({.dry_run = true, .volume_id = k_dummy_volume})));
+  out.push_back(judge("CreateSnapshots",
+                      ec2.create_snapshots({.dry_run = true, .instance_id = inst,
+                                            .instance_specification = {.exclude_boot_volume = true}})));
+  out.push_back(judge("DeleteSnapshot", ec2.delete_snapshot({.dry_run = true, .snapshot_id = k_dummy_snapshot})));
+  out.push_back(judge("CopySnapshot",
+                      ec2.copy_snapshot({.dry_run = true, .source_region = region, .source_snapshot_id = k_dummy_snapshot})));
+  // Plain CreateTags (no ec2:CreateAction): what snapshot needs after the thaw.
+  out.push_back(judge("CreateTags", ec2.create_tags({.dry_run = true, .resource_ids = {k_dummy_snapshot.value},
+                                                     .tags = {{"ebsnap:check", "1"}}})));
+  out.push_back(judge("DeleteTags", ec2.delete_tags({.dry_run = true, .resource_ids = {k_dummy_snapshot.value},
+                                                     .tags = {{.key = "ebsnap:check", .value = std::nullopt}}})));
+  return out;
+}
+
+bool CheckResult::ok() const {
+  return missing_actions.empty() && std::ranges::all_of(items, [](const CheckItem& i) { return i.ok; });
+}
+
+CheckResult run_check(const CheckInputs& in) {
+  CheckResult result;
+  LocalSystemProbe local;
+  SystemProbe& system = in.system != nullptr ? *in.system : local;
+  auto add = [&](std::string name, bool ok, std::string detail) {
+    log_agent().info("check name={} ok={} detail=\"{}\"", name, ok, detail);
+    result.items.push_back({std::move(name), ok, std::move(detail)});
+  };
+
+  // IMDS (v2: the client only speaks v2) and identity.
+  ec2::InstanceId instance;
+  std::string az;
+  std::string imds_region;
+  if (in.imds == nullptr) {
+    add("imds", false, "IMDS is disabled (AWS_EC2_METADATA_DISABLED)");
+  } else if (auto id = in.imds->identity_document(); !id) {
+    add("imds", false, "IMDSv2 not reachable: " + id.error().describe());
+  } else {
+    instance = id->instance_id;
+    az = id->availability_zone;
+    imds_region = id->region;
+    add("imds", true, "IMDSv2 reachable");
+    add("identity", !instance.empty(),
+        fmt::format("instance {} in {} (account {}, {})", instance.value, az, id->account_id, id->instance_type));
+  }
+  const std::string region = in.region.value_or(imds_region);
+  add("region", !region.empty(), region.empty() ? "no region: set it in the config, --region or AWS_REGION"
+                                                : region + (in.region ? "" : " (from IMDS)"));
+
+  if (in.credentials == nullptr) {
+    add("credentials", false, "no credential provider");
+  } else if (auto c = in.credentials->credentials(); !c) {
+    add("credentials", false, "no credentials: " + c.error().describe());
+  } else {
+    // The source, never the keys.
+    add("credentials", true, "from " + in.credentials->source());
+  }
+
+  if (in.config != nullptr) {
+    std::size_t volumes = 0;
+    for (const auto& g : in.config->groups) volumes += g.volumes.size();
+    add("config", true, fmt::format("{}: {} group(s), {} volume(s)", in.config->source.string(), in.config->groups.size(), volumes));
+  } else {
+    add("config", false, in.config_error.value_or("no configuration"));
+  }
+
+  const bool udevd = system.udevd_running();
+  add("udevd", udevd, udevd ? "running" : "not running: devices of attached volumes would not be announced");
+
+  // Tools and freeze support for the filesystems the config uses (both when there is no config).
+  std::set<std::string> filesystems;
+  if (in.config != nullptr) {
+    for (const auto& g : in.config->groups) {
+      for (const auto& v : g.volumes) filesystems.insert(std::string(to_string(v.filesystem)));
+    }
+  } else {
+    filesystems = {"ext4", "xfs"};
+  }
+  for (const auto& fs : filesystems) {
+    const std::string tool = "mkfs." + fs;
+    auto path = system.find_executable(tool);
+    add(tool, path.has_value(), path ? *path : tool + " not found (install " + (fs == "xfs" ? "xfsprogs" : "e2fsprogs") + ")");
+    // FIFREEZE works on every filesystem the kernel can mount here among ours (ext4, xfs).
+    const bool supported = system.kernel_supports(fs);
+    add("freeze." + fs, supported, supported ? "kernel supports " + fs + " (FIFREEZE/FITHAW)" : "kernel does not know " + fs);
+  }
+
+  if (in.ec2 == nullptr) {
+    add("ec2", false, "no EC2 client: " + in.ec2_error.value_or("unknown reason"));
+  } else {
+    for (const auto& p : probe_permissions(*in.ec2, instance, az, region)) {
+      const bool ok = p.verdict == PermissionProbe::Verdict::Allowed;
+      add("ec2:" + p.action, ok, p.detail);
+      if (p.verdict == PermissionProbe::Verdict::Missing) result.missing_actions.push_back(p.action);
+    }
+  }
+  return result;
+}
+
+}  // namespace agent

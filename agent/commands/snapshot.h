@@ -1,0 +1,109 @@
+#pragma once
+// ebsnap snapshot GROUP...: consistent snapshots of each group's volumes, frozen for the shortest
+// possible time.
+//
+// Per group:
+//   1. its volumes: ours (tags), attached to this instance, mounted at their mount points
+//      (one DescribeInstances + one DescribeVolumes for the whole run, before any freeze);
+//   2. pre_snapshots, pre_snapshot hooks (a failure stops the group; nothing is frozen);
+//   3. syncfs of every filesystem, outside the window;
+//   4. a run record under run_dir (agent/snapshot_record.h), then the thaw guardian (bound =
+//      freeze_timeout), then FIFREEZE of every freezable filesystem at once (FreezeSet);
+//   5. one CreateSnapshots call for the frozen volumes (ExcludeBootVolume, ExcludeDataVolumeIds =
+//      every other attached volume), tags at creation; the unfrozen ones in their own call,
+//      concurrently (their consistency tag differs, and a tag specification is common to all);
+//   6. FITHAW as soon as the frozen call's response arrives: the point in time is fixed once
+//      the snapshots are pending; then the guardian is finished;
+//   7. after the thaw only: per-snapshot tags CreateSnapshots cannot express, consistency
+//      corrected to watchdog-thawed when the freeze did not hold until the response, a lost
+//      response reconciled by the run's tag; then the run record is removed;
+//   8. post_snapshot, post_snapshots hooks (always), on_failure when something failed.
+//
+// Tags at creation: CreateSnapshots' TagSpecifications apply to every snapshot of the call, so
+// they carry the tags common to the group (filter tags, group tags, ebsnap:group,
+// ebsnap:instance-id, ebsnap:consistency, ebsnap:run-id), and CopyTagsFromSource=volume brings
+// each volume's own ebsnap:mount-point and ebsnap:device (our volumes carry them; a volume whose
+// tags do not say its mount point is not taken as ours). The lineage (filter tags +
+// ebsnap:mount-point) is therefore complete from creation. What stays per snapshot
+// (ebsnap:volume-id, and Name when the volume's differs) is added by CreateTags after the thaw:
+// one call per snapshot, outside the window. The cost of this choice: those N calls after the
+// thaw, and the volume's other tags (e.g. ebsnap:attempt, an operator's own tags) are copied onto
+// the snapshot too. The alternative (N concurrent CreateSnapshot calls with exact tags) puts N
+// requests, each subject to throttling, inside the window.
+//
+// Nothing is written to a frozen filesystem: logs go to stderr, state to run_dir (whose
+// filesystem is never frozen).
+#include <chrono>
+#include <expected>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/config/config.h"
+#include "agent/core/hooks.h"
+#include "agent/core/services.h"
+#include "agent/core/snapshot_record.h"
+#include "agent/core/tags.h"
+#include "ec2/types.h"
+#include "platform/thaw_guardian.h"
+
+namespace agent {
+
+// Runs the hooks of a phase (agent/hooks.h run_hooks by default); a seam for tests.
+using HookRunner =
+    std::function<std::expected<void, HookError>(const Hooks&, HookPhase, const HookContext&)>;
+
+struct SnapshotOptions {
+  std::vector<std::string> groups;  // group names (checked to exist by the caller; unknown → error)
+  HookRunner hooks;                 // empty: run_hooks with config.timeouts.hook
+  std::string run_id;               // empty: generated
+};
+
+enum class SnapshotOutcome { Snapshotted, Planned, Skipped, Failed };
+
+struct VolumeSnapshotResult {
+  std::string mount_point;
+  std::string device;
+  std::optional<ec2::VolumeId> volume_id;
+  std::optional<ec2::SnapshotId> snapshot_id;
+  SnapshotOutcome outcome = SnapshotOutcome::Failed;
+  std::string reason;  // why failed/skipped, or a note
+  std::optional<Consistency> consistency;
+  // FIFREEZE started → FITHAW done (by us, or by the guardian); nullopt when not frozen.
+  std::optional<std::chrono::microseconds> freeze_window;
+};
+
+struct GroupSnapshotResult {
+  std::string name;
+  std::vector<VolumeSnapshotResult> volumes;
+  std::optional<std::string> error;
+  // First FIFREEZE started → last FITHAW done, for the group's set.
+  std::optional<std::chrono::microseconds> freeze_window;
+  // Request → response of the call made while frozen.
+  std::optional<std::chrono::microseconds> call_latency;
+  std::optional<platform::GuardianTrigger> guardian_trigger;
+  std::vector<std::string> calls;  // "CreateSnapshots", "CreateSnapshot vol-…"
+
+  [[nodiscard]] bool ok() const;
+};
+
+struct SnapshotResult {
+  std::string run_id;
+  bool dry_run = false;
+  std::optional<std::string> error;  // the whole run (e.g. DescribeInstances failed)
+  std::vector<GroupSnapshotResult> groups;
+  std::vector<ReconcileResult> reconciled;  // interrupted runs found and reconciled first
+
+  [[nodiscard]] bool ok() const;
+};
+
+// Takes the snapshots. Never throws; every outcome is in the result.
+[[nodiscard]] SnapshotResult take_snapshots(const Config& config, const FilterValues& filters,
+                                            const InstanceContext& instance, Services& services,
+                                            const SnapshotOptions& options);
+
+// A new run id: "<UTC yyyymmddThhmmss>-<8 hex>".
+[[nodiscard]] std::string make_run_id(const ec2::Clock& clock, ec2::RandomSource& random);
+
+}  // namespace agent

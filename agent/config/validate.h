@@ -1,0 +1,63 @@
+#pragma once
+// Strict validation of a configuration document (the config file, or the "ebsnap" object of
+// userdata) into a Config. Unknown keys (with a "did you mean" for typos), wrong types and bad
+// values each give one ConfigError naming the file, the JSON path and what was expected.
+//
+// Schema (every key optional unless marked required):
+//   region            string, e.g. "eu-west-1"
+//   filter_tags       array of unique tag keys; default ["role", "cluster", "environment"]
+//   freeze_timeout_s  integer 1..120; default 10
+//   timeouts          { volume_available_s 1..3600 (300), device_wait_s 1..3600 (120),
+//                       pending_snapshot_s 0..86400 (600), hook_s 1..3600 (60) }
+//   credentials       { access_key_id (required), secret_access_key (required), session_token }
+//                     config file only; refused in userdata
+//   groups            required in the config file (may be {}): { NAME: group }
+//     group           { volumes (required, non-empty array), tags {key: value}, freeze bool,
+//                       hooks { PHASE: hook | [hook, ...] } }
+//       hook          "/path" or ["/path", "arg", ...]
+//       volume        { device (required), mount_point (required), size_gib (required),
+//                       filesystem "ext4"|"xfs" (ext4), mount_options (defaults),
+//                       volume_type (gp3), iops, throughput_mibps, encrypted (false),
+//                       kms_key_id (needs encrypted) }
+#include <expected>
+#include <set>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/config/config.h"
+
+namespace agent {
+
+enum class DocumentKind { config_file, userdata_overlay };
+
+struct ValidateOptions {
+  std::string file;             // named in every error
+  std::string root_path = "$";  // "$" for the config file, "$.ebsnap" for the overlay
+  DocumentKind kind = DocumentKind::config_file;
+  bool check_hook_files = true;  // stat the hook programs (tests of other rules may skip it)
+};
+
+// A validated document and which top-level keys it set (an overlay replaces exactly those).
+struct ConfigLayer {
+  Config config;
+  std::set<std::string> keys;
+};
+
+[[nodiscard]] std::expected<ConfigLayer, ConfigError> validate_document(const nlohmann::ordered_json& doc,
+                                                                        const ValidateOptions& options);
+
+// The overlay's top-level keys replace the base's; its groups replace base groups of the same
+// name (in place) or are appended.
+[[nodiscard]] Config merge_layers(Config base, const ConfigLayer& overlay);
+
+// Rules across groups and layers: at least one group (when require_groups); no two volumes on
+// one device slot (/dev/sdf and /dev/xvdf are one) or one mount point; no group tag that is a
+// filter tag.
+[[nodiscard]] std::expected<void, ConfigError> validate_config_as_a_whole(const Config& config,
+                                                                          bool require_groups = true);
+
+// "$.groups.solr", "$.groups[\"a b\"]": the JSON path of a member.
+[[nodiscard]] std::string json_path_child(std::string_view path, std::string_view key);
+
+}  // namespace agent

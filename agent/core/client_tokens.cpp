@@ -1,0 +1,149 @@
+#include "agent/core/client_tokens.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+#include "platform/fd.h"
+
+namespace agent {
+namespace {
+
+constexpr std::string_view k_token_prefix = "ebsnap-";
+
+// FNV-1a, 64 bits: a stable name for a mount point (which may hold any character).
+std::uint64_t fnv1a(std::string_view text) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (char c : text) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+std::unexpected<TokenError> token_error(const std::filesystem::path& path, std::string_view what, int err) {
+  return std::unexpected(TokenError{fmt::format("{}: {}: {}", path.string(), what, std::strerror(err))});
+}
+
+bool valid_token(std::string_view token) {
+  if (!token.starts_with(k_token_prefix) || token.size() > 64) return false;
+  for (char c : token.substr(k_token_prefix.size())) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return token.size() > k_token_prefix.size();
+}
+
+}  // namespace
+
+std::string new_client_token() {
+  std::array<unsigned char, 16> bytes{};
+  std::size_t got = 0;
+  while (got < bytes.size()) {
+    const ssize_t n = ::getrandom(bytes.data() + got, bytes.size() - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      // getrandom cannot fail on Linux >= 3.17 once the pool is initialised (it blocks until
+      // then); anything else is a broken system, not a condition to handle.
+      throw std::system_error(errno, std::generic_category(), "getrandom");
+    }
+    got += static_cast<std::size_t>(n);
+  }
+  std::string out(k_token_prefix);
+  for (unsigned char b : bytes) out += fmt::format("{:02x}", b);
+  return out;
+}
+
+std::filesystem::path ClientTokens::path_for(std::string_view group, std::string_view mount_point) const {
+  return run_dir_ / fmt::format("restore-{}-{:016x}.token", group, fnv1a(mount_point));
+}
+
+std::expected<std::optional<RestoreAttempt>, TokenError> ClientTokens::load(
+    std::string_view group, std::string_view mount_point) const {
+  const auto path = path_for(group, mount_point);
+  std::ifstream in(path);
+  if (!in) {
+    if (errno == ENOENT || !std::filesystem::exists(path)) return std::optional<RestoreAttempt>{};
+    return token_error(path, "cannot read", errno);
+  }
+  RestoreAttempt attempt;
+  std::string recorded_mount_point;
+  for (std::string line; std::getline(in, line);) {
+    const auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    const auto key = line.substr(0, eq);
+    auto value = line.substr(eq + 1);
+    if (key == "token") attempt.token = std::move(value);
+    if (key == "volume_id" && value.starts_with("vol-")) attempt.volume_id = std::move(value);
+    if (key == "mount_point") recorded_mount_point = std::move(value);
+    if (key == "formatted") attempt.formatted = value == "1";
+  }
+  // A hash collision or a hand-edited file must not hand one mount point another's attempt.
+  if (!valid_token(attempt.token) || recorded_mount_point != mount_point)
+    return std::optional<RestoreAttempt>{};
+  return std::optional<RestoreAttempt>(std::move(attempt));
+}
+
+std::expected<RestoreAttempt, TokenError> ClientTokens::begin(std::string_view group,
+                                                              std::string_view mount_point) const {
+  RestoreAttempt attempt{.token = new_client_token(), .volume_id = std::nullopt};
+  if (auto w = write(group, mount_point, attempt); !w) return std::unexpected(w.error());
+  return attempt;
+}
+
+std::expected<void, TokenError> ClientTokens::record(std::string_view group, std::string_view mount_point,
+                                                     const RestoreAttempt& attempt) const {
+  return write(group, mount_point, attempt);
+}
+
+std::expected<void, TokenError> ClientTokens::finish(std::string_view group,
+                                                     std::string_view mount_point) const {
+  const auto path = path_for(group, mount_point);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return token_error(path, "cannot remove", errno);
+  return {};
+}
+
+std::expected<void, TokenError> ClientTokens::write(std::string_view group, std::string_view mount_point,
+                                                    const RestoreAttempt& attempt) const {
+  std::error_code ec;
+  if (run_dir_.has_parent_path()) std::filesystem::create_directories(run_dir_.parent_path(), ec);
+  if (ec)
+    return std::unexpected(TokenError{fmt::format("{}: cannot create: {}", run_dir_.string(), ec.message())});
+  if (::mkdir(run_dir_.c_str(), 0700) != 0 && errno != EEXIST)
+    return token_error(run_dir_, "cannot create", errno);
+  const auto path = path_for(group, mount_point);
+  const auto tmp = std::filesystem::path(path.string() + ".tmp");
+  std::string body = fmt::format("token={}\ngroup={}\nmount_point={}\n", attempt.token, group, mount_point);
+  if (attempt.volume_id) body += fmt::format("volume_id={}\n", *attempt.volume_id);
+  if (attempt.formatted) body += "formatted=1\n";
+  {
+    platform::Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd) return token_error(tmp, "cannot create", errno);
+    std::string_view rest = body;
+    while (!rest.empty()) {
+      const ssize_t n = ::write(fd.get(), rest.data(), rest.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return token_error(tmp, "cannot write", errno);
+      }
+      rest.remove_prefix(static_cast<std::size_t>(n));
+    }
+    // The token must be on disk before CreateVolume is sent: a crash right after the call
+    // must find it again.
+    if (::fsync(fd.get()) != 0) return token_error(tmp, "fsync", errno);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return token_error(path, "cannot rename into place", errno);
+  platform::Fd dir(::open(run_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir && ::fsync(dir.get()) != 0) return token_error(run_dir_, "fsync", errno);
+  return {};
+}
+
+}  // namespace agent

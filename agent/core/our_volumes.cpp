@@ -1,0 +1,67 @@
+#include "agent/core/our_volumes.h"
+
+#include <algorithm>
+
+#include "agent/core/tags.h"
+#include "platform/block_device.h"
+
+namespace agent {
+
+ec2::Result<std::map<std::string, std::vector<ec2::Volume>>> describe_our_volumes(
+    ec2::Ec2Api& ec2, const FilterValues& filters, const std::vector<VolumeKey>& keys) {
+  std::map<std::string, std::vector<ec2::Volume>> out;
+  if (keys.empty()) return out;
+  std::vector<std::string> mount_points;
+  for (const auto& k : keys) {
+    mount_points.push_back(k.mount_point);
+    out[k.mount_point];
+  }
+  auto volumes =
+      ec2.describe_volumes(ec2::DescribeVolumesOptions{.filters = our_volume_filters(filters, mount_points)});
+  if (!volumes) return std::unexpected(std::move(volumes.error()));
+  for (auto& v : *volumes) {
+    if (v.state == ec2::VolumeState::Deleting || v.state == ec2::VolumeState::Deleted ||
+        v.state == ec2::VolumeState::Error) {
+      continue;
+    }
+    const auto mp = ec2::find_tag(v.tags, k_tag_mount_point);
+    if (!mp || !in_lineage(v.tags, filters, *mp)) continue;
+    const auto key = std::ranges::find_if(keys, [&](const VolumeKey& k) { return k.mount_point == *mp; });
+    if (key == keys.end() || ec2::find_tag(v.tags, k_tag_group) != key->group) continue;
+    out[*mp].push_back(std::move(v));
+  }
+  for (auto& [mp, list] : out) {
+    std::ranges::sort(list, [](const ec2::Volume& a, const ec2::Volume& b) {
+      return std::tie(a.create_time, a.id.value) > std::tie(b.create_time, b.id.value);
+    });
+  }
+  return out;
+}
+
+const ec2::VolumeAttachment* attachment_to(const ec2::Volume& volume, const ec2::InstanceId& instance) {
+  for (const auto& a : volume.attachments) {
+    if (a.instance_id == instance &&
+        (a.state == ec2::AttachmentState::Attaching || a.state == ec2::AttachmentState::Attached ||
+         a.state == ec2::AttachmentState::Busy)) {
+      return &a;
+    }
+  }
+  return nullptr;
+}
+
+std::optional<ec2::Volume> attached_to(const std::vector<ec2::Volume>& volumes,
+                                       const ec2::InstanceId& instance) {
+  for (const auto& v : volumes) {
+    if (attachment_to(v, instance) != nullptr) return v;
+  }
+  return std::nullopt;
+}
+
+bool device_is_volume(std::string_view devnode, std::string_view serial, const ec2::Volume& volume,
+                      const ec2::InstanceId& instance) {
+  if (!serial.empty()) return platform::serial_matches(serial, volume.id.value);
+  const auto* a = attachment_to(volume, instance);
+  return a != nullptr && platform::name_matches_hint(devnode, a->device);
+}
+
+}  // namespace agent

@@ -1,0 +1,128 @@
+#include "agent/core/runtime.h"
+
+#include "agent/core/log.h"
+#include "ec2/ec2_client.h"
+#include "platform/freeze_ops.h"
+#include "platform/libmount_mounter.h"
+#include "platform/udev_block_devices.h"
+
+namespace agent {
+namespace {
+
+// The boot path must get through a throttled or flaky API: more attempts than the SDKs'
+// standard 3 (the retry quota still stops a storm).
+constexpr int k_ec2_max_attempts = 8;
+
+std::optional<std::string> non_empty(const ec2::EnvLookup& env, const std::string& name) {
+  auto v = env(name);
+  if (v && !v->empty()) return v;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::shared_ptr<ec2::Imds> make_imds(const ec2::EnvLookup& env) {
+  return std::make_shared<ec2::ImdsClient>(ec2::ImdsOptions::from_environment(env));
+}
+
+ec2::Result<std::string> resolve_region(const std::optional<std::string>& flag, const ec2::EnvLookup& env,
+                                        const Config& config, ec2::Imds& imds) {
+  if (flag && !flag->empty()) return *flag;
+  if (auto r = non_empty(env, "AWS_REGION")) return *r;
+  if (auto r = non_empty(env, "AWS_DEFAULT_REGION")) return *r;
+  if (config.region && !config.region->empty()) return *config.region;
+  auto r = imds.region();
+  if (!r) {
+    return ec2::fail(
+        r.error().kind,
+        "no region: none given (--region, AWS_REGION, config) and IMDS failed: " + r.error().describe());
+  }
+  return r;
+}
+
+ec2::Result<InstanceContext> load_instance_context(ec2::Imds& imds, std::string region) {
+  auto id = imds.instance_id();
+  if (!id) return ec2::fail(id.error().kind, "instance id from IMDS: " + id.error().describe());
+  auto az = imds.availability_zone();
+  if (!az) return ec2::fail(az.error().kind, "availability zone from IMDS: " + az.error().describe());
+  return InstanceContext{.instance_id = *id, .availability_zone = *az, .region = std::move(region)};
+}
+
+std::filesystem::path run_dir_from(const ec2::EnvLookup& env) {
+  if (auto d = non_empty(env, "EBSNAP_RUN_DIR")) return *d;
+  return "/run/ebsnap";
+}
+
+std::shared_ptr<ec2::CredentialsProvider> make_credentials(const Config& config, const ec2::EnvLookup& env,
+                                                           std::shared_ptr<ec2::Imds> imds) {
+  if (config.credentials) {
+    const auto& c = *config.credentials;
+    return std::make_shared<ec2::StaticCredentialsProvider>(
+        ec2::Credentials{.access_key_id = c.access_key_id,
+                         .secret_access_key = ec2::SecretString(c.secret_access_key),
+                         .session_token = ec2::SecretString(c.session_token.value_or("")),
+                         .expiration = std::nullopt,
+                         .source = "config file " + config.source.string()});
+  }
+  return ec2::default_credentials_chain(env, std::move(imds), ec2::system_clock());
+}
+
+struct Runtime::Parts {
+  std::shared_ptr<ec2::Imds> imds;
+  std::shared_ptr<ec2::CredentialsProvider> credentials;
+  std::unique_ptr<ec2::Ec2Client> ec2;
+  platform::UdevBlockDevices devices;
+  platform::LibmountMounter mounter;
+  platform::KernelFreezeOps freeze_ops;
+  InstanceContext instance;
+  std::optional<Services> services;
+};
+
+Runtime::Runtime(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
+Runtime::~Runtime() = default;
+
+ec2::Result<std::unique_ptr<Runtime>> Runtime::create(const Config& config, RuntimeOptions options,
+                                                      std::shared_ptr<ec2::Imds> imds) {
+  auto parts = std::make_unique<Parts>();
+  parts->imds = imds ? std::move(imds) : make_imds(options.env);
+  auto region = resolve_region(options.region, options.env, config, *parts->imds);
+  if (!region) return std::unexpected(std::move(region.error()));
+  auto instance = load_instance_context(*parts->imds, *region);
+  if (!instance) return std::unexpected(std::move(instance.error()));
+  parts->instance = std::move(*instance);
+  parts->credentials = make_credentials(config, options.env, parts->imds);
+  ec2::Ec2ClientOptions client_options{.region = *region, .credentials = parts->credentials};
+  client_options.retry.max_attempts = k_ec2_max_attempts;
+  auto client = ec2::Ec2Client::create(std::move(client_options), options.env);
+  if (!client) return std::unexpected(std::move(client.error()));
+  parts->ec2 = std::move(*client);
+  log_agent().debug("runtime region={} instance_id={} availability_zone={} udevd={}", parts->instance.region,
+                    parts->instance.instance_id, parts->instance.availability_zone,
+                    parts->devices.udevd_running() ? "running" : "absent");
+  RunOptions run{.dry_run = options.dry_run, .run_dir = run_dir_from(options.env)};
+  parts->services.emplace(Services{.ec2 = *parts->ec2,
+                                   .imds = *parts->imds,
+                                   .devices = parts->devices,
+                                   .mounter = parts->mounter,
+                                   .freeze_ops = parts->freeze_ops,
+                                   .clock = ec2::system_clock(),
+                                   .sleeper = ec2::system_sleeper(),
+                                   .random = ec2::system_random(),
+                                   .options = std::move(run)});
+  return std::unique_ptr<Runtime>(new Runtime(std::move(parts)));
+}
+
+Services& Runtime::services() {
+  return *parts_->services;
+}
+const InstanceContext& Runtime::instance() const {
+  return parts_->instance;
+}
+ec2::Imds& Runtime::imds() {
+  return *parts_->imds;
+}
+std::string Runtime::credential_source() const {
+  return parts_->credentials->source();
+}
+
+}  // namespace agent

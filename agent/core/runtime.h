@@ -1,0 +1,69 @@
+#pragma once
+// The real Services of a run, made from the configuration and the environment: IMDSv2, the
+// region, credentials, the EC2 client, udev/blkid block devices, libmount, the freeze ioctls
+// and the system clock. The CLI makes one Runtime per command and hands services() and
+// instance() to the command.
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "agent/config/config.h"
+#include "agent/core/services.h"
+#include "ec2/credentials.h"
+#include "ec2/environment.h"
+#include "ec2/error.h"
+#include "ec2/imds.h"
+
+namespace agent {
+
+struct RuntimeOptions {
+  std::optional<std::string> region;  // --region
+  bool dry_run = false;               // --dry-run
+  ec2::EnvLookup env = ec2::process_environment();
+};
+
+// IMDSv2 with the environment's overrides (AWS_EC2_METADATA_SERVICE_ENDPOINT,
+// AWS_EC2_METADATA_DISABLED). The CLI needs it before the config is complete (userdata).
+[[nodiscard]] std::shared_ptr<ec2::Imds> make_imds(const ec2::EnvLookup& env);
+
+// The region: --region, else AWS_REGION / AWS_DEFAULT_REGION, else the config's, else the
+// instance's (IMDS).
+[[nodiscard]] ec2::Result<std::string> resolve_region(const std::optional<std::string>& flag,
+                                                      const ec2::EnvLookup& env, const Config& config,
+                                                      ec2::Imds& imds);
+
+// The instance id and availability zone from IMDS, with `region`.
+[[nodiscard]] ec2::Result<InstanceContext> load_instance_context(ec2::Imds& imds, std::string region);
+
+// EBSNAP_RUN_DIR, else /run/ebsnap.
+[[nodiscard]] std::filesystem::path run_dir_from(const ec2::EnvLookup& env);
+
+// The credentials: the config file's static ones when present, else the SDKs' default chain
+// (environment, profile, instance role).
+[[nodiscard]] std::shared_ptr<ec2::CredentialsProvider> make_credentials(const Config& config,
+                                                                         const ec2::EnvLookup& env,
+                                                                         std::shared_ptr<ec2::Imds> imds);
+
+class Runtime {
+ public:
+  // Fails (one line, no secrets) when IMDS cannot tell where we are or the EC2 client cannot be
+  // made. `imds` null: make_imds(options.env).
+  [[nodiscard]] static ec2::Result<std::unique_ptr<Runtime>> create(
+      const Config& config, RuntimeOptions options, std::shared_ptr<ec2::Imds> imds = nullptr);
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  [[nodiscard]] Services& services();
+  [[nodiscard]] const InstanceContext& instance() const;
+  [[nodiscard]] ec2::Imds& imds();
+  // Where the credentials came from ("environment", "imds role …"); never the secret.
+  [[nodiscard]] std::string credential_source() const;
+
+ private:
+  struct Parts;
+  explicit Runtime(std::unique_ptr<Parts> parts);
+  std::unique_ptr<Parts> parts_;
+};
+
+}  // namespace agent

@@ -1,0 +1,88 @@
+#pragma once
+// ebsnap's tags: what every volume and snapshot it creates carries (set at creation with
+// TagSpecifications, never by a later CreateTags while a filesystem is frozen), and how a
+// snapshot lineage is selected for a restore.
+//
+// On volumes and snapshots: the filter tags with their userdata values, the group's extra tags,
+//   ebsnap:group, ebsnap:mount-point, ebsnap:device, ebsnap:instance-id.
+// On snapshots also: ebsnap:volume-id, ebsnap:consistency, ebsnap:run-id, Name.
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/config/config.h"
+#include "ec2/types.h"
+
+namespace agent {
+
+inline constexpr std::string_view k_tag_group = "ebsnap:group";
+inline constexpr std::string_view k_tag_mount_point = "ebsnap:mount-point";
+inline constexpr std::string_view k_tag_device = "ebsnap:device";
+inline constexpr std::string_view k_tag_instance_id = "ebsnap:instance-id";
+inline constexpr std::string_view k_tag_volume_id = "ebsnap:volume-id";
+inline constexpr std::string_view k_tag_consistency = "ebsnap:consistency";
+// A per-run id on snapshots, so that a run that failed or died mid-call can be reconciled.
+inline constexpr std::string_view k_tag_run_id = "ebsnap:run-id";
+// On volumes: the restore attempt that created it (pairs with the ClientToken kept in /run/ebsnap).
+inline constexpr std::string_view k_tag_attempt = "ebsnap:attempt";
+inline constexpr std::string_view k_tag_name = "Name";
+
+// ebsnap:consistency values.
+enum class Consistency {
+  Frozen,          // every filesystem of the set was frozen when the point in time was fixed
+  Unfrozen,        // snapshotted without a freeze ("/", "/boot", or freeze: false)
+  WatchdogThawed,  // the thaw guardian thawed before the response arrived: crash-consistent only
+};
+[[nodiscard]] std::string_view to_string(Consistency consistency);
+
+// Where a volume or snapshot belongs.
+struct LineageKey {
+  std::string group;
+  std::string mount_point;
+  std::string device;  // as configured
+};
+
+// The tags of a volume ebsnap creates for `key`.
+[[nodiscard]] std::vector<ec2::Tag> volume_tags(const GroupConfig& group, const FilterValues& filters,
+                                                const LineageKey& key, const ec2::InstanceId& instance,
+                                                std::string_view attempt = {});
+
+// The tags of a snapshot of `volume` taken by run `run_id`.
+[[nodiscard]] std::vector<ec2::Tag> snapshot_tags(const GroupConfig& group, const FilterValues& filters,
+                                                  const LineageKey& key, const ec2::InstanceId& instance,
+                                                  const ec2::VolumeId& volume, Consistency consistency,
+                                                  std::string_view run_id);
+
+// The DescribeSnapshots filters that select every lineage of `mount_points` at once (the filter
+// tags' values, and ebsnap:mount-point with every mount point as one multi-valued filter): one
+// query (paginated) serves all mount points of a run. Use with OwnerIds=self.
+[[nodiscard]] std::vector<ec2::Filter> lineage_filters(const FilterValues& filters,
+                                                       const std::vector<std::string>& mount_points);
+
+// The DescribeVolumes filters that find volumes of ours for these mount points.
+[[nodiscard]] std::vector<ec2::Filter> our_volume_filters(const FilterValues& filters,
+                                                          const std::vector<std::string>& mount_points);
+
+// True when every filter tag and ebsnap:mount-point of `tags` equal the lineage's: a check on
+// what EC2 returned, so that a filter EC2 (or a proxy) ignored cannot pick another lineage.
+[[nodiscard]] bool in_lineage(const std::vector<ec2::Tag>& tags, const FilterValues& filters,
+                              std::string_view mount_point);
+
+// What a restore should do for one mount point.
+struct SnapshotChoice {
+  std::optional<ec2::Snapshot> snapshot;  // the newest usable one; nullopt: none (first boot)
+  bool newest_is_pending = false;          // snapshot is pending: wait for it, never restore older
+  std::vector<ec2::SnapshotId> skipped_errors;  // newer snapshots in state error, skipped
+};
+
+// Per mount point, the newest snapshot of its lineage (by StartTime, then id for a stable order)
+// among `snapshots` (one DescribeSnapshots answer for all of them). Snapshots in state error are
+// skipped (and listed); a newest one still pending is chosen and flagged, so that the restore
+// waits for it instead of silently restoring older data.
+[[nodiscard]] std::map<std::string, SnapshotChoice> choose_snapshots(
+    const std::vector<ec2::Snapshot>& snapshots, const FilterValues& filters,
+    const std::vector<std::string>& mount_points);
+
+}  // namespace agent

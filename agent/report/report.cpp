@@ -1,0 +1,285 @@
+#include "agent/report/report.h"
+
+#include <algorithm>
+#include <ctime>
+
+#include <fmt/format.h>
+
+#include "agent/report/iam_policy.h"
+#include "agent/version.h"
+
+namespace agent {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+template <class T>
+Json or_null(const std::optional<T>& value) {
+  return value ? Json(*value) : Json(nullptr);
+}
+
+Json volume_json(const VolumeReport& v) {
+  return Json{{"mount_point", v.mount_point},
+              {"device", v.device},
+              {"volume_id", or_null(v.volume_id)},
+              {"snapshot_id", or_null(v.snapshot_id)},
+              {"outcome", to_string(v.outcome)},
+              {"reason", or_null(v.reason)},
+              {"freeze_ms", or_null(v.freeze_ms)},
+              {"consistency", or_null(v.consistency)},
+              {"duration_ms", or_null(v.duration_ms)},
+              {"state", or_null(v.state)},
+              {"size_gib", or_null(v.size_gib)},
+              {"latest_snapshot_id", or_null(v.latest_snapshot_id)},
+              {"latest_snapshot_time", or_null(v.latest_snapshot_time)},
+              {"attached_as", or_null(v.attached_as)},
+              {"devnode", or_null(v.devnode)},
+              {"filesystem", or_null(v.filesystem)},
+              {"formatted", or_null(v.formatted)},
+              {"plan", v.plan},
+              {"warnings", v.warnings}};
+}
+
+std::string seconds_text(std::int64_t ms) {
+  if (ms < 1000) return std::to_string(ms) + " ms";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(ms) / 1000.0);
+  return buf;
+}
+
+std::string dash(const std::optional<std::string>& s) { return s ? *s : "-"; }
+
+// Left-aligned columns separated by two spaces; the last column is not padded.
+std::string table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()));
+    for (std::size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::string volume_line_detail(const VolumeReport& v) {
+  std::string detail(to_string(v.outcome));
+  switch (v.outcome) {
+    case Outcome::restored:
+      if (v.snapshot_id) detail += " from " + *v.snapshot_id;
+      break;
+    case Outcome::snapshotted:
+      if (v.snapshot_id) detail += " " + *v.snapshot_id;
+      if (v.consistency || v.freeze_ms) {
+        detail += " (";
+        if (v.consistency) detail += *v.consistency;
+        if (v.consistency && v.freeze_ms) detail += ", ";
+        if (v.freeze_ms) detail += seconds_text(*v.freeze_ms);
+        detail += ")";
+      }
+      break;
+    default:
+      break;
+  }
+  if (v.reason) detail += ": " + *v.reason;
+  if (v.duration_ms && v.outcome != Outcome::snapshotted) detail += " (" + seconds_text(*v.duration_ms) + ")";
+  return detail;
+}
+
+std::string render_groups(const RunReport& report) {
+  std::string out;
+  for (const auto& g : report.groups) {
+    out += report.command + " " + g.name + ": " + (g.ok() ? "ok" : "FAILED");
+    if (g.freeze_window_ms) out += ", freeze window " + seconds_text(*g.freeze_window_ms);
+    out += "\n";
+    if (g.error) out += "  error: " + *g.error + "\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& v : g.volumes) {
+      rows.push_back({"  " + v.mount_point, v.devnode ? v.device + " (" + *v.devnode + ")" : v.device,
+                      dash(v.volume_id), volume_line_detail(v)});
+    }
+    out += table(rows);
+    for (const auto& v : g.volumes) {
+      for (const auto& step : v.plan) out += "    " + v.mount_point + ": would " + step + "\n";
+      for (const auto& w : v.warnings) out += "    " + v.mount_point + ": warning: " + w + "\n";
+    }
+  }
+  return out;
+}
+
+std::string render_list(const RunReport& report) {
+  std::vector<std::vector<std::string>> rows{
+      {"GROUP", "MOUNT POINT", "DEVICE", "VOLUME", "STATE", "SIZE", "LATEST SNAPSHOT", "TAKEN"}};
+  std::string errors;
+  for (const auto& g : report.groups) {
+    if (g.error) errors += g.name + ": error: " + *g.error + "\n";
+    for (const auto& v : g.volumes) {
+      rows.push_back({g.name, v.mount_point, v.device, dash(v.volume_id),
+                      v.outcome == Outcome::failed ? "error: " + dash(v.reason) : dash(v.state),
+                      v.size_gib ? std::to_string(*v.size_gib) + " GiB" : "-", dash(v.latest_snapshot_id),
+                      dash(v.latest_snapshot_time)});
+    }
+  }
+  return table(rows) + errors;
+}
+
+std::string render_check(const RunReport& report) {
+  std::string out;
+  for (const auto& c : report.checks) {
+    out += std::string(c.ok ? "[ok]   " : "[FAIL] ") + c.name + ": " + c.detail + "\n";
+  }
+  if (!report.missing_actions.empty()) {
+    out += "missing permissions; an IAM policy that grants them:\n" + iam_policy_json(report.missing_actions);
+  }
+  return out;
+}
+
+std::string render_thaw(const RunReport& report) {
+  std::string out;
+  if (report.thaw.empty() && !report.error) out += "nothing was frozen\n";
+  for (const auto& t : report.thaw) {
+    out += t.mount_point + ": " + std::string(to_string(t.outcome));
+    if (t.reason) out += ": " + *t.reason;
+    out += "\n";
+  }
+  return out;
+}
+
+// "interrupted run R of group G: 2 snapshots found, 2 retagged watchdog-thawed, record removed"
+std::string render_reconciled(const RunReport& report) {
+  std::string out;
+  for (const auto& r : report.reconciled) {
+    out += fmt::format("interrupted run {} of group {}: {} snapshot(s) found, {} retagged watchdog-thawed", r.run_id,
+                       r.group, r.found.size(), r.retagged.size());
+    if (!r.deleted.empty()) out += fmt::format(", {} deleted (not asked for)", r.deleted.size());
+    out += r.record_removed ? ", record removed" : ", record kept (" + r.note + ")";
+    if (r.error) out += "; error: " + *r.error;
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string_view to_string(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::restored: return "restored";
+    case Outcome::created: return "created";
+    case Outcome::reused: return "reused";
+    case Outcome::already_mounted: return "already-mounted";
+    case Outcome::snapshotted: return "snapshotted";
+    case Outcome::unmounted: return "unmounted";
+    case Outcome::deleted: return "deleted";
+    case Outcome::not_attached: return "not-attached";
+    case Outcome::listed: return "listed";
+    case Outcome::planned: return "planned";
+    case Outcome::skipped: return "skipped";
+    case Outcome::failed: return "failed";
+  }
+  return "failed";
+}
+
+std::string_view to_string(ThawOutcome outcome) {
+  switch (outcome) {
+    case ThawOutcome::thawed: return "thawed";
+    case ThawOutcome::not_frozen: return "not-frozen";
+    case ThawOutcome::failed: return "failed";
+  }
+  return "failed";
+}
+
+bool GroupReport::ok() const {
+  if (error) return false;
+  return std::none_of(volumes.begin(), volumes.end(), [](const VolumeReport& v) { return v.outcome == Outcome::failed; });
+}
+
+bool RunReport::ok() const {
+  if (error) return false;
+  if (!std::all_of(groups.begin(), groups.end(), [](const GroupReport& g) { return g.ok(); })) return false;
+  if (std::any_of(thaw.begin(), thaw.end(), [](const ThawReport& t) { return t.outcome == ThawOutcome::failed; })) {
+    return false;
+  }
+  if (!std::all_of(checks.begin(), checks.end(), [](const CheckReport& c) { return c.ok; })) return false;
+  return missing_actions.empty();
+}
+
+std::string format_utc(std::chrono::system_clock::time_point t) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  ::gmtime_r(&secs, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  return buf;
+}
+
+nlohmann::ordered_json to_json(const RunReport& report) {
+  Json groups = Json::array();
+  for (const auto& g : report.groups) {
+    Json volumes = Json::array();
+    for (const auto& v : g.volumes) volumes.push_back(volume_json(v));
+    groups.push_back(Json{{"name", g.name},
+                          {"ok", g.ok()},
+                          {"error", or_null(g.error)},
+                          {"freeze_window_ms", or_null(g.freeze_window_ms)},
+                          {"volumes", std::move(volumes)}});
+  }
+  Json thaw = Json::array();
+  for (const auto& t : report.thaw) {
+    thaw.push_back(Json{{"mount_point", t.mount_point}, {"outcome", to_string(t.outcome)}, {"reason", or_null(t.reason)}});
+  }
+  Json checks = Json::array();
+  for (const auto& c : report.checks) checks.push_back(Json{{"name", c.name}, {"ok", c.ok}, {"detail", c.detail}});
+  Json reconciled = Json::array();
+  for (const auto& r : report.reconciled) {
+    reconciled.push_back(Json{{"run_id", r.run_id},
+                              {"group", r.group},
+                              {"found", r.found},
+                              {"retagged", r.retagged},
+                              {"deleted", r.deleted},
+                              {"record_removed", r.record_removed},
+                              {"error", or_null(r.error)},
+                              {"note", r.note}});
+  }
+  return Json{{"schema", k_report_schema_version},
+              {"ebsnap_version", k_version},
+              {"command", report.command},
+              {"dry_run", report.dry_run},
+              {"ok", report.ok()},
+              {"error", or_null(report.error)},
+              {"started_at", format_utc(report.started_at)},
+              {"duration_ms", or_null(report.duration_ms)},
+              {"groups", std::move(groups)},
+              {"thaw", std::move(thaw)},
+              {"checks", std::move(checks)},
+              {"missing_actions", report.missing_actions},
+              {"reconciled", std::move(reconciled)}};
+}
+
+std::string render_json(const RunReport& report) { return to_json(report).dump(2) + "\n"; }
+
+std::string render_text(const RunReport& report) {
+  std::string out;
+  if (report.dry_run) out += "dry run: nothing was changed\n";
+  if (report.command == "list") {
+    out += render_list(report);
+  } else if (report.command == "check") {
+    out += render_check(report);
+  } else if (report.command == "thaw") {
+    out += render_thaw(report);
+  } else {
+    out += render_groups(report);
+  }
+  out += render_reconciled(report);
+  if (report.error) out += report.command + ": error: " + *report.error + "\n";
+  return out;
+}
+
+}  // namespace agent
