@@ -3,7 +3,7 @@
 // fake is lying to the agent's tests.
 #include <gtest/gtest.h>
 
-#include "ec2/fake_ec2.h"
+#include "ec2/testing/fake_ec2.h"
 #include "ec2/waiter.h"
 #include "tests/integration/ec2_sandbox_fixture.h"
 

@@ -4,6 +4,7 @@
 #include <set>
 #include <thread>
 
+#include "ec2/testing/manual_clock.h"
 #include "tests/integration/ec2_sandbox_fixture.h"
 
 namespace {

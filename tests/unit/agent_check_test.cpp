@@ -8,7 +8,7 @@
 #include "agent/cli/agent_commands.h"
 #include "agent/commands/check.h"
 #include "agent/report/iam_policy.h"
-#include "ec2/fake_ec2.h"
+#include "ec2/testing/fake_ec2.h"
 
 namespace agent {
 namespace {

@@ -15,9 +15,10 @@
 #include "agent/commands/snapshot.h"
 #include "agent/core/tags.h"
 #include "ec2/clock.h"
-#include "ec2/fake_ec2.h"
-#include "platform/fake_block_devices.h"
-#include "platform/fake_mounter.h"
+#include "ec2/testing/fake_ec2.h"
+#include "ec2/testing/manual_clock.h"
+#include "platform/testing/fake_block_devices.h"
+#include "platform/testing/fake_mounter.h"
 #include "tests/support/temp_dir.h"
 #include "tests/unit/agent_no_imds.h"
 

@@ -7,6 +7,7 @@
 #include "agent/cli/agent_commands.h"
 #include "agent/commands/snapshot.h"
 #include "agent/core/snapshot_record.h"
+#include "ec2/testing/manual_clock.h"
 #include "tests/unit/agent_snapshot_fixture.h"
 
 namespace agent {

@@ -9,6 +9,7 @@
 #include "ec2/credentials.h"
 #include "ec2/imds.h"
 #include "ec2/log.h"
+#include "ec2/testing/manual_clock.h"
 #include "tests/support/temp_dir.h"
 
 namespace {

@@ -1,7 +1,8 @@
 // FakeEc2 enforces EC2's rules: the agent's unit tests rely on these behaviours.
 #include <gtest/gtest.h>
 
-#include "ec2/fake_ec2.h"
+#include "ec2/testing/fake_ec2.h"
+#include "ec2/testing/manual_clock.h"
 
 namespace {
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "ec2/imds.h"
+#include "ec2/testing/manual_clock.h"
 #include "tests/unit/ec2_fake_http.h"
 
 namespace {

@@ -6,6 +6,7 @@
 #include "ec2/ec2_client.h"
 #include "ec2/retry.h"
 #include "ec2/sigv4.h"
+#include "ec2/testing/manual_clock.h"
 #include "tests/unit/ec2_fake_http.h"
 
 namespace {

@@ -1,7 +1,8 @@
 // Waiters: one batched Describe per round, backoff with jitter, deadlines, failure states.
 #include <gtest/gtest.h>
 
-#include "ec2/fake_ec2.h"
+#include "ec2/testing/fake_ec2.h"
+#include "ec2/testing/manual_clock.h"
 #include "ec2/waiter.h"
 
 namespace {

@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "platform/fake_block_devices.h"
-#include "platform/fake_mounter.h"
 #include "platform/mount_point.h"
+#include "platform/testing/fake_block_devices.h"
+#include "platform/testing/fake_mounter.h"
 
 using platform::ErrorKind;
 

@@ -1,4 +1,4 @@
-#include "platform/fake_block_devices.h"
+#include "platform/testing/fake_block_devices.h"
 
 namespace platform {
 namespace {

@@ -1,4 +1,4 @@
-#include "ec2/fake_ec2.h"
+#include "ec2/testing/fake_ec2.h"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include "platform/fake_mounter.h"
+#include "platform/testing/fake_mounter.h"
 
 #include <algorithm>
 
