@@ -108,8 +108,6 @@ struct CopySnapshotOptions {
   std::optional<bool> encrypted;
   std::string kms_key_id;
   std::vector<TagSpecification> tag_specifications;
-  // Not sent: the 2016-11-15 CopySnapshot has no ClientToken. Kept for callers that record one.
-  std::string client_token;
 };
 
 struct CreateTagsOptions {

@@ -4,6 +4,7 @@
 
 #include <array>
 
+#include "ebsnap/try.h"
 #include "ec2/ec2_xml.h"
 #include "ec2/log.h"
 #include "ec2/query.h"
@@ -55,8 +56,7 @@ struct Ec2Client::Impl {
 
   // One signed attempt. The body of a 2xx answer, or the EC2 error.
   Result<std::string> attempt(std::string_view action, const std::string& body, bool fresh_connection) {
-    auto creds = options.credentials->credentials();
-    if (!creds) return std::unexpected(creds.error());
+    EBSNAP_TRY_ASSIGN(auto creds, options.credentials->credentials());
     sigv4::Request req{.method = "POST",
                        .host = endpoint.host,
                        .path = endpoint.path,
@@ -64,9 +64,9 @@ struct Ec2Client::Impl {
                        .headers = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"},
                                    {"Host", endpoint.host}},
                        .body = body};
-    const sigv4::SigningInput input{.access_key_id = creds->access_key_id,
-                                    .secret_access_key = &creds->secret_access_key,
-                                    .session_token = &creds->session_token,
+    const sigv4::SigningInput input{.access_key_id = creds.access_key_id,
+                                    .secret_access_key = &creds.secret_access_key,
+                                    .session_token = &creds.session_token,
                                     .region = options.region,
                                     .service = "ec2",
                                     .time = clock.now()};
@@ -130,15 +130,13 @@ struct Ec2Client::Impl {
       QueryParams params = base;
       if (may_page && page_size > 0) params.add("MaxResults", page_size);
       if (!token.empty()) params.add("NextToken", token);
-      auto body = call(action, params, Idempotency::Idempotent);
-      if (!body) return std::unexpected(std::move(body.error()));
-      auto parsed = parse(*body);
-      if (!parsed) return std::unexpected(std::move(parsed.error()));
-      for (auto& item : parsed->items) all.push_back(std::move(item));
-      if (parsed->next_token.empty()) return all;
-      if (parsed->next_token == token)
+      EBSNAP_TRY_ASSIGN(auto body, call(action, params, Idempotency::Idempotent));
+      EBSNAP_TRY_ASSIGN(auto parsed, parse(body));
+      for (auto& item : parsed.items) all.push_back(std::move(item));
+      if (parsed.next_token.empty()) return all;
+      if (parsed.next_token == token)
         return fail(ErrorKind::Parse, std::string(action) + " repeated its NextToken");
-      token = std::move(parsed->next_token);
+      token = std::move(parsed.next_token);
     }
     return fail(ErrorKind::Parse, std::string(action) + " paginated without end");
   }
@@ -149,9 +147,7 @@ Result<std::unique_ptr<Ec2Client>> Ec2Client::create(Ec2ClientOptions options, c
   if (options.region.empty()) return fail(ErrorKind::InvalidParameter, "Ec2Client needs a region");
   Endpoint endpoint = options.endpoint;
   if (endpoint.url.empty()) {
-    auto resolved = resolve_ec2_endpoint(options.region, env);
-    if (!resolved) return std::unexpected(resolved.error());
-    endpoint = *resolved;
+    EBSNAP_TRY_ASSIGN(endpoint, resolve_ec2_endpoint(options.region, env));
   }
   if (endpoint.scheme == "http" && !endpoint.configured) {
     return fail(ErrorKind::InvalidParameter, "plain http only for an explicitly configured endpoint");
@@ -226,10 +222,10 @@ Result<Volume> Ec2Client::create_volume(const CreateVolumeOptions& o) {
   // With a ClientToken a resend returns the same volume, so CreateVolume may be retried.
   const std::string token = o.client_token.empty() ? random_client_token() : o.client_token;
   if (!token.empty()) p.add("ClientToken", token);
-  auto body =
-      impl_->call("CreateVolume", p, token.empty() ? Idempotency::NotIdempotent : Idempotency::Idempotent);
-  if (!body) return std::unexpected(std::move(body.error()));
-  return xml::parse_create_volume(*body);
+  EBSNAP_TRY_ASSIGN(
+      auto body,
+      impl_->call("CreateVolume", p, token.empty() ? Idempotency::NotIdempotent : Idempotency::Idempotent));
+  return xml::parse_create_volume(body);
 }
 
 Result<VolumeAttachment> Ec2Client::attach_volume(const AttachVolumeOptions& o) {
@@ -240,9 +236,8 @@ Result<VolumeAttachment> Ec2Client::attach_volume(const AttachVolumeOptions& o) 
   p.add("Device", o.device);
   // Idempotent by state: a resent attach of an attached volume fails with IncorrectState /
   // VolumeInUse, which the caller reconciles by describing the volume.
-  auto body = impl_->call("AttachVolume", p, Idempotency::Idempotent);
-  if (!body) return std::unexpected(std::move(body.error()));
-  return xml::parse_attachment(*body);
+  EBSNAP_TRY_ASSIGN(auto body, impl_->call("AttachVolume", p, Idempotency::Idempotent));
+  return xml::parse_attachment(body);
 }
 
 Result<VolumeAttachment> Ec2Client::detach_volume(const DetachVolumeOptions& o) {
@@ -252,18 +247,16 @@ Result<VolumeAttachment> Ec2Client::detach_volume(const DetachVolumeOptions& o) 
   if (o.instance_id) p.add("InstanceId", o.instance_id->value);
   if (!o.device.empty()) p.add("Device", o.device);
   if (o.force) p.add("Force", true);
-  auto body = impl_->call("DetachVolume", p, Idempotency::Idempotent);
-  if (!body) return std::unexpected(std::move(body.error()));
-  return xml::parse_attachment(*body);
+  EBSNAP_TRY_ASSIGN(auto body, impl_->call("DetachVolume", p, Idempotency::Idempotent));
+  return xml::parse_attachment(body);
 }
 
 Result<void> Ec2Client::delete_volume(const DeleteVolumeOptions& o) {
   QueryParams p;
   if (o.dry_run) p.add("DryRun", true);
   p.add("VolumeId", o.volume_id.value);
-  auto body = impl_->call("DeleteVolume", p, Idempotency::Idempotent);
-  if (!body) return std::unexpected(std::move(body.error()));
-  return xml::parse_return(*body);
+  EBSNAP_TRY_ASSIGN(auto body, impl_->call("DeleteVolume", p, Idempotency::Idempotent));
+  return xml::parse_return(body);
 }
 
 Result<Snapshot> Ec2Client::create_snapshot(const CreateSnapshotOptions& o) {
@@ -273,9 +266,8 @@ Result<Snapshot> Ec2Client::create_snapshot(const CreateSnapshotOptions& o) {
   if (!o.description.empty()) p.add("Description", o.description);
   p.add_tag_specifications(o.tag_specifications);
   // CreateSnapshot has no ClientToken: a resend after a lost answer makes a second snapshot.
-  auto body = impl_->call("CreateSnapshot", p, Idempotency::NotIdempotent);
-  if (!body) return std::unexpected(std::move(body.error()));
-  return xml::parse_create_snapshot(*body);
+  EBSNAP_TRY_ASSIGN(auto body, impl_->call("CreateSnapshot", p, Idempotency::NotIdempotent));
+  return xml::parse_create_snapshot(body);
 }
 
 Result<std::vector<Snapshot>> Ec2Client::create_snapshots(const CreateSnapshotsOptions& o) {
@@ -287,18 +279,16 @@ Result<std::vector<Snapshot>> Ec2Client::create_snapshots(const CreateSnapshotsO
   if (!o.description.empty()) p.add("Description", o.description);
   if (!o.copy_tags_from_source.empty()) p.add("CopyTagsFromSource", o.copy_tags_from_source);
   p.add_tag_specifications(o.tag_specifications);
-  auto body = impl_->call("CreateSnapshots", p, Idempotency::NotIdempotent);
-  if (!body) return std::unexpected(std::move(body.error()));
-  return xml::parse_create_snapshots(*body);
+  EBSNAP_TRY_ASSIGN(auto body, impl_->call("CreateSnapshots", p, Idempotency::NotIdempotent));
+  return xml::parse_create_snapshots(body);
 }
 
 Result<void> Ec2Client::delete_snapshot(const DeleteSnapshotOptions& o) {
   QueryParams p;
   if (o.dry_run) p.add("DryRun", true);
   p.add("SnapshotId", o.snapshot_id.value);
-  auto body = impl_->call("DeleteSnapshot", p, Idempotency::Idempotent);
-  if (!body) return std::unexpected(std::move(body.error()));
-  return xml::parse_return(*body);
+  EBSNAP_TRY_ASSIGN(auto body, impl_->call("DeleteSnapshot", p, Idempotency::Idempotent));
+  return xml::parse_return(body);
 }
 
 Result<SnapshotId> Ec2Client::copy_snapshot(const CopySnapshotOptions& o) {
@@ -310,11 +300,10 @@ Result<SnapshotId> Ec2Client::copy_snapshot(const CopySnapshotOptions& o) {
   if (o.encrypted) p.add("Encrypted", *o.encrypted);
   if (!o.kms_key_id.empty()) p.add("KmsKeyId", o.kms_key_id);
   p.add_tag_specifications(o.tag_specifications);
-  // The 2016-11-15 CopySnapshot takes no ClientToken (o.client_token is not sent): like
-  // CreateSnapshot it is not resent after a lost answer.
-  auto body = impl_->call("CopySnapshot", p, Idempotency::NotIdempotent);
-  if (!body) return std::unexpected(std::move(body.error()));
-  return xml::parse_copy_snapshot(*body);
+  // The 2016-11-15 CopySnapshot takes no ClientToken: like CreateSnapshot it is not resent
+  // after a lost answer.
+  EBSNAP_TRY_ASSIGN(auto body, impl_->call("CopySnapshot", p, Idempotency::NotIdempotent));
+  return xml::parse_copy_snapshot(body);
 }
 
 Result<void> Ec2Client::create_tags(const CreateTagsOptions& o) {
@@ -322,9 +311,8 @@ Result<void> Ec2Client::create_tags(const CreateTagsOptions& o) {
   if (o.dry_run) p.add("DryRun", true);
   p.add_list("ResourceId", o.resource_ids);
   p.add_tags("Tag", o.tags);
-  auto body = impl_->call("CreateTags", p, Idempotency::Idempotent);
-  if (!body) return std::unexpected(std::move(body.error()));
-  return xml::parse_return(*body);
+  EBSNAP_TRY_ASSIGN(auto body, impl_->call("CreateTags", p, Idempotency::Idempotent));
+  return xml::parse_return(body);
 }
 
 Result<void> Ec2Client::delete_tags(const DeleteTagsOptions& o) {
@@ -336,9 +324,8 @@ Result<void> Ec2Client::delete_tags(const DeleteTagsOptions& o) {
     p.add(prefix + ".Key", o.tags[i].key);
     if (o.tags[i].value) p.add(prefix + ".Value", *o.tags[i].value);
   }
-  auto body = impl_->call("DeleteTags", p, Idempotency::Idempotent);
-  if (!body) return std::unexpected(std::move(body.error()));
-  return xml::parse_return(*body);
+  EBSNAP_TRY_ASSIGN(auto body, impl_->call("DeleteTags", p, Idempotency::Idempotent));
+  return xml::parse_return(body);
 }
 
 }  // namespace ec2

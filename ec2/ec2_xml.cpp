@@ -3,6 +3,8 @@
 #include <charconv>
 #include <pugixml.hpp>
 
+#include "ebsnap/try.h"
+
 namespace ec2::xml {
 namespace {
 
@@ -146,45 +148,40 @@ Error parse_error(std::string_view body, long http_status) {
 
 Result<Page<Volume>> parse_describe_volumes(std::string_view body) {
   pugi::xml_document doc;
-  auto r = root(doc, body, "DescribeVolumesResponse");
-  if (!r) return std::unexpected(r.error());
+  EBSNAP_TRY_ASSIGN(auto r, root(doc, body, "DescribeVolumesResponse"));
   Page<Volume> page;
-  for (const pugi::xml_node& item : r->child("volumeSet").children("item"))
-    page.items.push_back(volume(item));
-  page.next_token = text(*r, "nextToken");
+  for (const pugi::xml_node& item : r.child("volumeSet").children("item")) page.items.push_back(volume(item));
+  page.next_token = text(r, "nextToken");
   return page;
 }
 
 Result<Page<Snapshot>> parse_describe_snapshots(std::string_view body) {
   pugi::xml_document doc;
-  auto r = root(doc, body, "DescribeSnapshotsResponse");
-  if (!r) return std::unexpected(r.error());
+  EBSNAP_TRY_ASSIGN(auto r, root(doc, body, "DescribeSnapshotsResponse"));
   Page<Snapshot> page;
-  for (const pugi::xml_node& item : r->child("snapshotSet").children("item"))
+  for (const pugi::xml_node& item : r.child("snapshotSet").children("item"))
     page.items.push_back(snapshot(item));
-  page.next_token = text(*r, "nextToken");
+  page.next_token = text(r, "nextToken");
   return page;
 }
 
 Result<Page<Instance>> parse_describe_instances(std::string_view body) {
   pugi::xml_document doc;
-  auto r = root(doc, body, "DescribeInstancesResponse");
-  if (!r) return std::unexpected(r.error());
+  EBSNAP_TRY_ASSIGN(auto r, root(doc, body, "DescribeInstancesResponse"));
   Page<Instance> page;
-  for (const pugi::xml_node& reservation : r->child("reservationSet").children("item")) {
+  for (const pugi::xml_node& reservation : r.child("reservationSet").children("item")) {
     for (const pugi::xml_node& item : reservation.child("instancesSet").children("item")) {
       page.items.push_back(instance(item));
     }
   }
-  page.next_token = text(*r, "nextToken");
+  page.next_token = text(r, "nextToken");
   return page;
 }
 
 Result<Volume> parse_create_volume(std::string_view body) {
   pugi::xml_document doc;
-  auto r = root(doc, body, "CreateVolumeResponse");
-  if (!r) return std::unexpected(r.error());
-  Volume v = volume(*r);
+  EBSNAP_TRY_ASSIGN(auto r, root(doc, body, "CreateVolumeResponse"));
+  Volume v = volume(r);
   if (v.id.empty()) return fail(ErrorKind::Parse, "CreateVolume answered without a volumeId");
   return v;
 }
@@ -203,27 +200,24 @@ Result<VolumeAttachment> parse_attachment(std::string_view body) {
 
 Result<Snapshot> parse_create_snapshot(std::string_view body) {
   pugi::xml_document doc;
-  auto r = root(doc, body, "CreateSnapshotResponse");
-  if (!r) return std::unexpected(r.error());
-  Snapshot s = snapshot(*r);
+  EBSNAP_TRY_ASSIGN(auto r, root(doc, body, "CreateSnapshotResponse"));
+  Snapshot s = snapshot(r);
   if (s.id.empty()) return fail(ErrorKind::Parse, "CreateSnapshot answered without a snapshotId");
   return s;
 }
 
 Result<std::vector<Snapshot>> parse_create_snapshots(std::string_view body) {
   pugi::xml_document doc;
-  auto r = root(doc, body, "CreateSnapshotsResponse");
-  if (!r) return std::unexpected(r.error());
+  EBSNAP_TRY_ASSIGN(auto r, root(doc, body, "CreateSnapshotsResponse"));
   std::vector<Snapshot> out;
-  for (const pugi::xml_node& item : r->child("snapshotSet").children("item")) out.push_back(snapshot(item));
+  for (const pugi::xml_node& item : r.child("snapshotSet").children("item")) out.push_back(snapshot(item));
   return out;
 }
 
 Result<SnapshotId> parse_copy_snapshot(std::string_view body) {
   pugi::xml_document doc;
-  auto r = root(doc, body, "CopySnapshotResponse");
-  if (!r) return std::unexpected(r.error());
-  std::string id = text(*r, "snapshotId");
+  EBSNAP_TRY_ASSIGN(auto r, root(doc, body, "CopySnapshotResponse"));
+  std::string id = text(r, "snapshotId");
   if (id.empty()) return fail(ErrorKind::Parse, "CopySnapshot answered without a snapshotId");
   return SnapshotId{std::move(id)};
 }

@@ -25,6 +25,8 @@ std::string_view to_string(ErrorKind kind) {
       return "dry-run-ok";
     case ErrorKind::InvalidParameter:
       return "invalid-parameter";
+    case ErrorKind::IdempotencyMismatch:
+      return "idempotency-mismatch";
     case ErrorKind::LimitExceeded:
       return "limit-exceeded";
     case ErrorKind::ServerError:
@@ -60,7 +62,7 @@ std::string Error::describe() const {
 
 ErrorKind kind_for_aws_code(std::string_view code, long http_status) {
   // Codes from the EC2 API reference, "Error codes for the Amazon EC2 API".
-  static constexpr std::array<std::pair<std::string_view, ErrorKind>, 32> k_exact{{
+  static constexpr std::array<std::pair<std::string_view, ErrorKind>, 33> k_exact{{
       {"RequestLimitExceeded", ErrorKind::Throttled},
       {"Throttling", ErrorKind::Throttled},
       {"ThrottlingException", ErrorKind::Throttled},
@@ -91,6 +93,7 @@ ErrorKind kind_for_aws_code(std::string_view code, long http_status) {
       {"InvalidParameterCombination", ErrorKind::InvalidParameter},
       {"MissingParameter", ErrorKind::InvalidParameter},
       {"UnknownParameter", ErrorKind::InvalidParameter},
+      {"IdempotentParameterMismatch", ErrorKind::IdempotencyMismatch},
       {"InternalError", ErrorKind::ServerError},
       {"InternalFailure", ErrorKind::ServerError},
       {"Unavailable", ErrorKind::ServerError},

@@ -16,6 +16,9 @@ enum class ErrorKind {
   Unauthorized,    // UnauthorizedOperation (IAM denies it)
   DryRunOk,        // DryRunOperation: the call would have succeeded
   InvalidParameter,
+  // IdempotentParameterMismatch: a ClientToken reused with different parameters (a resend with
+  // the same token cannot succeed; only a new token can).
+  IdempotencyMismatch,
   LimitExceeded,  // VolumeLimitExceeded, SnapshotLimitExceeded ...
   ServerError,    // 5xx, InternalError, Unavailable
   Network,        // connection refused, reset, timeout

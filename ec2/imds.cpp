@@ -4,6 +4,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "ebsnap/try.h"
 #include "ec2/log.h"
 
 namespace ec2 {
@@ -84,16 +85,14 @@ Result<SecretString> ImdsClient::token(bool force_new) {
   HttpRequest req{.method = "PUT",
                   .url = options_.endpoint + "latest/api/token",
                   .headers = {{k_ttl_header, std::to_string(options_.token_ttl.count())}}};
-  auto r = send_with_retries(req, "token");
-  if (!r) return std::unexpected(std::move(r.error()));
-  if (r->status == 403) return std::unexpected(forbidden());
-  if (r->status != 200 || r->body.empty()) {
-    return std::unexpected(
-        imds_error("IMDS token request answered HTTP " + std::to_string(r->status) + " (IMDSv2 unavailable?)",
-                   r->status));
+  EBSNAP_TRY_ASSIGN(auto r, send_with_retries(req, "token"));
+  if (r.status == 403) return std::unexpected(forbidden());
+  if (r.status != 200 || r.body.empty()) {
+    return std::unexpected(imds_error(
+        "IMDS token request answered HTTP " + std::to_string(r.status) + " (IMDSv2 unavailable?)", r.status));
   }
-  token_ = SecretString(std::move(r->body));
-  wipe(r->body);
+  token_ = SecretString(std::move(r.body));
+  wipe(r.body);
   token_expires_ = now + options_.token_ttl - std::min(options_.token_refresh_before, options_.token_ttl / 2);
   log_imds().debug("token acquired ttl_s={}", options_.token_ttl.count());
   return token_;
@@ -104,11 +103,10 @@ Result<ImdsClient::Fetched> ImdsClient::fetch(std::string_view path) {
     return std::unexpected(imds_error("IMDS is disabled (AWS_EC2_METADATA_DISABLED=true)"));
   bool renewed = false;
   for (;;) {
-    auto tok = token(renewed);
-    if (!tok) return std::unexpected(std::move(tok.error()));
+    EBSNAP_TRY_ASSIGN(auto tok, token(renewed));
     HttpRequest req{.method = "GET",
                     .url = options_.endpoint + "latest/" + std::string(path),
-                    .headers = {{k_token_header, std::string(tok->reveal())}}};
+                    .headers = {{k_token_header, std::string(tok.reveal())}}};
     auto r = send_with_retries(req, path);
     wipe(req.headers.front().second);
     if (!r) return std::unexpected(std::move(r.error()));
@@ -129,16 +127,14 @@ Result<ImdsClient::Fetched> ImdsClient::fetch(std::string_view path) {
 }
 
 Result<std::string> ImdsClient::get(std::string_view path) {
-  auto r = fetch(path);
-  if (!r) return std::unexpected(std::move(r.error()));
-  if (r->status == 404) return std::unexpected(imds_error("IMDS has no " + std::string(path), 404));
-  return std::move(r->body);
+  EBSNAP_TRY_ASSIGN(auto r, fetch(path));
+  if (r.status == 404) return std::unexpected(imds_error("IMDS has no " + std::string(path), 404));
+  return std::move(r.body);
 }
 
 Result<InstanceId> ImdsClient::instance_id() {
-  auto r = get("meta-data/instance-id");
-  if (!r) return std::unexpected(std::move(r.error()));
-  return InstanceId{std::move(*r)};
+  EBSNAP_TRY_ASSIGN(auto r, get("meta-data/instance-id"));
+  return InstanceId{std::move(r)};
 }
 
 Result<std::string> ImdsClient::availability_zone() {
@@ -146,26 +142,22 @@ Result<std::string> ImdsClient::availability_zone() {
 }
 
 Result<std::string> ImdsClient::region() {
-  auto r = fetch("meta-data/placement/region");
-  if (!r) return std::unexpected(std::move(r.error()));
-  if (r->status == 200 && !r->body.empty()) return std::move(r->body);
+  EBSNAP_TRY_ASSIGN(auto r, fetch("meta-data/placement/region"));
+  if (r.status == 200 && !r.body.empty()) return std::move(r.body);
   // Older instances have no placement/region: the identity document does.
-  auto doc = identity_document();
-  if (!doc) return std::unexpected(std::move(doc.error()));
-  return doc->region;
+  EBSNAP_TRY_ASSIGN(auto doc, identity_document());
+  return doc.region;
 }
 
 Result<std::optional<std::string>> ImdsClient::user_data() {
-  auto r = fetch("user-data");
-  if (!r) return std::unexpected(std::move(r.error()));
-  if (r->status == 404) return std::optional<std::string>{};
-  return std::optional<std::string>{std::move(r->body)};
+  EBSNAP_TRY_ASSIGN(auto r, fetch("user-data"));
+  if (r.status == 404) return std::optional<std::string>{};
+  return std::optional<std::string>{std::move(r.body)};
 }
 
 Result<InstanceIdentity> ImdsClient::identity_document() {
-  auto r = get("dynamic/instance-identity/document");
-  if (!r) return std::unexpected(std::move(r.error()));
-  auto j = nlohmann::json::parse(*r, nullptr, /*allow_exceptions=*/false);
+  EBSNAP_TRY_ASSIGN(auto r, get("dynamic/instance-identity/document"));
+  auto j = nlohmann::json::parse(r, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return fail(ErrorKind::Parse, "IMDS identity document is not JSON");
   auto str = [&](const char* key) {
     return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
@@ -177,17 +169,16 @@ Result<InstanceIdentity> ImdsClient::identity_document() {
                           .instance_type = str("instanceType"),
                           .image_id = str("imageId"),
                           .private_ip = str("privateIp"),
-                          .raw_json = std::move(*r)};
+                          .raw_json = std::move(r)};
 }
 
 Result<std::string> ImdsClient::role_name() {
-  auto r = fetch("meta-data/iam/security-credentials/");
-  if (!r) return std::unexpected(std::move(r.error()));
-  std::string_view body = r->body;
+  EBSNAP_TRY_ASSIGN(auto r, fetch("meta-data/iam/security-credentials/"));
+  std::string_view body = r.body;
   const auto nl = body.find('\n');
   std::string name = std::string(body.substr(0, nl));
   while (!name.empty() && (name.back() == '\r' || name.back() == ' ')) name.pop_back();
-  if (r->status == 404 || name.empty()) {
+  if (r.status == 404 || name.empty()) {
     return fail(ErrorKind::Credentials, "the instance has no IAM role (no instance profile attached)");
   }
   return name;
@@ -196,15 +187,12 @@ Result<std::string> ImdsClient::role_name() {
 Result<Credentials> ImdsClient::role_credentials(std::string_view role) {
   std::string name(role);
   if (name.empty()) {
-    auto n = role_name();
-    if (!n) return std::unexpected(std::move(n.error()));
-    name = std::move(*n);
+    EBSNAP_TRY_ASSIGN(name, role_name());
   }
-  auto r = fetch("meta-data/iam/security-credentials/" + name);
-  if (!r) return std::unexpected(std::move(r.error()));
-  if (r->status == 404) return fail(ErrorKind::Credentials, "IMDS has no credentials for role " + name);
-  auto j = nlohmann::json::parse(r->body, nullptr, /*allow_exceptions=*/false);
-  wipe(r->body);
+  EBSNAP_TRY_ASSIGN(auto r, fetch("meta-data/iam/security-credentials/" + name));
+  if (r.status == 404) return fail(ErrorKind::Credentials, "IMDS has no credentials for role " + name);
+  auto j = nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+  wipe(r.body);
   if (j.is_discarded() || !j.is_object()) return fail(ErrorKind::Parse, "IMDS role credentials are not JSON");
   auto str = [&](const char* key) {
     return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";

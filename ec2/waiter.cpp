@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 
+#include "ebsnap/try.h"
 #include "ec2/log.h"
 #include "ec2/retry.h"
 
@@ -139,7 +140,7 @@ Result<std::vector<std::optional<Snapshot>>> Waiter::snapshots_until(Ec2Api& api
 
 Result<std::vector<Volume>> Waiter::volumes(Ec2Api& api, const std::vector<VolumeId>& ids,
                                             VolumeState target) {
-  auto r = volumes_until(api, ids, [target](const VolumeId&, const std::optional<Volume>& v) -> WaitCheck {
+  const auto check = [target](const VolumeId&, const std::optional<Volume>& v) -> WaitCheck {
     if (!v) {
       if (target == VolumeState::Deleted) return {WaitVerdict::Done, {}};
       return {WaitVerdict::Pending, "not visible yet"};
@@ -151,18 +152,18 @@ Result<std::vector<Volume>> Waiter::volumes(Ec2Api& api, const std::vector<Volum
       return {WaitVerdict::Failed, "is being deleted"};
     }
     return {WaitVerdict::Pending, "state " + std::string(to_string(v->state))};
-  });
-  if (!r) return std::unexpected(std::move(r.error()));
+  };
+  EBSNAP_TRY_ASSIGN(auto r, volumes_until(api, ids, check));
   std::vector<Volume> out;
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    out.push_back((*r)[i] ? *(*r)[i] : Volume{.id = ids[i], .state = VolumeState::Deleted});
+    out.push_back(r[i] ? *r[i] : Volume{.id = ids[i], .state = VolumeState::Deleted});
   }
   return out;
 }
 
 Result<std::vector<Volume>> Waiter::attachments(Ec2Api& api, const std::vector<VolumeId>& ids,
                                                 const InstanceId& instance, AttachmentState target) {
-  auto r = volumes_until(api, ids, [&](const VolumeId&, const std::optional<Volume>& v) -> WaitCheck {
+  const auto check = [&](const VolumeId&, const std::optional<Volume>& v) -> WaitCheck {
     if (!v) {
       if (target == AttachmentState::Detached) return {WaitVerdict::Done, {}};
       return {WaitVerdict::Failed, "no longer exists"};
@@ -176,29 +177,28 @@ Result<std::vector<Volume>> Waiter::attachments(Ec2Api& api, const std::vector<V
     }
     if (a->state == target) return {WaitVerdict::Done, {}};
     return {WaitVerdict::Pending, "attachment " + std::string(to_string(a->state))};
-  });
-  if (!r) return std::unexpected(std::move(r.error()));
+  };
+  EBSNAP_TRY_ASSIGN(auto r, volumes_until(api, ids, check));
   std::vector<Volume> out;
-  for (std::size_t i = 0; i < ids.size(); ++i) out.push_back((*r)[i] ? *(*r)[i] : Volume{.id = ids[i]});
+  for (std::size_t i = 0; i < ids.size(); ++i) out.push_back(r[i] ? *r[i] : Volume{.id = ids[i]});
   return out;
 }
 
 Result<std::vector<Snapshot>> Waiter::snapshots(Ec2Api& api, const std::vector<SnapshotId>& ids,
                                                 SnapshotState target) {
-  auto r =
-      snapshots_until(api, ids, [target](const SnapshotId&, const std::optional<Snapshot>& s) -> WaitCheck {
-        if (!s) return {WaitVerdict::Pending, "not visible yet"};
-        if (s->state == target) return {WaitVerdict::Done, {}};
-        if (s->state == SnapshotState::Error) {
-          return {WaitVerdict::Failed,
-                  "is in state error" + (s->state_message.empty() ? "" : ": " + s->state_message)};
-        }
-        return {WaitVerdict::Pending,
-                "state " + std::string(to_string(s->state)) + " " + std::to_string(s->progress) + "%"};
-      });
-  if (!r) return std::unexpected(std::move(r.error()));
+  const auto check = [target](const SnapshotId&, const std::optional<Snapshot>& s) -> WaitCheck {
+    if (!s) return {WaitVerdict::Pending, "not visible yet"};
+    if (s->state == target) return {WaitVerdict::Done, {}};
+    if (s->state == SnapshotState::Error) {
+      return {WaitVerdict::Failed,
+              "is in state error" + (s->state_message.empty() ? "" : ": " + s->state_message)};
+    }
+    return {WaitVerdict::Pending,
+            "state " + std::string(to_string(s->state)) + " " + std::to_string(s->progress) + "%"};
+  };
+  EBSNAP_TRY_ASSIGN(auto r, snapshots_until(api, ids, check));
   std::vector<Snapshot> out;
-  for (auto& s : *r) out.push_back(std::move(*s));
+  for (auto& s : r) out.push_back(std::move(*s));
   return out;
 }
 

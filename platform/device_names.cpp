@@ -1,5 +1,7 @@
 #include "platform/device_names.h"
 
+#include "ebsnap/try.h"
+
 namespace platform {
 namespace {
 
@@ -49,16 +51,15 @@ Result<std::string> canonical_device_name(std::string_view name) {
 }
 
 Result<std::string> next_free_device_name(std::string_view preferred, const std::set<std::string>& in_use) {
-  auto wanted = canonical_device_name(preferred);
-  if (!wanted) return std::unexpected(wanted.error());
+  EBSNAP_TRY_ASSIGN(auto wanted, canonical_device_name(preferred));
   std::set<char> taken;
   for (const auto& name : in_use) {
     // Partitions ("sdf1") and the twin names occupy the same letter.
     const auto p = parse(name);
     if (p) taken.insert(p->rest.front());
   }
-  const char first = wanted->back();
-  if (!taken.contains(first)) return *wanted;
+  const char first = wanted.back();
+  if (!taken.contains(first)) return wanted;
   // EC2 recommends /dev/sd[f-p] for EBS; sd[f-z] are accepted. Search after the preferred one
   // and wrap around, so a configured sdg keeps its neighbourhood.
   const int start = first < 'f' ? 0 : first - 'f';

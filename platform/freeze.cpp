@@ -4,6 +4,7 @@
 #include <set>
 #include <thread>
 
+#include "ebsnap/try.h"
 #include "platform/log.h"
 
 namespace platform {
@@ -61,26 +62,24 @@ Result<void> check_freezable(FreezeOps& ops, const std::vector<std::string>& mou
   }
   if (!options.runtime_dir.empty()) {
     const std::string holder = existing_ancestor(options.runtime_dir);
-    auto id = ops.identify(holder);
-    if (!id) return std::unexpected(id.error());
-    protected_fs.push_back({options.runtime_dir + " (the agent's runtime state)", id->device});
+    EBSNAP_TRY_ASSIGN(auto id, ops.identify(holder));
+    protected_fs.push_back({options.runtime_dir + " (the agent's runtime state)", id.device});
   }
   std::set<std::uint64_t> seen;
   for (const auto& mp : mount_points) {
-    auto id = ops.identify(mp);
-    if (!id) return std::unexpected(id.error());
+    EBSNAP_TRY_ASSIGN(auto id, ops.identify(mp));
     for (const auto& p : protected_fs) {
-      if (p.device == id->device) {
+      if (p.device == id.device) {
         return fail(ErrorKind::Refused, "refusing to freeze " + mp + ": it is on the filesystem of " +
                                             p.path + ", which is never frozen");
       }
     }
-    if (!id->mount_root) {
+    if (!id.mount_root) {
       // FIFREEZE acts on the whole filesystem holding the path.
       return fail(ErrorKind::Refused, "refusing to freeze " + mp +
                                           ": not a mount point (it would freeze the filesystem holding it)");
     }
-    if (!seen.insert(id->device).second) {
+    if (!seen.insert(id.device).second) {
       return fail(ErrorKind::Refused, "refusing to freeze " + mp + ": its filesystem is already in the set");
     }
   }
@@ -104,7 +103,7 @@ Result<void> sync_filesystems(FreezeOps& ops, const std::vector<std::string>& mo
 
 Result<FreezeSet> FreezeSet::freeze(FreezeOps& ops, std::vector<std::string> mount_points,
                                     const FreezeOptions& options) {
-  if (auto ok = check_freezable(ops, mount_points, options); !ok) return std::unexpected(ok.error());
+  EBSNAP_TRY(check_freezable(ops, mount_points, options));
 
   std::vector<FreezeEntry> entries(mount_points.size());
   for (std::size_t i = 0; i < mount_points.size(); ++i) entries[i].mount_point = mount_points[i];

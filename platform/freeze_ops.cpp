@@ -9,6 +9,8 @@
 
 #include <cerrno>
 
+#include "ebsnap/try.h"
+
 namespace platform {
 
 Result<void> freeze_fd(int fd, const std::string& mount_point) {
@@ -61,22 +63,19 @@ Result<int> KernelFreezeOps::descriptor(const std::string& mount_point) {
 }
 
 Result<void> KernelFreezeOps::syncfs(const std::string& mount_point) {
-  auto fd = descriptor(mount_point);
-  if (!fd) return std::unexpected(fd.error());
-  if (::syncfs(*fd) != 0) return fail_errno("syncfs " + mount_point, errno);
+  EBSNAP_TRY_ASSIGN(const int fd, descriptor(mount_point));
+  if (::syncfs(fd) != 0) return fail_errno("syncfs " + mount_point, errno);
   return {};
 }
 
 Result<void> KernelFreezeOps::freeze(const std::string& mount_point) {
-  auto fd = descriptor(mount_point);
-  if (!fd) return std::unexpected(fd.error());
-  return freeze_fd(*fd, mount_point);
+  EBSNAP_TRY_ASSIGN(const int fd, descriptor(mount_point));
+  return freeze_fd(fd, mount_point);
 }
 
 Result<void> KernelFreezeOps::thaw(const std::string& mount_point) {
-  auto fd = descriptor(mount_point);
-  if (!fd) return std::unexpected(fd.error());
-  return thaw_fd(*fd, mount_point);
+  EBSNAP_TRY_ASSIGN(const int fd, descriptor(mount_point));
+  return thaw_fd(fd, mount_point);
 }
 
 }  // namespace platform

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "ebsnap/try.h"
 #include "platform/fd.h"
 #include "platform/freeze_ops.h"
 #include "platform/log.h"
@@ -114,10 +115,9 @@ Result<ThawOutcome> thaw(const std::string& mount_point) {
 }
 
 Result<std::vector<ThawReport>> thaw_all(const std::string& state_dir) {
-  auto records = read_freeze_states(state_dir);
-  if (!records) return std::unexpected(records.error());
+  EBSNAP_TRY_ASSIGN(auto records, read_freeze_states(state_dir));
   std::vector<ThawReport> out;
-  for (const auto& record : *records) {
+  for (const auto& record : records) {
     bool all_done = true;
     for (auto it = record.mount_points.rbegin(); it != record.mount_points.rend(); ++it) {
       ThawReport report{.mount_point = *it};

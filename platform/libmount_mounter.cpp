@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <set>
 
+#include "ebsnap/try.h"
 #include "platform/handles.h"
 #include "platform/log.h"
 #include "platform/probe.h"
@@ -108,7 +109,7 @@ Result<MountInfo> LibmountMounter::mount(const MountRequest& request) {
     return fail(ErrorKind::Refused, "mount: source and target are required");
   }
   if (request.create_target) {
-    if (auto ok = make_directories(request.target); !ok) return std::unexpected(ok.error());
+    EBSNAP_TRY(make_directories(request.target));
   }
   std::string options = request.options;
   if (request.fs_type == "xfs" && !has_option(options, "nouuid")) {
@@ -153,17 +154,15 @@ Result<MountInfo> LibmountMounter::mount(const MountRequest& request) {
   }
   log_mount().info("mount source={} target={} fs_type={} options={}", request.source, request.target,
                    request.fs_type, options);
-  auto mounted = find_by_target(request.target);
-  if (!mounted) return std::unexpected(mounted.error());
-  if (!*mounted) return fail(ErrorKind::System, "mounted " + request.target + " but it is not in mountinfo");
-  return **mounted;
+  EBSNAP_TRY_ASSIGN(auto mounted, find_by_target(request.target));
+  if (!mounted) return fail(ErrorKind::System, "mounted " + request.target + " but it is not in mountinfo");
+  return *mounted;
 }
 
 Result<void> LibmountMounter::unmount(const std::string& target) {
-  auto mounted = find_by_target(target);
-  if (!mounted) return std::unexpected(mounted.error());
+  EBSNAP_TRY_ASSIGN(auto mounted, find_by_target(target));
   const std::string path = canonical(target);
-  if (!*mounted || (*mounted)->target != path) {
+  if (!mounted || mounted->target != path) {
     return fail(ErrorKind::NotFound, "unmount " + target + ": nothing is mounted there");
   }
   MntContextPtr cxt{mnt_new_context()};

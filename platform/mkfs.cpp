@@ -1,5 +1,6 @@
 #include "platform/mkfs.h"
 
+#include "ebsnap/try.h"
 #include "platform/log.h"
 #include "platform/probe.h"
 #include "platform/spawn.h"
@@ -33,11 +34,9 @@ Result<std::vector<std::string>> mkfs_argv(const std::string& devnode, const Mkf
 }
 
 Result<void> make_filesystem(const std::string& devnode, const MkfsOptions& options) {
-  auto argv = mkfs_argv(devnode, options);
-  if (!argv) return std::unexpected(argv.error());
-  auto content = probe_device(devnode);
-  if (!content) return std::unexpected(content.error());
-  if (auto ok = check_empty_for_mkfs(devnode, *content); !ok) {
+  EBSNAP_TRY_ASSIGN(auto argv, mkfs_argv(devnode, options));
+  EBSNAP_TRY_ASSIGN(auto content, probe_device(devnode));
+  if (auto ok = check_empty_for_mkfs(devnode, content); !ok) {
     if (!options.redo_interrupted) {
       log_blkid().warn("mkfs refused device={} reason=\"{}\"", devnode, ok.error().message);
       return ok;
@@ -45,14 +44,13 @@ Result<void> make_filesystem(const std::string& devnode, const MkfsOptions& opti
     log_blkid().warn("mkfs device={} redo_interrupted=1 found=\"{}\"", devnode, ok.error().message);
   }
   log_blkid().info("mkfs device={} fs_type={}", devnode, options.fs_type);
-  auto ran = run_command(*argv, std::chrono::minutes(10));
-  if (!ran) return std::unexpected(ran.error());
-  if (ran->exit_code != 0) {
-    std::string out = ran->output;
+  EBSNAP_TRY_ASSIGN(auto ran, run_command(argv, std::chrono::minutes(10)));
+  if (ran.exit_code != 0) {
+    std::string out = ran.output;
     while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-    return fail(ErrorKind::System, (*argv)[0] + " " + devnode + " failed (exit " +
-                                       std::to_string(ran->exit_code) + ", signal " +
-                                       std::to_string(ran->signal) + "): " + out);
+    return fail(ErrorKind::System, argv[0] + " " + devnode + " failed (exit " +
+                                       std::to_string(ran.exit_code) + ", signal " +
+                                       std::to_string(ran.signal) + "): " + out);
   }
   return {};
 }

@@ -1,13 +1,13 @@
 #include "platform/mount_point.h"
 
+#include "ebsnap/try.h"
 #include "platform/log.h"
 
 namespace platform {
 
 Result<MountPoint> MountPoint::mount(Mounter& mounter, const MountRequest& request) {
-  auto info = mounter.mount(request);
-  if (!info) return std::unexpected(info.error());
-  return MountPoint{mounter, std::move(*info)};
+  EBSNAP_TRY_ASSIGN(auto info, mounter.mount(request));
+  return MountPoint{mounter, std::move(info)};
 }
 
 MountPoint::MountPoint(MountPoint&& other) noexcept

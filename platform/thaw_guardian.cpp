@@ -16,7 +16,9 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <string_view>
 
+#include "ebsnap/try.h"
 #include "platform/log.h"
 
 // Why fork() and not a re-exec of /proc/self/exe: the guardian must exist before the first
@@ -63,8 +65,11 @@ struct Plan {
 struct Line {
   char buf[4608];
   std::size_t len = 0;
-  void add(const char* s) {
-    while (*s != '\0' && len < sizeof buf - 1) buf[len++] = *s++;
+  void add(std::string_view s) {
+    for (const char c : s) {
+      if (len >= sizeof buf - 1) break;
+      buf[len++] = c;
+    }
   }
   void add_int(long long v) {
     char tmp[24];
@@ -109,20 +114,6 @@ const char* trigger_name(GuardianTrigger t) {
       return "timeout";
     case GuardianTrigger::Signal:
       return "signal";
-  }
-  return "?";
-}
-
-const char* outcome_name(ThawOutcome o) {
-  switch (o) {
-    case ThawOutcome::Thawed:
-      return "thawed";
-    case ThawOutcome::NotFrozen:
-      return "not-frozen";
-    case ThawOutcome::Failed:
-      return "failed";
-    case ThawOutcome::Skipped:
-      return "skipped";
   }
   return "?";
 }
@@ -220,7 +211,7 @@ void close_all_but(const std::vector<int>& keep_sorted) {
     line.add(" mount_point=");
     line.add(plan.mount_points[j].c_str());
     line.add(" result=");
-    line.add(outcome_name(static_cast<ThawOutcome>(plan.report[k_header + 2 * j])));
+    line.add(to_string(static_cast<ThawOutcome>(plan.report[k_header + 2 * j])));
     if (plan.report[k_header + 2 * j + 1] != 0 &&
         static_cast<ThawOutcome>(plan.report[k_header + 2 * j]) == ThawOutcome::Failed) {
       line.add(" errno=");
@@ -300,9 +291,7 @@ Result<ThawGuardian> ThawGuardian::start(const GuardianOptions& options) {
   sigaddset(&plan.signals, SIGALRM);
   plan.agent = ::getpid();
 
-  auto state_file = write_freeze_state(options.state_dir, options.mount_points);
-  if (!state_file) return std::unexpected(state_file.error());
-  plan.state_file = *state_file;
+  EBSNAP_TRY_ASSIGN(plan.state_file, write_freeze_state(options.state_dir, options.mount_points));
 
   ::clock_gettime(CLOCK_MONOTONIC, &plan.start);
   const auto bound_ms = options.freeze_bound.count();

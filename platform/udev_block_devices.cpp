@@ -13,6 +13,7 @@
 #include <fstream>
 #include <thread>
 
+#include "ebsnap/try.h"
 #include "platform/fd.h"
 #include "platform/handles.h"
 #include "platform/log.h"
@@ -124,15 +125,14 @@ Result<dev_t> devnum_of(const std::string& devnode) {
 // By device number, not by name: a symlink (by-id, or a stale one) resolves to the disk it points
 // at now, and what is reported is that disk's own identity.
 Result<BlockDevice> describe_devnode(const std::string& devnode, const UdevOptions& options, bool udevd) {
-  auto num = devnum_of(devnode);
-  if (!num) return std::unexpected(num.error());
+  EBSNAP_TRY_ASSIGN(const dev_t num, devnum_of(devnode));
   if (!udevd) {
     return from_sysfs(fs::path("/sys/dev/block") /
-                      (std::to_string(major(*num)) + ":" + std::to_string(minor(*num))));
+                      (std::to_string(major(num)) + ":" + std::to_string(minor(num))));
   }
   UdevPtr udev{udev_new()};
   if (!udev) return fail(ErrorKind::System, "udev_new failed");
-  UdevDevicePtr dev{udev_device_new_from_devnum(udev.get(), 'b', *num)};
+  UdevDevicePtr dev{udev_device_new_from_devnum(udev.get(), 'b', num)};
   if (!dev) return fail(ErrorKind::NotFound, "no udev device for " + devnode);
   return from_udev(dev.get(), options);
 }
@@ -210,17 +210,15 @@ Result<std::vector<BlockDevice>> UdevBlockDevices::list() {
 }
 
 Result<std::string> UdevBlockDevices::serial_of(const std::string& devnode) {
-  auto d = describe_devnode(devnode, options_, udevd_running_);
-  if (!d) return std::unexpected(d.error());
-  return d->serial;
+  EBSNAP_TRY_ASSIGN(auto d, describe_devnode(devnode, options_, udevd_running_));
+  return d.serial;
 }
 
 Result<BlockDevice> UdevBlockDevices::verify(const std::string& devnode, const VolumeQuery& query) {
-  auto d = describe_devnode(devnode, options_, udevd_running_);
-  if (!d) return std::unexpected(d.error());
-  if (!matches(*d, query)) {
-    return fail(ErrorKind::Mismatch, devnode + " (" + d->devnode + ", serial '" + d->serial +
-                                         "') is not volume " + query.volume_id);
+  EBSNAP_TRY_ASSIGN(auto d, describe_devnode(devnode, options_, udevd_running_));
+  if (!matches(d, query)) {
+    return fail(ErrorKind::Mismatch,
+                devnode + " (" + d.devnode + ", serial '" + d.serial + "') is not volume " + query.volume_id);
   }
   return d;
 }
@@ -239,9 +237,8 @@ Result<std::optional<BlockDevice>> UdevBlockDevices::find_by_serial(const std::s
     }
     log_udev().warn("stale link={} rejected: {}", link, d.error().message);
   }
-  auto all = list();
-  if (!all) return std::unexpected(all.error());
-  for (auto& d : *all) {
+  EBSNAP_TRY_ASSIGN(auto all, list());
+  for (auto& d : all) {
     if (!d.serial.empty() && matches(d, query)) return std::optional<BlockDevice>(std::move(d));
   }
   return std::optional<BlockDevice>{};
@@ -260,9 +257,8 @@ Result<BlockDevice> UdevBlockDevices::wait_for_volume(VolumeWatch& watch, const 
       if (!found || found->has_value()) return found;
     }
     if (!query.device_hint.empty()) {
-      auto all = list();
-      if (!all) return std::unexpected(all.error());
-      for (auto& d : *all) {
+      EBSNAP_TRY_ASSIGN(auto all, list());
+      for (auto& d : all) {
         if (d.serial.empty() && matches(d, query)) return std::optional<BlockDevice>(std::move(d));
       }
     }
@@ -270,12 +266,11 @@ Result<BlockDevice> UdevBlockDevices::wait_for_volume(VolumeWatch& watch, const 
   };
 
   // The monitor is armed already, so anything that appears after this enumeration is queued on it.
-  auto present = check_present();
-  if (!present) return std::unexpected(present.error());
-  if (*present) {
-    log_udev().info("volume_id={} device={} serial={} (already present)", query.volume_id,
-                    (*present)->devnode, (*present)->serial);
-    return **present;
+  EBSNAP_TRY_ASSIGN(auto present, check_present());
+  if (present) {
+    log_udev().info("volume_id={} device={} serial={} (already present)", query.volume_id, present->devnode,
+                    present->serial);
+    return *present;
   }
 
   if (!state->monitor) {
@@ -285,9 +280,8 @@ Result<BlockDevice> UdevBlockDevices::wait_for_volume(VolumeWatch& watch, const 
       std::this_thread::sleep_for(
           std::min(delay, std::chrono::milliseconds(std::max(0LL, ms_left(deadline)))));
       delay = std::min(delay * 2, options_.poll_max);
-      present = check_present();
-      if (!present) return std::unexpected(present.error());
-      if (*present) return **present;
+      EBSNAP_TRY_ASSIGN(present, check_present());
+      if (present) return *present;
     }
   } else {
     const int fd = udev_monitor_get_fd(state->monitor.get());
@@ -301,12 +295,12 @@ Result<BlockDevice> UdevBlockDevices::wait_for_volume(VolumeWatch& watch, const 
       if (n == 0) {
         // Quiet for a while: look in the udev database again. An event can be lost (a full
         // netlink buffer, a udevd restart) while the database still gets the device.
-        present = check_present();
-        if (!present) return std::unexpected(present.error());
-        if (*present) {
-          log_udev().warn("volume_id={} device={} serial={} found in the udev database, its event was not seen",
-                          query.volume_id, (*present)->devnode, (*present)->serial);
-          return **present;
+        EBSNAP_TRY_ASSIGN(present, check_present());
+        if (present) {
+          log_udev().warn(
+              "volume_id={} device={} serial={} found in the udev database, its event was not seen",
+              query.volume_id, present->devnode, present->serial);
+          return *present;
         }
         continue;
       }
@@ -336,9 +330,8 @@ Result<BlockDevice> UdevBlockDevices::wait_for_volume(VolumeWatch& watch, const 
 }
 
 Result<void> UdevBlockDevices::wait_for_removal(const std::string& devnode, Deadline deadline) {
-  auto watch = arm_watch();
-  if (!watch) return std::unexpected(watch.error());
-  auto* state = dynamic_cast<UdevWatchState*>(watch->state());
+  EBSNAP_TRY_ASSIGN(auto watch, arm_watch());
+  auto* state = dynamic_cast<UdevWatchState*>(watch.state());
   const auto initial = devnum_of(devnode);
   if (!initial) {
     if (initial.error().kind == ErrorKind::NotFound) return {};

@@ -48,3 +48,19 @@ TEST(Ec2ErrorKinds, TakenDeviceNameIsInUseOtherBadValuesAreNot) {
   EXPECT_EQ(e.request_id, "rid");
   EXPECT_EQ(e.http_status, 401);
 }
+
+TEST(Ec2ErrorKinds, ReusedClientTokenIsAnIdempotencyMismatch) {
+  // CreateVolume with a ClientToken already bound to other parameters: neither a bad parameter
+  // nor anything a resend could cure.
+  EXPECT_EQ(kind_for_aws_code("IdempotentParameterMismatch", 400), ErrorKind::IdempotencyMismatch);
+  const ec2::Error e = ec2::aws_error(
+      "IdempotentParameterMismatch",
+      "The client token you have provided is associated with a resource that has different parameters.",
+      "rid", 400);
+  EXPECT_EQ(e.kind, ErrorKind::IdempotencyMismatch);
+  EXPECT_EQ(e.aws_code, "IdempotentParameterMismatch");
+  EXPECT_EQ(ec2::to_string(ErrorKind::IdempotencyMismatch), "idempotency-mismatch");
+  EXPECT_EQ(e.describe(),
+            "idempotency-mismatch: The client token you have provided is associated with a resource that "
+            "has different parameters. (code=IdempotentParameterMismatch, request_id=rid)");
+}
