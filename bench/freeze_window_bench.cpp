@@ -193,7 +193,7 @@ AgentRound agent_round(const bench::Ebsnap& ebsnap, const std::string& group, be
   const auto reported = number(g, "freeze_window_ms");
   if (!reported) throw std::runtime_error("ebsnap --json snapshot reported no freeze_window_ms:\n" + r.out);
   round.reported_ms = *reported;
-  round.call_ms = number(g, "call_latency_ms").value_or(0.0);
+  round.call_ms = number(g, "call_ms").value_or(0.0);
   if (round.call_ms == 0.0) {
     // "call=CreateSnapshots ok ms=41" in the client's debug log.
     static const std::regex call_re(R"(call=CreateSnapshots? ok ms=([0-9.]+))");

@@ -51,14 +51,8 @@ class BlockDevices {
   // The device present now whose serial is the volume id, or nullopt.
   [[nodiscard]] virtual Result<std::optional<BlockDevice>> find_by_serial(const std::string& volume_id) = 0;
 
-  // The serial the device reports about itself ("" when it has none, as on Xen).
-  [[nodiscard]] virtual Result<std::string> serial_of(const std::string& devnode) = 0;
-
   // Re-checks that `devnode` is the volume (before mkfs and before mount): Mismatch otherwise.
   [[nodiscard]] virtual Result<BlockDevice> verify(const std::string& devnode, const VolumeQuery& query) = 0;
-
-  // The whole-disk block devices present now (names in use, diagnostics).
-  [[nodiscard]] virtual Result<std::vector<BlockDevice>> list() = 0;
 
   [[nodiscard]] virtual Result<ProbeResult> probe(const std::string& devnode) = 0;
 

@@ -105,6 +105,7 @@ Result<FreezeSet> FreezeSet::freeze(FreezeOps& ops, std::vector<std::string> mou
                                     const FreezeOptions& options) {
   EBSNAP_TRY(check_freezable(ops, mount_points, options));
 
+  auto now = options.now ? options.now : [] { return Clock::now(); };
   std::vector<FreezeEntry> entries(mount_points.size());
   for (std::size_t i = 0; i < mount_points.size(); ++i) entries[i].mount_point = mount_points[i];
   {
@@ -112,10 +113,10 @@ Result<FreezeSet> FreezeSet::freeze(FreezeOps& ops, std::vector<std::string> mou
     std::vector<std::jthread> threads;
     threads.reserve(entries.size());
     for (auto& entry : entries) {
-      threads.emplace_back([&ops, &entry] {
-        entry.freeze_started = Clock::now();
+      threads.emplace_back([&ops, &entry, &now] {
+        entry.freeze_started = now();
         auto r = ops.freeze(entry.mount_point);
-        entry.frozen_at = Clock::now();
+        entry.frozen_at = now();
         if (r) {
           entry.state = FreezeState::Frozen;
         } else if (r.error().kind == ErrorKind::AlreadyFrozen) {
@@ -129,12 +130,13 @@ Result<FreezeSet> FreezeSet::freeze(FreezeOps& ops, std::vector<std::string> mou
     }
   }
 
-  FreezeSet set{ops, std::move(entries)};
+  FreezeSet set{ops, std::move(entries), now};
   const Error* first_failure = nullptr;
   for (const auto& e : set.entries_) {
     if (e.state == FreezeState::AlreadyFrozen) {
       log_freeze().warn("freeze mount_point={} already frozen by someone else; it will not be thawed by us",
                         e.mount_point);
+      if (options.on_already_frozen) options.on_already_frozen(e.mount_point);
     } else if (e.state == FreezeState::Frozen) {
       log_freeze().debug("freeze mount_point={} took_us={}", e.mount_point,
                          us_between(e.freeze_started, e.frozen_at));
@@ -156,7 +158,7 @@ Result<FreezeSet> FreezeSet::freeze(FreezeOps& ops, std::vector<std::string> mou
 }
 
 FreezeSet::FreezeSet(FreezeSet&& other) noexcept
-    : ops_(std::exchange(other.ops_, nullptr)), entries_(std::move(other.entries_)) {}
+    : ops_(std::exchange(other.ops_, nullptr)), entries_(std::move(other.entries_)), now_(std::move(other.now_)) {}
 
 FreezeSet::~FreezeSet() {
   if (ops_ != nullptr && frozen()) {
@@ -177,7 +179,7 @@ Result<void> FreezeSet::thaw() {
   for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
     if (it->state != FreezeState::Frozen) continue;
     auto r = ops_->thaw(it->mount_point);
-    it->thawed_at = Clock::now();
+    it->thawed_at = now_ ? now_() : Clock::now();
     if (r) {
       it->state = FreezeState::Thawed;
     } else if (r.error().kind == ErrorKind::NotFrozen) {

@@ -3,6 +3,7 @@
 // of all of them concurrently (one ext4 FIFREEZE costs tens of milliseconds even after syncfs, so a
 // sequential loop would multiply the stall by N), FITHAW in reverse order.
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +18,11 @@ struct FreezeOptions {
   std::vector<std::string> protected_paths = {"/", "/boot"};
   // The agent's runtime state: its filesystem is never frozen either.
   std::string runtime_dir = "/run/ebsnap";
+  // The time of the entries' stamps (the agent injects its clock); empty: steady_clock.
+  std::function<std::chrono::steady_clock::time_point()> now;
+  // Told of each filesystem FIFREEZE found frozen by someone else, before freeze() returns, on
+  // success and failure alike (the thaw guardian must leave those alone).
+  std::function<void(const std::string& mount_point)> on_already_frozen;
 };
 
 // Refused when a mount point is (on the filesystem of) a protected path or the runtime dir, is not
@@ -70,9 +76,11 @@ class FreezeSet {
   [[nodiscard]] bool frozen() const;  // something is still frozen by us
 
  private:
-  FreezeSet(FreezeOps& ops, std::vector<FreezeEntry> entries) : ops_(&ops), entries_(std::move(entries)) {}
+  FreezeSet(FreezeOps& ops, std::vector<FreezeEntry> entries, std::function<std::chrono::steady_clock::time_point()> now)
+      : ops_(&ops), entries_(std::move(entries)), now_(std::move(now)) {}
   FreezeOps* ops_ = nullptr;
   std::vector<FreezeEntry> entries_;
+  std::function<std::chrono::steady_clock::time_point()> now_;
 };
 
 }  // namespace platform

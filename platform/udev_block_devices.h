@@ -32,16 +32,20 @@ class UdevBlockDevices final : public BlockDevices {
                                                     Deadline deadline) override;
   [[nodiscard]] Result<void> wait_for_removal(const std::string& devnode, Deadline deadline) override;
   [[nodiscard]] Result<std::optional<BlockDevice>> find_by_serial(const std::string& volume_id) override;
-  [[nodiscard]] Result<std::string> serial_of(const std::string& devnode) override;
   [[nodiscard]] Result<BlockDevice> verify(const std::string& devnode, const VolumeQuery& query) override;
-  [[nodiscard]] Result<std::vector<BlockDevice>> list() override;
   [[nodiscard]] Result<ProbeResult> probe(const std::string& devnode) override;
   [[nodiscard]] Result<void> make_filesystem(const std::string& devnode, const MkfsOptions& options) override;
+
+  // The serial the device reports about itself ("" when it has none, as on Xen).
+  [[nodiscard]] Result<std::string> serial_of(const std::string& devnode);
 
   // Whether udevd looked alive when this object was made (else the sysfs polling fallback).
   [[nodiscard]] bool udevd_running() const { return udevd_running_; }
 
  private:
+  // The whole-disk block devices present now.
+  [[nodiscard]] Result<std::vector<BlockDevice>> list();
+
   UdevOptions options_;
   bool udevd_running_ = false;
 };

@@ -1,31 +1,17 @@
 #pragma once
-// The real Commands: each command makes the Services of its run (agent/runtime.h), calls its
-// orchestration (restore, snapshot, unmount, list, check, thaw) and turns the result into the
-// RunReport the command line renders. The one place where the orchestration meets the CLI.
+// The real Commands: each command makes the Services of its run (agent/core/runtime.h), builds
+// its RunContext once and calls the command (agent/commands/), whose RunReport the command line
+// renders. The one place where the commands meet the CLI.
 #include <expected>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "agent/cli/commands.h"
+#include "agent/core/services.h"
+#include "ec2/imds.h"
 
 namespace agent {
-
-struct RestoreResult;
-struct SnapshotResult;
-struct UnmountResult;
-struct ListResult;
-struct CheckResult;
-struct ThawCommandResult;
-
-// The RunReport of one orchestration result, made by the same code the commands below use: what
-// the command line would print for it (`render_text(report_of(r))`). Without the run's timing,
-// which belongs to the command, and without the groups the result does not mention.
-[[nodiscard]] RunReport report_of(const RestoreResult& result);
-[[nodiscard]] RunReport report_of(const SnapshotResult& result);
-[[nodiscard]] RunReport report_of(const UnmountResult& result);
-[[nodiscard]] RunReport report_of(const ListResult& result);
-[[nodiscard]] RunReport report_of(const CheckResult& result);
-[[nodiscard]] RunReport report_of(const ThawCommandResult& result);
 
 class AgentCommands final : public Commands {
  public:
@@ -37,6 +23,17 @@ class AgentCommands final : public Commands {
   [[nodiscard]] RunReport list(const CommandContext& context, const GroupRefs& groups) override;
   [[nodiscard]] RunReport check(const CommandContext& context) override;
   [[nodiscard]] RunReport thaw(const ThawRequest& request) override;
+
+ private:
+  // The run's one IMDS client (userdata, region, instance, credentials), made on first use.
+  [[nodiscard]] std::shared_ptr<ec2::Imds> imds();
+  // Makes the Services and the RunContext of a command and runs `command` with them; a run that
+  // cannot be set up reports why.
+  template <class Command>
+  [[nodiscard]] RunReport with_context(const std::string& name, const CommandContext& context,
+                                       const GroupRefs& groups, Command command);
+
+  std::shared_ptr<ec2::Imds> imds_;
 };
 
 }  // namespace agent

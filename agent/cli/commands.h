@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/commands/unmount.h"
 #include "agent/config/config.h"
 #include "agent/report/report.h"
 
@@ -26,11 +27,6 @@ struct CommandContext {
   std::expected<FilterValues, ConfigError> filter_values;
   bool dry_run = false;       // plan and print; change nothing
   bool interactive = false;   // stdin is a terminal (unmount --delete-volumes asks then)
-};
-
-struct UnmountOptions {
-  bool delete_volumes = false;  // delete only volumes tagged as ours
-  bool assume_yes = false;      // --yes: do not ask
 };
 
 struct ThawRequest {

@@ -117,17 +117,13 @@ std::vector<PermissionProbe> probe_permissions(ec2::Ec2Api& ec2, const ec2::Inst
   return out;
 }
 
-bool CheckResult::ok() const {
-  return missing_actions.empty() && std::ranges::all_of(items, [](const CheckItem& i) { return i.ok; });
-}
-
-CheckResult run_check(const CheckInputs& in) {
-  CheckResult result;
+RunReport check(const CheckInputs& in) {
+  RunReport result = new_report("check", false);
   LocalSystemProbe local;
   SystemProbe& system = in.system != nullptr ? *in.system : local;
   auto add = [&](std::string name, bool ok, std::string detail) {
     log_agent().info("check name={} ok={} detail=\"{}\"", name, ok, detail);
-    result.items.push_back({std::move(name), ok, std::move(detail)});
+    result.checks.push_back({std::move(name), ok, std::move(detail)});
   };
 
   // IMDS (v2: the client only speaks v2) and identity.
@@ -194,7 +190,7 @@ CheckResult run_check(const CheckInputs& in) {
     for (const auto& p : probe_permissions(*in.ec2, instance, az, region)) {
       const bool ok = p.verdict == PermissionProbe::Verdict::Allowed;
       add("ec2:" + p.action, ok, p.detail);
-      if (p.verdict == PermissionProbe::Verdict::Missing) result.missing_actions.push_back(p.action);
+      if (p.verdict == PermissionProbe::Verdict::Missing) result.missing_actions.push_back("ec2:" + p.action);
     }
   }
   return result;

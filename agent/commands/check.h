@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "agent/config/config.h"
+#include "agent/report/report.h"
 #include "ec2/credentials.h"
 #include "ec2/ec2_api.h"
 #include "ec2/imds.h"
@@ -49,20 +50,9 @@ struct CheckInputs {
   SystemProbe* system = nullptr;                   // null: LocalSystemProbe
 };
 
-struct CheckItem {
-  std::string name;  // "imds", "identity", "region", "credentials", "config", "udevd", "mkfs.xfs", "freeze.xfs", "ec2:CreateSnapshots"
-  bool ok = false;
-  std::string detail;
-};
-
-struct CheckResult {
-  std::vector<CheckItem> items;
-  std::vector<std::string> missing_actions;  // "CreateSnapshots", ...
-
-  [[nodiscard]] bool ok() const;
-};
-
-[[nodiscard]] CheckResult run_check(const CheckInputs& inputs);
+// Every check as a RunReport's checks[], and the actions DryRun refused as missing_actions
+// ("ec2:CreateSnapshots").
+[[nodiscard]] RunReport check(const CheckInputs& inputs);
 
 // The DryRun probe of one action: DryRunOk → allowed, Unauthorized → missing, anything else → a
 // problem the detail names. `instance` and `az`/`region` make the probes plausible.

@@ -8,78 +8,86 @@
 #include "agent/core/tags.h"
 
 namespace agent {
+namespace {
 
-ListResult list_groups(Services& services, const FilterValues& filters, const InstanceContext& instance,
-                       const std::vector<const GroupConfig*>& groups) {
-  ListResult result;
+// Where the volume of ours for `v` is, and what is mounted at its mount point.
+void describe_volume(const RunContext& c, const std::vector<ec2::Volume>& candidates, VolumeReport& v) {
+  auto attached = attached_to(candidates, c.instance.instance_id);
+  const ec2::Volume* volume = attached ? &*attached : (candidates.empty() ? nullptr : &candidates.front());
+  v.state = "absent";
+  if (volume != nullptr) {
+    v.volume_id = volume->id.value;
+    v.size_gib = volume->size_gib;
+    v.state = attached ? "attached" : "detached";
+    if (attached) {
+      auto d = c.services.devices.find_by_serial(volume->id.value);
+      if (d && *d) v.devnode = (*d)->devnode;
+    }
+  }
+  std::vector<ec2::Volume> ours_here;
+  if (attached) ours_here.push_back(*attached);
+  auto mounted = mounted_volume_at(c.services.mounter, c.services.devices, v.mount_point, ours_here,
+                                   c.instance.instance_id);
+  if (mounted && mounted->ours()) {
+    v.state = "mounted";
+    v.devnode = mounted->source;
+  } else if (mounted && mounted->mounted()) {
+    v.reason = "mounted there: " + mounted->source;
+  }
+}
+
+// The newest snapshot of the lineage (any state).
+void describe_latest(const std::vector<ec2::Snapshot>& snapshots, const FilterValues& filters, VolumeReport& v) {
+  const ec2::Snapshot* newest = nullptr;
+  for (const auto& s : snapshots) {
+    if (!in_lineage(s.tags, filters, v.mount_point)) continue;
+    if (newest == nullptr || std::tie(s.start_time, s.id.value) > std::tie(newest->start_time, newest->id.value)) {
+      newest = &s;
+    }
+  }
+  if (newest == nullptr) return;
+  v.latest_snapshot_id = newest->id.value;
+  v.latest_snapshot_state = std::string(ec2::to_string(newest->state));
+  if (newest->start_time) v.latest_snapshot_time = format_utc(*newest->start_time);
+  if (auto c = ec2::find_tag(newest->tags, k_tag_consistency)) v.consistency = *c;
+}
+
+}  // namespace
+
+RunReport list(const RunContext& c) {
+  std::vector<std::string> names;
   std::vector<VolumeKey> keys;
   std::vector<std::string> mount_points;
-  for (const auto* g : groups) {
+  for (const auto* g : c.groups) {
+    names.push_back(g->name);
     for (const auto& v : g->volumes) {
-      ListEntry e{.group = g->name, .mount_point = v.mount_point, .device = v.device};
-      result.volumes.push_back(std::move(e));
       keys.push_back({g->name, v.mount_point});
       mount_points.push_back(v.mount_point);
     }
   }
-  if (keys.empty()) return result;
+  RunReport report = new_report("list", false, names);
+  if (keys.empty()) return report;
 
-  auto ours = describe_our_volumes(services.ec2, filters, keys);
+  auto ours = describe_our_volumes(c.services.ec2, c.filters, keys);
   if (!ours) {
     log_agent().error("list describe=volumes error=\"{}\"", ours.error().describe());
-    result.errors.push_back("DescribeVolumes failed: " + ours.error().describe());
+    report.add_error("DescribeVolumes failed: " + ours.error().describe());
   }
-  auto snapshots = services.ec2.describe_snapshots(ec2::DescribeSnapshotsOptions{
-      .owner_ids = {"self"}, .filters = lineage_filters(filters, mount_points)});
+  auto snapshots = c.services.ec2.describe_snapshots(
+      ec2::DescribeSnapshotsOptions{.owner_ids = {"self"}, .filters = lineage_filters(c.filters, mount_points)});
   if (!snapshots) {
     log_agent().error("list describe=snapshots error=\"{}\"", snapshots.error().describe());
-    result.errors.push_back("DescribeSnapshots failed: " + snapshots.error().describe());
+    report.add_error("DescribeSnapshots failed: " + snapshots.error().describe());
   }
-
-  for (auto& e : result.volumes) {
-    if (ours) {
-      const auto& candidates = (*ours)[e.mount_point];
-      auto attached = attached_to(candidates, instance.instance_id);
-      const ec2::Volume* v = attached ? &*attached : (candidates.empty() ? nullptr : &candidates.front());
-      if (v != nullptr) {
-        e.volume_id = v->id;
-        e.size_gib = v->size_gib;
-        e.state = attached ? "attached" : "detached";
-        if (attached) {
-          auto d = services.devices.find_by_serial(v->id.value);
-          if (d && *d) e.devnode = (*d)->devnode;
-        }
-      }
-      auto mounted = services.mounter.find_by_target(e.mount_point);
-      if (mounted && *mounted) {
-        const auto& info = **mounted;
-        auto serial = services.devices.serial_of(info.source);
-        if (attached && serial && device_is_volume(info.source, *serial, *attached, instance.instance_id)) {
-          e.state = "mounted";
-          e.devnode = info.source;
-        } else {
-          e.mounted_source = info.source;
-        }
-      }
-    }
-    if (snapshots) {
-      const ec2::Snapshot* newest = nullptr;
-      for (const auto& s : *snapshots) {
-        if (!in_lineage(s.tags, filters, e.mount_point)) continue;
-        if (newest == nullptr ||
-            std::tie(s.start_time, s.id.value) > std::tie(newest->start_time, newest->id.value)) {
-          newest = &s;
-        }
-      }
-      if (newest != nullptr) {
-        e.snapshot_id = newest->id;
-        e.snapshot_time = newest->start_time;
-        e.snapshot_state = std::string(ec2::to_string(newest->state));
-        e.snapshot_consistency = ec2::find_tag(newest->tags, k_tag_consistency).value_or("");
-      }
+  for (const auto* g : c.groups) {
+    for (const auto& vc : g->volumes) {
+      VolumeReport v{.mount_point = vc.mount_point, .device = vc.device, .outcome = Outcome::listed, .state = "absent"};
+      if (ours) describe_volume(c, (*ours)[vc.mount_point], v);
+      if (snapshots) describe_latest(*snapshots, c.filters, v);
+      report.group(g->name).volumes.push_back(std::move(v));
     }
   }
-  return result;
+  return report;
 }
 
 }  // namespace agent

@@ -5,42 +5,22 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
 
+#include "agent/commands/mount_decide.h"
 #include "agent/core/client_tokens.h"
-#include "agent/core/hooks.h"
+#include "agent/core/hook_phases.h"
 #include "agent/core/log.h"
 #include "agent/core/our_volumes.h"
 #include "agent/core/tags.h"
 #include "ec2/waiter.h"
 #include "platform/device_names.h"
 #include "platform/mount_point.h"
-#include "platform/probe.h"
 
 namespace agent {
-
-std::string_view to_string(VolumeStatus status) {
-  switch (status) {
-    case VolumeStatus::Restored:
-      return "restored";
-    case VolumeStatus::Created:
-      return "created";
-    case VolumeStatus::AlreadyMounted:
-      return "already-mounted";
-    case VolumeStatus::Failed:
-      return "failed";
-  }
-  return "failed";
-}
-
-bool RestoreResult::ok() const {
-  return errors.empty() && std::ranges::none_of(volumes, [](const VolumeOutcome& v) {
-           return v.status == VolumeStatus::Failed;
-         });
-}
-
 namespace {
 
 // Attempts to get CreateVolume through when the ClientToken of the previous attempt turns out
@@ -52,9 +32,12 @@ constexpr int k_attach_name_tries = 4;
 // deleted (DescribeVolumes is eventually consistent right after CreateVolume).
 constexpr int k_invisible_rounds = 5;
 
-// What has to happen for one configured volume.
-enum class Plan {
-  Done,        // finished (already mounted, or failed)
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+
+// Where a volume is in the act step.
+enum class Stage {
+  Done,        // finished (already mounted, or failed, or mounted)
   Attach,      // a volume of ours exists, not attached: wait for available, attach, mount
   WaitDevice,  // a volume of ours is attached to this instance: wait for its device, mount
   Create,      // create it (from a snapshot or empty), then as Attach
@@ -63,216 +46,183 @@ enum class Plan {
 struct Item {
   const GroupConfig* group = nullptr;
   const VolumeConfig* volume = nullptr;
-  VolumeOutcome out;
-  Plan plan = Plan::Done;
+  VolumeReport out;
+  HookPhases* hooks = nullptr;
+  VolumeDecision decision;
+  Stage stage = Stage::Done;
   std::optional<ec2::Volume> ec2_volume;  // the volume we work with, as last described
   std::optional<RestoreAttempt> attempt;  // the attempt its ClientToken belongs to
   bool replayed_token = false;            // the attempt came from an earlier run
   std::optional<ec2::Snapshot> snapshot;  // to restore from (Create)
-  bool pre_mount_ran = false;
-  bool on_failure_ran = false;
+  bool newest_is_pending = false;         // the snapshot was pending when chosen
+  bool reused = false;                    // a volume left by an earlier run that died
   bool started = false;  // its attach-and-mount thread runs: only that thread touches it now
+  std::chrono::steady_clock::time_point began{};
 };
 
-class Restore {
+class Mount {
  public:
-  Restore(Services& services, const Config& config, const FilterValues& filters,
-          const InstanceContext& instance)
-      : s_(services),
-        config_(config),
-        filters_(filters),
-        instance_(instance),
-        tokens_(services.options.run_dir),
-        hook_options_{.timeout =
-                          std::chrono::duration_cast<std::chrono::milliseconds>(config.timeouts.hook)} {}
+  explicit Mount(const RunContext& c)
+      : c_(c), s_(c.services), tokens_(c.services.options.run_dir), dry_run_(c.services.options.dry_run) {}
 
-  RestoreResult run(const std::vector<const GroupConfig*>& groups);
+  RunReport run();
 
  private:
   void fail(Item& item, std::string reason);
-  [[nodiscard]] bool survey(std::vector<Item>& items);
+  void observe_and_decide(std::vector<Item>& items);
+  void take_decision(Item& item, VolumeDecision decision);
   void choose_snapshots_for(std::vector<Item>& items);
   void wait_for_pending_snapshots(std::vector<Item*>& waiting);
-  void plan_dry_run(Item& item);
-  void run_group_hook(HookPhase phase, const GroupConfig& group, std::vector<Item*>& items, bool ok);
+  void plan(Item& item);
+  [[nodiscard]] FormatDecision predicted_format(const Item& item);
+  void act(std::vector<Item>& items);
+  void create_and_attach(std::vector<Item>& items, const std::function<void(Item&)>& start);
   void create(Item& item);
-  void wait_available(std::vector<Item*>& items, std::vector<Item*>& gone,
-                      const std::function<void(Item&)>& start);
+  void wait_available(std::vector<Item*>& items, std::vector<Item*>& gone, const std::function<void(Item&)>& start);
   void attach_and_mount(Item& item);
   void finish(Item& item);
-  [[nodiscard]] ec2::Result<std::string> attach(Item& item, platform::VolumeWatch& watch);
+  [[nodiscard]] ec2::Result<std::string> attach(Item& item);
   [[nodiscard]] std::string diagnose_missing_device(const Item& item, const std::string& name);
-  void mount(Item& item, const std::string& devnode, bool from_snapshot);
-  [[nodiscard]] std::expected<void, std::string> format(Item& item, const std::string& devnode,
-                                                        const std::string& fs_type, bool redo_interrupted);
-  void on_failure_hooks(Item& item);
+  void format_and_mount(Item& item, const std::string& devnode);
+  [[nodiscard]] bool format(Item& item, const std::string& devnode, const FormatDecision& decision);
   [[nodiscard]] HookContext hook_context(const Item& item) const;
+  [[nodiscard]] FormatInputs format_inputs(const Item& item) const;
+  void error(const std::string& line);
 
+  const RunContext& c_;
   Services& s_;
-  const Config& config_;
-  const FilterValues& filters_;
-  const InstanceContext& instance_;
   ClientTokens tokens_;
-  HookRunOptions hook_options_;
+  bool dry_run_;
+  std::map<const GroupConfig*, std::unique_ptr<HookPhases>> hooks_;
   std::mutex names_mutex_;
   std::set<std::string> claimed_names_;  // device names this run attaches with (or will)
   std::mutex errors_mutex_;
   std::vector<std::string> errors_;
 };
 
-void Restore::fail(Item& item, std::string reason) {
-  log_agent().error("mount group={} mount_point={} volume_id={} status=failed reason=\"{}\"",
-                    item.group->name, item.volume->mount_point,
-                    item.out.volume_id ? item.out.volume_id->value : "-", reason);
-  item.out.status = VolumeStatus::Failed;
+void Mount::fail(Item& item, std::string reason) {
+  log_agent().error("mount group={} mount_point={} volume_id={} status=failed reason=\"{}\"", item.group->name,
+                    item.volume->mount_point, item.out.volume_id.value_or("-"), reason);
+  item.out.outcome = Outcome::failed;
   item.out.reason = std::move(reason);
-  item.plan = Plan::Done;
+  item.stage = Stage::Done;
 }
 
-HookContext Restore::hook_context(const Item& item) const {
-  HookContext c{
-      .group = item.group->name, .mount_point = item.volume->mount_point, .device = item.volume->device};
-  if (item.out.volume_id) c.volume_id = item.out.volume_id->value;
-  if (item.out.snapshot_id) c.snapshot_id = item.out.snapshot_id->value;
-  return c;
+void Mount::error(const std::string& line) {
+  std::lock_guard lock(errors_mutex_);
+  errors_.push_back(line);
 }
 
-void Restore::on_failure_hooks(Item& item) {
-  if (s_.options.dry_run || item.on_failure_ran || item.group->hooks.of(HookPhase::on_failure).empty())
-    return;
-  item.on_failure_ran = true;
-  auto c = hook_context(item);
-  c.ok = false;
-  c.error = item.out.reason;
-  if (auto r = run_hooks(item.group->hooks, HookPhase::on_failure, c, hook_options_); !r) {
-    log_agent().error("hook phase=on_failure group={} mount_point={} error=\"{}\"", item.group->name,
-                      item.volume->mount_point, r.error().describe());
-  }
+HookContext Mount::hook_context(const Item& item) const {
+  return HookContext{.group = item.group->name,
+                     .mount_point = item.volume->mount_point,
+                     .device = item.volume->device,
+                     .volume_id = item.out.volume_id,
+                     .snapshot_id = item.out.snapshot_id};
 }
 
-// Step 1: what is there already (one DescribeVolumes, the mount table, the attempt files).
-bool Restore::survey(std::vector<Item>& items) {
+FormatInputs Mount::format_inputs(const Item& item) const {
+  FormatInputs in{.from_snapshot = item.snapshot.has_value() || (item.ec2_volume && item.ec2_volume->snapshot_id),
+                  .reused = item.reused,
+                  .configured = item.volume->filesystem};
+  if (item.attempt) in.attempt_formatted = item.attempt->formatted;
+  return in;
+}
+
+// Observe (one DescribeVolumes, the mount table, the attempt files), then decide per volume.
+void Mount::observe_and_decide(std::vector<Item>& items) {
   std::vector<VolumeKey> keys;
   for (const auto& item : items) keys.push_back({item.group->name, item.volume->mount_point});
-  auto ours = describe_our_volumes(s_.ec2, filters_, keys);
+  auto ours = describe_our_volumes(s_.ec2, c_.filters, keys);
   if (!ours) {
-    const auto reason = "DescribeVolumes failed: " + ours.error().describe();
-    for (auto& item : items) fail(item, reason);
-    return false;
+    for (auto& item : items) fail(item, "DescribeVolumes failed: " + ours.error().describe());
+    return;
   }
   for (auto& item : items) {
     const auto& mp = item.volume->mount_point;
-    const auto& candidates = (*ours)[mp];
-    auto attached = attached_to(candidates, instance_.instance_id);
-    if (attached) {
-      if (const auto* a = attachment_to(*attached, instance_.instance_id)) {
-        std::lock_guard lock(names_mutex_);
-        claimed_names_.insert(a->device);
-      }
+    ObservedVolume o{.mount_point = mp, .ours = (*ours)[mp]};
+    o.attached = attached_to(o.ours, c_.instance.instance_id);
+    if (o.attached) {
+      if (const auto* a = attachment_to(*o.attached, c_.instance.instance_id)) claimed_names_.insert(a->device);
     }
-
-    auto mounted = s_.mounter.find_by_target(mp);
+    auto mounted = mounted_volume_at(s_.mounter, s_.devices, mp, o.ours, c_.instance.instance_id);
     if (!mounted) {
       fail(item, "cannot read the mount table: " + mounted.error().describe());
       continue;
     }
-    if (*mounted) {
-      const auto& info = **mounted;
-      auto serial = s_.devices.serial_of(info.source);
-      const std::string own_serial = serial ? *serial : std::string{};
-      const auto mine = std::ranges::find_if(candidates, [&](const ec2::Volume& c) {
-        return serial.has_value() && device_is_volume(info.source, own_serial, c, instance_.instance_id);
-      });
-      if (mine != candidates.end()) {
-        item.out.status = VolumeStatus::AlreadyMounted;
-        item.out.volume_id = mine->id;
-        item.out.snapshot_id = mine->snapshot_id;
-        item.out.devnode = info.source;
-        item.out.filesystem = info.fs_type;
-        if (const auto* a = attachment_to(*mine, instance_.instance_id)) item.out.attached_as = a->device;
-        item.plan = Plan::Done;
-        log_agent().info("mount group={} mount_point={} volume_id={} devnode={} status=already-mounted",
-                         item.group->name, mp, mine->id, info.source);
+    o.mounted = std::move(*mounted);
+    if (!o.mounted.mounted()) {
+      auto attempt = tokens_.load(item.group->name, mp);
+      if (!attempt) {
+        fail(item, attempt.error().message);
         continue;
       }
-      fail(item, fmt::format(
-                     "{} is already a mount point of {} (serial '{}'), which is not a volume of ours for it; "
-                     "unmount it first",
-                     mp, info.source, own_serial));
-      continue;
+      o.attempt = *attempt;
     }
-
-    auto attempt = tokens_.load(item.group->name, mp);
-    if (!attempt) {
-      fail(item, attempt.error().message);
-      continue;
-    }
-    if (attached) {
-      // A run that died after AttachVolume: take its volume over (with its attempt, which says
-      // whether its mkfs completed).
-      item.plan = Plan::WaitDevice;
-      if (*attempt && ec2::find_tag(attached->tags, k_tag_attempt) == (*attempt)->token) item.attempt = **attempt;
-      item.ec2_volume = *attached;
-      item.out.volume_id = attached->id;
-      item.out.snapshot_id = attached->snapshot_id;
-      item.out.reused = true;
-      if (const auto* a = attachment_to(*attached, instance_.instance_id)) item.out.attached_as = a->device;
-      log_agent().info("mount group={} mount_point={} volume_id={} reuse=attached", item.group->name, mp,
-                       attached->id);
-      continue;
-    }
-
-    if (*attempt) {
-      const auto& token = (*attempt)->token;
-      auto made = std::ranges::find_if(candidates, [&](const ec2::Volume& v) {
-        return ec2::find_tag(v.tags, k_tag_attempt) == token && v.attachments.empty() &&
-               (v.state == ec2::VolumeState::Creating || v.state == ec2::VolumeState::Available);
-      });
-      if (made != candidates.end()) {
-        // A run that died between CreateVolume and AttachVolume: its volume is found by its tags.
-        item.plan = Plan::Attach;
-        item.ec2_volume = *made;
-        item.attempt = **attempt;
-        item.out.volume_id = made->id;
-        item.out.snapshot_id = made->snapshot_id;
-        item.out.reused = true;
-        log_agent().info("mount group={} mount_point={} volume_id={} reuse=attempt", item.group->name, mp,
-                         made->id);
-        continue;
-      }
-      if (!(*attempt)->volume_id) {
-        // CreateVolume may or may not have got through before the run died: the same token
-        // returns the volume if it did, and creates it if it did not.
-        item.attempt = **attempt;
-        item.replayed_token = true;
-      }
-      // Otherwise the attempt's volume was created and is gone since: its token is spent.
-    }
-    item.plan = Plan::Create;
+    take_decision(item, decide_volume(o));
   }
-  return true;
 }
 
-// Step 2: one DescribeSnapshots for every mount point that needs a volume.
-void Restore::choose_snapshots_for(std::vector<Item>& items) {
+void Mount::take_decision(Item& item, VolumeDecision d) {
+  const auto& mp = item.volume->mount_point;
+  item.decision = d;
+  if (d.volume) {
+    item.ec2_volume = d.volume;
+    item.out.volume_id = d.volume->id.value;
+    if (d.volume->snapshot_id) item.out.snapshot_id = d.volume->snapshot_id->value;
+    if (const auto* a = attachment_to(*d.volume, c_.instance.instance_id)) item.out.attached_as = a->device;
+  }
+  item.attempt = d.attempt;
+  switch (d.action) {
+    case VolumeAction::Fail:
+      return fail(item, d.reason);
+    case VolumeAction::AlreadyMounted: {
+      const auto mounted = mounted_volume_at(s_.mounter, s_.devices, mp, {*d.volume}, c_.instance.instance_id);
+      item.out.outcome = Outcome::already_mounted;
+      if (mounted) {
+        item.out.devnode = mounted->source;
+        item.out.filesystem = mounted->fs_type;
+      }
+      log_agent().info("mount group={} mount_point={} volume_id={} devnode={} status=already-mounted",
+                       item.group->name, mp, d.volume->id, item.out.devnode.value_or("-"));
+      return;
+    }
+    case VolumeAction::ReuseAttached:
+      item.stage = Stage::WaitDevice;
+      item.reused = true;
+      log_agent().info("mount group={} mount_point={} volume_id={} reuse=attached", item.group->name, mp, d.volume->id);
+      return;
+    case VolumeAction::ReuseAttempt:
+      item.stage = Stage::Attach;
+      item.reused = true;
+      log_agent().info("mount group={} mount_point={} volume_id={} reuse=attempt", item.group->name, mp, d.volume->id);
+      return;
+    case VolumeAction::Create:
+      item.stage = Stage::Create;
+      item.replayed_token = d.replay_token;
+      return;
+  }
+}
+
+// One DescribeSnapshots for every mount point that needs a volume.
+void Mount::choose_snapshots_for(std::vector<Item>& items) {
   std::vector<std::string> mount_points;
   for (const auto& item : items) {
-    if (item.plan == Plan::Create) mount_points.push_back(item.volume->mount_point);
+    if (item.stage == Stage::Create) mount_points.push_back(item.volume->mount_point);
   }
   if (mount_points.empty()) return;
-  auto snapshots = s_.ec2.describe_snapshots(ec2::DescribeSnapshotsOptions{
-      .owner_ids = {"self"}, .filters = lineage_filters(filters_, mount_points)});
+  auto snapshots = s_.ec2.describe_snapshots(
+      ec2::DescribeSnapshotsOptions{.owner_ids = {"self"}, .filters = lineage_filters(c_.filters, mount_points)});
   if (!snapshots) {
-    const auto reason = "DescribeSnapshots failed: " + snapshots.error().describe();
     for (auto& item : items) {
-      if (item.plan == Plan::Create) fail(item, reason);
+      if (item.stage == Stage::Create) fail(item, "DescribeSnapshots failed: " + snapshots.error().describe());
     }
     return;
   }
-  const auto choices = choose_snapshots(*snapshots, filters_, mount_points);
+  const auto choices = choose_snapshots(*snapshots, c_.filters, mount_points);
   std::vector<Item*> waiting;
   for (auto& item : items) {
-    if (item.plan != Plan::Create) continue;
+    if (item.stage != Stage::Create) continue;
     const auto& choice = choices.at(item.volume->mount_point);
     for (const auto& id : choice.skipped_errors) {
       log_agent().warn("mount group={} mount_point={} snapshot_id={} skipped=state-error", item.group->name,
@@ -282,47 +232,37 @@ void Restore::choose_snapshots_for(std::vector<Item>& items) {
     if (!choice.snapshot && !choice.skipped_errors.empty()) {
       // Every snapshot of the lineage failed: an empty volume would look like a first boot and
       // hide the loss of the data. An operator decides.
-      fail(item,
-           fmt::format("every snapshot of the lineage of {} is in state error; refusing to create an empty "
-                       "volume in its place",
-                       item.volume->mount_point));
+      fail(item, fmt::format("every snapshot of the lineage of {} is in state error; refusing to create an empty "
+                             "volume in its place",
+                             item.volume->mount_point));
       continue;
     }
     item.snapshot = choice.snapshot;
-    if (choice.snapshot) item.out.snapshot_id = choice.snapshot->id;
+    if (choice.snapshot) item.out.snapshot_id = choice.snapshot->id.value;
+    item.newest_is_pending = choice.newest_is_pending;
     if (choice.newest_is_pending) waiting.push_back(&item);
   }
-  if (!waiting.empty()) wait_for_pending_snapshots(waiting);
+  if (!waiting.empty() && !dry_run_) wait_for_pending_snapshots(waiting);
 }
 
 // A newest snapshot still pending is waited for: restoring the older one would silently lose
 // what the newest holds.
-void Restore::wait_for_pending_snapshots(std::vector<Item*>& waiting) {
-  if (s_.options.dry_run) {
-    for (auto* item : waiting) {
-      item->out.plan.push_back(fmt::format("wait for pending snapshot {} (at most {} s)",
-                                           item->snapshot->id.value,
-                                           config_.timeouts.pending_snapshot.count()));
-    }
-    return;
-  }
+void Mount::wait_for_pending_snapshots(std::vector<Item*>& waiting) {
   std::vector<ec2::SnapshotId> ids;
   for (auto* item : waiting) {
     log_agent().info("mount group={} mount_point={} snapshot_id={} wait=pending", item->group->name,
                      item->volume->mount_point, item->snapshot->id);
     if (std::ranges::find(ids, item->snapshot->id) == ids.end()) ids.push_back(item->snapshot->id);
   }
-  auto options = s_.options.waiter;
-  options.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.timeouts.pending_snapshot);
-  ec2::Waiter waiter(options, s_.clock, s_.sleeper, s_.random);
-  auto done = waiter.snapshots_until(
-      s_.ec2, ids, [](const ec2::SnapshotId&, const std::optional<ec2::Snapshot>& snap) {
-        if (!snap) return ec2::WaitCheck{ec2::WaitVerdict::Pending, "not visible"};
-        if (snap->state == ec2::SnapshotState::Completed || snap->state == ec2::SnapshotState::Error) {
-          return ec2::WaitCheck{ec2::WaitVerdict::Done, {}};
-        }
-        return ec2::WaitCheck{ec2::WaitVerdict::Pending, "state " + std::string(ec2::to_string(snap->state))};
-      });
+  auto done = s_.waiter(c_.config.timeouts.pending_snapshot)
+                  .snapshots_until(s_.ec2, ids, [](const ec2::SnapshotId&, const std::optional<ec2::Snapshot>& snap) {
+                    if (!snap) return ec2::WaitCheck{ec2::WaitVerdict::Pending, "not visible"};
+                    if (snap->state == ec2::SnapshotState::Completed || snap->state == ec2::SnapshotState::Error) {
+                      return ec2::WaitCheck{ec2::WaitVerdict::Done, {}};
+                    }
+                    return ec2::WaitCheck{ec2::WaitVerdict::Pending,
+                                          "state " + std::string(ec2::to_string(snap->state))};
+                  });
   for (auto* item : waiting) {
     if (!done) {
       fail(*item, fmt::format("the newest snapshot {} of {} is not completed ({}); not restoring older data",
@@ -332,72 +272,48 @@ void Restore::wait_for_pending_snapshots(std::vector<Item*>& waiting) {
     const auto at = std::ranges::find(ids, item->snapshot->id) - ids.begin();
     const auto& snap = (*done)[static_cast<std::size_t>(at)];
     if (snap->state != ec2::SnapshotState::Completed) {
-      fail(*item,
-           fmt::format("the newest snapshot {} of {} went to state error while we waited for it; a rerun "
-                       "restores the newest completed one",
-                       item->snapshot->id.value, item->volume->mount_point));
+      fail(*item, fmt::format("the newest snapshot {} of {} went to state error while we waited for it; a rerun "
+                              "restores the newest completed one",
+                              item->snapshot->id.value, item->volume->mount_point));
       continue;
     }
+    item->out.steps.push_back(mount_step::wait_pending(item->snapshot->id, c_.config.timeouts.pending_snapshot));
     item->snapshot = *snap;
   }
 }
 
-void Restore::plan_dry_run(Item& item) {
-  const auto& v = *item.volume;
-  auto& plan = item.out.plan;
-  const bool from_snapshot = item.snapshot.has_value() || (item.ec2_volume && item.ec2_volume->snapshot_id);
-  switch (item.plan) {
-    case Plan::Done:
-      return;
-    case Plan::Create:
-      if (item.snapshot) {
-        plan.push_back(fmt::format("create a {} volume in {} from snapshot {}", to_string(v.volume_type),
-                                   instance_.availability_zone, item.snapshot->id.value));
-      } else {
-        plan.push_back(fmt::format("create an empty {} GiB {} volume in {}", v.size_gib,
-                                   to_string(v.volume_type), instance_.availability_zone));
-      }
-      [[fallthrough]];
-    case Plan::Attach:
-      if (item.plan == Plan::Attach) plan.push_back("reuse volume " + item.out.volume_id->value);
-      plan.push_back(fmt::format("attach it to {} as {}", instance_.instance_id.value, v.device));
-      [[fallthrough]];
-    case Plan::WaitDevice:
-      if (item.plan == Plan::WaitDevice)
-        plan.push_back("reuse volume " + item.out.volume_id->value + " attached here");
-      plan.push_back("wait for its device (serial = volume id)");
-      if (!from_snapshot)
-        plan.push_back(fmt::format("mkfs.{} (the device must be empty)", to_string(v.filesystem)));
-      plan.push_back(fmt::format("mount it on {} ({})", v.mount_point, v.mount_options));
-      break;
+// --dry-run: the format step of a volume whose device is here already is decided from what
+// blkid finds on it, exactly as the real run will; otherwise it is predicted.
+FormatDecision Mount::predicted_format(const Item& item) {
+  const auto inputs = format_inputs(item);
+  if (item.stage == Stage::WaitDevice) {
+    auto device = s_.devices.find_by_serial(item.ec2_volume->id.value);
+    if (device && *device) {
+      if (auto content = s_.devices.probe((*device)->devnode)) return decide_format(inputs, (*device)->devnode, *content);
+    }
   }
-  item.out.status = from_snapshot ? VolumeStatus::Restored : VolumeStatus::Created;
-  item.out.filesystem = std::string(to_string(v.filesystem));
-  item.plan = Plan::Done;
+  return predict_format(inputs);
 }
 
-void Restore::run_group_hook(HookPhase phase, const GroupConfig& group, std::vector<Item*>& items, bool ok) {
-  if (group.hooks.of(phase).empty()) return;
-  HookContext c{.group = group.name};
-  if (!is_pre_phase(phase)) c.ok = ok;
-  auto r = run_hooks(group.hooks, phase, c, hook_options_);
-  if (r) return;
-  const auto message = r.error().describe();
-  log_agent().error("hook phase={} group={} error=\"{}\"", to_string(phase), group.name, message);
-  if (!is_pre_phase(phase)) {
-    std::lock_guard lock(errors_mutex_);
-    errors_.push_back(message);
-    return;
-  }
-  for (auto* item : items) {
-    if (item->plan == Plan::Done) continue;
-    fail(*item, message);
-    on_failure_hooks(*item);
-  }
+void Mount::plan(Item& item) {
+  if (item.stage == Stage::Done) return;
+  const auto format = predicted_format(item);
+  item.out.plan = plan_volume(PlanInputs{.volume = *item.volume,
+                                         .decision = item.decision,
+                                         .snapshot = item.snapshot ? std::optional{item.snapshot->id} : std::nullopt,
+                                         .wait_pending = item.newest_is_pending,
+                                         .pending_bound = c_.config.timeouts.pending_snapshot,
+                                         .format = format,
+                                         .availability_zone = c_.instance.availability_zone,
+                                         .instance = c_.instance.instance_id});
+  item.out.outcome = format.action == FormatAction::Refuse ? Outcome::failed : Outcome::planned;
+  if (format.action == FormatAction::Refuse) item.out.reason = format.reason;
+  item.out.filesystem = std::string(to_string(item.volume->filesystem));
+  item.stage = Stage::Done;
 }
 
-// Step 3, one thread per volume.
-void Restore::create(Item& item) {
+// Step 1: CreateVolume in parallel, one thread per volume.
+void Mount::create(Item& item) {
   const auto& v = *item.volume;
   for (int pass = 0; pass < k_create_passes; ++pass) {
     if (!item.attempt) {
@@ -406,7 +322,7 @@ void Restore::create(Item& item) {
       item.attempt = *begun;
       item.replayed_token = false;
     }
-    ec2::CreateVolumeOptions o{.availability_zone = instance_.availability_zone};
+    ec2::CreateVolumeOptions o{.availability_zone = c_.instance.availability_zone};
     if (item.snapshot) {
       o.snapshot_id = item.snapshot->id;
       // A size larger than the snapshot's grows the volume; the filesystem keeps its size
@@ -422,57 +338,59 @@ void Restore::create(Item& item) {
     if (v.kms_key_id) o.kms_key_id = *v.kms_key_id;
     o.tag_specifications = {ec2::TagSpecification{
         .resource_type = "volume",
-        .tags = volume_tags(*item.group, filters_, {item.group->name, v.mount_point, v.device},
-                            instance_.instance_id, item.attempt->token)}};
+        .tags = volume_tags(*item.group, c_.filters, {item.group->name, v.mount_point, v.device},
+                            c_.instance.instance_id, item.attempt->token)}};
     o.client_token = item.attempt->token;
     const auto asked = s_.clock.monotonic();
     auto created = s_.ec2.create_volume(o);
-    const auto create_ms = std::chrono::duration_cast<std::chrono::milliseconds>(s_.clock.monotonic() - asked);
+    const auto create_ms = duration_cast<milliseconds>(s_.clock.monotonic() - asked);
     if (!created) {
-      const bool spent = created.error().aws_code == "IdempotentParameterMismatch";
-      if (spent && item.replayed_token) {
+      if (created.error().kind == ec2::ErrorKind::IdempotencyMismatch && item.replayed_token) {
         // The earlier attempt asked for something else (a newer snapshot appeared since): its
         // token cannot serve this one.
-        log_agent().info("mount group={} mount_point={} attempt={} spent=parameters-changed",
-                         item.group->name, v.mount_point, item.attempt->token);
+        log_agent().info("mount group={} mount_point={} attempt={} spent=parameters-changed", item.group->name,
+                         v.mount_point, item.attempt->token);
         item.attempt.reset();
         continue;
       }
       return fail(item, "CreateVolume failed: " + created.error().describe());
     }
     if (created->state == ec2::VolumeState::Deleting || created->state == ec2::VolumeState::Deleted) {
-      log_agent().info("mount group={} mount_point={} attempt={} volume_id={} spent=volume-deleted",
-                       item.group->name, v.mount_point, item.attempt->token, created->id);
+      log_agent().info("mount group={} mount_point={} attempt={} volume_id={} spent=volume-deleted", item.group->name,
+                       v.mount_point, item.attempt->token, created->id);
       item.attempt.reset();
       continue;
     }
     item.attempt->volume_id = created->id.value;
     if (auto r = tokens_.record(item.group->name, v.mount_point, *item.attempt); !r) {
       // The volume exists and carries the attempt tag: a rerun still finds it.
-      log_agent().warn("mount group={} mount_point={} volume_id={} record_attempt_failed=\"{}\"",
-                       item.group->name, v.mount_point, created->id, r.error().message);
+      log_agent().warn("mount group={} mount_point={} volume_id={} record_attempt_failed=\"{}\"", item.group->name,
+                       v.mount_point, created->id, r.error().message);
     }
     log_agent().info("mount group={} mount_point={} volume_id={} snapshot_id={} created=1 create_ms={}",
                      item.group->name, v.mount_point, created->id, item.snapshot ? item.snapshot->id.value : "-",
                      create_ms.count());
+    item.out.steps.push_back(mount_step::create(v, c_.instance.availability_zone,
+                                                item.snapshot ? std::optional{item.snapshot->id} : std::nullopt));
     item.ec2_volume = *created;
-    item.out.volume_id = created->id;
-    item.plan = Plan::Attach;
+    item.out.volume_id = created->id.value;
+    item.stage = Stage::Attach;
     return;
   }
   fail(item, "CreateVolume: the restore attempt's ClientToken could not be used");
 }
 
-// Step 4: one DescribeVolumes per round for every volume not yet available.
-// Each volume goes on to its attach as soon as a poll sees it available (`start`), not when the
-// whole batch is: volumes of one run become available at different times.
-void Restore::wait_available(std::vector<Item*>& items, std::vector<Item*>& gone,
-                             const std::function<void(Item&)>& start) {
+// Step 2: one DescribeVolumes per round for every volume not yet available. Each volume goes on
+// to its attach as soon as a poll sees it available (`start`), not when the whole batch is:
+// volumes of one run become available at different times.
+void Mount::wait_available(std::vector<Item*>& items, std::vector<Item*>& gone,
+                           const std::function<void(Item&)>& start) {
   std::vector<ec2::VolumeId> ids;
   std::vector<Item*> waiting;
   std::map<ec2::VolumeId, Item*> by_id;
+  std::set<ec2::VolumeId> may_vanish;
   for (auto* item : items) {
-    if (item->plan != Plan::Attach) continue;
+    if (item->stage != Stage::Attach) continue;
     if (item->ec2_volume->state == ec2::VolumeState::Available) {
       start(*item);
       continue;
@@ -480,65 +398,53 @@ void Restore::wait_available(std::vector<Item*>& items, std::vector<Item*>& gone
     ids.push_back(item->ec2_volume->id);
     waiting.push_back(item);
     by_id[item->ec2_volume->id] = item;
-  }
-  if (ids.empty()) return;
-  auto options = s_.options.waiter;
-  options.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.timeouts.volume_available);
-  ec2::Waiter waiter(options, s_.clock, s_.sleeper, s_.random);
-  std::map<ec2::VolumeId, int> invisible;
-  std::map<ec2::VolumeId, ec2::VolumeState> last;
-  std::set<ec2::VolumeId> may_vanish;
-  for (auto* item : waiting) {
     if (item->replayed_token) may_vanish.insert(item->ec2_volume->id);
   }
-  auto done =
-      waiter.volumes_until(s_.ec2, ids, [&](const ec2::VolumeId& id, const std::optional<ec2::Volume>& v) {
-        if (!v) {
-          // A volume named by a replayed token that EC2 no longer shows was deleted since.
-          if (may_vanish.contains(id) && ++invisible[id] >= k_invisible_rounds) {
-            last[id] = ec2::VolumeState::Deleted;
-            return ec2::WaitCheck{ec2::WaitVerdict::Done, {}};
-          }
-          return ec2::WaitCheck{ec2::WaitVerdict::Pending, "not visible yet"};
-        }
-        last[id] = v->state;
-        if (v->state == ec2::VolumeState::Creating)
-          return ec2::WaitCheck{ec2::WaitVerdict::Pending, "state creating"};
-        if (v->state == ec2::VolumeState::Available) {
-          Item& item = *by_id.at(id);
-          item.ec2_volume = *v;
-          start(item);
-        }
-        return ec2::WaitCheck{ec2::WaitVerdict::Done, {}};
-      });
+  if (ids.empty()) return;
+  std::map<ec2::VolumeId, int> invisible;
+  std::map<ec2::VolumeId, ec2::VolumeState> last;
+  auto done = s_.waiter(c_.config.timeouts.volume_available)
+                  .volumes_until(s_.ec2, ids, [&](const ec2::VolumeId& id, const std::optional<ec2::Volume>& v) {
+                    if (!v) {
+                      // A volume named by a replayed token that EC2 no longer shows was deleted since.
+                      if (may_vanish.contains(id) && ++invisible[id] >= k_invisible_rounds) {
+                        last[id] = ec2::VolumeState::Deleted;
+                        return ec2::WaitCheck{ec2::WaitVerdict::Done, {}};
+                      }
+                      return ec2::WaitCheck{ec2::WaitVerdict::Pending, "not visible yet"};
+                    }
+                    last[id] = v->state;
+                    if (v->state == ec2::VolumeState::Creating)
+                      return ec2::WaitCheck{ec2::WaitVerdict::Pending, "state creating"};
+                    if (v->state == ec2::VolumeState::Available) {
+                      Item& item = *by_id.at(id);
+                      item.ec2_volume = *v;
+                      start(item);
+                    }
+                    return ec2::WaitCheck{ec2::WaitVerdict::Done, {}};
+                  });
   for (std::size_t i = 0; i < waiting.size(); ++i) {
     Item& item = *waiting[i];
     if (item.started) continue;
     const auto state = last.contains(ids[i]) ? last[ids[i]] : ec2::VolumeState::Unknown;
     if ((state == ec2::VolumeState::Deleted || state == ec2::VolumeState::Deleting) && item.replayed_token) {
       item.attempt.reset();
-      item.plan = Plan::Create;
+      item.stage = Stage::Create;
       gone.push_back(&item);
-      continue;
-    }
-    if (!done) {
-      fail(item,
-           fmt::format("volume {} did not become available: {}", ids[i].value, done.error().describe()));
+    } else if (!done) {
+      fail(item, fmt::format("volume {} did not become available: {}", ids[i].value, done.error().describe()));
     } else {
-      fail(item,
-           fmt::format("volume {} is in state {} instead of available", ids[i].value, ec2::to_string(state)));
+      fail(item, fmt::format("volume {} is in state {} instead of available", ids[i].value, ec2::to_string(state)));
     }
   }
 }
 
-// Step 5: attach with the udev watch armed first; the device with the volume's serial is the
-// proof of attachment.
-ec2::Result<std::string> Restore::attach(Item& item, platform::VolumeWatch& watch) {
-  (void)watch;  // armed by the caller before this AttachVolume, which is all it takes
+// AttachVolume, after the caller armed the udev watch; a device name in use → the next free one.
+ec2::Result<std::string> Mount::attach(Item& item) {
   std::string name = item.volume->device;
   for (int attempt = 0;; ++attempt) {
     auto attached = s_.ec2.attach_volume(ec2::AttachVolumeOptions{
-        .volume_id = item.ec2_volume->id, .instance_id = instance_.instance_id, .device = name});
+        .volume_id = item.ec2_volume->id, .instance_id = c_.instance.instance_id, .device = name});
     if (attached) return name;
     if (attached.error().kind != ec2::ErrorKind::InUse || attempt + 1 >= k_attach_name_tries) {
       return std::unexpected(std::move(attached.error()));
@@ -546,8 +452,7 @@ ec2::Result<std::string> Restore::attach(Item& item, platform::VolumeWatch& watc
     // The name is taken on this instance (by a volume that is not ours, or one being detached):
     // the next free one, avoiding the names other volumes of this run use.
     std::set<std::string> in_use;
-    auto described =
-        s_.ec2.describe_instances(ec2::DescribeInstancesOptions{.instance_ids = {instance_.instance_id}});
+    auto described = s_.ec2.describe_instances(ec2::DescribeInstancesOptions{.instance_ids = {c_.instance.instance_id}});
     if (described) {
       for (const auto& i : *described) {
         for (const auto& m : i.block_device_mappings) in_use.insert(m.device_name);
@@ -559,69 +464,81 @@ ec2::Result<std::string> Restore::attach(Item& item, platform::VolumeWatch& watc
     in_use.insert(claimed_names_.begin(), claimed_names_.end());
     auto next = platform::next_free_device_name(name, in_use);
     if (!next) return ec2::fail(ec2::ErrorKind::InUse, "no free device name: " + next.error().describe());
-    log_agent().info("mount group={} mount_point={} volume_id={} device={} in_use=1 next_device={}",
-                     item.group->name, item.volume->mount_point, item.ec2_volume->id, name, *next);
+    log_agent().info("mount group={} mount_point={} volume_id={} device={} in_use=1 next_device={}", item.group->name,
+                     item.volume->mount_point, item.ec2_volume->id, name, *next);
     claimed_names_.insert(*next);
     name = *next;
   }
 }
 
-std::string Restore::diagnose_missing_device(const Item& item, const std::string& name) {
+std::string Mount::diagnose_missing_device(const Item& item, const std::string& name) {
   const auto& id = item.ec2_volume->id;
   auto described = s_.ec2.describe_volumes(ec2::DescribeVolumesOptions{.volume_ids = {id}});
   std::string ec2_says = "EC2 could not be asked";
   if (described && !described->empty()) {
     const auto& v = described->front();
-    if (const auto* a = attachment_to(v, instance_.instance_id)) {
+    if (const auto* a = attachment_to(v, c_.instance.instance_id)) {
       ec2_says = fmt::format("EC2 says the attachment as {} is {}", a->device, ec2::to_string(a->state));
     } else {
       ec2_says = fmt::format("EC2 says the volume is {} and not attached here", ec2::to_string(v.state));
     }
   }
-  return fmt::format("no block device with serial {} appeared within {} s after attaching as {} ({})",
-                     id.value, config_.timeouts.device_wait.count(), name, ec2_says);
+  return fmt::format("no block device with serial {} appeared within {} s after attaching as {} ({})", id.value,
+                     c_.config.timeouts.device_wait.count(), name, ec2_says);
 }
 
-void Restore::attach_and_mount(Item& item) {
+// Step 3: attach with the udev watch armed first; the device with the volume's serial is the
+// proof of attachment.
+void Mount::attach_and_mount(Item& item) {
   const auto& v = *item.volume;
-  std::string name = item.out.attached_as.empty() ? v.device : item.out.attached_as;
+  std::string name = item.out.attached_as.value_or(v.device);
   // Armed before AttachVolume: a device that appears between the attach and the wait is seen.
   auto watch = s_.devices.arm_watch();
   if (!watch) return fail(item, "cannot watch for block devices: " + watch.error().describe());
-  if (item.plan == Plan::Attach) {
+  if (item.stage == Stage::Attach) {
     const auto asked = s_.clock.monotonic();
-    auto attached = attach(item, *watch);
-    const auto attach_ms = std::chrono::duration_cast<std::chrono::milliseconds>(s_.clock.monotonic() - asked);
-    if (!attached)
-      return fail(item, fmt::format("AttachVolume {} failed: {}", item.ec2_volume->id.value,
-                                    attached.error().describe()));
+    auto attached = attach(item);
+    const auto attach_ms = duration_cast<milliseconds>(s_.clock.monotonic() - asked);
+    if (!attached) {
+      return fail(item,
+                  fmt::format("AttachVolume {} failed: {}", item.ec2_volume->id.value, attached.error().describe()));
+    }
     name = *attached;
     item.out.attached_as = name;
-    log_agent().info("mount group={} mount_point={} volume_id={} device={} attach=sent attach_ms={}",
-                     item.group->name, v.mount_point, item.ec2_volume->id, name, attach_ms.count());
+    item.out.steps.push_back(mount_step::attach(c_.instance.instance_id, name));
+    log_agent().info("mount group={} mount_point={} volume_id={} device={} attach=sent attach_ms={}", item.group->name,
+                     v.mount_point, item.ec2_volume->id, name, attach_ms.count());
   }
   const platform::VolumeQuery query{.volume_id = item.ec2_volume->id.value, .device_hint = name};
-  const auto deadline = s_.clock.monotonic() + config_.timeouts.device_wait;
-  auto device = s_.devices.wait_for_volume(*watch, query, deadline);
+  auto device = s_.devices.wait_for_volume(*watch, query, s_.clock.monotonic() + c_.config.timeouts.device_wait);
   if (!device) {
-    if (device.error().kind == platform::ErrorKind::Timeout)
-      return fail(item, diagnose_missing_device(item, name));
+    if (device.error().kind == platform::ErrorKind::Timeout) return fail(item, diagnose_missing_device(item, name));
     return fail(item, "waiting for the device: " + device.error().describe());
   }
   item.out.devnode = device->devnode;
-  log_agent().info("mount group={} mount_point={} volume_id={} devnode={} serial={} device=arrived",
-                   item.group->name, v.mount_point, item.ec2_volume->id, device->devnode, device->serial);
-  mount(item, device->devnode, item.ec2_volume->snapshot_id.has_value());
+  item.out.steps.push_back(mount_step::wait_device());
+  log_agent().info("mount group={} mount_point={} volume_id={} devnode={} serial={} device=arrived", item.group->name,
+                   v.mount_point, item.ec2_volume->id, device->devnode, device->serial);
+  format_and_mount(item, device->devnode);
 }
 
-// mkfs of the attempt's new volume, recorded in the attempt once done: a rerun after a kill
-// tells a completed mkfs from an interrupted one by that record, not by what blkid finds.
-std::expected<void, std::string> Restore::format(Item& item, const std::string& devnode, const std::string& fs_type,
-                                                 bool redo_interrupted) {
-  if (auto ok = s_.devices.make_filesystem(
-          devnode, platform::MkfsOptions{.fs_type = fs_type, .redo_interrupted = redo_interrupted});
-      !ok) {
-    return std::unexpected("mkfs: " + ok.error().describe());
+// mkfs (after the serial is checked again), recorded in the attempt once done: a rerun after a
+// kill tells a completed mkfs from an interrupted one by that record, not by what blkid finds.
+bool Mount::format(Item& item, const std::string& devnode, const FormatDecision& decision) {
+  const platform::VolumeQuery query{.volume_id = item.ec2_volume->id.value,
+                                    .device_hint = item.out.attached_as.value_or("")};
+  if (auto ok = s_.devices.verify(devnode, query); !ok) {
+    fail(item, "refusing mkfs: " + ok.error().describe());
+    return false;
+  }
+  const bool redo = decision.action == FormatAction::RedoMkfs;
+  log_agent().log(redo ? spdlog::level::warn : spdlog::level::info,
+                  "mount group={} mount_point={} volume_id={} devnode={} mkfs={}{}", item.group->name,
+                  item.volume->mount_point, item.ec2_volume->id, devnode, decision.fs_type,
+                  redo ? " redo=interrupted-by-earlier-run" : "");
+  if (auto ok = s_.devices.make_filesystem(devnode, {.fs_type = decision.fs_type, .redo_interrupted = redo}); !ok) {
+    fail(item, "mkfs: " + ok.error().describe());
+    return false;
   }
   item.out.formatted = true;
   if (item.attempt) {
@@ -631,103 +548,71 @@ std::expected<void, std::string> Restore::format(Item& item, const std::string& 
                        item.volume->mount_point, r.error().message);
     }
   }
-  return {};
+  return true;
 }
 
-void Restore::mount(Item& item, const std::string& devnode, bool from_snapshot) {
+void Mount::format_and_mount(Item& item, const std::string& devnode) {
   const auto& v = *item.volume;
-  const platform::VolumeQuery query{.volume_id = item.ec2_volume->id.value,
-                                    .device_hint = item.out.attached_as};
   auto content = s_.devices.probe(devnode);
   if (!content) return fail(item, "blkid " + devnode + ": " + content.error().describe());
-  std::string fs_type = std::string(to_string(v.filesystem));
-  if (from_snapshot) {
-    // A volume restored from a snapshot must carry the filesystem: never mkfs it.
-    if (auto ok = platform::check_has_filesystem(devnode, *content); !ok) {
-      return fail(item, fmt::format("volume {} from snapshot {}: {}", item.ec2_volume->id.value,
-                                    item.ec2_volume->snapshot_id->value, ok.error().describe()));
+  const auto decision = decide_format(format_inputs(item), devnode, *content);
+  switch (decision.action) {
+    case FormatAction::Refuse: {
+      const bool from_snapshot = format_inputs(item).from_snapshot;
+      return fail(item, from_snapshot ? fmt::format("volume {} from snapshot {}: {}", item.ec2_volume->id.value,
+                                                    item.ec2_volume->snapshot_id->value, decision.reason)
+                                      : fmt::format("new volume {}: {}", item.ec2_volume->id.value, decision.reason));
     }
-    if (content->fs_type != fs_type) {
-      item.out.warnings.push_back(
-          fmt::format("the snapshot holds {}, the configuration says {}: mounted as {}", content->fs_type,
-                      fs_type, content->fs_type));
-      log_agent().warn("mount group={} mount_point={} fs_found={} fs_configured={}", item.group->name,
-                       v.mount_point, content->fs_type, fs_type);
-      fs_type = content->fs_type;
-    }
-  } else if (item.out.reused && item.attempt && !item.attempt->formatted &&
-             platform::classify(*content) != platform::DeviceContent::Empty) {
-    // The new, empty volume of an earlier run that was killed during its mkfs (its attempt never
-    // recorded the mkfs as done): what is on it is a partial filesystem of ours, which mount
-    // calls corrupt. Nothing else has held this volume: format it again.
-    if (auto ok = s_.devices.verify(devnode, query); !ok) return fail(item, "refusing mkfs: " + ok.error().describe());
-    log_agent().warn("mount group={} mount_point={} volume_id={} devnode={} mkfs={} redo=interrupted-by-earlier-run",
-                     item.group->name, v.mount_point, item.ec2_volume->id, devnode, fs_type);
-    if (auto ok = format(item, devnode, fs_type, /*redo_interrupted=*/true); !ok) return fail(item, ok.error());
-  } else if (item.out.reused && platform::classify(*content) == platform::DeviceContent::Filesystem &&
-             content->fs_type == fs_type) {
-    // An empty volume of an earlier run that died after its mkfs completed (or whose attempt is
-    // no longer known: a filesystem of ours is never formatted again).
-    log_agent().info("mount group={} mount_point={} volume_id={} mkfs=done-by-earlier-run", item.group->name,
-                     v.mount_point, item.ec2_volume->id);
-  } else {
-    if (auto ok = platform::check_empty_for_mkfs(devnode, *content); !ok) {
-      return fail(item, fmt::format("new volume {}: {}", item.ec2_volume->id.value, ok.error().describe()));
-    }
-    if (auto ok = s_.devices.verify(devnode, query); !ok) {
-      return fail(item, "refusing mkfs: " + ok.error().describe());
-    }
-    log_agent().info("mount group={} mount_point={} volume_id={} devnode={} mkfs={}", item.group->name,
-                     v.mount_point, item.ec2_volume->id, devnode, fs_type);
-    if (auto ok = format(item, devnode, fs_type, /*redo_interrupted=*/false); !ok) return fail(item, ok.error());
+    case FormatAction::Mkfs:
+    case FormatAction::RedoMkfs:
+      if (!format(item, devnode, decision)) return;
+      break;
+    case FormatAction::UseAsIs:
+      if (decision.note) {
+        item.out.warnings.push_back(*decision.note);
+        log_agent().warn("mount group={} mount_point={} volume_id={} note=\"{}\"", item.group->name, v.mount_point,
+                         item.ec2_volume->id, *decision.note);
+      }
+      break;
   }
-  item.out.filesystem = fs_type;
-  if (auto ok = s_.devices.verify(devnode, query); !ok)
-    return fail(item, "refusing to mount: " + ok.error().describe());
-
-  if (!item.group->hooks.of(HookPhase::pre_mount).empty()) {
-    item.pre_mount_ran = true;
-    if (auto r = run_hooks(item.group->hooks, HookPhase::pre_mount, hook_context(item), hook_options_); !r) {
-      return fail(item, r.error().describe());
-    }
-  }
-  auto mounted = platform::MountPoint::mount(
-      s_.mounter, platform::MountRequest{.source = devnode,
-                                         .target = v.mount_point,
-                                         .fs_type = fs_type,
-                                         .options = v.mount_options == "defaults" ? "" : v.mount_options,
-                                         .create_target = true});
+  item.out.steps.push_back(mount_step::format(decision));
+  item.out.filesystem = decision.fs_type;
+  const platform::VolumeQuery query{.volume_id = item.ec2_volume->id.value,
+                                    .device_hint = item.out.attached_as.value_or("")};
+  if (auto ok = s_.devices.verify(devnode, query); !ok) return fail(item, "refusing to mount: " + ok.error().describe());
+  if (auto pre = item.hooks->pre_volume(hook_context(item)); !pre) return fail(item, pre.error());
+  auto mounted = platform::MountPoint::mount(s_.mounter, {.source = devnode,
+                                                          .target = v.mount_point,
+                                                          .fs_type = decision.fs_type,
+                                                          .options = v.mount_options == "defaults" ? "" : v.mount_options,
+                                                          .create_target = true});
   if (!mounted) return fail(item, "mount: " + mounted.error().describe());
   // The attempt is over: a later restore of this mount point is a new one.
   if (auto r = tokens_.finish(item.group->name, v.mount_point); !r) {
-    log_agent().warn("mount group={} mount_point={} finish_attempt_failed=\"{}\"", item.group->name,
-                     v.mount_point, r.error().message);
+    log_agent().warn("mount group={} mount_point={} finish_attempt_failed=\"{}\"", item.group->name, v.mount_point,
+                     r.error().message);
   }
   mounted->release();
-  item.out.status = from_snapshot ? VolumeStatus::Restored : VolumeStatus::Created;
-  item.plan = Plan::Done;
-  log_agent().info("mount group={} mount_point={} volume_id={} devnode={} snapshot_id={} status={}",
-                   item.group->name, v.mount_point, item.ec2_volume->id, devnode,
-                   item.out.snapshot_id ? item.out.snapshot_id->value : "-", to_string(item.out.status));
+  item.out.steps.push_back(mount_step::mount(v));
+  item.out.outcome = item.reused ? Outcome::reused : (format_inputs(item).from_snapshot ? Outcome::restored : Outcome::created);
+  item.stage = Stage::Done;
+  log_agent().info("mount group={} mount_point={} volume_id={} devnode={} snapshot_id={} status={}", item.group->name,
+                   v.mount_point, item.ec2_volume->id, devnode, item.out.snapshot_id.value_or("-"),
+                   to_string(item.out.outcome));
 }
 
 // Attach, mount and the post_mount hooks of one volume (on a thread of its own).
-void Restore::finish(Item& item) {
+void Mount::finish(Item& item) {
+  if (item.decision.action == VolumeAction::ReuseAttached) item.out.steps.push_back(mount_step::reuse(item.ec2_volume->id, true));
+  if (item.decision.action == VolumeAction::ReuseAttempt) item.out.steps.insert(item.out.steps.begin(), mount_step::reuse(item.ec2_volume->id, false));
   attach_and_mount(item);
-  const bool failed = item.out.status == VolumeStatus::Failed;
-  // Post hooks always run for a volume this run worked on, with its status.
-  if (item.pre_mount_ran || !item.group->hooks.of(HookPhase::post_mount).empty()) {
-    auto c = hook_context(item);
-    c.ok = !failed;
-    if (auto r = run_hooks(item.group->hooks, HookPhase::post_mount, c, hook_options_); !r) {
-      log_agent().error("hook phase=post_mount group={} mount_point={} error=\"{}\"", item.group->name,
-                        item.volume->mount_point, r.error().describe());
-      item.out.warnings.push_back(r.error().describe());
-      std::lock_guard lock(errors_mutex_);
-      errors_.push_back(r.error().describe());
-    }
+  const bool failed = item.out.outcome == Outcome::failed;
+  if (auto post = item.hooks->post_volume(hook_context(item), !failed)) {
+    item.out.warnings.push_back(*post);
+    error(*post);
   }
-  if (failed) on_failure_hooks(item);
+  if (failed) item.hooks->on_failure(hook_context(item), item.out.reason.value_or(""));
+  item.out.duration_ms = duration_cast<milliseconds>(s_.clock.monotonic() - item.began).count();
 }
 
 template <class Fn>
@@ -737,88 +622,98 @@ void in_parallel(std::vector<Item*>& items, Fn fn) {
   for (auto* item : items) threads.emplace_back([item, &fn] { fn(*item); });
 }
 
-RestoreResult Restore::run(const std::vector<const GroupConfig*>& group_list) {
-  RestoreResult result{.dry_run = s_.options.dry_run};
+// Create what is missing (a second pass when a replayed token turned out spent), wait for
+// available, and start each volume's attach-and-mount as soon as it can be attached.
+void Mount::create_and_attach(std::vector<Item>& items, const std::function<void(Item&)>& start) {
+  for (auto& item : items) {
+    if (item.stage == Stage::WaitDevice) start(item);  // attached by an earlier run
+  }
+  std::vector<Item*> to_create;
+  std::vector<Item*> waiting;
+  for (auto& item : items) {
+    if (item.stage == Stage::Create) to_create.push_back(&item);
+    if (item.stage == Stage::Attach) waiting.push_back(&item);  // an earlier attempt's volume
+  }
+  for (int pass = 0; pass < k_create_passes; ++pass) {
+    in_parallel(to_create, [this](Item& item) { create(item); });
+    for (auto* item : to_create) {
+      if (item->stage == Stage::Attach) waiting.push_back(item);
+    }
+    std::vector<Item*> gone;
+    wait_available(waiting, gone, start);
+    waiting.clear();
+    to_create = std::move(gone);
+    if (to_create.empty()) break;
+  }
+  for (auto* item : to_create) fail(*item, "the restore attempt's volume was deleted while we waited for it");
+}
+
+void Mount::act(std::vector<Item>& items) {
+  // The groups with work to do, in config order: their pre_mounts hook first.
+  std::vector<const GroupConfig*> groups;
+  for (auto& item : items) {
+    if (item.stage == Stage::Done || std::ranges::find(groups, item.group) != groups.end()) continue;
+    groups.push_back(item.group);
+  }
+  for (const auto* g : groups) {
+    if (auto pre = hooks_.at(g)->pre_group(); !pre) {
+      for (auto& item : items) {
+        if (item.group == g && item.stage != Stage::Done) fail(item, pre.error());
+      }
+    }
+  }
+  {
+    // One thread per volume from the moment it can be attached; joined at the end of this block.
+    std::vector<std::jthread> workers;
+    const std::function<void(Item&)> start = [&](Item& item) {
+      item.started = true;
+      workers.emplace_back([this, &item] { finish(item); });
+    };
+    create_and_attach(items, start);
+  }
+  // Whatever step a volume failed at (creating, waiting, before any of it), on_failure once.
+  for (auto& item : items) {
+    if (item.out.outcome == Outcome::failed) item.hooks->on_failure(hook_context(item), item.out.reason.value_or(""));
+  }
+  for (const auto* g : groups) {
+    const bool ok = std::ranges::none_of(items, [&](const Item& i) { return i.group == g && i.out.outcome == Outcome::failed; });
+    if (auto post = hooks_.at(g)->post_group(ok)) error(*post);
+  }
+}
+
+RunReport Mount::run() {
+  std::vector<std::string> names;
+  for (const auto* g : c_.groups) names.push_back(g->name);
+  RunReport report = new_report("mount", dry_run_, names);
   std::vector<Item> items;
-  for (const auto* group : group_list) {
+  for (const auto* group : c_.groups) {
+    hooks_[group] = std::make_unique<HookPhases>(s_.hooks, *group, HookPhases::k_mount,
+                                                 duration_cast<milliseconds>(c_.config.timeouts.hook), dry_run_);
     for (const auto& v : group->volumes) {
-      Item item{.group = group, .volume = &v};
-      item.out.group = group->name;
+      Item item{.group = group, .volume = &v, .hooks = hooks_[group].get(), .began = s_.clock.monotonic()};
       item.out.mount_point = v.mount_point;
       item.out.device = v.device;
       items.push_back(std::move(item));
+      claimed_names_.insert(v.device);
     }
   }
-  for (const auto& item : items) claimed_names_.insert(item.volume->device);
-
-  if (survey(items)) {
-    choose_snapshots_for(items);
-    if (s_.options.dry_run) {
-      for (auto& item : items) plan_dry_run(item);
-    } else {
-      // The groups with work to do, in config order.
-      std::vector<const GroupConfig*> groups;
-      std::map<const GroupConfig*, std::vector<Item*>> by_group;
-      for (auto& item : items) {
-        if (item.plan == Plan::Done) continue;
-        if (!by_group.contains(item.group)) groups.push_back(item.group);
-        by_group[item.group].push_back(&item);
-      }
-      for (const auto* g : groups) run_group_hook(HookPhase::pre_mounts, *g, by_group[g], true);
-
-      {
-        // One thread per volume from the moment it can be attached; joined at the end of this block.
-        std::vector<std::jthread> workers;
-        const std::function<void(Item&)> start = [&](Item& item) {
-          item.started = true;
-          workers.emplace_back([this, &item] { finish(item); });
-        };
-        for (auto& item : items) {
-          if (item.plan == Plan::WaitDevice) start(item);  // attached by an earlier run
-        }
-        std::vector<Item*> to_create;
-        std::vector<Item*> waiting;
-        for (auto& item : items) {
-          if (item.plan == Plan::Create) to_create.push_back(&item);
-          if (item.plan == Plan::Attach) waiting.push_back(&item);  // an earlier attempt's volume
-        }
-        for (int pass = 0; pass < k_create_passes; ++pass) {
-          in_parallel(to_create, [this](Item& item) { create(item); });
-          for (auto* item : to_create) {
-            if (item->plan == Plan::Attach) waiting.push_back(item);
-          }
-          std::vector<Item*> gone;
-          wait_available(waiting, gone, start);
-          waiting.clear();
-          to_create = std::move(gone);
-          if (to_create.empty()) break;
-        }
-        for (auto* item : to_create)
-          fail(*item, "the restore attempt's volume was deleted while we waited for it");
-      }
-      // Whatever step a volume failed at (creating, waiting, before any of it), on_failure once.
-      for (auto& item : items) {
-        if (item.out.status == VolumeStatus::Failed) on_failure_hooks(item);
-      }
-      for (const auto* g : groups) {
-        auto& list = by_group[g];
-        const bool ok =
-            std::ranges::none_of(list, [](const Item* i) { return i->out.status == VolumeStatus::Failed; });
-        run_group_hook(HookPhase::post_mounts, *g, list, ok);
-      }
-    }
+  observe_and_decide(items);
+  choose_snapshots_for(items);
+  if (dry_run_) {
+    for (auto& item : items) plan(item);
+  } else {
+    act(items);
   }
-  for (auto& item : items) result.volumes.push_back(std::move(item.out));
-  result.errors = std::move(errors_);
-  return result;
+  for (auto& item : items) report.group(item.group->name).volumes.push_back(std::move(item.out));
+  for (const auto& e : errors_) report.add_error(e);
+  return report;
 }
 
 }  // namespace
 
-RestoreResult restore_groups(Services& services, const Config& config, const FilterValues& filters,
-                             const InstanceContext& instance, const std::vector<const GroupConfig*>& groups) {
-  Restore restore(services, config, filters, instance);
-  return restore.run(groups);
+RunReport mount(const RunContext& context) {
+  Mount m(context);
+  return m.run();
 }
 
 }  // namespace agent

@@ -41,67 +41,22 @@
 #include <vector>
 
 #include "agent/config/config.h"
-#include "agent/core/hooks.h"
 #include "agent/core/services.h"
+#include "agent/report/report.h"
 #include "agent/core/snapshot_record.h"
 #include "agent/core/tags.h"
 #include "ec2/types.h"
-#include "platform/thaw_guardian.h"
 
 namespace agent {
 
-// Runs the hooks of a phase (agent/hooks.h run_hooks by default); a seam for tests.
-using HookRunner =
-    std::function<std::expected<void, HookError>(const Hooks&, HookPhase, const HookContext&)>;
-
 struct SnapshotOptions {
-  std::vector<std::string> groups;  // group names (checked to exist by the caller; unknown → error)
-  HookRunner hooks;                 // empty: run_hooks with config.timeouts.hook
-  std::string run_id;               // empty: generated
+  std::string run_id;  // empty: generated
 };
 
-enum class SnapshotOutcome { Snapshotted, Planned, Skipped, Failed };
-
-struct VolumeSnapshotResult {
-  std::string mount_point;
-  std::string device;
-  std::optional<ec2::VolumeId> volume_id;
-  std::optional<ec2::SnapshotId> snapshot_id;
-  SnapshotOutcome outcome = SnapshotOutcome::Failed;
-  std::string reason;  // why failed/skipped, or a note
-  std::optional<Consistency> consistency;
-  // FIFREEZE started → FITHAW done (by us, or by the guardian); nullopt when not frozen.
-  std::optional<std::chrono::microseconds> freeze_window;
-};
-
-struct GroupSnapshotResult {
-  std::string name;
-  std::vector<VolumeSnapshotResult> volumes;
-  std::optional<std::string> error;
-  // First FIFREEZE started → last FITHAW done, for the group's set.
-  std::optional<std::chrono::microseconds> freeze_window;
-  // Request → response of the call made while frozen.
-  std::optional<std::chrono::microseconds> call_latency;
-  std::optional<platform::GuardianTrigger> guardian_trigger;
-  std::vector<std::string> calls;  // "CreateSnapshots", "CreateSnapshot vol-…"
-
-  [[nodiscard]] bool ok() const;
-};
-
-struct SnapshotResult {
-  std::string run_id;
-  bool dry_run = false;
-  std::optional<std::string> error;  // the whole run (e.g. DescribeInstances failed)
-  std::vector<GroupSnapshotResult> groups;
-  std::vector<ReconcileResult> reconciled;  // interrupted runs found and reconciled first
-
-  [[nodiscard]] bool ok() const;
-};
-
-// Takes the snapshots. Never throws; every outcome is in the result.
-[[nodiscard]] SnapshotResult take_snapshots(const Config& config, const FilterValues& filters,
-                                            const InstanceContext& instance, Services& services,
-                                            const SnapshotOptions& options);
+// Takes the snapshots of context.groups. Never throws; every outcome is in the report: per
+// volume the snapshot id, its consistency and freeze_ms; per group the freeze window, the call
+// made while frozen (call_ms, ec2_calls) and why the guardian thawed; the runs reconciled first.
+[[nodiscard]] RunReport snapshot(const RunContext& context, const SnapshotOptions& options = {});
 
 // A new run id: "<UTC yyyymmddThhmmss>-<8 hex>".
 [[nodiscard]] std::string make_run_id(const ec2::Clock& clock, ec2::RandomSource& random);

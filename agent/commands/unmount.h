@@ -4,53 +4,54 @@
 // with delete_volumes, once EC2 says available, DeleteVolume of the volumes tagged as ours
 // (ebsnap:group and ebsnap:mount-point of this configured volume) and no other → post hooks.
 //
-// Only volumes of ours attached to this instance are touched. One DescribeVolumes for the run,
-// one batched DescribeVolumes per poll round while waiting for available. Asking for
-// confirmation before deleting belongs to the command line.
+// Decide (decide_unmount, pure): per configured volume, from one DescribeVolumes and the mount
+// table. Only volumes of ours attached to this instance are touched. `--dry-run` prints the
+// plan; a real run records each step it carries out in the same words. Asking for confirmation
+// before deleting belongs to the command line.
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "agent/config/config.h"
+#include "agent/core/our_volumes.h"
 #include "agent/core/services.h"
-#include "ec2/types.h"
+#include "agent/report/report.h"
 
 namespace agent {
 
-enum class UnmountStatus {
-  Unmounted,    // unmounted (when it was mounted) and detached
-  Deleted,      // and deleted
-  NotAttached,  // no volume of ours is attached here for this mount point: nothing to do
-  Failed,
+struct UnmountOptions {
+  bool delete_volumes = false;  // delete only volumes tagged as ours
+  bool assume_yes = false;      // --yes: do not ask
 };
 
-struct UnmountOutcome {
-  std::string group;
-  std::string mount_point;
-  std::string device;  // as configured
-  std::string devnode;
-  std::optional<ec2::VolumeId> volume_id;
-  UnmountStatus status = UnmountStatus::Failed;
-  std::string reason;
-  bool was_mounted = false;
-  std::vector<std::string> plan;  // --dry-run
-  std::vector<std::string> warnings;
+enum class UnmountAction {
+  NothingAttached,  // no volume of ours is attached here for this mount point: nothing to do
+  DeleteLeftover,   // an unmount --delete-volumes died after DetachVolume: delete that volume
+  Detach,           // (unmount if it is mounted there), detach, (delete)
 };
 
-struct UnmountResult {
-  bool dry_run = false;
-  std::vector<UnmountOutcome> volumes;
-  std::vector<std::string> errors;
-
-  [[nodiscard]] bool ok() const;
-  [[nodiscard]] int exit_code() const { return ok() ? 0 : 1; }
+struct UnmountDecision {
+  UnmountAction action = UnmountAction::NothingAttached;
+  std::optional<ec2::Volume> volume;
+  bool unmount = false;                 // our volume is mounted at the mount point
+  std::optional<std::string> left_mounted;  // something else is mounted there: left alone (a warning)
+  std::vector<std::string> plan;        // the steps, in the words the real run records
 };
 
-// `filters` may be empty when the userdata cannot supply them: volumes are then recognised by
-// ebsnap:group and ebsnap:mount-point (and their attachment to this instance) alone.
-[[nodiscard]] UnmountResult unmount_groups(Services& services, const Config& config,
-                                           const FilterValues& filters, const InstanceContext& instance,
-                                           const std::vector<const GroupConfig*>& groups,
-                                           bool delete_volumes);
+// `ours`: our volumes for the mount point (newest first); `mounted`: what is mounted there.
+[[nodiscard]] UnmountDecision decide_unmount(const std::string& mount_point, const std::vector<ec2::Volume>& ours,
+                                             const MountedAt& mounted, const ec2::InstanceId& instance,
+                                             bool delete_volumes);
+
+// The words of each step (plan and steps).
+namespace unmount_step {
+[[nodiscard]] std::string unmount(const std::string& mount_point, const std::string& devnode);
+[[nodiscard]] std::string detach(const ec2::VolumeId& volume, const std::string& attached_as);
+[[nodiscard]] std::string remove(const ec2::VolumeId& volume);
+[[nodiscard]] std::string remove_leftover(const ec2::VolumeId& volume);
+}  // namespace unmount_step
+
+// context.filters may be empty when the userdata cannot supply them: volumes are then recognised
+// by ebsnap:group and ebsnap:mount-point (and their attachment to this instance) alone.
+[[nodiscard]] RunReport unmount(const RunContext& context, const UnmountOptions& options);
 
 }  // namespace agent

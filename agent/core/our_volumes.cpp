@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "agent/core/tags.h"
-#include "platform/block_device.h"
 
 namespace agent {
 
@@ -57,11 +56,27 @@ std::optional<ec2::Volume> attached_to(const std::vector<ec2::Volume>& volumes,
   return std::nullopt;
 }
 
-bool device_is_volume(std::string_view devnode, std::string_view serial, const ec2::Volume& volume,
-                      const ec2::InstanceId& instance) {
-  if (!serial.empty()) return platform::serial_matches(serial, volume.id.value);
-  const auto* a = attachment_to(volume, instance);
-  return a != nullptr && platform::name_matches_hint(devnode, a->device);
+platform::Result<MountedAt> mounted_volume_at(platform::Mounter& mounter, platform::BlockDevices& devices,
+                                              const std::string& mount_point,
+                                              const std::vector<ec2::Volume>& candidates,
+                                              const ec2::InstanceId& instance) {
+  auto mounted = mounter.find_by_target(mount_point);
+  if (!mounted) return std::unexpected(mounted.error());
+  MountedAt out;
+  if (!*mounted) return out;
+  out.source = (*mounted)->source;
+  out.fs_type = (*mounted)->fs_type;
+  for (const auto& v : candidates) {
+    const auto* a = attachment_to(v, instance);
+    auto verified = devices.verify(out.source, {.volume_id = v.id.value, .device_hint = a ? a->device : ""});
+    if (verified) {
+      out.volume = v;
+      return out;
+    }
+    if (out.why_not.empty()) out.why_not = verified.error().describe();
+  }
+  if (out.why_not.empty()) out.why_not = out.source + " is not a volume of ours";
+  return out;
 }
 
 }  // namespace agent

@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "agent/config/config.h"
+#include "platform/block_devices.h"
+#include "platform/mounter.h"
 #include "ec2/ec2_api.h"
 #include "ec2/types.h"
 
@@ -33,9 +35,26 @@ struct VolumeKey {
 [[nodiscard]] std::optional<ec2::Volume> attached_to(const std::vector<ec2::Volume>& volumes,
                                                      const ec2::InstanceId& instance);
 
-// Whether the block device `devnode` with its own `serial` is `volume`: by serial (Nitro), or for
-// a device without one (Xen) by the name the volume is attached to this instance with.
-[[nodiscard]] bool device_is_volume(std::string_view devnode, std::string_view serial,
-                                    const ec2::Volume& volume, const ec2::InstanceId& instance);
+// What is mounted at a mount point, and whether it is one of our volumes.
+struct MountedAt {
+  std::string source;   // the device mounted there ("" when nothing is)
+  std::string fs_type;
+  std::optional<ec2::Volume> volume;  // which of the candidates it is; nullopt: not ours
+  std::string why_not;                // not ours: what the device is instead (one line)
+
+  [[nodiscard]] bool mounted() const { return !source.empty(); }
+  [[nodiscard]] bool ours() const { return volume.has_value(); }
+};
+
+// The one answer to "what is mounted at `mount_point`, and is it our volume?", for mount,
+// unmount, list and snapshot: the mount table gives the device, and platform's verify says
+// whether it is one of `candidates` (by its own serial on Nitro; a device without a serial, as
+// on Xen, by the name the volume is attached to this instance with). The error is the mount
+// table's.
+[[nodiscard]] platform::Result<MountedAt> mounted_volume_at(platform::Mounter& mounter,
+                                                            platform::BlockDevices& devices,
+                                                            const std::string& mount_point,
+                                                            const std::vector<ec2::Volume>& candidates,
+                                                            const ec2::InstanceId& instance);
 
 }  // namespace agent

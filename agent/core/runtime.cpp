@@ -74,6 +74,8 @@ struct Runtime::Parts {
   platform::UdevBlockDevices devices;
   platform::LibmountMounter mounter;
   platform::KernelFreezeOps freeze_ops;
+  ProcessGuardianLauncher guardians;
+  ProcessHookRunner hooks;
   InstanceContext instance;
   std::optional<Services> services;
 };
@@ -101,13 +103,14 @@ ec2::Result<std::unique_ptr<Runtime>> Runtime::create(const Config& config, Runt
                     parts->devices.udevd_running() ? "running" : "absent");
   RunOptions run{.dry_run = options.dry_run, .run_dir = run_dir_from(options.env)};
   parts->services.emplace(Services{.ec2 = *parts->ec2,
-                                   .imds = *parts->imds,
                                    .devices = parts->devices,
                                    .mounter = parts->mounter,
                                    .freeze_ops = parts->freeze_ops,
                                    .clock = ec2::system_clock(),
                                    .sleeper = ec2::system_sleeper(),
                                    .random = ec2::system_random(),
+                                   .guardians = parts->guardians,
+                                   .hooks = parts->hooks,
                                    .options = std::move(run)});
   return std::unique_ptr<Runtime>(new Runtime(std::move(parts)));
 }
@@ -117,12 +120,6 @@ Services& Runtime::services() {
 }
 const InstanceContext& Runtime::instance() const {
   return parts_->instance;
-}
-ec2::Imds& Runtime::imds() {
-  return *parts_->imds;
-}
-std::string Runtime::credential_source() const {
-  return parts_->credentials->source();
 }
 
 }  // namespace agent

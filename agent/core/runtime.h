@@ -56,9 +56,6 @@ class Runtime {
 
   [[nodiscard]] Services& services();
   [[nodiscard]] const InstanceContext& instance() const;
-  [[nodiscard]] ec2::Imds& imds();
-  // Where the credentials came from ("environment", "imds role …"); never the secret.
-  [[nodiscard]] std::string credential_source() const;
 
  private:
   struct Parts;

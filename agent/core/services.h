@@ -1,15 +1,18 @@
 #pragma once
-// What a command runs against: the seams to the world (EC2, IMDS, block devices, mounts,
-// freezing, time) and the facts of this run. The real ones are made in agent/runtime.h; unit
-// tests wire fakes (ec2::FakeEc2, platform::FakeBlockDevices, platform::FakeMounter, ...).
+// What a command runs against: the seams to the world (EC2, block devices, mounts,
+// freezing, the thaw guardian, hooks, time), the options of this run, and RunContext: the
+// same inputs for every command. The real Services are made in agent/core/runtime.h; unit tests
+// wire fakes (ec2/testing, platform/testing, tests/unit fixtures). Every effect of a command
+// goes through one of these seams.
 #include <chrono>
 #include <filesystem>
 #include <string>
 
-#include "agent/core/guardian.h"
+#include "agent/config/config.h"
+#include "agent/core/freeze_window.h"
+#include "agent/core/hook_phases.h"
 #include "ec2/clock.h"
 #include "ec2/ec2_api.h"
-#include "ec2/imds.h"
 #include "ec2/types.h"
 #include "ec2/waiter.h"
 #include "platform/block_devices.h"
@@ -43,20 +46,30 @@ struct RunOptions {
 
 struct Services {
   ec2::Ec2Api& ec2;
-  ec2::Imds& imds;
   platform::BlockDevices& devices;
   platform::Mounter& mounter;
   platform::FreezeOps& freeze_ops;
   const ec2::Clock& clock;
   ec2::Sleeper& sleeper;
   ec2::RandomSource& random;
+  GuardianLauncher& guardians;  // the thaw guardian of a freeze window
+  HookRunner& hooks;            // operator hooks (agent/core/hook_phases.h)
   RunOptions options;
-  // Starts the thaw guardian of a snapshot; null: the real one (a forked process).
-  GuardianLauncher* guardians = nullptr;
 
-  [[nodiscard]] GuardianLauncher& guardian_launcher() const {
-    return guardians != nullptr ? *guardians : process_guardian_launcher();
-  }
+  // A waiter for one batched Describe per poll round, bounded by `timeout`.
+  [[nodiscard]] ec2::Waiter waiter(std::chrono::seconds timeout) const;
+};
+
+// What every command that works on groups runs with, passed the same way to each.
+struct RunContext {
+  Services& services;
+  const Config& config;  // validated
+  // The filter tags' values from userdata. Empty only for unmount when the userdata cannot
+  // supply them (volumes are then recognised by ebsnap:group and ebsnap:mount-point alone).
+  FilterValues filters;
+  InstanceContext instance;
+  // The groups named on the command line, resolved once (config order for list without names).
+  std::vector<const GroupConfig*> groups;
 };
 
 }  // namespace agent

@@ -210,12 +210,12 @@ TagFixups apply_final_tags(ec2::Ec2Api& ec2, const RunRecord& record, const std:
   return out;
 }
 
-std::vector<ReconcileResult> reconcile_interrupted_snapshots(ec2::Ec2Api& ec2, const ec2::Clock& clock,
+std::vector<ReconcileReport> reconcile_interrupted_snapshots(ec2::Ec2Api& ec2, const ec2::Clock& clock,
                                                             const std::filesystem::path& run_dir, bool include_live) {
-  std::vector<ReconcileResult> out;
+  std::vector<ReconcileReport> out;
   for (const auto& record : read_run_records(run_dir)) {
     if (!include_live && record_owner_alive(record)) continue;
-    ReconcileResult result{.run_id = record.run_id, .group = record.group};
+    ReconcileReport result{.run_id = record.run_id, .group = record.group};
     auto found = ec2.describe_snapshots({.owner_ids = {"self"},
                                          .filters = {{"tag:" + std::string(k_tag_run_id), {record.run_id}},
                                                      {"tag:" + std::string(k_tag_group), {record.group}}}});
@@ -225,10 +225,10 @@ std::vector<ReconcileResult> reconcile_interrupted_snapshots(ec2::Ec2Api& ec2, c
       out.push_back(std::move(result));
       continue;
     }
-    for (const auto& s : *found) result.found.push_back(s.id);
+    for (const auto& s : *found) result.found.push_back(s.id.value);
     auto fix = apply_final_tags(ec2, record, *found);
-    result.retagged = fix.retagged;
-    result.deleted = fix.deleted;
+    for (const auto& id : fix.retagged) result.retagged.push_back(id.value);
+    for (const auto& id : fix.deleted) result.deleted.push_back(id.value);
     result.error = fix.error;
     const bool all_found = std::ranges::all_of(record.volumes, [&](const RunRecordVolume& v) {
       return std::ranges::any_of(*found, [&](const ec2::Snapshot& s) { return s.volume_id == v.volume_id; });

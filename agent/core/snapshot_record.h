@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "agent/core/tags.h"
+#include "agent/report/report.h"
 #include "ec2/ec2_api.h"
 #include "ec2/types.h"
 
@@ -65,20 +66,9 @@ void remove_run_record(const RunRecord& record);
 [[nodiscard]] unsigned long long process_start_time(int pid);
 [[nodiscard]] bool record_owner_alive(const RunRecord& record);
 
-struct ReconcileResult {
-  std::string run_id;
-  std::string group;
-  std::vector<ec2::SnapshotId> found;     // the dead run's snapshots
-  std::vector<ec2::SnapshotId> retagged;  // ebsnap:consistency (and missing tags) corrected
-  std::vector<ec2::SnapshotId> deleted;   // not asked for (a volume attached meanwhile)
-  bool record_removed = false;
-  std::optional<std::string> error;       // the record stays when set
-  std::string note;
-};
-
-// Reconciles every record under run_dir whose agent is dead (or `include_live`: tests). Never
+// Reconciles every record under run_dir whose agent is dead; one report each (or `include_live`: tests). Never
 // touches a filesystem: call it after thawing.
-[[nodiscard]] std::vector<ReconcileResult> reconcile_interrupted_snapshots(
+[[nodiscard]] std::vector<ReconcileReport> reconcile_interrupted_snapshots(
     ec2::Ec2Api& ec2, const ec2::Clock& clock, const std::filesystem::path& run_dir, bool include_live = false);
 
 // The snapshots of `record` among `found`: CreateTags for each whose tags differ from what the

@@ -13,6 +13,8 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
+std::string_view thaw_outcome(const ThawReport& t) { return t.outcome ? to_string(*t.outcome) : "planned"; }
+
 template <class T>
 Json or_null(const std::optional<T>& value) {
   return value ? Json(*value) : Json(nullptr);
@@ -32,12 +34,14 @@ Json volume_json(const VolumeReport& v) {
               {"size_gib", or_null(v.size_gib)},
               {"latest_snapshot_id", or_null(v.latest_snapshot_id)},
               {"latest_snapshot_time", or_null(v.latest_snapshot_time)},
+              {"latest_snapshot_state", or_null(v.latest_snapshot_state)},
               {"attached_as", or_null(v.attached_as)},
               {"devnode", or_null(v.devnode)},
               {"filesystem", or_null(v.filesystem)},
               {"formatted", or_null(v.formatted)},
               {"plan", v.plan},
-              {"warnings", v.warnings}};
+              {"warnings", v.warnings},
+              {"steps", v.steps}};
 }
 
 std::string seconds_text(std::int64_t ms) {
@@ -144,7 +148,7 @@ std::string render_thaw(const RunReport& report) {
   std::string out;
   if (report.thaw.empty() && !report.error) out += "nothing was frozen\n";
   for (const auto& t : report.thaw) {
-    out += t.mount_point + ": " + std::string(to_string(t.outcome));
+    out += t.mount_point + ": " + std::string(thaw_outcome(t));
     if (t.reason) out += ": " + *t.reason;
     out += "\n";
   }
@@ -185,13 +189,28 @@ std::string_view to_string(Outcome outcome) {
   return "failed";
 }
 
-std::string_view to_string(ThawOutcome outcome) {
-  switch (outcome) {
-    case ThawOutcome::thawed: return "thawed";
-    case ThawOutcome::not_frozen: return "not-frozen";
-    case ThawOutcome::failed: return "failed";
+GroupReport& RunReport::group(const std::string& name) {
+  for (auto& g : groups) {
+    if (g.name == name) return g;
   }
-  return "failed";
+  groups.push_back(GroupReport{.name = name});
+  return groups.back();
+}
+
+void RunReport::add_error(const std::string& line) {
+  error = error ? *error + "; " + line : line;
+}
+
+RunReport new_report(std::string command, bool dry_run, const std::vector<std::string>& group_names) {
+  RunReport report{.command = std::move(command), .dry_run = dry_run, .started_at = std::chrono::system_clock::now()};
+  for (const auto& name : group_names) (void)report.group(name);
+  return report;
+}
+
+void finish_report(RunReport& report) {
+  report.duration_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now() - report.started_at)
+          .count();
 }
 
 bool GroupReport::ok() const {
@@ -202,7 +221,7 @@ bool GroupReport::ok() const {
 bool RunReport::ok() const {
   if (error) return false;
   if (!std::all_of(groups.begin(), groups.end(), [](const GroupReport& g) { return g.ok(); })) return false;
-  if (std::any_of(thaw.begin(), thaw.end(), [](const ThawReport& t) { return t.outcome == ThawOutcome::failed; })) {
+  if (std::any_of(thaw.begin(), thaw.end(), [](const ThawReport& t) { return t.outcome == platform::ThawOutcome::Failed; })) {
     return false;
   }
   if (!std::all_of(checks.begin(), checks.end(), [](const CheckReport& c) { return c.ok; })) return false;
@@ -229,11 +248,14 @@ nlohmann::ordered_json to_json(const RunReport& report) {
                           {"ok", g.ok()},
                           {"error", or_null(g.error)},
                           {"freeze_window_ms", or_null(g.freeze_window_ms)},
-                          {"volumes", std::move(volumes)}});
+                          {"volumes", std::move(volumes)},
+                          {"call_ms", or_null(g.call_ms)},
+                          {"guardian_trigger", or_null(g.guardian_trigger)},
+                          {"ec2_calls", g.ec2_calls}});
   }
   Json thaw = Json::array();
   for (const auto& t : report.thaw) {
-    thaw.push_back(Json{{"mount_point", t.mount_point}, {"outcome", to_string(t.outcome)}, {"reason", or_null(t.reason)}});
+    thaw.push_back(Json{{"mount_point", t.mount_point}, {"outcome", thaw_outcome(t)}, {"reason", or_null(t.reason)}});
   }
   Json checks = Json::array();
   for (const auto& c : report.checks) checks.push_back(Json{{"name", c.name}, {"ok", c.ok}, {"detail", c.detail}});

@@ -20,6 +20,9 @@
 //       "ok": true,
 //       "error": null | "...",        // e.g. "hook pre_snapshots /x: exited with status 1"
 //       "freeze_window_ms": 41 | null,// snapshot: first FIFREEZE → last FITHAW of the group
+//       "call_ms": 120 | null,        // snapshot: the call made while frozen, request → response
+//       "guardian_trigger": "done" | "timeout" | "agent-died" | "signal" | null,  // snapshot
+//       "ec2_calls": [ "CreateSnapshots" ],  // snapshot: the snapshot calls made
 //       "volumes": [
 //         { "mount_point": "/mnt/solr",
 //           "device": "/dev/sdf",
@@ -36,15 +39,17 @@
 //           "size_gib": 20 | null,                                            // list
 //           "latest_snapshot_id": "snap-..." | null,                          // list
 //           "latest_snapshot_time": "2026-11-23T10:00:00Z" | null,            // list
+//           "latest_snapshot_state": "completed" | "pending" | "error" | null, // list
 //           "attached_as": "/dev/sdg" | null,     // the name given to AttachVolume
 //           "devnode": "/dev/nvme1n1" | null,     // the block device it showed up as
 //           "filesystem": "xfs" | null,
 //           "formatted": true | false | null,     // mount: mkfs ran
 //           "plan": [ "..." ],                    // --dry-run: the steps that would run
+//           "steps": [ "..." ],                   // the steps that ran (the same words as plan)
 //           "warnings": [ "..." ]                 // e.g. a skipped error snapshot
 //         } ] } ],
 //   "thaw": [                         // thaw; [] otherwise
-//     { "mount_point": "/mnt/solr", "outcome": "thawed" | "not-frozen" | "failed",
+//     { "mount_point": "/mnt/solr", "outcome": "thawed" | "not-frozen" | "failed" | "planned",
 //       "reason": null | "..." } ],
 //   "checks": [                       // check; [] otherwise
 //     { "name": "imds", "ok": true, "detail": "IMDSv2 reachable, instance i-0123..." } ],
@@ -67,6 +72,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "platform/freeze_state.h"
+
 namespace agent {
 
 inline constexpr int k_report_schema_version = 1;
@@ -87,9 +94,6 @@ enum class Outcome {
 };
 [[nodiscard]] std::string_view to_string(Outcome outcome);
 
-enum class ThawOutcome { thawed, not_frozen, failed };
-[[nodiscard]] std::string_view to_string(ThawOutcome outcome);
-
 struct VolumeReport {
   std::string mount_point;
   std::string device;
@@ -105,12 +109,14 @@ struct VolumeReport {
   std::optional<std::int64_t> size_gib;
   std::optional<std::string> latest_snapshot_id;
   std::optional<std::string> latest_snapshot_time;
+  std::optional<std::string> latest_snapshot_state;
   // where the volume is (mount, unmount, list)
   std::optional<std::string> attached_as;
   std::optional<std::string> devnode;
   std::optional<std::string> filesystem;
   std::optional<bool> formatted;
-  std::vector<std::string> plan;
+  std::vector<std::string> plan;   // --dry-run: what the decide step planned
+  std::vector<std::string> steps;  // what the act step carried out, in the plan's words
   std::vector<std::string> warnings;
 };
 
@@ -118,6 +124,9 @@ struct GroupReport {
   std::string name;
   std::vector<VolumeReport> volumes;
   std::optional<std::int64_t> freeze_window_ms;
+  std::optional<std::int64_t> call_ms;
+  std::optional<std::string> guardian_trigger;
+  std::vector<std::string> ec2_calls;
   std::optional<std::string> error;
 
   // No group error and no failed volume.
@@ -126,7 +135,7 @@ struct GroupReport {
 
 struct ThawReport {
   std::string mount_point;
-  ThawOutcome outcome = ThawOutcome::failed;
+  std::optional<platform::ThawOutcome> outcome;  // nullopt: --dry-run ("planned")
   std::optional<std::string> reason;
 };
 
@@ -161,9 +170,21 @@ struct RunReport {
   std::vector<std::string> missing_actions;
   std::vector<ReconcileReport> reconciled;
 
-  // No run error, every group ok, no failed thaw, every check ok, no missing action.
+  // No run error, every group ok, no failed thaw, every check ok, no missing action. The one
+  // definition of success: the exit code is 0 exactly when this holds.
   [[nodiscard]] bool ok() const;
+
+  // The report of group `name`, made on first use (groups keep the order they first appear in).
+  GroupReport& group(const std::string& name);
+  // Adds one line to the run's error ("; " between lines).
+  void add_error(const std::string& line);
 };
+
+// A report for `command` whose groups are `group_names`, each present even when nothing is
+// done for it, started now.
+[[nodiscard]] RunReport new_report(std::string command, bool dry_run, const std::vector<std::string>& group_names = {});
+// Sets duration_ms from started_at.
+void finish_report(RunReport& report);
 
 // The JSON document above.
 [[nodiscard]] nlohmann::ordered_json to_json(const RunReport& report);

@@ -93,13 +93,6 @@ Result<std::optional<BlockDevice>> FakeBlockDevices::find_by_serial(const std::s
   return std::optional<BlockDevice>{};
 }
 
-Result<std::string> FakeBlockDevices::serial_of(const std::string& devnode) {
-  std::lock_guard lock(mutex_);
-  auto it = devices_.find(devnode);
-  if (it == devices_.end()) return fail(ErrorKind::NotFound, "no device " + devnode);
-  return it->second.device.serial;
-}
-
 Result<BlockDevice> FakeBlockDevices::verify(const std::string& devnode, const VolumeQuery& query) {
   std::lock_guard lock(mutex_);
   auto it = devices_.find(devnode);
@@ -109,13 +102,6 @@ Result<BlockDevice> FakeBlockDevices::verify(const std::string& devnode, const V
                 devnode + " (serial '" + it->second.device.serial + "') is not volume " + query.volume_id);
   }
   return it->second.device;
-}
-
-Result<std::vector<BlockDevice>> FakeBlockDevices::list() {
-  std::lock_guard lock(mutex_);
-  std::vector<BlockDevice> out;
-  for (const auto& [node, entry] : devices_) out.push_back(entry.device);
-  return out;
 }
 
 Result<ProbeResult> FakeBlockDevices::probe(const std::string& devnode) {

@@ -33,9 +33,7 @@ class FakeBlockDevices final : public BlockDevices {
                                                     Deadline deadline) override;
   [[nodiscard]] Result<void> wait_for_removal(const std::string& devnode, Deadline deadline) override;
   [[nodiscard]] Result<std::optional<BlockDevice>> find_by_serial(const std::string& volume_id) override;
-  [[nodiscard]] Result<std::string> serial_of(const std::string& devnode) override;
   [[nodiscard]] Result<BlockDevice> verify(const std::string& devnode, const VolumeQuery& query) override;
-  [[nodiscard]] Result<std::vector<BlockDevice>> list() override;
   [[nodiscard]] Result<ProbeResult> probe(const std::string& devnode) override;
   [[nodiscard]] Result<void> make_filesystem(const std::string& devnode, const MkfsOptions& options) override;
 

@@ -21,7 +21,6 @@
 #include <iostream>
 #include <thread>
 
-#include "agent/cli/agent_commands.h"
 #include "agent/commands/mount.h"
 #include "agent/core/runtime.h"
 #include "agent/commands/snapshot.h"
@@ -111,8 +110,8 @@ class SnapshotE2e : public ::testing::Test {
     auto runtime = Runtime::create(config_, {.region = sandbox_->region()});
     ASSERT_TRUE(runtime) << runtime.error().describe();
     runtime_ = std::move(*runtime);
-    auto restored = restore_groups(runtime_->services(), config_, filters_, runtime_->instance(), {&config_.groups[0]});
-    ASSERT_TRUE(restored.ok()) << render_text(report_of(restored));
+    auto restored = mount(context(*runtime_));
+    ASSERT_TRUE(restored.ok()) << render_text(restored);
   }
 
   void TearDown() override {
@@ -130,9 +129,13 @@ class SnapshotE2e : public ::testing::Test {
     dir_.reset();
   }
 
-  SnapshotResult snapshot() {
-    return take_snapshots(config_, filters_, runtime_->instance(), runtime_->services(), {.groups = {"data"}});
+  // The group "data" with the Services of `runtime`.
+  RunContext context(Runtime& runtime) {
+    return RunContext{.services = runtime.services(), .config = config_, .filters = filters_,
+                      .instance = runtime.instance(), .groups = {&config_.groups[0]}};
   }
+
+  RunReport snapshot() { return agent::snapshot(context(*runtime_)); }
 
   // True when every filesystem takes a write+fsync within 15 s. A write to a frozen filesystem
   // blocks, so it runs on its own thread; if it does not come back, everything is thawed (which
@@ -192,6 +195,7 @@ class SnapshotE2e : public ::testing::Test {
 };
 
 double ms(std::optional<std::chrono::microseconds> us) { return us ? static_cast<double>(us->count()) / 1000.0 : -1.0; }
+std::int64_t ms(std::optional<std::int64_t> v) { return v.value_or(-1); }
 
 TEST_F(SnapshotE2e, WriterStallMatchesTheFreezeWindowAndTheSnapshotIsConsistent) {
   Writer ext4{std::filesystem::path(mount_points_[0]) / "writer.log"};
@@ -203,28 +207,28 @@ TEST_F(SnapshotE2e, WriterStallMatchesTheFreezeWindowAndTheSnapshotIsConsistent)
   ext4.stop();
   xfs.stop();
   const long after = ext4.records() + xfs.records();
-  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
+  ASSERT_TRUE(r.ok()) << render_text(r);
   const auto& g = r.groups.at(0);
-  std::cout << "[ freeze ] set window " << ms(g.freeze_window) << " ms, CreateSnapshots " << ms(g.call_latency)
+  std::cout << "[ freeze ] set window " << ms(g.freeze_window_ms) << " ms, CreateSnapshots " << ms(g.call_ms)
             << " ms\n"
-            << "[ freeze ] ext4 window " << ms(g.volumes[0].freeze_window) << " ms, writer longest stall "
+            << "[ freeze ] ext4 window " << ms(g.volumes[0].freeze_ms) << " ms, writer longest stall "
             << ms(ext4.longest_stall()) << " ms\n"
-            << "[ freeze ] xfs  window " << ms(g.volumes[1].freeze_window) << " ms, writer longest stall "
+            << "[ freeze ] xfs  window " << ms(g.volumes[1].freeze_ms) << " ms, writer longest stall "
             << ms(xfs.longest_stall()) << " ms\n";
   EXPECT_GT(before, 0);
   EXPECT_GT(after, before) << "the writers resumed after the thaw";
-  ASSERT_TRUE(g.freeze_window && g.call_latency);
-  EXPECT_GE(*g.freeze_window, *g.call_latency) << "the window covers the snapshot call";
-  EXPECT_EQ(g.calls, std::vector<std::string>{"CreateSnapshots"});
+  ASSERT_TRUE(g.freeze_window_ms && g.call_ms);
+  EXPECT_GE(*g.freeze_window_ms, *g.call_ms) << "the window covers the snapshot call";
+  EXPECT_EQ(g.ec2_calls, std::vector<std::string>{"CreateSnapshots"});
   for (const auto& v : g.volumes) {
-    EXPECT_EQ(v.consistency, Consistency::Frozen);
+    EXPECT_EQ(v.consistency, "frozen");
     ASSERT_TRUE(v.snapshot_id);
-    ASSERT_TRUE(v.freeze_window);
+    ASSERT_TRUE(v.freeze_ms);
   }
 
   // Consistent: a volume made from each snapshot passes a read-only fsck and mounts.
-  const auto ext4_dev = attach_from_snapshot(*g.volumes[0].snapshot_id, "/dev/sdh");
-  const auto xfs_dev = attach_from_snapshot(*g.volumes[1].snapshot_id, "/dev/sdi");
+  const auto ext4_dev = attach_from_snapshot(ec2::SnapshotId{*g.volumes[0].snapshot_id}, "/dev/sdh");
+  const auto xfs_dev = attach_from_snapshot(ec2::SnapshotId{*g.volumes[1].snapshot_id}, "/dev/sdi");
   auto fsck = testsupport::shell("e2fsck -fn " + ext4_dev + " 2>&1");
   EXPECT_EQ(fsck.exit_code, 0) << fsck.output;
   // A frozen XFS keeps metadata in its log (freeze does not cover the log), as after a crash: a
@@ -259,7 +263,7 @@ TEST_F(SnapshotE2e, SigkillDuringSnapshotGuardianThawsAndNextRunRetags) {
   if (child == 0) {
     auto runtime = Runtime::create(config_, {.region = sandbox_->region()});
     if (!runtime) ::_exit(3);
-    auto r = take_snapshots(config_, filters_, (*runtime)->instance(), (*runtime)->services(), {.groups = {"data"}});
+    auto r = agent::snapshot(context(**runtime));
     ::_exit(r.ok() ? 0 : 1);
   }
   // Wait for the guardian's freeze state file (written just before the first FIFREEZE).
@@ -294,10 +298,10 @@ TEST_F(SnapshotE2e, SigkillDuringSnapshotGuardianThawsAndNextRunRetags) {
   ASSERT_EQ(records.size(), 1U) << "the dead run left its record";
 
   // The next ebsnap run (here: thaw --all, the emergency hatch) reconciles after thawing.
-  auto thawed = run_thaw({.all = true, .run_dir = run_dir_, .ec2 = &runtime_->services().ec2,
+  auto thawed = thaw({.all = true, .run_dir = run_dir_, .ec2 = &runtime_->services().ec2,
                           .clock = &runtime_->services().clock});
-  std::cout << render_text(report_of(thawed));
-  EXPECT_TRUE(thawed.ok()) << render_text(report_of(thawed));
+  std::cout << render_text(thawed);
+  EXPECT_TRUE(thawed.ok()) << render_text(thawed);
   const auto snaps = snapshots_of_group();
   std::cout << "[ sigkill ] CreateSnapshots served: " << served << ", snapshots of the dead run: " << snaps.size() << "\n";
   for (const auto& s : snaps) {
@@ -305,11 +309,11 @@ TEST_F(SnapshotE2e, SigkillDuringSnapshotGuardianThawsAndNextRunRetags) {
     EXPECT_EQ(ec2::find_tag(s.tags, k_tag_consistency), "watchdog-thawed") << s.id.value;
   }
   // The report names the reconciled run, whatever the kill left to find.
-  const auto doc = to_json(report_of(thawed));
+  const auto doc = to_json(thawed);
   ASSERT_EQ(doc["reconciled"].size(), 1U) << doc.dump(2);
   EXPECT_EQ(doc["reconciled"][0]["run_id"], records[0].run_id);
   EXPECT_EQ(doc["reconciled"][0]["found"].size(), snaps.size());
-  EXPECT_NE(render_text(report_of(thawed)).find("interrupted run " + records[0].run_id), std::string::npos);
+  EXPECT_NE(render_text(thawed).find("interrupted run " + records[0].run_id), std::string::npos);
   if (served) {
     EXPECT_EQ(snaps.size(), 2U);
     EXPECT_EQ(doc["reconciled"][0]["record_removed"], true);
@@ -320,14 +324,14 @@ TEST_F(SnapshotE2e, SigkillDuringSnapshotGuardianThawsAndNextRunRetags) {
 TEST_F(SnapshotE2e, ThrottlingAndServerErrorsDuringSnapshotStillSucceed) {
   sandbox_->configure({{"throttle_fraction", 0.3}, {"fail_next", {{"count", 2}, {"status", 503}, {"code", "Unavailable"}}}});
   auto r = snapshot();
-  std::cout << render_text(report_of(r));
-  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
+  std::cout << render_text(r);
+  ASSERT_TRUE(r.ok()) << render_text(r);
   EXPECT_TRUE(all_writable());
   int throttled = 0;
   for (const auto& c : sandbox_->calls()) {
     if (c.value("error", nlohmann::json()).is_string() && c["error"] == "RequestLimitExceeded") ++throttled;
   }
-  std::cout << "[ faults ] throttled calls: " << throttled << ", window " << ms(r.groups[0].freeze_window) << " ms\n";
+  std::cout << "[ faults ] throttled calls: " << throttled << ", window " << ms(r.groups[0].freeze_window_ms) << " ms\n";
   EXPECT_EQ(snapshots_of_group().size(), 2U);
 }
 
@@ -335,14 +339,14 @@ TEST_F(SnapshotE2e, ConfiguredLatencyShowsInTheWindow) {
   constexpr int k_latency_ms = 1500;
   sandbox_->configure({{"latency_ms", {{"CreateSnapshots", k_latency_ms}}}});
   auto r = snapshot();
-  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
+  ASSERT_TRUE(r.ok()) << render_text(r);
   const auto& g = r.groups[0];
-  std::cout << "[ latency ] configured " << k_latency_ms << " ms, call " << ms(g.call_latency) << " ms, window "
-            << ms(g.freeze_window) << " ms\n";
-  ASSERT_TRUE(g.call_latency && g.freeze_window);
-  EXPECT_GE(*g.call_latency, std::chrono::milliseconds(k_latency_ms)) << "the sandbox delays the answer";
-  EXPECT_GE(*g.freeze_window, *g.call_latency);
-  EXPECT_EQ(g.volumes[0].consistency, Consistency::Frozen);
+  std::cout << "[ latency ] configured " << k_latency_ms << " ms, call " << ms(g.call_ms) << " ms, window "
+            << ms(g.freeze_window_ms) << " ms\n";
+  ASSERT_TRUE(g.call_ms && g.freeze_window_ms);
+  EXPECT_GE(*g.call_ms, k_latency_ms) << "the sandbox delays the answer";
+  EXPECT_GE(*g.freeze_window_ms, *g.call_ms);
+  EXPECT_EQ(g.volumes[0].consistency, "frozen");
 }
 
 }  // namespace

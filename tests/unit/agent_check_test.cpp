@@ -60,14 +60,14 @@ struct CheckMachine {
     g.volumes.push_back({.device = "/dev/sdf", .mount_point = "/mnt/a", .size_gib = 1, .filesystem = FsType::xfs});
     config.groups.push_back(g);
   }
-  CheckResult run() {
-    return run_check({.imds = &imds, .ec2 = &ec2, .ec2_error = {}, .credentials = &credentials,
+  RunReport run() {
+    return check({.imds = &imds, .ec2 = &ec2, .ec2_error = {}, .credentials = &credentials,
                       .region = std::string("eu-west-1"), .config = &config, .config_error = {}, .system = &system});
   }
 };
 
-const CheckItem* item(const CheckResult& r, const std::string& name) {
-  for (const auto& i : r.items) {
+const CheckReport* item(const RunReport& r, const std::string& name) {
+  for (const auto& i : r.checks) {
     if (i.name == name) return &i;
   }
   return nullptr;
@@ -76,9 +76,9 @@ const CheckItem* item(const CheckResult& r, const std::string& name) {
 TEST(Check, AllGoodIsOkAndProbesEveryActionWithDryRun) {
   CheckMachine m;
   auto r = m.run();
-  EXPECT_TRUE(r.ok()) << render_text(report_of(r));
+  EXPECT_TRUE(r.ok()) << render_text(r);
   EXPECT_TRUE(r.missing_actions.empty());
-  EXPECT_EQ(render_text(report_of(r)).find("IAM policy"), std::string::npos);
+  EXPECT_EQ(render_text(r).find("IAM policy"), std::string::npos);
   for (auto action : k_ec2_actions) {
     EXPECT_EQ(m.ec2.call_count(action), 1) << action;
     const auto* i = item(r, "ec2:" + std::string(action));
@@ -100,10 +100,10 @@ TEST(Check, MissingActionsBecomeAnIamPolicy) {
   m.ec2.deny("DeleteTags");
   auto r = m.run();
   EXPECT_FALSE(r.ok());
-  EXPECT_EQ(r.missing_actions, (std::vector<std::string>{"CreateSnapshots", "DeleteTags"}));
+  EXPECT_EQ(r.missing_actions, (std::vector<std::string>{"ec2:CreateSnapshots", "ec2:DeleteTags"}));
   EXPECT_FALSE(item(r, "ec2:CreateSnapshots")->ok);
   EXPECT_TRUE(item(r, "ec2:CreateSnapshot")->ok);
-  const auto report = report_of(r);
+  const auto& report = r;
   const auto text = render_text(report);
   const auto policy_start = text.find('{', text.find("IAM policy"));
   ASSERT_NE(policy_start, std::string::npos) << text;
@@ -132,7 +132,7 @@ TEST(Check, CredentialSourceIsShownNeverTheSecret) {
   CheckMachine m;
   auto r = m.run();
   EXPECT_NE(item(r, "credentials")->detail.find("environment"), std::string::npos);
-  const std::string text = render_text(report_of(r)) + to_json(report_of(r)).dump();
+  const std::string text = render_text(r) + to_json(r).dump();
   EXPECT_EQ(text.find("wJalrSECRETKEYdoNOTshow"), std::string::npos);
 }
 
@@ -141,7 +141,7 @@ TEST(Check, EveryProblemIsReportedAtOnce) {
   m.imds.reachable = false;
   m.system.udevd = false;
   m.system.tools.erase("mkfs.xfs");
-  auto r = run_check({.imds = &m.imds, .ec2 = &m.ec2, .ec2_error = {}, .credentials = &m.credentials,
+  auto r = check({.imds = &m.imds, .ec2 = &m.ec2, .ec2_error = {}, .credentials = &m.credentials,
                       .region = std::string("eu-west-1"), .config = nullptr,
                       .config_error = std::string("/etc/ebsnap/ebsnap.json: $.groups: missing"), .system = &m.system});
   EXPECT_FALSE(r.ok());
@@ -158,7 +158,7 @@ TEST(Check, EveryProblemIsReportedAtOnce) {
 
 TEST(Check, NoEc2ClientIsAFailureWithItsReason) {
   CheckMachine m;
-  auto r = run_check({.imds = &m.imds, .ec2 = nullptr, .ec2_error = std::string("no region"),
+  auto r = check({.imds = &m.imds, .ec2 = nullptr, .ec2_error = std::string("no region"),
                       .credentials = &m.credentials, .region = {}, .config = &m.config, .config_error = {},
                       .system = &m.system});
   EXPECT_FALSE(r.ok());

@@ -1,7 +1,6 @@
 // ebsnap list against fakes.
 #include <gtest/gtest.h>
 
-#include "agent/cli/agent_commands.h"
 #include "agent/commands/list.h"
 #include "agent/commands/mount.h"
 #include "tests/unit/agent_restore_fixture.h"
@@ -11,9 +10,11 @@ namespace {
 
 using testing::FakeInstance;
 
-const ListEntry& entry(const ListResult& r, const std::string& mount_point) {
-  for (const auto& e : r.volumes) {
-    if (e.mount_point == mount_point) return e;
+const VolumeReport& entry(const RunReport& r, const std::string& mount_point) {
+  for (const auto& g : r.groups) {
+    for (const auto& e : g.volumes) {
+      if (e.mount_point == mount_point) return e;
+    }
   }
   throw std::runtime_error("no entry for " + mount_point);
 }
@@ -24,28 +25,30 @@ TEST(ListTest, ShowsVolumesDevicesMountStateAndTheNewestSnapshot) {
   f.add_group("web", {f.volume("/dev/sdh", "/data/c")});
   f.add_snapshot("/data/a", 10);
   const auto newest = f.add_snapshot("/data/a", 2);
-  auto restored = restore_groups(f.services, f.config, f.filters, f.instance, {&f.config.groups[0]});
-  ASSERT_TRUE(restored.ok()) << render_text(report_of(restored));
+  auto db = f.context();
+  db.groups = {&f.config.groups[0]};
+  auto restored = mount(db);
+  ASSERT_TRUE(restored.ok()) << render_text(restored);
   ASSERT_TRUE(f.mounter.unmount("/data/b"));  // attached, no longer mounted
   const auto calls_before = f.ec2.calls().size();
 
-  auto r = list_groups(f.services, f.filters, f.instance, f.groups());
+  auto r = list(f.context());
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(f.ec2.calls().size() - calls_before, 2U);
   EXPECT_EQ(f.ec2.call_count("DescribeSnapshots"), 2);  // one for the mount, one for the list
 
   const auto& a = entry(r, "/data/a");
   EXPECT_EQ(a.state, "mounted");
-  EXPECT_EQ(a.volume_id, restored.volumes[0].volume_id);
-  EXPECT_EQ(a.devnode, restored.volumes[0].devnode);
-  EXPECT_EQ(a.snapshot_id, newest);
-  EXPECT_EQ(a.snapshot_state, "completed");
+  EXPECT_EQ(a.volume_id, restored.groups[0].volumes[0].volume_id);
+  EXPECT_EQ(a.devnode, restored.groups[0].volumes[0].devnode);
+  EXPECT_EQ(a.latest_snapshot_id, newest.value);
+  EXPECT_EQ(a.latest_snapshot_state, "completed");
   EXPECT_EQ(entry(r, "/data/b").state, "attached");
-  EXPECT_FALSE(entry(r, "/data/b").snapshot_id);
+  EXPECT_FALSE(entry(r, "/data/b").latest_snapshot_id);
   EXPECT_EQ(entry(r, "/data/c").state, "absent");
   EXPECT_FALSE(entry(r, "/data/c").volume_id);
 
-  const auto report = report_of(r);
+  const auto& report = r;
   const auto table = render_text(report);
   EXPECT_NE(table.find("MOUNT POINT"), std::string::npos) << table;
   EXPECT_NE(table.find(newest.value), std::string::npos) << table;
@@ -69,22 +72,22 @@ TEST(ListTest, ConsistencyTagAndForeignMountAreShown) {
   f.devices.add_device(platform::BlockDevice{.devnode = "/dev/nvme7n1", .serial = "vol0bbbbbbbbbbbbbbbb"});
   ASSERT_TRUE(f.mounter.mount(
       platform::MountRequest{.source = "/dev/nvme7n1", .target = "/data/a", .fs_type = "ext4"}));
-  auto r = list_groups(f.services, f.filters, f.instance, f.groups());
+  auto r = list(f.context());
   const auto& a = entry(r, "/data/a");
-  EXPECT_EQ(a.snapshot_id, id);
-  EXPECT_EQ(a.snapshot_state, "error");
-  EXPECT_EQ(a.snapshot_consistency, "watchdog-thawed");
+  EXPECT_EQ(a.latest_snapshot_id, id.value);
+  EXPECT_EQ(a.latest_snapshot_state, "error");
+  EXPECT_EQ(a.consistency, "watchdog-thawed");
   EXPECT_EQ(a.state, "absent");
-  EXPECT_EQ(a.mounted_source, "/dev/nvme7n1");
+  EXPECT_EQ(a.reason, "mounted there: /dev/nvme7n1");
 }
 
 TEST(ListTest, FailingDescribeIsAnError) {
   FakeInstance f;
   f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
   f.ec2.fail_next("DescribeSnapshots", ec2::Error{.kind = ec2::ErrorKind::Unauthorized, .message = "denied"});
-  auto r = list_groups(f.services, f.filters, f.instance, f.groups());
-  EXPECT_EQ(r.exit_code(), 1);
-  EXPECT_NE(render_text(report_of(r)).find("DescribeSnapshots failed"), std::string::npos);
+  auto r = list(f.context());
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(render_text(r).find("DescribeSnapshots failed"), std::string::npos);
 }
 
 }  // namespace

@@ -93,9 +93,9 @@ TEST(Output, OkFollowsFailuresEverywhere) {
   EXPECT_FALSE(check.ok());
 
   RunReport thaw{.command = "thaw"};
-  thaw.thaw.push_back(ThawReport{.mount_point = "/mnt/a", .outcome = ThawOutcome::not_frozen});
+  thaw.thaw.push_back(ThawReport{.mount_point = "/mnt/a", .outcome = platform::ThawOutcome::NotFrozen});
   EXPECT_TRUE(thaw.ok());
-  thaw.thaw.push_back(ThawReport{.mount_point = "/mnt/b", .outcome = ThawOutcome::failed, .reason = "EPERM"});
+  thaw.thaw.push_back(ThawReport{.mount_point = "/mnt/b", .outcome = platform::ThawOutcome::Failed, .reason = "EPERM"});
   EXPECT_FALSE(thaw.ok());
   EXPECT_EQ(to_json(thaw)["thaw"][1]["outcome"], "failed");
 }
@@ -105,7 +105,7 @@ TEST(Output, OutcomeNamesAreTheSchemaStrings) {
   EXPECT_EQ(to_string(Outcome::restored), "restored");
   EXPECT_EQ(to_string(Outcome::created), "created");
   EXPECT_EQ(to_string(Outcome::failed), "failed");
-  EXPECT_EQ(to_string(ThawOutcome::not_frozen), "not-frozen");
+  EXPECT_EQ(to_string(platform::ThawOutcome::NotFrozen), "not-frozen");
 }
 
 TEST(Output, TextShowsFreezeWindowAndEachVolume) {

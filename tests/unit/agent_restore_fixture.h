@@ -1,7 +1,8 @@
 #pragma once
 // A whole instance in process for the mount/unmount/list tests: FakeEc2 (EC2's rules), a
 // FakeBlockDevices whose devices appear when FakeEc2 has the volume attached to our instance
-// (serial = volume id, content = what the snapshot held), a FakeMounter, a ManualClock.
+// (serial = volume id, content = what the snapshot held), a FakeMounter, a ManualClock, and
+// hooks that are recorded (RecordingHookRunner), not spawned.
 #include <algorithm>
 #include <atomic>
 #include <map>
@@ -17,7 +18,7 @@
 #include "platform/freeze_ops.h"
 #include "platform/testing/fake_block_devices.h"
 #include "platform/testing/fake_mounter.h"
-#include "tests/unit/agent_no_imds.h"
+#include "tests/unit/agent_seams.h"
 #include "tests/support/temp_dir.h"
 
 namespace agent::testing {
@@ -28,13 +29,14 @@ class FakeInstance {
       : ec2(with_clock(options, clock)),
         instance_id(ec2.add_instance(ec2::FakeInstanceSpec{.availability_zone = "us-east-1a"})),
         services{.ec2 = ec2,
-                 .imds = imds,
                  .devices = devices,
                  .mounter = mounter,
                  .freeze_ops = freeze_ops,
                  .clock = clock,
                  .sleeper = clock,
                  .random = random,
+                 .guardians = guardians,
+                 .hooks = hooks,
                  .options = RunOptions{.dry_run = false, .run_dir = run_dir.path() / "run", .waiter = {}}} {
     instance.instance_id = instance_id;
     instance.availability_zone = "us-east-1a";
@@ -86,6 +88,12 @@ class FakeInstance {
     return out;
   }
 
+  // What mount, unmount and list run with: every group, in config order.
+  [[nodiscard]] RunContext context() {
+    return RunContext{.services = services, .config = config, .filters = filters, .instance = instance,
+                      .groups = groups()};
+  }
+
   // A completed (or other state) snapshot in the lineage of `mount_point`.
   ec2::SnapshotId add_snapshot(const std::string& mount_point, int age_hours,
                                ec2::SnapshotState state = ec2::SnapshotState::Completed,
@@ -135,11 +143,12 @@ class FakeInstance {
   ec2::SequenceRandom random{{0.5}};
   ec2::FakeEc2 ec2;
   ec2::InstanceId instance_id;
-  NoImds imds;
   platform::FakeBlockDevices devices;
   platform::FakeMounter mounter;
   platform::KernelFreezeOps freeze_ops;  // never called by mount/unmount/list
   testsupport::TempDir run_dir{"ebsnap-restore-test"};
+  RecordingHookRunner hooks;
+  NoGuardians guardians;
   Services services;
   InstanceContext instance;
   Config config;

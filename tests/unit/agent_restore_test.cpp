@@ -5,11 +5,8 @@
 
 #include <atomic>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
-#include "agent/cli/agent_commands.h"
 #include "agent/core/client_tokens.h"
 #include "agent/commands/mount.h"
 #include "tests/unit/agent_restore_fixture.h"
@@ -19,12 +16,16 @@ namespace {
 
 using testing::FakeInstance;
 
-const VolumeOutcome& outcome(const RestoreResult& r, const std::string& mount_point) {
-  for (const auto& v : r.volumes) {
-    if (v.mount_point == mount_point) return v;
+const VolumeReport& outcome(const RunReport& r, const std::string& mount_point) {
+  for (const auto& g : r.groups) {
+    for (const auto& v : g.volumes) {
+      if (v.mount_point == mount_point) return v;
+    }
   }
   throw std::runtime_error("no outcome for " + mount_point);
 }
+
+ec2::VolumeId volume_id(const VolumeReport& v) { return ec2::VolumeId{v.volume_id.value_or("")}; }
 
 std::size_t files_in(const std::filesystem::path& dir) {
   if (!std::filesystem::exists(dir)) return 0;
@@ -33,7 +34,7 @@ std::size_t files_in(const std::filesystem::path& dir) {
 
 class RestoreTest : public ::testing::Test {
  protected:
-  RestoreResult run() { return restore_groups(f.services, f.config, f.filters, f.instance, f.groups()); }
+  RunReport run() { return mount(f.context()); }
   // The attempt the last run left for db's /data/a (nullopt: none, or unreadable).
   std::optional<RestoreAttempt> attempt_left() {
     auto a = ClientTokens(f.services.options.run_dir).load("db", "/data/a");
@@ -47,14 +48,14 @@ TEST_F(RestoreTest, FirstBootCreatesFormatsAndMounts) {
   f.add_group("db",
               {f.volume("/dev/sdf", "/data/a", FsType::ext4), f.volume("/dev/sdg", "/data/b", FsType::xfs)});
   auto r = run();
-  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
-  EXPECT_EQ(r.exit_code(), 0);
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_TRUE(r.ok());
   for (const auto* mp : {"/data/a", "/data/b"}) {
     const auto& o = outcome(r, mp);
-    EXPECT_EQ(o.status, VolumeStatus::Created) << o.reason;
-    EXPECT_TRUE(o.formatted);
+    EXPECT_EQ(o.outcome, Outcome::created) << o.reason.value_or("");
+    EXPECT_EQ(o.formatted, true);
     ASSERT_TRUE(o.volume_id);
-    auto v = f.ec2.volume(*o.volume_id);
+    auto v = f.ec2.volume(volume_id(o));
     ASSERT_TRUE(v);
     EXPECT_EQ(ec2::find_tag(v->tags, k_tag_group), "db");
     EXPECT_EQ(ec2::find_tag(v->tags, k_tag_mount_point), mp);
@@ -77,13 +78,13 @@ TEST_F(RestoreTest, RestoresFromTheNewestSnapshotWithoutMkfs) {
   const auto newest = f.add_snapshot("/data/a", 1);
   f.add_snapshot("/data/other", 0);  // another lineage, newer
   auto r = run();
-  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
+  ASSERT_TRUE(r.ok()) << render_text(r);
   const auto& o = outcome(r, "/data/a");
-  EXPECT_EQ(o.status, VolumeStatus::Restored);
-  EXPECT_EQ(o.snapshot_id, newest);
-  EXPECT_FALSE(o.formatted);
+  EXPECT_EQ(o.outcome, Outcome::restored);
+  EXPECT_EQ(o.snapshot_id, newest.value);
+  EXPECT_NE(o.formatted, true);
   EXPECT_TRUE(f.devices.mkfs_calls().empty());
-  EXPECT_EQ(f.ec2.volume(*o.volume_id)->snapshot_id, newest);
+  EXPECT_EQ(f.ec2.volume(volume_id(o))->snapshot_id, newest);
 }
 
 TEST_F(RestoreTest, WaitsForAPendingNewestSnapshotInsteadOfRestoringOlderData) {
@@ -102,10 +103,10 @@ TEST_F(RestoreTest, WaitsForAPendingNewestSnapshotInsteadOfRestoringOlderData) {
     }
     if (action == "DescribeVolumes" && completed) m.ec2.step();
   });
-  auto r = restore_groups(m.services, m.config, m.filters, m.instance, m.groups());
-  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
-  EXPECT_EQ(outcome(r, "/data/a").status, VolumeStatus::Restored);
-  EXPECT_EQ(outcome(r, "/data/a").snapshot_id, pending);
+  auto r = mount(m.context());
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::restored);
+  EXPECT_EQ(outcome(r, "/data/a").snapshot_id, pending.value);
   EXPECT_EQ(m.ec2.call_count("DescribeSnapshots"), 3);
   EXPECT_FALSE(m.clock.sleeps().empty());
 }
@@ -116,10 +117,10 @@ TEST_F(RestoreTest, PendingSnapshotThatNeverCompletesFailsInsteadOfRestoringOlde
   manual.config.timeouts.pending_snapshot = std::chrono::seconds(30);
   manual.add_snapshot("/data/a", 24);
   manual.add_snapshot("/data/a", 0, ec2::SnapshotState::Pending);
-  auto r = restore_groups(manual.services, manual.config, manual.filters, manual.instance, manual.groups());
-  EXPECT_EQ(r.exit_code(), 1);
-  EXPECT_EQ(outcome(r, "/data/a").status, VolumeStatus::Failed);
-  EXPECT_NE(outcome(r, "/data/a").reason.find("not restoring older data"), std::string::npos);
+  auto r = mount(manual.context());
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::failed);
+  EXPECT_NE(outcome(r, "/data/a").reason.value_or("").find("not restoring older data"), std::string::npos);
   EXPECT_EQ(manual.ec2.call_count("CreateVolume"), 0);
 }
 
@@ -128,9 +129,9 @@ TEST_F(RestoreTest, ErrorSnapshotIsSkippedWithAWarning) {
   const auto older = f.add_snapshot("/data/a", 24);
   const auto broken = f.add_snapshot("/data/a", 1, ec2::SnapshotState::Error);
   auto r = run();
-  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
+  ASSERT_TRUE(r.ok()) << render_text(r);
   const auto& o = outcome(r, "/data/a");
-  EXPECT_EQ(o.snapshot_id, older);
+  EXPECT_EQ(o.snapshot_id, older.value);
   ASSERT_EQ(o.warnings.size(), 1U);
   EXPECT_NE(o.warnings[0].find(broken.value), std::string::npos);
 }
@@ -144,8 +145,8 @@ TEST_F(RestoreTest, SecondRunIsANoOp) {
   const auto snapshots = f.ec2.call_count("DescribeSnapshots");
   const auto mkfs = f.devices.mkfs_calls().size();
   auto r = run();
-  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
-  for (const auto& o : r.volumes) EXPECT_EQ(o.status, VolumeStatus::AlreadyMounted) << o.mount_point;
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  for (const auto& o : r.groups[0].volumes) EXPECT_EQ(o.outcome, Outcome::already_mounted) << o.mount_point;
   EXPECT_EQ(f.ec2.call_count("CreateVolume"), creates);
   EXPECT_EQ(f.ec2.call_count("AttachVolume"), attaches);
   EXPECT_EQ(f.ec2.call_count("DescribeSnapshots"), snapshots);
@@ -163,11 +164,10 @@ TEST_F(RestoreTest, ReusesOurVolumeLeftAttachedByARunThatDied) {
   v.attachments[0].volume_id = v.id;
   f.plug(v);
   auto r = run();
-  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
+  ASSERT_TRUE(r.ok()) << render_text(r);
   const auto& o = outcome(r, "/data/a");
-  EXPECT_EQ(o.volume_id, v.id);
-  EXPECT_TRUE(o.reused);
-  EXPECT_EQ(o.status, VolumeStatus::Created);
+  EXPECT_EQ(o.volume_id, v.id.value);
+  EXPECT_EQ(o.outcome, Outcome::reused);
   EXPECT_EQ(f.ec2.call_count("CreateVolume"), 0);
   EXPECT_EQ(f.ec2.call_count("AttachVolume"), 0);
 }
@@ -182,9 +182,9 @@ TEST_F(RestoreTest, VolumeFormattedByARunThatDiedIsMountedNotFormattedAgain) {
   const auto d = f.plug(v);
   f.devices.set_content(d.devnode, platform::ProbeResult{.fs_type = "xfs", .uuid = "ours"});
   auto r = run();
-  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
+  ASSERT_TRUE(r.ok()) << render_text(r);
   EXPECT_TRUE(f.devices.mkfs_calls().empty());
-  EXPECT_FALSE(outcome(r, "/data/a").formatted);
+  EXPECT_NE(outcome(r, "/data/a").formatted, true);
 }
 
 // A run killed during mkfs leaves a partial filesystem: blkid finds its superblock, mount calls
@@ -214,26 +214,26 @@ class KilledMkfsTest : public RestoreTest {
 TEST_F(KilledMkfsTest, InterruptedMkfsIsDoneAgain) {
   left_by_a_killed_run(/*formatted=*/false);
   auto r = run();
-  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
+  ASSERT_TRUE(r.ok()) << render_text(r);
   ASSERT_EQ(f.devices.mkfs_calls().size(), 1U);
-  EXPECT_TRUE(outcome(r, "/data/a").formatted);
-  EXPECT_TRUE(outcome(r, "/data/a").reused);
+  EXPECT_EQ(outcome(r, "/data/a").formatted, true);
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::reused);
   EXPECT_FALSE(attempt_left());  // mounted: the attempt is over
 }
 
 TEST_F(KilledMkfsTest, CompletedMkfsIsNotDoneAgain) {
   left_by_a_killed_run(/*formatted=*/true);
   auto r = run();
-  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
+  ASSERT_TRUE(r.ok()) << render_text(r);
   EXPECT_TRUE(f.devices.mkfs_calls().empty());
-  EXPECT_FALSE(outcome(r, "/data/a").formatted);
+  EXPECT_NE(outcome(r, "/data/a").formatted, true);
 }
 
 TEST_F(RestoreTest, TheAttemptRecordsTheMkfsOnceItCompleted) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a", FsType::xfs)});
   // The run dies right after its mkfs: the mount fails.
   f.mounter.fail_next_mount("/data/a", platform::Error{.kind = platform::ErrorKind::System, .message = "injected"});
-  ASSERT_EQ(run().exit_code(), 1);
+  ASSERT_FALSE(run().ok());
   auto attempt = attempt_left();
   ASSERT_TRUE(attempt);
   EXPECT_TRUE(attempt->formatted);
@@ -244,16 +244,16 @@ TEST_F(RestoreTest, VolumeCreatedButNeverAttachedIsReusedThroughItsAttemptTag) {
   // The run dies between CreateVolume and AttachVolume (here: AttachVolume fails).
   f.ec2.fail_next("AttachVolume", ec2::Error{.kind = ec2::ErrorKind::ServerError, .message = "injected"});
   auto first = run();
-  ASSERT_EQ(first.exit_code(), 1);
+  ASSERT_FALSE(first.ok());
   auto attempt = attempt_left();
   ASSERT_TRUE(attempt);
-  const auto created = *outcome(first, "/data/a").volume_id;
+  const auto created = volume_id(outcome(first, "/data/a"));
   EXPECT_EQ(ec2::find_tag(f.ec2.volume(created)->tags, k_tag_attempt), attempt->token);
 
   auto r = run();
-  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
-  EXPECT_EQ(outcome(r, "/data/a").volume_id, created);
-  EXPECT_TRUE(outcome(r, "/data/a").reused);
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_EQ(outcome(r, "/data/a").volume_id, created.value);
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::reused);
   EXPECT_EQ(f.ec2.call_count("CreateVolume"), 1);
   EXPECT_EQ(f.live_volumes_of("/data/a").size(), 1U);
 }
@@ -262,21 +262,21 @@ TEST_F(RestoreTest, LostCreateVolumeResponseIsResolvedWithoutASecondVolume) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
   f.ec2.lose_next_response("CreateVolume");  // applied, then the connection dropped
   auto first = run();
-  ASSERT_EQ(first.exit_code(), 1);
+  ASSERT_FALSE(first.ok());
   auto r = run();
-  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
+  ASSERT_TRUE(r.ok()) << render_text(r);
   EXPECT_EQ(f.live_volumes_of("/data/a").size(), 1U);
 }
 
 TEST_F(RestoreTest, TokenOfACreateVolumeThatNeverHappenedIsSentAgain) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
   f.ec2.fail_next("CreateVolume", ec2::Error{.kind = ec2::ErrorKind::ServerError, .message = "injected"});
-  ASSERT_EQ(run().exit_code(), 1);
+  ASSERT_FALSE(run().ok());
   auto attempt = ClientTokens(f.services.options.run_dir).load("db", "/data/a");
   ASSERT_TRUE(attempt && *attempt);
   auto r = run();
-  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
-  EXPECT_EQ(ec2::find_tag(f.ec2.volume(*outcome(r, "/data/a").volume_id)->tags, k_tag_attempt),
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_EQ(ec2::find_tag(f.ec2.volume(volume_id(outcome(r, "/data/a")))->tags, k_tag_attempt),
             (*attempt)->token);
 }
 
@@ -284,15 +284,15 @@ TEST_F(RestoreTest, AttemptWhoseVolumeWasDeletedStartsANewAttempt) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
   f.ec2.fail_next("AttachVolume", ec2::Error{.kind = ec2::ErrorKind::ServerError, .message = "injected"});
   auto first = run();
-  const auto deleted = *outcome(first, "/data/a").volume_id;
+  const auto deleted = volume_id(outcome(first, "/data/a"));
   const auto old_token = (*ClientTokens(f.services.options.run_dir).load("db", "/data/a"))->token;
   ASSERT_TRUE(f.ec2.delete_volume(ec2::DeleteVolumeOptions{.volume_id = deleted}));
   f.ec2.settle();
   auto r = run();
-  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
+  ASSERT_TRUE(r.ok()) << render_text(r);
   const auto& o = outcome(r, "/data/a");
-  EXPECT_NE(o.volume_id, deleted);
-  EXPECT_NE(ec2::find_tag(f.ec2.volume(*o.volume_id)->tags, k_tag_attempt), old_token);
+  EXPECT_NE(o.volume_id, deleted.value);
+  EXPECT_NE(ec2::find_tag(f.ec2.volume(volume_id(o))->tags, k_tag_attempt), old_token);
   EXPECT_EQ(f.live_volumes_of("/data/a").size(), 1U);
 }
 
@@ -304,7 +304,7 @@ TEST_F(RestoreTest, DeviceNameInUseTakesTheNextFreeName) {
       .instance_id = f.instance_id, .device = "/dev/sdf", .state = ec2::AttachmentState::Attached});
   f.ec2.add_volume(other);
   auto r = run();
-  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
+  ASSERT_TRUE(r.ok()) << render_text(r);
   const auto& a = outcome(r, "/data/a");
   EXPECT_NE(a.attached_as, "/dev/sdf");
   EXPECT_NE(a.attached_as, "/dev/sdg");  // the other volume of the run keeps its name
@@ -317,16 +317,16 @@ TEST_F(RestoreTest, OneFailingVolumeDoesNotStopTheOthers) {
   f.mounter.fail_next_mount("/data/b",
                             platform::Error{.kind = platform::ErrorKind::System, .message = "EIO"});
   auto r = run();
-  EXPECT_EQ(r.exit_code(), 1);
-  EXPECT_EQ(outcome(r, "/data/a").status, VolumeStatus::Created);
-  EXPECT_EQ(outcome(r, "/data/c").status, VolumeStatus::Created);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::created);
+  EXPECT_EQ(outcome(r, "/data/c").outcome, Outcome::created);
   const auto& b = outcome(r, "/data/b");
-  EXPECT_EQ(b.status, VolumeStatus::Failed);
-  EXPECT_NE(b.reason.find("EIO"), std::string::npos);
-  EXPECT_NE(render_text(report_of(r)).find("failed: "), std::string::npos);
+  EXPECT_EQ(b.outcome, Outcome::failed);
+  EXPECT_NE(b.reason.value_or("").find("EIO"), std::string::npos);
+  EXPECT_NE(render_text(r).find("failed: "), std::string::npos);
   // A rerun finishes the failed one with the volume it already has.
   auto again = run();
-  ASSERT_TRUE(again.ok()) << render_text(report_of(again));
+  ASSERT_TRUE(again.ok()) << render_text(again);
   EXPECT_EQ(outcome(again, "/data/b").volume_id, b.volume_id);
   EXPECT_EQ(f.ec2.call_count("CreateVolume"), 3);
 }
@@ -335,8 +335,8 @@ TEST_F(RestoreTest, SnapshotVolumeWithoutFilesystemFailsAndIsNeverFormatted) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
   f.add_snapshot("/data/a", 1, ec2::SnapshotState::Completed, platform::ProbeResult{});
   auto r = run();
-  EXPECT_EQ(r.exit_code(), 1);
-  EXPECT_EQ(outcome(r, "/data/a").status, VolumeStatus::Failed);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::failed);
   EXPECT_TRUE(f.devices.mkfs_calls().empty());
   auto m = f.mounter.find_by_target("/data/a");
   EXPECT_FALSE(m && *m);
@@ -352,7 +352,7 @@ TEST_F(RestoreTest, NewVolumeCarryingAPartitionTableIsNotFormatted) {
     return d;
   });
   auto r = run();
-  EXPECT_EQ(outcome(r, "/data/a").status, VolumeStatus::Failed);
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::failed);
   EXPECT_TRUE(f.devices.mkfs_calls().empty());
 }
 
@@ -372,14 +372,12 @@ class SwappedDevices final : public platform::BlockDevices {
   platform::Result<std::optional<platform::BlockDevice>> find_by_serial(const std::string& id) override {
     return inner_.find_by_serial(id);
   }
-  platform::Result<std::string> serial_of(const std::string& n) override { return inner_.serial_of(n); }
   platform::Result<platform::BlockDevice> verify(const std::string& n,
                                                  const platform::VolumeQuery& q) override {
     ++verifies;
     inner_.add_device(platform::BlockDevice{.devnode = n, .serial = "vol0ffffffffffffffff"});
     return inner_.verify(n, q);
   }
-  platform::Result<std::vector<platform::BlockDevice>> list() override { return inner_.list(); }
   platform::Result<platform::ProbeResult> probe(const std::string& n) override { return inner_.probe(n); }
   platform::Result<void> make_filesystem(const std::string& n, const platform::MkfsOptions& o) override {
     return inner_.make_filesystem(n, o);
@@ -394,19 +392,21 @@ TEST_F(RestoreTest, WrongSerialAtVerifyIsRefused) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
   SwappedDevices swapped(f.devices);
   Services services{.ec2 = f.ec2,
-                    .imds = f.imds,
                     .devices = swapped,
                     .mounter = f.mounter,
                     .freeze_ops = f.freeze_ops,
                     .clock = f.clock,
                     .sleeper = f.clock,
                     .random = f.random,
+                    .guardians = f.guardians,
+                    .hooks = f.hooks,
                     .options = f.services.options};
-  auto r = restore_groups(services, f.config, f.filters, f.instance, f.groups());
-  EXPECT_EQ(r.exit_code(), 1);
+  auto r = mount(RunContext{.services = services, .config = f.config, .filters = f.filters, .instance = f.instance,
+                            .groups = f.groups()});
+  EXPECT_FALSE(r.ok());
   const auto& o = outcome(r, "/data/a");
-  EXPECT_EQ(o.status, VolumeStatus::Failed);
-  EXPECT_NE(o.reason.find("refusing"), std::string::npos) << o.reason;
+  EXPECT_EQ(o.outcome, Outcome::failed);
+  EXPECT_NE(o.reason.value_or("").find("refusing"), std::string::npos) << o.reason.value_or("");
   EXPECT_EQ(swapped.verifies, 1);
   EXPECT_TRUE(f.devices.mkfs_calls().empty());
   auto m = f.mounter.find_by_target("/data/a");
@@ -419,7 +419,7 @@ TEST_F(RestoreTest, MountPointHoldingSomethingElseIsLeftAlone) {
   ASSERT_TRUE(f.mounter.mount(
       platform::MountRequest{.source = "/dev/nvme9n1", .target = "/data/a", .fs_type = "ext4"}));
   auto r = run();
-  EXPECT_EQ(outcome(r, "/data/a").status, VolumeStatus::Failed);
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::failed);
   EXPECT_EQ(f.ec2.call_count("CreateVolume"), 0);
 }
 
@@ -430,8 +430,8 @@ TEST_F(RestoreTest, CallCountsOneDescribeSnapshotsAndBatchedPolling) {
   timed.add_group("web", {timed.volume("/dev/sdh", "/d/c"), timed.volume("/dev/sdi", "/d/d")});
   timed.add_snapshot("/d/a", 2);
   timed.add_snapshot("/d/c", 2);
-  auto r = restore_groups(timed.services, timed.config, timed.filters, timed.instance, timed.groups());
-  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
+  auto r = mount(timed.context());
+  ASSERT_TRUE(r.ok()) << render_text(r);
   EXPECT_EQ(timed.ec2.call_count("DescribeSnapshots"), 1);
   EXPECT_EQ(timed.ec2.call_count("CreateVolume"), 4);
   EXPECT_EQ(timed.ec2.call_count("AttachVolume"), 4);
@@ -440,8 +440,8 @@ TEST_F(RestoreTest, CallCountsOneDescribeSnapshotsAndBatchedPolling) {
   const auto rounds = static_cast<int>(timed.clock.sleeps().size()) + 1;
   EXPECT_GE(rounds, 2);  // creating takes 7 s: more than one round was needed
   EXPECT_EQ(timed.ec2.call_count("DescribeVolumes"), 1 + rounds);
-  EXPECT_EQ(outcome(r, "/d/a").status, VolumeStatus::Restored);
-  EXPECT_EQ(outcome(r, "/d/b").status, VolumeStatus::Created);
+  EXPECT_EQ(outcome(r, "/d/a").outcome, Outcome::restored);
+  EXPECT_EQ(outcome(r, "/d/b").outcome, Outcome::created);
 }
 
 TEST_F(RestoreTest, DryRunPlansAndChangesNothing) {
@@ -449,12 +449,18 @@ TEST_F(RestoreTest, DryRunPlansAndChangesNothing) {
   const auto snap = f.add_snapshot("/data/a", 1);
   f.services.options.dry_run = true;
   auto r = run();
-  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
+  ASSERT_TRUE(r.ok()) << render_text(r);
   EXPECT_TRUE(r.dry_run);
-  EXPECT_EQ(outcome(r, "/data/a").status, VolumeStatus::Restored);
-  EXPECT_EQ(outcome(r, "/data/a").snapshot_id, snap);
-  EXPECT_EQ(outcome(r, "/data/b").status, VolumeStatus::Created);
-  EXPECT_FALSE(outcome(r, "/data/a").plan.empty());
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::planned);
+  EXPECT_EQ(outcome(r, "/data/a").snapshot_id, snap.value);
+  EXPECT_EQ(outcome(r, "/data/b").outcome, Outcome::planned);
+  // /data/a would be restored from its snapshot and kept as it is; /data/b created and formatted.
+  const auto& a = outcome(r, "/data/a").plan;
+  ASSERT_FALSE(a.empty());
+  EXPECT_NE(a.front().find(snap.value), std::string::npos) << a.front();
+  EXPECT_TRUE(std::ranges::any_of(a, [](const std::string& s) { return s.starts_with("keep its filesystem"); }));
+  const auto& b = outcome(r, "/data/b").plan;
+  EXPECT_TRUE(std::ranges::any_of(b, [](const std::string& s) { return s.starts_with("mkfs."); }));
   for (const auto* action : {"CreateVolume", "AttachVolume", "CreateTags", "DeleteVolume"}) {
     EXPECT_EQ(f.ec2.call_count(action), 0) << action;
   }
@@ -463,12 +469,12 @@ TEST_F(RestoreTest, DryRunPlansAndChangesNothing) {
   ASSERT_TRUE(mounts);
   EXPECT_TRUE(mounts->empty());
   EXPECT_EQ(files_in(f.services.options.run_dir), 0U);
-  EXPECT_NE(render_text(report_of(r)).find("planned"), std::string::npos);
+  EXPECT_NE(render_text(r).find("planned"), std::string::npos);
 }
 
 TEST_F(RestoreTest, JsonNamesEveryVolume) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
-  const auto j = to_json(report_of(run()));
+  const auto j = to_json(run());
   EXPECT_EQ(j["command"], "mount");
   EXPECT_EQ(j["ok"], true);
   ASSERT_EQ(j["groups"].size(), 1U);
@@ -519,73 +525,71 @@ TEST(ClientTokensTest, AFileNamingAnotherMountPointIsIgnored) {
 namespace agent {
 namespace {
 
-// Hooks run as real processes (root-owned scripts in a temp dir; the unit tests run as root).
+// The hook protocol of mount (agent/core/hook_phases.h), through the recording HookRunner: the
+// programs themselves run in agent_hooks (e2e).
 class RestoreHookTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "hooks must be root-owned; run as root";
-  }
-  HookCommand script(const std::string& name, const std::string& body) {
-    const auto path = dir_.path() / name;
-    std::ofstream(path) << "#!/bin/sh\n" << body << "\n";
-    std::filesystem::permissions(path, std::filesystem::perms(0755));
-    return {path.string()};
-  }
-  std::string log() const {
-    std::ifstream in(dir_.path() / "log");
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-  }
-  std::string append(const std::string& what) const {
-    return "echo \"" + what + " $EBSNAP_MOUNT_POINT $EBSNAP_STATUS\" >> " + (dir_.path() / "log").string();
-  }
-  RestoreResult run() { return restore_groups(f.services, f.config, f.filters, f.instance, f.groups()); }
+  RunReport run() { return mount(f.context()); }
 
-  testsupport::TempDir dir_{"ebsnap-restore-hooks"};
   FakeInstance f;
 };
 
 TEST_F(RestoreHookTest, FailingPreMountStopsThatVolumeAndPostHooksStillRun) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a"), f.volume("/dev/sdg", "/data/b")});
-  auto& hooks = f.config.groups[0].hooks.by_phase;
-  hooks[HookPhase::pre_mount] = {script("pre", append("pre") + "\n[ \"$EBSNAP_MOUNT_POINT\" != /data/b ]")};
-  hooks[HookPhase::post_mount] = {script("post", append("post"))};
-  hooks[HookPhase::on_failure] = {script("fail", append("on_failure"))};
-  hooks[HookPhase::post_mounts] = {script("posts", append("post_mounts"))};
+  f.hooks.fail = [](HookPhase phase, const HookContext& c) -> std::optional<std::string> {
+    if (phase == HookPhase::pre_mount && c.mount_point == "/data/b") return "exited with status 1";
+    return std::nullopt;
+  };
   auto r = run();
-  EXPECT_EQ(r.exit_code(), 1);
-  EXPECT_EQ(outcome(r, "/data/a").status, VolumeStatus::Created);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::created);
   const auto& b = outcome(r, "/data/b");
-  EXPECT_EQ(b.status, VolumeStatus::Failed);
-  EXPECT_NE(b.reason.find("pre_mount"), std::string::npos) << b.reason;
+  EXPECT_EQ(b.outcome, Outcome::failed);
+  EXPECT_NE(b.reason.value_or("").find("pre_mount"), std::string::npos) << b.reason.value_or("");
   auto m = f.mounter.find_by_target("/data/b");
   EXPECT_FALSE(m && *m);
-  const auto text = log();
-  EXPECT_NE(text.find("post /data/a ok"), std::string::npos) << text;
-  EXPECT_NE(text.find("post /data/b failed"), std::string::npos) << text;
-  EXPECT_NE(text.find("on_failure /data/b failed"), std::string::npos) << text;
-  EXPECT_EQ(text.find("on_failure /data/a"), std::string::npos) << text;
-  EXPECT_NE(text.find("post_mounts  failed"), std::string::npos) << text;
+  EXPECT_EQ(f.hooks.count(HookPhase::post_mount, "/data/a", true), 1);
+  EXPECT_EQ(f.hooks.count(HookPhase::post_mount, "/data/b", false), 1);
+  EXPECT_EQ(f.hooks.count(HookPhase::on_failure, "/data/b", false), 1);
+  EXPECT_EQ(f.hooks.count(HookPhase::on_failure, "/data/a"), 0);
+  EXPECT_EQ(f.hooks.count(HookPhase::post_mounts, "", false), 1);
 }
 
 TEST_F(RestoreHookTest, FailingPreMountsStopsTheGroupBeforeAnyVolumeIsCreated) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
   f.add_group("web", {f.volume("/dev/sdg", "/data/b")});
-  f.config.groups[0].hooks.by_phase[HookPhase::pre_mounts] = {script("no", "exit 3")};
+  f.hooks.fail = [](HookPhase phase, const HookContext& c) -> std::optional<std::string> {
+    if (phase == HookPhase::pre_mounts && c.group == "db") return "exited with status 3";
+    return std::nullopt;
+  };
   auto r = run();
-  EXPECT_EQ(r.exit_code(), 1);
-  EXPECT_EQ(outcome(r, "/data/a").status, VolumeStatus::Failed);
-  EXPECT_EQ(outcome(r, "/data/b").status, VolumeStatus::Created);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::failed);
+  EXPECT_EQ(outcome(r, "/data/b").outcome, Outcome::created);
   EXPECT_EQ(f.ec2.call_count("CreateVolume"), 1);
+  EXPECT_EQ(f.hooks.count(HookPhase::on_failure, "/data/a", false), 1);
+}
+
+TEST_F(RestoreHookTest, FailingPostMountFailsTheRunAfterTheVolumeIsMounted) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  f.hooks.fail = [](HookPhase phase, const HookContext&) -> std::optional<std::string> {
+    if (phase == HookPhase::post_mount) return "exited with status 2";
+    return std::nullopt;
+  };
+  auto r = run();
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::created);
+  auto m = f.mounter.find_by_target("/data/a");
+  EXPECT_TRUE(m && *m);
+  ASSERT_TRUE(r.error);
+  EXPECT_NE(r.error->find("post_mount"), std::string::npos) << *r.error;
 }
 
 TEST_F(RestoreHookTest, HooksDoNotRunUnderDryRun) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
-  f.config.groups[0].hooks.by_phase[HookPhase::pre_mounts] = {script("pre", append("pre_mounts"))};
   f.services.options.dry_run = true;
   ASSERT_TRUE(run().ok());
-  EXPECT_EQ(log(), "");
+  EXPECT_TRUE(f.hooks.calls().empty());
 }
 
 }  // namespace

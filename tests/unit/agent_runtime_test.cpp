@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/core/runtime.h"
+#include "tests/unit/agent_no_imds.h"
 #include "tests/unit/agent_restore_fixture.h"
 
 namespace agent {

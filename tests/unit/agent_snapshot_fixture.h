@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/core/guardian.h"
+#include "agent/core/freeze_window.h"
 #include "agent/core/services.h"
 #include "agent/commands/snapshot.h"
 #include "agent/core/tags.h"
@@ -20,7 +20,7 @@
 #include "platform/testing/fake_block_devices.h"
 #include "platform/testing/fake_mounter.h"
 #include "tests/support/temp_dir.h"
-#include "tests/unit/agent_no_imds.h"
+#include "tests/unit/agent_seams.h"
 
 namespace agent::testing {
 
@@ -116,11 +116,12 @@ class FakeGuard final : public FreezeGuard {
  public:
   FakeGuard(EventLog& log, RecordingFreezeOps& ops, std::vector<std::string> mounts, bool* timed_out)
       : log_(log), ops_(ops), mounts_(std::move(mounts)), timed_out_(timed_out) {}
+  // Like the real guardian: an excluded mount point is never thawed by it.
   platform::Result<void> exclude(const std::string& mp) override {
     log_.add("guardian exclude " + mp);
+    std::erase(mounts_, mp);
     return {};
   }
-  std::optional<platform::GuardianReport> poll_report() override { return std::nullopt; }
   platform::Result<platform::GuardianReport> finish() override {
     log_.add("guardian finish");
     platform::GuardianReport report{.trigger = *timed_out_ ? platform::GuardianTrigger::Timeout
@@ -214,7 +215,6 @@ struct SnapshotMachine {
   ec2::SequenceRandom random{{0.1, 0.7, 0.3, 0.9, 0.5}};
   ec2::FakeEc2 ec2{ec2::FakeEc2Options{.region = "eu-west-1", .progress = ec2::FakeEc2Options::Progress::Manual}};
   RecordingEc2 api{ec2};
-  NoImds imds;
   platform::FakeBlockDevices devices;
   platform::FakeMounter mounter;
   RecordingFreezeOps freeze_ops{log};
@@ -227,12 +227,18 @@ struct SnapshotMachine {
   ec2::VolumeId foreign;                           // attached, not ours
   ec2::VolumeId root_volume;
   std::map<HookPhase, std::string> failing_hooks;  // phase → error message
+  RecordingHookRunner hooks;
   std::function<void(std::string_view)> on_ec2_call;  // after logging, before the fake acts
 
   SnapshotMachine() {
     instance.instance_id = ec2.add_instance({.availability_zone = "eu-west-1a"});
     instance.availability_zone = "eu-west-1a";
     instance.region = "eu-west-1";
+    hooks.on_call = [this](std::string e) { log.add(std::move(e)); };
+    hooks.fail = [this](HookPhase phase, const HookContext&) -> std::optional<std::string> {
+      if (auto it = failing_hooks.find(phase); it != failing_hooks.end()) return it->second;
+      return std::nullopt;
+    };
     ec2.on_call([this](std::string_view action) {
       log.add("ec2 " + std::string(action));
       if (on_ec2_call) on_ec2_call(action);
@@ -268,27 +274,20 @@ struct SnapshotMachine {
     (void)mounter.mount({.source = devnode, .target = vc.mount_point, .fs_type = "xfs"});
   }
 
-  Services services() {
-    Services s{.ec2 = api, .imds = imds, .devices = devices, .mounter = mounter, .freeze_ops = freeze_ops,
-               .clock = clock, .sleeper = clock, .random = random,
-               .options = {.dry_run = false, .run_dir = run_dir.path(), .waiter = {}}};
-    s.guardians = &guardians;
-    return s;
+  Services services(bool dry_run = false) {
+    return Services{.ec2 = api, .devices = devices, .mounter = mounter, .freeze_ops = freeze_ops,
+                    .clock = clock, .sleeper = clock, .random = random, .guardians = guardians, .hooks = hooks,
+                    .options = {.dry_run = dry_run, .run_dir = run_dir.path(), .waiter = {}}};
   }
 
-  HookRunner hooks() {
-    return [this](const Hooks&, HookPhase phase, const HookContext& c) -> std::expected<void, HookError> {
-      log.add("hook " + std::string(to_string(phase)) + (c.mount_point ? " " + *c.mount_point : std::string()));
-      if (auto it = failing_hooks.find(phase); it != failing_hooks.end()) {
-        return std::unexpected(HookError{.phase = phase, .program = "/etc/ebsnap/hooks/x", .message = it->second});
-      }
-      return {};
-    };
-  }
-
-  SnapshotResult snapshot(const std::vector<std::string>& groups = {"solr"}) {
-    auto s = services();
-    return take_snapshots(config, filters, instance, s, {.groups = groups, .hooks = hooks(), .run_id = "run-1"});
+  // ebsnap snapshot GROUPS (run id "run-1").
+  RunReport snapshot(const std::vector<std::string>& groups = {"solr"}, bool dry_run = false) {
+    auto s = services(dry_run);
+    std::vector<const GroupConfig*> refs;
+    for (const auto& name : groups) refs.push_back(config.find_group(name));
+    return agent::snapshot(RunContext{.services = s, .config = config, .filters = filters, .instance = instance,
+                                      .groups = refs},
+                           {.run_id = "run-1"});
   }
 };
 

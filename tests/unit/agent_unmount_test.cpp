@@ -1,7 +1,6 @@
 // ebsnap unmount against fakes.
 #include <gtest/gtest.h>
 
-#include "agent/cli/agent_commands.h"
 #include "agent/commands/mount.h"
 #include "agent/commands/unmount.h"
 #include "tests/unit/agent_restore_fixture.h"
@@ -11,26 +10,31 @@ namespace {
 
 using testing::FakeInstance;
 
-const UnmountOutcome& outcome(const UnmountResult& r, const std::string& mount_point) {
-  for (const auto& v : r.volumes) {
-    if (v.mount_point == mount_point) return v;
+const VolumeReport& outcome(const RunReport& r, const std::string& mount_point) {
+  for (const auto& g : r.groups) {
+    for (const auto& v : g.volumes) {
+      if (v.mount_point == mount_point) return v;
+    }
   }
   throw std::runtime_error("no outcome for " + mount_point);
 }
+
+const std::vector<VolumeReport>& volumes(const RunReport& r) { return r.groups.at(0).volumes; }
+ec2::VolumeId volume_id(const VolumeReport& v) { return ec2::VolumeId{v.volume_id.value_or("")}; }
 
 // FakeBlockDevices does not know about detaching: the device goes when FakeEc2 detaches.
 class UnmountTest : public ::testing::Test {
  protected:
   void SetUp() override {
     f.add_group("db", {f.volume("/dev/sdf", "/data/a"), f.volume("/dev/sdg", "/data/b")});
-    auto r = restore_groups(f.services, f.config, f.filters, f.instance, f.groups());
-    ASSERT_TRUE(r.ok()) << render_text(report_of(r));
-    for (const auto& v : r.volumes) mounted[v.mount_point] = v;
+    auto r = mount(f.context());
+    ASSERT_TRUE(r.ok()) << render_text(r);
+    for (const auto& v : volumes(r)) mounted[v.mount_point] = v;
     f.ec2.on_call([this](std::string_view action) {
       if (action != "DetachVolume") return;
       // The kernel drops the device once EC2 detaches: here, as soon as DetachVolume is called.
       for (const auto& [mp, v] : mounted) {
-        auto found = f.devices.find_by_serial(v.volume_id->value);
+        auto found = f.devices.find_by_serial(*v.volume_id);
         if (found && *found && detach_removes) {
           auto m = f.mounter.find_by_source((*found)->devnode);
           if (m && m->empty()) f.devices.remove_device((*found)->devnode);
@@ -38,22 +42,21 @@ class UnmountTest : public ::testing::Test {
       }
     });
   }
-  UnmountResult run(bool delete_volumes) {
-    return unmount_groups(f.services, f.config, f.filters, f.instance, f.groups(), delete_volumes);
-  }
+  RunReport run(bool delete_volumes) { return unmount(f.context(), {.delete_volumes = delete_volumes}); }
 
   FakeInstance f;
-  std::map<std::string, VolumeOutcome> mounted;
+  std::map<std::string, VolumeReport> mounted;
   bool detach_removes = true;
 };
 
 TEST_F(UnmountTest, UnmountsAndDetachesKeepingTheVolumes) {
   auto r = run(false);
-  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
-  for (const auto& v : r.volumes) {
-    EXPECT_EQ(v.status, UnmountStatus::Unmounted);
-    EXPECT_TRUE(v.was_mounted);
-    auto vol = f.ec2.volume(*v.volume_id);
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  for (const auto& v : volumes(r)) {
+    EXPECT_EQ(v.outcome, Outcome::unmounted);
+    ASSERT_FALSE(v.steps.empty());
+    EXPECT_TRUE(v.steps.front().starts_with("unmount " + v.mount_point)) << v.steps.front();
+    auto vol = f.ec2.volume(volume_id(v));
     ASSERT_TRUE(vol);
   }
   auto mounts = f.mounter.mounts();
@@ -71,8 +74,8 @@ TEST_F(UnmountTest, DeleteVolumesDeletesOnlyOurs) {
       .instance_id = f.instance_id, .device = "/dev/sdk", .state = ec2::AttachmentState::Attached});
   const auto other_id = f.ec2.add_volume(other);
   auto r = run(true);
-  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
-  for (const auto& v : r.volumes) EXPECT_EQ(v.status, UnmountStatus::Deleted) << v.mount_point;
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  for (const auto& v : volumes(r)) EXPECT_EQ(v.outcome, Outcome::deleted) << v.mount_point;
   EXPECT_EQ(f.ec2.call_count("DeleteVolume"), 2);
   f.ec2.settle();
   EXPECT_TRUE(f.live_volumes_of("/data/b").empty());
@@ -83,48 +86,49 @@ TEST_F(UnmountTest, DeleteVolumesDeletesOnlyOurs) {
 TEST_F(UnmountTest, BusyMountPointIsNamedAndTheVolumeStaysAttached) {
   f.mounter.set_busy("/data/a");
   auto r = run(true);
-  EXPECT_EQ(r.exit_code(), 1);
+  EXPECT_FALSE(r.ok());
   const auto& a = outcome(r, "/data/a");
-  EXPECT_EQ(a.status, UnmountStatus::Failed);
-  EXPECT_NE(a.reason.find("/data/a"), std::string::npos);
-  EXPECT_NE(a.reason.find("busy"), std::string::npos);
-  EXPECT_EQ(f.ec2.volume(*a.volume_id)->attachments.size(), 1U);
-  EXPECT_EQ(outcome(r, "/data/b").status, UnmountStatus::Deleted);
+  EXPECT_EQ(a.outcome, Outcome::failed);
+  EXPECT_NE(a.reason.value_or("").find("/data/a"), std::string::npos);
+  EXPECT_NE(a.reason.value_or("").find("busy"), std::string::npos);
+  EXPECT_EQ(f.ec2.volume(volume_id(a))->attachments.size(), 1U);
+  EXPECT_EQ(outcome(r, "/data/b").outcome, Outcome::deleted);
 }
 
 TEST_F(UnmountTest, DeviceThatDoesNotGoIsReported) {
   detach_removes = false;
   auto r = run(false);
-  EXPECT_EQ(r.exit_code(), 1);
-  EXPECT_NE(outcome(r, "/data/a").reason.find("did not go"), std::string::npos);
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(outcome(r, "/data/a").reason.value_or("").find("did not go"), std::string::npos);
 }
 
 TEST_F(UnmountTest, NothingAttachedIsNotAnError) {
   ASSERT_TRUE(run(true).ok());
   auto r = run(true);
-  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
-  for (const auto& v : r.volumes) EXPECT_EQ(v.status, UnmountStatus::NotAttached);
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  for (const auto& v : volumes(r)) EXPECT_EQ(v.outcome, Outcome::not_attached);
 }
 
 TEST_F(UnmountTest, DryRunChangesNothing) {
   f.services.options.dry_run = true;
   auto r = run(true);
-  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
+  ASSERT_TRUE(r.ok()) << render_text(r);
   EXPECT_FALSE(outcome(r, "/data/a").plan.empty());
   EXPECT_EQ(f.ec2.call_count("DetachVolume"), 0);
   EXPECT_EQ(f.ec2.call_count("DeleteVolume"), 0);
   auto mounts = f.mounter.mounts();
   ASSERT_TRUE(mounts);
   EXPECT_EQ(mounts->size(), 2U);
-  EXPECT_EQ(outcome(r, "/data/a").status, UnmountStatus::Deleted);
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::planned);
+  EXPECT_TRUE(outcome(r, "/data/a").plan.back().starts_with("delete ")) << outcome(r, "/data/a").plan.back();
   EXPECT_TRUE(r.dry_run);
 }
 
 TEST_F(UnmountTest, MountAfterDeleteRestoresNothingLeaked) {
   ASSERT_TRUE(run(true).ok());
   f.ec2.settle();
-  auto r = restore_groups(f.services, f.config, f.filters, f.instance, f.groups());
-  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
+  auto r = mount(f.context());
+  ASSERT_TRUE(r.ok()) << render_text(r);
   EXPECT_EQ(f.live_volumes_of("/data/a").size(), 1U);
 }
 
@@ -138,10 +142,10 @@ TEST_F(UnmountTest, VolumeLeftDetachedByAnUnmountThatDiedIsDeletedOnRerun) {
   // The run dies after DetachVolume, before DeleteVolume: here DeleteVolume fails.
   f.ec2.fail_next("DeleteVolume", ec2::Error{.kind = ec2::ErrorKind::ServerError, .message = "injected"});
   auto first = run(true);
-  EXPECT_EQ(first.exit_code(), 1);
+  EXPECT_FALSE(first.ok());
   f.ec2.settle();
   auto r = run(true);
-  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
+  ASSERT_TRUE(r.ok()) << render_text(r);
   f.ec2.settle();
   EXPECT_TRUE(f.live_volumes_of("/data/a").empty());
   EXPECT_TRUE(f.live_volumes_of("/data/b").empty());
@@ -151,13 +155,13 @@ TEST_F(UnmountTest, DetachedVolumeOfAnotherInstanceIsNotDeleted) {
   ASSERT_TRUE(run(false).ok());
   f.ec2.settle();
   // Both volumes are now detached; one of them says another instance made it.
-  const auto id = *mounted["/data/a"].volume_id;
+  const auto id = volume_id(mounted["/data/a"]);
   ASSERT_TRUE(f.ec2.create_tags(ec2::CreateTagsOptions{
       .resource_ids = {id.value}, .tags = {{std::string(k_tag_instance_id), "i-other"}}}));
   auto r = run(true);
-  ASSERT_TRUE(r.ok()) << render_text(report_of(r));
-  EXPECT_EQ(outcome(r, "/data/a").status, UnmountStatus::NotAttached);
-  EXPECT_EQ(outcome(r, "/data/b").status, UnmountStatus::Deleted);
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::not_attached);
+  EXPECT_EQ(outcome(r, "/data/b").outcome, Outcome::deleted);
   f.ec2.settle();
   EXPECT_TRUE(f.ec2.volume(id).has_value());
 }

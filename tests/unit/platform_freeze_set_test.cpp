@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -201,4 +202,33 @@ TEST(PlatformFreezeSet, SyncsEveryFilesystem) {
   ASSERT_TRUE(platform::sync_filesystems(ops, {"/mnt/a", "/mnt/b"}).has_value());
   std::set<std::string> calls(ops.calls.begin(), ops.calls.end());
   EXPECT_EQ(calls, (std::set<std::string>{"syncfs /mnt/a", "syncfs /mnt/b"}));
+}
+
+TEST(PlatformFreezeSet, AlreadyFrozenIsToldOnTheFailurePathTooAndStampsUseTheGivenClock) {
+  FakeFreezeOps ops;
+  ops.frozen.insert("/mnt/a");
+  ops.freeze_errors["/mnt/a"] = platform::Error{
+      .kind = ErrorKind::AlreadyFrozen, .message = "FIFREEZE /mnt/a: already frozen", .errno_value = EBUSY};
+  ops.freeze_errors["/mnt/c"] = platform::Error{.kind = ErrorKind::System, .message = "FIFREEZE /mnt/c: EIO"};
+  std::vector<std::string> told;
+  platform::FreezeOptions o = k_options;
+  o.on_already_frozen = [&](const std::string& mp) { told.push_back(mp); };
+  auto set = FreezeSet::freeze(ops, {"/mnt/a", "/mnt/b", "/mnt/c"}, o);
+  ASSERT_FALSE(set.has_value());
+  EXPECT_EQ(told, std::vector<std::string>{"/mnt/a"}) << "told before freeze() returned its error";
+  EXPECT_TRUE(ops.frozen.contains("/mnt/a")) << "someone else's freeze is left alone";
+
+  // The entries' stamps come from the clock given.
+  const auto t0 = std::chrono::steady_clock::time_point{std::chrono::hours(1)};
+  std::atomic<int> ticks{0};
+  FakeFreezeOps clean;
+  platform::FreezeOptions timed = k_options;
+  timed.now = [&] { return t0 + std::chrono::milliseconds(10 * ticks++); };
+  auto ok = FreezeSet::freeze(clean, {"/mnt/b"}, timed);
+  ASSERT_TRUE(ok.has_value());
+  ASSERT_TRUE(ok->thaw().has_value());
+  const auto& e = ok->entries().front();
+  EXPECT_GE(e.freeze_started, t0);
+  EXPECT_GT(e.thawed_at, e.freeze_started);
+  EXPECT_LT(e.thawed_at, t0 + std::chrono::seconds(1));
 }

@@ -1,0 +1,133 @@
+#include "agent/commands/mount_decide.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "agent/core/tags.h"
+
+namespace agent {
+
+VolumeDecision decide_volume(const ObservedVolume& o) {
+  if (o.mounted.mounted()) {
+    if (o.mounted.ours()) return {.action = VolumeAction::AlreadyMounted, .volume = o.mounted.volume};
+    return {.action = VolumeAction::Fail,
+            .reason = fmt::format("{} is already a mount point of {} ({}), which is not a volume of ours for it; "
+                                  "unmount it first",
+                                  o.mount_point, o.mounted.source, o.mounted.why_not)};
+  }
+  if (o.attached) {
+    // A run that died after AttachVolume: take its volume over, with its attempt when the volume
+    // carries the attempt's tag (the attempt says whether its mkfs completed).
+    VolumeDecision d{.action = VolumeAction::ReuseAttached, .volume = o.attached};
+    if (o.attempt && ec2::find_tag(o.attached->tags, k_tag_attempt) == o.attempt->token) d.attempt = o.attempt;
+    return d;
+  }
+  if (!o.attempt) return {.action = VolumeAction::Create};
+  const auto& token = o.attempt->token;
+  auto made = std::ranges::find_if(o.ours, [&](const ec2::Volume& v) {
+    return ec2::find_tag(v.tags, k_tag_attempt) == token && v.attachments.empty() &&
+           (v.state == ec2::VolumeState::Creating || v.state == ec2::VolumeState::Available);
+  });
+  // A run that died between CreateVolume and AttachVolume: its volume is found by its tags.
+  if (made != o.ours.end()) return {.action = VolumeAction::ReuseAttempt, .volume = *made, .attempt = o.attempt};
+  // CreateVolume may or may not have got through before the run died: the same token returns
+  // the volume if it did, and creates it if it did not. An attempt whose volume was created and
+  // is gone since has a spent token: a new attempt.
+  if (!o.attempt->volume_id) return {.action = VolumeAction::Create, .attempt = o.attempt, .replay_token = true};
+  return {.action = VolumeAction::Create};
+}
+
+FormatDecision decide_format(const FormatInputs& in, const std::string& devnode, const platform::ProbeResult& content) {
+  const std::string configured(to_string(in.configured));
+  if (in.from_snapshot) {
+    // A volume restored from a snapshot must carry the filesystem: never mkfs it.
+    if (auto ok = platform::check_has_filesystem(devnode, content); !ok) {
+      return {.action = FormatAction::Refuse, .reason = ok.error().describe()};
+    }
+    FormatDecision d{.action = FormatAction::UseAsIs, .fs_type = content.fs_type};
+    if (content.fs_type != configured) {
+      d.note = fmt::format("the snapshot holds {}, the configuration says {}: mounted as {}", content.fs_type,
+                           configured, content.fs_type);
+    }
+    return d;
+  }
+  const auto kind = platform::classify(content);
+  if (in.reused && in.attempt_formatted == false && kind != platform::DeviceContent::Empty) {
+    // The new, empty volume of an earlier run that was killed during its mkfs (its attempt never
+    // recorded the mkfs as done): what is on it is a partial filesystem of ours, which mount
+    // calls corrupt. Nothing else has held this volume: format it again.
+    return {.action = FormatAction::RedoMkfs, .fs_type = configured};
+  }
+  if (in.reused && kind == platform::DeviceContent::Filesystem && content.fs_type == configured) {
+    // An empty volume of an earlier run that died after its mkfs completed (or whose attempt is
+    // no longer known): a filesystem of ours is never formatted again.
+    return {.action = FormatAction::UseAsIs, .fs_type = configured, .note = "formatted by an earlier run"};
+  }
+  if (auto ok = platform::check_empty_for_mkfs(devnode, content); !ok) {
+    return {.action = FormatAction::Refuse, .reason = ok.error().describe()};
+  }
+  return {.action = FormatAction::Mkfs, .fs_type = configured};
+}
+
+FormatDecision predict_format(const FormatInputs& in) {
+  if (in.from_snapshot) return {.action = FormatAction::UseAsIs, .fs_type = "the snapshot's filesystem"};
+  return {.action = FormatAction::Mkfs, .fs_type = std::string(to_string(in.configured))};
+}
+
+namespace mount_step {
+
+std::string create(const VolumeConfig& v, const std::string& zone, const std::optional<ec2::SnapshotId>& from) {
+  if (from) return fmt::format("create a {} volume in {} from snapshot {}", to_string(v.volume_type), zone, from->value);
+  return fmt::format("create an empty {} GiB {} volume in {}", v.size_gib, to_string(v.volume_type), zone);
+}
+std::string wait_pending(const ec2::SnapshotId& snapshot, std::chrono::seconds bound) {
+  return fmt::format("wait for pending snapshot {} (at most {} s)", snapshot.value, bound.count());
+}
+std::string reuse(const ec2::VolumeId& volume, bool attached_here) {
+  return "reuse volume " + volume.value + (attached_here ? " attached here" : "");
+}
+std::string attach(const ec2::InstanceId& instance, const std::string& device) {
+  return fmt::format("attach it to {} as {}", instance.value, device);
+}
+std::string wait_device() { return "wait for its device (serial = volume id)"; }
+std::string format(const FormatDecision& d) {
+  switch (d.action) {
+    case FormatAction::Mkfs: return fmt::format("mkfs.{} (the device must be empty)", d.fs_type);
+    case FormatAction::RedoMkfs: return fmt::format("mkfs.{} again (an earlier run's mkfs did not complete)", d.fs_type);
+    case FormatAction::UseAsIs: return "keep its filesystem";  // which one: VolumeReport::filesystem
+    case FormatAction::Refuse: return "refuse: " + d.reason;
+  }
+  return "refuse";
+}
+std::string mount(const VolumeConfig& v) { return fmt::format("mount it on {} ({})", v.mount_point, v.mount_options); }
+
+}  // namespace mount_step
+
+std::vector<std::string> plan_volume(const PlanInputs& in) {
+  std::vector<std::string> plan;
+  const auto& d = in.decision;
+  switch (d.action) {
+    case VolumeAction::AlreadyMounted:
+    case VolumeAction::Fail:
+      return plan;
+    case VolumeAction::Create:
+      if (in.snapshot && in.wait_pending) plan.push_back(mount_step::wait_pending(*in.snapshot, in.pending_bound));
+      plan.push_back(mount_step::create(in.volume, in.availability_zone, in.snapshot));
+      plan.push_back(mount_step::attach(in.instance, in.volume.device));
+      break;
+    case VolumeAction::ReuseAttempt:
+      plan.push_back(mount_step::reuse(d.volume->id, false));
+      plan.push_back(mount_step::attach(in.instance, in.volume.device));
+      break;
+    case VolumeAction::ReuseAttached:
+      plan.push_back(mount_step::reuse(d.volume->id, true));
+      break;
+  }
+  plan.push_back(mount_step::wait_device());
+  plan.push_back(mount_step::format(in.format));
+  if (in.format.action != FormatAction::Refuse) plan.push_back(mount_step::mount(in.volume));
+  return plan;
+}
+
+}  // namespace agent

@@ -1,0 +1,125 @@
+#include "agent/core/freeze_window.h"
+
+#include <algorithm>
+
+#include "agent/core/log.h"
+
+namespace agent {
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::microseconds;
+using TimePoint = std::chrono::steady_clock::time_point;
+
+class ProcessGuard final : public FreezeGuard {
+ public:
+  explicit ProcessGuard(platform::ThawGuardian guardian) : guardian_(std::move(guardian)) {}
+  platform::Result<void> exclude(const std::string& mount_point) override { return guardian_.exclude(mount_point); }
+  platform::Result<platform::GuardianReport> finish() override { return guardian_.finish(); }
+
+ private:
+  // Its destructor finishes it when we never did: the guardian never outlives our interest.
+  platform::ThawGuardian guardian_;
+};
+
+}  // namespace
+
+platform::Result<std::unique_ptr<FreezeGuard>> ProcessGuardianLauncher::start(const platform::GuardianOptions& options) {
+  auto guardian = platform::ThawGuardian::start(options);
+  if (!guardian) return std::unexpected(guardian.error());
+  return std::make_unique<ProcessGuard>(std::move(*guardian));
+}
+
+struct FreezeWindow::State {
+  const ec2::Clock& clock;
+  std::unique_ptr<FreezeGuard> guard;
+  std::optional<platform::FreezeSet> set;
+  TimePoint guard_started{};
+  std::vector<std::string> already_frozen;
+  std::string group;
+  bool closed = false;
+};
+
+FreezeWindow::FreezeWindow(std::unique_ptr<State> state) : state_(std::move(state)) {}
+FreezeWindow::FreezeWindow(FreezeWindow&&) noexcept = default;
+
+FreezeWindow::~FreezeWindow() {
+  if (state_ && !state_->closed) (void)close();
+}
+
+std::expected<FreezeWindow, std::string> FreezeWindow::open(GuardianLauncher& guardians, platform::FreezeOps& ops,
+                                                            const ec2::Clock& clock, FreezeWindowOptions options) {
+  auto state = std::make_unique<State>(State{.clock = clock, .group = options.group});
+  // The guardian exists before the first FIFREEZE: from then on our death thaws.
+  state->guard_started = clock.monotonic();
+  auto started = guardians.start({.mount_points = options.mount_points,
+                                  .freeze_bound = options.bound,
+                                  .state_dir = options.run_dir});
+  if (!started) return std::unexpected("thaw guardian: " + started.error().describe() + "; nothing was frozen");
+  state->guard = std::move(*started);
+  auto* raw = state.get();
+  auto set = platform::FreezeSet::freeze(
+      ops, options.mount_points,
+      {.runtime_dir = options.run_dir,
+       .now = [&clock] { return clock.monotonic(); },
+       .on_already_frozen = [raw](const std::string& mount_point) {
+         raw->already_frozen.push_back(mount_point);
+         if (auto ex = raw->guard->exclude(mount_point); !ex) {
+           log_agent().warn("thaw guardian exclude mount_point={} error=\"{}\"", mount_point,
+                                    ex.error().describe());
+         }
+       }});
+  if (!set) {
+    // FreezeSet thawed what it froze; the guardian thaws anything left of ours and leaves.
+    auto report = state->guard->finish();
+    state->closed = true;
+    return std::unexpected("freeze: " + set.error().describe() +
+                           (report ? "" : "; thaw guardian: " + report.error().describe()));
+  }
+  state->set.emplace(std::move(*set));
+  return FreezeWindow(std::move(state));
+}
+
+FreezeWindowReport FreezeWindow::close() {
+  FreezeWindowReport out{.already_frozen = state_->already_frozen};
+  state_->closed = true;
+  auto thawed = state_->set->thaw();
+  if (!thawed) {
+    log_agent().error("thaw group={} error=\"{}\" (the guardian thaws what is left)", state_->group, thawed.error().describe());
+  }
+  auto report = state_->guard->finish();
+  if (report) {
+    out.trigger = report->trigger;
+  } else {
+    log_agent().error("thaw guardian error=\"{}\"", report.error().describe());
+  }
+  if (!thawed && !report) out.error = "thaw failed and the guardian did not report: run `ebsnap thaw --all` now";
+
+  const std::optional<TimePoint> guardian_thaw =
+      report ? std::optional{state_->guard_started + report->elapsed} : std::nullopt;
+  std::optional<TimePoint> first;
+  std::optional<TimePoint> last;
+  for (const auto& e : state_->set->entries()) {
+    std::optional<TimePoint> end;
+    if (e.state == platform::FreezeState::Thawed) {
+      end = e.thawed_at;
+    } else if (e.state == platform::FreezeState::NotFrozen) {
+      // Thawed before our FITHAW (the guardian's bound passed first): not proven consistent.
+      out.held = false;
+      end = guardian_thaw.value_or(e.thawed_at);
+    } else if (e.state == platform::FreezeState::ThawFailed) {
+      end = guardian_thaw;
+    }
+    if (!end) continue;  // someone else's freeze: not ours to measure
+    out.mounts[e.mount_point] = duration_cast<microseconds>(*end - e.freeze_started);
+    if (!first || e.freeze_started < *first) first = e.freeze_started;
+    if (!last || *end > *last) last = *end;
+  }
+  if (first && last) out.window = duration_cast<microseconds>(*last - *first);
+  log_agent().info("thaw group={} freeze_window_us={} guardian_trigger={} held={}", state_->group,
+                           out.window ? out.window->count() : -1,
+                           out.trigger ? to_string(*out.trigger) : "unknown", out.held);
+  return out;
+}
+
+}  // namespace agent

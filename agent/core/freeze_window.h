@@ -1,0 +1,98 @@
+#pragma once
+// One freeze window: the thaw guardian protocol in one place, so that no command has to
+// remember its steps.
+//
+//   open():  the guardian first (from then on our death thaws), then FIFREEZE of every
+//            filesystem at once (platform::FreezeSet); a filesystem someone else had frozen
+//            (EBUSY) is excluded from the guardian at once, on the failure path too, so that
+//            the guardian never thaws another tool's freeze;
+//   close(): FITHAW of what we froze, then the guardian is told "done" and reports; the window
+//            is measured with the injected clock, and whether the freeze held until our FITHAW.
+//
+// The guardian sits behind the GuardianLauncher seam (Services::guardians), so that the
+// ordering and the watchdog paths are unit-tested without forking a process that issues real
+// FITHAW ioctls.
+#include <chrono>
+#include <expected>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ec2/clock.h"
+#include "platform/error.h"
+#include "platform/freeze.h"
+#include "platform/freeze_ops.h"
+#include "platform/thaw_guardian.h"
+
+namespace agent {
+
+// A running guardian: what the agent may tell it.
+class FreezeGuard {
+ public:
+  virtual ~FreezeGuard() = default;
+  // The mount point was frozen by someone else (FIFREEZE said EBUSY): the guardian must not thaw it.
+  [[nodiscard]] virtual platform::Result<void> exclude(const std::string& mount_point) = 0;
+  // "Done": it thaws whatever is still frozen, reports and exits.
+  [[nodiscard]] virtual platform::Result<platform::GuardianReport> finish() = 0;
+};
+
+class GuardianLauncher {
+ public:
+  virtual ~GuardianLauncher() = default;
+  // Starts a guardian over `options.mount_points`; nothing is frozen yet when it returns.
+  [[nodiscard]] virtual platform::Result<std::unique_ptr<FreezeGuard>> start(
+      const platform::GuardianOptions& options) = 0;
+};
+
+// platform::ThawGuardian: a forked process holding descriptors of the mount points.
+class ProcessGuardianLauncher final : public GuardianLauncher {
+ public:
+  [[nodiscard]] platform::Result<std::unique_ptr<FreezeGuard>> start(
+      const platform::GuardianOptions& options) override;
+};
+
+struct FreezeWindowOptions {
+  std::string group;  // for the log
+  std::vector<std::string> mount_points;
+  std::chrono::milliseconds bound{10'000};  // the guardian thaws on its own after it
+  std::string run_dir = "/run/ebsnap";      // freeze state files; its filesystem is never frozen
+};
+
+// What a closed window says.
+struct FreezeWindowReport {
+  // Every filesystem we froze was still frozen at our FITHAW: the point in time was fixed while
+  // frozen. False when the guardian's bound passed first (watchdog-thawed).
+  bool held = true;
+  std::optional<std::chrono::microseconds> window;         // first FIFREEZE → last thaw
+  std::map<std::string, std::chrono::microseconds> mounts;  // each filesystem we froze
+  std::vector<std::string> already_frozen;                 // frozen by someone else; left alone
+  std::optional<platform::GuardianTrigger> trigger;        // why the guardian thawed
+  std::optional<std::string> error;  // the thaw failed and the guardian did not report
+};
+
+class FreezeWindow {
+ public:
+  // Starts the guardian and freezes; the error (one line) means nothing is frozen by us.
+  [[nodiscard]] static std::expected<FreezeWindow, std::string> open(GuardianLauncher& guardians,
+                                                                     platform::FreezeOps& ops,
+                                                                     const ec2::Clock& clock,
+                                                                     FreezeWindowOptions options);
+  FreezeWindow(FreezeWindow&&) noexcept;
+  FreezeWindow& operator=(FreezeWindow&&) = delete;
+  FreezeWindow(const FreezeWindow&) = delete;
+  FreezeWindow& operator=(const FreezeWindow&) = delete;
+  // Closes the window when close() was never called: nothing stays frozen past our interest.
+  ~FreezeWindow();
+
+  // FITHAW, then the guardian's report. Call once, as soon as the point in time is fixed.
+  [[nodiscard]] FreezeWindowReport close();
+
+ private:
+  struct State;
+  explicit FreezeWindow(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace agent

@@ -1,0 +1,86 @@
+#pragma once
+// The one hook protocol of every command (mount, snapshot, unmount, and those to come):
+//
+//   - a pre-hook that fails stops the operation it guards (the group's, or one volume's);
+//   - post-hooks always run for what the run worked on, with EBSNAP_STATUS ok or failed;
+//   - on_failure runs once per failed volume (or once for the group when the failure is not
+//     one volume's), whatever step it failed at;
+//   - no hook runs under --dry-run.
+//
+// Hooks run through the HookRunner seam of Services: the real one spawns the programs
+// (agent/core/hooks.h), unit tests record the calls.
+#include <chrono>
+#include <expected>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "agent/config/config.h"
+#include "agent/core/hooks.h"
+
+namespace agent {
+
+class HookRunner {
+ public:
+  virtual ~HookRunner() = default;
+  // Runs the hooks of `phase` in config order (agent/core/hooks.h run_hooks' rules).
+  [[nodiscard]] virtual std::expected<void, HookError> run(const Hooks& hooks, HookPhase phase,
+                                                           const HookContext& context,
+                                                           const HookRunOptions& options) = 0;
+};
+
+// The real one: run_hooks (posix_spawn, root-owned programs only).
+class ProcessHookRunner final : public HookRunner {
+ public:
+  [[nodiscard]] std::expected<void, HookError> run(const Hooks& hooks, HookPhase phase, const HookContext& context,
+                                                   const HookRunOptions& options) override;
+};
+
+// The protocol for one group of one run. Thread-safe: volumes run on threads of their own.
+class HookPhases {
+ public:
+  struct Names {
+    HookPhase pre_group;
+    HookPhase post_group;
+    HookPhase pre_volume;
+    HookPhase post_volume;
+  };
+  static constexpr Names k_mount{HookPhase::pre_mounts, HookPhase::post_mounts, HookPhase::pre_mount,
+                                 HookPhase::post_mount};
+  static constexpr Names k_unmount{HookPhase::pre_unmounts, HookPhase::post_unmounts, HookPhase::pre_unmount,
+                                   HookPhase::post_unmount};
+  static constexpr Names k_snapshot{HookPhase::pre_snapshots, HookPhase::post_snapshots,
+                                    HookPhase::pre_snapshot, HookPhase::post_snapshot};
+
+  HookPhases(HookRunner& runner, const GroupConfig& group, Names names, std::chrono::milliseconds timeout,
+             bool dry_run);
+
+  // The group's pre-hook; the error (one line) stops the group's operation.
+  [[nodiscard]] std::expected<void, std::string> pre_group();
+  // The group's post-hook, with the group's status; a failure comes back as one line for the
+  // run's errors (the operation itself is not undone).
+  [[nodiscard]] std::optional<std::string> post_group(bool ok);
+
+  // One volume's pre-hook; the error stops that volume.
+  [[nodiscard]] std::expected<void, std::string> pre_volume(const HookContext& context);
+  // One volume's post-hook, for every volume the operation worked on.
+  [[nodiscard]] std::optional<std::string> post_volume(HookContext context, bool ok);
+
+  // on_failure, at most once per mount point (or once for the group, with no mount point).
+  void on_failure(HookContext context, const std::string& error);
+
+ private:
+  [[nodiscard]] std::expected<void, HookError> run(HookPhase phase, const HookContext& context);
+
+  HookRunner& runner_;
+  const GroupConfig& group_;
+  Names names_;
+  HookRunOptions options_;
+  bool dry_run_;
+  std::mutex mutex_;
+  std::set<std::string> failure_ran_;
+};
+
+}  // namespace agent

@@ -1,0 +1,343 @@
+// The decide step of mount and unmount: table tests of the pure functions, and for every decision
+// path a dry run whose plan is exactly the steps the real run then carries out.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <functional>
+#include <utility>
+
+#include "agent/commands/mount.h"
+#include "agent/commands/mount_decide.h"
+#include "agent/commands/unmount.h"
+#include "agent/core/client_tokens.h"
+#include "tests/unit/agent_restore_fixture.h"
+
+namespace agent {
+namespace {
+
+using testing::FakeInstance;
+
+const ec2::InstanceId k_here{"i-0here"};
+
+ec2::Volume volume(std::string id, std::string attempt = {}, std::optional<ec2::InstanceId> attached_to = {},
+                   ec2::VolumeState state = ec2::VolumeState::Available) {
+  ec2::Volume v{.id = ec2::VolumeId{std::move(id)}, .size_gib = 10, .state = state};
+  if (!attempt.empty()) v.tags.push_back({std::string(k_tag_attempt), attempt});
+  v.tags.push_back({std::string(k_tag_instance_id), k_here.value});
+  if (attached_to) {
+    v.state = ec2::VolumeState::InUse;
+    v.attachments.push_back({.volume_id = v.id, .instance_id = *attached_to, .device = "/dev/sdf",
+                             .state = ec2::AttachmentState::Attached});
+  }
+  return v;
+}
+
+MountedAt mounted(std::string source, std::optional<ec2::Volume> v = {}) {
+  return MountedAt{.source = std::move(source), .fs_type = "ext4", .volume = std::move(v),
+                   .why_not = v ? "" : "serial vol0ffff is not ours"};
+}
+
+TEST(DecideVolume, Table) {
+  const auto ours = volume("vol-1");
+  const auto attached = volume("vol-2", "tok-a", k_here);
+  const auto made = volume("vol-3", "tok-b");
+  const auto creating = volume("vol-4", "tok-c", {}, ec2::VolumeState::Creating);
+  const RestoreAttempt attempt_a{.token = "tok-a", .volume_id = "vol-2", .formatted = true};
+  const RestoreAttempt attempt_b{.token = "tok-b", .volume_id = "vol-3"};
+  const RestoreAttempt attempt_c{.token = "tok-c"};
+  const RestoreAttempt sent_not_answered{.token = "tok-x"};
+  const RestoreAttempt spent{.token = "tok-y", .volume_id = "vol-gone"};
+  struct Row {
+    const char* name;
+    ObservedVolume observed;
+    VolumeAction action;
+    std::optional<std::string> volume;
+    bool replay = false;
+    bool keeps_attempt = false;
+  };
+  const std::vector<Row> rows = {
+      {"nothing anywhere", {.mount_point = "/m"}, VolumeAction::Create},
+      {"ours mounted", {.mount_point = "/m", .mounted = mounted("/dev/nvme1n1", ours), .ours = {ours}},
+       VolumeAction::AlreadyMounted, "vol-1"},
+      {"something else mounted", {.mount_point = "/m", .mounted = mounted("/dev/sda1")}, VolumeAction::Fail},
+      {"ours attached, its attempt", {.mount_point = "/m", .ours = {attached}, .attached = attached, .attempt = attempt_a},
+       VolumeAction::ReuseAttached, "vol-2", false, true},
+      {"ours attached, another attempt",
+       {.mount_point = "/m", .ours = {attached}, .attached = attached, .attempt = attempt_b},
+       VolumeAction::ReuseAttached, "vol-2"},
+      {"attempt's volume available", {.mount_point = "/m", .ours = {made}, .attempt = attempt_b},
+       VolumeAction::ReuseAttempt, "vol-3", false, true},
+      {"attempt's volume still creating", {.mount_point = "/m", .ours = {creating}, .attempt = attempt_c},
+       VolumeAction::ReuseAttempt, "vol-4", false, true},
+      {"attempt sent, never answered", {.mount_point = "/m", .attempt = sent_not_answered}, VolumeAction::Create,
+       std::nullopt, true, true},
+      {"attempt whose volume is gone", {.mount_point = "/m", .attempt = spent}, VolumeAction::Create},
+  };
+  for (const auto& row : rows) {
+    SCOPED_TRACE(row.name);
+    const auto d = decide_volume(row.observed);
+    EXPECT_EQ(d.action, row.action);
+    EXPECT_EQ(d.volume ? std::optional{d.volume->id.value} : std::nullopt, row.volume);
+    EXPECT_EQ(d.replay_token, row.replay);
+    EXPECT_EQ(d.attempt.has_value(), row.keeps_attempt);
+    EXPECT_EQ(d.reason.empty(), d.action != VolumeAction::Fail) << d.reason;
+  }
+}
+
+TEST(DecideFormat, Table) {
+  const platform::ProbeResult empty;
+  const platform::ProbeResult xfs{.fs_type = "xfs", .uuid = "u"};
+  const platform::ProbeResult ext4{.fs_type = "ext4", .uuid = "u"};
+  const platform::ProbeResult gpt{.partition_table = "gpt"};
+  struct Row {
+    const char* name;
+    FormatInputs in;
+    platform::ProbeResult content;
+    FormatAction action;
+    std::string fs_type;
+  };
+  const std::vector<Row> rows = {
+      {"new, empty", {.configured = FsType::xfs}, empty, FormatAction::Mkfs, "xfs"},
+      {"new, carries a partition table", {.configured = FsType::xfs}, gpt, FormatAction::Refuse, ""},
+      {"new, carries a filesystem", {.configured = FsType::xfs}, xfs, FormatAction::Refuse, ""},
+      {"from a snapshot", {.from_snapshot = true, .configured = FsType::xfs}, xfs, FormatAction::UseAsIs, "xfs"},
+      {"from a snapshot of another fs", {.from_snapshot = true, .configured = FsType::xfs}, ext4,
+       FormatAction::UseAsIs, "ext4"},
+      {"from a snapshot, no filesystem", {.from_snapshot = true, .configured = FsType::xfs}, empty,
+       FormatAction::Refuse, ""},
+      {"reused, mkfs interrupted", {.reused = true, .attempt_formatted = false, .configured = FsType::xfs}, xfs,
+       FormatAction::RedoMkfs, "xfs"},
+      {"reused, mkfs completed", {.reused = true, .attempt_formatted = true, .configured = FsType::xfs}, xfs,
+       FormatAction::UseAsIs, "xfs"},
+      {"reused, attempt unknown, ours", {.reused = true, .configured = FsType::xfs}, xfs, FormatAction::UseAsIs, "xfs"},
+      {"reused, attempt unknown, other fs", {.reused = true, .configured = FsType::xfs}, ext4, FormatAction::Refuse,
+       ""},
+      {"reused, never formatted", {.reused = true, .attempt_formatted = false, .configured = FsType::ext4}, empty,
+       FormatAction::Mkfs, "ext4"},
+  };
+  for (const auto& row : rows) {
+    SCOPED_TRACE(row.name);
+    const auto d = decide_format(row.in, "/dev/nvme1n1", row.content);
+    EXPECT_EQ(d.action, row.action) << d.reason;
+    if (row.action != FormatAction::Refuse) {
+      EXPECT_EQ(d.fs_type, row.fs_type);
+    }
+    EXPECT_EQ(d.reason.empty(), d.action != FormatAction::Refuse);
+  }
+  EXPECT_EQ(predict_format({.from_snapshot = true}).action, FormatAction::UseAsIs);
+  EXPECT_EQ(predict_format({.configured = FsType::xfs}).action, FormatAction::Mkfs);
+}
+
+TEST(DecideUnmount, Table) {
+  const auto attached = volume("vol-1", "", k_here);
+  const auto elsewhere = volume("vol-2", "", ec2::InstanceId{"i-0other"});
+  const auto leftover = volume("vol-3");
+  auto foreign_leftover = volume("vol-4");
+  foreign_leftover.tags = {{std::string(k_tag_instance_id), "i-0other"}};
+  struct Row {
+    const char* name;
+    std::vector<ec2::Volume> ours;
+    MountedAt mounted;
+    bool delete_volumes;
+    UnmountAction action;
+    std::vector<std::string> plan;
+    bool left_mounted = false;
+  };
+  const std::vector<Row> rows = {
+      {"nothing", {}, {}, true, UnmountAction::NothingAttached, {}},
+      {"attached elsewhere", {elsewhere}, {}, true, UnmountAction::NothingAttached, {}},
+      {"mounted and attached", {attached}, mounted("/dev/nvme1n1", attached), false, UnmountAction::Detach,
+       {unmount_step::unmount("/m", "/dev/nvme1n1"), unmount_step::detach(attached.id, "/dev/sdf")}},
+      {"mounted, attached, delete", {attached}, mounted("/dev/nvme1n1", attached), true, UnmountAction::Detach,
+       {unmount_step::unmount("/m", "/dev/nvme1n1"), unmount_step::detach(attached.id, "/dev/sdf"),
+        unmount_step::remove(attached.id)}},
+      {"attached, not mounted", {attached}, {}, false, UnmountAction::Detach,
+       {unmount_step::detach(attached.id, "/dev/sdf")}},
+      {"attached, something else mounted", {attached}, mounted("/dev/sda1"), false, UnmountAction::Detach,
+       {unmount_step::detach(attached.id, "/dev/sdf")}, true},
+      {"our leftover, delete", {leftover}, {}, true, UnmountAction::DeleteLeftover,
+       {unmount_step::remove_leftover(leftover.id)}},
+      {"our leftover, keep", {leftover}, {}, false, UnmountAction::NothingAttached, {}},
+      {"another instance's leftover", {foreign_leftover}, {}, true, UnmountAction::NothingAttached, {}},
+  };
+  for (const auto& row : rows) {
+    SCOPED_TRACE(row.name);
+    const auto d = decide_unmount("/m", row.ours, row.mounted, k_here, row.delete_volumes);
+    EXPECT_EQ(d.action, row.action);
+    EXPECT_EQ(d.plan, row.plan);
+    EXPECT_EQ(d.left_mounted.has_value(), row.left_mounted);
+    EXPECT_EQ(d.unmount, row.mounted.ours());
+  }
+}
+
+const VolumeReport& outcome(const RunReport& r, const std::string& mount_point) {
+  for (const auto& g : r.groups) {
+    for (const auto& v : g.volumes) {
+      if (v.mount_point == mount_point) return v;
+    }
+  }
+  throw std::runtime_error("no outcome for " + mount_point);
+}
+
+// A dry run, then the real run: the plan the one printed is the steps the other carried out.
+class PlanMatchesRun : public ::testing::Test {
+ protected:
+  // Runs `command` dry, then (after `between`) for real; returns {plan, steps} of /data/a.
+  template <class Command>
+  std::pair<std::vector<std::string>, std::vector<std::string>> plan_then_run(
+      Command command, const std::function<void()>& between = {}) {
+    f.services.options.dry_run = true;
+    const auto planned = command();
+    f.services.options.dry_run = false;
+    if (between) between();
+    const auto done = command();
+    EXPECT_TRUE(done.ok()) << render_text(done);
+    EXPECT_TRUE(planned.ok()) << render_text(planned);
+    return {outcome(planned, "/data/a").plan, outcome(done, "/data/a").steps};
+  }
+  auto mount_run() {
+    return plan_then_run([this] { return mount(f.context()); });
+  }
+  auto unmount_run(bool delete_volumes) {
+    return plan_then_run([this, delete_volumes] { return unmount(f.context(), {.delete_volumes = delete_volumes}); });
+  }
+
+  // Our xfs volume attached here by a run killed after its mkfs (completed or not).
+  void left_attached_by_a_killed_run(bool formatted) {
+    f.add_group("db", {f.volume("/dev/sdf", "/data/a", FsType::xfs)});
+    ClientTokens tokens(f.services.options.run_dir);
+    auto attempt = tokens.begin("db", "/data/a");
+    ASSERT_TRUE(attempt);
+    auto v = f.our_volume("db", "/data/a", "/dev/sdf", attempt->token);
+    v.state = ec2::VolumeState::InUse;
+    v.attachments.push_back(ec2::VolumeAttachment{
+        .instance_id = f.instance_id, .device = "/dev/sdf", .state = ec2::AttachmentState::Attached});
+    v.id = f.ec2.add_volume(v);
+    attempt->volume_id = v.id.value;
+    attempt->formatted = formatted;
+    ASSERT_TRUE(tokens.record("db", "/data/a", *attempt));
+    const auto d = f.plug(v);
+    f.devices.set_content(d.devnode, platform::ProbeResult{.fs_type = "xfs", .uuid = "left-by-mkfs"});
+  }
+
+  FakeInstance f;
+};
+
+TEST_F(PlanMatchesRun, CreateEmpty) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  const auto [plan, steps] = mount_run();
+  EXPECT_EQ(plan, steps);
+  ASSERT_EQ(steps.size(), 5U);
+  EXPECT_TRUE(steps[3].starts_with("mkfs.ext4")) << steps[3];
+}
+
+TEST_F(PlanMatchesRun, CreateFromSnapshot) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  const auto snap = f.add_snapshot("/data/a", 1);
+  const auto [plan, steps] = mount_run();
+  EXPECT_EQ(plan, steps);
+  ASSERT_FALSE(steps.empty());
+  EXPECT_NE(steps.front().find(snap.value), std::string::npos) << steps.front();
+  EXPECT_EQ(steps[3], "keep its filesystem");
+}
+
+TEST(PlanMatchesRunPending, CreateAfterWaitingForAPendingSnapshot) {
+  FakeInstance m(ec2::FakeEc2Options{.progress = ec2::FakeEc2Options::Progress::Manual});
+  m.add_group("db", {m.volume("/dev/sdf", "/data/a")});
+  m.add_snapshot("/data/a", 24);
+  const auto pending = m.add_snapshot("/data/a", 0, ec2::SnapshotState::Pending);
+  m.services.options.dry_run = true;
+  const auto planned = mount(m.context());
+  m.services.options.dry_run = false;
+  // The real run: the snapshot completes on its second poll round; volumes move once it has.
+  std::atomic<int> describes{0};
+  std::atomic<bool> completed{false};
+  m.ec2.on_call([&](std::string_view action) {
+    if (action == "DescribeSnapshots" && ++describes == 3) {
+      m.ec2.step();
+      completed = true;
+    }
+    if (action == "DescribeVolumes" && completed) m.ec2.step();
+  });
+  const auto done = mount(m.context());
+  ASSERT_TRUE(done.ok()) << render_text(done);
+  const auto& plan = outcome(planned, "/data/a").plan;
+  const auto& steps = outcome(done, "/data/a").steps;
+  EXPECT_EQ(plan, steps);
+  ASSERT_FALSE(steps.empty());
+  EXPECT_TRUE(steps.front().starts_with("wait for pending snapshot " + pending.value)) << steps.front();
+  EXPECT_EQ(outcome(done, "/data/a").snapshot_id, pending.value);
+}
+
+TEST_F(PlanMatchesRun, ReuseTheVolumeOfAnAttemptThatDiedBeforeAttaching) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  f.ec2.fail_next("AttachVolume", ec2::Error{.kind = ec2::ErrorKind::ServerError, .message = "injected"});
+  ASSERT_FALSE(mount(f.context()).ok());
+  const auto [plan, steps] = mount_run();
+  EXPECT_EQ(plan, steps);
+  ASSERT_FALSE(steps.empty());
+  EXPECT_TRUE(steps.front().starts_with("reuse volume")) << steps.front();
+  EXPECT_EQ(f.ec2.call_count("CreateVolume"), 1);
+}
+
+// The bug the dry run had: it promised an mkfs the real run skips.
+TEST_F(PlanMatchesRun, ReuseAttachedVolumeWhoseMkfsCompleted) {
+  left_attached_by_a_killed_run(/*formatted=*/true);
+  const auto [plan, steps] = mount_run();
+  EXPECT_EQ(plan, steps);
+  EXPECT_TRUE(std::ranges::find(steps, "keep its filesystem") != steps.end()) << ::testing::PrintToString(steps);
+  EXPECT_TRUE(f.devices.mkfs_calls().empty());
+}
+
+TEST_F(PlanMatchesRun, ReuseAttachedVolumeWhoseMkfsWasInterrupted) {
+  left_attached_by_a_killed_run(/*formatted=*/false);
+  const auto [plan, steps] = mount_run();
+  EXPECT_EQ(plan, steps);
+  EXPECT_TRUE(std::ranges::any_of(steps, [](const std::string& s) { return s.starts_with("mkfs.xfs again"); }))
+      << ::testing::PrintToString(steps);
+  EXPECT_EQ(f.devices.mkfs_calls().size(), 1U);
+}
+
+TEST_F(PlanMatchesRun, AlreadyMountedPlansAndDoesNothing) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  ASSERT_TRUE(mount(f.context()).ok());
+  const auto [plan, steps] = mount_run();
+  EXPECT_TRUE(plan.empty());
+  EXPECT_TRUE(steps.empty());
+}
+
+TEST_F(PlanMatchesRun, UnmountAndDetach) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  ASSERT_TRUE(mount(f.context()).ok());
+  f.ec2.on_call([this](std::string_view action) {
+    if (action != "DetachVolume") return;
+    auto found = f.devices.find_by_serial(f.live_volumes_of("/data/a").front().id.value);
+    if (found && *found) f.devices.remove_device((*found)->devnode);
+  });
+  const auto [plan, steps] = unmount_run(/*delete_volumes=*/true);
+  EXPECT_EQ(plan, steps);
+  ASSERT_EQ(steps.size(), 3U);
+  EXPECT_TRUE(steps[0].starts_with("unmount /data/a")) << steps[0];
+}
+
+TEST_F(PlanMatchesRun, DeleteTheVolumeAnUnmountLeftDetached) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  ASSERT_TRUE(mount(f.context()).ok());
+  f.ec2.on_call([this](std::string_view action) {
+    if (action != "DetachVolume") return;
+    for (const auto& v : f.live_volumes_of("/data/a")) {
+      auto found = f.devices.find_by_serial(v.id.value);
+      if (found && *found) f.devices.remove_device((*found)->devnode);
+    }
+  });
+  f.ec2.fail_next("DeleteVolume", ec2::Error{.kind = ec2::ErrorKind::ServerError, .message = "injected"});
+  ASSERT_FALSE(unmount(f.context(), {.delete_volumes = true}).ok());
+  f.ec2.settle();
+  const auto [plan, steps] = unmount_run(/*delete_volumes=*/true);
+  EXPECT_EQ(plan, steps);
+  ASSERT_EQ(steps.size(), 1U);
+  EXPECT_NE(steps[0].find("left by an earlier run"), std::string::npos) << steps[0];
+}
+
+}  // namespace
+}  // namespace agent
