@@ -67,13 +67,13 @@ int render(const RunReport& report, const Invocation& invocation, std::ostream& 
 
 std::string_view to_string(CommandName command) {
   switch (command) {
-    case CommandName::mount: return "mount";
-    case CommandName::snapshot: return "snapshot";
-    case CommandName::unmount: return "unmount";
-    case CommandName::list: return "list";
-    case CommandName::check: return "check";
-    case CommandName::thaw: return "thaw";
-    case CommandName::version: return "version";
+    case CommandName::Mount: return "mount";
+    case CommandName::Snapshot: return "snapshot";
+    case CommandName::Unmount: return "unmount";
+    case CommandName::List: return "list";
+    case CommandName::Check: return "check";
+    case CommandName::Thaw: return "thaw";
+    case CommandName::Version: return "version";
   }
   return "version";
 }
@@ -153,22 +153,22 @@ std::expected<Invocation, CliStop> parse_command_line(std::span<const char* cons
     if (!app.get_subcommands().empty() && !version->parsed()) {
       return std::unexpected(usage_error("--version takes no command"));
     }
-    inv.command = CommandName::version;
+    inv.command = CommandName::Version;
     return inv;
   }
   if (app.get_subcommands().empty()) return std::unexpected(usage_error("missing command; usage: ebsnap [OPTIONS] COMMAND [ARGS]"));
-  if (mount->parsed()) inv.command = CommandName::mount;
-  if (snapshot->parsed()) inv.command = CommandName::snapshot;
-  if (unmount->parsed()) inv.command = CommandName::unmount;
-  if (list->parsed()) inv.command = CommandName::list;
-  if (check->parsed()) inv.command = CommandName::check;
-  if (thaw->parsed()) inv.command = CommandName::thaw;
-  if (version->parsed()) inv.command = CommandName::version;
+  if (mount->parsed()) inv.command = CommandName::Mount;
+  if (snapshot->parsed()) inv.command = CommandName::Snapshot;
+  if (unmount->parsed()) inv.command = CommandName::Unmount;
+  if (list->parsed()) inv.command = CommandName::List;
+  if (check->parsed()) inv.command = CommandName::Check;
+  if (thaw->parsed()) inv.command = CommandName::Thaw;
+  if (version->parsed()) inv.command = CommandName::Version;
 
   if (inv.region && !rules::is_valid_region(*inv.region)) {
     return std::unexpected(usage_error("--region: expected a region such as eu-west-1, got '" + *inv.region + "'"));
   }
-  if (inv.command == CommandName::thaw) {
+  if (inv.command == CommandName::Thaw) {
     if (inv.all && !inv.mount_points.empty()) return std::unexpected(usage_error("thaw: give MOUNT... or --all, not both"));
     if (!inv.all && inv.mount_points.empty()) return std::unexpected(usage_error("thaw: expected MOUNT... or --all"));
     for (const auto& m : inv.mount_points) {
@@ -189,7 +189,7 @@ std::string config_path_for(const Invocation& invocation, const char* env_value)
 
 int run_invocation(const Invocation& inv, Commands& commands, std::ostream& out, std::ostream& err,
                    const CliEnvironment& environment) {
-  if (inv.command == CommandName::version) {
+  if (inv.command == CommandName::Version) {
     if (inv.json) {
       out << nlohmann::ordered_json{{"schema", k_report_schema_version}, {"command", "version"}, {"ebsnap_version", k_version}}.dump(2)
           << "\n";
@@ -198,7 +198,7 @@ int run_invocation(const Invocation& inv, Commands& commands, std::ostream& out,
     }
     return k_exit_ok;
   }
-  if (inv.command == CommandName::thaw) {
+  if (inv.command == CommandName::Thaw) {
     log_agent().info("run command=thaw all={} mount_points={} dry_run={}", inv.all, inv.mount_points.size(), inv.dry_run);
     return render(commands.thaw(ThawRequest{.mount_points = inv.mount_points, .all = inv.all, .dry_run = inv.dry_run}), inv,
                   out);
@@ -241,7 +241,7 @@ int run_invocation(const Invocation& inv, Commands& commands, std::ostream& out,
   }
 
   GroupRefs groups;
-  if (inv.command == CommandName::list && inv.groups.empty()) {
+  if (inv.command == CommandName::List && inv.groups.empty()) {
     for (const auto& g : config->groups) groups.push_back(&g);
   }
   for (const auto& name : inv.groups) {
@@ -264,7 +264,7 @@ int run_invocation(const Invocation& inv, Commands& commands, std::ostream& out,
                          .dry_run = inv.dry_run,
                          .interactive = environment.stdin_is_tty};
   const bool needs_filter_values =
-      inv.command == CommandName::mount || inv.command == CommandName::snapshot || inv.command == CommandName::list;
+      inv.command == CommandName::Mount || inv.command == CommandName::Snapshot || inv.command == CommandName::List;
   if (needs_filter_values && !context.filter_values) {
     print_error_line(err, context.filter_values.error().describe());
     return k_exit_usage;
@@ -273,15 +273,15 @@ int run_invocation(const Invocation& inv, Commands& commands, std::ostream& out,
   log_agent().info("run command={} groups={} config={} dry_run={}", to_string(inv.command), groups.size(), path, inv.dry_run);
   RunReport report;
   switch (inv.command) {
-    case CommandName::mount: report = commands.mount(context, groups); break;
-    case CommandName::snapshot: report = commands.snapshot(context, groups); break;
-    case CommandName::unmount:
+    case CommandName::Mount: report = commands.mount(context, groups); break;
+    case CommandName::Snapshot: report = commands.snapshot(context, groups); break;
+    case CommandName::Unmount:
       report = commands.unmount(context, groups, UnmountOptions{.delete_volumes = inv.delete_volumes, .assume_yes = inv.yes});
       break;
-    case CommandName::list: report = commands.list(context, groups); break;
-    case CommandName::check: report = commands.check(context); break;
-    case CommandName::thaw:
-    case CommandName::version: break;
+    case CommandName::List: report = commands.list(context, groups); break;
+    case CommandName::Check: report = commands.check(context); break;
+    case CommandName::Thaw:
+    case CommandName::Version: break;
   }
   if (report.command.empty()) report.command = std::string(to_string(inv.command));
   return render(report, inv, out);
@@ -295,7 +295,7 @@ int run_cli(std::span<const char* const> args, Commands& commands, std::ostream&
     err << invocation.error().err;
     return invocation.error().exit_code;
   }
-  if (invocation->command != CommandName::version) configure_logging(invocation->verbosity);
+  if (invocation->command != CommandName::Version) configure_logging(invocation->verbosity);
   return run_invocation(*invocation, commands, out, err, environment);
 }
 

@@ -27,11 +27,11 @@ inline constexpr int k_exit_ok = 0;
 inline constexpr int k_exit_failed = 1;
 inline constexpr int k_exit_usage = 2;
 
-enum class CommandName { mount, snapshot, unmount, list, check, thaw, version };
+enum class CommandName { Mount, Snapshot, Unmount, List, Check, Thaw, Version };
 [[nodiscard]] std::string_view to_string(CommandName command);
 
 struct Invocation {
-  CommandName command = CommandName::version;
+  CommandName command = CommandName::Version;
   std::vector<std::string> groups;        // mount, snapshot, unmount, list
   std::vector<std::string> mount_points;  // thaw
   bool all = false;                       // thaw --all

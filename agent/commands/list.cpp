@@ -81,7 +81,7 @@ RunReport list(const RunContext& c) {
   }
   for (const auto* g : c.groups) {
     for (const auto& vc : g->volumes) {
-      VolumeReport v{.mount_point = vc.mount_point, .device = vc.device, .outcome = Outcome::listed, .state = "absent"};
+      VolumeReport v{.mount_point = vc.mount_point, .device = vc.device, .outcome = Outcome::Listed, .state = "absent"};
       if (ours) describe_volume(c, (*ours)[vc.mount_point], v);
       if (snapshots) describe_latest(*snapshots, c.filters, v);
       report.group(g->name).volumes.push_back(std::move(v));

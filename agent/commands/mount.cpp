@@ -103,7 +103,7 @@ class Mount {
 void Mount::fail(Item& item, std::string reason) {
   log_agent().error("mount group={} mount_point={} volume_id={} status=failed reason=\"{}\"", item.group->name,
                     item.volume->mount_point, item.out.volume_id.value_or("-"), reason);
-  item.out.outcome = Outcome::failed;
+  item.out.outcome = Outcome::Failed;
   item.out.reason = std::move(reason);
   item.stage = Stage::Done;
 }
@@ -178,7 +178,7 @@ void Mount::take_decision(Item& item, VolumeDecision d) {
       return fail(item, d.reason);
     case VolumeAction::AlreadyMounted: {
       const auto mounted = mounted_volume_at(s_.mounter, s_.devices, mp, {*d.volume}, c_.instance.instance_id);
-      item.out.outcome = Outcome::already_mounted;
+      item.out.outcome = Outcome::AlreadyMounted;
       if (mounted) {
         item.out.devnode = mounted->source;
         item.out.filesystem = mounted->fs_type;
@@ -306,7 +306,7 @@ void Mount::plan(Item& item) {
                                          .format = format,
                                          .availability_zone = c_.instance.availability_zone,
                                          .instance = c_.instance.instance_id});
-  item.out.outcome = format.action == FormatAction::Refuse ? Outcome::failed : Outcome::planned;
+  item.out.outcome = format.action == FormatAction::Refuse ? Outcome::Failed : Outcome::Planned;
   if (format.action == FormatAction::Refuse) item.out.reason = format.reason;
   item.out.filesystem = std::string(to_string(item.volume->filesystem));
   item.stage = Stage::Done;
@@ -594,7 +594,7 @@ void Mount::format_and_mount(Item& item, const std::string& devnode) {
   }
   mounted->release();
   item.out.steps.push_back(mount_step::mount(v));
-  item.out.outcome = item.reused ? Outcome::reused : (format_inputs(item).from_snapshot ? Outcome::restored : Outcome::created);
+  item.out.outcome = item.reused ? Outcome::Reused : (format_inputs(item).from_snapshot ? Outcome::Restored : Outcome::Created);
   item.stage = Stage::Done;
   log_agent().info("mount group={} mount_point={} volume_id={} devnode={} snapshot_id={} status={}", item.group->name,
                    v.mount_point, item.ec2_volume->id, devnode, item.out.snapshot_id.value_or("-"),
@@ -606,7 +606,7 @@ void Mount::finish(Item& item) {
   if (item.decision.action == VolumeAction::ReuseAttached) item.out.steps.push_back(mount_step::reuse(item.ec2_volume->id, true));
   if (item.decision.action == VolumeAction::ReuseAttempt) item.out.steps.insert(item.out.steps.begin(), mount_step::reuse(item.ec2_volume->id, false));
   attach_and_mount(item);
-  const bool failed = item.out.outcome == Outcome::failed;
+  const bool failed = item.out.outcome == Outcome::Failed;
   if (auto post = item.hooks->post_volume(hook_context(item), !failed)) {
     item.out.warnings.push_back(*post);
     error(*post);
@@ -673,10 +673,10 @@ void Mount::act(std::vector<Item>& items) {
   }
   // Whatever step a volume failed at (creating, waiting, before any of it), on_failure once.
   for (auto& item : items) {
-    if (item.out.outcome == Outcome::failed) item.hooks->on_failure(hook_context(item), item.out.reason.value_or(""));
+    if (item.out.outcome == Outcome::Failed) item.hooks->on_failure(hook_context(item), item.out.reason.value_or(""));
   }
   for (const auto* g : groups) {
-    const bool ok = std::ranges::none_of(items, [&](const Item& i) { return i.group == g && i.out.outcome == Outcome::failed; });
+    const bool ok = std::ranges::none_of(items, [&](const Item& i) { return i.group == g && i.out.outcome == Outcome::Failed; });
     if (auto post = hooks_.at(g)->post_group(ok)) error(*post);
   }
 }

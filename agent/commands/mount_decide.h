@@ -55,7 +55,7 @@ struct FormatInputs {
   bool reused = false;         // a volume an earlier run created
   // The attempt record says the earlier run's mkfs completed (nullopt: no attempt record).
   std::optional<bool> attempt_formatted;
-  FsType configured = FsType::ext4;
+  FsType configured = FsType::Ext4;
 };
 
 struct FormatDecision {

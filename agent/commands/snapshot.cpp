@@ -172,16 +172,16 @@ class GroupRun {
   }
 
   void fail_volume(VolumeReport& v, std::string reason) {
-    v.outcome = Outcome::failed;
+    v.outcome = Outcome::Failed;
     log_agent().error("snapshot group={} mount_point={} error=\"{}\"", group_.name, v.mount_point, reason);
     v.reason = std::move(reason);
   }
 
   // Every member not snapshotted gets `outcome` and the reason; the group's error says it once.
-  void fail_all(const std::string& reason, Outcome outcome = Outcome::failed) {
+  void fail_all(const std::string& reason, Outcome outcome = Outcome::Failed) {
     if (!report_.error) report_.error = reason;
     for (auto& m : members_) {
-      if (m.out->outcome == Outcome::snapshotted) continue;
+      if (m.out->outcome == Outcome::Snapshotted) continue;
       m.out->outcome = outcome;
       m.out->reason = reason;
     }
@@ -264,7 +264,7 @@ class GroupRun {
                                                    : rate_note(call.snapshots.error())));
           continue;
         }
-        m->out->outcome = Outcome::planned;
+        m->out->outcome = Outcome::Planned;
         m->out->reason = std::string(frozen ? "would freeze, " : "would not freeze, ") + call.call +
                          (m->out->reason ? "; " + *m->out->reason : "");
         m->out->plan = steps_of(*m, *part);
@@ -290,12 +290,12 @@ class GroupRun {
   // is one point in time for all of them); nothing is frozen then.
   bool pre_hooks() {
     if (auto pre = hooks_.pre_group(); !pre) {
-      fail_all(pre.error(), Outcome::skipped);
+      fail_all(pre.error(), Outcome::Skipped);
       return false;
     }
     for (const auto& m : members_) {
       if (auto pre = hooks_.pre_volume(context_of(m)); !pre) {
-        fail_all(pre.error(), Outcome::skipped);
+        fail_all(pre.error(), Outcome::Skipped);
         return false;
       }
     }
@@ -308,7 +308,7 @@ class GroupRun {
     const bool ok = report_.ok();
     std::vector<std::string> failed;
     for (const auto& m : members_) {
-      if (auto post = hooks_.post_volume(context_of(m), m.out->outcome == Outcome::snapshotted)) {
+      if (auto post = hooks_.post_volume(context_of(m), m.out->outcome == Outcome::Snapshotted)) {
         m.out->warnings.push_back(*post);
         failed.push_back(*post);
       }
@@ -317,7 +317,7 @@ class GroupRun {
     if (!ok) {
       std::string error = report_.error.value_or("");
       for (const auto& v : report_.volumes) {
-        if (error.empty() && v.outcome == Outcome::failed) error = v.mount_point + ": " + v.reason.value_or("");
+        if (error.empty() && v.outcome == Outcome::Failed) error = v.mount_point + ": " + v.reason.value_or("");
       }
       hooks_.on_failure(HookContext{.group = group_.name}, error);
     }
@@ -420,7 +420,7 @@ class GroupRun {
     // CreateSnapshot would make a second snapshot). Not proven to be taken while frozen.
     take(find_by_run_tag(part), part, c == Consistency::Unfrozen ? c : Consistency::WatchdogThawed, created);
     for (auto* m : part) {
-      if (m->out->outcome == Outcome::snapshotted) {
+      if (m->out->outcome == Outcome::Snapshotted) {
         m->out->reason = "the response was lost; found by ebsnap:run-id=" + run_id_ +
                          "; not proven to be taken while frozen, tagged " + std::string(to_string(*m->consistency));
       } else {
@@ -442,7 +442,7 @@ class GroupRun {
         continue;
       }
       m->consistency = c;
-      m->out->outcome = Outcome::snapshotted;
+      m->out->outcome = Outcome::Snapshotted;
       m->out->snapshot_id = it->id.value;
       m->out->consistency = std::string(to_string(c));
       m->out->steps = steps_of(*m, part);
@@ -473,7 +473,7 @@ class GroupRun {
   void finish_record(RunRecord& record, const std::vector<ec2::Snapshot>& created, bool unknown) {
     for (auto& rv : record.volumes) {
       auto m = std::ranges::find_if(members_, [&](const Member& x) { return x.volume.id == rv.volume_id; });
-      if (m != members_.end() && m->out->outcome == Outcome::snapshotted) rv.verdict = m->consistency;
+      if (m != members_.end() && m->out->outcome == Outcome::Snapshotted) rv.verdict = m->consistency;
     }
     if (unknown) {
       if (auto w = write_run_record(s_.options.run_dir, record); !w) log_agent().error("run record error=\"{}\"", w.error());
@@ -487,7 +487,7 @@ class GroupRun {
     }
     for (const auto& m : members_) {
       auto& v = *m.out;
-      if (v.outcome != Outcome::snapshotted) continue;
+      if (v.outcome != Outcome::Snapshotted) continue;
       if (fix.error) v.reason = (v.reason ? *v.reason + "; " : std::string()) + *fix.error;
       log_agent().info("snapshot group={} mount_point={} volume_id={} snapshot_id={} consistency={} freeze_ms={}",
                        group_.name, v.mount_point, m.volume.id, *v.snapshot_id, *v.consistency, v.freeze_ms.value_or(-1));

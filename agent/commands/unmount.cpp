@@ -88,7 +88,7 @@ class Unmount {
   void fail(Item& item, std::string reason) {
     log_agent().error("unmount group={} mount_point={} volume_id={} status=failed reason=\"{}\"", item.group->name,
                       item.volume->mount_point, item.out.volume_id.value_or("-"), reason);
-    item.out.outcome = Outcome::failed;
+    item.out.outcome = Outcome::Failed;
     item.out.reason = std::move(reason);
   }
   [[nodiscard]] static HookContext context(const Item& item) {
@@ -136,10 +136,10 @@ void Unmount::observe_and_decide(std::vector<Item>& items) {
     if (d.left_mounted) item.out.warnings.push_back(*d.left_mounted);
     if (d.unmount) item.out.devnode = mounted->source;
     if (d.action == UnmountAction::NothingAttached) {
-      item.out.outcome = Outcome::not_attached;
+      item.out.outcome = Outcome::NotAttached;
     } else if (d.action == UnmountAction::DeleteLeftover) {
       item.detached = true;
-      item.out.outcome = Outcome::unmounted;
+      item.out.outcome = Outcome::Unmounted;
       item.out.warnings.push_back(
           fmt::format("volume {} of ours was left detached by an earlier run: deleting it", d.volume->id.value));
     } else if (!d.unmount) {
@@ -147,7 +147,7 @@ void Unmount::observe_and_decide(std::vector<Item>& items) {
     }
     if (dry_run_) {
       item.out.plan = d.plan;
-      if (d.action != UnmountAction::NothingAttached) item.out.outcome = Outcome::planned;
+      if (d.action != UnmountAction::NothingAttached) item.out.outcome = Outcome::Planned;
     }
   }
 }
@@ -193,7 +193,7 @@ void Unmount::unmount_and_detach(Item& item) {
   }
   item.out.steps.push_back(unmount_step::detach(id, attached_as));
   item.detached = true;
-  item.out.outcome = Outcome::unmounted;
+  item.out.outcome = Outcome::Unmounted;
 }
 
 void Unmount::delete_detached(std::vector<Item*>& items) {
@@ -231,7 +231,7 @@ void Unmount::delete_detached(std::vector<Item*>& items) {
     item.out.steps.push_back(item.decision.action == UnmountAction::DeleteLeftover
                                  ? unmount_step::remove_leftover(v.id)
                                  : unmount_step::remove(v.id));
-    item.out.outcome = Outcome::deleted;
+    item.out.outcome = Outcome::Deleted;
   }
 }
 
@@ -250,7 +250,7 @@ void Unmount::unmount_group(const GroupConfig& group, std::vector<Item*>& mine) 
   if (delete_) delete_detached(mine);
   bool ok = true;
   for (auto* item : mine) {
-    const bool failed = item->out.outcome == Outcome::failed;
+    const bool failed = item->out.outcome == Outcome::Failed;
     ok = ok && !failed;
     if (auto post = hooks.post_volume(context(*item), !failed)) error(*post);
     if (failed) hooks.on_failure(context(*item), item->out.reason.value_or(""));

@@ -6,34 +6,34 @@ namespace agent {
 namespace {
 
 constexpr std::array<std::pair<FsType, std::string_view>, 2> k_fs_names{{
-    {FsType::ext4, "ext4"},
-    {FsType::xfs, "xfs"},
+    {FsType::Ext4, "ext4"},
+    {FsType::Xfs, "xfs"},
 }};
 
 constexpr std::array<std::pair<VolumeType, std::string_view>, 7> k_volume_type_names{{
-    {VolumeType::gp2, "gp2"},
-    {VolumeType::gp3, "gp3"},
-    {VolumeType::io1, "io1"},
-    {VolumeType::io2, "io2"},
-    {VolumeType::st1, "st1"},
-    {VolumeType::sc1, "sc1"},
-    {VolumeType::standard, "standard"},
+    {VolumeType::Gp2, "gp2"},
+    {VolumeType::Gp3, "gp3"},
+    {VolumeType::Io1, "io1"},
+    {VolumeType::Io2, "io2"},
+    {VolumeType::St1, "st1"},
+    {VolumeType::Sc1, "sc1"},
+    {VolumeType::Standard, "standard"},
 }};
 
 constexpr std::array<std::pair<HookPhase, std::string_view>, 13> k_phase_names{{
-    {HookPhase::pre_mounts, "pre_mounts"},
-    {HookPhase::post_mounts, "post_mounts"},
-    {HookPhase::pre_mount, "pre_mount"},
-    {HookPhase::post_mount, "post_mount"},
-    {HookPhase::pre_unmounts, "pre_unmounts"},
-    {HookPhase::post_unmounts, "post_unmounts"},
-    {HookPhase::pre_unmount, "pre_unmount"},
-    {HookPhase::post_unmount, "post_unmount"},
-    {HookPhase::pre_snapshots, "pre_snapshots"},
-    {HookPhase::post_snapshots, "post_snapshots"},
-    {HookPhase::pre_snapshot, "pre_snapshot"},
-    {HookPhase::post_snapshot, "post_snapshot"},
-    {HookPhase::on_failure, "on_failure"},
+    {HookPhase::PreMounts, "pre_mounts"},
+    {HookPhase::PostMounts, "post_mounts"},
+    {HookPhase::PreMount, "pre_mount"},
+    {HookPhase::PostMount, "post_mount"},
+    {HookPhase::PreUnmounts, "pre_unmounts"},
+    {HookPhase::PostUnmounts, "post_unmounts"},
+    {HookPhase::PreUnmount, "pre_unmount"},
+    {HookPhase::PostUnmount, "post_unmount"},
+    {HookPhase::PreSnapshots, "pre_snapshots"},
+    {HookPhase::PostSnapshots, "post_snapshots"},
+    {HookPhase::PreSnapshot, "pre_snapshot"},
+    {HookPhase::PostSnapshot, "post_snapshot"},
+    {HookPhase::OnFailure, "on_failure"},
 }};
 
 template <class E, std::size_t N>

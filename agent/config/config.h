@@ -15,8 +15,8 @@
 
 namespace agent {
 
-enum class FsType { ext4, xfs };
-enum class VolumeType { gp2, gp3, io1, io2, st1, sc1, standard };
+enum class FsType { Ext4, Xfs };
+enum class VolumeType { Gp2, Gp3, Io1, Io2, St1, Sc1, Standard };
 
 [[nodiscard]] std::string_view to_string(FsType type);
 [[nodiscard]] std::string_view to_string(VolumeType type);
@@ -27,9 +27,9 @@ struct VolumeConfig {
   std::string device;       // as configured: /dev/sd[f-z] or /dev/xvd[f-z]
   std::string mount_point;  // absolute, normalised, never "/"
   std::int64_t size_gib = 0;  // 1..16384; used when no snapshot exists yet
-  FsType filesystem = FsType::ext4;
+  FsType filesystem = FsType::Ext4;
   std::string mount_options = "defaults";
-  VolumeType volume_type = VolumeType::gp3;
+  VolumeType volume_type = VolumeType::Gp3;
   std::optional<std::int32_t> iops;             // only io1, io2, gp3
   std::optional<std::int32_t> throughput_mibps; // only gp3
   bool encrypted = false;
@@ -37,17 +37,17 @@ struct VolumeConfig {
 };
 
 enum class HookPhase {
-  pre_mounts, post_mounts, pre_mount, post_mount,
-  pre_unmounts, post_unmounts, pre_unmount, post_unmount,
-  pre_snapshots, post_snapshots, pre_snapshot, post_snapshot,
-  on_failure,
+  PreMounts, PostMounts, PreMount, PostMount,
+  PreUnmounts, PostUnmounts, PreUnmount, PostUnmount,
+  PreSnapshots, PostSnapshots, PreSnapshot, PostSnapshot,
+  OnFailure,
 };
 inline constexpr std::array k_hook_phases = {
-    HookPhase::pre_mounts,     HookPhase::post_mounts,    HookPhase::pre_mount,
-    HookPhase::post_mount,     HookPhase::pre_unmounts,   HookPhase::post_unmounts,
-    HookPhase::pre_unmount,    HookPhase::post_unmount,   HookPhase::pre_snapshots,
-    HookPhase::post_snapshots, HookPhase::pre_snapshot,   HookPhase::post_snapshot,
-    HookPhase::on_failure,
+    HookPhase::PreMounts,     HookPhase::PostMounts,    HookPhase::PreMount,
+    HookPhase::PostMount,     HookPhase::PreUnmounts,   HookPhase::PostUnmounts,
+    HookPhase::PreUnmount,    HookPhase::PostUnmount,   HookPhase::PreSnapshots,
+    HookPhase::PostSnapshots, HookPhase::PreSnapshot,   HookPhase::PostSnapshot,
+    HookPhase::OnFailure,
 };
 // The name used in the config file and in EBSNAP_PHASE: "pre_snapshot", ...
 [[nodiscard]] std::string_view to_string(HookPhase phase);

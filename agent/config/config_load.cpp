@@ -90,7 +90,7 @@ std::expected<Config, ConfigError> apply_userdata(Config config, const Userdata&
   if (userdata.ebsnap) {
     auto overlay = validate_document(*userdata.ebsnap, ValidateOptions{.file = userdata.origin,
                                                                        .root_path = "$.ebsnap",
-                                                                       .kind = DocumentKind::userdata_overlay});
+                                                                       .kind = DocumentKind::UserdataOverlay});
     if (!overlay) return std::unexpected(std::move(overlay).error());
     config = merge_layers(std::move(config), *overlay);
   }

@@ -166,7 +166,7 @@ class Validator {
   }
 
   [[nodiscard]] Checked<StaticCredentials> credentials(const Json& value, const std::string& path) const {
-    if (options_.kind == DocumentKind::userdata_overlay) {
+    if (options_.kind == DocumentKind::UserdataOverlay) {
       return fail(path, "credentials are not accepted in userdata (any process on the instance can read it); "
                         "use the instance role or a config file with mode 0600");
     }
@@ -356,7 +356,7 @@ class Validator {
     if (const auto it = doc.find("credentials"); it != doc.end()) c.credentials = EBSNAP_TRY(credentials(*it, at("credentials")));
     const auto groups_it = doc.find("groups");
     if (groups_it == doc.end()) {
-      if (options_.kind == DocumentKind::config_file) {
+      if (options_.kind == DocumentKind::ConfigFile) {
         return fail(at("groups"), "missing; expected an object mapping group names to groups");
       }
     } else {

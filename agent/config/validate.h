@@ -29,12 +29,12 @@
 
 namespace agent {
 
-enum class DocumentKind { config_file, userdata_overlay };
+enum class DocumentKind { ConfigFile, UserdataOverlay };
 
 struct ValidateOptions {
   std::string file;             // named in every error
   std::string root_path = "$";  // "$" for the config file, "$.ebsnap" for the overlay
-  DocumentKind kind = DocumentKind::config_file;
+  DocumentKind kind = DocumentKind::ConfigFile;
   bool check_hook_files = true;  // stat the hook programs (tests of other rules may skip it)
 };
 

@@ -104,34 +104,34 @@ bool is_valid_group_name(std::string_view name) {
 
 Range size_range(VolumeType type) {
   switch (type) {
-    case VolumeType::io1:
-    case VolumeType::io2: return {4, 16384};
-    case VolumeType::st1:
-    case VolumeType::sc1: return {125, 16384};
-    case VolumeType::standard: return {1, 1024};
-    case VolumeType::gp2:
-    case VolumeType::gp3: break;
+    case VolumeType::Io1:
+    case VolumeType::Io2: return {4, 16384};
+    case VolumeType::St1:
+    case VolumeType::Sc1: return {125, 16384};
+    case VolumeType::Standard: return {1, 1024};
+    case VolumeType::Gp2:
+    case VolumeType::Gp3: break;
   }
   return {1, 16384};
 }
 
 std::optional<Range> iops_range(VolumeType type) {
   switch (type) {
-    case VolumeType::gp3: return Range{3000, 16000};
-    case VolumeType::io1: return Range{100, 64000};
-    case VolumeType::io2: return Range{100, 256000};
-    case VolumeType::gp2:
-    case VolumeType::st1:
-    case VolumeType::sc1:
-    case VolumeType::standard: break;
+    case VolumeType::Gp3: return Range{3000, 16000};
+    case VolumeType::Io1: return Range{100, 64000};
+    case VolumeType::Io2: return Range{100, 256000};
+    case VolumeType::Gp2:
+    case VolumeType::St1:
+    case VolumeType::Sc1:
+    case VolumeType::Standard: break;
   }
   return std::nullopt;
 }
 
-bool requires_iops(VolumeType type) { return type == VolumeType::io1 || type == VolumeType::io2; }
+bool requires_iops(VolumeType type) { return type == VolumeType::Io1 || type == VolumeType::Io2; }
 
 std::optional<Range> throughput_range(VolumeType type) {
-  if (type == VolumeType::gp3) return Range{125, 1000};
+  if (type == VolumeType::Gp3) return Range{125, 1000};
   return std::nullopt;
 }
 

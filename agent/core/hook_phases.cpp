@@ -53,7 +53,7 @@ void HookPhases::on_failure(HookContext context, const std::string& error) {
   }
   context.ok = false;
   context.error = error;
-  (void)run(HookPhase::on_failure, context);  // logged by run(); a failing on_failure changes nothing
+  (void)run(HookPhase::OnFailure, context);  // logged by run(); a failing on_failure changes nothing
 }
 
 }  // namespace agent

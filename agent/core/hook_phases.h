@@ -47,12 +47,12 @@ class HookPhases {
     HookPhase pre_volume;
     HookPhase post_volume;
   };
-  static constexpr Names k_mount{HookPhase::pre_mounts, HookPhase::post_mounts, HookPhase::pre_mount,
-                                 HookPhase::post_mount};
-  static constexpr Names k_unmount{HookPhase::pre_unmounts, HookPhase::post_unmounts, HookPhase::pre_unmount,
-                                   HookPhase::post_unmount};
-  static constexpr Names k_snapshot{HookPhase::pre_snapshots, HookPhase::post_snapshots,
-                                    HookPhase::pre_snapshot, HookPhase::post_snapshot};
+  static constexpr Names k_mount{HookPhase::PreMounts, HookPhase::PostMounts, HookPhase::PreMount,
+                                 HookPhase::PostMount};
+  static constexpr Names k_unmount{HookPhase::PreUnmounts, HookPhase::PostUnmounts, HookPhase::PreUnmount,
+                                   HookPhase::PostUnmount};
+  static constexpr Names k_snapshot{HookPhase::PreSnapshots, HookPhase::PostSnapshots,
+                                    HookPhase::PreSnapshot, HookPhase::PostSnapshot};
 
   HookPhases(HookRunner& runner, const GroupConfig& group, Names names, std::chrono::milliseconds timeout,
              bool dry_run);

@@ -45,7 +45,7 @@ struct HookRunOptions {
 };
 
 struct HookError {
-  HookPhase phase = HookPhase::on_failure;
+  HookPhase phase = HookPhase::OnFailure;
   std::string program;  // argv[0]
   std::string message;  // "exited with status 3", "killed by signal 9", "timed out after 60 s"
 

@@ -75,10 +75,10 @@ std::string table(const std::vector<std::vector<std::string>>& rows) {
 std::string volume_line_detail(const VolumeReport& v) {
   std::string detail(to_string(v.outcome));
   switch (v.outcome) {
-    case Outcome::restored:
+    case Outcome::Restored:
       if (v.snapshot_id) detail += " from " + *v.snapshot_id;
       break;
-    case Outcome::snapshotted:
+    case Outcome::Snapshotted:
       if (v.snapshot_id) detail += " " + *v.snapshot_id;
       if (v.consistency || v.freeze_ms) {
         detail += " (";
@@ -92,7 +92,7 @@ std::string volume_line_detail(const VolumeReport& v) {
       break;
   }
   if (v.reason) detail += ": " + *v.reason;
-  if (v.duration_ms && v.outcome != Outcome::snapshotted) detail += " (" + seconds_text(*v.duration_ms) + ")";
+  if (v.duration_ms && v.outcome != Outcome::Snapshotted) detail += " (" + seconds_text(*v.duration_ms) + ")";
   return detail;
 }
 
@@ -125,7 +125,7 @@ std::string render_list(const RunReport& report) {
     if (g.error) errors += g.name + ": error: " + *g.error + "\n";
     for (const auto& v : g.volumes) {
       rows.push_back({g.name, v.mount_point, v.device, dash(v.volume_id),
-                      v.outcome == Outcome::failed ? "error: " + dash(v.reason) : dash(v.state),
+                      v.outcome == Outcome::Failed ? "error: " + dash(v.reason) : dash(v.state),
                       v.size_gib ? std::to_string(*v.size_gib) + " GiB" : "-", dash(v.latest_snapshot_id),
                       dash(v.latest_snapshot_time)});
     }
@@ -173,18 +173,18 @@ std::string render_reconciled(const RunReport& report) {
 
 std::string_view to_string(Outcome outcome) {
   switch (outcome) {
-    case Outcome::restored: return "restored";
-    case Outcome::created: return "created";
-    case Outcome::reused: return "reused";
-    case Outcome::already_mounted: return "already-mounted";
-    case Outcome::snapshotted: return "snapshotted";
-    case Outcome::unmounted: return "unmounted";
-    case Outcome::deleted: return "deleted";
-    case Outcome::not_attached: return "not-attached";
-    case Outcome::listed: return "listed";
-    case Outcome::planned: return "planned";
-    case Outcome::skipped: return "skipped";
-    case Outcome::failed: return "failed";
+    case Outcome::Restored: return "restored";
+    case Outcome::Created: return "created";
+    case Outcome::Reused: return "reused";
+    case Outcome::AlreadyMounted: return "already-mounted";
+    case Outcome::Snapshotted: return "snapshotted";
+    case Outcome::Unmounted: return "unmounted";
+    case Outcome::Deleted: return "deleted";
+    case Outcome::NotAttached: return "not-attached";
+    case Outcome::Listed: return "listed";
+    case Outcome::Planned: return "planned";
+    case Outcome::Skipped: return "skipped";
+    case Outcome::Failed: return "failed";
   }
   return "failed";
 }
@@ -215,7 +215,7 @@ void finish_report(RunReport& report) {
 
 bool GroupReport::ok() const {
   if (error) return false;
-  return std::none_of(volumes.begin(), volumes.end(), [](const VolumeReport& v) { return v.outcome == Outcome::failed; });
+  return std::none_of(volumes.begin(), volumes.end(), [](const VolumeReport& v) { return v.outcome == Outcome::Failed; });
 }
 
 bool RunReport::ok() const {

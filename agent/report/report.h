@@ -79,18 +79,18 @@ namespace agent {
 inline constexpr int k_report_schema_version = 1;
 
 enum class Outcome {
-  restored,         // mount: a new volume from the latest snapshot, mounted
-  created,          // mount: no snapshot yet; a new empty volume, formatted and mounted
-  reused,           // mount: our volume left attached (or created) by a run that died, mounted
-  already_mounted,  // mount: the right volume was already mounted; nothing done
-  snapshotted,      // snapshot: the snapshot was created (pending is enough)
-  unmounted,        // unmount: unmounted and detached
-  deleted,          // unmount --delete-volumes: unmounted, detached and deleted
-  not_attached,     // unmount: no volume of ours attached for that mount point; nothing done
-  listed,           // list
-  planned,          // --dry-run: what would be done is in reason
-  skipped,          // not attempted (a pre-hook failed, or an earlier step of the group)
-  failed,           // reason says why
+  Restored,         // mount: a new volume from the latest snapshot, mounted
+  Created,          // mount: no snapshot yet; a new empty volume, formatted and mounted
+  Reused,           // mount: our volume left attached (or created) by a run that died, mounted
+  AlreadyMounted,   // mount: the right volume was already mounted; nothing done
+  Snapshotted,      // snapshot: the snapshot was created (pending is enough)
+  Unmounted,        // unmount: unmounted and detached
+  Deleted,          // unmount --delete-volumes: unmounted, detached and deleted
+  NotAttached,      // unmount: no volume of ours attached for that mount point; nothing done
+  Listed,           // list
+  Planned,          // --dry-run: what would be done is in reason
+  Skipped,          // not attempted (a pre-hook failed, or an earlier step of the group)
+  Failed,           // reason says why
 };
 [[nodiscard]] std::string_view to_string(Outcome outcome);
 
@@ -99,7 +99,7 @@ struct VolumeReport {
   std::string device;
   std::optional<std::string> volume_id;
   std::optional<std::string> snapshot_id;
-  Outcome outcome = Outcome::failed;
+  Outcome outcome = Outcome::Failed;
   std::optional<std::string> reason;
   std::optional<std::int64_t> freeze_ms;
   std::optional<std::string> consistency;

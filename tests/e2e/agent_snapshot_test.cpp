@@ -101,9 +101,9 @@ class SnapshotE2e : public ::testing::Test {
     filters_ = {{"role", "e2e"}};
     GroupConfig g{.name = "data"};
     g.volumes.push_back({.device = "/dev/sdf", .mount_point = (dir_->path() / "mnt/ext4").string(), .size_gib = 1,
-                         .filesystem = FsType::ext4});
+                         .filesystem = FsType::Ext4});
     g.volumes.push_back({.device = "/dev/sdg", .mount_point = (dir_->path() / "mnt/xfs").string(), .size_gib = 1,
-                         .filesystem = FsType::xfs});
+                         .filesystem = FsType::Xfs});
     config_.groups.push_back(g);
     for (const auto& v : g.volumes) mount_points_.push_back(v.mount_point);
 

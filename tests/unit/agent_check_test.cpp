@@ -57,7 +57,7 @@ struct CheckMachine {
   CheckMachine() {
     config.source = "/etc/ebsnap/ebsnap.json";
     GroupConfig g{.name = "solr"};
-    g.volumes.push_back({.device = "/dev/sdf", .mount_point = "/mnt/a", .size_gib = 1, .filesystem = FsType::xfs});
+    g.volumes.push_back({.device = "/dev/sdf", .mount_point = "/mnt/a", .size_gib = 1, .filesystem = FsType::Xfs});
     config.groups.push_back(g);
   }
   RunReport run() {

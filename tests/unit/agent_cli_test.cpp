@@ -168,7 +168,7 @@ TEST_F(Cli, ConfigFromEnvironmentVariable) {
 TEST_F(Cli, FailedVolumeMeansExitOneAndTheReportSaysWhich) {
   fake_.next_report.groups.push_back(GroupReport{
       .name = "solr",
-      .volumes = {VolumeReport{.mount_point = "/mnt/solr", .device = "/dev/sdf", .outcome = Outcome::failed,
+      .volumes = {VolumeReport{.mount_point = "/mnt/solr", .device = "/dev/sdf", .outcome = Outcome::Failed,
                                .reason = "device did not appear within 120 s"}}});
   EXPECT_EQ(run(with_config({"--json", "mount", "solr"})), 1);
   const auto doc = Json::parse(out_.str());

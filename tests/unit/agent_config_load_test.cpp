@@ -83,8 +83,8 @@ TEST_F(ConfigLoad, ValidConfigLoadsEveryField) {
   EXPECT_EQ(v.device, "/dev/sdf");
   EXPECT_EQ(v.mount_point, "/mnt/solr");
   EXPECT_EQ(v.size_gib, 20);
-  EXPECT_EQ(v.filesystem, FsType::xfs);
-  EXPECT_EQ(v.volume_type, VolumeType::gp3);
+  EXPECT_EQ(v.filesystem, FsType::Xfs);
+  EXPECT_EQ(v.volume_type, VolumeType::Gp3);
   EXPECT_EQ(v.iops, 3000);
   EXPECT_EQ(v.throughput_mibps, 125);
   EXPECT_TRUE(v.encrypted);
@@ -101,8 +101,8 @@ TEST_F(ConfigLoad, DefaultsApplyWhenKeysAreAbsent) {
   EXPECT_EQ(config->filter_tags, (std::vector<std::string>{"role", "cluster", "environment"}));
   EXPECT_EQ(config->freeze_timeout, std::chrono::seconds(10));
   const auto& v = config->groups[0].volumes[0];
-  EXPECT_EQ(v.filesystem, FsType::ext4);
-  EXPECT_EQ(v.volume_type, VolumeType::gp3);
+  EXPECT_EQ(v.filesystem, FsType::Ext4);
+  EXPECT_EQ(v.volume_type, VolumeType::Gp3);
   EXPECT_EQ(v.mount_options, "defaults");
   EXPECT_FALSE(v.encrypted);
   EXPECT_TRUE(config->groups[0].freeze);
@@ -115,7 +115,14 @@ TEST_F(ConfigLoad, MissingFileIsRefused) {
   EXPECT_EQ(result.error().file, (dir_.path() / "absent.json").string());
 }
 
-TEST_F(ConfigLoad, ModeZeroFileIsUnreadableEvenForRoot) {
+// Root can open a file of mode 0000: the loader refuses it by its mode (root only: suites
+// named *AsRoot are labelled e2e).
+class ConfigLoadAsRoot : public ConfigLoad {
+ protected:
+  void SetUp() override { ASSERT_EQ(::geteuid(), 0U) << "run as root (label e2e)"; }
+};
+
+TEST_F(ConfigLoadAsRoot, ModeZeroFileIsUnreadableEvenForRoot) {
   auto result = load_config_file(write(valid_config(), 0));
   ASSERT_FALSE(result.has_value());
   EXPECT_NE(result.error().message.find("unreadable"), std::string::npos) << result.error().describe();
@@ -435,11 +442,10 @@ TEST_F(ConfigLoad, CredentialsNeedBothKeysAndNeverEchoValues) {
   EXPECT_EQ(result.error().message.find("42"), std::string::npos) << result.error().describe();
 }
 
-class ConfigHooks : public ConfigLoad {
+// Hook programs must be root-owned: needs root (suites named *AsRoot are labelled e2e).
+class ConfigHooksAsRoot : public ConfigLoad {
  protected:
-  void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "hook programs must be root-owned; run as root";
-  }
+  void SetUp() override { ASSERT_EQ(::geteuid(), 0U) << "hook programs must be root-owned: run as root (label e2e)"; }
   std::string hook_file(const std::string& name, mode_t mode) {
     const auto path = dir_.path() / name;
     std::ofstream(path) << "#!/bin/sh\ntrue\n";
@@ -453,7 +459,7 @@ class ConfigHooks : public ConfigLoad {
   }
 };
 
-TEST_F(ConfigHooks, ValidHooksAsPathOrArgv) {
+TEST_F(ConfigHooksAsRoot, ValidHooksAsPathOrArgv) {
   const auto hook = hook_file("flush", 0755);
   auto doc = valid_config();
   doc["groups"]["solr"]["hooks"] = {{"pre_snapshot", Json::array({hook, Json::array({hook, "--fast"})})},
@@ -461,32 +467,32 @@ TEST_F(ConfigHooks, ValidHooksAsPathOrArgv) {
   auto config = load_config_file(write(doc));
   ASSERT_TRUE(config.has_value()) << config.error().describe();
   const auto& hooks = config->groups[0].hooks;
-  ASSERT_EQ(hooks.of(HookPhase::pre_snapshot).size(), 2u);
-  EXPECT_EQ(hooks.of(HookPhase::pre_snapshot)[1], (HookCommand{hook, "--fast"}));
-  EXPECT_EQ(hooks.of(HookPhase::post_mounts), (std::vector<HookCommand>{{hook}}));
-  EXPECT_TRUE(hooks.of(HookPhase::on_failure).empty());
+  ASSERT_EQ(hooks.of(HookPhase::PreSnapshot).size(), 2u);
+  EXPECT_EQ(hooks.of(HookPhase::PreSnapshot)[1], (HookCommand{hook, "--fast"}));
+  EXPECT_EQ(hooks.of(HookPhase::PostMounts), (std::vector<HookCommand>{{hook}}));
+  EXPECT_TRUE(hooks.of(HookPhase::OnFailure).empty());
 }
 
-TEST_F(ConfigHooks, MissingHook) {
+TEST_F(ConfigHooksAsRoot, MissingHook) {
   expect_error(with_hook((dir_.path() / "nope").string()), "$.groups.solr.hooks.pre_snapshot[0]", {"does not exist"});
 }
 
-TEST_F(ConfigHooks, HookNotExecutable) {
+TEST_F(ConfigHooksAsRoot, HookNotExecutable) {
   expect_error(with_hook(hook_file("h", 0644)), "$.groups.solr.hooks.pre_snapshot[0]", {"not executable"});
 }
 
-TEST_F(ConfigHooks, HookNotRootOwned) {
+TEST_F(ConfigHooksAsRoot, HookNotRootOwned) {
   const auto hook = hook_file("h", 0755);
   ASSERT_EQ(::chown(hook.c_str(), 1000, 1000), 0);
   expect_error(with_hook(hook), "$.groups.solr.hooks.pre_snapshot[0]", {"owned by root"});
 }
 
-TEST_F(ConfigHooks, HookWritableByOthersOrGroup) {
+TEST_F(ConfigHooksAsRoot, HookWritableByOthersOrGroup) {
   expect_error(with_hook(hook_file("h", 0757)), "$.groups.solr.hooks.pre_snapshot[0]", {"not writable by group or others"});
   expect_error(with_hook(hook_file("h2", 0775)), "$.groups.solr.hooks.pre_snapshot[0]", {"not writable by group or others"});
 }
 
-TEST_F(ConfigHooks, ArgvHookPointsAtItsProgram) {
+TEST_F(ConfigHooksAsRoot, ArgvHookPointsAtItsProgram) {
   expect_error(with_hook(Json::array({hook_file("h", 0757), "x"})), "$.groups.solr.hooks.pre_snapshot[0][0]",
                {"not writable"});
   expect_error(with_hook(Json::array({"relative", "x"})), "$.groups.solr.hooks.pre_snapshot[0][0]", {"absolute path"});
@@ -494,7 +500,7 @@ TEST_F(ConfigHooks, ArgvHookPointsAtItsProgram) {
                {"expected a string"});
 }
 
-TEST_F(ConfigHooks, UnknownPhaseSuggests) {
+TEST_F(ConfigLoad, UnknownHookPhaseSuggests) {
   auto doc = valid_config();
   doc["groups"]["solr"]["hooks"] = {{"pre_snapshto", Json::array()}};
   expect_error(doc, "$.groups.solr.hooks.pre_snapshto", {"did you mean pre_snapshot?"});

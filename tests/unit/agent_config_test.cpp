@@ -10,18 +10,18 @@ TEST(ConfigNames, EveryPhaseRoundTrips) {
     EXPECT_EQ(parse_hook_phase(to_string(phase)), phase) << to_string(phase);
   }
   EXPECT_FALSE(parse_hook_phase("pre_snapshotz").has_value());
-  EXPECT_TRUE(is_pre_phase(HookPhase::pre_snapshots));
-  EXPECT_FALSE(is_pre_phase(HookPhase::post_snapshot));
-  EXPECT_FALSE(is_pre_phase(HookPhase::on_failure));
+  EXPECT_TRUE(is_pre_phase(HookPhase::PreSnapshots));
+  EXPECT_FALSE(is_pre_phase(HookPhase::PostSnapshot));
+  EXPECT_FALSE(is_pre_phase(HookPhase::OnFailure));
 }
 
 TEST(ConfigNames, VolumeTypesAndFilesystemsRoundTrip) {
-  for (const auto type : {VolumeType::gp2, VolumeType::gp3, VolumeType::io1, VolumeType::io2,
-                          VolumeType::st1, VolumeType::sc1, VolumeType::standard}) {
+  for (const auto type : {VolumeType::Gp2, VolumeType::Gp3, VolumeType::Io1, VolumeType::Io2,
+                          VolumeType::St1, VolumeType::Sc1, VolumeType::Standard}) {
     EXPECT_EQ(parse_volume_type(to_string(type)), type);
   }
-  EXPECT_EQ(parse_fs_type("xfs"), FsType::xfs);
-  EXPECT_EQ(parse_fs_type("ext4"), FsType::ext4);
+  EXPECT_EQ(parse_fs_type("xfs"), FsType::Xfs);
+  EXPECT_EQ(parse_fs_type("ext4"), FsType::Ext4);
   EXPECT_FALSE(parse_fs_type("btrfs").has_value());
   EXPECT_FALSE(parse_volume_type("gp4").has_value());
 }

@@ -1,5 +1,6 @@
-// Hooks run as real processes from scripts in a temp dir (the tests run as root, so the scripts
-// are root-owned like production hooks).
+// Hooks run as real processes from scripts in a temp dir. The scripts must be root-owned like
+// production hooks, so the HookTestAsRoot suite needs root: tests/CMakeLists.txt labels suites
+// named *AsRoot e2e, and the unit label runs without root.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,11 +15,9 @@
 namespace agent {
 namespace {
 
-class HookTest : public ::testing::Test {
+class HookTestAsRoot : public ::testing::Test {
  protected:
-  void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "hooks must be root-owned; run as root";
-  }
+  void SetUp() override { ASSERT_EQ(::geteuid(), 0U) << "hooks must be root-owned: run as root (label e2e)"; }
   std::string script(const std::string& name, const std::string& body, mode_t mode = 0755) {
     const auto path = dir_.path() / name;
     std::ofstream(path) << "#!/bin/sh\n" << body << "\n";
@@ -37,32 +36,32 @@ class HookTest : public ::testing::Test {
   HookRunOptions fast{.timeout = std::chrono::milliseconds(5000), .kill_grace = std::chrono::milliseconds(200)};
 };
 
-TEST_F(HookTest, ReceivesContextInEnvironmentAndArguments) {
+TEST_F(HookTestAsRoot, ReceivesContextInEnvironmentAndArguments) {
   const auto hook = script("env", "echo \"$1 $EBSNAP_PHASE $EBSNAP_GROUP $EBSNAP_MOUNT_POINT $EBSNAP_DEVICE "
                                   "$EBSNAP_VOLUME_ID $EBSNAP_SNAPSHOT_ID $EBSNAP_STATUS\" > " + out("seen") +
                                   "\nenv | grep -c '^AWS_' >> " + out("seen") + " || true");
   ::setenv("AWS_SECRET_ACCESS_KEY", "must-not-leak", 1);
   const HookContext context{.group = "solr", .mount_point = "/mnt/solr", .device = "/dev/sdf",
                             .volume_id = "vol-1", .snapshot_id = "snap-2", .ok = true};
-  auto result = run_hook({hook, "arg1"}, HookPhase::post_snapshot, context, fast);
+  auto result = run_hook({hook, "arg1"}, HookPhase::PostSnapshot, context, fast);
   ::unsetenv("AWS_SECRET_ACCESS_KEY");
   ASSERT_TRUE(result.has_value()) << result.error().describe();
   EXPECT_EQ(read("seen"), "arg1 post_snapshot solr /mnt/solr /dev/sdf vol-1 snap-2 ok\n0\n");
 }
 
-TEST_F(HookTest, NonZeroExitIsAFailure) {
+TEST_F(HookTestAsRoot, NonZeroExitIsAFailure) {
   const auto hook = script("fail", "exit 3");
-  auto result = run_hook({hook}, HookPhase::pre_snapshot, HookContext{.group = "g"}, fast);
+  auto result = run_hook({hook}, HookPhase::PreSnapshot, HookContext{.group = "g"}, fast);
   ASSERT_FALSE(result.has_value());
   EXPECT_EQ(result.error().message, "exited with status 3");
   EXPECT_EQ(result.error().describe(), "hook pre_snapshot " + hook + ": exited with status 3");
 }
 
-TEST_F(HookTest, TimeoutKillsTheWholeProcessGroup) {
+TEST_F(HookTestAsRoot, TimeoutKillsTheWholeProcessGroup) {
   // The hook leaves a child behind that would write a file later; killing the group stops it.
   const auto hook = script("slow", "(sleep 1; echo late > " + out("late") + ") &\nsleep 30");
   const auto started = std::chrono::steady_clock::now();
-  auto result = run_hook({hook}, HookPhase::pre_mount, HookContext{.group = "g"},
+  auto result = run_hook({hook}, HookPhase::PreMount, HookContext{.group = "g"},
                          HookRunOptions{.timeout = std::chrono::milliseconds(300), .kill_grace = std::chrono::milliseconds(200)});
   const auto elapsed = std::chrono::steady_clock::now() - started;
   ASSERT_FALSE(result.has_value());
@@ -72,31 +71,31 @@ TEST_F(HookTest, TimeoutKillsTheWholeProcessGroup) {
   EXPECT_FALSE(std::filesystem::exists(dir_.path() / "late"));
 }
 
-TEST_F(HookTest, TermIgnoringHookGetsKilled) {
+TEST_F(HookTestAsRoot, TermIgnoringHookGetsKilled) {
   const auto hook = script("stubborn", "trap '' TERM\nwhile :; do sleep 0.05; done");
   const auto started = std::chrono::steady_clock::now();
-  auto result = run_hook({hook}, HookPhase::pre_mount, HookContext{.group = "g"},
+  auto result = run_hook({hook}, HookPhase::PreMount, HookContext{.group = "g"},
                          HookRunOptions{.timeout = std::chrono::milliseconds(200), .kill_grace = std::chrono::milliseconds(200)});
   ASSERT_FALSE(result.has_value());
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(3));
 }
 
-TEST_F(HookTest, KilledBySignalIsReported) {
+TEST_F(HookTestAsRoot, KilledBySignalIsReported) {
   const auto hook = script("selfkill", "kill -9 $$");
-  auto result = run_hook({hook}, HookPhase::post_mount, HookContext{.group = "g"}, fast);
+  auto result = run_hook({hook}, HookPhase::PostMount, HookContext{.group = "g"}, fast);
   ASSERT_FALSE(result.has_value());
   EXPECT_NE(result.error().message.find("killed by signal 9"), std::string::npos) << result.error().message;
 }
 
-TEST_F(HookTest, WritableByOthersIsRefusedAtRunTime) {
+TEST_F(HookTestAsRoot, WritableByOthersIsRefusedAtRunTime) {
   const auto hook = script("open", "touch " + out("ran"), 0757);
-  auto result = run_hook({hook}, HookPhase::pre_mount, HookContext{.group = "g"}, fast);
+  auto result = run_hook({hook}, HookPhase::PreMount, HookContext{.group = "g"}, fast);
   ASSERT_FALSE(result.has_value());
   EXPECT_NE(result.error().message.find("not writable by group or others"), std::string::npos) << result.error().message;
   EXPECT_FALSE(std::filesystem::exists(dir_.path() / "ran"));
 }
 
-TEST_F(HookTest, ProgramChecks) {
+TEST_F(HookTestAsRoot, ProgramChecks) {
   EXPECT_FALSE(hook_program_problem(script("ok", "true")).has_value());
   EXPECT_NE(hook_program_problem(out("missing"))->find("does not exist"), std::string::npos);
   EXPECT_NE(hook_program_problem(script("noexec", "true", 0644))->find("not executable"), std::string::npos);
@@ -116,7 +115,7 @@ TEST_F(HookTest, ProgramChecks) {
   EXPECT_NE(hook_program_problem(inside)->find("directory"), std::string::npos);
 }
 
-TEST_F(HookTest, SymlinkIsJudgedByItsTarget) {
+TEST_F(HookTestAsRoot, SymlinkIsJudgedByItsTarget) {
   const auto target = script("target", "true", 0777);
   const auto link = out("link");
   std::filesystem::create_symlink(target, link);
@@ -125,38 +124,38 @@ TEST_F(HookTest, SymlinkIsJudgedByItsTarget) {
   EXPECT_FALSE(hook_program_problem(link).has_value());
 }
 
-TEST_F(HookTest, PrePhaseStopsAtFirstFailure) {
+TEST_F(HookTestAsRoot, PrePhaseStopsAtFirstFailure) {
   Hooks hooks;
-  hooks.by_phase[HookPhase::pre_snapshots] = {{script("a", "touch " + out("a.ran"))},
+  hooks.by_phase[HookPhase::PreSnapshots] = {{script("a", "touch " + out("a.ran"))},
                                               {script("b", "exit 1")},
                                               {script("c", "touch " + out("c.ran"))}};
-  auto result = run_hooks(hooks, HookPhase::pre_snapshots, HookContext{.group = "g"}, fast);
+  auto result = run_hooks(hooks, HookPhase::PreSnapshots, HookContext{.group = "g"}, fast);
   ASSERT_FALSE(result.has_value());
   EXPECT_EQ(result.error().program, (dir_.path() / "b").string());
   EXPECT_TRUE(std::filesystem::exists(dir_.path() / "a.ran"));
   EXPECT_FALSE(std::filesystem::exists(dir_.path() / "c.ran"));
 }
 
-TEST_F(HookTest, PostPhaseRunsEveryHookAndReportsTheFirstFailure) {
+TEST_F(HookTestAsRoot, PostPhaseRunsEveryHookAndReportsTheFirstFailure) {
   Hooks hooks;
-  hooks.by_phase[HookPhase::post_snapshots] = {{script("a", "exit 2")},
+  hooks.by_phase[HookPhase::PostSnapshots] = {{script("a", "exit 2")},
                                                {script("b", "exit 1")},
                                                {script("c", "touch " + out("c.ran"))}};
-  auto result = run_hooks(hooks, HookPhase::post_snapshots, HookContext{.group = "g", .ok = false}, fast);
+  auto result = run_hooks(hooks, HookPhase::PostSnapshots, HookContext{.group = "g", .ok = false}, fast);
   ASSERT_FALSE(result.has_value());
   EXPECT_EQ(result.error().program, (dir_.path() / "a").string());
   EXPECT_TRUE(std::filesystem::exists(dir_.path() / "c.ran"));
 }
 
-TEST_F(HookTest, NoHooksForAPhaseIsSuccess) {
-  EXPECT_TRUE(run_hooks(Hooks{}, HookPhase::on_failure, HookContext{.group = "g"}, fast).has_value());
+TEST_F(HookTestAsRoot, NoHooksForAPhaseIsSuccess) {
+  EXPECT_TRUE(run_hooks(Hooks{}, HookPhase::OnFailure, HookContext{.group = "g"}, fast).has_value());
 }
 
-TEST_F(HookTest, StdoutGoesToOurStderrAndStdinIsEmpty) {
+TEST_F(HookTestAsRoot, StdoutGoesToOurStderrAndStdinIsEmpty) {
   const auto hook = script("io", "echo to-stdout\nread line && echo got-stdin > " + out("stdin") + "\ntrue");
   testing::internal::CaptureStdout();
   testing::internal::CaptureStderr();
-  auto result = run_hook({hook}, HookPhase::post_mount, HookContext{.group = "g"}, fast);
+  auto result = run_hook({hook}, HookPhase::PostMount, HookContext{.group = "g"}, fast);
   const auto stdout_text = testing::internal::GetCapturedStdout();
   const auto stderr_text = testing::internal::GetCapturedStderr();
   ASSERT_TRUE(result.has_value());
@@ -166,12 +165,12 @@ TEST_F(HookTest, StdoutGoesToOurStderrAndStdinIsEmpty) {
 }
 
 TEST(HookEnvironment, CarriesStatusAndErrorOnlyWhenSet) {
-  const auto env = hook_environment(HookPhase::pre_mounts, HookContext{.group = "g"});
+  const auto env = hook_environment(HookPhase::PreMounts, HookContext{.group = "g"});
   for (const auto& e : env) {
     EXPECT_FALSE(e.starts_with("EBSNAP_STATUS=")) << e;
     EXPECT_FALSE(e.starts_with("EBSNAP_MOUNT_POINT=")) << e;
   }
-  const auto failed = hook_environment(HookPhase::on_failure, HookContext{.group = "g", .ok = false, .error = "boom"});
+  const auto failed = hook_environment(HookPhase::OnFailure, HookContext{.group = "g", .ok = false, .error = "boom"});
   EXPECT_NE(std::find(failed.begin(), failed.end(), "EBSNAP_STATUS=failed"), failed.end());
   EXPECT_NE(std::find(failed.begin(), failed.end(), "EBSNAP_ERROR=boom"), failed.end());
   EXPECT_NE(std::find(failed.begin(), failed.end(), "EBSNAP_PHASE=on_failure"), failed.end());

@@ -97,22 +97,22 @@ TEST(DecideFormat, Table) {
     std::string fs_type;
   };
   const std::vector<Row> rows = {
-      {"new, empty", {.configured = FsType::xfs}, empty, FormatAction::Mkfs, "xfs"},
-      {"new, carries a partition table", {.configured = FsType::xfs}, gpt, FormatAction::Refuse, ""},
-      {"new, carries a filesystem", {.configured = FsType::xfs}, xfs, FormatAction::Refuse, ""},
-      {"from a snapshot", {.from_snapshot = true, .configured = FsType::xfs}, xfs, FormatAction::UseAsIs, "xfs"},
-      {"from a snapshot of another fs", {.from_snapshot = true, .configured = FsType::xfs}, ext4,
+      {"new, empty", {.configured = FsType::Xfs}, empty, FormatAction::Mkfs, "xfs"},
+      {"new, carries a partition table", {.configured = FsType::Xfs}, gpt, FormatAction::Refuse, ""},
+      {"new, carries a filesystem", {.configured = FsType::Xfs}, xfs, FormatAction::Refuse, ""},
+      {"from a snapshot", {.from_snapshot = true, .configured = FsType::Xfs}, xfs, FormatAction::UseAsIs, "xfs"},
+      {"from a snapshot of another fs", {.from_snapshot = true, .configured = FsType::Xfs}, ext4,
        FormatAction::UseAsIs, "ext4"},
-      {"from a snapshot, no filesystem", {.from_snapshot = true, .configured = FsType::xfs}, empty,
+      {"from a snapshot, no filesystem", {.from_snapshot = true, .configured = FsType::Xfs}, empty,
        FormatAction::Refuse, ""},
-      {"reused, mkfs interrupted", {.reused = true, .attempt_formatted = false, .configured = FsType::xfs}, xfs,
+      {"reused, mkfs interrupted", {.reused = true, .attempt_formatted = false, .configured = FsType::Xfs}, xfs,
        FormatAction::RedoMkfs, "xfs"},
-      {"reused, mkfs completed", {.reused = true, .attempt_formatted = true, .configured = FsType::xfs}, xfs,
+      {"reused, mkfs completed", {.reused = true, .attempt_formatted = true, .configured = FsType::Xfs}, xfs,
        FormatAction::UseAsIs, "xfs"},
-      {"reused, attempt unknown, ours", {.reused = true, .configured = FsType::xfs}, xfs, FormatAction::UseAsIs, "xfs"},
-      {"reused, attempt unknown, other fs", {.reused = true, .configured = FsType::xfs}, ext4, FormatAction::Refuse,
+      {"reused, attempt unknown, ours", {.reused = true, .configured = FsType::Xfs}, xfs, FormatAction::UseAsIs, "xfs"},
+      {"reused, attempt unknown, other fs", {.reused = true, .configured = FsType::Xfs}, ext4, FormatAction::Refuse,
        ""},
-      {"reused, never formatted", {.reused = true, .attempt_formatted = false, .configured = FsType::ext4}, empty,
+      {"reused, never formatted", {.reused = true, .attempt_formatted = false, .configured = FsType::Ext4}, empty,
        FormatAction::Mkfs, "ext4"},
   };
   for (const auto& row : rows) {
@@ -125,7 +125,7 @@ TEST(DecideFormat, Table) {
     EXPECT_EQ(d.reason.empty(), d.action != FormatAction::Refuse);
   }
   EXPECT_EQ(predict_format({.from_snapshot = true}).action, FormatAction::UseAsIs);
-  EXPECT_EQ(predict_format({.configured = FsType::xfs}).action, FormatAction::Mkfs);
+  EXPECT_EQ(predict_format({.configured = FsType::Xfs}).action, FormatAction::Mkfs);
 }
 
 TEST(DecideUnmount, Table) {
@@ -204,7 +204,7 @@ class PlanMatchesRun : public ::testing::Test {
 
   // Our xfs volume attached here by a run killed after its mkfs (completed or not).
   void left_attached_by_a_killed_run(bool formatted) {
-    f.add_group("db", {f.volume("/dev/sdf", "/data/a", FsType::xfs)});
+    f.add_group("db", {f.volume("/dev/sdf", "/data/a", FsType::Xfs)});
     ClientTokens tokens(f.services.options.run_dir);
     auto attempt = tokens.begin("db", "/data/a");
     ASSERT_TRUE(attempt);

@@ -14,10 +14,10 @@ RunReport snapshot_report() {
   r.groups.push_back(GroupReport{
       .name = "solr",
       .volumes = {VolumeReport{.mount_point = "/mnt/solr", .device = "/dev/sdf", .volume_id = "vol-1",
-                               .snapshot_id = "snap-1", .outcome = Outcome::snapshotted, .freeze_ms = 38,
+                               .snapshot_id = "snap-1", .outcome = Outcome::Snapshotted, .freeze_ms = 38,
                                .consistency = "frozen"},
                   VolumeReport{.mount_point = "/mnt/logs", .device = "/dev/sdg", .volume_id = "vol-2",
-                               .snapshot_id = "snap-2", .outcome = Outcome::snapshotted, .freeze_ms = 40,
+                               .snapshot_id = "snap-2", .outcome = Outcome::Snapshotted, .freeze_ms = 40,
                                .consistency = "frozen"}},
       .freeze_window_ms = 41});
   return r;
@@ -77,7 +77,7 @@ TEST(Output, RenderJsonIsOneDocument) {
 TEST(Output, OkFollowsFailuresEverywhere) {
   auto r = snapshot_report();
   EXPECT_TRUE(r.ok());
-  r.groups[0].volumes[1].outcome = Outcome::failed;
+  r.groups[0].volumes[1].outcome = Outcome::Failed;
   EXPECT_FALSE(r.ok());
   EXPECT_FALSE(r.groups[0].ok());
   EXPECT_EQ(to_json(r)["groups"][0]["ok"], false);
@@ -101,10 +101,10 @@ TEST(Output, OkFollowsFailuresEverywhere) {
 }
 
 TEST(Output, OutcomeNamesAreTheSchemaStrings) {
-  EXPECT_EQ(to_string(Outcome::already_mounted), "already-mounted");
-  EXPECT_EQ(to_string(Outcome::restored), "restored");
-  EXPECT_EQ(to_string(Outcome::created), "created");
-  EXPECT_EQ(to_string(Outcome::failed), "failed");
+  EXPECT_EQ(to_string(Outcome::AlreadyMounted), "already-mounted");
+  EXPECT_EQ(to_string(Outcome::Restored), "restored");
+  EXPECT_EQ(to_string(Outcome::Created), "created");
+  EXPECT_EQ(to_string(Outcome::Failed), "failed");
   EXPECT_EQ(to_string(platform::ThawOutcome::NotFrozen), "not-frozen");
 }
 
@@ -120,8 +120,8 @@ TEST(Output, TextShowsFailureReasons) {
   r.groups.push_back(GroupReport{
       .name = "pg",
       .volumes = {VolumeReport{.mount_point = "/mnt/pg", .device = "/dev/sdg", .snapshot_id = "snap-9",
-                               .outcome = Outcome::restored},
-                  VolumeReport{.mount_point = "/mnt/wal", .device = "/dev/sdh", .outcome = Outcome::failed,
+                               .outcome = Outcome::Restored},
+                  VolumeReport{.mount_point = "/mnt/wal", .device = "/dev/sdh", .outcome = Outcome::Failed,
                                .reason = "device did not appear"}}});
   const auto text = render_text(r);
   EXPECT_NE(text.find("mount pg: FAILED"), std::string::npos) << text;
@@ -133,7 +133,7 @@ TEST(Output, DryRunPlanAndWarningsAreShown) {
   RunReport r{.command = "mount", .dry_run = true};
   r.groups.push_back(GroupReport{
       .name = "pg",
-      .volumes = {VolumeReport{.mount_point = "/mnt/pg", .device = "/dev/sdg", .outcome = Outcome::planned,
+      .volumes = {VolumeReport{.mount_point = "/mnt/pg", .device = "/dev/sdg", .outcome = Outcome::Planned,
                                .plan = {"create a gp3 volume of 20 GiB", "mkfs.xfs"},
                                .warnings = {"snapshot snap-1 is in state error; skipped"}}}});
   const auto text = render_text(r);
@@ -141,7 +141,7 @@ TEST(Output, DryRunPlanAndWarningsAreShown) {
   EXPECT_NE(text.find("/mnt/pg: would mkfs.xfs"), std::string::npos) << text;
   EXPECT_NE(text.find("/mnt/pg: warning: snapshot snap-1 is in state error; skipped"), std::string::npos) << text;
   EXPECT_EQ(to_json(r)["groups"][0]["volumes"][0]["plan"][1], "mkfs.xfs");
-  EXPECT_EQ(to_string(Outcome::not_attached), "not-attached");
+  EXPECT_EQ(to_string(Outcome::NotAttached), "not-attached");
 }
 
 TEST(Output, CheckPrintsMissingActionsAsAPolicy) {
@@ -161,7 +161,7 @@ TEST(Output, ListIsATable) {
   r.groups.push_back(GroupReport{
       .name = "solr",
       .volumes = {VolumeReport{.mount_point = "/mnt/solr", .device = "/dev/sdf", .volume_id = "vol-1",
-                               .outcome = Outcome::listed, .state = "mounted", .size_gib = 20,
+                               .outcome = Outcome::Listed, .state = "mounted", .size_gib = 20,
                                .latest_snapshot_id = "snap-1", .latest_snapshot_time = "2026-11-23T10:00:00Z"}}});
   const auto text = render_text(r);
   EXPECT_EQ(text.rfind("GROUP  MOUNT POINT  DEVICE    VOLUME  STATE    SIZE    LATEST SNAPSHOT  TAKEN", 0), 0u) << text;

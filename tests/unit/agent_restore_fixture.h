@@ -70,7 +70,7 @@ class FakeInstance {
   }
 
   [[nodiscard]] VolumeConfig volume(std::string device, std::string mount_point,
-                                    FsType fs = FsType::ext4) const {
+                                    FsType fs = FsType::Ext4) const {
     return VolumeConfig{
         .device = std::move(device), .mount_point = std::move(mount_point), .size_gib = 10, .filesystem = fs};
   }

@@ -46,13 +46,13 @@ class RestoreTest : public ::testing::Test {
 
 TEST_F(RestoreTest, FirstBootCreatesFormatsAndMounts) {
   f.add_group("db",
-              {f.volume("/dev/sdf", "/data/a", FsType::ext4), f.volume("/dev/sdg", "/data/b", FsType::xfs)});
+              {f.volume("/dev/sdf", "/data/a", FsType::Ext4), f.volume("/dev/sdg", "/data/b", FsType::Xfs)});
   auto r = run();
   ASSERT_TRUE(r.ok()) << render_text(r);
   EXPECT_TRUE(r.ok());
   for (const auto* mp : {"/data/a", "/data/b"}) {
     const auto& o = outcome(r, mp);
-    EXPECT_EQ(o.outcome, Outcome::created) << o.reason.value_or("");
+    EXPECT_EQ(o.outcome, Outcome::Created) << o.reason.value_or("");
     EXPECT_EQ(o.formatted, true);
     ASSERT_TRUE(o.volume_id);
     auto v = f.ec2.volume(volume_id(o));
@@ -80,7 +80,7 @@ TEST_F(RestoreTest, RestoresFromTheNewestSnapshotWithoutMkfs) {
   auto r = run();
   ASSERT_TRUE(r.ok()) << render_text(r);
   const auto& o = outcome(r, "/data/a");
-  EXPECT_EQ(o.outcome, Outcome::restored);
+  EXPECT_EQ(o.outcome, Outcome::Restored);
   EXPECT_EQ(o.snapshot_id, newest.value);
   EXPECT_NE(o.formatted, true);
   EXPECT_TRUE(f.devices.mkfs_calls().empty());
@@ -105,7 +105,7 @@ TEST_F(RestoreTest, WaitsForAPendingNewestSnapshotInsteadOfRestoringOlderData) {
   });
   auto r = mount(m.context());
   ASSERT_TRUE(r.ok()) << render_text(r);
-  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::restored);
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::Restored);
   EXPECT_EQ(outcome(r, "/data/a").snapshot_id, pending.value);
   EXPECT_EQ(m.ec2.call_count("DescribeSnapshots"), 3);
   EXPECT_FALSE(m.clock.sleeps().empty());
@@ -119,7 +119,7 @@ TEST_F(RestoreTest, PendingSnapshotThatNeverCompletesFailsInsteadOfRestoringOlde
   manual.add_snapshot("/data/a", 0, ec2::SnapshotState::Pending);
   auto r = mount(manual.context());
   EXPECT_FALSE(r.ok());
-  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::failed);
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::Failed);
   EXPECT_NE(outcome(r, "/data/a").reason.value_or("").find("not restoring older data"), std::string::npos);
   EXPECT_EQ(manual.ec2.call_count("CreateVolume"), 0);
 }
@@ -146,7 +146,7 @@ TEST_F(RestoreTest, SecondRunIsANoOp) {
   const auto mkfs = f.devices.mkfs_calls().size();
   auto r = run();
   ASSERT_TRUE(r.ok()) << render_text(r);
-  for (const auto& o : r.groups[0].volumes) EXPECT_EQ(o.outcome, Outcome::already_mounted) << o.mount_point;
+  for (const auto& o : r.groups[0].volumes) EXPECT_EQ(o.outcome, Outcome::AlreadyMounted) << o.mount_point;
   EXPECT_EQ(f.ec2.call_count("CreateVolume"), creates);
   EXPECT_EQ(f.ec2.call_count("AttachVolume"), attaches);
   EXPECT_EQ(f.ec2.call_count("DescribeSnapshots"), snapshots);
@@ -167,13 +167,13 @@ TEST_F(RestoreTest, ReusesOurVolumeLeftAttachedByARunThatDied) {
   ASSERT_TRUE(r.ok()) << render_text(r);
   const auto& o = outcome(r, "/data/a");
   EXPECT_EQ(o.volume_id, v.id.value);
-  EXPECT_EQ(o.outcome, Outcome::reused);
+  EXPECT_EQ(o.outcome, Outcome::Reused);
   EXPECT_EQ(f.ec2.call_count("CreateVolume"), 0);
   EXPECT_EQ(f.ec2.call_count("AttachVolume"), 0);
 }
 
 TEST_F(RestoreTest, VolumeFormattedByARunThatDiedIsMountedNotFormattedAgain) {
-  f.add_group("db", {f.volume("/dev/sdf", "/data/a", FsType::xfs)});
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a", FsType::Xfs)});
   auto v = f.our_volume("db", "/data/a", "/dev/sdf");
   v.state = ec2::VolumeState::InUse;
   v.attachments.push_back(ec2::VolumeAttachment{
@@ -194,7 +194,7 @@ class KilledMkfsTest : public RestoreTest {
   // Our xfs volume, attached by an attempt that recorded its volume (and `formatted`), with a
   // superblock on it.
   void left_by_a_killed_run(bool formatted) {
-    f.add_group("db", {f.volume("/dev/sdf", "/data/a", FsType::xfs)});
+    f.add_group("db", {f.volume("/dev/sdf", "/data/a", FsType::Xfs)});
     auto attempt = tokens.begin("db", "/data/a");
     ASSERT_TRUE(attempt);
     auto v = f.our_volume("db", "/data/a", "/dev/sdf", attempt->token);
@@ -217,7 +217,7 @@ TEST_F(KilledMkfsTest, InterruptedMkfsIsDoneAgain) {
   ASSERT_TRUE(r.ok()) << render_text(r);
   ASSERT_EQ(f.devices.mkfs_calls().size(), 1U);
   EXPECT_EQ(outcome(r, "/data/a").formatted, true);
-  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::reused);
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::Reused);
   EXPECT_FALSE(attempt_left());  // mounted: the attempt is over
 }
 
@@ -230,7 +230,7 @@ TEST_F(KilledMkfsTest, CompletedMkfsIsNotDoneAgain) {
 }
 
 TEST_F(RestoreTest, TheAttemptRecordsTheMkfsOnceItCompleted) {
-  f.add_group("db", {f.volume("/dev/sdf", "/data/a", FsType::xfs)});
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a", FsType::Xfs)});
   // The run dies right after its mkfs: the mount fails.
   f.mounter.fail_next_mount("/data/a", platform::Error{.kind = platform::ErrorKind::System, .message = "injected"});
   ASSERT_FALSE(run().ok());
@@ -253,7 +253,7 @@ TEST_F(RestoreTest, VolumeCreatedButNeverAttachedIsReusedThroughItsAttemptTag) {
   auto r = run();
   ASSERT_TRUE(r.ok()) << render_text(r);
   EXPECT_EQ(outcome(r, "/data/a").volume_id, created.value);
-  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::reused);
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::Reused);
   EXPECT_EQ(f.ec2.call_count("CreateVolume"), 1);
   EXPECT_EQ(f.live_volumes_of("/data/a").size(), 1U);
 }
@@ -318,10 +318,10 @@ TEST_F(RestoreTest, OneFailingVolumeDoesNotStopTheOthers) {
                             platform::Error{.kind = platform::ErrorKind::System, .message = "EIO"});
   auto r = run();
   EXPECT_FALSE(r.ok());
-  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::created);
-  EXPECT_EQ(outcome(r, "/data/c").outcome, Outcome::created);
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::Created);
+  EXPECT_EQ(outcome(r, "/data/c").outcome, Outcome::Created);
   const auto& b = outcome(r, "/data/b");
-  EXPECT_EQ(b.outcome, Outcome::failed);
+  EXPECT_EQ(b.outcome, Outcome::Failed);
   EXPECT_NE(b.reason.value_or("").find("EIO"), std::string::npos);
   EXPECT_NE(render_text(r).find("failed: "), std::string::npos);
   // A rerun finishes the failed one with the volume it already has.
@@ -336,7 +336,7 @@ TEST_F(RestoreTest, SnapshotVolumeWithoutFilesystemFailsAndIsNeverFormatted) {
   f.add_snapshot("/data/a", 1, ec2::SnapshotState::Completed, platform::ProbeResult{});
   auto r = run();
   EXPECT_FALSE(r.ok());
-  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::failed);
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::Failed);
   EXPECT_TRUE(f.devices.mkfs_calls().empty());
   auto m = f.mounter.find_by_target("/data/a");
   EXPECT_FALSE(m && *m);
@@ -352,7 +352,7 @@ TEST_F(RestoreTest, NewVolumeCarryingAPartitionTableIsNotFormatted) {
     return d;
   });
   auto r = run();
-  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::failed);
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::Failed);
   EXPECT_TRUE(f.devices.mkfs_calls().empty());
 }
 
@@ -405,7 +405,7 @@ TEST_F(RestoreTest, WrongSerialAtVerifyIsRefused) {
                             .groups = f.groups()});
   EXPECT_FALSE(r.ok());
   const auto& o = outcome(r, "/data/a");
-  EXPECT_EQ(o.outcome, Outcome::failed);
+  EXPECT_EQ(o.outcome, Outcome::Failed);
   EXPECT_NE(o.reason.value_or("").find("refusing"), std::string::npos) << o.reason.value_or("");
   EXPECT_EQ(swapped.verifies, 1);
   EXPECT_TRUE(f.devices.mkfs_calls().empty());
@@ -419,7 +419,7 @@ TEST_F(RestoreTest, MountPointHoldingSomethingElseIsLeftAlone) {
   ASSERT_TRUE(f.mounter.mount(
       platform::MountRequest{.source = "/dev/nvme9n1", .target = "/data/a", .fs_type = "ext4"}));
   auto r = run();
-  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::failed);
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::Failed);
   EXPECT_EQ(f.ec2.call_count("CreateVolume"), 0);
 }
 
@@ -440,8 +440,8 @@ TEST_F(RestoreTest, CallCountsOneDescribeSnapshotsAndBatchedPolling) {
   const auto rounds = static_cast<int>(timed.clock.sleeps().size()) + 1;
   EXPECT_GE(rounds, 2);  // creating takes 7 s: more than one round was needed
   EXPECT_EQ(timed.ec2.call_count("DescribeVolumes"), 1 + rounds);
-  EXPECT_EQ(outcome(r, "/d/a").outcome, Outcome::restored);
-  EXPECT_EQ(outcome(r, "/d/b").outcome, Outcome::created);
+  EXPECT_EQ(outcome(r, "/d/a").outcome, Outcome::Restored);
+  EXPECT_EQ(outcome(r, "/d/b").outcome, Outcome::Created);
 }
 
 TEST_F(RestoreTest, DryRunPlansAndChangesNothing) {
@@ -451,9 +451,9 @@ TEST_F(RestoreTest, DryRunPlansAndChangesNothing) {
   auto r = run();
   ASSERT_TRUE(r.ok()) << render_text(r);
   EXPECT_TRUE(r.dry_run);
-  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::planned);
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::Planned);
   EXPECT_EQ(outcome(r, "/data/a").snapshot_id, snap.value);
-  EXPECT_EQ(outcome(r, "/data/b").outcome, Outcome::planned);
+  EXPECT_EQ(outcome(r, "/data/b").outcome, Outcome::Planned);
   // /data/a would be restored from its snapshot and kept as it is; /data/b created and formatted.
   const auto& a = outcome(r, "/data/a").plan;
   ASSERT_FALSE(a.empty());
@@ -537,48 +537,48 @@ class RestoreHookTest : public ::testing::Test {
 TEST_F(RestoreHookTest, FailingPreMountStopsThatVolumeAndPostHooksStillRun) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a"), f.volume("/dev/sdg", "/data/b")});
   f.hooks.fail = [](HookPhase phase, const HookContext& c) -> std::optional<std::string> {
-    if (phase == HookPhase::pre_mount && c.mount_point == "/data/b") return "exited with status 1";
+    if (phase == HookPhase::PreMount && c.mount_point == "/data/b") return "exited with status 1";
     return std::nullopt;
   };
   auto r = run();
   EXPECT_FALSE(r.ok());
-  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::created);
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::Created);
   const auto& b = outcome(r, "/data/b");
-  EXPECT_EQ(b.outcome, Outcome::failed);
+  EXPECT_EQ(b.outcome, Outcome::Failed);
   EXPECT_NE(b.reason.value_or("").find("pre_mount"), std::string::npos) << b.reason.value_or("");
   auto m = f.mounter.find_by_target("/data/b");
   EXPECT_FALSE(m && *m);
-  EXPECT_EQ(f.hooks.count(HookPhase::post_mount, "/data/a", true), 1);
-  EXPECT_EQ(f.hooks.count(HookPhase::post_mount, "/data/b", false), 1);
-  EXPECT_EQ(f.hooks.count(HookPhase::on_failure, "/data/b", false), 1);
-  EXPECT_EQ(f.hooks.count(HookPhase::on_failure, "/data/a"), 0);
-  EXPECT_EQ(f.hooks.count(HookPhase::post_mounts, "", false), 1);
+  EXPECT_EQ(f.hooks.count(HookPhase::PostMount, "/data/a", true), 1);
+  EXPECT_EQ(f.hooks.count(HookPhase::PostMount, "/data/b", false), 1);
+  EXPECT_EQ(f.hooks.count(HookPhase::OnFailure, "/data/b", false), 1);
+  EXPECT_EQ(f.hooks.count(HookPhase::OnFailure, "/data/a"), 0);
+  EXPECT_EQ(f.hooks.count(HookPhase::PostMounts, "", false), 1);
 }
 
 TEST_F(RestoreHookTest, FailingPreMountsStopsTheGroupBeforeAnyVolumeIsCreated) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
   f.add_group("web", {f.volume("/dev/sdg", "/data/b")});
   f.hooks.fail = [](HookPhase phase, const HookContext& c) -> std::optional<std::string> {
-    if (phase == HookPhase::pre_mounts && c.group == "db") return "exited with status 3";
+    if (phase == HookPhase::PreMounts && c.group == "db") return "exited with status 3";
     return std::nullopt;
   };
   auto r = run();
   EXPECT_FALSE(r.ok());
-  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::failed);
-  EXPECT_EQ(outcome(r, "/data/b").outcome, Outcome::created);
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::Failed);
+  EXPECT_EQ(outcome(r, "/data/b").outcome, Outcome::Created);
   EXPECT_EQ(f.ec2.call_count("CreateVolume"), 1);
-  EXPECT_EQ(f.hooks.count(HookPhase::on_failure, "/data/a", false), 1);
+  EXPECT_EQ(f.hooks.count(HookPhase::OnFailure, "/data/a", false), 1);
 }
 
 TEST_F(RestoreHookTest, FailingPostMountFailsTheRunAfterTheVolumeIsMounted) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
   f.hooks.fail = [](HookPhase phase, const HookContext&) -> std::optional<std::string> {
-    if (phase == HookPhase::post_mount) return "exited with status 2";
+    if (phase == HookPhase::PostMount) return "exited with status 2";
     return std::nullopt;
   };
   auto r = run();
   EXPECT_FALSE(r.ok());
-  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::created);
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::Created);
   auto m = f.mounter.find_by_target("/data/a");
   EXPECT_TRUE(m && *m);
   ASSERT_TRUE(r.error);

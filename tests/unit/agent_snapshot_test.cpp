@@ -84,7 +84,7 @@ TEST(Snapshot, OrderHooksSyncGuardianFreezeOneCallThawPostHooks) {
 
   for (const auto* mp : {"/mnt/a", "/mnt/b"}) {
     const auto& v = volume(r, mp);
-    EXPECT_EQ(v.outcome, Outcome::snapshotted);
+    EXPECT_EQ(v.outcome, Outcome::Snapshotted);
     EXPECT_EQ(v.consistency, "frozen");
     ASSERT_TRUE(v.freeze_ms.has_value());
     ASSERT_TRUE(v.snapshot_id.has_value());
@@ -137,7 +137,7 @@ TEST(Snapshot, FailingCallThawsFirstThenReports) {
   EXPECT_EQ(m.log.index("thaw /mnt/a"), call + 2) << m.log.dump();
   EXPECT_TRUE(m.freeze_ops.frozen().empty());
   EXPECT_EQ(m.ec2.call_count("CreateSnapshots"), 1) << "never resent inside the window by us";
-  EXPECT_EQ(volume(r, "/mnt/a").outcome, Outcome::failed);
+  EXPECT_EQ(volume(r, "/mnt/a").outcome, Outcome::Failed);
   EXPECT_NE(volume(r, "/mnt/a").reason.value_or("").find("InternalError"), std::string::npos) << volume(r, "/mnt/a").reason.value_or("");
   EXPECT_GE(m.log.index("hook on_failure"), 0);
   EXPECT_GT(m.log.index("hook post_snapshots"), m.log.index("thaw /mnt/a"));
@@ -170,7 +170,7 @@ TEST(Snapshot, LostResponseIsReconciledByRunTagAfterTheThaw) {
   EXPECT_EQ(m.ec2.snapshots().size(), 2U);
   for (const auto* mp : {"/mnt/a", "/mnt/b"}) {
     const auto& v = volume(r, mp);
-    EXPECT_EQ(v.outcome, Outcome::snapshotted);
+    EXPECT_EQ(v.outcome, Outcome::Snapshotted);
     ASSERT_TRUE(v.snapshot_id);
     EXPECT_EQ(snapshot_of(m, v)->volume_id, m.volume_of[mp]);
     // Not proven to be taken while frozen: say so.
@@ -248,14 +248,14 @@ TEST(Snapshot, FreezeFalseGroupIsNeverFrozen) {
 
 TEST(Snapshot, PreHookFailureStopsTheGroupWithNothingFrozen) {
   SnapshotMachine m;
-  m.failing_hooks[HookPhase::pre_snapshot] = "exited with status 3";
+  m.failing_hooks[HookPhase::PreSnapshot] = "exited with status 3";
   auto r = m.snapshot();
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(m.log.index("syncfs", true), -1);
   EXPECT_EQ(m.log.index("guardian start", true), -1);
   EXPECT_EQ(m.log.index("freeze", true), -1);
   EXPECT_EQ(m.ec2.call_count("CreateSnapshots") + m.ec2.call_count("CreateSnapshot"), 0);
-  EXPECT_EQ(volume(r, "/mnt/a").outcome, Outcome::skipped);
+  EXPECT_EQ(volume(r, "/mnt/a").outcome, Outcome::Skipped);
   EXPECT_NE(r.groups[0].error->find("exited with status 3"), std::string::npos);
   EXPECT_GE(m.log.index("hook post_snapshots"), 0) << "post hooks always run";
   EXPECT_GE(m.log.index("hook on_failure"), 0);
@@ -276,9 +276,9 @@ TEST(Snapshot, VolumeNotMountedFailsAloneAndTheOtherIsSnapshotted) {
   (void)m.mounter.unmount("/mnt/b");
   auto r = m.snapshot();
   EXPECT_FALSE(r.ok());
-  EXPECT_EQ(volume(r, "/mnt/b").outcome, Outcome::failed);
+  EXPECT_EQ(volume(r, "/mnt/b").outcome, Outcome::Failed);
   EXPECT_NE(volume(r, "/mnt/b").reason.value_or("").find("not mounted"), std::string::npos);
-  EXPECT_EQ(volume(r, "/mnt/a").outcome, Outcome::snapshotted);
+  EXPECT_EQ(volume(r, "/mnt/a").outcome, Outcome::Snapshotted);
   EXPECT_EQ(m.log.index("freeze /mnt/b"), -1);
 }
 
@@ -286,7 +286,7 @@ TEST(Snapshot, DryRunPlansWithoutHooksFreezeOrSnapshots) {
   SnapshotMachine m;
   auto r = m.snapshot({"solr"}, /*dry_run=*/true);
   ASSERT_TRUE(r.ok()) << render_text(r);
-  EXPECT_EQ(volume(r, "/mnt/a").outcome, Outcome::planned);
+  EXPECT_EQ(volume(r, "/mnt/a").outcome, Outcome::Planned);
   EXPECT_EQ(m.log.index("hook", true), -1);
   EXPECT_EQ(m.log.index("freeze", true), -1);
   EXPECT_TRUE(m.ec2.snapshots().empty());

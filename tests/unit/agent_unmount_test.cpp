@@ -53,7 +53,7 @@ TEST_F(UnmountTest, UnmountsAndDetachesKeepingTheVolumes) {
   auto r = run(false);
   ASSERT_TRUE(r.ok()) << render_text(r);
   for (const auto& v : volumes(r)) {
-    EXPECT_EQ(v.outcome, Outcome::unmounted);
+    EXPECT_EQ(v.outcome, Outcome::Unmounted);
     ASSERT_FALSE(v.steps.empty());
     EXPECT_TRUE(v.steps.front().starts_with("unmount " + v.mount_point)) << v.steps.front();
     auto vol = f.ec2.volume(volume_id(v));
@@ -75,7 +75,7 @@ TEST_F(UnmountTest, DeleteVolumesDeletesOnlyOurs) {
   const auto other_id = f.ec2.add_volume(other);
   auto r = run(true);
   ASSERT_TRUE(r.ok()) << render_text(r);
-  for (const auto& v : volumes(r)) EXPECT_EQ(v.outcome, Outcome::deleted) << v.mount_point;
+  for (const auto& v : volumes(r)) EXPECT_EQ(v.outcome, Outcome::Deleted) << v.mount_point;
   EXPECT_EQ(f.ec2.call_count("DeleteVolume"), 2);
   f.ec2.settle();
   EXPECT_TRUE(f.live_volumes_of("/data/b").empty());
@@ -88,11 +88,11 @@ TEST_F(UnmountTest, BusyMountPointIsNamedAndTheVolumeStaysAttached) {
   auto r = run(true);
   EXPECT_FALSE(r.ok());
   const auto& a = outcome(r, "/data/a");
-  EXPECT_EQ(a.outcome, Outcome::failed);
+  EXPECT_EQ(a.outcome, Outcome::Failed);
   EXPECT_NE(a.reason.value_or("").find("/data/a"), std::string::npos);
   EXPECT_NE(a.reason.value_or("").find("busy"), std::string::npos);
   EXPECT_EQ(f.ec2.volume(volume_id(a))->attachments.size(), 1U);
-  EXPECT_EQ(outcome(r, "/data/b").outcome, Outcome::deleted);
+  EXPECT_EQ(outcome(r, "/data/b").outcome, Outcome::Deleted);
 }
 
 TEST_F(UnmountTest, DeviceThatDoesNotGoIsReported) {
@@ -106,7 +106,7 @@ TEST_F(UnmountTest, NothingAttachedIsNotAnError) {
   ASSERT_TRUE(run(true).ok());
   auto r = run(true);
   ASSERT_TRUE(r.ok()) << render_text(r);
-  for (const auto& v : volumes(r)) EXPECT_EQ(v.outcome, Outcome::not_attached);
+  for (const auto& v : volumes(r)) EXPECT_EQ(v.outcome, Outcome::NotAttached);
 }
 
 TEST_F(UnmountTest, DryRunChangesNothing) {
@@ -119,7 +119,7 @@ TEST_F(UnmountTest, DryRunChangesNothing) {
   auto mounts = f.mounter.mounts();
   ASSERT_TRUE(mounts);
   EXPECT_EQ(mounts->size(), 2U);
-  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::planned);
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::Planned);
   EXPECT_TRUE(outcome(r, "/data/a").plan.back().starts_with("delete ")) << outcome(r, "/data/a").plan.back();
   EXPECT_TRUE(r.dry_run);
 }
@@ -160,8 +160,8 @@ TEST_F(UnmountTest, DetachedVolumeOfAnotherInstanceIsNotDeleted) {
       .resource_ids = {id.value}, .tags = {{std::string(k_tag_instance_id), "i-other"}}}));
   auto r = run(true);
   ASSERT_TRUE(r.ok()) << render_text(r);
-  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::not_attached);
-  EXPECT_EQ(outcome(r, "/data/b").outcome, Outcome::deleted);
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::NotAttached);
+  EXPECT_EQ(outcome(r, "/data/b").outcome, Outcome::Deleted);
   f.ec2.settle();
   EXPECT_TRUE(f.ec2.volume(id).has_value());
 }
