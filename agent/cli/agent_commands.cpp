@@ -42,11 +42,7 @@ std::shared_ptr<ec2::Imds> AgentCommands::imds() {
   return imds_;
 }
 
-std::expected<std::optional<std::string>, std::string> AgentCommands::instance_userdata() {
-  auto data = imds()->user_data();
-  if (!data) return std::unexpected("userdata from IMDS: " + data.error().describe());
-  return *data;
-}
+ec2::Result<std::optional<std::string>> AgentCommands::instance_userdata() { return imds()->user_data(); }
 
 template <class Command>
 RunReport AgentCommands::with_context(const std::string& name, const CommandContext& context, const GroupRefs& groups,

@@ -15,7 +15,7 @@ namespace agent {
 
 class AgentCommands final : public Commands {
  public:
-  [[nodiscard]] std::expected<std::optional<std::string>, std::string> instance_userdata() override;
+  [[nodiscard]] ec2::Result<std::optional<std::string>> instance_userdata() override;
   [[nodiscard]] RunReport mount(const CommandContext& context, const GroupRefs& groups) override;
   [[nodiscard]] RunReport snapshot(const CommandContext& context, const GroupRefs& groups) override;
   [[nodiscard]] RunReport unmount(const CommandContext& context, const GroupRefs& groups,

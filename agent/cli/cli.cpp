@@ -224,7 +224,7 @@ int run_invocation(const Invocation& inv, Commands& commands, std::ostream& out,
   } else {
     auto fetched = commands.instance_userdata();
     if (!fetched) {
-      print_error_line(err, "userdata: " + fetched.error());
+      print_error_line(err, "userdata from IMDS: " + fetched.error().describe());
       return k_exit_failed;
     }
     userdata_text = std::move(*fetched);

@@ -14,6 +14,7 @@
 #include "agent/commands/unmount.h"
 #include "agent/config/config.h"
 #include "agent/report/report.h"
+#include "ec2/error.h"
 
 namespace agent {
 
@@ -45,7 +46,7 @@ class Commands {
 
   // The instance userdata (IMDS) for a run without --userdata; nullopt when the instance has
   // none. An error (IMDS unreachable) ends the run with exit 1 and this one line.
-  [[nodiscard]] virtual std::expected<std::optional<std::string>, std::string> instance_userdata() = 0;
+  [[nodiscard]] virtual ec2::Result<std::optional<std::string>> instance_userdata() = 0;
 
   [[nodiscard]] virtual RunReport mount(const CommandContext& context, const GroupRefs& groups) = 0;
   [[nodiscard]] virtual RunReport snapshot(const CommandContext& context, const GroupRefs& groups) = 0;

@@ -580,7 +580,7 @@ void Mount::format_and_mount(Item& item, const std::string& devnode) {
   const platform::VolumeQuery query{.volume_id = item.ec2_volume->id.value,
                                     .device_hint = item.out.attached_as.value_or("")};
   if (auto ok = s_.devices.verify(devnode, query); !ok) return fail(item, "refusing to mount: " + ok.error().describe());
-  if (auto pre = item.hooks->pre_volume(hook_context(item)); !pre) return fail(item, pre.error());
+  if (auto pre = item.hooks->pre_volume(hook_context(item)); !pre) return fail(item, pre.error().describe());
   auto mounted = platform::MountPoint::mount(s_.mounter, {.source = devnode,
                                                           .target = v.mount_point,
                                                           .fs_type = decision.fs_type,
@@ -608,8 +608,8 @@ void Mount::finish(Item& item) {
   attach_and_mount(item);
   const bool failed = item.out.outcome == Outcome::Failed;
   if (auto post = item.hooks->post_volume(hook_context(item), !failed)) {
-    item.out.warnings.push_back(*post);
-    error(*post);
+    item.out.warnings.push_back(post->describe());
+    error(post->describe());
   }
   if (failed) item.hooks->on_failure(hook_context(item), item.out.reason.value_or(""));
   item.out.duration_ms = duration_cast<milliseconds>(s_.clock.monotonic() - item.began).count();
@@ -658,7 +658,7 @@ void Mount::act(std::vector<Item>& items) {
   for (const auto* g : groups) {
     if (auto pre = hooks_.at(g)->pre_group(); !pre) {
       for (auto& item : items) {
-        if (item.group == g && item.stage != Stage::Done) fail(item, pre.error());
+        if (item.group == g && item.stage != Stage::Done) fail(item, pre.error().describe());
       }
     }
   }
@@ -677,7 +677,7 @@ void Mount::act(std::vector<Item>& items) {
   }
   for (const auto* g : groups) {
     const bool ok = std::ranges::none_of(items, [&](const Item& i) { return i.group == g && i.out.outcome == Outcome::Failed; });
-    if (auto post = hooks_.at(g)->post_group(ok)) error(*post);
+    if (auto post = hooks_.at(g)->post_group(ok)) error(post->describe());
   }
 }
 

@@ -155,7 +155,7 @@ class GroupRun {
       auto opened = FreezeWindow::open(s_.guardians, s_.freeze_ops, s_.clock, window_options());
       if (!opened) {
         remove_run_record(*record);
-        return fail_all(opened.error());
+        return fail_all(opened.error().message);
       }
       window.emplace(std::move(*opened));
     }
@@ -290,12 +290,12 @@ class GroupRun {
   // is one point in time for all of them); nothing is frozen then.
   bool pre_hooks() {
     if (auto pre = hooks_.pre_group(); !pre) {
-      fail_all(pre.error(), Outcome::Skipped);
+      fail_all(pre.error().describe(), Outcome::Skipped);
       return false;
     }
     for (const auto& m : members_) {
       if (auto pre = hooks_.pre_volume(context_of(m)); !pre) {
-        fail_all(pre.error(), Outcome::Skipped);
+        fail_all(pre.error().describe(), Outcome::Skipped);
         return false;
       }
     }
@@ -309,11 +309,11 @@ class GroupRun {
     std::vector<std::string> failed;
     for (const auto& m : members_) {
       if (auto post = hooks_.post_volume(context_of(m), m.out->outcome == Outcome::Snapshotted)) {
-        m.out->warnings.push_back(*post);
-        failed.push_back(*post);
+        m.out->warnings.push_back(post->describe());
+        failed.push_back(post->describe());
       }
     }
-    if (auto post = hooks_.post_group(ok)) failed.push_back(*post);
+    if (auto post = hooks_.post_group(ok)) failed.push_back(post->describe());
     if (!ok) {
       std::string error = report_.error.value_or("");
       for (const auto& v : report_.volumes) {
@@ -355,7 +355,7 @@ class GroupRun {
       }
     }
     if (auto written = write_run_record(s_.options.run_dir, record); !written) {
-      fail_all("run record: " + written.error());
+      fail_all("run record: " + written.error().describe());
       return std::nullopt;
     }
     return record;
@@ -476,7 +476,9 @@ class GroupRun {
       if (m != members_.end() && m->out->outcome == Outcome::Snapshotted) rv.verdict = m->consistency;
     }
     if (unknown) {
-      if (auto w = write_run_record(s_.options.run_dir, record); !w) log_agent().error("run record error=\"{}\"", w.error());
+      if (auto w = write_run_record(s_.options.run_dir, record); !w) {
+        log_agent().error("run record error=\"{}\"", w.error().describe());
+      }
     }
     auto fix = apply_final_tags(s_.ec2, record, created);
     if (fix.error) {

@@ -160,7 +160,7 @@ void Unmount::unmount_and_detach(Item& item) {
   const std::string attached_as = attachment != nullptr ? attachment->device : item.volume->device;
   const std::string devnode = item.out.devnode.value_or("");
 
-  if (auto pre = item.hooks->pre_volume(context(item)); !pre) return fail(item, pre.error());
+  if (auto pre = item.hooks->pre_volume(context(item)); !pre) return fail(item, pre.error().describe());
   if (item.decision.unmount) {
     if (auto r = s_.mounter.unmount(mp); !r) {
       if (r.error().kind == platform::ErrorKind::Busy) {
@@ -240,7 +240,7 @@ void Unmount::unmount_group(const GroupConfig& group, std::vector<Item*>& mine) 
                    dry_run_);
   for (auto* item : mine) item->hooks = &hooks;
   if (auto pre = hooks.pre_group(); !pre) {
-    for (auto* item : mine) fail(*item, pre.error());
+    for (auto* item : mine) fail(*item, pre.error().describe());
   } else {
     std::vector<std::jthread> threads;
     for (auto* item : mine) {
@@ -252,10 +252,10 @@ void Unmount::unmount_group(const GroupConfig& group, std::vector<Item*>& mine) 
   for (auto* item : mine) {
     const bool failed = item->out.outcome == Outcome::Failed;
     ok = ok && !failed;
-    if (auto post = hooks.post_volume(context(*item), !failed)) error(*post);
+    if (auto post = hooks.post_volume(context(*item), !failed)) error(post->describe());
     if (failed) hooks.on_failure(context(*item), item->out.reason.value_or(""));
   }
-  if (auto post = hooks.post_group(ok)) error(*post);
+  if (auto post = hooks.post_group(ok)) error(post->describe());
 }
 
 RunReport Unmount::run() {

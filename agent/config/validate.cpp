@@ -10,19 +10,12 @@
 #include "agent/core/hooks.h"
 #include "agent/config/validate_rules.h"
 #include "agent/config/validate_suggest.h"
+#include "ebsnap/try.h"
 
 namespace agent {
 namespace {
 
 using Json = nlohmann::ordered_json;
-
-// Returns the error of an expected from the enclosing function, or yields its value.
-#define EBSNAP_TRY(expr)                                                       \
-  __extension__({                                                              \
-    auto&& try_result_ = (expr);                                               \
-    if (!try_result_) return std::unexpected(std::move(try_result_).error()); \
-    std::move(try_result_).value();                                            \
-  })
 
 template <class T>
 using Checked = std::expected<T, ConfigError>;
@@ -138,7 +131,7 @@ class Validator {
     std::vector<std::string> keys;
     for (std::size_t i = 0; i < value.size(); ++i) {
       const auto p = index_path(path, i);
-      auto key = EBSNAP_TRY(string_at(value[i], p, "a tag key"));
+      EBSNAP_TRY_ASSIGN(auto key, string_at(value[i], p, "a tag key"));
       if (auto problem = rules::tag_key_problem(key)) return fail(p, "expected " + *problem + ", got " + shown(value[i]));
       for (const auto& k : keys) {
         if (k == key) return fail(p, "expected unique tag keys; " + shown(value[i]) + " is listed twice");
@@ -149,13 +142,14 @@ class Validator {
   }
 
   [[nodiscard]] Checked<Timeouts> timeouts(const Json& value, const std::string& path) const {
-    (void)EBSNAP_TRY(object_at(value, path, "timeouts"));
+    EBSNAP_TRY(object_at(value, path, "timeouts"));
     EBSNAP_TRY(known_keys(value, path, k_timeout_keys));
     Timeouts t;
     const auto seconds = [&](std::string_view key, rules::Range range, std::chrono::seconds& out) -> Checked<void> {
       const auto it = value.find(key);
       if (it == value.end()) return {};
-      out = std::chrono::seconds(EBSNAP_TRY(integer_at(*it, json_path_child(path, key), range, "seconds")));
+      EBSNAP_TRY_ASSIGN(const auto n, integer_at(*it, json_path_child(path, key), range, "seconds"));
+      out = std::chrono::seconds(n);
       return {};
     };
     EBSNAP_TRY(seconds("volume_available_s", {1, 3600}, t.volume_available));
@@ -170,16 +164,16 @@ class Validator {
       return fail(path, "credentials are not accepted in userdata (any process on the instance can read it); "
                         "use the instance role or a config file with mode 0600");
     }
-    (void)EBSNAP_TRY(object_at(value, path, "credentials"));
+    EBSNAP_TRY(object_at(value, path, "credentials"));
     EBSNAP_TRY(known_keys(value, path, k_credential_keys));
     StaticCredentials c;
     for (const auto key : {std::string_view{"access_key_id"}, std::string_view{"secret_access_key"}}) {
       if (!value.contains(key)) return fail(json_path_child(path, key), "missing; expected a string");
     }
-    c.access_key_id = EBSNAP_TRY(string_at(value["access_key_id"], json_path_child(path, "access_key_id"), "an access key id"));
-    c.secret_access_key = EBSNAP_TRY(string_at(value["secret_access_key"], json_path_child(path, "secret_access_key"), "a secret access key"));
+    EBSNAP_TRY_ASSIGN(c.access_key_id, string_at(value["access_key_id"], json_path_child(path, "access_key_id"), "an access key id"));
+    EBSNAP_TRY_ASSIGN(c.secret_access_key, string_at(value["secret_access_key"], json_path_child(path, "secret_access_key"), "a secret access key"));
     if (const auto it = value.find("session_token"); it != value.end()) {
-      c.session_token = EBSNAP_TRY(string_at(*it, json_path_child(path, "session_token"), "a session token"));
+      EBSNAP_TRY_ASSIGN(c.session_token, string_at(*it, json_path_child(path, "session_token"), "a session token"));
     }
     return c;
   }
@@ -210,7 +204,7 @@ class Validator {
   }
 
   [[nodiscard]] Checked<Hooks> hooks(const Json& value, const std::string& path) const {
-    (void)EBSNAP_TRY(object_at(value, path, "hooks by phase"));
+    EBSNAP_TRY(object_at(value, path, "hooks by phase"));
     std::vector<std::string_view> phase_names;
     for (const auto phase : k_hook_phases) phase_names.push_back(to_string(phase));
     EBSNAP_TRY(known_keys(value, path, phase_names));
@@ -220,9 +214,13 @@ class Validator {
       const auto phase_path = json_path_child(path, key);
       auto& list = h.by_phase[phase];
       if (entry.is_string()) {
-        list.push_back(EBSNAP_TRY(hook(entry, phase_path)));
+        EBSNAP_TRY_ASSIGN(auto command, hook(entry, phase_path));
+        list.push_back(std::move(command));
       } else if (entry.is_array()) {
-        for (std::size_t i = 0; i < entry.size(); ++i) list.push_back(EBSNAP_TRY(hook(entry[i], index_path(phase_path, i))));
+        for (std::size_t i = 0; i < entry.size(); ++i) {
+          EBSNAP_TRY_ASSIGN(auto command, hook(entry[i], index_path(phase_path, i)));
+          list.push_back(std::move(command));
+        }
       } else {
         return fail(phase_path, "expected a hook path or an array of hooks, got " + type_name(entry));
       }
@@ -232,7 +230,7 @@ class Validator {
   }
 
   [[nodiscard]] Checked<VolumeConfig> volume(const Json& value, const std::string& path) const {
-    (void)EBSNAP_TRY(object_at(value, path, "a volume"));
+    EBSNAP_TRY(object_at(value, path, "a volume"));
     EBSNAP_TRY(known_keys(value, path, k_volume_keys));
     for (const auto key : {std::string_view{"device"}, std::string_view{"mount_point"}, std::string_view{"size_gib"}}) {
       if (!value.contains(key)) {
@@ -242,11 +240,11 @@ class Validator {
     VolumeConfig v;
     const auto at = [&](std::string_view key) { return json_path_child(path, key); };
 
-    v.device = EBSNAP_TRY(string_at(value["device"], at("device"), "a device name"));
+    EBSNAP_TRY_ASSIGN(v.device, string_at(value["device"], at("device"), "a device name"));
     if (!rules::is_valid_device_name(v.device)) {
       return fail(at("device"), "expected a device name /dev/sd[f-z] or /dev/xvd[f-z], got " + shown(value["device"]));
     }
-    v.mount_point = EBSNAP_TRY(string_at(value["mount_point"], at("mount_point"), "a mount point"));
+    EBSNAP_TRY_ASSIGN(v.mount_point, string_at(value["mount_point"], at("mount_point"), "a mount point"));
     if (auto problem = rules::mount_point_problem(v.mount_point)) {
       return fail(at("mount_point"), "expected " + *problem + ", got " + shown(value["mount_point"]));
     }
@@ -256,7 +254,7 @@ class Validator {
       v.filesystem = *fs;
     }
     if (const auto it = value.find("mount_options"); it != value.end()) {
-      v.mount_options = EBSNAP_TRY(string_at(*it, at("mount_options"), "comma-separated mount options"));
+      EBSNAP_TRY_ASSIGN(v.mount_options, string_at(*it, at("mount_options"), "comma-separated mount options"));
       for (const char c : v.mount_options) {
         if (c == ' ' || c == '\t' || c == '\n') {
           return fail(at("mount_options"), "expected comma-separated mount options without spaces, got " + shown(*it));
@@ -269,14 +267,15 @@ class Validator {
       v.volume_type = *type;
     }
     const auto type_name_str = std::string(to_string(v.volume_type));
-    v.size_gib = EBSNAP_TRY(integer_at(value["size_gib"], at("size_gib"), rules::size_range(v.volume_type),
-                                       "GiB for " + type_name_str));
+    EBSNAP_TRY_ASSIGN(v.size_gib, integer_at(value["size_gib"], at("size_gib"), rules::size_range(v.volume_type),
+                                             "GiB for " + type_name_str));
     if (const auto it = value.find("iops"); it != value.end()) {
       const auto range = rules::iops_range(v.volume_type);
       if (!range) {
         return fail(at("iops"), "expected no iops: volume_type " + type_name_str + " takes none (only gp3, io1, io2 do)");
       }
-      v.iops = static_cast<std::int32_t>(EBSNAP_TRY(integer_at(*it, at("iops"), *range, "IOPS for " + type_name_str)));
+      EBSNAP_TRY_ASSIGN(const auto iops, integer_at(*it, at("iops"), *range, "IOPS for " + type_name_str));
+      v.iops = static_cast<std::int32_t>(iops);
     } else if (rules::requires_iops(v.volume_type)) {
       const auto range = *rules::iops_range(v.volume_type);
       return fail(at("iops"), "missing; volume_type " + type_name_str + " needs iops " + std::to_string(range.min) +
@@ -288,11 +287,14 @@ class Validator {
         return fail(at("throughput_mibps"),
                     "expected no throughput_mibps: volume_type " + type_name_str + " takes none (only gp3 does)");
       }
-      v.throughput_mibps = static_cast<std::int32_t>(EBSNAP_TRY(integer_at(*it, at("throughput_mibps"), *range, "MiB/s")));
+      EBSNAP_TRY_ASSIGN(const auto mibps, integer_at(*it, at("throughput_mibps"), *range, "MiB/s"));
+      v.throughput_mibps = static_cast<std::int32_t>(mibps);
     }
-    if (const auto it = value.find("encrypted"); it != value.end()) v.encrypted = EBSNAP_TRY(bool_at(*it, at("encrypted")));
+    if (const auto it = value.find("encrypted"); it != value.end()) {
+      EBSNAP_TRY_ASSIGN(v.encrypted, bool_at(*it, at("encrypted")));
+    }
     if (const auto it = value.find("kms_key_id"); it != value.end()) {
-      v.kms_key_id = EBSNAP_TRY(string_at(*it, at("kms_key_id"), "a KMS key id, ARN or alias"));
+      EBSNAP_TRY_ASSIGN(v.kms_key_id, string_at(*it, at("kms_key_id"), "a KMS key id, ARN or alias"));
       if (!v.encrypted) return fail(at("kms_key_id"), "expected \"encrypted\": true alongside kms_key_id");
     }
     return v;
@@ -302,7 +304,7 @@ class Validator {
     if (!rules::is_valid_group_name(name)) {
       return fail(path, "expected a group name of 1..64 characters [A-Za-z0-9_.-], got " + Json(name).dump());
     }
-    (void)EBSNAP_TRY(object_at(value, path, "a group"));
+    EBSNAP_TRY(object_at(value, path, "a group"));
     EBSNAP_TRY(known_keys(value, path, k_group_keys));
     GroupConfig g{.name = name, .source_file = options_.file, .json_path = path};
     const auto volumes_it = value.find("volumes");
@@ -313,11 +315,12 @@ class Validator {
                                     (volumes_it->is_array() ? std::string("an empty array") : type_name(*volumes_it)));
     }
     for (std::size_t i = 0; i < volumes_it->size(); ++i) {
-      g.volumes.push_back(EBSNAP_TRY(volume((*volumes_it)[i], index_path(volumes_path, i))));
+      EBSNAP_TRY_ASSIGN(auto v, volume((*volumes_it)[i], index_path(volumes_path, i)));
+      g.volumes.push_back(std::move(v));
     }
     if (const auto it = value.find("tags"); it != value.end()) {
       const auto tags_path = json_path_child(path, "tags");
-      (void)EBSNAP_TRY(object_at(*it, tags_path, "tags"));
+      EBSNAP_TRY(object_at(*it, tags_path, "tags"));
       for (const auto& [key, tag_value] : it->items()) {
         const auto p = json_path_child(tags_path, key);
         if (auto problem = rules::tag_key_problem(key)) return fail(p, "expected " + *problem);
@@ -327,14 +330,18 @@ class Validator {
         g.tags.emplace(key, std::move(s));
       }
     }
-    if (const auto it = value.find("freeze"); it != value.end()) g.freeze = EBSNAP_TRY(bool_at(*it, json_path_child(path, "freeze")));
-    if (const auto it = value.find("hooks"); it != value.end()) g.hooks = EBSNAP_TRY(hooks(*it, json_path_child(path, "hooks")));
+    if (const auto it = value.find("freeze"); it != value.end()) {
+      EBSNAP_TRY_ASSIGN(g.freeze, bool_at(*it, json_path_child(path, "freeze")));
+    }
+    if (const auto it = value.find("hooks"); it != value.end()) {
+      EBSNAP_TRY_ASSIGN(g.hooks, hooks(*it, json_path_child(path, "hooks")));
+    }
     return g;
   }
 
   [[nodiscard]] Checked<ConfigLayer> document(const Json& doc) const {
     const auto& root = options_.root_path;
-    (void)EBSNAP_TRY(object_at(doc, root, "a configuration object"));
+    EBSNAP_TRY(object_at(doc, root, "a configuration object"));
     EBSNAP_TRY(known_keys(doc, root, k_top_keys));
     ConfigLayer layer;
     layer.config.source = options_.file;
@@ -342,27 +349,35 @@ class Validator {
     const auto at = [&](std::string_view key) { return json_path_child(root, key); };
     auto& c = layer.config;
     if (const auto it = doc.find("region"); it != doc.end()) {
-      c.region = EBSNAP_TRY(string_at(*it, at("region"), "a region"));
+      EBSNAP_TRY_ASSIGN(c.region, string_at(*it, at("region"), "a region"));
       if (!rules::is_valid_region(*c.region)) {
         return fail(at("region"), "expected a region such as eu-west-1, got " + shown(*it));
       }
     }
-    if (const auto it = doc.find("filter_tags"); it != doc.end()) c.filter_tags = EBSNAP_TRY(filter_tags(*it, at("filter_tags")));
-    if (const auto it = doc.find("freeze_timeout_s"); it != doc.end()) {
-      c.freeze_timeout = std::chrono::seconds(EBSNAP_TRY(integer_at(
-          *it, at("freeze_timeout_s"), {k_min_freeze_timeout_s, k_max_freeze_timeout_s}, "seconds")));
+    if (const auto it = doc.find("filter_tags"); it != doc.end()) {
+      EBSNAP_TRY_ASSIGN(c.filter_tags, filter_tags(*it, at("filter_tags")));
     }
-    if (const auto it = doc.find("timeouts"); it != doc.end()) c.timeouts = EBSNAP_TRY(timeouts(*it, at("timeouts")));
-    if (const auto it = doc.find("credentials"); it != doc.end()) c.credentials = EBSNAP_TRY(credentials(*it, at("credentials")));
+    if (const auto it = doc.find("freeze_timeout_s"); it != doc.end()) {
+      EBSNAP_TRY_ASSIGN(const auto seconds,
+                        integer_at(*it, at("freeze_timeout_s"), {k_min_freeze_timeout_s, k_max_freeze_timeout_s}, "seconds"));
+      c.freeze_timeout = std::chrono::seconds(seconds);
+    }
+    if (const auto it = doc.find("timeouts"); it != doc.end()) {
+      EBSNAP_TRY_ASSIGN(c.timeouts, timeouts(*it, at("timeouts")));
+    }
+    if (const auto it = doc.find("credentials"); it != doc.end()) {
+      EBSNAP_TRY_ASSIGN(c.credentials, credentials(*it, at("credentials")));
+    }
     const auto groups_it = doc.find("groups");
     if (groups_it == doc.end()) {
       if (options_.kind == DocumentKind::ConfigFile) {
         return fail(at("groups"), "missing; expected an object mapping group names to groups");
       }
     } else {
-      (void)EBSNAP_TRY(object_at(*groups_it, at("groups"), "an object mapping group names to groups"));
+      EBSNAP_TRY(object_at(*groups_it, at("groups"), "an object mapping group names to groups"));
       for (const auto& [name, value] : groups_it->items()) {
-        c.groups.push_back(EBSNAP_TRY(group(name, value, json_path_child(at("groups"), name))));
+        EBSNAP_TRY_ASSIGN(auto g, group(name, value, json_path_child(at("groups"), name)));
+        c.groups.push_back(std::move(g));
       }
     }
     return layer;

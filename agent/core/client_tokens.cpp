@@ -14,6 +14,7 @@
 #include <system_error>
 
 #include "platform/fd.h"
+#include "ebsnap/try.h"
 
 namespace agent {
 namespace {
@@ -95,7 +96,7 @@ std::expected<std::optional<RestoreAttempt>, TokenError> ClientTokens::load(
 std::expected<RestoreAttempt, TokenError> ClientTokens::begin(std::string_view group,
                                                               std::string_view mount_point) const {
   RestoreAttempt attempt{.token = new_client_token(), .volume_id = std::nullopt};
-  if (auto w = write(group, mount_point, attempt); !w) return std::unexpected(w.error());
+  EBSNAP_TRY(write(group, mount_point, attempt));
   return attempt;
 }
 

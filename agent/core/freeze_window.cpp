@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "agent/core/log.h"
+#include "ebsnap/try.h"
 
 namespace agent {
 namespace {
@@ -25,9 +26,8 @@ class ProcessGuard final : public FreezeGuard {
 }  // namespace
 
 platform::Result<std::unique_ptr<FreezeGuard>> ProcessGuardianLauncher::start(const platform::GuardianOptions& options) {
-  auto guardian = platform::ThawGuardian::start(options);
-  if (!guardian) return std::unexpected(guardian.error());
-  return std::make_unique<ProcessGuard>(std::move(*guardian));
+  EBSNAP_TRY_ASSIGN(auto guardian, platform::ThawGuardian::start(options));
+  return std::make_unique<ProcessGuard>(std::move(guardian));
 }
 
 struct FreezeWindow::State {
@@ -47,15 +47,17 @@ FreezeWindow::~FreezeWindow() {
   if (state_ && !state_->closed) (void)close();
 }
 
-std::expected<FreezeWindow, std::string> FreezeWindow::open(GuardianLauncher& guardians, platform::FreezeOps& ops,
-                                                            const ec2::Clock& clock, FreezeWindowOptions options) {
+platform::Result<FreezeWindow> FreezeWindow::open(GuardianLauncher& guardians, platform::FreezeOps& ops,
+                                                 const ec2::Clock& clock, FreezeWindowOptions options) {
   auto state = std::make_unique<State>(State{.clock = clock, .group = options.group});
   // The guardian exists before the first FIFREEZE: from then on our death thaws.
   state->guard_started = clock.monotonic();
   auto started = guardians.start({.mount_points = options.mount_points,
                                   .freeze_bound = options.bound,
                                   .state_dir = options.run_dir});
-  if (!started) return std::unexpected("thaw guardian: " + started.error().describe() + "; nothing was frozen");
+  if (!started) {
+    return platform::fail(started.error().kind, "thaw guardian: " + started.error().describe() + "; nothing was frozen");
+  }
   state->guard = std::move(*started);
   auto* raw = state.get();
   auto set = platform::FreezeSet::freeze(
@@ -73,8 +75,8 @@ std::expected<FreezeWindow, std::string> FreezeWindow::open(GuardianLauncher& gu
     // FreezeSet thawed what it froze; the guardian thaws anything left of ours and leaves.
     auto report = state->guard->finish();
     state->closed = true;
-    return std::unexpected("freeze: " + set.error().describe() +
-                           (report ? "" : "; thaw guardian: " + report.error().describe()));
+    return platform::fail(set.error().kind, "freeze: " + set.error().describe() +
+                                                (report ? "" : "; thaw guardian: " + report.error().describe()));
   }
   state->set.emplace(std::move(*set));
   return FreezeWindow(std::move(state));

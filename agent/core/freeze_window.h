@@ -74,11 +74,10 @@ struct FreezeWindowReport {
 
 class FreezeWindow {
  public:
-  // Starts the guardian and freezes; the error (one line) means nothing is frozen by us.
-  [[nodiscard]] static std::expected<FreezeWindow, std::string> open(GuardianLauncher& guardians,
-                                                                     platform::FreezeOps& ops,
-                                                                     const ec2::Clock& clock,
-                                                                     FreezeWindowOptions options);
+  // Starts the guardian and freezes. An error (its message one line for the report) means
+  // nothing is frozen by us.
+  [[nodiscard]] static platform::Result<FreezeWindow> open(GuardianLauncher& guardians, platform::FreezeOps& ops,
+                                                           const ec2::Clock& clock, FreezeWindowOptions options);
   FreezeWindow(FreezeWindow&&) noexcept;
   FreezeWindow& operator=(FreezeWindow&&) = delete;
   FreezeWindow(const FreezeWindow&) = delete;

@@ -23,26 +23,20 @@ std::expected<void, HookError> HookPhases::run(HookPhase phase, const HookContex
   return r;
 }
 
-std::expected<void, std::string> HookPhases::pre_group() {
-  if (auto r = run(names_.pre_group, HookContext{.group = group_.name}); !r) {
-    return std::unexpected(r.error().describe());
-  }
-  return {};
-}
+std::expected<void, HookError> HookPhases::pre_group() { return run(names_.pre_group, HookContext{.group = group_.name}); }
 
-std::optional<std::string> HookPhases::post_group(bool ok) {
-  if (auto r = run(names_.post_group, HookContext{.group = group_.name, .ok = ok}); !r) return r.error().describe();
+std::optional<HookError> HookPhases::post_group(bool ok) {
+  if (auto r = run(names_.post_group, HookContext{.group = group_.name, .ok = ok}); !r) return r.error();
   return std::nullopt;
 }
 
-std::expected<void, std::string> HookPhases::pre_volume(const HookContext& context) {
-  if (auto r = run(names_.pre_volume, context); !r) return std::unexpected(r.error().describe());
-  return {};
+std::expected<void, HookError> HookPhases::pre_volume(const HookContext& context) {
+  return run(names_.pre_volume, context);
 }
 
-std::optional<std::string> HookPhases::post_volume(HookContext context, bool ok) {
+std::optional<HookError> HookPhases::post_volume(HookContext context, bool ok) {
   context.ok = ok;
-  if (auto r = run(names_.post_volume, context); !r) return r.error().describe();
+  if (auto r = run(names_.post_volume, context); !r) return r.error();
   return std::nullopt;
 }
 

@@ -57,16 +57,16 @@ class HookPhases {
   HookPhases(HookRunner& runner, const GroupConfig& group, Names names, std::chrono::milliseconds timeout,
              bool dry_run);
 
-  // The group's pre-hook; the error (one line) stops the group's operation.
-  [[nodiscard]] std::expected<void, std::string> pre_group();
-  // The group's post-hook, with the group's status; a failure comes back as one line for the
-  // run's errors (the operation itself is not undone).
-  [[nodiscard]] std::optional<std::string> post_group(bool ok);
+  // The group's pre-hook; the error stops the group's operation.
+  [[nodiscard]] std::expected<void, HookError> pre_group();
+  // The group's post-hook, with the group's status; a failure comes back for the run's errors
+  // (the operation itself is not undone).
+  [[nodiscard]] std::optional<HookError> post_group(bool ok);
 
   // One volume's pre-hook; the error stops that volume.
-  [[nodiscard]] std::expected<void, std::string> pre_volume(const HookContext& context);
+  [[nodiscard]] std::expected<void, HookError> pre_volume(const HookContext& context);
   // One volume's post-hook, for every volume the operation worked on.
-  [[nodiscard]] std::optional<std::string> post_volume(HookContext context, bool ok);
+  [[nodiscard]] std::optional<HookError> post_volume(HookContext context, bool ok);
 
   // on_failure, at most once per mount point (or once for the group, with no mount point).
   void on_failure(HookContext context, const std::string& error);

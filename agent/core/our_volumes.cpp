@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "agent/core/tags.h"
+#include "ebsnap/try.h"
 
 namespace agent {
 
@@ -15,10 +16,9 @@ ec2::Result<std::map<std::string, std::vector<ec2::Volume>>> describe_our_volume
     mount_points.push_back(k.mount_point);
     out[k.mount_point];
   }
-  auto volumes =
-      ec2.describe_volumes(ec2::DescribeVolumesOptions{.filters = our_volume_filters(filters, mount_points)});
-  if (!volumes) return std::unexpected(std::move(volumes.error()));
-  for (auto& v : *volumes) {
+  EBSNAP_TRY_ASSIGN(auto volumes, ec2.describe_volumes(
+                                       ec2::DescribeVolumesOptions{.filters = our_volume_filters(filters, mount_points)}));
+  for (auto& v : volumes) {
     if (v.state == ec2::VolumeState::Deleting || v.state == ec2::VolumeState::Deleted ||
         v.state == ec2::VolumeState::Error) {
       continue;
@@ -60,12 +60,11 @@ platform::Result<MountedAt> mounted_volume_at(platform::Mounter& mounter, platfo
                                               const std::string& mount_point,
                                               const std::vector<ec2::Volume>& candidates,
                                               const ec2::InstanceId& instance) {
-  auto mounted = mounter.find_by_target(mount_point);
-  if (!mounted) return std::unexpected(mounted.error());
+  EBSNAP_TRY_ASSIGN(const auto mounted, mounter.find_by_target(mount_point));
   MountedAt out;
-  if (!*mounted) return out;
-  out.source = (*mounted)->source;
-  out.fs_type = (*mounted)->fs_type;
+  if (!mounted) return out;
+  out.source = mounted->source;
+  out.fs_type = mounted->fs_type;
   for (const auto& v : candidates) {
     const auto* a = attachment_to(v, instance);
     auto verified = devices.verify(out.source, {.volume_id = v.id.value, .device_hint = a ? a->device : ""});

@@ -5,6 +5,7 @@
 #include "platform/freeze_ops.h"
 #include "platform/libmount_mounter.h"
 #include "platform/udev_block_devices.h"
+#include "ebsnap/try.h"
 
 namespace agent {
 namespace {
@@ -87,17 +88,12 @@ ec2::Result<std::unique_ptr<Runtime>> Runtime::create(const Config& config, Runt
                                                       std::shared_ptr<ec2::Imds> imds) {
   auto parts = std::make_unique<Parts>();
   parts->imds = imds ? std::move(imds) : make_imds(options.env);
-  auto region = resolve_region(options.region, options.env, config, *parts->imds);
-  if (!region) return std::unexpected(std::move(region.error()));
-  auto instance = load_instance_context(*parts->imds, *region);
-  if (!instance) return std::unexpected(std::move(instance.error()));
-  parts->instance = std::move(*instance);
+  EBSNAP_TRY_ASSIGN(const auto region, resolve_region(options.region, options.env, config, *parts->imds));
+  EBSNAP_TRY_ASSIGN(parts->instance, load_instance_context(*parts->imds, region));
   parts->credentials = make_credentials(config, options.env, parts->imds);
-  ec2::Ec2ClientOptions client_options{.region = *region, .credentials = parts->credentials};
+  ec2::Ec2ClientOptions client_options{.region = region, .credentials = parts->credentials};
   client_options.retry.max_attempts = k_ec2_max_attempts;
-  auto client = ec2::Ec2Client::create(std::move(client_options), options.env);
-  if (!client) return std::unexpected(std::move(client.error()));
-  parts->ec2 = std::move(*client);
+  EBSNAP_TRY_ASSIGN(parts->ec2, ec2::Ec2Client::create(std::move(client_options), options.env));
   log_agent().debug("runtime region={} instance_id={} availability_zone={} udevd={}", parts->instance.region,
                     parts->instance.instance_id, parts->instance.availability_zone,
                     parts->devices.udevd_running() ? "running" : "absent");

@@ -87,15 +87,15 @@ Consistency RunRecordVolume::final_consistency() const {
   return intended == Consistency::Frozen ? Consistency::WatchdogThawed : intended;
 }
 
-std::expected<void, std::string> write_run_record(const std::filesystem::path& run_dir, RunRecord& record) {
+platform::Result<void> write_run_record(const std::filesystem::path& run_dir, RunRecord& record) {
   std::error_code ec;
   std::filesystem::create_directories(run_dir, ec);
-  if (ec) return std::unexpected("mkdir " + run_dir.string() + ": " + ec.message());
+  if (ec) return platform::fail_errno("mkdir " + run_dir.string(), ec.value());
   record.path = run_dir / (std::string(k_prefix) + record.run_id + "-" + record.group + std::string(k_suffix));
   const std::string body = to_json(record).dump() + "\n";
   const std::string tmp = record.path.string() + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return std::unexpected("create " + tmp + ": " + std::strerror(errno));
+  if (fd < 0) return platform::fail_errno("create " + tmp, errno);
   std::string_view rest = body;
   while (!rest.empty()) {
     const ssize_t n = ::write(fd, rest.data(), rest.size());
@@ -104,7 +104,7 @@ std::expected<void, std::string> write_run_record(const std::filesystem::path& r
       const int err = errno;
       ::close(fd);
       ::unlink(tmp.c_str());
-      return std::unexpected("write " + tmp + ": " + std::strerror(err));
+      return platform::fail_errno("write " + tmp, err);
     }
     rest.remove_prefix(static_cast<std::size_t>(n));
   }
@@ -112,7 +112,7 @@ std::expected<void, std::string> write_run_record(const std::filesystem::path& r
   if (::rename(tmp.c_str(), record.path.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    return std::unexpected("rename " + tmp + ": " + std::strerror(err));
+    return platform::fail_errno("rename " + tmp, err);
   }
   return {};
 }

@@ -28,6 +28,7 @@
 #include "agent/report/report.h"
 #include "ec2/ec2_api.h"
 #include "ec2/types.h"
+#include "platform/error.h"
 
 namespace agent {
 
@@ -57,8 +58,7 @@ struct RunRecord {
 };
 
 // "<run_dir>/snapshot-<run_id>-<group>.run", written atomically (tmp + rename, 0600).
-[[nodiscard]] std::expected<void, std::string> write_run_record(const std::filesystem::path& run_dir,
-                                                                RunRecord& record);
+[[nodiscard]] platform::Result<void> write_run_record(const std::filesystem::path& run_dir, RunRecord& record);
 void remove_run_record(const RunRecord& record);
 // Every record under run_dir; unreadable ones are logged and skipped.
 [[nodiscard]] std::vector<RunRecord> read_run_records(const std::filesystem::path& run_dir);

@@ -15,7 +15,7 @@ using Json = nlohmann::ordered_json;
 
 class FakeCommands final : public Commands {
  public:
-  std::expected<std::optional<std::string>, std::string> instance_userdata() override {
+  ec2::Result<std::optional<std::string>> instance_userdata() override {
     ++userdata_calls;
     return instance_userdata_result;
   }
@@ -33,7 +33,7 @@ class FakeCommands final : public Commands {
     return RunReport{.command = "thaw"};
   }
 
-  std::expected<std::optional<std::string>, std::string> instance_userdata_result = std::optional<std::string>{};
+  ec2::Result<std::optional<std::string>> instance_userdata_result = std::optional<std::string>{};
   int userdata_calls = 0;
   std::string called;
   std::vector<std::string> groups;
@@ -149,9 +149,9 @@ TEST_F(Cli, InstanceUserdataIsFetchedWithoutTheOption) {
 }
 
 TEST_F(Cli, InstanceUserdataFailureIsAnOperationalError) {
-  fake_.instance_userdata_result = std::unexpected(std::string("IMDS unreachable"));
+  fake_.instance_userdata_result = ec2::fail(ec2::ErrorKind::Imds, "IMDS unreachable");
   EXPECT_EQ(run({"--config", config_path_, "mount", "solr"}), 1);
-  EXPECT_EQ(err_.str(), "ebsnap: userdata: IMDS unreachable\n");
+  EXPECT_EQ(err_.str(), "ebsnap: userdata from IMDS: imds: IMDS unreachable\n");
   EXPECT_TRUE(out_.str().empty());
   EXPECT_TRUE(fake_.called.empty());
 }

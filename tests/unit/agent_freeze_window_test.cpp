@@ -53,7 +53,7 @@ TEST(FreezeWindow, GuardianFirstThenFreezeThenThawThenFinishMeasuredByTheInjecte
   WindowMachine m;
   m.ops.thaw_takes = std::chrono::milliseconds(7);
   auto window = FreezeWindow::open(m.guardians, m.ops, m.clock, m.options({"/mnt/a", "/mnt/b"}));
-  ASSERT_TRUE(window) << window.error();
+  ASSERT_TRUE(window) << window.error().describe();
   EXPECT_EQ(m.guardians.bound, std::chrono::milliseconds(5000));
   const auto report = window->close();
   EXPECT_TRUE(report.held);
@@ -72,7 +72,7 @@ TEST(FreezeWindow, SomeoneElsesFreezeIsExcludedOnSuccess) {
   WindowMachine m;
   ASSERT_TRUE(m.kernel.freeze("/mnt/a"));  // frozen by another tool
   auto window = FreezeWindow::open(m.guardians, m.ops, m.clock, m.options({"/mnt/a", "/mnt/b"}));
-  ASSERT_TRUE(window) << window.error();
+  ASSERT_TRUE(window) << window.error().describe();
   const int exclude = m.log.index("guardian exclude /mnt/a");
   EXPECT_GE(exclude, 0) << m.log.dump();
   const auto report = window->close();
@@ -89,7 +89,7 @@ TEST(FreezeWindow, SomeoneElsesFreezeIsExcludedOnTheFailurePathBeforeTheGuardian
   m.ops.failing = {"/mnt/c"};
   auto window = FreezeWindow::open(m.guardians, m.ops, m.clock, m.options({"/mnt/a", "/mnt/b", "/mnt/c"}));
   ASSERT_FALSE(window);
-  EXPECT_NE(window.error().find("/mnt/c"), std::string::npos) << window.error();
+  EXPECT_NE(window.error().message.find("/mnt/c"), std::string::npos) << window.error().describe();
   const int exclude = m.log.index("guardian exclude /mnt/a");
   const int finish = m.log.index("guardian finish");
   ASSERT_GE(exclude, 0) << m.log.dump();
@@ -102,7 +102,7 @@ TEST(FreezeWindow, GuardianThatCannotStartFreezesNothing) {
   m.guardians.fail_start = true;
   auto window = FreezeWindow::open(m.guardians, m.ops, m.clock, m.options({"/mnt/a"}));
   ASSERT_FALSE(window);
-  EXPECT_NE(window.error().find("nothing was frozen"), std::string::npos);
+  EXPECT_NE(window.error().message.find("nothing was frozen"), std::string::npos);
   EXPECT_EQ(m.log.index("freeze", true), -1);
 }
 
