@@ -11,6 +11,7 @@
 #include "agent/config/validate_rules.h"
 #include "agent/config/validate_suggest.h"
 #include "agent/version.h"
+#include "ebsnap/try.h"
 
 namespace agent {
 namespace {
@@ -78,93 +79,86 @@ std::string_view to_string(CommandName command) {
   return "version";
 }
 
-std::expected<Invocation, CliStop> parse_command_line(std::span<const char* const> args) {
-  Invocation inv;
-  CLI::App app{"ebsnap: restores EBS volumes from their latest snapshots and takes consistent snapshots.",
-               "ebsnap"};
+namespace {
+
+// The command line's grammar (CLI11), bound to the fields of an Invocation.
+struct Grammar {
+  explicit Grammar(Invocation& inv);
+  CLI::App app{"ebsnap: restores EBS volumes from their latest snapshots and takes consistent snapshots.", "ebsnap"};
+  int verbose = 0;
+  bool quiet = false;
+  bool version_flag = false;
+  std::vector<std::pair<CommandName, CLI::App*>> commands;
+};
+
+Grammar::Grammar(Invocation& inv) {
   app.footer(std::string(k_help_footer));
   app.add_option("--config", inv.config_path, "configuration file")->option_text("FILE");
   app.add_option("--userdata", inv.userdata, "userdata to use instead of the instance's")->option_text("JSON|@FILE");
   app.add_option("--region", inv.region, "AWS region")->option_text("R");
   app.add_flag("--json", inv.json, "print one JSON document describing what was done");
   app.add_flag("--dry-run", inv.dry_run, "plan and print; change nothing");
-  int verbose = 0;
-  bool quiet = false;
   auto* verbose_flag = app.add_flag("-v,--verbose", verbose, "more logging (-vv: trace)");
   auto* quiet_flag = app.add_flag("-q,--quiet", quiet, "log errors only");
   verbose_flag->excludes(quiet_flag);
-  bool version_flag = false;
   app.add_flag("--version", version_flag, "print the version");
 
-  const auto sub = [&app](const char* name, const char* alias, const char* description) {
-    auto* s = app.add_subcommand(name, description);
+  const auto sub = [this](CommandName name, const char* alias, const char* description) {
+    auto* s = app.add_subcommand(std::string(to_string(name)), description);
     if (alias != nullptr) s->alias(alias);
     s->fallthrough();  // global options may follow the command
+    commands.emplace_back(name, s);
     return s;
   };
-  auto* mount = sub("mount", "mount-snapshots", "restore (or create) and mount every volume of the groups");
-  mount->add_option("GROUP", inv.groups, "group")->required();
-  auto* snapshot = sub("snapshot", "make-snapshots", "freeze, snapshot and thaw the groups' volumes");
-  snapshot->add_option("GROUP", inv.groups, "group")->required();
-  auto* unmount = sub("unmount", "unmount-snapshots", "unmount and detach the groups' volumes");
+  sub(CommandName::Mount, "mount-snapshots", "restore (or create) and mount every volume of the groups")
+      ->add_option("GROUP", inv.groups, "group")
+      ->required();
+  sub(CommandName::Snapshot, "make-snapshots", "freeze, snapshot and thaw the groups' volumes")
+      ->add_option("GROUP", inv.groups, "group")
+      ->required();
+  auto* unmount = sub(CommandName::Unmount, "unmount-snapshots", "unmount and detach the groups' volumes");
   unmount->add_option("GROUP", inv.groups, "group")->required();
   unmount->add_flag("--delete-volumes", inv.delete_volumes, "delete the volumes (only those tagged as ebsnap's)");
   unmount->add_flag("--yes", inv.yes, "do not ask before deleting");
-  auto* list = sub("list", "list-volumes", "volumes, devices, mount state, latest snapshot");
-  list->add_option("GROUP", inv.groups, "group (default: all)");
-  auto* check = sub("check", "test", "check IMDS, credentials, config, udevd, tools and IAM permissions");
-  auto* thaw = sub("thaw", nullptr, "emergency thaw of frozen filesystems");
+  sub(CommandName::List, "list-volumes", "volumes, devices, mount state, latest snapshot")
+      ->add_option("GROUP", inv.groups, "group (default: all)");
+  sub(CommandName::Check, "test", "check IMDS, credentials, config, udevd, tools and IAM permissions");
+  auto* thaw = sub(CommandName::Thaw, nullptr, "emergency thaw of frozen filesystems");
   thaw->add_option("MOUNT", inv.mount_points, "mount point");
   thaw->add_flag("--all", inv.all, "every filesystem ebsnap froze");
-  auto* version = sub("version", nullptr, "print the version");
+  sub(CommandName::Version, nullptr, "print the version");
   app.require_subcommand(0, 1);
+}
 
+// CLI11's parse; its exceptions become the help text or one usage error.
+std::expected<void, CliStop> parse_words(Grammar& g, std::span<const char* const> args) {
   std::vector<std::string> argv;
   for (std::size_t i = args.size(); i > 1; --i) argv.emplace_back(args[i - 1]);  // CLI11 wants them reversed
+  const auto subs = [&g] { return g.app.get_subcommands(); };
   try {
-    app.parse(argv);
+    g.app.parse(argv);
   } catch (const CLI::CallForHelp&) {
-    const auto subs = app.get_subcommands();
-    return std::unexpected(CliStop{.exit_code = k_exit_ok, .out = subs.empty() ? app.help() : subs.front()->help()});
+    return std::unexpected(CliStop{.exit_code = k_exit_ok, .out = subs().empty() ? g.app.help() : subs().front()->help()});
   } catch (const CLI::CallForAllHelp&) {
-    return std::unexpected(CliStop{.exit_code = k_exit_ok, .out = app.help("", CLI::AppFormatMode::All)});
+    return std::unexpected(CliStop{.exit_code = k_exit_ok, .out = g.app.help("", CLI::AppFormatMode::All)});
   } catch (const CLI::ExtrasError& e) {
-    const auto subs = app.get_subcommands();
-    if (subs.empty()) {
-      const auto word = first_word(args);
-      if (word) {
-        std::string message = "unknown command '" + *word + "'";
-        if (const auto guess = closest_match(*word, k_command_words)) message += "; did you mean " + std::string(*guess) + "?";
-        return std::unexpected(usage_error(message));
-      }
-      return std::unexpected(usage_error(e.what()));
-    }
-    return std::unexpected(usage_error(subs.front()->get_name() + ": " + e.what()));
+    if (!subs().empty()) return std::unexpected(usage_error(subs().front()->get_name() + ": " + e.what()));
+    const auto word = first_word(args);
+    if (!word) return std::unexpected(usage_error(e.what()));
+    std::string message = "unknown command '" + *word + "'";
+    if (const auto guess = closest_match(*word, k_command_words)) message += "; did you mean " + std::string(*guess) + "?";
+    return std::unexpected(usage_error(message));
   } catch (const CLI::RequiredError& e) {
-    const auto subs = app.get_subcommands();
-    if (!subs.empty()) return std::unexpected(usage_error(subs.front()->get_name() + ": expected at least one GROUP"));
+    if (!subs().empty()) return std::unexpected(usage_error(subs().front()->get_name() + ": expected at least one GROUP"));
     return std::unexpected(usage_error(e.what()));
   } catch (const CLI::ParseError& e) {
     return std::unexpected(usage_error(e.what()));
   }
+  return {};
+}
 
-  inv.verbosity = quiet ? -1 : std::min(verbose, 2);
-  if (version_flag) {
-    if (!app.get_subcommands().empty() && !version->parsed()) {
-      return std::unexpected(usage_error("--version takes no command"));
-    }
-    inv.command = CommandName::Version;
-    return inv;
-  }
-  if (app.get_subcommands().empty()) return std::unexpected(usage_error("missing command; usage: ebsnap [OPTIONS] COMMAND [ARGS]"));
-  if (mount->parsed()) inv.command = CommandName::Mount;
-  if (snapshot->parsed()) inv.command = CommandName::Snapshot;
-  if (unmount->parsed()) inv.command = CommandName::Unmount;
-  if (list->parsed()) inv.command = CommandName::List;
-  if (check->parsed()) inv.command = CommandName::Check;
-  if (thaw->parsed()) inv.command = CommandName::Thaw;
-  if (version->parsed()) inv.command = CommandName::Version;
-
+// What CLI11 cannot say: the region's and the group names' form, thaw's arguments.
+std::expected<void, CliStop> check_arguments(const Invocation& inv) {
   if (inv.region && !rules::is_valid_region(*inv.region)) {
     return std::unexpected(usage_error("--region: expected a region such as eu-west-1, got '" + *inv.region + "'"));
   }
@@ -178,6 +172,27 @@ std::expected<Invocation, CliStop> parse_command_line(std::span<const char* cons
   for (const auto& g : inv.groups) {
     if (!rules::is_valid_group_name(g)) return std::unexpected(usage_error("expected a group name [A-Za-z0-9_.-], got '" + g + "'"));
   }
+  return {};
+}
+
+}  // namespace
+
+std::expected<Invocation, CliStop> parse_command_line(std::span<const char* const> args) {
+  Invocation inv;
+  Grammar g(inv);
+  EBSNAP_TRY(parse_words(g, args));
+  inv.verbosity = g.quiet ? -1 : std::min(g.verbose, 2);
+  const auto chosen = std::ranges::find_if(g.commands, [](const auto& c) { return c.second->parsed(); });
+  if (g.version_flag) {
+    if (chosen != g.commands.end() && chosen->first != CommandName::Version) {
+      return std::unexpected(usage_error("--version takes no command"));
+    }
+    inv.command = CommandName::Version;
+    return inv;
+  }
+  if (chosen == g.commands.end()) return std::unexpected(usage_error("missing command; usage: ebsnap [OPTIONS] COMMAND [ARGS]"));
+  inv.command = chosen->first;
+  EBSNAP_TRY(check_arguments(inv));
   return inv;
 }
 
@@ -187,80 +202,108 @@ std::string config_path_for(const Invocation& invocation, const char* env_value)
   return std::string(k_default_config_path);
 }
 
+namespace {
+
+int print_version(const Invocation& inv, std::ostream& out) {
+  if (inv.json) {
+    out << nlohmann::ordered_json{{"schema", k_report_schema_version}, {"command", "version"}, {"ebsnap_version", k_version}}.dump(2)
+        << "\n";
+  } else {
+    out << "ebsnap " << k_version << "\n";
+  }
+  return k_exit_ok;
+}
+
+// The validated configuration of a run: the file with the userdata applied.
+struct RunInputs {
+  std::string path;  // the config file
+  Config config;
+  Userdata userdata;
+};
+
+// Loads and validates; on a problem prints its one line and returns the exit code.
+std::expected<RunInputs, int> load_inputs(const Invocation& inv, Commands& commands, std::ostream& err,
+                                          const CliEnvironment& environment) {
+  const auto fail = [&err](const std::string& line, int code) {
+    print_error_line(err, line);
+    return std::unexpected(code);
+  };
+  const auto path = config_path_for(inv, environment.config_env);
+  auto file_config = load_config_file(path);
+  if (!file_config) return fail(file_config.error().describe(), k_exit_usage);
+  std::optional<std::string> userdata_text;
+  std::string userdata_origin = "userdata";
+  if (inv.userdata) {
+    auto given = read_userdata_option(*inv.userdata);
+    if (!given) return fail(given.error().describe(), k_exit_usage);
+    userdata_text = std::move(given->text);
+    userdata_origin = std::move(given->origin);
+  } else {
+    auto fetched = commands.instance_userdata();
+    if (!fetched) return fail("userdata from IMDS: " + fetched.error().describe(), k_exit_failed);
+    userdata_text = std::move(*fetched);
+  }
+  auto userdata = parse_userdata(userdata_text, userdata_origin);
+  if (!userdata) return fail(userdata.error().describe(), k_exit_usage);
+  auto config = apply_userdata(std::move(*file_config), *userdata);
+  if (!config) return fail(config.error().describe(), k_exit_usage);
+  return RunInputs{.path = path, .config = std::move(*config), .userdata = std::move(*userdata)};
+}
+
+// The groups named on the command line, once each, in that order (list without names: all);
+// an unknown name is printed with a suggestion and ends the run with exit 2.
+std::expected<GroupRefs, int> resolve_groups(const Invocation& inv, const RunInputs& in, std::ostream& err) {
+  GroupRefs groups;
+  if (inv.command == CommandName::List && inv.groups.empty()) {
+    for (const auto& g : in.config.groups) groups.push_back(&g);
+  }
+  for (const auto& name : inv.groups) {
+    const auto* group = in.config.find_group(name);
+    if (group == nullptr) {
+      std::vector<std::string_view> names;
+      for (const auto& g : in.config.groups) names.push_back(g.name);
+      std::string message = in.path + ": unknown group \"" + name + "\"";
+      if (const auto guess = closest_match(name, names)) message += "; did you mean " + std::string(*guess) + "?";
+      message += " (configured: " + join_names(in.config) + ")";
+      print_error_line(err, message);
+      return std::unexpected(k_exit_usage);
+    }
+    if (std::find(groups.begin(), groups.end(), group) == groups.end()) groups.push_back(group);
+  }
+  return groups;
+}
+
+RunReport dispatch(const Invocation& inv, Commands& commands, const CommandContext& context, const GroupRefs& groups) {
+  switch (inv.command) {
+    case CommandName::Mount: return commands.mount(context, groups);
+    case CommandName::Snapshot: return commands.snapshot(context, groups);
+    case CommandName::Unmount:
+      return commands.unmount(context, groups, UnmountOptions{.delete_volumes = inv.delete_volumes, .assume_yes = inv.yes});
+    case CommandName::List: return commands.list(context, groups);
+    case CommandName::Check: return commands.check(context);
+    case CommandName::Thaw:
+    case CommandName::Version: break;
+  }
+  return RunReport{};
+}
+
+}  // namespace
+
 int run_invocation(const Invocation& inv, Commands& commands, std::ostream& out, std::ostream& err,
                    const CliEnvironment& environment) {
-  if (inv.command == CommandName::Version) {
-    if (inv.json) {
-      out << nlohmann::ordered_json{{"schema", k_report_schema_version}, {"command", "version"}, {"ebsnap_version", k_version}}.dump(2)
-          << "\n";
-    } else {
-      out << "ebsnap " << k_version << "\n";
-    }
-    return k_exit_ok;
-  }
+  if (inv.command == CommandName::Version) return print_version(inv, out);
   if (inv.command == CommandName::Thaw) {
     log_agent().info("run command=thaw all={} mount_points={} dry_run={}", inv.all, inv.mount_points.size(), inv.dry_run);
     return render(commands.thaw(ThawRequest{.mount_points = inv.mount_points, .all = inv.all, .dry_run = inv.dry_run}), inv,
                   out);
   }
-
-  const auto path = config_path_for(inv, environment.config_env);
-  auto file_config = load_config_file(path);
-  if (!file_config) {
-    print_error_line(err, file_config.error().describe());
-    return k_exit_usage;
-  }
-
-  std::optional<std::string> userdata_text;
-  std::string userdata_origin = "userdata";
-  if (inv.userdata) {
-    auto given = read_userdata_option(*inv.userdata);
-    if (!given) {
-      print_error_line(err, given.error().describe());
-      return k_exit_usage;
-    }
-    userdata_text = std::move(given->text);
-    userdata_origin = std::move(given->origin);
-  } else {
-    auto fetched = commands.instance_userdata();
-    if (!fetched) {
-      print_error_line(err, "userdata from IMDS: " + fetched.error().describe());
-      return k_exit_failed;
-    }
-    userdata_text = std::move(*fetched);
-  }
-  auto userdata = parse_userdata(userdata_text, userdata_origin);
-  if (!userdata) {
-    print_error_line(err, userdata.error().describe());
-    return k_exit_usage;
-  }
-  auto config = apply_userdata(std::move(*file_config), *userdata);
-  if (!config) {
-    print_error_line(err, config.error().describe());
-    return k_exit_usage;
-  }
-
-  GroupRefs groups;
-  if (inv.command == CommandName::List && inv.groups.empty()) {
-    for (const auto& g : config->groups) groups.push_back(&g);
-  }
-  for (const auto& name : inv.groups) {
-    const auto* group = config->find_group(name);
-    if (group == nullptr) {
-      std::vector<std::string_view> names;
-      for (const auto& g : config->groups) names.push_back(g.name);
-      std::string message = path + ": unknown group \"" + name + "\"";
-      if (const auto guess = closest_match(name, names)) message += "; did you mean " + std::string(*guess) + "?";
-      message += " (configured: " + join_names(*config) + ")";
-      print_error_line(err, message);
-      return k_exit_usage;
-    }
-    if (std::find(groups.begin(), groups.end(), group) == groups.end()) groups.push_back(group);
-  }
-
-  CommandContext context{.config = *config,
+  auto in = load_inputs(inv, commands, err, environment);
+  if (!in) return in.error();
+  auto groups = resolve_groups(inv, *in, err);
+  if (!groups) return groups.error();
+  CommandContext context{.config = in->config,
                          .region = inv.region,
-                         .filter_values = resolve_filter_values(*config, *userdata),
+                         .filter_values = resolve_filter_values(in->config, in->userdata),
                          .dry_run = inv.dry_run,
                          .interactive = environment.stdin_is_tty};
   const bool needs_filter_values =
@@ -269,20 +312,9 @@ int run_invocation(const Invocation& inv, Commands& commands, std::ostream& out,
     print_error_line(err, context.filter_values.error().describe());
     return k_exit_usage;
   }
-
-  log_agent().info("run command={} groups={} config={} dry_run={}", to_string(inv.command), groups.size(), path, inv.dry_run);
-  RunReport report;
-  switch (inv.command) {
-    case CommandName::Mount: report = commands.mount(context, groups); break;
-    case CommandName::Snapshot: report = commands.snapshot(context, groups); break;
-    case CommandName::Unmount:
-      report = commands.unmount(context, groups, UnmountOptions{.delete_volumes = inv.delete_volumes, .assume_yes = inv.yes});
-      break;
-    case CommandName::List: report = commands.list(context, groups); break;
-    case CommandName::Check: report = commands.check(context); break;
-    case CommandName::Thaw:
-    case CommandName::Version: break;
-  }
+  log_agent().info("run command={} groups={} config={} dry_run={}", to_string(inv.command), groups->size(), in->path,
+                   inv.dry_run);
+  RunReport report = dispatch(inv, commands, context, *groups);
   if (report.command.empty()) report.command = std::string(to_string(inv.command));
   return render(report, inv, out);
 }
