@@ -10,17 +10,12 @@
 #include "agent/config/userdata.h"
 #include "agent/config/validate.h"
 #include "agent/config/validate_json.h"
+#include "agent/config/file_checks.h"
 
 namespace agent {
 namespace {
 
 constexpr std::size_t k_max_config_bytes = 4 << 20;
-
-std::string mode_octal(mode_t mode) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
-  return buf;
-}
 
 // An fd closed on every path.
 class FileFd {

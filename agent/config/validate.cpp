@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "agent/core/hooks.h"
+#include "agent/config/file_checks.h"
 #include "agent/config/validate_rules.h"
 #include "agent/config/validate_suggest.h"
 #include "ebsnap/try.h"

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "agent/config/file_checks.h"
 #include "agent/core/log.h"
 
 namespace agent {
@@ -59,24 +60,6 @@ class SpawnSetup {
   posix_spawnattr_t attr_{};
 };
 
-std::string mode_string(mode_t mode) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
-  return buf;
-}
-
-std::optional<std::string> directory_problem(const std::filesystem::path& dir) {
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) return "cannot stat " + dir.string() + ": " + std::strerror(errno);
-  if (st.st_uid != 0) return "directory " + dir.string() + " is not owned by root";
-  const bool shared_writable = (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
-  if (shared_writable && (st.st_mode & S_ISVTX) == 0) {
-    return "directory " + dir.string() + " is writable by group or others (mode " +
-           mode_string(st.st_mode) + ")";
-  }
-  return std::nullopt;
-}
-
 // Waits for the child to exit until the deadline. Returns its wait status, or nothing on timeout.
 std::optional<int> wait_until(pid_t pid, Clock::time_point deadline) {
   const PidFd pidfd(pid);
@@ -113,30 +96,6 @@ std::string describe_status(int status) {
 
 std::string HookError::describe() const {
   return "hook " + std::string(to_string(phase)) + " " + program + ": " + message;
-}
-
-std::optional<std::string> hook_program_problem(std::string_view path) {
-  if (path.empty() || path.front() != '/') return "an absolute path to an executable";
-  std::error_code ec;
-  const std::filesystem::path given{std::string(path)};
-  if (!std::filesystem::exists(given, ec)) return "an existing executable; " + given.string() + " does not exist";
-  const auto resolved = std::filesystem::canonical(given, ec);
-  if (ec) return "a resolvable path; " + given.string() + ": " + ec.message();
-  struct stat st {};
-  if (::stat(resolved.c_str(), &st) != 0) return "cannot stat " + resolved.string() + ": " + std::strerror(errno);
-  if (!S_ISREG(st.st_mode)) return "a regular file; " + resolved.string() + " is not one";
-  if ((st.st_mode & S_IXUSR) == 0) {
-    return "an executable file; " + resolved.string() + " is not executable (mode " + mode_string(st.st_mode) + ")";
-  }
-  if (st.st_uid != 0) return "a file owned by root; " + resolved.string() + " is owned by uid " + std::to_string(st.st_uid);
-  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    return "a file not writable by group or others; " + resolved.string() + " has mode " + mode_string(st.st_mode);
-  }
-  for (auto dir = resolved.parent_path();; dir = dir.parent_path()) {
-    if (auto problem = directory_problem(dir)) return "a hook in a safe directory; " + *problem;
-    if (dir == dir.root_path()) break;
-  }
-  return std::nullopt;
 }
 
 std::vector<std::string> hook_environment(HookPhase phase, const HookContext& context) {

@@ -53,12 +53,6 @@ struct HookError {
   [[nodiscard]] std::string describe() const;
 };
 
-// Why a hook program may not be run, or nothing when it may: it must exist, be a regular file,
-// executable, owned by root and not writable by group or others, and so must every directory
-// above it (a sticky, root-owned directory such as /tmp is accepted). Symlinks are resolved
-// first. Checked at configuration time and again just before running.
-[[nodiscard]] std::optional<std::string> hook_program_problem(std::string_view path);
-
 // The EBSNAP_* environment of a hook ("KEY=value" strings) plus PATH and locale.
 [[nodiscard]] std::vector<std::string> hook_environment(HookPhase phase, const HookContext& context);
 

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "agent/config/file_checks.h"
 #include "agent/core/hooks.h"
 #include "tests/support/temp_dir.h"
 

@@ -1,0 +1,20 @@
+#pragma once
+// Checks of the files the configuration names: the config file's mode, hook programs.
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace agent {
+
+// "0755"
+[[nodiscard]] std::string mode_octal(mode_t mode);
+
+// Why a hook program may not be run, or nothing when it may: it must exist, be a regular file,
+// executable, owned by root and not writable by group or others, and so must every directory
+// above it (a sticky, root-owned directory such as /tmp is accepted). Symlinks are resolved
+// first. Checked at configuration time and again just before running (agent/core/hooks.h).
+[[nodiscard]] std::optional<std::string> hook_program_problem(std::string_view path);
+
+}  // namespace agent
