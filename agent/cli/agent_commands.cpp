@@ -124,6 +124,7 @@ RunReport AgentCommands::check(const CommandContext& context) {
   }
   if (!context.filter_values) inputs.config_error = context.filter_values.error().describe();
   auto report = agent::check(inputs);
+  report.dry_run = context.dry_run;
   report.started_at = started;
   finish_report(report);
   return report;

@@ -55,17 +55,15 @@ void describe_latest(const std::vector<ec2::Snapshot>& snapshots, const FilterVa
 }  // namespace
 
 RunReport list(const RunContext& c) {
-  std::vector<std::string> names;
   std::vector<VolumeKey> keys;
   std::vector<std::string> mount_points;
   for (const auto* g : c.groups) {
-    names.push_back(g->name);
     for (const auto& v : g->volumes) {
       keys.push_back({g->name, v.mount_point});
       mount_points.push_back(v.mount_point);
     }
   }
-  RunReport report = new_report("list", false, names);
+  RunReport report = new_report("list", c);
   if (keys.empty()) return report;
 
   auto ours = describe_our_volumes(c.services.ec2, c.filters, keys);

@@ -133,24 +133,19 @@ FormatInputs Mount::format_inputs(const Item& item) const {
 void Mount::observe_and_decide(std::vector<Item>& items) {
   std::vector<VolumeKey> keys;
   for (const auto& item : items) keys.push_back({item.group->name, item.volume->mount_point});
-  auto ours = describe_our_volumes(s_.ec2, c_.filters, keys);
-  if (!ours) {
-    for (auto& item : items) fail(item, "DescribeVolumes failed: " + ours.error().describe());
-    return;
-  }
-  for (auto& item : items) {
+  auto observed = observe_mounts(s_.ec2, s_.mounter, s_.devices, c_.filters, keys, c_.instance.instance_id);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    auto& item = items[i];
     const auto& mp = item.volume->mount_point;
-    ObservedVolume o{.mount_point = mp, .ours = (*ours)[mp]};
+    if (observed[i].problem) {
+      fail(item, *observed[i].problem);
+      continue;
+    }
+    ObservedVolume o{.mount_point = mp, .mounted = std::move(observed[i].mounted), .ours = std::move(observed[i].ours)};
     o.attached = attached_to(o.ours, c_.instance.instance_id);
     if (o.attached) {
       if (const auto* a = attachment_to(*o.attached, c_.instance.instance_id)) claimed_names_.insert(a->device);
     }
-    auto mounted = mounted_volume_at(s_.mounter, s_.devices, mp, o.ours, c_.instance.instance_id);
-    if (!mounted) {
-      fail(item, "cannot read the mount table: " + mounted.error().describe());
-      continue;
-    }
-    o.mounted = std::move(*mounted);
     if (!o.mounted.mounted()) {
       auto attempt = tokens_.load(item.group->name, mp);
       if (!attempt) {
@@ -682,9 +677,7 @@ void Mount::act(std::vector<Item>& items) {
 }
 
 RunReport Mount::run() {
-  std::vector<std::string> names;
-  for (const auto* g : c_.groups) names.push_back(g->name);
-  RunReport report = new_report("mount", dry_run_, names);
+  RunReport report = new_report("mount", c_);
   std::vector<Item> items;
   for (const auto* group : c_.groups) {
     hooks_[group] = std::make_unique<HookPhases>(s_.hooks, *group, HookPhases::k_mount,

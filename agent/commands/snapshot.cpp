@@ -538,9 +538,7 @@ std::string make_run_id(const ec2::Clock& clock, ec2::RandomSource& random) {
 
 RunReport snapshot(const RunContext& context, const SnapshotOptions& options) {
   auto& s = context.services;
-  std::vector<std::string> names;
-  for (const auto* g : context.groups) names.push_back(g->name);
-  RunReport report = new_report("snapshot", s.options.dry_run, names);
+  RunReport report = new_report("snapshot", context);
   const std::string run_id = options.run_id.empty() ? make_run_id(s.clock, s.random) : options.run_id;
   if (!s.options.dry_run) {
     // A run that died mid-snapshot left tags that may lie; correct them before adding ours.

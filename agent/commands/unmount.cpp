@@ -117,24 +117,20 @@ class Unmount {
 void Unmount::observe_and_decide(std::vector<Item>& items) {
   std::vector<VolumeKey> keys;
   for (const auto& item : items) keys.push_back({item.group->name, item.volume->mount_point});
-  auto ours = describe_our_volumes(s_.ec2, c_.filters, keys);
-  if (!ours) {
-    for (auto& item : items) fail(item, "DescribeVolumes failed: " + ours.error().describe());
-    return;
-  }
-  for (auto& item : items) {
+  const auto observed = observe_mounts(s_.ec2, s_.mounter, s_.devices, c_.filters, keys, c_.instance.instance_id);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    auto& item = items[i];
     const auto& mp = item.volume->mount_point;
-    const auto& candidates = (*ours)[mp];
-    auto mounted = mounted_volume_at(s_.mounter, s_.devices, mp, candidates, c_.instance.instance_id);
-    if (!mounted) {
-      fail(item, "cannot read the mount table: " + mounted.error().describe());
+    const auto& mounted = observed[i].mounted;
+    if (observed[i].problem) {
+      fail(item, *observed[i].problem);
       continue;
     }
-    item.decision = decide_unmount(mp, candidates, *mounted, c_.instance.instance_id, delete_);
+    item.decision = decide_unmount(mp, observed[i].ours, mounted, c_.instance.instance_id, delete_);
     const auto& d = item.decision;
     if (d.volume) item.out.volume_id = d.volume->id.value;
     if (d.left_mounted) item.out.warnings.push_back(*d.left_mounted);
-    if (d.unmount) item.out.devnode = mounted->source;
+    if (d.unmount) item.out.devnode = mounted.source;
     if (d.action == UnmountAction::NothingAttached) {
       item.out.outcome = Outcome::NotAttached;
     } else if (d.action == UnmountAction::DeleteLeftover) {
@@ -259,9 +255,7 @@ void Unmount::unmount_group(const GroupConfig& group, std::vector<Item*>& mine) 
 }
 
 RunReport Unmount::run() {
-  std::vector<std::string> names;
-  for (const auto* g : c_.groups) names.push_back(g->name);
-  RunReport report = new_report("unmount", dry_run_, names);
+  RunReport report = new_report("unmount", c_);
   std::vector<Item> items;
   for (const auto* group : c_.groups) {
     for (const auto& v : group->volumes) {

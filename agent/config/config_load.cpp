@@ -11,26 +11,12 @@
 #include "agent/config/validate.h"
 #include "agent/config/validate_json.h"
 #include "agent/config/file_checks.h"
+#include "platform/fd.h"
 
 namespace agent {
 namespace {
 
 constexpr std::size_t k_max_config_bytes = 4 << 20;
-
-// An fd closed on every path.
-class FileFd {
- public:
-  explicit FileFd(int fd) : fd_(fd) {}
-  ~FileFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileFd(const FileFd&) = delete;
-  FileFd& operator=(const FileFd&) = delete;
-  [[nodiscard]] int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 }  // namespace
 
@@ -38,7 +24,7 @@ std::expected<Config, ConfigError> load_config_file(const std::filesystem::path&
   const auto error = [&](std::string json_path, std::string message) {
     return std::unexpected(ConfigError{.file = path.string(), .json_path = std::move(json_path), .message = std::move(message)});
   };
-  const FileFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  const platform::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (fd.get() < 0) {
     const int e = errno;
     if (e == ENOENT) return error("", "no such file (give --config FILE or set EBSNAP_CONFIG)");

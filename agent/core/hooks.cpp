@@ -18,26 +18,15 @@
 
 #include "agent/config/file_checks.h"
 #include "agent/core/log.h"
+#include "platform/fd.h"
 
 namespace agent {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A pidfd, closed on destruction.
-class PidFd {
- public:
-  explicit PidFd(pid_t pid) : fd_(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))) {}
-  ~PidFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  PidFd(const PidFd&) = delete;
-  PidFd& operator=(const PidFd&) = delete;
-  [[nodiscard]] int get() const { return fd_; }
-
- private:
-  int fd_;
-};
+// A pidfd of `pid`, closed on destruction.
+platform::Fd pidfd_of(pid_t pid) { return platform::Fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))); }
 
 // posix_spawn's C objects, destroyed on every path.
 class SpawnSetup {
@@ -62,7 +51,7 @@ class SpawnSetup {
 
 // Waits for the child to exit until the deadline. Returns its wait status, or nothing on timeout.
 std::optional<int> wait_until(pid_t pid, Clock::time_point deadline) {
-  const PidFd pidfd(pid);
+  const platform::Fd pidfd = pidfd_of(pid);
   for (;;) {
     int status = 0;
     const pid_t r = ::waitpid(pid, &status, WNOHANG);

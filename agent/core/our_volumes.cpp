@@ -78,4 +78,26 @@ platform::Result<MountedAt> mounted_volume_at(platform::Mounter& mounter, platfo
   return out;
 }
 
+std::vector<ObservedMount> observe_mounts(ec2::Ec2Api& ec2, platform::Mounter& mounter, platform::BlockDevices& devices,
+                                          const FilterValues& filters, const std::vector<VolumeKey>& keys,
+                                          const ec2::InstanceId& instance) {
+  std::vector<ObservedMount> out(keys.size());
+  auto ours = describe_our_volumes(ec2, filters, keys);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    auto& o = out[i];
+    if (!ours) {
+      o.problem = "DescribeVolumes failed: " + ours.error().describe();
+      continue;
+    }
+    o.ours = (*ours)[keys[i].mount_point];
+    auto mounted = mounted_volume_at(mounter, devices, keys[i].mount_point, o.ours, instance);
+    if (mounted) {
+      o.mounted = std::move(*mounted);
+    } else {
+      o.problem = "cannot read the mount table: " + mounted.error().describe();
+    }
+  }
+  return out;
+}
+
 }  // namespace agent

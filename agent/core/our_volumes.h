@@ -57,4 +57,18 @@ struct MountedAt {
                                                             const std::vector<ec2::Volume>& candidates,
                                                             const ec2::InstanceId& instance);
 
+// What was found for one configured volume before anything is done: our volumes for its mount
+// point, and what is mounted there.
+struct ObservedMount {
+  std::vector<ec2::Volume> ours;       // newest first
+  MountedAt mounted;
+  std::optional<std::string> problem;  // DescribeVolumes or the mount table failed: one line
+};
+
+// One DescribeVolumes for every key, then the mount table at each mount point; in key order.
+[[nodiscard]] std::vector<ObservedMount> observe_mounts(ec2::Ec2Api& ec2, platform::Mounter& mounter,
+                                                        platform::BlockDevices& devices, const FilterValues& filters,
+                                                        const std::vector<VolumeKey>& keys,
+                                                        const ec2::InstanceId& instance);
+
 }  // namespace agent

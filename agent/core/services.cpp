@@ -8,4 +8,10 @@ ec2::Waiter Services::waiter(std::chrono::seconds timeout) const {
   return ec2::Waiter(o, clock, sleeper, random);
 }
 
+RunReport new_report(std::string command, const RunContext& context) {
+  std::vector<std::string> names;
+  for (const auto* g : context.groups) names.push_back(g->name);
+  return new_report(std::move(command), context.services.options.dry_run, names);
+}
+
 }  // namespace agent

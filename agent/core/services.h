@@ -11,6 +11,7 @@
 #include "agent/config/config.h"
 #include "agent/core/freeze_window.h"
 #include "agent/core/hook_phases.h"
+#include "agent/report/report.h"
 #include "ec2/clock.h"
 #include "ec2/ec2_api.h"
 #include "ec2/types.h"
@@ -71,5 +72,8 @@ struct RunContext {
   // The groups named on the command line, resolved once (config order for list without names).
   std::vector<const GroupConfig*> groups;
 };
+
+// A report for `command` with one group report for each of context.groups, started now.
+[[nodiscard]] RunReport new_report(std::string command, const RunContext& context);
 
 }  // namespace agent

@@ -82,7 +82,7 @@ TEST(Layout, TheFakesAreUsedByNoProductionCode) {
 }
 
 TEST(Layout, AgentRoomsFollowCliCommandsCoreConfig) {
-  expect_rule("agent/config", {});
+  expect_rule("agent/config", {"platform"});
   expect_rule("agent/report", {"platform"});
   expect_rule("agent/core", {"agent/config", "agent/report", "ec2", "platform"});
   expect_rule("agent/commands", {"agent/config", "agent/core", "agent/report", "ec2", "platform"});
