@@ -7,7 +7,7 @@
 //      (one DescribeInstances + one DescribeVolumes for the whole run, before any freeze);
 //   2. pre_snapshots, pre_snapshot hooks (a failure stops the group; nothing is frozen);
 //   3. syncfs of every filesystem, outside the window;
-//   4. a run record under run_dir (agent/snapshot_record.h), then the thaw guardian (bound =
+//   4. a run record under run_dir (agent/core/snapshot_record.h), then the thaw guardian (bound =
 //      freeze_timeout), then FIFREEZE of every freezable filesystem at once (FreezeSet);
 //   5. one CreateSnapshots call for the frozen volumes (ExcludeBootVolume, ExcludeDataVolumeIds =
 //      every other attached volume), tags at creation; the unfrozen ones in their own call,
@@ -17,7 +17,9 @@
 //   7. after the thaw only: per-snapshot tags CreateSnapshots cannot express, consistency
 //      corrected to watchdog-thawed when the freeze did not hold until the response, a lost
 //      response reconciled by the run's tag; then the run record is removed;
-//   8. post_snapshot, post_snapshots hooks (always), on_failure when something failed.
+//   8. post_snapshot, post_snapshots hooks (always), on_failure once for the group when something
+//      failed (agent/core/hook_phases.h); a failed post-hook fails the run (exit 1), as for mount
+//      and unmount.
 //
 // Tags at creation: CreateSnapshots' TagSpecifications apply to every snapshot of the call, so
 // they carry the tags common to the group (filter tags, group tags, ebsnap:group,

@@ -129,7 +129,7 @@ struct FilterValue {
 };
 using FilterValues = std::vector<FilterValue>;
 
-struct Userdata;  // agent/userdata.h
+struct Userdata;  // agent/config/userdata.h
 
 // Reads and validates the config file. Refused: a missing file, one that cannot be read or whose
 // mode grants no read permission at all (0000: honoured even when running as root, where open()

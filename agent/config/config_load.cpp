@@ -1,4 +1,4 @@
-// load_config_file / apply_userdata / load_config (declared in agent/config.h).
+// load_config_file / apply_userdata / load_config (declared in agent/config/config.h).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>

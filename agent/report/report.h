@@ -1,6 +1,6 @@
 #pragma once
 // What a command did, and its two renderings: human text (default) and one JSON document
-// (--json). The orchestration fills a RunReport; agent/cli.cpp renders it on stdout and turns
+// (--json). Each command fills a RunReport; agent/cli/cli.cpp renders it on stdout and turns
 // it into the exit code (0 when ok(), else 1). Logs never go to stdout.
 //
 // JSON schema, version 1 (stable: keys are only ever added, never renamed or removed; every
@@ -145,7 +145,7 @@ struct CheckReport {
   std::string detail;  // never a secret: credential *source*, not keys
 };
 
-// A run that died mid-snapshot, reconciled by this one (agent/snapshot_record.h). Its problems
+// A run that died mid-snapshot, reconciled by this one (agent/core/snapshot_record.h). Its problems
 // are shown, not fatal: the snapshots exist, only their tags may still say too much.
 struct ReconcileReport {
   std::string run_id;

@@ -1,4 +1,4 @@
-// agent/runtime.h: where the region, the run directory and the credentials come from.
+// agent/core/runtime.h: where the region, the run directory and the credentials come from.
 #include <gtest/gtest.h>
 
 #include "agent/core/runtime.h"

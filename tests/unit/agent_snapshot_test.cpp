@@ -294,6 +294,38 @@ TEST(Snapshot, DryRunPlansWithoutHooksFreezeOrSnapshots) {
   EXPECT_TRUE(m.api.create_snapshots_calls.front().dry_run);
 }
 
+TEST(Snapshot, DryRunPlanIsWhatTheRealRunDoes) {
+  SnapshotMachine m;
+  m.config.groups.front().volumes.push_back({.device = "/dev/xvda", .mount_point = "/", .size_gib = 8});
+  m.ec2.create_tags({.resource_ids = {m.root_volume.value}, .tags = {{std::string(k_tag_mount_point), "/"}}}).value();
+  const auto planned = m.snapshot({"solr"}, /*dry_run=*/true);
+  ASSERT_TRUE(planned.ok()) << render_text(planned);
+  const auto done = m.snapshot();
+  ASSERT_TRUE(done.ok()) << render_text(done) << m.log.dump();
+  for (const auto* mp : {"/mnt/a", "/mnt/b", "/"}) {
+    EXPECT_FALSE(volume(planned, mp).plan.empty()) << mp;
+    EXPECT_EQ(volume(planned, mp).plan, volume(done, mp).steps) << mp;
+  }
+  EXPECT_EQ(volume(done, "/mnt/a").steps,
+            (std::vector<std::string>{"freeze /mnt/a", "CreateSnapshots", "thaw /mnt/a"}));
+  EXPECT_EQ(volume(done, "/").steps, std::vector<std::string>{"CreateSnapshot " + m.root_volume.value});
+  EXPECT_EQ(planned.groups[0].ec2_calls, done.groups[0].ec2_calls);
+}
+
+// The one hook protocol: a post-hook that fails fails the run (as for mount and unmount), once
+// the snapshots exist; on_failure is for the snapshot's own failure, so it does not run.
+TEST(Snapshot, FailingPostHookFailsTheRunButKeepsTheSnapshots) {
+  SnapshotMachine m;
+  m.failing_hooks[HookPhase::PostSnapshots] = "exited with status 4";
+  auto r = m.snapshot();
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(volume(r, "/mnt/a").outcome, Outcome::Snapshotted);
+  ASSERT_TRUE(r.groups[0].error);
+  EXPECT_NE(r.groups[0].error->find("post_snapshots"), std::string::npos) << *r.groups[0].error;
+  EXPECT_EQ(m.log.index("hook on_failure"), -1) << m.log.dump();
+  EXPECT_EQ(m.ec2.snapshots().size(), 2U);
+}
+
 // A run SIGKILLed with the call in flight: EC2 created the snapshots tagged "frozen" from
 // creation; the guardian thawed at once. The next run finds the record and retags them.
 RunRecord dead_run_record(SnapshotMachine& m, const std::string& run_id) {

@@ -1,4 +1,4 @@
-// agent/tags.h: what ebsnap tags, and how a restore picks its snapshot lineage.
+// agent/core/tags.h: what ebsnap tags, and how a restore picks its snapshot lineage.
 #include <gtest/gtest.h>
 
 #include <algorithm>
