@@ -12,6 +12,7 @@
 
 #include "agent/commands/mount_decide.h"
 #include "agent/core/client_tokens.h"
+#include "agent/core/group_lock.h"
 #include "agent/core/hook_phases.h"
 #include "agent/core/log.h"
 #include "agent/core/our_volumes.h"
@@ -705,8 +706,7 @@ RunReport Mount::run() {
 }  // namespace
 
 RunReport mount(const RunContext& context) {
-  Mount m(context);
-  return m.run();
+  return with_group_locks(context, "mount", [&context] { return Mount(context).run(); });
 }
 
 }  // namespace agent

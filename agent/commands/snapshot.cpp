@@ -12,6 +12,7 @@
 #include "agent/core/log.h"
 #include "agent/core/our_volumes.h"
 #include "agent/core/snapshot_record.h"
+#include "agent/core/group_lock.h"
 #include "ebsnap/try.h"
 #include "platform/freeze.h"
 
@@ -536,7 +537,10 @@ std::string make_run_id(const ec2::Clock& clock, ec2::RandomSource& random) {
   return std::string(stamp) + "-" + hex;
 }
 
-RunReport snapshot(const RunContext& context, const SnapshotOptions& options) {
+namespace {
+
+// The run, holding the groups' locks.
+RunReport snapshot_locked(const RunContext& context, const SnapshotOptions& options) {
   auto& s = context.services;
   RunReport report = new_report("snapshot", context);
   const std::string run_id = options.run_id.empty() ? make_run_id(s.clock, s.random) : options.run_id;
@@ -553,6 +557,12 @@ RunReport snapshot(const RunContext& context, const SnapshotOptions& options) {
                    facts->attached.size(), s.options.dry_run);
   for (const auto* g : context.groups) GroupRun(context, *g, run_id, *facts, report.group(g->name)).run();
   return report;
+}
+
+}  // namespace
+
+RunReport snapshot(const RunContext& context, const SnapshotOptions& options) {
+  return with_group_locks(context, "snapshot", [&] { return snapshot_locked(context, options); });
 }
 
 }  // namespace agent

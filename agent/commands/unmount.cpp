@@ -11,6 +11,7 @@
 #include "agent/core/hook_phases.h"
 #include "agent/core/log.h"
 #include "agent/core/tags.h"
+#include "agent/core/group_lock.h"
 #include "ec2/waiter.h"
 
 namespace agent {
@@ -283,8 +284,7 @@ RunReport Unmount::run() {
 }  // namespace
 
 RunReport unmount(const RunContext& context, const UnmountOptions& options) {
-  Unmount u(context, options.delete_volumes);
-  return u.run();
+  return with_group_locks(context, "unmount", [&] { return Unmount(context, options.delete_volumes).run(); });
 }
 
 }  // namespace agent

@@ -84,6 +84,7 @@ struct Timeouts {
   std::chrono::seconds device_wait{120};       // AttachVolume → device node (udev)
   std::chrono::seconds pending_snapshot{600};  // restore waits for a pending newest snapshot
   std::chrono::seconds hook{60};               // each hook process
+  std::chrono::seconds lock{60};               // another run holds the group (agent/core/group_lock.h)
 };
 
 // Static credentials from the config file. Secret: never log, never print; the loader refuses

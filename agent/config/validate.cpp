@@ -22,8 +22,8 @@ using Checked = std::expected<T, ConfigError>;
 
 constexpr std::array<std::string_view, 6> k_top_keys = {"region", "filter_tags", "freeze_timeout_s",
                                                         "timeouts", "credentials", "groups"};
-constexpr std::array<std::string_view, 4> k_timeout_keys = {"volume_available_s", "device_wait_s",
-                                                            "pending_snapshot_s", "hook_s"};
+constexpr std::array<std::string_view, 5> k_timeout_keys = {"volume_available_s", "device_wait_s",
+                                                            "pending_snapshot_s", "hook_s", "lock_s"};
 constexpr std::array<std::string_view, 3> k_credential_keys = {"access_key_id", "secret_access_key",
                                                                "session_token"};
 constexpr std::array<std::string_view, 4> k_group_keys = {"volumes", "tags", "freeze", "hooks"};
@@ -156,6 +156,7 @@ class Validator {
     EBSNAP_TRY(seconds("device_wait_s", {1, 3600}, t.device_wait));
     EBSNAP_TRY(seconds("pending_snapshot_s", {0, 86400}, t.pending_snapshot));
     EBSNAP_TRY(seconds("hook_s", {1, 3600}, t.hook));
+    EBSNAP_TRY(seconds("lock_s", {0, 3600}, t.lock));
     return t;
   }
 

@@ -8,7 +8,8 @@
 //   filter_tags       array of unique tag keys; default ["role", "cluster", "environment"]
 //   freeze_timeout_s  integer 1..120; default 10
 //   timeouts          { volume_available_s 1..3600 (300), device_wait_s 1..3600 (120),
-//                       pending_snapshot_s 0..86400 (600), hook_s 1..3600 (60) }
+//                       pending_snapshot_s 0..86400 (600), hook_s 1..3600 (60),
+//                       lock_s 0..3600 (60) }
 //   credentials       { access_key_id (required), secret_access_key (required), session_token }
 //                     config file only; refused in userdata
 //   groups            required in the config file (may be {}): { NAME: group }

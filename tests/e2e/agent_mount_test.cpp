@@ -423,5 +423,71 @@ TEST_F(MountE2e, ThrottlingAndServerErrorBurstsDuringMount) {
   ASSERT_EQ(unmount_delete().exit_code, 0);
 }
 
+// How many mounts stand on `target` in our mount namespace (a stacked mount counts twice).
+int mounts_on(const std::string& target) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, devnum, root, mount_point;
+    fields >> id >> parent >> devnum >> root >> mount_point;
+    if (mount_point == target) ++n;
+  }
+  return n;
+}
+
+// Issue 11: two runs of one group at once (the boot unit and a manual run) used to create two
+// volumes per mount point and stack two mounts. The second now waits for the first's lock and
+// finds everything mounted.
+TEST_F(MountE2e, TwoConcurrentMountsOfOneGroupGiveOneVolumeAndOneMountPerMountPoint) {
+  write_config(1, 2);
+  sandbox_->configure({{"latency_ms", {{"CreateVolume", 500}}}});
+  const auto a = start(args({"--json", "mount", "g1"}));
+  const auto b = start(args({"--json", "mount", "g1"}));
+  const auto ra = finish(a);
+  const auto rb = finish(b);
+  ASSERT_EQ(ra.exit_code, 0) << ra.out << ra.err;
+  ASSERT_EQ(rb.exit_code, 0) << rb.out << rb.err;
+  expect_one_volume_per_mount_point();
+  expect_all_mounted();
+  for (const auto& mp : mount_points_) EXPECT_EQ(mounts_on(mp), 1) << mp;
+  // One of them did the work; the other, once it had the lock, found it done.
+  int already = 0;
+  for (const auto* out : {&ra.out, &rb.out}) {
+    const auto doc = Json::parse(*out);
+    bool all_already = true;
+    for (const auto& v : doc["groups"][0]["volumes"]) all_already = all_already && v["outcome"] == "already-mounted";
+    already += all_already ? 1 : 0;
+  }
+  EXPECT_EQ(already, 1) << ra.out << rb.out;
+  ASSERT_EQ(unmount_delete().exit_code, 0);
+}
+
+TEST_F(MountE2e, ARunThatCannotWaitForTheGroupNamesTheHolderAndChangesNothing) {
+  write_config(1, 1);
+  auto doc = Json::parse(slurp(config_path_));
+  doc["timeouts"] = {{"lock_s", 0}};
+  std::ofstream(config_path_) << doc.dump(2);
+  sandbox_->configure({{"latency_ms", {{"CreateVolume", 3000}}}});
+  const auto holder = start(args({"mount", "g1"}));
+  // The holder has its lock once it wrote who it is.
+  const auto lock_file = dir_->path() / "run" / "lock-g1";
+  for (int i = 0; i < 500 && slurp(lock_file).empty(); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_FALSE(slurp(lock_file).empty()) << "the first run never took its lock";
+  const auto loser = ebsnap({"mount", "g1"});
+  EXPECT_EQ(loser.exit_code, 1) << loser.out << loser.err;
+  EXPECT_NE((loser.out + loser.err).find("group g1 is in use by pid " + std::to_string(holder.pid) +
+                                         " (ebsnap mount) since "),
+            std::string::npos)
+      << loser.out << loser.err;
+  const auto won = finish(holder);
+  ASSERT_EQ(won.exit_code, 0) << won.out << won.err;
+  // Only the holder created a volume: the loser changed nothing.
+  EXPECT_EQ(calls_of(sandbox_->calls(), "CreateVolume"), 1);
+  expect_one_volume_per_mount_point();
+  ASSERT_EQ(unmount_delete().exit_code, 0);
+}
+
 }  // namespace
 }  // namespace agent

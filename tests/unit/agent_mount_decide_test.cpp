@@ -202,24 +202,6 @@ class PlanMatchesRun : public ::testing::Test {
     return plan_then_run([this, delete_volumes] { return unmount(f.context(), {.delete_volumes = delete_volumes}); });
   }
 
-  // Our xfs volume attached here by a run killed after its mkfs (completed or not).
-  void left_attached_by_a_killed_run(bool formatted) {
-    f.add_group("db", {f.volume("/dev/sdf", "/data/a", FsType::Xfs)});
-    ClientTokens tokens(f.services.options.run_dir);
-    auto attempt = tokens.begin("db", "/data/a");
-    ASSERT_TRUE(attempt);
-    auto v = f.our_volume("db", "/data/a", "/dev/sdf", attempt->token);
-    v.state = ec2::VolumeState::InUse;
-    v.attachments.push_back(ec2::VolumeAttachment{
-        .instance_id = f.instance_id, .device = "/dev/sdf", .state = ec2::AttachmentState::Attached});
-    v.id = f.ec2.add_volume(v);
-    attempt->volume_id = v.id.value;
-    attempt->formatted = formatted;
-    ASSERT_TRUE(tokens.record("db", "/data/a", *attempt));
-    const auto d = f.plug(v);
-    f.devices.set_content(d.devnode, platform::ProbeResult{.fs_type = "xfs", .uuid = "left-by-mkfs"});
-  }
-
   FakeInstance f;
 };
 
@@ -282,7 +264,7 @@ TEST_F(PlanMatchesRun, ReuseTheVolumeOfAnAttemptThatDiedBeforeAttaching) {
 
 // The bug the dry run had: it promised an mkfs the real run skips.
 TEST_F(PlanMatchesRun, ReuseAttachedVolumeWhoseMkfsCompleted) {
-  left_attached_by_a_killed_run(/*formatted=*/true);
+  f.left_by_a_killed_mkfs(/*formatted=*/true);
   const auto [plan, steps] = mount_run();
   EXPECT_EQ(plan, steps);
   EXPECT_TRUE(std::ranges::find(steps, "keep its filesystem") != steps.end()) << ::testing::PrintToString(steps);
@@ -290,7 +272,7 @@ TEST_F(PlanMatchesRun, ReuseAttachedVolumeWhoseMkfsCompleted) {
 }
 
 TEST_F(PlanMatchesRun, ReuseAttachedVolumeWhoseMkfsWasInterrupted) {
-  left_attached_by_a_killed_run(/*formatted=*/false);
+  f.left_by_a_killed_mkfs(/*formatted=*/false);
   const auto [plan, steps] = mount_run();
   EXPECT_EQ(plan, steps);
   EXPECT_TRUE(std::ranges::any_of(steps, [](const std::string& s) { return s.starts_with("mkfs.xfs again"); }))

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "agent/config/config.h"
+#include "agent/core/client_tokens.h"
 #include "agent/core/services.h"
 #include "agent/core/tags.h"
 #include "ec2/clock.h"
@@ -122,6 +123,25 @@ class FakeInstance {
     const auto* g = config.find_group(group);
     v.tags = volume_tags(*g, filters, {group, mount_point, device}, instance_id, attempt);
     return v;
+  }
+
+  // Group "db" with one xfs volume on /data/a, whose volume a run killed during (or after) its
+  // mkfs left attached here: its attempt record names the volume and says whether the mkfs
+  // completed; the device carries the superblock the mkfs wrote.
+  void left_by_a_killed_mkfs(bool formatted) {
+    add_group("db", {volume("/dev/sdf", "/data/a", FsType::Xfs)});
+    ClientTokens tokens(services.options.run_dir);
+    auto attempt = tokens.begin("db", "/data/a").value();
+    auto v = our_volume("db", "/data/a", "/dev/sdf", attempt.token);
+    v.state = ec2::VolumeState::InUse;
+    v.attachments.push_back(ec2::VolumeAttachment{
+        .instance_id = instance_id, .device = "/dev/sdf", .state = ec2::AttachmentState::Attached});
+    v.id = ec2.add_volume(v);
+    attempt.volume_id = v.id.value;
+    attempt.formatted = formatted;
+    tokens.record("db", "/data/a", attempt).value();
+    const auto d = plug(v);
+    devices.set_content(d.devnode, platform::ProbeResult{.fs_type = "xfs", .uuid = "left-by-mkfs"});
   }
 
   [[nodiscard]] std::vector<ec2::Volume> live_volumes_of(const std::string& mount_point) const {
