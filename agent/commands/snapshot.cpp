@@ -159,6 +159,7 @@ class GroupRun {
         return fail_all(opened.error().message);
       }
       window.emplace(std::move(*opened));
+      for (const auto& mp : window->already_frozen()) not_ours_to_freeze(mp);
     }
     auto beside = start_unfrozen_call(*record);
     frozen_call(*record);
@@ -368,6 +369,14 @@ class GroupRun {
                           .run_dir = s_.options.run_dir.string()};
     for (const auto* m : frozen_) o.mount_points.push_back(m->config->mount_point);
     return o;
+  }
+
+  // FIFREEZE said someone else froze it: never snapshotted (let alone tagged "frozen") by this run.
+  void not_ours_to_freeze(const std::string& mount_point) {
+    auto m = std::ranges::find_if(frozen_, [&](const Member* x) { return x->config->mount_point == mount_point; });
+    if (m == frozen_.end()) return;
+    fail_volume(*(*m)->out, resolve_foreign_freeze(s_.freeze_ops, s_.options.run_dir.string(), mount_point));
+    frozen_.erase(m);
   }
 
   // The tags each volume's snapshot is created with: the record's.

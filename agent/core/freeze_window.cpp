@@ -1,8 +1,13 @@
 #include "agent/core/freeze_window.h"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 
 #include "agent/core/log.h"
+#include "platform/freeze_state.h"
 #include "ebsnap/try.h"
 
 namespace agent {
@@ -80,6 +85,35 @@ platform::Result<FreezeWindow> FreezeWindow::open(GuardianLauncher& guardians, p
   }
   state->set.emplace(std::move(*set));
   return FreezeWindow(std::move(state));
+}
+
+const std::vector<std::string>& FreezeWindow::already_frozen() const { return state_->already_frozen; }
+
+std::string resolve_foreign_freeze(platform::FreezeOps& ops, const std::string& run_dir, const std::string& mount_point) {
+  std::optional<int> dead_owner;
+  std::optional<int> live_owner;
+  if (auto records = platform::read_freeze_states(run_dir)) {
+    for (const auto& r : *records) {
+      if (r.agent_pid == ::getpid() || std::ranges::find(r.mount_points, mount_point) == r.mount_points.end()) continue;
+      const bool alive = ::kill(r.agent_pid, 0) == 0 || errno != ESRCH;
+      (alive ? live_owner : dead_owner) = r.agent_pid;
+    }
+  }
+  const std::string not_taken = "; not snapshotted by this run";
+  if (live_owner) {
+    return mount_point + " is frozen by ebsnap pid " + std::to_string(*live_owner) + ", still running: left frozen" +
+           not_taken;
+  }
+  if (!dead_owner) return mount_point + " is frozen by another process (not ebsnap): left frozen" + not_taken;
+  auto thawed = ops.thaw(mount_point);
+  log_agent().warn("thaw mount_point={} left_frozen_by_dead_pid={} thawed={}", mount_point, *dead_owner,
+                   thawed ? "yes" : thawed.error().describe());
+  if (!thawed && thawed.error().kind != platform::ErrorKind::NotFrozen) {
+    return mount_point + " was left frozen by ebsnap pid " + std::to_string(*dead_owner) +
+           ", which died; FITHAW failed: " + thawed.error().describe() + not_taken + " (run `ebsnap thaw --all`)";
+  }
+  return mount_point + " was left frozen by ebsnap pid " + std::to_string(*dead_owner) + ", which died: thawed it" +
+         not_taken + " (run it again)";
 }
 
 FreezeWindowReport FreezeWindow::close() {

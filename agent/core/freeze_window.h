@@ -72,6 +72,14 @@ struct FreezeWindowReport {
   std::optional<std::string> error;  // the thaw failed and the guardian did not report
 };
 
+// A filesystem FIFREEZE found frozen by someone else. When a freeze state file under run_dir
+// says an ebsnap that is now dead froze it (it and its guardian were killed together, say by an
+// OOM kill of the whole unit), it is thawed: nobody else ever would. Any other freeze (another
+// tool, DLM's script, an ebsnap still running) is left alone. Returns the one line that says
+// which, for the report of the volume that was not snapshotted.
+[[nodiscard]] std::string resolve_foreign_freeze(platform::FreezeOps& ops, const std::string& run_dir,
+                                                 const std::string& mount_point);
+
 class FreezeWindow {
  public:
   // Starts the guardian and freezes. An error (its message one line for the report) means
@@ -87,6 +95,10 @@ class FreezeWindow {
 
   // FITHAW, then the guardian's report. Call once, as soon as the point in time is fixed.
   [[nodiscard]] FreezeWindowReport close();
+
+  // The filesystems FIFREEZE found frozen by someone else: not frozen by this window (the
+  // guardian was told to leave them alone). Known once open() returned.
+  [[nodiscard]] const std::vector<std::string>& already_frozen() const;
 
  private:
   struct State;

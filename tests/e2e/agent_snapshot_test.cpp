@@ -28,6 +28,7 @@
 #include "agent/core/tags.h"
 #include "agent/commands/thaw.h"
 #include "ec2/waiter.h"
+#include "platform/freeze_ops.h"
 #include "platform/freeze_state.h"
 #include "tests/support/sandbox.h"
 #include "tests/support/shell.h"
@@ -347,6 +348,30 @@ TEST_F(SnapshotE2e, ConfiguredLatencyShowsInTheWindow) {
   EXPECT_GE(*g.call_ms, k_latency_ms) << "the sandbox delays the answer";
   EXPECT_GE(*g.freeze_window_ms, *g.call_ms);
   EXPECT_EQ(g.volumes[0].consistency, "frozen");
+}
+
+// Issue 11: an ebsnap and its guardian killed together leave a filesystem frozen for good; the
+// next run thaws it (real FIFREEZE/FITHAW), says so, fails that volume and snapshots the others.
+TEST_F(SnapshotE2e, AFreezeLeftByADeadEbsnapIsThawedByTheNextRun) {
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) ::_exit(platform::write_freeze_state(run_dir_.string(), {mount_points_[0]}) ? 0 : 1);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  platform::KernelFreezeOps kernel;
+  ASSERT_TRUE(kernel.freeze(mount_points_[0]));
+  auto r = snapshot();
+  std::cout << render_text(r);
+  EXPECT_FALSE(r.ok());
+  const auto& g = r.groups.at(0);
+  EXPECT_EQ(g.volumes[0].outcome, Outcome::Failed);
+  EXPECT_NE(g.volumes[0].reason.value_or("").find("which died: thawed it"), std::string::npos)
+      << g.volumes[0].reason.value_or("");
+  EXPECT_EQ(g.volumes[1].outcome, Outcome::Snapshotted);
+  EXPECT_EQ(g.volumes[1].consistency, "frozen");
+  EXPECT_TRUE(all_writable()) << "the dead run's freeze is gone";
+  EXPECT_EQ(snapshots_of_group().size(), 1U);
 }
 
 }  // namespace

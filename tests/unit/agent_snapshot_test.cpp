@@ -6,6 +6,7 @@
 
 #include "agent/commands/snapshot.h"
 #include "agent/core/snapshot_record.h"
+#include "platform/freeze_state.h"
 #include "ec2/testing/manual_clock.h"
 #include "tests/unit/agent_snapshot_fixture.h"
 
@@ -324,6 +325,49 @@ TEST(Snapshot, FailingPostHookFailsTheRunButKeepsTheSnapshots) {
   EXPECT_NE(r.groups[0].error->find("post_snapshots"), std::string::npos) << *r.groups[0].error;
   EXPECT_EQ(m.log.index("hook on_failure"), -1) << m.log.dump();
   EXPECT_EQ(m.ec2.snapshots().size(), 2U);
+}
+
+// Issue 11: FIFREEZE said EBUSY (someone else's freeze). The volume used to be snapshotted and
+// tagged "frozen" although this run froze nothing; now it is not snapshotted, and another
+// tool's freeze is left alone.
+TEST(Snapshot, AFilesystemFrozenByAnotherToolIsLeftAloneAndNotSnapshotted) {
+  SnapshotMachine m;
+  ASSERT_TRUE(m.freeze_ops.freeze("/mnt/a"));  // another tool's freeze
+  auto r = m.snapshot();
+  EXPECT_FALSE(r.ok());
+  const auto& a = volume(r, "/mnt/a");
+  EXPECT_EQ(a.outcome, Outcome::Failed);
+  EXPECT_NE(a.reason.value_or("").find("frozen by another process (not ebsnap): left frozen"), std::string::npos)
+      << a.reason.value_or("");
+  EXPECT_FALSE(a.snapshot_id);
+  EXPECT_TRUE(m.freeze_ops.frozen().contains("/mnt/a")) << "never thawed by us";
+  EXPECT_GE(m.log.index("guardian exclude /mnt/a"), 0) << m.log.dump();
+  const auto& b = volume(r, "/mnt/b");
+  EXPECT_EQ(b.outcome, Outcome::Snapshotted);
+  EXPECT_EQ(b.consistency, "frozen");
+  for (const auto& s : m.ec2.snapshots()) EXPECT_NE(s.volume_id, m.volume_of["/mnt/a"]) << "no snapshot of /mnt/a";
+}
+
+// An ebsnap and its guardian killed together (an OOM kill of the unit) leave a filesystem frozen
+// for good: the next run thaws it, says so, and does not pretend to have frozen it.
+TEST(Snapshot, AFreezeLeftByADeadEbsnapIsThawedAndTheVolumeFails) {
+  SnapshotMachine m;
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) ::_exit(platform::write_freeze_state(m.run_dir.path().string(), {"/mnt/a"}) ? 0 : 1);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_TRUE(m.freeze_ops.freeze("/mnt/a"));  // what the dead run left
+  auto r = m.snapshot();
+  EXPECT_FALSE(r.ok());
+  const auto& a = volume(r, "/mnt/a");
+  EXPECT_EQ(a.outcome, Outcome::Failed);
+  EXPECT_NE(a.reason.value_or("").find("left frozen by ebsnap pid " + std::to_string(child) + ", which died: thawed it"),
+            std::string::npos)
+      << a.reason.value_or("");
+  EXPECT_TRUE(m.freeze_ops.frozen().empty()) << "thawed";
+  EXPECT_EQ(volume(r, "/mnt/b").outcome, Outcome::Snapshotted);
 }
 
 // A run SIGKILLed with the call in flight: EC2 created the snapshots tagged "frozen" from
