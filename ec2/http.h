@@ -49,6 +49,9 @@ struct HttpOptions {
   std::string ca_bundle;          // AWS_CA_BUNDLE; empty: the system's trust store
   bool allow_plain_http = false;  // true only for an explicitly configured endpoint
   std::string user_agent = "ebsnap";
+  // false: never through a proxy, whatever http_proxy/all_proxy say (IMDS: its token and the
+  // role's credentials must not cross a proxy in clear text).
+  bool use_proxy = true;
 };
 
 // libcurl. TLS peer and host verification are always on. Connections are kept and reused:

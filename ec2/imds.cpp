@@ -49,7 +49,8 @@ ImdsClient::ImdsClient(ImdsOptions options, ImdsDependencies deps)
                                                          .total_timeout = options_.request_timeout,
                                                          .ca_bundle = {},
                                                          .allow_plain_http = true,
-                                                         .user_agent = "ebsnap"});
+                                                         .user_agent = "ebsnap",
+                                                         .use_proxy = false});
   }
 }
 

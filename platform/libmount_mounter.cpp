@@ -11,6 +11,7 @@
 #include "platform/handles.h"
 #include "platform/log.h"
 #include "platform/probe.h"
+#include "platform/trusted_path.h"
 
 namespace platform {
 namespace {
@@ -27,26 +28,6 @@ MountInfo info_of(libmnt_fs* fs) {
                    .target = str(mnt_fs_get_target(fs)),
                    .fs_type = str(mnt_fs_get_fstype(fs)),
                    .options = str(mnt_fs_get_options(fs))};
-}
-
-// mkdir -p with mode 0755 for what it creates (not subject to a restrictive umask).
-Result<void> make_directories(const std::string& path) {
-  std::string partial;
-  std::size_t pos = 0;
-  while (pos != std::string::npos) {
-    pos = path.find('/', pos + 1);
-    partial = path.substr(0, pos);
-    if (partial.empty()) continue;
-    if (::mkdir(partial.c_str(), 0755) == 0) {
-      ::chmod(partial.c_str(), 0755);
-    } else if (errno != EEXIST) {
-      return fail_errno("mkdir " + partial, errno);
-    }
-  }
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return fail_errno("stat " + path, errno);
-  if (!S_ISDIR(st.st_mode)) return fail(ErrorKind::Refused, "mount point " + path + " is not a directory");
-  return {};
 }
 
 bool has_option(const std::string& options, std::string_view name) {
@@ -108,9 +89,11 @@ Result<MountInfo> LibmountMounter::mount(const MountRequest& request) {
   if (request.source.empty() || request.target.empty()) {
     return fail(ErrorKind::Refused, "mount: source and target are required");
   }
-  if (request.create_target) {
-    EBSNAP_TRY(make_directories(request.target));
-  }
+  // The target is opened one component at a time, never through a symlink, every directory above
+  // it root's; the mount goes onto that very directory (/proc/self/fd/N), not onto a path that
+  // could be swapped in between (platform/trusted_path.h).
+  EBSNAP_TRY_ASSIGN(const auto target_dir, open_trusted_directory(request.target, request.create_target));
+  const std::string target_fd_path = "/proc/self/fd/" + std::to_string(target_dir.get());
   std::string options = request.options;
   if (request.fs_type == "xfs" && !has_option(options, "nouuid")) {
     // XFS refuses a second filesystem with a UUID already mounted (a volume restored from a
@@ -137,7 +120,8 @@ Result<MountInfo> LibmountMounter::mount(const MountRequest& request) {
   mnt_context_set_optsmode(cxt.get(), MNT_OMODE_NOTAB);
   mnt_context_disable_helpers(cxt.get(), 1);
   mnt_context_set_source(cxt.get(), request.source.c_str());
-  mnt_context_set_target(cxt.get(), request.target.c_str());
+  mnt_context_disable_canonicalize(cxt.get(), 1);  // the fd's path must not be resolved to a name again
+  mnt_context_set_target(cxt.get(), target_fd_path.c_str());
   if (!request.fs_type.empty()) mnt_context_set_fstype(cxt.get(), request.fs_type.c_str());
   if (!options.empty()) mnt_context_set_options(cxt.get(), options.c_str());
   const int rc = mnt_context_mount(cxt.get());

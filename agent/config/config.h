@@ -106,6 +106,9 @@ struct Config {
   std::chrono::seconds freeze_timeout{10};  // 1..120 s
   Timeouts timeouts;
   std::optional<StaticCredentials> credentials;
+  // Hooks in the userdata overlay: refused unless the config file says so (anyone allowed to
+  // ModifyInstanceAttribute can change the userdata). Config file only.
+  bool allow_userdata_hooks = false;
   std::vector<GroupConfig> groups;  // in file order; userdata groups replace or follow
 
   [[nodiscard]] const GroupConfig* find_group(std::string_view name) const;

@@ -12,6 +12,7 @@
 #include "agent/config/validate_json.h"
 #include "agent/config/file_checks.h"
 #include "platform/fd.h"
+#include "platform/trusted_path.h"
 
 namespace agent {
 namespace {
@@ -35,8 +36,18 @@ std::expected<Config, ConfigError> load_config_file(const std::filesystem::path&
   if (!S_ISREG(st.st_mode)) return error("", "expected a regular file");
   // Root can open a file of mode 0000; an operator who removed every read bit meant "do not use".
   if ((st.st_mode & (S_IRUSR | S_IRGRP | S_IROTH)) == 0) {
-    return error("", "unreadable: mode " + mode_octal(st.st_mode) + " grants no read permission");
+    return error("", "unreadable: mode " + platform::mode_octal(st.st_mode) + " grants no read permission");
   }
+  // It names the programs ebsnap runs as root: whoever can change it, or the directories above
+  // it, is root (platform/trusted_path.h).
+  if (!platform::trusted_owner(st.st_uid)) {
+    return error("", "refused: owned by uid " + std::to_string(st.st_uid) +
+                         "; the config file must be owned by root (it names the programs ebsnap runs as root)");
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return error("", "refused: group or others can write it (mode " + platform::mode_octal(st.st_mode) + "); chmod go-w");
+  }
+  if (auto problem = platform::untrusted_directory_problem(path.string())) return error("", "refused: " + *problem);
   std::string text;
   char buf[16384];
   for (;;) {
@@ -52,7 +63,7 @@ std::expected<Config, ConfigError> load_config_file(const std::filesystem::path&
   if (doc->is_object() && doc->contains("credentials")) {
     if ((st.st_mode & 077) != 0) {
       return error("$.credentials", "refused: the file holds credentials and group or others can access it (mode " +
-                                        mode_octal(st.st_mode) + "); expected mode 0600 or stricter");
+                                        platform::mode_octal(st.st_mode) + "); expected mode 0600 or stricter");
     }
     if (st.st_uid != ::geteuid()) {
       return error("$.credentials", "refused: the file holds credentials and is owned by uid " +
@@ -71,7 +82,8 @@ std::expected<Config, ConfigError> apply_userdata(Config config, const Userdata&
   if (userdata.ebsnap) {
     auto overlay = validate_document(*userdata.ebsnap, ValidateOptions{.file = userdata.origin,
                                                                        .root_path = "$.ebsnap",
-                                                                       .kind = DocumentKind::UserdataOverlay});
+                                                                       .kind = DocumentKind::UserdataOverlay,
+                                                                       .allow_hooks = config.allow_userdata_hooks});
     if (!overlay) return std::unexpected(std::move(overlay).error());
     config = merge_layers(std::move(config), *overlay);
   }

@@ -1,11 +1,14 @@
 #include "agent/config/file_checks.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+
+#include "platform/trusted_path.h"
 
 namespace agent {
 namespace {
@@ -17,18 +20,12 @@ std::optional<std::string> directory_problem(const std::filesystem::path& dir) {
   const bool shared_writable = (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
   if (shared_writable && (st.st_mode & S_ISVTX) == 0) {
     return "directory " + dir.string() + " is writable by group or others (mode " +
-           mode_octal(st.st_mode) + ")";
+           platform::mode_octal(st.st_mode) + ")";
   }
   return std::nullopt;
 }
 
 }  // namespace
-
-std::string mode_octal(mode_t mode) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
-  return buf;
-}
 
 std::optional<std::string> hook_program_problem(std::string_view path) {
   if (path.empty() || path.front() != '/') return "an absolute path to an executable";
@@ -41,11 +38,11 @@ std::optional<std::string> hook_program_problem(std::string_view path) {
   if (::stat(resolved.c_str(), &st) != 0) return "cannot stat " + resolved.string() + ": " + std::strerror(errno);
   if (!S_ISREG(st.st_mode)) return "a regular file; " + resolved.string() + " is not one";
   if ((st.st_mode & S_IXUSR) == 0) {
-    return "an executable file; " + resolved.string() + " is not executable (mode " + mode_octal(st.st_mode) + ")";
+    return "an executable file; " + resolved.string() + " is not executable (mode " + platform::mode_octal(st.st_mode) + ")";
   }
   if (st.st_uid != 0) return "a file owned by root; " + resolved.string() + " is owned by uid " + std::to_string(st.st_uid);
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    return "a file not writable by group or others; " + resolved.string() + " has mode " + mode_octal(st.st_mode);
+    return "a file not writable by group or others; " + resolved.string() + " has mode " + platform::mode_octal(st.st_mode);
   }
   for (auto dir = resolved.parent_path();; dir = dir.parent_path()) {
     if (auto problem = directory_problem(dir)) return "a hook in a safe directory; " + *problem;

@@ -1,15 +1,13 @@
 #pragma once
-// Checks of the files the configuration names: the config file's mode, hook programs.
+// Checks of the programs the configuration names (hooks).
 #include <sys/types.h>
 
 #include <optional>
 #include <string>
+#include <filesystem>
 #include <string_view>
 
 namespace agent {
-
-// "0755"
-[[nodiscard]] std::string mode_octal(mode_t mode);
 
 // Why a hook program may not be run, or nothing when it may: it must exist, be a regular file,
 // executable, owned by root and not writable by group or others, and so must every directory

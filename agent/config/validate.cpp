@@ -20,8 +20,9 @@ using Json = nlohmann::ordered_json;
 template <class T>
 using Checked = std::expected<T, ConfigError>;
 
-constexpr std::array<std::string_view, 6> k_top_keys = {"region", "filter_tags", "freeze_timeout_s",
-                                                        "timeouts", "credentials", "groups"};
+constexpr std::array<std::string_view, 7> k_top_keys = {"region",      "filter_tags", "freeze_timeout_s",
+                                                        "timeouts",    "credentials", "allow_userdata_hooks",
+                                                        "groups"};
 constexpr std::array<std::string_view, 5> k_timeout_keys = {"volume_available_s", "device_wait_s",
                                                             "pending_snapshot_s", "hook_s", "lock_s"};
 constexpr std::array<std::string_view, 3> k_credential_keys = {"access_key_id", "secret_access_key",
@@ -335,6 +336,11 @@ class Validator {
       EBSNAP_TRY_ASSIGN(g.freeze, bool_at(*it, json_path_child(path, "freeze")));
     }
     if (const auto it = value.find("hooks"); it != value.end()) {
+      if (!options_.allow_hooks) {
+        return fail(json_path_child(path, "hooks"),
+                    "hooks are not accepted in userdata unless the config file says \"allow_userdata_hooks\": true "
+                    "(anyone who may change the instance's userdata would choose what runs as root)");
+      }
       EBSNAP_TRY_ASSIGN(g.hooks, hooks(*it, json_path_child(path, "hooks")));
     }
     return g;
@@ -368,6 +374,12 @@ class Validator {
     }
     if (const auto it = doc.find("credentials"); it != doc.end()) {
       EBSNAP_TRY_ASSIGN(c.credentials, credentials(*it, at("credentials")));
+    }
+    if (const auto it = doc.find("allow_userdata_hooks"); it != doc.end()) {
+      if (options_.kind == DocumentKind::UserdataOverlay) {
+        return fail(at("allow_userdata_hooks"), "accepted in the config file only");
+      }
+      EBSNAP_TRY_ASSIGN(c.allow_userdata_hooks, bool_at(*it, at("allow_userdata_hooks")));
     }
     const auto groups_it = doc.find("groups");
     if (groups_it == doc.end()) {

@@ -10,6 +10,7 @@
 //   timeouts          { volume_available_s 1..3600 (300), device_wait_s 1..3600 (120),
 //                       pending_snapshot_s 0..86400 (600), hook_s 1..3600 (60),
 //                       lock_s 0..3600 (60) }
+//   allow_userdata_hooks  boolean, default false; config file only: hooks in the userdata overlay
 //   credentials       { access_key_id (required), secret_access_key (required), session_token }
 //                     config file only; refused in userdata
 //   groups            required in the config file (may be {}): { NAME: group }
@@ -37,6 +38,7 @@ struct ValidateOptions {
   std::string root_path = "$";  // "$" for the config file, "$.ebsnap" for the overlay
   DocumentKind kind = DocumentKind::ConfigFile;
   bool check_hook_files = true;  // stat the hook programs (tests of other rules may skip it)
+  bool allow_hooks = true;       // the overlay: only when the config file has allow_userdata_hooks
 };
 
 // A validated document and which top-level keys it set (an overlay replaces exactly those).

@@ -1,5 +1,8 @@
 #include "agent/config/validate_rules.h"
 
+#include <algorithm>
+#include <array>
+
 #include <cctype>
 
 namespace agent::rules {
@@ -47,6 +50,19 @@ std::optional<std::string> mount_point_problem(std::string_view mount_point) {
     if (part == "." || part == "..") return "a normalised path (no . or .. components)";
     if (end == std::string_view::npos) break;
     start = end + 1;
+  }
+  // A volume mounted over a system directory is root for whoever controls the volume.
+  const auto first = mount_point.substr(1, mount_point.find('/', 1) == std::string_view::npos
+                                                 ? std::string_view::npos
+                                                 : mount_point.find('/', 1) - 1);
+  constexpr std::array<std::string_view, 8> k_system_trees = {"etc", "usr", "bin", "sbin", "boot", "proc", "sys", "dev"};
+  if (std::ranges::find(k_system_trees, first) != k_system_trees.end() || first.starts_with("lib")) {
+    return "a mount point outside the system directories (/" + std::string(first) +
+           " and everything below it are refused)";
+  }
+  constexpr std::array<std::string_view, 4> k_system_roots = {"/run", "/var", "/home", "/root"};
+  if (std::ranges::find(k_system_roots, mount_point) != k_system_roots.end()) {
+    return "a directory below " + std::string(mount_point) + ", not " + std::string(mount_point) + " itself";
   }
   return std::nullopt;
 }

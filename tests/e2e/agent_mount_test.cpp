@@ -489,5 +489,23 @@ TEST_F(MountE2e, ARunThatCannotWaitForTheGroupNamesTheHolderAndChangesNothing) {
   ASSERT_EQ(unmount_delete().exit_code, 0);
 }
 
+// Issue 11: whoever owns the parent of a mount point could swap it for a symlink to /etc while
+// the volume is unmounted, and the next mount would put their volume over /etc. The mount now
+// goes onto the directory it checked, reached without symlinks.
+TEST_F(MountE2e, ASymlinkedMountPointIsRefusedAndItsTargetIsUntouched) {
+  write_config(1, 1);
+  const auto victim = dir_->path() / "victim";  // stands in for /etc
+  std::filesystem::create_directories(victim);
+  const auto& mp = mount_points_[0];
+  std::filesystem::create_directories(std::filesystem::path(mp).parent_path());
+  std::filesystem::create_directory_symlink(victim, mp);
+  const auto r = mount();
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE((r.out + r.err).find(mp + " is a symlink"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(mounts_on(victim.string()), 0) << "nothing was mounted over the symlink's target";
+  ASSERT_EQ(unmount_delete().exit_code, 0);
+  EXPECT_TRUE(live_volumes().empty());
+}
+
 }  // namespace
 }  // namespace agent

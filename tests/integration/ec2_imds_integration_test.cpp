@@ -1,7 +1,11 @@
 // ImdsClient and the role-credentials provider against the sandbox's IMDSv2.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <optional>
 #include <set>
+#include <string>
+#include <vector>
 #include <thread>
 
 #include "ec2/testing/manual_clock.h"
@@ -35,6 +39,34 @@ TEST_F(ImdsSandbox, ReadsIdentityPlacementAndUserData) {
   auto some = imds.user_data();
   ASSERT_TRUE(some && some->has_value());
   EXPECT_EQ(**some, R"({"role":"solr"})");
+}
+
+// Issue 11: libcurl obeys http_proxy, so the IMDS token and the role's credentials could pass
+// through a proxy in clear text. IMDS never uses a proxy (here: one that refuses everything).
+TEST_F(ImdsSandbox, NeverGoesThroughAProxy) {
+  struct Env {
+    std::string name;
+    std::optional<std::string> before;
+  };
+  std::vector<Env> saved;
+  for (const char* name : {"http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"}) {
+    const char* v = std::getenv(name);
+    saved.push_back({name, v ? std::optional<std::string>(v) : std::nullopt});
+  }
+  for (const char* name : {"http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"}) ::setenv(name, "http://127.0.0.1:9", 1);
+  ::unsetenv("no_proxy");
+  ::unsetenv("NO_PROXY");
+  ImdsClient imds(options());
+  auto id = imds.instance_id();
+  for (const auto& e : saved) {
+    if (e.before) {
+      ::setenv(e.name.c_str(), e.before->c_str(), 1);
+    } else {
+      ::unsetenv(e.name.c_str());
+    }
+  }
+  ASSERT_TRUE(id) << id.error().describe();
+  EXPECT_EQ(id->value, sandbox().instance_id());
 }
 
 TEST_F(ImdsSandbox, ExpiredTokenGets401AndIsRenewed) {

@@ -251,6 +251,15 @@ TEST_F(EbsnapBinaryAsRoot, UnreadableConfigModeZero) {
   expect_one_line_error(run({"--config", config_, "--userdata", k_userdata, "list"}), {config_, "unreadable", "0000"});
 }
 
+// Issue 11: a config file others can change gives them root; exit 2 before anything is touched.
+TEST_F(EbsnapBinaryAsRoot, ConfigWritableByGroupOrOwnedByAnotherUserExitsTwo) {
+  write_config(valid_config(), 0664);
+  expect_one_line_error(run({"--config", config_, "--userdata", k_userdata, "list"}), {config_, "mode 0664"});
+  write_config(valid_config(), 0644);
+  ASSERT_EQ(::chown(config_.c_str(), 1000, 1000), 0);
+  expect_one_line_error(run({"--config", config_, "--userdata", k_userdata, "list"}), {config_, "owned by uid 1000"});
+}
+
 TEST_F(EbsnapBinaryAsRoot, HookMissingNotExecutableNotRootOwnedOrWritableByOthers) {
   const auto hook = (dir_.path() / "hook").string();
   const struct {

@@ -122,11 +122,69 @@ class ConfigLoadAsRoot : public ConfigLoad {
   void SetUp() override { ASSERT_EQ(::geteuid(), 0U) << "run as root (label e2e)"; }
 };
 
+TEST_F(ConfigLoadAsRoot, AConfigOrADirectoryOwnedByAnotherUserIsRefused) {
+  const auto path = write(valid_config(), 0644);
+  ASSERT_EQ(::chown(path.c_str(), 1000, 1000), 0);
+  auto result = load_config_file(path);
+  ASSERT_FALSE(result.has_value());
+  EXPECT_NE(result.error().message.find("owned by uid 1000"), std::string::npos) << result.error().describe();
+  ASSERT_EQ(::chown(path.c_str(), 0, 0), 0);
+  ASSERT_EQ(::chown(dir_.path().c_str(), 1000, 1000), 0);
+  result = load_config_file(path);
+  ASSERT_EQ(::chown(dir_.path().c_str(), 0, 0), 0);
+  ASSERT_FALSE(result.has_value()) << "the owner of the directory can swap the file";
+  EXPECT_NE(result.error().message.find("directory " + dir_.path().string() + " is owned by uid 1000"),
+            std::string::npos)
+      << result.error().describe();
+}
+
 TEST_F(ConfigLoadAsRoot, ModeZeroFileIsUnreadableEvenForRoot) {
   auto result = load_config_file(write(valid_config(), 0));
   ASSERT_FALSE(result.has_value());
   EXPECT_NE(result.error().message.find("unreadable"), std::string::npos) << result.error().describe();
   EXPECT_NE(result.error().message.find("0000"), std::string::npos);
+}
+
+// Issue 11: the config names the programs ebsnap runs as root, so whoever can change it (or a
+// directory above it) is root. These were accepted before.
+TEST_F(ConfigLoad, AConfigGroupOrOthersCanWriteIsRefused) {
+  for (const mode_t mode : {0664u, 0646u, 0666u, 0620u}) {
+    auto result = load_config_file(write(valid_config(), mode));
+    ASSERT_FALSE(result.has_value()) << std::oct << mode;
+    EXPECT_NE(result.error().message.find("group or others can write it (mode 0"), std::string::npos)
+        << result.error().describe();
+  }
+  EXPECT_TRUE(load_config_file(write(valid_config(), 0644)).has_value());
+}
+
+TEST_F(ConfigLoad, AConfigInADirectoryOthersCanWriteIsRefused) {
+  const auto open_dir = dir_.path() / "open";
+  std::filesystem::create_directory(open_dir);
+  std::filesystem::permissions(open_dir, std::filesystem::perms(0777));  // not sticky
+  const auto path = open_dir / "ebsnap.json";
+  std::ofstream(path) << valid_config().dump();
+  std::filesystem::permissions(path, std::filesystem::perms(0644));
+  auto result = load_config_file(path);
+  ASSERT_FALSE(result.has_value());
+  EXPECT_NE(result.error().message.find("directory " + open_dir.string() + " is writable by group or others"),
+            std::string::npos)
+      << result.error().describe();
+  // Sticky, like /tmp: others cannot replace an entry they do not own, so it is accepted.
+  std::filesystem::permissions(open_dir, std::filesystem::perms(01777));
+  EXPECT_TRUE(load_config_file(path).has_value());
+}
+
+TEST_F(ConfigLoad, AConfigReachedThroughASymlinkInAnOpenDirectoryIsRefused) {
+  const auto safe = dir_.path() / "ebsnap.json";
+  std::ofstream(safe) << valid_config().dump();
+  std::filesystem::permissions(safe, std::filesystem::perms(0644));
+  const auto open_dir = dir_.path() / "open";
+  std::filesystem::create_directory(open_dir);
+  std::filesystem::permissions(open_dir, std::filesystem::perms(0777));
+  std::filesystem::create_symlink(safe, open_dir / "link.json");
+  auto result = load_config_file(open_dir / "link.json");
+  ASSERT_FALSE(result.has_value()) << "whoever can write the open directory chooses the file";
+  EXPECT_NE(result.error().message.find("writable by group or others"), std::string::npos) << result.error().describe();
 }
 
 TEST_F(ConfigLoad, CredentialsReadableByOthersAreRefused) {
@@ -135,7 +193,8 @@ TEST_F(ConfigLoad, CredentialsReadableByOthersAreRefused) {
   for (const mode_t mode : {0644u, 0640u, 0604u, 0660u}) {
     auto result = load_config_file(write(doc, mode));
     ASSERT_FALSE(result.has_value()) << std::oct << mode;
-    EXPECT_EQ(result.error().json_path, "$.credentials");
+    // 0660 is refused before: a config file group can write is refused whatever it holds.
+    EXPECT_EQ(result.error().json_path, mode == 0660u ? "" : "$.credentials");
     EXPECT_NE(result.error().message.find("group or others"), std::string::npos);
     EXPECT_EQ(result.error().describe().find("s3cr3t"), std::string::npos);
   }

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/config/config.h"
+#include "agent/config/validate_rules.h"
 
 namespace agent {
 namespace {
@@ -45,6 +46,26 @@ TEST(Config, FindGroupByName) {
   EXPECT_EQ(config.find_group("pg")->name, "pg");
   EXPECT_EQ(config.find_group("nope"), nullptr);
   EXPECT_TRUE(config.groups[0].freeze);
+}
+
+}  // namespace
+}  // namespace agent
+
+namespace agent {
+namespace {
+
+// Issue 11: a volume over a system directory is root for whoever controls the volume.
+TEST(MountPointRule, SystemDirectoriesAreRefusedWithOneLine) {
+  for (const auto* mp : {"/etc", "/etc/ebsnap", "/usr/local/data", "/bin", "/sbin/x", "/lib", "/lib64/x", "/boot/efi",
+                         "/proc/x", "/sys", "/dev/shm", "/run", "/var", "/home", "/root"}) {
+    const auto problem = rules::mount_point_problem(mp);
+    ASSERT_TRUE(problem) << mp;
+    EXPECT_EQ(problem->find('\n'), std::string::npos);
+  }
+  for (const auto* mp : {"/run/ebsnap/x", "/var/lib/postgresql", "/home/solr", "/root/data", "/mnt/solr", "/data",
+                         "/srv/x", "/opt/x", "/tmp/x"}) {
+    EXPECT_FALSE(rules::mount_point_problem(mp)) << mp << ": " << rules::mount_point_problem(mp).value_or("");
+  }
 }
 
 }  // namespace

@@ -116,19 +116,19 @@ TEST(UserdataOption, MissingFile) {
 
 class Overlay : public ::testing::Test {
  protected:
-  Config base() {
+  Config base(bool allow_userdata_hooks = false) {
     const auto path = dir_.path() / "ebsnap.json";
-    std::ofstream(path) << R"({"region":"eu-west-1","freeze_timeout_s":10,"groups":{
+    std::ofstream(path) << (allow_userdata_hooks ? R"({"allow_userdata_hooks":true,)" : "{") << R"("region":"eu-west-1","freeze_timeout_s":10,"groups":{
         "solr":{"volumes":[{"device":"/dev/sdf","mount_point":"/mnt/solr","size_gib":10}]},
         "pg":{"volumes":[{"device":"/dev/sdg","mount_point":"/mnt/pg","size_gib":10}]}}})";
     auto config = load_config_file(path);
     EXPECT_TRUE(config.has_value()) << config.error().describe();
     return *config;
   }
-  std::expected<Config, ConfigError> with(const std::string& userdata_text) {
+  std::expected<Config, ConfigError> with(const std::string& userdata_text, bool allow_userdata_hooks = false) {
     auto userdata = parse_userdata(userdata_text, "--userdata");
     if (!userdata) return std::unexpected(userdata.error());
-    return apply_userdata(base(), *userdata);
+    return apply_userdata(base(allow_userdata_hooks), *userdata);
   }
   testsupport::TempDir dir_;
 };
@@ -168,6 +168,25 @@ TEST_F(Overlay, CredentialsAreRefusedInUserdata) {
   auto config = with(R"({"ebsnap":{"credentials":{"access_key_id":"A","secret_access_key":"S"}}})");
   ASSERT_FALSE(config.has_value());
   EXPECT_EQ(config.error().json_path, "$.ebsnap.credentials");
+}
+
+// Issue 11: anyone allowed to change the instance's userdata (ModifyInstanceAttribute) would
+// choose what ebsnap runs as root. Hooks in the overlay need the config file's consent.
+TEST_F(Overlay, HooksInUserdataNeedTheConfigFilesConsent) {
+  const std::string with_hooks =
+      R"({"ebsnap":{"groups":{"pg":{"volumes":[{"device":"/dev/sdg","mount_point":"/mnt/pg","size_gib":10}],)"
+      R"("hooks":{"pre_snapshot":"/bin/true"}}}}})";
+  auto refused = with(with_hooks);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().json_path, "$.ebsnap.groups.pg.hooks");
+  EXPECT_NE(refused.error().message.find("allow_userdata_hooks"), std::string::npos) << refused.error().describe();
+  auto allowed = with(with_hooks, /*allow_userdata_hooks=*/true);
+  ASSERT_TRUE(allowed.has_value()) << allowed.error().describe();
+  EXPECT_EQ(allowed->groups[1].hooks.of(HookPhase::PreSnapshot).size(), 1u);
+  // The overlay cannot give itself the consent.
+  auto self_granted = with(R"({"ebsnap":{"allow_userdata_hooks":true}})");
+  ASSERT_FALSE(self_granted.has_value());
+  EXPECT_EQ(self_granted.error().json_path, "$.ebsnap.allow_userdata_hooks");
 }
 
 TEST_F(Overlay, NonJsonUserdataLeavesTheConfigAlone) {
