@@ -1,5 +1,7 @@
 #include "platform/spawn.h"
 
+#include <array>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -12,7 +14,6 @@
 
 #include "platform/fd.h"
 
-extern char** environ;
 
 namespace platform {
 namespace {
@@ -60,8 +61,11 @@ Result<CommandResult> run_command(const std::vector<std::string>& argv, std::chr
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
 
+  // A clean environment: nothing of ours (AWS_* credentials, tokens) reaches the helper.
+  std::array<char*, 3> env = {const_cast<char*>("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+                              const_cast<char*>("LC_ALL=C"), nullptr};
   pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, program.c_str(), &actions, nullptr, args.data(), environ);
+  const int rc = ::posix_spawn(&pid, program.c_str(), &actions, nullptr, args.data(), env.data());
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) return fail_errno("posix_spawn " + program, rc);
   write_end.reset();

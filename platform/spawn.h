@@ -14,8 +14,9 @@ struct CommandResult {
   std::string output;  // stdout and stderr together (bounded)
 };
 
-// Spawns argv[0] (looked up in PATH, then /usr/sbin and /sbin), waits at most `timeout` (then
-// SIGKILL and Timeout). Errors only when it could not run; a non-zero exit is a CommandResult.
+// Spawns argv[0] (looked up in PATH, then /usr/sbin and /sbin) with a clean environment (a fixed
+// PATH and LC_ALL=C: never our AWS_* variables), waits at most `timeout` (then SIGKILL and
+// Timeout). Errors only when it could not run; a non-zero exit is a CommandResult.
 [[nodiscard]] Result<CommandResult> run_command(const std::vector<std::string>& argv,
                                                 std::chrono::milliseconds timeout);
 

@@ -60,7 +60,7 @@ RunReport AgentCommands::with_context(const std::string& name, const CommandCont
     report = command(run);
   } else {
     report = new_report(name, context.dry_run, names_of(groups));
-    report.add_error(runtime.error().describe());
+    report.not_run(runtime.error().describe());
     log_agent().error("setup failed error=\"{}\"", runtime.error().describe());
   }
   report.started_at = started;
@@ -87,7 +87,7 @@ RunReport AgentCommands::unmount(const CommandContext& context, const GroupRefs&
     }
     if (refused) {
       auto report = new_report("unmount", context.dry_run, names_of(groups));
-      report.add_error(*refused);
+      report.not_run(*refused);
       finish_report(report);
       return report;
     }

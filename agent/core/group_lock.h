@@ -58,7 +58,7 @@ template <class Run>
   auto locks = lock_groups(context, command);
   if (!locks) {
     RunReport report = new_report(command, context);
-    report.add_error(locks.error().message);
+    report.not_run(locks.error().message);
     return report;
   }
   return run();

@@ -201,6 +201,13 @@ void RunReport::add_error(const std::string& line) {
   error = error ? *error + "; " + line : line;
 }
 
+void RunReport::not_run(const std::string& line) {
+  add_error(line);
+  for (auto& g : groups) {
+    if (!g.error) g.error = "not run: " + line;
+  }
+}
+
 RunReport new_report(std::string command, bool dry_run, const std::vector<std::string>& group_names) {
   RunReport report{.command = std::move(command), .dry_run = dry_run, .started_at = std::chrono::system_clock::now()};
   for (const auto& name : group_names) (void)report.group(name);

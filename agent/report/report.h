@@ -178,6 +178,9 @@ struct RunReport {
   GroupReport& group(const std::string& name);
   // Adds one line to the run's error ("; " between lines).
   void add_error(const std::string& line);
+  // The run stopped before doing anything for its groups (set-up failed, a group was in use):
+  // the run's error says why, and so does every group's, which is therefore not ok.
+  void not_run(const std::string& line);
 };
 
 // A report for `command` whose groups are `group_names`, each present even when nothing is

@@ -314,6 +314,19 @@ TEST_F(EbsnapBinary, UserdataFromFileIsUsed) {
                         {"@" + file.string(), "$.environment"});
 }
 
+// Issue 11: --json said groups[].ok: true (and the text "ok") for a group whose set-up failed.
+TEST_F(EbsnapBinary, AGroupNotRunBecauseSetUpFailedIsNotOk) {
+  write_config(valid_config());
+  extra_env_.emplace_back("AWS_EC2_METADATA_DISABLED", "true");  // IMDS down: where is this instance?
+  const auto r = run({"--config", config_, "--userdata", k_userdata, "--region", "eu-west-1", "--json", "list"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  const auto doc = Json::parse(r.out);
+  EXPECT_EQ(doc["ok"], false);
+  ASSERT_EQ(doc["groups"].size(), 1U) << r.out;
+  EXPECT_EQ(doc["groups"][0]["ok"], false) << r.out;
+  EXPECT_TRUE(doc["groups"][0]["error"].is_string()) << r.out;
+}
+
 TEST_F(EbsnapBinary, BadRegionOption) {
   expect_one_line_error(run({"--region", "moon-1", "list"}), {"--region", "moon-1"});
 }

@@ -100,6 +100,9 @@ TEST(GroupLock, AGroupInUseStopsMountAndUnmountBeforeAnyChangeButNotADryRun) {
   EXPECT_NE(r.error->find("group db is in use by pid"), std::string::npos) << *r.error;
   EXPECT_NE(r.error->find("(ebsnap snapshot)"), std::string::npos) << *r.error;
   EXPECT_TRUE(f.ec2.calls().empty()) << "nothing was asked of EC2";
+  ASSERT_EQ(r.groups.size(), 1U);
+  EXPECT_FALSE(r.groups[0].ok()) << "a group not run is not ok";
+  EXPECT_EQ(to_json(r)["groups"][0]["ok"], false);
   EXPECT_FALSE(unmount(f.context(), {.delete_volumes = true}).ok());
   EXPECT_TRUE(f.ec2.calls().empty());
   f.services.options.dry_run = true;

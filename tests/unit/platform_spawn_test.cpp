@@ -23,3 +23,14 @@ TEST(PlatformSpawn, KilledAtTimeout) {
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().kind, platform::ErrorKind::Timeout);
 }
+
+// Issue 11: mkfs inherited the whole environment, AWS_* credentials included.
+TEST(PlatformSpawn, TheHelperGetsACleanEnvironment) {
+  ::setenv("AWS_SECRET_ACCESS_KEY", "never-in-a-child", 1);
+  auto r = platform::run_command({"env"}, std::chrono::seconds(10));
+  ::unsetenv("AWS_SECRET_ACCESS_KEY");
+  ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_EQ(r->exit_code, 0);
+  EXPECT_EQ(r->output.find("never-in-a-child"), std::string::npos) << r->output;
+  EXPECT_NE(r->output.find("PATH=/usr/local/sbin"), std::string::npos) << r->output;
+}
