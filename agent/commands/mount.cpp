@@ -580,7 +580,7 @@ void Mount::format_and_mount(Item& item, const std::string& devnode) {
   auto mounted = platform::MountPoint::mount(s_.mounter, {.source = devnode,
                                                           .target = v.mount_point,
                                                           .fs_type = decision.fs_type,
-                                                          .options = v.mount_options == "defaults" ? "" : v.mount_options,
+                                                          .options = mount_options_for(v),
                                                           .create_target = true});
   if (!mounted) return fail(item, "mount: " + mounted.error().describe());
   // The attempt is over: a later restore of this mount point is a new one.

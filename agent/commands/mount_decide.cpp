@@ -75,6 +75,23 @@ FormatDecision predict_format(const FormatInputs& in) {
   return {.action = FormatAction::Mkfs, .fs_type = std::string(to_string(in.configured))};
 }
 
+std::string mount_options_for(const VolumeConfig& v) {
+  std::vector<std::string> options;
+  if (v.mount_options != "defaults") {
+    for (std::size_t start = 0; start <= v.mount_options.size();) {
+      const auto end = std::min(v.mount_options.find(',', start), v.mount_options.size());
+      if (end > start) options.push_back(v.mount_options.substr(start, end - start));
+      start = end + 1;
+    }
+  }
+  const auto has = [&](std::string_view o) { return std::ranges::find(options, o) != options.end(); };
+  if (!has("suid") && !has("nosuid")) options.emplace_back("nosuid");
+  if (!has("dev") && !has("nodev")) options.emplace_back("nodev");
+  std::string out;
+  for (const auto& o : options) out += (out.empty() ? "" : ",") + o;
+  return out;
+}
+
 namespace mount_step {
 
 std::string create(const VolumeConfig& v, const std::string& zone, const std::optional<ec2::SnapshotId>& from) {
@@ -100,7 +117,7 @@ std::string format(const FormatDecision& d) {
   }
   return "refuse";
 }
-std::string mount(const VolumeConfig& v) { return fmt::format("mount it on {} ({})", v.mount_point, v.mount_options); }
+std::string mount(const VolumeConfig& v) { return fmt::format("mount it on {} ({})", v.mount_point, mount_options_for(v)); }
 
 }  // namespace mount_step
 

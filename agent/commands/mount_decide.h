@@ -72,6 +72,11 @@ struct FormatDecision {
 // attached): a volume from a snapshot is mounted as it is, a new one is formatted.
 [[nodiscard]] FormatDecision predict_format(const FormatInputs& inputs);
 
+// The options a volume is mounted with: the configured ones, plus nosuid and nodev unless the
+// configuration says suid or dev (a volume restored from a snapshot is no more trusted than
+// the tags that chose it).
+[[nodiscard]] std::string mount_options_for(const VolumeConfig& v);
+
 // The words of each step, shared by the plan (--dry-run) and the steps a real run records.
 namespace mount_step {
 [[nodiscard]] std::string create(const VolumeConfig& v, const std::string& zone, const std::optional<ec2::SnapshotId>& from);

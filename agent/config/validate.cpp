@@ -20,9 +20,9 @@ using Json = nlohmann::ordered_json;
 template <class T>
 using Checked = std::expected<T, ConfigError>;
 
-constexpr std::array<std::string_view, 7> k_top_keys = {"region",      "filter_tags", "freeze_timeout_s",
-                                                        "timeouts",    "credentials", "allow_userdata_hooks",
-                                                        "groups"};
+constexpr std::array<std::string_view, 8> k_top_keys = {
+    "region", "filter_tags", "freeze_timeout_s", "timeouts", "credentials", "allow_userdata_hooks",
+    "allow_empty_filter_tags", "groups"};
 constexpr std::array<std::string_view, 5> k_timeout_keys = {"volume_available_s", "device_wait_s",
                                                             "pending_snapshot_s", "hook_s", "lock_s"};
 constexpr std::array<std::string_view, 3> k_credential_keys = {"access_key_id", "secret_access_key",
@@ -375,11 +375,12 @@ class Validator {
     if (const auto it = doc.find("credentials"); it != doc.end()) {
       EBSNAP_TRY_ASSIGN(c.credentials, credentials(*it, at("credentials")));
     }
-    if (const auto it = doc.find("allow_userdata_hooks"); it != doc.end()) {
-      if (options_.kind == DocumentKind::UserdataOverlay) {
-        return fail(at("allow_userdata_hooks"), "accepted in the config file only");
-      }
-      EBSNAP_TRY_ASSIGN(c.allow_userdata_hooks, bool_at(*it, at("allow_userdata_hooks")));
+    for (auto [key, flag] : {std::pair{"allow_userdata_hooks", &c.allow_userdata_hooks},
+                             std::pair{"allow_empty_filter_tags", &c.allow_empty_filter_tags}}) {
+      const auto it = doc.find(key);
+      if (it == doc.end()) continue;
+      if (options_.kind == DocumentKind::UserdataOverlay) return fail(at(key), "accepted in the config file only");
+      EBSNAP_TRY_ASSIGN(*flag, bool_at(*it, at(key)));
     }
     const auto groups_it = doc.find("groups");
     if (groups_it == doc.end()) {
@@ -439,6 +440,14 @@ Config merge_layers(Config base, const ConfigLayer& overlay) {
 }
 
 std::expected<void, ConfigError> validate_config_as_a_whole(const Config& config, bool require_groups) {
+  if (config.filter_tags.empty() && !config.allow_empty_filter_tags) {
+    return std::unexpected(ConfigError{
+        .file = config.source.string(),
+        .json_path = "$.filter_tags",
+        .message = "expected at least one filter tag: without one, every instance with the same mount point shares "
+                   "one snapshot lineage (a dev box would restore prod's); set \"allow_empty_filter_tags\": true "
+                   "in the config file if that is what you want"});
+  }
   if (require_groups && config.groups.empty()) {
     return std::unexpected(ConfigError{.file = config.source.string(),
                                        .json_path = "$.groups",

@@ -11,6 +11,7 @@
 //                       pending_snapshot_s 0..86400 (600), hook_s 1..3600 (60),
 //                       lock_s 0..3600 (60) }
 //   allow_userdata_hooks  boolean, default false; config file only: hooks in the userdata overlay
+//   allow_empty_filter_tags  boolean, default false; config file only: accept filter_tags []
 //   credentials       { access_key_id (required), secret_access_key (required), session_token }
 //                     config file only; refused in userdata
 //   groups            required in the config file (may be {}): { NAME: group }

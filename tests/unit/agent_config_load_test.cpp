@@ -187,6 +187,20 @@ TEST_F(ConfigLoad, AConfigReachedThroughASymlinkInAnOpenDirectoryIsRefused) {
   EXPECT_NE(result.error().message.find("writable by group or others"), std::string::npos) << result.error().describe();
 }
 
+// Issue 11: without filter tags every instance with the same mount point shares one lineage.
+TEST_F(ConfigLoad, EmptyFilterTagsNeedTheConfigFilesConsent) {
+  auto doc = valid_config();
+  doc["filter_tags"] = Json::array();
+  auto refused = load_config_file(write(doc, 0644));
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().json_path, "$.filter_tags");
+  EXPECT_NE(refused.error().message.find("allow_empty_filter_tags"), std::string::npos) << refused.error().describe();
+  doc["allow_empty_filter_tags"] = true;
+  auto allowed = load_config_file(write(doc, 0644));
+  ASSERT_TRUE(allowed.has_value()) << allowed.error().describe();
+  EXPECT_TRUE(allowed->filter_tags.empty());
+}
+
 TEST_F(ConfigLoad, CredentialsReadableByOthersAreRefused) {
   auto doc = valid_config();
   doc["credentials"] = {{"access_key_id", "AKIAEXAMPLE"}, {"secret_access_key", "s3cr3t-never-shown"}};

@@ -170,6 +170,18 @@ TEST(DecideUnmount, Table) {
   }
 }
 
+// Issue 11: restored volumes are mounted nosuid,nodev unless the configuration says otherwise.
+TEST(MountOptions, NosuidAndNodevUnlessConfigured) {
+  const auto with = [](std::string options) {
+    return mount_options_for(VolumeConfig{.device = "/dev/sdf", .mount_point = "/m", .mount_options = std::move(options)});
+  };
+  EXPECT_EQ(with("defaults"), "nosuid,nodev");
+  EXPECT_EQ(with("noatime"), "noatime,nosuid,nodev");
+  EXPECT_EQ(with("suid,noatime"), "suid,noatime,nodev");
+  EXPECT_EQ(with("dev"), "dev,nosuid");
+  EXPECT_EQ(with("nosuid,nodev"), "nosuid,nodev");
+}
+
 const VolumeReport& outcome(const RunReport& r, const std::string& mount_point) {
   for (const auto& g : r.groups) {
     for (const auto& v : g.volumes) {

@@ -69,6 +69,8 @@ TEST_F(RestoreTest, FirstBootCreatesFormatsAndMounts) {
     auto m = f.mounter.find_by_target(mp);
     ASSERT_TRUE(m && *m);
     EXPECT_EQ((*m)->source, o.devnode);
+    EXPECT_NE((*m)->options.find("nosuid"), std::string::npos) << (*m)->options;
+    EXPECT_NE((*m)->options.find("nodev"), std::string::npos) << (*m)->options;
   }
   EXPECT_EQ(outcome(r, "/data/b").filesystem, "xfs");
   const auto mkfs = f.devices.mkfs_calls();
