@@ -16,17 +16,21 @@ VolumeDecision decide_volume(const ObservedVolume& o) {
                                   "unmount it first",
                                   o.mount_point, o.mounted.source, o.mounted.why_not)};
   }
+  // The volume an attempt record names is the proof that an earlier run made it; a tag alone is
+  // not (anyone who can create volumes can copy a tag).
+  const auto named_by_attempt = [&](const ec2::Volume& v) {
+    return o.attempt && o.attempt->volume_id == v.id.value && ec2::find_tag(v.tags, k_tag_attempt) == o.attempt->token;
+  };
   if (o.attached) {
-    // A run that died after AttachVolume: take its volume over, with its attempt when the volume
-    // carries the attempt's tag (the attempt says whether its mkfs completed).
+    // A run that died after AttachVolume: take its volume over, with its attempt when the record
+    // names this volume (the attempt says whether its mkfs completed: a redo only on that one).
     VolumeDecision d{.action = VolumeAction::ReuseAttached, .volume = o.attached};
-    if (o.attempt && ec2::find_tag(o.attached->tags, k_tag_attempt) == o.attempt->token) d.attempt = o.attempt;
+    if (named_by_attempt(*o.attached)) d.attempt = o.attempt;
     return d;
   }
   if (!o.attempt) return {.action = VolumeAction::Create};
-  const auto& token = o.attempt->token;
   auto made = std::ranges::find_if(o.ours, [&](const ec2::Volume& v) {
-    return ec2::find_tag(v.tags, k_tag_attempt) == token && v.attachments.empty() &&
+    return named_by_attempt(v) && v.attachments.empty() &&
            (v.state == ec2::VolumeState::Creating || v.state == ec2::VolumeState::Available);
   });
   // A run that died between CreateVolume and AttachVolume: its volume is found by its tags.

@@ -67,8 +67,13 @@ TEST(DecideVolume, Table) {
        VolumeAction::ReuseAttached, "vol-2"},
       {"attempt's volume available", {.mount_point = "/m", .ours = {made}, .attempt = attempt_b},
        VolumeAction::ReuseAttempt, "vol-3", false, true},
-      {"attempt's volume still creating", {.mount_point = "/m", .ours = {creating}, .attempt = attempt_c},
-       VolumeAction::ReuseAttempt, "vol-4", false, true},
+      // Issue 11: a tag alone is no proof (anyone can copy it); the record's volume id is. An
+      // attempt whose CreateVolume answer was lost replays its token: EC2 answers with the volume
+      // it made for it, if any.
+      {"attempt's tag, volume not named by the record", {.mount_point = "/m", .ours = {creating}, .attempt = attempt_c},
+       VolumeAction::Create, std::nullopt, true, true},
+      {"our tag copied onto a volume the record does not name",
+       {.mount_point = "/m", .ours = {volume("vol-9", "tok-b")}, .attempt = attempt_b}, VolumeAction::Create},
       {"attempt sent, never answered", {.mount_point = "/m", .attempt = sent_not_answered}, VolumeAction::Create,
        std::nullopt, true, true},
       {"attempt whose volume is gone", {.mount_point = "/m", .attempt = spent}, VolumeAction::Create},

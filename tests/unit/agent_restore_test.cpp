@@ -219,6 +219,20 @@ TEST_F(KilledMkfsTest, CompletedMkfsIsNotDoneAgain) {
   EXPECT_NE(outcome(r, "/data/a").formatted, true);
 }
 
+// Issue 11: the attempt tag on a volume is no proof it is the attempt's (tags can be copied);
+// an mkfs redo (mkfs -F) happens only on the volume the attempt record names.
+TEST_F(KilledMkfsTest, ATagAloneNeverLicensesAnMkfsRedo) {
+  left_by_a_killed_run(/*formatted=*/false);
+  ClientTokens tokens(f.services.options.run_dir);
+  auto attempt = tokens.load("db", "/data/a").value().value();
+  attempt.volume_id = "vol-0123456789abcdef0";  // the record names another volume
+  ASSERT_TRUE(tokens.record("db", "/data/a", attempt));
+  auto r = run();
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_TRUE(f.devices.mkfs_calls().empty()) << "never formatted on the strength of a tag";
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::Reused);
+}
+
 TEST_F(RestoreTest, TheAttemptRecordsTheMkfsOnceItCompleted) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a", FsType::Xfs)});
   // The run dies right after its mkfs: the mount fails.
