@@ -7,6 +7,7 @@
 
 #include "agent/cli/agent_commands.h"
 #include "agent/commands/check.h"
+#include "agent/core/tags.h"
 #include "agent/report/iam_policy.h"
 #include "ec2/testing/fake_ec2.h"
 
@@ -180,6 +181,33 @@ TEST(IamPolicy, EveryActionOfTheExamplePolicyFileIsProbed) {
     }
   }
   for (auto action : k_ec2_actions) EXPECT_TRUE(in_file.contains(std::string(action))) << action;
+}
+
+}  // namespace
+}  // namespace agent
+
+namespace agent {
+namespace {
+
+// Issue 11: after the thaw the agent tags each snapshot (ebsnap:volume-id, Name, and the
+// watchdog-thawed correction of ebsnap:consistency), and the example policy only allowed tags
+// at creation: those calls were silently denied. A statement now allows CreateTags on snapshots
+// for ebsnap:* keys and Name, and nothing else.
+TEST(IamPolicy, TagsSetAfterCreationAreAllowedOnSnapshotsOnly) {
+  std::ifstream in(std::string(EBSNAP_SOURCE_DIR) + "/etc/iam-policy.json");
+  const auto policy = nlohmann::json::parse(in);
+  const nlohmann::json* after = nullptr;
+  for (const auto& st : policy["Statement"]) {
+    if (st["Action"] == "ec2:CreateTags" && !st["Condition"].contains("StringEquals")) after = &st;
+  }
+  ASSERT_NE(after, nullptr) << policy.dump(2);
+  EXPECT_EQ((*after)["Resource"], "arn:aws:ec2:*:*:snapshot/*");
+  const auto& keys = (*after)["Condition"]["ForAllValues:StringLike"]["aws:TagKeys"];
+  EXPECT_EQ(keys, (nlohmann::json{"ebsnap:*", "Name"}));
+  for (const auto key : {k_tag_volume_id, k_tag_consistency, k_tag_run_id}) {
+    EXPECT_TRUE(std::string_view(key).starts_with("ebsnap:")) << key;
+  }
+  EXPECT_EQ(k_tag_name, std::string_view("Name"));
 }
 
 }  // namespace
