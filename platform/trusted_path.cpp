@@ -29,8 +29,12 @@ std::optional<std::string> chain_problem(const std::filesystem::path& path) {
     struct stat st {};
     struct stat below {};
     if (::lstat(dir.c_str(), &st) != 0) return "cannot stat " + dir.string() + ": " + std::strerror(errno);
-    const bool has_below = ::lstat(entry.c_str(), &below) == 0;
-    if (auto problem = passage_problem(dir.string(), st, has_below ? &below : nullptr)) return problem;
+    // A symlink on the path as given (/bin → usr/bin): who may replace it is the directory
+    // holding it, checked next; where it leads is the resolved path's own chain.
+    if (!S_ISLNK(st.st_mode)) {
+      const bool has_below = ::lstat(entry.c_str(), &below) == 0;
+      if (auto problem = passage_problem(dir.string(), st, has_below ? &below : nullptr)) return problem;
+    }
     if (dir == dir.root_path()) return std::nullopt;
   }
 }

@@ -152,6 +152,7 @@ class GroupRun {
     auto record = begin_record();
     if (!record) return;
     std::optional<FreezeWindow> window;
+    std::vector<Member*> foreign;  // frozen by someone else: left out of the call, settled after
     if (!frozen_.empty()) {
       auto opened = FreezeWindow::open(s_.guardians, s_.freeze_ops, s_.clock, window_options());
       if (!opened) {
@@ -159,13 +160,16 @@ class GroupRun {
         return fail_all(opened.error().message);
       }
       window.emplace(std::move(*opened));
-      for (const auto& mp : window->already_frozen()) not_ours_to_freeze(mp);
+      foreign = set_aside(window->already_frozen());
     }
     auto beside = start_unfrozen_call(*record);
     frozen_call(*record);
     // FITHAW now: once EC2 has answered "pending", the point in time is fixed.
     const Consistency verdict = window ? close_window(*window) : Consistency::Frozen;
     if (beside.joinable()) beside.join();
+    for (auto* m : foreign) {
+      fail_volume(*m->out, resolve_foreign_freeze(s_.freeze_ops, s_.options.run_dir.string(), m->config->mount_point));
+    }
     std::vector<ec2::Snapshot> created;
     bool unknown = false;  // a call whose outcome we do not know: the record must stay
     if (frozen_call_) settle(*frozen_call_, frozen_, verdict, created, unknown);
@@ -371,12 +375,18 @@ class GroupRun {
     return o;
   }
 
-  // FIFREEZE said someone else froze it: never snapshotted (let alone tagged "frozen") by this run.
-  void not_ours_to_freeze(const std::string& mount_point) {
-    auto m = std::ranges::find_if(frozen_, [&](const Member* x) { return x->config->mount_point == mount_point; });
-    if (m == frozen_.end()) return;
-    fail_volume(*(*m)->out, resolve_foreign_freeze(s_.freeze_ops, s_.options.run_dir.string(), mount_point));
-    frozen_.erase(m);
+  // FIFREEZE said someone else froze them: never snapshotted (let alone tagged "frozen") by this
+  // run. Only taken out of the frozen call here, inside the window; what to say (and a dead
+  // ebsnap's freeze to thaw) is settled after it.
+  std::vector<Member*> set_aside(const std::vector<std::string>& mount_points) {
+    std::vector<Member*> out;
+    for (const auto& mp : mount_points) {
+      auto m = std::ranges::find_if(frozen_, [&](const Member* x) { return x->config->mount_point == mp; });
+      if (m == frozen_.end()) continue;
+      out.push_back(*m);
+      frozen_.erase(m);
+    }
+    return out;
   }
 
   // The tags each volume's snapshot is created with: the record's.

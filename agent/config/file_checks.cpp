@@ -11,22 +11,6 @@
 #include "platform/trusted_path.h"
 
 namespace agent {
-namespace {
-
-std::optional<std::string> directory_problem(const std::filesystem::path& dir) {
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) return "cannot stat " + dir.string() + ": " + std::strerror(errno);
-  if (st.st_uid != 0) return "directory " + dir.string() + " is not owned by root";
-  const bool shared_writable = (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
-  if (shared_writable && (st.st_mode & S_ISVTX) == 0) {
-    return "directory " + dir.string() + " is writable by group or others (mode " +
-           platform::mode_octal(st.st_mode) + ")";
-  }
-  return std::nullopt;
-}
-
-}  // namespace
-
 std::optional<std::string> hook_program_problem(std::string_view path) {
   if (path.empty() || path.front() != '/') return "an absolute path to an executable";
   std::error_code ec;
@@ -44,10 +28,8 @@ std::optional<std::string> hook_program_problem(std::string_view path) {
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
     return "a file not writable by group or others; " + resolved.string() + " has mode " + platform::mode_octal(st.st_mode);
   }
-  for (auto dir = resolved.parent_path();; dir = dir.parent_path()) {
-    if (auto problem = directory_problem(dir)) return "a hook in a safe directory; " + *problem;
-    if (dir == dir.root_path()) break;
-  }
+  // Every directory above it, as given and resolved (platform/trusted_path.h).
+  if (auto problem = platform::untrusted_directory_problem(given.string())) return "a hook in a safe directory; " + *problem;
   return std::nullopt;
 }
 

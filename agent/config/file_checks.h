@@ -10,9 +10,9 @@
 namespace agent {
 
 // Why a hook program may not be run, or nothing when it may: it must exist, be a regular file,
-// executable, owned by root and not writable by group or others, and so must every directory
-// above it (a sticky, root-owned directory such as /tmp is accepted). Symlinks are resolved
-// first. Checked at configuration time and again just before running (agent/core/hooks.h).
+// executable, owned by root and not writable by group or others, and every directory above it,
+// as given and with symlinks resolved, must be safe to go through (platform/trusted_path.h: a
+// sticky directory such as /tmp only when the entry below it is root's). Checked at configuration time and again just before running (agent/core/hooks.h).
 [[nodiscard]] std::optional<std::string> hook_program_problem(std::string_view path);
 
 }  // namespace agent

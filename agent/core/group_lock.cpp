@@ -8,21 +8,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 
 #include "agent/core/log.h"
+#include "agent/report/report.h"
 
 namespace agent {
 namespace {
-
-std::string utc_now(const ec2::Clock& clock) {
-  const std::time_t t = std::chrono::system_clock::to_time_t(clock.now());
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char out[32];
-  std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return out;
-}
 
 // What the holder wrote: "pid 1234 (ebsnap mount) since 2026-12-05T08:00:00Z", or why not known.
 std::string holder_of(int fd) {
@@ -38,7 +29,7 @@ std::string holder_of(int fd) {
 // Says who holds the lock now: this process, this command, since now.
 void write_holder(int fd, const std::string& command, const ec2::Clock& clock) {
   const std::string text =
-      "pid " + std::to_string(::getpid()) + " (ebsnap " + command + ") since " + utc_now(clock) + "\n";
+      "pid " + std::to_string(::getpid()) + " (ebsnap " + command + ") since " + format_utc(clock.now()) + "\n";
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
     log_agent().warn("lock holder not recorded error=\"{}\"", std::strerror(errno));
   }

@@ -249,15 +249,7 @@ TEST(PlanMatchesRunPending, CreateAfterWaitingForAPendingSnapshot) {
   const auto planned = mount(m.context());
   m.services.options.dry_run = false;
   // The real run: the snapshot completes on its second poll round; volumes move once it has.
-  std::atomic<int> describes{0};
-  std::atomic<bool> completed{false};
-  m.ec2.on_call([&](std::string_view action) {
-    if (action == "DescribeSnapshots" && ++describes == 3) {
-      m.ec2.step();
-      completed = true;
-    }
-    if (action == "DescribeVolumes" && completed) m.ec2.step();
-  });
+  m.complete_snapshots_on_describe(3);
   const auto done = mount(m.context());
   ASSERT_TRUE(done.ok()) << render_text(done);
   const auto& plan = outcome(planned, "/data/a").plan;

@@ -144,6 +144,18 @@ class FakeInstance {
     devices.set_content(d.devnode, platform::ProbeResult{.fs_type = "xfs", .uuid = "left-by-mkfs"});
   }
 
+  // With Progress::Manual: pending snapshots complete on the `nth` DescribeSnapshots (the lineage
+  // query, then poll rounds); from then on volumes move one step on every DescribeVolumes.
+  void complete_snapshots_on_describe(int nth) {
+    ec2.on_call([this, nth](std::string_view action) {
+      if (action == "DescribeSnapshots" && ++snapshot_describes_ == nth) {
+        ec2.step();
+        snapshots_completed_ = true;
+      }
+      if (action == "DescribeVolumes" && snapshots_completed_) ec2.step();
+    });
+  }
+
   [[nodiscard]] std::vector<ec2::Volume> live_volumes_of(const std::string& mount_point) const {
     std::vector<ec2::Volume> out;
     for (const auto& v : ec2.volumes()) {
@@ -177,6 +189,8 @@ class FakeInstance {
 
  private:
   std::atomic<int> next_device_{0};
+  std::atomic<int> snapshot_describes_{0};
+  std::atomic<bool> snapshots_completed_{false};
 };
 
 }  // namespace agent::testing

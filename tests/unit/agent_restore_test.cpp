@@ -101,15 +101,7 @@ TEST_F(RestoreTest, WaitsForAPendingNewestSnapshotInsteadOfRestoringOlderData) {
   const auto pending = m.add_snapshot("/data/a", 0, ec2::SnapshotState::Pending);
   // The snapshot completes on the third DescribeSnapshots (the lineage query, then two poll
   // rounds); volumes move on every DescribeVolumes once it has.
-  std::atomic<int> describes{0};
-  std::atomic<bool> completed{false};
-  m.ec2.on_call([&](std::string_view action) {
-    if (action == "DescribeSnapshots" && ++describes == 3) {
-      m.ec2.step();
-      completed = true;
-    }
-    if (action == "DescribeVolumes" && completed) m.ec2.step();
-  });
+  m.complete_snapshots_on_describe(3);
   auto r = mount(m.context());
   ASSERT_TRUE(r.ok()) << render_text(r);
   EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::Restored);

@@ -67,6 +67,16 @@ TEST_F(TrustedPath, ADirectoryOthersCanWriteIsRefusedUnlessStickyAndTheEntryIsOu
   EXPECT_TRUE(platform::untrusted_directory_problem((open_dir / "data" / "f").string()));
 }
 
+// A symlinked directory on the path as given (Debian's /bin → usr/bin) is fine when the
+// directory holding it is safe: the first version refused every path through one.
+TEST_F(TrustedPath, ASymlinkInASafeDirectoryIsFollowedForFiles) {
+  const auto real = mkdir("real");
+  std::ofstream(real / "f") << "x";
+  fs::create_directory_symlink(real, dir_.path() / "link");
+  EXPECT_FALSE(platform::untrusted_directory_problem((dir_.path() / "link" / "f").string()));
+  EXPECT_FALSE(platform::untrusted_directory_problem("/bin/sh"));
+}
+
 class TrustedPathAsRoot : public TrustedPath {
  protected:
   void SetUp() override { ASSERT_EQ(::geteuid(), 0U) << "chown needs root (label e2e)"; }
