@@ -54,6 +54,11 @@ class BlockDevices {
   // Re-checks that `devnode` is the volume (before mkfs and before mount): Mismatch otherwise.
   [[nodiscard]] virtual Result<BlockDevice> verify(const std::string& devnode, const VolumeQuery& query) = 0;
 
+  // Nothing holds the device: opened O_EXCL (and closed), which fails with EBUSY while it is
+  // mounted in any mount namespace (a container's bind mount, say) or held by another opener.
+  // Busy then; NotFound when there is no such device.
+  [[nodiscard]] virtual Result<void> check_not_in_use(const std::string& devnode) = 0;
+
   [[nodiscard]] virtual Result<ProbeResult> probe(const std::string& devnode) = 0;
 
   // mkfs, refused unless probe() shows the device empty (or options.redo_interrupted).

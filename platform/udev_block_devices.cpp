@@ -1,5 +1,6 @@
 #include "platform/udev_block_devices.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -327,6 +328,16 @@ Result<BlockDevice> UdevBlockDevices::wait_for_volume(VolumeWatch& watch, const 
               "volume " + query.volume_id +
                   (query.device_hint.empty() ? "" : " (device " + query.device_hint + ")") +
                   " did not appear before the deadline");
+}
+
+Result<void> UdevBlockDevices::check_not_in_use(const std::string& devnode) {
+  Fd fd(::open(devnode.c_str(), O_RDONLY | O_EXCL | O_CLOEXEC | O_NONBLOCK));
+  if (fd) return {};
+  if (errno == EBUSY) {
+    return fail(ErrorKind::Busy, devnode + " is in use (mounted in another mount namespace, or held open exclusively)",
+                EBUSY);
+  }
+  return fail_errno("open " + devnode + " O_EXCL", errno);
 }
 
 Result<void> UdevBlockDevices::wait_for_removal(const std::string& devnode, Deadline deadline) {

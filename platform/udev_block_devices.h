@@ -33,6 +33,7 @@ class UdevBlockDevices final : public BlockDevices {
   [[nodiscard]] Result<void> wait_for_removal(const std::string& devnode, Deadline deadline) override;
   [[nodiscard]] Result<std::optional<BlockDevice>> find_by_serial(const std::string& volume_id) override;
   [[nodiscard]] Result<BlockDevice> verify(const std::string& devnode, const VolumeQuery& query) override;
+  [[nodiscard]] Result<void> check_not_in_use(const std::string& devnode) override;
   [[nodiscard]] Result<ProbeResult> probe(const std::string& devnode) override;
   [[nodiscard]] Result<void> make_filesystem(const std::string& devnode, const MkfsOptions& options) override;
 

@@ -170,23 +170,28 @@ void Unmount::unmount_and_detach(Item& item) {
     log_agent().info("unmount group={} mount_point={} volume_id={} devnode={} unmounted=1", item.group->name, mp, id,
                      devnode);
   }
-  // Detaching a volume that is still mounted somewhere (a second mount, a bind mount) would pull
-  // the disk from under a live filesystem.
-  if (!devnode.empty()) {
-    auto elsewhere = s_.mounter.find_by_source(devnode);
-    if (elsewhere && !elsewhere->empty()) {
-      return fail(item, fmt::format("volume {} ({}) is still mounted on {}; not detaching", id.value, devnode,
-                                    elsewhere->front().target));
-    }
+  // Detaching a volume that is still mounted somewhere (a second mount, a bind mount, a mount in
+  // another namespace such as a container's) would pull the disk from under a live filesystem.
+  if (devnode.empty()) {
+    return fail(item, fmt::format("the block device of volume {} is not present here, so whether something still "
+                                  "uses it cannot be checked; not detaching blind",
+                                  id.value));
+  }
+  auto elsewhere = s_.mounter.find_by_source(devnode);
+  if (elsewhere && !elsewhere->empty()) {
+    return fail(item, fmt::format("volume {} ({}) is still mounted on {}; not detaching", id.value, devnode,
+                                  elsewhere->front().target));
+  }
+  // (A device node gone meanwhile is held by nobody.)
+  if (auto unused = s_.devices.check_not_in_use(devnode); !unused && unused.error().kind != platform::ErrorKind::NotFound) {
+    return fail(item, fmt::format("volume {}: {}; not detaching", id.value, unused.error().message));
   }
   auto detached = s_.ec2.detach_volume({.volume_id = id, .instance_id = c_.instance.instance_id, .device = attached_as});
   if (!detached) return fail(item, "DetachVolume failed: " + detached.error().describe());
   log_agent().info("unmount group={} mount_point={} volume_id={} detach=sent", item.group->name, mp, id);
-  if (!devnode.empty()) {
-    if (auto gone = s_.devices.wait_for_removal(devnode, s_.clock.monotonic() + c_.config.timeouts.device_wait); !gone) {
-      return fail(item, fmt::format("{} of volume {} did not go after DetachVolume: {}", devnode, id.value,
-                                    gone.error().describe()));
-    }
+  if (auto gone = s_.devices.wait_for_removal(devnode, s_.clock.monotonic() + c_.config.timeouts.device_wait); !gone) {
+    return fail(item, fmt::format("{} of volume {} did not go after DetachVolume: {}", devnode, id.value,
+                                  gone.error().describe()));
   }
   item.out.steps.push_back(unmount_step::detach(id, attached_as));
   item.detached = true;

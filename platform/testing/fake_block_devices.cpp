@@ -104,6 +104,22 @@ Result<BlockDevice> FakeBlockDevices::verify(const std::string& devnode, const V
   return it->second.device;
 }
 
+void FakeBlockDevices::set_in_use(const std::string& devnode, bool in_use) {
+  std::lock_guard lock(mutex_);
+  if (in_use) {
+    in_use_.insert(devnode);
+  } else {
+    in_use_.erase(devnode);
+  }
+}
+
+Result<void> FakeBlockDevices::check_not_in_use(const std::string& devnode) {
+  std::lock_guard lock(mutex_);
+  if (!devices_.contains(devnode)) return fail(ErrorKind::NotFound, "no device " + devnode);
+  if (in_use_.contains(devnode)) return fail(ErrorKind::Busy, devnode + " is in use", EBUSY);
+  return {};
+}
+
 Result<ProbeResult> FakeBlockDevices::probe(const std::string& devnode) {
   std::lock_guard lock(mutex_);
   auto it = devices_.find(devnode);

@@ -3,6 +3,7 @@
 // (or a fake EC2 wired to it) says so; probe results and mkfs follow the real rules.
 #include <functional>
 #include <map>
+#include <set>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -22,6 +23,8 @@ class FakeBlockDevices final : public BlockDevices {
   void remove_device(const std::string& devnode);
   void set_content(const std::string& devnode, ProbeResult content);
   void set_arrival(Arrival arrival);
+  // check_not_in_use says Busy for `devnode` (a mount in another namespace, say).
+  void set_in_use(const std::string& devnode, bool in_use);
   // The next make_filesystem on `devnode` fails with `error`.
   void fail_next_mkfs(const std::string& devnode, Error error);
 
@@ -34,6 +37,7 @@ class FakeBlockDevices final : public BlockDevices {
   [[nodiscard]] Result<void> wait_for_removal(const std::string& devnode, Deadline deadline) override;
   [[nodiscard]] Result<std::optional<BlockDevice>> find_by_serial(const std::string& volume_id) override;
   [[nodiscard]] Result<BlockDevice> verify(const std::string& devnode, const VolumeQuery& query) override;
+  [[nodiscard]] Result<void> check_not_in_use(const std::string& devnode) override;
   [[nodiscard]] Result<ProbeResult> probe(const std::string& devnode) override;
   [[nodiscard]] Result<void> make_filesystem(const std::string& devnode, const MkfsOptions& options) override;
 
@@ -47,6 +51,7 @@ class FakeBlockDevices final : public BlockDevices {
   mutable std::mutex mutex_;
   std::map<std::string, Entry> devices_;
   std::map<std::string, Error> mkfs_failures_;
+  std::set<std::string> in_use_;
   std::vector<std::string> mkfs_calls_;
   Arrival arrival_;
 };

@@ -5,6 +5,7 @@
 // data byte for byte, the sandbox's call log, one volume per mount point.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mount.h>
@@ -504,6 +505,45 @@ TEST_F(MountE2e, ASymlinkedMountPointIsRefusedAndItsTargetIsUntouched) {
   EXPECT_NE((r.out + r.err).find(mp + " is a symlink"), std::string::npos) << r.out << r.err;
   EXPECT_EQ(mounts_on(victim.string()), 0) << "nothing was mounted over the symlink's target";
   ASSERT_EQ(unmount_delete().exit_code, 0);
+  EXPECT_TRUE(live_volumes().empty());
+}
+
+// Issue 11: unmount looked only at its own mount namespace. A volume still mounted in another
+// (a container's, say) is not detached from under that filesystem.
+TEST_F(MountE2e, AVolumeStillMountedInAnotherMountNamespaceIsNotDetached) {
+  write_config(1, 1);
+  ASSERT_EQ(mount().exit_code, 0);
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t holder = ::fork();
+  ASSERT_GE(holder, 0);
+  if (holder == 0) {
+    // A mount namespace of its own, with a private copy of our mounts, the volume's included.
+    const bool ok = ::unshare(CLONE_NEWNS) == 0 && ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
+    const char c = ok ? 'y' : 'n';
+    (void)::write(ready[1], &c, 1);
+    ::pause();
+    ::_exit(0);
+  }
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ::close(ready[0]);
+  ::close(ready[1]);
+  ASSERT_EQ(c, 'y');
+  const auto r = ebsnap({"unmount", "g1"});
+  ::kill(holder, SIGKILL);
+  ::waitpid(holder, nullptr, 0);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE((r.out + r.err).find("is in use"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(calls_of(sandbox_->calls(), "DetachVolume"), 0) << "never detached from under the other namespace";
+  // Once the other namespace is gone, the volume can go (its mounts are released as it exits).
+  Ran again;
+  for (int i = 0; i < 20; ++i) {
+    again = unmount_delete();
+    if (again.exit_code == 0) break;
+    std::this_thread::sleep_for(250ms);
+  }
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
   EXPECT_TRUE(live_volumes().empty());
 }
 

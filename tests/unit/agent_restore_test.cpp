@@ -374,6 +374,7 @@ class SwappedDevices final : public platform::BlockDevices {
     inner_.add_device(platform::BlockDevice{.devnode = n, .serial = "vol0ffffffffffffffff"});
     return inner_.verify(n, q);
   }
+  platform::Result<void> check_not_in_use(const std::string& n) override { return inner_.check_not_in_use(n); }
   platform::Result<platform::ProbeResult> probe(const std::string& n) override { return inner_.probe(n); }
   platform::Result<void> make_filesystem(const std::string& n, const platform::MkfsOptions& o) override {
     return inner_.make_filesystem(n, o);

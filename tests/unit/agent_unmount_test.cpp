@@ -151,6 +151,33 @@ TEST_F(UnmountTest, VolumeLeftDetachedByAnUnmountThatDiedIsDeletedOnRerun) {
   EXPECT_TRUE(f.live_volumes_of("/data/b").empty());
 }
 
+// Issue 11: unmount checked only its own mount namespace. A device still held elsewhere (a
+// container's mount namespace, an exclusive opener) is not detached; neither is one whose
+// device node is unknown.
+TEST_F(UnmountTest, ADeviceStillInUseElsewhereIsNotDetached) {
+  const auto devnode = *mounted["/data/a"].devnode;
+  f.devices.set_in_use(devnode, true);
+  auto r = run(false);
+  EXPECT_FALSE(r.ok());
+  const auto& a = outcome(r, "/data/a");
+  EXPECT_EQ(a.outcome, Outcome::Failed);
+  EXPECT_NE(a.reason.value_or("").find(devnode + " is in use"), std::string::npos) << a.reason.value_or("");
+  EXPECT_NE(a.reason.value_or("").find("not detaching"), std::string::npos);
+  EXPECT_EQ(f.ec2.volume(volume_id(a))->attachments.size(), 1U) << "still attached";
+  EXPECT_EQ(outcome(r, "/data/b").outcome, Outcome::Unmounted);
+  EXPECT_EQ(f.ec2.call_count("DetachVolume"), 1);
+}
+
+TEST_F(UnmountTest, AVolumeWhoseDeviceIsNotHereIsNotDetachedBlind) {
+  f.devices.remove_device(*mounted["/data/a"].devnode);
+  ASSERT_TRUE(f.mounter.unmount("/data/a"));
+  auto r = run(false);
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(outcome(r, "/data/a").reason.value_or("").find("not detaching blind"), std::string::npos)
+      << outcome(r, "/data/a").reason.value_or("");
+  EXPECT_EQ(f.ec2.volume(volume_id(outcome(r, "/data/a")))->attachments.size(), 1U);
+}
+
 TEST_F(UnmountTest, DetachedVolumeOfAnotherInstanceIsNotDeleted) {
   ASSERT_TRUE(run(false).ok());
   f.ec2.settle();
