@@ -172,8 +172,8 @@ class GroupRun {
     }
     std::vector<ec2::Snapshot> created;
     bool unknown = false;  // a call whose outcome we do not know: the record must stay
-    if (frozen_call_) settle(*frozen_call_, frozen_, verdict, created, unknown);
-    if (unfrozen_call_) settle(*unfrozen_call_, unfrozen_, Consistency::Unfrozen, created, unknown);
+    if (frozen_call_) settle(*record, *frozen_call_, frozen_, verdict, created, unknown);
+    if (unfrozen_call_) settle(*record, *unfrozen_call_, unfrozen_, Consistency::Unfrozen, created, unknown);
     finish_record(*record, created, unknown);
   }
 
@@ -427,8 +427,8 @@ class GroupRun {
   }
 
   // What a call's answer (or its loss) means for the volumes of its partition.
-  void settle(const CallOutcome& call, const Part& part, Consistency c, std::vector<ec2::Snapshot>& created,
-              bool& unknown) {
+  void settle(const RunRecord& record, const CallOutcome& call, const Part& part, Consistency c,
+              std::vector<ec2::Snapshot>& created, bool& unknown) {
     report_.ec2_calls.push_back(call.call);
     if (call.snapshots) return take(*call.snapshots, part, c, created);
     const auto& e = call.snapshots.error();
@@ -437,8 +437,9 @@ class GroupRun {
       return;
     }
     // The answer was lost: find what EC2 did by our run tag rather than asking again (a second
-    // CreateSnapshot would make a second snapshot). Not proven to be taken while frozen.
-    take(find_by_run_tag(part), part, c == Consistency::Unfrozen ? c : Consistency::WatchdogThawed, created);
+    // CreateSnapshot would make a second snapshot), and only what the tag cannot have been
+    // copied onto. Not proven to be taken while frozen.
+    take(prove_by_run_tag(record, find_by_run_tag(part)).proven, part, c == Consistency::Unfrozen ? c : Consistency::WatchdogThawed, created);
     for (auto* m : part) {
       if (m->out->outcome == Outcome::Snapshotted) {
         m->out->reason = "the response was lost; found by ebsnap:run-id=" + run_id_ +

@@ -171,6 +171,25 @@ bool record_owner_alive(const RunRecord& record) {
   return start != 0 && start == record.pid_start;
 }
 
+ByRunTag prove_by_run_tag(const RunRecord& record, const std::vector<ec2::Snapshot>& found) {
+  ByRunTag out;
+  for (const auto& snap : found) {
+    const bool named = std::ranges::any_of(record.volumes, [&](const RunRecordVolume& v) { return v.volume_id == snap.volume_id; });
+    const bool in_run = snap.start_time && *snap.start_time >= record.started_at - k_run_clock_skew &&
+                        *snap.start_time <= record.in_flight_until + k_run_clock_skew;
+    const bool tagged = ec2::find_tag(snap.tags, k_tag_run_id) == record.run_id;
+    if (named && in_run && tagged) {
+      out.proven.push_back(snap);
+      continue;
+    }
+    log_agent().warn("snapshot_id={} volume_id={} carries ebsnap:run-id={} but is not provably of that run ({}): left alone",
+                     snap.id, snap.volume_id, record.run_id,
+                     !tagged ? "its tag differs" : !named ? "its volume is not in the run record" : "it started outside the run");
+    out.unproven.push_back(snap);
+  }
+  return out;
+}
+
 TagFixups apply_final_tags(ec2::Ec2Api& ec2, const RunRecord& record, const std::vector<ec2::Snapshot>& found) {
   TagFixups out;
   // Snapshots needing the same tags go in one CreateTags call.
@@ -225,13 +244,15 @@ std::vector<ReconcileReport> reconcile_interrupted_snapshots(ec2::Ec2Api& ec2, c
       out.push_back(std::move(result));
       continue;
     }
-    for (const auto& s : *found) result.found.push_back(s.id.value);
-    auto fix = apply_final_tags(ec2, record, *found);
+    auto split = prove_by_run_tag(record, *found);
+    for (const auto& s : split.proven) result.found.push_back(s.id.value);
+    for (const auto& s : split.unproven) result.left_alone.push_back(s.id.value);
+    auto fix = apply_final_tags(ec2, record, split.proven);
     for (const auto& id : fix.retagged) result.retagged.push_back(id.value);
     for (const auto& id : fix.deleted) result.deleted.push_back(id.value);
     result.error = fix.error;
     const bool all_found = std::ranges::all_of(record.volumes, [&](const RunRecordVolume& v) {
-      return std::ranges::any_of(*found, [&](const ec2::Snapshot& s) { return s.volume_id == v.volume_id; });
+      return std::ranges::any_of(split.proven, [&](const ec2::Snapshot& s) { return s.volume_id == v.volume_id; });
     });
     if (!result.error && (all_found || clock.now() >= record.in_flight_until)) {
       remove_run_record(record);

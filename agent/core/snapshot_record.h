@@ -71,9 +71,23 @@ void remove_run_record(const RunRecord& record);
 [[nodiscard]] std::vector<ReconcileReport> reconcile_interrupted_snapshots(
     ec2::Ec2Api& ec2, const ec2::Clock& clock, const std::filesystem::path& run_dir, bool include_live = false);
 
+// Snapshots found by a run's ebsnap:run-id tag, split into those the run provably made and the
+// rest. A tag is no proof (anyone allowed CreateTags can copy it onto any snapshot): a snapshot is
+// the run's only if it is also of a volume the record names and started inside the run, from
+// started_at to in_flight_until, give or take k_run_clock_skew between this host and EC2. The rest
+// are reported and left alone: neither retagged nor deleted.
+inline constexpr std::chrono::minutes k_run_clock_skew{2};
+struct ByRunTag {
+  std::vector<ec2::Snapshot> proven;
+  std::vector<ec2::Snapshot> unproven;
+};
+[[nodiscard]] ByRunTag prove_by_run_tag(const RunRecord& record, const std::vector<ec2::Snapshot>& found);
+
 // The snapshots of `record` among `found`: CreateTags for each whose tags differ from what the
-// record says (ebsnap:consistency = final_consistency()), and DeleteSnapshot for snapshots of the run
-// whose volume the record does not name. Shared by the live path and the reconciliation.
+// record says (ebsnap:consistency = final_consistency()), and DeleteSnapshot for snapshots whose
+// volume the record does not name: `found` holds only snapshots the run provably made (an answer
+// to its own call, or prove_by_run_tag's `proven`), so such a snapshot is one CreateSnapshots took
+// of a volume attached after the run listed them. Shared by the live path and the reconciliation.
 struct TagFixups {
   std::vector<ec2::SnapshotId> retagged;
   std::vector<ec2::SnapshotId> deleted;

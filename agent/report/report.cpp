@@ -162,6 +162,10 @@ std::string render_reconciled(const RunReport& report) {
     out += fmt::format("interrupted run {} of group {}: {} snapshot(s) found, {} retagged watchdog-thawed", r.run_id,
                        r.group, r.found.size(), r.retagged.size());
     if (!r.deleted.empty()) out += fmt::format(", {} deleted (not asked for)", r.deleted.size());
+    if (!r.left_alone.empty()) {
+      out += fmt::format(", {} left alone (tagged with the run id but not provably its own: {})", r.left_alone.size(),
+                         fmt::join(r.left_alone, " "));
+    }
     out += r.record_removed ? ", record removed" : ", record kept (" + r.note + ")";
     if (r.error) out += "; error: " + *r.error;
     out += "\n";
@@ -273,6 +277,7 @@ nlohmann::ordered_json to_json(const RunReport& report) {
                               {"found", r.found},
                               {"retagged", r.retagged},
                               {"deleted", r.deleted},
+                              {"left_alone", r.left_alone},
                               {"record_removed", r.record_removed},
                               {"error", or_null(r.error)},
                               {"note", r.note}});

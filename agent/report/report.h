@@ -59,6 +59,7 @@
 //       "found": [ "snap-..." ],      // the dead run's snapshots
 //       "retagged": [ "snap-..." ],   // ebsnap:consistency corrected (watchdog-thawed)
 //       "deleted": [ "snap-..." ],    // snapshots of volumes the run did not ask for
+//       "left_alone": [ "snap-..." ], // carry the run's tag but are not provably its own
 //       "record_removed": true,       // false: a later run looks again
 //       "error": null | "...",
 //       "note": "..." } ]
@@ -153,6 +154,7 @@ struct ReconcileReport {
   std::vector<std::string> found;
   std::vector<std::string> retagged;
   std::vector<std::string> deleted;
+  std::vector<std::string> left_alone;  // tagged with the run id, not provably the run's
   bool record_removed = false;
   std::optional<std::string> error;
   std::string note;

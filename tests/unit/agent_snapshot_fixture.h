@@ -213,7 +213,9 @@ struct SnapshotMachine {
   EventLog log;
   ec2::ManualClock clock;
   ec2::SequenceRandom random{{0.1, 0.7, 0.3, 0.9, 0.5}};
-  ec2::FakeEc2 ec2{ec2::FakeEc2Options{.region = "eu-west-1", .progress = ec2::FakeEc2Options::Progress::Manual}};
+  // EC2's times (a snapshot's StartTime) on the machine's clock.
+  ec2::FakeEc2 ec2{ec2::FakeEc2Options{
+      .region = "eu-west-1", .progress = ec2::FakeEc2Options::Progress::Manual, .clock = &clock}};
   RecordingEc2 api{ec2};
   platform::FakeBlockDevices devices;
   platform::FakeMounter mounter;

@@ -181,6 +181,28 @@ TEST(Snapshot, LostResponseIsReconciledByRunTagAfterTheThaw) {
   EXPECT_TRUE(run_records(m).empty());
 }
 
+// Whoever may CreateTags can copy the run's tag onto any snapshot: the search after a lost
+// answer takes only what the run provably made, and deletes nothing.
+TEST(Snapshot, LostResponseTakesOnlyWhatTheRunTagCannotHaveBeenCopiedOnto) {
+  SnapshotMachine m;
+  const auto tagged = [&](ec2::VolumeId volume) {
+    ec2::Snapshot s{.volume_id = std::move(volume)};
+    s.tags = {{std::string(k_tag_run_id), "run-1"}, {std::string(k_tag_group), "solr"}};
+    return m.ec2.add_snapshot(s);
+  };
+  const auto stray = tagged(m.foreign);                  // not a volume of the run
+  m.clock.advance(std::chrono::hours(1));
+  m.ec2.lose_next_response("CreateSnapshots");
+  auto r = m.snapshot();
+  ASSERT_TRUE(r.ok()) << render_text(r) << m.log.dump();
+  EXPECT_EQ(m.ec2.call_count("DeleteSnapshot"), 0);
+  ASSERT_EQ(m.ec2.snapshots().size(), 3U) << "the stray is still there";
+  for (const auto& s : m.ec2.snapshots()) {
+    if (s.id != stray) continue;
+    EXPECT_FALSE(ec2::find_tag(s.tags, k_tag_consistency)) << "not retagged either";
+  }
+}
+
 TEST(Snapshot, LostResponseWithNothingVisibleKeepsTheRecordForALaterRun) {
   SnapshotMachine m;
   // The connection drops and EC2 did not apply it (yet): nothing to find.
@@ -431,6 +453,45 @@ TEST(Snapshot, NextRunRetagsTheSnapshotsOfARunThatDied) {
   // The reconciliation happened before this run froze anything.
   EXPECT_LT(m.log.index("ec2 CreateTags"), m.log.index("freeze", true)) << m.log.dump();
   EXPECT_TRUE(run_records(m).empty());
+}
+
+// The reconciliation deletes or retags only what it can prove the dead run made: the run id, a
+// volume of its record, and a start inside the run. A copied tag proves nothing.
+TEST(Snapshot, ReconcileLeavesAloneWhatTheRunTagCannotProve) {
+  SnapshotMachine m;
+  const auto earlier = m.clock.now() - std::chrono::hours(3);
+  auto record = dead_run_record(m, "dead-run");
+  std::vector<ec2::SnapshotId> real;
+  for (const auto& v : record.volumes) {
+    ec2::Snapshot s{.volume_id = v.volume_id, .state = ec2::SnapshotState::Pending};
+    s.tags = v.tags;
+    real.push_back(m.ec2.add_snapshot(s));
+  }
+  ec2::Snapshot other_volume{.volume_id = m.foreign};           // volume not in the record
+  other_volume.tags = record.volumes.front().tags;
+  const auto stray = m.ec2.add_snapshot(other_volume);
+  ec2::Snapshot before_run{.volume_id = record.volumes.front().volume_id, .start_time = earlier};
+  before_run.tags = record.volumes.front().tags;                 // started hours before the run
+  const auto old = m.ec2.add_snapshot(before_run);
+
+  auto r = reconcile_interrupted_snapshots(m.api, m.clock, m.run_dir.path());
+  ASSERT_EQ(r.size(), 1U);
+  EXPECT_EQ(r[0].found.size(), 2U);
+  EXPECT_EQ(r[0].retagged.size(), 2U);
+  EXPECT_TRUE(r[0].deleted.empty());
+  EXPECT_EQ(r[0].left_alone, (std::vector<std::string>{stray.value, old.value}));
+  EXPECT_TRUE(r[0].record_removed);
+  EXPECT_EQ(m.ec2.call_count("DeleteSnapshot"), 0);
+  for (const auto& s : m.ec2.snapshots()) {
+    const bool ours = std::ranges::find(real, s.id) != real.end();
+    EXPECT_EQ(tag(s, k_tag_consistency), ours ? "watchdog-thawed" : "frozen") << s.id.value;
+  }
+  RunReport report{.command = "snapshot"};
+  report.reconciled = r;
+  EXPECT_NE(render_text(report).find("2 left alone (tagged with the run id but not provably its own: " + stray.value),
+            std::string::npos)
+      << render_text(report);
+  EXPECT_EQ(to_json(report)["reconciled"][0]["left_alone"].size(), 2U);
 }
 
 TEST(Snapshot, DeadRunWithNothingVisibleKeepsItsRecordUntilNoCallCanBeInFlight) {
