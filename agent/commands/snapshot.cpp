@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <ctime>
@@ -163,6 +165,16 @@ class GroupRun {
       foreign = set_aside(window->already_frozen());
     }
     auto beside = start_unfrozen_call(*record);
+    if (window && window->expired()) {
+      // The bound passed before the call was even made (a FIFREEZE slower than the bound): the
+      // guardian thawed, so a snapshot now would be neither frozen nor what was asked for.
+      for (auto* m : frozen_) {
+        fail_volume(*m->out, fmt::format("the freeze bound ({} ms) passed before CreateSnapshots was sent (a slow "
+                                         "FIFREEZE?): the guardian thawed; not snapshotted",
+                                         window_options().bound.count()));
+      }
+      frozen_.clear();
+    }
     frozen_call(*record);
     // FITHAW now: once EC2 has answered "pending", the point in time is fixed.
     const Consistency verdict = window ? close_window(*window) : Consistency::Frozen;

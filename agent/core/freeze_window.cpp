@@ -22,6 +22,7 @@ class ProcessGuard final : public FreezeGuard {
   explicit ProcessGuard(platform::ThawGuardian guardian) : guardian_(std::move(guardian)) {}
   platform::Result<void> exclude(const std::string& mount_point) override { return guardian_.exclude(mount_point); }
   platform::Result<platform::GuardianReport> finish() override { return guardian_.finish(); }
+  bool thawed_on_its_own() override { return guardian_.poll_report().has_value(); }
 
  private:
   // Its destructor finishes it when we never did: the guardian never outlives our interest.
@@ -88,6 +89,8 @@ platform::Result<FreezeWindow> FreezeWindow::open(GuardianLauncher& guardians, p
 }
 
 const std::vector<std::string>& FreezeWindow::already_frozen() const { return state_->already_frozen; }
+
+bool FreezeWindow::expired() { return !state_->closed && state_->guard->thawed_on_its_own(); }
 
 std::string resolve_foreign_freeze(platform::FreezeOps& ops, const std::string& run_dir, const std::string& mount_point) {
   std::optional<int> dead_owner;

@@ -36,6 +36,8 @@ class FreezeGuard {
   [[nodiscard]] virtual platform::Result<void> exclude(const std::string& mount_point) = 0;
   // "Done": it thaws whatever is still frozen, reports and exits.
   [[nodiscard]] virtual platform::Result<platform::GuardianReport> finish() = 0;
+  // Without blocking: it has already thawed on its own (its bound passed).
+  [[nodiscard]] virtual bool thawed_on_its_own() = 0;
 };
 
 class GuardianLauncher {
@@ -95,6 +97,10 @@ class FreezeWindow {
 
   // FITHAW, then the guardian's report. Call once, as soon as the point in time is fixed.
   [[nodiscard]] FreezeWindowReport close();
+
+  // The guardian's bound passed already (a FIFREEZE slower than the bound, say) and it thawed:
+  // whatever the caller was about to do inside the window would no longer be frozen.
+  [[nodiscard]] bool expired();
 
   // The filesystems FIFREEZE found frozen by someone else: not frozen by this window (the
   // guardian was told to leave them alone). Known once open() returned.

@@ -112,10 +112,12 @@ class RecordingFreezeOps final : public platform::FreezeOps {
   std::set<std::string> frozen_;
 };
 
+class FakeGuardianLauncher;
+
 class FakeGuard final : public FreezeGuard {
  public:
-  FakeGuard(EventLog& log, RecordingFreezeOps& ops, std::vector<std::string> mounts, bool* timed_out)
-      : log_(log), ops_(ops), mounts_(std::move(mounts)), timed_out_(timed_out) {}
+  FakeGuard(EventLog& log, RecordingFreezeOps& ops, std::vector<std::string> mounts, FakeGuardianLauncher& launcher)
+      : log_(log), ops_(ops), mounts_(std::move(mounts)), launcher_(launcher) {}
   // Like the real guardian: an excluded mount point is never thawed by it.
   platform::Result<void> exclude(const std::string& mp) override {
     log_.add("guardian exclude " + mp);
@@ -124,7 +126,7 @@ class FakeGuard final : public FreezeGuard {
   }
   platform::Result<platform::GuardianReport> finish() override {
     log_.add("guardian finish");
-    platform::GuardianReport report{.trigger = *timed_out_ ? platform::GuardianTrigger::Timeout
+    platform::GuardianReport report{.trigger = timed_out() ? platform::GuardianTrigger::Timeout
                                                           : platform::GuardianTrigger::Done,
                                     .mounts = {},
                                     .elapsed = std::chrono::milliseconds(10)};
@@ -136,12 +138,14 @@ class FakeGuard final : public FreezeGuard {
     }
     return report;
   }
+  bool thawed_on_its_own() override;
 
  private:
+  [[nodiscard]] bool timed_out() const;
   EventLog& log_;
   RecordingFreezeOps& ops_;
   std::vector<std::string> mounts_;
-  bool* timed_out_;
+  FakeGuardianLauncher& launcher_;
 };
 
 class FakeGuardianLauncher final : public GuardianLauncher {
@@ -154,7 +158,7 @@ class FakeGuardianLauncher final : public GuardianLauncher {
     bound = o.freeze_bound;
     mounts = o.mount_points;
     if (fail_start) return platform::fail(platform::ErrorKind::System, "fork: injected");
-    return std::make_unique<FakeGuard>(log_, ops_, o.mount_points, &timed_out);
+    return std::make_unique<FakeGuard>(log_, ops_, o.mount_points, *this);
   }
   // The bound passes now: the guardian thaws everything on its own.
   void time_out() {
@@ -163,6 +167,7 @@ class FakeGuardianLauncher final : public GuardianLauncher {
   }
   bool fail_start = false;
   bool timed_out = false;
+  bool bound_passes_while_freezing = false;  // FIFREEZE slower than the bound: thawed before the call
   std::chrono::milliseconds bound{0};
   std::vector<std::string> mounts;
 
@@ -170,6 +175,13 @@ class FakeGuardianLauncher final : public GuardianLauncher {
   EventLog& log_;
   RecordingFreezeOps& ops_;
 };
+
+inline bool FakeGuard::timed_out() const { return launcher_.timed_out; }
+inline bool FakeGuard::thawed_on_its_own() {
+  if (launcher_.bound_passes_while_freezing && !launcher_.timed_out) launcher_.time_out();
+  log_.add(std::string("guardian poll") + (launcher_.timed_out ? ": thawed on its own" : ""));
+  return launcher_.timed_out;
+}
 
 // Forwards to a FakeEc2, remembering the options of the snapshot calls.
 class RecordingEc2 final : public ec2::Ec2Api {

@@ -235,6 +235,24 @@ TEST(Snapshot, GuardianTimeoutBeforeTheResponseRetagsWatchdogThawedAfterTheThaw)
   EXPECT_TRUE(run_records(m).empty());
 }
 
+// The guardian's bound passed before the call was made: the filesystems are thawed already, so
+// no snapshot is made of them at all, let alone tagged "frozen".
+TEST(Snapshot, BoundPassedBeforeTheCallThawsAndFailsAtOnce) {
+  SnapshotMachine m;
+  m.guardians.bound_passes_while_freezing = true;
+  auto r = m.snapshot();
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(m.ec2.call_count("CreateSnapshots"), 0) << m.log.dump();
+  EXPECT_TRUE(m.ec2.snapshots().empty());
+  EXPECT_TRUE(m.freeze_ops.frozen().empty());
+  for (const auto* mp : {"/mnt/a", "/mnt/b"}) {
+    EXPECT_EQ(volume(r, mp).outcome, Outcome::Failed);
+    EXPECT_NE(volume(r, mp).reason.value_or("").find("passed before CreateSnapshots was sent"), std::string::npos)
+        << volume(r, mp).reason.value_or("");
+  }
+  EXPECT_TRUE(run_records(m).empty());
+}
+
 TEST(Snapshot, RootIsSnapshottedUnfrozenAndTaggedSo) {
   SnapshotMachine m;
   GroupConfig g{.name = "system"};
