@@ -577,6 +577,15 @@ void Mount::format_and_mount(Item& item, const std::string& devnode) {
                                     .device_hint = item.out.attached_as.value_or("")};
   if (auto ok = s_.devices.verify(devnode, query); !ok) return fail(item, "refusing to mount: " + ok.error().describe());
   if (auto pre = item.hooks->pre_volume(hook_context(item)); !pre) return fail(item, pre.error().describe());
+  // Looked at again just before mounting: something mounted there since it was observed (by hand,
+  // by systemd; another ebsnap holds the group's lock) would be hidden under a second mount.
+  auto now_there = s_.mounter.find_by_target(v.mount_point);
+  if (!now_there) return fail(item, "look at " + v.mount_point + " again: " + now_there.error().describe());
+  if (*now_there) {
+    return fail(item, fmt::format("{} was mounted from {} after ebsnap looked; not stacking volume {} on it "
+                                  "(left attached)",
+                                  v.mount_point, (*now_there)->source, item.ec2_volume->id.value));
+  }
   auto mounted = platform::MountPoint::mount(s_.mounter, {.source = devnode,
                                                           .target = v.mount_point,
                                                           .fs_type = decision.fs_type,

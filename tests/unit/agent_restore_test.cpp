@@ -420,6 +420,26 @@ TEST_F(RestoreTest, MountPointHoldingSomethingElseIsLeftAlone) {
   EXPECT_EQ(f.ec2.call_count("CreateVolume"), 0);
 }
 
+// Something mounted on the mount point after ebsnap looked (by hand, by systemd): the target is
+// looked at again just before mounting, and a second mount is never stacked on it.
+TEST_F(RestoreTest, MountPointTakenAfterTheLookIsNotMountedOver) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  f.ec2.on_call([this](std::string_view action) {
+    if (action != "AttachVolume") return;
+    ASSERT_TRUE(f.mounter.mount(
+        platform::MountRequest{.source = "/dev/nvme9n1", .target = "/data/a", .fs_type = "ext4"}));
+  });
+  auto r = run();
+  const auto& o = outcome(r, "/data/a");
+  EXPECT_EQ(o.outcome, Outcome::Failed);
+  EXPECT_NE(o.reason.value_or("").find("/data/a was mounted from /dev/nvme9n1 after ebsnap looked"),
+            std::string::npos)
+      << o.reason.value_or("");
+  auto mounts = f.mounter.mounts();
+  ASSERT_TRUE(mounts);
+  EXPECT_EQ(std::ranges::count(*mounts, std::string("/data/a"), &platform::MountInfo::target), 1);
+}
+
 TEST_F(RestoreTest, CallCountsOneDescribeSnapshotsAndBatchedPolling) {
   FakeInstance timed(ec2::FakeEc2Options{.progress = ec2::FakeEc2Options::Progress::Clock,
                                          .volume_create_delay = std::chrono::seconds(7)});
