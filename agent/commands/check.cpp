@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "agent/core/log.h"
+#include "agent/core/tags.h"
 #include "platform/udev_block_devices.h"
 
 namespace agent {
@@ -23,14 +24,69 @@ namespace {
 const ec2::VolumeId k_dummy_volume{"vol-0123456789abcdef0"};
 const ec2::SnapshotId k_dummy_snapshot{"snap-0123456789abcdef0"};
 
-PermissionProbe judge(std::string action, const ec2::Error& e) {
+// What a DryRun of an action that etc/iam-policy.json grants only on resources tagged
+// ebsnap:group names: a resource of ebsnap's, or a placeholder when there is none.
+struct Target {
+  std::string id;
+  bool owned = false;
+  std::string why_placeholder;  // when not owned
+};
+
+// ebsnap's volume and snapshot made by this instance, for the tag-conditioned DryRuns.
+struct OwnedTargets {
+  Target volume;
+  Target snapshot;
+};
+
+OwnedTargets find_owned(ec2::Ec2Api& ec2, const ec2::InstanceId& instance) {
+  OwnedTargets out{.volume = {.id = k_dummy_volume.value}, .snapshot = {.id = k_dummy_snapshot.value}};
+  if (instance.empty()) {
+    out.volume.why_placeholder = out.snapshot.why_placeholder = "the instance is unknown (no IMDS)";
+    return out;
+  }
+  // Bounded by this instance: an account may hold ebsnap resources of a whole fleet.
+  const std::vector<ec2::Filter> filters = {{"tag-key", {std::string(k_tag_group)}},
+                                           {"tag:" + std::string(k_tag_instance_id), {instance.value}}};
+  if (auto volumes = ec2.describe_volumes({.filters = filters}); !volumes) {
+    out.volume.why_placeholder = "looking for a volume of ebsnap's failed: " + volumes.error().describe();
+  } else if (volumes->empty()) {
+    out.volume.why_placeholder = fmt::format("no volume tagged {} made by this instance yet", k_tag_group);
+  } else {
+    // One attached here first: DetachVolume then names a real attachment.
+    auto attached = std::ranges::find_if(*volumes, [&](const ec2::Volume& v) {
+      return std::ranges::any_of(v.attachments, [&](const ec2::VolumeAttachment& a) { return a.instance_id == instance; });
+    });
+    out.volume = {.id = (attached != volumes->end() ? *attached : volumes->front()).id.value, .owned = true};
+  }
+  if (auto snapshots = ec2.describe_snapshots({.owner_ids = {"self"}, .filters = filters}); !snapshots) {
+    out.snapshot.why_placeholder = "looking for a snapshot of ebsnap's failed: " + snapshots.error().describe();
+  } else if (snapshots->empty()) {
+    out.snapshot.why_placeholder = fmt::format("no snapshot tagged {} taken by this instance yet", k_tag_group);
+  } else {
+    out.snapshot = {.id = snapshots->front().id.value, .owned = true};
+  }
+  return out;
+}
+
+// The verdict on one DryRun answer. `target`: for the tag-conditioned actions, what it named.
+PermissionProbe judge(std::string action, const ec2::Error& e, const Target* target) {
   PermissionProbe p{.action = std::move(action)};
+  const bool owned = target != nullptr && target->owned;
+  if (owned) p.tagged_resource = target->id;
+  const std::string on = owned ? fmt::format(" on {}, tagged {}", target->id, k_tag_group) : "";
   if (e.kind == ec2::ErrorKind::DryRunOk) {
     p.verdict = PermissionProbe::Verdict::Allowed;
-    p.detail = "allowed (DryRunOperation)";
+    p.detail = "allowed (DryRunOperation" + on + ")";
+  } else if (target != nullptr && !owned &&
+             (e.kind == ec2::ErrorKind::Unauthorized || e.kind == ec2::ErrorKind::NotFound)) {
+    p.verdict = PermissionProbe::Verdict::Unproven;
+    p.detail = fmt::format("not proven: {}; on a placeholder id the DryRun answered {}, as a grant only on "
+                           "resources tagged {} does",
+                           target->why_placeholder, e.aws_code.empty() ? std::string(ec2::to_string(e.kind)) : e.aws_code,
+                           k_tag_group);
   } else if (e.kind == ec2::ErrorKind::Unauthorized) {
     p.verdict = PermissionProbe::Verdict::Missing;
-    p.detail = "missing (UnauthorizedOperation)";
+    p.detail = "missing (UnauthorizedOperation" + on + ")";
   } else {
     p.verdict = PermissionProbe::Verdict::Unknown;
     p.detail = "could not tell: " + e.describe();
@@ -39,12 +95,15 @@ PermissionProbe judge(std::string action, const ec2::Error& e) {
 }
 
 template <class T>
-PermissionProbe judge(std::string action, const ec2::Result<T>& r) {
+PermissionProbe judge(std::string action, const ec2::Result<T>& r, const Target* target = nullptr) {
   if (r) {
-    return {.action = std::move(action), .verdict = PermissionProbe::Verdict::Unknown,
-            .detail = "the DryRun call succeeded instead of answering DryRunOperation"};
+    // Some endpoints serve a Describe DryRun as the call itself: the answer proves the permission.
+    PermissionProbe p{.action = std::move(action), .verdict = PermissionProbe::Verdict::Allowed,
+                      .detail = "allowed (the DryRun call succeeded instead of answering DryRunOperation)"};
+    if (target != nullptr && target->owned) p.tagged_resource = target->id;
+    return p;
   }
-  return judge(std::move(action), r.error());
+  return judge(std::move(action), r.error(), target);
 }
 
 bool executable_file(const std::string& path) {
@@ -88,6 +147,16 @@ bool LocalSystemProbe::kernel_supports(const std::string& fs_type) {
   return false;
 }
 
+std::string_view to_string(PermissionProbe::Verdict verdict) {
+  switch (verdict) {
+    case PermissionProbe::Verdict::Allowed: return "allowed";
+    case PermissionProbe::Verdict::Missing: return "missing";
+    case PermissionProbe::Verdict::Unproven: return "unproven";
+    case PermissionProbe::Verdict::Unknown: return "unknown";
+  }
+  return "unknown";
+}
+
 std::vector<PermissionProbe> probe_permissions(ec2::Ec2Api& ec2, const ec2::InstanceId& instance,
                                                const std::string& availability_zone, const std::string& region) {
   const ec2::InstanceId inst = instance.empty() ? ec2::InstanceId{"i-0123456789abcdef0"} : instance;
@@ -96,24 +165,32 @@ std::vector<PermissionProbe> probe_permissions(ec2::Ec2Api& ec2, const ec2::Inst
   out.push_back(judge("DescribeSnapshots", ec2.describe_snapshots({.dry_run = true, .owner_ids = {"self"}, .max_results = 5})));
   out.push_back(judge("DescribeVolumes", ec2.describe_volumes({.dry_run = true, .max_results = 5})));
   out.push_back(judge("DescribeInstances", ec2.describe_instances({.dry_run = true, .instance_ids = {inst}})));
+  const OwnedTargets owned = find_owned(ec2, instance);
+  const ec2::VolumeId own_volume{owned.volume.id};
+  const ec2::SnapshotId own_snapshot{owned.snapshot.id};
   out.push_back(judge("CreateVolume",
                       ec2.create_volume({.dry_run = true, .availability_zone = az, .size_gib = 1, .volume_type = "gp3"})));
   out.push_back(judge("AttachVolume",
                       ec2.attach_volume({.dry_run = true, .volume_id = k_dummy_volume, .instance_id = inst, .device = "/dev/sdz"})));
-  out.push_back(judge("DetachVolume", ec2.detach_volume({.dry_run = true, .volume_id = k_dummy_volume})));
-  out.push_back(judge("DeleteVolume", ec2.delete_volume({.dry_run = true, .volume_id = k_dummy_volume})));
+  // The instance and ebsnap's volume, as unmount names them.
+  out.push_back(judge("DetachVolume", ec2.detach_volume({.dry_run = true, .volume_id = own_volume, .instance_id = inst}),
+                      &owned.volume));
+  out.push_back(judge("DeleteVolume", ec2.delete_volume({.dry_run = true, .volume_id = own_volume}), &owned.volume));
   out.push_back(judge("CreateSnapshot", ec2.create_snapshot({.dry_run = true, .volume_id = k_dummy_volume})));
   out.push_back(judge("CreateSnapshots",
                       ec2.create_snapshots({.dry_run = true, .instance_id = inst,
                                             .instance_specification = {.exclude_boot_volume = true}})));
-  out.push_back(judge("DeleteSnapshot", ec2.delete_snapshot({.dry_run = true, .snapshot_id = k_dummy_snapshot})));
+  out.push_back(judge("DeleteSnapshot", ec2.delete_snapshot({.dry_run = true, .snapshot_id = own_snapshot}), &owned.snapshot));
   out.push_back(judge("CopySnapshot",
                       ec2.copy_snapshot({.dry_run = true, .source_region = region, .source_snapshot_id = k_dummy_snapshot})));
-  // Plain CreateTags (no ec2:CreateAction): what snapshot needs after the thaw.
-  out.push_back(judge("CreateTags", ec2.create_tags({.dry_run = true, .resource_ids = {k_dummy_snapshot.value},
-                                                     .tags = {{"ebsnap:check", "1"}}})));
-  out.push_back(judge("DeleteTags", ec2.delete_tags({.dry_run = true, .resource_ids = {k_dummy_snapshot.value},
-                                                     .tags = {{.key = "ebsnap:check", .value = std::nullopt}}})));
+  // Plain CreateTags (no ec2:CreateAction), an ebsnap:* key on ebsnap's snapshot: what snapshot
+  // needs after the thaw.
+  out.push_back(judge("CreateTags", ec2.create_tags({.dry_run = true, .resource_ids = {own_snapshot.value},
+                                                     .tags = {{"ebsnap:check", "1"}}}),
+                      &owned.snapshot));
+  out.push_back(judge("DeleteTags", ec2.delete_tags({.dry_run = true, .resource_ids = {own_snapshot.value},
+                                                     .tags = {{.key = "ebsnap:check", .value = std::nullopt}}}),
+                      &owned.snapshot));
   return out;
 }
 
@@ -121,9 +198,9 @@ RunReport check(const CheckInputs& in) {
   RunReport result = new_report("check", false);
   LocalSystemProbe local;
   SystemProbe& system = in.system != nullptr ? *in.system : local;
-  auto add = [&](std::string name, bool ok, std::string detail) {
+  auto add = [&](std::string name, bool ok, std::string detail) -> CheckReport& {
     log_agent().info("check name={} ok={} detail=\"{}\"", name, ok, detail);
-    result.checks.push_back({std::move(name), ok, std::move(detail)});
+    return result.checks.emplace_back(CheckReport{.name = std::move(name), .ok = ok, .detail = std::move(detail)});
   };
 
   // IMDS (v2: the client only speaks v2) and identity.
@@ -188,8 +265,11 @@ RunReport check(const CheckInputs& in) {
     add("ec2", false, "no EC2 client: " + in.ec2_error.value_or("unknown reason"));
   } else {
     for (const auto& p : probe_permissions(*in.ec2, instance, az, region)) {
-      const bool ok = p.verdict == PermissionProbe::Verdict::Allowed;
-      add("ec2:" + p.action, ok, p.detail);
+      // Unproven is what the recommended policy answers before ebsnap has made anything: no problem found.
+      const bool ok = p.verdict == PermissionProbe::Verdict::Allowed || p.verdict == PermissionProbe::Verdict::Unproven;
+      auto& item = add("ec2:" + p.action, ok, p.detail);
+      item.verdict = std::string(to_string(p.verdict));
+      item.tagged_resource = p.tagged_resource;
       if (p.verdict == PermissionProbe::Verdict::Missing) result.missing_actions.push_back("ec2:" + p.action);
     }
   }

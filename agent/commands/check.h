@@ -1,15 +1,16 @@
 #pragma once
 // ebsnap check (alias test): can this instance run ebsnap? Every check runs (one failing does
 // not hide the others) and says what it found; nothing is changed. EC2 permissions are probed
-// with DryRun=true for every action ebsnap uses: DryRunOperation means allowed,
-// UnauthorizedOperation means missing. Calls that need ids get plausible dummy ones: EC2 checks
-// the permission before the existence of the resources under DryRun (the sandbox does too).
-// The missing actions are printed as an IAM policy. Secrets are never shown: the credential
-// check names the source only.
+// with DryRun=true for every action ebsnap uses, which are the actions etc/iam-policy.json grants
+// (a unit test holds the two lists equal): DryRunOperation, or a plain success, means allowed;
+// UnauthorizedOperation means missing. The missing actions are printed as the statements of
+// etc/iam-policy.json that grant them. Secrets are never shown: the credential check names the
+// source only.
 #include <expected>
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "agent/config/config.h"
@@ -54,13 +55,26 @@ struct CheckInputs {
 // ("ec2:CreateSnapshots").
 [[nodiscard]] RunReport check(const CheckInputs& inputs);
 
-// The DryRun probe of one action: DryRunOk → allowed, Unauthorized → missing, anything else → a
-// problem the detail names. `instance` and `az`/`region` make the probes plausible.
+// The DryRun probe of one action. DryRunOperation → allowed; a call that simply succeeds (some
+// endpoints answer a Describe DryRun with data) proves the permission as well → allowed;
+// UnauthorizedOperation → missing; anything else → a problem the detail names.
+//
+// etc/iam-policy.json grants DetachVolume, DeleteVolume and DeleteSnapshot, and CreateTags and
+// DeleteTags after creation, only on resources tagged ebsnap:group. Their DryRuns name a volume
+// and a snapshot of ebsnap's made by this instance when there is one, so that they exercise that
+// grant as the agent will use it. Without one (before the first mount or snapshot) a placeholder
+// id stands in, which such a grant refuses (UnauthorizedOperation, or NotFound): that verdict is
+// Unproven, not Missing. Calls that need other ids get plausible placeholders: under DryRun EC2
+// answers on the permission, not on the resource's state. `instance` and `az`/`region` make the
+// probes plausible.
 struct PermissionProbe {
   std::string action;
-  enum class Verdict { Allowed, Missing, Unknown } verdict = Verdict::Unknown;
+  enum class Verdict { Allowed, Missing, Unproven, Unknown } verdict = Verdict::Unknown;
   std::string detail;
+  std::optional<std::string> tagged_resource;  // the resource of ebsnap's the DryRun named
 };
+// "allowed", "missing", "unproven", "unknown": CheckReport::verdict.
+[[nodiscard]] std::string_view to_string(PermissionProbe::Verdict verdict);
 [[nodiscard]] std::vector<PermissionProbe> probe_permissions(ec2::Ec2Api& ec2, const ec2::InstanceId& instance,
                                                              const std::string& availability_zone,
                                                              const std::string& region);

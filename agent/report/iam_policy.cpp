@@ -1,16 +1,36 @@
 #include "agent/report/iam_policy.h"
 
-#include <nlohmann/json.hpp>
+#include <set>
+
+#include "agent/iam_policy_document.h"
 
 namespace agent {
 
+using Json = nlohmann::ordered_json;
+
+const Json& recommended_iam_policy() {
+  static const Json policy = Json::parse(k_iam_policy_document);
+  return policy;
+}
+
 std::string iam_policy_json(const std::vector<std::string>& actions) {
-  nlohmann::ordered_json list = nlohmann::ordered_json::array();
-  for (const auto& a : actions) list.push_back(a.starts_with("ec2:") ? a : "ec2:" + a);
-  nlohmann::ordered_json statement = {
-      {"Sid", "EbsnapMissing"}, {"Effect", "Allow"}, {"Action", list}, {"Resource", "*"}};
-  nlohmann::ordered_json policy = {{"Version", "2012-10-17"}, {"Statement", nlohmann::ordered_json::array({statement})}};
-  return policy.dump(2) + "\n";
+  std::set<std::string> wanted;
+  for (const auto& a : actions) wanted.insert(a.starts_with("ec2:") ? a : "ec2:" + a);
+  const Json& policy = recommended_iam_policy();
+  Json statements = Json::array();
+  for (const auto& statement : policy["Statement"]) {
+    const Json& listed = statement["Action"];
+    Json granted = Json::array();
+    for (const auto& a : listed.is_array() ? listed : Json::array({listed})) {
+      if (wanted.contains(a.get<std::string>())) granted.push_back(a);
+    }
+    if (granted.empty()) continue;
+    Json narrowed = statement;
+    narrowed["Action"] = listed.is_array() ? granted : granted.front();
+    statements.push_back(std::move(narrowed));
+  }
+  const Json out = {{"Version", policy["Version"]}, {"Statement", std::move(statements)}};
+  return out.dump(2) + "\n";
 }
 
 }  // namespace agent

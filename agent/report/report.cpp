@@ -269,7 +269,13 @@ nlohmann::ordered_json to_json(const RunReport& report) {
     thaw.push_back(Json{{"mount_point", t.mount_point}, {"outcome", thaw_outcome(t)}, {"reason", or_null(t.reason)}});
   }
   Json checks = Json::array();
-  for (const auto& c : report.checks) checks.push_back(Json{{"name", c.name}, {"ok", c.ok}, {"detail", c.detail}});
+  for (const auto& c : report.checks) {
+    checks.push_back(Json{{"name", c.name},
+                          {"ok", c.ok},
+                          {"detail", c.detail},
+                          {"verdict", or_null(c.verdict)},
+                          {"tagged_resource", or_null(c.tagged_resource)}});
+  }
   Json reconciled = Json::array();
   for (const auto& r : report.reconciled) {
     reconciled.push_back(Json{{"run_id", r.run_id},

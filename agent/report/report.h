@@ -52,7 +52,12 @@
 //     { "mount_point": "/mnt/solr", "outcome": "thawed" | "not-frozen" | "failed" | "planned",
 //       "reason": null | "..." } ],
 //   "checks": [                       // check; [] otherwise
-//     { "name": "imds", "ok": true, "detail": "IMDSv2 reachable, instance i-0123..." } ],
+//     { "name": "imds", "ok": true, "detail": "IMDSv2 reachable, instance i-0123...",
+//       "verdict": null,              // ec2:* checks: "allowed" | "missing" | "unknown" |
+//                                     //   "unproven" (ok: a grant only on ebsnap's tagged
+//                                     //   resources, and none of them to try it on yet)
+//       "tagged_resource": null } ],  // ec2:* checks: "vol-..." | "snap-...", the resource of
+//                                     //   ebsnap's (tagged ebsnap:group) the DryRun named
 //   "missing_actions": [ "ec2:CreateSnapshots" ],  // check: actions DryRun refused; [] otherwise
 //   "reconciled": [                   // snapshot, thaw: runs that died mid-snapshot; [] otherwise
 //     { "run_id": "...", "group": "solr",
@@ -144,6 +149,10 @@ struct CheckReport {
   std::string name;    // "imds", "identity", "region", "credentials", "config", "udevd", ...
   bool ok = false;
   std::string detail;  // never a secret: credential *source*, not keys
+  // The EC2 permission checks ("ec2:DeleteVolume"): "allowed", "missing", "unproven" or "unknown"
+  // (PermissionProbe::Verdict), and the resource of ebsnap's their DryRun named, if any.
+  std::optional<std::string> verdict;
+  std::optional<std::string> tagged_resource;
 };
 
 // A run that died mid-snapshot, reconciled by this one (agent/core/snapshot_record.h). Its problems

@@ -152,6 +152,8 @@ struct FakeEc2::State {
   std::map<std::string, std::deque<Error>> failures;
   std::set<std::string> lost;
   std::set<std::string> denied;
+  std::map<std::string, std::string> tag_conditioned;  // action → the tag key its grant requires
+  std::set<std::string> dry_run_served;
   std::function<void(std::string_view)> hook;
 
   explicit State(FakeEc2Options o) : options(std::move(o)) {}
@@ -249,8 +251,10 @@ struct FakeEc2::State {
   }
 
   // The common entry of every action: call log, hook, due transitions, injected failures,
-  // IAM and DryRun.
-  std::optional<Error> enter(const std::string& action, bool dry_run) {
+  // IAM and DryRun. `resources`: the volumes and snapshots the call names, for a grant
+  // conditioned on a tag of theirs (require_resource_tag).
+  std::optional<Error> enter(const std::string& action, bool dry_run,
+                             const std::vector<std::string>& resources = {}) {
     std::function<void(std::string_view)> h;
     {
       std::lock_guard lock(mutex);
@@ -269,7 +273,16 @@ struct FakeEc2::State {
     if (denied.contains(action)) {
       return ec2_error("UnauthorizedOperation", "You are not authorized to perform this operation.", 403);
     }
-    if (dry_run)
+    if (auto it = tag_conditioned.find(action); it != tag_conditioned.end()) {
+      for (const auto& id : resources) {
+        // A resource that does not exist has no tags for IAM to see.
+        const auto* tags = resource_tags(id);
+        if (tags == nullptr || !find_tag(*tags, it->second)) {
+          return ec2_error("UnauthorizedOperation", "You are not authorized to perform this operation.", 403);
+        }
+      }
+    }
+    if (dry_run && !dry_run_served.contains(action))
       return ec2_error("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", 412);
     return std::nullopt;
   }
@@ -656,7 +669,7 @@ Result<VolumeAttachment> FakeEc2::attach_volume(const AttachVolumeOptions& o) {
 }
 
 Result<VolumeAttachment> FakeEc2::detach_volume(const DetachVolumeOptions& o) {
-  if (auto e = state_->enter("DetachVolume", o.dry_run)) return std::unexpected(*e);
+  if (auto e = state_->enter("DetachVolume", o.dry_run, {o.volume_id.value})) return std::unexpected(*e);
   auto result = [&]() -> Result<VolumeAttachment> {
     std::lock_guard lock(state_->mutex);
     auto& s = *state_;
@@ -691,7 +704,7 @@ Result<VolumeAttachment> FakeEc2::detach_volume(const DetachVolumeOptions& o) {
 }
 
 Result<void> FakeEc2::delete_volume(const DeleteVolumeOptions& o) {
-  if (auto e = state_->enter("DeleteVolume", o.dry_run)) return std::unexpected(*e);
+  if (auto e = state_->enter("DeleteVolume", o.dry_run, {o.volume_id.value})) return std::unexpected(*e);
   auto result = [&]() -> Result<void> {
     std::lock_guard lock(state_->mutex);
     auto& s = *state_;
@@ -810,7 +823,7 @@ Result<std::vector<Snapshot>> FakeEc2::create_snapshots(const CreateSnapshotsOpt
 }
 
 Result<void> FakeEc2::delete_snapshot(const DeleteSnapshotOptions& o) {
-  if (auto e = state_->enter("DeleteSnapshot", o.dry_run)) return std::unexpected(*e);
+  if (auto e = state_->enter("DeleteSnapshot", o.dry_run, {o.snapshot_id.value})) return std::unexpected(*e);
   auto result = [&]() -> Result<void> {
     std::lock_guard lock(state_->mutex);
     auto& s = *state_;
@@ -867,7 +880,7 @@ Result<SnapshotId> FakeEc2::copy_snapshot(const CopySnapshotOptions& o) {
 // --- tags ---
 
 Result<void> FakeEc2::create_tags(const CreateTagsOptions& o) {
-  if (auto e = state_->enter("CreateTags", o.dry_run)) return std::unexpected(*e);
+  if (auto e = state_->enter("CreateTags", o.dry_run, o.resource_ids)) return std::unexpected(*e);
   auto result = [&]() -> Result<void> {
     std::lock_guard lock(state_->mutex);
     auto& s = *state_;
@@ -895,7 +908,7 @@ Result<void> FakeEc2::create_tags(const CreateTagsOptions& o) {
 }
 
 Result<void> FakeEc2::delete_tags(const DeleteTagsOptions& o) {
-  if (auto e = state_->enter("DeleteTags", o.dry_run)) return std::unexpected(*e);
+  if (auto e = state_->enter("DeleteTags", o.dry_run, o.resource_ids)) return std::unexpected(*e);
   auto result = [&]() -> Result<void> {
     std::lock_guard lock(state_->mutex);
     auto& s = *state_;
@@ -1045,6 +1058,16 @@ void FakeEc2::lose_next_response(std::string action) {
 void FakeEc2::deny(std::string action) {
   std::lock_guard lock(state_->mutex);
   state_->denied.insert(std::move(action));
+}
+
+void FakeEc2::require_resource_tag(std::string action, std::string tag_key) {
+  std::lock_guard lock(state_->mutex);
+  state_->tag_conditioned[std::move(action)] = std::move(tag_key);
+}
+
+void FakeEc2::serve_dry_run(std::string action) {
+  std::lock_guard lock(state_->mutex);
+  state_->dry_run_served.insert(std::move(action));
 }
 
 void FakeEc2::on_call(std::function<void(std::string_view action)> hook) {

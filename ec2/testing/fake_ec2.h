@@ -12,6 +12,7 @@
 //     and then answers with that volume in state deleted);
 //   - tags at creation and by CreateTags/DeleteTags; Describe filters (with * and ? wildcards),
 //     ids, OwnerIds=self; DryRun (DryRunOperation, or UnauthorizedOperation for denied actions);
+//     grants conditioned on a resource tag;
 //   - injected errors, lost responses (applied, then a Network error with maybe_applied) and a
 //     call log.
 // Thread-safe.
@@ -108,6 +109,15 @@ class FakeEc2 final : public Ec2Api {
   void lose_next_response(std::string action);
   // IAM denies `action` (UnauthorizedOperation, also under DryRun).
   void deny(std::string action);
+  // IAM grants `action` only on resources carrying the tag `tag_key`, as a policy with
+  // "Null": {"aws:ResourceTag/<tag_key>": "false"} does: a call (DryRun included) naming a volume
+  // or snapshot without it, or one that does not exist, is UnauthorizedOperation. Checked for
+  // the volume of DetachVolume and DeleteVolume, the snapshot of DeleteSnapshot, and the
+  // resources of CreateTags and DeleteTags.
+  void require_resource_tag(std::string action, std::string tag_key);
+  // A DryRun of `action` is answered as the call itself (data and HTTP 200, not DryRunOperation),
+  // as some endpoints do for Describe calls. For Describe actions: anything else would be carried out.
+  void serve_dry_run(std::string action);
   // Runs before every call (after it is logged), outside the fake's lock.
   void on_call(std::function<void(std::string_view action)> hook);
 

@@ -74,6 +74,82 @@ const CheckReport* item(const RunReport& r, const std::string& name) {
   return nullptr;
 }
 
+const nlohmann::json& example_policy() {
+  static const nlohmann::json policy = [] {
+    std::ifstream in(std::string(EBSNAP_SOURCE_DIR) + "/etc/iam-policy.json");
+    EXPECT_TRUE(in) << "etc/iam-policy.json";
+    return nlohmann::json::parse(in);
+  }();
+  return policy;
+}
+
+std::vector<std::string> actions_of_statement(const nlohmann::json& st) {
+  const auto& a = st["Action"];
+  std::vector<std::string> out;
+  for (const auto& x : a.is_array() ? a : nlohmann::json::array({a})) out.push_back(x.get<std::string>());
+  return out;
+}
+
+std::set<std::string> actions_of(const nlohmann::json& policy) {
+  std::set<std::string> out;
+  for (const auto& st : policy["Statement"]) {
+    for (auto& a : actions_of_statement(st)) out.insert(std::move(a));
+  }
+  return out;
+}
+
+const nlohmann::json* statement(const nlohmann::json& policy, const std::string& sid) {
+  for (const auto& st : policy["Statement"]) {
+    if (st["Sid"] == sid) return &st;
+  }
+  return nullptr;
+}
+
+// The ec2: actions the policy grants only on resources carrying ebsnap's ownership tag
+// ("Null": {"aws:ResourceTag/ebsnap:group": "false"}).
+std::set<std::string> tag_conditioned_actions(const nlohmann::json& policy) {
+  const std::string key = "aws:ResourceTag/" + std::string(k_tag_group);
+  std::set<std::string> out;
+  for (const auto& st : policy["Statement"]) {
+    const auto condition = st.value("Condition", nlohmann::json::object());
+    if (!condition.contains("Null") || condition["Null"].value(key, "") != "false") continue;
+    for (const auto& a : actions_of_statement(st)) out.insert(a.substr(a.find(':') + 1));
+  }
+  return out;
+}
+
+// A volume (attached to `instance`) and a snapshot of ebsnap's made by `instance`, and a volume and
+// a snapshot of somebody else's.
+struct Resources {
+  ec2::VolumeId own_volume;
+  ec2::SnapshotId own_snapshot;
+  ec2::VolumeId other_volume;
+  ec2::SnapshotId other_snapshot;
+};
+Resources add_resources(ec2::FakeEc2& ec2, const ec2::InstanceId& instance, bool with_own) {
+  Resources r;
+  const std::vector<ec2::Tag> own_tags = {{std::string(k_tag_group), "solr"},
+                                          {std::string(k_tag_instance_id), instance.value}};
+  // Somebody else's, made by this instance too: only the ownership tag makes a resource ebsnap's.
+  const std::vector<ec2::Tag> other_tags = {{"team", "db"}, {std::string(k_tag_instance_id), instance.value}};
+  r.other_volume = ec2.add_volume(
+      {.size_gib = 5, .state = ec2::VolumeState::Available, .availability_zone = "eu-west-1a", .tags = other_tags});
+  r.other_snapshot =
+      ec2.add_snapshot({.volume_id = r.other_volume, .state = ec2::SnapshotState::Completed, .tags = other_tags});
+  if (with_own) {
+    r.own_volume = ec2.add_volume({.size_gib = 1,
+                                   .state = ec2::VolumeState::InUse,
+                                   .availability_zone = "eu-west-1a",
+                                   .tags = own_tags,
+                                   .attachments = {{.instance_id = instance,
+                                                    .device = "/dev/sdf",
+                                                    .state = ec2::AttachmentState::Attached}}});
+    r.own_snapshot =
+        ec2.add_snapshot({.volume_id = r.own_volume, .state = ec2::SnapshotState::Completed, .tags = own_tags});
+  }
+  return r;
+}
+
 TEST(Check, AllGoodIsOkAndProbesEveryActionWithDryRun) {
   CheckMachine m;
   auto r = m.run();
@@ -81,7 +157,8 @@ TEST(Check, AllGoodIsOkAndProbesEveryActionWithDryRun) {
   EXPECT_TRUE(r.missing_actions.empty());
   EXPECT_EQ(render_text(r).find("IAM policy"), std::string::npos);
   for (auto action : k_ec2_actions) {
-    EXPECT_EQ(m.ec2.call_count(action), 1) << action;
+    // (DescribeVolumes and DescribeSnapshots also look for resources of ebsnap's to DryRun on.)
+    EXPECT_GE(m.ec2.call_count(action), 1) << action;
     const auto* i = item(r, "ec2:" + std::string(action));
     ASSERT_NE(i, nullptr) << action;
     EXPECT_TRUE(i->ok) << action << ": " << i->detail;
@@ -97,6 +174,9 @@ TEST(Check, AllGoodIsOkAndProbesEveryActionWithDryRun) {
 
 TEST(Check, MissingActionsBecomeAnIamPolicy) {
   CheckMachine m;
+  // DeleteTags is probed on a snapshot of ebsnap's (without one, a refusal proves nothing).
+  (void)add_resources(m.ec2, m.ec2.add_instance({.id = ec2::InstanceId{"i-0abc"}, .availability_zone = "eu-west-1a"}),
+                      true);
   m.ec2.deny("CreateSnapshots");
   m.ec2.deny("DeleteTags");
   auto r = m.run();
@@ -110,8 +190,18 @@ TEST(Check, MissingActionsBecomeAnIamPolicy) {
   ASSERT_NE(policy_start, std::string::npos) << text;
   auto policy = nlohmann::json::parse(text.substr(policy_start));
   EXPECT_EQ(policy["Version"], "2012-10-17");
-  EXPECT_EQ(policy["Statement"][0]["Effect"], "Allow");
-  EXPECT_EQ(policy["Statement"][0]["Action"], (nlohmann::json{"ec2:CreateSnapshots", "ec2:DeleteTags"}));
+  // The statements of etc/iam-policy.json that grant them, narrowed to them, conditions kept.
+  EXPECT_EQ(actions_of(policy), (std::set<std::string>{"ec2:CreateSnapshots", "ec2:DeleteTags"}));
+  for (const auto& st : policy["Statement"]) {
+    const auto* source = statement(example_policy(), st["Sid"].get<std::string>());
+    ASSERT_NE(source, nullptr) << st.dump();
+    EXPECT_EQ(st["Effect"], "Allow");
+    EXPECT_EQ(st["Resource"], (*source)["Resource"]) << st.dump();
+    EXPECT_EQ(st.value("Condition", nlohmann::json()), source->value("Condition", nlohmann::json())) << st.dump();
+  }
+  const auto* untag = statement(policy, "EbsnapUntagOwn");
+  ASSERT_NE(untag, nullptr) << policy.dump(2);
+  EXPECT_EQ((*untag)["Condition"]["Null"]["aws:ResourceTag/ebsnap:group"], "false");
   auto json = to_json(report);
   EXPECT_FALSE(json["ok"].get<bool>());
   EXPECT_EQ(json["missing_actions"], (nlohmann::json{"ec2:CreateSnapshots", "ec2:DeleteTags"}));
@@ -168,19 +258,126 @@ TEST(Check, NoEc2ClientIsAFailureWithItsReason) {
   EXPECT_EQ(item(r, "region")->detail, "eu-west-1 (from IMDS)");
 }
 
-TEST(IamPolicy, EveryActionOfTheExamplePolicyFileIsProbed) {
-  std::ifstream in(std::string(EBSNAP_SOURCE_DIR) + "/etc/iam-policy.json");
-  ASSERT_TRUE(in) << "etc/iam-policy.json";
-  const auto policy = nlohmann::json::parse(in);
-  std::set<std::string> in_file;
-  for (const auto& st : policy["Statement"]) {
-    const auto& a = st["Action"];
-    for (const auto& x : a.is_array() ? a : nlohmann::json::array({a})) {
-      const auto s = x.get<std::string>();
-      if (s.starts_with("ec2:")) in_file.insert(s.substr(4));
-    }
+// Issue 11: check DryRuns exactly what etc/iam-policy.json grants, no more and no less, so that a
+// permission added to one and not the other fails here. The KMS actions are the one exception: EC2
+// uses them on ebsnap's behalf for encrypted volumes (the statement's kms:GrantIsForAWSResource
+// condition), and no DryRun the agent can send reaches them.
+TEST(IamPolicy, CheckProbesExactlyWhatThePolicyGrants) {
+  const std::set<std::string> not_probed = {"kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey",
+                                            "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*"};
+  ec2::FakeEc2 fake{ec2::FakeEc2Options{.region = "eu-west-1"}};
+  std::set<std::string> probed;
+  for (const auto& p : probe_permissions(fake, ec2::InstanceId{"i-0abc"}, "eu-west-1a", "eu-west-1")) {
+    EXPECT_TRUE(probed.insert("ec2:" + p.action).second) << p.action << " probed twice";
   }
-  for (auto action : k_ec2_actions) EXPECT_TRUE(in_file.contains(std::string(action))) << action;
+  const auto granted = actions_of(example_policy());
+  for (const auto& a : granted) {
+    EXPECT_TRUE(probed.contains(a) || not_probed.contains(a)) << a << " is granted by etc/iam-policy.json; check does not probe it";
+  }
+  for (const auto& a : probed) EXPECT_TRUE(granted.contains(a)) << a << " is probed by check; etc/iam-policy.json does not grant it";
+  for (const auto& a : not_probed) EXPECT_TRUE(granted.contains(a)) << a << ": no longer in the policy";
+  // And both are the actions ebsnap calls.
+  std::set<std::string> calls;
+  for (auto a : k_ec2_actions) calls.insert("ec2:" + std::string(a));
+  EXPECT_EQ(probed, calls);
+}
+
+// Issue 11: etc/iam-policy.json grants the destructive actions, and tag changes after creation,
+// only on resources carrying ebsnap's ownership tag. check names a volume and a snapshot of
+// ebsnap's in those DryRuns, so that they pass under exactly that policy, and not one of somebody
+// else's (a DryRun on a placeholder id is refused by such a grant: the probe would say "missing").
+TEST(IamPolicy, TagConditionedGrantsAreProbedOnEbsnapsOwnResources) {
+  const auto conditioned = tag_conditioned_actions(example_policy());
+  EXPECT_EQ(conditioned, (std::set<std::string>{"DetachVolume", "DeleteVolume", "DeleteSnapshot", "CreateTags", "DeleteTags"}));
+  CheckMachine m;
+  const auto instance = m.ec2.add_instance({.id = ec2::InstanceId{"i-0abc"}, .availability_zone = "eu-west-1a"});
+  const auto res = add_resources(m.ec2, instance, true);
+  for (const auto& a : conditioned) m.ec2.require_resource_tag(a, std::string(k_tag_group));
+  auto r = m.run();
+  EXPECT_TRUE(r.ok()) << render_text(r);
+  EXPECT_TRUE(r.missing_actions.empty());
+  for (auto action : k_ec2_actions) {
+    const auto* i = item(r, "ec2:" + std::string(action));
+    ASSERT_NE(i, nullptr) << action;
+    EXPECT_EQ(i->verdict, "allowed") << action << ": " << i->detail;
+    if (!conditioned.contains(std::string(action))) {
+      EXPECT_EQ(i->tagged_resource, std::nullopt) << action;
+      continue;
+    }
+    const auto& own = action.ends_with("Volume") ? res.own_volume.value : res.own_snapshot.value;
+    EXPECT_EQ(i->tagged_resource, own) << action;
+    EXPECT_NE(i->detail.find(own + ", tagged ebsnap:group"), std::string::npos) << i->detail;
+  }
+  // DryRun changed nothing.
+  EXPECT_EQ(m.ec2.volume(res.own_volume)->attachments.size(), 1U);
+  EXPECT_TRUE(m.ec2.snapshot(res.own_snapshot).has_value());
+  EXPECT_EQ(ec2::find_tag(m.ec2.snapshot(res.own_snapshot)->tags, "ebsnap:check"), std::nullopt);
+  const auto json = to_json(r);
+  for (const auto& c : json["checks"]) {
+    ASSERT_TRUE(c.contains("verdict") && c.contains("tagged_resource")) << c.dump();
+  }
+  EXPECT_TRUE(json["checks"][0]["verdict"].is_null());
+}
+
+// Before ebsnap has made anything on this instance there is nothing tagged to DryRun on: the
+// grants conditioned on the tag cannot be shown, and check says so instead of calling them missing.
+TEST(IamPolicy, BeforeEbsnapMadeAnythingTagConditionedGrantsAreUnprovenNotMissing) {
+  CheckMachine m;
+  const auto instance = m.ec2.add_instance({.id = ec2::InstanceId{"i-0abc"}, .availability_zone = "eu-west-1a"});
+  (void)add_resources(m.ec2, instance, false);
+  const auto conditioned = tag_conditioned_actions(example_policy());
+  EXPECT_FALSE(conditioned.empty());
+  for (const auto& a : conditioned) m.ec2.require_resource_tag(a, std::string(k_tag_group));
+  auto r = m.run();
+  EXPECT_TRUE(r.ok()) << render_text(r);
+  EXPECT_TRUE(r.missing_actions.empty());
+  for (const auto& a : conditioned) {
+    const auto* i = item(r, "ec2:" + a);
+    ASSERT_NE(i, nullptr) << a;
+    EXPECT_TRUE(i->ok) << a;
+    EXPECT_EQ(i->verdict, "unproven") << a << ": " << i->detail;
+    EXPECT_EQ(i->tagged_resource, std::nullopt) << a;
+    EXPECT_NE(i->detail.find("not proven: no "), std::string::npos) << i->detail;
+  }
+}
+
+// A grant that does not cover ebsnap's own volume is missing, and the advice is the policy's own
+// conditioned statement, not DeleteVolume on everything.
+TEST(IamPolicy, ADeleteVolumeRefusedOnEbsnapsOwnVolumeIsMissing) {
+  CheckMachine m;
+  const auto instance = m.ec2.add_instance({.id = ec2::InstanceId{"i-0abc"}, .availability_zone = "eu-west-1a"});
+  const auto res = add_resources(m.ec2, instance, true);
+  m.ec2.deny("DeleteVolume");
+  auto r = m.run();
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.missing_actions, (std::vector<std::string>{"ec2:DeleteVolume"}));
+  EXPECT_EQ(item(r, "ec2:DeleteVolume")->verdict, "missing");
+  EXPECT_EQ(item(r, "ec2:DeleteVolume")->tagged_resource, res.own_volume.value);
+  const auto policy = nlohmann::json::parse(iam_policy_json(r.missing_actions));
+  ASSERT_EQ(policy["Statement"].size(), 1U) << policy.dump(2);
+  const auto& st = policy["Statement"][0];
+  EXPECT_EQ(st["Action"], (nlohmann::json{"ec2:DeleteVolume"}));
+  EXPECT_EQ(st["Resource"], "arn:aws:ec2:*:*:volume/*");
+  ASSERT_TRUE(st.contains("Condition")) << st.dump();
+  EXPECT_EQ(st["Condition"]["Null"]["aws:ResourceTag/ebsnap:group"], "false");
+}
+
+// Issue 11: some endpoints answer a Describe DryRun with its data (HTTP 200) instead of
+// DryRunOperation. That answer proves the permission: allowed, not a failed check.
+TEST(Check, ADryRunThatSimplySucceedsIsAllowed) {
+  CheckMachine m;
+  m.ec2.serve_dry_run("DescribeVolumes");
+  m.ec2.serve_dry_run("DescribeSnapshots");
+  auto r = m.run();
+  EXPECT_TRUE(r.ok()) << render_text(r);
+  EXPECT_TRUE(r.missing_actions.empty());
+  for (const auto* name : {"ec2:DescribeVolumes", "ec2:DescribeSnapshots"}) {
+    const auto* i = item(r, name);
+    ASSERT_NE(i, nullptr) << name;
+    EXPECT_TRUE(i->ok) << name << ": " << i->detail;
+    EXPECT_EQ(i->verdict, "allowed") << name;
+    EXPECT_NE(i->detail.find("succeeded"), std::string::npos) << i->detail;
+  }
 }
 
 }  // namespace

@@ -153,7 +153,24 @@ TEST(Output, CheckPrintsMissingActionsAsAPolicy) {
   const auto policy_start = text.find('{');
   ASSERT_NE(policy_start, std::string::npos);
   const auto policy = Json::parse(text.substr(policy_start));
-  EXPECT_EQ(policy["Statement"][0]["Action"][1], "ec2:DeleteVolume");
+  // The recommended policy's statements: DeleteVolume only on volumes tagged ebsnap:group.
+  ASSERT_EQ(policy["Statement"].size(), 2U) << policy.dump(2);
+  EXPECT_EQ(policy["Statement"][0]["Action"], (Json{"ec2:CreateSnapshots"}));
+  EXPECT_EQ(policy["Statement"][1]["Action"], (Json{"ec2:DeleteVolume"}));
+  EXPECT_EQ(policy["Statement"][1]["Condition"]["Null"]["aws:ResourceTag/ebsnap:group"], "false");
+}
+
+TEST(Output, CheckEntriesCarryVerdictAndTaggedResource) {
+  RunReport r{.command = "check"};
+  r.checks.push_back(CheckReport{.name = "imds", .ok = true, .detail = "IMDSv2"});
+  r.checks.push_back(CheckReport{.name = "ec2:DeleteVolume", .ok = true, .detail = "allowed",
+                                 .verdict = "allowed", .tagged_resource = "vol-1"});
+  const auto doc = to_json(r);
+  EXPECT_EQ(doc["checks"][0]["name"], "imds");
+  EXPECT_TRUE(doc["checks"][0]["verdict"].is_null());
+  EXPECT_TRUE(doc["checks"][0]["tagged_resource"].is_null());
+  EXPECT_EQ(doc["checks"][1]["verdict"], "allowed");
+  EXPECT_EQ(doc["checks"][1]["tagged_resource"], "vol-1");
 }
 
 TEST(Output, ListIsATable) {

@@ -251,6 +251,31 @@ TEST_F(FakeTest, DryRunAndDeniedActions) {
             ErrorKind::Unauthorized);
 }
 
+TEST_F(FakeTest, AGrantConditionedOnATagCoversOnlyResourcesCarryingIt) {
+  const VolumeId tagged = ec2.add_volume({.size_gib = 1, .tags = {{"ebsnap:group", "solr"}}});
+  const VolumeId other = available_volume();
+  ec2.require_resource_tag("DeleteVolume", "ebsnap:group");
+  EXPECT_EQ(ec2.delete_volume({.dry_run = true, .volume_id = tagged}).error().kind, ErrorKind::DryRunOk);
+  EXPECT_EQ(ec2.delete_volume({.dry_run = true, .volume_id = other}).error().kind, ErrorKind::Unauthorized);
+  // What does not exist has no tags for IAM to see.
+  EXPECT_EQ(ec2.delete_volume({.volume_id = VolumeId{"vol-0123456789abcdef0"}}).error().kind,
+            ErrorKind::Unauthorized);
+  EXPECT_EQ(ec2.delete_volume({.volume_id = other}).error().kind, ErrorKind::Unauthorized);
+  EXPECT_TRUE(ec2.volume(other).has_value());
+  EXPECT_TRUE(ec2.delete_volume({.volume_id = tagged}));
+  // Other actions are not affected.
+  EXPECT_EQ(ec2.detach_volume({.dry_run = true, .volume_id = other}).error().kind, ErrorKind::DryRunOk);
+}
+
+TEST_F(FakeTest, AServedDryRunAnswersWithTheData) {
+  const VolumeId v = available_volume();
+  ec2.serve_dry_run("DescribeVolumes");
+  auto described = ec2.describe_volumes({.dry_run = true, .volume_ids = {v}});
+  ASSERT_TRUE(described) << described.error().describe();
+  EXPECT_EQ(described->size(), 1U);
+  EXPECT_EQ(ec2.describe_snapshots({.dry_run = true}).error().kind, ErrorKind::DryRunOk);
+}
+
 TEST_F(FakeTest, InjectedFailuresAndLostResponses) {
   ec2.fail_next("DescribeVolumes",
                 Error{.message = "slow down", .aws_code = "RequestLimitExceeded", .http_status = 503}, 2);
