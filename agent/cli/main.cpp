@@ -1,4 +1,5 @@
 // ebsnap: the agent. Everything but the wiring lives in agent/cli.h and the Commands it calls.
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -10,6 +11,9 @@
 #include "agent/cli/agent_commands.h"
 
 int main(int argc, char** argv) {
+  // An ignored SIGCHLD survives exec: whoever started us may have left it so. The kernel then
+  // reaps our children itself and waitpid cannot tell how a hook or mkfs ended.
+  ::signal(SIGCHLD, SIG_DFL);
   try {
     agent::AgentCommands commands;
     const agent::CliEnvironment environment{.config_env = std::getenv("EBSNAP_CONFIG"),
