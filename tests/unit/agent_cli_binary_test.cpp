@@ -36,6 +36,17 @@ std::string slurp(const std::filesystem::path& path) {
   return s.str();
 }
 
+// The line `key:` of /proc/PID/status, without the key.
+std::string proc_status(pid_t pid, std::string_view key) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with(key) && line.size() > key.size() && line[key.size()] == ':') {
+      return line.substr(line.find_first_not_of(" \t", key.size() + 1));
+    }
+  }
+  return {};
+}
+
 class EbsnapBinary : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -341,6 +352,26 @@ TEST_F(EbsnapBinaryAsRoot, HookMissingNotExecutableNotRootOwnedOrWritableByOther
   }
 }
 
+// Issue 11: credentials in memory must not reach a core dump or /proc/PID/mem. A process that
+// is not dumpable has its /proc/PID files owned by root, whoever it runs as: run ebsnap as uid
+// 1000 and look.
+TEST_F(EbsnapBinaryAsRoot, IsNotDumpable) {
+  struct stat binary {};
+  ASSERT_EQ(::stat(binary_.c_str(), &binary), 0);
+  // An executable others cannot read is never dumpable; then this test would prove nothing.
+  ASSERT_NE(binary.st_mode & S_IROTH, 0U);
+  std::string uid_line;
+  struct stat status {};
+  int stat_rc = -1;
+  inspect_while_running(1000, [&](pid_t pid) {
+    uid_line = proc_status(pid, "Uid");
+    stat_rc = ::stat(("/proc/" + std::to_string(pid) + "/status").c_str(), &status);
+  });
+  EXPECT_EQ(uid_line.substr(0, uid_line.find_first_of(" \t")), "1000") << uid_line;
+  ASSERT_EQ(stat_rc, 0);
+  EXPECT_EQ(status.st_uid, 0U) << "a dumpable ebsnap: its /proc files belong to its uid";
+}
+
 TEST_F(EbsnapBinary, InvalidUserdataJsonWhenAGroupNeedsIt) {
   write_config(valid_config());
   const auto r = run({"--config", config_, "--userdata", "#!/bin/bash\nPASSWORD=hunter2", "mount", "solr"});
@@ -380,17 +411,6 @@ TEST_F(EbsnapBinary, AGroupNotRunBecauseSetUpFailedIsNotOk) {
   ASSERT_EQ(doc["groups"].size(), 1U) << r.out;
   EXPECT_EQ(doc["groups"][0]["ok"], false) << r.out;
   EXPECT_TRUE(doc["groups"][0]["error"].is_string()) << r.out;
-}
-
-// The line `key:` of /proc/PID/status, without the key.
-std::string proc_status(pid_t pid, std::string_view key) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.starts_with(key) && line.size() > key.size() && line[key.size()] == ':') {
-      return line.substr(line.find_first_not_of(" \t", key.size() + 1));
-    }
-  }
-  return {};
 }
 
 // Issue 11: an inherited "ignore SIGCHLD" made the kernel reap hooks itself, and a hook whose
