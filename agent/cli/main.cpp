@@ -1,4 +1,6 @@
 // ebsnap: the agent. Everything but the wiring lives in agent/cli.h and the Commands it calls.
+#include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -10,6 +12,13 @@
 #include "agent/cli/agent_commands.h"
 
 int main(int argc, char** argv) {
+  // Credentials (the config's keys, the instance role's session token, the IMDS token) live in
+  // this process for the whole run: no core dump of it, and its /proc/PID/{mem,environ} and
+  // ptrace stay root's. Programs we exec (hooks, mkfs) are dumpable again as usual.
+  ::prctl(PR_SET_DUMPABLE, 0);
+  // An ignored SIGCHLD survives exec: whoever started us may have left it so. The kernel then
+  // reaps our children itself and waitpid cannot tell how a hook or mkfs ended.
+  ::signal(SIGCHLD, SIG_DFL);
   try {
     agent::AgentCommands commands;
     const agent::CliEnvironment environment{.config_env = std::getenv("EBSNAP_CONFIG"),

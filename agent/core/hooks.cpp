@@ -49,14 +49,16 @@ class SpawnSetup {
   posix_spawnattr_t attr_{};
 };
 
-// Waits for the child to exit until the deadline. Returns its wait status, or nothing on timeout.
-std::optional<int> wait_until(pid_t pid, Clock::time_point deadline) {
+// Waits for the child to exit until the deadline. Returns its wait status, or nothing on timeout;
+// the errno of a failing waitpid (ECHILD: someone else reaped it, e.g. SIGCHLD was ignored) is
+// an error, since a child whose end we did not see has not succeeded.
+std::expected<std::optional<int>, int> wait_until(pid_t pid, Clock::time_point deadline) {
   const platform::Fd pidfd = pidfd_of(pid);
   for (;;) {
     int status = 0;
     const pid_t r = ::waitpid(pid, &status, WNOHANG);
     if (r == pid) return status;
-    if (r < 0 && errno != EINTR) return 0;  // not our child any more; nothing to wait for
+    if (r < 0 && errno != EINTR) return std::unexpected(errno);
     const auto now = Clock::now();
     if (now >= deadline) return std::nullopt;
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
@@ -159,9 +161,14 @@ std::expected<void, HookError> run_hook(const HookCommand& command, HookPhase ph
 
   auto status = wait_until(pid, started + options.timeout);
   if (!status) {
+    error.message = std::string("lost: waitpid: ") + std::strerror(status.error()) + "; counted as failed";
+    log_agent().error("hook phase={} program={} error=\"{}\"", to_string(phase), command.front(), error.message);
+    return std::unexpected(error);
+  }
+  if (!*status) {
     ::kill(-pid, SIGTERM);
-    status = wait_until(pid, Clock::now() + options.kill_grace);
-    if (!status) {
+    const auto after_term = wait_until(pid, Clock::now() + options.kill_grace);
+    if (after_term && !*after_term) {
       ::kill(-pid, SIGKILL);
       int s = 0;
       while (::waitpid(pid, &s, 0) < 0 && errno == EINTR) {
@@ -173,11 +180,11 @@ std::expected<void, HookError> run_hook(const HookCommand& command, HookPhase ph
   }
   const auto elapsed_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
-  if (WIFEXITED(*status) && WEXITSTATUS(*status) == 0) {
+  if (WIFEXITED(**status) && WEXITSTATUS(**status) == 0) {
     log_agent().debug("hook phase={} program={} ok duration_ms={}", to_string(phase), command.front(), elapsed_ms);
     return {};
   }
-  error.message = describe_status(*status);
+  error.message = describe_status(**status);
   log_agent().error("hook phase={} program={} error=\"{}\" duration_ms={}", to_string(phase), command.front(),
                     error.message, elapsed_ms);
   return std::unexpected(error);

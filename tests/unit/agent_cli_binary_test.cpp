@@ -2,12 +2,16 @@
 // 2 with exactly one line on stderr naming what it must, and nothing on stdout.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -30,6 +34,17 @@ std::string slurp(const std::filesystem::path& path) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+// The line `key:` of /proc/PID/status, without the key.
+std::string proc_status(pid_t pid, std::string_view key) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with(key) && line.size() > key.size() && line[key.size()] == ':') {
+      return line.substr(line.find_first_not_of(" \t", key.size() + 1));
+    }
+  }
+  return {};
 }
 
 class EbsnapBinary : public ::testing::Test {
@@ -71,6 +86,57 @@ class EbsnapBinary : public ::testing::Test {
     r.out = slurp(out_path);
     r.err = slurp(err_path);
     return r;
+  }
+
+  // Starts ebsnap (with SIGCHLD ignored, as a careless parent may leave it, and as `uid` when
+  // given), holds it where it reads its userdata from a FIFO (past main's set-up and the config
+  // load), calls `inspect` with its pid there, then lets it finish.
+  void inspect_while_running(std::optional<uid_t> uid, const std::function<void(pid_t)>& inspect) {
+    ::chmod(dir_.path().c_str(), 0755);  // for `uid`
+    write_config(valid_config());
+    const auto fifo = (dir_.path() / "userdata.fifo").string();
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0666), 0);
+    ::chmod(fifo.c_str(), 0666);
+    std::vector<std::string> words{binary_, "--config", config_, "--userdata", "@" + fifo, "list"};
+    std::vector<char*> argv;
+    for (auto& w : words) argv.push_back(w.data());
+    argv.push_back(nullptr);
+    const int err = ::open((dir_.path() / "stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    ASSERT_GE(err, 0);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      const int null = ::open("/dev/null", O_RDWR);
+      ::dup2(null, 0);
+      ::dup2(null, 1);
+      ::dup2(err, 2);
+      ::signal(SIGCHLD, SIG_IGN);
+      if (uid && (::setresgid(*uid, *uid, *uid) != 0 || ::setresuid(*uid, *uid, *uid) != 0)) ::_exit(126);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    ::close(err);
+    ASSERT_GT(pid, 0);
+    // The FIFO's write end opens once ebsnap holds its read end.
+    int writer = -1;
+    bool ended = false;
+    while (!ended) {
+      writer = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+      if (writer >= 0 || errno != ENXIO) break;
+      int status = 0;
+      ended = ::waitpid(pid, &status, WNOHANG) == pid;
+      ::usleep(10'000);
+    }
+    if (writer >= 0) {
+      inspect(pid);
+      ::close(writer);  // empty userdata: ebsnap says so and ends
+    } else if (!ended) {
+      ::kill(pid, SIGKILL);
+    }
+    if (!ended) {
+      int status = 0;
+      ::waitpid(pid, &status, 0);
+    }
+    ASSERT_GE(writer, 0) << "ebsnap did not read its userdata: " << slurp(dir_.path() / "stderr");
   }
 
   // Exit 2, nothing on stdout, exactly one line on stderr holding every fragment.
@@ -286,6 +352,26 @@ TEST_F(EbsnapBinaryAsRoot, HookMissingNotExecutableNotRootOwnedOrWritableByOther
   }
 }
 
+// Issue 11: credentials in memory must not reach a core dump or /proc/PID/mem. A process that
+// is not dumpable has its /proc/PID files owned by root, whoever it runs as: run ebsnap as uid
+// 1000 and look.
+TEST_F(EbsnapBinaryAsRoot, IsNotDumpable) {
+  struct stat binary {};
+  ASSERT_EQ(::stat(binary_.c_str(), &binary), 0);
+  // An executable others cannot read is never dumpable; then this test would prove nothing.
+  ASSERT_NE(binary.st_mode & S_IROTH, 0U);
+  std::string uid_line;
+  struct stat status {};
+  int stat_rc = -1;
+  inspect_while_running(1000, [&](pid_t pid) {
+    uid_line = proc_status(pid, "Uid");
+    stat_rc = ::stat(("/proc/" + std::to_string(pid) + "/status").c_str(), &status);
+  });
+  EXPECT_EQ(uid_line.substr(0, uid_line.find_first_of(" \t")), "1000") << uid_line;
+  ASSERT_EQ(stat_rc, 0);
+  EXPECT_EQ(status.st_uid, 0U) << "a dumpable ebsnap: its /proc files belong to its uid";
+}
+
 TEST_F(EbsnapBinary, InvalidUserdataJsonWhenAGroupNeedsIt) {
   write_config(valid_config());
   const auto r = run({"--config", config_, "--userdata", "#!/bin/bash\nPASSWORD=hunter2", "mount", "solr"});
@@ -325,6 +411,16 @@ TEST_F(EbsnapBinary, AGroupNotRunBecauseSetUpFailedIsNotOk) {
   ASSERT_EQ(doc["groups"].size(), 1U) << r.out;
   EXPECT_EQ(doc["groups"][0]["ok"], false) << r.out;
   EXPECT_TRUE(doc["groups"][0]["error"].is_string()) << r.out;
+}
+
+// Issue 11: an inherited "ignore SIGCHLD" made the kernel reap hooks itself, and a hook whose
+// end waitpid could not see counted as exit 0. ebsnap restores the default at start-up.
+TEST_F(EbsnapBinary, StartsWithSigchldAtItsDefaultWhateverItInherited) {
+  std::string ignored;
+  inspect_while_running(std::nullopt, [&](pid_t pid) { ignored = proc_status(pid, "SigIgn"); });
+  ASSERT_FALSE(ignored.empty());
+  const auto mask = std::stoull(ignored, nullptr, 16);
+  EXPECT_EQ(mask & (std::uint64_t{1} << (SIGCHLD - 1)), 0U) << "SigIgn: " << ignored;
 }
 
 TEST_F(EbsnapBinary, BadRegionOption) {

@@ -2,6 +2,7 @@
 // production hooks, so the HookTestAsRoot suite needs root: tests/CMakeLists.txt labels suites
 // named *AsRoot e2e, and the unit label runs without root.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -86,6 +87,21 @@ TEST_F(HookTestAsRoot, KilledBySignalIsReported) {
   auto result = run_hook({hook}, HookPhase::PostMount, HookContext{.group = "g"}, fast);
   ASSERT_FALSE(result.has_value());
   EXPECT_NE(result.error().message.find("killed by signal 9"), std::string::npos) << result.error().message;
+}
+
+// Issue 11: with SIGCHLD ignored (inherited from whoever started us) the kernel reaps the hook
+// itself, waitpid fails with ECHILD, and that counted as exit 0.
+TEST_F(HookTestAsRoot, ALostChildIsAFailureNotASuccess) {
+  const auto hook = script("fine", "exit 0");
+  struct sigaction ignore {};
+  struct sigaction previous {};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(::sigaction(SIGCHLD, &ignore, &previous), 0);
+  auto result = run_hook({hook}, HookPhase::PreSnapshot, HookContext{.group = "g"}, fast);
+  ::sigaction(SIGCHLD, &previous, nullptr);
+  ASSERT_FALSE(result.has_value());
+  EXPECT_NE(result.error().message.find("lost: waitpid: No child processes"), std::string::npos)
+      << result.error().message;
 }
 
 TEST_F(HookTestAsRoot, WritableByOthersIsRefusedAtRunTime) {

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include "platform/spawn.h"
 
@@ -33,4 +34,17 @@ TEST(PlatformSpawn, TheHelperGetsACleanEnvironment) {
   EXPECT_EQ(r->exit_code, 0);
   EXPECT_EQ(r->output.find("never-in-a-child"), std::string::npos) << r->output;
   EXPECT_NE(r->output.find("PATH=/usr/local/sbin"), std::string::npos) << r->output;
+}
+
+// Issue 11: with SIGCHLD ignored the kernel reaps the child itself; an end we did not see is a
+// failure, never a success.
+TEST(PlatformSpawn, ALostChildIsAFailure) {
+  struct sigaction ignore {};
+  struct sigaction previous {};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(::sigaction(SIGCHLD, &ignore, &previous), 0);
+  auto r = platform::run_command({"true"}, std::chrono::seconds(10));
+  ::sigaction(SIGCHLD, &previous, nullptr);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().describe().find("waitpid"), std::string::npos) << r.error().describe();
 }
