@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "ec2/handles.h"
@@ -18,17 +19,27 @@ std::string lower(std::string_view s) {
 }
 
 struct Received {
+  std::size_t max_body_bytes;
+  std::size_t max_header_bytes;
   std::string body;
   std::vector<Header> headers;
+  std::size_t header_bytes = 0;  // of the current response
+  std::string too_large;         // set when a cap stopped the transfer: what exceeded it
 };
 
-// libcurl callbacks: C linkage territory, so nothing here may throw.
+// libcurl callbacks: C linkage territory, so nothing here may throw. Returning fewer bytes than
+// given makes curl fail the transfer (CURLE_WRITE_ERROR).
 extern "C" size_t on_body(char* data, size_t size, size_t count, void* user) noexcept {
   try {
-    static_cast<Received*>(user)->body.append(data, size * count);
+    auto* r = static_cast<Received*>(user);
+    if (size * count > r->max_body_bytes - r->body.size()) {
+      r->too_large = "response body exceeds " + std::to_string(r->max_body_bytes) + " bytes";
+      return 0;
+    }
+    r->body.append(data, size * count);
     return size * count;
   } catch (...) {
-    return 0;  // makes curl fail the transfer (CURLE_WRITE_ERROR)
+    return 0;
   }
 }
 
@@ -38,8 +49,14 @@ extern "C" size_t on_header(char* data, size_t size, size_t count, void* user) n
     std::string_view line(data, size * count);
     if (line.starts_with("HTTP/")) {
       r->headers.clear();  // a new response (after 100-continue or a redirect)
-      return size * count;
+      r->header_bytes = 0;
     }
+    if (line.size() > r->max_header_bytes - r->header_bytes) {
+      r->too_large = "response headers exceed " + std::to_string(r->max_header_bytes) + " bytes";
+      return 0;
+    }
+    r->header_bytes += line.size();
+    if (line.starts_with("HTTP/")) return size * count;
     const auto colon = line.find(':');
     if (colon != std::string_view::npos) {
       std::string_view value = line.substr(colon + 1);
@@ -132,7 +149,7 @@ Result<HttpResponse> CurlHttpClient::send(const HttpRequest& request) {
   const auto total_timeout =
       request.total_timeout.count() > 0 ? request.total_timeout : options_.total_timeout;
 
-  Received received;
+  Received received{.max_body_bytes = options_.max_body_bytes, .max_header_bytes = options_.max_header_bytes};
   curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, is_http ? "http" : "https");
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -172,6 +189,15 @@ Result<HttpResponse> CurlHttpClient::send(const HttpRequest& request) {
   curl_easy_reset(curl);
   pool_->give_back(std::move(handle));
 
+  if (rc == CURLE_WRITE_ERROR && !received.too_large.empty()) {
+    // Not transient: the same request would get the same answer. The server did answer, so a
+    // call that is not idempotent may have been applied.
+    Error e;
+    e.kind = ErrorKind::Other;
+    e.message = received.too_large + " (" + request.method + " " + request.url + ")";
+    e.maybe_applied = true;
+    return std::unexpected(std::move(e));
+  }
   if (rc != CURLE_OK) {
     Error e;
     e.kind = rc == CURLE_OPERATION_TIMEDOUT ? ErrorKind::Timeout : ErrorKind::Network;

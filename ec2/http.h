@@ -1,6 +1,7 @@
 #pragma once
 // HTTP for the EC2 and IMDS clients: an interface (tests substitute it) and the libcurl one.
 #include <chrono>
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <utility>
@@ -35,8 +36,9 @@ struct HttpResponse {
   [[nodiscard]] std::string header(std::string_view name) const;
 };
 
-// Fails with kind Network (Timeout for a timeout) when no complete response came back;
-// Error::maybe_applied tells whether the request may have reached the server.
+// Fails with kind Network (Timeout for a timeout) when no complete response came back, and with
+// kind Other when the response exceeds a size cap; Error::maybe_applied tells whether the request
+// may have reached the server.
 class HttpClient {
  public:
   virtual ~HttpClient() = default;
@@ -52,6 +54,11 @@ struct HttpOptions {
   // false: never through a proxy, whatever http_proxy/all_proxy say (IMDS: its token and the
   // role's credentials must not cross a proxy in clear text).
   bool use_proxy = true;
+  // A response larger than these fails (kind Other, not retried) instead of filling memory. The
+  // largest answer ebsnap asks for, a DescribeSnapshots page of 1000 snapshots with their tags,
+  // is a few MB; EC2 and IMDS send well under 2 KiB of headers.
+  std::size_t max_body_bytes = std::size_t{64} << 20;
+  std::size_t max_header_bytes = std::size_t{64} << 10;  // all header lines of one response
 };
 
 // libcurl. TLS peer and host verification are always on. Connections are kept and reused:

@@ -6,6 +6,7 @@
 
 #include "ebsnap/try.h"
 #include "ec2/log.h"
+#include "ec2/retry.h"
 
 namespace ec2 {
 namespace {
@@ -58,7 +59,8 @@ Result<HttpResponse> ImdsClient::send_with_retries(const HttpRequest& request, s
   const auto deadline = clock_.monotonic() + options_.retry_budget;
   for (int attempt = 1;; ++attempt) {
     auto r = http_->send(request);
-    const bool transient = !r || r->status == 503;
+    // An answer over the size cap, or a refused certificate, would come back the same.
+    const bool transient = r ? r->status == 503 : is_retryable(r.error());
     if (!transient) return r;
     const auto now = clock_.monotonic();
     // Exponential backoff with full jitter, never past the budget.

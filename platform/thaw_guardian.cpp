@@ -25,8 +25,8 @@
 // FIFREEZE and must not depend on anything on the filesystems it guards (an exec reads a binary
 // and libraries, perhaps from a filesystem about to be frozen). So everything is prepared here,
 // before fork() (descriptors, messages, the deadline, the report buffer), and the child runs a
-// small loop that makes only async-signal-safe system calls (setsid, sigaction, sigprocmask,
-// signalfd, close_range, poll, read, send, ioctl, clock_gettime, write, unlink, _exit): after
+// small loop that makes only async-signal-safe system calls (setsid, sigaction, signalfd,
+// close_range, poll, read, send, ioctl, clock_gettime, write, unlink, _exit): after
 // fork() in a process that may have other threads, malloc, locks and spdlog are off limits.
 //
 // It watches three things with one poll(): the socket to the agent (a "done" byte, or EOF when the
@@ -134,7 +134,6 @@ void close_all_but(const std::vector<int>& keep_sorted) {
   struct sigaction ignore {};
   ignore.sa_handler = SIG_IGN;
   ::sigaction(SIGPIPE, &ignore, nullptr);
-  ::sigprocmask(SIG_BLOCK, &plan.signals, nullptr);
   ::dup2(plan.devnull, 0);
   ::dup2(plan.devnull, 1);
   // Above all the agent's end of the socket: holding it would hide the agent's death from us.
@@ -251,6 +250,8 @@ Result<ThawGuardian> ThawGuardian::start(const GuardianOptions& options) {
     return fail(ErrorKind::Refused,
                 "freeze bound " + std::to_string(options.freeze_bound.count()) + " ms outside 1..120 s");
   }
+  if (options.report_timeout <= 0ms)
+    return fail(ErrorKind::Refused, "thaw guardian: report timeout must be positive");
   if (options.mount_points.empty() || options.mount_points.size() > k_max_mounts) {
     return fail(ErrorKind::Refused, "thaw guardian: between 1 and 250 mount points");
   }
@@ -303,16 +304,22 @@ Result<ThawGuardian> ThawGuardian::start(const GuardianOptions& options) {
     plan.deadline.tv_nsec -= 1'000'000'000L;
   }
 
+  // The child is born with its signals blocked: one that came before it could block them itself
+  // would end it without a thaw (a SIGTERM from finish(), or systemd's at any time).
+  sigset_t agent_mask;
+  ::pthread_sigmask(SIG_BLOCK, &plan.signals, &agent_mask);
   const pid_t pid = ::fork();
-  if (pid < 0) {
-    const int err = errno;
-    ::unlink(plan.state_file.c_str());
-    return fail_errno("thaw guardian: fork", err);
-  }
   if (pid == 0) guardian_main(plan);
+  const int fork_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &agent_mask, nullptr);
+  if (pid < 0) {
+    ::unlink(plan.state_file.c_str());
+    return fail_errno("thaw guardian: fork", fork_errno);
+  }
 
   ThawGuardian guardian;
   guardian.pid_ = pid;
+  guardian.report_timeout_ = options.report_timeout;
   guardian.channel_ = std::move(ours);
   guardian.mount_points_ = options.mount_points;
   guardian.state_file_ = plan.state_file;
@@ -323,6 +330,7 @@ Result<ThawGuardian> ThawGuardian::start(const GuardianOptions& options) {
 
 ThawGuardian::ThawGuardian(ThawGuardian&& other) noexcept
     : pid_(std::exchange(other.pid_, -1)),
+      report_timeout_(other.report_timeout_),
       channel_(std::move(other.channel_)),
       mount_points_(std::move(other.mount_points_)),
       state_file_(std::move(other.state_file_)),
@@ -347,43 +355,64 @@ Result<void> ThawGuardian::exclude(const std::string& mount_point) {
 }
 
 Result<GuardianReport> ThawGuardian::read_report(bool block) {
+  using Clock = std::chrono::steady_clock;
   const std::size_t want = (k_header + 2 * mount_points_.size()) * sizeof(std::int32_t);
   std::vector<std::int32_t> buf(want / sizeof(std::int32_t), 0);
   auto* p = reinterpret_cast<char*>(buf.data());
   std::size_t got = 0;
-  // The guardian answers "done" within one ioctl per mount point; 30 s means it is stuck.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  auto deadline = Clock::now() + report_timeout_;
+  bool terminated = false;
+  int channel_errno = 0;  // the socket failed: what is left to do is reaping
   while (got < want) {
     int timeout_ms = 0;
     if (block || got > 0) {
-      timeout_ms =
-          static_cast<int>(std::max<long long>(0, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                      deadline - std::chrono::steady_clock::now())
-                                                      .count()));
+      timeout_ms = static_cast<int>(std::max<long long>(
+          0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
     }
     pollfd pfd{.fd = channel_.get(), .events = POLLIN, .revents = 0};
     const int n = ::poll(&pfd, 1, timeout_ms);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail_errno("thaw guardian: poll", errno);
+    if (n < 0) {
+      channel_errno = errno;
+      break;
+    }
     if (n == 0) {
       if (!block && got == 0) return fail(ErrorKind::NotFound, "no report yet");
-      return fail(ErrorKind::Timeout, "thaw guardian pid=" + std::to_string(pid_) + " did not report");
+      if (terminated) break;
+      // Thawing on SIGTERM, it reports as it would to "done".
+      terminate("did not report");
+      terminated = true;
+      deadline = Clock::now() + report_timeout_;
+      continue;
     }
     const ssize_t r = ::read(channel_.get(), p + got, want - got);
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return fail_errno("thaw guardian: read report", errno);
-    if (r == 0) break;
+    if (r <= 0) {  // ECONNRESET: it ended without reading our "done"
+      channel_errno = r < 0 ? errno : 0;
+      break;
+    }
     got += static_cast<std::size_t>(r);
   }
   // Reap it either way: it exits right after reporting (or has died).
   int status = 0;
-  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  bool exited = reap_until(deadline, status);
+  if (!exited && !terminated) {
+    terminate("did not exit");
+    exited = reap_until(Clock::now() + report_timeout_, status);
   }
   finished_ = true;
+  const std::string who = "thaw guardian pid=" + std::to_string(pid_);
+  if (!exited) {
+    // Stuck in the kernel, most likely in FITHAW. SIGKILL would not help there, and it is the one
+    // process that may still thaw: leave it, and its freeze state file for `ebsnap thaw --all`.
+    return fail(ErrorKind::Timeout,
+                who + " did not exit after SIGTERM; left running (state file " + state_file_ + ")");
+  }
   ::unlink(state_file_.c_str());
   if (got < want || buf[0] != k_report_magic) {
-    return fail(ErrorKind::System, "thaw guardian pid=" + std::to_string(pid_) +
-                                       " ended without a report (status " + std::to_string(status) + ")");
+    std::string message = who + " ended without a report (status " + std::to_string(status) + ")";
+    if (channel_errno != 0) message += ": " + std::string(std::strerror(channel_errno));
+    return fail(ErrorKind::System, std::move(message), channel_errno);
   }
   GuardianReport report;
   report.trigger = static_cast<GuardianTrigger>(buf[1]);
@@ -397,6 +426,27 @@ Result<GuardianReport> ThawGuardian::read_report(bool block) {
                     report.elapsed.count());
   report_cache_ = report;
   return report;
+}
+
+void ThawGuardian::terminate(std::string_view why) {
+  log_freeze().warn("thaw guardian pid={} {} within {} ms: SIGTERM", pid_, why, report_timeout_.count());
+  // Our child, not yet reaped: the pid cannot name another process. SIGCONT: a stopped guardian
+  // would not act on the SIGTERM.
+  ::kill(pid_, SIGTERM);
+  ::kill(pid_, SIGCONT);
+}
+
+bool ThawGuardian::reap_until(std::chrono::steady_clock::time_point deadline, int& status) {
+  for (;;) {
+    const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) return true;
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return true;  // ECHILD: reaped already (SIGCHLD ignored); nothing left to wait for
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    ::poll(nullptr, 0, static_cast<int>(std::min<long long>(left.count(), 10)));
+  }
 }
 
 std::optional<GuardianReport> ThawGuardian::poll_report() {

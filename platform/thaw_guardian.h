@@ -6,6 +6,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "platform/error.h"
@@ -18,6 +19,10 @@ struct GuardianOptions {
   std::vector<std::string> mount_points;
   std::chrono::milliseconds freeze_bound{10'000};  // from start(); allowed 1 s .. 120 s
   std::string state_dir = "/run/ebsnap";           // where the freeze state file goes
+  // How long finish() waits for the report and the exit: "done" costs one FITHAW per mount
+  // point, so a guardian silent for 30 s is stuck. Then it gets SIGTERM (it thaws on it) and
+  // as long again to report and exit, and is left running if even that does not end it.
+  std::chrono::milliseconds report_timeout{30'000};
 };
 
 enum class GuardianTrigger { Done, AgentDied, Timeout, Signal };
@@ -59,14 +64,18 @@ class ThawGuardian {
   [[nodiscard]] std::optional<GuardianReport> poll_report();
 
   // Tells the guardian "done"; it thaws whatever is still frozen (usually nothing: the agent
-  // thawed first) and reports; then the process is reaped and the state file removed.
+  // thawed first) and reports; then the process is reaped and the state file removed. Bounded
+  // by report_timeout, twice at most (see GuardianOptions).
   [[nodiscard]] Result<GuardianReport> finish();
 
  private:
   ThawGuardian() = default;
   [[nodiscard]] Result<GuardianReport> read_report(bool block);
+  void terminate(std::string_view why);
+  [[nodiscard]] bool reap_until(std::chrono::steady_clock::time_point deadline, int& status);
 
   int pid_ = -1;
+  std::chrono::milliseconds report_timeout_{0};
   // A socketpair: commands to the guardian, its report back. Our death closes it (EOF there);
   // send(MSG_NOSIGNAL) keeps a dead guardian from killing us with SIGPIPE.
   Fd channel_;

@@ -1,5 +1,6 @@
 // ImdsClient against a scripted IMDSv2: token PUT and caching, 401 → one new token, 403 →
-// a clear error, 503/connection errors retried inside the budget, 404 userdata = none.
+// a clear error, 503/connection errors retried inside the budget (an oversized answer is not),
+// 404 userdata = none.
 #include <gtest/gtest.h>
 
 #include "ec2/imds.h"
@@ -16,8 +17,9 @@ using ec2test::ScriptedHttp;
 struct FakeImdsServer {
   int tokens_issued = 0;
   std::string valid;
-  int unavailable = 0;  // answer 503 this many times first
-  int refused = 0;      // fail to connect this many times first
+  int unavailable = 0;     // answer 503 this many times first
+  int refused = 0;         // fail to connect this many times first
+  bool oversized = false;  // every answer exceeds the HTTP client's size cap
   bool forbid = false;
   std::optional<std::string> user_data;
   std::string ttl_seen;
@@ -28,6 +30,12 @@ struct FakeImdsServer {
       Error e;
       e.kind = ErrorKind::Network;
       e.message = "Couldn't connect to server";
+      return std::unexpected(e);
+    }
+    if (oversized) {
+      Error e;
+      e.kind = ErrorKind::Other;
+      e.message = "response body exceeds 67108864 bytes";
       return std::unexpected(e);
     }
     if (unavailable > 0) {
@@ -151,6 +159,16 @@ TEST_F(ImdsTest, GivesUpWhenTheBudgetIsSpent) {
   std::chrono::milliseconds total{0};
   for (auto s : clock.sleeps()) total += s;
   EXPECT_LT(total, 2s);
+}
+
+TEST_F(ImdsTest, OversizedAnswerIsNotRetried) {
+  auto c = client(ImdsOptions{.retry_budget = 10s, .retry_base_delay = 100ms, .retry_max_delay = 1s});
+  server.oversized = true;
+  auto id = c.instance_id();
+  ASSERT_FALSE(id);
+  EXPECT_NE(id.error().message.find("exceeds"), std::string::npos) << id.error().message;
+  EXPECT_EQ(http->count(), 1u);
+  EXPECT_TRUE(clock.sleeps().empty());
 }
 
 TEST_F(ImdsTest, UserDataAbsentIsNotAnError) {
