@@ -7,13 +7,13 @@
 #include <atomic>
 #include <cerrno>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "ebsnap/try.h"
 #include "platform/fd.h"
 #include "platform/freeze_ops.h"
 #include "platform/log.h"
+#include "platform/run_dir.h"
 
 namespace platform {
 namespace {
@@ -39,9 +39,7 @@ std::string_view to_string(ThawOutcome outcome) {
 
 Result<std::string> write_freeze_state(const std::string& state_dir,
                                        const std::vector<std::string>& mount_points) {
-  std::error_code ec;
-  std::filesystem::create_directories(state_dir, ec);
-  if (ec) return fail(ErrorKind::System, "mkdir " + state_dir + ": " + ec.message(), ec.value());
+  EBSNAP_TRY(check_run_directory(state_dir, true));
   std::string body{k_magic};
   body += "\npid " + std::to_string(::getpid()) + "\n";
   for (const auto& mp : mount_points) {
@@ -52,30 +50,27 @@ Result<std::string> write_freeze_state(const std::string& state_dir,
   }
   const std::string name = state_dir + "/freeze-" + std::to_string(::getpid()) + "-" +
                            std::to_string(g_sequence.fetch_add(1)) + ".state";
-  const std::string tmp = name + ".tmp";
-  {
-    Fd fd{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)};
-    if (!fd) return fail_errno("create " + tmp, errno);
-    std::string_view rest = body;
-    while (!rest.empty()) {
-      const ssize_t n = ::write(fd.get(), rest.data(), rest.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return fail_errno("write " + tmp, errno);
-      rest.remove_prefix(static_cast<std::size_t>(n));
-    }
-  }
-  if (::rename(tmp.c_str(), name.c_str()) != 0) return fail_errno("rename " + tmp, errno);
+  EBSNAP_TRY(write_state_file(name, body, false));
   return name;
 }
 
 Result<std::vector<FreezeStateRecord>> read_freeze_states(const std::string& state_dir) {
   std::vector<FreezeStateRecord> out;
+  if (auto checked = check_run_directory(state_dir, false); !checked) {
+    if (checked.error().kind == ErrorKind::NotFound) return out;
+    return std::unexpected(checked.error());
+  }
   std::error_code ec;
-  if (!std::filesystem::exists(state_dir, ec)) return out;
   for (const auto& entry : std::filesystem::directory_iterator(state_dir, ec)) {
     const std::string file = entry.path().filename().string();
     if (!file.starts_with("freeze-") || !file.ends_with(".state")) continue;
-    std::ifstream in(entry.path());
+    auto text = read_state_file(entry.path());
+    if (!text) {
+      log_freeze().warn("freeze state file={} error=\"{}\"; ignored", entry.path().string(),
+                        text.error().describe());
+      continue;
+    }
+    std::istringstream in(*text);
     std::string line;
     if (!std::getline(in, line) || line != k_magic) {
       log_freeze().warn("freeze state file={} not recognised; ignored", entry.path().string());

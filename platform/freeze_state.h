@@ -29,10 +29,12 @@ struct FreezeStateRecord {
   std::vector<std::string> mount_points;
 };
 
-// Writes "<state_dir>/freeze-<pid>-<n>.state" (mkdir -p state_dir, 0700) and returns its path.
+// Writes "<state_dir>/freeze-<pid>-<n>.state" (state_dir is the run directory, checked and made
+// if missing: run_dir.h) and returns its path.
 [[nodiscard]] Result<std::string> write_freeze_state(const std::string& state_dir,
                                                      const std::vector<std::string>& mount_points);
-// Every state file under state_dir (none when the directory does not exist).
+// Every state file under state_dir (none when the directory does not exist; an error when it
+// fails the run directory's check). A symlink is not followed: it is skipped with a warning.
 [[nodiscard]] Result<std::vector<FreezeStateRecord>> read_freeze_states(const std::string& state_dir);
 
 // FITHAW of one mount point: Thawed, or NotFrozen (EINVAL); errors otherwise.

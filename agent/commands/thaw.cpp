@@ -55,7 +55,7 @@ RunReport thaw(const ThawOptions& options) {
     if (read) {
       records = std::move(*read);
     } else {
-      report.add_error("read " + options.run_dir.string() + ": " + read.error().describe());
+      report.add_error(read.error().message);  // names the run directory and what is wrong with it
     }
   }
   const auto plan = plan_thaw(options.mount_points, options.all, records);

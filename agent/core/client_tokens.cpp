@@ -1,19 +1,16 @@
 #include "agent/core/client_tokens.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 #include <system_error>
 
-#include "platform/fd.h"
+#include "platform/run_dir.h"
 #include "ebsnap/try.h"
 
 namespace agent {
@@ -69,12 +66,12 @@ std::filesystem::path ClientTokens::path_for(std::string_view group, std::string
 
 std::expected<std::optional<RestoreAttempt>, TokenError> ClientTokens::load(
     std::string_view group, std::string_view mount_point) const {
-  const auto path = path_for(group, mount_point);
-  std::ifstream in(path);
-  if (!in) {
-    if (errno == ENOENT || !std::filesystem::exists(path)) return std::optional<RestoreAttempt>{};
-    return token_error(path, "cannot read", errno);
+  auto text = platform::read_state_file(path_for(group, mount_point));
+  if (!text) {
+    if (text.error().kind == platform::ErrorKind::NotFound) return std::optional<RestoreAttempt>{};
+    return std::unexpected(TokenError{text.error().message});
   }
+  std::istringstream in(*text);
   RestoreAttempt attempt;
   std::string recorded_mount_point;
   for (std::string line; std::getline(in, line);) {
@@ -114,36 +111,17 @@ std::expected<void, TokenError> ClientTokens::finish(std::string_view group,
 
 std::expected<void, TokenError> ClientTokens::write(std::string_view group, std::string_view mount_point,
                                                     const RestoreAttempt& attempt) const {
-  std::error_code ec;
-  if (run_dir_.has_parent_path()) std::filesystem::create_directories(run_dir_.parent_path(), ec);
-  if (ec)
-    return std::unexpected(TokenError{fmt::format("{}: cannot create: {}", run_dir_.string(), ec.message())});
-  if (::mkdir(run_dir_.c_str(), 0700) != 0 && errno != EEXIST)
-    return token_error(run_dir_, "cannot create", errno);
-  const auto path = path_for(group, mount_point);
-  const auto tmp = std::filesystem::path(path.string() + ".tmp");
+  if (auto checked = platform::check_run_directory(run_dir_, true); !checked) {
+    return std::unexpected(TokenError{checked.error().message});
+  }
   std::string body = fmt::format("token={}\ngroup={}\nmount_point={}\n", attempt.token, group, mount_point);
   if (attempt.volume_id) body += fmt::format("volume_id={}\n", *attempt.volume_id);
   if (attempt.formatted) body += "formatted=1\n";
-  {
-    platform::Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!fd) return token_error(tmp, "cannot create", errno);
-    std::string_view rest = body;
-    while (!rest.empty()) {
-      const ssize_t n = ::write(fd.get(), rest.data(), rest.size());
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return token_error(tmp, "cannot write", errno);
-      }
-      rest.remove_prefix(static_cast<std::size_t>(n));
-    }
-    // The token must be on disk before CreateVolume is sent: a crash right after the call
-    // must find it again.
-    if (::fsync(fd.get()) != 0) return token_error(tmp, "fsync", errno);
+  // Durable: the token must be on disk before CreateVolume is sent, so that a crash right after
+  // the call finds it again.
+  if (auto written = platform::write_state_file(path_for(group, mount_point), body, true); !written) {
+    return std::unexpected(TokenError{written.error().message});
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return token_error(path, "cannot rename into place", errno);
-  platform::Fd dir(::open(run_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir && ::fsync(dir.get()) != 0) return token_error(run_dir_, "fsync", errno);
   return {};
 }
 

@@ -36,11 +36,13 @@ class ClientTokens {
   [[nodiscard]] std::filesystem::path path_for(std::string_view group, std::string_view mount_point) const;
 
   // The attempt recorded for this mount point; nullopt when there is none (or the file is not
-  // one of ours: it is then ignored and replaced by the next attempt).
+  // one of ours: it is then ignored and replaced by the next attempt). An error when it cannot be
+  // read; a symlink is never followed.
   [[nodiscard]] std::expected<std::optional<RestoreAttempt>, TokenError> load(
       std::string_view group, std::string_view mount_point) const;
 
-  // Records a new attempt with a fresh random token (creating run_dir, mode 0700, if needed).
+  // Records a new attempt with a fresh random token (in the run directory, checked and made if
+  // missing: platform/run_dir.h).
   [[nodiscard]] std::expected<RestoreAttempt, TokenError> begin(std::string_view group,
                                                                 std::string_view mount_point) const;
 

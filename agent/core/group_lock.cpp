@@ -11,6 +11,8 @@
 
 #include "agent/core/log.h"
 #include "agent/report/report.h"
+#include "ebsnap/try.h"
+#include "platform/run_dir.h"
 
 namespace agent {
 namespace {
@@ -49,9 +51,7 @@ std::filesystem::path lock_path(const std::filesystem::path& run_dir, const std:
 
 platform::Result<GroupLocks> GroupLocks::acquire(const LockRequest& request, const ec2::Clock& clock,
                                                  ec2::Sleeper& sleeper) {
-  std::error_code ec;
-  std::filesystem::create_directories(request.run_dir, ec);
-  if (ec) return platform::fail_errno("mkdir " + request.run_dir.string(), ec.value());
+  EBSNAP_TRY(platform::check_run_directory(request.run_dir, true));
   auto groups = request.groups;
   std::ranges::sort(groups);
   groups.erase(std::unique(groups.begin(), groups.end()), groups.end());

@@ -1,6 +1,5 @@
 #include "agent/core/snapshot_record.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/core/log.h"
+#include "ebsnap/try.h"
+#include "platform/run_dir.h"
 
 namespace agent {
 namespace {
@@ -88,33 +89,9 @@ Consistency RunRecordVolume::final_consistency() const {
 }
 
 platform::Result<void> write_run_record(const std::filesystem::path& run_dir, RunRecord& record) {
-  std::error_code ec;
-  std::filesystem::create_directories(run_dir, ec);
-  if (ec) return platform::fail_errno("mkdir " + run_dir.string(), ec.value());
+  EBSNAP_TRY(platform::check_run_directory(run_dir, true));
   record.path = run_dir / (std::string(k_prefix) + record.run_id + "-" + record.group + std::string(k_suffix));
-  const std::string body = to_json(record).dump() + "\n";
-  const std::string tmp = record.path.string() + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return platform::fail_errno("create " + tmp, errno);
-  std::string_view rest = body;
-  while (!rest.empty()) {
-    const ssize_t n = ::write(fd, rest.data(), rest.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return platform::fail_errno("write " + tmp, err);
-    }
-    rest.remove_prefix(static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), record.path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    return platform::fail_errno("rename " + tmp, err);
-  }
-  return {};
+  return platform::write_state_file(record.path, to_json(record).dump() + "\n", false);
 }
 
 void remove_run_record(const RunRecord& record) {
@@ -125,15 +102,24 @@ void remove_run_record(const RunRecord& record) {
 
 std::vector<RunRecord> read_run_records(const std::filesystem::path& run_dir) {
   std::vector<RunRecord> out;
+  if (auto checked = platform::check_run_directory(run_dir, false); !checked) {
+    if (checked.error().kind != platform::ErrorKind::NotFound) {
+      log_agent().error("run records not read error=\"{}\"", checked.error().describe());
+    }
+    return out;
+  }
   std::error_code ec;
-  if (!std::filesystem::is_directory(run_dir, ec)) return out;
   for (const auto& entry : std::filesystem::directory_iterator(run_dir, ec)) {
     const std::string name = entry.path().filename().string();
     if (!name.starts_with(k_prefix) || !name.ends_with(k_suffix)) continue;
-    std::ifstream in(entry.path());
+    auto text = platform::read_state_file(entry.path());
+    if (!text) {
+      log_agent().warn("run record file={} error=\"{}\"; ignored", entry.path().string(), text.error().describe());
+      continue;
+    }
     std::optional<RunRecord> r;
     try {
-      r = from_json(json::parse(in));
+      r = from_json(json::parse(*text));
     } catch (const json::exception&) {
       r.reset();
     }

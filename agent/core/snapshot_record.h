@@ -57,10 +57,12 @@ struct RunRecord {
   std::filesystem::path path;  // where it is stored
 };
 
-// "<run_dir>/snapshot-<run_id>-<group>.run", written atomically (tmp + rename, 0600).
+// "<run_dir>/snapshot-<run_id>-<group>.run", written atomically (platform::write_state_file) in
+// the run directory, checked and made if missing (platform/run_dir.h).
 [[nodiscard]] platform::Result<void> write_run_record(const std::filesystem::path& run_dir, RunRecord& record);
 void remove_run_record(const RunRecord& record);
-// Every record under run_dir; unreadable ones are logged and skipped.
+// Every record under run_dir; unreadable ones (and symlinks, never followed) are logged and
+// skipped, and a run directory that fails its check is logged and read as empty.
 [[nodiscard]] std::vector<RunRecord> read_run_records(const std::filesystem::path& run_dir);
 // The start time of a process (for telling a live agent from a reused pid); 0 when gone.
 [[nodiscard]] unsigned long long process_start_time(int pid);

@@ -423,6 +423,20 @@ TEST_F(EbsnapBinary, StartsWithSigchldAtItsDefaultWhateverItInherited) {
   EXPECT_EQ(mask & (std::uint64_t{1} << (SIGCHLD - 1)), 0U) << "SigIgn: " << ignored;
 }
 
+// Issue 11: a run directory that is not ebsnap's own is refused (exit 1, like any environment
+// problem), and the line says what is wrong with it.
+TEST_F(EbsnapBinary, ARunDirectoryThatIsASymlinkIsRefused) {
+  const auto real = dir_.path() / "real";
+  ASSERT_EQ(::mkdir(real.c_str(), 0700), 0);
+  const auto link = dir_.path() / "run";
+  std::filesystem::create_directory_symlink(real, link);
+  extra_env_.emplace_back("EBSNAP_RUN_DIR", link.string());
+  const auto r = run({"--dry-run", "thaw", "--all"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE((r.out + r.err).find("run directory " + link.string() + ": is a symlink"), std::string::npos)
+      << r.out << r.err;
+}
+
 TEST_F(EbsnapBinary, BadRegionOption) {
   expect_one_line_error(run({"--region", "moon-1", "list"}), {"--region", "moon-1"});
 }
