@@ -21,7 +21,7 @@ struct MkfsOptions {
 [[nodiscard]] Result<std::vector<std::string>> mkfs_argv(const std::string& devnode,
                                                          const MkfsOptions& options);
 
-// Probes `devnode`, refuses unless it is empty (or redo_interrupted), then runs mkfs via posix_spawn.
+// Probes `devnode`, refuses unless it is empty (or redo_interrupted), then runs mkfs (platform/spawn.h).
 [[nodiscard]] Result<void> make_filesystem(const std::string& devnode, const MkfsOptions& options);
 
 }  // namespace platform

@@ -5,8 +5,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <vector>
 
@@ -39,6 +41,27 @@ std::optional<std::string> chain_problem(const std::filesystem::path& path) {
   }
 }
 
+// Linux's own bound on the symlinks one lookup may follow (ELOOP beyond it).
+constexpr int k_max_symlinks = 40;
+
+// The components of `path` to walk, without the empty ones (a leading, doubled or trailing '/').
+std::deque<std::string> components_of(const std::string& path) {
+  std::deque<std::string> parts;
+  std::size_t start = 0;
+  while (start < path.size()) {
+    const auto end = std::min(path.find('/', start), path.size());
+    if (end > start) parts.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return parts;
+}
+
+Result<Fd> open_root() {
+  Fd root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return fail_errno("open /", errno);
+  return root;
+}
+
 std::unexpected<Error> refused(const std::string& path, const std::string& why) {
   return fail(ErrorKind::Refused, "mount point " + path + ": " + why);
 }
@@ -62,6 +85,62 @@ std::optional<std::string> untrusted_directory_problem(const std::string& path) 
   if (ec) return "cannot resolve " + given.string() + ": " + ec.message();
   if (resolved != given) return chain_problem(resolved);
   return std::nullopt;
+}
+
+Result<Fd> open_trusted_path(const std::string& path) {
+  if (path.empty() || path.front() != '/')
+    return fail(ErrorKind::Refused, path + ": expected an absolute path");
+  auto left = components_of(path);
+  auto root = open_root();
+  if (!root) return std::unexpected(root.error());
+  Fd dir = std::move(*root);
+  // Where `dir` is, physically: symlinks met are replaced by their targets, never appended.
+  std::filesystem::path at = "/";
+  int symlinks = 0;
+  while (!left.empty()) {
+    const std::string name = std::move(left.front());
+    left.pop_front();
+    if (name == ".") continue;
+    const auto next = name == ".." ? at.parent_path() : at / name;
+    Fd child(::openat(dir.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!child) {
+      if (errno == ENOENT) return fail(ErrorKind::NotFound, next.string() + " does not exist", ENOENT);
+      return fail_errno("open " + next.string(), errno);
+    }
+    struct stat st {};
+    struct stat below {};
+    if (::fstat(dir.get(), &st) != 0 || ::fstat(child.get(), &below) != 0)
+      return fail_errno("stat " + next.string(), errno);
+    // Going up needs no check: `at`'s parent was gone through to get here, or is an ancestor
+    // of a directory that was.
+    if (name != "..") {
+      if (auto problem = passage_problem(at.string(), st, &below)) return fail(ErrorKind::Refused, *problem);
+    }
+    if (S_ISLNK(below.st_mode)) {
+      if (++symlinks > k_max_symlinks) {
+        return fail(ErrorKind::Refused, path + ": more than " + std::to_string(k_max_symlinks) + " symlinks",
+                    ELOOP);
+      }
+      char target[PATH_MAX];
+      const auto n = ::readlinkat(child.get(), "", target, sizeof target);
+      if (n < 0) return fail_errno("readlink " + next.string(), errno);
+      const std::string to(target, static_cast<std::size_t>(n));
+      auto parts = components_of(to);
+      left.insert(left.begin(), parts.begin(), parts.end());
+      if (!to.empty() && to.front() == '/') {
+        root = open_root();
+        if (!root) return std::unexpected(root.error());
+        dir = std::move(*root);
+        at = "/";
+      }
+      continue;
+    }
+    if (!left.empty() && !S_ISDIR(below.st_mode))
+      return fail(ErrorKind::NotFound, next.string() + " is not a directory", ENOTDIR);
+    dir = std::move(child);
+    at = next;
+  }
+  return dir;
 }
 
 Result<Fd> open_trusted_directory(const std::string& path, bool create_missing) {

@@ -24,6 +24,14 @@ namespace platform {
 // it, both as given and with symlinks resolved, must be safe to go through (one line).
 [[nodiscard]] std::optional<std::string> untrusted_directory_problem(const std::string& path);
 
+// The file at `path` (absolute) opened O_PATH, following symlinks, but only through directories
+// that are safe to go through: every directory on the path as given, the directory holding each
+// symlink met, and every directory its target leads through (a symlink may lead through another).
+// The path is walked one component at a time, so what is returned is what was checked: act on
+// the descriptor (fstat it, run it), never on the path again. NotFound when something on the way
+// does not exist; Refused (one line) when a directory is not safe or symlinks loop.
+[[nodiscard]] Result<Fd> open_trusted_path(const std::string& path);
+
 // The directory at `path` (absolute, normalised) opened O_PATH, one component at a time, never
 // following a symlink, every directory above it safe to go through; missing components are made
 // (mode 0755) when `create_missing`. Refused (kind Refused, one line) otherwise. Act on the

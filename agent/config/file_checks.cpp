@@ -4,33 +4,60 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
+#include <climits>
 #include <cstring>
-#include <filesystem>
 
 #include "platform/trusted_path.h"
 
 namespace agent {
-std::optional<std::string> hook_program_problem(std::string_view path) {
-  if (path.empty() || path.front() != '/') return "an absolute path to an executable";
-  std::error_code ec;
-  const std::filesystem::path given{std::string(path)};
-  if (!std::filesystem::exists(given, ec)) return "an existing executable; " + given.string() + " does not exist";
-  const auto resolved = std::filesystem::canonical(given, ec);
-  if (ec) return "a resolvable path; " + given.string() + ": " + ec.message();
+namespace {
+
+// `given`, and where it led when that is elsewhere (a symlink): "/etc/ebsnap/h (/opt/h/run)".
+std::string shown(const std::string& given, const platform::Fd& fd) {
+  char real[PATH_MAX];
+  const auto link = "/proc/self/fd/" + std::to_string(fd.get());
+  const auto n = ::readlink(link.c_str(), real, sizeof real);
+  if (n <= 0) return given;
+  const std::string resolved(real, static_cast<std::size_t>(n));
+  return resolved == given ? given : given + " (" + resolved + ")";
+}
+
+}  // namespace
+
+std::expected<platform::Fd, std::string> open_hook_program(std::string_view path) {
+  if (path.empty() || path.front() != '/') return std::unexpected("an absolute path to an executable");
+  const std::string given(path);
+  auto fd = platform::open_trusted_path(given);
+  if (!fd) {
+    const auto& e = fd.error();
+    if (e.kind == platform::ErrorKind::NotFound)
+      return std::unexpected("an existing executable; " + e.message);
+    if (e.kind == platform::ErrorKind::Refused)
+      return std::unexpected("a hook in a safe directory; " + e.message);
+    return std::unexpected("a readable path; " + e.message);
+  }
   struct stat st {};
-  if (::stat(resolved.c_str(), &st) != 0) return "cannot stat " + resolved.string() + ": " + std::strerror(errno);
-  if (!S_ISREG(st.st_mode)) return "a regular file; " + resolved.string() + " is not one";
+  if (::fstat(fd->get(), &st) != 0)
+    return std::unexpected("cannot stat " + given + ": " + std::strerror(errno));
+  const auto name = shown(given, *fd);
+  if (!S_ISREG(st.st_mode)) return std::unexpected("a regular file; " + name + " is not one");
   if ((st.st_mode & S_IXUSR) == 0) {
-    return "an executable file; " + resolved.string() + " is not executable (mode " + platform::mode_octal(st.st_mode) + ")";
+    return std::unexpected("an executable file; " + name + " is not executable (mode " +
+                           platform::mode_octal(st.st_mode) + ")");
   }
-  if (st.st_uid != 0) return "a file owned by root; " + resolved.string() + " is owned by uid " + std::to_string(st.st_uid);
+  if (st.st_uid != 0)
+    return std::unexpected("a file owned by root; " + name + " is owned by uid " + std::to_string(st.st_uid));
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    return "a file not writable by group or others; " + resolved.string() + " has mode " + platform::mode_octal(st.st_mode);
+    return std::unexpected("a file not writable by group or others; " + name + " has mode " +
+                           platform::mode_octal(st.st_mode));
   }
-  // Every directory above it, as given and resolved (platform/trusted_path.h).
-  if (auto problem = platform::untrusted_directory_problem(given.string())) return "a hook in a safe directory; " + *problem;
-  return std::nullopt;
+  return std::move(*fd);
+}
+
+std::optional<std::string> hook_program_problem(std::string_view path) {
+  auto program = open_hook_program(path);
+  if (program) return std::nullopt;
+  return std::move(program).error();
 }
 
 }  // namespace agent

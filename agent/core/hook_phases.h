@@ -31,7 +31,7 @@ class HookRunner {
                                                            const HookRunOptions& options) = 0;
 };
 
-// The real one: run_hooks (posix_spawn, root-owned programs only).
+// The real one: run_hooks (root-owned programs only, run from the descriptor checked).
 class ProcessHookRunner final : public HookRunner {
  public:
   [[nodiscard]] std::expected<void, HookError> run(const Hooks& hooks, HookPhase phase, const HookContext& context,

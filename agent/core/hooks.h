@@ -1,10 +1,13 @@
 #pragma once
 // Hooks: operator-supplied executables run around mount, snapshot and unmount.
 //
-// They are argv arrays executed with posix_spawn (never through a shell), in their own process
-// group, with stdin from /dev/null and both stdout and stderr on our stderr (stdout stays clean
-// for --json). The environment is built from scratch: PATH, LANG/LC_ALL/TZ when set, and the
-// EBSNAP_* context below; nothing else of ours (in particular no AWS_* credentials) is passed.
+// They are argv arrays (never a shell), run in their own process group, with stdin from
+// /dev/null and both stdout and stderr on our stderr (stdout stays clean for --json). The
+// program is opened once and that descriptor is both checked (agent/config/file_checks.h) and
+// run (platform::spawn, execveat): a file swapped in at its path meanwhile never runs. A `#!`
+// script therefore sees itself as /dev/fd/3 in $0 (argv[0] of a binary is the configured path).
+// The environment is built from scratch: PATH, LANG/LC_ALL/TZ when set, and the EBSNAP_*
+// context below; nothing else of ours (in particular no AWS_* credentials) is passed.
 //
 //   EBSNAP_PHASE        pre_snapshot, post_mounts, on_failure, ...
 //   EBSNAP_GROUP        the group

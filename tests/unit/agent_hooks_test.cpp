@@ -132,13 +132,49 @@ TEST_F(HookTestAsRoot, ProgramChecks) {
   EXPECT_NE(hook_program_problem(inside)->find("directory"), std::string::npos);
 }
 
-TEST_F(HookTestAsRoot, SymlinkIsJudgedByItsTarget) {
-  const auto target = script("target", "true", 0777);
+// Issue 11: a symlinked hook was judged by its target alone. Now the directory holding the
+// symlink must pass too (whoever can write it can point the link elsewhere), and so must every
+// directory the target leads through; what runs is the file checked.
+TEST_F(HookTestAsRoot, ASymlinkIsFineOnlyWhenItsDirectoryAndItsTargetPass) {
+  const auto target = script("target", "echo ran > " + out("target.ran"), 0777);
   const auto link = out("link");
   std::filesystem::create_symlink(target, link);
-  ASSERT_TRUE(hook_program_problem(link).has_value());
+  EXPECT_NE(hook_program_problem(link).value_or("").find("not writable by group or others"),
+            std::string::npos);
   ::chmod(target.c_str(), 0755);
   EXPECT_FALSE(hook_program_problem(link).has_value());
+  ASSERT_TRUE(run_hook({link}, HookPhase::PreMount, HookContext{.group = "g"}, fast).has_value());
+  EXPECT_EQ(read("target.ran"), "ran\n");
+
+  const auto open_dir = dir_.path() / "open";
+  std::filesystem::create_directory(open_dir);
+  ::chmod(open_dir.c_str(), 0775);
+  const auto link_in_open = (open_dir / "link").string();
+  std::filesystem::create_symlink(target, link_in_open);
+  const auto refused = run_hook({link_in_open}, HookPhase::PreMount, HookContext{.group = "g"}, fast);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(
+      refused.error().message.find("directory " + open_dir.string() + " is writable by group or others"),
+      std::string::npos)
+      << refused.error().message;
+
+  // Through a symlink in that directory: on neither the path as given nor the resolved one.
+  std::filesystem::create_directory_symlink(dir_.path(), open_dir / "hop");
+  const auto via_hop = out("via-hop");
+  std::filesystem::create_symlink(open_dir / "hop" / "target", via_hop);
+  EXPECT_NE(
+      hook_program_problem(via_hop).value_or("").find("directory " + open_dir.string() + " is writable"),
+      std::string::npos)
+      << hook_program_problem(via_hop).value_or("accepted");
+}
+
+// Run from a descriptor, a `#!` script needs that descriptor across the exec (the kernel gives
+// the interpreter /dev/fd/N): the shell scripts operators write keep working.
+TEST_F(HookTestAsRoot, AShellScriptHookRuns) {
+  const auto hook = script("sh-hook", "echo \"$0 $1 $EBSNAP_PHASE\" > " + out("seen"));
+  auto result = run_hook({hook, "arg"}, HookPhase::PostMounts, HookContext{.group = "g"}, fast);
+  ASSERT_TRUE(result.has_value()) << result.error().describe();
+  EXPECT_EQ(read("seen"), "/dev/fd/3 arg post_mounts\n");
 }
 
 TEST_F(HookTestAsRoot, PrePhaseStopsAtFirstFailure) {

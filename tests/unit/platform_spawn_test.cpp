@@ -1,9 +1,119 @@
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "platform/spawn.h"
+#include "tests/support/temp_dir.h"
 
 using namespace std::chrono_literals;
+
+namespace {
+
+struct Ran {
+  int status = -1;
+  std::string output;
+};
+
+// Runs the program open at `program` and collects its stdout and stderr.
+platform::Result<Ran> run_fd(const platform::Fd& program, const std::vector<std::string>& argv) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return platform::fail_errno("pipe", errno);
+  platform::Fd read_end{fds[0]};
+  platform::Fd write_end{fds[1]};
+  auto child =
+      platform::spawn(program, argv, {"PATH=/usr/bin:/bin"},
+                      platform::SpawnOptions{.stdout_fd = write_end.get(), .stderr_fd = write_end.get()});
+  if (!child) return std::unexpected(child.error());
+  write_end.reset();
+  Ran ran;
+  char buf[512];
+  for (ssize_t n; (n = ::read(read_end.get(), buf, sizeof buf)) > 0;)
+    ran.output.append(buf, static_cast<std::size_t>(n));
+  auto status = child->wait();
+  if (!status) return std::unexpected(status.error());
+  ran.status = *status;
+  return ran;
+}
+
+platform::Fd open_path(const std::filesystem::path& p) {
+  return platform::Fd(::open(p.c_str(), O_PATH | O_CLOEXEC));
+}
+
+void write_script(const std::filesystem::path& p, const std::string& body) {
+  std::ofstream(p) << "#!/bin/sh\n" << body << "\n";
+  ::chmod(p.c_str(), 0755);
+}
+
+}  // namespace
+
+// Issue 11: a hook was checked through its path and then run by its path, looked up again: a
+// file swapped in between ran unchecked. spawn runs the descriptor that was opened (and checked).
+TEST(PlatformSpawn, RunsTheFileOpenedNotWhatItsPathHoldsLater) {
+  testsupport::TempDir dir;
+  const auto hook = dir.path() / "hook";
+  write_script(hook, "echo checked; exit 4");
+  const auto program = open_path(hook);
+  ASSERT_TRUE(program);
+  write_script(dir.path() / "swapped", "echo swapped; exit 0");
+  std::filesystem::rename(dir.path() / "swapped", hook);
+  auto ran = run_fd(program, {hook.string()});
+  ASSERT_TRUE(ran) << ran.error().describe();
+  EXPECT_EQ(ran->output, "checked\n");
+  ASSERT_TRUE(WIFEXITED(ran->status));
+  EXPECT_EQ(WEXITSTATUS(ran->status), 4);
+}
+
+// The kernel hands a `#!` script to its interpreter as /dev/fd/N: that descriptor must survive
+// the exec (ENOENT otherwise). It is the script's $0.
+TEST(PlatformSpawn, AShellScriptRunsAndSeesItselfAsDevFd3) {
+  testsupport::TempDir dir;
+  write_script(dir.path() / "script", "echo \"$0 $1\"");
+  auto ran = run_fd(open_path(dir.path() / "script"), {"script", "arg"});
+  ASSERT_TRUE(ran) << ran.error().describe();
+  EXPECT_EQ(ran->output, "/dev/fd/3 arg\n");
+}
+
+// No descriptor of ours reaches the child (a hook holding the thaw guardian's pipe would delay
+// the guardian noticing our death): stdin, stdout, stderr and the program itself only.
+TEST(PlatformSpawn, TheChildGetsNoOtherDescriptor) {
+  const platform::Fd extra(::open("/dev/null", O_RDONLY));  // not close-on-exec
+  ASSERT_TRUE(extra);
+  auto ran = run_fd(open_path("/bin/sh"), {"sh", "-c", "ls /proc/$$/fd"});
+  ASSERT_TRUE(ran) << ran.error().describe();
+  EXPECT_EQ(ran->output, "0\n1\n2\n3\n");
+}
+
+TEST(PlatformSpawn, AFailedExecComesBackAsTheError) {
+  testsupport::TempDir dir;
+  const auto file = dir.path() / "not-executable";
+  std::ofstream(file) << "#!/bin/sh\ntrue\n";
+  ::chmod(file.c_str(), 0644);
+  auto child = platform::spawn(open_path(file), {"x"}, {}, platform::SpawnOptions{});
+  ASSERT_FALSE(child);
+  EXPECT_EQ(child.error().errno_value, EACCES) << child.error().describe();
+}
+
+// Issue 11: with SIGCHLD ignored the kernel reaps the child itself, waitpid fails with ECHILD,
+// and hooks counted that as exit 0.
+TEST(PlatformSpawn, AChildWhoseEndIsLostIsAFailure) {
+  struct sigaction ignore {};
+  struct sigaction previous {};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(::sigaction(SIGCHLD, &ignore, &previous), 0);
+  auto child = platform::spawn(open_path("/bin/true"), {"true"}, {}, platform::SpawnOptions{});
+  ASSERT_TRUE(child) << child.error().describe();
+  auto status = child->wait_until(std::chrono::steady_clock::now() + 10s);
+  ::sigaction(SIGCHLD, &previous, nullptr);
+  ASSERT_FALSE(status);
+  EXPECT_NE(status.error().message.find("lost: waitpid: No child processes"), std::string::npos)
+      << status.error().message;
+}
 
 TEST(PlatformSpawn, CapturesOutputAndExitCode) {
   auto r = platform::run_command({"sh", "-c", "echo out; echo err >&2; exit 3"}, 10s);

@@ -77,6 +77,68 @@ TEST_F(TrustedPath, ASymlinkInASafeDirectoryIsFollowedForFiles) {
   EXPECT_FALSE(platform::untrusted_directory_problem("/bin/sh"));
 }
 
+// open_trusted_path: what it returns is the file the path leads to, every directory on the way
+// checked, symlinks followed one component at a time.
+TEST_F(TrustedPath, OpensAFileThroughSymlinksInSafeDirectories) {
+  const auto real = mkdir("real");
+  std::ofstream(real / "f") << "x";
+  fs::create_directory_symlink(real, dir_.path() / "link");    // absolute
+  fs::create_symlink("../real/f", mkdir("sub") / "relative");  // relative, going up
+  for (const auto& p : {dir_.path() / "link" / "f", dir_.path() / "sub" / "relative", real / "f"}) {
+    auto fd = platform::open_trusted_path(p.string());
+    ASSERT_TRUE(fd) << p << ": " << fd.error().describe();
+    struct stat by_fd {};
+    struct stat by_path {};
+    ASSERT_EQ(::fstat(fd->get(), &by_fd), 0);
+    ASSERT_EQ(::stat((real / "f").c_str(), &by_path), 0);
+    EXPECT_EQ(by_fd.st_ino, by_path.st_ino) << p;
+  }
+  EXPECT_TRUE(platform::open_trusted_path("/bin/sh")) << "Debian's /bin -> usr/bin, sh -> dash";
+}
+
+// Issue 11: whoever can write the directory holding a symlink can point it elsewhere.
+TEST_F(TrustedPath, ASymlinkInADirectoryOthersCanWriteIsRefused) {
+  const auto real = mkdir("real");
+  std::ofstream(real / "f") << "x";
+  const auto open_dir = mkdir("open", fs::perms(0775));
+  fs::create_symlink(real / "f", open_dir / "link");
+  auto fd = platform::open_trusted_path((open_dir / "link").string());
+  ASSERT_FALSE(fd);
+  EXPECT_EQ(fd.error().kind, platform::ErrorKind::Refused);
+  EXPECT_NE(fd.error().message.find("directory " + open_dir.string() +
+                                    " is writable by group or others (mode 0775)"),
+            std::string::npos)
+      << fd.error().message;
+}
+
+// A symlink whose target leads through another symlink: that one's directory is neither on the
+// path as given nor on the resolved one, and was never checked.
+TEST_F(TrustedPath, ASymlinkLeadingThroughAnUnsafeDirectoryIsRefused) {
+  const auto real = mkdir("real");
+  std::ofstream(real / "f") << "x";
+  const auto open_dir = mkdir("open", fs::perms(0777));
+  fs::create_directory_symlink(real, open_dir / "hop");
+  fs::create_symlink(open_dir / "hop" / "f", dir_.path() / "link");
+  auto fd = platform::open_trusted_path((dir_.path() / "link").string());
+  ASSERT_FALSE(fd);
+  EXPECT_NE(fd.error().message.find("directory " + open_dir.string() + " is writable"), std::string::npos)
+      << fd.error().message;
+}
+
+TEST_F(TrustedPath, MissingLoopingOrRelativePathsAreErrors) {
+  auto missing = platform::open_trusted_path((dir_.path() / "absent").string());
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().kind, platform::ErrorKind::NotFound);
+  EXPECT_NE(missing.error().message.find("absent does not exist"), std::string::npos)
+      << missing.error().message;
+  fs::create_symlink(dir_.path() / "b", dir_.path() / "a");
+  fs::create_symlink(dir_.path() / "a", dir_.path() / "b");
+  auto loop = platform::open_trusted_path((dir_.path() / "a").string());
+  ASSERT_FALSE(loop);
+  EXPECT_EQ(loop.error().errno_value, ELOOP) << loop.error().describe();
+  EXPECT_FALSE(platform::open_trusted_path("relative/f"));
+}
+
 class TrustedPathAsRoot : public TrustedPath {
  protected:
   void SetUp() override { ASSERT_EQ(::geteuid(), 0U) << "chown needs root (label e2e)"; }
