@@ -103,6 +103,18 @@ def main():
         check(("CreateTags on a volume that does not exist (EC2: InvalidVolume.NotFound)",
                        lambda: ec2.create_tags(Resources=["vol-0123456789abcdef0"],
                                                Tags=[{"Key": "a", "Value": "b"}])["ResponseMetadata"]["HTTPStatusCode"]))
+        s_ami = ec2.create_snapshot(VolumeId=v4)["SnapshotId"]
+        ami = ec2.register_image(Name="from-snapshot", RootDeviceName="/dev/sda1", BlockDeviceMappings=[
+            {"DeviceName": "/dev/sda1", "Ebs": {"SnapshotId": s_ami}}])["ImageId"]
+        check(("DescribeImages of an AMI registered from a snapshot: its snapshot (EC2: that snapshot)",
+                       lambda: [m["Ebs"].get("SnapshotId") for m in ec2.describe_images(
+                           ImageIds=[ami])["Images"][0]["BlockDeviceMappings"]] + [s_ami]))
+        check(("DeleteSnapshot of a snapshot a registered AMI uses (EC2: InvalidSnapshot.InUse)",
+                       lambda: ec2.delete_snapshot(SnapshotId=s_ami)["ResponseMetadata"]["HTTPStatusCode"]))
+        created = ec2.create_image(InstanceId=iid, Name="from-instance")["ImageId"]
+        created_snap = ec2.describe_images(ImageIds=[created])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+        check(("DeleteSnapshot of the snapshot CreateImage made (EC2: InvalidSnapshot.InUse)",
+                       lambda: ec2.delete_snapshot(SnapshotId=created_snap)["ResponseMetadata"]["HTTPStatusCode"]))
     print("gap: parameters are not checked against the model (EC2: UnknownParameter) -- moto reads the "
           "parameters it knows and ignores the rest; see tests/test_params.py")
     print("gap: signatures are not verified (EC2: AuthFailure) -- moto's server accepts any Authorization")

@@ -8,7 +8,12 @@ configuration fails loudly instead of being ignored.
 import copy
 import threading
 
-# EC2's documented request-rate defaults (token buckets: burst size, refill per second).
+# EC2's request-rate defaults (token buckets: burst size, refill per second), per account and
+# region: "Request throttling for the Amazon EC2 API", request token bucket sizes and refill
+# rates, https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html (formerly
+# .../AWSEC2/latest/APIReference/throttling.html). DeleteSnapshot and DeleteVolume have buckets
+# of their own, 100 and 5/s, shared by every caller in the account and region; issue 12 paces
+# prune's deletes below the DeleteSnapshot one.
 DEFAULT_BUCKETS = {
     "describe": {"burst": 100, "rate": 20},
     "mutating": {"burst": 50, "rate": 5},

@@ -24,6 +24,8 @@ from moto.core.exceptions import ServiceException
 from moto.core.serialize import EC2Serializer, SerializationContext, XFormedAttributePicker
 from moto.core.utils import get_service_model as moto_service_model
 from moto.ec2.models import ec2_backends
+from moto.ec2.models.amis import Ami
+from moto.ec2.utils import random_ami_id
 
 from .config import Config
 from .dataplane import DataPlane
@@ -69,6 +71,30 @@ def _matches(values: list, patterns: list[str]) -> bool:
     return any(_wildcard(p).fullmatch(str(v)) for v in values if v is not None for p in patterns)
 
 
+def parse_time(value) -> datetime.datetime:
+    """An ISO 8601 time with its zone ("2025-01-01T00:00:00Z", "...+02:00") as a naive UTC
+    datetime, the form moto keeps; ValueError names what is wrong."""
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r}: expected an ISO 8601 time string")
+    try:
+        dt = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r}: not an ISO 8601 time") from None
+    if dt.tzinfo is None:
+        raise ValueError(f"{value!r}: no time zone (end it with Z)")
+    return dt.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+
+
+class _AmiFromSnapshots(Ami):
+    """An AMI registered from snapshots. moto's Ami shows one 15 GiB snapshot that it created
+    itself; this one shows the block device mappings it was registered with."""
+    registered_mappings: list = []
+
+    @property
+    def block_device_mappings(self) -> list[dict]:
+        return self.registered_mappings
+
+
 @dataclass
 class VolumeRecord:
     available_at: float
@@ -110,6 +136,8 @@ class Ec2Engine:
         self.snapshots: dict[str, SnapshotRecord] = {}
         self.last_snapshot_at: dict[str, float] = {}
         self.client_tokens: dict[str, TokenRecord] = {}
+        # snapshot id -> AMIs registered from it (RegisterImage); an AMI counts while moto has it.
+        self.image_snapshots: dict[str, set[str]] = {}
         self._moto_conn: http.client.HTTPConnection | None = None
         self._model = moto_service_model("ec2")
 
@@ -186,7 +214,8 @@ class Ec2Engine:
         rec = self.snapshots.get(snap.id)
         view = {
             "SnapshotId": snap.id, "VolumeId": snap.volume.id, "State": state, "Progress": progress,
-            "StartTime": _from_epoch(rec.start) if rec else _utc(snap.start_time),
+            # moto's start_time: set at creation, or by the control (set_start_times).
+            "StartTime": _utc(snap.start_time),
             "OwnerId": snap.owner_id, "Description": snap.description or "",
             "VolumeSize": snap.volume.size, "Encrypted": bool(snap.encrypted),
             "StorageTier": "standard", "Tags": self._tags(snap.id),
@@ -585,8 +614,14 @@ class Ec2Engine:
 
     def delete_snapshot(self, p: dict) -> dict:
         snap = self.get_snapshot(p["SnapshotId"])
+        # moto refuses only the snapshots it made itself for CreateImage, not those a
+        # RegisterImage names (it ignores BlockDeviceMappings); EC2 refuses both.
+        users = sorted(self.image_snapshots.get(snap.id, set()) & set(self.backend.amis))
+        if users:
+            raise Ec2Error("InvalidSnapshot.InUse", f"The snapshot {snap.id} is currently in use by {users[0]}", 400)
         self._call(self.backend.delete_snapshot, snap.id)
         self.snapshots.pop(snap.id, None)
+        self.image_snapshots.pop(snap.id, None)
         if self.dataplane is not None:
             self.dataplane.delete_image(snap.id)
         return {}
@@ -635,6 +670,57 @@ class Ec2Engine:
             out["NextToken"] = token
         return out
 
+    # --- images -------------------------------------------------------------------------------
+    def register_image(self, p: dict) -> dict:
+        """RegisterImage from EBS snapshots, as EC2 does it: the AMI maps the snapshots it names
+        (moto ignores BlockDeviceMappings and makes a snapshot of its own), and those snapshots
+        cannot be deleted while the AMI is registered."""
+        name = p["Name"]
+        for ami in self.backend.amis.values():
+            if ami.owner_id == ACCOUNT_ID and ami.name == name:
+                raise Ec2Error("InvalidAMIName.Duplicate", f"AMI name {name} is already in use by AMI {ami.id}", 400)
+        tags = self._spec_tags(p, "image")
+        mappings, used = [], []
+        for bdm in p.get("BlockDeviceMappings", []):
+            if "DeviceName" not in bdm:
+                raise Ec2Error("MissingParameter", "The request must contain the parameter DeviceName", 400)
+            ebs = bdm.get("Ebs")
+            if ebs is None or "SnapshotId" not in ebs:
+                mappings.append({k: v for k, v in bdm.items() if k != "Ebs"})
+                continue
+            snap = self.get_snapshot(ebs["SnapshotId"])
+            if self.snapshot_state(snap)[0] != "completed":
+                raise incorrect_state(f"Snapshot '{snap.id}' is not in the 'completed' state.")
+            size = ebs.get("VolumeSize", snap.volume.size)
+            if size < snap.volume.size:
+                raise invalid_value(f"Volume of size {size}GB is smaller than snapshot '{snap.id}', "
+                                    f"expect size >= {snap.volume.size}GB")
+            mappings.append({"DeviceName": bdm["DeviceName"], "Ebs": {
+                "SnapshotId": snap.id, "VolumeSize": size,
+                "DeleteOnTermination": ebs.get("DeleteOnTermination", True),
+                "VolumeType": ebs.get("VolumeType", "gp2"), "Encrypted": bool(snap.encrypted)}})
+            used.append(snap.id)
+        if not used:
+            # No EBS snapshot named (e.g. an instance-store ImageLocation): moto's own behaviour.
+            ami = self._call(self.backend.register_image, name, p.get("Description", ""))
+        else:
+            root = p.get("RootDeviceName", mappings[0]["DeviceName"])
+            ami = _AmiFromSnapshots(self.backend, random_ami_id(), name=name,
+                                    description=p.get("Description", ""),
+                                    architecture=p.get("Architecture", "x86_64"),
+                                    virtualization_type=p.get("VirtualizationType", "hvm"),
+                                    root_device_type="ebs", root_device_name=root,
+                                    boot_mode=p.get("BootMode", "uefi"))
+            # moto's constructor made a snapshot for the AMI; EC2 makes none.
+            self.backend.snapshots.pop(ami.ebs_snapshot.id, None)
+            ami.registered_mappings = mappings
+            self.backend.amis[ami.id] = ami
+            for sid in used:
+                self.image_snapshots.setdefault(sid, set()).add(ami.id)
+        if tags:
+            self.backend.create_tags([ami.id], tags)
+        return {"ImageId": ami.id}
+
     # --- existence checks moto skips on tagging --------------------------------------------------
     def check_resources_exist(self, resource_ids: list[str]) -> None:
         for rid in resource_ids:
@@ -645,19 +731,52 @@ class Ec2Engine:
             elif rid.startswith("i-"):
                 self.get_instance(rid)
 
-    # --- fast path for tests and benchmarks -------------------------------------------------------
-    def bulk_snapshots(self, volume_id: str, count: int, tags: dict, description: str) -> list[str]:
-        """Creates completed snapshots straight in moto's backend (no image files)."""
-        vol = self.get_volume(volume_id)
+    # --- fast paths for tests and benchmarks ------------------------------------------------------
+    BULK_STATES = ("completed", "pending", "error")
+
+    def bulk_snapshots(self, volume_ids: list[str], count: int, tags: dict, description: str,
+                       state: str = "completed", start_time: datetime.datetime | None = None) -> list[str]:
+        """Creates snapshots straight in moto's backend (no image files): `count` rounds of one
+        snapshot per volume, in that order. "pending" ones stay pending (Progress 0%)."""
+        if state not in self.BULK_STATES:
+            raise ValueError(f"state: expected one of {', '.join(self.BULK_STATES)}")
+        vols = [self.get_volume(v) for v in volume_ids]
         ids = []
         now = time.time()
         for _ in range(count):
-            snap = self.backend.create_snapshot(vol.id, description)
-            if tags:
-                self.backend.create_tags([snap.id], tags)
-            self.snapshots[snap.id] = SnapshotRecord(now, now)
-            ids.append(snap.id)
+            for vol in vols:
+                snap = self.backend.create_snapshot(vol.id, description)
+                if tags:
+                    self.backend.create_tags([snap.id], tags)
+                if start_time is not None:
+                    snap.start_time = start_time
+                if state == "pending":
+                    self.snapshots[snap.id] = SnapshotRecord(now, float("inf"))
+                else:
+                    self.snapshots[snap.id] = SnapshotRecord(now, now, state)
+                ids.append(snap.id)
         return ids
+
+    def set_start_times(self, start_times) -> int:
+        """Sets StartTime of the account's snapshots ({snapshot id: ISO 8601 time}), all or none.
+        Only what DescribeSnapshots reports (and its start-time filter) changes: state and
+        progress keep their own clock."""
+        if not isinstance(start_times, dict) or not start_times:
+            raise ValueError("start_times: expected an object {snapshot id: ISO 8601 time}, not empty")
+        unknown = sorted(sid for sid in start_times
+                         if sid not in self.backend.snapshots or self.backend.snapshots[sid].owner_id != ACCOUNT_ID)
+        if unknown:
+            more = f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else ""
+            raise ValueError(f"start_times: not a snapshot of this account: {', '.join(unknown[:5])}{more}")
+        parsed = {}
+        for sid, value in start_times.items():
+            try:
+                parsed[sid] = parse_time(value)
+            except ValueError as e:
+                raise ValueError(f"start_times.{sid}: {e}") from None
+        for sid, dt in parsed.items():
+            self.backend.snapshots[sid].start_time = dt
+        return len(parsed)
 
     HANDLERS = {
         "CreateVolume": create_volume, "DeleteVolume": delete_volume,
@@ -665,6 +784,7 @@ class Ec2Engine:
         "DescribeVolumes": describe_volumes, "CreateSnapshot": create_snapshot,
         "CreateSnapshots": create_snapshots, "DeleteSnapshot": delete_snapshot,
         "CopySnapshot": copy_snapshot, "DescribeSnapshots": describe_snapshots,
+        "RegisterImage": register_image,
     }
 
 

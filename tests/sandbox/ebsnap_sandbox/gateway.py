@@ -15,7 +15,7 @@ from . import sigv4
 from .calllog import CallLog, loggable
 from .config import Config, ConfigError
 from .credentials import CredentialStore
-from .ec2 import Ec2Engine
+from .ec2 import Ec2Engine, parse_time
 from .errors import Ec2Error, dry_run_ok, error_body, request_limit_exceeded, unauthorized
 from .throttle import Throttler
 
@@ -168,19 +168,44 @@ class Gateway:
                     vols = list(self.engine.backend.volumes)
                 return 200, {v: dp.device_of(v) for v in vols if dp and dp.device_of(v)}
             if sub == "/snapshots/bulk" and method == "POST":
-                req = json.loads(body or b"{}")
-                count = int(req.get("count", 0))
-                if not 0 < count <= 100000:
-                    return 400, {"error": "count: expected 1..100000"}
+                return 200, self._bulk_snapshots(_control_object(body, {
+                    "volume_id", "volume_ids", "count", "tags", "description", "state", "start_time"}))
+            if sub == "/snapshots/start-time" and method == "POST":
+                req = _control_object(body, {"start_times"})
                 with self.engine.lock:
-                    ids = self.engine.bulk_snapshots(req["volume_id"], count, req.get("tags") or {},
-                                                     req.get("description", ""))
-                return 200, {"snapshot_ids": ids}
+                    return 200, {"updated": self.engine.set_start_times(req.get("start_times"))}
             return 404, {"error": f"no control resource {method} {sub or '/'}"}
         except (ConfigError, ValueError, KeyError, TypeError) as e:
             return 400, {"error": str(e)}
         except Ec2Error as e:
             return 400, {"error": e.code, "message": e.message}
+
+    def _bulk_snapshots(self, req: dict) -> dict:
+        if ("volume_id" in req) == ("volume_ids" in req):
+            raise ValueError("expected one of volume_id or volume_ids")
+        volume_ids = [req["volume_id"]] if "volume_id" in req else req["volume_ids"]
+        if (not isinstance(volume_ids, list) or not volume_ids
+                or not all(isinstance(v, str) for v in volume_ids)):
+            raise ValueError("volume_ids: expected a non-empty list of volume ids")
+        count = req.get("count", 0)
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 < count * len(volume_ids) <= 100000:
+            raise ValueError("count: expected 1..100000 snapshots in all")
+        tags = req.get("tags") or {}
+        if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
+            raise ValueError("tags: expected an object of strings")
+        description = req.get("description", "")
+        if not isinstance(description, str):
+            raise ValueError("description: expected a string")
+        start_time = None
+        if req.get("start_time") is not None:
+            try:
+                start_time = parse_time(req["start_time"])
+            except ValueError as e:
+                raise ValueError(f"start_time: {e}") from None
+        with self.engine.lock:
+            ids = self.engine.bulk_snapshots(volume_ids, count, tags, description,
+                                             req.get("state", "completed"), start_time)
+        return {"snapshot_ids": ids}
 
     def _handler_class(self):
         gateway = self
@@ -233,6 +258,17 @@ class Gateway:
                 self._serve("GET")
 
         return Handler
+
+
+def _control_object(body: bytes, keys: set[str]) -> dict:
+    """A control request's JSON object; an unknown key is refused, as in the configuration."""
+    req = json.loads(body or b"{}")
+    if not isinstance(req, dict):
+        raise ValueError("expected a JSON object")
+    unknown = sorted(set(req) - keys)
+    if unknown:
+        raise ValueError(f"unknown key '{unknown[0]}'")
+    return req
 
 
 def _error_code(body: bytes) -> str | None:

@@ -89,9 +89,25 @@ class Sandbox:
     def config(self) -> dict:
         return self._control("GET", "/config")
 
-    def bulk_snapshots(self, volume_id: str, count: int, tags: dict | None = None) -> list[str]:
+    def bulk_snapshots(self, volume_id: str | list[str], count: int, tags: dict | None = None,
+                       **extra) -> list[str]:
+        """extra: description, state ("completed", "pending", "error"), start_time (ISO 8601)."""
+        which = {"volume_ids": volume_id} if isinstance(volume_id, list) else {"volume_id": volume_id}
         return self._control("POST", "/snapshots/bulk",
-                             {"volume_id": volume_id, "count": count, "tags": tags or {}})["snapshot_ids"]
+                             {**which, "count": count, "tags": tags or {}, **extra})["snapshot_ids"]
+
+    def set_start_times(self, start_times: dict) -> int:
+        """{snapshot id: ISO 8601 time}: the StartTime DescribeSnapshots reports from now on."""
+        return self._control("POST", "/snapshots/start-time", {"start_times": start_times})["updated"]
+
+    def control_error(self, method: str, path: str, doc=None) -> tuple[int, dict]:
+        """A control request expected to fail: (HTTP status, JSON answer)."""
+        import urllib.error
+        try:
+            self._control(method, path, doc)
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+        raise AssertionError(f"{method} {path} succeeded")
 
     def tokens(self) -> dict:
         return self._control("GET", "/throttling")["tokens"]

@@ -65,6 +65,30 @@ class Throttling(SandboxTestCase):
         # Another category is not affected.
         self.ec2.describe_volumes()
 
+    def test_delete_snapshot_burst_is_ec2s_100_in_its_own_bucket(self):
+        # What prune paces against (issue 12): with EC2's defaults, a burst of DeleteSnapshot
+        # gets 100 through, plus 5/s refilled while it runs, then RequestLimitExceeded; other
+        # mutating actions draw on their own buckets.
+        sids = self.sb.bulk_snapshots(self.new_volume(), 400)
+        self.sb.configure({"throttling": {"enabled": True}})
+        started = time.monotonic()
+        ok = 0
+        for sid in sids:  # until the first refusal
+            result = outcome(self.ec2.delete_snapshot, SnapshotId=sid)
+            if result != "ok":
+                break
+            ok += 1
+        elapsed = time.monotonic() - started
+        self.assertEqual(result, "RequestLimitExceeded")
+        self.assertGreaterEqual(ok, 100)
+        self.assertLessEqual(ok, 100 + int(5 * elapsed) + 1, f"{ok} deletions in {elapsed:.2f} s")
+        tokens = self.sb.tokens()
+        self.assertNotIn("mutating", tokens)
+        self.assertLess(tokens["DeleteSnapshot"], 5 * (time.monotonic() - started) + 1)
+        # DeleteVolume: its own bucket, still full.
+        self.ec2.delete_volume(VolumeId=self.new_volume())
+        self.assertGreater(self.sb.tokens()["DeleteVolume"], 98)
+
     def test_throttled_call_is_503_request_limit_exceeded(self):
         self.sb.configure({"throttling": {"enabled": True, "buckets": {"describe": {"burst": 1, "rate": 0.01}}}})
         self.ec2.describe_volumes()

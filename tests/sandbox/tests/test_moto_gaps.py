@@ -197,5 +197,68 @@ class SnapshotsDetails(SandboxTestCase):
         self.assertEqual(len(everything), len(amazon) + len(self_ids))
 
 
+class ImagesFromSnapshots(SandboxTestCase):
+    """RegisterImage from a snapshot: moto ignores BlockDeviceMappings, so it neither shows the
+    snapshot in the AMI nor refuses to delete it (check_moto_gaps.py)."""
+
+    def register(self, snapshot_id: str, name: str) -> str:
+        return self.ec2.register_image(
+            Name=name, RootDeviceName="/dev/sda1", VirtualizationType="hvm", Architecture="x86_64",
+            BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"SnapshotId": snapshot_id}}])["ImageId"]
+
+    def test_delete_snapshot_used_by_a_registered_ami_is_in_use(self):
+        vid = self.new_volume()
+        sid = self.ec2.create_snapshot(VolumeId=vid)["SnapshotId"]
+        other = self.ec2.create_snapshot(VolumeId=vid)["SnapshotId"]
+        before = {s["SnapshotId"] for s in self.ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+        ami = self.sb.aws("register-image", "--name", "restore-test", "--root-device-name", "/dev/sda1",
+                          "--block-device-mappings", f"DeviceName=/dev/sda1,Ebs={{SnapshotId={sid}}}")["ImageId"]
+        # The AMI maps the snapshot it was registered from, and EC2 makes no snapshot of its own.
+        [image] = self.ec2.describe_images(ImageIds=[ami])["Images"]
+        self.assertEqual([(m["DeviceName"], m["Ebs"]["SnapshotId"]) for m in image["BlockDeviceMappings"]],
+                         [("/dev/sda1", sid)])
+        self.assertEqual(image["RootDeviceName"], "/dev/sda1")
+        after = {s["SnapshotId"] for s in self.ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+        self.assertEqual(after, before)
+
+        err = self.assertAwsError("InvalidSnapshot.InUse", "delete-snapshot", "--snapshot-id", sid)
+        self.assertIn(f"The snapshot {sid} is currently in use by {ami}", err.stderr)
+        err = self.assertBotoError("InvalidSnapshot.InUse", self.ec2.delete_snapshot, SnapshotId=sid, status=400)
+        self.assertEqual(err["Error"]["Message"], f"The snapshot {sid} is currently in use by {ami}")
+        self.assertIn(sid, {s["SnapshotId"] for s in self.ec2.describe_snapshots(SnapshotIds=[sid])["Snapshots"]})
+        self.ec2.delete_snapshot(SnapshotId=other)  # a snapshot no AMI uses goes
+
+        # Once the AMI is deregistered, the snapshot can be deleted.
+        self.ec2.deregister_image(ImageId=ami)
+        self.ec2.delete_snapshot(SnapshotId=sid)
+        self.assertBotoError("InvalidSnapshot.NotFound", self.ec2.describe_snapshots, SnapshotIds=[sid])
+
+    def test_every_ami_using_the_snapshot_holds_it(self):
+        sid = self.ec2.create_snapshot(VolumeId=self.new_volume())["SnapshotId"]
+        first, second = self.register(sid, "holder-1"), self.register(sid, "holder-2")
+        self.ec2.deregister_image(ImageId=first)
+        err = self.assertBotoError("InvalidSnapshot.InUse", self.ec2.delete_snapshot, SnapshotId=sid)
+        self.assertIn(second, err["Error"]["Message"])
+        self.ec2.deregister_image(ImageId=second)
+        self.ec2.delete_snapshot(SnapshotId=sid)
+
+    def test_register_image_errors(self):
+        sid = self.ec2.create_snapshot(VolumeId=self.new_volume())["SnapshotId"]
+        ami = self.register(sid, "taken")
+        self.addCleanup(self.ec2.deregister_image, ImageId=ami)
+        self.assertBotoError("InvalidAMIName.Duplicate", self.register, sid, "taken")
+        self.assertBotoError("InvalidSnapshot.NotFound", self.register, "snap-0123456789abcdef0", "missing")
+        pending = self.sb.bulk_snapshots(self.new_volume(), 1, state="pending")[0]
+        self.assertBotoError("IncorrectState", self.register, pending, "pending")
+
+    def test_create_image_snapshot_is_in_use_too(self):
+        # Not a gap: moto refuses the snapshot CreateImage made; the gateway keeps that.
+        ami = self.ec2.create_image(InstanceId=self.sb.instance_id, Name="from-instance")["ImageId"]
+        sid = self.ec2.describe_images(ImageIds=[ami])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+        self.assertBotoError("InvalidSnapshot.InUse", self.ec2.delete_snapshot, SnapshotId=sid)
+        self.ec2.deregister_image(ImageId=ami)
+        self.ec2.delete_snapshot(SnapshotId=sid)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -33,6 +33,28 @@ class DryRunAndPermissions(SandboxTestCase):
         self.sb.configure({"allowed_actions": None})
         self.ec2.describe_snapshots(OwnerIds=["self"])
 
+    def test_register_image_is_permissioned_dry_run_and_logged(self):
+        sid = self.ec2.create_snapshot(VolumeId=self.new_volume())["SnapshotId"]
+        kwargs = {"Name": "permissioned", "RootDeviceName": "/dev/sda1",
+                  "BlockDeviceMappings": [{"DeviceName": "/dev/sda1", "Ebs": {"SnapshotId": sid}}]}
+        images = {i["ImageId"] for i in self.ec2.describe_images(Owners=["self"])["Images"]}
+        self.assertBotoError("DryRunOperation", self.ec2.register_image, DryRun=True, status=412, **kwargs)
+        self.sb.configure({"allowed_actions": ["DescribeImages", "DeleteSnapshot"]})
+        self.assertBotoError("UnauthorizedOperation", self.ec2.register_image, DryRun=True, status=403, **kwargs)
+        self.assertBotoError("UnauthorizedOperation", self.ec2.register_image, status=403, **kwargs)
+        self.assertEqual({i["ImageId"] for i in self.ec2.describe_images(Owners=["self"])["Images"]}, images)
+        self.sb.configure({"allowed_actions": None})
+        ami = self.ec2.register_image(**kwargs)["ImageId"]
+        self.addCleanup(self.ec2.deregister_image, ImageId=ami)
+        logged = [c for c in self.sb.calls() if c["action"] == "RegisterImage"]
+        self.assertEqual([(c["status"], c["error"]) for c in logged],
+                         [(412, "DryRunOperation"), (403, "UnauthorizedOperation"),
+                          (403, "UnauthorizedOperation"), (200, None)])
+        self.assertEqual(logged[-1]["params"]["BlockDeviceMapping.1.Ebs.SnapshotId"], sid)
+        self.sb.configure({"allowed_actions": ["DeleteSnapshot"]})
+        self.assertBotoError("InvalidSnapshot.InUse", self.ec2.delete_snapshot, SnapshotId=sid)
+        self.assertEqual(self.sb.calls()[-1]["error"], "InvalidSnapshot.InUse")
+
     def test_dry_run_still_checks_parameters(self):
         status, text = self.sb.raw_call({"Action": "CreateVolume", "Version": "2016-11-15", "DryRun": "true",
                                          "AvailabilityZone": self.sb.az, "Sise": "1"})
