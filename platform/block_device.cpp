@@ -1,5 +1,7 @@
 #include "platform/block_device.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 
@@ -63,6 +65,40 @@ bool name_matches_hint(std::string_view devnode, std::string_view device_hint) {
   if (dev == hint) return true;
   const auto twin = xen_twin(hint);
   return twin.has_value() && base(*twin) == dev;
+}
+
+bool same_disk(const DeviceIdentity& a, const DeviceIdentity& b) {
+  if (a.devnum != b.devnum) return false;
+  return a.diskseq == 0 || b.diskseq == 0 || a.diskseq == b.diskseq;
+}
+
+Judgement judge_device(const BlockDevice& d, const VolumeQuery& q, bool present_before_watch) {
+  // A node without medium (an unused loop device, a removed disk) is nobody's volume.
+  if (d.devnode.empty() || d.size_bytes == 0) return {};
+  if (!d.serial.empty()) {
+    return serial_matches(d.serial, q.volume_id) ? Judgement{Verdict::Accepted, {}} : Judgement{};
+  }
+  // No serial (Xen): the kernel's name, or a name a udev rule gave it as a symlink.
+  std::string shown = d.devnode;  // and the link that carries the name, if it is one
+  if (!name_matches_hint(d.devnode, q.device_hint)) {
+    const auto link =
+        std::ranges::find_if(d.devlinks, [&](const std::string& l) { return name_matches_hint(l, q.device_hint); });
+    if (link == d.devlinks.end()) return {};
+    shown += " (" + *link + ")";
+  }
+  auto refused = [&](std::string why) {
+    return Judgement{Verdict::Refused, fmt::format("{} has no serial and {}: not provably {}", shown, why, q.volume_id)};
+  };
+  if (present_before_watch) return refused("was there before AttachVolume");
+  if (q.size_bytes == 0) return refused("the volume's size is not known");
+  if (d.size_bytes != q.size_bytes) {
+    return refused(fmt::format("is {} bytes, the volume {} bytes", d.size_bytes, q.size_bytes));
+  }
+  if (q.accepted && !same_disk(identity_of(d), *q.accepted)) {
+    return refused(fmt::format("is no longer the disk accepted (dev {} diskseq {}, now dev {} diskseq {})",
+                               q.accepted->devnum, q.accepted->diskseq, d.devnum, d.diskseq));
+  }
+  return {Verdict::Accepted, {}};
 }
 
 }  // namespace platform

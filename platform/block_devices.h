@@ -37,11 +37,17 @@ class BlockDevices {
  public:
   virtual ~BlockDevices() = default;
 
-  // Starts listening for block devices; call before AttachVolume.
+  // Starts listening for block devices and records the disks present now (the watch's State):
+  // call before AttachVolume.
   [[nodiscard]] virtual Result<VolumeWatch> arm_watch() = 0;
 
-  // The device whose own serial is the volume id (or, for a device without serial, whose name is
-  // the hint or its xvd twin): already present, or appearing before `deadline` (Timeout then).
+  // The device whose own serial is the volume id, already present or appearing before `deadline`;
+  // or, for a device without serial (Xen), one that was not there when `watch` was armed, whose
+  // name is the hint or its xvd twin and whose size is query.size_bytes (judge_device). A device
+  // without serial that fails this is not taken and the wait goes on (the genuine one may still
+  // come). Timeout at `deadline`, its message "… did not appear before the deadline" followed by
+  // "; <why>" for each device refused; Mismatch at once for a refused device that was there
+  // before the watch when query.already_attached.
   [[nodiscard]] virtual Result<BlockDevice> wait_for_volume(VolumeWatch& watch, const VolumeQuery& query,
                                                             Deadline deadline) = 0;
 
@@ -51,7 +57,8 @@ class BlockDevices {
   // The device present now whose serial is the volume id, or nullopt.
   [[nodiscard]] virtual Result<std::optional<BlockDevice>> find_by_serial(const std::string& volume_id) = 0;
 
-  // Re-checks that `devnode` is the volume (before mkfs and before mount): Mismatch otherwise.
+  // Re-checks that `devnode` is the volume (before mkfs and before mount): by serial, or without one
+  // by name, size and (query.accepted) the very disk accepted. Mismatch otherwise.
   [[nodiscard]] virtual Result<BlockDevice> verify(const std::string& devnode, const VolumeQuery& query) = 0;
 
   // Nothing holds the device: opened O_EXCL (and closed), which fails with EBUSY while it is

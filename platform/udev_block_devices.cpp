@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "ebsnap/try.h"
@@ -29,6 +30,14 @@ class UdevWatchState final : public VolumeWatch::State {
  public:
   UdevPtr udev;
   UdevMonitorPtr monitor;  // null without udevd: the waits poll sysfs instead
+  // The disks with a medium when the watch was armed: none of them, whatever its name, can be a
+  // volume attached after, so a device without serial among them is never taken (it may be an
+  // instance-store disk carrying the name the volume was attached with).
+  std::vector<BlockDevice> before;
+
+  [[nodiscard]] bool present_before(const BlockDevice& d) const {
+    return std::ranges::any_of(before, [&](const BlockDevice& b) { return same_disk(identity_of(b), identity_of(d)); });
+  }
 };
 
 std::string trim(std::string s) {
@@ -64,6 +73,7 @@ BlockDevice from_sysfs(const fs::path& link) {
   // NVMe namespaces: the controller (device/) carries the serial; EBS puts "vol0123…" there.
   d.serial = read_small_file(dir / "device" / "serial");
   d.size_bytes = parse_u64(read_small_file(dir / "size")) * 512;
+  d.diskseq = parse_u64(read_small_file(dir / "diskseq"));
   const std::string dev = read_small_file(dir / "dev");
   if (const auto colon = dev.find(':'); colon != std::string::npos) {
     d.devnum = makedev(static_cast<unsigned>(parse_u64(dev.substr(0, colon))),
@@ -87,6 +97,7 @@ BlockDevice from_udev(udev_device* dev, const UdevOptions& options) {
   if (const char* size = udev_device_get_sysattr_value(dev, "size")) {
     d.size_bytes = parse_u64(trim(size)) * 512;
   }
+  if (const char* seq = udev_device_get_sysattr_value(dev, "diskseq")) d.diskseq = parse_u64(trim(seq));
   d.devnum = udev_device_get_devnum(dev);
   const std::string prefix = options.by_id_dir + "/";
   std::string any_by_id;
@@ -104,12 +115,8 @@ BlockDevice from_udev(udev_device* dev, const UdevOptions& options) {
   return d;
 }
 
-bool matches(const BlockDevice& d, const VolumeQuery& q) {
-  if (d.devnode.empty() || d.size_bytes == 0) return false;
-  if (!d.serial.empty()) return serial_matches(d.serial, q.volume_id);
-  // No serial (Xen): the kernel's name, or a name a udev rule gave it as a symlink.
-  if (name_matches_hint(d.devnode, q.device_hint)) return true;
-  return std::ranges::any_of(d.devlinks, [&](const std::string& l) { return name_matches_hint(l, q.device_hint); });
+bool has_serial_of(const BlockDevice& d, const std::string& volume_id) {
+  return !d.devnode.empty() && d.size_bytes != 0 && !d.serial.empty() && serial_matches(d.serial, volume_id);
 }
 
 long long ms_left(Deadline deadline) {
@@ -159,7 +166,7 @@ UdevBlockDevices::UdevBlockDevices(UdevOptions options) : options_(std::move(opt
   if (!udevd_running_) {
     log_udev().warn(
         "udevd is not running (nothing listens on {}): waiting for devices by polling sysfs, and volumes are "
-        "recognised only by NVMe serial or device name",
+        "recognised only by NVMe serial, or by device name and size for a disk that appears after the watch",
         options_.udev_control);
   }
 }
@@ -179,6 +186,13 @@ Result<VolumeWatch> UdevBlockDevices::arm_watch() {
     if (const int rc = udev_monitor_enable_receiving(state->monitor.get()); rc < 0) {
       return fail_errno("udev monitor enable receiving", -rc);
     }
+  }
+  // Listed once the monitor receives, so no disk falls between the two: one that appeared in that
+  // instant counts as there before, which can only refuse, never wrongly accept (AttachVolume
+  // is sent after arm_watch returns).
+  EBSNAP_TRY_ASSIGN(auto all, list());
+  for (auto& d : all) {
+    if (d.size_bytes != 0) state->before.push_back(std::move(d));
   }
   return VolumeWatch{std::move(state)};
 }
@@ -217,7 +231,11 @@ Result<std::string> UdevBlockDevices::serial_of(const std::string& devnode) {
 
 Result<BlockDevice> UdevBlockDevices::verify(const std::string& devnode, const VolumeQuery& query) {
   EBSNAP_TRY_ASSIGN(auto d, describe_devnode(devnode, options_, udevd_running_));
-  if (!matches(d, query)) {
+  // Whether it was there before the watch was settled when it was accepted; what can change since
+  // is its serial, its size and (query.accepted) which disk holds the name.
+  const auto judged = judge_device(d, query, /*present_before_watch=*/false);
+  if (judged.verdict == Verdict::Refused) return fail(ErrorKind::Mismatch, devnode + ": " + judged.why);
+  if (judged.verdict != Verdict::Accepted) {
     return fail(ErrorKind::Mismatch,
                 devnode + " (" + d.devnode + ", serial '" + d.serial + "') is not volume " + query.volume_id);
   }
@@ -240,7 +258,7 @@ Result<std::optional<BlockDevice>> UdevBlockDevices::find_by_serial(const std::s
   }
   EBSNAP_TRY_ASSIGN(auto all, list());
   for (auto& d : all) {
-    if (!d.serial.empty() && matches(d, query)) return std::optional<BlockDevice>(std::move(d));
+    if (has_serial_of(d, volume_id)) return std::optional<BlockDevice>(std::move(d));
   }
   return std::optional<BlockDevice>{};
 }
@@ -250,8 +268,22 @@ Result<BlockDevice> UdevBlockDevices::wait_for_volume(VolumeWatch& watch, const 
   auto* state = dynamic_cast<UdevWatchState*>(watch.state());
   if (state == nullptr)
     return fail(ErrorKind::Refused, "wait_for_volume: watch not armed by UdevBlockDevices");
-  log_udev().debug("wait volume_id={} device_hint={} timeout_ms={}", query.volume_id, query.device_hint,
-                   ms_left(deadline));
+  log_udev().debug("wait volume_id={} device_hint={} size_bytes={} timeout_ms={}", query.volume_id,
+                   query.device_hint, query.size_bytes, ms_left(deadline));
+  // Devices with the volume's name but no proof, by devnode: named in the Timeout error.
+  std::map<std::string, std::string> refused;
+  // Judged with what the watch saw at arm time; Mismatch at once for a device that will never be
+  // provable (query.already_attached).
+  auto judge = [&](const BlockDevice& d) -> Result<Verdict> {
+    const bool before = state->present_before(d);
+    auto j = judge_device(d, query, before);
+    if (j.verdict != Verdict::Refused) return j.verdict;
+    if (before && query.already_attached) return fail(ErrorKind::Mismatch, j.why);
+    if (auto [it, added] = refused.insert_or_assign(d.devnode, j.why); added) {
+      log_udev().warn("volume_id={} device={} refused=\"{}\"", query.volume_id, d.devnode, it->second);
+    }
+    return j.verdict;
+  };
   auto check_present = [&]() -> Result<std::optional<BlockDevice>> {
     if (!query.volume_id.empty()) {
       auto found = find_by_serial(query.volume_id);
@@ -260,7 +292,9 @@ Result<BlockDevice> UdevBlockDevices::wait_for_volume(VolumeWatch& watch, const 
     if (!query.device_hint.empty()) {
       EBSNAP_TRY_ASSIGN(auto all, list());
       for (auto& d : all) {
-        if (d.serial.empty() && matches(d, query)) return std::optional<BlockDevice>(std::move(d));
+        if (!d.serial.empty()) continue;
+        EBSNAP_TRY_ASSIGN(const auto verdict, judge(d));
+        if (verdict == Verdict::Accepted) return std::optional<BlockDevice>(std::move(d));
       }
     }
     return std::optional<BlockDevice>{};
@@ -312,22 +346,27 @@ Result<BlockDevice> UdevBlockDevices::wait_for_volume(VolumeWatch& watch, const 
       // Loop devices (the sandbox, the tests) get "change" when a file is attached; NVMe "add".
       if (act != "add" && act != "change") continue;
       BlockDevice d = from_udev(dev.get(), options_);
-      if (!matches(d, query)) continue;
+      EBSNAP_TRY_ASSIGN(const auto verdict, judge(d));
+      if (verdict != Verdict::Accepted) continue;
       // Re-read from the udev database by device number: the event and the device must agree.
       auto confirmed = verify(d.devnode, query);
       if (!confirmed) {
         log_udev().warn("event device={} did not verify: {}", d.devnode, confirmed.error().message);
         continue;
       }
+      EBSNAP_TRY_ASSIGN(const auto still, judge(*confirmed));
+      if (still != Verdict::Accepted) continue;
       log_udev().info("volume_id={} device={} serial={} action={}", query.volume_id, confirmed->devnode,
                       confirmed->serial, act);
       return *confirmed;
     }
   }
+  std::string seen;
+  for (const auto& [node, why] : refused) seen += "; " + why;
   return fail(ErrorKind::Timeout,
               "volume " + query.volume_id +
                   (query.device_hint.empty() ? "" : " (device " + query.device_hint + ")") +
-                  " did not appear before the deadline");
+                  " did not appear before the deadline" + seen);
 }
 
 Result<void> UdevBlockDevices::check_not_in_use(const std::string& devnode) {

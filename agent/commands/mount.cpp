@@ -58,6 +58,7 @@ struct Item {
   bool newest_is_pending = false;         // the snapshot was pending when chosen
   bool reused = false;                    // a volume left by an earlier run that died
   bool started = false;  // its attach-and-mount thread runs: only that thread touches it now
+  std::optional<platform::DeviceIdentity> accepted;  // the disk wait_for_volume took as the volume
   std::chrono::steady_clock::time_point began{};
 };
 
@@ -83,11 +84,14 @@ class Mount {
   void attach_and_mount(Item& item);
   void finish(Item& item);
   [[nodiscard]] ec2::Result<std::string> attach(Item& item);
-  [[nodiscard]] std::string diagnose_missing_device(const Item& item, const std::string& name);
+  // `refused`: what wait_for_volume saw under the volume's name and could not take ("" if nothing).
+  [[nodiscard]] std::string diagnose_missing_device(const Item& item, const std::string& name,
+                                                    const std::string& refused);
   void format_and_mount(Item& item, const std::string& devnode);
   [[nodiscard]] bool format(Item& item, const std::string& devnode, const FormatDecision& decision);
   [[nodiscard]] HookContext hook_context(const Item& item) const;
   [[nodiscard]] FormatInputs format_inputs(const Item& item) const;
+  [[nodiscard]] static platform::VolumeQuery device_query(const Item& item);
   void error(const std::string& line);
 
   const RunContext& c_;
@@ -128,6 +132,16 @@ FormatInputs Mount::format_inputs(const Item& item) const {
                   .configured = item.volume->filesystem};
   if (item.attempt) in.attempt_formatted = item.attempt->formatted;
   return in;
+}
+
+// What the volume's device is checked against: its serial, or (Xen, no serial) the name it was
+// attached with, its size and, once accepted, that very disk.
+platform::VolumeQuery Mount::device_query(const Item& item) {
+  return platform::VolumeQuery{.volume_id = item.ec2_volume->id.value,
+                               .device_hint = item.out.attached_as.value_or(item.volume->device),
+                               .size_bytes = platform::gib_bytes(static_cast<std::uint64_t>(item.ec2_volume->size_gib)),
+                               .accepted = item.accepted,
+                               .already_attached = item.stage == Stage::WaitDevice};
 }
 
 // Observe (one DescribeVolumes, the mount table, the attempt files), then decide per volume.
@@ -467,7 +481,7 @@ ec2::Result<std::string> Mount::attach(Item& item) {
   }
 }
 
-std::string Mount::diagnose_missing_device(const Item& item, const std::string& name) {
+std::string Mount::diagnose_missing_device(const Item& item, const std::string& name, const std::string& refused) {
   const auto& id = item.ec2_volume->id;
   auto described = s_.ec2.describe_volumes(ec2::DescribeVolumesOptions{.volume_ids = {id}});
   std::string ec2_says = "EC2 could not be asked";
@@ -479,8 +493,9 @@ std::string Mount::diagnose_missing_device(const Item& item, const std::string& 
       ec2_says = fmt::format("EC2 says the volume is {} and not attached here", ec2::to_string(v.state));
     }
   }
-  return fmt::format("no block device with serial {} appeared within {} s after attaching as {} ({})", id.value,
-                     c_.config.timeouts.device_wait.count(), name, ec2_says);
+  return fmt::format("no block device with serial {} appeared within {} s after attaching as {} ({}){}", id.value,
+                     c_.config.timeouts.device_wait.count(), name, ec2_says,
+                     refused.empty() ? "" : "; refused: " + refused);
 }
 
 // Step 3: attach with the udev watch armed first; the device with the volume's serial is the
@@ -505,12 +520,37 @@ void Mount::attach_and_mount(Item& item) {
     log_agent().info("mount group={} mount_point={} volume_id={} device={} attach=sent attach_ms={}", item.group->name,
                      v.mount_point, item.ec2_volume->id, name, attach_ms.count());
   }
-  const platform::VolumeQuery query{.volume_id = item.ec2_volume->id.value, .device_hint = name};
+  const auto query = device_query(item);
   auto device = s_.devices.wait_for_volume(*watch, query, s_.clock.monotonic() + c_.config.timeouts.device_wait);
   if (!device) {
-    if (device.error().kind == platform::ErrorKind::Timeout) return fail(item, diagnose_missing_device(item, name));
-    return fail(item, "waiting for the device: " + device.error().describe());
+    const auto& e = device.error();
+    if (e.kind == platform::ErrorKind::Timeout) {
+      const auto semicolon = e.message.find("; ");
+      return fail(item, diagnose_missing_device(item, name,
+                                                semicolon == std::string::npos ? "" : e.message.substr(semicolon + 2)));
+    }
+    if (e.kind == platform::ErrorKind::Mismatch && query.already_attached) {
+      // Attached before this run, on a device without serial (Xen) that was there before this run
+      // looked: its name proves nothing (an instance-store disk can carry it), and no new device
+      // will appear to prove it. Only a fresh attachment can, and only a volume this boot's
+      // restore attempt names is attached again after a detach (any other would be replaced by a
+      // new volume: decide_volume takes no volume on its tags alone).
+      const auto& id = item.ec2_volume->id.value;
+      const std::string what_to_do =
+          item.decision.attempt
+              ? fmt::format("detach it (aws ec2 detach-volume --volume-id {}, once nothing uses that device) and run "
+                            "mount again: its restore attempt attaches it afresh",
+                            id)
+              : fmt::format("detaching it would not help (without this boot's restore attempt a new volume would "
+                            "take its place): check by hand that the device is {} and mount it on {} yourself",
+                            id, v.mount_point);
+      return fail(item, fmt::format("volume {} was attached as {} before this run, so its device cannot be proven: "
+                                    "{}; {}",
+                                    id, name, e.message, what_to_do));
+    }
+    return fail(item, "waiting for the device: " + e.describe());
   }
+  item.accepted = platform::identity_of(*device);
   item.out.devnode = device->devnode;
   item.out.steps.push_back(mount_step::wait_device());
   log_agent().info("mount group={} mount_point={} volume_id={} devnode={} serial={} device=arrived", item.group->name,
@@ -521,9 +561,7 @@ void Mount::attach_and_mount(Item& item) {
 // mkfs (after the serial is checked again), recorded in the attempt once done: a rerun after a
 // kill tells a completed mkfs from an interrupted one by that record, not by what blkid finds.
 bool Mount::format(Item& item, const std::string& devnode, const FormatDecision& decision) {
-  const platform::VolumeQuery query{.volume_id = item.ec2_volume->id.value,
-                                    .device_hint = item.out.attached_as.value_or("")};
-  if (auto ok = s_.devices.verify(devnode, query); !ok) {
+  if (auto ok = s_.devices.verify(devnode, device_query(item)); !ok) {
     fail(item, "refusing mkfs: " + ok.error().describe());
     return false;
   }
@@ -573,9 +611,9 @@ void Mount::format_and_mount(Item& item, const std::string& devnode) {
   }
   item.out.steps.push_back(mount_step::format(decision));
   item.out.filesystem = decision.fs_type;
-  const platform::VolumeQuery query{.volume_id = item.ec2_volume->id.value,
-                                    .device_hint = item.out.attached_as.value_or("")};
-  if (auto ok = s_.devices.verify(devnode, query); !ok) return fail(item, "refusing to mount: " + ok.error().describe());
+  if (auto ok = s_.devices.verify(devnode, device_query(item)); !ok) {
+    return fail(item, "refusing to mount: " + ok.error().describe());
+  }
   if (auto pre = item.hooks->pre_volume(hook_context(item)); !pre) return fail(item, pre.error().describe());
   // Looked at again just before mounting: something mounted there since it was observed (by hand,
   // by systemd; another ebsnap holds the group's lock) would be hidden under a second mount.

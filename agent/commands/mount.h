@@ -15,8 +15,10 @@
 //   2. one batched DescribeVolumes per poll round until they are available;
 //   3. per volume, on a thread of its own from the moment it is available: arm the udev watch,
 //      AttachVolume (a device name in use → the next free one), the device whose serial is the
-//      volume id is the proof of attachment; blkid and decide_format (from a snapshot: must carry
-//      a filesystem; new: must be empty, then mkfs), the serial checked again before mkfs and
+//      volume id is the proof of attachment (Xen, no serial: a disk that appeared after the watch
+//      under that name with the volume's size; one already attached before the run cannot be
+//      proven and fails at once); blkid and decide_format (from a snapshot: must carry a
+//      filesystem; new: must be empty, then mkfs), the device checked again before mkfs and
 //      before mount; mount (undone on failure paths).
 // Hooks (agent/core/hook_phases.h): pre_mounts/post_mounts around a group that has work to do,
 // pre_mount/post_mount around each mount, on_failure for each failure.

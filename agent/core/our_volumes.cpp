@@ -67,7 +67,9 @@ platform::Result<MountedAt> mounted_volume_at(platform::Mounter& mounter, platfo
   out.fs_type = mounted->fs_type;
   for (const auto& v : candidates) {
     const auto* a = attachment_to(v, instance);
-    auto verified = devices.verify(out.source, {.volume_id = v.id.value, .device_hint = a ? a->device : ""});
+    auto verified = devices.verify(out.source, {.volume_id = v.id.value,
+                                                .device_hint = a ? a->device : "",
+                                                .size_bytes = platform::gib_bytes(static_cast<std::uint64_t>(v.size_gib))});
     if (verified) {
       out.volume = v;
       return out;

@@ -1,17 +1,27 @@
 #include "platform/testing/fake_block_devices.h"
 
+#include <algorithm>
+
 namespace platform {
 namespace {
-class FakeWatchState final : public VolumeWatch::State {};
+// The disks present at arm time, as the real watch records them.
+class FakeWatchState final : public VolumeWatch::State {
+ public:
+  std::vector<DeviceIdentity> before;
 
-bool matches(const BlockDevice& d, const VolumeQuery& q) {
-  if (!d.serial.empty()) return serial_matches(d.serial, q.volume_id);
-  return name_matches_hint(d.devnode, q.device_hint);
-}
+  [[nodiscard]] bool present_before(const BlockDevice& d) const {
+    return std::ranges::any_of(before, [&](const DeviceIdentity& b) { return same_disk(b, identity_of(d)); });
+  }
+};
 }  // namespace
 
 void FakeBlockDevices::add_device(BlockDevice device, ProbeResult content) {
   std::lock_guard lock(mutex_);
+  add_device_locked(std::move(device), std::move(content));
+}
+
+void FakeBlockDevices::add_device_locked(BlockDevice device, ProbeResult content) {
+  if (device.diskseq == 0) device.diskseq = next_diskseq_++;
   std::string key = device.devnode;
   devices_.insert_or_assign(key, Entry{std::move(device), std::move(content)});
 }
@@ -46,34 +56,53 @@ std::vector<std::string> FakeBlockDevices::mkfs_calls() const {
   return mkfs_calls_;
 }
 
-std::optional<BlockDevice> FakeBlockDevices::match_locked(const VolumeQuery& query) const {
+Result<std::optional<BlockDevice>> FakeBlockDevices::match_locked(const VolumeQuery& query, const VolumeWatch& watch,
+                                                                     std::vector<std::string>& refused) const {
+  const auto* state = dynamic_cast<const FakeWatchState*>(watch.state());
   for (const auto& [node, entry] : devices_) {
-    if (matches(entry.device, query)) return entry.device;
+    const bool before = state->present_before(entry.device);
+    auto j = judge_device(entry.device, query, before);
+    if (j.verdict == Verdict::Accepted) return std::optional<BlockDevice>(entry.device);
+    if (j.verdict != Verdict::Refused) continue;
+    if (before && query.already_attached) return fail(ErrorKind::Mismatch, j.why);
+    if (std::ranges::find(refused, j.why) == refused.end()) refused.push_back(j.why);
   }
-  return std::nullopt;
+  return std::optional<BlockDevice>{};
 }
 
 Result<VolumeWatch> FakeBlockDevices::arm_watch() {
-  return VolumeWatch{std::make_unique<FakeWatchState>()};
+  auto state = std::make_unique<FakeWatchState>();
+  std::lock_guard lock(mutex_);
+  for (const auto& [node, entry] : devices_) {
+    if (entry.device.size_bytes != 0) state->before.push_back(identity_of(entry.device));
+  }
+  return VolumeWatch{std::move(state)};
 }
 
 Result<BlockDevice> FakeBlockDevices::wait_for_volume(VolumeWatch& watch, const VolumeQuery& query,
                                                       Deadline /*deadline*/) {
-  if (!watch.armed()) return fail(ErrorKind::Refused, "wait_for_volume: watch not armed");
+  if (!watch.armed() || dynamic_cast<FakeWatchState*>(watch.state()) == nullptr) {
+    return fail(ErrorKind::Refused, "wait_for_volume: watch not armed by FakeBlockDevices");
+  }
   Arrival arrival;
+  std::vector<std::string> refused;
   {
     std::lock_guard lock(mutex_);
-    if (auto d = match_locked(query)) return *d;
+    auto d = match_locked(query, watch, refused);
+    if (!d || *d) return d ? Result<BlockDevice>(**d) : std::unexpected(d.error());
     arrival = arrival_;
   }
   if (arrival) {
     if (auto d = arrival(query)) {
       std::lock_guard lock(mutex_);
-      if (!devices_.contains(d->devnode)) devices_.insert_or_assign(d->devnode, Entry{*d, {}});
-      if (matches(*d, query)) return *d;
+      if (!devices_.contains(d->devnode)) add_device_locked(std::move(*d));
+      auto found = match_locked(query, watch, refused);
+      if (!found || *found) return found ? Result<BlockDevice>(**found) : std::unexpected(found.error());
     }
   }
-  return fail(ErrorKind::Timeout, "volume " + query.volume_id + " did not appear before the deadline");
+  std::string seen;
+  for (const auto& why : refused) seen += "; " + why;
+  return fail(ErrorKind::Timeout, "volume " + query.volume_id + " did not appear before the deadline" + seen);
 }
 
 Result<void> FakeBlockDevices::wait_for_removal(const std::string& devnode, Deadline /*deadline*/) {
@@ -97,7 +126,9 @@ Result<BlockDevice> FakeBlockDevices::verify(const std::string& devnode, const V
   std::lock_guard lock(mutex_);
   auto it = devices_.find(devnode);
   if (it == devices_.end()) return fail(ErrorKind::NotFound, "no device " + devnode);
-  if (!matches(it->second.device, query)) {
+  const auto j = judge_device(it->second.device, query, /*present_before_watch=*/false);
+  if (j.verdict == Verdict::Refused) return fail(ErrorKind::Mismatch, devnode + ": " + j.why);
+  if (j.verdict != Verdict::Accepted) {
     return fail(ErrorKind::Mismatch,
                 devnode + " (serial '" + it->second.device.serial + "') is not volume " + query.volume_id);
   }

@@ -1,6 +1,8 @@
 #pragma once
 // A stateful in-memory BlockDevices for the agent's unit tests: devices come and go when the test
-// (or a fake EC2 wired to it) says so; probe results and mkfs follow the real rules.
+// (or a fake EC2 wired to it) says so; probe results and mkfs follow the real rules, and so does
+// recognising a volume (judge_device): a device without serial is taken only when it was added
+// after the watch was armed and has the volume's size.
 #include <functional>
 #include <map>
 #include <set>
@@ -18,7 +20,8 @@ class FakeBlockDevices final : public BlockDevices {
   // (the fake never sleeps): lets a fake EC2 make the attached volume appear.
   using Arrival = std::function<std::optional<BlockDevice>(const VolumeQuery&)>;
 
-  // Adds (or replaces) a device with what blkid would find on it.
+  // Adds (or replaces) a device with what blkid would find on it. A device given without diskseq
+  // gets the next one, as the kernel gives every disk that appears (a replaced one is a new disk).
   void add_device(BlockDevice device, ProbeResult content = {});
   void remove_device(const std::string& devnode);
   void set_content(const std::string& devnode, ProbeResult content);
@@ -46,7 +49,10 @@ class FakeBlockDevices final : public BlockDevices {
     BlockDevice device;
     ProbeResult content;
   };
-  [[nodiscard]] std::optional<BlockDevice> match_locked(const VolumeQuery& query) const;
+  void add_device_locked(BlockDevice device, ProbeResult content = {});
+  // The device accepted for `query`, if any; the refusals of candidates go to `refused`.
+  [[nodiscard]] Result<std::optional<BlockDevice>> match_locked(const VolumeQuery& query, const VolumeWatch& watch,
+                                                                std::vector<std::string>& refused) const;
 
   mutable std::mutex mutex_;
   std::map<std::string, Entry> devices_;
@@ -54,6 +60,7 @@ class FakeBlockDevices final : public BlockDevices {
   std::set<std::string> in_use_;
   std::vector<std::string> mkfs_calls_;
   Arrival arrival_;
+  std::uint64_t next_diskseq_ = 1;
 };
 
 }  // namespace platform

@@ -547,5 +547,36 @@ TEST_F(MountE2e, AVolumeStillMountedInAnotherMountNamespaceIsNotDetached) {
   EXPECT_TRUE(live_volumes().empty());
 }
 
+// Issue 11 item 6: with Xen naming (no serial, a /dev/xvdX link) a device was taken on its name
+// alone. A volume is now taken as the disk that appeared after the watch with its size; one found
+// attached and unmounted (as after a reboot) cannot be proven and fails at once, saying so.
+TEST_F(MountE2e, XenNamingMountsTheDiskThatAppearedAndRefusesOneFoundAttached) {
+  sandbox_->configure({{"device_naming", "xen"}});
+  write_config(1, 2);
+  auto first = mount();
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  expect_all_mounted();
+  expect_one_volume_per_mount_point();
+  // Unmounted by hand, left attached: their disks are there before the next run looks.
+  for (const auto& mp : mount_points_) ASSERT_EQ(::umount2(mp.c_str(), 0), 0) << mp;
+  const auto from = sandbox_->calls().size();
+  auto again = mount();
+  EXPECT_EQ(again.exit_code, 1) << again.out << again.err;
+  const auto all = again.out + again.err;
+  // The loop device the sandbox links as /dev/xvdf plays the Xen disk.
+  EXPECT_NE(all.find("before this run, so its device cannot be proven: /dev/loop"), std::string::npos) << all;
+  EXPECT_NE(all.find(" (/dev/xvdf) has no serial and was there before AttachVolume"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find(" (/dev/xvdg) has no serial and was there before AttachVolume"), std::string::npos) << all;
+  platform::LibmountMounter m;
+  for (const auto& mp : mount_points_) EXPECT_FALSE(m.find_by_target(mp).value_or(std::nullopt)) << mp;
+  const auto calls = sandbox_->calls();
+  for (const auto* action : {"CreateVolume", "AttachVolume", "DetachVolume"}) {
+    EXPECT_EQ(calls_of(calls, action, from), 0) << action;
+  }
+  expect_one_volume_per_mount_point();
+}
+
 }  // namespace
 }  // namespace agent

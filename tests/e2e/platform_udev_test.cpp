@@ -1,5 +1,6 @@
 // udev: finding an EBS-like volume by its serial (loop devices given a serial by the test's udev
-// rule), events before the wait, stale links, removal, and the sysfs fallback without udevd.
+// rule), events before the wait, stale links, removal, the sysfs fallback without udevd, and
+// devices without serial named as on Xen (only one that appears after the watch, with the size).
 #include <sys/stat.h>
 
 #include <chrono>
@@ -153,13 +154,112 @@ TEST_F(PlatformUdev, WithoutUdevdPollsSysfs) {
     return attach_image(img).devnode();
   });
   const auto start = Clock::now();
-  auto device = devices.wait_for_volume(*watch, {.volume_id = id, .device_hint = next}, Clock::now() + 30s);
+  auto device = devices.wait_for_volume(
+      *watch, {.volume_id = id, .device_hint = next, .size_bytes = 320ULL << 20}, Clock::now() + 30s);
   const std::string devnode = attached.get();
   ASSERT_TRUE(device.has_value()) << device.error().describe();
   std::printf("sysfs polling found %s after %lld ms\n", device->devnode.c_str(), ms_since(start));
   EXPECT_EQ(device->devnode, devnode);
   // A device name that has a serial of another volume would never match; loop devices have none.
   EXPECT_TRUE(device->serial.empty());
+}
+
+// Issue 11 item 6. Loop devices linked as /dev/…/xvdq by a test rule play Xen disks: no serial.
+class PlatformUdevXen : public PlatformE2e {
+ protected:
+  void SetUp() override {
+    PlatformE2e::SetUp();
+    rule_ = std::make_unique<testsupport::XenUdevRule>(dir());
+  }
+  void TearDown() override {
+    PlatformE2e::TearDown();  // detaches the loops first: their links go with them
+    rule_.reset();
+  }
+  // A loop device backed by <dir>/<folder>/<name>.img: linked as rule_->link(name).
+  testsupport::LoopDevice& xen_disk(const std::string& folder, const std::string& name, std::uint64_t size_mib) {
+    std::filesystem::create_directories(dir() / folder);
+    testsupport::make_sparse_image(dir() / folder / (name + ".img"), size_mib);
+    return attach_image(dir() / folder / (name + ".img"));
+  }
+  // The volume attached as /dev/sdq, 320 MiB.
+  platform::VolumeQuery query(const std::string& hint = "/dev/sdq") const {
+    return {.volume_id = "vol-0" + random_hex(16), .device_hint = hint, .size_bytes = 320ULL << 20};
+  }
+  std::unique_ptr<testsupport::XenUdevRule> rule_;
+};
+
+TEST_F(PlatformUdevXen, ASerialLessDiskThereBeforeTheWatchOrOfAnotherSizeIsNotTaken) {
+  platform::UdevBlockDevices devices;
+  ASSERT_TRUE(devices.udevd_running());
+  // Under the name the volume is attached with, the volume's size even: an instance-store disk.
+  const std::string before = xen_disk("instance-store", "xvdq", 320).devnode();
+  testsupport::udev_settle();
+  ASSERT_EQ(std::filesystem::canonical(rule_->link("xvdq")).string(), before);
+  const auto q = query();
+  {
+    // Attached by an earlier run: refused at once, it can never become provable.
+    auto watch = devices.arm_watch();
+    ASSERT_TRUE(watch.has_value()) << watch.error().describe();
+    auto reused = q;
+    reused.already_attached = true;
+    auto refused = devices.wait_for_volume(*watch, reused, Clock::now() + 30s);
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_EQ(refused.error().kind, ErrorKind::Mismatch) << refused.error().describe();
+  }
+  auto watch = devices.arm_watch();
+  ASSERT_TRUE(watch.has_value()) << watch.error().describe();
+  // After the watch, a disk under that name of another size.
+  auto attached = std::async(std::launch::async, [&] {
+    std::this_thread::sleep_for(300ms);
+    return xen_disk("smaller", "xvdq", 256).devnode();
+  });
+  auto device = devices.wait_for_volume(*watch, q, Clock::now() + 3s);
+  const std::string smaller = attached.get();
+  ASSERT_FALSE(device.has_value()) << device->devnode << " was taken";
+  EXPECT_EQ(device.error().kind, ErrorKind::Timeout);
+  const auto& message = device.error().message;
+  std::printf("%s\n", message.c_str());
+  EXPECT_NE(message.find(before + " (" + rule_->link("xvdq") +
+                         ") has no serial and was there before AttachVolume: not provably " + q.volume_id),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find(smaller + " (" + rule_->link("xvdq") +
+                         ") has no serial and is 268435456 bytes, the volume 335544320 bytes"),
+            std::string::npos)
+      << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos);
+  // verify, before mkfs and mount, looks at the size again.
+  auto small = devices.verify(smaller, q);
+  ASSERT_FALSE(small.has_value());
+  EXPECT_EQ(small.error().kind, ErrorKind::Mismatch);
+}
+
+TEST_F(PlatformUdevXen, ASerialLessDiskAttachedAfterTheWatchWithTheVolumesSizeIsTaken) {
+  platform::UdevBlockDevices devices;
+  ASSERT_TRUE(devices.udevd_running());
+  const std::string before = xen_disk("instance-store", "xvdq", 320).devnode();
+  testsupport::udev_settle();
+  auto watch = devices.arm_watch();
+  ASSERT_TRUE(watch.has_value()) << watch.error().describe();
+  auto attached = std::async(std::launch::async, [&] {
+    std::this_thread::sleep_for(300ms);
+    return xen_disk("attached", "xvdq", 320).devnode();  // not vol*: the serial rule matches that
+  });
+  auto q = query();
+  const auto start = Clock::now();
+  auto device = devices.wait_for_volume(*watch, q, Clock::now() + 30s);
+  const std::string volume = attached.get();
+  ASSERT_TRUE(device.has_value()) << device.error().describe();
+  std::printf("%s (not %s, there before) taken after %lld ms\n", device->devnode.c_str(), before.c_str(),
+              ms_since(start));
+  EXPECT_EQ(device->devnode, volume);
+  EXPECT_TRUE(device->serial.empty());
+  EXPECT_EQ(device->size_bytes, 320ULL << 20);
+  EXPECT_NE(device->diskseq, 0U) << "the kernel gives every disk a sequence number (Linux 5.15+)";
+  q.accepted = platform::identity_of(*device);
+  EXPECT_TRUE(devices.verify(volume, q).has_value());
+  // The disk the name belonged to before is not the one accepted.
+  EXPECT_EQ(devices.verify(before, q).error().kind, ErrorKind::Mismatch);
 }
 
 }  // namespace platform_e2e

@@ -52,6 +52,41 @@ EbsUdevRule::EbsUdevRule(const std::filesystem::path& image_dir) {
   }
 }
 
+namespace {
+
+void install_rule(const std::filesystem::path& path, const std::string& rule) {
+  std::filesystem::create_directories(path.parent_path());
+  std::ofstream out(path);
+  out << rule;
+  out.close();
+  const auto reload = out ? shell("udevadm control --reload") : ShellResult{};
+  if (!out || reload.exit_code != 0) {
+    // A constructor that throws gets no destructor: the rule must not outlive the test.
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+    throw std::runtime_error(!out ? "cannot write " + path.string() : "udevadm control --reload: " + reload.output);
+  }
+}
+
+}  // namespace
+
+XenUdevRule::XenUdevRule(const std::filesystem::path& image_dir) {
+  const std::string tag = std::to_string(::getpid()) + "-" + image_dir.filename().string();
+  path_ = "/run/udev/rules.d/61-ebsnap-test-xen-" + tag + ".rules";
+  link_dir_ = "ebsnap-test-xen-" + tag;
+  install_rule(path_, "# ebsnap e2e test rule (Xen naming); removed by the test\n"
+                      "SUBSYSTEM==\"block\", KERNEL==\"loop*\", ACTION==\"add|change\", "
+                      "ATTR{loop/backing_file}==\"" + image_dir.string() + "/*/xvd*.img\", "
+                      "PROGRAM=\"/usr/bin/basename -s .img $attr{loop/backing_file}\", "
+                      "SYMLINK+=\"" + link_dir_ + "/%c\"\n");
+}
+
+XenUdevRule::~XenUdevRule() {
+  std::error_code ec;
+  std::filesystem::remove(path_, ec);
+  (void)shell("udevadm control --reload");
+}
+
 EbsUdevRule::~EbsUdevRule() {
   std::error_code ec;
   std::filesystem::remove(path_, ec);

@@ -29,4 +29,22 @@ class EbsUdevRule {
   std::filesystem::path path_;
 };
 
+// A rule that names loop devices as a Xen guest sees an EBS volume: no serial, and a link
+// /dev/<link_dir>/xvdX for one backed by "<image_dir>/<anything>/xvdX.img" (udev cannot rename a
+// block device; the sandbox's "xen" naming does the same). Removed with the object.
+class XenUdevRule {
+ public:
+  explicit XenUdevRule(const std::filesystem::path& image_dir);
+  ~XenUdevRule();
+  XenUdevRule(const XenUdevRule&) = delete;
+  XenUdevRule& operator=(const XenUdevRule&) = delete;
+
+  // "/dev/<link_dir>/xvdq": where the loop device backed by <image_dir>/*/xvdq.img is linked.
+  [[nodiscard]] std::string link(const std::string& name) const { return "/dev/" + link_dir_ + "/" + name; }
+
+ private:
+  std::filesystem::path path_;
+  std::string link_dir_;
+};
+
 }  // namespace testsupport

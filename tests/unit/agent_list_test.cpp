@@ -69,7 +69,7 @@ TEST(ListTest, ConsistencyTagAndForeignMountAreShown) {
   s.tags.push_back({std::string(k_tag_mount_point), "/data/a"});
   s.tags.push_back({std::string(k_tag_consistency), "watchdog-thawed"});
   const auto id = f.ec2.add_snapshot(s);
-  f.devices.add_device(platform::BlockDevice{.devnode = "/dev/nvme7n1", .serial = "vol0bbbbbbbbbbbbbbbb"});
+  f.devices.add_device(platform::BlockDevice{.devnode = "/dev/nvme7n1", .serial = "vol0bbbbbbbbbbbbbbbb", .size_bytes = 1});
   ASSERT_TRUE(f.mounter.mount(
       platform::MountRequest{.source = "/dev/nvme7n1", .target = "/data/a", .fs_type = "ext4"}));
   auto r = list(f.context());

@@ -16,6 +16,7 @@
 #include "ec2/clock.h"
 #include "ec2/testing/fake_ec2.h"
 #include "ec2/testing/manual_clock.h"
+#include "platform/device_names.h"
 #include "platform/freeze_ops.h"
 #include "platform/testing/fake_block_devices.h"
 #include "platform/testing/fake_mounter.h"
@@ -53,13 +54,23 @@ class FakeInstance {
     });
   }
 
-  // Makes the device of an attached volume present, with what its snapshot held.
+  // Makes the device of an attached volume present, with what its snapshot held: an NVMe disk
+  // with the volume's serial, or with `xen`, /dev/xvdX for the name it was attached as, no serial.
   platform::BlockDevice plug(const ec2::Volume& v) {
     platform::BlockDevice d{.devnode = "/dev/nvme" + std::to_string(++next_device_) + "n1",
                             .serial = platform::volume_serial(v.id.value),
                             .by_id_link = platform::nvme_by_id_link(v.id.value),
                             .size_bytes = static_cast<std::uint64_t>(v.size_gib) << 30,
                             .devnum = static_cast<std::uint64_t>(259 * 256 + next_device_)};
+    if (xen) {
+      std::string name = "/dev/sdf";
+      for (const auto& a : v.attachments) {
+        if (a.instance_id == instance_id) name = a.device;
+      }
+      d = platform::BlockDevice{.devnode = name.starts_with("/dev/sd") ? *platform::xen_twin(name) : name,
+                                .size_bytes = static_cast<std::uint64_t>(v.size_gib) << 30,
+                                .devnum = static_cast<std::uint64_t>(202 * 256 + 16 * next_device_)};
+    }
     platform::ProbeResult content;
     if (v.snapshot_id) {
       auto it = snapshot_content.find(v.snapshot_id->value);
@@ -171,6 +182,7 @@ class FakeInstance {
     return o;
   }
 
+  bool xen = false;  // devices without serial, named as on Xen (plug)
   ec2::ManualClock clock;
   ec2::SequenceRandom random{{0.5}};
   ec2::FakeEc2 ec2;

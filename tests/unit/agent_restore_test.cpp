@@ -410,6 +410,188 @@ TEST_F(RestoreTest, WrongSerialAtVerifyIsRefused) {
   EXPECT_FALSE(m && *m);
 }
 
+// Issue 11 item 6: on Xen (no serial) a device was taken on its name alone, even a disk that was
+// there before AttachVolume. Now only one that appears after the watch, with the volume's size.
+class XenRestoreTest : public RestoreTest {
+ protected:
+  XenRestoreTest() { f.xen = true; }
+
+  [[nodiscard]] bool mounted(const std::string& mount_point) {
+    auto m = f.mounter.find_by_target(mount_point);
+    return m && *m;
+  }
+};
+
+TEST_F(XenRestoreTest, ANewVolumeAppearingUnderItsNameWithItsSizeIsFormattedAndMounted) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  auto r = run();
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  const auto& o = outcome(r, "/data/a");
+  EXPECT_EQ(o.outcome, Outcome::Created);
+  EXPECT_EQ(o.devnode, "/dev/xvdf");
+  EXPECT_EQ(f.devices.mkfs_calls(), std::vector<std::string>{"/dev/xvdf ext4"});
+  EXPECT_TRUE(mounted("/data/a"));
+}
+
+TEST_F(XenRestoreTest, ADiskThereBeforeAttachVolumeUnderTheVolumesNameIsNeverFormatted) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  // An instance-store disk the kernel named xvdf, the size of the volume even; the volume itself
+  // comes up under a shifted name.
+  f.devices.add_device({.devnode = "/dev/xvdf", .size_bytes = platform::gib_bytes(10), .devnum = 202 * 256 + 80});
+  f.devices.set_arrival([this](const platform::VolumeQuery& q) -> std::optional<platform::BlockDevice> {
+    auto v = f.ec2.volume(ec2::VolumeId{q.volume_id});
+    if (!v || v->attachments.empty()) return std::nullopt;
+    platform::BlockDevice d{.devnode = "/dev/xvdg", .size_bytes = platform::gib_bytes(10), .devnum = 202 * 256 + 96};
+    f.devices.add_device(d);
+    return d;
+  });
+  auto r = run();
+  EXPECT_FALSE(r.ok());
+  const auto& o = outcome(r, "/data/a");
+  EXPECT_EQ(o.outcome, Outcome::Failed);
+  EXPECT_NE(o.reason.value_or("").find("refused: /dev/xvdf has no serial and was there before AttachVolume: not "
+                                       "provably vol-"),
+            std::string::npos)
+      << o.reason.value_or("");
+  EXPECT_TRUE(f.devices.mkfs_calls().empty());
+  EXPECT_FALSE(mounted("/data/a"));
+}
+
+TEST_F(XenRestoreTest, ADeviceAppearingUnderTheVolumesNameWithAnotherSizeIsRefused) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  f.devices.set_arrival([this](const platform::VolumeQuery& q) -> std::optional<platform::BlockDevice> {
+    auto v = f.ec2.volume(ec2::VolumeId{q.volume_id});
+    if (!v || v->attachments.empty()) return std::nullopt;
+    platform::BlockDevice d{.devnode = "/dev/xvdf", .size_bytes = platform::gib_bytes(4), .devnum = 202 * 256 + 80};
+    f.devices.add_device(d);
+    return d;
+  });
+  auto r = run();
+  const auto& o = outcome(r, "/data/a");
+  EXPECT_EQ(o.outcome, Outcome::Failed);
+  EXPECT_NE(o.reason.value_or("").find("/dev/xvdf has no serial and is 4294967296 bytes, the volume 10737418240 bytes"),
+            std::string::npos)
+      << o.reason.value_or("");
+  EXPECT_TRUE(f.devices.mkfs_calls().empty());
+  EXPECT_FALSE(mounted("/data/a"));
+}
+
+// After a reboot, say: attached, not mounted, and no restore attempt of this boot names it.
+TEST_F(XenRestoreTest, AVolumeLeftAttachedCannotBeProvenAndFailsAtOnceSayingWhatToDo) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  auto v = f.our_volume("db", "/data/a", "/dev/sdf");
+  v.state = ec2::VolumeState::InUse;
+  v.attachments.push_back(ec2::VolumeAttachment{
+      .instance_id = f.instance_id, .device = "/dev/sdf", .state = ec2::AttachmentState::Attached});
+  v.id = f.ec2.add_volume(v);
+  v.attachments[0].volume_id = v.id;
+  f.plug(v);  // /dev/xvdf, there before this run armed its watch
+  auto r = run();
+  EXPECT_FALSE(r.ok());
+  const auto& o = outcome(r, "/data/a");
+  EXPECT_EQ(o.outcome, Outcome::Failed);
+  EXPECT_EQ(o.reason.value_or(""),
+            "volume " + v.id.value + " was attached as /dev/sdf before this run, so its device cannot be proven: "
+            "/dev/xvdf has no serial and was there before AttachVolume: not provably " + v.id.value +
+            "; detaching it would not help (without this boot's restore attempt a new volume would take its place): "
+            "check by hand that the device is " + v.id.value + " and mount it on /data/a yourself");
+  EXPECT_TRUE(f.devices.mkfs_calls().empty());
+  EXPECT_FALSE(mounted("/data/a"));
+  EXPECT_EQ(f.ec2.call_count("AttachVolume"), 0);
+  EXPECT_EQ(f.ec2.call_count("CreateVolume"), 0);
+}
+
+// A run that died after AttachVolume: its attempt names the volume, so a detach and a rerun
+// attach it afresh, and the device that appears then is proven.
+TEST_F(XenRestoreTest, AVolumeARunThatDiedLeftAttachedIsRefusedThenTakenOnceDetached) {
+  f.left_by_a_killed_mkfs(/*formatted=*/true);  // xfs on /dev/xvdf, there before this run
+  const auto id = f.live_volumes_of("/data/a").front().id;
+  auto r = run();
+  const auto& o = outcome(r, "/data/a");
+  EXPECT_EQ(o.outcome, Outcome::Failed);
+  EXPECT_NE(o.reason.value_or("").find("cannot be proven: /dev/xvdf has no serial and was there before AttachVolume"),
+            std::string::npos)
+      << o.reason.value_or("");
+  EXPECT_NE(o.reason.value_or("").find("; detach it (aws ec2 detach-volume --volume-id " + id.value +
+                                       ", once nothing uses that device) and run mount again: its restore attempt "
+                                       "attaches it afresh"),
+            std::string::npos)
+      << o.reason.value_or("");
+  EXPECT_FALSE(mounted("/data/a"));
+  // What the line says to do.
+  ASSERT_TRUE(f.ec2.detach_volume({.volume_id = id, .instance_id = f.instance_id}).has_value());
+  for (int i = 0; i < 5 && f.ec2.volume(id)->state != ec2::VolumeState::Available; ++i) f.ec2.step();
+  ASSERT_TRUE(f.ec2.volume(id)->attachments.empty());
+  f.devices.remove_device("/dev/xvdf");
+  f.devices.set_arrival([this](const platform::VolumeQuery& q) -> std::optional<platform::BlockDevice> {
+    auto v = f.ec2.volume(ec2::VolumeId{q.volume_id});
+    if (!v || v->attachments.empty()) return std::nullopt;
+    auto d = f.plug(*v);
+    f.devices.set_content(d.devnode, platform::ProbeResult{.fs_type = "xfs", .uuid = "left-by-mkfs"});
+    return d;
+  });
+  auto again = run();
+  ASSERT_TRUE(again.ok()) << render_text(again);
+  EXPECT_EQ(outcome(again, "/data/a").volume_id, id.value);
+  EXPECT_EQ(outcome(again, "/data/a").outcome, Outcome::Reused);
+  EXPECT_TRUE(f.devices.mkfs_calls().empty());
+  EXPECT_TRUE(mounted("/data/a"));
+}
+
+// Between the wait and the mount, another disk took the name: verify wants the one accepted.
+class XenSwappedDevices final : public platform::BlockDevices {
+ public:
+  explicit XenSwappedDevices(platform::FakeBlockDevices& inner) : inner_(inner) {}
+  platform::Result<platform::VolumeWatch> arm_watch() override { return inner_.arm_watch(); }
+  platform::Result<platform::BlockDevice> wait_for_volume(platform::VolumeWatch& w, const platform::VolumeQuery& q,
+                                                          platform::Deadline d) override {
+    return inner_.wait_for_volume(w, q, d);
+  }
+  platform::Result<void> wait_for_removal(const std::string& n, platform::Deadline d) override {
+    return inner_.wait_for_removal(n, d);
+  }
+  platform::Result<std::optional<platform::BlockDevice>> find_by_serial(const std::string& id) override {
+    return inner_.find_by_serial(id);
+  }
+  platform::Result<platform::BlockDevice> verify(const std::string& n, const platform::VolumeQuery& q) override {
+    // Same name, same size, a new disk (a new diskseq).
+    inner_.add_device(platform::BlockDevice{.devnode = n, .size_bytes = q.size_bytes, .devnum = 202 * 256 + 80});
+    return inner_.verify(n, q);
+  }
+  platform::Result<void> check_not_in_use(const std::string& n) override { return inner_.check_not_in_use(n); }
+  platform::Result<platform::ProbeResult> probe(const std::string& n) override { return inner_.probe(n); }
+  platform::Result<void> make_filesystem(const std::string& n, const platform::MkfsOptions& o) override {
+    return inner_.make_filesystem(n, o);
+  }
+
+ private:
+  platform::FakeBlockDevices& inner_;
+};
+
+TEST_F(XenRestoreTest, AnotherDiskUnderTheNameAtVerifyIsRefused) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  XenSwappedDevices swapped(f.devices);
+  Services services{.ec2 = f.ec2,
+                    .devices = swapped,
+                    .mounter = f.mounter,
+                    .freeze_ops = f.freeze_ops,
+                    .clock = f.clock,
+                    .sleeper = f.clock,
+                    .random = f.random,
+                    .guardians = f.guardians,
+                    .hooks = f.hooks,
+                    .options = f.services.options};
+  auto r = mount(RunContext{.services = services, .config = f.config, .filters = f.filters, .instance = f.instance,
+                            .groups = f.groups()});
+  const auto& o = outcome(r, "/data/a");
+  EXPECT_EQ(o.outcome, Outcome::Failed);
+  EXPECT_NE(o.reason.value_or("").find("refusing mkfs: mismatch: /dev/xvdf: /dev/xvdf has no serial and is no "
+                                       "longer the disk accepted"),
+            std::string::npos)
+      << o.reason.value_or("");
+  EXPECT_TRUE(f.devices.mkfs_calls().empty());
+}
+
 TEST_F(RestoreTest, MountPointHoldingSomethingElseIsLeftAlone) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
   f.devices.add_device(platform::BlockDevice{.devnode = "/dev/nvme9n1", .serial = "vol0aaaaaaaaaaaaaaaa"});

@@ -271,7 +271,9 @@ struct SnapshotMachine {
                                  .state = ec2::AttachmentState::Attached});
     foreign = ec2.add_volume(other);
     // The root filesystem, from the root volume.
-    devices.add_device({.devnode = "/dev/nvme0n1", .serial = platform::volume_serial(root_volume.value)});
+    devices.add_device({.devnode = "/dev/nvme0n1",
+                        .serial = platform::volume_serial(root_volume.value),
+                        .size_bytes = platform::gib_bytes(8)});
     (void)mounter.mount({.source = "/dev/nvme0n1", .target = "/", .fs_type = "ext4"});
   }
 
@@ -284,7 +286,8 @@ struct SnapshotMachine {
                              .state = ec2::AttachmentState::Attached});
     const auto id = ec2.add_volume(v);
     volume_of[vc.mount_point] = id;
-    devices.add_device({.devnode = devnode, .serial = platform::volume_serial(id.value)});
+    devices.add_device(
+        {.devnode = devnode, .serial = platform::volume_serial(id.value), .size_bytes = platform::gib_bytes(10)});
     (void)mounter.mount({.source = devnode, .target = vc.mount_point, .fs_type = "xfs"});
   }
 

@@ -60,21 +60,91 @@ TEST(PlatformMountPoint, UnmountsOnFailurePathUnlessReleased) {
 TEST(PlatformFakeBlockDevices, WaitFindsBySerialOrXenName) {
   platform::FakeBlockDevices devices;
   devices.add_device({.devnode = "/dev/nvme1n1", .serial = "vol0aaa", .size_bytes = 1});
-  devices.add_device({.devnode = "/dev/xvdg", .size_bytes = 1});
   auto watch = devices.arm_watch();
   ASSERT_TRUE(watch.has_value());
+  devices.add_device({.devnode = "/dev/xvdg", .size_bytes = 1});  // appeared after the watch
   EXPECT_EQ(devices.wait_for_volume(*watch, {.volume_id = "vol-0aaa"}, soon()).value().devnode,
             "/dev/nvme1n1");
-  EXPECT_EQ(devices.wait_for_volume(*watch, {.volume_id = "vol-0bbb", .device_hint = "/dev/sdg"}, soon())
+  EXPECT_EQ(devices.wait_for_volume(*watch, {.volume_id = "vol-0bbb", .device_hint = "/dev/sdg", .size_bytes = 1},
+                                    soon())
                 .value()
                 .devnode,
             "/dev/xvdg");
   // A device with another serial never matches by name.
-  EXPECT_EQ(devices.wait_for_volume(*watch, {.volume_id = "vol-0ccc", .device_hint = "/dev/nvme1n1"}, soon())
+  EXPECT_EQ(devices.wait_for_volume(*watch, {.volume_id = "vol-0ccc", .device_hint = "/dev/nvme1n1", .size_bytes = 1},
+                                    soon())
                 .error()
                 .kind,
             ErrorKind::Timeout);
   EXPECT_EQ(devices.verify("/dev/nvme1n1", {.volume_id = "vol-0bbb"}).error().kind, ErrorKind::Mismatch);
+}
+
+// Issue 11 item 6: a device without serial was taken on its name alone, even one that was there
+// before AttachVolume (an instance-store disk on a kernel that shifts names).
+TEST(PlatformFakeBlockDevices, ASerialLessDeviceThereBeforeTheWatchIsRefusedUnderTheVolumesName) {
+  platform::FakeBlockDevices devices;
+  devices.add_device({.devnode = "/dev/xvdf", .size_bytes = 10});  // instance store, named xvdf
+  auto watch = devices.arm_watch();
+  ASSERT_TRUE(watch.has_value());
+  const platform::VolumeQuery query{.volume_id = "vol-0aaa", .device_hint = "/dev/sdf", .size_bytes = 10};
+  auto waited = devices.wait_for_volume(*watch, query, soon());
+  ASSERT_FALSE(waited.has_value());
+  EXPECT_EQ(waited.error().kind, ErrorKind::Timeout);
+  EXPECT_NE(waited.error().message.find("; /dev/xvdf has no serial and was there before AttachVolume: not provably "
+                                        "vol-0aaa"),
+            std::string::npos)
+      << waited.error().message;
+  // Attached by an earlier run (no AttachVolume follows): refused at once.
+  auto reused = query;
+  reused.already_attached = true;
+  EXPECT_EQ(devices.wait_for_volume(*watch, reused, soon()).error().kind, ErrorKind::Mismatch);
+}
+
+TEST(PlatformFakeBlockDevices, ASerialLessDeviceThatAppearsWithAnotherSizeIsRefused) {
+  platform::FakeBlockDevices devices;
+  auto watch = devices.arm_watch();
+  ASSERT_TRUE(watch.has_value());
+  devices.add_device({.devnode = "/dev/xvdf", .size_bytes = 8});
+  auto waited =
+      devices.wait_for_volume(*watch, {.volume_id = "vol-0aaa", .device_hint = "/dev/sdf", .size_bytes = 10}, soon());
+  ASSERT_FALSE(waited.has_value());
+  EXPECT_EQ(waited.error().kind, ErrorKind::Timeout);
+  EXPECT_NE(waited.error().message.find("/dev/xvdf has no serial and is 8 bytes, the volume 10 bytes"),
+            std::string::npos)
+      << waited.error().message;
+}
+
+TEST(PlatformFakeBlockDevices, ASerialLessDeviceThatAppearsWithTheVolumesSizeIsAcceptedAndVerified) {
+  platform::FakeBlockDevices devices;
+  devices.add_device({.devnode = "/dev/xvdf", .size_bytes = 10});
+  auto watch = devices.arm_watch();
+  ASSERT_TRUE(watch.has_value());
+  // The disk that had the name goes, the volume's takes it (same name, a new disk).
+  devices.remove_device("/dev/xvdf");
+  devices.add_device({.devnode = "/dev/xvdf", .size_bytes = 10});
+  platform::VolumeQuery query{.volume_id = "vol-0aaa", .device_hint = "/dev/sdf", .size_bytes = 10};
+  auto device = devices.wait_for_volume(*watch, query, soon());
+  ASSERT_TRUE(device.has_value()) << device.error().describe();
+  EXPECT_EQ(device->devnode, "/dev/xvdf");
+  query.accepted = platform::identity_of(*device);
+  EXPECT_TRUE(devices.verify("/dev/xvdf", query).has_value());
+  // Before mkfs and mount: another disk under that name since, or another size, is refused.
+  devices.add_device({.devnode = "/dev/xvdf", .size_bytes = 10});
+  EXPECT_EQ(devices.verify("/dev/xvdf", query).error().kind, ErrorKind::Mismatch);
+  query.accepted.reset();
+  query.size_bytes = 11;
+  EXPECT_EQ(devices.verify("/dev/xvdf", query).error().kind, ErrorKind::Mismatch);
+}
+
+TEST(PlatformFakeBlockDevices, ASerialDeviceThereBeforeTheWatchIsStillMatchedBySerial) {
+  platform::FakeBlockDevices devices;
+  devices.add_device({.devnode = "/dev/nvme1n1", .serial = "vol0aaa", .size_bytes = 1});
+  auto watch = devices.arm_watch();
+  ASSERT_TRUE(watch.has_value());
+  auto device =
+      devices.wait_for_volume(*watch, {.volume_id = "vol-0aaa", .device_hint = "/dev/sdf", .size_bytes = 10}, soon());
+  ASSERT_TRUE(device.has_value()) << device.error().describe();
+  EXPECT_EQ(device->devnode, "/dev/nvme1n1");
 }
 
 TEST(PlatformFakeBlockDevices, ArrivalHookMakesTheAttachedVolumeAppear) {
