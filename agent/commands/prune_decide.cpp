@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <functional>
+#include <string>
 #include <tuple>
 #include <unordered_map>
 #include <utility>
@@ -49,13 +51,22 @@ constexpr std::array<PruneReason, 5> k_bucket_reasons = {PruneReason::Hourly, Pr
                                                          PruneReason::Monthly, PruneReason::Yearly};
 
 // One snapshot as the scan reads it: views into the input, nothing copied yet.
+// The sort keys are copied in, so that sorting 100,000 of them never chases a pointer.
 struct Scanned {
   const ec2::Snapshot* snapshot = nullptr;
   std::uint32_t run = 0;                  // index into the scan's runs
   std::uint32_t lineage = k_no_lineage;   // index into the scan's mount points, then the sorted ones
+  ec2::TimePoint start = ec2::TimePoint::min();  // none: first
+  std::string_view id;
+  ec2::SnapshotState state = ec2::SnapshotState::Unknown;
   std::optional<ec2::TimePoint> expires;
   bool owned = false;
   bool pinned = false;
+};
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 
 struct ScannedRun {
@@ -142,7 +153,9 @@ PrunePlan plan_prune(const PruneInputs& in) {
   std::vector<Scanned> scanned;
   scanned.reserve(in.snapshots.size());
   std::vector<ScannedRun> runs;
-  std::unordered_map<std::string_view, std::uint32_t> run_index;
+  // Owned keys, allocated together as runs are first seen: a lookup compares against them, not
+  // against a tag somewhere in the answer (a cache miss per snapshot).
+  std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> run_index;
   std::vector<std::string_view> mount_points;
   std::unordered_map<std::string_view, std::uint32_t> mount_index;
   for (const auto& s : in.snapshots) {
@@ -182,9 +195,16 @@ PrunePlan plan_prune(const PruneInputs& in) {
       plan.skipped.push_back({s.id, SkipReason::NoRunId});
       continue;
     }
-    Scanned m{.snapshot = &s, .pinned = pinned};
-    const auto [run_it, new_run] = run_index.try_emplace(*run_id, static_cast<std::uint32_t>(runs.size()));
-    if (new_run) runs.push_back({.id = *run_id});
+    Scanned m{.snapshot = &s,
+              .start = s.start_time.value_or(ec2::TimePoint::min()),
+              .id = s.id.value,
+              .state = s.state,
+              .pinned = pinned};
+    auto run_it = run_index.find(std::string_view(*run_id));
+    if (run_it == run_index.end()) {
+      run_it = run_index.emplace(*run_id, static_cast<std::uint32_t>(runs.size())).first;
+      runs.push_back({.id = run_it->first});
+    }
     m.run = run_it->second;
     auto& run = runs[m.run];
     if (s.start_time) {
@@ -230,17 +250,13 @@ PrunePlan plan_prune(const PruneInputs& in) {
     m.run = run_rank[m.run];
     if (m.lineage != k_no_lineage) m.lineage = mount_rank[m.lineage];
   }
-  const auto member_key = [](const Scanned& m) {
-    return std::make_tuple(m.run, m.lineage, m.snapshot->start_time.value_or(ec2::TimePoint::min()),
-                           std::string_view(m.snapshot->id.value), m.snapshot->state);
-  };
-  std::ranges::sort(scanned, [&](const Scanned& a, const Scanned& b) { return member_key(a) < member_key(b); });
+  std::ranges::sort(scanned, [](const Scanned& a, const Scanned& b) {
+    return std::tie(a.run, a.lineage, a.start, a.id, a.state) < std::tie(b.run, b.lineage, b.start, b.id, b.state);
+  });
   // The same snapshot twice in one run (a page boundary): keep its first, least settled copy
   // (SnapshotState orders pending first).
   scanned.erase(std::unique(scanned.begin(), scanned.end(),
-                            [](const Scanned& a, const Scanned& b) {
-                              return a.run == b.run && a.snapshot->id == b.snapshot->id;
-                            }),
+                            [](const Scanned& a, const Scanned& b) { return a.run == b.run && a.id == b.id; }),
                 scanned.end());
   std::ranges::sort(plan.skipped, [](const SkippedSnapshot& a, const SkippedSnapshot& b) {
     return std::tie(a.id, a.reason) < std::tie(b.id, b.reason);
@@ -262,15 +278,20 @@ PrunePlan plan_prune(const PruneInputs& in) {
       plan.runs[r].time = runs[by_rank[r]].time;
     }
   }
+  for (std::size_t i = 0; i < scanned.size();) {  // a run's members are contiguous: reserve them
+    std::size_t end = i;
+    while (end < scanned.size() && scanned[end].run == scanned[i].run) ++end;
+    plan.runs[scanned[i].run].members.reserve(end - i);
+    i = end;
+  }
   for (const auto& m : scanned) {
     auto& run = plan.runs[m.run];
     auto& f = facts[m.run];
-    const auto& s = *m.snapshot;
-    run.members.push_back({.id = s.id, .state = s.state, .start_time = s.start_time, .lineage = m.lineage,
-                           .owned = m.owned, .pinned = m.pinned});
+    const auto& s = *m.snapshot;  // only its address: the keys were copied into m
+    run.members.push_back({.snapshot = &s, .lineage = m.lineage, .owned = m.owned, .pinned = m.pinned});
     f.not_owned |= !m.owned;
     f.pinned |= m.pinned;
-    switch (s.state) {
+    switch (m.state) {
       case ec2::SnapshotState::Completed: break;
       case ec2::SnapshotState::Pending: f.pending = true; break;
       case ec2::SnapshotState::Error: f.error = true; break;
@@ -278,8 +299,9 @@ PrunePlan plan_prune(const PruneInputs& in) {
       case ec2::SnapshotState::Recovering:
       case ec2::SnapshotState::Unknown: f.unsettled = true; break;
     }
-    if (!s.start_time) f.unsettled = true;
-    f.complete = f.complete && m.owned && s.state == ec2::SnapshotState::Completed && s.start_time.has_value();
+    const bool started = m.start != ec2::TimePoint::min();
+    if (!started) f.unsettled = true;
+    f.complete = f.complete && m.owned && m.state == ec2::SnapshotState::Completed && started;
     if (m.expires) {
       run.expires = run.expires ? std::max(*run.expires, *m.expires) : *m.expires;
     } else {
@@ -307,7 +329,8 @@ PrunePlan plan_prune(const PruneInputs& in) {
         const auto lineage = members[i].lineage;
         bool usable = true;
         for (; i < members.size() && members[i].lineage == lineage; ++i) {
-          usable = usable && members[i].state == ec2::SnapshotState::Completed && members[i].start_time.has_value();
+          const auto& snapshot = *members[i].snapshot;
+          usable = usable && snapshot.state == ec2::SnapshotState::Completed && snapshot.start_time.has_value();
         }
         auto& l = plan.lineages[lineage];
         if (usable && !l.newest) {
@@ -364,7 +387,7 @@ PrunePlan plan_prune(const PruneInputs& in) {
     }
     run.verdict = RunVerdict::Delete;
     deleting += run.members.size();
-    for (const auto& m : run.members) plan.deletes.push_back(m.id);
+    for (const auto& m : run.members) plan.deletes.push_back(m.snapshot->id);
   }
 
   // 6. Each mount point's runs, oldest first.

@@ -124,14 +124,19 @@ struct PruneInputs {
 
 inline constexpr std::uint32_t k_no_lineage = UINT32_MAX;
 
+// A member of a run. It points into PruneInputs::snapshots (the answer must outlive the plan):
+// copying 100,000 ids would cost more than the rest of the planning, and the printer wants the
+// whole snapshot anyway (volume, size, tags).
 struct PlannedSnapshot {
-  ec2::SnapshotId id;
-  ec2::SnapshotState state = ec2::SnapshotState::Unknown;
-  std::optional<ec2::TimePoint> start_time;
+  const ec2::Snapshot* snapshot = nullptr;
   std::uint32_t lineage = k_no_lineage;  // index into PrunePlan::lineages; none without ebsnap:mount-point
   bool owned = false;                    // carries this group's ownership tags
   bool pinned = false;                   // carries ebsnap:keep
-  friend bool operator==(const PlannedSnapshot&, const PlannedSnapshot&) = default;
+  // The same member of the same answer however it was ordered: by id and state, not address.
+  friend bool operator==(const PlannedSnapshot& a, const PlannedSnapshot& b) {
+    return a.snapshot->id == b.snapshot->id && a.snapshot->state == b.snapshot->state && a.lineage == b.lineage &&
+           a.owned == b.owned && a.pinned == b.pinned;
+  }
 };
 
 struct PlannedRun {

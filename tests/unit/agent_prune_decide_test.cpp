@@ -441,7 +441,8 @@ TEST(PrunePlan, ASnapshotListedTwiceIsPlannedOnce) {
   h.snapshots.push_back(h.snapshots.front());
   const auto p = plan(h.snapshots, policy(), at(2026, 2, 1));
   EXPECT_EQ(p.deletes, (std::vector<ec2::SnapshotId>{{"snap-a-0"}}));
-  EXPECT_EQ(run_of(p, "a").members.size(), 1u);
+  ASSERT_EQ(run_of(p, "a").members.size(), 1u);
+  EXPECT_EQ(run_of(p, "a").members[0].snapshot->id.value, "snap-a-0");
 }
 
 TEST(PrunePlan, TheSameWhateverTheInputOrder) {
