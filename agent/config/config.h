@@ -67,12 +67,34 @@ struct Hooks {
   [[nodiscard]] bool empty() const { return by_phase.empty(); }
 };
 
+// What prune keeps of a group's snapshot runs (issue 12; the planner is
+// agent/commands/prune_decide.h). Counts are of runs, never of snapshots: a run is kept or deleted
+// whole. Safety rules no policy overrides (the newest completed run of each mount point, pending,
+// pinned or unowned snapshots) are the planner's, not settings.
+inline constexpr std::int32_t k_max_retention_count = 100'000;
+inline constexpr std::int32_t k_default_max_deletes_per_run = 500;
+
+struct RetentionPolicy {
+  std::int32_t keep_last = 0;  // the newest completed runs
+  std::int32_t hourly = 0;     // GFS: the newest completed run of each of the last N UTC hours with one
+  std::int32_t daily = 0;      //   ... days
+  std::int32_t weekly = 0;     //   ... ISO 8601 weeks
+  std::int32_t monthly = 0;    //   ... months
+  std::int32_t yearly = 0;     //   ... years
+  std::chrono::seconds min_age{3600};                // every run younger than this is kept
+  std::optional<std::chrono::seconds> expire_after;  // snapshot sets ebsnap:expires = start + this
+  std::int32_t max_deletes_per_run = k_default_max_deletes_per_run;  // ≥ the group's volume count
+
+  friend bool operator==(const RetentionPolicy&, const RetentionPolicy&) = default;
+};
+
 struct GroupConfig {
   std::string name;  // [A-Za-z0-9_.-]+
   std::vector<VolumeConfig> volumes;
   std::map<std::string, std::string> tags;  // extra tags; no "aws:" or "ebsnap:" keys
   bool freeze = true;
   Hooks hooks;
+  std::optional<RetentionPolicy> retention;  // none: prune has nothing to apply
   // Where the group was defined, for messages: the config file or the userdata origin, and
   // the JSON path of the group in it ("$.groups.solr" or "$.ebsnap.groups.solr").
   std::string source_file;

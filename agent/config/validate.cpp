@@ -1,5 +1,6 @@
 #include "agent/config/validate.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <limits>
@@ -27,7 +28,11 @@ constexpr std::array<std::string_view, 5> k_timeout_keys = {"volume_available_s"
                                                             "pending_snapshot_s", "hook_s", "lock_s"};
 constexpr std::array<std::string_view, 3> k_credential_keys = {"access_key_id", "secret_access_key",
                                                                "session_token"};
-constexpr std::array<std::string_view, 4> k_group_keys = {"volumes", "tags", "freeze", "hooks"};
+constexpr std::array<std::string_view, 5> k_group_keys = {"volumes", "tags", "freeze", "hooks", "retention"};
+constexpr std::array<std::string_view, 6> k_retention_count_keys = {"keep_last", "hourly",  "daily",
+                                                                    "weekly",    "monthly", "yearly"};
+constexpr std::array<std::string_view, 9> k_retention_keys = {
+    "keep_last", "hourly", "daily", "weekly", "monthly", "yearly", "min_age", "expire_after", "max_deletes_per_run"};
 constexpr std::array<std::string_view, 10> k_volume_keys = {
     "device",      "mount_point", "size_gib", "filesystem",       "mount_options",
     "volume_type", "iops",        "encrypted", "throughput_mibps", "kms_key_id"};
@@ -178,6 +183,60 @@ class Validator {
       EBSNAP_TRY_ASSIGN(c.session_token, string_at(*it, json_path_child(path, "session_token"), "a session token"));
     }
     return c;
+  }
+
+  [[nodiscard]] Checked<std::chrono::seconds> duration_at(const Json& value, const std::string& path) const {
+    const std::string expected = "expected a duration such as \"90m\", \"1h\", \"1d12h\" or \"400d\" (units s, m, h, d, w)";
+    if (!value.is_string()) return fail(path, expected + ", got " + shown(value));
+    const auto d = rules::parse_duration(value.get<std::string>());
+    if (!d) return fail(path, expected + ", got " + shown(value));
+    return *d;
+  }
+
+  // The whole object must be written out deliberately: "retention": {} would keep nothing but the
+  // newest run of each mount point, so at least one count is required ("keep_last": 0 says that).
+  [[nodiscard]] Checked<RetentionPolicy> retention(const Json& value, const std::string& path,
+                                                   std::size_t volume_count) const {
+    EBSNAP_TRY(object_at(value, path, "a retention policy"));
+    EBSNAP_TRY(known_keys(value, path, k_retention_keys));
+    const auto at = [&](std::string_view key) { return json_path_child(path, key); };
+    if (std::ranges::none_of(k_retention_count_keys, [&](std::string_view key) { return value.contains(key); })) {
+      return fail(path, "expected at least one of " + join(k_retention_count_keys) +
+                            ": without one every run but the newest would be deleted (\"keep_last\": 0 says so)");
+    }
+    RetentionPolicy r;
+    const auto count = [&](std::string_view key, rules::Range range, std::string_view unit,
+                           std::int32_t& out) -> Checked<void> {
+      const auto it = value.find(key);
+      if (it == value.end()) return {};
+      EBSNAP_TRY_ASSIGN(const auto n, integer_at(*it, at(key), range, unit));
+      out = static_cast<std::int32_t>(n);
+      return {};
+    };
+    EBSNAP_TRY(count("keep_last", {0, k_max_retention_count}, "runs", r.keep_last));
+    EBSNAP_TRY(count("hourly", {0, k_max_retention_count}, "hours", r.hourly));
+    EBSNAP_TRY(count("daily", {0, k_max_retention_count}, "days", r.daily));
+    EBSNAP_TRY(count("weekly", {0, k_max_retention_count}, "ISO weeks", r.weekly));
+    EBSNAP_TRY(count("monthly", {0, k_max_retention_count}, "months", r.monthly));
+    EBSNAP_TRY(count("yearly", {0, k_max_retention_count}, "years", r.yearly));
+    // A run is deleted whole or not at all: a bound below the group's volume count would never
+    // let one go.
+    const auto volumes = static_cast<std::int64_t>(std::max<std::size_t>(volume_count, 1));
+    EBSNAP_TRY(count("max_deletes_per_run", {volumes, k_max_retention_count},
+                     "snapshots; a run of this group is " + std::to_string(volumes) + ", deleted whole",
+                     r.max_deletes_per_run));
+    if (const auto it = value.find("min_age"); it != value.end()) {
+      EBSNAP_TRY_ASSIGN(r.min_age, duration_at(*it, at("min_age")));
+    }
+    if (const auto it = value.find("expire_after"); it != value.end()) {
+      EBSNAP_TRY_ASSIGN(r.expire_after, duration_at(*it, at("expire_after")));
+      if (*r.expire_after < std::chrono::hours(1) || *r.expire_after < r.min_age) {
+        const auto min_age = value.contains("min_age") ? shown(value["min_age"]) : std::string("1h by default");
+        return fail(at("expire_after"), "expected a duration of at least 1h and at least min_age (" + min_age +
+                                            ": a run younger than min_age is kept, expired or not), got " + shown(*it));
+      }
+    }
+    return r;
   }
 
   [[nodiscard]] Checked<HookCommand> hook(const Json& value, const std::string& path) const {
@@ -342,6 +401,9 @@ class Validator {
                     "(anyone who may change the instance's userdata would choose what runs as root)");
       }
       EBSNAP_TRY_ASSIGN(g.hooks, hooks(*it, json_path_child(path, "hooks")));
+    }
+    if (const auto it = value.find("retention"); it != value.end()) {
+      EBSNAP_TRY_ASSIGN(g.retention, retention(*it, json_path_child(path, "retention"), g.volumes.size()));
     }
     return g;
   }

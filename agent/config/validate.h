@@ -16,7 +16,12 @@
 //                     config file only; refused in userdata
 //   groups            required in the config file (may be {}): { NAME: group }
 //     group           { volumes (required, non-empty array), tags {key: value}, freeze bool,
-//                       hooks { PHASE: hook | [hook, ...] } }
+//                       hooks { PHASE: hook | [hook, ...] }, retention }
+//       retention     { keep_last, hourly, daily, weekly, monthly, yearly: integers 0..100000 (0),
+//                       at least one of them written; min_age duration (1h);
+//                       expire_after duration ≥ 1h and ≥ min_age (none: no ebsnap:expires tag);
+//                       max_deletes_per_run integer ≥ the group's volume count ..100000 (500) }
+//                     a duration: "<n><unit>..." with units w, d, h, m, s, largest first ("1d12h")
 //       hook          "/path" or ["/path", "arg", ...]
 //       volume        { device (required), mount_point (required), size_gib (required),
 //                       filesystem "ext4"|"xfs" (ext4), mount_options (defaults),

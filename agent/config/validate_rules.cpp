@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
+#include <utility>
 
 #include <cctype>
 
@@ -149,6 +151,34 @@ bool requires_iops(VolumeType type) { return type == VolumeType::Io1 || type == 
 std::optional<Range> throughput_range(VolumeType type) {
   if (type == VolumeType::Gp3) return Range{125, 1000};
   return std::nullopt;
+}
+
+std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
+  constexpr std::array<std::pair<char, std::int64_t>, 5> k_units = {
+      {{'w', 7 * 86400}, {'d', 86400}, {'h', 3600}, {'m', 60}, {'s', 1}}};
+  constexpr std::int64_t k_max_seconds = 36500LL * 86400;  // 100 years
+  if (text.empty()) return std::nullopt;
+  std::int64_t total = 0;
+  std::size_t next_unit = 0;  // units go largest first, each once: "1d12h", never "12h1d" or "1h1h"
+  std::size_t i = 0;
+  while (i < text.size()) {
+    std::int64_t n = 0;
+    const std::size_t digits_from = i;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+      n = n * 10 + (text[i] - '0');
+      if (n > k_max_seconds) return std::nullopt;
+      ++i;
+    }
+    if (i == digits_from || i == text.size()) return std::nullopt;
+    const char unit = text[i++];
+    std::size_t u = next_unit;
+    while (u < k_units.size() && k_units[u].first != unit) ++u;
+    if (u == k_units.size()) return std::nullopt;
+    next_unit = u + 1;
+    total += n * k_units[u].second;
+    if (total > k_max_seconds) return std::nullopt;
+  }
+  return std::chrono::seconds(total);
 }
 
 }  // namespace agent::rules

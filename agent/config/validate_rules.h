@@ -2,6 +2,7 @@
 // The small rules of the configuration, as pure predicates: device names, mount points, regions,
 // tag keys, group names and the per-volume-type ranges EC2 enforces. Each *_problem function
 // returns what is wrong (to follow "expected ...") or nothing when the value is fine.
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -46,5 +47,10 @@ struct Range {
 [[nodiscard]] bool requires_iops(VolumeType type);
 // Throughput in MiB/s; only gp3.
 [[nodiscard]] std::optional<Range> throughput_range(VolumeType type);
+
+// A duration as the config and the command line write it: one or more <integer><unit> with units
+// s, m (minutes), h, d and w, largest first, each at most once: "90m", "1h", "1d12h", "400d".
+// No months or years (their length varies). Nothing for anything else, or beyond 100 years.
+[[nodiscard]] std::optional<std::chrono::seconds> parse_duration(std::string_view text);
 
 }  // namespace agent::rules

@@ -57,6 +57,12 @@ std::vector<ec2::Tag> snapshot_tags(const GroupConfig& group, const FilterValues
   return tags;
 }
 
+std::string expires_tag_value(ec2::TimePoint start, std::chrono::seconds expire_after) {
+  return ec2::format_iso8601(std::chrono::floor<std::chrono::seconds>(start + expire_after));
+}
+
+std::optional<ec2::TimePoint> parse_expires_tag(std::string_view value) { return ec2::parse_iso8601(value); }
+
 std::vector<ec2::Filter> lineage_filters(const FilterValues& filters, const std::vector<std::string>& mount_points) {
   std::vector<ec2::Filter> out;
   out.reserve(filters.size() + 1);

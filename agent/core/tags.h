@@ -5,7 +5,10 @@
 //
 // On volumes and snapshots: the filter tags with their userdata values, the group's extra tags,
 //   ebsnap:group, ebsnap:mount-point, ebsnap:device, ebsnap:instance-id.
-// On snapshots also: ebsnap:volume-id, ebsnap:consistency, ebsnap:run-id, Name.
+// On snapshots also: ebsnap:volume-id, ebsnap:consistency, ebsnap:run-id, Name, and
+//   ebsnap:expires when the group's retention has expire_after.
+// Set by an operator: ebsnap:keep (any value) pins a snapshot and its whole run against prune.
+#include <chrono>
 #include <map>
 #include <optional>
 #include <string>
@@ -28,6 +31,11 @@ inline constexpr std::string_view k_tag_run_id = "ebsnap:run-id";
 // On volumes: the restore attempt that created it (pairs with the ClientToken kept in /run/ebsnap).
 inline constexpr std::string_view k_tag_attempt = "ebsnap:attempt";
 inline constexpr std::string_view k_tag_name = "Name";
+// When a snapshot expires (ISO 8601 UTC), set at creation from retention.expire_after: prune
+// deletes its run after that, even if a GFS bucket would keep it (agent/commands/prune_decide.h).
+inline constexpr std::string_view k_tag_expires = "ebsnap:expires";
+// The operator's pin, any value: prune never deletes the snapshot or any snapshot of its run.
+inline constexpr std::string_view k_tag_keep = "ebsnap:keep";
 
 // ebsnap:consistency values.
 enum class Consistency {
@@ -54,6 +62,11 @@ struct LineageKey {
                                                   const LineageKey& key, const ec2::InstanceId& instance,
                                                   const ec2::VolumeId& volume, Consistency consistency,
                                                   std::string_view run_id);
+
+// The ebsnap:expires value of a snapshot started at `start` under expire_after, and back (the
+// reader takes any ISO 8601 UTC time, so an operator may edit the tag by hand).
+[[nodiscard]] std::string expires_tag_value(ec2::TimePoint start, std::chrono::seconds expire_after);
+[[nodiscard]] std::optional<ec2::TimePoint> parse_expires_tag(std::string_view value);
 
 // The DescribeSnapshots filters that select every lineage of `mount_points` at once (the filter
 // tags' values, and ebsnap:mount-point with every mount point as one multi-valued filter): one

@@ -233,6 +233,15 @@ TEST_F(EbsnapBinary, MalformedJson) {
                         {config_, "malformed JSON at line 3, column"});
 }
 
+// Issue 12: a bad retention policy is a configuration error like any other.
+TEST_F(EbsnapBinary, BadRetentionPolicy) {
+  auto doc = valid_config();
+  doc["groups"]["solr"]["retention"] = {{"daily", 7}, {"min_age", "1y"}};
+  expect_one_line_error(mount_with(doc), {config_, "$.groups.solr.retention.min_age", "expected a duration", "\"1y\""});
+  doc["groups"]["solr"]["retention"] = {{"daily", -7}};
+  expect_one_line_error(mount_with(doc), {config_, "$.groups.solr.retention.daily", "0..100000", "-7"});
+}
+
 TEST_F(EbsnapBinary, MissingGroups) {
   auto doc = valid_config();
   doc.erase("groups");

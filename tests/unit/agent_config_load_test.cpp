@@ -478,6 +478,100 @@ TEST_F(ConfigLoad, TimeoutsAreCheckedToo) {
   expect_error(doc, "$.timeouts.hooks_s", {"did you mean hook_s?"});
 }
 
+// Issue 12: the retention policy, per group.
+TEST_F(ConfigLoad, RetentionLoadsEveryKey) {
+  auto doc = valid_config();
+  doc["groups"]["solr"]["retention"] = {{"keep_last", 3}, {"hourly", 24}, {"daily", 7}, {"weekly", 4},
+                                        {"monthly", 12}, {"yearly", 2}, {"min_age", "1h"}, {"expire_after", "400d"},
+                                        {"max_deletes_per_run", 500}};
+  doc["groups"]["pg"] = {{"volumes", Json::array({valid_volume("/dev/xvdg", "/var/lib/postgresql")})},
+                         {"retention", {{"daily", 0}}}};
+  auto config = load_config_file(write(doc));
+  ASSERT_TRUE(config.has_value()) << config.error().describe();
+  const auto& r = config->groups[0].retention;
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->keep_last, 3);
+  EXPECT_EQ(r->hourly, 24);
+  EXPECT_EQ(r->daily, 7);
+  EXPECT_EQ(r->weekly, 4);
+  EXPECT_EQ(r->monthly, 12);
+  EXPECT_EQ(r->yearly, 2);
+  EXPECT_EQ(r->min_age, std::chrono::hours(1));
+  EXPECT_EQ(r->expire_after, std::chrono::hours(24 * 400));
+  EXPECT_EQ(r->max_deletes_per_run, 500);
+  // Defaults: counts 0, min_age 1h, no expiry, 500 deletes per run.
+  const auto& d = config->groups[1].retention;
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(*d, RetentionPolicy{});
+  EXPECT_EQ(d->min_age, std::chrono::hours(1));
+  EXPECT_FALSE(d->expire_after);
+  EXPECT_EQ(d->max_deletes_per_run, 500);
+  auto none = valid_config();
+  auto without = load_config_file(write(none));
+  ASSERT_TRUE(without.has_value());
+  EXPECT_FALSE(without->groups[0].retention.has_value());
+}
+
+TEST_F(ConfigLoad, RetentionRefusesBadTypesRangesAndKeys) {
+  const auto with = [&](Json retention) {
+    auto doc = valid_config();
+    doc["groups"]["solr"]["retention"] = std::move(retention);
+    return doc;
+  };
+  const std::string at = "$.groups.solr.retention";
+  expect_error(with(7), at, {"expected a retention policy (a JSON object), got integer"});
+  expect_error(with({{"daily", "7"}}), at + ".daily", {"expected an integer 0..100000 (days)", "\"7\""});
+  expect_error(with({{"daily", 1.5}}), at + ".daily", {"expected an integer 0..100000", "1.5"});
+  expect_error(with({{"keep_last", -1}}), at + ".keep_last", {"expected an integer 0..100000 (runs)", "-1"});
+  expect_error(with({{"yearly", 100001}}), at + ".yearly", {"0..100000", "100001"});
+  expect_error(with({{"weekly", 2}, {"hourley", 3}}), at + ".hourley", {"unknown key \"hourley\"", "did you mean hourly?"});
+  expect_error(with({{"daily", 7}, {"keep", 1}}), at + ".keep", {"unknown key \"keep\""});
+  expect_error(with({{"daily", 7}, {"max_deletes_per_run", 0}}), at + ".max_deletes_per_run", {"1..100000", "got 0"});
+  expect_error(with({{"daily", 7}, {"max_deletes_per_run", true}}), at + ".max_deletes_per_run", {"expected an integer", "true"});
+}
+
+TEST_F(ConfigLoad, RetentionNeedsACountWrittenOut) {
+  auto doc = valid_config();
+  doc["groups"]["solr"]["retention"] = Json::object();
+  expect_error(doc, "$.groups.solr.retention", {"at least one of keep_last, hourly, daily, weekly, monthly, yearly",
+                                                 "\"keep_last\": 0"});
+  doc["groups"]["solr"]["retention"] = {{"min_age", "1h"}, {"expire_after", "30d"}};
+  expect_error(doc, "$.groups.solr.retention", {"at least one of keep_last"});
+  doc["groups"]["solr"]["retention"] = {{"keep_last", 0}};
+  EXPECT_TRUE(load_config_file(write(doc)).has_value());  // the newest run of each mount point only
+}
+
+TEST_F(ConfigLoad, RetentionDurations) {
+  const auto with = [&](Json retention) {
+    auto doc = valid_config();
+    doc["groups"]["solr"]["retention"] = std::move(retention);
+    return doc;
+  };
+  const std::string at = "$.groups.solr.retention";
+  for (const Json& bad : {Json("1y"), Json("1 h"), Json(""), Json("h"), Json("10"), Json("1h1d"), Json(3600), Json("-1h")}) {
+    expect_error(with({{"daily", 7}, {"min_age", bad}}), at + ".min_age",
+                 {"expected a duration such as \"90m\", \"1h\"", "(units s, m, h, d, w)"});
+  }
+  expect_error(with({{"daily", 7}, {"expire_after", "3mo"}}), at + ".expire_after", {"expected a duration", "\"3mo\""});
+  expect_error(with({{"daily", 7}, {"expire_after", "30m"}}), at + ".expire_after", {"at least 1h", "\"30m\""});
+  expect_error(with({{"daily", 7}, {"min_age", "2d"}, {"expire_after", "1d"}}), at + ".expire_after",
+               {"at least min_age (\"2d\"", "\"1d\""});
+  auto ok = load_config_file(write(with({{"daily", 7}, {"min_age", "0s"}, {"expire_after", "1w2d"}})));
+  ASSERT_TRUE(ok.has_value()) << ok.error().describe();
+  EXPECT_EQ(ok->groups[0].retention->min_age, std::chrono::seconds(0));
+  EXPECT_EQ(ok->groups[0].retention->expire_after, std::chrono::hours(24 * 9));
+}
+
+// A run is deleted whole: a bound below the group's volume count would defer every run forever.
+TEST_F(ConfigLoad, MaxDeletesPerRunCoversAWholeRun) {
+  auto doc = valid_config();
+  doc["groups"]["solr"]["volumes"].push_back(valid_volume("/dev/sdg", "/mnt/solr2"));
+  doc["groups"]["solr"]["retention"] = {{"daily", 7}, {"max_deletes_per_run", 1}};
+  expect_error(doc, "$.groups.solr.retention.max_deletes_per_run", {"2..100000", "a run of this group is 2"});
+  doc["groups"]["solr"]["retention"]["max_deletes_per_run"] = 2;
+  EXPECT_TRUE(load_config_file(write(doc)).has_value());
+}
+
 TEST_F(ConfigLoad, GroupNeedsVolumes) {
   auto doc = valid_config();
   doc["groups"]["solr"]["volumes"] = Json::array();

@@ -70,3 +70,26 @@ TEST(MountPointRule, SystemDirectoriesAreRefusedWithOneLine) {
 
 }  // namespace
 }  // namespace agent
+
+namespace agent {
+namespace {
+
+// Issue 12: durations in the config (retention.min_age, expire_after).
+TEST(DurationRule, UnitsLargestFirstEachOnce) {
+  using std::chrono::seconds;
+  EXPECT_EQ(rules::parse_duration("0s"), seconds(0));
+  EXPECT_EQ(rules::parse_duration("90m"), seconds(5400));
+  EXPECT_EQ(rules::parse_duration("1h"), seconds(3600));
+  EXPECT_EQ(rules::parse_duration("400d"), seconds(400 * 86400));
+  EXPECT_EQ(rules::parse_duration("2w"), seconds(14 * 86400));
+  EXPECT_EQ(rules::parse_duration("1d12h"), seconds(36 * 3600));
+  EXPECT_EQ(rules::parse_duration("1w1d1h1m1s"), seconds(8 * 86400 + 3661));
+  EXPECT_EQ(rules::parse_duration("36500d"), seconds(36500LL * 86400));
+  for (const auto* bad : {"", "1", "h", "1y", "1mo", "1H", " 1h", "1h ", "-1h", "+1h", "1.5h", "1h1d", "1h1h",
+                          "36501d", "99999999999999999999s", "1h30"}) {
+    EXPECT_FALSE(rules::parse_duration(bad).has_value()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace agent
