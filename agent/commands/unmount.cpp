@@ -27,26 +27,39 @@ std::string remove(const ec2::VolumeId& volume) { return fmt::format("delete {} 
 std::string remove_leftover(const ec2::VolumeId& volume) {
   return fmt::format("delete {} (detached, left by an earlier run)", volume.value);
 }
+std::string left_alone(const ec2::VolumeId& volume) {
+  return fmt::format("volume {} is detached and tagged as ours, but no record shows this instance's unmount "
+                     "detached it: left alone; delete it yourself if it is yours",
+                     volume.value);
+}
 }  // namespace unmount_step
 
 UnmountDecision decide_unmount(const std::string& mount_point, const std::vector<ec2::Volume>& ours,
-                               const MountedAt& mounted, const ec2::InstanceId& instance, bool delete_volumes) {
+                               const MountedAt& mounted, const ec2::InstanceId& instance, bool delete_volumes,
+                               const std::vector<DetachRecord>& records) {
   UnmountDecision d;
   auto attached = attached_to(ours, instance);
-  if (!attached) {
-    // An unmount --delete-volumes that died between DetachVolume and DeleteVolume left the
-    // volume detached: it is still ours (made by this instance for this mount point).
-    auto leftover = std::ranges::find_if(ours, [&](const ec2::Volume& v) {
-      return v.state == ec2::VolumeState::Available && v.attachments.empty() &&
-             ec2::find_tag(v.tags, k_tag_instance_id) == instance.value;
-    });
-    if (delete_volumes && leftover != ours.end()) {
-      d.action = UnmountAction::DeleteLeftover;
-      d.volume = *leftover;
-      d.plan.push_back(unmount_step::remove_leftover(leftover->id));
+  if (delete_volumes) {
+    // An unmount --delete-volumes that died between DetachVolume and DeleteVolume left the volume
+    // detached. Its tags say ours, but anyone allowed CreateTags can copy them onto any volume:
+    // only the detach record that run wrote before DetachVolume proves it. The records live on a
+    // tmpfs, so after a reboot a leftover is left alone (reported): the safe way to be wrong.
+    for (const auto& v : ours) {
+      const bool leftover = v.state == ec2::VolumeState::Available && v.attachments.empty() &&
+                            ec2::find_tag(v.tags, k_tag_instance_id) == instance.value;
+      if (!leftover) continue;
+      if (!detach_recorded(records, v.id, mount_point, instance)) {
+        d.left_alone.push_back(v.id);
+      } else if (!attached && d.action == UnmountAction::NothingAttached) {
+        // One per run, and none while a volume is attached here (two runs that died leave two):
+        // the next run deletes the next one.
+        d.action = UnmountAction::DeleteLeftover;
+        d.volume = v;
+        d.plan.push_back(unmount_step::remove_leftover(v.id));
+      }
     }
-    return d;
   }
+  if (!attached) return d;
   d.action = UnmountAction::Detach;
   d.volume = *attached;
   if (mounted.mounted()) {
@@ -119,6 +132,12 @@ void Unmount::observe_and_decide(std::vector<Item>& items) {
   std::vector<VolumeKey> keys;
   for (const auto& item : items) keys.push_back({item.group->name, item.volume->mount_point});
   const auto observed = observe_mounts(s_.ec2, s_.mounter, s_.devices, c_.filters, keys, c_.instance.instance_id);
+  // The detach records are an observed fact like the volumes: read once per group (whose lock
+  // this run holds), before deciding; they only matter to a run that deletes.
+  std::map<std::string, std::vector<DetachRecord>> records;
+  if (delete_) {
+    for (const auto* group : c_.groups) records[group->name] = read_detach_records(s_.options.run_dir, group->name);
+  }
   for (std::size_t i = 0; i < items.size(); ++i) {
     auto& item = items[i];
     const auto& mp = item.volume->mount_point;
@@ -127,18 +146,26 @@ void Unmount::observe_and_decide(std::vector<Item>& items) {
       fail(item, *observed[i].problem);
       continue;
     }
-    item.decision = decide_unmount(mp, observed[i].ours, mounted, c_.instance.instance_id, delete_);
+    item.decision =
+        decide_unmount(mp, observed[i].ours, mounted, c_.instance.instance_id, delete_, records[item.group->name]);
     const auto& d = item.decision;
     if (d.volume) item.out.volume_id = d.volume->id.value;
     if (d.left_mounted) item.out.warnings.push_back(*d.left_mounted);
+    for (const auto& id : d.left_alone) {
+      log_agent().warn("unmount group={} mount_point={} volume_id={} left_alone=1 reason=\"no detach record\"",
+                       item.group->name, mp, id);
+      item.out.left_alone.push_back(id.value);
+      item.out.warnings.push_back(unmount_step::left_alone(id));
+    }
     if (d.unmount) item.out.devnode = mounted.source;
     if (d.action == UnmountAction::NothingAttached) {
       item.out.outcome = Outcome::NotAttached;
     } else if (d.action == UnmountAction::DeleteLeftover) {
       item.detached = true;
       item.out.outcome = Outcome::Unmounted;
-      item.out.warnings.push_back(
-          fmt::format("volume {} of ours was left detached by an earlier run: deleting it", d.volume->id.value));
+      item.out.warnings.push_back(fmt::format(
+          "volume {} was left detached by an earlier unmount of this instance (its detach record says so): deleting it",
+          d.volume->id.value));
     } else if (!d.unmount) {
       if (auto found = s_.devices.find_by_serial(d.volume->id.value); found && *found) item.out.devnode = (*found)->devnode;
     }
@@ -186,8 +213,29 @@ void Unmount::unmount_and_detach(Item& item) {
   if (auto unused = s_.devices.check_not_in_use(devnode); !unused && unused.error().kind != platform::ErrorKind::NotFound) {
     return fail(item, fmt::format("volume {}: {}; not detaching", id.value, unused.error().message));
   }
+  if (delete_) {
+    // Before DetachVolume, durably: a run killed after the call leaves the volume detached, and
+    // this record is the only thing that lets the next run delete it (tags prove nothing).
+    DetachRecord record{.volume_id = id,
+                        .group = item.group->name,
+                        .mount_point = mp,
+                        .instance_id = c_.instance.instance_id.value,
+                        .written_at = s_.clock.now()};
+    if (auto written = write_detach_record(s_.options.run_dir, record); !written) {
+      return fail(item, fmt::format("volume {} not detached: its detach record (what lets a rerun delete it) cannot "
+                                    "be written: {}",
+                                    id.value, written.error().describe()));
+    }
+  }
   auto detached = s_.ec2.detach_volume({.volume_id = id, .instance_id = c_.instance.instance_id, .device = attached_as});
-  if (!detached) return fail(item, "DetachVolume failed: " + detached.error().describe());
+  if (!detached) {
+    // EC2 answered with a refusal (not a lost answer, not a resend after one): the volume is
+    // attached as it was, so there is nothing for a rerun to finish, and a record kept would
+    // let a later run delete it once someone else detaches it. After a lost answer the call may
+    // have gone through: the record stays.
+    if (delete_ && !detached.error().maybe_applied) remove_detach_record(s_.options.run_dir, id, item.group->name);
+    return fail(item, "DetachVolume failed: " + detached.error().describe());
+  }
   log_agent().info("unmount group={} mount_point={} volume_id={} detach=sent", item.group->name, mp, id);
   if (auto gone = s_.devices.wait_for_removal(devnode, s_.clock.monotonic() + c_.config.timeouts.device_wait); !gone) {
     return fail(item, fmt::format("{} of volume {} did not go after DetachVolume: {}", devnode, id.value,
@@ -220,14 +268,19 @@ void Unmount::delete_detached(std::vector<Item*>& items) {
                       ec2::find_tag(v.tags, k_tag_mount_point) == item.volume->mount_point &&
                       in_lineage(v.tags, c_.filters, item.volume->mount_point) && v.attachments.empty();
     if (!ours) {
+      // Someone changed it since this run (or the one that died) detached it: what the record
+      // proves no longer holds, so it goes, and the volume is theirs to deal with.
+      remove_detach_record(s_.options.run_dir, v.id, item.group->name);
       fail(item, fmt::format("volume {} is not tagged as ours for {} (or attached again): not deleted", v.id.value,
                              item.volume->mount_point));
       continue;
     }
     if (auto r = s_.ec2.delete_volume({.volume_id = v.id}); !r) {
+      // Kept: the next unmount --delete-volumes finishes the job.
       fail(item, "DeleteVolume failed: " + r.error().describe());
       continue;
     }
+    remove_detach_record(s_.options.run_dir, v.id, item.group->name);
     log_agent().info("unmount group={} mount_point={} volume_id={} deleted=1", item.group->name,
                      item.volume->mount_point, v.id);
     item.out.steps.push_back(item.decision.action == UnmountAction::DeleteLeftover

@@ -41,7 +41,8 @@ Json volume_json(const VolumeReport& v) {
               {"formatted", or_null(v.formatted)},
               {"plan", v.plan},
               {"warnings", v.warnings},
-              {"steps", v.steps}};
+              {"steps", v.steps},
+              {"left_alone", v.left_alone}};
 }
 
 std::string seconds_text(std::int64_t ms) {

@@ -46,7 +46,10 @@
 //           "formatted": true | false | null,     // mount: mkfs ran
 //           "plan": [ "..." ],                    // --dry-run: the steps that would run
 //           "steps": [ "..." ],                   // the steps that ran (the same words as plan)
-//           "warnings": [ "..." ]                 // e.g. a skipped error snapshot
+//           "warnings": [ "..." ],                // e.g. a skipped error snapshot
+//           "left_alone": [ "vol-..." ]           // unmount --delete-volumes: detached volumes
+//                                                 //   tagged as ours that no detach record shows
+//                                                 //   this instance's unmount detached: not deleted
 //         } ] } ],
 //   "thaw": [                         // thaw; [] otherwise
 //     { "mount_point": "/mnt/solr", "outcome": "thawed" | "not-frozen" | "failed" | "planned",
@@ -124,6 +127,8 @@ struct VolumeReport {
   std::vector<std::string> plan;   // --dry-run: what the decide step planned
   std::vector<std::string> steps;  // what the act step carried out, in the plan's words
   std::vector<std::string> warnings;
+  // unmount --delete-volumes: volumes tagged as ours, not provably ours (agent/core/detach_record.h)
+  std::vector<std::string> left_alone;
 };
 
 struct GroupReport {

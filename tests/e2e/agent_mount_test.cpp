@@ -408,6 +408,62 @@ TEST_F(MountE2e, SigkillDuringUnmountDeleteThenRerunLeavesNoVolume) {
   EXPECT_TRUE(live_volumes().empty());
 }
 
+// Issue 11: tags are no proof of ownership. A run whose DeleteVolumes failed after its
+// DetachVolumes (as one that died between the two would) is finished by the next run, on the
+// strength of the detach records it wrote before detaching; a volume that carries every tag of
+// ours but was never detached by this instance's unmount is left alone and reported.
+TEST_F(MountE2e, AnUnmountStoppedBeforeDeleteVolumeIsFinishedAndATaggedVolumeItNeverDetachedIsLeft) {
+  write_config(1, 2);
+  auto mounted = mount();
+  ASSERT_EQ(mounted.exit_code, 0) << mounted.out << mounted.err;
+  // IAM denies DeleteVolume for this one run: not retried, the volumes stay detached.
+  sandbox_->configure({{"fault_actions", {"DeleteVolume"}},
+                       {"fail_next", {{"count", 2}, {"status", 403}, {"code", "UnauthorizedOperation"}}}});
+  const auto from = sandbox_->calls().size();
+  auto stopped = unmount_delete();
+  EXPECT_EQ(stopped.exit_code, 1) << stopped.out << stopped.err;
+  sandbox_->configure({{"fault_actions", nullptr}});
+  EXPECT_EQ(calls_of(sandbox_->calls(), "DetachVolume", from), 2);
+  EXPECT_EQ(calls_of(sandbox_->calls(), "DeleteVolume", from), 0);
+  EXPECT_EQ(live_volumes().size(), mount_points_.size());  // detached, not deleted
+
+  // Someone allowed CreateVolume and CreateTags makes a volume tagged exactly like ours.
+  auto& ec2 = runtime().services().ec2;
+  const auto& mp = mount_points_[0];
+  ec2::CreateVolumeOptions forge{.availability_zone = sandbox_->availability_zone(), .size_gib = 1};
+  forge.tag_specifications = {ec2::TagSpecification{
+      .resource_type = "volume",
+      .tags = {{"role", "e2e-mount"},
+               {"cluster", "c1"},
+               {std::string(k_tag_group), "g1"},
+               {std::string(k_tag_mount_point), mp},
+               {std::string(k_tag_device), placement_[mp].second},
+               {std::string(k_tag_instance_id), sandbox_->instance_id()}}}};
+  auto forged = ec2.create_volume(forge);
+  ASSERT_TRUE(forged) << forged.error().describe();
+  ec2::Waiter waiter(ec2::WaiterOptions{.initial_delay = 100ms, .max_delay = 1s, .timeout = 60s});
+  ASSERT_TRUE(waiter.volumes(ec2, {forged->id}, ec2::VolumeState::Available));
+
+  const auto before_rerun = sandbox_->calls().size();
+  auto again = ebsnap({"--json", "unmount", "--delete-volumes", "--yes", "g1"});
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_EQ(calls_of(sandbox_->calls(), "DeleteVolume", before_rerun), 2);
+  const auto doc = Json::parse(again.out);
+  std::vector<std::string> left_alone;
+  for (const auto& v : doc["groups"][0]["volumes"]) {
+    for (const auto& id : v.value("left_alone", Json::array())) left_alone.push_back(id.get<std::string>());
+  }
+  EXPECT_EQ(left_alone, std::vector<std::string>{forged->id.value}) << again.out;
+  EXPECT_NE(again.out.find("left alone; delete it yourself if it is yours"), std::string::npos) << again.out;
+  const auto live = live_volumes();
+  ASSERT_EQ(live.size(), 1U);
+  EXPECT_EQ(live.begin()->second, std::vector<std::string>{forged->id.value});
+  for (const auto& e : std::filesystem::directory_iterator(dir_->path() / "run")) {
+    EXPECT_FALSE(e.path().filename().string().starts_with("detach-")) << e.path() << ": the records go with their volumes";
+  }
+  ASSERT_TRUE(ec2.delete_volume({.volume_id = forged->id}));
+}
+
 TEST_F(MountE2e, ThrottlingAndServerErrorBurstsDuringMount) {
   write_config(2, 2);
   sandbox_->configure(

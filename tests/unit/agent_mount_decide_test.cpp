@@ -139,6 +139,16 @@ TEST(DecideUnmount, Table) {
   const auto leftover = volume("vol-3");
   auto foreign_leftover = volume("vol-4");
   foreign_leftover.tags = {{std::string(k_tag_instance_id), "i-0other"}};
+  // What an unmount --delete-volumes of this instance wrote before detaching vol-3 from /m.
+  const DetachRecord of_leftover{.volume_id = leftover.id, .group = "db", .mount_point = "/m",
+                                 .instance_id = k_here.value};
+  auto of_another_volume = of_leftover;
+  of_another_volume.volume_id = ec2::VolumeId{"vol-5"};
+  auto of_another_mount_point = of_leftover;
+  of_another_mount_point.mount_point = "/n";
+  auto of_another_instance = of_leftover;
+  of_another_instance.instance_id = "i-0other";
+  const std::vector<ec2::VolumeId> left_alone{leftover.id};
   struct Row {
     const char* name;
     std::vector<ec2::Volume> ours;
@@ -147,6 +157,8 @@ TEST(DecideUnmount, Table) {
     UnmountAction action;
     std::vector<std::string> plan;
     bool left_mounted = false;
+    std::vector<DetachRecord> records = {};
+    std::vector<ec2::VolumeId> left_alone = {};
   };
   const std::vector<Row> rows = {
       {"nothing", {}, {}, true, UnmountAction::NothingAttached, {}},
@@ -160,16 +172,30 @@ TEST(DecideUnmount, Table) {
        {unmount_step::detach(attached.id, "/dev/sdf")}},
       {"attached, something else mounted", {attached}, mounted("/dev/sda1"), false, UnmountAction::Detach,
        {unmount_step::detach(attached.id, "/dev/sdf")}, true},
-      {"our leftover, delete", {leftover}, {}, true, UnmountAction::DeleteLeftover,
-       {unmount_step::remove_leftover(leftover.id)}},
-      {"our leftover, keep", {leftover}, {}, false, UnmountAction::NothingAttached, {}},
+      {"our leftover, recorded, delete", {leftover}, {}, true, UnmountAction::DeleteLeftover,
+       {unmount_step::remove_leftover(leftover.id)}, false, {of_leftover}},
+      {"our leftover, recorded, keep", {leftover}, {}, false, UnmountAction::NothingAttached, {}, false,
+       {of_leftover}},
+      // Issue 11: tags alone are no proof; only a record naming exactly this volume is.
+      {"tagged leftover, no record, delete", {leftover}, {}, true, UnmountAction::NothingAttached, {}, false, {},
+       left_alone},
+      {"tagged leftover, another volume's record", {leftover}, {}, true, UnmountAction::NothingAttached, {}, false,
+       {of_another_volume}, left_alone},
+      {"tagged leftover, another mount point's record", {leftover}, {}, true, UnmountAction::NothingAttached, {},
+       false, {of_another_mount_point}, left_alone},
+      {"tagged leftover, another instance's record", {leftover}, {}, true, UnmountAction::NothingAttached, {}, false,
+       {of_another_instance}, left_alone},
+      {"tagged leftover beside an attached volume", {attached, leftover}, {}, true, UnmountAction::Detach,
+       {unmount_step::detach(attached.id, "/dev/sdf"), unmount_step::remove(attached.id)}, false, {}, left_alone},
+      {"tagged leftover, no record, keep", {leftover}, {}, false, UnmountAction::NothingAttached, {}},
       {"another instance's leftover", {foreign_leftover}, {}, true, UnmountAction::NothingAttached, {}},
   };
   for (const auto& row : rows) {
     SCOPED_TRACE(row.name);
-    const auto d = decide_unmount("/m", row.ours, row.mounted, k_here, row.delete_volumes);
+    const auto d = decide_unmount("/m", row.ours, row.mounted, k_here, row.delete_volumes, row.records);
     EXPECT_EQ(d.action, row.action);
     EXPECT_EQ(d.plan, row.plan);
+    EXPECT_EQ(d.left_alone, row.left_alone);
     EXPECT_EQ(d.left_mounted.has_value(), row.left_mounted);
     EXPECT_EQ(d.unmount, row.mounted.ours());
   }
@@ -328,6 +354,42 @@ TEST_F(PlanMatchesRun, DeleteTheVolumeAnUnmountLeftDetached) {
   EXPECT_EQ(plan, steps);
   ASSERT_EQ(steps.size(), 1U);
   EXPECT_NE(steps[0].find("left by an earlier run"), std::string::npos) << steps[0];
+}
+
+// Issue 11: a volume detached by a plain unmount (no detach record) carries every tag of ours,
+// yet unmount --delete-volumes neither plans nor carries out its deletion: the dry run and the
+// real run both leave it alone and say so.
+TEST_F(PlanMatchesRun, LeaveAloneAVolumeNoRecordShowsWasDetachedByUs) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  ASSERT_TRUE(mount(f.context()).ok());
+  const auto id = f.live_volumes_of("/data/a").front().id;
+  f.ec2.on_call([this, id](std::string_view action) {
+    if (action != "DetachVolume") return;
+    auto found = f.devices.find_by_serial(id.value);
+    if (found && *found) f.devices.remove_device((*found)->devnode);
+  });
+  ASSERT_TRUE(unmount(f.context(), {.delete_volumes = false}).ok());
+  f.ec2.settle();
+  f.services.options.dry_run = true;
+  const auto planned = unmount(f.context(), {.delete_volumes = true});
+  f.services.options.dry_run = false;
+  const auto done = unmount(f.context(), {.delete_volumes = true});
+  for (const auto* r : {&planned, &done}) {
+    ASSERT_TRUE(r->ok()) << render_text(*r);
+    const auto& a = outcome(*r, "/data/a");
+    EXPECT_TRUE(a.plan.empty()) << ::testing::PrintToString(a.plan);
+    EXPECT_TRUE(a.steps.empty()) << ::testing::PrintToString(a.steps);
+    EXPECT_EQ(a.outcome, Outcome::NotAttached);
+    EXPECT_EQ(a.left_alone, std::vector<std::string>{id.value});
+    EXPECT_EQ(a.warnings, std::vector<std::string>{unmount_step::left_alone(id)});
+    EXPECT_NE(render_text(*r).find("left alone; delete it yourself if it is yours"), std::string::npos)
+        << render_text(*r);
+    EXPECT_EQ(to_json(*r)["groups"][0]["volumes"][0].value("left_alone", nlohmann::ordered_json::array()),
+              nlohmann::ordered_json::array({id.value}));
+  }
+  EXPECT_EQ(f.ec2.call_count("DeleteVolume"), 0);
+  ASSERT_TRUE(f.ec2.volume(id));
+  EXPECT_EQ(f.ec2.volume(id)->state, ec2::VolumeState::Available);
 }
 
 }  // namespace

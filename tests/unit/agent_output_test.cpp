@@ -37,7 +37,7 @@ TEST(Output, JsonSchemaOneHasEveryKeyAlways) {
   for (const auto* key : {"mount_point", "device", "volume_id", "snapshot_id", "outcome", "reason", "freeze_ms",
                           "consistency", "duration_ms", "state", "size_gib", "latest_snapshot_id",
                           "latest_snapshot_time", "attached_as", "devnode", "filesystem", "formatted", "plan",
-                          "warnings"}) {
+                          "warnings", "steps", "left_alone"}) {
     EXPECT_TRUE(v.contains(key)) << key;
   }
   EXPECT_EQ(v["outcome"], "snapshotted");
@@ -45,6 +45,7 @@ TEST(Output, JsonSchemaOneHasEveryKeyAlways) {
   EXPECT_TRUE(v["state"].is_null());
   EXPECT_TRUE(v["formatted"].is_null());
   EXPECT_EQ(v["plan"], Json::array());
+  EXPECT_EQ(v.value("left_alone", Json()), Json::array());
   EXPECT_TRUE(doc["thaw"].is_array());
   EXPECT_TRUE(doc["checks"].is_array());
   EXPECT_TRUE(doc["missing_actions"].is_array());

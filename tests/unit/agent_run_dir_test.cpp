@@ -10,6 +10,7 @@
 
 #include "agent/commands/mount.h"
 #include "agent/core/client_tokens.h"
+#include "agent/core/detach_record.h"
 #include "agent/core/snapshot_record.h"
 #include "tests/support/temp_dir.h"
 #include "tests/unit/agent_restore_fixture.h"
@@ -115,6 +116,36 @@ TEST(RunDir, ARunRecordThatIsASymlinkIsNotRead) {
   std::filesystem::remove(record.path);
   std::filesystem::create_symlink(target, record.path);
   EXPECT_TRUE(read_run_records(run_dir).empty());
+}
+
+// Issue 11: a detach record lets unmount --delete-volumes delete the volume it names. One reached
+// through a symlink could name any volume; one written for another volume's file name likewise.
+TEST(RunDir, ADetachRecordThatIsASymlinkOrUnderAnotherNameIsNotRead) {
+  testsupport::TempDir dir;
+  const auto run_dir = dir.path() / "run";
+  DetachRecord record{.volume_id = ec2::VolumeId{"vol-0123456789abcdef0"}, .group = "db", .mount_point = "/data/a",
+                      .instance_id = "i-1"};
+  ASSERT_TRUE(write_detach_record(run_dir, record));
+  EXPECT_EQ(record.path, run_dir / "detach-vol-0123456789abcdef0-db.record");
+  DetachRecord of_x_db{.volume_id = ec2::VolumeId{"vol-0123456789abcdef1"}, .group = "x-db",
+                       .mount_point = "/data/a", .instance_id = "i-1"};
+  ASSERT_TRUE(write_detach_record(run_dir, of_x_db));  // "detach-vol-…-x-db.record" ends like db's
+  ASSERT_EQ(read_detach_records(run_dir, "db").size(), 1U);
+  ASSERT_EQ(read_detach_records(run_dir, "x-db").size(), 1U);
+  EXPECT_EQ(read_detach_records(run_dir, "db")[0].volume_id, record.volume_id);
+  std::filesystem::remove(of_x_db.path);
+  const auto target = dir.path() / "target";
+  std::filesystem::copy_file(record.path, target);
+  std::filesystem::remove(record.path);
+  std::filesystem::create_symlink(target, record.path);
+  EXPECT_TRUE(read_detach_records(run_dir, "db").empty());
+  std::filesystem::remove(record.path);
+  std::filesystem::copy_file(target, run_dir / "detach-vol-0fedcba9876543210-db.record");
+  EXPECT_TRUE(read_detach_records(run_dir, "db").empty());
+  // A volume id that is not one never makes a file name.
+  DetachRecord odd{.volume_id = ec2::VolumeId{"vol-../../x"}, .group = "db", .mount_point = "/data/a",
+                   .instance_id = "i-1"};
+  EXPECT_FALSE(write_detach_record(run_dir, odd));
 }
 
 }  // namespace

@@ -1,6 +1,11 @@
 // ebsnap unmount against fakes.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+
 #include "agent/commands/mount.h"
 #include "agent/commands/unmount.h"
 #include "tests/unit/agent_restore_fixture.h"
@@ -32,6 +37,7 @@ class UnmountTest : public ::testing::Test {
     for (const auto& v : volumes(r)) mounted[v.mount_point] = v;
     f.ec2.on_call([this](std::string_view action) {
       if (action != "DetachVolume") return;
+      if (at_detach) at_detach();
       // The kernel drops the device once EC2 detaches: here, as soon as DetachVolume is called.
       for (const auto& [mp, v] : mounted) {
         auto found = f.devices.find_by_serial(*v.volume_id);
@@ -44,9 +50,32 @@ class UnmountTest : public ::testing::Test {
   }
   RunReport run(bool delete_volumes) { return unmount(f.context(), {.delete_volumes = delete_volumes}); }
 
+  // The detach records in the run directory, by file name.
+  std::set<std::string> detach_records() const {
+    std::set<std::string> out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(f.services.options.run_dir, ec)) {
+      const auto name = e.path().filename().string();
+      if (name.starts_with("detach-")) out.insert(name);
+    }
+    return out;
+  }
+  std::string record_name(const std::string& mount_point) {
+    return detach_record_path(f.services.options.run_dir, volume_id(mounted[mount_point]), "db").filename().string();
+  }
+  // Both volumes detached by an unmount --delete-volumes whose DeleteVolumes failed (as if it
+  // had died between the two calls): detached, available, and recorded.
+  void leave_both_detached() {
+    f.ec2.fail_next("DeleteVolume", ec2::Error{.kind = ec2::ErrorKind::ServerError, .message = "injected"}, 2);
+    ASSERT_FALSE(run(true).ok());
+    f.ec2.settle();
+    ASSERT_EQ(detach_records(), (std::set<std::string>{record_name("/data/a"), record_name("/data/b")}));
+  }
+
   FakeInstance f;
   std::map<std::string, VolumeReport> mounted;
   bool detach_removes = true;
+  std::function<void()> at_detach;  // runs as DetachVolume is called, before EC2 applies it
 };
 
 TEST_F(UnmountTest, UnmountsAndDetachesKeepingTheVolumes) {
@@ -139,16 +168,126 @@ namespace agent {
 namespace {
 
 TEST_F(UnmountTest, VolumeLeftDetachedByAnUnmountThatDiedIsDeletedOnRerun) {
-  // The run dies after DetachVolume, before DeleteVolume: here DeleteVolume fails.
+  // The run dies after DetachVolume, before DeleteVolume: here DeleteVolume fails. Its detach
+  // record stays; the other volume's went with it.
   f.ec2.fail_next("DeleteVolume", ec2::Error{.kind = ec2::ErrorKind::ServerError, .message = "injected"});
   auto first = run(true);
   EXPECT_FALSE(first.ok());
+  const auto failed = outcome(first, "/data/a").outcome == Outcome::Failed ? "/data/a" : "/data/b";
+  EXPECT_EQ(detach_records(), std::set<std::string>{record_name(failed)});
   f.ec2.settle();
   auto r = run(true);
   ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_EQ(outcome(r, failed).outcome, Outcome::Deleted);
+  EXPECT_TRUE(outcome(r, failed).left_alone.empty());
   f.ec2.settle();
   EXPECT_TRUE(f.live_volumes_of("/data/a").empty());
   EXPECT_TRUE(f.live_volumes_of("/data/b").empty());
+  EXPECT_TRUE(detach_records().empty()) << "the record goes with its volume";
+}
+
+// Issue 11: the record is on disk before DetachVolume is sent. A run whose DetachVolume went
+// through but whose answer was lost (as good as killed right after the call) is finished by the
+// next run, on the strength of that record.
+TEST_F(UnmountTest, TheDetachRecordIsWrittenBeforeDetachVolumeAndLetsTheNextRunFinish) {
+  std::vector<std::set<std::string>> at_call;
+  at_detach = [this, &at_call] { at_call.push_back(detach_records()); };
+  f.ec2.lose_next_response("DetachVolume");
+  auto first = run(true);
+  EXPECT_FALSE(first.ok());
+  ASSERT_EQ(at_call.size(), 2U);
+  for (const auto& records : at_call) EXPECT_FALSE(records.empty());
+  const auto lost = outcome(first, "/data/a").outcome == Outcome::Failed ? "/data/a" : "/data/b";
+  EXPECT_NE(outcome(first, lost).reason.value_or("").find("DetachVolume failed"), std::string::npos);
+  EXPECT_EQ(detach_records(), std::set<std::string>{record_name(lost)}) << "kept: the call may have gone through";
+  f.ec2.settle();
+  auto r = run(true);
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_EQ(outcome(r, lost).outcome, Outcome::Deleted);
+  f.ec2.settle();
+  EXPECT_TRUE(f.live_volumes_of(lost).empty());
+  EXPECT_TRUE(detach_records().empty());
+}
+
+// A DetachVolume EC2 refused leaves the volume attached as it was: its record goes, so that a
+// later run cannot delete it once someone else detaches it.
+TEST_F(UnmountTest, ARefusedDetachVolumeRemovesItsRecord) {
+  std::vector<std::set<std::string>> at_call;
+  at_detach = [this, &at_call] { at_call.push_back(detach_records()); };
+  f.ec2.fail_next("DetachVolume", ec2::Error{.kind = ec2::ErrorKind::IncorrectState, .message = "injected"});
+  auto first = run(true);
+  EXPECT_FALSE(first.ok());
+  ASSERT_EQ(at_call.size(), 2U);
+  for (const auto& records : at_call) EXPECT_FALSE(records.empty()) << "written before the call";
+  const auto refused = outcome(first, "/data/a").outcome == Outcome::Failed ? "/data/a" : "/data/b";
+  EXPECT_EQ(f.ec2.volume(volume_id(mounted[refused]))->attachments.size(), 1U);
+  EXPECT_TRUE(detach_records().empty());
+}
+
+// Issue 11: tags are no proof. A detached volume carrying every tag of ours (made by this
+// instance for this mount point) that no record shows this instance's unmount detached is
+// neither deleted nor planned for deletion: it is left alone, with a warning and in --json.
+TEST_F(UnmountTest, ADetachedVolumeTaggedOursWithoutARecordIsLeftAlone) {
+  ASSERT_TRUE(run(true).ok());
+  f.ec2.settle();
+  const auto forged = f.ec2.add_volume(f.our_volume("db", "/data/a", "/dev/sdf"));
+  const auto expect_left_alone = [&](const RunReport& r) {
+    ASSERT_TRUE(r.ok()) << render_text(r);
+    const auto& a = outcome(r, "/data/a");
+    EXPECT_EQ(a.outcome, Outcome::NotAttached);
+    EXPECT_TRUE(a.plan.empty()) << ::testing::PrintToString(a.plan);
+    EXPECT_FALSE(a.volume_id.has_value());
+    EXPECT_EQ(a.left_alone, std::vector<std::string>{forged.value});
+    ASSERT_EQ(a.warnings.size(), 1U);
+    EXPECT_EQ(a.warnings[0], "volume " + forged.value +
+                                 " is detached and tagged as ours, but no record shows this instance's unmount "
+                                 "detached it: left alone; delete it yourself if it is yours");
+    EXPECT_EQ(to_json(r)["groups"][0]["volumes"][0].value("left_alone", nlohmann::ordered_json::array()),
+              nlohmann::ordered_json::array({forged.value}));
+    EXPECT_TRUE(outcome(r, "/data/b").left_alone.empty());
+  };
+  f.services.options.dry_run = true;
+  expect_left_alone(run(true));
+  f.services.options.dry_run = false;
+  expect_left_alone(run(true));
+  EXPECT_EQ(f.ec2.call_count("DeleteVolume"), 2) << "only the two volumes of the first run";
+  ASSERT_TRUE(f.ec2.volume(forged));
+  EXPECT_EQ(f.ec2.volume(forged)->state, ec2::VolumeState::Available);
+  // Without --delete-volumes nothing is said about it: nothing would be deleted anyway.
+  EXPECT_TRUE(outcome(run(false), "/data/a").left_alone.empty());
+}
+
+// Only a record naming exactly that volume proves it: not one of another volume id, not another
+// volume's record under its name, not a file that cannot be read as a record.
+TEST_F(UnmountTest, ARecordOfAnotherVolumeOrACorruptOneProvesNothing) {
+  leave_both_detached();
+  const auto a = volume_id(mounted["/data/a"]);
+  const auto b = volume_id(mounted["/data/b"]);
+  const auto& run_dir = f.services.options.run_dir;
+  std::filesystem::remove(run_dir / record_name("/data/a"));
+  DetachRecord other{.volume_id = ec2::VolumeId{"vol-0123456789abcdef0"}, .group = "db", .mount_point = "/data/a",
+                     .instance_id = f.instance_id.value};
+  ASSERT_TRUE(write_detach_record(run_dir, other));
+  auto r = run(true);
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::NotAttached);
+  EXPECT_EQ(outcome(r, "/data/a").left_alone, std::vector<std::string>{a.value});
+  EXPECT_EQ(outcome(r, "/data/b").outcome, Outcome::Deleted) << "its own record proves it";
+
+  // b's record, as it was, copied under a's name; then a file that is no record at all.
+  DetachRecord of_b{.volume_id = b, .group = "db", .mount_point = "/data/a", .instance_id = f.instance_id.value};
+  ASSERT_TRUE(write_detach_record(run_dir, of_b));
+  std::filesystem::rename(of_b.path, run_dir / record_name("/data/a"));
+  r = run(true);
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_EQ(outcome(r, "/data/a").left_alone, std::vector<std::string>{a.value});
+  std::ofstream(run_dir / record_name("/data/a"), std::ios::trunc) << "{\"format\": \"ebsnap-unmount-detach 1\"";
+  r = run(true);
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_EQ(outcome(r, "/data/a").left_alone, std::vector<std::string>{a.value});
+  f.ec2.settle();
+  ASSERT_TRUE(f.ec2.volume(a));
+  EXPECT_EQ(f.ec2.volume(a)->state, ec2::VolumeState::Available);
 }
 
 // Issue 11: unmount checked only its own mount namespace. A device still held elsewhere (a
@@ -179,9 +318,8 @@ TEST_F(UnmountTest, AVolumeWhoseDeviceIsNotHereIsNotDetachedBlind) {
 }
 
 TEST_F(UnmountTest, DetachedVolumeOfAnotherInstanceIsNotDeleted) {
-  ASSERT_TRUE(run(false).ok());
-  f.ec2.settle();
-  // Both volumes are now detached; one of them says another instance made it.
+  leave_both_detached();
+  // Both volumes are now detached, and recorded; one of them says another instance made it.
   const auto id = volume_id(mounted["/data/a"]);
   ASSERT_TRUE(f.ec2.create_tags(ec2::CreateTagsOptions{
       .resource_ids = {id.value}, .tags = {{std::string(k_tag_instance_id), "i-other"}}}));
