@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <mutex>
 #include <set>
 
 #include "agent/commands/mount.h"
@@ -35,15 +36,20 @@ class UnmountTest : public ::testing::Test {
     auto r = mount(f.context());
     ASSERT_TRUE(r.ok()) << render_text(r);
     for (const auto& v : volumes(r)) mounted[v.mount_point] = v;
+    // The volumes are unmounted on threads of their own, so this runs on several at once.
     f.ec2.on_call([this](std::string_view action) {
       if (action != "DetachVolume") return;
+      std::lock_guard lock(hook_mutex);
       if (at_detach) at_detach();
       // The kernel drops the device once EC2 detaches: here, as soon as DetachVolume is called.
+      // The call does not say which volume, so every device nothing holds goes: unmounted here,
+      // and not held elsewhere (a device a test marks in use is never detached, so never goes).
       for (const auto& [mp, v] : mounted) {
         auto found = f.devices.find_by_serial(*v.volume_id);
         if (found && *found && detach_removes) {
-          auto m = f.mounter.find_by_source((*found)->devnode);
-          if (m && m->empty()) f.devices.remove_device((*found)->devnode);
+          const auto& devnode = (*found)->devnode;
+          auto m = f.mounter.find_by_source(devnode);
+          if (m && m->empty() && f.devices.check_not_in_use(devnode)) f.devices.remove_device(devnode);
         }
       }
     });
@@ -76,6 +82,7 @@ class UnmountTest : public ::testing::Test {
   std::map<std::string, VolumeReport> mounted;
   bool detach_removes = true;
   std::function<void()> at_detach;  // runs as DetachVolume is called, before EC2 applies it
+  std::mutex hook_mutex;
 };
 
 TEST_F(UnmountTest, UnmountsAndDetachesKeepingTheVolumes) {
