@@ -131,6 +131,7 @@ struct Config {
   // Hooks in the userdata overlay: refused unless the config file says so (anyone allowed to
   // ModifyInstanceAttribute can change the userdata). Config file only.
   bool allow_userdata_hooks = false;
+  bool allow_userdata_retention = false;  // a group's retention in the userdata overlay
   // An empty filter_tags: every instance with the same mount point shares one lineage (a dev box
   // would restore prod's). Refused unless the config file says so. Config file only.
   bool allow_empty_filter_tags = false;

@@ -83,7 +83,8 @@ std::expected<Config, ConfigError> apply_userdata(Config config, const Userdata&
     auto overlay = validate_document(*userdata.ebsnap, ValidateOptions{.file = userdata.origin,
                                                                        .root_path = "$.ebsnap",
                                                                        .kind = DocumentKind::UserdataOverlay,
-                                                                       .allow_hooks = config.allow_userdata_hooks});
+                                                                       .allow_hooks = config.allow_userdata_hooks,
+                                                                       .allow_retention = config.allow_userdata_retention});
     if (!overlay) return std::unexpected(std::move(overlay).error());
     config = merge_layers(std::move(config), *overlay);
   }

@@ -21,9 +21,9 @@ using Json = nlohmann::ordered_json;
 template <class T>
 using Checked = std::expected<T, ConfigError>;
 
-constexpr std::array<std::string_view, 8> k_top_keys = {
-    "region", "filter_tags", "freeze_timeout_s", "timeouts", "credentials", "allow_userdata_hooks",
-    "allow_empty_filter_tags", "groups"};
+constexpr std::array<std::string_view, 9> k_top_keys = {
+    "region",           "filter_tags", "freeze_timeout_s", "timeouts", "credentials", "allow_userdata_hooks",
+    "allow_userdata_retention", "allow_empty_filter_tags", "groups"};
 constexpr std::array<std::string_view, 5> k_timeout_keys = {"volume_available_s", "device_wait_s",
                                                             "pending_snapshot_s", "hook_s", "lock_s"};
 constexpr std::array<std::string_view, 3> k_credential_keys = {"access_key_id", "secret_access_key",
@@ -403,6 +403,11 @@ class Validator {
       EBSNAP_TRY_ASSIGN(g.hooks, hooks(*it, json_path_child(path, "hooks")));
     }
     if (const auto it = value.find("retention"); it != value.end()) {
+      if (!options_.allow_retention) {
+        return fail(json_path_child(path, "retention"),
+                    "retention is not accepted in userdata unless the config file says \"allow_userdata_retention\": "
+                    "true (anyone who may change the instance's userdata would choose which snapshots are deleted)");
+      }
       EBSNAP_TRY_ASSIGN(g.retention, retention(*it, json_path_child(path, "retention"), g.volumes.size()));
     }
     return g;
@@ -438,6 +443,7 @@ class Validator {
       EBSNAP_TRY_ASSIGN(c.credentials, credentials(*it, at("credentials")));
     }
     for (auto [key, flag] : {std::pair{"allow_userdata_hooks", &c.allow_userdata_hooks},
+                             std::pair{"allow_userdata_retention", &c.allow_userdata_retention},
                              std::pair{"allow_empty_filter_tags", &c.allow_empty_filter_tags}}) {
       const auto it = doc.find(key);
       if (it == doc.end()) continue;

@@ -11,6 +11,7 @@
 //                       pending_snapshot_s 0..86400 (600), hook_s 1..3600 (60),
 //                       lock_s 0..3600 (60) }
 //   allow_userdata_hooks  boolean, default false; config file only: hooks in the userdata overlay
+//   allow_userdata_retention  boolean, default false; config file only: retention in the overlay
 //   allow_empty_filter_tags  boolean, default false; config file only: accept filter_tags []
 //   credentials       { access_key_id (required), secret_access_key (required), session_token }
 //                     config file only; refused in userdata
@@ -45,6 +46,7 @@ struct ValidateOptions {
   DocumentKind kind = DocumentKind::ConfigFile;
   bool check_hook_files = true;  // stat the hook programs (tests of other rules may skip it)
   bool allow_hooks = true;       // the overlay: only when the config file has allow_userdata_hooks
+  bool allow_retention = true;   // the overlay: only when the config file has allow_userdata_retention
 };
 
 // A validated document and which top-level keys it set (an overlay replaces exactly those).

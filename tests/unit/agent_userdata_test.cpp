@@ -189,6 +189,35 @@ TEST_F(Overlay, HooksInUserdataNeedTheConfigFilesConsent) {
   EXPECT_EQ(self_granted.error().json_path, "$.ebsnap.allow_userdata_hooks");
 }
 
+// Retention deletes snapshots: whoever may change the userdata would otherwise choose a policy
+// that keeps only the newest run. A group's retention in the overlay needs the config file's
+// consent, which the overlay cannot give itself.
+TEST_F(Overlay, RetentionInUserdataNeedsTheConfigFilesConsent) {
+  const std::string with_retention =
+      R"({"ebsnap":{"groups":{"pg":{"volumes":[{"device":"/dev/sdg","mount_point":"/mnt/pg","size_gib":10}],)"
+      R"("retention":{"keep_last":1}}}}})";
+  auto refused = with(with_retention);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().json_path, "$.ebsnap.groups.pg.retention");
+  EXPECT_NE(refused.error().message.find("allow_userdata_retention"), std::string::npos) << refused.error().describe();
+
+  auto self_granted = with(R"({"ebsnap":{"allow_userdata_retention":true}})");
+  ASSERT_FALSE(self_granted.has_value());
+  EXPECT_EQ(self_granted.error().json_path, "$.ebsnap.allow_userdata_retention");
+
+  const auto path = dir_.path() / "consent.json";
+  std::ofstream(path) << R"({"allow_userdata_retention":true,"region":"eu-west-1","groups":{}})";
+  auto base = load_config_file(path);
+  ASSERT_TRUE(base.has_value()) << base.error().describe();
+  auto userdata = parse_userdata(with_retention, "userdata");
+  ASSERT_TRUE(userdata.has_value());
+  auto allowed = apply_userdata(*base, *userdata);
+  ASSERT_TRUE(allowed.has_value()) << allowed.error().describe();
+  ASSERT_EQ(allowed->groups.size(), 1u);
+  ASSERT_TRUE(allowed->groups[0].retention.has_value());
+  EXPECT_EQ(allowed->groups[0].retention->keep_last, 1);
+}
+
 TEST_F(Overlay, NonJsonUserdataLeavesTheConfigAlone) {
   auto config = with("#!/bin/sh\necho hi\n");
   ASSERT_TRUE(config.has_value());
