@@ -9,6 +9,7 @@
 #include "agent/commands/list.h"
 #include "agent/core/log.h"
 #include "agent/commands/mount.h"
+#include "agent/commands/prune.h"
 #include "agent/core/runtime.h"
 #include "agent/commands/snapshot.h"
 #include "agent/commands/thaw.h"
@@ -73,7 +74,11 @@ RunReport AgentCommands::mount(const CommandContext& context, const GroupRefs& g
 }
 
 RunReport AgentCommands::snapshot(const CommandContext& context, const GroupRefs& groups) {
-  return with_context("snapshot", context, groups, [](const RunContext& run) { return agent::snapshot(run); });
+  const SnapshotOptions options{.prune = [](const RunContext& run, const GroupConfig& group, RunReport& report) {
+    prune_group(run, group, PruneOptions{.progress_bar = ::isatty(STDERR_FILENO) == 1}, report);
+  }};
+  return with_context("snapshot", context, groups,
+                      [&options](const RunContext& run) { return agent::snapshot(run, options); });
 }
 
 RunReport AgentCommands::unmount(const CommandContext& context, const GroupRefs& groups,
@@ -98,6 +103,12 @@ RunReport AgentCommands::unmount(const CommandContext& context, const GroupRefs&
 
 RunReport AgentCommands::list(const CommandContext& context, const GroupRefs& groups) {
   return with_context("list", context, groups, [](const RunContext& run) { return agent::list(run); });
+}
+
+RunReport AgentCommands::prune(const CommandContext& context, const GroupRefs& groups) {
+  const PruneOptions options{.progress_bar = ::isatty(STDERR_FILENO) == 1};
+  return with_context("prune", context, groups,
+                      [&options](const RunContext& run) { return agent::prune(run, options); });
 }
 
 RunReport AgentCommands::check(const CommandContext& context) {

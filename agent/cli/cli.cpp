@@ -16,12 +16,12 @@
 namespace agent {
 namespace {
 
-constexpr std::array<std::string_view, 13> k_command_words = {
+constexpr std::array<std::string_view, 14> k_command_words = {
     "mount", "mount-snapshots", "snapshot", "make-snapshots", "unmount", "unmount-snapshots", "list",
-    "list-volumes", "check", "test", "thaw", "version", "help"};
+    "list-volumes", "check", "test", "thaw", "prune", "version", "help"};
 
 constexpr std::string_view k_help_footer = R"(
-Arguments: mount, snapshot and unmount take GROUP...; list takes [GROUP...] (default: all);
+Arguments: mount, snapshot, unmount and prune take GROUP...; list takes [GROUP...] (default: all);
 unmount also takes [--delete-volumes] [--yes]; thaw takes [MOUNT...|--all].
 Global options may also follow the command.
 
@@ -74,6 +74,7 @@ std::string_view to_string(CommandName command) {
     case CommandName::List: return "list";
     case CommandName::Check: return "check";
     case CommandName::Thaw: return "thaw";
+    case CommandName::Prune: return "prune";
     case CommandName::Version: return "version";
   }
   return "version";
@@ -123,6 +124,10 @@ Grammar::Grammar(Invocation& inv) {
   sub(CommandName::List, "list-volumes", "volumes, devices, mount state, latest snapshot")
       ->add_option("GROUP", inv.groups, "group (default: all)");
   sub(CommandName::Check, "test", "check IMDS, credentials, config, udevd, tools and IAM permissions");
+  sub(CommandName::Prune, nullptr,
+      "delete the groups' snapshot runs their retention policy does not keep (prints the plan first)")
+      ->add_option("GROUP", inv.groups, "group (with a \"retention\" policy)")
+      ->required();
   auto* thaw = sub(CommandName::Thaw, nullptr, "emergency thaw of frozen filesystems");
   thaw->add_option("MOUNT", inv.mount_points, "mount point");
   thaw->add_flag("--all", inv.all, "every filesystem ebsnap froze");
@@ -268,6 +273,10 @@ std::expected<GroupRefs, int> resolve_groups(const Invocation& inv, const RunInp
       print_error_line(err, message);
       return std::unexpected(k_exit_usage);
     }
+    if (inv.command == CommandName::Prune && !group->retention) {
+      print_error_line(err, group->source_file + ": prune: group \"" + name + "\" has no \"retention\" policy; nothing would be kept or deleted");
+      return std::unexpected(k_exit_usage);
+    }
     if (std::find(groups.begin(), groups.end(), group) == groups.end()) groups.push_back(group);
   }
   return groups;
@@ -281,6 +290,7 @@ RunReport dispatch(const Invocation& inv, Commands& commands, const CommandConte
       return commands.unmount(context, groups, UnmountOptions{.delete_volumes = inv.delete_volumes, .assume_yes = inv.yes});
     case CommandName::List: return commands.list(context, groups);
     case CommandName::Check: return commands.check(context);
+    case CommandName::Prune: return commands.prune(context, groups);
     case CommandName::Thaw:
     case CommandName::Version: break;
   }
@@ -306,8 +316,8 @@ int run_invocation(const Invocation& inv, Commands& commands, std::ostream& out,
                          .filter_values = resolve_filter_values(in->config, in->userdata),
                          .dry_run = inv.dry_run,
                          .interactive = environment.stdin_is_tty};
-  const bool needs_filter_values =
-      inv.command == CommandName::Mount || inv.command == CommandName::Snapshot || inv.command == CommandName::List;
+  const bool needs_filter_values = inv.command == CommandName::Mount || inv.command == CommandName::Snapshot ||
+                                   inv.command == CommandName::List || inv.command == CommandName::Prune;
   if (needs_filter_values && !context.filter_values) {
     print_error_line(err, context.filter_values.error().describe());
     return k_exit_usage;

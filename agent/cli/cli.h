@@ -7,6 +7,7 @@
 //     unmount GROUP... [--delete-volumes] [--yes]  (unmount-snapshots)
 //     list [GROUP...]     (list-volumes)        check              (test)
 //     thaw [MOUNT...|--all]                     version | --version
+//     prune GROUP...
 //
 // Exit codes: 0 success; 1 the operation failed (partly or wholly; the output says which
 // volumes); 2 usage or configuration error (nothing was changed). Every usage or configuration
@@ -27,12 +28,12 @@ inline constexpr int k_exit_ok = 0;
 inline constexpr int k_exit_failed = 1;
 inline constexpr int k_exit_usage = 2;
 
-enum class CommandName { Mount, Snapshot, Unmount, List, Check, Thaw, Version };
+enum class CommandName { Mount, Snapshot, Unmount, List, Check, Thaw, Prune, Version };
 [[nodiscard]] std::string_view to_string(CommandName command);
 
 struct Invocation {
   CommandName command = CommandName::Version;
-  std::vector<std::string> groups;        // mount, snapshot, unmount, list
+  std::vector<std::string> groups;        // mount, snapshot, unmount, list, prune
   std::vector<std::string> mount_points;  // thaw
   bool all = false;                       // thaw --all
   bool delete_volumes = false;            // unmount

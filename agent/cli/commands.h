@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/commands/prune.h"
 #include "agent/commands/unmount.h"
 #include "agent/config/config.h"
 #include "agent/report/report.h"
@@ -54,6 +55,8 @@ class Commands {
                                           const UnmountOptions& options) = 0;
   [[nodiscard]] virtual RunReport list(const CommandContext& context, const GroupRefs& groups) = 0;
   [[nodiscard]] virtual RunReport check(const CommandContext& context) = 0;
+  // Every group has a retention policy (the command line refuses the others with exit 2).
+  [[nodiscard]] virtual RunReport prune(const CommandContext& context, const GroupRefs& groups) = 0;
   // Needs no configuration (it is the escape hatch when things are broken).
   [[nodiscard]] virtual RunReport thaw(const ThawRequest& request) = 0;
 };

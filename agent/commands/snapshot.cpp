@@ -136,7 +136,12 @@ class GroupRun {
            GroupReport& report)
       : c_(c), s_(c.services), group_(group), run_id_(run_id), facts_(facts), report_(report),
         hooks_(s_.hooks, group, HookPhases::k_snapshot, duration_cast<milliseconds>(c.config.timeouts.hook),
-               s_.options.dry_run) {}
+               s_.options.dry_run) {
+    // Fixed once per run, before the call: the snapshots' StartTime is moments later.
+    if (group.retention && group.retention->expire_after) {
+      expires_ = expires_tag_value(s_.clock.now(), *group.retention->expire_after);
+    }
+  }
 
   void run() {
     report_.volumes.reserve(group_.volumes.size());  // members point into it
@@ -249,7 +254,7 @@ class GroupRun {
   [[nodiscard]] std::vector<ec2::Tag> tags_for(const Member& m, Consistency c) const {
     return snapshot_tags(group_, c_.filters,
                          LineageKey{.group = group_.name, .mount_point = m.config->mount_point, .device = m.config->device},
-                         c_.instance.instance_id, m.volume.id, c, run_id_);
+                         c_.instance.instance_id, m.volume.id, c, run_id_, expires_);
   }
   [[nodiscard]] std::vector<std::vector<ec2::Tag>> tags_of(const Part& part, Consistency c) const {
     std::vector<std::vector<ec2::Tag>> out;
@@ -533,6 +538,7 @@ class GroupRun {
   Services& s_;
   const GroupConfig& group_;
   const std::string& run_id_;
+  std::string expires_;  // ebsnap:expires of this run's snapshots; empty without expire_after
   const InstanceFacts& facts_;
   GroupReport& report_;
   HookPhases hooks_;
@@ -587,7 +593,15 @@ RunReport snapshot_locked(const RunContext& context, const SnapshotOptions& opti
   }
   log_agent().info("snapshot run_id={} groups={} attached_volumes={} dry_run={}", run_id, context.groups.size(),
                    facts->attached.size(), s.options.dry_run);
-  for (const auto* g : context.groups) GroupRun(context, *g, run_id, *facts, report.group(g->name)).run();
+  for (const auto* g : context.groups) {
+    GroupRun(context, *g, run_id, *facts, report.group(g->name)).run();
+    // The shipped timer keeps the group within its policy with no second unit. Only after a run
+    // that succeeded: the new run is then the newest the planner keeps.
+    if (options.prune && !s.options.dry_run && g->retention && g->retention->prune_after_snapshot &&
+        report.group(g->name).ok()) {
+      options.prune(context, *g, report);
+    }
+  }
   return report;
 }
 

@@ -53,6 +53,10 @@ namespace agent {
 
 struct SnapshotOptions {
   std::string run_id;  // empty: generated
+  // Called after a group's successful run when its retention says prune_after_snapshot, holding
+  // the group's lock (the command line passes prune_group, agent/commands/prune.h: commands do
+  // not include each other).
+  std::function<void(const RunContext&, const GroupConfig&, RunReport&)> prune;
 };
 
 // Takes the snapshots of context.groups. Never throws; every outcome is in the report: per

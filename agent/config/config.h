@@ -84,6 +84,7 @@ struct RetentionPolicy {
   std::chrono::seconds min_age{3600};                // every run younger than this is kept
   std::optional<std::chrono::seconds> expire_after;  // snapshot sets ebsnap:expires = start + this
   std::int32_t max_deletes_per_run = k_default_max_deletes_per_run;  // ≥ the group's volume count
+  bool prune_after_snapshot = false;  // snapshot prunes the group after a successful run
 
   friend bool operator==(const RetentionPolicy&, const RetentionPolicy&) = default;
 };
@@ -120,6 +121,8 @@ struct StaticCredentials {
 inline constexpr std::string_view k_default_config_path = "/etc/ebsnap/ebsnap.json";
 inline constexpr std::int64_t k_min_freeze_timeout_s = 1;
 inline constexpr std::int64_t k_max_freeze_timeout_s = 120;
+inline constexpr std::int32_t k_default_delete_rate_per_s = 2;
+inline constexpr std::int32_t k_max_delete_rate_per_s = 5;  // EC2's refill rate
 
 struct Config {
   std::filesystem::path source;      // the config file it came from
@@ -132,6 +135,9 @@ struct Config {
   // ModifyInstanceAttribute can change the userdata). Config file only.
   bool allow_userdata_hooks = false;
   bool allow_userdata_retention = false;  // a group's retention in the userdata overlay
+  // prune's DeleteSnapshot pace. EC2's DeleteSnapshot bucket (100 burst, 5/s refill) is shared by
+  // everything in the account and region: the default leaves most of it to others. Config file only.
+  std::int32_t delete_rate_per_s = k_default_delete_rate_per_s;
   // An empty filter_tags: every instance with the same mount point shares one lineage (a dev box
   // would restore prod's). Refused unless the config file says so. Config file only.
   bool allow_empty_filter_tags = false;

@@ -21,9 +21,9 @@ using Json = nlohmann::ordered_json;
 template <class T>
 using Checked = std::expected<T, ConfigError>;
 
-constexpr std::array<std::string_view, 9> k_top_keys = {
+constexpr std::array<std::string_view, 10> k_top_keys = {
     "region",           "filter_tags", "freeze_timeout_s", "timeouts", "credentials", "allow_userdata_hooks",
-    "allow_userdata_retention", "allow_empty_filter_tags", "groups"};
+    "allow_userdata_retention", "allow_empty_filter_tags", "delete_rate_per_s", "groups"};
 constexpr std::array<std::string_view, 5> k_timeout_keys = {"volume_available_s", "device_wait_s",
                                                             "pending_snapshot_s", "hook_s", "lock_s"};
 constexpr std::array<std::string_view, 3> k_credential_keys = {"access_key_id", "secret_access_key",
@@ -31,8 +31,9 @@ constexpr std::array<std::string_view, 3> k_credential_keys = {"access_key_id", 
 constexpr std::array<std::string_view, 5> k_group_keys = {"volumes", "tags", "freeze", "hooks", "retention"};
 constexpr std::array<std::string_view, 6> k_retention_count_keys = {"keep_last", "hourly",  "daily",
                                                                     "weekly",    "monthly", "yearly"};
-constexpr std::array<std::string_view, 9> k_retention_keys = {
-    "keep_last", "hourly", "daily", "weekly", "monthly", "yearly", "min_age", "expire_after", "max_deletes_per_run"};
+constexpr std::array<std::string_view, 10> k_retention_keys = {
+    "keep_last", "hourly",       "daily",        "weekly", "monthly", "yearly", "min_age", "expire_after",
+    "max_deletes_per_run", "prune_after_snapshot"};
 constexpr std::array<std::string_view, 10> k_volume_keys = {
     "device",      "mount_point", "size_gib", "filesystem",       "mount_options",
     "volume_type", "iops",        "encrypted", "throughput_mibps", "kms_key_id"};
@@ -227,6 +228,9 @@ class Validator {
                      r.max_deletes_per_run));
     if (const auto it = value.find("min_age"); it != value.end()) {
       EBSNAP_TRY_ASSIGN(r.min_age, duration_at(*it, at("min_age")));
+    }
+    if (const auto it = value.find("prune_after_snapshot"); it != value.end()) {
+      EBSNAP_TRY_ASSIGN(r.prune_after_snapshot, bool_at(*it, at("prune_after_snapshot")));
     }
     if (const auto it = value.find("expire_after"); it != value.end()) {
       EBSNAP_TRY_ASSIGN(r.expire_after, duration_at(*it, at("expire_after")));
@@ -449,6 +453,12 @@ class Validator {
       if (it == doc.end()) continue;
       if (options_.kind == DocumentKind::UserdataOverlay) return fail(at(key), "accepted in the config file only");
       EBSNAP_TRY_ASSIGN(*flag, bool_at(*it, at(key)));
+    }
+    if (const auto it = doc.find("delete_rate_per_s"); it != doc.end()) {
+      if (options_.kind == DocumentKind::UserdataOverlay) return fail(at("delete_rate_per_s"), "accepted in the config file only");
+      EBSNAP_TRY_ASSIGN(const auto rate, integer_at(*it, at("delete_rate_per_s"), {1, k_max_delete_rate_per_s},
+                                                    "DeleteSnapshot calls per second (EC2 refills 5/s for the whole account)"));
+      c.delete_rate_per_s = static_cast<std::int32_t>(rate);
     }
     const auto groups_it = doc.find("groups");
     if (groups_it == doc.end()) {

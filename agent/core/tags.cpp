@@ -47,11 +47,12 @@ std::vector<ec2::Tag> volume_tags(const GroupConfig& group, const FilterValues& 
 
 std::vector<ec2::Tag> snapshot_tags(const GroupConfig& group, const FilterValues& filters, const LineageKey& key,
                                     const ec2::InstanceId& instance, const ec2::VolumeId& volume,
-                                    Consistency consistency, std::string_view run_id) {
+                                    Consistency consistency, std::string_view run_id, std::string_view expires) {
   auto tags = common_tags(group, filters, key, instance);
   tags.push_back({std::string(k_tag_volume_id), volume.value});
   tags.push_back({std::string(k_tag_consistency), std::string(to_string(consistency))});
   tags.push_back({std::string(k_tag_run_id), std::string(run_id)});
+  if (!expires.empty()) tags.push_back({std::string(k_tag_expires), std::string(expires)});
   std::erase_if(tags, [](const ec2::Tag& t) { return t.key == k_tag_name; });
   tags.push_back({std::string(k_tag_name), "ebsnap " + key.group + " " + key.mount_point});
   return tags;

@@ -57,11 +57,12 @@ struct LineageKey {
                                                 const LineageKey& key, const ec2::InstanceId& instance,
                                                 std::string_view attempt = {});
 
-// The tags of a snapshot of `volume` taken by run `run_id`.
+// The tags of a snapshot of `volume` taken by run `run_id`; `expires` (expires_tag_value), when
+// not empty, becomes ebsnap:expires.
 [[nodiscard]] std::vector<ec2::Tag> snapshot_tags(const GroupConfig& group, const FilterValues& filters,
                                                   const LineageKey& key, const ec2::InstanceId& instance,
                                                   const ec2::VolumeId& volume, Consistency consistency,
-                                                  std::string_view run_id);
+                                                  std::string_view run_id, std::string_view expires = {});
 
 // The ebsnap:expires value of a snapshot started at `start` under expire_after, and back (the
 // reader takes any ISO 8601 UTC time, so an operator may edit the tag by hand).

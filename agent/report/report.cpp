@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -174,6 +175,83 @@ std::string render_reconciled(const RunReport& report) {
   return out;
 }
 
+Json prune_json(const PruneReport& p) {
+  Json runs = Json::array();
+  for (const auto& r : p.runs) {
+    runs.push_back(Json{{"run_id", r.run_id},
+                        {"time", r.time},
+                        {"verdict", r.verdict},
+                        {"reasons", r.reasons},
+                        {"mount_points", r.mount_points},
+                        {"snapshots", r.snapshots},
+                        {"expires", or_null(r.expires)}});
+  }
+  Json lineages = Json::array();
+  for (const auto& l : p.lineages) {
+    lineages.push_back(Json{{"mount_point", l.mount_point}, {"runs", l.runs}, {"newest", or_null(l.newest)}});
+  }
+  Json failed = Json::array();
+  for (const auto& f : p.failed) failed.push_back(Json{{"snapshot_id", f.snapshot_id}, {"error", f.error}});
+  return Json{{"group", p.group},
+              {"runs", std::move(runs)},
+              {"lineages", std::move(lineages)},
+              {"planned", p.planned},
+              {"deleted", p.deleted},
+              {"already_gone", p.already_gone},
+              {"in_use", p.in_use},
+              {"failed", std::move(failed)},
+              {"not_attempted", p.not_attempted},
+              {"deferred", p.deferred},
+              {"skipped", p.skipped},
+              {"throttled", p.throttled},
+              {"delete_rate_per_s", p.delete_rate_per_s}};
+}
+
+// Per group: a summary line, then per lineage every run with its verdict and reasons, then what
+// the deletes came to.
+std::string render_prune(const RunReport& report) {
+  std::string out;
+  for (const auto& p : report.prune) {
+    std::size_t kept = 0;
+    std::size_t deleting = 0;
+    for (const auto& r : p.runs) {
+      kept += r.verdict == "keep" ? std::size_t{1} : std::size_t{0};
+      deleting += r.verdict == "delete" ? std::size_t{1} : std::size_t{0};
+    }
+    out += fmt::format("prune {}: {} run(s): {} kept, {} to delete ({} snapshot(s)), {} deferred ({} snapshot(s))\n",
+                       p.group, p.runs.size(), kept, deleting, p.planned.size(), p.runs.size() - kept - deleting,
+                       p.deferred);
+    std::map<std::string_view, const PruneRunReport*> by_id;
+    for (const auto& r : p.runs) by_id[r.run_id] = &r;
+    const auto run_line = [](const PruneRunReport& r) {
+      const std::string verdict = r.verdict == "delete" ? "DELETE" : r.verdict;
+      return fmt::format("    {:<6}  {}  {}  {}\n", verdict, r.time, r.run_id, fmt::join(r.reasons, ", "));
+    };
+    for (const auto& l : p.lineages) {
+      out += "  " + l.mount_point + "\n";
+      for (const auto& id : l.runs) {
+        if (const auto it = by_id.find(id); it != by_id.end()) out += run_line(*it->second);
+      }
+    }
+    for (const auto& r : p.runs) {
+      if (r.mount_points.empty()) {
+        out += "  (no mount point tag)\n" + run_line(r);
+      }
+    }
+    if (report.dry_run) continue;
+    out += fmt::format("  deleted {} of {} snapshot(s)", p.deleted.size() + p.already_gone.size(), p.planned.size());
+    if (!p.already_gone.empty()) out += fmt::format(" ({} already gone)", p.already_gone.size());
+    if (p.throttled > 0) out += fmt::format(", throttled {} time(s)", p.throttled);
+    out += "\n";
+    if (!p.in_use.empty()) {
+      out += fmt::format("  kept, in use by an AMI: {}\n", fmt::join(p.in_use, " "));
+    }
+    for (const auto& f : p.failed) out += "  failed: " + f.snapshot_id + ": " + f.error + "\n";
+    if (!p.not_attempted.empty()) out += fmt::format("  not attempted: {} snapshot(s)\n", p.not_attempted.size());
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string_view to_string(Outcome outcome) {
@@ -289,6 +367,8 @@ nlohmann::ordered_json to_json(const RunReport& report) {
                               {"error", or_null(r.error)},
                               {"note", r.note}});
   }
+  Json prune = Json::array();
+  for (const auto& p : report.prune) prune.push_back(prune_json(p));
   return Json{{"schema", k_report_schema_version},
               {"ebsnap_version", k_version},
               {"command", report.command},
@@ -301,7 +381,8 @@ nlohmann::ordered_json to_json(const RunReport& report) {
               {"thaw", std::move(thaw)},
               {"checks", std::move(checks)},
               {"missing_actions", report.missing_actions},
-              {"reconciled", std::move(reconciled)}};
+              {"reconciled", std::move(reconciled)},
+              {"prune", std::move(prune)}};
 }
 
 std::string render_json(const RunReport& report) { return to_json(report).dump(2) + "\n"; }
@@ -315,9 +396,14 @@ std::string render_text(const RunReport& report) {
     out += render_check(report);
   } else if (report.command == "thaw") {
     out += render_thaw(report);
+  } else if (report.command == "prune") {
+    for (const auto& g : report.groups) {
+      if (g.error) out += "prune " + g.name + ": error: " + *g.error + "\n";
+    }
   } else {
     out += render_groups(report);
   }
+  out += render_prune(report);
   out += render_reconciled(report);
   if (report.error) out += report.command + ": error: " + *report.error + "\n";
   return out;

@@ -9,13 +9,13 @@
 // {
 //   "schema": 1,
 //   "ebsnap_version": "0.1.0",
-//   "command": "mount" | "snapshot" | "unmount" | "list" | "check" | "thaw",
+//   "command": "mount" | "snapshot" | "unmount" | "list" | "check" | "thaw" | "prune",
 //   "dry_run": false,                 // true: nothing was changed; outcomes are "planned"
 //   "ok": true,                       // false ⇔ exit code 1
 //   "error": null | "...",            // a failure of the whole run (before or beyond volumes)
 //   "started_at": "2026-11-23T11:50:00.123Z",
 //   "duration_ms": 812,
-//   "groups": [                       // mount, snapshot, unmount, list; [] otherwise
+//   "groups": [                       // mount, snapshot, unmount, list, prune; [] otherwise
 //     { "name": "solr",
 //       "ok": true,
 //       "error": null | "...",        // e.g. "hook pre_snapshots /x: exited with status 1"
@@ -70,7 +70,29 @@
 //       "left_alone": [ "snap-..." ], // carry the run's tag but are not provably its own
 //       "record_removed": true,       // false: a later run looks again
 //       "error": null | "...",
-//       "note": "..." } ]
+//       "note": "..." } ],
+//   "prune": [                        // prune, and snapshot with prune_after_snapshot; [] otherwise
+//     { "group": "solr",
+//       "runs": [                     // every run of the group, oldest first
+//         { "run_id": "20261203T140000-0a1b2c3d",
+//           "time": "2026-12-03T14:00:00.000Z",  // its earliest snapshot's StartTime
+//           "verdict": "keep" | "delete" | "defer",  // defer: max_deletes_per_run reached
+//           "reasons": [ "newest", "hourly 2026-12-03T14" ],  // agent/commands/prune_decide.h
+//           "mount_points": [ "/mnt/solr" ],
+//           "snapshots": [ "snap-..." ],
+//           "expires": null | "2027-12-03T14:00:00Z" } ],
+//       "lineages": [ { "mount_point": "/mnt/solr", "runs": [ "<run_id>", ... ],  // oldest first
+//                       "newest": "<run_id>" | null } ],
+//       "planned": [ "snap-..." ],    // the deletes of the plan, in order
+//       "deleted": [ "snap-..." ],    // DeleteSnapshot succeeded
+//       "already_gone": [ "snap-..." ],  // NotFound: deleted by someone else meanwhile
+//       "in_use": [ "snap-..." ],     // InvalidSnapshot.InUse (an AMI uses it): kept, not a failure
+//       "failed": [ { "snapshot_id": "snap-...", "error": "..." } ],
+//       "not_attempted": [ "snap-..." ],  // planned, not tried: the run stopped (error above)
+//       "deferred": 0,                // snapshots left for the next prune (max_deletes_per_run)
+//       "skipped": 0,                 // snapshots of the answer in no run of this group
+//       "throttled": 0,               // DeleteSnapshot calls EC2 throttled (backed off, retried)
+//       "delete_rate_per_s": 2 } ]
 // }
 #include <chrono>
 #include <cstdint>
@@ -174,6 +196,44 @@ struct ReconcileReport {
   std::string note;
 };
 
+// One group's prune: the plan (every run, its verdict and reasons) and what came of its deletes.
+struct PruneRunReport {
+  std::string run_id;
+  std::string time;
+  std::string verdict;
+  std::vector<std::string> reasons;
+  std::vector<std::string> mount_points;
+  std::vector<std::string> snapshots;
+  std::optional<std::string> expires;
+};
+
+struct PruneLineageReport {
+  std::string mount_point;
+  std::vector<std::string> runs;
+  std::optional<std::string> newest;
+};
+
+struct PruneFailure {
+  std::string snapshot_id;
+  std::string error;
+};
+
+struct PruneReport {
+  std::string group;
+  std::vector<PruneRunReport> runs;
+  std::vector<PruneLineageReport> lineages;
+  std::vector<std::string> planned;
+  std::vector<std::string> deleted;
+  std::vector<std::string> already_gone;
+  std::vector<std::string> in_use;
+  std::vector<PruneFailure> failed;
+  std::vector<std::string> not_attempted;
+  std::int64_t deferred = 0;
+  std::int64_t skipped = 0;
+  std::int64_t throttled = 0;
+  std::int64_t delete_rate_per_s = 0;
+};
+
 struct RunReport {
   std::string command;  // canonical name: "mount", "snapshot", ...
   bool dry_run = false;
@@ -185,6 +245,7 @@ struct RunReport {
   std::vector<CheckReport> checks;
   std::vector<std::string> missing_actions;
   std::vector<ReconcileReport> reconciled;
+  std::vector<PruneReport> prune;
 
   // No run error, every group ok, no failed thaw, every check ok, no missing action. The one
   // definition of success: the exit code is 0 exactly when this holds.

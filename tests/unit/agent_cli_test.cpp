@@ -27,6 +27,7 @@ class FakeCommands final : public Commands {
   }
   RunReport list(const CommandContext& c, const GroupRefs& g) override { return record("list", c, g); }
   RunReport check(const CommandContext& c) override { return record("check", c, {}); }
+  RunReport prune(const CommandContext& c, const GroupRefs& g) override { return record("prune", c, g); }
   RunReport thaw(const ThawRequest& r) override {
     called = "thaw";
     thaw_request = r;
@@ -64,7 +65,8 @@ class Cli : public ::testing::Test {
     config_path_ = (dir_.path() / "ebsnap.json").string();
     std::ofstream(config_path_) << R"({"region":"eu-west-1","groups":{
         "solr":{"volumes":[{"device":"/dev/sdf","mount_point":"/mnt/solr","size_gib":10}]},
-        "pg":{"volumes":[{"device":"/dev/sdg","mount_point":"/mnt/pg","size_gib":10}]}}})";
+        "pg":{"volumes":[{"device":"/dev/sdg","mount_point":"/mnt/pg","size_gib":10}],
+              "retention":{"keep_last":3}}}})";
   }
 
   int run(std::vector<std::string> words, CliEnvironment env = {}) {
@@ -128,6 +130,25 @@ TEST_F(Cli, UnmountOptions) {
   ASSERT_EQ(run(with_config({"unmount", "solr", "--delete-volumes", "--yes"})), 0) << err_.str();
   EXPECT_TRUE(fake_.unmount_options.delete_volumes);
   EXPECT_TRUE(fake_.unmount_options.assume_yes);
+}
+
+TEST_F(Cli, PruneTakesGroupsWithARetentionPolicyOnly) {
+  ASSERT_EQ(run(with_config({"prune", "pg", "--dry-run"})), 0) << err_.str();
+  EXPECT_EQ(fake_.called, "prune");
+  EXPECT_EQ(fake_.groups, (std::vector<std::string>{"pg"}));
+  EXPECT_TRUE(fake_.dry_run);
+  ASSERT_TRUE(fake_.filter_values.has_value());
+
+  fake_.called.clear();
+  EXPECT_EQ(run(with_config({"prune", "pg", "solr"})), 2);
+  EXPECT_EQ(err_.str(), "ebsnap: " + config_path_ +
+                            ": prune: group \"solr\" has no \"retention\" policy; nothing would be kept or deleted\n");
+  EXPECT_TRUE(fake_.called.empty());
+  EXPECT_EQ(run(with_config({"prune"})), 2);
+  EXPECT_NE(err_.str().find("prune: expected at least one GROUP"), std::string::npos) << err_.str();
+  // Like snapshot, it cannot know its lineage without the userdata's filter values.
+  EXPECT_EQ(run({"--config", config_path_, "--userdata", "#!/bin/sh", "prune", "pg"}), 2);
+  EXPECT_TRUE(fake_.called.empty());
 }
 
 TEST_F(Cli, ThawNeedsNoConfig) {

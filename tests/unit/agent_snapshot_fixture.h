@@ -298,13 +298,14 @@ struct SnapshotMachine {
   }
 
   // ebsnap snapshot GROUPS (run id "run-1").
-  RunReport snapshot(const std::vector<std::string>& groups = {"solr"}, bool dry_run = false) {
+  RunReport snapshot(const std::vector<std::string>& groups = {"solr"}, bool dry_run = false,
+                     std::function<void(const RunContext&, const GroupConfig&, RunReport&)> prune = {}) {
     auto s = services(dry_run);
     std::vector<const GroupConfig*> refs;
     for (const auto& name : groups) refs.push_back(config.find_group(name));
     return agent::snapshot(RunContext{.services = s, .config = config, .filters = filters, .instance = instance,
                                       .groups = refs},
-                           {.run_id = "run-1"});
+                           {.run_id = "run-1", .prune = std::move(prune)});
   }
 };
 

@@ -1,0 +1,238 @@
+#include "agent/commands/prune.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <set>
+
+#include "agent/core/group_lock.h"
+#include "agent/core/log.h"
+#include "agent/core/tags.h"
+
+namespace agent {
+
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+using Steady = std::chrono::steady_clock;
+
+namespace {
+
+constexpr milliseconds k_first_backoff{1'000};
+constexpr milliseconds k_max_backoff{30'000};
+constexpr milliseconds k_slowest_interval{10'000};
+constexpr milliseconds k_progress_every{5'000};
+
+}  // namespace
+
+DeletePace::DeletePace(std::int32_t per_second, Steady::time_point start)
+    : base_(1'000 / std::max(per_second, 1)), interval_(base_), next_(start) {}
+
+void DeletePace::answered(Steady::time_point now) {
+  throttled_in_a_row_ = 0;
+  interval_ = std::max(base_, interval_ - (interval_ - base_) / 4);
+  next_ = std::max(now, next_) + interval_;
+}
+
+void DeletePace::throttled(Steady::time_point now) {
+  ++throttled_in_a_row_;
+  interval_ = std::min(k_slowest_interval, interval_ * 2);
+  const auto backoff = std::min(k_max_backoff, k_first_backoff * (1 << std::min(throttled_in_a_row_ - 1, 5)));
+  next_ = now + std::max(backoff, interval_);
+}
+
+PruneReport describe_plan(const std::string& group, const PrunePlan& plan) {
+  PruneReport out{.group = group};
+  out.runs.reserve(plan.runs.size());
+  for (const auto& r : plan.runs) {
+    PruneRunReport run{.run_id = r.run_id, .time = format_utc(r.time), .verdict = std::string(to_string(r.verdict))};
+    for (const auto reason : r.reasons.list()) run.reasons.push_back(describe(reason, r.time));
+    std::set<std::string> mount_points;
+    for (const auto& m : r.members) {
+      run.snapshots.push_back(m.snapshot->id.value);
+      if (m.lineage != k_no_lineage) mount_points.insert(plan.lineages[m.lineage].mount_point);
+    }
+    run.mount_points.assign(mount_points.begin(), mount_points.end());
+    if (r.expires) run.expires = ec2::format_iso8601(*r.expires);
+    out.runs.push_back(std::move(run));
+  }
+  for (const auto& l : plan.lineages) {
+    PruneLineageReport lineage{.mount_point = l.mount_point};
+    for (const auto i : l.runs) lineage.runs.push_back(plan.runs[i].run_id);
+    if (l.newest) lineage.newest = plan.runs[*l.newest].run_id;
+    out.lineages.push_back(std::move(lineage));
+  }
+  for (const auto& id : plan.deletes) out.planned.push_back(id.value);
+  out.deferred = static_cast<std::int64_t>(plan.deferred);
+  out.skipped = static_cast<std::int64_t>(plan.skipped.size());
+  return out;
+}
+
+namespace {
+
+// Progress of a long prune: a bar on a terminal, else a log line every few seconds.
+class Progress {
+ public:
+  Progress(const Services& s, const std::string& group, std::size_t total, bool bar)
+      : s_(s), group_(group), total_(total), bar_(bar), last_(s.clock.monotonic()) {}
+
+  void update(std::size_t done) {
+    const auto now = s_.clock.monotonic();
+    if (bar_) {
+      draw(done);
+    } else if (now - last_ >= k_progress_every) {
+      log_agent().info("prune group={} deleted={}/{}", group_, done, total_);
+      last_ = now;
+    }
+  }
+  void finish(std::size_t done) {
+    if (!bar_) return;
+    draw(done);
+    std::fputc('\n', stderr);
+  }
+
+ private:
+  void draw(std::size_t done) const {
+    constexpr std::size_t width = 30;
+    const std::size_t filled = total_ == 0 ? width : done * width / total_;
+    std::fprintf(stderr, "\rprune %s [%s%s] %zu/%zu", group_.c_str(), std::string(filled, '#').c_str(),
+                 std::string(width - filled, '.').c_str(), done, total_);
+    std::fflush(stderr);
+  }
+
+  const Services& s_;
+  const std::string& group_;
+  std::size_t total_;
+  bool bar_;
+  Steady::time_point last_;
+};
+
+class GroupPrune {
+ public:
+  GroupPrune(const RunContext& c, const GroupConfig& group, const PruneOptions& options, RunReport& report)
+      : c_(c), s_(c.services), group_(group), options_(options), report_(report) {}
+
+  void run() {
+    auto& out = report_.group(group_.name);
+    if (!group_.retention) {
+      out.error = "group " + group_.name + " has no retention policy: nothing to prune";
+      return;
+    }
+    std::vector<ec2::Filter> filters{{"tag:" + std::string(k_tag_group), {group_.name}}};
+    for (const auto& f : c_.filters) filters.push_back({"tag:" + f.key, {f.value}});
+    auto snapshots = s_.ec2.describe_snapshots({.owner_ids = {"self"}, .filters = std::move(filters)});
+    if (!snapshots) {
+      out.error = "DescribeSnapshots failed: " + snapshots.error().describe();
+      log_agent().error("prune group={} status=failed error=\"{}\"", group_.name, snapshots.error().describe());
+      return;
+    }
+    const auto plan = plan_prune(PruneInputs{.snapshots = *snapshots,
+                                             .owner = PruneOwner{.group = group_.name, .filters = c_.filters},
+                                             .policy = *group_.retention,
+                                             .now = s_.clock.now()});
+    report_.prune.push_back(describe_plan(group_.name, plan));
+    auto& pruned = report_.prune.back();
+    pruned.delete_rate_per_s = c_.config.delete_rate_per_s;
+    log_agent().info("prune group={} snapshots={} runs={} deletes={} deferred={} dry_run={}", group_.name,
+                     snapshots->size(), plan.runs.size(), plan.deletes.size(), plan.deferred, s_.options.dry_run);
+    if (s_.options.dry_run || plan.deletes.empty()) return;
+    delete_planned(plan.deletes, pruned);
+    if (const auto error = summary_error(pruned)) out.error = *error;
+  }
+
+ private:
+  void delete_planned(const std::vector<ec2::SnapshotId>& deletes, PruneReport& out) {
+    DeletePace pace(c_.config.delete_rate_per_s, s_.clock.monotonic());
+    Progress progress(s_, group_.name, deletes.size(), options_.progress_bar);
+    int failures_in_a_row = 0;
+    std::size_t i = 0;
+    for (; i < deletes.size();) {
+      const auto wait = duration_cast<milliseconds>(pace.ready_at() - s_.clock.monotonic());
+      if (wait > milliseconds::zero()) s_.sleeper.sleep_for(wait);
+      const auto& id = deletes[i];
+      auto deleted = s_.ec2.delete_snapshot({.snapshot_id = id});
+      if (!deleted && deleted.error().kind == ec2::ErrorKind::Throttled) {
+        ++out.throttled;
+        pace.throttled(s_.clock.monotonic());
+        log_agent().warn("prune group={} snapshot_id={} throttled in_a_row={} next_in_ms={}", group_.name, id.value,
+                         pace.throttled_in_a_row(),
+                         duration_cast<milliseconds>(pace.ready_at() - s_.clock.monotonic()).count());
+        if (pace.throttled_in_a_row() >= k_prune_max_throttled_in_a_row) {
+          stop_ = fmt::format("EC2 throttled DeleteSnapshot {} times in a row; the rest is left for the next prune",
+                              pace.throttled_in_a_row());
+          break;
+        }
+        continue;
+      }
+      pace.answered(s_.clock.monotonic());
+      ++i;
+      progress.update(i);
+      if (deleted) {
+        failures_in_a_row = 0;
+        out.deleted.push_back(id.value);
+        log_agent().debug("prune group={} snapshot_id={} status=deleted", group_.name, id.value);
+        continue;
+      }
+      const auto& e = deleted.error();
+      if (e.kind == ec2::ErrorKind::NotFound) {
+        failures_in_a_row = 0;
+        out.already_gone.push_back(id.value);
+      } else if (e.kind == ec2::ErrorKind::InUse) {
+        failures_in_a_row = 0;
+        out.in_use.push_back(id.value);
+        log_agent().info("prune group={} snapshot_id={} status=kept reason=\"in use: {}\"", group_.name, id.value,
+                         e.message);
+      } else {
+        out.failed.push_back({.snapshot_id = id.value, .error = e.describe()});
+        log_agent().error("prune group={} snapshot_id={} status=failed error=\"{}\"", group_.name, id.value,
+                          e.describe());
+        if (e.kind == ec2::ErrorKind::Unauthorized || e.kind == ec2::ErrorKind::Auth) {
+          stop_ = "DeleteSnapshot refused: " + e.describe();
+          break;
+        }
+        if (++failures_in_a_row >= k_prune_max_failures_in_a_row) {
+          stop_ = fmt::format("{} DeleteSnapshot failures in a row; the rest is left for the next prune",
+                              failures_in_a_row);
+          break;
+        }
+      }
+    }
+    progress.finish(i);
+    for (; i < deletes.size(); ++i) out.not_attempted.push_back(deletes[i].value);
+    log_agent().info("prune group={} deleted={} already_gone={} in_use={} failed={} not_attempted={} throttled={}",
+                     group_.name, out.deleted.size(), out.already_gone.size(), out.in_use.size(), out.failed.size(),
+                     out.not_attempted.size(), out.throttled);
+  }
+
+  // The group's error: why it stopped, and how many deletes failed.
+  [[nodiscard]] std::optional<std::string> summary_error(const PruneReport& out) const {
+    std::vector<std::string> parts;
+    if (stop_) parts.push_back(*stop_);
+    if (!out.failed.empty()) parts.push_back(fmt::format("{} DeleteSnapshot call(s) failed", out.failed.size()));
+    if (parts.empty()) return std::nullopt;
+    return fmt::format("{}", fmt::join(parts, "; "));
+  }
+
+  const RunContext& c_;
+  Services& s_;
+  const GroupConfig& group_;
+  const PruneOptions& options_;
+  RunReport& report_;
+  std::optional<std::string> stop_;
+};
+
+}  // namespace
+
+void prune_group(const RunContext& context, const GroupConfig& group, const PruneOptions& options, RunReport& report) {
+  GroupPrune(context, group, options, report).run();
+}
+
+RunReport prune(const RunContext& context, const PruneOptions& options) {
+  return with_group_locks(context, "prune", [&] {
+    RunReport report = new_report("prune", context);
+    for (const auto* g : context.groups) prune_group(context, *g, options, report);
+    return report;
+  });
+}
+
+}  // namespace agent
