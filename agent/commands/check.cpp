@@ -264,10 +264,22 @@ RunReport check(const CheckInputs& in) {
   if (in.ec2 == nullptr) {
     add("ec2", false, "no EC2 client: " + in.ec2_error.value_or("unknown reason"));
   } else {
+    // A prune that cannot list or delete would do nothing, silently, run after run: say so here.
+    std::vector<std::string> pruned;
+    if (in.config != nullptr) {
+      for (const auto& g : in.config->groups) {
+        if (g.retention) pruned.push_back(g.name);
+      }
+    }
     for (const auto& p : probe_permissions(*in.ec2, instance, az, region)) {
       // Unproven is what the recommended policy answers before ebsnap has made anything: no problem found.
       const bool ok = p.verdict == PermissionProbe::Verdict::Allowed || p.verdict == PermissionProbe::Verdict::Unproven;
-      auto& item = add("ec2:" + p.action, ok, p.detail);
+      std::string detail = p.detail;
+      if (!pruned.empty() && (p.action == "DescribeSnapshots" || p.action == "DeleteSnapshot")) {
+        detail += fmt::format("; prune of {} (retention) {}", fmt::join(pruned, ", "),
+                              ok ? "needs it" : "cannot work without it");
+      }
+      auto& item = add("ec2:" + p.action, ok, detail);
       item.verdict = std::string(to_string(p.verdict));
       item.tagged_resource = p.tagged_resource;
       if (p.verdict == PermissionProbe::Verdict::Missing) result.missing_actions.push_back("ec2:" + p.action);

@@ -209,6 +209,28 @@ TEST(Check, MissingActionsBecomeAnIamPolicy) {
   EXPECT_NE(text.find("\"ec2:DeleteTags\""), std::string::npos);
 }
 
+// Issue 12: a prune that cannot list or delete snapshots must not fail silently, run after run:
+// check names the groups whose retention needs the permission.
+TEST(Check, AGroupWithRetentionMakesDescribeAndDeleteSnapshotsNeededByPrune) {
+  CheckMachine m;
+  m.config.groups.front().retention = RetentionPolicy{.keep_last = 3};
+  (void)add_resources(m.ec2, m.ec2.add_instance({.id = ec2::InstanceId{"i-0abc"}, .availability_zone = "eu-west-1a"}),
+                      true);
+  m.ec2.deny("DeleteSnapshot");
+  auto r = m.run();
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.missing_actions, (std::vector<std::string>{"ec2:DeleteSnapshot"}));
+  EXPECT_NE(item(r, "ec2:DeleteSnapshot")->detail.find("; prune of solr (retention) cannot work without it"),
+            std::string::npos)
+      << item(r, "ec2:DeleteSnapshot")->detail;
+  EXPECT_NE(item(r, "ec2:DescribeSnapshots")->detail.find("; prune of solr (retention) needs it"), std::string::npos);
+  EXPECT_EQ(item(r, "ec2:DeleteVolume")->detail.find("prune"), std::string::npos);
+
+  m.config.groups.front().retention.reset();
+  r = m.run();
+  EXPECT_EQ(item(r, "ec2:DeleteSnapshot")->detail.find("prune"), std::string::npos);
+}
+
 TEST(Check, AnErrorOtherThanDryRunAnswersIsAFailureNotAMissingAction) {
   CheckMachine m;
   m.ec2.fail_next("DescribeVolumes", ec2::Error{.message = "AWS was not able to validate the provided access credentials",

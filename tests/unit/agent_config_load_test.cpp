@@ -483,7 +483,8 @@ TEST_F(ConfigLoad, RetentionLoadsEveryKey) {
   auto doc = valid_config();
   doc["groups"]["solr"]["retention"] = {{"keep_last", 3}, {"hourly", 24}, {"daily", 7}, {"weekly", 4},
                                         {"monthly", 12}, {"yearly", 2}, {"min_age", "1h"}, {"expire_after", "400d"},
-                                        {"max_deletes_per_run", 500}};
+                                        {"max_deletes_per_run", 500}, {"prune_after_snapshot", true}};
+  doc["delete_rate_per_s"] = 4;
   doc["groups"]["pg"] = {{"volumes", Json::array({valid_volume("/dev/xvdg", "/var/lib/postgresql")})},
                          {"retention", {{"daily", 0}}}};
   auto config = load_config_file(write(doc));
@@ -499,6 +500,8 @@ TEST_F(ConfigLoad, RetentionLoadsEveryKey) {
   EXPECT_EQ(r->min_age, std::chrono::hours(1));
   EXPECT_EQ(r->expire_after, std::chrono::hours(24 * 400));
   EXPECT_EQ(r->max_deletes_per_run, 500);
+  EXPECT_TRUE(r->prune_after_snapshot);
+  EXPECT_EQ(config->delete_rate_per_s, 4);
   // Defaults: counts 0, min_age 1h, no expiry, 500 deletes per run.
   const auto& d = config->groups[1].retention;
   ASSERT_TRUE(d.has_value());
@@ -510,6 +513,19 @@ TEST_F(ConfigLoad, RetentionLoadsEveryKey) {
   auto without = load_config_file(write(none));
   ASSERT_TRUE(without.has_value());
   EXPECT_FALSE(without->groups[0].retention.has_value());
+  EXPECT_EQ(without->delete_rate_per_s, 2);
+  EXPECT_FALSE(d->prune_after_snapshot);
+}
+
+// prune's pace: EC2 refills DeleteSnapshot at 5/s for the whole account; whole calls per second.
+TEST_F(ConfigLoad, DeleteRateIsOneToFivePerSecond) {
+  auto doc = valid_config();
+  for (const Json& bad : {Json(0), Json(6), Json(2.5), Json("2")}) {
+    doc["delete_rate_per_s"] = bad;
+    expect_error(doc, "$.delete_rate_per_s", {"expected an integer 1..5 (DeleteSnapshot calls per second"});
+  }
+  doc["delete_rate_per_s"] = 5;
+  EXPECT_TRUE(load_config_file(write(doc)).has_value());
 }
 
 TEST_F(ConfigLoad, RetentionRefusesBadTypesRangesAndKeys) {
@@ -528,6 +544,7 @@ TEST_F(ConfigLoad, RetentionRefusesBadTypesRangesAndKeys) {
   expect_error(with({{"daily", 7}, {"keep", 1}}), at + ".keep", {"unknown key \"keep\""});
   expect_error(with({{"daily", 7}, {"max_deletes_per_run", 0}}), at + ".max_deletes_per_run", {"1..100000", "got 0"});
   expect_error(with({{"daily", 7}, {"max_deletes_per_run", true}}), at + ".max_deletes_per_run", {"expected an integer", "true"});
+  expect_error(with({{"daily", 7}, {"prune_after_snapshot", "yes"}}), at + ".prune_after_snapshot", {"expected true or false"});
 }
 
 TEST_F(ConfigLoad, RetentionNeedsACountWrittenOut) {

@@ -192,6 +192,14 @@ TEST_F(Overlay, HooksInUserdataNeedTheConfigFilesConsent) {
 // Retention deletes snapshots: whoever may change the userdata would otherwise choose a policy
 // that keeps only the newest run. A group's retention in the overlay needs the config file's
 // consent, which the overlay cannot give itself.
+// prune's pace is the account's business, not the userdata's.
+TEST_F(Overlay, DeleteRateIsAcceptedInTheConfigFileOnly) {
+  auto refused = with(R"({"ebsnap":{"delete_rate_per_s":5}})");
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().json_path, "$.ebsnap.delete_rate_per_s");
+  EXPECT_NE(refused.error().message.find("accepted in the config file only"), std::string::npos);
+}
+
 TEST_F(Overlay, RetentionInUserdataNeedsTheConfigFilesConsent) {
   const std::string with_retention =
       R"({"ebsnap":{"groups":{"pg":{"volumes":[{"device":"/dev/sdg","mount_point":"/mnt/pg","size_gib":10}],)"
