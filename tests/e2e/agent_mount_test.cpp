@@ -96,8 +96,9 @@ class MountE2e : public ::testing::Test {
     dir_.reset();
   }
 
-  // A config file with `groups` groups of `per_group` volumes, ext4 and xfs alternating.
-  void write_config(int groups, int per_group) {
+  // A config file with `groups` groups of `per_group` volumes, ext4 and xfs alternating, each with
+  // `retention` when it is not null.
+  void write_config(int groups, int per_group, const Json& retention = nullptr) {
     Json doc = {{"filter_tags", {"role", "cluster"}}, {"groups", Json::object()}};
     const char* devices = "fghijklmnopqrstuvwxyz";
     int n = 0;
@@ -115,6 +116,7 @@ class MountE2e : public ::testing::Test {
                            {"filesystem", fs}});
       }
       doc["groups"][name] = {{"volumes", volumes}};
+      if (!retention.is_null()) doc["groups"][name]["retention"] = retention;
       groups_.push_back(name);
     }
     config_path_ = dir_->path() / "ebsnap.json";
@@ -321,6 +323,81 @@ TEST_F(MountE2e, FirstBootSnapshotDeleteRestoreByteForByteThenNoOp) {
     EXPECT_EQ(calls_of(calls, action, before_noop), 0) << action;
   }
   expect_one_volume_per_mount_point();
+  ASSERT_EQ(unmount_delete().exit_code, 0);
+}
+
+// Issue 12: the shipped timer's snapshot keeps the group within its policy (prune_after_snapshot),
+// on real volumes; the snapshots carry ebsnap:expires; the pruned group restores its newest run.
+TEST_F(MountE2e, PruneAfterSnapshotKeepsThePolicyAndThePrunedGroupRestoresItsNewestRun) {
+  write_config(1, 2, {{"keep_last", 1}, {"min_age", "0s"}, {"expire_after", "1h"}, {"prune_after_snapshot", true}});
+  // A new run is still pending when its prune runs, right after CreateSnapshots answered.
+  sandbox_->configure({{"timing", {{"snapshot_complete_s", 3}}}});
+  ASSERT_EQ(mount().exit_code, 0);
+  const auto snapshot_with = [&](unsigned seed) {
+    for (const auto& mp : mount_points_) {
+      std::ofstream(std::filesystem::path(mp) / "data.bin", std::ios::binary) << random_bytes(1024 * 1024, seed);
+    }
+    ::sync();
+    auto r = ebsnap({"--json", "snapshot", groups_[0]});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    return Json::parse(r.out);
+  };
+  const auto run_of = [](const Json& report) {
+    std::vector<std::string> ids;
+    for (const auto& v : report["groups"][0]["volumes"]) ids.push_back(v["snapshot_id"]);
+    return ids;
+  };
+  const auto first = snapshot_with(1);
+  wait_snapshots_completed();
+  // run 1 is the newest completed run, run 2 is pending: both kept.
+  const auto second = snapshot_with(2);
+  ASSERT_EQ(second["prune"].size(), 1U) << second.dump(2);
+  EXPECT_EQ(second["prune"][0]["deleted"], Json::array());
+  auto live = runtime().services().ec2.describe_snapshots({.owner_ids = {"self"}});
+  ASSERT_TRUE(live) << live.error().describe();
+  ASSERT_EQ(live->size(), 4U);
+  for (const auto& s : *live) EXPECT_TRUE(ec2::find_tag(s.tags, k_tag_expires).has_value()) << s.id.value;
+  {
+    auto& services = runtime().services();
+    std::vector<ec2::SnapshotId> ids;
+    for (const auto& id : run_of(second)) ids.push_back(ec2::SnapshotId{id});
+    ec2::Waiter waiter(ec2::WaiterOptions{.initial_delay = 200ms, .max_delay = 2s, .timeout = 120s});
+    ASSERT_TRUE(waiter.snapshots(services.ec2, ids, ec2::SnapshotState::Completed));
+  }
+  // run 2 is now the newest completed run: keep_last 1 lets run 1 go.
+  const auto third = snapshot_with(3);
+  ASSERT_EQ(third["prune"].size(), 1U) << third.dump(2);
+  auto deleted = third["prune"][0]["deleted"].get<std::vector<std::string>>();
+  std::ranges::sort(deleted);
+  auto expected = run_of(first);
+  std::ranges::sort(expected);
+  EXPECT_EQ(deleted, expected) << third.dump(2);
+  live = runtime().services().ec2.describe_snapshots({.owner_ids = {"self"}});
+  ASSERT_TRUE(live) << live.error().describe();
+  EXPECT_EQ(live->size(), 4U);
+
+  // prune --dry-run prints the plan per lineage and changes nothing.
+  const auto before = sandbox_->calls().size();
+  auto plan = ebsnap({"--dry-run", "prune", groups_[0]});
+  ASSERT_EQ(plan.exit_code, 0) << plan.out << plan.err;
+  EXPECT_NE(plan.out.find("prune g1: 2 run(s): 2 kept, 0 to delete"), std::string::npos) << plan.out;
+  EXPECT_NE(plan.out.find("  " + mount_points_[0] + "\n"), std::string::npos) << plan.out;
+  EXPECT_EQ(calls_of(sandbox_->calls(), "DeleteSnapshot", before), 0);
+
+  // The newest run is what comes back.
+  {
+    auto& services = runtime().services();
+    std::vector<ec2::SnapshotId> ids;
+    for (const auto& id : run_of(third)) ids.push_back(ec2::SnapshotId{id});
+    ec2::Waiter waiter(ec2::WaiterOptions{.initial_delay = 200ms, .max_delay = 2s, .timeout = 120s});
+    ASSERT_TRUE(waiter.snapshots(services.ec2, ids, ec2::SnapshotState::Completed));
+  }
+  ASSERT_EQ(unmount_delete().exit_code, 0);
+  auto restored = mount();
+  ASSERT_EQ(restored.exit_code, 0) << restored.out << restored.err;
+  for (const auto& mp : mount_points_) {
+    EXPECT_EQ(slurp(std::filesystem::path(mp) / "data.bin"), random_bytes(1024 * 1024, 3)) << mp;
+  }
   ASSERT_EQ(unmount_delete().exit_code, 0);
 }
 
