@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -12,6 +13,7 @@
 
 #include "agent/commands/mount_decide.h"
 #include "agent/core/client_tokens.h"
+#include "agent/core/compat.h"
 #include "agent/core/group_lock.h"
 #include "agent/core/hook_phases.h"
 #include "agent/core/log.h"
@@ -228,6 +230,18 @@ void Mount::choose_snapshots_for(std::vector<Item>& items) {
       if (item.stage == Stage::Create) fail(item, "DescribeSnapshots failed: " + snapshots.error().describe());
     }
     return;
+  }
+  if (c_.config.compat_snaptastic) {
+    // Snaptastic's lineage: chosen only when no newer ebsnap snapshot exists (by StartTime).
+    auto theirs = s_.ec2.describe_snapshots(
+        ec2::DescribeSnapshotsOptions{.owner_ids = {"self"}, .filters = snaptastic_filters(c_.filters, mount_points)});
+    if (!theirs) {
+      for (auto& item : items) {
+        if (item.stage == Stage::Create) fail(item, "DescribeSnapshots (Snaptastic's) failed: " + theirs.error().describe());
+      }
+      return;
+    }
+    std::ranges::move(adopt_snaptastic(*theirs, c_.filters, mount_points, {}), std::back_inserter(*snapshots));
   }
   const auto choices = choose_snapshots(*snapshots, c_.filters, mount_points);
   std::vector<Item*> waiting;

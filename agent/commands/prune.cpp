@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <set>
 
+#include "agent/core/compat.h"
 #include "agent/core/group_lock.h"
 #include "agent/core/log.h"
 #include "agent/core/tags.h"
@@ -121,6 +122,17 @@ class GroupPrune {
     std::vector<ec2::Filter> filters{{"tag:" + std::string(k_tag_group), {group_.name}}};
     for (const auto& f : c_.filters) filters.push_back({"tag:" + f.key, {f.value}});
     auto snapshots = s_.ec2.describe_snapshots({.owner_ids = {"self"}, .filters = std::move(filters)});
+    if (snapshots && c_.config.compat_snaptastic) {
+      std::vector<std::string> mount_points;
+      for (const auto& v : group_.volumes) mount_points.push_back(v.mount_point);
+      auto theirs = s_.ec2.describe_snapshots({.owner_ids = {"self"}, .filters = snaptastic_filters(c_.filters, mount_points)});
+      if (!theirs) {
+        snapshots = std::unexpected(theirs.error());
+      } else {
+        std::ranges::move(adopt_snaptastic(*theirs, c_.filters, mount_points, group_.name),
+                          std::back_inserter(*snapshots));
+      }
+    }
     if (!snapshots) {
       out.error = "DescribeSnapshots failed: " + snapshots.error().describe();
       log_agent().error("prune group={} status=failed error=\"{}\"", group_.name, snapshots.error().describe());

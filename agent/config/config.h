@@ -138,6 +138,9 @@ struct Config {
   // prune's DeleteSnapshot pace. EC2's DeleteSnapshot bucket (100 burst, 5/s refill) is shared by
   // everything in the account and region: the default leaves most of it to others. Config file only.
   std::int32_t delete_rate_per_s = k_default_delete_rate_per_s;
+  // "compat": {"snaptastic": true}: Snaptastic's snapshots join the lineages (agent/core/compat.h).
+  // Config file only: prune deletes them once their `expires` has passed.
+  bool compat_snaptastic = false;
   // An empty filter_tags: every instance with the same mount point shares one lineage (a dev box
   // would restore prod's). Refused unless the config file says so. Config file only.
   bool allow_empty_filter_tags = false;

@@ -21,9 +21,10 @@ using Json = nlohmann::ordered_json;
 template <class T>
 using Checked = std::expected<T, ConfigError>;
 
-constexpr std::array<std::string_view, 10> k_top_keys = {
+constexpr std::array<std::string_view, 11> k_top_keys = {
     "region",           "filter_tags", "freeze_timeout_s", "timeouts", "credentials", "allow_userdata_hooks",
-    "allow_userdata_retention", "allow_empty_filter_tags", "delete_rate_per_s", "groups"};
+    "allow_userdata_retention", "allow_empty_filter_tags", "delete_rate_per_s", "compat", "groups"};
+constexpr std::array<std::string_view, 1> k_compat_keys = {"snaptastic"};
 constexpr std::array<std::string_view, 5> k_timeout_keys = {"volume_available_s", "device_wait_s",
                                                             "pending_snapshot_s", "hook_s", "lock_s"};
 constexpr std::array<std::string_view, 3> k_credential_keys = {"access_key_id", "secret_access_key",
@@ -459,6 +460,14 @@ class Validator {
       EBSNAP_TRY_ASSIGN(const auto rate, integer_at(*it, at("delete_rate_per_s"), {1, k_max_delete_rate_per_s},
                                                     "DeleteSnapshot calls per second (EC2 refills 5/s for the whole account)"));
       c.delete_rate_per_s = static_cast<std::int32_t>(rate);
+    }
+    if (const auto it = doc.find("compat"); it != doc.end()) {
+      if (options_.kind == DocumentKind::UserdataOverlay) return fail(at("compat"), "accepted in the config file only");
+      EBSNAP_TRY(object_at(*it, at("compat"), "an object such as {\"snaptastic\": true}"));
+      EBSNAP_TRY(known_keys(*it, at("compat"), k_compat_keys));
+      if (const auto s = it->find("snaptastic"); s != it->end()) {
+        EBSNAP_TRY_ASSIGN(c.compat_snaptastic, bool_at(*s, json_path_child(at("compat"), "snaptastic")));
+      }
     }
     const auto groups_it = doc.find("groups");
     if (groups_it == doc.end()) {

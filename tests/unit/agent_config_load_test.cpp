@@ -517,6 +517,24 @@ TEST_F(ConfigLoad, RetentionLoadsEveryKey) {
   EXPECT_FALSE(d->prune_after_snapshot);
 }
 
+// Lineages from Snaptastic: an object, so that other tools can join it.
+TEST_F(ConfigLoad, CompatSnaptastic) {
+  auto doc = valid_config();
+  auto off = load_config_file(write(doc));
+  ASSERT_TRUE(off.has_value());
+  EXPECT_FALSE(off->compat_snaptastic);
+  doc["compat"] = {{"snaptastic", true}};
+  auto on = load_config_file(write(doc));
+  ASSERT_TRUE(on.has_value()) << on.error().describe();
+  EXPECT_TRUE(on->compat_snaptastic);
+  doc["compat"] = true;
+  expect_error(doc, "$.compat", {"expected an object such as {\"snaptastic\": true}"});
+  doc["compat"] = {{"snaptastik", true}};
+  expect_error(doc, "$.compat.snaptastik", {"unknown key", "did you mean snaptastic?"});
+  doc["compat"] = {{"snaptastic", "yes"}};
+  expect_error(doc, "$.compat.snaptastic", {"expected true or false"});
+}
+
 // prune's pace: EC2 refills DeleteSnapshot at 5/s for the whole account; whole calls per second.
 TEST_F(ConfigLoad, DeleteRateIsOneToFivePerSecond) {
   auto doc = valid_config();

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "agent/commands/prune.h"
+#include "agent/core/compat.h"
 #include "agent/core/tags.h"
 #include "tests/unit/agent_restore_fixture.h"
 #include "tests/unit/agent_snapshot_fixture.h"
@@ -325,6 +326,107 @@ TEST(PruneAfterSnapshot, NotAfterAFailedSnapshotNorWithoutTheSetting) {
   EXPECT_TRUE(r.prune.empty());
   EXPECT_TRUE(m.ec2.snapshot(old));
   EXPECT_EQ(m.ec2.call_count("DeleteSnapshot"), 0);
+}
+
+}  // namespace
+}  // namespace agent
+
+namespace agent {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Issue 12: lineages from Snaptastic ("compat": {"snaptastic": true}).
+class SnaptasticCompat : public ::testing::Test {
+ protected:
+  SnaptasticCompat() {
+    f_.add_group("db", {f_.volume("/dev/sdf", "/data/a")});
+    f_.config.groups[0].retention = RetentionPolicy{.keep_last = 1, .min_age = 1h};
+    f_.config.compat_snaptastic = true;
+  }
+
+  // A snapshot as Snaptastic tagged it: filter values, mount_point, instance_id, expires, created.
+  ec2::SnapshotId snaptastic(std::chrono::hours age, std::string expires, const FilterValues& filters = {},
+                             const std::string& mount_point = "/data/a") {
+    ec2::Snapshot s{.state = ec2::SnapshotState::Completed, .start_time = f_.clock.now() - age, .volume_size_gib = 10};
+    for (const auto& fv : filters.empty() ? f_.filters : filters) s.tags.push_back({fv.key, fv.value});
+    s.tags.push_back({"mount_point", mount_point});
+    s.tags.push_back({"instance_id", "i-0old"});
+    s.tags.push_back({"expires", std::move(expires)});
+    s.tags.push_back({"created", "2026-01-01 00:00:00.000001"});
+    return f_.ec2.add_snapshot(s);
+  }
+
+  // "YYYY-MM-DD HH:MM:SS.ffffff", `from_now` after the clock (negative: past).
+  std::string python_time(std::chrono::hours from_now) const {
+    auto iso = ec2::format_iso8601(f_.clock.now() + from_now);  // 2027-01-15T08:00:00.000Z
+    iso[10] = ' ';
+    return iso.substr(0, 19) + ".123456";
+  }
+
+  ec2::SnapshotId ebsnap_run(std::chrono::hours age) {
+    ec2::Snapshot s{.state = ec2::SnapshotState::Completed, .start_time = f_.clock.now() - age, .volume_size_gib = 10};
+    s.tags = snapshot_tags(f_.config.groups[0], f_.filters, {"db", "/data/a", "/dev/sdf"}, f_.instance.instance_id,
+                           ec2::VolumeId{"vol-0"}, Consistency::Frozen, "run-" + std::to_string(age.count()));
+    return f_.ec2.add_snapshot(s);
+  }
+
+  FakeInstance f_;
+};
+
+TEST_F(SnaptasticCompat, TheirTimesParseAsUtc) {
+  EXPECT_EQ(parse_snaptastic_time("2013-05-08 10:11:12.123456"), ec2::parse_iso8601("2013-05-08T10:11:12.123456Z"));
+  EXPECT_EQ(parse_snaptastic_time("2013-05-08 10:11:12"), ec2::parse_iso8601("2013-05-08T10:11:12Z"));
+  for (const auto* bad : {"", "2013-05-08", "2013-05-08T10:11:12Z", "2013-05-08 10:11:12+02:00", "next week"}) {
+    EXPECT_FALSE(parse_snaptastic_time(bad)) << bad;
+  }
+}
+
+TEST_F(SnaptasticCompat, PruneAppliesTheirExpiresAndNeverTheNewestOfTheLineage) {
+  const auto expired_old = snaptastic(300h, python_time(-100h));
+  const auto expired_newest = snaptastic(200h, python_time(-10h));
+  const auto not_expired = snaptastic(250h, python_time(+100h));
+  const auto unparsable = snaptastic(260h, "soon");
+  const auto other_env = snaptastic(400h, python_time(-100h), {{"role", "search"}, {"cluster", "eu1"}, {"environment", "dev"}});
+  const auto other_mount = snaptastic(400h, python_time(-100h), {}, "/data/zzz");
+  auto r = agent::prune(f_.context());
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  const auto& p = r.prune.at(0);
+  // The newest of the lineage stays even when expired; expired ones go even when keep_last 1 would
+  // not keep them anyway; one whose expires does not parse falls to the policy (no keep rule).
+  std::set<std::string> deleted(p.deleted.begin(), p.deleted.end());
+  EXPECT_EQ(deleted, (std::set<std::string>{expired_old.value, not_expired.value, unparsable.value}));
+  for (const auto& id : {expired_newest, other_env, other_mount}) EXPECT_TRUE(f_.ec2.snapshot(id)) << id.value;
+  bool seen = false;
+  for (const auto& run : p.runs) {
+    if (run.run_id == "snaptastic-" + expired_old.value) {
+      seen = true;
+      EXPECT_EQ(run.verdict, "delete");
+      EXPECT_EQ(run.reasons, (std::vector<std::string>{"expired"}));
+      EXPECT_EQ(run.mount_points, (std::vector<std::string>{"/data/a"}));
+    }
+  }
+  EXPECT_TRUE(seen);
+}
+
+TEST_F(SnaptasticCompat, OnceEbsnapHasANewerRunTheirExpiredNewestGoesToo) {
+  const auto theirs = snaptastic(200h, python_time(-10h));
+  const auto ours = ebsnap_run(20h);
+  auto r = agent::prune(f_.context());
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_EQ(r.prune.at(0).deleted, (std::vector<std::string>{theirs.value}));
+  EXPECT_TRUE(f_.ec2.snapshot(ours));
+}
+
+TEST_F(SnaptasticCompat, WithoutCompatTheyAreNeverReadOrTouched) {
+  f_.config.compat_snaptastic = false;
+  const auto theirs = snaptastic(300h, python_time(-100h));
+  (void)ebsnap_run(20h);
+  auto r = agent::prune(f_.context());
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_TRUE(f_.ec2.snapshot(theirs));
+  EXPECT_EQ(f_.ec2.call_count("DescribeSnapshots"), 1);
+  for (const auto& run : r.prune.at(0).runs) EXPECT_FALSE(run.run_id.starts_with("snaptastic-"));
 }
 
 }  // namespace

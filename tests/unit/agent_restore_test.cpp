@@ -94,6 +94,55 @@ TEST_F(RestoreTest, RestoresFromTheNewestSnapshotWithoutMkfs) {
   EXPECT_EQ(f.ec2.volume(volume_id(o))->snapshot_id, newest);
 }
 
+// Issue 12: an instance moved from Snaptastic comes back with its data ("compat": {"snaptastic":
+// true}); once ebsnap has a newer snapshot, that one; without compat, theirs are never read.
+TEST_F(RestoreTest, SnaptasticsLineageIsRestoredWithCompatWhenNoNewerEbsnapSnapshotExists) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  const auto add_theirs = [&](int age_hours, const std::string& mount_point, const std::string& cluster) {
+    ec2::Snapshot s{.state = ec2::SnapshotState::Completed,
+                    .start_time = f.clock.now() - std::chrono::hours(age_hours),
+                    .volume_size_gib = 10};
+    for (const auto& fv : f.filters) s.tags.push_back({fv.key, fv.key == "cluster" ? cluster : fv.value});
+    s.tags.push_back({"mount_point", mount_point});
+    s.tags.push_back({"expires", "2020-01-01 00:00:00.000000"});
+    const auto id = f.ec2.add_snapshot(s);
+    f.snapshot_content[id.value] = {.fs_type = "ext4", .uuid = "theirs"};
+    return id;
+  };
+  (void)f.add_snapshot("/data/a", 48);  // older than theirs
+  const auto theirs = add_theirs(10, "/data/a", "c1");
+  (void)add_theirs(1, "/data/a", "some-other-cluster");
+  (void)add_theirs(1, "/data/b", "c1");
+
+  f.config.compat_snaptastic = true;
+  f.services.options.dry_run = true;
+  auto r = mount(f.context());
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_EQ(outcome(r, "/data/a").snapshot_id, theirs.value);
+
+  const auto ebsnap_new = f.add_snapshot("/data/a", 2);
+  r = mount(f.context());
+  EXPECT_EQ(outcome(r, "/data/a").snapshot_id, ebsnap_new.value);
+
+  f.config.compat_snaptastic = false;
+  const auto calls = f.ec2.call_count("DescribeSnapshots");
+  (void)add_theirs(0, "/data/a", "c1");
+  r = mount(f.context());
+  EXPECT_EQ(outcome(r, "/data/a").snapshot_id, ebsnap_new.value);
+  EXPECT_EQ(f.ec2.call_count("DescribeSnapshots"), calls + 1);
+
+  // A real restore from theirs.
+  f.services.options.dry_run = false;
+  f.config.compat_snaptastic = true;
+  r = mount(f.context());
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  const auto& restored = outcome(r, "/data/a");
+  EXPECT_EQ(restored.outcome, Outcome::Restored);
+  ASSERT_TRUE(restored.snapshot_id);
+  EXPECT_NE(*restored.snapshot_id, ebsnap_new.value);
+  EXPECT_EQ(f.ec2.volume(volume_id(restored))->snapshot_id, ec2::SnapshotId{*restored.snapshot_id});
+}
+
 TEST_F(RestoreTest, WaitsForAPendingNewestSnapshotInsteadOfRestoringOlderData) {
   FakeInstance m(ec2::FakeEc2Options{.progress = ec2::FakeEc2Options::Progress::Manual});
   m.add_group("db", {m.volume("/dev/sdf", "/data/a")});

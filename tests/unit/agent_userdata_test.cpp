@@ -193,11 +193,15 @@ TEST_F(Overlay, HooksInUserdataNeedTheConfigFilesConsent) {
 // that keeps only the newest run. A group's retention in the overlay needs the config file's
 // consent, which the overlay cannot give itself.
 // prune's pace is the account's business, not the userdata's.
-TEST_F(Overlay, DeleteRateIsAcceptedInTheConfigFileOnly) {
+TEST_F(Overlay, DeleteRateAndCompatAreAcceptedInTheConfigFileOnly) {
   auto refused = with(R"({"ebsnap":{"delete_rate_per_s":5}})");
   ASSERT_FALSE(refused.has_value());
   EXPECT_EQ(refused.error().json_path, "$.ebsnap.delete_rate_per_s");
   EXPECT_NE(refused.error().message.find("accepted in the config file only"), std::string::npos);
+  // Which snapshots prune may delete is not the userdata's to widen either.
+  refused = with(R"({"ebsnap":{"compat":{"snaptastic":true}}})");
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().json_path, "$.ebsnap.compat");
 }
 
 TEST_F(Overlay, RetentionInUserdataNeedsTheConfigFilesConsent) {
