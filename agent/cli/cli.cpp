@@ -125,7 +125,7 @@ Grammar::Grammar(Invocation& inv) {
       ->add_option("GROUP", inv.groups, "group (default: all)");
   sub(CommandName::Check, "test", "check IMDS, credentials, config, udevd, tools and IAM permissions");
   sub(CommandName::Prune, nullptr,
-      "delete the groups' snapshot runs their retention policy does not keep (prints the plan first)")
+      "delete the runs the groups' retention does not keep (prints its plan first)")
       ->add_option("GROUP", inv.groups, "group (with a \"retention\" policy)")
       ->required();
   auto* thaw = sub(CommandName::Thaw, nullptr, "emergency thaw of frozen filesystems");

@@ -6,6 +6,7 @@
     $EBSNAP_PYTHON tests/sandbox/sandbox.py cleanup --state-dir DIR     (after a SIGKILL)
 """
 import argparse
+import ctypes
 import json
 import logging
 import os
@@ -77,6 +78,13 @@ def run(args) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if args.exit_with_parent:
+        # A test that crashes (an assertion's abort) must not leave its sandbox serving, holding the
+        # test runner's output pipe open and its loop devices attached: its death is our SIGTERM.
+        parent = os.getppid()
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:
+            stop.set()
 
     dataplane = None
     pieces = []
@@ -159,6 +167,8 @@ def main() -> int:
     p.add_argument("--env-file", required=True)
     p.add_argument("--config")
     p.add_argument("--no-data-plane", action="store_true")
+    p.add_argument("--exit-with-parent", action="store_true",
+                   help="stop (as on SIGTERM) when the process that started it dies")
     c = sub.add_parser("cleanup", help="detach the loop devices, remove the udev rule and the state "
                                        "of a sandbox that was killed")
     c.add_argument("--state-dir", required=True)

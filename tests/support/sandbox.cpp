@@ -52,7 +52,8 @@ Sandbox::Sandbox(SandboxOptions options) : dir_("ebsnap-sandbox") {
   const auto env_file = dir_.path() / "env";
   const auto state = dir_.path() / "state";
   std::vector<std::string> args = {EBSNAP_PYTHON, std::string(EBSNAP_SOURCE_DIR) + "/tests/sandbox/sandbox.py",
-                                   "run", "--state-dir", state.string(), "--env-file", env_file.string()};
+                                   "run", "--state-dir", state.string(), "--env-file", env_file.string(),
+                                   "--exit-with-parent"};
   if (!options.config.empty()) {
     const auto config_file = dir_.path() / "config.json";
     std::ofstream(config_file) << options.config.dump(2);

@@ -3,7 +3,7 @@
 //
 // Contract with the sandbox (tests/sandbox/README.md has the full story):
 //   $EBSNAP_PYTHON tests/sandbox/sandbox.py run --state-dir DIR --env-file FILE
-//        [--config FILE.json] [--no-data-plane]
+//        [--config FILE.json] [--no-data-plane] --exit-with-parent
 // runs in the foreground, writes FILE (KEY=VALUE lines) atomically once it serves, and on
 // SIGTERM detaches its loop devices, removes its udev rule and state, and exits.
 #include <sys/types.h>
