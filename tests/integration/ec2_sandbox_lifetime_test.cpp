@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <thread>
 
@@ -23,20 +24,22 @@ TEST(SandboxLifetime, ASandboxStopsWhenItsTestAborts) {
   if (child == 0) {
     ::close(fds[0]);
     auto* sandbox = new testsupport::Sandbox(testsupport::SandboxOptions{.data_plane = false});
-    const std::string pid = sandbox->env("EBSNAP_SANDBOX_PID");
-    (void)!::write(fds[1], pid.data(), pid.size());
+    const std::string said = sandbox->env("EBSNAP_SANDBOX_PID") + " " + sandbox->state_dir().string();
+    (void)!::write(fds[1], said.data(), said.size());
     ::close(fds[1]);
     ::signal(SIGABRT, SIG_DFL);
     std::abort();  // no destructor runs
   }
   ::close(fds[1]);
-  char buf[32] = {};
+  char buf[512] = {};
   const auto n = ::read(fds[0], buf, sizeof buf - 1);
   ::close(fds[0]);
   int status = 0;
   ::waitpid(child, &status, 0);
   ASSERT_GT(n, 0) << "the child's sandbox did not start";
-  const pid_t sandbox_pid = std::stoi(buf);
+  const std::string said(buf);
+  const pid_t sandbox_pid = std::stoi(said);
+  const std::filesystem::path left = said.substr(said.find(' ') + 1);  // the child's TempDir: it never ran its destructor
   bool gone = false;
   for (int i = 0; i < 300 && !gone; ++i) {
     gone = ::kill(sandbox_pid, 0) != 0;
@@ -44,6 +47,7 @@ TEST(SandboxLifetime, ASandboxStopsWhenItsTestAborts) {
   }
   if (!gone) ::kill(sandbox_pid, SIGKILL);  // never leave it behind, even when the test fails
   EXPECT_TRUE(gone) << "the sandbox outlived the test that started it";
+  if (left.string().find("ebsnap-sandbox") != std::string::npos) std::filesystem::remove_all(left);
 }
 
 }  // namespace
