@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "agent/commands/check.h"
+#include "agent/commands/check_backups.h"
 #include "agent/commands/list.h"
 #include "agent/core/log.h"
 #include "agent/commands/mount.h"
@@ -98,6 +99,12 @@ RunReport AgentCommands::unmount(const CommandContext& context, const GroupRefs&
 
 RunReport AgentCommands::list(const CommandContext& context, const GroupRefs& groups) {
   return with_context("list", context, groups, [](const RunContext& run) { return agent::list(run); });
+}
+
+RunReport AgentCommands::check_backups(const CommandContext& context, const GroupRefs& groups,
+                                       const CheckBackupsOptions& options) {
+  return with_context("check-backups", context, groups,
+                      [&options](const RunContext& run) { return agent::check_backups(run, options); });
 }
 
 RunReport AgentCommands::check(const CommandContext& context) {

@@ -22,6 +22,8 @@ class AgentCommands final : public Commands {
                                   const UnmountOptions& options) override;
   [[nodiscard]] RunReport list(const CommandContext& context, const GroupRefs& groups) override;
   [[nodiscard]] RunReport check(const CommandContext& context) override;
+  [[nodiscard]] RunReport check_backups(const CommandContext& context, const GroupRefs& groups,
+                                        const CheckBackupsOptions& options) override;
   [[nodiscard]] RunReport thaw(const ThawRequest& request) override;
 
  private:

@@ -16,13 +16,16 @@
 namespace agent {
 namespace {
 
-constexpr std::array<std::string_view, 13> k_command_words = {
+constexpr std::array<std::string_view, 14> k_command_words = {
     "mount", "mount-snapshots", "snapshot", "make-snapshots", "unmount", "unmount-snapshots", "list",
-    "list-volumes", "check", "test", "thaw", "version", "help"};
+    "list-volumes", "check", "test", "thaw", "version", "help", "check-backups"};
 
 constexpr std::string_view k_help_footer = R"(
 Arguments: mount, snapshot and unmount take GROUP...; list takes [GROUP...] (default: all);
 unmount also takes [--delete-volumes] [--yes]; thaw takes [MOUNT...|--all].
+check-backups takes [GROUP...] (default: all) --max-age DURATION (e.g. 26h, 90m, 1d12h); exit 1
+when a volume's newest completed snapshot is missing, older, or not frozen where the group
+freezes; check --max-age DURATION does the same for every group.
 Global options may also follow the command.
 
 Configuration: --config, else $EBSNAP_CONFIG, else /etc/ebsnap/ebsnap.json.
@@ -75,6 +78,7 @@ std::string_view to_string(CommandName command) {
     case CommandName::Check: return "check";
     case CommandName::Thaw: return "thaw";
     case CommandName::Version: return "version";
+    case CommandName::CheckBackups: return "check-backups";
   }
   return "version";
 }
@@ -122,7 +126,15 @@ Grammar::Grammar(Invocation& inv) {
   unmount->add_flag("--yes", inv.yes, "do not ask before deleting");
   sub(CommandName::List, "list-volumes", "volumes, devices, mount state, latest snapshot")
       ->add_option("GROUP", inv.groups, "group (default: all)");
-  sub(CommandName::Check, "test", "check IMDS, credentials, config, udevd, tools and IAM permissions");
+  sub(CommandName::Check, "test", "check IMDS, credentials, config, udevd, tools and IAM permissions")
+      ->add_option("--max-age", inv.max_age, "check the backups instead: the same as check-backups for every group")
+      ->option_text("DURATION");
+  auto* backups = sub(CommandName::CheckBackups, nullptr,
+                      "exit 1 when a volume's newest completed snapshot is missing, older than --max-age, or "
+                      "not frozen although its group freezes");
+  backups->add_option("GROUP", inv.groups, "group (default: all)");
+  backups->add_option("--max-age", inv.max_age, "required: the oldest a newest completed snapshot may be (26h, 1d12h)")
+      ->option_text("DURATION");
   auto* thaw = sub(CommandName::Thaw, nullptr, "emergency thaw of frozen filesystems");
   thaw->add_option("MOUNT", inv.mount_points, "mount point");
   thaw->add_flag("--all", inv.all, "every filesystem ebsnap froze");
@@ -169,6 +181,12 @@ std::expected<void, CliStop> check_arguments(const Invocation& inv) {
       if (m.empty() || m.front() != '/') return std::unexpected(usage_error("thaw: expected absolute mount points, got '" + m + "'"));
     }
   }
+  if (inv.command == CommandName::CheckBackups) {
+    if (!inv.max_age) return std::unexpected(usage_error("check-backups: --max-age DURATION is required (e.g. --max-age 26h)"));
+    if (!rules::parse_duration(*inv.max_age) || *rules::parse_duration(*inv.max_age) <= std::chrono::seconds{0}) {
+      return std::unexpected(usage_error("--max-age: expected a duration such as 26h, 90m or 1d12h, got '" + *inv.max_age + "'"));
+    }
+  }
   for (const auto& g : inv.groups) {
     if (!rules::is_valid_group_name(g)) return std::unexpected(usage_error("expected a group name [A-Za-z0-9_.-], got '" + g + "'"));
   }
@@ -192,7 +210,10 @@ std::expected<Invocation, CliStop> parse_command_line(std::span<const char* cons
   }
   if (chosen == g.commands.end()) return std::unexpected(usage_error("missing command; usage: ebsnap [OPTIONS] COMMAND [ARGS]"));
   inv.command = chosen->first;
+  // check --max-age is check-backups for every group: the same output and exit code.
+  if (inv.command == CommandName::Check && inv.max_age) inv.command = CommandName::CheckBackups;
   EBSNAP_TRY(check_arguments(inv));
+  if (inv.command == CommandName::CheckBackups) inv.max_age_s = *rules::parse_duration(*inv.max_age);
   return inv;
 }
 
@@ -250,11 +271,11 @@ std::expected<RunInputs, int> load_inputs(const Invocation& inv, Commands& comma
   return RunInputs{.path = path, .config = std::move(*config), .userdata = std::move(*userdata)};
 }
 
-// The groups named on the command line, once each, in that order (list without names: all);
-// an unknown name is printed with a suggestion and ends the run with exit 2.
+// The groups named on the command line, once each, in that order (list and check-backups without
+// names: all); an unknown name is printed with a suggestion and ends the run with exit 2.
 std::expected<GroupRefs, int> resolve_groups(const Invocation& inv, const RunInputs& in, std::ostream& err) {
   GroupRefs groups;
-  if (inv.command == CommandName::List && inv.groups.empty()) {
+  if ((inv.command == CommandName::List || inv.command == CommandName::CheckBackups) && inv.groups.empty()) {
     for (const auto& g : in.config.groups) groups.push_back(&g);
   }
   for (const auto& name : inv.groups) {
@@ -281,6 +302,9 @@ RunReport dispatch(const Invocation& inv, Commands& commands, const CommandConte
       return commands.unmount(context, groups, UnmountOptions{.delete_volumes = inv.delete_volumes, .assume_yes = inv.yes});
     case CommandName::List: return commands.list(context, groups);
     case CommandName::Check: return commands.check(context);
+    case CommandName::CheckBackups:
+      return commands.check_backups(context, groups,
+                                    CheckBackupsOptions{.max_age = inv.max_age_s, .max_age_text = *inv.max_age});
     case CommandName::Thaw:
     case CommandName::Version: break;
   }
@@ -307,7 +331,8 @@ int run_invocation(const Invocation& inv, Commands& commands, std::ostream& out,
                          .dry_run = inv.dry_run,
                          .interactive = environment.stdin_is_tty};
   const bool needs_filter_values =
-      inv.command == CommandName::Mount || inv.command == CommandName::Snapshot || inv.command == CommandName::List;
+      inv.command == CommandName::Mount || inv.command == CommandName::Snapshot || inv.command == CommandName::List ||
+      inv.command == CommandName::CheckBackups;
   if (needs_filter_values && !context.filter_values) {
     print_error_line(err, context.filter_values.error().describe());
     return k_exit_usage;
