@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "agent/commands/check.h"
+#include "agent/commands/check_backups.h"
 #include "agent/commands/list.h"
 #include "agent/core/log.h"
 #include "agent/commands/mount.h"
@@ -109,6 +110,12 @@ RunReport AgentCommands::prune(const CommandContext& context, const GroupRefs& g
   const PruneOptions options{.progress_bar = ::isatty(STDERR_FILENO) == 1};
   return with_context("prune", context, groups,
                       [&options](const RunContext& run) { return agent::prune(run, options); });
+}
+
+RunReport AgentCommands::check_backups(const CommandContext& context, const GroupRefs& groups,
+                                       const CheckBackupsOptions& options) {
+  return with_context("check-backups", context, groups,
+                      [&options](const RunContext& run) { return agent::check_backups(run, options); });
 }
 
 RunReport AgentCommands::check(const CommandContext& context) {

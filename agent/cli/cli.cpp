@@ -16,13 +16,16 @@
 namespace agent {
 namespace {
 
-constexpr std::array<std::string_view, 14> k_command_words = {
+constexpr std::array<std::string_view, 15> k_command_words = {
     "mount", "mount-snapshots", "snapshot", "make-snapshots", "unmount", "unmount-snapshots", "list",
-    "list-volumes", "check", "test", "thaw", "prune", "version", "help"};
+    "list-volumes", "check", "test", "thaw", "prune", "version", "help", "check-backups"};
 
 constexpr std::string_view k_help_footer = R"(
 Arguments: mount, snapshot, unmount and prune take GROUP...; list takes [GROUP...] (default: all);
 unmount also takes [--delete-volumes] [--yes]; thaw takes [MOUNT...|--all].
+check-backups takes [GROUP...] (default: all) --max-age DURATION (e.g. 26h, 90m, 1d12h); exit 1
+when a volume's newest completed snapshot is missing, older, or not frozen where the group
+freezes; check --max-age DURATION does the same for every group.
 Global options may also follow the command.
 
 Configuration: --config, else $EBSNAP_CONFIG, else /etc/ebsnap/ebsnap.json.
@@ -76,6 +79,7 @@ std::string_view to_string(CommandName command) {
     case CommandName::Thaw: return "thaw";
     case CommandName::Prune: return "prune";
     case CommandName::Version: return "version";
+    case CommandName::CheckBackups: return "check-backups";
   }
   return "version";
 }
@@ -123,11 +127,19 @@ Grammar::Grammar(Invocation& inv) {
   unmount->add_flag("--yes", inv.yes, "do not ask before deleting");
   sub(CommandName::List, "list-volumes", "volumes, devices, mount state, latest snapshot")
       ->add_option("GROUP", inv.groups, "group (default: all)");
-  sub(CommandName::Check, "test", "check IMDS, credentials, config, udevd, tools and IAM permissions");
+  sub(CommandName::Check, "test", "check IMDS, credentials, config, udevd, tools and IAM permissions")
+      ->add_option("--max-age", inv.max_age, "check the backups instead: the same as check-backups for every group")
+      ->option_text("DURATION");
   sub(CommandName::Prune, nullptr,
       "delete the runs the groups' retention does not keep (prints its plan first)")
       ->add_option("GROUP", inv.groups, "group (with a \"retention\" policy)")
       ->required();
+  auto* backups = sub(CommandName::CheckBackups, nullptr,
+                      "exit 1 when a volume's newest completed snapshot is missing, older than --max-age, or "
+                      "not frozen although its group freezes");
+  backups->add_option("GROUP", inv.groups, "group (default: all)");
+  backups->add_option("--max-age", inv.max_age, "required: the oldest a newest completed snapshot may be (26h, 1d12h)")
+      ->option_text("DURATION");
   auto* thaw = sub(CommandName::Thaw, nullptr, "emergency thaw of frozen filesystems");
   thaw->add_option("MOUNT", inv.mount_points, "mount point");
   thaw->add_flag("--all", inv.all, "every filesystem ebsnap froze");
@@ -174,6 +186,12 @@ std::expected<void, CliStop> check_arguments(const Invocation& inv) {
       if (m.empty() || m.front() != '/') return std::unexpected(usage_error("thaw: expected absolute mount points, got '" + m + "'"));
     }
   }
+  if (inv.command == CommandName::CheckBackups) {
+    if (!inv.max_age) return std::unexpected(usage_error("check-backups: --max-age DURATION is required (e.g. --max-age 26h)"));
+    if (!rules::parse_duration(*inv.max_age) || *rules::parse_duration(*inv.max_age) <= std::chrono::seconds{0}) {
+      return std::unexpected(usage_error("--max-age: expected a duration such as 26h, 90m or 1d12h, got '" + *inv.max_age + "'"));
+    }
+  }
   for (const auto& g : inv.groups) {
     if (!rules::is_valid_group_name(g)) return std::unexpected(usage_error("expected a group name [A-Za-z0-9_.-], got '" + g + "'"));
   }
@@ -197,7 +215,10 @@ std::expected<Invocation, CliStop> parse_command_line(std::span<const char* cons
   }
   if (chosen == g.commands.end()) return std::unexpected(usage_error("missing command; usage: ebsnap [OPTIONS] COMMAND [ARGS]"));
   inv.command = chosen->first;
+  // check --max-age is check-backups for every group: the same output and exit code.
+  if (inv.command == CommandName::Check && inv.max_age) inv.command = CommandName::CheckBackups;
   EBSNAP_TRY(check_arguments(inv));
+  if (inv.command == CommandName::CheckBackups) inv.max_age_s = *rules::parse_duration(*inv.max_age);
   return inv;
 }
 
@@ -255,11 +276,11 @@ std::expected<RunInputs, int> load_inputs(const Invocation& inv, Commands& comma
   return RunInputs{.path = path, .config = std::move(*config), .userdata = std::move(*userdata)};
 }
 
-// The groups named on the command line, once each, in that order (list without names: all);
-// an unknown name is printed with a suggestion and ends the run with exit 2.
+// The groups named on the command line, once each, in that order (list and check-backups without
+// names: all); an unknown name is printed with a suggestion and ends the run with exit 2.
 std::expected<GroupRefs, int> resolve_groups(const Invocation& inv, const RunInputs& in, std::ostream& err) {
   GroupRefs groups;
-  if (inv.command == CommandName::List && inv.groups.empty()) {
+  if ((inv.command == CommandName::List || inv.command == CommandName::CheckBackups) && inv.groups.empty()) {
     for (const auto& g : in.config.groups) groups.push_back(&g);
   }
   for (const auto& name : inv.groups) {
@@ -291,6 +312,9 @@ RunReport dispatch(const Invocation& inv, Commands& commands, const CommandConte
     case CommandName::List: return commands.list(context, groups);
     case CommandName::Check: return commands.check(context);
     case CommandName::Prune: return commands.prune(context, groups);
+    case CommandName::CheckBackups:
+      return commands.check_backups(context, groups,
+                                    CheckBackupsOptions{.max_age = inv.max_age_s, .max_age_text = *inv.max_age});
     case CommandName::Thaw:
     case CommandName::Version: break;
   }
@@ -317,7 +341,8 @@ int run_invocation(const Invocation& inv, Commands& commands, std::ostream& out,
                          .dry_run = inv.dry_run,
                          .interactive = environment.stdin_is_tty};
   const bool needs_filter_values = inv.command == CommandName::Mount || inv.command == CommandName::Snapshot ||
-                                   inv.command == CommandName::List || inv.command == CommandName::Prune;
+                                   inv.command == CommandName::List || inv.command == CommandName::Prune ||
+                                   inv.command == CommandName::CheckBackups;
   if (needs_filter_values && !context.filter_values) {
     print_error_line(err, context.filter_values.error().describe());
     return k_exit_usage;

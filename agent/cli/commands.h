@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "agent/commands/prune.h"
+#include "agent/commands/check_backups.h"
 #include "agent/commands/unmount.h"
 #include "agent/config/config.h"
 #include "agent/report/report.h"
@@ -25,7 +26,7 @@ struct CommandContext {
   // --region: wins over AWS_REGION / AWS_DEFAULT_REGION, the config's region and IMDS.
   std::optional<std::string> region;
   // The filter values from userdata. Always a value for mount, snapshot and list (the command
-  // line exits 2 otherwise); for unmount and check it may hold the problem, which check reports.
+  // line exits 2 otherwise; also check-backups); for unmount and check it may hold the problem, which check reports.
   std::expected<FilterValues, ConfigError> filter_values;
   bool dry_run = false;       // plan and print; change nothing
   bool interactive = false;   // stdin is a terminal (unmount --delete-volumes asks then)
@@ -57,6 +58,9 @@ class Commands {
   [[nodiscard]] virtual RunReport check(const CommandContext& context) = 0;
   // Every group has a retention policy (the command line refuses the others with exit 2).
   [[nodiscard]] virtual RunReport prune(const CommandContext& context, const GroupRefs& groups) = 0;
+  // check-backups (and check --max-age: then every group, in config order).
+  [[nodiscard]] virtual RunReport check_backups(const CommandContext& context, const GroupRefs& groups,
+                                                const CheckBackupsOptions& options) = 0;
   // Needs no configuration (it is the escape hatch when things are broken).
   [[nodiscard]] virtual RunReport thaw(const ThawRequest& request) = 0;
 };

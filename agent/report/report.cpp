@@ -43,7 +43,8 @@ Json volume_json(const VolumeReport& v) {
               {"plan", v.plan},
               {"warnings", v.warnings},
               {"steps", v.steps},
-              {"left_alone", v.left_alone}};
+              {"left_alone", v.left_alone},
+              {"latest_snapshot_age_s", or_null(v.latest_snapshot_age_s)}};
 }
 
 std::string seconds_text(std::int64_t ms) {
@@ -142,6 +143,29 @@ std::string render_check(const RunReport& report) {
   }
   if (!report.missing_actions.empty()) {
     out += "missing permissions; an IAM policy that grants them:\n" + iam_policy_json(report.missing_actions);
+  }
+  return out;
+}
+
+// One line per mount point, for monitoring (the first word is the verdict):
+// "[ok]   solr /mnt/solr newest completed snap-… 2026-12-05T10:00:00.000Z (3h12m old) frozen"
+// "[FAIL] solr /mnt/solr newest completed snap-… … (30h0m old) frozen: older than --max-age 26h"
+std::string render_check_backups(const RunReport& report) {
+  std::string out;
+  for (const auto& g : report.groups) {
+    if (g.error) out += "[FAIL] " + g.name + ": " + *g.error + "\n";
+    for (const auto& v : g.volumes) {
+      const bool fresh = v.outcome == Outcome::Fresh;
+      out += std::string(fresh ? "[ok]   " : "[FAIL] ") + g.name + " " + v.mount_point;
+      if (v.latest_snapshot_id) {
+        out += " newest completed " + *v.latest_snapshot_id + " " + dash(v.latest_snapshot_time);
+        if (v.latest_snapshot_age_s) out += " (" + format_age(std::chrono::seconds{*v.latest_snapshot_age_s}) + " old)";
+        out += " " + dash(v.consistency);
+      }
+      if (v.reason) out += (v.latest_snapshot_id ? ": " : " ") + *v.reason;
+      out += "\n";
+      for (const auto& w : v.warnings) out += "    " + v.mount_point + ": " + w + "\n";
+    }
   }
   return out;
 }
@@ -268,6 +292,10 @@ std::string_view to_string(Outcome outcome) {
     case Outcome::Planned: return "planned";
     case Outcome::Skipped: return "skipped";
     case Outcome::Failed: return "failed";
+    case Outcome::Fresh: return "fresh";
+    case Outcome::Stale: return "stale";
+    case Outcome::Missing: return "missing";
+    case Outcome::NotFrozen: return "not-frozen";
   }
   return "failed";
 }
@@ -305,7 +333,10 @@ void finish_report(RunReport& report) {
 
 bool GroupReport::ok() const {
   if (error) return false;
-  return std::none_of(volumes.begin(), volumes.end(), [](const VolumeReport& v) { return v.outcome == Outcome::Failed; });
+  return std::none_of(volumes.begin(), volumes.end(), [](const VolumeReport& v) {
+    return v.outcome == Outcome::Failed || v.outcome == Outcome::Stale || v.outcome == Outcome::Missing ||
+           v.outcome == Outcome::NotFrozen;
+  });
 }
 
 bool RunReport::ok() const {
@@ -316,6 +347,14 @@ bool RunReport::ok() const {
   }
   if (!std::all_of(checks.begin(), checks.end(), [](const CheckReport& c) { return c.ok; })) return false;
   return missing_actions.empty();
+}
+
+std::string format_age(std::chrono::seconds age) {
+  const auto s = std::max<std::int64_t>(0, age.count());
+  if (s < 60) return std::to_string(s) + "s";
+  if (s < 3600) return std::to_string(s / 60) + "m";
+  if (s < 86400) return std::to_string(s / 3600) + "h" + std::to_string(s % 3600 / 60) + "m";
+  return std::to_string(s / 86400) + "d" + std::to_string(s % 86400 / 3600) + "h";
 }
 
 std::string format_utc(std::chrono::system_clock::time_point t) {
@@ -394,6 +433,8 @@ std::string render_text(const RunReport& report) {
     out += render_list(report);
   } else if (report.command == "check") {
     out += render_check(report);
+  } else if (report.command == "check-backups") {
+    out += render_check_backups(report);
   } else if (report.command == "thaw") {
     out += render_thaw(report);
   } else if (report.command == "prune") {

@@ -9,13 +9,13 @@
 // {
 //   "schema": 1,
 //   "ebsnap_version": "0.1.0",
-//   "command": "mount" | "snapshot" | "unmount" | "list" | "check" | "thaw" | "prune",
+//   "command": "mount" | "snapshot" | "unmount" | "list" | "check" | "thaw" | "prune" | "check-backups",
 //   "dry_run": false,                 // true: nothing was changed; outcomes are "planned"
 //   "ok": true,                       // false ⇔ exit code 1
 //   "error": null | "...",            // a failure of the whole run (before or beyond volumes)
 //   "started_at": "2026-11-23T11:50:00.123Z",
 //   "duration_ms": 812,
-//   "groups": [                       // mount, snapshot, unmount, list, prune; [] otherwise
+//   "groups": [                       // mount, snapshot, unmount, list, prune, check-backups; [] otherwise
 //     { "name": "solr",
 //       "ok": true,
 //       "error": null | "...",        // e.g. "hook pre_snapshots /x: exited with status 1"
@@ -30,7 +30,8 @@
 //           "snapshot_id": "snap-0456..." | null,  // mount: restored from; snapshot: created
 //           "outcome": "restored" | "created" | "reused" | "already-mounted" | "snapshotted" |
 //                      "unmounted" | "deleted" | "not-attached" | "listed" | "planned" |
-//                      "skipped" | "failed",
+//                      "skipped" | "failed" |
+//                      "fresh" | "stale" | "missing" | "not-frozen",  // check-backups, below
 //           "reason": null | "...",               // why failed/skipped; a note otherwise
 //           "freeze_ms": 38 | null,               // snapshot: how long this filesystem was frozen
 //           "consistency": "frozen" | "unfrozen" | "watchdog-thawed" | null,  // snapshot
@@ -40,6 +41,7 @@
 //           "latest_snapshot_id": "snap-..." | null,                          // list
 //           "latest_snapshot_time": "2026-11-23T10:00:00Z" | null,            // list
 //           "latest_snapshot_state": "completed" | "pending" | "error" | null, // list
+//           "latest_snapshot_age_s": 11520 | null, // check-backups: now - its StartTime, seconds
 //           "attached_as": "/dev/sdg" | null,     // the name given to AttachVolume
 //           "devnode": "/dev/nvme1n1" | null,     // the block device it showed up as
 //           "filesystem": "xfs" | null,
@@ -51,6 +53,12 @@
 //                                                 //   tagged as ours that no detach record shows
 //                                                 //   this instance's unmount detached: not deleted
 //         } ] } ],
+//                                     // check-backups: latest_snapshot_* and consistency are the
+//                                     //   newest *completed* snapshot's; outcome "fresh" (ok),
+//                                     //   "missing" (none completed), "stale" (older than
+//                                     //   --max-age), "not-frozen" (fresh, but its consistency is
+//                                     //   not frozen while the group freezes the volume); all but
+//                                     //   fresh make ok false; reason says why
 //   "thaw": [                         // thaw; [] otherwise
 //     { "mount_point": "/mnt/solr", "outcome": "thawed" | "not-frozen" | "failed" | "planned",
 //       "reason": null | "..." } ],
@@ -122,6 +130,10 @@ enum class Outcome {
   Planned,          // --dry-run: what would be done is in reason
   Skipped,          // not attempted (a pre-hook failed, or an earlier step of the group)
   Failed,           // reason says why
+  Fresh,            // check-backups: the newest completed snapshot is recent enough (and frozen if asked)
+  Stale,            // check-backups: the newest completed snapshot is older than --max-age
+  Missing,          // check-backups: no completed snapshot
+  NotFrozen,        // check-backups: recent, but not frozen although the group freezes the volume
 };
 [[nodiscard]] std::string_view to_string(Outcome outcome);
 
@@ -141,6 +153,7 @@ struct VolumeReport {
   std::optional<std::string> latest_snapshot_id;
   std::optional<std::string> latest_snapshot_time;
   std::optional<std::string> latest_snapshot_state;
+  std::optional<std::int64_t> latest_snapshot_age_s;  // check-backups
   // where the volume is (mount, unmount, list)
   std::optional<std::string> attached_as;
   std::optional<std::string> devnode;
@@ -162,7 +175,7 @@ struct GroupReport {
   std::vector<std::string> ec2_calls;
   std::optional<std::string> error;
 
-  // No group error and no failed volume.
+  // No group error and no failed volume (check-backups: stale, missing and not-frozen count as failed).
   [[nodiscard]] bool ok() const;
 };
 
@@ -273,6 +286,9 @@ void finish_report(RunReport& report);
 // Human text for a terminal: one block per group, one line per volume; list as a table; check
 // as [ok]/[FAIL] lines and the missing actions as an IAM policy statement.
 [[nodiscard]] std::string render_text(const RunReport& report);
+
+// An age for people: "45s", "12m", "3h12m", "2d4h".
+[[nodiscard]] std::string format_age(std::chrono::seconds age);
 
 // "2026-11-23T11:50:00.123Z"
 [[nodiscard]] std::string format_utc(std::chrono::system_clock::time_point t);

@@ -1,6 +1,7 @@
 // The command line in-process, with a recording fake of the Commands seam.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -28,6 +29,10 @@ class FakeCommands final : public Commands {
   RunReport list(const CommandContext& c, const GroupRefs& g) override { return record("list", c, g); }
   RunReport check(const CommandContext& c) override { return record("check", c, {}); }
   RunReport prune(const CommandContext& c, const GroupRefs& g) override { return record("prune", c, g); }
+  RunReport check_backups(const CommandContext& c, const GroupRefs& g, const CheckBackupsOptions& o) override {
+    check_backups_options = o;
+    return record("check-backups", c, g);
+  }
   RunReport thaw(const ThawRequest& r) override {
     called = "thaw";
     thaw_request = r;
@@ -42,6 +47,7 @@ class FakeCommands final : public Commands {
   std::optional<std::string> region;
   bool dry_run = false;
   UnmountOptions unmount_options;
+  std::optional<CheckBackupsOptions> check_backups_options;
   ThawRequest thaw_request;
   RunReport next_report;
 
@@ -230,6 +236,60 @@ TEST_F(Cli, UnknownGroupSuggests) {
 TEST_F(Cli, UnknownCommandSuggests) {
   EXPECT_EQ(run({"snapshto", "solr"}), 2);
   EXPECT_NE(err_.str().find("unknown command 'snapshto'; did you mean snapshot?"), std::string::npos) << err_.str();
+}
+
+TEST_F(Cli, CheckBackupsTakesGroupsAndMaxAge) {
+  ASSERT_EQ(run(with_config({"check-backups", "--max-age", "26h", "solr"})), 0) << err_.str();
+  EXPECT_EQ(fake_.called, "check-backups");
+  EXPECT_EQ(fake_.groups, (std::vector<std::string>{"solr"}));
+  ASSERT_TRUE(fake_.check_backups_options.has_value());
+  EXPECT_EQ(fake_.check_backups_options->max_age, std::chrono::hours(26));
+  EXPECT_EQ(fake_.check_backups_options->max_age_text, "26h");
+  ASSERT_TRUE(fake_.filter_values.has_value());
+  ASSERT_EQ(run(with_config({"check-backups", "--max-age", "1d12h"})), 0) << err_.str();
+  EXPECT_EQ(fake_.groups, (std::vector<std::string>{"solr", "pg"}));  // all, in config order
+  EXPECT_EQ(fake_.check_backups_options->max_age, std::chrono::hours(36));
+}
+
+TEST_F(Cli, CheckBackupsWithoutMaxAgeIsAUsageError) {
+  EXPECT_EQ(run(with_config({"check-backups", "solr"})), 2);
+  EXPECT_EQ(err_.str(), "ebsnap: check-backups: --max-age DURATION is required (e.g. --max-age 26h); see 'ebsnap --help'\n");
+  EXPECT_TRUE(out_.str().empty());
+  EXPECT_TRUE(fake_.called.empty());
+}
+
+TEST_F(Cli, CheckBackupsWithABadDurationIsAUsageError) {
+  for (const char* bad : {"26", "1y", "h", "0s", "26h5"}) {
+    fake_.called.clear();
+    EXPECT_EQ(run(with_config({"check-backups", "--max-age", bad})), 2) << bad;
+    EXPECT_NE(err_.str().find("--max-age: expected a duration such as 26h"), std::string::npos) << bad << err_.str();
+    const auto err = err_.str();
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+    EXPECT_TRUE(fake_.called.empty()) << bad;
+  }
+}
+
+TEST_F(Cli, CheckWithMaxAgeIsCheckBackupsForEveryGroup) {
+  ASSERT_EQ(run(with_config({"check", "--max-age", "1d"})), 0) << err_.str();
+  EXPECT_EQ(fake_.called, "check-backups");
+  EXPECT_EQ(fake_.groups, (std::vector<std::string>{"solr", "pg"}));
+  ASSERT_TRUE(fake_.check_backups_options.has_value());
+  EXPECT_EQ(fake_.check_backups_options->max_age, std::chrono::hours(24));
+  fake_.next_report.groups.push_back(GroupReport{
+      .name = "solr",
+      .volumes = {VolumeReport{.mount_point = "/mnt/solr", .device = "/dev/sdf", .outcome = Outcome::Stale,
+                               .reason = "older than --max-age 1d"}}});
+  EXPECT_EQ(run(with_config({"check", "--max-age", "1d"})), 1);  // a stale volume: exit 1
+  EXPECT_NE(out_.str().find("[FAIL] solr /mnt/solr"), std::string::npos) << out_.str();
+  EXPECT_EQ(run(with_config({"check", "--max-age", "soon"})), 2);
+  fake_.next_report = {};
+  ASSERT_EQ(run(with_config({"check"})), 0) << err_.str();  // plain check unchanged
+  EXPECT_EQ(fake_.called, "check");
+}
+
+TEST_F(Cli, CheckBackupsNeedsFilterValues) {
+  EXPECT_EQ(run({"--config", config_path_, "--userdata", "#!/bin/sh", "check-backups", "--max-age", "26h"}), 2);
+  EXPECT_TRUE(fake_.called.empty());
 }
 
 TEST_F(Cli, VersionNeedsNothing) {

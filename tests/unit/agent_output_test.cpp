@@ -37,7 +37,7 @@ TEST(Output, JsonSchemaOneHasEveryKeyAlways) {
   for (const auto* key : {"mount_point", "device", "volume_id", "snapshot_id", "outcome", "reason", "freeze_ms",
                           "consistency", "duration_ms", "state", "size_gib", "latest_snapshot_id",
                           "latest_snapshot_time", "attached_as", "devnode", "filesystem", "formatted", "plan",
-                          "warnings", "steps", "left_alone"}) {
+                          "warnings", "steps", "left_alone", "latest_snapshot_age_s"}) {
     EXPECT_TRUE(v.contains(key)) << key;
   }
   EXPECT_EQ(v["outcome"], "snapshotted");
