@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "agent/commands/check.h"
+#include "agent/commands/gc.h"
 #include "agent/commands/list.h"
 #include "agent/core/log.h"
 #include "agent/commands/mount.h"
@@ -30,6 +31,21 @@ bool confirm_delete(const GroupRefs& groups) {
   for (const auto& name : names_of(groups)) names += (names.empty() ? "" : ", ") + name;
   std::cerr << "Delete the EBS volumes of " << names
             << " after detaching them? Their data then lives only in their snapshots. [y/N] " << std::flush;
+  std::string answer;
+  if (!std::getline(std::cin, answer)) return false;
+  return answer == "y" || answer == "Y" || answer == "yes";
+}
+
+bool confirm_gc(const GcPlan& plan) {
+  std::cerr << "ebsnap's available volumes to delete:\n";
+  for (const auto& item : plan.items) {
+    if (item.remove) {
+      std::cerr << "  " << item.volume.id.value << "  " << item.group << "  " << item.mount_point << "  "
+                << item.volume.size_gib << " GiB\n";
+    }
+  }
+  std::cerr << "Delete these " << plan.to_delete() << " volume(s)? Their data then lives only in snapshots, if any. [y/N] "
+            << std::flush;
   std::string answer;
   if (!std::getline(std::cin, answer)) return false;
   return answer == "y" || answer == "Y" || answer == "yes";
@@ -98,6 +114,13 @@ RunReport AgentCommands::unmount(const CommandContext& context, const GroupRefs&
 
 RunReport AgentCommands::list(const CommandContext& context, const GroupRefs& groups) {
   return with_context("list", context, groups, [](const RunContext& run) { return agent::list(run); });
+}
+
+RunReport AgentCommands::gc(const CommandContext& context, const GroupRefs& groups, const GcOptions& options) {
+  GcOptions with_question = options;
+  if (!options.assume_yes && context.interactive) with_question.confirm = confirm_gc;
+  return with_context("gc", context, groups,
+                      [&with_question](const RunContext& run) { return agent::gc(run, with_question); });
 }
 
 RunReport AgentCommands::check(const CommandContext& context) {

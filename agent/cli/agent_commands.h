@@ -22,6 +22,8 @@ class AgentCommands final : public Commands {
                                   const UnmountOptions& options) override;
   [[nodiscard]] RunReport list(const CommandContext& context, const GroupRefs& groups) override;
   [[nodiscard]] RunReport check(const CommandContext& context) override;
+  [[nodiscard]] RunReport gc(const CommandContext& context, const GroupRefs& groups,
+                             const GcOptions& options) override;
   [[nodiscard]] RunReport thaw(const ThawRequest& request) override;
 
  private:

@@ -16,13 +16,14 @@
 namespace agent {
 namespace {
 
-constexpr std::array<std::string_view, 13> k_command_words = {
+constexpr std::array<std::string_view, 14> k_command_words = {
     "mount", "mount-snapshots", "snapshot", "make-snapshots", "unmount", "unmount-snapshots", "list",
-    "list-volumes", "check", "test", "thaw", "version", "help"};
+    "list-volumes", "check", "test", "thaw", "version", "help", "gc"};
 
 constexpr std::string_view k_help_footer = R"(
 Arguments: mount, snapshot and unmount take GROUP...; list takes [GROUP...] (default: all);
-unmount also takes [--delete-volumes] [--yes]; thaw takes [MOUNT...|--all].
+unmount also takes [--delete-volumes] [--yes]; thaw takes [MOUNT...|--all];
+gc takes [GROUP...] (default: all) [--older-than DURATION] (default 1d) [--yes].
 Global options may also follow the command.
 
 Configuration: --config, else $EBSNAP_CONFIG, else /etc/ebsnap/ebsnap.json.
@@ -75,6 +76,7 @@ std::string_view to_string(CommandName command) {
     case CommandName::Check: return "check";
     case CommandName::Thaw: return "thaw";
     case CommandName::Version: return "version";
+    case CommandName::Gc: return "gc";
   }
   return "version";
 }
@@ -127,6 +129,13 @@ Grammar::Grammar(Invocation& inv) {
   thaw->add_option("MOUNT", inv.mount_points, "mount point");
   thaw->add_flag("--all", inv.all, "every filesystem ebsnap froze");
   sub(CommandName::Version, nullptr, "print the version");
+  auto* gc = sub(CommandName::Gc, nullptr,
+                 "delete ebsnap's own orphaned volumes: tagged as ebsnap's for these groups and this instance's "
+                 "filter values, available, and older than --older-than; never any other volume");
+  gc->add_option("GROUP", inv.groups, "group (default: all)");
+  gc->add_option("--older-than", inv.older_than, "only volumes created longer ago than this (default 1d)")
+      ->option_text("DURATION");
+  gc->add_flag("--yes", inv.yes, "do not ask before deleting");
   app.require_subcommand(0, 1);
 }
 
@@ -169,6 +178,10 @@ std::expected<void, CliStop> check_arguments(const Invocation& inv) {
       if (m.empty() || m.front() != '/') return std::unexpected(usage_error("thaw: expected absolute mount points, got '" + m + "'"));
     }
   }
+  if (inv.command == CommandName::Gc && inv.older_than && !rules::parse_duration(*inv.older_than)) {
+    return std::unexpected(
+        usage_error("gc: --older-than: expected a duration such as 12h, 1d or 1w, got '" + *inv.older_than + "'"));
+  }
   for (const auto& g : inv.groups) {
     if (!rules::is_valid_group_name(g)) return std::unexpected(usage_error("expected a group name [A-Za-z0-9_.-], got '" + g + "'"));
   }
@@ -193,6 +206,7 @@ std::expected<Invocation, CliStop> parse_command_line(std::span<const char* cons
   if (chosen == g.commands.end()) return std::unexpected(usage_error("missing command; usage: ebsnap [OPTIONS] COMMAND [ARGS]"));
   inv.command = chosen->first;
   EBSNAP_TRY(check_arguments(inv));
+  if (inv.older_than) inv.older_than_s = *rules::parse_duration(*inv.older_than);
   return inv;
 }
 
@@ -254,7 +268,7 @@ std::expected<RunInputs, int> load_inputs(const Invocation& inv, Commands& comma
 // an unknown name is printed with a suggestion and ends the run with exit 2.
 std::expected<GroupRefs, int> resolve_groups(const Invocation& inv, const RunInputs& in, std::ostream& err) {
   GroupRefs groups;
-  if (inv.command == CommandName::List && inv.groups.empty()) {
+  if ((inv.command == CommandName::List || inv.command == CommandName::Gc) && inv.groups.empty()) {
     for (const auto& g : in.config.groups) groups.push_back(&g);
   }
   for (const auto& name : inv.groups) {
@@ -281,6 +295,8 @@ RunReport dispatch(const Invocation& inv, Commands& commands, const CommandConte
       return commands.unmount(context, groups, UnmountOptions{.delete_volumes = inv.delete_volumes, .assume_yes = inv.yes});
     case CommandName::List: return commands.list(context, groups);
     case CommandName::Check: return commands.check(context);
+    case CommandName::Gc:
+      return commands.gc(context, groups, GcOptions{.older_than = inv.older_than_s, .assume_yes = inv.yes});
     case CommandName::Thaw:
     case CommandName::Version: break;
   }
@@ -307,7 +323,8 @@ int run_invocation(const Invocation& inv, Commands& commands, std::ostream& out,
                          .dry_run = inv.dry_run,
                          .interactive = environment.stdin_is_tty};
   const bool needs_filter_values =
-      inv.command == CommandName::Mount || inv.command == CommandName::Snapshot || inv.command == CommandName::List;
+      inv.command == CommandName::Mount || inv.command == CommandName::Snapshot || inv.command == CommandName::List ||
+      inv.command == CommandName::Gc;
   if (needs_filter_values && !context.filter_values) {
     print_error_line(err, context.filter_values.error().describe());
     return k_exit_usage;

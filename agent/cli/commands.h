@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/commands/gc.h"
 #include "agent/commands/unmount.h"
 #include "agent/config/config.h"
 #include "agent/report/report.h"
@@ -27,7 +28,7 @@ struct CommandContext {
   // line exits 2 otherwise); for unmount and check it may hold the problem, which check reports.
   std::expected<FilterValues, ConfigError> filter_values;
   bool dry_run = false;       // plan and print; change nothing
-  bool interactive = false;   // stdin is a terminal (unmount --delete-volumes asks then)
+  bool interactive = false;   // stdin is a terminal (unmount --delete-volumes and gc ask then)
 };
 
 struct ThawRequest {
@@ -54,6 +55,10 @@ class Commands {
                                           const UnmountOptions& options) = 0;
   [[nodiscard]] virtual RunReport list(const CommandContext& context, const GroupRefs& groups) = 0;
   [[nodiscard]] virtual RunReport check(const CommandContext& context) = 0;
+  // The groups: those named, else every configured group. options.confirm is the
+  // implementation's (a question on the terminal when context.interactive).
+  [[nodiscard]] virtual RunReport gc(const CommandContext& context, const GroupRefs& groups,
+                                     const GcOptions& options) = 0;
   // Needs no configuration (it is the escape hatch when things are broken).
   [[nodiscard]] virtual RunReport thaw(const ThawRequest& request) = 0;
 };

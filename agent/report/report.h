@@ -9,7 +9,7 @@
 // {
 //   "schema": 1,
 //   "ebsnap_version": "0.1.0",
-//   "command": "mount" | "snapshot" | "unmount" | "list" | "check" | "thaw",
+//   "command": "mount" | "snapshot" | "unmount" | "list" | "check" | "thaw" | "gc",
 //   "dry_run": false,                 // true: nothing was changed; outcomes are "planned"
 //   "ok": true,                       // false ⇔ exit code 1
 //   "error": null | "...",            // a failure of the whole run (before or beyond volumes)
@@ -70,7 +70,15 @@
 //       "left_alone": [ "snap-..." ], // carry the run's tag but are not provably its own
 //       "record_removed": true,       // false: a later run looks again
 //       "error": null | "...",
-//       "note": "..." } ]
+//       "note": "..." } ],
+//   "gc": [                           // gc: ebsnap's available volumes it found; [] otherwise
+//     { "volume_id": "vol-...", "group": "solr", "mount_point": "/mnt/solr",
+//       "created_at": "2026-11-23T10:00:00.000Z" | null,  // CreateTime
+//       "size_gib": 20 | null,
+//       "outcome": "deleted" | "planned" | "left" | "failed",
+//       "reason": null | "...",       // left: why it is kept; failed: why DeleteVolume failed
+//       "plan": [ "..." ],            // "planned": the step a real run would carry out
+//       "steps": [ "..." ] } ]        // "deleted": the step carried out (the same words)
 // }
 #include <chrono>
 #include <cstdint>
@@ -174,6 +182,22 @@ struct ReconcileReport {
   std::string note;
 };
 
+enum class GcOutcome { Deleted, Planned, Left, Failed };
+[[nodiscard]] std::string_view to_string(GcOutcome outcome);
+
+// gc: one of ebsnap's available volumes (agent/commands/gc.h).
+struct GcReport {
+  std::string volume_id;
+  std::string group;
+  std::string mount_point;
+  std::optional<std::string> created_at;
+  std::optional<std::int64_t> size_gib;
+  GcOutcome outcome = GcOutcome::Left;
+  std::optional<std::string> reason;
+  std::vector<std::string> plan;
+  std::vector<std::string> steps;
+};
+
 struct RunReport {
   std::string command;  // canonical name: "mount", "snapshot", ...
   bool dry_run = false;
@@ -185,8 +209,9 @@ struct RunReport {
   std::vector<CheckReport> checks;
   std::vector<std::string> missing_actions;
   std::vector<ReconcileReport> reconciled;
+  std::vector<GcReport> gc;
 
-  // No run error, every group ok, no failed thaw, every check ok, no missing action. The one
+  // No run error, every group ok, no failed thaw or gc volume, every check ok, no missing action. The one
   // definition of success: the exit code is 0 exactly when this holds.
   [[nodiscard]] bool ok() const;
 
