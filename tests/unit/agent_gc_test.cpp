@@ -163,6 +163,46 @@ TEST(GcLiveAttempts, ReadsEveryAttemptFileOfTheRunDirectory) {
   EXPECT_EQ(with_volume, 1);
 }
 
+// EC2 (or a proxy) that ignores every DescribeVolumes filter: the whole region comes back.
+class FiltersIgnored final : public ec2::Ec2Api {
+ public:
+  explicit FiltersIgnored(ec2::Ec2Api& inner) : inner_(inner) {}
+  ec2::Result<std::vector<ec2::Volume>> describe_volumes(const ec2::DescribeVolumesOptions& o) override {
+    auto all = o;
+    all.filters.clear();
+    return inner_.describe_volumes(all);
+  }
+  ec2::Result<std::vector<ec2::Snapshot>> describe_snapshots(const ec2::DescribeSnapshotsOptions& o) override {
+    return inner_.describe_snapshots(o);
+  }
+  ec2::Result<std::vector<ec2::Instance>> describe_instances(const ec2::DescribeInstancesOptions& o) override {
+    return inner_.describe_instances(o);
+  }
+  ec2::Result<ec2::Volume> create_volume(const ec2::CreateVolumeOptions& o) override { return inner_.create_volume(o); }
+  ec2::Result<ec2::VolumeAttachment> attach_volume(const ec2::AttachVolumeOptions& o) override {
+    return inner_.attach_volume(o);
+  }
+  ec2::Result<ec2::VolumeAttachment> detach_volume(const ec2::DetachVolumeOptions& o) override {
+    return inner_.detach_volume(o);
+  }
+  ec2::Result<void> delete_volume(const ec2::DeleteVolumeOptions& o) override { return inner_.delete_volume(o); }
+  ec2::Result<ec2::Snapshot> create_snapshot(const ec2::CreateSnapshotOptions& o) override {
+    return inner_.create_snapshot(o);
+  }
+  ec2::Result<std::vector<ec2::Snapshot>> create_snapshots(const ec2::CreateSnapshotsOptions& o) override {
+    return inner_.create_snapshots(o);
+  }
+  ec2::Result<void> delete_snapshot(const ec2::DeleteSnapshotOptions& o) override { return inner_.delete_snapshot(o); }
+  ec2::Result<ec2::SnapshotId> copy_snapshot(const ec2::CopySnapshotOptions& o) override {
+    return inner_.copy_snapshot(o);
+  }
+  ec2::Result<void> create_tags(const ec2::CreateTagsOptions& o) override { return inner_.create_tags(o); }
+  ec2::Result<void> delete_tags(const ec2::DeleteTagsOptions& o) override { return inner_.delete_tags(o); }
+
+ private:
+  ec2::Ec2Api& inner_;
+};
+
 // The command against FakeEc2.
 class GcTest : public ::testing::Test {
  protected:
@@ -230,6 +270,32 @@ TEST_F(GcTest, DeletesOnlyOldAvailableVolumesOfOurs) {
   EXPECT_EQ(entry(r, untagged_id), nullptr);
   EXPECT_EQ(entry(r, other_cluster_id), nullptr);
   EXPECT_EQ(entry(r, other_group_id), nullptr);
+}
+
+TEST_F(GcTest, AFilterEc2IgnoredDoesNotWidenTheSet) {
+  const auto old = add_ours("db", "/data/a", 48h);
+  ec2::Volume untagged{.size_gib = 1, .state = ec2::VolumeState::Available, .availability_zone = "us-east-1a"};
+  untagged.create_time = f.clock.now() - 480h;
+  const auto untagged_id = f.ec2.add_volume(untagged);
+  auto other_cluster = f.our_volume("db", "/data/a", "/dev/sdf");
+  other_cluster.create_time = f.clock.now() - 480h;
+  for (auto& t : other_cluster.tags) {
+    if (t.key == "cluster") t.value = "c2";
+  }
+  const auto other_cluster_id = f.ec2.add_volume(other_cluster);
+  FiltersIgnored ignoring(f.ec2);
+  Services wide{.ec2 = ignoring, .devices = f.devices, .mounter = f.mounter, .freeze_ops = f.freeze_ops,
+                .clock = f.clock, .sleeper = f.clock, .random = f.random, .guardians = f.guardians,
+                .hooks = f.hooks, .options = f.services.options};
+  RunContext wide_context{.services = wide, .config = f.config, .filters = f.filters, .instance = f.instance,
+                          .groups = f.groups()};
+  auto r = gc(wide_context, {.assume_yes = true});
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_FALSE(alive(old));
+  EXPECT_TRUE(alive(untagged_id));
+  EXPECT_TRUE(alive(other_cluster_id));
+  EXPECT_EQ(f.ec2.call_count("DeleteVolume"), 1);
+  EXPECT_EQ(entry(r, untagged_id), nullptr);
 }
 
 TEST_F(GcTest, RestrictedToTheGroupsGiven) {
