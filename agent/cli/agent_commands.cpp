@@ -7,6 +7,7 @@
 
 #include "agent/commands/check.h"
 #include "agent/commands/check_backups.h"
+#include "agent/commands/gc.h"
 #include "agent/commands/list.h"
 #include "agent/core/log.h"
 #include "agent/commands/mount.h"
@@ -32,6 +33,21 @@ bool confirm_delete(const GroupRefs& groups) {
   for (const auto& name : names_of(groups)) names += (names.empty() ? "" : ", ") + name;
   std::cerr << "Delete the EBS volumes of " << names
             << " after detaching them? Their data then lives only in their snapshots. [y/N] " << std::flush;
+  std::string answer;
+  if (!std::getline(std::cin, answer)) return false;
+  return answer == "y" || answer == "Y" || answer == "yes";
+}
+
+bool confirm_gc(const GcPlan& plan) {
+  std::cerr << "ebsnap's available volumes to delete:\n";
+  for (const auto& item : plan.items) {
+    if (item.remove) {
+      std::cerr << "  " << item.volume.id.value << "  " << item.group << "  " << item.mount_point << "  "
+                << item.volume.size_gib << " GiB\n";
+    }
+  }
+  std::cerr << "Delete these " << plan.to_delete() << " volume(s)? Their data then lives only in snapshots, if any. [y/N] "
+            << std::flush;
   std::string answer;
   if (!std::getline(std::cin, answer)) return false;
   return answer == "y" || answer == "Y" || answer == "yes";
@@ -116,6 +132,13 @@ RunReport AgentCommands::check_backups(const CommandContext& context, const Grou
                                        const CheckBackupsOptions& options) {
   return with_context("check-backups", context, groups,
                       [&options](const RunContext& run) { return agent::check_backups(run, options); });
+}
+
+RunReport AgentCommands::gc(const CommandContext& context, const GroupRefs& groups, const GcOptions& options) {
+  GcOptions with_question = options;
+  if (!options.assume_yes && context.interactive) with_question.confirm = confirm_gc;
+  return with_context("gc", context, groups,
+                      [&with_question](const RunContext& run) { return agent::gc(run, with_question); });
 }
 
 RunReport AgentCommands::check(const CommandContext& context) {

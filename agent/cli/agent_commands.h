@@ -25,6 +25,8 @@ class AgentCommands final : public Commands {
   [[nodiscard]] RunReport prune(const CommandContext& context, const GroupRefs& groups) override;
   [[nodiscard]] RunReport check_backups(const CommandContext& context, const GroupRefs& groups,
                                         const CheckBackupsOptions& options) override;
+  [[nodiscard]] RunReport gc(const CommandContext& context, const GroupRefs& groups,
+                             const GcOptions& options) override;
   [[nodiscard]] RunReport thaw(const ThawRequest& request) override;
 
  private:

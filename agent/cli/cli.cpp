@@ -16,13 +16,14 @@
 namespace agent {
 namespace {
 
-constexpr std::array<std::string_view, 15> k_command_words = {
+constexpr std::array<std::string_view, 16> k_command_words = {
     "mount", "mount-snapshots", "snapshot", "make-snapshots", "unmount", "unmount-snapshots", "list",
-    "list-volumes", "check", "test", "thaw", "prune", "version", "help", "check-backups"};
+    "list-volumes", "check", "test", "thaw", "prune", "version", "help", "check-backups", "gc"};
 
 constexpr std::string_view k_help_footer = R"(
 Arguments: mount, snapshot, unmount and prune take GROUP...; list takes [GROUP...] (default: all);
-unmount also takes [--delete-volumes] [--yes]; thaw takes [MOUNT...|--all].
+unmount also takes [--delete-volumes] [--yes]; thaw takes [MOUNT...|--all];
+gc takes [GROUP...] (default: all) [--older-than DURATION] (default 1d) [--yes].
 check-backups takes [GROUP...] (default: all) --max-age DURATION (e.g. 26h, 90m, 1d12h); exit 1
 when a volume's newest completed snapshot is missing, older, or not frozen where the group
 freezes; check --max-age DURATION does the same for every group.
@@ -80,6 +81,7 @@ std::string_view to_string(CommandName command) {
     case CommandName::Prune: return "prune";
     case CommandName::Version: return "version";
     case CommandName::CheckBackups: return "check-backups";
+    case CommandName::Gc: return "gc";
   }
   return "version";
 }
@@ -144,6 +146,13 @@ Grammar::Grammar(Invocation& inv) {
   thaw->add_option("MOUNT", inv.mount_points, "mount point");
   thaw->add_flag("--all", inv.all, "every filesystem ebsnap froze");
   sub(CommandName::Version, nullptr, "print the version");
+  auto* gc = sub(CommandName::Gc, nullptr,
+                 "delete ebsnap's own orphaned volumes: tagged as ebsnap's for these groups and this instance's "
+                 "filter values, available, and older than --older-than; never any other volume");
+  gc->add_option("GROUP", inv.groups, "group (default: all)");
+  gc->add_option("--older-than", inv.older_than, "only volumes created longer ago than this (default 1d)")
+      ->option_text("DURATION");
+  gc->add_flag("--yes", inv.yes, "do not ask before deleting");
   app.require_subcommand(0, 1);
 }
 
@@ -192,6 +201,10 @@ std::expected<void, CliStop> check_arguments(const Invocation& inv) {
       return std::unexpected(usage_error("--max-age: expected a duration such as 26h, 90m or 1d12h, got '" + *inv.max_age + "'"));
     }
   }
+  if (inv.command == CommandName::Gc && inv.older_than && !rules::parse_duration(*inv.older_than)) {
+    return std::unexpected(
+        usage_error("gc: --older-than: expected a duration such as 12h, 1d or 1w, got '" + *inv.older_than + "'"));
+  }
   for (const auto& g : inv.groups) {
     if (!rules::is_valid_group_name(g)) return std::unexpected(usage_error("expected a group name [A-Za-z0-9_.-], got '" + g + "'"));
   }
@@ -219,6 +232,7 @@ std::expected<Invocation, CliStop> parse_command_line(std::span<const char* cons
   if (inv.command == CommandName::Check && inv.max_age) inv.command = CommandName::CheckBackups;
   EBSNAP_TRY(check_arguments(inv));
   if (inv.command == CommandName::CheckBackups) inv.max_age_s = *rules::parse_duration(*inv.max_age);
+  if (inv.older_than) inv.older_than_s = *rules::parse_duration(*inv.older_than);
   return inv;
 }
 
@@ -280,7 +294,8 @@ std::expected<RunInputs, int> load_inputs(const Invocation& inv, Commands& comma
 // names: all); an unknown name is printed with a suggestion and ends the run with exit 2.
 std::expected<GroupRefs, int> resolve_groups(const Invocation& inv, const RunInputs& in, std::ostream& err) {
   GroupRefs groups;
-  if ((inv.command == CommandName::List || inv.command == CommandName::CheckBackups) && inv.groups.empty()) {
+  if ((inv.command == CommandName::List || inv.command == CommandName::CheckBackups || inv.command == CommandName::Gc) &&
+      inv.groups.empty()) {
     for (const auto& g : in.config.groups) groups.push_back(&g);
   }
   for (const auto& name : inv.groups) {
@@ -315,6 +330,8 @@ RunReport dispatch(const Invocation& inv, Commands& commands, const CommandConte
     case CommandName::CheckBackups:
       return commands.check_backups(context, groups,
                                     CheckBackupsOptions{.max_age = inv.max_age_s, .max_age_text = *inv.max_age});
+    case CommandName::Gc:
+      return commands.gc(context, groups, GcOptions{.older_than = inv.older_than_s, .assume_yes = inv.yes});
     case CommandName::Thaw:
     case CommandName::Version: break;
   }
@@ -342,7 +359,7 @@ int run_invocation(const Invocation& inv, Commands& commands, std::ostream& out,
                          .interactive = environment.stdin_is_tty};
   const bool needs_filter_values = inv.command == CommandName::Mount || inv.command == CommandName::Snapshot ||
                                    inv.command == CommandName::List || inv.command == CommandName::Prune ||
-                                   inv.command == CommandName::CheckBackups;
+                                   inv.command == CommandName::CheckBackups || inv.command == CommandName::Gc;
   if (needs_filter_values && !context.filter_values) {
     print_error_line(err, context.filter_values.error().describe());
     return k_exit_usage;

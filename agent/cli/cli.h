@@ -9,6 +9,7 @@
 //     thaw [MOUNT...|--all]                     version | --version
 //     prune GROUP...
 //     check-backups [GROUP...] --max-age DURATION   (check --max-age DURATION: every group)
+//     gc [GROUP...] [--older-than DURATION] [--yes]
 //
 // Exit codes: 0 success; 1 the operation failed (partly or wholly; the output says which
 // volumes); 2 usage or configuration error (nothing was changed). Every usage or configuration
@@ -30,18 +31,20 @@ inline constexpr int k_exit_ok = 0;
 inline constexpr int k_exit_failed = 1;
 inline constexpr int k_exit_usage = 2;
 
-enum class CommandName { Mount, Snapshot, Unmount, List, Check, Thaw, Prune, Version, CheckBackups };
+enum class CommandName { Mount, Snapshot, Unmount, List, Check, Thaw, Prune, Version, CheckBackups, Gc };
 [[nodiscard]] std::string_view to_string(CommandName command);
 
 struct Invocation {
   CommandName command = CommandName::Version;
-  std::vector<std::string> groups;        // mount, snapshot, unmount, list, prune, check-backups
+  std::vector<std::string> groups;        // mount, snapshot, unmount, list, prune, check-backups, gc
   std::vector<std::string> mount_points;  // thaw
   bool all = false;                       // thaw --all
   bool delete_volumes = false;            // unmount
-  bool yes = false;                       // unmount
+  bool yes = false;                       // unmount, gc
   std::optional<std::string> max_age;     // check-backups, check: --max-age as given
   std::chrono::seconds max_age_s{0};      // check-backups: --max-age, validated
+  std::optional<std::string> older_than;  // gc --older-than, as given
+  std::chrono::seconds older_than_s = k_gc_default_older_than;  // gc: --older-than, parsed
   std::optional<std::string> config_path; // --config
   std::optional<std::string> userdata;    // --userdata, as given (JSON or @FILE)
   std::optional<std::string> region;      // --region, validated

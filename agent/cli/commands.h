@@ -13,6 +13,7 @@
 
 #include "agent/commands/prune.h"
 #include "agent/commands/check_backups.h"
+#include "agent/commands/gc.h"
 #include "agent/commands/unmount.h"
 #include "agent/config/config.h"
 #include "agent/report/report.h"
@@ -29,7 +30,7 @@ struct CommandContext {
   // line exits 2 otherwise; also check-backups); for unmount and check it may hold the problem, which check reports.
   std::expected<FilterValues, ConfigError> filter_values;
   bool dry_run = false;       // plan and print; change nothing
-  bool interactive = false;   // stdin is a terminal (unmount --delete-volumes asks then)
+  bool interactive = false;   // stdin is a terminal (unmount --delete-volumes and gc ask then)
 };
 
 struct ThawRequest {
@@ -61,6 +62,10 @@ class Commands {
   // check-backups (and check --max-age: then every group, in config order).
   [[nodiscard]] virtual RunReport check_backups(const CommandContext& context, const GroupRefs& groups,
                                                 const CheckBackupsOptions& options) = 0;
+  // The groups: those named, else every configured group. options.confirm is the
+  // implementation's (a question on the terminal when context.interactive).
+  [[nodiscard]] virtual RunReport gc(const CommandContext& context, const GroupRefs& groups,
+                                     const GcOptions& options) = 0;
   // Needs no configuration (it is the escape hatch when things are broken).
   [[nodiscard]] virtual RunReport thaw(const ThawRequest& request) = 0;
 };

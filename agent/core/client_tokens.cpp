@@ -42,6 +42,41 @@ bool valid_token(std::string_view token) {
 
 }  // namespace
 
+std::expected<std::vector<RestoreAttempt>, TokenError> live_attempts(const std::filesystem::path& run_dir) {
+  std::vector<RestoreAttempt> out;
+  std::error_code ec;
+  std::filesystem::directory_iterator it(run_dir, ec);
+  if (ec) {
+    if (ec == std::errc::no_such_file_or_directory) return out;
+    return token_error(run_dir, "cannot list", ec.value());
+  }
+  for (const auto& entry : it) {
+    const auto name = entry.path().filename().string();
+    if (!name.starts_with("restore-") || !name.ends_with(".token")) continue;
+    auto text = platform::read_state_file(entry.path());
+    if (!text) {
+      if (text.error().kind == platform::ErrorKind::NotFound) continue;  // finished meanwhile
+      return std::unexpected(TokenError{text.error().message});
+    }
+    std::istringstream in(*text);
+    RestoreAttempt attempt;
+    for (std::string line; std::getline(in, line);) {
+      const auto eq = line.find('=');
+      if (eq == std::string::npos) continue;
+      const auto key = line.substr(0, eq);
+      auto value = line.substr(eq + 1);
+      if (key == "token") attempt.token = std::move(value);
+      if (key == "volume_id" && value.starts_with("vol-")) attempt.volume_id = std::move(value);
+      if (key == "formatted") attempt.formatted = value == "1";
+    }
+    // A volume id protects its volume even beside a token that is not ours (a hand-edited file):
+    // gc errs on the side of keeping.
+    if (!valid_token(attempt.token)) attempt.token.clear();
+    if (!attempt.token.empty() || attempt.volume_id) out.push_back(std::move(attempt));
+  }
+  return out;
+}
+
 std::string new_client_token() {
   std::array<unsigned char, 16> bytes{};
   std::size_t got = 0;

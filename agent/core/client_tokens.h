@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace agent {
 
@@ -61,6 +62,13 @@ class ClientTokens {
                                                       const RestoreAttempt& attempt) const;
   std::filesystem::path run_dir_;
 };
+
+// Every restore attempt recorded in `run_dir` (restore-*.token), whatever its group or mount point:
+// what gc must not touch (a mount of this boot may still be creating or attaching the volume).
+// A missing run directory holds none; a file that cannot be read is an error, since what it
+// protects cannot be known. Files whose token is not one of ours are skipped.
+[[nodiscard]] std::expected<std::vector<RestoreAttempt>, TokenError> live_attempts(
+    const std::filesystem::path& run_dir);
 
 // A new random ClientToken: "ebsnap-" and 32 hex digits (EC2 allows up to 64 ASCII characters).
 [[nodiscard]] std::string new_client_token();

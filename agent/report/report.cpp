@@ -276,7 +276,35 @@ std::string render_prune(const RunReport& report) {
   return out;
 }
 
+// One line per volume: "vol-... solr /mnt/solr 20 GiB created ...: deleted" (and why).
+std::string render_gc(const RunReport& report) {
+  std::string out;
+  if (report.gc.empty() && !report.error) out += "no available volumes of ebsnap's found\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& g : report.gc) {
+    std::string detail(to_string(g.outcome));
+    if (g.reason) detail += ": " + *g.reason;
+    rows.push_back({g.volume_id, g.group, g.mount_point, g.size_gib ? std::to_string(*g.size_gib) + " GiB" : "-",
+                    "created " + dash(g.created_at), detail});
+  }
+  out += table(rows);
+  for (const auto& g : report.gc) {
+    for (const auto& step : g.plan) out += "  would " + step + "\n";
+  }
+  return out;
+}
+
 }  // namespace
+
+std::string_view to_string(GcOutcome outcome) {
+  switch (outcome) {
+    case GcOutcome::Deleted: return "deleted";
+    case GcOutcome::Planned: return "planned";
+    case GcOutcome::Left: return "left";
+    case GcOutcome::Failed: return "failed";
+  }
+  return "failed";
+}
 
 std::string_view to_string(Outcome outcome) {
   switch (outcome) {
@@ -346,6 +374,7 @@ bool RunReport::ok() const {
     return false;
   }
   if (!std::all_of(checks.begin(), checks.end(), [](const CheckReport& c) { return c.ok; })) return false;
+  if (std::any_of(gc.begin(), gc.end(), [](const GcReport& g) { return g.outcome == GcOutcome::Failed; })) return false;
   return missing_actions.empty();
 }
 
@@ -408,6 +437,18 @@ nlohmann::ordered_json to_json(const RunReport& report) {
   }
   Json prune = Json::array();
   for (const auto& p : report.prune) prune.push_back(prune_json(p));
+  Json gc = Json::array();
+  for (const auto& g : report.gc) {
+    gc.push_back(Json{{"volume_id", g.volume_id},
+                      {"group", g.group},
+                      {"mount_point", g.mount_point},
+                      {"created_at", or_null(g.created_at)},
+                      {"size_gib", or_null(g.size_gib)},
+                      {"outcome", to_string(g.outcome)},
+                      {"reason", or_null(g.reason)},
+                      {"plan", g.plan},
+                      {"steps", g.steps}});
+  }
   return Json{{"schema", k_report_schema_version},
               {"ebsnap_version", k_version},
               {"command", report.command},
@@ -421,7 +462,8 @@ nlohmann::ordered_json to_json(const RunReport& report) {
               {"checks", std::move(checks)},
               {"missing_actions", report.missing_actions},
               {"reconciled", std::move(reconciled)},
-              {"prune", std::move(prune)}};
+              {"prune", std::move(prune)},
+              {"gc", std::move(gc)}};
 }
 
 std::string render_json(const RunReport& report) { return to_json(report).dump(2) + "\n"; }
@@ -441,6 +483,8 @@ std::string render_text(const RunReport& report) {
     for (const auto& g : report.groups) {
       if (g.error) out += "prune " + g.name + ": error: " + *g.error + "\n";
     }
+  } else if (report.command == "gc") {
+    out += render_gc(report);
   } else {
     out += render_groups(report);
   }

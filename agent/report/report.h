@@ -9,7 +9,7 @@
 // {
 //   "schema": 1,
 //   "ebsnap_version": "0.1.0",
-//   "command": "mount" | "snapshot" | "unmount" | "list" | "check" | "thaw" | "prune" | "check-backups",
+//   "command": "mount" | "snapshot" | "unmount" | "list" | "check" | "thaw" | "prune" | "check-backups" | "gc",
 //   "dry_run": false,                 // true: nothing was changed; outcomes are "planned"
 //   "ok": true,                       // false ⇔ exit code 1
 //   "error": null | "...",            // a failure of the whole run (before or beyond volumes)
@@ -100,7 +100,15 @@
 //       "deferred": 0,                // snapshots left for the next prune (max_deletes_per_run)
 //       "skipped": 0,                 // snapshots of the answer in no run of this group
 //       "throttled": 0,               // DeleteSnapshot calls EC2 throttled (backed off, retried)
-//       "delete_rate_per_s": 2 } ]
+//       "delete_rate_per_s": 2 } ],
+//   "gc": [                           // gc: ebsnap's available volumes it found; [] otherwise
+//     { "volume_id": "vol-...", "group": "solr", "mount_point": "/mnt/solr",
+//       "created_at": "2026-11-23T10:00:00.000Z" | null,  // CreateTime
+//       "size_gib": 20 | null,
+//       "outcome": "deleted" | "planned" | "left" | "failed",
+//       "reason": null | "...",       // left: why it is kept; failed: why DeleteVolume failed
+//       "plan": [ "..." ],            // "planned": the step a real run would carry out
+//       "steps": [ "..." ] } ]        // "deleted": the step carried out (the same words)
 // }
 #include <chrono>
 #include <cstdint>
@@ -247,6 +255,22 @@ struct PruneReport {
   std::int64_t delete_rate_per_s = 0;
 };
 
+enum class GcOutcome { Deleted, Planned, Left, Failed };
+[[nodiscard]] std::string_view to_string(GcOutcome outcome);
+
+// gc: one of ebsnap's available volumes (agent/commands/gc.h).
+struct GcReport {
+  std::string volume_id;
+  std::string group;
+  std::string mount_point;
+  std::optional<std::string> created_at;
+  std::optional<std::int64_t> size_gib;
+  GcOutcome outcome = GcOutcome::Left;
+  std::optional<std::string> reason;
+  std::vector<std::string> plan;
+  std::vector<std::string> steps;
+};
+
 struct RunReport {
   std::string command;  // canonical name: "mount", "snapshot", ...
   bool dry_run = false;
@@ -259,8 +283,9 @@ struct RunReport {
   std::vector<std::string> missing_actions;
   std::vector<ReconcileReport> reconciled;
   std::vector<PruneReport> prune;
+  std::vector<GcReport> gc;
 
-  // No run error, every group ok, no failed thaw, every check ok, no missing action. The one
+  // No run error, every group ok, no failed thaw or gc volume, every check ok, no missing action. The one
   // definition of success: the exit code is 0 exactly when this holds.
   [[nodiscard]] bool ok() const;
 

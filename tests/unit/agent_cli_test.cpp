@@ -33,6 +33,10 @@ class FakeCommands final : public Commands {
     check_backups_options = o;
     return record("check-backups", c, g);
   }
+  RunReport gc(const CommandContext& c, const GroupRefs& g, const GcOptions& o) override {
+    gc_options = o;
+    return record("gc", c, g);
+  }
   RunReport thaw(const ThawRequest& r) override {
     called = "thaw";
     thaw_request = r;
@@ -48,6 +52,7 @@ class FakeCommands final : public Commands {
   bool dry_run = false;
   UnmountOptions unmount_options;
   std::optional<CheckBackupsOptions> check_backups_options;
+  GcOptions gc_options;
   ThawRequest thaw_request;
   RunReport next_report;
 
@@ -155,6 +160,49 @@ TEST_F(Cli, PruneTakesGroupsWithARetentionPolicyOnly) {
   // Like snapshot, it cannot know its lineage without the userdata's filter values.
   EXPECT_EQ(run({"--config", config_path_, "--userdata", "#!/bin/sh", "prune", "pg"}), 2);
   EXPECT_TRUE(fake_.called.empty());
+}
+
+TEST_F(Cli, GcWithoutGroupsRunsForAllWithTheDefaultBound) {
+  ASSERT_EQ(run(with_config({"gc"})), 0) << err_.str();
+  EXPECT_EQ(fake_.called, "gc");
+  EXPECT_EQ(fake_.groups, (std::vector<std::string>{"solr", "pg"}));
+  EXPECT_EQ(fake_.gc_options.older_than, std::chrono::hours(24));
+  EXPECT_FALSE(fake_.gc_options.assume_yes);
+  ASSERT_TRUE(fake_.filter_values.has_value());
+  EXPECT_EQ(fake_.filter_values->size(), 3U);
+}
+
+TEST_F(Cli, GcOptions) {
+  ASSERT_EQ(run(with_config({"gc", "pg", "--older-than", "1d12h", "--yes"})), 0) << err_.str();
+  EXPECT_EQ(fake_.groups, (std::vector<std::string>{"pg"}));
+  EXPECT_EQ(fake_.gc_options.older_than, std::chrono::hours(36));
+  EXPECT_TRUE(fake_.gc_options.assume_yes);
+  ASSERT_EQ(run(with_config({"gc", "--older-than", "0s"})), 0) << err_.str();
+  EXPECT_EQ(fake_.gc_options.older_than, std::chrono::seconds(0));
+}
+
+TEST_F(Cli, GcBadDurationIsOneUsageLine) {
+  fake_.called.clear();
+  EXPECT_EQ(run(with_config({"gc", "--older-than", "3 days"})), 2);
+  EXPECT_EQ(fake_.called, "");
+  EXPECT_TRUE(out_.str().empty());
+  const auto err = err_.str();
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  EXPECT_TRUE(err.contains("--older-than")) << err;
+}
+
+TEST_F(Cli, GcNeedsTheFilterValues) {
+  fake_.called.clear();
+  EXPECT_EQ(run({"--config", config_path_, "--userdata", R"({"role":"search"})", "gc", "--yes"}), 2);
+  EXPECT_EQ(fake_.called, "");
+}
+
+TEST_F(Cli, GcIsInTheHelp) {
+  EXPECT_EQ(run({"--help"}), 0);
+  EXPECT_TRUE(out_.str().contains("gc")) << out_.str();
+  EXPECT_EQ(run({"gc", "--help"}), 0);
+  EXPECT_TRUE(out_.str().contains("--older-than")) << out_.str();
+  EXPECT_TRUE(out_.str().contains("never any other volume")) << out_.str();
 }
 
 TEST_F(Cli, ThawNeedsNoConfig) {

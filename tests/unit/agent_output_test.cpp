@@ -50,6 +50,7 @@ TEST(Output, JsonSchemaOneHasEveryKeyAlways) {
   EXPECT_TRUE(doc["checks"].is_array());
   EXPECT_TRUE(doc["missing_actions"].is_array());
   EXPECT_EQ(doc["reconciled"], Json::array());
+  EXPECT_EQ(doc["gc"], Json::array());
 }
 
 TEST(Output, AReconciledRunIsShownAndNotFatal) {

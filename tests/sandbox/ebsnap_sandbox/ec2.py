@@ -778,6 +778,26 @@ class Ec2Engine:
             self.backend.snapshots[sid].start_time = dt
         return len(parsed)
 
+    def set_create_times(self, create_times) -> int:
+        """Sets CreateTime of volumes ({volume id: ISO 8601 time}), all or none, so that an age
+        (gc's --older-than) can be tested without waiting. Only what DescribeVolumes reports (and
+        its create-time filter) changes: state and attachments keep their own clock."""
+        if not isinstance(create_times, dict) or not create_times:
+            raise ValueError("create_times: expected an object {volume id: ISO 8601 time}, not empty")
+        unknown = sorted(vid for vid in create_times if vid not in self.backend.volumes)
+        if unknown:
+            more = f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else ""
+            raise ValueError(f"create_times: not a volume of this account: {', '.join(unknown[:5])}{more}")
+        parsed = {}
+        for vid, value in create_times.items():
+            try:
+                parsed[vid] = parse_time(value)
+            except ValueError as e:
+                raise ValueError(f"create_times.{vid}: {e}") from None
+        for vid, dt in parsed.items():
+            self.backend.volumes[vid].create_time = dt
+        return len(parsed)
+
     HANDLERS = {
         "CreateVolume": create_volume, "DeleteVolume": delete_volume,
         "AttachVolume": attach_volume, "DetachVolume": detach_volume,

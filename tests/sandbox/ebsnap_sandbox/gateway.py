@@ -174,6 +174,10 @@ class Gateway:
                 req = _control_object(body, {"start_times"})
                 with self.engine.lock:
                     return 200, {"updated": self.engine.set_start_times(req.get("start_times"))}
+            if sub == "/volumes/create-time" and method == "POST":
+                req = _control_object(body, {"create_times"})
+                with self.engine.lock:
+                    return 200, {"updated": self.engine.set_create_times(req.get("create_times"))}
             return 404, {"error": f"no control resource {method} {sub or '/'}"}
         except (ConfigError, ValueError, KeyError, TypeError) as e:
             return 400, {"error": str(e)}

@@ -100,6 +100,10 @@ class Sandbox:
         """{snapshot id: ISO 8601 time}: the StartTime DescribeSnapshots reports from now on."""
         return self._control("POST", "/snapshots/start-time", {"start_times": start_times})["updated"]
 
+    def set_create_times(self, create_times: dict) -> int:
+        """{volume id: ISO 8601 time}: the CreateTime DescribeVolumes reports from now on."""
+        return self._control("POST", "/volumes/create-time", {"create_times": create_times})["updated"]
+
     def control_error(self, method: str, path: str, doc=None) -> tuple[int, dict]:
         """A control request expected to fail: (HTTP status, JSON answer)."""
         import urllib.error
