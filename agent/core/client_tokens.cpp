@@ -40,6 +40,28 @@ bool valid_token(std::string_view token) {
   return token.size() > k_token_prefix.size();
 }
 
+
+// An attempt file's key=value lines: the attempt, and the mount point it was recorded for.
+struct ParsedAttempt {
+  RestoreAttempt attempt;
+  std::string mount_point;
+};
+ParsedAttempt parse_attempt(const std::string& text) {
+  std::istringstream in(text);
+  ParsedAttempt out;
+  for (std::string line; std::getline(in, line);) {
+    const auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    const auto key = line.substr(0, eq);
+    auto value = line.substr(eq + 1);
+    if (key == "token") out.attempt.token = std::move(value);
+    if (key == "volume_id" && value.starts_with("vol-")) out.attempt.volume_id = std::move(value);
+    if (key == "mount_point") out.mount_point = std::move(value);
+    if (key == "formatted") out.attempt.formatted = value == "1";
+  }
+  return out;
+}
+
 }  // namespace
 
 std::expected<std::vector<RestoreAttempt>, TokenError> live_attempts(const std::filesystem::path& run_dir) {
@@ -58,17 +80,7 @@ std::expected<std::vector<RestoreAttempt>, TokenError> live_attempts(const std::
       if (text.error().kind == platform::ErrorKind::NotFound) continue;  // finished meanwhile
       return std::unexpected(TokenError{text.error().message});
     }
-    std::istringstream in(*text);
-    RestoreAttempt attempt;
-    for (std::string line; std::getline(in, line);) {
-      const auto eq = line.find('=');
-      if (eq == std::string::npos) continue;
-      const auto key = line.substr(0, eq);
-      auto value = line.substr(eq + 1);
-      if (key == "token") attempt.token = std::move(value);
-      if (key == "volume_id" && value.starts_with("vol-")) attempt.volume_id = std::move(value);
-      if (key == "formatted") attempt.formatted = value == "1";
-    }
+    RestoreAttempt attempt = parse_attempt(*text).attempt;
     // A volume id protects its volume even beside a token that is not ours (a hand-edited file):
     // gc errs on the side of keeping.
     if (!valid_token(attempt.token)) attempt.token.clear();
@@ -106,19 +118,7 @@ std::expected<std::optional<RestoreAttempt>, TokenError> ClientTokens::load(
     if (text.error().kind == platform::ErrorKind::NotFound) return std::optional<RestoreAttempt>{};
     return std::unexpected(TokenError{text.error().message});
   }
-  std::istringstream in(*text);
-  RestoreAttempt attempt;
-  std::string recorded_mount_point;
-  for (std::string line; std::getline(in, line);) {
-    const auto eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    const auto key = line.substr(0, eq);
-    auto value = line.substr(eq + 1);
-    if (key == "token") attempt.token = std::move(value);
-    if (key == "volume_id" && value.starts_with("vol-")) attempt.volume_id = std::move(value);
-    if (key == "mount_point") recorded_mount_point = std::move(value);
-    if (key == "formatted") attempt.formatted = value == "1";
-  }
+  auto [attempt, recorded_mount_point] = parse_attempt(*text);
   // A hash collision or a hand-edited file must not hand one mount point another's attempt.
   if (!valid_token(attempt.token) || recorded_mount_point != mount_point)
     return std::optional<RestoreAttempt>{};
