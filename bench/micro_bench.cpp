@@ -11,10 +11,12 @@
 #include <string>
 #include <vector>
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <pugixml.hpp>
 
 #include "agent/commands/prune_decide.h"
+#include "agent/core/restore_points.h"
 #include "agent/core/tags.h"
 #include "ec2/clock.h"
 #include "ec2/ec2_xml.h"
@@ -173,8 +175,10 @@ void BM_ParseFloorPugixml1000(benchmark::State& state) {
 }
 BENCHMARK(BM_ParseFloorPugixml1000)->Unit(benchmark::kMillisecond);
 
-// 100,000 snapshots (one DescribeSnapshots answer, every page) over 16 mount points; about one in
-// 200 in state error and the newest of some lineages pending, as a busy account would have.
+// 100,000 snapshots (one DescribeSnapshots answer, every page) over 16 mount points: 6,250
+// hourly runs of the group, shuffled (EC2 promises no order); about one in 200 in state error and
+// the newest run pending, as a busy account would have. Grouped into restore points, and the
+// newest complete one chosen, as mount does.
 void BM_ChooseSnapshots100k(benchmark::State& state) {
   constexpr int k_snapshots = 100'000;
   constexpr int k_mounts = 16;
@@ -184,17 +188,15 @@ void BM_ChooseSnapshots100k(benchmark::State& state) {
   std::vector<ec2::Snapshot> snapshots;
   snapshots.reserve(k_snapshots);
   const ec2::TimePoint base = ec2::TimePoint(std::chrono::sys_days(std::chrono::year(2025) / 1 / 1));
-  std::uint64_t lcg = 12345;
   for (int i = 0; i < k_snapshots; ++i) {
-    lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
-    const int m = static_cast<int>((lcg >> 33) % k_mounts);
+    const int run = i / k_mounts;
+    const int m = i % k_mounts;
     ec2::Snapshot s;
     s.id.value = fmt::format("snap-{:017x}", 0x1000000 + i);
     s.volume_id.value = fmt::format("vol-{:017x}", 0x2000 + m);
     s.state = i % 199 == 0 ? ec2::SnapshotState::Error
-                           : (i > k_snapshots - 8 ? ec2::SnapshotState::Pending : ec2::SnapshotState::Completed);
-    // Not in time order: EC2 promises none.
-    s.start_time = base + std::chrono::seconds((lcg >> 20) % (365LL * 24 * 3600));
+                           : (run == k_snapshots / k_mounts - 1 ? ec2::SnapshotState::Pending : ec2::SnapshotState::Completed);
+    s.start_time = base + std::chrono::hours(run) + std::chrono::milliseconds(m * 40);
     s.owner_id = "123456789012";
     s.volume_size_gib = 20;
     s.tags = {{"role", "solr"},
@@ -204,13 +206,21 @@ void BM_ChooseSnapshots100k(benchmark::State& state) {
               {std::string(agent::k_tag_mount_point), mount_points[static_cast<std::size_t>(m)]},
               {std::string(agent::k_tag_device), fmt::format("/dev/sd{}", static_cast<char>('f' + m))},
               {std::string(agent::k_tag_consistency), "frozen"},
+              {std::string(agent::k_tag_run_id), fmt::format("{:%Y%m%dT%H%M%S}-0a1b2c3d", base + std::chrono::hours(run))},
               {"Name", "solr " + mount_points[static_cast<std::size_t>(m)]}};
     snapshots.push_back(std::move(s));
   }
+  std::uint64_t lcg = 12345;
+  for (std::size_t i = snapshots.size() - 1; i > 0; --i) {
+    lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+    std::swap(snapshots[i], snapshots[(lcg >> 33) % (i + 1)]);
+  }
   for (auto _ : state) {
-    auto choice = agent::choose_snapshots(snapshots, filters, mount_points);
-    if (choice.size() != static_cast<std::size_t>(k_mounts)) {
-      state.SkipWithError("not one choice per mount point");
+    const auto history = agent::restore_points(
+        {.snapshots = snapshots, .group = "solr", .filters = filters, .mount_points = mount_points});
+    const auto choice = agent::choose_restore_point(history, {});
+    if (!choice.point || history.points.size() != static_cast<std::size_t>(k_snapshots / k_mounts)) {
+      state.SkipWithError("expected one restore point per run, and a complete one");
       break;
     }
     benchmark::DoNotOptimize(choice);

@@ -1,9 +1,11 @@
 #include "platform/libmount_mounter.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <climits>
+#include <filesystem>
 #include <cstdlib>
 #include <set>
 
@@ -141,6 +143,20 @@ Result<MountInfo> LibmountMounter::mount(const MountRequest& request) {
   EBSNAP_TRY_ASSIGN(auto mounted, find_by_target(request.target));
   if (!mounted) return fail(ErrorKind::System, "mounted " + request.target + " but it is not in mountinfo");
   return *mounted;
+}
+
+Result<void> LibmountMounter::remove_empty_directories(const std::string& path, const std::string& stop_at) {
+  const std::filesystem::path stop = std::filesystem::path(stop_at).lexically_normal();
+  std::filesystem::path dir = std::filesystem::path(path).lexically_normal();
+  const auto relative = dir.lexically_relative(stop);
+  if (relative.empty() || relative.native().starts_with("..") || relative == ".") {
+    return fail(ErrorKind::Refused, path + " is not under " + stop_at);
+  }
+  // rmdir(2) removes only an empty directory that is not a mount point: anything else ends it.
+  for (; dir != stop && dir.has_relative_path(); dir = dir.parent_path()) {
+    if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) break;
+  }
+  return {};
 }
 
 Result<void> LibmountMounter::unmount(const std::string& target) {

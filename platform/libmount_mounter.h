@@ -20,6 +20,7 @@ class LibmountMounter final : public Mounter {
   [[nodiscard]] Result<std::optional<MountInfo>> find_by_target(const std::string& target) override;
   [[nodiscard]] Result<std::vector<MountInfo>> find_by_source(const std::string& source) override;
   [[nodiscard]] Result<std::vector<MountInfo>> mounts() override;
+  [[nodiscard]] Result<void> remove_empty_directories(const std::string& path, const std::string& stop_at) override;
 
  private:
   LibmountOptions options_;

@@ -45,6 +45,11 @@ class Mounter {
 
   // Every mount of this mount namespace, as in /proc/self/mountinfo.
   [[nodiscard]] virtual Result<std::vector<MountInfo>> mounts() = 0;
+
+  // Removes the directory `path` and then each parent while it is empty, up to `stop_at` (kept;
+  // it must contain `path`). A directory that is not empty or is in use ends it quietly: only
+  // empty directories a mount created are meant (an inspection's, agent/core/inspect.h).
+  [[nodiscard]] virtual Result<void> remove_empty_directories(const std::string& path, const std::string& stop_at) = 0;
 };
 
 }  // namespace platform

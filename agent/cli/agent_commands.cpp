@@ -8,6 +8,7 @@
 #include "agent/commands/check.h"
 #include "agent/commands/check_backups.h"
 #include "agent/commands/gc.h"
+#include "agent/commands/history.h"
 #include "agent/commands/list.h"
 #include "agent/core/log.h"
 #include "agent/commands/mount.h"
@@ -86,8 +87,12 @@ RunReport AgentCommands::with_context(const std::string& name, const CommandCont
   return report;
 }
 
-RunReport AgentCommands::mount(const CommandContext& context, const GroupRefs& groups) {
-  return with_context("mount", context, groups, [](const RunContext& run) { return agent::mount(run); });
+RunReport AgentCommands::mount(const CommandContext& context, const GroupRefs& groups, const MountOptions& options) {
+  return with_context("mount", context, groups, [&options](const RunContext& run) { return agent::mount(run, options); });
+}
+
+RunReport AgentCommands::history(const CommandContext& context, const GroupRefs& groups) {
+  return with_context("history", context, groups, [](const RunContext& run) { return agent::history(run); });
 }
 
 RunReport AgentCommands::snapshot(const CommandContext& context, const GroupRefs& groups) {

@@ -16,7 +16,9 @@ namespace agent {
 class AgentCommands final : public Commands {
  public:
   [[nodiscard]] ec2::Result<std::optional<std::string>> instance_userdata() override;
-  [[nodiscard]] RunReport mount(const CommandContext& context, const GroupRefs& groups) override;
+  [[nodiscard]] RunReport mount(const CommandContext& context, const GroupRefs& groups,
+                                const MountOptions& options) override;
+  [[nodiscard]] RunReport history(const CommandContext& context, const GroupRefs& groups) override;
   [[nodiscard]] RunReport snapshot(const CommandContext& context, const GroupRefs& groups) override;
   [[nodiscard]] RunReport unmount(const CommandContext& context, const GroupRefs& groups,
                                   const UnmountOptions& options) override;

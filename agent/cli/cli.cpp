@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "agent/core/log.h"
+#include "agent/core/restore_points.h"
 #include "agent/config/userdata.h"
 #include "agent/config/validate_rules.h"
 #include "agent/config/validate_suggest.h"
@@ -16,12 +17,16 @@
 namespace agent {
 namespace {
 
-constexpr std::array<std::string_view, 16> k_command_words = {
+constexpr std::array<std::string_view, 18> k_command_words = {
     "mount", "mount-snapshots", "snapshot", "make-snapshots", "unmount", "unmount-snapshots", "list",
-    "list-volumes", "check", "test", "thaw", "prune", "version", "help", "check-backups", "gc"};
+    "list-volumes", "check", "test", "thaw", "prune", "version", "help", "check-backups", "gc", "history",
+    "list-snapshots"};
 
 constexpr std::string_view k_help_footer = R"(
-Arguments: mount, snapshot, unmount and prune take GROUP...; list takes [GROUP...] (default: all);
+Arguments: mount, snapshot, unmount, prune and history take GROUP...;
+mount also takes [--as-of TIME | --run RUN-ID] (refused, exit 2, while a mount point is mounted)
+and [--inspect [--prefix DIR]] (the point read-only beside the live volumes);
+unmount GROUP... --inspect [--run RUN-ID] [--prefix DIR] removes inspections; list takes [GROUP...] (default: all);
 unmount also takes [--delete-volumes] [--yes]; thaw takes [MOUNT...|--all];
 gc takes [GROUP...] (default: all) [--older-than DURATION] (default 1d) [--yes].
 check-backups takes [GROUP...] (default: all) --max-age DURATION (e.g. 26h, 90m, 1d12h); exit 1
@@ -62,7 +67,15 @@ std::string join_names(const Config& config) {
 
 void print_error_line(std::ostream& err, const std::string& line) { err << "ebsnap: " << line << "\n"; }
 
-int render(const RunReport& report, const Invocation& invocation, std::ostream& out) {
+int render(const RunReport& report, const Invocation& invocation, std::ostream& out, std::ostream& err) {
+  // A refusal (nothing was changed) is one line on stderr, like a usage error; --json still gets
+  // its document, which says "refused": true.
+  if (report.refused) {
+    print_error_line(err, report.command + ": " + report.error.value_or("refused"));
+    if (invocation.json) out << render_json(report);
+    out.flush();
+    return k_exit_usage;
+  }
   out << (invocation.json ? render_json(report) : render_text(report));
   out.flush();
   return report.ok() ? k_exit_ok : k_exit_failed;
@@ -82,6 +95,7 @@ std::string_view to_string(CommandName command) {
     case CommandName::Version: return "version";
     case CommandName::CheckBackups: return "check-backups";
     case CommandName::Gc: return "gc";
+    case CommandName::History: return "history";
   }
   return "version";
 }
@@ -117,9 +131,17 @@ Grammar::Grammar(Invocation& inv) {
     commands.emplace_back(name, s);
     return s;
   };
-  sub(CommandName::Mount, "mount-snapshots", "restore (or create) and mount every volume of the groups")
-      ->add_option("GROUP", inv.groups, "group")
-      ->required();
+  auto* mount = sub(CommandName::Mount, "mount-snapshots", "restore (or create) and mount every volume of the groups");
+  mount->add_option("GROUP", inv.groups, "group")->required();
+  auto* as_of = mount->add_option("--as-of", inv.as_of,
+                                  "restore the newest complete restore point at or before TIME: ISO 8601 with a zone "
+                                  "(2026-12-03T14:00:00Z) or back from now (-6h, -1d)")
+                    ->option_text("TIME");
+  mount->add_option("--run", inv.run_id, "restore this run (see 'ebsnap history')")->option_text("RUN-ID")->excludes(as_of);
+  mount->add_flag("--inspect", inv.inspect,
+                  "restore the point read-only beside the live volumes, under --prefix (default "
+                  "/run/ebsnap/inspect)/GROUP/RUN-ID/MOUNT-POINT; the live volumes are not touched");
+  mount->add_option("--prefix", inv.prefix, "with --inspect: where inspections are mounted")->option_text("DIR");
   sub(CommandName::Snapshot, "make-snapshots", "freeze, snapshot and thaw the groups' volumes")
       ->add_option("GROUP", inv.groups, "group")
       ->required();
@@ -127,6 +149,10 @@ Grammar::Grammar(Invocation& inv) {
   unmount->add_option("GROUP", inv.groups, "group")->required();
   unmount->add_flag("--delete-volumes", inv.delete_volumes, "delete the volumes (only those tagged as ebsnap's)");
   unmount->add_flag("--yes", inv.yes, "do not ask before deleting");
+  unmount->add_flag("--inspect", inv.inspect,
+                    "unmount and delete the groups' inspections (mount --inspect) instead of their live volumes");
+  unmount->add_option("--run", inv.run_id, "with --inspect: only that run's inspection")->option_text("RUN-ID");
+  unmount->add_option("--prefix", inv.prefix, "with --inspect: where inspections are mounted")->option_text("DIR");
   sub(CommandName::List, "list-volumes", "volumes, devices, mount state, latest snapshot")
       ->add_option("GROUP", inv.groups, "group (default: all)");
   sub(CommandName::Check, "test", "check IMDS, credentials, config, udevd, tools and IAM permissions")
@@ -142,6 +168,10 @@ Grammar::Grammar(Invocation& inv) {
   backups->add_option("GROUP", inv.groups, "group (default: all)");
   backups->add_option("--max-age", inv.max_age, "required: the oldest a newest completed snapshot may be (26h, 1d12h)")
       ->option_text("DURATION");
+  sub(CommandName::History, "list-snapshots", "the groups' restore points, newest first: time, run, consistency, "
+                                              "completeness per mount point")
+      ->add_option("GROUP", inv.groups, "group")
+      ->required();
   auto* thaw = sub(CommandName::Thaw, nullptr, "emergency thaw of frozen filesystems");
   thaw->add_option("MOUNT", inv.mount_points, "mount point");
   thaw->add_flag("--all", inv.all, "every filesystem ebsnap froze");
@@ -205,6 +235,19 @@ std::expected<void, CliStop> check_arguments(const Invocation& inv) {
     return std::unexpected(
         usage_error("gc: --older-than: expected a duration such as 12h, 1d or 1w, got '" + *inv.older_than + "'"));
   }
+  if (inv.run_id && (inv.run_id->empty() || inv.run_id->size() > 128)) {
+    return std::unexpected(usage_error("--run: expected a run id such as 20261203T140000-0a1b2c3d"));
+  }
+  if (inv.command == CommandName::Unmount && !inv.inspect && inv.run_id) {
+    return std::unexpected(usage_error("unmount: --run goes with --inspect"));
+  }
+  if (inv.command == CommandName::Unmount && inv.inspect && inv.delete_volumes) {
+    return std::unexpected(usage_error("unmount: --inspect deletes its volumes anyway; drop --delete-volumes"));
+  }
+  if (inv.prefix && !inv.inspect) return std::unexpected(usage_error("--prefix goes with --inspect"));
+  if (inv.prefix && (!inv.prefix->starts_with('/') || *inv.prefix == "/")) {
+    return std::unexpected(usage_error("--prefix: expected an absolute directory other than /, got '" + *inv.prefix + "'"));
+  }
   for (const auto& g : inv.groups) {
     if (!rules::is_valid_group_name(g)) return std::unexpected(usage_error("expected a group name [A-Za-z0-9_.-], got '" + g + "'"));
   }
@@ -233,6 +276,11 @@ std::expected<Invocation, CliStop> parse_command_line(std::span<const char* cons
   EBSNAP_TRY(check_arguments(inv));
   if (inv.command == CommandName::CheckBackups) inv.max_age_s = *rules::parse_duration(*inv.max_age);
   if (inv.older_than) inv.older_than_s = *rules::parse_duration(*inv.older_than);
+  if (inv.as_of) {
+    auto at = parse_point_in_time(*inv.as_of, std::chrono::system_clock::now());
+    if (!at) return std::unexpected(usage_error("mount: --as-of: " + at.error()));
+    inv.as_of_time = *at;
+  }
   return inv;
 }
 
@@ -320,10 +368,20 @@ std::expected<GroupRefs, int> resolve_groups(const Invocation& inv, const RunInp
 
 RunReport dispatch(const Invocation& inv, Commands& commands, const CommandContext& context, const GroupRefs& groups) {
   switch (inv.command) {
-    case CommandName::Mount: return commands.mount(context, groups);
+    case CommandName::Mount:
+      return commands.mount(context, groups,
+                            MountOptions{.point = {.as_of = inv.as_of_time, .run_id = inv.run_id},
+                                         .inspect = inv.inspect,
+                                         .prefix = inv.prefix.value_or("")});
+    case CommandName::History: return commands.history(context, groups);
     case CommandName::Snapshot: return commands.snapshot(context, groups);
     case CommandName::Unmount:
-      return commands.unmount(context, groups, UnmountOptions{.delete_volumes = inv.delete_volumes, .assume_yes = inv.yes});
+      return commands.unmount(context, groups,
+                              UnmountOptions{.delete_volumes = inv.delete_volumes,
+                                             .assume_yes = inv.yes,
+                                             .inspect = inv.inspect,
+                                             .run_id = inv.run_id,
+                                             .prefix = inv.prefix.value_or("")});
     case CommandName::List: return commands.list(context, groups);
     case CommandName::Check: return commands.check(context);
     case CommandName::Prune: return commands.prune(context, groups);
@@ -346,7 +404,7 @@ int run_invocation(const Invocation& inv, Commands& commands, std::ostream& out,
   if (inv.command == CommandName::Thaw) {
     log_agent().info("run command=thaw all={} mount_points={} dry_run={}", inv.all, inv.mount_points.size(), inv.dry_run);
     return render(commands.thaw(ThawRequest{.mount_points = inv.mount_points, .all = inv.all, .dry_run = inv.dry_run}), inv,
-                  out);
+                  out, err);
   }
   auto in = load_inputs(inv, commands, err, environment);
   if (!in) return in.error();
@@ -358,6 +416,7 @@ int run_invocation(const Invocation& inv, Commands& commands, std::ostream& out,
                          .dry_run = inv.dry_run,
                          .interactive = environment.stdin_is_tty};
   const bool needs_filter_values = inv.command == CommandName::Mount || inv.command == CommandName::Snapshot ||
+                                   inv.command == CommandName::History ||
                                    inv.command == CommandName::List || inv.command == CommandName::Prune ||
                                    inv.command == CommandName::CheckBackups || inv.command == CommandName::Gc;
   if (needs_filter_values && !context.filter_values) {
@@ -368,7 +427,7 @@ int run_invocation(const Invocation& inv, Commands& commands, std::ostream& out,
                    inv.dry_run);
   RunReport report = dispatch(inv, commands, context, *groups);
   if (report.command.empty()) report.command = std::string(to_string(inv.command));
-  return render(report, inv, out);
+  return render(report, inv, out, err);
 }
 
 int run_cli(std::span<const char* const> args, Commands& commands, std::ostream& out, std::ostream& err,

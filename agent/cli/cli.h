@@ -3,8 +3,10 @@
 //
 //   ebsnap [--config FILE] [--userdata JSON|@FILE] [--region R] [--json] [--dry-run]
 //          [-v|--verbose] [-q|--quiet] COMMAND [ARGS]
-//     mount GROUP...      (mount-snapshots)     snapshot GROUP...  (make-snapshots)
+//     mount GROUP... [--as-of TIME | --run RUN-ID] [--inspect [--prefix DIR]]  (mount-snapshots)
+//     snapshot GROUP...  (make-snapshots)       history GROUP...   (list-snapshots)
 //     unmount GROUP... [--delete-volumes] [--yes]  (unmount-snapshots)
+//     unmount GROUP... --inspect [--run RUN-ID] [--prefix DIR]
 //     list [GROUP...]     (list-volumes)        check              (test)
 //     thaw [MOUNT...|--all]                     version | --version
 //     prune GROUP...
@@ -31,7 +33,7 @@ inline constexpr int k_exit_ok = 0;
 inline constexpr int k_exit_failed = 1;
 inline constexpr int k_exit_usage = 2;
 
-enum class CommandName { Mount, Snapshot, Unmount, List, Check, Thaw, Prune, Version, CheckBackups, Gc };
+enum class CommandName { Mount, Snapshot, Unmount, List, Check, Thaw, Prune, Version, CheckBackups, Gc, History };
 [[nodiscard]] std::string_view to_string(CommandName command);
 
 struct Invocation {
@@ -45,6 +47,11 @@ struct Invocation {
   std::chrono::seconds max_age_s{0};      // check-backups: --max-age, validated
   std::optional<std::string> older_than;  // gc --older-than, as given
   std::chrono::seconds older_than_s = k_gc_default_older_than;  // gc: --older-than, parsed
+  std::optional<std::string> as_of;       // mount --as-of, as given
+  std::optional<ec2::TimePoint> as_of_time;  // mount --as-of, parsed (relative to the time of parsing)
+  std::optional<std::string> run_id;      // mount --run, unmount --inspect --run
+  bool inspect = false;                   // mount --inspect, unmount --inspect
+  std::optional<std::string> prefix;      // --prefix (with --inspect)
   std::optional<std::string> config_path; // --config
   std::optional<std::string> userdata;    // --userdata, as given (JSON or @FILE)
   std::optional<std::string> region;      // --region, validated

@@ -14,6 +14,7 @@
 #include "agent/commands/prune.h"
 #include "agent/commands/check_backups.h"
 #include "agent/commands/gc.h"
+#include "agent/commands/mount.h"
 #include "agent/commands/unmount.h"
 #include "agent/config/config.h"
 #include "agent/report/report.h"
@@ -51,7 +52,8 @@ class Commands {
   // none. An error (IMDS unreachable) ends the run with exit 1 and this one line.
   [[nodiscard]] virtual ec2::Result<std::optional<std::string>> instance_userdata() = 0;
 
-  [[nodiscard]] virtual RunReport mount(const CommandContext& context, const GroupRefs& groups) = 0;
+  [[nodiscard]] virtual RunReport mount(const CommandContext& context, const GroupRefs& groups,
+                                        const MountOptions& options) = 0;
   [[nodiscard]] virtual RunReport snapshot(const CommandContext& context, const GroupRefs& groups) = 0;
   [[nodiscard]] virtual RunReport unmount(const CommandContext& context, const GroupRefs& groups,
                                           const UnmountOptions& options) = 0;
@@ -66,6 +68,7 @@ class Commands {
   // implementation's (a question on the terminal when context.interactive).
   [[nodiscard]] virtual RunReport gc(const CommandContext& context, const GroupRefs& groups,
                                      const GcOptions& options) = 0;
+  [[nodiscard]] virtual RunReport history(const CommandContext& context, const GroupRefs& groups) = 0;
   // Needs no configuration (it is the escape hatch when things are broken).
   [[nodiscard]] virtual RunReport thaw(const ThawRequest& request) = 0;
 };

@@ -9,7 +9,7 @@
 namespace agent {
 namespace {
 
-// StartTime, then id: the same stable order as choose_snapshots. A snapshot without a StartTime
+// StartTime, then id: the order restore points use for a mount point. A snapshot without a StartTime
 // sorts as the oldest (it cannot be shown to be fresh).
 bool newer(const ec2::Snapshot& a, const ec2::Snapshot& b) {
   return std::tie(a.start_time, a.id.value) > std::tie(b.start_time, b.id.value);

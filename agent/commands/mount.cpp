@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <deque>
+#include <expected>
 #include <functional>
 #include <iterator>
 #include <map>
@@ -15,9 +17,11 @@
 #include "agent/core/client_tokens.h"
 #include "agent/core/compat.h"
 #include "agent/core/group_lock.h"
+#include "agent/core/inspect.h"
 #include "agent/core/hook_phases.h"
 #include "agent/core/log.h"
 #include "agent/core/our_volumes.h"
+#include "agent/core/restore_points.h"
 #include "agent/core/tags.h"
 #include "ec2/waiter.h"
 #include "platform/device_names.h"
@@ -59,6 +63,7 @@ struct Item {
   std::optional<ec2::Snapshot> snapshot;  // to restore from (Create)
   bool newest_is_pending = false;         // the snapshot was pending when chosen
   bool reused = false;                    // a volume left by an earlier run that died
+  bool mounted_now = false;               // something is mounted at the mount point
   bool started = false;  // its attach-and-mount thread runs: only that thread touches it now
   std::optional<platform::DeviceIdentity> accepted;  // the disk wait_for_volume took as the volume
   std::chrono::steady_clock::time_point began{};
@@ -66,8 +71,8 @@ struct Item {
 
 class Mount {
  public:
-  explicit Mount(const RunContext& c)
-      : c_(c), s_(c.services), tokens_(c.services.options.run_dir), dry_run_(c.services.options.dry_run) {}
+  Mount(const RunContext& c, const MountOptions& options)
+      : c_(c), s_(c.services), options_(options), tokens_(c.services.options.run_dir), dry_run_(c.services.options.dry_run) {}
 
   RunReport run();
 
@@ -75,7 +80,14 @@ class Mount {
   void fail(Item& item, std::string reason);
   void observe_and_decide(std::vector<Item>& items);
   void take_decision(Item& item, VolumeDecision decision);
-  void choose_snapshots_for(std::vector<Item>& items);
+  void choose_restore_points(std::vector<Item>& items);
+  [[nodiscard]] std::expected<std::vector<ec2::Snapshot>, std::string> describe_lineages(
+      const std::vector<std::string>& mount_points);
+  [[nodiscard]] GroupHistory history_of(const GroupConfig& group, const std::vector<ec2::Snapshot>& snapshots) const;
+  const RestorePoint* take_choice(const GroupConfig& group, const GroupHistory& history, const PointChoice& choice);
+  [[nodiscard]] std::vector<const GroupConfig*> inspect_groups(RunReport& report);
+  void take_inspect_snapshots(std::vector<Item>& items);
+  [[nodiscard]] std::optional<std::string> refuse_if_mounted(const std::vector<Item>& items) const;
   void wait_for_pending_snapshots(std::vector<Item*>& waiting);
   void plan(Item& item);
   [[nodiscard]] FormatDecision predicted_format(const Item& item);
@@ -98,6 +110,7 @@ class Mount {
 
   const RunContext& c_;
   Services& s_;
+  const MountOptions& options_;
   ClientTokens tokens_;
   bool dry_run_;
   std::map<const GroupConfig*, std::unique_ptr<HookPhases>> hooks_;
@@ -105,6 +118,13 @@ class Mount {
   std::set<std::string> claimed_names_;  // device names this run attaches with (or will)
   std::mutex errors_mutex_;
   std::vector<std::string> errors_;
+  struct Chosen {
+    std::optional<RestorePointReport> restore_point;
+    std::vector<SkippedRunReport> skipped_runs;
+  };
+  std::map<std::string, Chosen> chosen_;  // by group name
+  std::deque<GroupConfig> inspect_groups_;  // --inspect: the groups mounted instead of the live ones
+  std::map<std::string, ec2::Snapshot> inspect_snapshots_;  // --inspect: by inspection mount point
 };
 
 void Mount::fail(Item& item, std::string reason) {
@@ -159,6 +179,7 @@ void Mount::observe_and_decide(std::vector<Item>& items) {
       continue;
     }
     ObservedVolume o{.mount_point = mp, .mounted = std::move(observed[i].mounted), .ours = std::move(observed[i].ours)};
+    item.mounted_now = o.mounted.mounted();
     o.attached = attached_to(o.ours, c_.instance.instance_id);
     if (o.attached) {
       if (const auto* a = attachment_to(*o.attached, c_.instance.instance_id)) claimed_names_.insert(a->device);
@@ -216,55 +237,155 @@ void Mount::take_decision(Item& item, VolumeDecision d) {
   }
 }
 
-// One DescribeSnapshots for every mount point that needs a volume.
-void Mount::choose_snapshots_for(std::vector<Item>& items) {
-  std::vector<std::string> mount_points;
-  for (const auto& item : items) {
-    if (item.stage == Stage::Create) mount_points.push_back(item.volume->mount_point);
-  }
-  if (mount_points.empty()) return;
+// One DescribeSnapshots (and Snaptastic's with compat) for the lineages of `mount_points`.
+std::expected<std::vector<ec2::Snapshot>, std::string> Mount::describe_lineages(
+    const std::vector<std::string>& mount_points) {
   auto snapshots = s_.ec2.describe_snapshots(
       ec2::DescribeSnapshotsOptions{.owner_ids = {"self"}, .filters = lineage_filters(c_.filters, mount_points)});
-  if (!snapshots) {
-    for (auto& item : items) {
-      if (item.stage == Stage::Create) fail(item, "DescribeSnapshots failed: " + snapshots.error().describe());
-    }
-    return;
-  }
+  if (!snapshots) return std::unexpected("DescribeSnapshots failed: " + snapshots.error().describe());
   if (c_.config.compat_snaptastic) {
-    // Snaptastic's lineage: chosen only when no newer ebsnap snapshot exists (by StartTime).
+    // Snaptastic's lineage: no run id, so grouped by StartTime like other untagged snapshots.
     auto theirs = s_.ec2.describe_snapshots(
         ec2::DescribeSnapshotsOptions{.owner_ids = {"self"}, .filters = snaptastic_filters(c_.filters, mount_points)});
-    if (!theirs) {
-      for (auto& item : items) {
-        if (item.stage == Stage::Create) fail(item, "DescribeSnapshots (Snaptastic's) failed: " + theirs.error().describe());
-      }
-      return;
-    }
+    if (!theirs) return std::unexpected("DescribeSnapshots (Snaptastic's) failed: " + theirs.error().describe());
     std::ranges::move(adopt_snaptastic(*theirs, c_.filters, mount_points, {}), std::back_inserter(*snapshots));
   }
-  const auto choices = choose_snapshots(*snapshots, c_.filters, mount_points);
-  std::vector<Item*> waiting;
-  for (auto& item : items) {
-    if (item.stage != Stage::Create) continue;
-    const auto& choice = choices.at(item.volume->mount_point);
-    for (const auto& id : choice.skipped_errors) {
-      log_agent().warn("mount group={} mount_point={} snapshot_id={} skipped=state-error", item.group->name,
-                       item.volume->mount_point, id);
-      item.out.warnings.push_back(fmt::format("snapshot {} is in state error: skipped", id.value));
-    }
-    if (!choice.snapshot && !choice.skipped_errors.empty()) {
-      // Every snapshot of the lineage failed: an empty volume would look like a first boot and
-      // hide the loss of the data. An operator decides.
-      fail(item, fmt::format("every snapshot of the lineage of {} is in state error; refusing to create an empty "
-                             "volume in its place",
-                             item.volume->mount_point));
+  return std::move(*snapshots);
+}
+
+GroupHistory Mount::history_of(const GroupConfig& group, const std::vector<ec2::Snapshot>& snapshots) const {
+  std::vector<std::string> mount_points;
+  for (const auto& v : group.volumes) mount_points.push_back(v.mount_point);
+  return restore_points({.snapshots = snapshots,
+                         .group = group.name,
+                         .filters = c_.filters,
+                         .mount_points = mount_points,
+                         .untagged_window = c_.config.untagged_run_window});
+}
+
+// Logs and reports the point chosen for `group` and the newer ones passed over.
+const RestorePoint* Mount::take_choice(const GroupConfig& group, const GroupHistory& history, const PointChoice& choice) {
+  auto& chosen = chosen_[group.name];
+  for (const auto& skipped : choice.skipped) {
+    log_agent().warn("mount group={} run_id={} skipped=incomplete reason=\"{}\"", group.name, skipped.run_id,
+                     skipped.reason);
+    chosen.skipped_runs.push_back({.run_id = skipped.run_id, .time = format_utc(skipped.time), .reason = skipped.reason});
+  }
+  if (!choice.point) return nullptr;
+  const auto& point = history.points[*choice.point];
+  log_agent().info("mount group={} restore_point={} time={} skipped_runs={}", group.name, point.run_id,
+                   format_utc(point.time), choice.skipped.size());
+  chosen.restore_point =
+      RestorePointReport{.run_id = point.run_id, .time = format_utc(point.time), .consistency = point.consistency};
+  return &point;
+}
+
+// --inspect: per group its point, and the group of inspection volumes that restores it. A group
+// whose point cannot be had fails with the reason and gets nothing.
+std::vector<const GroupConfig*> Mount::inspect_groups(RunReport& report) {
+  std::vector<std::string> mount_points;
+  for (const auto* g : c_.groups) {
+    for (const auto& v : g->volumes) mount_points.push_back(v.mount_point);
+  }
+  std::vector<const GroupConfig*> out;
+  auto snapshots = describe_lineages(mount_points);
+  if (!snapshots) {
+    report.not_run(snapshots.error());
+    return out;
+  }
+  const auto prefix = inspect_prefix(c_, options_.prefix);
+  for (const auto* g : c_.groups) {
+    const auto history = history_of(*g, *snapshots);
+    auto choice = choose_restore_point(history, options_.point);
+    if (!choice.refusal && !choice.point) choice.refusal = "group " + g->name + " has no restore point to inspect";
+    if (choice.refusal) {
+      log_agent().error("mount group={} inspect=refused reason=\"{}\"", g->name, *choice.refusal);
+      report.group(g->name).error = *choice.refusal;
       continue;
     }
-    item.snapshot = choice.snapshot;
-    if (choice.snapshot) item.out.snapshot_id = choice.snapshot->id.value;
-    item.newest_is_pending = choice.newest_is_pending;
-    if (choice.newest_is_pending) waiting.push_back(&item);
+    const auto* point = take_choice(*g, history, choice);
+    const auto& group = inspect_groups_.emplace_back(inspect_group(*g, *point, prefix));
+    for (const auto& v : group.volumes) {
+      const auto live = std::ranges::find_if(g->volumes, [&](const VolumeConfig& l) {
+        return inspect_mount_point(prefix, g->name, point->run_id, l.mount_point) == v.mount_point;
+      });
+      inspect_snapshots_.emplace(v.mount_point, *point->member(live->mount_point)->snapshot);
+    }
+    out.push_back(&group);
+  }
+  return out;
+}
+
+// One DescribeSnapshots for every group with a volume to create (all of the group's mount points:
+// a restore point is complete only over all of them), then per group its restore point.
+void Mount::choose_restore_points(std::vector<Item>& items) {
+  std::vector<const GroupConfig*> groups;
+  std::vector<std::string> mount_points;
+  for (const auto& item : items) {
+    if (item.stage == Stage::Done || std::ranges::find(groups, item.group) != groups.end()) continue;
+    if (item.stage != Stage::Create && !options_.point.explicit_choice()) continue;
+    groups.push_back(item.group);
+    for (const auto& v : item.group->volumes) mount_points.push_back(v.mount_point);
+  }
+  if (groups.empty()) return;
+  const auto fail_group = [&](const GroupConfig* g, const std::string& reason) {
+    for (auto& item : items) {
+      if (item.group == g && item.stage != Stage::Done) fail(item, reason);
+    }
+  };
+  auto snapshots = describe_lineages(mount_points);
+  if (!snapshots) {
+    for (const auto* g : groups) fail_group(g, snapshots.error());
+    return;
+  }
+  std::vector<Item*> waiting;
+  for (const auto* g : groups) {
+    const auto history = history_of(*g, *snapshots);
+    const auto choice = choose_restore_point(history, options_.point);
+    if (choice.refusal) {
+      fail_group(g, *choice.refusal);
+      continue;
+    }
+    const RestorePoint* point = take_choice(*g, history, choice);
+    for (auto& item : items) {
+      if (item.group != g || item.stage == Stage::Done) continue;
+      const auto& mp = item.volume->mount_point;
+      const PointMember* member = point ? point->member(mp) : nullptr;
+      if (item.stage != Stage::Create) {
+        if (!options_.point.explicit_choice()) continue;
+        // --as-of/--run with a volume an earlier attempt left: only if it is the chosen one's.
+        const auto want = member && member->snapshot ? std::optional{member->snapshot->id} : std::nullopt;
+        if (item.ec2_volume->snapshot_id != want) {
+          fail(item, fmt::format("volume {} left by an earlier run is not from restore point {}; unmount it (or "
+                                 "delete it) before restoring another point",
+                                 item.ec2_volume->id.value, point ? point->run_id : "-"));
+        }
+        continue;
+      }
+      if (member && member->snapshot) {
+        item.snapshot = *member->snapshot;
+        item.out.snapshot_id = member->snapshot->id.value;
+        item.newest_is_pending = member->state == MemberState::Pending;
+        if (item.newest_is_pending) waiting.push_back(&item);
+        continue;
+      }
+      // Empty: a first boot, or a mount point added to the group after the chosen point.
+      if (const auto f = std::ranges::find(history.foreign, mp, &ForeignSnapshots::mount_point); f != history.foreign.end()) {
+        fail(item, fmt::format("{} has no snapshot of group {} but {} of group {}; refusing to create an empty volume "
+                               "in its place",
+                               mp, g->name, f->count, f->group));
+        continue;
+      }
+      const bool has_history = std::ranges::any_of(history.points, [&mp](const RestorePoint& p) {
+        const auto* m = p.member(mp);
+        return m != nullptr && m->snapshot != nullptr;
+      });
+      if (point && has_history) {
+        item.out.warnings.push_back(fmt::format("added to the group after restore point {}: starts empty",
+                                                point->run_id));
+        log_agent().warn("mount group={} mount_point={} restore_point={} starts=empty", g->name, mp, point->run_id);
+      }
+    }
   }
   if (!waiting.empty() && !dry_run_) wait_for_pending_snapshots(waiting);
 }
@@ -741,7 +862,8 @@ void Mount::act(std::vector<Item>& items) {
 RunReport Mount::run() {
   RunReport report = new_report("mount", c_);
   std::vector<Item> items;
-  for (const auto* group : c_.groups) {
+  const auto groups = options_.inspect ? inspect_groups(report) : c_.groups;
+  for (const auto* group : groups) {
     hooks_[group] = std::make_unique<HookPhases>(s_.hooks, *group, HookPhases::k_mount,
                                                  duration_cast<milliseconds>(c_.config.timeouts.hook), dry_run_);
     for (const auto& v : group->volumes) {
@@ -753,21 +875,67 @@ RunReport Mount::run() {
     }
   }
   observe_and_decide(items);
-  choose_snapshots_for(items);
+  if (auto refusal = refuse_if_mounted(items)) {
+    log_agent().error("mount refused=\"{}\"", *refusal);
+    report.refused = true;
+    report.not_run(*refusal);
+    return report;
+  }
+  if (options_.inspect) {
+    take_inspect_snapshots(items);
+  } else {
+    choose_restore_points(items);
+  }
   if (dry_run_) {
     for (auto& item : items) plan(item);
   } else {
     act(items);
   }
   for (auto& item : items) report.group(item.group->name).volumes.push_back(std::move(item.out));
+  for (const auto& [name, chosen] : chosen_) {
+    auto& out = report.group(name);
+    out.restore_point = chosen.restore_point;
+    out.skipped_runs = chosen.skipped_runs;
+  }
   for (const auto& e : errors_) report.add_error(e);
   return report;
 }
 
+// --inspect: each volume to create from its member of the point (waited for when pending).
+void Mount::take_inspect_snapshots(std::vector<Item>& items) {
+  std::vector<Item*> waiting;
+  for (auto& item : items) {
+    if (item.stage != Stage::Create) continue;
+    item.snapshot = inspect_snapshots_.at(item.volume->mount_point);
+    item.out.snapshot_id = item.snapshot->id.value;
+    item.newest_is_pending = item.snapshot->state != ec2::SnapshotState::Completed;
+    if (item.newest_is_pending) waiting.push_back(&item);
+  }
+  if (!waiting.empty() && !dry_run_) wait_for_pending_snapshots(waiting);
+}
+
+// --as-of and --run replace what a group holds: never over live data, which an operator unmounts
+// first. Anything mounted at one of the group's mount points (ours or not) refuses the whole run.
+std::optional<std::string> Mount::refuse_if_mounted(const std::vector<Item>& items) const {
+  if (!options_.point.explicit_choice() || options_.inspect) return std::nullopt;
+  for (const auto& item : items) {
+    if (!item.mounted_now) continue;
+    return fmt::format("{} of group {} is mounted; restoring {} replaces live data: run 'ebsnap unmount {}' first",
+                       item.volume->mount_point, item.group->name,
+                       options_.point.run_id ? "run " + *options_.point.run_id : std::string("an earlier point"),
+                       item.group->name);
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
-RunReport mount(const RunContext& context) {
-  return with_group_locks(context, "mount", [&context] { return Mount(context).run(); });
+std::filesystem::path inspect_prefix(const RunContext& context, const std::filesystem::path& prefix) {
+  return prefix.empty() ? context.services.options.run_dir / "inspect" : prefix;
+}
+
+RunReport mount(const RunContext& context, const MountOptions& options) {
+  return with_group_locks(context, "mount", [&context, &options] { return Mount(context, options).run(); });
 }
 
 }  // namespace agent

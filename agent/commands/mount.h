@@ -20,15 +20,34 @@
 //      proven and fails at once); blkid and decide_format (from a snapshot: must carry a
 //      filesystem; new: must be empty, then mkfs), the device checked again before mkfs and
 //      before mount; mount (undone on failure paths).
+// Which snapshots: the group's restore point (agent/core/restore_points.h), one run for all its
+// volumes: the newest complete one, or with --as-of / --run the one asked for. Newer incomplete
+// runs are passed over and named (GroupReport::skipped_runs). --as-of and --run refuse (exit 2,
+// nothing changed) when any mount point of the group is mounted: replacing live data is a
+// deliberate unmount first. --inspect restores the point beside them instead (agent/core/inspect.h).
 // Hooks (agent/core/hook_phases.h): pre_mounts/post_mounts around a group that has work to do,
 // pre_mount/post_mount around each mount, on_failure for each failure.
+#include <filesystem>
+
+#include "agent/core/restore_points.h"
 #include "agent/core/services.h"
 #include "agent/report/report.h"
 
 namespace agent {
 
+struct MountOptions {
+  PointSelector point;  // --as-of TIME, --run RUN-ID; neither: the newest complete restore point
+  // --inspect: the point read-only beside the live volumes (agent/core/inspect.h), under `prefix`
+  // (empty: <run dir>/inspect, /run/ebsnap/inspect).
+  bool inspect = false;
+  std::filesystem::path prefix;
+};
+
+// Where inspections go: `prefix`, or <run dir>/inspect.
+[[nodiscard]] std::filesystem::path inspect_prefix(const RunContext& context, const std::filesystem::path& prefix);
+
 // Restores and mounts the volumes of context.groups. Never throws for EC2 or device problems:
 // each volume's report says what happened.
-[[nodiscard]] RunReport mount(const RunContext& context);
+[[nodiscard]] RunReport mount(const RunContext& context, const MountOptions& options = {});
 
 }  // namespace agent

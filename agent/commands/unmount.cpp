@@ -3,12 +3,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
 
 #include "agent/core/hook_phases.h"
+#include "agent/core/inspect.h"
 #include "agent/core/log.h"
 #include "agent/core/tags.h"
 #include "agent/core/group_lock.h"
@@ -341,8 +343,50 @@ RunReport Unmount::run() {
 
 }  // namespace
 
+namespace {
+
+// The inspections of the groups: found by their tags, unmounted and deleted like live volumes
+// with --delete-volumes (the same proofs: attached here, or a detach record), then their empty
+// directories removed.
+RunReport unmount_inspections(const RunContext& context, const UnmountOptions& options) {
+  auto& s = context.services;
+  const auto prefix = options.prefix.empty() ? s.options.run_dir / "inspect" : options.prefix;
+  std::deque<GroupConfig> groups;
+  std::vector<const GroupConfig*> refs;
+  for (const auto* g : context.groups) {
+    auto found = s.ec2.describe_volumes(
+        ec2::DescribeVolumesOptions{.filters = inspect_volume_filters(context.filters, g->name, options.run_id)});
+    if (!found) {
+      RunReport report = new_report("unmount", context);
+      report.not_run("DescribeVolumes (inspections) failed: " + found.error().describe());
+      return report;
+    }
+    refs.push_back(&groups.emplace_back(inspected_group(*g, *found, context.filters, options.run_id, prefix)));
+    log_agent().info("unmount group={} inspect=1 volumes={}", g->name, refs.back()->volumes.size());
+  }
+  RunContext inspections = context;
+  inspections.groups = refs;
+  RunReport report = Unmount(inspections, true).run();
+  if (!s.options.dry_run) {
+    for (const auto& g : report.groups) {
+      for (const auto& v : g.volumes) {
+        if (v.outcome != Outcome::Deleted && v.outcome != Outcome::NotAttached) continue;
+        if (auto removed = s.mounter.remove_empty_directories(v.mount_point, prefix.string()); !removed) {
+          log_agent().warn("unmount group={} mount_point={} remove_directories_failed=\"{}\"", g.name, v.mount_point,
+                           removed.error().describe());
+        }
+      }
+    }
+  }
+  return report;
+}
+
+}  // namespace
+
 RunReport unmount(const RunContext& context, const UnmountOptions& options) {
-  return with_group_locks(context, "unmount", [&] { return Unmount(context, options.delete_volumes).run(); });
+  return with_group_locks(context, "unmount", [&] {
+    return options.inspect ? unmount_inspections(context, options) : Unmount(context, options.delete_volumes).run();
+  });
 }
 
 }  // namespace agent

@@ -8,11 +8,15 @@
 // detached volume that no record names is never deleted, whatever its tags say: it is left alone
 // and reported (a warning, and its id in the volume's left_alone).
 //
+// unmount --inspect runs the same over the group of the inspection volumes EC2 lists for the group
+// (ebsnap:purpose=inspect and the group's tags, checked again), with delete_volumes: no hooks.
+//
 // Decide (decide_unmount, pure): per configured volume, from one DescribeVolumes, the mount
 // table and the detach records (read before deciding). Only volumes of ours attached to this
 // instance, or detached by a recorded unmount of this instance, are touched. `--dry-run` prints
 // the plan; a real run records each step it carries out in the same words. Asking for
 // confirmation before deleting belongs to the command line.
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,6 +31,12 @@ namespace agent {
 struct UnmountOptions {
   bool delete_volumes = false;  // delete only volumes tagged as ours
   bool assume_yes = false;      // --yes: do not ask
+  // --inspect: the groups' inspections (agent/core/inspect.h) instead of their live volumes, all of
+  // them or those of `run_id`: unmounted, detached, deleted (they are copies: the snapshots stay),
+  // and their empty directories under `prefix` (empty: <run dir>/inspect) removed.
+  bool inspect = false;
+  std::optional<std::string> run_id;
+  std::filesystem::path prefix;
 };
 
 enum class UnmountAction {

@@ -123,6 +123,8 @@ inline constexpr std::int64_t k_min_freeze_timeout_s = 1;
 inline constexpr std::int64_t k_max_freeze_timeout_s = 120;
 inline constexpr std::int32_t k_default_delete_rate_per_s = 2;
 inline constexpr std::int32_t k_max_delete_rate_per_s = 5;  // EC2's refill rate
+inline constexpr std::chrono::seconds k_default_untagged_run_window{10};
+inline constexpr std::int64_t k_max_untagged_run_window_s = 3600;
 
 struct Config {
   std::filesystem::path source;      // the config file it came from
@@ -141,6 +143,9 @@ struct Config {
   // "compat": {"snaptastic": true}: Snaptastic's snapshots join the lineages (agent/core/compat.h).
   // Config file only: prune deletes them once their `expires` has passed.
   bool compat_snaptastic = false;
+  // Snapshots without ebsnap:run-id (older ones, other tools') whose StartTimes lie within this of
+  // the first are one restore point (agent/core/restore_points.h). Config file only.
+  std::chrono::seconds untagged_run_window = k_default_untagged_run_window;
   // An empty filter_tags: every instance with the same mount point shares one lineage (a dev box
   // would restore prod's). Refused unless the config file says so. Config file only.
   bool allow_empty_filter_tags = false;

@@ -13,6 +13,8 @@
 //   allow_userdata_hooks  boolean, default false; config file only: hooks in the userdata overlay
 //   allow_userdata_retention  boolean, default false; config file only: retention in the overlay
 //   allow_empty_filter_tags  boolean, default false; config file only: accept filter_tags []
+//   untagged_run_window_s  integer 1..3600, default 10; config file only: snapshots without a
+//                     run id this close in StartTime are one restore point
 //   credentials       { access_key_id (required), secret_access_key (required), session_token }
 //                     config file only; refused in userdata
 //   groups            required in the config file (may be {}): { NAME: group }

@@ -1,12 +1,14 @@
 #pragma once
 // ebsnap's tags: what every volume and snapshot it creates carries (set at creation with
 // TagSpecifications, never by a later CreateTags while a filesystem is frozen), and how a
-// snapshot lineage is selected for a restore.
+// snapshot lineage is selected (agent/core/restore_points.h groups it into restore points).
 //
 // On volumes and snapshots: the filter tags with their userdata values, the group's extra tags,
 //   ebsnap:group, ebsnap:mount-point, ebsnap:device, ebsnap:instance-id.
 // On snapshots also: ebsnap:volume-id, ebsnap:consistency, ebsnap:run-id, Name, and
 //   ebsnap:expires when the group's retention has expire_after.
+// On the volumes of an inspection (mount --inspect, agent/core/inspect.h) also: ebsnap:purpose=inspect
+//   and ebsnap:run-id; their ebsnap:mount-point is the inspection's path, never a configured one.
 // Set by an operator: ebsnap:keep (any value) pins a snapshot and its whole run against prune.
 #include <chrono>
 #include <map>
@@ -83,20 +85,5 @@ struct LineageKey {
 // what EC2 returned, so that a filter EC2 (or a proxy) ignored cannot pick another lineage.
 [[nodiscard]] bool in_lineage(const std::vector<ec2::Tag>& tags, const FilterValues& filters,
                               std::string_view mount_point);
-
-// What a restore should do for one mount point.
-struct SnapshotChoice {
-  std::optional<ec2::Snapshot> snapshot;  // the newest usable one; nullopt: none (first boot)
-  bool newest_is_pending = false;          // snapshot is pending: wait for it, never restore older
-  std::vector<ec2::SnapshotId> skipped_errors;  // newer snapshots in state error, skipped
-};
-
-// Per mount point, the newest snapshot of its lineage (by StartTime, then id for a stable order)
-// among `snapshots` (one DescribeSnapshots answer for all of them). Snapshots in state error are
-// skipped (and listed); a newest one still pending is chosen and flagged, so that the restore
-// waits for it instead of silently restoring older data.
-[[nodiscard]] std::map<std::string, SnapshotChoice> choose_snapshots(
-    const std::vector<ec2::Snapshot>& snapshots, const FilterValues& filters,
-    const std::vector<std::string>& mount_points);
 
 }  // namespace agent

@@ -106,6 +106,11 @@ std::string render_groups(const RunReport& report) {
     if (g.freeze_window_ms) out += ", freeze window " + seconds_text(*g.freeze_window_ms);
     out += "\n";
     if (g.error) out += "  error: " + *g.error + "\n";
+    if (g.restore_point) {
+      out += "  restore point " + g.restore_point->run_id + " of " + g.restore_point->time + " (" +
+             dash(g.restore_point->consistency) + ")\n";
+    }
+    for (const auto& s : g.skipped_runs) out += "  skipped newer run " + s.run_id + " of " + s.time + ": " + s.reason + "\n";
     std::vector<std::vector<std::string>> rows;
     for (const auto& v : g.volumes) {
       rows.push_back({"  " + v.mount_point, v.devnode ? v.device + " (" + *v.devnode + ")" : v.device,
@@ -197,6 +202,63 @@ std::string render_reconciled(const RunReport& report) {
     out += "\n";
   }
   return out;
+}
+
+// Per group, newest first, one row per restore point and its members' states:
+// "20261203T140000-0a1b  2026-12-03T14:00:00.000Z  frozen  complete  40 GiB  /mnt/pg completed snap-…, …"
+std::string render_history(const RunReport& report) {
+  std::string out;
+  for (const auto& g : report.groups) {
+    if (g.error) out += "history " + g.name + ": error: " + *g.error + "\n";
+  }
+  for (const auto& h : report.history) {
+    out += "history " + h.group + ": " + std::to_string(h.points.size()) + " restore point(s)\n";
+    std::vector<std::vector<std::string>> rows{{"  RUN", "TIME", "CONSISTENCY", "STATE", "SIZE", "MEMBERS"}};
+    for (const auto& p : h.points) {
+      std::string members;
+      for (const auto& m : p.members) {
+        if (!members.empty()) members += ", ";
+        members += m.mount_point + " " + m.state;
+        if (m.snapshot_id) members += " " + *m.snapshot_id;
+        if (m.state == "pending" && m.progress) members += " " + std::to_string(*m.progress) + "%";
+      }
+      rows.push_back({"  " + p.run_id, p.time, dash(p.consistency), p.complete ? "complete" : "incomplete",
+                      std::to_string(p.size_gib) + " GiB", members});
+    }
+    out += table(rows);
+    for (const auto& f : h.foreign) {
+      out += fmt::format("  {}: {} snapshot(s) of group {} are not this group's: never restored here\n", f.mount_point,
+                         f.count, f.group);
+    }
+  }
+  return out;
+}
+
+Json history_json(const HistoryReport& h) {
+  Json points = Json::array();
+  for (const auto& p : h.points) {
+    Json members = Json::array();
+    for (const auto& m : p.members) {
+      members.push_back(Json{{"mount_point", m.mount_point},
+                             {"state", m.state},
+                             {"snapshot_id", or_null(m.snapshot_id)},
+                             {"size_gib", or_null(m.size_gib)},
+                             {"progress", or_null(m.progress)}});
+    }
+    points.push_back(Json{{"run_id", p.run_id},
+                          {"time", p.time},
+                          {"tagged", p.tagged},
+                          {"consistency", or_null(p.consistency)},
+                          {"complete", p.complete},
+                          {"problem", or_null(p.problem)},
+                          {"size_gib", p.size_gib},
+                          {"members", std::move(members)}});
+  }
+  Json foreign = Json::array();
+  for (const auto& f : h.foreign) {
+    foreign.push_back(Json{{"mount_point", f.mount_point}, {"group", f.group}, {"count", f.count}});
+  }
+  return Json{{"group", h.group}, {"points", std::move(points)}, {"foreign", std::move(foreign)}};
 }
 
 Json prune_json(const PruneReport& p) {
@@ -402,6 +464,14 @@ nlohmann::ordered_json to_json(const RunReport& report) {
   for (const auto& g : report.groups) {
     Json volumes = Json::array();
     for (const auto& v : g.volumes) volumes.push_back(volume_json(v));
+    Json point = nullptr;
+    if (g.restore_point) {
+      point = Json{{"run_id", g.restore_point->run_id},
+                   {"time", g.restore_point->time},
+                   {"consistency", or_null(g.restore_point->consistency)}};
+    }
+    Json skipped = Json::array();
+    for (const auto& s : g.skipped_runs) skipped.push_back(Json{{"run_id", s.run_id}, {"time", s.time}, {"reason", s.reason}});
     groups.push_back(Json{{"name", g.name},
                           {"ok", g.ok()},
                           {"error", or_null(g.error)},
@@ -409,7 +479,9 @@ nlohmann::ordered_json to_json(const RunReport& report) {
                           {"volumes", std::move(volumes)},
                           {"call_ms", or_null(g.call_ms)},
                           {"guardian_trigger", or_null(g.guardian_trigger)},
-                          {"ec2_calls", g.ec2_calls}});
+                          {"ec2_calls", g.ec2_calls},
+                          {"restore_point", std::move(point)},
+                          {"skipped_runs", std::move(skipped)}});
   }
   Json thaw = Json::array();
   for (const auto& t : report.thaw) {
@@ -449,6 +521,8 @@ nlohmann::ordered_json to_json(const RunReport& report) {
                       {"plan", g.plan},
                       {"steps", g.steps}});
   }
+  Json history = Json::array();
+  for (const auto& h : report.history) history.push_back(history_json(h));
   return Json{{"schema", k_report_schema_version},
               {"ebsnap_version", k_version},
               {"command", report.command},
@@ -463,7 +537,9 @@ nlohmann::ordered_json to_json(const RunReport& report) {
               {"missing_actions", report.missing_actions},
               {"reconciled", std::move(reconciled)},
               {"prune", std::move(prune)},
-              {"gc", std::move(gc)}};
+              {"gc", std::move(gc)},
+              {"refused", report.refused},
+              {"history", std::move(history)}};
 }
 
 std::string render_json(const RunReport& report) { return to_json(report).dump(2) + "\n"; }
@@ -485,6 +561,8 @@ std::string render_text(const RunReport& report) {
     }
   } else if (report.command == "gc") {
     out += render_gc(report);
+  } else if (report.command == "history") {
+    out += render_history(report);
   } else {
     out += render_groups(report);
   }

@@ -9,7 +9,8 @@
 // {
 //   "schema": 1,
 //   "ebsnap_version": "0.1.0",
-//   "command": "mount" | "snapshot" | "unmount" | "list" | "check" | "thaw" | "prune" | "check-backups" | "gc",
+//   "command": "mount" | "snapshot" | "unmount" | "list" | "check" | "thaw" | "prune" | "check-backups" | "gc" |
+//              "history",
 //   "dry_run": false,                 // true: nothing was changed; outcomes are "planned"
 //   "ok": true,                       // false ⇔ exit code 1
 //   "error": null | "...",            // a failure of the whole run (before or beyond volumes)
@@ -23,6 +24,12 @@
 //       "call_ms": 120 | null,        // snapshot: the call made while frozen, request → response
 //       "guardian_trigger": "done" | "timeout" | "agent-died" | "signal" | null,  // snapshot
 //       "ec2_calls": [ "CreateSnapshots" ],  // snapshot: the snapshot calls made
+//       "restore_point": null | {     // mount: the run the group's volumes are restored from
+//         "run_id": "20261203T140000-0a1b2c3d" | "untagged-20261203T140000Z",
+//         "time": "2026-12-03T14:00:00.000Z", "consistency": "frozen" | "unfrozen" |
+//         "watchdog-thawed" | null },
+//       "skipped_runs": [             // mount: newer restore points passed over, newest first
+//         { "run_id": "...", "time": "...", "reason": "/mnt/wal: snap-... in state error" } ],
 //       "volumes": [
 //         { "mount_point": "/mnt/solr",
 //           "device": "/dev/sdf",
@@ -101,6 +108,23 @@
 //       "skipped": 0,                 // snapshots of the answer in no run of this group
 //       "throttled": 0,               // DeleteSnapshot calls EC2 throttled (backed off, retried)
 //       "delete_rate_per_s": 2 } ],
+//   "refused": false,                 // true: the run refused before changing anything (exit 2),
+//                                     //   e.g. mount --as-of on a group that is mounted; error says why
+//   "history": [                      // history; [] otherwise
+//     { "group": "pg",
+//       "points": [                   // newest first
+//         { "run_id": "...", "time": "2026-12-03T14:00:00.000Z",
+//           "tagged": true,           // false: snapshots without run id, grouped by StartTime
+//           "consistency": "frozen" | "unfrozen" | "watchdog-thawed" | null,
+//           "complete": true,         // restorable: no member in error or missing
+//           "problem": null | "...",  // why not complete
+//           "size_gib": 40,
+//           "members": [ { "mount_point": "/mnt/pg",
+//                          "state": "completed" | "pending" | "error" | "missing" | "not-yet",
+//                          "snapshot_id": "snap-..." | null, "size_gib": 20 | null,
+//                          "progress": 100 | null } ] } ],
+//       "foreign": [ { "mount_point": "/mnt/pg", "group": "other", "count": 3 } ] } ],
+//                                     //   another group's snapshots of the mount point: never used
 //   "gc": [                           // gc: ebsnap's available volumes it found; [] otherwise
 //     { "volume_id": "vol-...", "group": "solr", "mount_point": "/mnt/solr",
 //       "created_at": "2026-11-23T10:00:00.000Z" | null,  // CreateTime
@@ -174,6 +198,19 @@ struct VolumeReport {
   std::vector<std::string> left_alone;
 };
 
+// The restore point a mount chose for a group, and the newer ones it passed over.
+struct RestorePointReport {
+  std::string run_id;
+  std::string time;
+  std::optional<std::string> consistency;
+};
+
+struct SkippedRunReport {
+  std::string run_id;
+  std::string time;
+  std::string reason;
+};
+
 struct GroupReport {
   std::string name;
   std::vector<VolumeReport> volumes;
@@ -182,6 +219,8 @@ struct GroupReport {
   std::optional<std::string> guardian_trigger;
   std::vector<std::string> ec2_calls;
   std::optional<std::string> error;
+  std::optional<RestorePointReport> restore_point;  // mount
+  std::vector<SkippedRunReport> skipped_runs;       // mount
 
   // No group error and no failed volume (check-backups: stale, missing and not-frozen count as failed).
   [[nodiscard]] bool ok() const;
@@ -255,6 +294,38 @@ struct PruneReport {
   std::int64_t delete_rate_per_s = 0;
 };
 
+// history: one group's restore points (agent/core/restore_points.h).
+struct HistoryMemberReport {
+  std::string mount_point;
+  std::string state;
+  std::optional<std::string> snapshot_id;
+  std::optional<std::int64_t> size_gib;
+  std::optional<std::int64_t> progress;
+};
+
+struct HistoryPointReport {
+  std::string run_id;
+  std::string time;
+  bool tagged = true;
+  std::optional<std::string> consistency;
+  bool complete = false;
+  std::optional<std::string> problem;
+  std::int64_t size_gib = 0;
+  std::vector<HistoryMemberReport> members;
+};
+
+struct ForeignReport {
+  std::string mount_point;
+  std::string group;
+  std::int64_t count = 0;
+};
+
+struct HistoryReport {
+  std::string group;
+  std::vector<HistoryPointReport> points;
+  std::vector<ForeignReport> foreign;
+};
+
 enum class GcOutcome { Deleted, Planned, Left, Failed };
 [[nodiscard]] std::string_view to_string(GcOutcome outcome);
 
@@ -284,6 +355,8 @@ struct RunReport {
   std::vector<ReconcileReport> reconciled;
   std::vector<PruneReport> prune;
   std::vector<GcReport> gc;
+  bool refused = false;  // refused before changing anything: exit 2 (error says why)
+  std::vector<HistoryReport> history;
 
   // No run error, every group ok, no failed thaw or gc volume, every check ok, no missing action. The one
   // definition of success: the exit code is 0 exactly when this holds.

@@ -57,6 +57,18 @@ Result<MountInfo> FakeMounter::mount(const MountRequest& request) {
   return info;
 }
 
+Result<void> FakeMounter::remove_empty_directories(const std::string& path, const std::string& stop_at) {
+  std::lock_guard lock(mutex_);
+  if (!path.starts_with(stop_at + "/")) return fail(ErrorKind::Refused, path + " is not under " + stop_at);
+  removed_directories_.push_back(path);
+  return {};
+}
+
+std::vector<std::string> FakeMounter::removed_directories() const {
+  std::lock_guard lock(mutex_);
+  return removed_directories_;
+}
+
 Result<void> FakeMounter::unmount(const std::string& target) {
   std::lock_guard lock(mutex_);
   if (busy_.contains(target)) {

@@ -13,6 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fmt/chrono.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -82,10 +84,12 @@ class MountE2e : public ::testing::Test {
 
   void TearDown() override {
     // Whatever happened: nothing of ours stays mounted, then the sandbox detaches its loops.
-    for (const auto& mp : mount_points_) {
-      while (::umount2(mp.c_str(), 0) == 0) {
+    for (const auto* list : {&inspections_, &mount_points_}) {
+      for (const auto& mp : *list) {
+        while (::umount2(mp.c_str(), 0) == 0) {
+        }
+        ::umount2(mp.c_str(), MNT_DETACH);
       }
-      ::umount2(mp.c_str(), MNT_DETACH);
     }
     while (::waitpid(-1, nullptr, WNOHANG) > 0) {
     }
@@ -251,6 +255,7 @@ class MountE2e : public ::testing::Test {
   std::filesystem::path config_path_;
   std::vector<std::string> groups_;
   std::vector<std::string> mount_points_;
+  std::vector<std::string> inspections_;  // mount --inspect targets, unmounted by TearDown too
   std::map<std::string, std::pair<std::string, std::string>> placement_;  // mount point → group, device
 };
 
@@ -324,6 +329,137 @@ TEST_F(MountE2e, FirstBootSnapshotDeleteRestoreByteForByteThenNoOp) {
   }
   expect_one_volume_per_mount_point();
   ASSERT_EQ(unmount_delete().exit_code, 0);
+}
+
+// Issue 13, restore points on real volumes (ext4 and xfs): three runs, the newest in error on one
+// volume. While mounted, --as-of is refused and changes nothing; --inspect mounts the first run
+// read-only beside the live volumes, and unmount --inspect leaves nothing behind; a plain mount
+// restores the second run on both volumes, --as-of between runs 1 and 2 the first: byte for byte.
+TEST_F(MountE2e, RestorePointsAsOfAndInspectSideBySide) {
+  write_config(1, 2);
+  ASSERT_EQ(mount().exit_code, 0);
+  auto& ec2 = runtime().services().ec2;
+  const auto all_snapshots = [&] {
+    auto snaps = ec2.describe_snapshots(
+        ec2::DescribeSnapshotsOptions{.owner_ids = {"self"}, .filters = {{"tag:role", {"e2e-mount"}}}});
+    if (!snaps) throw std::runtime_error(snaps.error().describe());
+    return *snaps;
+  };
+  std::vector<std::string> runs;
+  std::map<std::string, std::map<std::string, std::string>> data;  // run → mount point → bytes
+  const auto take_run = [&](unsigned seed) {
+    for (const auto& mp : mount_points_) {
+      data[std::to_string(seed)][mp] = random_bytes(1024 * 1024 + seed, seed * 7 + static_cast<unsigned>(mp.size()));
+      std::ofstream(std::filesystem::path(mp) / "data.bin", std::ios::binary) << data[std::to_string(seed)][mp];
+    }
+    ::sync();
+    const auto r = ebsnap({"snapshot", "g1"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    // Settled: completed, or error where the sandbox was told so.
+    ec2::Waiter waiter(ec2::WaiterOptions{.initial_delay = 200ms, .max_delay = 2s, .timeout = 120s});
+    std::vector<ec2::SnapshotId> ids;
+    std::string run;
+    for (const auto& snap : all_snapshots()) {
+      const auto id = ec2::find_tag(snap.tags, k_tag_run_id).value_or("");
+      if (std::ranges::find(runs, id) == runs.end()) {
+        run = id;
+        ids.push_back(snap.id);
+      }
+    }
+    ASSERT_EQ(ids.size(), 2U);
+    auto settled = waiter.snapshots_until(ec2, ids, [](const ec2::SnapshotId&, const std::optional<ec2::Snapshot>& s) {
+      const bool done = s && (s->state == ec2::SnapshotState::Completed || s->state == ec2::SnapshotState::Error);
+      return ec2::WaitCheck{done ? ec2::WaitVerdict::Done : ec2::WaitVerdict::Pending, "settling"};
+    });
+    ASSERT_TRUE(settled) << settled.error().describe();
+    data[run] = data[std::to_string(seed)];
+    runs.push_back(run);
+  };
+  take_run(1);
+  take_run(2);
+  sandbox_->configure({{"snapshot_error_next", 1}});  // run 3: one of its two snapshots fails
+  take_run(3);
+  ASSERT_EQ(runs.size(), 3U);
+  // Run k started (4 - k) hours ago.
+  const auto now = std::chrono::system_clock::now();
+  nlohmann::json times = nlohmann::json::object();
+  std::size_t errors = 0;
+  for (const auto& snap : all_snapshots()) {
+    const auto k = std::ranges::find(runs, ec2::find_tag(snap.tags, k_tag_run_id).value_or("")) - runs.begin();
+    times[snap.id.value] = fmt::format("{:%FT%TZ}", std::chrono::floor<std::chrono::seconds>(now - std::chrono::hours(3 - k)));
+    if (snap.state == ec2::SnapshotState::Error) ++errors;
+  }
+  ASSERT_EQ(errors, 1U);
+  sandbox_->control("/snapshots/start-time", {{"start_times", times}});
+
+  // Mounted: --as-of refuses, one line, exit 2, nothing called that changes anything.
+  const auto before_refusal = sandbox_->calls().size();
+  auto refused = ebsnap({"mount", "g1", "--as-of", "-150m"});
+  EXPECT_EQ(refused.exit_code, 2) << refused.out << refused.err;
+  EXPECT_TRUE(refused.out.empty()) << refused.out;
+  EXPECT_TRUE(refused.err.contains("is mounted")) << refused.err;
+  for (const auto* action : {"CreateVolume", "AttachVolume", "DetachVolume", "DescribeSnapshots"}) {
+    EXPECT_EQ(calls_of(sandbox_->calls(), action, before_refusal), 0) << action;
+  }
+
+  auto history = ebsnap({"--json", "history", "g1"});
+  ASSERT_EQ(history.exit_code, 0) << history.out << history.err;
+  const auto points = Json::parse(history.out)["history"][0]["points"];
+  ASSERT_EQ(points.size(), 3U) << history.out;
+  EXPECT_EQ(points[0]["run_id"], runs[2]);
+  EXPECT_EQ(points[0]["complete"], false);
+  EXPECT_EQ(points[1]["run_id"], runs[1]);
+  EXPECT_EQ(points[1]["complete"], true);
+  EXPECT_EQ(points[1]["consistency"], "frozen");
+
+  // Inspect run 1 beside the live volumes (which hold run 3's data).
+  auto inspect = ebsnap({"--json", "mount", "g1", "--inspect", "--as-of", "-150m"});
+  const auto prefix = dir_->path() / "run" / "inspect";
+  for (const auto& mp : mount_points_) {
+    inspections_.push_back((prefix / "g1" / runs[0] / std::filesystem::path(mp).relative_path()).string());
+  }
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.out << inspect.err;
+  EXPECT_EQ(Json::parse(inspect.out)["groups"][0]["restore_point"]["run_id"], runs[0]);
+  platform::LibmountMounter m;
+  for (std::size_t i = 0; i < mount_points_.size(); ++i) {
+    const auto& live = mount_points_[i];
+    const auto& look = inspections_[i];
+    EXPECT_EQ(slurp(std::filesystem::path(look) / "data.bin"), data[runs[0]][live]) << look;
+    EXPECT_EQ(slurp(std::filesystem::path(live) / "data.bin"), data[runs[2]][live]) << live;
+    const auto info = m.find_by_target(look).value();
+    ASSERT_TRUE(info) << look;
+    EXPECT_TRUE(("," + info->options + ",").contains(",ro,")) << info->options;
+    if (live.ends_with("xfs")) {
+      EXPECT_TRUE(info->options.contains("nouuid")) << info->options;
+    }
+    EXPECT_FALSE(std::ofstream(std::filesystem::path(look) / "new.txt").good()) << "read-only";
+  }
+  auto removed = ebsnap({"unmount", "g1", "--inspect"});
+  ASSERT_EQ(removed.exit_code, 0) << removed.out << removed.err;
+  for (const auto& look : inspections_) {
+    EXPECT_FALSE(m.find_by_target(look).value_or(std::nullopt)) << look;
+    EXPECT_FALSE(std::filesystem::exists(look)) << look;
+  }
+  EXPECT_FALSE(std::filesystem::exists(prefix / "g1"));
+  expect_one_volume_per_mount_point();  // the inspections' volumes are gone, the live ones stay
+  expect_all_mounted();
+
+  // A plain mount: the newest complete run, run 2, on both volumes.
+  ASSERT_EQ(unmount_delete().exit_code, 0);
+  auto restored = ebsnap({"--json", "mount", "g1"});
+  ASSERT_EQ(restored.exit_code, 0) << restored.out << restored.err;
+  const auto doc = Json::parse(restored.out);
+  EXPECT_EQ(doc["groups"][0]["restore_point"]["run_id"], runs[1]);
+  EXPECT_EQ(doc["groups"][0]["skipped_runs"][0]["run_id"], runs[2]);
+  for (const auto& mp : mount_points_) EXPECT_EQ(slurp(std::filesystem::path(mp) / "data.bin"), data[runs[1]][mp]) << mp;
+
+  // --as-of between runs 1 and 2: run 1.
+  ASSERT_EQ(unmount_delete().exit_code, 0);
+  auto as_of = ebsnap({"mount", "g1", "--as-of", "-150m"});
+  ASSERT_EQ(as_of.exit_code, 0) << as_of.out << as_of.err;
+  for (const auto& mp : mount_points_) EXPECT_EQ(slurp(std::filesystem::path(mp) / "data.bin"), data[runs[0]][mp]) << mp;
+  ASSERT_EQ(unmount_delete().exit_code, 0);
+  EXPECT_TRUE(live_volumes().empty());
 }
 
 // Issue 12: the shipped timer's snapshot keeps the group within its policy (prune_after_snapshot),

@@ -116,8 +116,11 @@ void Sandbox::export_environment() const {
   for (const auto& [k, v] : env_) setenv(k.c_str(), v.c_str(), 1);
 }
 
-void Sandbox::configure(const nlohmann::json& patch) const {
-  (void)http("POST", env("EBSNAP_SANDBOX_CONTROL") + "/config", patch.dump());
+void Sandbox::configure(const nlohmann::json& patch) const { (void)control("/config", patch); }
+
+nlohmann::json Sandbox::control(const std::string& resource, const nlohmann::json& body) const {
+  const auto answer = http("POST", env("EBSNAP_SANDBOX_CONTROL") + resource, body.dump());
+  return answer.empty() ? nlohmann::json::object() : nlohmann::json::parse(answer);
 }
 
 nlohmann::json Sandbox::calls() const {

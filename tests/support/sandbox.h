@@ -39,6 +39,9 @@ class Sandbox {
   // POST the JSON to the control endpoint: merged into the running configuration
   // (latency, faults, timing, permissions, imds, ...). Throws on a non-2xx answer.
   void configure(const nlohmann::json& patch) const;
+  // POST the JSON to another control resource ("/snapshots/start-time", ...); its JSON answer.
+  // Throws on a non-2xx answer.
+  nlohmann::json control(const std::string& resource, const nlohmann::json& body) const;
   // Every call the gateway served so far, one JSON object each (the JSON-lines call log).
   [[nodiscard]] nlohmann::json calls() const;
 

@@ -20,7 +20,11 @@ class FakeCommands final : public Commands {
     ++userdata_calls;
     return instance_userdata_result;
   }
-  RunReport mount(const CommandContext& c, const GroupRefs& g) override { return record("mount", c, g); }
+  RunReport mount(const CommandContext& c, const GroupRefs& g, const MountOptions& o) override {
+    mount_options = o;
+    return record("mount", c, g);
+  }
+  RunReport history(const CommandContext& c, const GroupRefs& g) override { return record("history", c, g); }
   RunReport snapshot(const CommandContext& c, const GroupRefs& g) override { return record("snapshot", c, g); }
   RunReport unmount(const CommandContext& c, const GroupRefs& g, const UnmountOptions& o) override {
     unmount_options = o;
@@ -51,6 +55,7 @@ class FakeCommands final : public Commands {
   std::optional<std::string> region;
   bool dry_run = false;
   UnmountOptions unmount_options;
+  MountOptions mount_options;
   std::optional<CheckBackupsOptions> check_backups_options;
   GcOptions gc_options;
   ThawRequest thaw_request;
@@ -250,6 +255,62 @@ TEST_F(Cli, FailedVolumeMeansExitOneAndTheReportSaysWhich) {
   EXPECT_EQ(doc["ok"], false);
   EXPECT_EQ(doc["groups"][0]["volumes"][0]["outcome"], "failed");
   EXPECT_EQ(doc["groups"][0]["volumes"][0]["reason"], "device did not appear within 120 s");
+}
+
+TEST_F(Cli, MountAsOfAndRun) {
+  ASSERT_EQ(run(with_config({"mount", "pg", "--as-of", "2026-12-03T15:30:00+01:00"})), 0) << err_.str();
+  ASSERT_TRUE(fake_.mount_options.point.as_of);
+  EXPECT_EQ(format_utc(*fake_.mount_options.point.as_of), "2026-12-03T14:30:00.000Z");
+  EXPECT_FALSE(fake_.mount_options.point.run_id);
+  const auto before = std::chrono::system_clock::now();
+  ASSERT_EQ(run(with_config({"mount", "pg", "--as-of", "-6h"})), 0) << err_.str();
+  const auto six_hours_ago = *fake_.mount_options.point.as_of;
+  EXPECT_LE(six_hours_ago, std::chrono::system_clock::now() - std::chrono::hours(6));
+  EXPECT_GE(six_hours_ago, before - std::chrono::hours(6));
+  ASSERT_EQ(run(with_config({"mount-snapshots", "pg", "--run", "20261203T140000-0a1b2c3d"})), 0) << err_.str();
+  EXPECT_EQ(fake_.mount_options.point.run_id, "20261203T140000-0a1b2c3d");
+  EXPECT_FALSE(fake_.mount_options.point.as_of);
+  ASSERT_EQ(run(with_config({"mount", "pg"})), 0) << err_.str();
+  EXPECT_FALSE(fake_.mount_options.point.explicit_choice());
+}
+
+TEST_F(Cli, MountAsOfWithoutAZoneOrWithRunIsOneUsageLine) {
+  for (const auto& words : {std::vector<std::string>{"mount", "pg", "--as-of", "2026-12-03T14:00:00"},
+                            std::vector<std::string>{"mount", "pg", "--as-of", "yesterday"},
+                            std::vector<std::string>{"mount", "pg", "--as-of", "-1d", "--run", "r1"}}) {
+    fake_.called.clear();
+    EXPECT_EQ(run(with_config(words)), 2) << words[3];
+    EXPECT_EQ(fake_.called, "");
+    EXPECT_TRUE(out_.str().empty());
+    const auto err = err_.str();
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  }
+}
+
+TEST_F(Cli, ARefusalIsExitTwoAndOneLine) {
+  fake_.next_report.refused = true;
+  fake_.next_report.error = "/mnt/pg of group pg is mounted";
+  EXPECT_EQ(run(with_config({"mount", "pg", "--as-of", "-1d"})), 2);
+  EXPECT_TRUE(out_.str().empty()) << out_.str();
+  EXPECT_EQ(err_.str(), "ebsnap: mount: /mnt/pg of group pg is mounted\n");
+  EXPECT_EQ(run(with_config({"--json", "mount", "pg", "--as-of", "-1d"})), 2);
+  EXPECT_EQ(Json::parse(out_.str())["refused"], true);
+}
+
+TEST_F(Cli, HistoryAndItsAlias) {
+  ASSERT_EQ(run(with_config({"history", "pg", "solr"})), 0) << err_.str();
+  EXPECT_EQ(fake_.called, "history");
+  EXPECT_EQ(fake_.groups, (std::vector<std::string>{"pg", "solr"}));
+  ASSERT_EQ(run(with_config({"list-snapshots", "solr"})), 0) << err_.str();
+  EXPECT_EQ(fake_.called, "history");
+  fake_.called.clear();
+  EXPECT_EQ(run(with_config({"history"})), 2);
+  EXPECT_EQ(fake_.called, "");
+  EXPECT_EQ(run({"--help"}), 0);
+  EXPECT_TRUE(out_.str().contains("history")) << out_.str();
+  EXPECT_EQ(run({"mount", "--help"}), 0);
+  EXPECT_TRUE(out_.str().contains("--as-of")) << out_.str();
+  EXPECT_TRUE(out_.str().contains("--run")) << out_.str();
 }
 
 TEST_F(Cli, UnmountAndCheckDoNotNeedFilterValues) {

@@ -546,6 +546,18 @@ TEST_F(ConfigLoad, DeleteRateIsOneToFivePerSecond) {
   EXPECT_TRUE(load_config_file(write(doc)).has_value());
 }
 
+// Issue 13: snapshots without a run id within this many seconds are one restore point.
+TEST_F(ConfigLoad, UntaggedRunWindowIsOneSecondToAnHour) {
+  auto doc = valid_config();
+  EXPECT_EQ(load_config_file(write(doc))->untagged_run_window, std::chrono::seconds(10));
+  for (const Json& bad : {Json(0), Json(3601), Json(2.5), Json("10")}) {
+    doc["untagged_run_window_s"] = bad;
+    expect_error(doc, "$.untagged_run_window_s", {"expected an integer 1..3600 (seconds)"});
+  }
+  doc["untagged_run_window_s"] = 30;
+  EXPECT_EQ(load_config_file(write(doc))->untagged_run_window, std::chrono::seconds(30));
+}
+
 TEST_F(ConfigLoad, RetentionRefusesBadTypesRangesAndKeys) {
   const auto with = [&](Json retention) {
     auto doc = valid_config();

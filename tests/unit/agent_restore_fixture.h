@@ -4,6 +4,7 @@
 // (serial = volume id, content = what the snapshot held), a FakeMounter, a ManualClock, and
 // hooks that are recorded (RecordingHookRunner), not spawned.
 #include <algorithm>
+#include <iterator>
 #include <atomic>
 #include <map>
 #include <string>
@@ -109,7 +110,8 @@ class FakeInstance {
   // A completed (or other state) snapshot in the lineage of `mount_point`.
   ec2::SnapshotId add_snapshot(const std::string& mount_point, int age_hours,
                                ec2::SnapshotState state = ec2::SnapshotState::Completed,
-                               platform::ProbeResult content = {.fs_type = "ext4", .uuid = "snap-uuid"}) {
+                               platform::ProbeResult content = {.fs_type = "ext4", .uuid = "snap-uuid"},
+                               std::vector<ec2::Tag> extra_tags = {}) {
     ec2::Snapshot s;
     s.state = state;
     s.volume_size_gib = 10;
@@ -117,9 +119,19 @@ class FakeInstance {
     s.volume_id = ec2::VolumeId{"vol-0000000000000000f"};
     for (const auto& f : filters) s.tags.push_back({f.key, f.value});
     s.tags.push_back({std::string(k_tag_mount_point), mount_point});
+    std::ranges::move(extra_tags, std::back_inserter(s.tags));
     auto id = ec2.add_snapshot(s);
     snapshot_content[id.value] = std::move(content);
     return id;
+  }
+
+  // A snapshot of `group`'s run `run` (ebsnap:group and ebsnap:run-id, as snapshot tags it).
+  ec2::SnapshotId add_run_snapshot(const std::string& group, const std::string& run, const std::string& mount_point,
+                                   int age_hours, ec2::SnapshotState state = ec2::SnapshotState::Completed) {
+    return add_snapshot(mount_point, age_hours, state, {.fs_type = "ext4", .uuid = run + mount_point},
+                        {{std::string(k_tag_group), group},
+                         {std::string(k_tag_run_id), run},
+                         {std::string(k_tag_consistency), "frozen"}});
   }
 
   // A volume of ours for (group, mount point) as an earlier run left it.

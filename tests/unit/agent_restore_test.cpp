@@ -9,6 +9,8 @@
 
 #include "agent/core/client_tokens.h"
 #include "agent/commands/mount.h"
+#include "agent/commands/unmount.h"
+#include "agent/core/inspect.h"
 #include "tests/unit/agent_restore_fixture.h"
 
 namespace agent {
@@ -172,7 +174,7 @@ TEST_F(RestoreTest, PendingSnapshotThatNeverCompletesFailsInsteadOfRestoringOlde
   EXPECT_EQ(manual.ec2.call_count("CreateVolume"), 0);
 }
 
-TEST_F(RestoreTest, ErrorSnapshotIsSkippedWithAWarning) {
+TEST_F(RestoreTest, ErrorSnapshotIsSkippedAndNamed) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
   const auto older = f.add_snapshot("/data/a", 24);
   const auto broken = f.add_snapshot("/data/a", 1, ec2::SnapshotState::Error);
@@ -180,8 +182,207 @@ TEST_F(RestoreTest, ErrorSnapshotIsSkippedWithAWarning) {
   ASSERT_TRUE(r.ok()) << render_text(r);
   const auto& o = outcome(r, "/data/a");
   EXPECT_EQ(o.snapshot_id, older.value);
-  ASSERT_EQ(o.warnings.size(), 1U);
-  EXPECT_NE(o.warnings[0].find(broken.value), std::string::npos);
+  ASSERT_EQ(r.groups[0].skipped_runs.size(), 1U);
+  EXPECT_NE(r.groups[0].skipped_runs[0].reason.find(broken.value), std::string::npos);
+}
+
+// Issue 13: a group restores from one run. Three runs of /data/a and /data/b; the newest is in
+// error on /data/b: both volumes come from the run before, and the report names the one skipped.
+TEST_F(RestoreTest, ANewestRunBrokenOnOneVolumeRestoresThePreviousRunOnBoth) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a"), f.volume("/dev/sdg", "/data/b")});
+  for (int r = 1; r <= 3; ++r) {
+    (void)f.add_run_snapshot("db", "r" + std::to_string(r), "/data/a", 10 - r);
+    (void)f.add_run_snapshot("db", "r" + std::to_string(r), "/data/b", 10 - r,
+                             r == 3 ? ec2::SnapshotState::Error : ec2::SnapshotState::Completed);
+  }
+  auto r = run();
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  for (const auto* mp : {"/data/a", "/data/b"}) {
+    const auto& o = outcome(r, mp);
+    EXPECT_EQ(o.outcome, Outcome::Restored);
+    const auto snap = f.ec2.snapshot(ec2::SnapshotId{o.snapshot_id.value_or("")});
+    ASSERT_TRUE(snap) << mp;
+    EXPECT_EQ(ec2::find_tag(snap->tags, k_tag_run_id), "r2") << mp;
+  }
+  ASSERT_TRUE(r.groups[0].restore_point);
+  EXPECT_EQ(r.groups[0].restore_point->run_id, "r2");
+  EXPECT_EQ(r.groups[0].restore_point->consistency, "frozen");
+  ASSERT_EQ(r.groups[0].skipped_runs.size(), 1U);
+  EXPECT_EQ(r.groups[0].skipped_runs[0].run_id, "r3");
+  EXPECT_TRUE(r.groups[0].skipped_runs[0].reason.starts_with("/data/b: snap-")) << r.groups[0].skipped_runs[0].reason;
+  EXPECT_TRUE(render_text(r).contains("skipped newer run r3")) << render_text(r);
+  const auto doc = to_json(r);
+  EXPECT_EQ(doc["groups"][0]["restore_point"]["run_id"], "r2");
+  EXPECT_EQ(doc["groups"][0]["skipped_runs"][0]["run_id"], "r3");
+}
+
+TEST_F(RestoreTest, AsOfBetweenTwoRunsRestoresTheEarlierAndRunRestoresThatRun) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a"), f.volume("/dev/sdg", "/data/b")});
+  for (int r = 1; r <= 3; ++r) {
+    (void)f.add_run_snapshot("db", "r" + std::to_string(r), "/data/a", 30 - 10 * r);
+    (void)f.add_run_snapshot("db", "r" + std::to_string(r), "/data/b", 30 - 10 * r);
+  }
+  f.services.options.dry_run = true;
+  auto r = mount(f.context(), {.point = {.as_of = f.clock.now() - std::chrono::hours(15)}});
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_EQ(r.groups[0].restore_point->run_id, "r1");
+  EXPECT_TRUE(r.groups[0].skipped_runs.empty()) << "newer runs beyond as_of are not skipped, just later";
+  f.services.options.dry_run = false;
+  r = mount(f.context(), {.point = {.run_id = "r2"}});
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  for (const auto* mp : {"/data/a", "/data/b"}) {
+    const auto snap = f.ec2.snapshot(ec2::SnapshotId{outcome(r, mp).snapshot_id.value_or("")});
+    ASSERT_TRUE(snap);
+    EXPECT_EQ(ec2::find_tag(snap->tags, k_tag_run_id), "r2");
+  }
+}
+
+TEST_F(RestoreTest, AnUnknownOrIncompleteRunFailsTheGroupAndCreatesNothing) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a"), f.volume("/dev/sdg", "/data/b")});
+  (void)f.add_run_snapshot("db", "r1", "/data/a", 2);
+  (void)f.add_run_snapshot("db", "r1", "/data/b", 2, ec2::SnapshotState::Error);
+  for (const auto* run_id : {"r1", "r9"}) {
+    auto r = mount(f.context(), {.point = {.run_id = run_id}});
+    EXPECT_FALSE(r.ok());
+    EXPECT_FALSE(r.refused);
+    EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::Failed);
+    EXPECT_TRUE(outcome(r, "/data/a").reason.value_or("").contains(run_id)) << outcome(r, "/data/a").reason.value_or("");
+  }
+  EXPECT_EQ(f.ec2.call_count("CreateVolume"), 0);
+}
+
+TEST_F(RestoreTest, AsOfOnAMountedGroupIsRefusedAndChangesNothing) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a"), f.volume("/dev/sdg", "/data/b")});
+  (void)f.add_run_snapshot("db", "r1", "/data/a", 20);
+  (void)f.add_run_snapshot("db", "r1", "/data/b", 20);
+  (void)f.add_run_snapshot("db", "r2", "/data/a", 2);
+  (void)f.add_run_snapshot("db", "r2", "/data/b", 2);
+  ASSERT_TRUE(run().ok());
+  const auto creates = f.ec2.call_count("CreateVolume");
+  const auto mounts = f.mounter.mounts().value().size();
+  const auto hooks = f.hooks.calls().size();
+  for (const bool dry_run : {true, false}) {
+    f.services.options.dry_run = dry_run;
+    auto r = mount(f.context(), {.point = {.as_of = f.clock.now() - std::chrono::hours(10)}});
+    EXPECT_TRUE(r.refused);
+    EXPECT_FALSE(r.ok());
+    EXPECT_TRUE(r.error.value_or("").contains("/data/a of group db is mounted")) << r.error.value_or("");
+    EXPECT_EQ(f.ec2.call_count("CreateVolume"), creates);
+    EXPECT_EQ(f.mounter.mounts().value().size(), mounts);
+    EXPECT_EQ(f.hooks.calls().size(), hooks);
+  }
+}
+
+TEST_F(RestoreTest, AMountPointAddedAfterTheRunStartsEmptyAndTheReportSaysSo) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a"), f.volume("/dev/sdg", "/data/b")});
+  (void)f.add_run_snapshot("db", "r1", "/data/a", 5);
+  (void)f.add_run_snapshot("db", "r2", "/data/a", 1, ec2::SnapshotState::Error);
+  (void)f.add_run_snapshot("db", "r2", "/data/b", 1);  // /data/b joined with r2
+  auto r = run();
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_EQ(r.groups[0].restore_point->run_id, "r1");
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::Restored);
+  const auto& b = outcome(r, "/data/b");
+  EXPECT_EQ(b.outcome, Outcome::Created);
+  ASSERT_EQ(b.warnings.size(), 1U);
+  EXPECT_TRUE(b.warnings[0].contains("added to the group after restore point r1")) << b.warnings[0];
+}
+
+// Issue 13: yesterday's set read-only beside the live one; the live volumes are not touched, and
+// unmount --inspect leaves nothing behind.
+TEST_F(RestoreTest, InspectMountsAPointReadOnlyBesideTheLiveVolumesAndUnmountInspectRemovesIt) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a"), f.volume("/dev/sdg", "/data/b", FsType::Xfs)});
+  f.config.groups[0].hooks.by_phase[HookPhase::PreMounts] = {{"/usr/local/bin/stop-db"}};
+  std::map<std::string, ec2::SnapshotId> r1;
+  for (const auto* mp : {"/data/a", "/data/b"}) {
+    r1[mp] = f.add_run_snapshot("db", "r1", mp, 20);
+    (void)f.add_run_snapshot("db", "r2", mp, 2);
+  }
+  ASSERT_TRUE(run().ok());
+  const auto live_mounts = f.mounter.mounts().value();
+  const auto live_volumes = f.ec2.volumes().size();
+  const auto hooks_run = [&] {
+    return std::ranges::count_if(f.hooks.calls(), [](const auto& c) { return !c.commands.empty(); });
+  };
+  const auto hooks = hooks_run();
+  ASSERT_EQ(hooks, 1) << "the live mount ran pre_mounts";
+  // The kernel drops a device once EC2 detaches it and nothing holds it.
+  f.ec2.on_call([&](std::string_view action) {
+    if (action != "DetachVolume") return;
+    for (const auto& v : f.ec2.volumes()) {
+      const auto found = f.devices.find_by_serial(v.id.value);
+      if (!found || !*found) continue;
+      const auto m = f.mounter.find_by_source((*found)->devnode);
+      if (m && m->empty()) f.devices.remove_device((*found)->devnode);
+    }
+  });
+
+  const MountOptions inspect{.point = {.run_id = "r1"}, .inspect = true};
+  auto r = mount(f.context(), inspect);
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_EQ(hooks_run(), hooks) << "no hook runs for a look";
+  ASSERT_EQ(r.groups.size(), 1U);
+  EXPECT_EQ(r.groups[0].restore_point->run_id, "r1");
+  const auto prefix = (f.services.options.run_dir / "inspect").string();
+  ASSERT_EQ(r.groups[0].volumes.size(), 2U);
+  for (const auto* mp : {"/data/a", "/data/b"}) {
+    const auto target = prefix + "/db/r1" + mp;
+    const auto& o = outcome(r, target);
+    EXPECT_EQ(o.outcome, Outcome::Restored);
+    EXPECT_EQ(o.snapshot_id, r1[mp].value);
+    const auto v = f.ec2.volume(volume_id(o));
+    ASSERT_TRUE(v);
+    EXPECT_EQ(ec2::find_tag(v->tags, k_tag_purpose), "inspect");
+    EXPECT_EQ(ec2::find_tag(v->tags, k_tag_run_id), "r1");
+    EXPECT_EQ(ec2::find_tag(v->tags, k_tag_mount_point), target);
+    const auto m = f.mounter.find_by_target(target).value();
+    ASSERT_TRUE(m);
+    for (const auto* option : {"ro", "noexec", "nosuid", "nodev"}) {
+      EXPECT_TRUE(("," + m->options + ",").contains(std::string(",") + option + ",")) << m->options;
+    }
+  }
+  EXPECT_EQ(f.devices.mkfs_calls().size(), 0U);
+  for (const auto& live : live_mounts) {
+    EXPECT_EQ(f.mounter.find_by_target(live.target).value(), live) << "the live mounts are untouched";
+  }
+  // The live group does not see the inspection: mount is still a no-op, and an inspection again too.
+  auto again = run();
+  ASSERT_TRUE(again.ok()) << render_text(again);
+  for (const auto& o : again.groups[0].volumes) EXPECT_EQ(o.outcome, Outcome::AlreadyMounted);
+  auto inspect_again = mount(f.context(), inspect);
+  ASSERT_TRUE(inspect_again.ok()) << render_text(inspect_again);
+  for (const auto& o : inspect_again.groups[0].volumes) EXPECT_EQ(o.outcome, Outcome::AlreadyMounted);
+  EXPECT_EQ(f.ec2.volumes().size(), live_volumes + 2);
+
+  auto removed = unmount(f.context(), {.inspect = true});
+  ASSERT_TRUE(removed.ok()) << render_text(removed);
+  ASSERT_EQ(removed.groups[0].volumes.size(), 2U);
+  for (const auto& o : removed.groups[0].volumes) EXPECT_EQ(o.outcome, Outcome::Deleted) << o.mount_point;
+  EXPECT_EQ(f.mounter.mounts().value(), live_mounts);
+  EXPECT_EQ(f.live_volumes_of(prefix + "/db/r1/data/a").size(), 0U);
+  EXPECT_EQ(f.live_volumes_of("/data/a").size(), 1U);
+  EXPECT_EQ(f.mounter.removed_directories(),
+            (std::vector<std::string>{prefix + "/db/r1/data/a", prefix + "/db/r1/data/b"}));
+  EXPECT_EQ(hooks_run(), hooks);
+}
+
+TEST_F(RestoreTest, InspectOfAnIncompleteRunCreatesNothing) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a"), f.volume("/dev/sdg", "/data/b")});
+  (void)f.add_run_snapshot("db", "r1", "/data/a", 2);
+  (void)f.add_run_snapshot("db", "r1", "/data/b", 2, ec2::SnapshotState::Error);
+  auto r = mount(f.context(), {.point = {.run_id = "r1"}, .inspect = true});
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(r.groups[0].error.value_or("").contains("incomplete")) << render_text(r);
+  EXPECT_EQ(f.ec2.call_count("CreateVolume"), 0);
+}
+
+TEST_F(RestoreTest, AMountPointWithOnlyAnotherGroupsSnapshotsIsNotCreatedEmpty) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  (void)f.add_run_snapshot("old-name", "r1", "/data/a", 5);
+  auto r = run();
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(outcome(r, "/data/a").reason.value_or("").contains("of group old-name")) << outcome(r, "/data/a").reason.value_or("");
+  EXPECT_EQ(f.ec2.call_count("CreateVolume"), 0);
 }
 
 TEST_F(RestoreTest, SecondRunIsANoOp) {

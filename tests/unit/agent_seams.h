@@ -20,13 +20,14 @@ class RecordingHookRunner final : public HookRunner {
   struct Call {
     HookPhase phase;
     HookContext context;
+    std::vector<HookCommand> commands;  // the configured hooks of the phase (none: nothing would run)
   };
 
-  std::expected<void, HookError> run(const Hooks&, HookPhase phase, const HookContext& context,
+  std::expected<void, HookError> run(const Hooks& hooks, HookPhase phase, const HookContext& context,
                                      const HookRunOptions&) override {
     {
       std::lock_guard lock(mutex_);
-      calls_.push_back({phase, context});
+      calls_.push_back({phase, context, hooks.of(phase)});
     }
     if (on_call) on_call("hook " + std::string(to_string(phase)) + (context.mount_point ? " " + *context.mount_point : ""));
     if (fail) {

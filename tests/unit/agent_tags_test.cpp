@@ -1,4 +1,4 @@
-// agent/core/tags.h: what ebsnap tags, and how a restore picks its snapshot lineage.
+// agent/core/tags.h: what ebsnap tags, and how a restore selects its snapshot lineage.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -86,61 +86,6 @@ TEST(TagsTest, InLineageChecksEveryFilterTagAndTheMountPoint) {
   EXPECT_FALSE(in_lineage(s.tags, k_filters, "/mnt/other"));
   EXPECT_FALSE(in_lineage(s.tags, {{"role", "search"}, {"environment", "dev"}}, "/mnt/solr"));
   EXPECT_FALSE(in_lineage(s.tags, {{"cluster", "x"}}, "/mnt/solr"));
-}
-
-TEST(TagsTest, ChoosesTheNewestPerMountPoint) {
-  const std::vector<ec2::Snapshot> all{
-      snap("snap-old", 1, ec2::SnapshotState::Completed, "/a"),
-      snap("snap-new", 5, ec2::SnapshotState::Completed, "/a"),
-      snap("snap-b", 3, ec2::SnapshotState::Completed, "/b"),
-      // Another lineage with the same mount point, newer: a filter EC2 ignored must not win.
-      snap("snap-foreign", 9, ec2::SnapshotState::Completed, "/a",
-           {{"role", "other"}, {"environment", "prod"}}),
-  };
-  auto c = choose_snapshots(all, k_filters, {"/a", "/b", "/c"});
-  ASSERT_EQ(c.size(), 3U);
-  EXPECT_EQ(c["/a"].snapshot->id.value, "snap-new");
-  EXPECT_FALSE(c["/a"].newest_is_pending);
-  EXPECT_EQ(c["/b"].snapshot->id.value, "snap-b");
-  EXPECT_FALSE(c["/c"].snapshot);
-}
-
-TEST(TagsTest, PendingNewestIsChosenAndFlagged) {
-  auto c = choose_snapshots({snap("snap-done", 1, ec2::SnapshotState::Completed, "/a"),
-                             snap("snap-pending", 2, ec2::SnapshotState::Pending, "/a")},
-                            k_filters, {"/a"});
-  EXPECT_EQ(c["/a"].snapshot->id.value, "snap-pending");
-  EXPECT_TRUE(c["/a"].newest_is_pending);
-}
-
-TEST(TagsTest, ErrorSnapshotsAreSkippedAndListed) {
-  auto c = choose_snapshots({snap("snap-done", 1, ec2::SnapshotState::Completed, "/a"),
-                             snap("snap-err2", 3, ec2::SnapshotState::Error, "/a"),
-                             snap("snap-err1", 2, ec2::SnapshotState::Error, "/a")},
-                            k_filters, {"/a"});
-  EXPECT_EQ(c["/a"].snapshot->id.value, "snap-done");
-  ASSERT_EQ(c["/a"].skipped_errors.size(), 2U);
-  EXPECT_EQ(c["/a"].skipped_errors[0].value, "snap-err2");
-}
-
-TEST(TagsTest, ErrorsOlderThanTheChosenOneAreNotReported) {
-  auto c = choose_snapshots({snap("snap-old-err", 1, ec2::SnapshotState::Error, "/a"),
-                             snap("snap-done", 2, ec2::SnapshotState::Completed, "/a"),
-                             snap("snap-new-err", 3, ec2::SnapshotState::Error, "/a"),
-                             snap("snap-only-err", 4, ec2::SnapshotState::Error, "/b")},
-                            k_filters, {"/a", "/b"});
-  EXPECT_EQ(c["/a"].snapshot->id.value, "snap-done");
-  ASSERT_EQ(c["/a"].skipped_errors.size(), 1U);
-  EXPECT_EQ(c["/a"].skipped_errors[0].value, "snap-new-err");
-  EXPECT_FALSE(c["/b"].snapshot);
-  ASSERT_EQ(c["/b"].skipped_errors.size(), 1U);
-}
-
-TEST(TagsTest, SameStartTimeOrdersById) {
-  auto c = choose_snapshots({snap("snap-a", 1, ec2::SnapshotState::Completed, "/a"),
-                             snap("snap-b", 1, ec2::SnapshotState::Completed, "/a")},
-                            k_filters, {"/a"});
-  EXPECT_EQ(c["/a"].snapshot->id.value, "snap-b");
 }
 
 }  // namespace

@@ -202,6 +202,10 @@ TEST_F(Overlay, DeleteRateAndCompatAreAcceptedInTheConfigFileOnly) {
   refused = with(R"({"ebsnap":{"compat":{"snaptastic":true}}})");
   ASSERT_FALSE(refused.has_value());
   EXPECT_EQ(refused.error().json_path, "$.ebsnap.compat");
+  // Nor which snapshots form a restore point.
+  refused = with(R"({"ebsnap":{"untagged_run_window_s":3600}})");
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().json_path, "$.ebsnap.untagged_run_window_s");
 }
 
 TEST_F(Overlay, RetentionInUserdataNeedsTheConfigFilesConsent) {

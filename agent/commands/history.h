@@ -1,0 +1,13 @@
+#pragma once
+// ebsnap history GROUP... (list-snapshots): the groups' restore points, newest first, as a restore
+// sees them (agent/core/restore_points.h): per point its time, run id, consistency, whether it is
+// complete, and each mount point's snapshot and state. One DescribeSnapshots (OwnerIds=self, the
+// lineage filters of every mount point, paginated) for the whole run; nothing is changed.
+#include "agent/core/services.h"
+#include "agent/report/report.h"
+
+namespace agent {
+
+[[nodiscard]] RunReport history(const RunContext& context);
+
+}  // namespace agent
