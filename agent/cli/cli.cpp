@@ -27,6 +27,8 @@ gc takes [GROUP...] (default: all) [--older-than DURATION] (default 1d) [--yes].
 check-backups takes [GROUP...] (default: all) --max-age DURATION (e.g. 26h, 90m, 1d12h); exit 1
 when a volume's newest completed snapshot is missing, older, or not frozen where the group
 freezes; check --max-age DURATION does the same for every group.
+list shows, for a volume restored from a snapshot, how much of it is initialized (loaded from
+S3) and the time left; a volume's "initialization_rate_mibps" (100..300) sets that rate.
 Global options may also follow the command.
 
 Configuration: --config, else $EBSNAP_CONFIG, else /etc/ebsnap/ebsnap.json.
@@ -127,7 +129,7 @@ Grammar::Grammar(Invocation& inv) {
   unmount->add_option("GROUP", inv.groups, "group")->required();
   unmount->add_flag("--delete-volumes", inv.delete_volumes, "delete the volumes (only those tagged as ebsnap's)");
   unmount->add_flag("--yes", inv.yes, "do not ask before deleting");
-  sub(CommandName::List, "list-volumes", "volumes, devices, mount state, latest snapshot")
+  sub(CommandName::List, "list-volumes", "volumes, devices, mount state, latest snapshot, initialization")
       ->add_option("GROUP", inv.groups, "group (default: all)");
   sub(CommandName::Check, "test", "check IMDS, credentials, config, udevd, tools and IAM permissions")
       ->add_option("--max-age", inv.max_age, "check the backups instead: the same as check-backups for every group")
