@@ -36,6 +36,12 @@ struct DescribeInstancesOptions {
   std::optional<int> max_results;  // page size (5..1000)
 };
 
+struct DescribeVolumeStatusOptions {
+  bool dry_run = false;
+  std::vector<VolumeId> volume_ids;
+  std::optional<int> max_results;  // page size (5..1000)
+};
+
 struct CreateVolumeOptions {
   bool dry_run = false;
   std::string availability_zone;
@@ -47,6 +53,9 @@ struct CreateVolumeOptions {
   std::optional<bool> encrypted;
   std::string kms_key_id;
   std::vector<TagSpecification> tag_specifications;
+  // MiB/s (100..300) at which EC2 loads the snapshot's blocks from S3. Only with snapshot_id:
+  // EC2 refuses it for an empty volume (aws-ebs-csi-driver issue #2691).
+  std::optional<int> initialization_rate;
   // Idempotency: EC2 returns the same volume for the same token (for hours, even after the
   // volume is deleted). Empty: a random one for this call, so its retries are safe.
   std::string client_token;
@@ -136,6 +145,9 @@ class Ec2Api {
   [[nodiscard]] virtual Result<std::vector<Volume>> describe_volumes(const DescribeVolumesOptions& o) = 0;
   [[nodiscard]] virtual Result<std::vector<Instance>> describe_instances(
       const DescribeInstancesOptions& o) = 0;
+  // Volumes created from a snapshot carry their initialization progress.
+  [[nodiscard]] virtual Result<std::vector<VolumeStatusItem>> describe_volume_status(
+      const DescribeVolumeStatusOptions& o) = 0;
 
   // The new volume (state creating).
   [[nodiscard]] virtual Result<Volume> create_volume(const CreateVolumeOptions& o) = 0;

@@ -207,6 +207,15 @@ Result<std::vector<Instance>> Ec2Client::describe_instances(const DescribeInstan
                                    xml::parse_describe_instances);
 }
 
+Result<std::vector<VolumeStatusItem>> Ec2Client::describe_volume_status(
+    const DescribeVolumeStatusOptions& o) {
+  QueryParams p;
+  if (o.dry_run) p.add("DryRun", true);
+  p.add_ids("VolumeId", o.volume_ids);
+  return impl_->paginate<VolumeStatusItem>("DescribeVolumeStatus", p, o.volume_ids.empty(), o.max_results,
+                                           xml::parse_describe_volume_status);
+}
+
 Result<Volume> Ec2Client::create_volume(const CreateVolumeOptions& o) {
   QueryParams p;
   if (o.dry_run) p.add("DryRun", true);
@@ -218,6 +227,7 @@ Result<Volume> Ec2Client::create_volume(const CreateVolumeOptions& o) {
   if (o.throughput) p.add("Throughput", *o.throughput);
   if (o.encrypted) p.add("Encrypted", *o.encrypted);
   if (!o.kms_key_id.empty()) p.add("KmsKeyId", o.kms_key_id);
+  if (o.initialization_rate) p.add("VolumeInitializationRate", *o.initialization_rate);
   p.add_tag_specifications(o.tag_specifications);
   // With a ClientToken a resend returns the same volume, so CreateVolume may be retried.
   const std::string token = o.client_token.empty() ? random_client_token() : o.client_token;

@@ -41,6 +41,8 @@ class Ec2Client final : public Ec2Api {
   [[nodiscard]] Result<std::vector<Snapshot>> describe_snapshots(const DescribeSnapshotsOptions& o) override;
   [[nodiscard]] Result<std::vector<Volume>> describe_volumes(const DescribeVolumesOptions& o) override;
   [[nodiscard]] Result<std::vector<Instance>> describe_instances(const DescribeInstancesOptions& o) override;
+  [[nodiscard]] Result<std::vector<VolumeStatusItem>> describe_volume_status(
+      const DescribeVolumeStatusOptions& o) override;
   [[nodiscard]] Result<Volume> create_volume(const CreateVolumeOptions& o) override;
   [[nodiscard]] Result<VolumeAttachment> attach_volume(const AttachVolumeOptions& o) override;
   [[nodiscard]] Result<VolumeAttachment> detach_volume(const DetachVolumeOptions& o) override;

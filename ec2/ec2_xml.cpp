@@ -1,6 +1,7 @@
 #include "ec2/ec2_xml.h"
 
 #include <charconv>
+#include <cstdint>
 #include <pugixml.hpp>
 
 #include "ebsnap/try.h"
@@ -16,6 +17,18 @@ std::optional<int> optional_int(const pugi::xml_node& node, const char* name) {
   const pugi::xml_node child = node.child(name);
   if (!child || child.text().empty()) return std::nullopt;
   return child.text().as_int();
+}
+
+std::optional<std::int64_t> optional_int64(const pugi::xml_node& node, const char* name) {
+  const pugi::xml_node child = node.child(name);
+  if (!child || child.text().empty()) return std::nullopt;
+  return child.text().as_llong();
+}
+
+std::optional<bool> optional_bool(const pugi::xml_node& node, const char* name) {
+  const pugi::xml_node child = node.child(name);
+  if (!child || child.text().empty()) return std::nullopt;
+  return child.text().as_bool();
 }
 
 bool boolean(const pugi::xml_node& node, const char* name) {
@@ -69,7 +82,21 @@ Volume volume(const pugi::xml_node& node) {
   for (const pugi::xml_node& item : node.child("attachmentSet").children("item")) {
     v.attachments.push_back(attachment(item));
   }
+  v.fast_restored = optional_bool(node, "fastRestored");
+  v.initialization_rate = optional_int(node, "volumeInitializationRate");
   return v;
+}
+
+VolumeStatusItem volume_status(const pugi::xml_node& node) {
+  VolumeStatusItem item{.volume_id = VolumeId{text(node, "volumeId")},
+                        .status = node.child("volumeStatus").child("status").text().as_string()};
+  if (const pugi::xml_node init = node.child("initializationStatusDetails")) {
+    item.initialization = VolumeInitialization{
+        .type = text(init, "initializationType"),
+        .progress = optional_int(init, "progress"),
+        .estimated_seconds_left = optional_int64(init, "estimatedTimeToCompleteInSeconds")};
+  }
+  return item;
 }
 
 // DescribeSnapshots and CreateSnapshot say <status>; CreateSnapshots says <state>.
@@ -174,6 +201,16 @@ Result<Page<Instance>> parse_describe_instances(std::string_view body) {
       page.items.push_back(instance(item));
     }
   }
+  page.next_token = text(r, "nextToken");
+  return page;
+}
+
+Result<Page<VolumeStatusItem>> parse_describe_volume_status(std::string_view body) {
+  pugi::xml_document doc;
+  EBSNAP_TRY_ASSIGN(auto r, root(doc, body, "DescribeVolumeStatusResponse"));
+  Page<VolumeStatusItem> page;
+  for (const pugi::xml_node& item : r.child("volumeStatusSet").children("item"))
+    page.items.push_back(volume_status(item));
   page.next_token = text(r, "nextToken");
   return page;
 }

@@ -23,6 +23,7 @@ struct Page {
 [[nodiscard]] Result<Page<Volume>> parse_describe_volumes(std::string_view body);
 [[nodiscard]] Result<Page<Snapshot>> parse_describe_snapshots(std::string_view body);
 [[nodiscard]] Result<Page<Instance>> parse_describe_instances(std::string_view body);
+[[nodiscard]] Result<Page<VolumeStatusItem>> parse_describe_volume_status(std::string_view body);
 [[nodiscard]] Result<Volume> parse_create_volume(std::string_view body);
 // AttachVolume and DetachVolume answer with the attachment.
 [[nodiscard]] Result<VolumeAttachment> parse_attachment(std::string_view body);

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <ostream>
@@ -84,6 +85,25 @@ struct Volume {
   std::optional<TimePoint> create_time;
   std::vector<Tag> tags;
   std::vector<VolumeAttachment> attachments;
+  // Created from a snapshot with fast snapshot restore enabled: initialized at creation.
+  std::optional<bool> fast_restored;
+  std::optional<int> initialization_rate;  // MiB/s: the VolumeInitializationRate it was created with
+};
+
+// How far a volume created from a snapshot has loaded its blocks from S3 (DescribeVolumeStatus's
+// InitializationStatusDetails); until it is done, a first read of a block is slow.
+struct VolumeInitialization {
+  std::string type;             // "default", "provisioned-rate" or "volume-copy"
+  std::optional<int> progress;  // percent; 100 once initialized
+  // EC2 estimates it only for provisioned-rate; 0 once initialized.
+  std::optional<std::int64_t> estimated_seconds_left;
+};
+
+// One item of DescribeVolumeStatus.
+struct VolumeStatusItem {
+  VolumeId volume_id;
+  std::string status;                                  // "ok", "impaired", "warning", "insufficient-data"
+  std::optional<VolumeInitialization> initialization;  // only for volumes created from a snapshot
 };
 
 struct Snapshot {

@@ -32,6 +32,8 @@ gc takes [GROUP...] (default: all) [--older-than DURATION] (default 1d) [--yes].
 check-backups takes [GROUP...] (default: all) --max-age DURATION (e.g. 26h, 90m, 1d12h); exit 1
 when a volume's newest completed snapshot is missing, older, or not frozen where the group
 freezes; check --max-age DURATION does the same for every group.
+list shows, for a volume restored from a snapshot, how much of it is initialized (loaded from
+S3) and the time left; a volume's "initialization_rate_mibps" (100..300) sets that rate.
 Global options may also follow the command.
 
 Configuration: --config, else $EBSNAP_CONFIG, else /etc/ebsnap/ebsnap.json.
@@ -153,7 +155,7 @@ Grammar::Grammar(Invocation& inv) {
                     "unmount and delete the groups' inspections (mount --inspect) instead of their live volumes");
   unmount->add_option("--run", inv.run_id, "with --inspect: only that run's inspection")->option_text("RUN-ID");
   unmount->add_option("--prefix", inv.prefix, "with --inspect: where inspections are mounted")->option_text("DIR");
-  sub(CommandName::List, "list-volumes", "volumes, devices, mount state, latest snapshot")
+  sub(CommandName::List, "list-volumes", "volumes, devices, mount state, latest snapshot, initialization")
       ->add_option("GROUP", inv.groups, "group (default: all)");
   sub(CommandName::Check, "test", "check IMDS, credentials, config, udevd, tools and IAM permissions")
       ->add_option("--max-age", inv.max_age, "check the backups instead: the same as check-backups for every group")

@@ -165,6 +165,8 @@ std::vector<PermissionProbe> probe_permissions(ec2::Ec2Api& ec2, const ec2::Inst
   out.push_back(judge("DescribeSnapshots", ec2.describe_snapshots({.dry_run = true, .owner_ids = {"self"}, .max_results = 5})));
   out.push_back(judge("DescribeVolumes", ec2.describe_volumes({.dry_run = true, .max_results = 5})));
   out.push_back(judge("DescribeInstances", ec2.describe_instances({.dry_run = true, .instance_ids = {inst}})));
+  out.push_back(
+      judge("DescribeVolumeStatus", ec2.describe_volume_status({.dry_run = true, .max_results = 5})));
   const OwnedTargets owned = find_owned(ec2, instance);
   const ec2::VolumeId own_volume{owned.volume.id};
   const ec2::SnapshotId own_snapshot{owned.snapshot.id};

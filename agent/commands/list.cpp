@@ -10,14 +10,16 @@
 namespace agent {
 namespace {
 
-// Where the volume of ours for `v` is, and what is mounted at its mount point.
-void describe_volume(const RunContext& c, const std::vector<ec2::Volume>& candidates, VolumeReport& v) {
+// Where the volume of ours for `v` is, and what is mounted at its mount point. Returns whether that
+// volume was created from a snapshot (and so has an initialization to report).
+bool describe_volume(const RunContext& c, const std::vector<ec2::Volume>& candidates, VolumeReport& v) {
   auto attached = attached_to(candidates, c.instance.instance_id);
   const ec2::Volume* volume = attached ? &*attached : (candidates.empty() ? nullptr : &candidates.front());
   v.state = "absent";
   if (volume != nullptr) {
     v.volume_id = volume->id.value;
     v.size_gib = volume->size_gib;
+    v.fast_restored = volume->fast_restored;
     v.state = attached ? "attached" : "detached";
     if (attached) {
       auto d = c.services.devices.find_by_serial(volume->id.value);
@@ -33,6 +35,33 @@ void describe_volume(const RunContext& c, const std::vector<ec2::Volume>& candid
     v.devnode = mounted->source;
   } else if (mounted && mounted->mounted()) {
     v.reason = "mounted there: " + mounted->source;
+  }
+  return volume != nullptr && volume->snapshot_id.has_value();
+}
+
+// The initialization progress of the restored volumes: one DescribeVolumeStatus for all of them. It
+// is an extra: when it fails, list still lists, and says so on each volume it would have described.
+void describe_initialization(const RunContext& c, const std::vector<ec2::VolumeId>& restored,
+                             RunReport& report) {
+  if (restored.empty()) return;
+  auto statuses =
+      c.services.ec2.describe_volume_status(ec2::DescribeVolumeStatusOptions{.volume_ids = restored});
+  if (!statuses) log_agent().warn("list describe=volume-status error=\"{}\"", statuses.error().describe());
+  for (auto& g : report.groups) {
+    for (auto& v : g.volumes) {
+      if (!v.volume_id || std::ranges::find(restored, ec2::VolumeId{*v.volume_id}) == restored.end())
+        continue;
+      if (!statuses) {
+        v.warnings.push_back("initialization progress unknown: DescribeVolumeStatus failed: " +
+                             statuses.error().describe());
+        continue;
+      }
+      const auto it = std::ranges::find_if(
+          *statuses, [&](const ec2::VolumeStatusItem& s) { return s.volume_id.value == *v.volume_id; });
+      if (it == statuses->end() || !it->initialization) continue;
+      v.initialization_progress = it->initialization->progress;
+      v.initialization_eta_s = it->initialization->estimated_seconds_left;
+    }
   }
 }
 
@@ -77,14 +106,17 @@ RunReport list(const RunContext& c) {
     log_agent().error("list describe=snapshots error=\"{}\"", snapshots.error().describe());
     report.add_error("DescribeSnapshots failed: " + snapshots.error().describe());
   }
+  std::vector<ec2::VolumeId> restored;
   for (const auto* g : c.groups) {
     for (const auto& vc : g->volumes) {
       VolumeReport v{.mount_point = vc.mount_point, .device = vc.device, .outcome = Outcome::Listed, .state = "absent"};
-      if (ours) describe_volume(c, (*ours)[vc.mount_point], v);
+      if (ours && describe_volume(c, (*ours)[vc.mount_point], v))
+        restored.push_back(ec2::VolumeId{*v.volume_id});
       if (snapshots) describe_latest(*snapshots, c.filters, v);
       report.group(g->name).volumes.push_back(std::move(v));
     }
   }
+  describe_initialization(c, restored, report);
   return report;
 }
 

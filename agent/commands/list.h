@@ -3,7 +3,8 @@
 // its device node and mount state (state: "mounted", "attached" — attached here, not mounted
 // there —, "detached" — a volume of ours exists but is not attached here — or "absent"), and
 // the newest snapshot of its lineage. One DescribeVolumes and one DescribeSnapshots for the
-// whole run; nothing is changed.
+// whole run, and one DescribeVolumeStatus for the initialization progress of the volumes created
+// from a snapshot (an extra: its failure is a warning); nothing is changed.
 #include "agent/core/services.h"
 #include "agent/report/report.h"
 

@@ -481,6 +481,7 @@ void Mount::create(Item& item) {
     o.throughput = v.throughput_mibps;
     if (v.encrypted) o.encrypted = true;
     if (v.kms_key_id) o.kms_key_id = *v.kms_key_id;
+    o.initialization_rate = initialization_rate(v, item.snapshot.has_value());
     o.tag_specifications = {ec2::TagSpecification{
         .resource_type = "volume",
         .tags = volume_tags(*item.group, c_.filters, {item.group->name, v.mount_point, v.device},

@@ -96,10 +96,21 @@ std::string mount_options_for(const VolumeConfig& v) {
   return out;
 }
 
+std::optional<int> initialization_rate(const VolumeConfig& v, bool from_snapshot) {
+  if (!from_snapshot) return std::nullopt;
+  return v.initialization_rate_mibps;
+}
+
 namespace mount_step {
 
 std::string create(const VolumeConfig& v, const std::string& zone, const std::optional<ec2::SnapshotId>& from) {
-  if (from) return fmt::format("create a {} volume in {} from snapshot {}", to_string(v.volume_type), zone, from->value);
+  if (from) {
+    auto words =
+        fmt::format("create a {} volume in {} from snapshot {}", to_string(v.volume_type), zone, from->value);
+    if (const auto rate = initialization_rate(v, true))
+      words += fmt::format(", initialized at {} MiB/s", *rate);
+    return words;
+  }
   return fmt::format("create an empty {} GiB {} volume in {}", v.size_gib, to_string(v.volume_type), zone);
 }
 std::string wait_pending(const ec2::SnapshotId& snapshot, std::chrono::seconds bound) {

@@ -77,6 +77,10 @@ struct FormatDecision {
 // the tags that chose it).
 [[nodiscard]] std::string mount_options_for(const VolumeConfig& v);
 
+// The VolumeInitializationRate of the CreateVolume: the configured rate when the volume comes
+// from a snapshot, else none (EC2 refuses it for an empty volume: aws-ebs-csi-driver #2691).
+[[nodiscard]] std::optional<int> initialization_rate(const VolumeConfig& v, bool from_snapshot);
+
 // The words of each step, shared by the plan (--dry-run) and the steps a real run records.
 namespace mount_step {
 [[nodiscard]] std::string create(const VolumeConfig& v, const std::string& zone, const std::optional<ec2::SnapshotId>& from);

@@ -34,6 +34,9 @@ struct VolumeConfig {
   std::optional<std::int32_t> throughput_mibps; // only gp3
   bool encrypted = false;
   std::optional<std::string> kms_key_id;        // only with encrypted
+  // VolumeInitializationRate (MiB/s, 100..300) for a volume restored from a snapshot; never sent
+  // for an empty one (EC2 refuses it there).
+  std::optional<std::int32_t> initialization_rate_mibps;
 };
 
 enum class HookPhase {

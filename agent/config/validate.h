@@ -29,7 +29,8 @@
 //       volume        { device (required), mount_point (required), size_gib (required),
 //                       filesystem "ext4"|"xfs" (ext4), mount_options (defaults),
 //                       volume_type (gp3), iops, throughput_mibps, encrypted (false),
-//                       kms_key_id (needs encrypted) }
+//                       kms_key_id (needs encrypted),
+//                       initialization_rate_mibps 100..300 (sent only when restoring from a snapshot) }
 #include <expected>
 #include <set>
 #include <string>

@@ -153,6 +153,10 @@ std::optional<Range> throughput_range(VolumeType type) {
   return std::nullopt;
 }
 
+Range initialization_rate_range() {
+  return {100, 300};
+}
+
 std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
   constexpr std::array<std::pair<char, std::int64_t>, 5> k_units = {
       {{'w', 7 * 86400}, {'d', 86400}, {'h', 3600}, {'m', 60}, {'s', 1}}};

@@ -47,6 +47,8 @@ struct Range {
 [[nodiscard]] bool requires_iops(VolumeType type);
 // Throughput in MiB/s; only gp3.
 [[nodiscard]] std::optional<Range> throughput_range(VolumeType type);
+// VolumeInitializationRate in MiB/s, whatever the type.
+[[nodiscard]] Range initialization_rate_range();
 
 // A duration as the config and the command line write it: one or more <integer><unit> with units
 // s, m (minutes), h, d and w, largest first, each at most once: "90m", "1h", "1d12h", "400d".

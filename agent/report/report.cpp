@@ -44,7 +44,10 @@ Json volume_json(const VolumeReport& v) {
               {"warnings", v.warnings},
               {"steps", v.steps},
               {"left_alone", v.left_alone},
-              {"latest_snapshot_age_s", or_null(v.latest_snapshot_age_s)}};
+              {"latest_snapshot_age_s", or_null(v.latest_snapshot_age_s)},
+              {"initialization_progress", or_null(v.initialization_progress)},
+              {"initialization_eta_s", or_null(v.initialization_eta_s)},
+              {"fast_restored", or_null(v.fast_restored)}};
 }
 
 std::string seconds_text(std::int64_t ms) {
@@ -125,20 +128,33 @@ std::string render_groups(const RunReport& report) {
   return out;
 }
 
+// How far the volume has loaded its snapshot's blocks: "42%, 10m left", "100%", "fast restore", "-".
+std::string initialization_text(const VolumeReport& v) {
+  if (v.fast_restored.value_or(false)) return "fast restore";
+  if (!v.initialization_progress) return "-";
+  std::string out = std::to_string(*v.initialization_progress) + "%";
+  if (*v.initialization_progress < 100 && v.initialization_eta_s) {
+    out += ", " + format_age(std::chrono::seconds{*v.initialization_eta_s}) + " left";
+  }
+  return out;
+}
+
 std::string render_list(const RunReport& report) {
-  std::vector<std::vector<std::string>> rows{
-      {"GROUP", "MOUNT POINT", "DEVICE", "VOLUME", "STATE", "SIZE", "LATEST SNAPSHOT", "TAKEN"}};
+  std::vector<std::vector<std::string>> rows{{"GROUP", "MOUNT POINT", "DEVICE", "VOLUME", "STATE", "SIZE",
+                                              "LATEST SNAPSHOT", "TAKEN", "INITIALIZED"}};
   std::string errors;
+  std::string warnings;
   for (const auto& g : report.groups) {
     if (g.error) errors += g.name + ": error: " + *g.error + "\n";
     for (const auto& v : g.volumes) {
       rows.push_back({g.name, v.mount_point, v.device, dash(v.volume_id),
                       v.outcome == Outcome::Failed ? "error: " + dash(v.reason) : dash(v.state),
                       v.size_gib ? std::to_string(*v.size_gib) + " GiB" : "-", dash(v.latest_snapshot_id),
-                      dash(v.latest_snapshot_time)});
+                      dash(v.latest_snapshot_time), initialization_text(v)});
+      for (const auto& w : v.warnings) warnings += g.name + " " + v.mount_point + ": warning: " + w + "\n";
     }
   }
-  return table(rows) + errors;
+  return table(rows) + warnings + errors;
 }
 
 std::string render_check(const RunReport& report) {

@@ -48,6 +48,11 @@
 //           "latest_snapshot_id": "snap-..." | null,                          // list
 //           "latest_snapshot_time": "2026-11-23T10:00:00Z" | null,            // list
 //           "latest_snapshot_state": "completed" | "pending" | "error" | null, // list
+//           "initialization_progress": 42 | null, // list: percent of the volume's blocks loaded from
+//                                                 //   its snapshot (DescribeVolumeStatus); 100: done
+//           "initialization_eta_s": 600 | null,   // list: seconds left, as EC2 estimates them (only
+//                                                 //   for a volume created at a provisioned rate)
+//           "fast_restored": true | false | null, // list: created with fast snapshot restore
 //           "latest_snapshot_age_s": 11520 | null, // check-backups: now - its StartTime, seconds
 //           "attached_as": "/dev/sdg" | null,     // the name given to AttachVolume
 //           "devnode": "/dev/nvme1n1" | null,     // the block device it showed up as
@@ -186,6 +191,9 @@ struct VolumeReport {
   std::optional<std::string> latest_snapshot_time;
   std::optional<std::string> latest_snapshot_state;
   std::optional<std::int64_t> latest_snapshot_age_s;  // check-backups
+  std::optional<std::int64_t> initialization_progress;  // list: percent (DescribeVolumeStatus)
+  std::optional<std::int64_t> initialization_eta_s;     // list: seconds left, when EC2 estimates them
+  std::optional<bool> fast_restored;                    // list
   // where the volume is (mount, unmount, list)
   std::optional<std::string> attached_as;
   std::optional<std::string> devnode;

@@ -7,6 +7,9 @@
 //     IncorrectState; the root volume of a running instance cannot be detached;
 //   - states advance (creating → available, attaching → attached, detaching → gone,
 //     pending → completed, deleting → gone) on each Describe call, with a clock, or by step();
+//   - VolumeInitializationRate only with a snapshot, 100..300; DescribeVolumeStatus reports a
+//     snapshot-backed volume's initialization as its size loaded at that rate (20 MiB/s
+//     without one) from its CreateTime, on the fake's clock (add_volume sets CreateTime);
 //   - ClientToken idempotency (same token, same parameters → same volume; different
 //     parameters → IdempotentParameterMismatch; a token stays bound after its volume is deleted,
 //     and then answers with that volume in state deleted);
@@ -67,6 +70,8 @@ class FakeEc2 final : public Ec2Api {
   [[nodiscard]] Result<std::vector<Snapshot>> describe_snapshots(const DescribeSnapshotsOptions& o) override;
   [[nodiscard]] Result<std::vector<Volume>> describe_volumes(const DescribeVolumesOptions& o) override;
   [[nodiscard]] Result<std::vector<Instance>> describe_instances(const DescribeInstancesOptions& o) override;
+  [[nodiscard]] Result<std::vector<VolumeStatusItem>> describe_volume_status(
+      const DescribeVolumeStatusOptions& o) override;
   [[nodiscard]] Result<Volume> create_volume(const CreateVolumeOptions& o) override;
   [[nodiscard]] Result<VolumeAttachment> attach_volume(const AttachVolumeOptions& o) override;
   [[nodiscard]] Result<VolumeAttachment> detach_volume(const DetachVolumeOptions& o) override;

@@ -462,6 +462,71 @@ TEST_F(MountE2e, RestorePointsAsOfAndInspectSideBySide) {
   EXPECT_TRUE(live_volumes().empty());
 }
 
+// Issue 13: "initialization_rate_mibps" reaches EC2 only on the CreateVolume calls that restore from
+// a snapshot (the sandbox, like EC2, refuses it on an empty volume: the first boot would fail), and
+// `list` shows the restored volumes' initialization progress from DescribeVolumeStatus. The restore
+// grows the volumes to 200 GiB, which take 2048 s to initialize at 100 MiB/s: list runs well before.
+TEST_F(MountE2e, InitializationRateOnlyOnSnapshotBackedCreatesAndListShowsProgress) {
+  write_config(1, 2);
+  const auto set_volumes = [&](const Json& patch) {
+    auto doc = Json::parse(slurp(config_path_));
+    for (auto& v : doc["groups"]["g1"]["volumes"]) v.update(patch);
+    std::ofstream(config_path_) << doc.dump(2);
+  };
+  set_volumes({{"initialization_rate_mibps", 100}});
+  const auto from = sandbox_->calls().size();
+  auto first = mount();
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  auto snap = ebsnap({"snapshot", "g1"});
+  ASSERT_EQ(snap.exit_code, 0) << snap.out << snap.err;
+  wait_snapshots_completed();
+  ASSERT_EQ(unmount_delete().exit_code, 0);
+  set_volumes({{"size_gib", 200}});
+  auto restored = mount();
+  ASSERT_EQ(restored.exit_code, 0) << restored.out << restored.err;
+  expect_all_mounted();
+
+  // The call log: every CreateVolume that carried a SnapshotId carried the rate, and no other did.
+  const auto calls = sandbox_->calls();
+  int from_snapshot = 0;
+  int empty = 0;
+  for (std::size_t i = from; i < calls.size(); ++i) {
+    if (calls[i]["action"] != "CreateVolume" || calls[i]["status"] != 200) continue;
+    const auto& params = calls[i]["params"];
+    if (params.contains("SnapshotId")) {
+      ++from_snapshot;
+      EXPECT_EQ(params.value("VolumeInitializationRate", ""), "100") << params.dump();
+    } else {
+      ++empty;
+      EXPECT_FALSE(params.contains("VolumeInitializationRate")) << params.dump();
+    }
+  }
+  EXPECT_EQ(from_snapshot, 2);
+  EXPECT_EQ(empty, 2);
+
+  const auto before_list = sandbox_->calls().size();
+  auto listed = ebsnap({"--json", "list"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.out << listed.err;
+  EXPECT_EQ(calls_of(sandbox_->calls(), "DescribeVolumeStatus", before_list), 1);
+  const auto doc = Json::parse(listed.out);
+  ASSERT_EQ(doc["groups"].size(), 1U);
+  ASSERT_EQ(doc["groups"][0]["volumes"].size(), 2U);
+  for (const auto& v : doc["groups"][0]["volumes"]) {
+    EXPECT_EQ(v["state"], "mounted") << v.dump();
+    ASSERT_TRUE(v["initialization_progress"].is_number_integer()) << v.dump();
+    EXPECT_GE(v["initialization_progress"].get<int>(), 0);
+    EXPECT_LT(v["initialization_progress"].get<int>(), 100) << v.dump();
+    ASSERT_TRUE(v["initialization_eta_s"].is_number_integer()) << v.dump();
+    EXPECT_GT(v["initialization_eta_s"].get<int>(), 0) << v.dump();
+    EXPECT_EQ(v["fast_restored"], false) << v.dump();
+  }
+  auto text = ebsnap({"list"});
+  ASSERT_EQ(text.exit_code, 0) << text.out << text.err;
+  EXPECT_NE(text.out.find("INITIALIZED"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find(" left"), std::string::npos) << text.out;
+  ASSERT_EQ(unmount_delete().exit_code, 0);
+}
+
 // Issue 12: the shipped timer's snapshot keeps the group within its policy (prune_after_snapshot),
 // on real volumes; the snapshots carry ebsnap:expires; the pruned group restores its newest run.
 TEST_F(MountE2e, PruneAfterSnapshotKeepsThePolicyAndThePrunedGroupRestoresItsNewestRun) {

@@ -39,7 +39,7 @@ TEST_F(CheckSandbox, DryRunsNameEbsnapsOwnVolumeAndSnapshot) {
   ASSERT_TRUE(snap) << snap.error().describe();
 
   auto probes = probe(*c);
-  EXPECT_EQ(probes.size(), 13U);
+  EXPECT_EQ(probes.size(), 14U);
   for (const auto& [action, p] : probes) {
     EXPECT_EQ(p.verdict, agent::PermissionProbe::Verdict::Allowed) << action << ": " << p.detail;
   }

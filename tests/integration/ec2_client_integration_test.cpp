@@ -206,6 +206,76 @@ TEST_F(Ec2ClientSandbox, CreateSnapshotIsNotResentAfterADroppedConnection) {
   ASSERT_TRUE(recovered) << recovered.error().describe();
 }
 
+// Issue 13: VolumeInitializationRate on a CreateVolume from a snapshot, refused on an empty one;
+// DescribeVolumeStatus's initialization details and DescribeVolumes' fastRestored, through the
+// real client's serialisation and parsing.
+TEST_F(Ec2ClientSandbox, InitializationRateAndVolumeStatus) {
+  auto c = client();
+  auto source = c->create_volume(CreateVolumeOptions{.availability_zone = az, .size_gib = 100});
+  ASSERT_TRUE(source) << source.error().describe();
+  const auto bulk = control_post("/snapshots/bulk", {{"volume_id", source->id.value}, {"count", 1}});
+  const SnapshotId snap{bulk["snapshot_ids"][0].get<std::string>()};
+
+  auto refused = c->create_volume(
+      CreateVolumeOptions{.availability_zone = az, .size_gib = 1, .initialization_rate = 200});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().aws_code, "InvalidParameterCombination") << refused.error().describe();
+
+  auto restored = c->create_volume(
+      CreateVolumeOptions{.availability_zone = az, .snapshot_id = snap, .initialization_rate = 200});
+  ASSERT_TRUE(restored) << restored.error().describe();
+  auto lazy = c->create_volume(CreateVolumeOptions{.availability_zone = az, .snapshot_id = snap});
+  ASSERT_TRUE(lazy) << lazy.error().describe();
+  auto described = c->describe_volumes(DescribeVolumesOptions{.volume_ids = {restored->id, source->id}});
+  ASSERT_TRUE(described) << described.error().describe();
+  ASSERT_EQ(described->size(), 2u);
+  for (const auto& v : *described) {
+    if (v.id == restored->id) {
+      EXPECT_EQ(v.initialization_rate, 200);
+      EXPECT_EQ(v.fast_restored, false);
+    } else {
+      EXPECT_FALSE(v.initialization_rate);
+      EXPECT_FALSE(v.fast_restored);  // an empty volume: EC2 says nothing of fast restore
+    }
+  }
+
+  // 100 GiB at 200 MiB/s take 512 s: created 256 s ago, about half is loaded.
+  const auto half_way = format_iso8601(std::chrono::system_clock::now() - 256s);
+  control_post("/volumes/create-time", {{"create_times", {{restored->id.value, half_way}}}});
+  auto statuses = c->describe_volume_status(
+      DescribeVolumeStatusOptions{.volume_ids = {restored->id, lazy->id, source->id}});
+  ASSERT_TRUE(statuses) << statuses.error().describe();
+  ASSERT_EQ(statuses->size(), 3u);
+  for (const auto& s : *statuses) {
+    EXPECT_EQ(s.status, "ok");
+    if (s.volume_id == source->id) {
+      EXPECT_FALSE(s.initialization);
+      continue;
+    }
+    ASSERT_TRUE(s.initialization) << s.volume_id;
+    ASSERT_TRUE(s.initialization->progress) << s.volume_id;
+    EXPECT_GE(*s.initialization->progress, 0);
+    EXPECT_LE(*s.initialization->progress, 100);
+    if (s.volume_id == restored->id) {
+      EXPECT_EQ(s.initialization->type, "provisioned-rate");
+      EXPECT_GE(*s.initialization->progress, 40);
+      EXPECT_LE(*s.initialization->progress, 60);
+      ASSERT_TRUE(s.initialization->estimated_seconds_left);
+      EXPECT_GT(*s.initialization->estimated_seconds_left, 0);
+      EXPECT_LE(*s.initialization->estimated_seconds_left, 256);
+    } else {
+      EXPECT_EQ(s.initialization->type, "default");
+      EXPECT_FALSE(s.initialization->estimated_seconds_left);  // EC2 estimates only a provisioned rate
+    }
+  }
+  auto all = c->describe_volume_status(DescribeVolumeStatusOptions{.max_results = 5});
+  ASSERT_TRUE(all) << all.error().describe();
+  EXPECT_GE(all->size(), 3u);
+  auto dry = c->describe_volume_status(DescribeVolumeStatusOptions{.dry_run = true});
+  ASSERT_FALSE(dry);
+  EXPECT_EQ(dry.error().kind, ErrorKind::DryRunOk) << dry.error().describe();
+}
+
 TEST_F(Ec2ClientSandbox, DryRunIsMapped) {
   auto c = client();
   auto ok = c->describe_volumes(DescribeVolumesOptions{.dry_run = true});

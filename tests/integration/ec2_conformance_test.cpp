@@ -92,6 +92,34 @@ void ec2_rules(Ec2Api& api, const InstanceId& instance, const std::string& az, c
   ASSERT_FALSE(described);
   EXPECT_EQ(described.error().aws_code, "InvalidVolume.NotFound");
 
+  // VolumeInitializationRate: only for a volume from a snapshot (aws-ebs-csi-driver #2691), 100..300.
+  auto rate_empty = api.create_volume({.availability_zone = az, .size_gib = 1, .initialization_rate = 200});
+  ASSERT_FALSE(rate_empty);
+  EXPECT_EQ(rate_empty.error().aws_code, "InvalidParameterCombination") << rate_empty.error().describe();
+  auto source = api.create_snapshot({.volume_id = b->id});
+  ASSERT_TRUE(source) << source.error().describe();
+  ASSERT_TRUE(waiter.snapshots(api, {source->id}, SnapshotState::Completed));
+  auto too_slow =
+      api.create_volume({.availability_zone = az, .snapshot_id = source->id, .initialization_rate = 99});
+  ASSERT_FALSE(too_slow);
+  EXPECT_EQ(too_slow.error().aws_code, "InvalidParameterValue") << too_slow.error().describe();
+  auto fast =
+      api.create_volume({.availability_zone = az, .snapshot_id = source->id, .initialization_rate = 300});
+  ASSERT_TRUE(fast) << fast.error().describe();
+  auto statuses = api.describe_volume_status({.volume_ids = {fast->id, b->id}});
+  ASSERT_TRUE(statuses) << statuses.error().describe();
+  ASSERT_EQ(statuses->size(), 2u);
+  for (const auto& st : *statuses) {
+    EXPECT_EQ(st.initialization.has_value(), st.volume_id == fast->id) << st.volume_id;
+    if (!st.initialization) continue;
+    EXPECT_EQ(st.initialization->type, "provisioned-rate");
+    EXPECT_TRUE(st.initialization->progress);
+    EXPECT_TRUE(st.initialization->estimated_seconds_left);
+  }
+  ASSERT_TRUE(waiter.volumes(api, {fast->id}, VolumeState::Available));
+  ASSERT_TRUE(api.delete_volume({.volume_id = fast->id}));
+  ASSERT_TRUE(api.delete_snapshot({.snapshot_id = source->id}));
+
   // A token stays bound to its volume after the volume is deleted.
   for (const auto& id : {a->id, b->id, far->id}) ASSERT_TRUE(api.delete_volume({.volume_id = id}));
   ASSERT_TRUE(waiter.volumes(api, {a->id, b->id, far->id}, VolumeState::Deleted));

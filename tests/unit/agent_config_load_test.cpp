@@ -368,6 +368,48 @@ TEST_F(ConfigLoad, ThroughputOnlyOnGp3AndInRange) {
   expect_error(doc, "$.groups.solr.volumes[0].throughput_mibps", {"only gp3"});
 }
 
+TEST_F(ConfigLoad, InitializationRateLoadsAtBothEndsOfItsRange) {
+  for (const int rate : {100, 300}) {
+    auto doc = valid_config();
+    doc["groups"]["solr"]["volumes"][0]["initialization_rate_mibps"] = rate;
+    auto config = load_config_file(write(doc));
+    ASSERT_TRUE(config.has_value()) << config.error().describe();
+    EXPECT_EQ(config->groups[0].volumes[0].initialization_rate_mibps, rate);
+  }
+  auto absent = load_config_file(write(valid_config()));
+  ASSERT_TRUE(absent.has_value()) << absent.error().describe();
+  EXPECT_FALSE(absent->groups[0].volumes[0].initialization_rate_mibps.has_value());
+}
+
+TEST_F(ConfigLoad, InitializationRateOutOfRange) {
+  for (const int rate : {0, 99, 301, 1000}) {
+    auto doc = valid_config();
+    doc["groups"]["solr"]["volumes"][0]["initialization_rate_mibps"] = rate;
+    expect_error(doc, "$.groups.solr.volumes[0].initialization_rate_mibps",
+                 {"expected an integer 100..300 (MiB/s)", "got " + std::to_string(rate)});
+  }
+}
+
+TEST_F(ConfigLoad, InitializationRateMustBeAnInteger) {
+  const struct {
+    Json value;
+    const char* shown;
+  } cases[] = {{"200", "\"200\""}, {150.5, "150.5"}, {true, "true"}, {Json::array({200}), "array"}};
+  for (const auto& c : cases) {
+    auto doc = valid_config();
+    doc["groups"]["solr"]["volumes"][0]["initialization_rate_mibps"] = c.value;
+    expect_error(doc, "$.groups.solr.volumes[0].initialization_rate_mibps",
+                 {"expected an integer 100..300", c.shown});
+  }
+}
+
+TEST_F(ConfigLoad, MisspelledInitializationRateSuggestsTheKey) {
+  auto doc = valid_config();
+  doc["groups"]["solr"]["volumes"][0]["initialisation_rate_mibps"] = 200;
+  expect_error(doc, "$.groups.solr.volumes[0].initialisation_rate_mibps",
+               {"unknown key \"initialisation_rate_mibps\"", "did you mean initialization_rate_mibps?"});
+}
+
 TEST_F(ConfigLoad, KmsKeyNeedsEncryption) {
   auto doc = valid_config();
   doc["groups"]["solr"]["volumes"][0]["encrypted"] = false;

@@ -178,6 +178,10 @@ class FiltersIgnored final : public ec2::Ec2Api {
   ec2::Result<std::vector<ec2::Instance>> describe_instances(const ec2::DescribeInstancesOptions& o) override {
     return inner_.describe_instances(o);
   }
+  ec2::Result<std::vector<ec2::VolumeStatusItem>> describe_volume_status(
+      const ec2::DescribeVolumeStatusOptions& o) override {
+    return inner_.describe_volume_status(o);
+  }
   ec2::Result<ec2::Volume> create_volume(const ec2::CreateVolumeOptions& o) override { return inner_.create_volume(o); }
   ec2::Result<ec2::VolumeAttachment> attach_volume(const ec2::AttachVolumeOptions& o) override {
     return inner_.attach_volume(o);

@@ -34,8 +34,9 @@ TEST(ListTest, ShowsVolumesDevicesMountStateAndTheNewestSnapshot) {
 
   auto r = list(f.context());
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(f.ec2.calls().size() - calls_before, 2U);
+  EXPECT_EQ(f.ec2.calls().size() - calls_before, 3U);
   EXPECT_EQ(f.ec2.call_count("DescribeSnapshots"), 2);  // one for the mount, one for the list
+  EXPECT_EQ(f.ec2.call_count("DescribeVolumeStatus"), 1);  // /data/a was restored from a snapshot
 
   const auto& a = entry(r, "/data/a");
   EXPECT_EQ(a.state, "mounted");
@@ -79,6 +80,82 @@ TEST(ListTest, ConsistencyTagAndForeignMountAreShown) {
   EXPECT_EQ(a.consistency, "watchdog-thawed");
   EXPECT_EQ(a.state, "absent");
   EXPECT_EQ(a.reason, "mounted there: /dev/nvme7n1");
+}
+
+// Issue 13: a volume restored from a snapshot shows how far it has loaded its blocks and the time
+// EC2 estimates is left; a volume created empty has nothing to initialize and is not asked about.
+TEST(ListTest, ShowsTheInitializationProgressOfARestoredVolume) {
+  // EC2's CreateTime and DescribeVolumeStatus on the test's clock.
+  FakeInstance f(ec2::FakeEc2Options{.progress = ec2::FakeEc2Options::Progress::Clock});
+  auto a = f.volume("/dev/sdf", "/data/a");
+  a.initialization_rate_mibps = 200;
+  f.add_group("db", {a, f.volume("/dev/sdg", "/data/b")});
+  f.add_snapshot("/data/a", 1);
+  auto restored = mount(f.context());
+  ASSERT_TRUE(restored.ok()) << render_text(restored);
+  // 10 GiB at 200 MiB/s take 51 s; list 25 s after the CreateVolume.
+  const auto created = f.ec2.volume(ec2::VolumeId{*entry(restored, "/data/a").volume_id})->create_time;
+  ASSERT_TRUE(created);
+  const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(f.clock.now() - *created);
+  ASSERT_LT(elapsed, std::chrono::seconds(25));
+  f.clock.advance(std::chrono::seconds(25) - elapsed);
+
+  auto r = list(f.context());
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_EQ(f.ec2.call_count("DescribeVolumeStatus"), 1);
+  const auto& ra = entry(r, "/data/a");
+  EXPECT_EQ(ra.initialization_progress, 49);
+  EXPECT_EQ(ra.initialization_eta_s, 26);
+  EXPECT_EQ(ra.fast_restored, false);
+  const auto& rb = entry(r, "/data/b");
+  EXPECT_FALSE(rb.initialization_progress);
+  EXPECT_FALSE(rb.initialization_eta_s);
+  EXPECT_TRUE(ra.warnings.empty());
+
+  const auto text = render_text(r);
+  EXPECT_NE(text.find("INITIALIZED"), std::string::npos) << text;
+  EXPECT_NE(text.find("49%, 26s left"), std::string::npos) << text;
+  const auto j = to_json(r)["groups"][0]["volumes"];
+  EXPECT_EQ(j[0]["initialization_progress"], 49);
+  EXPECT_EQ(j[0]["initialization_eta_s"], 26);
+  EXPECT_EQ(j[0]["fast_restored"], false);
+  EXPECT_TRUE(j[1]["initialization_progress"].is_null());
+  EXPECT_TRUE(j[1]["fast_restored"].is_null());
+
+  // Once loaded: 100%, nothing left.
+  f.clock.advance(std::chrono::minutes(5));
+  const auto later = list(f.context());
+  EXPECT_EQ(entry(later, "/data/a").initialization_progress, 100);
+  EXPECT_EQ(entry(later, "/data/a").initialization_eta_s, 0);
+}
+
+TEST(ListTest, NoVolumeFromASnapshotMeansNoDescribeVolumeStatus) {
+  FakeInstance f;
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  ASSERT_TRUE(mount(f.context()).ok());
+  auto r = list(f.context());
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_EQ(f.ec2.call_count("DescribeVolumeStatus"), 0);
+  EXPECT_FALSE(entry(r, "/data/a").initialization_progress);
+}
+
+// DescribeVolumeStatus is an extra: when it fails (a policy without ec2:DescribeVolumeStatus), list
+// still lists, exits 0, and says on the volume why its progress is missing.
+TEST(ListTest, AFailingDescribeVolumeStatusIsAWarningNotAFailure) {
+  FakeInstance f;
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  f.add_snapshot("/data/a", 1);
+  ASSERT_TRUE(mount(f.context()).ok());
+  f.ec2.deny("DescribeVolumeStatus");
+  auto r = list(f.context());
+  EXPECT_TRUE(r.ok()) << render_text(r);
+  const auto& a = entry(r, "/data/a");
+  EXPECT_EQ(a.state, "mounted");
+  EXPECT_FALSE(a.initialization_progress);
+  ASSERT_EQ(a.warnings.size(), 1U);
+  EXPECT_NE(a.warnings[0].find("DescribeVolumeStatus failed"), std::string::npos) << a.warnings[0];
+  const auto text = render_text(r);
+  EXPECT_NE(text.find("db /data/a: warning: initialization progress unknown"), std::string::npos) << text;
 }
 
 TEST(ListTest, FailingDescribeIsAnError) {

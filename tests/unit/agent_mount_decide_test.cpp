@@ -2,6 +2,7 @@
 // path a dry run whose plan is exactly the steps the real run then carries out.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <utility>
@@ -264,6 +265,39 @@ TEST_F(PlanMatchesRun, CreateFromSnapshot) {
   ASSERT_FALSE(steps.empty());
   EXPECT_NE(steps.front().find(snap.value), std::string::npos) << steps.front();
   EXPECT_EQ(steps[3], "keep its filesystem");
+}
+
+TEST_F(PlanMatchesRun, CreateFromSnapshotAtTheConfiguredInitializationRate) {
+  auto v = f.volume("/dev/sdf", "/data/a");
+  v.initialization_rate_mibps = 300;
+  f.add_group("db", {v});
+  f.add_snapshot("/data/a", 1);
+  const auto [plan, steps] = mount_run();
+  EXPECT_EQ(plan, steps);
+  ASSERT_FALSE(steps.empty());
+  EXPECT_TRUE(steps.front().ends_with(", initialized at 300 MiB/s")) << steps.front();
+  const auto volumes = f.ec2.volumes();
+  EXPECT_EQ(std::ranges::count_if(volumes, [](const ec2::Volume& x) { return x.initialization_rate == 300; }),
+            1);
+}
+
+TEST_F(PlanMatchesRun, CreateEmptyNeverMentionsTheInitializationRate) {
+  auto v = f.volume("/dev/sdf", "/data/a");
+  v.initialization_rate_mibps = 300;
+  f.add_group("db", {v});
+  const auto [plan, steps] = mount_run();
+  EXPECT_EQ(plan, steps);
+  ASSERT_FALSE(steps.empty());
+  EXPECT_EQ(steps.front().find("MiB/s"), std::string::npos) << steps.front();
+  for (const auto& x : f.ec2.volumes()) EXPECT_FALSE(x.initialization_rate.has_value()) << x.id;
+}
+
+TEST(InitializationRate, OnlyFromASnapshot) {
+  VolumeConfig v{.device = "/dev/sdf", .mount_point = "/data/a", .size_gib = 10};
+  EXPECT_EQ(initialization_rate(v, true), std::nullopt);
+  v.initialization_rate_mibps = 150;
+  EXPECT_EQ(initialization_rate(v, true), 150);
+  EXPECT_EQ(initialization_rate(v, false), std::nullopt);
 }
 
 TEST(PlanMatchesRunPending, CreateAfterWaitingForAPendingSnapshot) {

@@ -175,6 +175,27 @@ TEST(Output, CheckEntriesCarryVerdictAndTaggedResource) {
   EXPECT_EQ(doc["checks"][1]["tagged_resource"], "vol-1");
 }
 
+// Issue 13: list's INITIALIZED column, for each thing EC2 may say of a volume's initialization.
+TEST(Output, ListSaysHowFarEachVolumeIsInitialized) {
+  const auto row = [](VolumeReport v) {
+    v.mount_point = "/mnt/solr";
+    v.device = "/dev/sdf";
+    v.outcome = Outcome::Listed;
+    RunReport r{.command = "list"};
+    r.groups.push_back(GroupReport{.name = "solr", .volumes = {v}});
+    const auto text = render_text(r);
+    const auto line = text.substr(text.find('\n') + 1);
+    return line.substr(0, line.find('\n'));
+  };
+  EXPECT_TRUE(row({.initialization_progress = 42, .initialization_eta_s = 750}).ends_with("  42%, 12m left"));
+  // At the default rate EC2 gives no estimate.
+  EXPECT_TRUE(row({.initialization_progress = 37}).ends_with("  37%"));
+  EXPECT_TRUE(row({.initialization_progress = 100, .initialization_eta_s = 0}).ends_with("  100%"));
+  EXPECT_TRUE(row({.fast_restored = true}).ends_with("  fast restore"));
+  EXPECT_TRUE(row({.initialization_progress = 10, .fast_restored = false}).ends_with("  10%"));
+  EXPECT_TRUE(row({}).ends_with("  -"));
+}
+
 TEST(Output, ListIsATable) {
   RunReport r{.command = "list"};
   r.groups.push_back(GroupReport{

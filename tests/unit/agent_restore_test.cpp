@@ -96,6 +96,31 @@ TEST_F(RestoreTest, RestoresFromTheNewestSnapshotWithoutMkfs) {
   EXPECT_EQ(f.ec2.volume(volume_id(o))->snapshot_id, newest);
 }
 
+// Issue 13: the configured initialization rate goes only on the CreateVolume of a volume restored
+// from a snapshot; the empty volume beside it is created without it (EC2 would refuse it, as the
+// fake does), and the restore step says the rate.
+TEST_F(RestoreTest, InitializationRateIsSentOnlyWhenRestoringFromASnapshot) {
+  auto a = f.volume("/dev/sdf", "/data/a");
+  auto b = f.volume("/dev/sdg", "/data/b");
+  a.initialization_rate_mibps = 200;
+  b.initialization_rate_mibps = 200;
+  f.add_group("db", {a, b});
+  const auto snap = f.add_snapshot("/data/a", 1);
+  auto r = run();
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  const auto& restored = outcome(r, "/data/a");
+  const auto& created = outcome(r, "/data/b");
+  EXPECT_EQ(restored.outcome, Outcome::Restored);
+  EXPECT_EQ(created.outcome, Outcome::Created);
+  EXPECT_EQ(f.ec2.volume(volume_id(restored))->snapshot_id, snap);
+  EXPECT_EQ(f.ec2.volume(volume_id(restored))->initialization_rate, 200);
+  EXPECT_FALSE(f.ec2.volume(volume_id(created))->initialization_rate.has_value());
+  ASSERT_FALSE(restored.steps.empty());
+  EXPECT_NE(restored.steps.front().find("initialized at 200 MiB/s"), std::string::npos)
+      << restored.steps.front();
+  EXPECT_EQ(created.steps.front().find("MiB/s"), std::string::npos) << created.steps.front();
+}
+
 // Issue 12: an instance moved from Snaptastic comes back with its data ("compat": {"snaptastic":
 // true}); once ebsnap has a newer snapshot, that one; without compat, theirs are never read.
 TEST_F(RestoreTest, SnaptasticsLineageIsRestoredWithCompatWhenNoNewerEbsnapSnapshotExists) {

@@ -190,6 +190,10 @@ class RecordingEc2 final : public ec2::Ec2Api {
   ec2::Result<std::vector<ec2::Snapshot>> describe_snapshots(const ec2::DescribeSnapshotsOptions& o) override { return inner_.describe_snapshots(o); }
   ec2::Result<std::vector<ec2::Volume>> describe_volumes(const ec2::DescribeVolumesOptions& o) override { return inner_.describe_volumes(o); }
   ec2::Result<std::vector<ec2::Instance>> describe_instances(const ec2::DescribeInstancesOptions& o) override { return inner_.describe_instances(o); }
+  ec2::Result<std::vector<ec2::VolumeStatusItem>> describe_volume_status(
+      const ec2::DescribeVolumeStatusOptions& o) override {
+    return inner_.describe_volume_status(o);
+  }
   ec2::Result<ec2::Volume> create_volume(const ec2::CreateVolumeOptions& o) override { return inner_.create_volume(o); }
   ec2::Result<ec2::VolumeAttachment> attach_volume(const ec2::AttachVolumeOptions& o) override { return inner_.attach_volume(o); }
   ec2::Result<ec2::VolumeAttachment> detach_volume(const ec2::DetachVolumeOptions& o) override { return inner_.detach_volume(o); }

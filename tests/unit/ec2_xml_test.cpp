@@ -38,6 +38,8 @@ constexpr const char* k_describe_volumes = R"(<?xml version="1.0" encoding="UTF-
             <throughput>125</throughput>
             <encrypted>true</encrypted>
             <kmsKeyId>arn:aws:kms:us-east-1:123:key/abc</kmsKeyId>
+            <fastRestored>false</fastRestored>
+            <volumeInitializationRate>200</volumeInitializationRate>
         </item>
         <item>
             <volumeId>vol-2</volumeId>
@@ -78,13 +80,75 @@ TEST(Ec2Xml, DescribeVolumesParsesEveryField) {
   EXPECT_EQ(v.attachments[0].state, AttachmentState::Attached);
   EXPECT_TRUE(v.attachments[0].delete_on_termination);
   EXPECT_EQ(v.tags, (std::vector<Tag>{{"ebsnap:group", "solr"}, {"empty", ""}}));
+  EXPECT_EQ(v.fast_restored, false);
+  EXPECT_EQ(v.initialization_rate, 200);
 
   const Volume& w = page->items[1];
+  EXPECT_FALSE(w.fast_restored);
+  EXPECT_FALSE(w.initialization_rate);
   EXPECT_EQ(w.state, VolumeState::Creating);
   EXPECT_FALSE(w.snapshot_id);
   EXPECT_FALSE(w.iops);
   EXPECT_TRUE(w.attachments.empty());
   EXPECT_TRUE(w.tags.empty());
+}
+
+// DescribeVolumeStatus (EC2 API reference: VolumeStatusItem, InitializationStatusDetails): a volume
+// restored at a provisioned rate, one at the default rate (no estimate), and an empty volume.
+TEST(Ec2Xml, DescribeVolumeStatusParsesInitializationDetails) {
+  auto page = xml::parse_describe_volume_status(R"(<?xml version="1.0" encoding="UTF-8"?>
+<DescribeVolumeStatusResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+    <requestId>5jkdf074-37ed-4004-8671-a78ee82bf1cbEXAMPLE</requestId>
+    <volumeStatusSet>
+        <item>
+            <volumeId>vol-1</volumeId>
+            <availabilityZone>us-east-1a</availabilityZone>
+            <volumeStatus>
+                <status>ok</status>
+                <details><item><name>io-enabled</name><status>passed</status></item></details>
+            </volumeStatus>
+            <eventsSet/>
+            <actionsSet/>
+            <initializationStatusDetails>
+                <initializationType>provisioned-rate</initializationType>
+                <progress>42</progress>
+                <estimatedTimeToCompleteInSeconds>5000000000</estimatedTimeToCompleteInSeconds>
+            </initializationStatusDetails>
+        </item>
+        <item>
+            <volumeId>vol-2</volumeId>
+            <volumeStatus><status>insufficient-data</status></volumeStatus>
+            <initializationStatusDetails>
+                <initializationType>default</initializationType>
+                <progress>100</progress>
+            </initializationStatusDetails>
+        </item>
+        <item>
+            <volumeId>vol-3</volumeId>
+            <volumeStatus><status>ok</status></volumeStatus>
+        </item>
+    </volumeStatusSet>
+    <nextToken>next</nextToken>
+</DescribeVolumeStatusResponse>)");
+  ASSERT_TRUE(page) << page.error().describe();
+  ASSERT_EQ(page->items.size(), 3u);
+  EXPECT_EQ(page->next_token, "next");
+  const auto& a = page->items[0];
+  EXPECT_EQ(a.volume_id, VolumeId{"vol-1"});
+  EXPECT_EQ(a.status, "ok");
+  ASSERT_TRUE(a.initialization);
+  EXPECT_EQ(a.initialization->type, "provisioned-rate");
+  EXPECT_EQ(a.initialization->progress, 42);
+  EXPECT_EQ(a.initialization->estimated_seconds_left, 5'000'000'000LL);  // a Long in EC2's model
+  const auto& b = page->items[1];
+  EXPECT_EQ(b.status, "insufficient-data");
+  ASSERT_TRUE(b.initialization);
+  EXPECT_EQ(b.initialization->type, "default");
+  EXPECT_EQ(b.initialization->progress, 100);
+  EXPECT_FALSE(b.initialization->estimated_seconds_left);
+  EXPECT_FALSE(page->items[2].initialization);
+
+  EXPECT_FALSE(xml::parse_describe_volume_status("<DescribeVolumesResponse/>"));
 }
 
 TEST(Ec2Xml, EmptySetsAndLastPage) {

@@ -47,6 +47,9 @@ DEFAULTS = {
     # The next N volumes / snapshots created end in state "error" instead of available/completed.
     "volume_error_next": 0,
     "snapshot_error_next": 0,
+    # The next N volumes created from a snapshot without VolumeInitializationRate report
+    # FastRestored true, as if the snapshot had fast snapshot restore enabled in their zone.
+    "fast_restored_next": 0,
     "allowed_actions": None,
     "max_clock_skew_s": 900,
     # How attached volumes appear: "nitro" (NVMe serial vol0123..., by-id link) or "xen"
@@ -66,7 +69,8 @@ _NUMBER = (int, float)
 # Keys whose value may be null, or where any key is allowed (maps).
 _NULLABLE = {("seed",), ("fault_actions",), ("allowed_actions",), ("imds", "user_data"), ("imds", "role")}
 _MAPS = {("latency_ms",), ("throttling", "buckets")}
-_COUNTERS = {"count", "fail_503_next", "volume_error_next", "snapshot_error_next", "credential_generation"}
+_COUNTERS = {"count", "fail_503_next", "volume_error_next", "snapshot_error_next", "fast_restored_next",
+             "credential_generation"}
 
 
 class ConfigError(ValueError):

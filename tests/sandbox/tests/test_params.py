@@ -67,8 +67,11 @@ class Parameters(SandboxTestCase):
         self.assertEqual(status, 200, text)
 
     def test_an_action_moto_cannot_serve_is_internal_error(self):
-        # moto 5.2.1 raises NotImplementedError for DescribeVolumeStatus.
-        self.assertBotoError("InternalError", self.ec2.describe_volume_status, status=500)
+        # moto 5.2.1 raises NotImplementedError for DescribeVolumeAttribute (and did for
+        # DescribeVolumeStatus, which the gateway now serves itself).
+        vid = self.new_volume()
+        self.assertBotoError("InternalError", self.ec2.describe_volume_attribute, VolumeId=vid,
+                             Attribute="autoEnableIO", status=500)
         self.assertEqual(self.call(Action="DescribeVolumes")[0], 200)
 
     def test_missing_version(self):
