@@ -34,7 +34,13 @@ struct VolumeConfig {
   std::optional<std::int32_t> throughput_mibps; // only gp3
   bool encrypted = false;
   std::optional<std::string> kms_key_id;        // only with encrypted
+  // Read every block once after mount (ebsnap prewarm): a volume restored from a snapshot loads
+  // its blocks from S3 on first read.
+  bool prewarm = false;
+  std::optional<std::int32_t> prewarm_mibps;    // only with prewarm; none: as fast as the volume reads
 };
+
+inline constexpr std::int32_t k_max_prewarm_mibps = 100'000;
 
 enum class HookPhase {
   PreMounts, PostMounts, PreMount, PostMount,

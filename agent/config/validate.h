@@ -27,7 +27,8 @@
 //       volume        { device (required), mount_point (required), size_gib (required),
 //                       filesystem "ext4"|"xfs" (ext4), mount_options (defaults),
 //                       volume_type (gp3), iops, throughput_mibps, encrypted (false),
-//                       kms_key_id (needs encrypted) }
+//                       kms_key_id (needs encrypted), prewarm bool (false),
+//                       prewarm_mibps integer 1..100000 (needs prewarm; none: unlimited) }
 #include <expected>
 #include <set>
 #include <string>
