@@ -16,9 +16,9 @@
 namespace agent {
 namespace {
 
-constexpr std::array<std::string_view, 16> k_command_words = {
+constexpr std::array<std::string_view, 17> k_command_words = {
     "mount", "mount-snapshots", "snapshot", "make-snapshots", "unmount", "unmount-snapshots", "list",
-    "list-volumes", "check", "test", "thaw", "prune", "version", "help", "check-backups", "gc"};
+    "list-volumes", "check", "test", "thaw", "prune", "version", "help", "check-backups", "gc", "prewarm"};
 
 constexpr std::string_view k_help_footer = R"(
 Arguments: mount, snapshot, unmount and prune take GROUP...; list takes [GROUP...] (default: all);
@@ -27,6 +27,9 @@ gc takes [GROUP...] (default: all) [--older-than DURATION] (default 1d) [--yes].
 check-backups takes [GROUP...] (default: all) --max-age DURATION (e.g. 26h, 90m, 1d12h); exit 1
 when a volume's newest completed snapshot is missing, older, or not frozen where the group
 freezes; check --max-age DURATION does the same for every group.
+prewarm takes GROUP... [--wait]: reads every block of the groups' mounted volumes that have
+"prewarm": true once (resumable; SIGINT/SIGTERM save the offset); --wait reads nothing and waits
+until another prewarm (the ebsnap-prewarm@GROUP unit) has read them in full.
 Global options may also follow the command.
 
 Configuration: --config, else $EBSNAP_CONFIG, else /etc/ebsnap/ebsnap.json.
@@ -82,6 +85,7 @@ std::string_view to_string(CommandName command) {
     case CommandName::Version: return "version";
     case CommandName::CheckBackups: return "check-backups";
     case CommandName::Gc: return "gc";
+    case CommandName::Prewarm: return "prewarm";
   }
   return "version";
 }
@@ -153,6 +157,12 @@ Grammar::Grammar(Invocation& inv) {
   gc->add_option("--older-than", inv.older_than, "only volumes created longer ago than this (default 1d)")
       ->option_text("DURATION");
   gc->add_flag("--yes", inv.yes, "do not ask before deleting");
+  auto* prewarm = sub(CommandName::Prewarm, nullptr,
+                      "read every block of the groups' mounted \"prewarm\" volumes once, resumably, "
+                      "with progress");
+  prewarm->add_option("GROUP", inv.groups, "group")->required();
+  prewarm->add_flag("--wait", inv.wait,
+                    "read nothing: wait until another prewarm has read the volumes in full");
   app.require_subcommand(0, 1);
 }
 
@@ -332,6 +342,7 @@ RunReport dispatch(const Invocation& inv, Commands& commands, const CommandConte
                                     CheckBackupsOptions{.max_age = inv.max_age_s, .max_age_text = *inv.max_age});
     case CommandName::Gc:
       return commands.gc(context, groups, GcOptions{.older_than = inv.older_than_s, .assume_yes = inv.yes});
+    case CommandName::Prewarm: return commands.prewarm(context, groups, PrewarmRequest{.wait = inv.wait});
     case CommandName::Thaw:
     case CommandName::Version: break;
   }
@@ -359,7 +370,8 @@ int run_invocation(const Invocation& inv, Commands& commands, std::ostream& out,
                          .interactive = environment.stdin_is_tty};
   const bool needs_filter_values = inv.command == CommandName::Mount || inv.command == CommandName::Snapshot ||
                                    inv.command == CommandName::List || inv.command == CommandName::Prune ||
-                                   inv.command == CommandName::CheckBackups || inv.command == CommandName::Gc;
+                                   inv.command == CommandName::CheckBackups ||
+                                   inv.command == CommandName::Gc || inv.command == CommandName::Prewarm;
   if (needs_filter_values && !context.filter_values) {
     print_error_line(err, context.filter_values.error().describe());
     return k_exit_usage;

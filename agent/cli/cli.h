@@ -10,6 +10,7 @@
 //     prune GROUP...
 //     check-backups [GROUP...] --max-age DURATION   (check --max-age DURATION: every group)
 //     gc [GROUP...] [--older-than DURATION] [--yes]
+//     prewarm GROUP... [--wait]
 //
 // Exit codes: 0 success; 1 the operation failed (partly or wholly; the output says which
 // volumes); 2 usage or configuration error (nothing was changed). Every usage or configuration
@@ -31,7 +32,9 @@ inline constexpr int k_exit_ok = 0;
 inline constexpr int k_exit_failed = 1;
 inline constexpr int k_exit_usage = 2;
 
-enum class CommandName { Mount, Snapshot, Unmount, List, Check, Thaw, Prune, Version, CheckBackups, Gc };
+enum class CommandName {
+  Mount, Snapshot, Unmount, List, Check, Thaw, Prune, Version, CheckBackups, Gc, Prewarm
+};
 [[nodiscard]] std::string_view to_string(CommandName command);
 
 struct Invocation {
@@ -45,6 +48,7 @@ struct Invocation {
   std::chrono::seconds max_age_s{0};      // check-backups: --max-age, validated
   std::optional<std::string> older_than;  // gc --older-than, as given
   std::chrono::seconds older_than_s = k_gc_default_older_than;  // gc: --older-than, parsed
+  bool wait = false;                      // prewarm --wait
   std::optional<std::string> config_path; // --config
   std::optional<std::string> userdata;    // --userdata, as given (JSON or @FILE)
   std::optional<std::string> region;      // --region, validated

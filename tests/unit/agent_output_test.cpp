@@ -37,7 +37,9 @@ TEST(Output, JsonSchemaOneHasEveryKeyAlways) {
   for (const auto* key : {"mount_point", "device", "volume_id", "snapshot_id", "outcome", "reason", "freeze_ms",
                           "consistency", "duration_ms", "state", "size_gib", "latest_snapshot_id",
                           "latest_snapshot_time", "attached_as", "devnode", "filesystem", "formatted", "plan",
-                          "warnings", "steps", "left_alone", "latest_snapshot_age_s"}) {
+                          "warnings", "steps", "left_alone", "latest_snapshot_age_s", "prewarm_state",
+                          "prewarm_percent", "prewarm_offset_bytes", "prewarm_from_bytes",
+                          "prewarm_bytes_read", "prewarm_mibps"}) {
     EXPECT_TRUE(v.contains(key)) << key;
   }
   EXPECT_EQ(v["outcome"], "snapshotted");
@@ -107,6 +109,8 @@ TEST(Output, OutcomeNamesAreTheSchemaStrings) {
   EXPECT_EQ(to_string(Outcome::Restored), "restored");
   EXPECT_EQ(to_string(Outcome::Created), "created");
   EXPECT_EQ(to_string(Outcome::Failed), "failed");
+  EXPECT_EQ(to_string(Outcome::Prewarmed), "prewarmed");
+  EXPECT_EQ(to_string(Outcome::Interrupted), "interrupted");
   EXPECT_EQ(to_string(platform::ThawOutcome::NotFrozen), "not-frozen");
 }
 
@@ -187,6 +191,31 @@ TEST(Output, ListIsATable) {
   EXPECT_NE(text.find("solr   /mnt/solr    /dev/sdf  vol-1   mounted  20 GiB  snap-1           2026-11-23T10:00:00Z"),
             std::string::npos)
       << text;
+}
+
+TEST(Output, ListShowsPrewarmProgressAndAnInterruptedPrewarmIsNoFailure) {
+  RunReport r{.command = "list"};
+  VolumeReport partial{
+      .mount_point = "/mnt/a", .device = "/dev/sdf", .volume_id = "vol-1", .outcome = Outcome::Listed};
+  partial.prewarm_state = "partial";
+  partial.prewarm_percent = 45;
+  VolumeReport done{
+      .mount_point = "/mnt/b", .device = "/dev/sdg", .volume_id = "vol-2", .outcome = Outcome::Listed};
+  done.prewarm_state = "done";
+  done.prewarm_percent = 100;
+  r.groups.push_back(GroupReport{.name = "solr", .volumes = {partial, done}});
+  const auto text = render_text(r);
+  EXPECT_NE(text.find("PREWARM"), std::string::npos) << text;
+  EXPECT_NE(text.find("  45%\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("  done\n"), std::string::npos) << text;
+  EXPECT_EQ(to_json(r)["groups"][0]["volumes"][0]["prewarm_percent"], 45);
+
+  RunReport stopped{.command = "prewarm"};
+  stopped.groups.push_back(GroupReport{
+      .name = "solr",
+      .volumes = {
+          VolumeReport{.mount_point = "/mnt/a", .device = "/dev/sdf", .outcome = Outcome::Interrupted}}});
+  EXPECT_TRUE(stopped.ok());
 }
 
 }  // namespace
