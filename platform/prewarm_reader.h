@@ -7,16 +7,16 @@
 // How: `in_flight` threads, each taking the next `chunk_bytes` of the device and reading it with
 // pread(2) into its own aligned buffer, with O_DIRECT. O_DIRECT so that the page cache neither
 // keeps gigabytes of a volume nobody asked for nor serves a block EBS has not fetched; a few reads
-// in flight because one read at a time leaves an EBS volume (and its S3 fetches) mostly idle
-// between requests. Threads over one pread each are the simplest way to keep N reads in flight
-// without io_uring or libaio; with 1 MiB reads and 4 threads the reader measures at the `dd
-// bs=1M iflag=direct` floor (bench/: prewarm).
+// in flight because one read at a time leaves an EBS volume (and its S3 fetches) idle for a
+// request's round trip between reads. Threads over one pread each are the simplest way to keep N
+// reads in flight without io_uring or libaio. On a loop device, which has no such round trip, the
+// reader runs at the `dd bs=1M iflag=direct` floor with 4 in flight as with 1 (bench/: prewarm).
 //
 // Resumable: chunks complete out of order, so progress is the *contiguous* offset below which
-// every byte was read, and no chunk is taken more than 2 × in_flight chunks above it: a caller that
-// saves it and passes it back as `from` reads at most that window again. Pace: a token bucket (ReadPace),
-// with the clock injected so that tests need no real time. Stop: a flag checked before each chunk and after
-// each wait of the pace.
+// every byte was read, and no chunk is taken more than 2 x in_flight chunks above it: a caller
+// that saves the offset and passes it back as `from` reads at most that window again. Pace: a
+// token bucket (ReadPace), its clock injected so that tests need no real time. Stop: a flag
+// checked before each chunk and after each wait of the pace.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
