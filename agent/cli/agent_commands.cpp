@@ -1,7 +1,9 @@
 #include "agent/cli/agent_commands.h"
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <iostream>
 
@@ -12,6 +14,7 @@
 #include "agent/commands/list.h"
 #include "agent/core/log.h"
 #include "agent/commands/mount.h"
+#include "agent/commands/prewarm.h"
 #include "agent/commands/prune.h"
 #include "agent/core/runtime.h"
 #include "agent/commands/snapshot.h"
@@ -52,6 +55,21 @@ bool confirm_gc(const GcPlan& plan) {
   std::string answer;
   if (!std::getline(std::cin, answer)) return false;
   return answer == "y" || answer == "Y" || answer == "yes";
+}
+
+// prewarm's stop: SIGINT and SIGTERM (systemctl stop) end the reads after those in flight, and the
+// offset is saved. A lock-free atomic is what a signal handler may touch.
+std::atomic<bool> g_prewarm_stop{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
+void stop_prewarm(int /*signal*/) { g_prewarm_stop = true; }
+
+void on_stop_signals_stop_prewarm() {
+  struct sigaction action {};
+  action.sa_handler = stop_prewarm;
+  ::sigemptyset(&action.sa_mask);
+  ::sigaction(SIGINT, &action, nullptr);
+  ::sigaction(SIGTERM, &action, nullptr);
 }
 
 }  // namespace
@@ -144,6 +162,15 @@ RunReport AgentCommands::gc(const CommandContext& context, const GroupRefs& grou
   if (!options.assume_yes && context.interactive) with_question.confirm = confirm_gc;
   return with_context("gc", context, groups,
                       [&with_question](const RunContext& run) { return agent::gc(run, with_question); });
+}
+
+RunReport AgentCommands::prewarm(const CommandContext& context, const GroupRefs& groups,
+                                 const PrewarmRequest& request) {
+  on_stop_signals_stop_prewarm();
+  const PrewarmOptions options{
+      .wait = request.wait, .progress_bar = ::isatty(STDERR_FILENO) == 1, .stop = &g_prewarm_stop};
+  return with_context("prewarm", context, groups,
+                      [&options](const RunContext& run) { return agent::prewarm(run, options); });
 }
 
 RunReport AgentCommands::check(const CommandContext& context) {

@@ -29,6 +29,8 @@ class AgentCommands final : public Commands {
                                         const CheckBackupsOptions& options) override;
   [[nodiscard]] RunReport gc(const CommandContext& context, const GroupRefs& groups,
                              const GcOptions& options) override;
+  [[nodiscard]] RunReport prewarm(const CommandContext& context, const GroupRefs& groups,
+                                  const PrewarmRequest& request) override;
   [[nodiscard]] RunReport thaw(const ThawRequest& request) override;
 
  private:

@@ -17,10 +17,10 @@
 namespace agent {
 namespace {
 
-constexpr std::array<std::string_view, 18> k_command_words = {
+constexpr std::array<std::string_view, 19> k_command_words = {
     "mount", "mount-snapshots", "snapshot", "make-snapshots", "unmount", "unmount-snapshots", "list",
     "list-volumes", "check", "test", "thaw", "prune", "version", "help", "check-backups", "gc", "history",
-    "list-snapshots"};
+    "list-snapshots", "prewarm"};
 
 constexpr std::string_view k_help_footer = R"(
 Arguments: mount, snapshot, unmount, prune and history take GROUP...;
@@ -34,6 +34,9 @@ when a volume's newest completed snapshot is missing, older, or not frozen where
 freezes; check --max-age DURATION does the same for every group.
 list shows, for a volume restored from a snapshot, how much of it is initialized (loaded from
 S3) and the time left; a volume's "initialization_rate_mibps" (100..300) sets that rate.
+prewarm takes GROUP... [--wait]: reads every block of the groups' mounted volumes that have
+"prewarm": true once (resumable; SIGINT/SIGTERM save the offset); --wait reads nothing and waits
+until another prewarm (the ebsnap-prewarm@GROUP unit) has read them in full.
 Global options may also follow the command.
 
 Configuration: --config, else $EBSNAP_CONFIG, else /etc/ebsnap/ebsnap.json.
@@ -98,6 +101,7 @@ std::string_view to_string(CommandName command) {
     case CommandName::CheckBackups: return "check-backups";
     case CommandName::Gc: return "gc";
     case CommandName::History: return "history";
+    case CommandName::Prewarm: return "prewarm";
   }
   return "version";
 }
@@ -185,6 +189,12 @@ Grammar::Grammar(Invocation& inv) {
   gc->add_option("--older-than", inv.older_than, "only volumes created longer ago than this (default 1d)")
       ->option_text("DURATION");
   gc->add_flag("--yes", inv.yes, "do not ask before deleting");
+  auto* prewarm = sub(CommandName::Prewarm, nullptr,
+                      "read every block of the groups' mounted \"prewarm\" volumes once, resumably, "
+                      "with progress");
+  prewarm->add_option("GROUP", inv.groups, "group")->required();
+  prewarm->add_flag("--wait", inv.wait,
+                    "read nothing: wait until another prewarm has read the volumes in full");
   app.require_subcommand(0, 1);
 }
 
@@ -392,6 +402,7 @@ RunReport dispatch(const Invocation& inv, Commands& commands, const CommandConte
                                     CheckBackupsOptions{.max_age = inv.max_age_s, .max_age_text = *inv.max_age});
     case CommandName::Gc:
       return commands.gc(context, groups, GcOptions{.older_than = inv.older_than_s, .assume_yes = inv.yes});
+    case CommandName::Prewarm: return commands.prewarm(context, groups, PrewarmRequest{.wait = inv.wait});
     case CommandName::Thaw:
     case CommandName::Version: break;
   }
@@ -420,7 +431,8 @@ int run_invocation(const Invocation& inv, Commands& commands, std::ostream& out,
   const bool needs_filter_values = inv.command == CommandName::Mount || inv.command == CommandName::Snapshot ||
                                    inv.command == CommandName::History ||
                                    inv.command == CommandName::List || inv.command == CommandName::Prune ||
-                                   inv.command == CommandName::CheckBackups || inv.command == CommandName::Gc;
+                                   inv.command == CommandName::CheckBackups ||
+                                   inv.command == CommandName::Gc || inv.command == CommandName::Prewarm;
   if (needs_filter_values && !context.filter_values) {
     print_error_line(err, context.filter_values.error().describe());
     return k_exit_usage;

@@ -12,6 +12,7 @@
 //     prune GROUP...
 //     check-backups [GROUP...] --max-age DURATION   (check --max-age DURATION: every group)
 //     gc [GROUP...] [--older-than DURATION] [--yes]
+//     prewarm GROUP... [--wait]
 //
 // Exit codes: 0 success; 1 the operation failed (partly or wholly; the output says which
 // volumes); 2 usage or configuration error (nothing was changed). Every usage or configuration
@@ -33,7 +34,9 @@ inline constexpr int k_exit_ok = 0;
 inline constexpr int k_exit_failed = 1;
 inline constexpr int k_exit_usage = 2;
 
-enum class CommandName { Mount, Snapshot, Unmount, List, Check, Thaw, Prune, Version, CheckBackups, Gc, History };
+enum class CommandName {
+  Mount, Snapshot, Unmount, List, Check, Thaw, Prune, Version, CheckBackups, Gc, History, Prewarm
+};
 [[nodiscard]] std::string_view to_string(CommandName command);
 
 struct Invocation {
@@ -52,6 +55,7 @@ struct Invocation {
   std::optional<std::string> run_id;      // mount --run, unmount --inspect --run
   bool inspect = false;                   // mount --inspect, unmount --inspect
   std::optional<std::string> prefix;      // --prefix (with --inspect)
+  bool wait = false;                      // prewarm --wait
   std::optional<std::string> config_path; // --config
   std::optional<std::string> userdata;    // --userdata, as given (JSON or @FILE)
   std::optional<std::string> region;      // --region, validated

@@ -15,6 +15,7 @@
 #include "agent/commands/check_backups.h"
 #include "agent/commands/gc.h"
 #include "agent/commands/mount.h"
+#include "agent/commands/prewarm.h"
 #include "agent/commands/unmount.h"
 #include "agent/config/config.h"
 #include "agent/report/report.h"
@@ -69,6 +70,9 @@ class Commands {
   [[nodiscard]] virtual RunReport gc(const CommandContext& context, const GroupRefs& groups,
                                      const GcOptions& options) = 0;
   [[nodiscard]] virtual RunReport history(const CommandContext& context, const GroupRefs& groups) = 0;
+  // The groups' volumes with "prewarm": true, read (or waited for, request.wait).
+  [[nodiscard]] virtual RunReport prewarm(const CommandContext& context, const GroupRefs& groups,
+                                          const PrewarmRequest& request) = 0;
   // Needs no configuration (it is the escape hatch when things are broken).
   [[nodiscard]] virtual RunReport thaw(const ThawRequest& request) = 0;
 };

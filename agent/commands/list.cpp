@@ -5,6 +5,7 @@
 
 #include "agent/core/log.h"
 #include "agent/core/our_volumes.h"
+#include "agent/core/prewarm_state.h"
 #include "agent/core/tags.h"
 
 namespace agent {
@@ -81,6 +82,18 @@ void describe_latest(const std::vector<ec2::Snapshot>& snapshots, const FilterVa
   if (auto c = ec2::find_tag(newest->tags, k_tag_consistency)) v.consistency = *c;
 }
 
+// The pre-warm of the volume attached now, from its state file (agent/commands/prewarm.h); a
+// state of an earlier volume at the mount point says nothing about this one.
+void describe_prewarm(const RunContext& c, const std::string& group, VolumeReport& v) {
+  if (!v.volume_id) return;
+  auto saved = PrewarmStates(c.services.options.run_dir).load(group, v.mount_point);
+  if (!saved) {
+    v.warnings.push_back("pre-warm state: " + saved.error());
+  } else if (*saved && (*saved)->volume_id == *v.volume_id) {
+    report_prewarm_state(**saved, v);
+  }
+}
+
 }  // namespace
 
 RunReport list(const RunContext& c) {
@@ -113,6 +126,7 @@ RunReport list(const RunContext& c) {
       if (ours && describe_volume(c, (*ours)[vc.mount_point], v))
         restored.push_back(ec2::VolumeId{*v.volume_id});
       if (snapshots) describe_latest(*snapshots, c.filters, v);
+      describe_prewarm(c, g->name, v);
       report.group(g->name).volumes.push_back(std::move(v));
     }
   }

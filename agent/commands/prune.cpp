@@ -3,12 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <set>
 
 #include "agent/core/compat.h"
 #include "agent/core/group_lock.h"
 #include "agent/core/log.h"
+#include "agent/core/progress.h"
 #include "agent/core/tags.h"
 
 namespace agent {
@@ -22,7 +22,6 @@ namespace {
 constexpr milliseconds k_first_backoff{1'000};
 constexpr milliseconds k_max_backoff{30'000};
 constexpr milliseconds k_slowest_interval{10'000};
-constexpr milliseconds k_progress_every{5'000};
 
 }  // namespace
 
@@ -71,43 +70,6 @@ PruneReport describe_plan(const std::string& group, const PrunePlan& plan) {
 
 namespace {
 
-// Progress of a long prune: a bar on a terminal, else a log line every few seconds.
-class Progress {
- public:
-  Progress(const Services& s, const std::string& group, std::size_t total, bool bar)
-      : s_(s), group_(group), total_(total), bar_(bar), last_(s.clock.monotonic()) {}
-
-  void update(std::size_t done) {
-    const auto now = s_.clock.monotonic();
-    if (bar_) {
-      draw(done);
-    } else if (now - last_ >= k_progress_every) {
-      log_agent().info("prune group={} deleted={}/{}", group_, done, total_);
-      last_ = now;
-    }
-  }
-  void finish(std::size_t done) {
-    if (!bar_) return;
-    draw(done);
-    std::fputc('\n', stderr);
-  }
-
- private:
-  void draw(std::size_t done) const {
-    constexpr std::size_t width = 30;
-    const std::size_t filled = total_ == 0 ? width : done * width / total_;
-    std::fprintf(stderr, "\rprune %s [%s%s] %zu/%zu", group_.c_str(), std::string(filled, '#').c_str(),
-                 std::string(width - filled, '.').c_str(), done, total_);
-    std::fflush(stderr);
-  }
-
-  const Services& s_;
-  const std::string& group_;
-  std::size_t total_;
-  bool bar_;
-  Steady::time_point last_;
-};
-
 class GroupPrune {
  public:
   GroupPrune(const RunContext& c, const GroupConfig& group, const PruneOptions& options, RunReport& report)
@@ -155,7 +117,8 @@ class GroupPrune {
  private:
   void delete_planned(const std::vector<ec2::SnapshotId>& deletes, PruneReport& out) {
     DeletePace pace(c_.config.delete_rate_per_s, s_.clock.monotonic());
-    Progress progress(s_, group_.name, deletes.size(), options_.progress_bar);
+    Progress progress(s_.clock, "prune " + group_.name, options_.progress_bar);
+    const auto count = [&deletes](std::size_t done) { return fmt::format("{}/{}", done, deletes.size()); };
     int failures_in_a_row = 0;
     std::size_t i = 0;
     for (; i < deletes.size();) {
@@ -178,7 +141,9 @@ class GroupPrune {
       }
       pace.answered(s_.clock.monotonic());
       ++i;
-      progress.update(i);
+      progress.update(i, deletes.size(), count(i), [&] {
+        log_agent().info("prune group={} deleted={}/{}", group_.name, i, deletes.size());
+      });
       if (deleted) {
         failures_in_a_row = 0;
         out.deleted.push_back(id.value);
@@ -209,7 +174,7 @@ class GroupPrune {
         }
       }
     }
-    progress.finish(i);
+    progress.finish(i, deletes.size(), count(i));
     for (; i < deletes.size(); ++i) out.not_attempted.push_back(deletes[i].value);
     log_agent().info("prune group={} deleted={} already_gone={} in_use={} failed={} not_attempted={} throttled={}",
                      group_.name, out.deleted.size(), out.already_gone.size(), out.in_use.size(), out.failed.size(),

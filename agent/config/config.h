@@ -37,7 +37,13 @@ struct VolumeConfig {
   // VolumeInitializationRate (MiB/s, 100..300) for a volume restored from a snapshot; never sent
   // for an empty one (EC2 refuses it there).
   std::optional<std::int32_t> initialization_rate_mibps;
+  // Read every block once after mount (ebsnap prewarm): a volume restored from a snapshot loads
+  // its blocks from S3 on first read.
+  bool prewarm = false;
+  std::optional<std::int32_t> prewarm_mibps;    // only with prewarm; none: as fast as the volume reads
 };
+
+inline constexpr std::int32_t k_max_prewarm_mibps = 100'000;
 
 enum class HookPhase {
   PreMounts, PostMounts, PreMount, PostMount,

@@ -30,7 +30,9 @@
 //                       filesystem "ext4"|"xfs" (ext4), mount_options (defaults),
 //                       volume_type (gp3), iops, throughput_mibps, encrypted (false),
 //                       kms_key_id (needs encrypted),
-//                       initialization_rate_mibps 100..300 (sent only when restoring from a snapshot) }
+//                       initialization_rate_mibps 100..300 (sent only when restoring from a snapshot),
+//                       prewarm bool (false),
+//                       prewarm_mibps integer 1..100000 (needs prewarm; none: unlimited) }
 #include <expected>
 #include <set>
 #include <string>

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "agent/core/mount_point_key.h"
 #include "platform/run_dir.h"
 #include "ebsnap/try.h"
 
@@ -17,16 +18,6 @@ namespace agent {
 namespace {
 
 constexpr std::string_view k_token_prefix = "ebsnap-";
-
-// FNV-1a, 64 bits: a stable name for a mount point (which may hold any character).
-std::uint64_t fnv1a(std::string_view text) {
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (char c : text) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
 
 std::unexpected<TokenError> token_error(const std::filesystem::path& path, std::string_view what, int err) {
   return std::unexpected(TokenError{fmt::format("{}: {}: {}", path.string(), what, std::strerror(err))});
@@ -108,7 +99,7 @@ std::string new_client_token() {
 }
 
 std::filesystem::path ClientTokens::path_for(std::string_view group, std::string_view mount_point) const {
-  return run_dir_ / fmt::format("restore-{}-{:016x}.token", group, fnv1a(mount_point));
+  return run_dir_ / fmt::format("restore-{}-{}.token", group, mount_point_key(mount_point));
 }
 
 std::expected<std::optional<RestoreAttempt>, TokenError> ClientTokens::load(

@@ -47,7 +47,13 @@ Json volume_json(const VolumeReport& v) {
               {"latest_snapshot_age_s", or_null(v.latest_snapshot_age_s)},
               {"initialization_progress", or_null(v.initialization_progress)},
               {"initialization_eta_s", or_null(v.initialization_eta_s)},
-              {"fast_restored", or_null(v.fast_restored)}};
+              {"fast_restored", or_null(v.fast_restored)},
+              {"prewarm_state", or_null(v.prewarm_state)},
+              {"prewarm_percent", or_null(v.prewarm_percent)},
+              {"prewarm_offset_bytes", or_null(v.prewarm_offset_bytes)},
+              {"prewarm_from_bytes", or_null(v.prewarm_from_bytes)},
+              {"prewarm_bytes_read", or_null(v.prewarm_bytes_read)},
+              {"prewarm_mibps", or_null(v.prewarm_mibps)}};
 }
 
 std::string seconds_text(std::int64_t ms) {
@@ -92,6 +98,12 @@ std::string volume_line_detail(const VolumeReport& v) {
         if (v.consistency && v.freeze_ms) detail += ", ";
         if (v.freeze_ms) detail += seconds_text(*v.freeze_ms);
         detail += ")";
+      }
+      break;
+    case Outcome::Prewarmed:
+      if (v.prewarm_bytes_read && v.prewarm_mibps) {
+        detail += fmt::format(" ({:.0f} MiB read at {:.1f} MiB/s)",
+                              static_cast<double>(*v.prewarm_bytes_read) / (1 << 20), *v.prewarm_mibps);
       }
       break;
     default:
@@ -139,9 +151,16 @@ std::string initialization_text(const VolumeReport& v) {
   return out;
 }
 
+// list's PREWARM column: "done", "45%", or "-" (no pre-warm recorded for the volume attached now).
+std::string prewarm_column(const VolumeReport& v) {
+  if (!v.prewarm_state) return "-";
+  if (*v.prewarm_state == "done") return "done";
+  return std::to_string(v.prewarm_percent.value_or(0)) + "%";
+}
+
 std::string render_list(const RunReport& report) {
   std::vector<std::vector<std::string>> rows{{"GROUP", "MOUNT POINT", "DEVICE", "VOLUME", "STATE", "SIZE",
-                                              "LATEST SNAPSHOT", "TAKEN", "INITIALIZED"}};
+                                              "LATEST SNAPSHOT", "TAKEN", "INITIALIZED", "PREWARM"}};
   std::string errors;
   std::string warnings;
   for (const auto& g : report.groups) {
@@ -150,7 +169,7 @@ std::string render_list(const RunReport& report) {
       rows.push_back({g.name, v.mount_point, v.device, dash(v.volume_id),
                       v.outcome == Outcome::Failed ? "error: " + dash(v.reason) : dash(v.state),
                       v.size_gib ? std::to_string(*v.size_gib) + " GiB" : "-", dash(v.latest_snapshot_id),
-                      dash(v.latest_snapshot_time), initialization_text(v)});
+                      dash(v.latest_snapshot_time), initialization_text(v), prewarm_column(v)});
       for (const auto& w : v.warnings) warnings += g.name + " " + v.mount_point + ": warning: " + w + "\n";
     }
   }
@@ -402,6 +421,8 @@ std::string_view to_string(Outcome outcome) {
     case Outcome::Stale: return "stale";
     case Outcome::Missing: return "missing";
     case Outcome::NotFrozen: return "not-frozen";
+    case Outcome::Prewarmed: return "prewarmed";
+    case Outcome::Interrupted: return "interrupted";
   }
   return "failed";
 }

@@ -10,13 +10,14 @@
 //   "schema": 1,
 //   "ebsnap_version": "0.1.0",
 //   "command": "mount" | "snapshot" | "unmount" | "list" | "check" | "thaw" | "prune" | "check-backups" | "gc" |
-//              "history",
+//              "history" | "prewarm",
 //   "dry_run": false,                 // true: nothing was changed; outcomes are "planned"
 //   "ok": true,                       // false ⇔ exit code 1
 //   "error": null | "...",            // a failure of the whole run (before or beyond volumes)
 //   "started_at": "2026-11-23T11:50:00.123Z",
 //   "duration_ms": 812,
-//   "groups": [                       // mount, snapshot, unmount, list, prune, check-backups; [] otherwise
+//   "groups": [                       // mount, snapshot, unmount, list, prune, check-backups, prewarm;
+//                                     //   [] otherwise
 //     { "name": "solr",
 //       "ok": true,
 //       "error": null | "...",        // e.g. "hook pre_snapshots /x: exited with status 1"
@@ -39,6 +40,8 @@
 //                      "unmounted" | "deleted" | "not-attached" | "listed" | "planned" |
 //                      "skipped" | "failed" |
 //                      "fresh" | "stale" | "missing" | "not-frozen",  // check-backups, below
+//                      "prewarmed" | "interrupted",  // prewarm (interrupted: stopped by a signal, its
+//                                                    //   offset saved; not a failure)
 //           "reason": null | "...",               // why failed/skipped; a note otherwise
 //           "freeze_ms": 38 | null,               // snapshot: how long this filesystem was frozen
 //           "consistency": "frozen" | "unfrozen" | "watchdog-thawed" | null,  // snapshot
@@ -61,9 +64,16 @@
 //           "plan": [ "..." ],                    // --dry-run: the steps that would run
 //           "steps": [ "..." ],                   // the steps that ran (the same words as plan)
 //           "warnings": [ "..." ],                // e.g. a skipped error snapshot
-//           "left_alone": [ "vol-..." ]           // unmount --delete-volumes: detached volumes
+//           "left_alone": [ "vol-..." ],          // unmount --delete-volumes: detached volumes
 //                                                 //   tagged as ours that no detach record shows
 //                                                 //   this instance's unmount detached: not deleted
+//           "prewarm_state": "done" | "partial" | "not-started" | null,  // prewarm, list: the state
+//                                                 //   file of the volume attached now, if any
+//           "prewarm_percent": 45 | null,         // prewarm, list
+//           "prewarm_offset_bytes": 1073741824 | null,  // prewarm, list: every byte below was read
+//           "prewarm_from_bytes": 0 | null,       // prewarm: where this run started reading
+//           "prewarm_bytes_read": 1073741824 | null,  // prewarm: read by this run
+//           "prewarm_mibps": 118.4 | null         // prewarm: this run's average
 //         } ] } ],
 //                                     // check-backups: latest_snapshot_* and consistency are the
 //                                     //   newest *completed* snapshot's; outcome "fresh" (ok),
@@ -171,6 +181,8 @@ enum class Outcome {
   Stale,            // check-backups: the newest completed snapshot is older than --max-age
   Missing,          // check-backups: no completed snapshot
   NotFrozen,        // check-backups: recent, but not frozen although the group freezes the volume
+  Prewarmed,        // prewarm: every block read (now, before, or by the prewarm --wait waited for)
+  Interrupted,      // prewarm: stopped by SIGINT/SIGTERM, its offset saved for the next run
 };
 [[nodiscard]] std::string_view to_string(Outcome outcome);
 
@@ -204,6 +216,13 @@ struct VolumeReport {
   std::vector<std::string> warnings;
   // unmount --delete-volumes: volumes tagged as ours, not provably ours (agent/core/detach_record.h)
   std::vector<std::string> left_alone;
+  // prewarm, and list from the state file (agent/core/prewarm_state.h)
+  std::optional<std::string> prewarm_state;
+  std::optional<std::int64_t> prewarm_percent;
+  std::optional<std::int64_t> prewarm_offset_bytes;
+  std::optional<std::int64_t> prewarm_from_bytes;
+  std::optional<std::int64_t> prewarm_bytes_read;
+  std::optional<double> prewarm_mibps;
 };
 
 // The restore point a mount chose for a group, and the newer ones it passed over.

@@ -28,6 +28,7 @@
 
 #include "agent/config/config.h"
 #include "agent/commands/mount.h"
+#include "agent/core/prewarm_state.h"
 #include "agent/core/runtime.h"
 #include "agent/core/tags.h"
 #include "agent/commands/unmount.h"
@@ -910,6 +911,101 @@ TEST_F(MountE2e, XenNamingMountsTheDiskThatAppearedAndRefusesOneFoundAttached) {
     EXPECT_EQ(calls_of(calls, action, from), 0) << action;
   }
   expect_one_volume_per_mount_point();
+}
+
+// Issue 13: a restored volume with "prewarm": true is read in full by `ebsnap prewarm`; killed
+// (SIGKILL) halfway, the next run starts from the offset the state file kept, not from 0; a
+// SIGTERM stops it cleanly with its offset saved; the last run reads exactly the rest.
+TEST_F(MountE2e, PrewarmReadsARestoredVolumeInFullAndAKilledRunIsContinuedNotRestarted) {
+  write_config(1, 1);
+  {
+    auto doc = Json::parse(slurp(config_path_));
+    auto& v = doc["groups"]["g1"]["volumes"][0];
+    v["prewarm"] = true;
+    v["prewarm_mibps"] = 128;  // 1 GiB in ~8 s: slow enough to stop twice on the way
+    std::ofstream(config_path_) << doc.dump(2);
+  }
+  const auto& mp = mount_points_[0];
+  ASSERT_EQ(mount().exit_code, 0);
+  std::ofstream(std::filesystem::path(mp) / "data.bin", std::ios::binary) << random_bytes(1 << 20, 7);
+  ::sync();
+  auto snap = ebsnap({"snapshot", "g1"});
+  ASSERT_EQ(snap.exit_code, 0) << snap.out << snap.err;
+  wait_snapshots_completed();
+  ASSERT_EQ(unmount_delete().exit_code, 0);
+  auto restored = mount();
+  ASSERT_EQ(restored.exit_code, 0) << restored.out << restored.err;
+  ASSERT_NE(restored.out.find("restored"), std::string::npos) << restored.out;
+
+  const PrewarmStates states(dir_->path() / "run");
+  const auto saved = [&]() -> std::optional<PrewarmState> {
+    auto s = states.load("g1", mp);
+    return s ? *s : std::nullopt;
+  };
+  // Starts a prewarm and stops it with `signal` once the state file holds an offset past `past`.
+  const auto stop_when_saved_past = [&](std::uint64_t past, int signal) {
+    auto child = start(args({"--json", "prewarm", "g1"}));
+    for (;;) {
+      const auto s = saved();
+      if (s && s->offset > past && !s->done) break;
+      int status = 0;
+      if (::waitpid(child.pid, &status, WNOHANG) == child.pid) {
+        ADD_FAILURE() << "prewarm ended before it was stopped: " << slurp(child.err);
+        return Ran{};
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    ::kill(child.pid, signal);
+    return finish(child);
+  };
+
+  auto killed = stop_when_saved_past(0, SIGKILL);
+  EXPECT_EQ(killed.exit_code, 128 + SIGKILL);
+  const auto first = saved();
+  ASSERT_TRUE(first);
+  ASSERT_GT(first->offset, 0U);
+  EXPECT_FALSE(first->done);
+  const std::uint64_t size = 1ULL << 30;  // size_gib 1: the device BLKGETSIZE64 gave the reader
+  EXPECT_EQ(first->size_bytes, size);
+
+  auto terminated = stop_when_saved_past(first->offset, SIGTERM);
+  ASSERT_EQ(terminated.exit_code, 0) << "a SIGTERM is a clean stop: " << terminated.out << terminated.err;
+  const auto t = Json::parse(terminated.out)["groups"][0]["volumes"][0];
+  EXPECT_EQ(t["outcome"], "interrupted") << t.dump();
+  EXPECT_EQ(t["prewarm_from_bytes"], first->offset) << "the SIGKILLed run's offset, not 0";
+  const auto second = saved();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(t["prewarm_offset_bytes"], second->offset) << "the offset reached is what was saved";
+  EXPECT_GT(second->offset, first->offset);
+
+  auto rest = ebsnap({"--json", "prewarm", "g1"});
+  ASSERT_EQ(rest.exit_code, 0) << rest.out << rest.err;
+  const auto r = Json::parse(rest.out)["groups"][0]["volumes"][0];
+  EXPECT_EQ(r["outcome"], "prewarmed") << r.dump();
+  EXPECT_EQ(r["prewarm_from_bytes"], second->offset);
+  EXPECT_EQ(r["prewarm_from_bytes"].get<std::uint64_t>() + r["prewarm_bytes_read"].get<std::uint64_t>(), size)
+      << "exactly the rest was read";
+  EXPECT_EQ(r["prewarm_state"], "done");
+  const auto done = saved();
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(done->done);
+  EXPECT_EQ(done->offset, size);
+  EXPECT_EQ(done->volume_id, r["volume_id"]);
+  std::cerr << "[ info ] SIGKILL at offset " << first->offset << ", SIGTERM at " << second->offset << ", then "
+            << r["prewarm_bytes_read"] << " bytes read to the end at " << r["prewarm_mibps"] << " MiB/s\n";
+
+  auto listed = ebsnap({"--json", "list", "g1"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  const auto l = Json::parse(listed.out)["groups"][0]["volumes"][0];
+  EXPECT_EQ(l["prewarm_state"], "done");
+  EXPECT_EQ(l["prewarm_percent"], 100);
+  auto again = ebsnap({"--json", "prewarm", "g1"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(Json::parse(again.out)["groups"][0]["volumes"][0]["prewarm_bytes_read"], 0);
+  auto waited = ebsnap({"--json", "prewarm", "--wait", "g1"});
+  ASSERT_EQ(waited.exit_code, 0) << waited.err;
+  EXPECT_EQ(slurp(std::filesystem::path(mp) / "data.bin"), random_bytes(1 << 20, 7)) << "data untouched";
+  ASSERT_EQ(unmount_delete().exit_code, 0);
 }
 
 }  // namespace

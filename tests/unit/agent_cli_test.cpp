@@ -41,6 +41,10 @@ class FakeCommands final : public Commands {
     gc_options = o;
     return record("gc", c, g);
   }
+  RunReport prewarm(const CommandContext& c, const GroupRefs& g, const PrewarmRequest& r) override {
+    prewarm_request = r;
+    return record("prewarm", c, g);
+  }
   RunReport thaw(const ThawRequest& r) override {
     called = "thaw";
     thaw_request = r;
@@ -59,6 +63,7 @@ class FakeCommands final : public Commands {
   std::optional<CheckBackupsOptions> check_backups_options;
   GcOptions gc_options;
   ThawRequest thaw_request;
+  std::optional<PrewarmRequest> prewarm_request;
   RunReport next_report;
 
  private:
@@ -208,6 +213,30 @@ TEST_F(Cli, GcIsInTheHelp) {
   EXPECT_EQ(run({"gc", "--help"}), 0);
   EXPECT_TRUE(out_.str().contains("--older-than")) << out_.str();
   EXPECT_TRUE(out_.str().contains("never any other volume")) << out_.str();
+}
+
+TEST_F(Cli, PrewarmTakesGroupsAndWait) {
+  ASSERT_EQ(run(with_config({"prewarm", "solr", "pg"})), 0) << err_.str();
+  EXPECT_EQ(fake_.called, "prewarm");
+  EXPECT_EQ(fake_.groups, (std::vector<std::string>{"solr", "pg"}));
+  ASSERT_TRUE(fake_.prewarm_request);
+  EXPECT_FALSE(fake_.prewarm_request->wait);
+  ASSERT_TRUE(fake_.filter_values.has_value());
+
+  ASSERT_EQ(run(with_config({"prewarm", "--wait", "solr", "--dry-run"})), 0) << err_.str();
+  EXPECT_TRUE(fake_.prewarm_request->wait);
+  EXPECT_TRUE(fake_.dry_run);
+
+  fake_.called.clear();
+  EXPECT_EQ(run(with_config({"prewarm"})), 2);
+  EXPECT_NE(err_.str().find("prewarm: expected at least one GROUP"), std::string::npos) << err_.str();
+  // It finds its volumes by their lineage: without the userdata's filter values it cannot.
+  EXPECT_EQ(run({"--config", config_path_, "--userdata", "#!/bin/sh", "prewarm", "solr"}), 2);
+  EXPECT_TRUE(fake_.called.empty());
+  EXPECT_EQ(run({"--help"}), 0);
+  EXPECT_TRUE(out_.str().contains("prewarm")) << out_.str();
+  EXPECT_EQ(run({"prewarm", "--help"}), 0);
+  EXPECT_TRUE(out_.str().contains("--wait")) << out_.str();
 }
 
 TEST_F(Cli, ThawNeedsNoConfig) {

@@ -418,6 +418,36 @@ TEST_F(ConfigLoad, KmsKeyNeedsEncryption) {
   expect_error(doc, "$.groups.solr.volumes[0].encrypted", {"expected true or false"});
 }
 
+TEST_F(ConfigLoad, PrewarmAndItsRate) {
+  auto doc = valid_config();
+  auto& v = doc["groups"]["solr"]["volumes"][0];
+  {
+    auto loaded = load_config_file(write(doc));
+    ASSERT_TRUE(loaded) << loaded.error().describe();
+    EXPECT_FALSE(loaded->groups[0].volumes[0].prewarm);
+    EXPECT_FALSE(loaded->groups[0].volumes[0].prewarm_mibps);
+  }
+  v["prewarm"] = true;
+  v["prewarm_mibps"] = 200;
+  {
+    auto loaded = load_config_file(write(doc));
+    ASSERT_TRUE(loaded) << loaded.error().describe();
+    EXPECT_TRUE(loaded->groups[0].volumes[0].prewarm);
+    EXPECT_EQ(loaded->groups[0].volumes[0].prewarm_mibps, 200);
+  }
+  for (const Json& bad : {Json(0), Json(-5), Json(100001), Json(1.5), Json("fast")}) {
+    v["prewarm_mibps"] = bad;
+    expect_error(doc, "$.groups.solr.volumes[0].prewarm_mibps", {"1..100000", "MiB/s"});
+  }
+  v["prewarm_mibps"] = 200;
+  v["prewarm"] = false;
+  expect_error(doc, "$.groups.solr.volumes[0].prewarm_mibps", {"\"prewarm\": true"});
+  v.erase("prewarm");
+  expect_error(doc, "$.groups.solr.volumes[0].prewarm_mibps", {"\"prewarm\": true"});
+  v["prewarm"] = "yes";
+  expect_error(doc, "$.groups.solr.volumes[0].prewarm", {"expected true or false"});
+}
+
 TEST_F(ConfigLoad, DeviceOutsideTheAllowedNames) {
   for (const auto* device : {"/dev/sda", "/dev/sde", "/dev/xvda", "/dev/nvme1n1", "sdf", "/dev/sdf1", "/dev/sdff"}) {
     auto doc = valid_config();

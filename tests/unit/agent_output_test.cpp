@@ -37,7 +37,9 @@ TEST(Output, JsonSchemaOneHasEveryKeyAlways) {
   for (const auto* key : {"mount_point", "device", "volume_id", "snapshot_id", "outcome", "reason", "freeze_ms",
                           "consistency", "duration_ms", "state", "size_gib", "latest_snapshot_id",
                           "latest_snapshot_time", "attached_as", "devnode", "filesystem", "formatted", "plan",
-                          "warnings", "steps", "left_alone", "latest_snapshot_age_s"}) {
+                          "warnings", "steps", "left_alone", "latest_snapshot_age_s", "prewarm_state",
+                          "prewarm_percent", "prewarm_offset_bytes", "prewarm_from_bytes",
+                          "prewarm_bytes_read", "prewarm_mibps"}) {
     EXPECT_TRUE(v.contains(key)) << key;
   }
   EXPECT_EQ(v["outcome"], "snapshotted");
@@ -107,6 +109,8 @@ TEST(Output, OutcomeNamesAreTheSchemaStrings) {
   EXPECT_EQ(to_string(Outcome::Restored), "restored");
   EXPECT_EQ(to_string(Outcome::Created), "created");
   EXPECT_EQ(to_string(Outcome::Failed), "failed");
+  EXPECT_EQ(to_string(Outcome::Prewarmed), "prewarmed");
+  EXPECT_EQ(to_string(Outcome::Interrupted), "interrupted");
   EXPECT_EQ(to_string(platform::ThawOutcome::NotFrozen), "not-frozen");
 }
 
@@ -187,13 +191,17 @@ TEST(Output, ListSaysHowFarEachVolumeIsInitialized) {
     const auto line = text.substr(text.find('\n') + 1);
     return line.substr(0, line.find('\n'));
   };
-  EXPECT_TRUE(row({.initialization_progress = 42, .initialization_eta_s = 750}).ends_with("  42%, 12m left"));
+  // INITIALIZED (padded to its header), then PREWARM ("-": no pre-warm recorded).
+  const auto shows = [&](VolumeReport v, const std::string& cell) {
+    const auto line = row(std::move(v));
+    EXPECT_TRUE(line.contains("  " + cell + "  ") && line.ends_with("  -")) << line;
+  };
+  shows({.initialization_progress = 42, .initialization_eta_s = 750}, "42%, 12m left");
   // At the default rate EC2 gives no estimate.
-  EXPECT_TRUE(row({.initialization_progress = 37}).ends_with("  37%"));
-  EXPECT_TRUE(row({.initialization_progress = 100, .initialization_eta_s = 0}).ends_with("  100%"));
-  EXPECT_TRUE(row({.fast_restored = true}).ends_with("  fast restore"));
-  EXPECT_TRUE(row({.initialization_progress = 10, .fast_restored = false}).ends_with("  10%"));
-  EXPECT_TRUE(row({}).ends_with("  -"));
+  shows({.initialization_progress = 37}, "37%");
+  shows({.initialization_progress = 100, .initialization_eta_s = 0}, "100%");
+  shows({.fast_restored = true}, "fast restore");
+  shows({.initialization_progress = 10, .fast_restored = false}, "10%");
 }
 
 TEST(Output, ListIsATable) {
@@ -208,6 +216,31 @@ TEST(Output, ListIsATable) {
   EXPECT_NE(text.find("solr   /mnt/solr    /dev/sdf  vol-1   mounted  20 GiB  snap-1           2026-11-23T10:00:00Z"),
             std::string::npos)
       << text;
+}
+
+TEST(Output, ListShowsPrewarmProgressAndAnInterruptedPrewarmIsNoFailure) {
+  RunReport r{.command = "list"};
+  VolumeReport partial{
+      .mount_point = "/mnt/a", .device = "/dev/sdf", .volume_id = "vol-1", .outcome = Outcome::Listed};
+  partial.prewarm_state = "partial";
+  partial.prewarm_percent = 45;
+  VolumeReport done{
+      .mount_point = "/mnt/b", .device = "/dev/sdg", .volume_id = "vol-2", .outcome = Outcome::Listed};
+  done.prewarm_state = "done";
+  done.prewarm_percent = 100;
+  r.groups.push_back(GroupReport{.name = "solr", .volumes = {partial, done}});
+  const auto text = render_text(r);
+  EXPECT_NE(text.find("PREWARM"), std::string::npos) << text;
+  EXPECT_NE(text.find("  45%\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("  done\n"), std::string::npos) << text;
+  EXPECT_EQ(to_json(r)["groups"][0]["volumes"][0]["prewarm_percent"], 45);
+
+  RunReport stopped{.command = "prewarm"};
+  stopped.groups.push_back(GroupReport{
+      .name = "solr",
+      .volumes = {
+          VolumeReport{.mount_point = "/mnt/a", .device = "/dev/sdf", .outcome = Outcome::Interrupted}}});
+  EXPECT_TRUE(stopped.ok());
 }
 
 }  // namespace
