@@ -34,18 +34,6 @@ namespace {
 constexpr int k_burst = 100;
 constexpr double k_refill_per_s = 5.0;
 
-// A control endpoint call of the sandbox (snapshots in bulk, their StartTimes).
-nlohmann::json control(const testsupport::Sandbox& sandbox, const std::string& resource, const nlohmann::json& body) {
-  ec2::CurlHttpClient http(ec2::HttpOptions{.allow_plain_http = true});
-  auto r = http.send(ec2::HttpRequest{.method = "POST",
-                                      .url = sandbox.env("EBSNAP_SANDBOX_CONTROL") + resource,
-                                      .headers = {{"Content-Type", "application/json"}},
-                                      .body = body.dump()});
-  if (!r) throw std::runtime_error(resource + ": " + r.error().describe());
-  if (r->status != 200) throw std::runtime_error(resource + ": " + std::to_string(r->status) + " " + r->body);
-  return nlohmann::json::parse(r->body);
-}
-
 // `runs` runs of group `group` on `mount_point`, one snapshot each, a minute apart, the newest
 // a day old.
 void add_runs(const testsupport::Sandbox& sandbox, const std::string& group, const std::string& mount_point, int runs) {
@@ -68,11 +56,11 @@ void add_runs(const testsupport::Sandbox& sandbox, const std::string& group, con
     tags["ebsnap:group"] = group;
     tags["ebsnap:mount-point"] = mount_point;
     tags["ebsnap:run-id"] = fmt::format("bench-{:05}", i);
-    const auto made = control(sandbox, "/snapshots/bulk", {{"volume_id", volume->id.value}, {"count", 1}, {"tags", tags}});
+    const auto made = sandbox.control("/snapshots/bulk", {{"volume_id", volume->id.value}, {"count", 1}, {"tags", tags}});
     const std::string id = made.at("snapshot_ids").at(0);
     start_times[id] = ec2::format_iso8601(now - std::chrono::hours(24) - std::chrono::minutes(runs - i));
   }
-  (void)control(sandbox, "/snapshots/start-time", {{"start_times", start_times}});
+  (void)sandbox.control("/snapshots/start-time", {{"start_times", start_times}});
 }
 
 // One prune of `count` snapshots at `rate` against a DeleteSnapshot bucket of `burst` and

@@ -23,25 +23,25 @@ constexpr std::array<std::string_view, 19> k_command_words = {
     "list-snapshots", "prewarm"};
 
 constexpr std::string_view k_help_footer = R"(
-Arguments: mount, snapshot, unmount, prune and history take GROUP...;
-mount also takes [--as-of TIME | --run RUN-ID] (refused, exit 2, while a mount point is mounted)
-and [--inspect [--prefix DIR]] (the point read-only beside the live volumes);
-unmount GROUP... --inspect [--run RUN-ID] [--prefix DIR] removes inspections; list takes [GROUP...] (default: all);
-unmount also takes [--delete-volumes] [--yes]; thaw takes [MOUNT...|--all];
-gc takes [GROUP...] (default: all) [--older-than DURATION] (default 1d) [--yes].
-check-backups takes [GROUP...] (default: all) --max-age DURATION (e.g. 26h, 90m, 1d12h); exit 1
-when a volume's newest completed snapshot is missing, older, or not frozen where the group
-freezes; check --max-age DURATION does the same for every group.
-list shows, for a volume restored from a snapshot, how much of it is initialized (loaded from
-S3) and the time left; a volume's "initialization_rate_mibps" (100..300) sets that rate.
-prewarm takes GROUP... [--wait]: reads every block of the groups' mounted volumes that have
-"prewarm": true once (resumable; SIGINT/SIGTERM save the offset); --wait reads nothing and waits
-until another prewarm (the ebsnap-prewarm@GROUP unit) has read them in full.
-Global options may also follow the command.
+Arguments: mount, snapshot, unmount, prune, history and prewarm take GROUP...; list,
+check-backups and gc take [GROUP...] (default: all); thaw takes [MOUNT...|--all].
+mount [--as-of TIME | --run RUN-ID]: an earlier restore point (refused, exit 2, while a mount
+point of the group is mounted); mount --inspect [--prefix DIR]: the point read-only beside the
+live volumes; unmount --inspect [--run RUN-ID] [--prefix DIR] removes inspections.
+unmount [--delete-volumes] [--yes]; gc [--older-than DURATION] (default 1d) [--yes].
+check-backups --max-age DURATION (e.g. 26h, 90m, 1d12h): exit 1 when a volume's newest completed
+snapshot is missing, older, or not frozen where the group freezes; check --max-age DURATION does
+the same for every group.
+list shows how far each restored volume is initialized (loaded from S3; a volume's
+"initialization_rate_mibps" sets the rate) and pre-warmed.
+prewarm [--wait]: reads every block of the groups' mounted "prewarm" volumes once (resumable;
+SIGINT/SIGTERM save the offset); --wait reads nothing and waits until another prewarm (the
+ebsnap-prewarm@GROUP unit) has read them in full.
+Global options may also follow the command. Manual: man 8 ebsnap.
 
 Configuration: --config, else $EBSNAP_CONFIG, else /etc/ebsnap/ebsnap.json.
 Exit codes: 0 success; 1 the operation failed (partly or wholly); 2 usage or configuration
-error (nothing was changed).
+error, or a refusal (nothing was changed).
 )";
 
 CliStop usage_error(std::string message) {

@@ -57,16 +57,9 @@ class SandboxSuite : public ::testing::Test {
     return std::move(*r);
   }
 
-  // POST to the sandbox's control endpoint (resources other than /config).
+  // POST to the sandbox's control endpoint (resources other than /config); throws on a refusal.
   static nlohmann::json control_post(const std::string& resource, const nlohmann::json& body) {
-    ec2::CurlHttpClient http(ec2::HttpOptions{.allow_plain_http = true});
-    auto r = http.send(ec2::HttpRequest{.method = "POST",
-                                        .url = sandbox().env("EBSNAP_SANDBOX_CONTROL") + resource,
-                                        .headers = {{"Content-Type", "application/json"}},
-                                        .body = body.dump()});
-    EXPECT_TRUE(r) << r.error().describe();
-    EXPECT_EQ(r->status, 200) << r->body;
-    return nlohmann::json::parse(r->body);
+    return sandbox().control(resource, body);
   }
 
   // How many calls of `action` the gateway logged with `error` (empty: any outcome).
