@@ -7,11 +7,16 @@
 
 namespace ec2 {
 
-std::optional<std::string> find_tag(const std::vector<Tag>& tags, std::string_view key) {
+const std::string* find_tag_value(const std::vector<Tag>& tags, std::string_view key) {
   for (const auto& t : tags) {
-    if (t.key == key) return t.value;
+    if (t.key == key) return &t.value;
   }
-  return std::nullopt;
+  return nullptr;
+}
+
+std::optional<std::string> find_tag(const std::vector<Tag>& tags, std::string_view key) {
+  const auto* value = find_tag_value(tags, key);
+  return value != nullptr ? std::optional{*value} : std::nullopt;
 }
 
 namespace {

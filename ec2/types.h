@@ -39,6 +39,9 @@ struct Tag {
 
 // The value of tag `key`, if present.
 [[nodiscard]] std::optional<std::string> find_tag(const std::vector<Tag>& tags, std::string_view key);
+// The same, in place (nullptr: no such tag): for loops over many snapshots, where a copy per
+// lookup would cost more than the rest of the work.
+[[nodiscard]] const std::string* find_tag_value(const std::vector<Tag>& tags, std::string_view key);
 
 struct Filter {
   std::string name;  // e.g. "tag:ebsnap:group", "volume-id", "status"

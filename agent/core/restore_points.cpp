@@ -55,13 +55,23 @@ struct Draft {
   std::string run_id;
   bool tagged = true;
   ec2::TimePoint time = ec2::TimePoint::max();
-  std::map<std::size_t, const ec2::Snapshot*> by_mount_point;  // index into mount_points
+  // By index into mount_points; a few per run, so a vector searched in place beats a map.
+  std::vector<std::pair<std::size_t, const ec2::Snapshot*>> by_mount_point;
+
+  [[nodiscard]] const ec2::Snapshot* member(std::size_t mp) const {
+    const auto it = std::ranges::find(by_mount_point, mp, &std::pair<std::size_t, const ec2::Snapshot*>::first);
+    return it == by_mount_point.end() ? nullptr : it->second;
+  }
 };
 
 void add(Draft& d, std::size_t mp, const ec2::Snapshot& s) {
   d.time = std::min(d.time, s.start_time.value_or(ec2::TimePoint{}));
-  auto [it, inserted] = d.by_mount_point.try_emplace(mp, &s);
-  if (!inserted && better(s, *it->second)) it->second = &s;
+  const auto it = std::ranges::find(d.by_mount_point, mp, &std::pair<std::size_t, const ec2::Snapshot*>::first);
+  if (it == d.by_mount_point.end()) {
+    d.by_mount_point.emplace_back(mp, &s);
+  } else if (better(s, *it->second)) {
+    it->second = &s;
+  }
 }
 
 }  // namespace
@@ -172,16 +182,16 @@ std::int64_t RestorePoint::size_gib() const {
 
 GroupHistory restore_points(const HistoryInputs& in) {
   GroupHistory out{.group = std::string(in.group)};
-  std::map<std::string, Draft> runs;  // by run id
+  std::map<std::string, Draft, std::less<>> runs;  // by run id
   std::vector<std::pair<std::size_t, const ec2::Snapshot*>> untagged;
   std::vector<ec2::TimePoint> first(in.mount_points.size(), ec2::TimePoint::max());
   for (const auto& s : in.snapshots) {
-    const auto mp = ec2::find_tag(s.tags, k_tag_mount_point);
-    if (!mp || !in_lineage(s.tags, in.filters, *mp)) continue;
+    const auto* mp = ec2::find_tag_value(s.tags, k_tag_mount_point);
+    if (mp == nullptr || !in_lineage(s.tags, in.filters, *mp)) continue;
     const auto at = std::ranges::find(in.mount_points, *mp);
     if (at == in.mount_points.end()) continue;
     const auto index = static_cast<std::size_t>(at - in.mount_points.begin());
-    if (const auto group = ec2::find_tag(s.tags, k_tag_group); group && *group != in.group) {
+    if (const auto* group = ec2::find_tag_value(s.tags, k_tag_group); group != nullptr && *group != in.group) {
       auto f = std::ranges::find(out.foreign, *mp, &ForeignSnapshots::mount_point);
       if (f == out.foreign.end())
         f = out.foreign.insert(out.foreign.end(), {.mount_point = *mp, .group = *group});
@@ -189,15 +199,16 @@ GroupHistory restore_points(const HistoryInputs& in) {
       continue;
     }
     first[index] = std::min(first[index], s.start_time.value_or(ec2::TimePoint{}));
-    if (const auto run = ec2::find_tag(s.tags, k_tag_run_id); run && !run->empty()) {
-      auto& d = runs[*run];
-      d.run_id = *run;
-      add(d, index, s);
+    if (const auto* run = ec2::find_tag_value(s.tags, k_tag_run_id); run != nullptr && !run->empty()) {
+      auto it = runs.find(*run);
+      if (it == runs.end()) it = runs.emplace(*run, Draft{.run_id = *run}).first;
+      add(it->second, index, s);
     } else {
       untagged.emplace_back(index, &s);
     }
   }
   std::vector<Draft> drafts;
+  drafts.reserve(runs.size());
   for (auto& [id, d] : runs) drafts.push_back(std::move(d));
   // Untagged ones by StartTime (then id, so that the answer's order does not matter).
   std::ranges::sort(untagged, [](const auto& a, const auto& b) {
@@ -208,7 +219,7 @@ GroupHistory restore_points(const HistoryInputs& in) {
   std::optional<Draft> open;
   for (const auto& [index, s] : untagged) {
     const auto t = s->start_time.value_or(ec2::TimePoint{});
-    if (open && (t - open->time > in.untagged_window || open->by_mount_point.contains(index))) {
+    if (open && (t - open->time > in.untagged_window || open->member(index) != nullptr)) {
       drafts.push_back(std::move(*open));
       open.reset();
     }
@@ -219,14 +230,15 @@ GroupHistory restore_points(const HistoryInputs& in) {
 
   for (const auto& d : drafts) {
     RestorePoint p{.run_id = d.run_id, .tagged = d.tagged, .time = d.time};
+    p.members.reserve(in.mount_points.size());
     int weakest = 3;
     for (std::size_t i = 0; i < in.mount_points.size(); ++i) {
       PointMember m{.mount_point = in.mount_points[i]};
-      if (const auto it = d.by_mount_point.find(i); it != d.by_mount_point.end()) {
-        m.state = state_of(*it->second);
-        m.snapshot = it->second;
-        const auto c = ec2::find_tag(it->second->tags, k_tag_consistency);
-        weakest = std::min(weakest, c ? consistency_rank(*c) : -1);
+      if (const auto* snapshot = d.member(i)) {
+        m.state = state_of(*snapshot);
+        m.snapshot = snapshot;
+        const auto* c = ec2::find_tag_value(snapshot->tags, k_tag_consistency);
+        weakest = std::min(weakest, c != nullptr ? consistency_rank(*c) : -1);
       } else {
         m.state = first[i] <= d.time ? MemberState::Missing : MemberState::NotYet;
       }

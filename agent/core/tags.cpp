@@ -79,8 +79,12 @@ std::vector<ec2::Filter> our_volume_filters(const FilterValues& filters, const s
 }
 
 bool in_lineage(const std::vector<ec2::Tag>& tags, const FilterValues& filters, std::string_view mount_point) {
-  if (ec2::find_tag(tags, k_tag_mount_point) != mount_point) return false;
-  return std::ranges::all_of(filters, [&](const FilterValue& f) { return ec2::find_tag(tags, f.key) == f.value; });
+  const auto* mp = ec2::find_tag_value(tags, k_tag_mount_point);
+  if (mp == nullptr || *mp != mount_point) return false;
+  return std::ranges::all_of(filters, [&](const FilterValue& f) {
+    const auto* value = ec2::find_tag_value(tags, f.key);
+    return value != nullptr && *value == f.value;
+  });
 }
 
 }  // namespace agent
