@@ -1,10 +1,15 @@
 #include "agent/cli/agent_commands.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <iostream>
 
 #include "agent/commands/check.h"
@@ -17,6 +22,7 @@
 #include "agent/commands/prewarm.h"
 #include "agent/commands/prune.h"
 #include "agent/core/runtime.h"
+#include "agent/commands/shutdown.h"
 #include "agent/commands/snapshot.h"
 #include "agent/commands/thaw.h"
 #include "agent/commands/unmount.h"
@@ -70,6 +76,58 @@ void on_stop_signals_stop_prewarm() {
   ::sigemptyset(&action.sa_mask);
   ::sigaction(SIGINT, &action, nullptr);
   ::sigaction(SIGTERM, &action, nullptr);
+}
+
+// shutdown's time bound: SIGALRM ends the process with one line (prepared before the alarm is set:
+// a signal handler may only write and _exit). The thaw guardian thaws what was frozen when the
+// agent dies; the next run reconciles the run record.
+char g_deadline_line[192];
+std::size_t g_deadline_line_size = 0;
+
+void on_deadline(int /*signal*/) {
+  (void)!::write(STDERR_FILENO, g_deadline_line, g_deadline_line_size);
+  ::_exit(1);
+}
+
+void end_run_after(std::chrono::seconds bound) {
+  const int n = std::snprintf(g_deadline_line, sizeof g_deadline_line,
+                              "ebsnap: shutdown: stopped after its bound of %llds (--timeout); the next run finishes "
+                              "what is left\n",
+                              static_cast<long long>(bound.count()));
+  g_deadline_line_size = n > 0 ? std::min<std::size_t>(static_cast<std::size_t>(n), sizeof g_deadline_line - 1) : 0;
+  struct sigaction action {};
+  action.sa_handler = on_deadline;
+  ::sigemptyset(&action.sa_mask);
+  ::sigaction(SIGALRM, &action, nullptr);
+  ::alarm(static_cast<unsigned>(bound.count()));
+}
+
+// watch's stop: SIGINT and SIGTERM write a byte to a pipe that the wait between polls watches, so
+// a stop ends the wait at once, and a snapshot under way is finished first (systemd's stop timeout
+// bounds it). The pipe is close-on-exec: hooks and the guardian never hold it.
+int g_watch_stop[2] = {-1, -1};
+
+void stop_watch(int /*signal*/) {
+  const char byte = 1;
+  (void)!::write(g_watch_stop[1], &byte, 1);
+}
+
+bool on_stop_signals_stop_watch() {
+  if (g_watch_stop[0] < 0 && ::pipe2(g_watch_stop, O_CLOEXEC | O_NONBLOCK) != 0) return false;
+  struct sigaction action {};
+  action.sa_handler = stop_watch;
+  ::sigemptyset(&action.sa_mask);
+  ::sigaction(SIGINT, &action, nullptr);
+  ::sigaction(SIGTERM, &action, nullptr);
+  return true;
+}
+
+// Waits up to `d`; true when a stop signal came.
+bool wait_or_stop(std::chrono::milliseconds d) {
+  pollfd p{.fd = g_watch_stop[0], .events = POLLIN, .revents = 0};
+  int r = ::poll(&p, 1, static_cast<int>(d.count()));
+  if (r < 0 && errno == EINTR) r = ::poll(&p, 1, 0);  // the signal's byte is in the pipe by now
+  return r > 0;
 }
 
 }  // namespace
@@ -171,6 +229,34 @@ RunReport AgentCommands::prewarm(const CommandContext& context, const GroupRefs&
       .wait = request.wait, .progress_bar = ::isatty(STDERR_FILENO) == 1, .stop = &g_prewarm_stop};
   return with_context("prewarm", context, groups,
                       [&options](const RunContext& run) { return agent::prewarm(run, options); });
+}
+
+RunReport AgentCommands::shutdown(const CommandContext& context, const GroupRefs& groups,
+                                  const ShutdownRequest& request) {
+  if (!context.dry_run) end_run_after(request.timeout);
+  const ShutdownOptions options{
+      .snapshot = [](const RunContext& run) { return agent::snapshot(run, SnapshotOptions{.trigger = Trigger::Shutdown}); },
+      .unmount = [](const RunContext& run) { return agent::unmount(run, UnmountOptions{}); }};
+  return with_context("shutdown", context, groups,
+                      [&options](const RunContext& run) { return agent::shutdown(run, options); });
+}
+
+RunReport AgentCommands::watch(const CommandContext& context, const GroupRefs& groups, const WatchRequest& request) {
+  if (!on_stop_signals_stop_watch()) {
+    auto report = new_report("watch", context.dry_run, names_of(groups));
+    report.not_run(std::string("watch: a pipe for the stop signals: ") + std::strerror(errno));
+    finish_report(report);
+    return report;
+  }
+  auto imds = this->imds();
+  const WatchOptions options{
+      .imds = imds.get(),
+      .interval = request.interval,
+      .wait = wait_or_stop,
+      .snapshot = [](const RunContext& run, const std::string& run_id,
+                     Trigger trigger) { return agent::snapshot(run, SnapshotOptions{.run_id = run_id, .trigger = trigger}); },
+      .on_report = request.print};
+  return with_context("watch", context, groups, [&options](const RunContext& run) { return agent::watch(run, options); });
 }
 
 RunReport AgentCommands::check(const CommandContext& context) {

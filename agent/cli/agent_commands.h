@@ -31,6 +31,10 @@ class AgentCommands final : public Commands {
                              const GcOptions& options) override;
   [[nodiscard]] RunReport prewarm(const CommandContext& context, const GroupRefs& groups,
                                   const PrewarmRequest& request) override;
+  [[nodiscard]] RunReport shutdown(const CommandContext& context, const GroupRefs& groups,
+                                   const ShutdownRequest& request) override;
+  [[nodiscard]] RunReport watch(const CommandContext& context, const GroupRefs& groups,
+                                const WatchRequest& request) override;
   [[nodiscard]] RunReport thaw(const ThawRequest& request) override;
 
  private:

@@ -17,14 +17,14 @@
 namespace agent {
 namespace {
 
-constexpr std::array<std::string_view, 19> k_command_words = {
+constexpr std::array<std::string_view, 21> k_command_words = {
     "mount", "mount-snapshots", "snapshot", "make-snapshots", "unmount", "unmount-snapshots", "list",
     "list-volumes", "check", "test", "thaw", "prune", "version", "help", "check-backups", "gc", "history",
-    "list-snapshots", "prewarm"};
+    "list-snapshots", "prewarm", "shutdown", "watch"};
 
 constexpr std::string_view k_help_footer = R"(
-Arguments: mount, snapshot, unmount, prune, history and prewarm take GROUP...; list,
-check-backups and gc take [GROUP...] (default: all); thaw takes [MOUNT...|--all].
+Arguments: mount, snapshot, unmount, prune, history, prewarm and shutdown take GROUP...; list,
+check-backups, gc and watch take [GROUP...] (default: all); thaw takes [MOUNT...|--all].
 mount [--as-of TIME | --run RUN-ID]: an earlier restore point (refused, exit 2, while a mount
 point of the group is mounted); mount --inspect [--prefix DIR]: the point read-only beside the
 live volumes; unmount --inspect [--run RUN-ID] [--prefix DIR] removes inspections.
@@ -37,6 +37,10 @@ list shows how far each restored volume is initialized (loaded from S3; a volume
 prewarm [--wait]: reads every block of the groups' mounted "prewarm" volumes once (resumable;
 SIGINT/SIGTERM save the offset); --wait reads nothing and waits until another prewarm (the
 ebsnap-prewarm@GROUP unit) has read them in full.
+shutdown [--timeout DURATION] (default 2m): the mount unit's stop: a final snapshot of each group
+with "snapshot_on_shutdown" (tagged ebsnap:trigger=shutdown), then unmount with
+"unmount_on_shutdown". watch [--interval DURATION] (default 5s): until SIGTERM, polls IMDS for a
+spot interruption or rebalance notice and then takes one snapshot of each group, once per notice.
 Global options may also follow the command. Manual: man 8 ebsnap.
 
 Configuration: --config, else $EBSNAP_CONFIG, else /etc/ebsnap/ebsnap.json.
@@ -102,6 +106,8 @@ std::string_view to_string(CommandName command) {
     case CommandName::Gc: return "gc";
     case CommandName::History: return "history";
     case CommandName::Prewarm: return "prewarm";
+    case CommandName::Shutdown: return "shutdown";
+    case CommandName::Watch: return "watch";
   }
   return "version";
 }
@@ -195,6 +201,16 @@ Grammar::Grammar(Invocation& inv) {
   prewarm->add_option("GROUP", inv.groups, "group")->required();
   prewarm->add_flag("--wait", inv.wait,
                     "read nothing: wait until another prewarm has read the volumes in full");
+  auto* shutdown = sub(CommandName::Shutdown, nullptr,
+                       "at shutdown (the mount unit's stop): snapshot and unmount the groups as their "
+                       "snapshot_on_shutdown and unmount_on_shutdown say");
+  shutdown->add_option("GROUP", inv.groups, "group")->required();
+  shutdown->add_option("--timeout", inv.timeout, "end the run after this long (default 2m)")->option_text("DURATION");
+  auto* watch = sub(CommandName::Watch, nullptr,
+                    "until stopped, poll IMDS for spot interruption and rebalance notices and snapshot the "
+                    "groups once per notice");
+  watch->add_option("GROUP", inv.groups, "group (default: all)");
+  watch->add_option("--interval", inv.interval, "between two polls of IMDS (default 5s)")->option_text("DURATION");
   app.require_subcommand(0, 1);
 }
 
@@ -247,6 +263,20 @@ std::expected<void, CliStop> check_arguments(const Invocation& inv) {
     return std::unexpected(
         usage_error("gc: --older-than: expected a duration such as 12h, 1d or 1w, got '" + *inv.older_than + "'"));
   }
+  if (inv.timeout) {
+    const auto d = rules::parse_duration(*inv.timeout);
+    if (!d || *d < std::chrono::seconds{1} || *d > std::chrono::hours{1}) {
+      return std::unexpected(usage_error("shutdown: --timeout: expected a duration from 1s to 1h such as 90s or 2m, got '" +
+                                         *inv.timeout + "'"));
+    }
+  }
+  if (inv.interval) {
+    const auto d = rules::parse_duration(*inv.interval);
+    if (!d || *d < std::chrono::seconds{1} || *d > k_max_watch_interval) {
+      return std::unexpected(usage_error("watch: --interval: expected a duration from 1s to 5m such as 5s, got '" +
+                                         *inv.interval + "'"));
+    }
+  }
   if (inv.run_id && (inv.run_id->empty() || inv.run_id->size() > 128)) {
     return std::unexpected(usage_error("--run: expected a run id such as 20261203T140000-0a1b2c3d"));
   }
@@ -288,6 +318,8 @@ std::expected<Invocation, CliStop> parse_command_line(std::span<const char* cons
   EBSNAP_TRY(check_arguments(inv));
   if (inv.command == CommandName::CheckBackups) inv.max_age_s = *rules::parse_duration(*inv.max_age);
   if (inv.older_than) inv.older_than_s = *rules::parse_duration(*inv.older_than);
+  if (inv.timeout) inv.timeout_s = *rules::parse_duration(*inv.timeout);
+  if (inv.interval) inv.interval_s = *rules::parse_duration(*inv.interval);
   if (inv.as_of) {
     auto at = parse_point_in_time(*inv.as_of, std::chrono::system_clock::now());
     if (!at) return std::unexpected(usage_error("mount: --as-of: " + at.error()));
@@ -354,7 +386,8 @@ std::expected<RunInputs, int> load_inputs(const Invocation& inv, Commands& comma
 // names: all); an unknown name is printed with a suggestion and ends the run with exit 2.
 std::expected<GroupRefs, int> resolve_groups(const Invocation& inv, const RunInputs& in, std::ostream& err) {
   GroupRefs groups;
-  if ((inv.command == CommandName::List || inv.command == CommandName::CheckBackups || inv.command == CommandName::Gc) &&
+  if ((inv.command == CommandName::List || inv.command == CommandName::CheckBackups || inv.command == CommandName::Gc ||
+       inv.command == CommandName::Watch) &&
       inv.groups.empty()) {
     for (const auto& g : in.config.groups) groups.push_back(&g);
   }
@@ -378,7 +411,8 @@ std::expected<GroupRefs, int> resolve_groups(const Invocation& inv, const RunInp
   return groups;
 }
 
-RunReport dispatch(const Invocation& inv, Commands& commands, const CommandContext& context, const GroupRefs& groups) {
+RunReport dispatch(const Invocation& inv, Commands& commands, const CommandContext& context, const GroupRefs& groups,
+                   std::ostream& out) {
   switch (inv.command) {
     case CommandName::Mount:
       return commands.mount(context, groups,
@@ -403,6 +437,12 @@ RunReport dispatch(const Invocation& inv, Commands& commands, const CommandConte
     case CommandName::Gc:
       return commands.gc(context, groups, GcOptions{.older_than = inv.older_than_s, .assume_yes = inv.yes});
     case CommandName::Prewarm: return commands.prewarm(context, groups, PrewarmRequest{.wait = inv.wait});
+    case CommandName::Shutdown: return commands.shutdown(context, groups, ShutdownRequest{.timeout = inv.timeout_s});
+    case CommandName::Watch:
+      return commands.watch(context, groups, WatchRequest{.interval = inv.interval_s, .print = [&inv, &out](const RunReport& r) {
+                              out << (inv.json ? render_json(r) : render_text(r));
+                              out.flush();
+                            }});
     case CommandName::Thaw:
     case CommandName::Version: break;
   }
@@ -432,14 +472,15 @@ int run_invocation(const Invocation& inv, Commands& commands, std::ostream& out,
                                    inv.command == CommandName::History ||
                                    inv.command == CommandName::List || inv.command == CommandName::Prune ||
                                    inv.command == CommandName::CheckBackups ||
-                                   inv.command == CommandName::Gc || inv.command == CommandName::Prewarm;
+                                   inv.command == CommandName::Gc || inv.command == CommandName::Prewarm ||
+                                   inv.command == CommandName::Shutdown || inv.command == CommandName::Watch;
   if (needs_filter_values && !context.filter_values) {
     print_error_line(err, context.filter_values.error().describe());
     return k_exit_usage;
   }
   log_agent().info("run command={} groups={} config={} dry_run={}", to_string(inv.command), groups->size(), in->path,
                    inv.dry_run);
-  RunReport report = dispatch(inv, commands, context, *groups);
+  RunReport report = dispatch(inv, commands, context, *groups, out);
   if (report.command.empty()) report.command = std::string(to_string(inv.command));
   return render(report, inv, out, err);
 }

@@ -13,6 +13,8 @@
 //     check-backups [GROUP...] --max-age DURATION   (check --max-age DURATION: every group)
 //     gc [GROUP...] [--older-than DURATION] [--yes]
 //     prewarm GROUP... [--wait]
+//     shutdown GROUP... [--timeout DURATION]     (the mount unit's ExecStop)
+//     watch [GROUP...] [--interval DURATION]     (ebsnap-watch.service)
 //
 // Exit codes: 0 success; 1 the operation failed (partly or wholly; the output says which
 // volumes); 2 usage or configuration error (nothing was changed). Every usage or configuration
@@ -35,7 +37,7 @@ inline constexpr int k_exit_failed = 1;
 inline constexpr int k_exit_usage = 2;
 
 enum class CommandName {
-  Mount, Snapshot, Unmount, List, Check, Thaw, Prune, Version, CheckBackups, Gc, History, Prewarm
+  Mount, Snapshot, Unmount, List, Check, Thaw, Prune, Version, CheckBackups, Gc, History, Prewarm, Shutdown, Watch
 };
 [[nodiscard]] std::string_view to_string(CommandName command);
 
@@ -56,6 +58,10 @@ struct Invocation {
   bool inspect = false;                   // mount --inspect, unmount --inspect
   std::optional<std::string> prefix;      // --prefix (with --inspect)
   bool wait = false;                      // prewarm --wait
+  std::optional<std::string> timeout;     // shutdown --timeout, as given
+  std::chrono::seconds timeout_s = k_default_shutdown_timeout;  // shutdown: --timeout, parsed
+  std::optional<std::string> interval;    // watch --interval, as given
+  std::chrono::seconds interval_s = k_default_watch_interval;  // watch: --interval, parsed
   std::optional<std::string> config_path; // --config
   std::optional<std::string> userdata;    // --userdata, as given (JSON or @FILE)
   std::optional<std::string> region;      // --region, validated

@@ -6,7 +6,9 @@
 // calls exactly one of these. The implementation does the work and returns a RunReport, which
 // the command line renders (text or --json) and turns into the exit code: 0 when report.ok(),
 // else 1.
+#include <chrono>
 #include <expected>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +18,7 @@
 #include "agent/commands/gc.h"
 #include "agent/commands/mount.h"
 #include "agent/commands/prewarm.h"
+#include "agent/commands/watch.h"
 #include "agent/commands/unmount.h"
 #include "agent/config/config.h"
 #include "agent/report/report.h"
@@ -39,6 +42,19 @@ struct ThawRequest {
   std::vector<std::string> mount_points;  // empty with all
   bool all = false;                       // every filesystem ebsnap froze (state under /run/ebsnap)
   bool dry_run = false;
+};
+
+// shutdown: its time bound. The run ends (exit 1, one line) when it runs out; what it leaves is
+// finished by the next run (agent/commands/shutdown.h).
+inline constexpr std::chrono::seconds k_default_shutdown_timeout{120};
+struct ShutdownRequest {
+  std::chrono::seconds timeout = k_default_shutdown_timeout;
+};
+
+// watch: how often it polls, and how each notice's report is shown as it happens.
+struct WatchRequest {
+  std::chrono::seconds interval = k_default_watch_interval;
+  std::function<void(const RunReport&)> print;
 };
 
 // Groups are given in command-line order (list without groups: every group in config order);
@@ -73,6 +89,12 @@ class Commands {
   // The groups' volumes with "prewarm": true, read (or waited for, request.wait).
   [[nodiscard]] virtual RunReport prewarm(const CommandContext& context, const GroupRefs& groups,
                                           const PrewarmRequest& request) = 0;
+  // The groups' shutdown: snapshot and unmount as each group's config says, within request.timeout.
+  [[nodiscard]] virtual RunReport shutdown(const CommandContext& context, const GroupRefs& groups,
+                                           const ShutdownRequest& request) = 0;
+  // Runs until SIGTERM or SIGINT; every notice's report goes to request.print as it is answered.
+  [[nodiscard]] virtual RunReport watch(const CommandContext& context, const GroupRefs& groups,
+                                        const WatchRequest& request) = 0;
   // Needs no configuration (it is the escape hatch when things are broken).
   [[nodiscard]] virtual RunReport thaw(const ThawRequest& request) = 0;
 };

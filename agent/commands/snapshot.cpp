@@ -132,9 +132,9 @@ std::int64_t ms_of(microseconds d) { return duration_cast<milliseconds>(d).count
 // The snapshot of one group, as a short sequence of named steps (snapshot.h has the protocol).
 class GroupRun {
  public:
-  GroupRun(const RunContext& c, const GroupConfig& group, const std::string& run_id, const InstanceFacts& facts,
-           GroupReport& report)
-      : c_(c), s_(c.services), group_(group), run_id_(run_id), facts_(facts), report_(report),
+  GroupRun(const RunContext& c, const GroupConfig& group, const std::string& run_id, std::string_view trigger,
+           const InstanceFacts& facts, GroupReport& report)
+      : c_(c), s_(c.services), group_(group), run_id_(run_id), trigger_(trigger), facts_(facts), report_(report),
         hooks_(s_.hooks, group, HookPhases::k_snapshot, duration_cast<milliseconds>(c.config.timeouts.hook),
                s_.options.dry_run) {
     // Fixed once per run, before the call: the snapshots' StartTime is moments later.
@@ -254,7 +254,7 @@ class GroupRun {
   [[nodiscard]] std::vector<ec2::Tag> tags_for(const Member& m, Consistency c) const {
     return snapshot_tags(group_, c_.filters,
                          LineageKey{.group = group_.name, .mount_point = m.config->mount_point, .device = m.config->device},
-                         c_.instance.instance_id, m.volume.id, c, run_id_, expires_);
+                         c_.instance.instance_id, m.volume.id, c, run_id_, expires_, trigger_);
   }
   [[nodiscard]] std::vector<std::vector<ec2::Tag>> tags_of(const Part& part, Consistency c) const {
     std::vector<std::vector<ec2::Tag>> out;
@@ -538,6 +538,7 @@ class GroupRun {
   Services& s_;
   const GroupConfig& group_;
   const std::string& run_id_;
+  std::string_view trigger_;  // ebsnap:trigger; empty: none
   std::string expires_;  // ebsnap:expires of this run's snapshots; empty without expire_after
   const InstanceFacts& facts_;
   GroupReport& report_;
@@ -562,25 +563,11 @@ ec2::Result<InstanceFacts> read_instance(ec2::Ec2Api& ec2, const InstanceContext
   return facts;
 }
 
-}  // namespace
-
-std::string make_run_id(const ec2::Clock& clock, ec2::RandomSource& random) {
-  const std::time_t t = std::chrono::system_clock::to_time_t(clock.now());
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &tm);
-  std::string hex;
-  for (int i = 0; i < 8; ++i) hex += "0123456789abcdef"[static_cast<int>(random.uniform() * 16) & 15];
-  return std::string(stamp) + "-" + hex;
-}
-
-namespace {
-
 // The run, holding the groups' locks.
 RunReport snapshot_locked(const RunContext& context, const SnapshotOptions& options) {
   auto& s = context.services;
   RunReport report = new_report("snapshot", context);
+  if (options.trigger) report.trigger = std::string(to_string(*options.trigger));
   const std::string run_id = options.run_id.empty() ? make_run_id(s.clock, s.random) : options.run_id;
   if (!s.options.dry_run) {
     // A run that died mid-snapshot left tags that may lie; correct them before adding ours.
@@ -594,7 +581,8 @@ RunReport snapshot_locked(const RunContext& context, const SnapshotOptions& opti
   log_agent().info("snapshot run_id={} groups={} attached_volumes={} dry_run={}", run_id, context.groups.size(),
                    facts->attached.size(), s.options.dry_run);
   for (const auto* g : context.groups) {
-    GroupRun(context, *g, run_id, *facts, report.group(g->name)).run();
+    const std::string_view trigger = options.trigger ? to_string(*options.trigger) : std::string_view{};
+    GroupRun(context, *g, run_id, trigger, *facts, report.group(g->name)).run();
     // The shipped timer keeps the group within its policy with no second unit. Only after a run
     // that succeeded: the new run is then the newest the planner keeps.
     if (options.prune && !s.options.dry_run && g->retention && g->retention->prune_after_snapshot &&

@@ -53,6 +53,7 @@ namespace agent {
 
 struct SnapshotOptions {
   std::string run_id;  // empty: generated
+  std::optional<Trigger> trigger;  // ebsnap:trigger on every snapshot of the run; none: no such tag
   // Called after a group's successful run when its retention says prune_after_snapshot, holding
   // the group's lock (the command line passes prune_group, agent/commands/prune.h: commands do
   // not include each other).
@@ -63,8 +64,5 @@ struct SnapshotOptions {
 // volume the snapshot id, its consistency and freeze_ms; per group the freeze window, the call
 // made while frozen (call_ms, ec2_calls) and why the guardian thawed; the runs reconciled first.
 [[nodiscard]] RunReport snapshot(const RunContext& context, const SnapshotOptions& options = {});
-
-// A new run id: "<UTC yyyymmddThhmmss>-<8 hex>".
-[[nodiscard]] std::string make_run_id(const ec2::Clock& clock, ec2::RandomSource& random);
 
 }  // namespace agent

@@ -105,6 +105,10 @@ struct GroupConfig {
   bool freeze = true;
   Hooks hooks;
   std::optional<RetentionPolicy> retention;  // none: prune has nothing to apply
+  // What `ebsnap shutdown` (the mount unit's ExecStop, the sysvinit stop) does for the group: one
+  // consistent snapshot (ebsnap:trigger=shutdown), then, with unmount_on_shutdown, unmount and detach.
+  bool snapshot_on_shutdown = false;
+  bool unmount_on_shutdown = false;
   // Where the group was defined, for messages: the config file or the userdata origin, and
   // the JSON path of the group in it ("$.groups.solr" or "$.ebsnap.groups.solr").
   std::string source_file;

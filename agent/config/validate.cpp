@@ -30,7 +30,8 @@ constexpr std::array<std::string_view, 5> k_timeout_keys = {"volume_available_s"
                                                             "pending_snapshot_s", "hook_s", "lock_s"};
 constexpr std::array<std::string_view, 3> k_credential_keys = {"access_key_id", "secret_access_key",
                                                                "session_token"};
-constexpr std::array<std::string_view, 5> k_group_keys = {"volumes", "tags", "freeze", "hooks", "retention"};
+constexpr std::array<std::string_view, 7> k_group_keys = {"volumes", "tags", "freeze", "hooks", "retention",
+                                                          "snapshot_on_shutdown", "unmount_on_shutdown"};
 constexpr std::array<std::string_view, 6> k_retention_count_keys = {"keep_last", "hourly",  "daily",
                                                                     "weekly",    "monthly", "yearly"};
 constexpr std::array<std::string_view, 10> k_retention_keys = {
@@ -414,6 +415,12 @@ class Validator {
     }
     if (const auto it = value.find("freeze"); it != value.end()) {
       EBSNAP_TRY_ASSIGN(g.freeze, bool_at(*it, json_path_child(path, "freeze")));
+    }
+    if (const auto it = value.find("snapshot_on_shutdown"); it != value.end()) {
+      EBSNAP_TRY_ASSIGN(g.snapshot_on_shutdown, bool_at(*it, json_path_child(path, "snapshot_on_shutdown")));
+    }
+    if (const auto it = value.find("unmount_on_shutdown"); it != value.end()) {
+      EBSNAP_TRY_ASSIGN(g.unmount_on_shutdown, bool_at(*it, json_path_child(path, "unmount_on_shutdown")));
     }
     if (const auto it = value.find("hooks"); it != value.end()) {
       if (!options_.allow_hooks) {

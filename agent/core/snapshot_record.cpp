@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -253,6 +254,17 @@ std::vector<ReconcileReport> reconcile_interrupted_snapshots(ec2::Ec2Api& ec2, c
     out.push_back(std::move(result));
   }
   return out;
+}
+
+std::string make_run_id(const ec2::Clock& clock, ec2::RandomSource& random) {
+  const std::time_t t = std::chrono::system_clock::to_time_t(clock.now());
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &tm);
+  std::string hex;
+  for (int i = 0; i < 8; ++i) hex += "0123456789abcdef"[static_cast<int>(random.uniform() * 16) & 15];
+  return std::string(stamp) + "-" + hex;
 }
 
 }  // namespace agent

@@ -26,6 +26,7 @@
 
 #include "agent/core/tags.h"
 #include "agent/report/report.h"
+#include "ec2/clock.h"
 #include "ec2/ec2_api.h"
 #include "ec2/types.h"
 #include "platform/error.h"
@@ -97,5 +98,8 @@ struct TagFixups {
 };
 [[nodiscard]] TagFixups apply_final_tags(ec2::Ec2Api& ec2, const RunRecord& record,
                                          const std::vector<ec2::Snapshot>& found);
+
+// A new run id: "<UTC yyyymmddThhmmss>-<8 hex>".
+[[nodiscard]] std::string make_run_id(const ec2::Clock& clock, ec2::RandomSource& random);
 
 }  // namespace agent

@@ -35,6 +35,15 @@ std::vector<ec2::Tag> common_tags(const GroupConfig& group, const FilterValues& 
 
 }  // namespace
 
+std::string_view to_string(Trigger trigger) {
+  switch (trigger) {
+    case Trigger::Shutdown: return "shutdown";
+    case Trigger::Spot: return "spot";
+    case Trigger::Rebalance: return "rebalance";
+  }
+  return "shutdown";
+}
+
 std::vector<ec2::Tag> volume_tags(const GroupConfig& group, const FilterValues& filters, const LineageKey& key,
                                   const ec2::InstanceId& instance, std::string_view attempt) {
   auto tags = common_tags(group, filters, key, instance);
@@ -47,12 +56,14 @@ std::vector<ec2::Tag> volume_tags(const GroupConfig& group, const FilterValues& 
 
 std::vector<ec2::Tag> snapshot_tags(const GroupConfig& group, const FilterValues& filters, const LineageKey& key,
                                     const ec2::InstanceId& instance, const ec2::VolumeId& volume,
-                                    Consistency consistency, std::string_view run_id, std::string_view expires) {
+                                    Consistency consistency, std::string_view run_id, std::string_view expires,
+                                    std::string_view trigger) {
   auto tags = common_tags(group, filters, key, instance);
   tags.push_back({std::string(k_tag_volume_id), volume.value});
   tags.push_back({std::string(k_tag_consistency), std::string(to_string(consistency))});
   tags.push_back({std::string(k_tag_run_id), std::string(run_id)});
   if (!expires.empty()) tags.push_back({std::string(k_tag_expires), std::string(expires)});
+  if (!trigger.empty()) tags.push_back({std::string(k_tag_trigger), std::string(trigger)});
   std::erase_if(tags, [](const ec2::Tag& t) { return t.key == k_tag_name; });
   tags.push_back({std::string(k_tag_name), "ebsnap " + key.group + " " + key.mount_point});
   return tags;

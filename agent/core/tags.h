@@ -5,8 +5,9 @@
 //
 // On volumes and snapshots: the filter tags with their userdata values, the group's extra tags,
 //   ebsnap:group, ebsnap:mount-point, ebsnap:device, ebsnap:instance-id.
-// On snapshots also: ebsnap:volume-id, ebsnap:consistency, ebsnap:run-id, Name, and
-//   ebsnap:expires when the group's retention has expire_after.
+// On snapshots also: ebsnap:volume-id, ebsnap:consistency, ebsnap:run-id, Name,
+//   ebsnap:expires when the group's retention has expire_after, and ebsnap:trigger on a run taken
+//   at shutdown or on a spot notice.
 // On the volumes of an inspection (mount --inspect, agent/core/inspect.h) also: ebsnap:purpose=inspect
 //   and ebsnap:run-id; their ebsnap:mount-point is the inspection's path, never a configured one.
 // Set by an operator: ebsnap:keep (any value) pins a snapshot and its whole run against prune.
@@ -38,6 +39,10 @@ inline constexpr std::string_view k_tag_name = "Name";
 inline constexpr std::string_view k_tag_expires = "ebsnap:expires";
 // The operator's pin, any value: prune never deletes the snapshot or any snapshot of its run.
 inline constexpr std::string_view k_tag_keep = "ebsnap:keep";
+// Why a run was taken when it was not the timer or a person: "shutdown" (ebsnap shutdown, the mount
+// unit's stop), "spot" (a spot interruption notice) or "rebalance" (a rebalance recommendation),
+// both seen by ebsnap watch. Absent on other runs.
+inline constexpr std::string_view k_tag_trigger = "ebsnap:trigger";
 
 // ebsnap:consistency values.
 enum class Consistency {
@@ -46,6 +51,14 @@ enum class Consistency {
   WatchdogThawed,  // the thaw guardian thawed before the response arrived: crash-consistent only
 };
 [[nodiscard]] std::string_view to_string(Consistency consistency);
+
+// ebsnap:trigger values.
+enum class Trigger {
+  Shutdown,   // ebsnap shutdown: the group's mount unit stopping (or the sysvinit stop)
+  Spot,       // ebsnap watch: a spot interruption notice (spot/instance-action)
+  Rebalance,  // ebsnap watch: a rebalance recommendation (events/recommendations/rebalance)
+};
+[[nodiscard]] std::string_view to_string(Trigger trigger);
 
 // Where a volume or snapshot belongs.
 struct LineageKey {
@@ -60,11 +73,12 @@ struct LineageKey {
                                                 std::string_view attempt = {});
 
 // The tags of a snapshot of `volume` taken by run `run_id`; `expires` (expires_tag_value), when
-// not empty, becomes ebsnap:expires.
+// not empty, becomes ebsnap:expires, and `trigger`, when not empty, ebsnap:trigger.
 [[nodiscard]] std::vector<ec2::Tag> snapshot_tags(const GroupConfig& group, const FilterValues& filters,
                                                   const LineageKey& key, const ec2::InstanceId& instance,
                                                   const ec2::VolumeId& volume, Consistency consistency,
-                                                  std::string_view run_id, std::string_view expires = {});
+                                                  std::string_view run_id, std::string_view expires = {},
+                                                  std::string_view trigger = {});
 
 // The ebsnap:expires value of a snapshot started at `start` under expire_after, and back (the
 // reader takes any ISO 8601 UTC time, so an operator may edit the tag by hand).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <iterator>
 #include <map>
 
 #include <fmt/format.h>
@@ -474,7 +475,25 @@ bool RunReport::ok() const {
   }
   if (!std::all_of(checks.begin(), checks.end(), [](const CheckReport& c) { return c.ok; })) return false;
   if (std::any_of(gc.begin(), gc.end(), [](const GcReport& g) { return g.outcome == GcOutcome::Failed; })) return false;
+  if (notice && std::ranges::any_of(notice->groups, [](const NoticeGroupReport& g) { return g.outcome == "failed"; })) {
+    return false;
+  }
   return missing_actions.empty();
+}
+
+void absorb_report(RunReport& into, RunReport part) {
+  for (auto& g : part.groups) {
+    auto& mine = into.group(g.name);
+    std::ranges::move(g.volumes, std::back_inserter(mine.volumes));
+    if (g.freeze_window_ms) mine.freeze_window_ms = g.freeze_window_ms;
+    if (g.call_ms) mine.call_ms = g.call_ms;
+    if (g.guardian_trigger) mine.guardian_trigger = g.guardian_trigger;
+    std::ranges::move(g.ec2_calls, std::back_inserter(mine.ec2_calls));
+    if (g.error) mine.error = mine.error ? *mine.error + "; " + *g.error : *g.error;
+  }
+  if (part.error) into.add_error(part.command + ": " + *part.error);
+  std::ranges::move(part.reconciled, std::back_inserter(into.reconciled));
+  std::ranges::move(part.prune, std::back_inserter(into.prune));
 }
 
 std::string format_age(std::chrono::seconds age) {
@@ -560,6 +579,18 @@ nlohmann::ordered_json to_json(const RunReport& report) {
   }
   Json history = Json::array();
   for (const auto& h : report.history) history.push_back(history_json(h));
+  Json notice = nullptr;
+  if (report.notice) {
+    Json groups_done = Json::array();
+    for (const auto& g : report.notice->groups) {
+      groups_done.push_back(
+          Json{{"group", g.group}, {"run_id", g.run_id}, {"outcome", g.outcome}, {"attempts", g.attempts}});
+    }
+    notice = Json{{"kind", report.notice->kind},
+                  {"action", or_null(report.notice->action)},
+                  {"time", report.notice->time},
+                  {"groups", std::move(groups_done)}};
+  }
   return Json{{"schema", k_report_schema_version},
               {"ebsnap_version", k_version},
               {"command", report.command},
@@ -576,7 +607,9 @@ nlohmann::ordered_json to_json(const RunReport& report) {
               {"prune", std::move(prune)},
               {"gc", std::move(gc)},
               {"refused", report.refused},
-              {"history", std::move(history)}};
+              {"history", std::move(history)},
+              {"trigger", or_null(report.trigger)},
+              {"notice", std::move(notice)}};
 }
 
 std::string render_json(const RunReport& report) { return to_json(report).dump(2) + "\n"; }
@@ -584,6 +617,15 @@ std::string render_json(const RunReport& report) { return to_json(report).dump(2
 std::string render_text(const RunReport& report) {
   std::string out;
   if (report.dry_run) out += "dry run: nothing was changed\n";
+  if (report.notice) {
+    const auto& n = *report.notice;
+    out += "notice: " + n.kind + (n.action ? " " + *n.action : std::string()) + " at " + n.time + "\n";
+    for (const auto& g : n.groups) {
+      out += "  " + g.group + ": " + g.outcome + ", run " + g.run_id + " (attempt " + std::to_string(g.attempts) + ")\n";
+    }
+  } else if (report.trigger) {
+    out += "trigger: " + *report.trigger + "\n";
+  }
   if (report.command == "list") {
     out += render_list(report);
   } else if (report.command == "check") {

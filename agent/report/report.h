@@ -10,7 +10,7 @@
 //   "schema": 1,
 //   "ebsnap_version": "0.1.0",
 //   "command": "mount" | "snapshot" | "unmount" | "list" | "check" | "thaw" | "prune" | "check-backups" | "gc" |
-//              "history" | "prewarm",
+//              "history" | "prewarm" | "shutdown" | "watch",
 //   "dry_run": false,                 // true: nothing was changed; outcomes are "planned"
 //   "ok": true,                       // false ⇔ exit code 1
 //   "error": null | "...",            // a failure of the whole run (before or beyond volumes)
@@ -148,6 +148,16 @@
 //       "reason": null | "...",       // left: why it is kept; failed: why DeleteVolume failed
 //       "plan": [ "..." ],            // "planned": the step a real run would carry out
 //       "steps": [ "..." ] } ]        // "deleted": the step carried out (the same words)
+//   "trigger": null | "shutdown" | "spot" | "rebalance",  // shutdown, watch: the run's ebsnap:trigger
+//   "notice": null | {                // watch: the notice IMDS served that this report answers
+//     "kind": "spot" | "rebalance",   // spot/instance-action or events/recommendations/rebalance
+//     "action": "terminate" | "stop" | "hibernate" | null,  // spot: what EC2 will do
+//     "time": "2026-12-06T08:22:00Z", // spot: when; rebalance: the notice time
+//     "groups": [                     // per group: what was done for this notice, once
+//       { "group": "pg", "run_id": "...",
+//         "outcome": "snapshotted" | "already-taken" | "failed",  // already-taken: an earlier
+//                                     //   watch (killed, restarted) made this notice's snapshot
+//         "attempts": 1 } ] }
 // }
 #include <chrono>
 #include <cstdint>
@@ -369,6 +379,21 @@ struct GcReport {
   std::vector<std::string> steps;
 };
 
+// watch: one group's answer to a notice (agent/commands/watch.h).
+struct NoticeGroupReport {
+  std::string group;
+  std::string run_id;
+  std::string outcome;  // "snapshotted" | "already-taken" | "failed"
+  std::int64_t attempts = 0;
+};
+
+struct NoticeReport {
+  std::string kind;
+  std::optional<std::string> action;
+  std::string time;
+  std::vector<NoticeGroupReport> groups;
+};
+
 struct RunReport {
   std::string command;  // canonical name: "mount", "snapshot", ...
   bool dry_run = false;
@@ -384,6 +409,8 @@ struct RunReport {
   std::vector<GcReport> gc;
   bool refused = false;  // refused before changing anything: exit 2 (error says why)
   std::vector<HistoryReport> history;
+  std::optional<std::string> trigger;  // snapshot, shutdown, watch: ebsnap:trigger (agent/core/tags.h)
+  std::optional<NoticeReport> notice;  // watch
 
   // No run error, every group ok, no failed thaw or gc volume, every check ok, no missing action. The one
   // definition of success: the exit code is 0 exactly when this holds.
@@ -401,6 +428,10 @@ struct RunReport {
 // A report for `command` whose groups are `group_names`, each present even when nothing is
 // done for it, started now.
 [[nodiscard]] RunReport new_report(std::string command, bool dry_run, const std::vector<std::string>& group_names = {});
+// Adds what `part` (the report of a command run for some of the groups, e.g. shutdown's snapshot)
+// did to `into`: each group's volume lines, freeze window, calls and error, the run's error (prefixed
+// with part's command) and the runs it reconciled.
+void absorb_report(RunReport& into, RunReport part);
 // Sets duration_ms from started_at.
 void finish_report(RunReport& report);
 

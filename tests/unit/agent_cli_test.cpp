@@ -45,6 +45,18 @@ class FakeCommands final : public Commands {
     prewarm_request = r;
     return record("prewarm", c, g);
   }
+  RunReport shutdown(const CommandContext& c, const GroupRefs& g, const ShutdownRequest& r) override {
+    shutdown_request = r;
+    return record("shutdown", c, g);
+  }
+  RunReport watch(const CommandContext& c, const GroupRefs& g, const WatchRequest& r) override {
+    watch_request = r;
+    // What the real watch does with a notice's report: prints it as it happens.
+    RunReport notice{.command = "watch", .trigger = "spot"};
+    notice.notice = NoticeReport{.kind = "spot", .action = "terminate", .time = "2026-12-06T08:22:00Z"};
+    r.print(notice);
+    return record("watch", c, g);
+  }
   RunReport thaw(const ThawRequest& r) override {
     called = "thaw";
     thaw_request = r;
@@ -64,6 +76,8 @@ class FakeCommands final : public Commands {
   GcOptions gc_options;
   ThawRequest thaw_request;
   std::optional<PrewarmRequest> prewarm_request;
+  std::optional<ShutdownRequest> shutdown_request;
+  std::optional<WatchRequest> watch_request;
   RunReport next_report;
 
  private:
@@ -237,6 +251,51 @@ TEST_F(Cli, PrewarmTakesGroupsAndWait) {
   EXPECT_TRUE(out_.str().contains("prewarm")) << out_.str();
   EXPECT_EQ(run({"prewarm", "--help"}), 0);
   EXPECT_TRUE(out_.str().contains("--wait")) << out_.str();
+}
+
+TEST_F(Cli, ShutdownTakesGroupsAndABound) {
+  ASSERT_EQ(run(with_config({"shutdown", "solr"})), 0) << err_.str();
+  EXPECT_EQ(fake_.called, "shutdown");
+  EXPECT_EQ(fake_.groups, (std::vector<std::string>{"solr"}));
+  ASSERT_TRUE(fake_.shutdown_request);
+  EXPECT_EQ(fake_.shutdown_request->timeout, std::chrono::seconds{120});
+  ASSERT_EQ(run(with_config({"shutdown", "solr", "pg", "--timeout", "90s"})), 0) << err_.str();
+  EXPECT_EQ(fake_.shutdown_request->timeout, std::chrono::seconds{90});
+
+  fake_.called.clear();
+  EXPECT_EQ(run(with_config({"shutdown"})), 2);
+  EXPECT_NE(err_.str().find("shutdown: expected at least one GROUP"), std::string::npos) << err_.str();
+  for (const char* bad : {"0s", "2h", "soon"}) {
+    EXPECT_EQ(run(with_config({"shutdown", "solr", "--timeout", bad})), 2) << bad;
+    EXPECT_EQ(std::ranges::count(err_.str(), '\n'), 1) << err_.str();
+    EXPECT_TRUE(err_.str().contains("--timeout")) << err_.str();
+  }
+  EXPECT_TRUE(fake_.called.empty());
+  EXPECT_EQ(run({"shutdown", "--help"}), 0);
+  EXPECT_TRUE(out_.str().contains("--timeout")) << out_.str();
+}
+
+TEST_F(Cli, WatchDefaultsToEveryGroupAndPrintsEachNotice) {
+  ASSERT_EQ(run(with_config({"watch"})), 0) << err_.str();
+  EXPECT_EQ(fake_.called, "watch");
+  EXPECT_EQ(fake_.groups, (std::vector<std::string>{"solr", "pg"}));
+  ASSERT_TRUE(fake_.watch_request);
+  EXPECT_EQ(fake_.watch_request->interval, std::chrono::seconds{5});
+  EXPECT_TRUE(out_.str().contains("notice: spot terminate at 2026-12-06T08:22:00Z")) << out_.str();
+
+  ASSERT_EQ(run(with_config({"--json", "watch", "pg", "--interval", "2s"})), 0) << err_.str();
+  EXPECT_EQ(fake_.groups, (std::vector<std::string>{"pg"}));
+  EXPECT_EQ(fake_.watch_request->interval, std::chrono::seconds{2});
+  // One JSON document per notice, then the run's.
+  const auto first = nlohmann::json::parse(out_.str().substr(0, out_.str().find("\n}\n") + 3));
+  EXPECT_EQ(first["notice"]["kind"], "spot");
+  EXPECT_EQ(first["trigger"], "spot");
+
+  fake_.called.clear();
+  EXPECT_EQ(run(with_config({"watch", "--interval", "0s"})), 2);
+  EXPECT_EQ(run(with_config({"watch", "--interval", "10m"})), 2);
+  EXPECT_TRUE(err_.str().contains("--interval")) << err_.str();
+  EXPECT_TRUE(fake_.called.empty());
 }
 
 TEST_F(Cli, ThawNeedsNoConfig) {

@@ -106,6 +106,23 @@ TEST_F(ConfigLoad, DefaultsApplyWhenKeysAreAbsent) {
   EXPECT_EQ(v.mount_options, "defaults");
   EXPECT_FALSE(v.encrypted);
   EXPECT_TRUE(config->groups[0].freeze);
+  EXPECT_FALSE(config->groups[0].snapshot_on_shutdown);
+  EXPECT_FALSE(config->groups[0].unmount_on_shutdown);
+}
+
+TEST_F(ConfigLoad, ShutdownKeysAreBooleansOfTheGroup) {
+  Json doc = valid_config();
+  doc["groups"]["solr"]["snapshot_on_shutdown"] = true;
+  doc["groups"]["solr"]["unmount_on_shutdown"] = true;
+  auto config = load_config_file(write(doc));
+  ASSERT_TRUE(config.has_value()) << config.error().describe();
+  EXPECT_TRUE(config->groups[0].snapshot_on_shutdown);
+  EXPECT_TRUE(config->groups[0].unmount_on_shutdown);
+  doc["groups"]["solr"]["snapshot_on_shutdown"] = "yes";
+  expect_error(doc, "$.groups.solr.snapshot_on_shutdown", {"true or false"});
+  doc["groups"]["solr"]["snapshot_on_shutdown"] = true;
+  doc["groups"]["solr"]["unmount_on_shutdown"] = 1;
+  expect_error(doc, "$.groups.solr.unmount_on_shutdown", {"true or false"});
 }
 
 TEST_F(ConfigLoad, MissingFileIsRefused) {
