@@ -1,15 +1,25 @@
 // ebsnap's footprint: peak RSS of a full mount and of a full snapshot of a group of 4 volumes
 // against the sandbox, the wall time of `ebsnap --version` (median of many runs: what a shell,
 // a unit's ExecStartPre or a health check pays to start it), and the binary's size.
-// Targets: ≤ 8 MiB RSS, ≤ 3 ms.
+// Targets: ≤ 8 MiB RSS, ≤ 3 ms. And ebsnap watch at rest (issue 17): its CPU time and RSS over
+// --watch-s seconds (default 60) of polls at the default 5 s interval with no notice, against a
+// budget of 0.1% of one core and the same 8 MiB.
 //
 //   footprint_bench --ebsnap BIN --rows FILE --work DIR [--floor BIN] [--curl-floor BIN] [--runs 200] [--n 4]
-//                   [--version-only]
+//                   [--watch-s 60] [--version-only]
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <fstream>
+#include <sstream>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -21,10 +31,13 @@
 #include "tests/support/shell.h"
 #include "tests/support/udev_rule.h"
 
+extern char** environ;
+
 namespace {
 
 constexpr double k_rss_target_mib = 8.0;
 constexpr double k_version_target_ms = 3.0;
+constexpr double k_watch_cpu_target_percent = 0.1;  // of one core, at rest
 
 std::string g_shared_libs = "?";
 
@@ -100,6 +113,81 @@ void version_and_size(const bench::Args& args, bench::RowWriter& rows) {
               "info", note});
 }
 
+// utime + stime of a live process, in seconds (/proc/PID/stat fields 14 and 15).
+double cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // after "pid (comm) "
+  std::string f;
+  long long ticks = 0;
+  for (int i = 3; i <= 15 && fields >> f; ++i) {
+    if (i >= 14) ticks += std::stoll(f);
+  }
+  return static_cast<double>(ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// A /proc/PID/status figure in KiB ("VmRSS", "VmHWM").
+std::int64_t status_kib(pid_t pid, const std::string& key) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with(key + ":")) return std::stoll(line.substr(key.size() + 1));
+  }
+  return 0;
+}
+
+// ebsnap watch with no notice for `seconds`: what it costs the instance while it waits. The first
+// 5 s (start-up, the first poll) are left out of the CPU figure.
+void watch_idle(const std::filesystem::path& binary, const std::map<std::string, std::string>& env,
+                const std::filesystem::path& config, const std::filesystem::path& work, testsupport::Sandbox& sandbox,
+                int seconds, bench::RowWriter& rows) {
+  std::vector<std::string> words = {binary.string(), "--config", config.string(), "--userdata", bench::bench_userdata(),
+                                    "watch"};
+  std::vector<std::string> env_words;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string w = *e;
+    if (!env.contains(w.substr(0, w.find('=')))) env_words.push_back(w);
+  }
+  for (const auto& [k, v] : env) env_words.push_back(k + "=" + v);
+  std::vector<char*> argv;
+  for (auto& w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (auto& w : env_words) envp.push_back(w.data());
+  envp.push_back(nullptr);
+  const auto log = work / "watch.err";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) throw std::runtime_error("cannot start ebsnap watch");
+  const auto calls_before = sandbox.calls().size();
+  std::this_thread::sleep_for(std::chrono::seconds(5));
+  const double cpu_from = cpu_seconds(pid);
+  std::this_thread::sleep_for(std::chrono::seconds(seconds));
+  const double cpu = cpu_seconds(pid) - cpu_from;
+  const auto rss = status_kib(pid, "VmRSS");
+  const auto hwm = status_kib(pid, "VmHWM");
+  const auto ec2_calls = sandbox.calls().size() - calls_before;
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    throw std::runtime_error("ebsnap watch did not exit 0 on SIGTERM; its log is " + log.string());
+  }
+  const double percent = cpu / seconds * 100.0;
+  rows.write({"footprint", "watch at rest: CPU", fmt::format("{:.2f} s per hour", cpu / seconds * 3600.0), "-",
+              fmt::format("≤ {:.1f} s per hour ({}% of a core)", k_watch_cpu_target_percent * 36.0, k_watch_cpu_target_percent),
+              bench::verdict(percent <= k_watch_cpu_target_percent),
+              fmt::format("{:.3f} s of CPU over {} s of polls at the default 5 s interval (two IMDS GETs each), "
+                          "{:.4f}% of a core; EC2 calls meanwhile: {}",
+                          cpu, seconds, percent, ec2_calls)});
+  rows.write({"footprint", "watch at rest: RSS", fmt::format("{:.1f} MiB", mib(rss)), "-",
+              fmt::format("≤ {:.0f} MiB", k_rss_target_mib), bench::verdict(rss > 0 && mib(rss) <= k_rss_target_mib),
+              fmt::format("VmRSS after {} s; its peak (VmHWM) {:.1f} MiB", seconds + 5, mib(hwm))});
+}
+
 void rss(const bench::Args& args, bench::RowWriter& rows) {
   const std::filesystem::path binary = args.get("ebsnap");
   const std::filesystem::path work = args.get("work");
@@ -126,6 +214,7 @@ void rss(const bench::Args& args, bench::RowWriter& rows) {
     rss_row(rows, fmt::format("peak RSS: mount N={} (restore)", n), restore, "restored from snapshots");
     rss_row(rows, fmt::format("peak RSS: mount N={} (first boot)", n), first, "created + mkfs");
     rss_row(rows, fmt::format("peak RSS: snapshot N={}", n), snap, "freeze + CreateSnapshots + thaw");
+    watch_idle(binary, env, config, work, sandbox, std::stoi(args.get("watch-s", "60")), rows);
     (void)ebsnap.run_ok({"unmount", group, "--delete-volumes", "--yes"});
   } catch (...) {
     (void)ebsnap.run({"unmount", group, "--delete-volumes", "--yes"});

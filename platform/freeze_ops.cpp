@@ -62,6 +62,11 @@ Result<int> KernelFreezeOps::descriptor(const std::string& mount_point) {
   return raw;
 }
 
+void KernelFreezeOps::release() {
+  std::lock_guard lock(mutex_);
+  fds_.clear();
+}
+
 Result<void> KernelFreezeOps::syncfs(const std::string& mount_point) {
   EBSNAP_TRY_ASSIGN(const int fd, descriptor(mount_point));
   if (::syncfs(fd) != 0) return fail_errno("syncfs " + mount_point, errno);

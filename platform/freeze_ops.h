@@ -25,16 +25,21 @@ class FreezeOps {
   [[nodiscard]] virtual Result<void> freeze(const std::string& mount_point) = 0;
   // FITHAW: NotFrozen when the kernel says EINVAL.
   [[nodiscard]] virtual Result<void> thaw(const std::string& mount_point) = 0;
+  // Lets go of what the calls above keep open, once no filesystem is frozen by them: a process
+  // that goes on after a snapshot (shutdown unmounts next, watch runs for days) must not hold the
+  // mount points busy.
+  virtual void release() {}
 };
 
-// The real ioctls on O_RDONLY descriptors of the mount points, opened once and kept, so that a
-// thaw never needs a path lookup. Safe to call from several threads.
+// The real ioctls on O_RDONLY descriptors of the mount points, opened once and kept until
+// release(), so that a thaw never needs a path lookup. Safe to call from several threads.
 class KernelFreezeOps final : public FreezeOps {
  public:
   [[nodiscard]] Result<FsIdentity> identify(const std::string& path) override;
   [[nodiscard]] Result<void> syncfs(const std::string& mount_point) override;
   [[nodiscard]] Result<void> freeze(const std::string& mount_point) override;
   [[nodiscard]] Result<void> thaw(const std::string& mount_point) override;
+  void release() override;
 
  private:
   [[nodiscard]] Result<int> descriptor(const std::string& mount_point);

@@ -583,6 +583,10 @@ RunReport snapshot_locked(const RunContext& context, const SnapshotOptions& opti
   for (const auto* g : context.groups) {
     const std::string_view trigger = options.trigger ? to_string(*options.trigger) : std::string_view{};
     GroupRun(context, *g, run_id, trigger, *facts, report.group(g->name)).run();
+    // Its window is closed (thawed, guardian finished): the mount points are not kept open, so
+    // that what comes next in this process (shutdown's unmount, a watch that runs on) finds them
+    // free.
+    s.freeze_ops.release();
     // The shipped timer keeps the group within its policy with no second unit. Only after a run
     // that succeeded: the new run is then the newest the planner keeps.
     if (options.prune && !s.options.dry_run && g->retention && g->retention->prune_after_snapshot &&

@@ -257,14 +257,16 @@ std::vector<ReconcileReport> reconcile_interrupted_snapshots(ec2::Ec2Api& ec2, c
 }
 
 std::string make_run_id(const ec2::Clock& clock, ec2::RandomSource& random) {
-  const std::time_t t = std::chrono::system_clock::to_time_t(clock.now());
+  const auto now = clock.now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
   std::tm tm{};
   ::gmtime_r(&t, &tm);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &tm);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::string hex;
   for (int i = 0; i < 8; ++i) hex += "0123456789abcdef"[static_cast<int>(random.uniform() * 16) & 15];
-  return std::string(stamp) + "-" + hex;
+  return std::string(stamp) + "." + std::to_string(1000 + ms).substr(1) + "-" + hex;
 }
 
 }  // namespace agent

@@ -99,7 +99,11 @@ struct TagFixups {
 [[nodiscard]] TagFixups apply_final_tags(ec2::Ec2Api& ec2, const RunRecord& record,
                                          const std::vector<ec2::Snapshot>& found);
 
-// A new run id: "<UTC yyyymmddThhmmss>-<8 hex>".
+// A new run id: "<UTC yyyymmddThhmmss>.<milliseconds>-<8 hex>". Run ids of one instance sort
+// as they were made, to the millisecond: a snapshot's StartTime has whole seconds only, and two
+// runs in one second (a shutdown's just after the timer's) are told apart by their ids
+// (agent/core/restore_points.h). Ids made before the milliseconds ("...T140000-0a1b2c3d") sort
+// before those of their second.
 [[nodiscard]] std::string make_run_id(const ec2::Clock& clock, ec2::RandomSource& random);
 
 }  // namespace agent

@@ -23,6 +23,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -68,6 +69,13 @@ std::string slurp(const std::filesystem::path& p) {
   return s.str();
 }
 
+std::string random_bytes(std::size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng() & 0xff);
+  return s;
+}
+
 class MountE2e : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -102,8 +110,8 @@ class MountE2e : public ::testing::Test {
   }
 
   // A config file with `groups` groups of `per_group` volumes, ext4 and xfs alternating, each with
-  // `retention` when it is not null.
-  void write_config(int groups, int per_group, const Json& retention = nullptr) {
+  // `retention` when it is not null, and the keys of `group_keys` (an object) when it is not null.
+  void write_config(int groups, int per_group, const Json& retention = nullptr, const Json& group_keys = nullptr) {
     Json doc = {{"filter_tags", {"role", "cluster"}}, {"groups", Json::object()}};
     const char* devices = "fghijklmnopqrstuvwxyz";
     int n = 0;
@@ -122,6 +130,7 @@ class MountE2e : public ::testing::Test {
       }
       doc["groups"][name] = {{"volumes", volumes}};
       if (!retention.is_null()) doc["groups"][name]["retention"] = retention;
+      if (!group_keys.is_null()) doc["groups"][name].update(group_keys);
       groups_.push_back(name);
     }
     config_path_ = dir_->path() / "ebsnap.json";
@@ -242,6 +251,34 @@ class MountE2e : public ::testing::Test {
     ASSERT_TRUE(done) << done.error().describe();
   }
 
+  // Our snapshots carrying tag `key` = `value`.
+  std::vector<ec2::Snapshot> snapshots_tagged(std::string_view key, const std::string& value) {
+    auto snaps = runtime().services().ec2.describe_snapshots(ec2::DescribeSnapshotsOptions{
+        .owner_ids = {"self"}, .filters = {{"tag:" + std::string(key), {value}}}});
+    if (!snaps) throw std::runtime_error(snaps.error().describe());
+    return *snaps;
+  }
+
+  void wait_completed(const std::vector<ec2::Snapshot>& snapshots) {
+    std::vector<ec2::SnapshotId> ids;
+    for (const auto& s : snapshots) ids.push_back(s.id);
+    ec2::Waiter waiter(ec2::WaiterOptions{.initial_delay = 200ms, .max_delay = 2s, .timeout = 120s});
+    auto done = waiter.snapshots(runtime().services().ec2, ids, ec2::SnapshotState::Completed);
+    ASSERT_TRUE(done) << done.error().describe();
+  }
+
+  // Writes new random data to every mount point, and remembers it.
+  std::map<std::string, std::string> write_data(unsigned seed) {
+    std::map<std::string, std::string> data;
+    for (const auto& mp : mount_points_) {
+      data[mp] = random_bytes(1024 * 1024 + seed, seed);
+      ++seed;
+      std::ofstream(std::filesystem::path(mp) / "data.bin", std::ios::binary | std::ios::trunc) << data[mp];
+    }
+    ::sync();
+    return data;
+  }
+
   int calls_of(const Json& calls, std::string_view action, std::size_t from = 0) const {
     int n = 0;
     for (std::size_t i = from; i < calls.size(); ++i) {
@@ -259,13 +296,6 @@ class MountE2e : public ::testing::Test {
   std::vector<std::string> inspections_;  // mount --inspect targets, unmounted by TearDown too
   std::map<std::string, std::pair<std::string, std::string>> placement_;  // mount point → group, device
 };
-
-std::string random_bytes(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng() & 0xff);
-  return s;
-}
 
 TEST_F(MountE2e, FirstBootSnapshotDeleteRestoreByteForByteThenNoOp) {
   write_config(2, 4);
@@ -1006,6 +1036,105 @@ TEST_F(MountE2e, PrewarmReadsARestoredVolumeInFullAndAKilledRunIsContinuedNotRes
   ASSERT_EQ(waited.exit_code, 0) << waited.err;
   EXPECT_EQ(slurp(std::filesystem::path(mp) / "data.bin"), random_bytes(1 << 20, 7)) << "data untouched";
   ASSERT_EQ(unmount_delete().exit_code, 0);
+}
+
+// Issue 17: the mount unit's stop (its ExecStop line, run as systemd would) takes a final snapshot
+// after the hourly one, tagged trigger=shutdown, and unmounts; with the volumes deleted, the next
+// boot's mount restores the data written just before the "shutdown", byte for byte.
+TEST_F(MountE2e, TheMountUnitsStopTakesAFinalSnapshotThatTheNextBootRestores) {
+  write_config(1, 2, nullptr, {{"snapshot_on_shutdown", true}, {"unmount_on_shutdown", true}});
+  ASSERT_EQ(mount().exit_code, 0);
+  write_data(1);
+  auto hourly = ebsnap({"snapshot", groups_.front()});
+  ASSERT_EQ(hourly.exit_code, 0) << hourly.out << hourly.err;
+  const auto last = write_data(100);  // written after the last hourly snapshot
+
+  // ExecStop=/usr/sbin/ebsnap shutdown %i --timeout 2min, for this group and this build.
+  const auto unit = slurp(std::filesystem::path(EBSNAP_SOURCE_DIR) / "init/ebsnap-mount@.service");
+  const auto at = unit.find("\nExecStop=/usr/sbin/ebsnap ");
+  ASSERT_NE(at, std::string::npos) << unit;
+  std::istringstream line(unit.substr(at + 27, unit.find('\n', at + 1) - at - 27));
+  std::vector<std::string> stop;
+  for (std::string w; line >> w;) stop.push_back(w == "%i" ? groups_.front() : w);
+  ASSERT_EQ(stop.front(), "shutdown");
+  auto stopped = ebsnap(stop);
+  ASSERT_EQ(stopped.exit_code, 0) << stopped.out << stopped.err;
+  std::cerr << stopped.out;
+  EXPECT_TRUE(stopped.out.contains("trigger: shutdown")) << stopped.out;
+
+  const auto finals = snapshots_tagged(k_tag_trigger, "shutdown");
+  ASSERT_EQ(finals.size(), mount_points_.size());
+  for (const auto& s : finals) {
+    EXPECT_EQ(ec2::find_tag(s.tags, k_tag_consistency), "frozen");
+    EXPECT_EQ(ec2::find_tag(s.tags, k_tag_group), groups_.front());
+  }
+  platform::LibmountMounter m;
+  for (const auto& mp : mount_points_) EXPECT_FALSE(m.find_by_target(mp).value_or(std::nullopt)) << mp;
+  wait_completed(finals);
+
+  // The instance is gone with its volumes (detached by the stop: deleted here by the test).
+  for (const auto& [mp, ids] : live_volumes()) {
+    for (const auto& id : ids) {
+      ASSERT_TRUE(runtime().services().ec2.delete_volume({.volume_id = ec2::VolumeId{id}})) << id;
+    }
+  }
+  ASSERT_TRUE(live_volumes().empty());
+  auto restored = mount();
+  ASSERT_EQ(restored.exit_code, 0) << restored.out << restored.err;
+  for (const auto& mp : mount_points_) EXPECT_EQ(slurp(std::filesystem::path(mp) / "data.bin"), last.at(mp)) << mp;
+  ASSERT_EQ(unmount_delete().exit_code, 0);
+}
+
+// Issue 17: ebsnap watch, two groups, the spot notice served after 10 s. The first watch is
+// killed (SIGKILL, as an OOM kill would) as soon as it has recorded its run, a second one started:
+// exactly one snapshot per volume for the notice, within 15 s of it, and the filesystems thawed.
+TEST_F(MountE2e, WatchSnapshotsEachGroupOnceOnASpotNoticeAcrossAKillAndRestart) {
+  write_config(2, 2);
+  ASSERT_EQ(mount().exit_code, 0);
+  write_data(7);
+  auto first = start(args({"watch"}));
+  std::this_thread::sleep_for(10s);
+  const auto noticed = std::chrono::system_clock::now();
+  sandbox_->configure({{"imds", {{"spot_instance_action", Json{{"action", "terminate"},
+                                                                {"time", ec2::format_iso8601(noticed + 120s)}}.dump()}}}});
+  const auto records = dir_->path() / "run" / "watch";
+  bool recorded = false;
+  for (int i = 0; i < 2000 && !recorded; ++i) {
+    std::error_code ec;
+    recorded = std::filesystem::exists(records, ec) && !std::filesystem::is_empty(records, ec);
+    if (!recorded) std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_TRUE(recorded) << slurp(first.err);
+  ::kill(first.pid, SIGKILL);  // the agent alone: its guardian thaws what it froze
+  ::waitpid(first.pid, nullptr, 0);
+
+  auto second = start(args({"--json", "watch"}));
+  std::vector<ec2::Snapshot> spot;
+  for (int i = 0; i < 300 && spot.size() < mount_points_.size(); ++i) {
+    std::this_thread::sleep_for(100ms);
+    spot = snapshots_tagged(k_tag_trigger, "spot");
+  }
+  std::this_thread::sleep_for(6s);  // another poll: the notice is still served
+  // The instance goes down: the mount units stop while the watch still runs, and it holds nothing
+  // open on the filesystems it snapshotted.
+  auto down = unmount_delete();
+  EXPECT_EQ(down.exit_code, 0) << down.out << down.err;
+  ::kill(second.pid, SIGTERM);
+  auto ran = finish(second);
+  EXPECT_EQ(ran.exit_code, 0) << ran.err;
+  std::cerr << slurp(first.err) << ran.err;
+  spot = snapshots_tagged(k_tag_trigger, "spot");
+  ASSERT_EQ(spot.size(), mount_points_.size()) << ran.out;
+  std::set<std::string> per_volume;
+  for (const auto& s : spot) {
+    per_volume.insert(ec2::find_tag(s.tags, k_tag_mount_point).value_or("?"));
+    const auto after = std::chrono::duration_cast<std::chrono::milliseconds>(s.start_time.value_or(ec2::TimePoint{}) - noticed);
+    std::cerr << "[ info ] " << s.id.value << " " << ec2::find_tag(s.tags, k_tag_group).value_or("?") << " started "
+              << after.count() << " ms after the notice\n";
+    EXPECT_LE(after, 15s) << s.id.value;
+  }
+  EXPECT_EQ(per_volume.size(), mount_points_.size());
+  EXPECT_TRUE(ran.out.contains("\"kind\": \"spot\"")) << ran.out;
 }
 
 }  // namespace

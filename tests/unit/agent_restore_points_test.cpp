@@ -85,6 +85,21 @@ TEST(RestorePoints, TheNewestCompleteRunIsChosenWhole) {
   EXPECT_EQ(h.points[0].member("/mnt/wal")->snapshot->id.value, "snap-wal-r3");
 }
 
+// Issue 17: a shutdown's run one second or less after the timer's has the same StartTime (EC2 gives
+// whole seconds): the later run id (milliseconds) is the newer point, whatever its random part.
+TEST(RestorePoints, TwoRunsInOneSecondAreOrderedByTheirIds) {
+  std::vector<ec2::Snapshot> all;
+  for (const char* run : {"20261203T000000.900-00000000", "20261203T000000.100-ffffffff"}) {
+    for (const auto& mp : k_mounts) {
+      all.push_back(make({.id = std::string("snap-") + run + mp, .mount_point = mp, .run = run, .at = seconds(0)}));
+    }
+  }
+  const auto h = history_of(all);
+  ASSERT_EQ(h.points.size(), 2U);
+  EXPECT_EQ(h.points[0].run_id, "20261203T000000.900-00000000");
+  EXPECT_EQ(chosen_run(h, choose_restore_point(h, {})), "20261203T000000.900-00000000");
+}
+
 TEST(RestorePoints, ANewestRunWithOneMemberInErrorIsSkippedForThePreviousOneOnBothVolumes) {
   auto all = three_runs();
   find(all, "snap-wal-r3").state = SnapshotState::Error;

@@ -94,6 +94,7 @@ class RecordingFreezeOps final : public platform::FreezeOps {
     if (frozen_.erase(mp) == 0) return platform::fail(platform::ErrorKind::NotFrozen, mp + " not frozen");
     return {};
   }
+  void release() override { log_.add("release of the freeze ops"); }
   // What the guardian does: FITHAW from outside the agent.
   void thaw_behind_our_back(const std::string& mp) {
     log_.add("guardian thaw " + mp);

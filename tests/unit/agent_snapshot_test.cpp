@@ -104,6 +104,9 @@ TEST(Snapshot, OrderHooksSyncGuardianFreezeOneCallThawPostHooks) {
   const auto json = to_json(r);
   EXPECT_TRUE(json["groups"][0]["freeze_window_ms"].is_number());
   EXPECT_TRUE(json["groups"][0]["volumes"][0]["freeze_ms"].is_number());
+  // Issue 17: nothing stays open on the mount points once the window is closed (a shutdown
+  // unmounts next in the same process; a watch runs on).
+  EXPECT_GT(log.index("release of the freeze ops"), log.last_index("guardian finish")) << log.dump();
 }
 
 TEST(Snapshot, CreateSnapshotsExcludesBootAndEveryOtherAttachedVolume) {
@@ -544,7 +547,13 @@ TEST(Snapshot, RunIdsAreDistinctAndTimestamped) {
   const auto a = make_run_id(clock, random);
   const auto b = make_run_id(clock, random);
   EXPECT_NE(a, b);
-  EXPECT_EQ(a.size(), std::string("20270115T080000-0123abcd").size()) << a;
+  EXPECT_EQ(a.size(), std::string("20270115T080000.000-0123abcd").size()) << a;
+  // Issue 17: ids sort as they were made, to the millisecond (StartTime has whole seconds).
+  clock.advance(std::chrono::milliseconds(7));
+  const auto c = make_run_id(clock, random);
+  EXPECT_EQ(c.substr(0, 19), a.substr(0, 15) + ".007") << a << " " << c;
+  EXPECT_LT(a.substr(0, 19), c.substr(0, 19));
+  EXPECT_LT(std::string("20270115T080000-ffffffff"), c) << "an id made before the milliseconds sorts first";
 }
 
 }  // namespace

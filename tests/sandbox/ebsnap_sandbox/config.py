@@ -62,12 +62,19 @@ DEFAULTS = {
         "role": "ebsnap-sandbox-role",
         "credential_ttl_s": 21600,
         "credential_generation": 0,
+        # The documents EC2 serves once it announces a spot interruption
+        # (meta-data/spot/instance-action, e.g. {"action": "terminate", "time": "..."}) or
+        # recommends a rebalance (meta-data/events/recommendations/rebalance, {"noticeTime": "..."}),
+        # served as given; null: 404, as before any notice.
+        "spot_instance_action": None,
+        "rebalance_recommendation": None,
     },
 }
 
 _NUMBER = (int, float)
 # Keys whose value may be null, or where any key is allowed (maps).
-_NULLABLE = {("seed",), ("fault_actions",), ("allowed_actions",), ("imds", "user_data"), ("imds", "role")}
+_NULLABLE = {("seed",), ("fault_actions",), ("allowed_actions",), ("imds", "user_data"), ("imds", "role"),
+             ("imds", "spot_instance_action"), ("imds", "rebalance_recommendation")}
 _MAPS = {("latency_ms",), ("throttling", "buckets")}
 _COUNTERS = {"count", "fail_503_next", "volume_error_next", "snapshot_error_next", "fast_restored_next",
              "credential_generation"}

@@ -102,6 +102,12 @@ class ImdsServer:
             return 200, "text/plain", simple[path]
         if path == "dynamic/instance-identity/document":
             return 200, "text/plain", json.dumps(doc, indent=2)
+        notices = {"meta-data/spot/instance-action": cfg["spot_instance_action"],
+                   "meta-data/events/recommendations/rebalance": cfg["rebalance_recommendation"]}
+        if path in notices:
+            if notices[path] is None:
+                return 404, "text/html", "Not Found"
+            return 200, "text/plain", notices[path]
         if path == "user-data":
             if cfg["user_data"] is None:
                 return 404, "text/html", "Not Found"

@@ -11,7 +11,8 @@ from tests.support import SandboxTestCase
 
 class Imds(SandboxTestCase):
     def tearDown(self):
-        self.sb.configure({"imds": {"v1_enabled": False, "user_data": None, "fail_503_next": 0}})
+        self.sb.configure({"imds": {"v1_enabled": False, "user_data": None, "fail_503_next": 0,
+                                    "spot_instance_action": None, "rebalance_recommendation": None}})
 
     def http(self, method, path, headers=None):
         req = urllib.request.Request(self.sb.imds + path, method=method, headers=headers or {})
@@ -48,6 +49,20 @@ class Imds(SandboxTestCase):
         self.assertEqual(self.get("/latest/meta-data/instance-id", token)[0], 200)
         time.sleep(1.3)
         self.assertEqual(self.get("/latest/meta-data/instance-id", token)[0], 401)
+
+    def test_spot_and_rebalance_notices_are_404_until_served(self):
+        t = self.token()
+        spot, rebalance = "/latest/meta-data/spot/instance-action", "/latest/meta-data/events/recommendations/rebalance"
+        self.assertEqual(self.get(spot, t)[0], 404)
+        self.assertEqual(self.get(rebalance, t)[0], 404)
+        action = json.dumps({"action": "terminate", "time": "2026-12-06T08:22:00Z"})
+        self.sb.configure({"imds": {"spot_instance_action": action,
+                                    "rebalance_recommendation": '{"noticeTime": "2026-12-06T08:20:00Z"}'}})
+        self.assertEqual(self.get(spot, t), (200, action))
+        self.assertEqual(json.loads(self.get(rebalance, t)[1])["noticeTime"], "2026-12-06T08:20:00Z")
+        self.assertEqual(self.get(spot)[0], 401)  # IMDSv2 as everywhere else
+        self.sb.configure({"imds": {"spot_instance_action": None}})
+        self.assertEqual(self.get(spot, t)[0], 404)
 
     def test_placement_and_identity(self):
         t = self.token()
