@@ -22,6 +22,7 @@
 #include "agent/commands/prewarm.h"
 #include "agent/commands/prune.h"
 #include "agent/core/runtime.h"
+#include "agent/report/metrics.h"
 #include "agent/commands/shutdown.h"
 #include "agent/commands/snapshot.h"
 #include "agent/commands/thaw.h"
@@ -249,13 +250,19 @@ RunReport AgentCommands::watch(const CommandContext& context, const GroupRefs& g
     return report;
   }
   auto imds = this->imds();
-  const WatchOptions options{
+  WatchOptions options{
       .imds = imds.get(),
       .interval = request.interval,
       .wait = wait_or_stop,
       .snapshot = [](const RunContext& run, const std::string& run_id,
                      Trigger trigger) { return agent::snapshot(run, SnapshotOptions{.run_id = run_id, .trigger = trigger}); },
-      .on_report = request.print};
+      .on_report = request.print,
+      .publish_metrics = nullptr};
+  if (request.metrics_dir) {
+    options.publish_metrics = [dir = *request.metrics_dir](const std::string& text) {
+      if (auto written = write_metrics_file(dir, "ebsnap-watch", text); !written) log_agent().warn("watch {}", written.error());
+    };
+  }
   return with_context("watch", context, groups, [&options](const RunContext& run) { return agent::watch(run, options); });
 }
 

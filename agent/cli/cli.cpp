@@ -8,6 +8,7 @@
 
 #include "agent/core/log.h"
 #include "agent/core/restore_points.h"
+#include "agent/report/metrics.h"
 #include "agent/config/userdata.h"
 #include "agent/config/validate_rules.h"
 #include "agent/config/validate_suggest.h"
@@ -56,7 +57,7 @@ CliStop usage_error(std::string message) {
 std::optional<std::string> first_word(std::span<const char* const> args) {
   for (std::size_t i = 1; i < args.size(); ++i) {
     const std::string_view a = args[i];
-    if (a == "--config" || a == "--userdata" || a == "--region") {
+    if (a == "--config" || a == "--userdata" || a == "--region" || a == "--metrics-dir") {
       ++i;
       continue;
     }
@@ -129,6 +130,10 @@ Grammar::Grammar(Invocation& inv) {
   app.add_option("--config", inv.config_path, "configuration file")->option_text("FILE");
   app.add_option("--userdata", inv.userdata, "userdata to use instead of the instance's")->option_text("JSON|@FILE");
   app.add_option("--region", inv.region, "AWS region")->option_text("R");
+  app.add_option("--metrics-dir", inv.metrics_dir,
+                 "where Prometheus textfile metrics go (default: the config's metrics_dir, else "
+                 "/var/lib/prometheus/node-exporter when it exists)")
+      ->option_text("DIR");
   app.add_flag("--json", inv.json, "print one JSON document describing what was done");
   app.add_flag("--dry-run", inv.dry_run, "plan and print; change nothing");
   auto* verbose_flag = app.add_flag("-v,--verbose", verbose, "more logging (-vv: trace)");
@@ -286,6 +291,9 @@ std::expected<void, CliStop> check_arguments(const Invocation& inv) {
   if (inv.command == CommandName::Unmount && inv.inspect && inv.delete_volumes) {
     return std::unexpected(usage_error("unmount: --inspect deletes its volumes anyway; drop --delete-volumes"));
   }
+  if (inv.metrics_dir && (!inv.metrics_dir->starts_with('/') || *inv.metrics_dir == "/")) {
+    return std::unexpected(usage_error("--metrics-dir: expected an absolute directory, got '" + *inv.metrics_dir + "'"));
+  }
   if (inv.prefix && !inv.inspect) return std::unexpected(usage_error("--prefix goes with --inspect"));
   if (inv.prefix && (!inv.prefix->starts_with('/') || *inv.prefix == "/")) {
     return std::unexpected(usage_error("--prefix: expected an absolute directory other than /, got '" + *inv.prefix + "'"));
@@ -439,10 +447,13 @@ RunReport dispatch(const Invocation& inv, Commands& commands, const CommandConte
     case CommandName::Prewarm: return commands.prewarm(context, groups, PrewarmRequest{.wait = inv.wait});
     case CommandName::Shutdown: return commands.shutdown(context, groups, ShutdownRequest{.timeout = inv.timeout_s});
     case CommandName::Watch:
-      return commands.watch(context, groups, WatchRequest{.interval = inv.interval_s, .print = [&inv, &out](const RunReport& r) {
-                              out << (inv.json ? render_json(r) : render_text(r));
-                              out.flush();
-                            }});
+      return commands.watch(context, groups,
+                            WatchRequest{.interval = inv.interval_s,
+                                         .print = [&inv, &out](const RunReport& r) {
+                                           out << (inv.json ? render_json(r) : render_text(r));
+                                           out.flush();
+                                         },
+                                         .metrics_dir = resolve_metrics_dir(inv.metrics_dir, context.config.metrics_dir)});
     case CommandName::Thaw:
     case CommandName::Version: break;
   }

@@ -1,7 +1,7 @@
 #pragma once
 // The command line (the contract in DESIGN.md; keep these names):
 //
-//   ebsnap [--config FILE] [--userdata JSON|@FILE] [--region R] [--json] [--dry-run]
+//   ebsnap [--config FILE] [--userdata JSON|@FILE] [--region R] [--metrics-dir DIR] [--json] [--dry-run]
 //          [-v|--verbose] [-q|--quiet] COMMAND [ARGS]
 //     mount GROUP... [--as-of TIME | --run RUN-ID] [--inspect [--prefix DIR]]  (mount-snapshots)
 //     snapshot GROUP...  (make-snapshots)       history GROUP...   (list-snapshots)
@@ -65,6 +65,7 @@ struct Invocation {
   std::optional<std::string> config_path; // --config
   std::optional<std::string> userdata;    // --userdata, as given (JSON or @FILE)
   std::optional<std::string> region;      // --region, validated
+  std::optional<std::string> metrics_dir; // --metrics-dir
   bool json = false;
   bool dry_run = false;
   int verbosity = 0;  // -1 quiet, 0, 1 (-v), 2 (-vv)

@@ -8,6 +8,7 @@
 // else 1.
 #include <chrono>
 #include <expected>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
@@ -55,6 +56,7 @@ struct ShutdownRequest {
 struct WatchRequest {
   std::chrono::seconds interval = k_default_watch_interval;
   std::function<void(const RunReport&)> print;
+  std::optional<std::filesystem::path> metrics_dir;  // none: no metrics file
 };
 
 // Groups are given in command-line order (list without groups: every group in config order);

@@ -7,6 +7,7 @@
 #include "agent/core/log.h"
 #include "agent/core/restore_points.h"
 #include "agent/core/snapshot_record.h"
+#include "agent/report/metrics.h"
 
 namespace agent {
 namespace {
@@ -153,19 +154,51 @@ RunReport handle_notice(const RunContext& context, const Notice& notice, const W
   return report;
 }
 
+std::string render_watch_metrics(const WatchMemory& m) {
+  using F = MetricFamily;
+  F errors{.name = "ebsnap_watch_imds_errors_total", .help = "IMDS GETs of ebsnap watch that failed (not 404).",
+           .type = "counter"};
+  errors.samples.push_back({.value = static_cast<double>(m.imds_errors)});
+  F up{.name = "ebsnap_watch_imds_up", .help = "1 when the last poll of IMDS got an answer.", .type = "gauge"};
+  up.samples.push_back({.value = m.imds_failing ? 0.0 : 1.0});
+  F notices{.name = "ebsnap_watch_notices_total",
+            .help = "Spot interruption and rebalance notices ebsnap watch answered, by kind.", .type = "counter"};
+  F times{.name = "ebsnap_watch_notice_time_seconds",
+          .help = "The time of the last notice by kind (spot: when the instance goes), Unix seconds.", .type = "gauge"};
+  for (const char* kind : {"spot", "rebalance"}) {
+    const auto n = m.notices.find(kind);
+    notices.samples.push_back({.labels = {{"kind", kind}}, .value = n == m.notices.end() ? 0.0 : static_cast<double>(n->second)});
+    if (const auto t = m.last_notice.find(kind); t != m.last_notice.end()) {
+      times.samples.push_back(
+          {.labels = {{"kind", kind}},
+           .value = static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(t->second.time_since_epoch()).count())});
+    }
+  }
+  F groups{.name = "ebsnap_watch_notice_groups_total",
+           .help = "Groups' answers to notices: snapshotted, already-taken or failed.", .type = "counter"};
+  for (const auto& [key, count] : m.outcomes) {
+    groups.samples.push_back({.labels = {{"group", key.first}, {"outcome", key.second}}, .value = static_cast<double>(count)});
+  }
+  return render_metrics({errors, up, notices, times, groups});
+}
+
 void poll_notices(const RunContext& context, const WatchOptions& options, WatchMemory& memory) {
+  ++memory.polls;
+  const bool was_failing = memory.imds_failing;
+  const std::int64_t errors_before = memory.imds_errors;
+  bool changed = memory.polls == 1;
+  bool failed = false;
   for (const Trigger kind : {Trigger::Spot, Trigger::Rebalance}) {
     auto body = options.imds->get(path_of(kind));
     if (!body) {
       if (body.error().http_status == 404) continue;  // no notice: the usual answer
-      if (!memory.imds_failing) {
+      if (!was_failing && !failed) {
         log_agent().warn("watch IMDS error=\"{}\" (still watching)", body.error().describe());
       }
-      memory.imds_failing = true;
+      ++memory.imds_errors;
+      failed = true;
       continue;
     }
-    if (memory.imds_failing) log_agent().info("watch IMDS answers again");
-    memory.imds_failing = false;
     auto notice = parse_notice(kind, *body);
     if (!notice) {
       if (!contains(memory.bad_documents, *body)) {
@@ -182,9 +215,17 @@ void poll_notices(const RunContext& context, const WatchOptions& options, WatchM
       return g.outcome != "failed" || g.attempts >= static_cast<std::int64_t>(k_max_notice_attempts);
     });
     if (settled) memory.settled.push_back(notice->key);
+    ++memory.notices[std::string(to_string(kind))];
+    memory.last_notice[std::string(to_string(kind))] = notice->time;
+    for (const auto& g : report.notice->groups) ++memory.outcomes[{g.group, g.outcome}];
+    changed = true;
     finish_report(report);
     options.on_report(report);
   }
+  memory.imds_failing = failed;
+  if (was_failing && !failed) log_agent().info("watch IMDS answers again");
+  if (was_failing != memory.imds_failing || memory.imds_errors != errors_before) changed = true;
+  if (changed && options.publish_metrics) options.publish_metrics(render_watch_metrics(memory));
 }
 
 RunReport watch(const RunContext& context, const WatchOptions& options) {

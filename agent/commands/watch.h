@@ -19,10 +19,13 @@
 // k_max_notice_attempts runs in all, each time after looking for the earlier runs' snapshots.
 //
 // Decide (decide_notice, parse_notice: pure) → act (IMDS, the snapshot command, the records) →
-// one report per notice answered (command "watch", "notice"), handed to on_report as it happens.
+// one report per notice answered (command "watch", "notice"), handed to on_report as it happens,
+// and the metrics (render_watch_metrics) handed to publish_metrics when they change: the notices
+// seen by kind and their time, the groups' outcomes and the IMDS errors (not the polls: an idle watch writes nothing).
 #include <chrono>
 #include <expected>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -68,6 +71,9 @@ struct WatchOptions {
   std::function<RunReport(const RunContext&, const std::string& run_id, Trigger)> snapshot;
   // Called with the report of each notice answered.
   std::function<void(const RunReport&)> on_report;
+  // Called with the metrics text when it changed (at start, on a notice, when IMDS fails or
+  // answers again); null: no metrics.
+  std::function<void(const std::string&)> publish_metrics;
 };
 
 // What this watch has settled, so that a notice IMDS keeps serving is not looked at again.
@@ -75,7 +81,17 @@ struct WatchMemory {
   std::vector<std::string> settled;  // notice keys whose every group is done or given up
   std::vector<std::string> bad_documents;  // bodies already reported as not a notice
   bool imds_failing = false;
+  // What the metrics say.
+  std::int64_t polls = 0;
+  std::int64_t imds_errors = 0;
+  std::map<std::string, std::int64_t> notices;          // kind → notices answered by this watch
+  std::map<std::string, ec2::TimePoint> last_notice;    // kind → its time (spot: when it happens)
+  std::map<std::pair<std::string, std::string>, std::int64_t> outcomes;  // (group, outcome) → count
 };
+
+// ebsnap_watch_* families: imds_errors_total, imds_up, notices_total{kind},
+// notice_time_seconds{kind}, notice_groups_total{group,outcome}.
+[[nodiscard]] std::string render_watch_metrics(const WatchMemory& memory);
 
 // One notice: per group decide, look, snapshot, record; the report of what was done.
 [[nodiscard]] RunReport handle_notice(const RunContext& context, const Notice& notice, const WatchOptions& options);

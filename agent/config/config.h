@@ -162,6 +162,9 @@ struct Config {
   // An empty filter_tags: every instance with the same mount point shares one lineage (a dev box
   // would restore prod's). Refused unless the config file says so. Config file only.
   bool allow_empty_filter_tags = false;
+  // Where Prometheus textfile metrics go (agent/report/metrics.h); --metrics-dir overrides; none:
+  // node_exporter's Debian directory when it exists. Config file only.
+  std::optional<std::string> metrics_dir;
   std::vector<GroupConfig> groups;  // in file order; userdata groups replace or follow
 
   [[nodiscard]] const GroupConfig* find_group(std::string_view name) const;

@@ -21,10 +21,10 @@ using Json = nlohmann::ordered_json;
 template <class T>
 using Checked = std::expected<T, ConfigError>;
 
-constexpr std::array<std::string_view, 12> k_top_keys = {
+constexpr std::array<std::string_view, 13> k_top_keys = {
     "region",           "filter_tags", "freeze_timeout_s", "timeouts", "credentials", "allow_userdata_hooks",
     "allow_userdata_retention", "allow_empty_filter_tags", "delete_rate_per_s", "compat", "untagged_run_window_s",
-    "groups"};
+    "metrics_dir", "groups"};
 constexpr std::array<std::string_view, 1> k_compat_keys = {"snaptastic"};
 constexpr std::array<std::string_view, 5> k_timeout_keys = {"volume_available_s", "device_wait_s",
                                                             "pending_snapshot_s", "hook_s", "lock_s"};
@@ -489,6 +489,12 @@ class Validator {
       EBSNAP_TRY_ASSIGN(const auto seconds, integer_at(*it, at("untagged_run_window_s"),
                                                        {1, k_max_untagged_run_window_s}, "seconds"));
       c.untagged_run_window = std::chrono::seconds(seconds);
+    }
+    if (const auto it = doc.find("metrics_dir"); it != doc.end()) {
+      if (options_.kind == DocumentKind::UserdataOverlay) return fail(at("metrics_dir"), "accepted in the config file only");
+      EBSNAP_TRY_ASSIGN(auto dir, string_at(*it, at("metrics_dir"), "an absolute directory"));
+      if (!dir.starts_with('/')) return fail(at("metrics_dir"), "expected an absolute directory, got " + shown(*it));
+      c.metrics_dir = std::move(dir);
     }
     if (const auto it = doc.find("compat"); it != doc.end()) {
       if (options_.kind == DocumentKind::UserdataOverlay) return fail(at("compat"), "accepted in the config file only");

@@ -1108,7 +1108,9 @@ TEST_F(MountE2e, WatchSnapshotsEachGroupOnceOnASpotNoticeAcrossAKillAndRestart) 
   ::kill(first.pid, SIGKILL);  // the agent alone: its guardian thaws what it froze
   ::waitpid(first.pid, nullptr, 0);
 
-  auto second = start(args({"--json", "watch"}));
+  const auto metrics = dir_->path() / "metrics";
+  std::filesystem::create_directories(metrics);
+  auto second = start(args({"--json", "--metrics-dir", metrics.string(), "watch"}));
   std::vector<ec2::Snapshot> spot;
   for (int i = 0; i < 300 && spot.size() < mount_points_.size(); ++i) {
     std::this_thread::sleep_for(100ms);
@@ -1135,6 +1137,11 @@ TEST_F(MountE2e, WatchSnapshotsEachGroupOnceOnASpotNoticeAcrossAKillAndRestart) 
   }
   EXPECT_EQ(per_volume.size(), mount_points_.size());
   EXPECT_TRUE(ran.out.contains("\"kind\": \"spot\"")) << ran.out;
+  // The notice is in node_exporter's textfile: counted once, and the groups' answers.
+  const auto prom = slurp(metrics / "ebsnap-watch.prom");
+  EXPECT_TRUE(prom.contains("ebsnap_watch_notices_total{kind=\"spot\"} 1\n")) << prom;
+  EXPECT_TRUE(prom.contains("ebsnap_watch_imds_up 1\n")) << prom;
+  for (const auto& g : groups_) EXPECT_TRUE(prom.contains("{group=\"" + g + "\",outcome=")) << g << "\n" << prom;
 }
 
 }  // namespace

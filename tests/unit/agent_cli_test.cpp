@@ -291,6 +291,14 @@ TEST_F(Cli, WatchDefaultsToEveryGroupAndPrintsEachNotice) {
   EXPECT_EQ(first["notice"]["kind"], "spot");
   EXPECT_EQ(first["trigger"], "spot");
 
+  // Metrics: --metrics-dir, else the config's metrics_dir; a relative directory is a usage error.
+  ASSERT_EQ(run(with_config({"--metrics-dir", "/run/m", "watch"})), 0) << err_.str();
+  EXPECT_EQ(fake_.watch_request->metrics_dir, std::filesystem::path("/run/m"));
+  fake_.called.clear();
+  EXPECT_EQ(run(with_config({"watch", "--metrics-dir", "m"})), 2);
+  EXPECT_TRUE(err_.str().contains("--metrics-dir: expected an absolute directory")) << err_.str();
+  EXPECT_TRUE(fake_.called.empty());
+
   fake_.called.clear();
   EXPECT_EQ(run(with_config({"watch", "--interval", "0s"})), 2);
   EXPECT_EQ(run(with_config({"watch", "--interval", "10m"})), 2);

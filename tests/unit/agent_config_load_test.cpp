@@ -125,6 +125,18 @@ TEST_F(ConfigLoad, ShutdownKeysAreBooleansOfTheGroup) {
   expect_error(doc, "$.groups.solr.unmount_on_shutdown", {"true or false"});
 }
 
+TEST_F(ConfigLoad, MetricsDirIsAnAbsoluteDirectory) {
+  Json doc = valid_config();
+  doc["metrics_dir"] = "/var/lib/prometheus/node-exporter";
+  auto config = load_config_file(write(doc));
+  ASSERT_TRUE(config.has_value()) << config.error().describe();
+  EXPECT_EQ(config->metrics_dir, "/var/lib/prometheus/node-exporter");
+  doc["metrics_dir"] = "metrics";
+  expect_error(doc, "$.metrics_dir", {"absolute directory"});
+  doc["metrics_dir"] = 3;
+  expect_error(doc, "$.metrics_dir", {"absolute directory"});
+}
+
 TEST_F(ConfigLoad, MissingFileIsRefused) {
   auto result = load_config_file(dir_.path() / "absent.json");
   ASSERT_FALSE(result.has_value());

@@ -206,6 +206,10 @@ TEST_F(Overlay, DeleteRateAndCompatAreAcceptedInTheConfigFileOnly) {
   refused = with(R"({"ebsnap":{"untagged_run_window_s":3600}})");
   ASSERT_FALSE(refused.has_value());
   EXPECT_EQ(refused.error().json_path, "$.ebsnap.untagged_run_window_s");
+  // Nor where files are written as root.
+  refused = with(R"({"ebsnap":{"metrics_dir":"/etc"}})");
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().json_path, "$.ebsnap.metrics_dir");
 }
 
 TEST_F(Overlay, RetentionInUserdataNeedsTheConfigFilesConsent) {

@@ -5,10 +5,14 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
+#include <sstream>
 
 #include "agent/commands/watch.h"
 #include "agent/commands/snapshot.h"
 #include "agent/core/notice_record.h"
+#include "agent/report/metrics.h"
+#include "tests/support/temp_dir.h"
 #include "tests/unit/agent_snapshot_fixture.h"
 
 namespace agent {
@@ -72,7 +76,8 @@ class Watch : public ::testing::Test {
           ++snapshot_runs_;
           return agent::snapshot(run, SnapshotOptions{.run_id = run_id, .trigger = trigger});
         },
-        .on_report = [&printed](const RunReport& r) { printed.push_back(r); }};
+        .on_report = [&printed](const RunReport& r) { printed.push_back(r); },
+        .publish_metrics = [this](const std::string& text) { published_.push_back(text); }};
     const auto report = agent::watch(context, options);
     EXPECT_EQ(report.command, "watch");
     return printed;
@@ -89,6 +94,7 @@ class Watch : public ::testing::Test {
   SnapshotMachine m_;
   NoticeImds imds_;
   int snapshot_runs_ = 0;
+  std::vector<std::string> published_;
 };
 
 TEST(WatchNotice, ParsesTheSpotAndRebalanceDocuments) {
@@ -270,6 +276,66 @@ TEST_F(Watch, AnUnreadableRecordLeavesTheGroupAlone) {
   EXPECT_EQ(groups[0].outcome, "snapshotted");
   EXPECT_EQ(groups[1].outcome, "failed");
   for (const auto& s : snapshots_with(k_tag_trigger, "spot")) EXPECT_EQ(ec2::find_tag(s.tags, k_tag_group), "solr");
+}
+
+TEST_F(Watch, MetricsAreWrittenWhenTheyChangeAndFollowPrometheusRules) {
+  EXPECT_TRUE(watch(3).empty());
+  ASSERT_EQ(published_.size(), 1u);  // at start; nothing changed on the next polls
+  EXPECT_TRUE(published_.back().contains("ebsnap_watch_notices_total{kind=\"spot\"} 0\n")) << published_.back();
+  EXPECT_TRUE(published_.back().contains("ebsnap_watch_imds_up 1\n")) << published_.back();
+  published_.clear();
+  imds_.failing = true;
+  EXPECT_TRUE(watch(2).empty());
+  ASSERT_EQ(published_.size(), 2u);  // each failing poll adds two errors (spot and rebalance GETs)
+  EXPECT_TRUE(published_.back().contains("ebsnap_watch_imds_up 0\n")) << published_.back();
+  EXPECT_TRUE(published_.back().contains("ebsnap_watch_imds_errors_total 4\n")) << published_.back();
+  imds_.failing = false;
+  published_.clear();
+  imds_.documents[std::string(k_spot_notice_path)] = k_spot;
+  ASSERT_EQ(watch(2).size(), 1u);
+  const auto& text = published_.back();
+  EXPECT_TRUE(text.contains("ebsnap_watch_notices_total{kind=\"spot\"} 1\n")) << text;
+  EXPECT_TRUE(text.contains("ebsnap_watch_notice_time_seconds{kind=\"spot\"} 1796545320\n")) << text;
+  EXPECT_TRUE(text.contains("ebsnap_watch_notice_groups_total{group=\"pg\",outcome=\"snapshotted\"} 1\n")) << text;
+  // The exposition format: HELP and TYPE before a family's samples; names and labels as Prometheus
+  // allows; counters end in _total.
+  const std::regex help(R"(# HELP (ebsnap_[a-z_]+) .+)");
+  const std::regex type(R"(# TYPE (ebsnap_[a-z_]+) (gauge|counter))");
+  const std::regex sample(R"((ebsnap_[a-z_]+)(\{[a-z_]+="[^"\n]*"(,[a-z_]+="[^"\n]*")*\})? -?[0-9.e+]+)");
+  std::istringstream lines(text);
+  std::string family;
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch m;
+    if (std::regex_match(line, m, help)) {
+      family = m[1];
+    } else if (std::regex_match(line, m, type)) {
+      EXPECT_EQ(m[1], family) << line;
+      EXPECT_EQ(m[2] == "counter", family.ends_with("_total")) << line;
+    } else {
+      ASSERT_TRUE(std::regex_match(line, m, sample)) << line;
+      EXPECT_EQ(m[1], family) << line;
+    }
+  }
+}
+
+TEST(Metrics, LabelValuesAreEscapedAndTheFileIsReplacedAtOnce) {
+  EXPECT_EQ(render_metrics({{.name = "ebsnap_x_total", .help = "X.", .type = "counter",
+                             .samples = {{.labels = {{"group", "a\"b\\c\nd"}}, .value = 2}}}}),
+            "# HELP ebsnap_x_total X.\n# TYPE ebsnap_x_total counter\nebsnap_x_total{group=\"a\\\"b\\\\c\\nd\"} 2\n");
+  testsupport::TempDir dir;
+  ASSERT_TRUE(write_metrics_file(dir.path(), "ebsnap-watch", "a 1\n"));
+  ASSERT_TRUE(write_metrics_file(dir.path(), "ebsnap-watch", "a 2\n"));
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) names.push_back(e.path().filename().string());
+  EXPECT_EQ(names, std::vector<std::string>{"ebsnap-watch.prom"});  // no temporary file left
+  std::ifstream in(dir.path() / "ebsnap-watch.prom");
+  std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(body, "a 2\n");
+  EXPECT_EQ(std::filesystem::status(dir.path() / "ebsnap-watch.prom").permissions() & std::filesystem::perms::all,
+            std::filesystem::perms(0644));
+  EXPECT_FALSE(write_metrics_file(dir.path() / "missing", "ebsnap-watch", "a 1\n"));
+  EXPECT_EQ(resolve_metrics_dir("/x", "/y"), std::filesystem::path("/x"));
+  EXPECT_EQ(resolve_metrics_dir(std::nullopt, "/y"), std::filesystem::path("/y"));
 }
 
 }  // namespace

@@ -1,0 +1,97 @@
+#include "agent/report/metrics.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace agent {
+namespace {
+
+std::string escaped(std::string_view value) {
+  std::string out;
+  for (const char c : value) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string number(double v) {
+  if (v == static_cast<double>(static_cast<long long>(v))) return std::to_string(static_cast<long long>(v));
+  return fmt::format("{}", v);
+}
+
+}  // namespace
+
+std::string render_metrics(const std::vector<MetricFamily>& families) {
+  std::string out;
+  for (const auto& f : families) {
+    out += "# HELP " + f.name + " " + f.help + "\n";
+    out += "# TYPE " + f.name + " " + f.type + "\n";
+    for (const auto& s : f.samples) {
+      out += f.name;
+      if (!s.labels.empty()) {
+        out += "{";
+        for (std::size_t i = 0; i < s.labels.size(); ++i) {
+          if (i > 0) out += ",";
+          out += s.labels[i].first + "=\"" + escaped(s.labels[i].second) + "\"";
+        }
+        out += "}";
+      }
+      out += " " + number(s.value) + "\n";
+    }
+  }
+  return out;
+}
+
+std::optional<std::filesystem::path> resolve_metrics_dir(const std::optional<std::string>& option,
+                                                         const std::optional<std::string>& config) {
+  if (option) return std::filesystem::path(*option);
+  if (config) return std::filesystem::path(*config);
+  std::error_code ec;
+  if (std::filesystem::is_directory(k_default_metrics_dir, ec))
+    return std::filesystem::path(k_default_metrics_dir);
+  return std::nullopt;
+}
+
+std::expected<void, std::string> write_metrics_file(const std::filesystem::path& dir, std::string_view name,
+                                                    std::string_view text) {
+  const auto path = dir / (std::string(name) + ".prom");
+  // The collector reads *.prom only: the temporary file's name is not one.
+  const auto tmp = dir / ("." + std::string(name) + ".prom." + std::to_string(::getpid()));
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) return std::unexpected(fmt::format("metrics: open {}: {}", tmp.string(), std::strerror(errno)));
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const auto n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int e = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return std::unexpected(fmt::format("metrics: write {}: {}", tmp.string(), std::strerror(e)));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  ::fchmod(fd, 0644);  // whatever the umask
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int e = errno;
+    ::unlink(tmp.c_str());
+    return std::unexpected(fmt::format("metrics: rename to {}: {}", path.string(), std::strerror(e)));
+  }
+  return {};
+}
+
+}  // namespace agent
