@@ -136,7 +136,7 @@ Grammar::Grammar(Invocation& inv) {
       ->option_text("DIR");
   app.add_flag("--json", inv.json, "print one JSON document describing what was done");
   app.add_flag("--dry-run", inv.dry_run, "plan and print; change nothing");
-  auto* verbose_flag = app.add_flag("-v,--verbose", verbose, "more logging (-vv: trace)");
+  auto* verbose_flag = app.add_flag("-v,--verbose", verbose, "more logging: info on a terminal, debug elsewhere (-vv, -vvv: more)");
   auto* quiet_flag = app.add_flag("-q,--quiet", quiet, "log errors only");
   verbose_flag->excludes(quiet_flag);
   app.add_flag("--version", version_flag, "print the version");
@@ -310,7 +310,7 @@ std::expected<Invocation, CliStop> parse_command_line(std::span<const char* cons
   Invocation inv;
   Grammar g(inv);
   EBSNAP_TRY(parse_words(g, args));
-  inv.verbosity = g.quiet ? -1 : std::min(g.verbose, 2);
+  inv.verbosity = g.quiet ? -1 : std::min(g.verbose, 3);
   const auto chosen = std::ranges::find_if(g.commands, [](const auto& c) { return c.second->parsed(); });
   if (g.version_flag) {
     if (chosen != g.commands.end() && chosen->first != CommandName::Version) {
@@ -504,7 +504,7 @@ int run_cli(std::span<const char* const> args, Commands& commands, std::ostream&
     err << invocation.error().err;
     return invocation.error().exit_code;
   }
-  if (invocation->command != CommandName::Version) configure_logging(invocation->verbosity);
+  if (invocation->command != CommandName::Version) configure_logging(invocation->verbosity, environment.log_sink);
   return run_invocation(*invocation, commands, out, err, environment);
 }
 

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "agent/cli/commands.h"
+#include "agent/core/log.h"
 
 namespace agent {
 
@@ -68,7 +69,7 @@ struct Invocation {
   std::optional<std::string> metrics_dir; // --metrics-dir
   bool json = false;
   bool dry_run = false;
-  int verbosity = 0;  // -1 quiet, 0, 1 (-v), 2 (-vv)
+  int verbosity = 0;  // -1 quiet, 0, 1 (-v), 2 (-vv), 3 (-vvv)
 };
 
 // How the command line ends without running a command: --help (exit 0, text for stdout) or a
@@ -88,6 +89,7 @@ struct CliStop {
 struct CliEnvironment {
   const char* config_env = nullptr;  // $EBSNAP_CONFIG
   bool stdin_is_tty = false;
+  LogSink log_sink = LogSink::Plain;  // where stderr goes (log_sink_of)
 };
 
 // Loads what the command needs, calls it, renders the report; returns the exit code.

@@ -6,7 +6,9 @@
 #include <cstdlib>
 #include <exception>
 #include <iostream>
+#include <optional>
 #include <span>
+#include <string_view>
 
 #include "agent/cli/cli.h"
 #include "agent/cli/agent_commands.h"
@@ -21,8 +23,12 @@ int main(int argc, char** argv) {
   ::signal(SIGCHLD, SIG_DFL);
   try {
     agent::AgentCommands commands;
-    const agent::CliEnvironment environment{.config_env = std::getenv("EBSNAP_CONFIG"),
-                                            .stdin_is_tty = ::isatty(STDIN_FILENO) == 1};
+    const char* journal_stream = std::getenv("JOURNAL_STREAM");
+    const agent::CliEnvironment environment{
+        .config_env = std::getenv("EBSNAP_CONFIG"),
+        .stdin_is_tty = ::isatty(STDIN_FILENO) == 1,
+        .log_sink = agent::log_sink_of(journal_stream ? std::optional<std::string_view>(journal_stream) : std::nullopt,
+                                       STDERR_FILENO)};
     return agent::run_cli(std::span<const char* const>(argv, static_cast<std::size_t>(argc)), commands, std::cout,
                           std::cerr, environment);
   } catch (const std::exception& e) {

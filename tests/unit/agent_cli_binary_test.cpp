@@ -1,6 +1,8 @@
 // The configuration and usage error catalog, against the built ebsnap binary: each case exits
 // 2 with exactly one line on stderr naming what it must, and nothing on stdout.
 #include <fcntl.h>
+#include <pty.h>
+#include <sys/ioctl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
@@ -11,6 +13,7 @@
 #include <cstdint>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -54,6 +57,29 @@ class EbsnapBinary : public ::testing::Test {
     config_ = (dir_.path() / "ebsnap.json").string();
   }
 
+  // argv and envp for ebsnap with `words`: the test's environment without EBSNAP_CONFIG (it must
+  // not leak in), plus extra_env_.
+  struct Exec {
+    std::vector<std::string> argv_strings;
+    std::vector<std::string> env_strings;
+    std::vector<char*> argv;
+    std::vector<char*> envp;
+  };
+  std::unique_ptr<Exec> exec_of(const std::vector<std::string>& words) {
+    auto e = std::make_unique<Exec>();
+    e->argv_strings.push_back(binary_);
+    e->argv_strings.insert(e->argv_strings.end(), words.begin(), words.end());
+    for (auto& s : e->argv_strings) e->argv.push_back(s.data());
+    e->argv.push_back(nullptr);
+    for (char** v = environ; *v != nullptr; ++v) {
+      if (!std::string_view(*v).starts_with("EBSNAP_CONFIG=")) e->env_strings.emplace_back(*v);
+    }
+    for (auto& [k, v] : extra_env_) e->env_strings.push_back(k + "=" + v);
+    for (auto& s : e->env_strings) e->envp.push_back(s.data());
+    e->envp.push_back(nullptr);
+    return e;
+  }
+
   Ran run(const std::vector<std::string>& words) {
     const auto out_path = dir_.path() / "stdout";
     const auto err_path = dir_.path() / "stderr";
@@ -62,23 +88,10 @@ class EbsnapBinary : public ::testing::Test {
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    std::vector<std::string> argv_strings{binary_};
-    argv_strings.insert(argv_strings.end(), words.begin(), words.end());
-    std::vector<char*> argv;
-    for (auto& s : argv_strings) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    // EBSNAP_CONFIG must not leak in from the environment running the tests.
-    std::vector<std::string> env_strings;
-    for (char** e = environ; *e != nullptr; ++e) {
-      if (!std::string_view(*e).starts_with("EBSNAP_CONFIG=")) env_strings.emplace_back(*e);
-    }
-    for (auto& [k, v] : extra_env_) env_strings.push_back(k + "=" + v);
-    std::vector<char*> envp;
-    for (auto& s : env_strings) envp.push_back(s.data());
-    envp.push_back(nullptr);
+    const auto e = exec_of(words);
     pid_t pid = 0;
     Ran r;
-    if (posix_spawn(&pid, binary_.c_str(), &actions, nullptr, argv.data(), envp.data()) != 0) return r;
+    if (posix_spawn(&pid, binary_.c_str(), &actions, nullptr, e->argv.data(), e->envp.data()) != 0) return r;
     posix_spawn_file_actions_destroy(&actions);
     int status = 0;
     waitpid(pid, &status, 0);
@@ -86,6 +99,43 @@ class EbsnapBinary : public ::testing::Test {
     r.out = slurp(out_path);
     r.err = slurp(err_path);
     return r;
+  }
+
+  // ebsnap on a terminal (a pty: its stdin, stdout and stderr), as a person runs it; what it
+  // wrote there is in `out`, stdout and stderr together.
+  Ran run_on_terminal(const std::vector<std::string>& words) {
+    int master = -1;
+    int slave = -1;
+    Ran r;
+    if (::openpty(&master, &slave, nullptr, nullptr, nullptr) != 0) return r;
+    const auto e = exec_of(words);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::setsid();
+      ::ioctl(slave, TIOCSCTTY, 0);
+      for (int fd = 0; fd < 3; ++fd) ::dup2(slave, fd);
+      ::close(master);
+      ::close(slave);
+      ::execve(e->argv[0], e->argv.data(), e->envp.data());
+      ::_exit(127);
+    }
+    ::close(slave);
+    char buffer[4096];
+    for (ssize_t n; (n = ::read(master, buffer, sizeof buffer)) > 0;) r.out.append(buffer, static_cast<std::size_t>(n));
+    ::close(master);  // read ends with EIO once ebsnap closed its side
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return r;
+  }
+
+  // thaw --all with its own run directory and no IMDS: a command that logs an info line and
+  // needs neither a config nor EC2.
+  void use_own_run_dir() {
+    const auto run = dir_.path() / "run";
+    ASSERT_EQ(::mkdir(run.c_str(), 0700), 0);
+    extra_env_.emplace_back("EBSNAP_RUN_DIR", run.string());
+    extra_env_.emplace_back("AWS_EC2_METADATA_DISABLED", "true");
   }
 
   // Starts ebsnap (with SIGCHLD ignored, as a careless parent may leave it, and as `uid` when
@@ -448,6 +498,44 @@ TEST_F(EbsnapBinary, ARunDirectoryThatIsASymlinkIsRefused) {
 
 TEST_F(EbsnapBinary, BadRegionOption) {
   expect_one_line_error(run({"--region", "moon-1", "list"}), {"--region", "moon-1"});
+}
+
+// Issue 15: under systemd (JOURNAL_STREAM names stderr) the lines carry journald's priority
+// prefixes and no timestamp; a JOURNAL_STREAM that names another stream (inherited by a child
+// whose stderr was redirected) changes nothing.
+TEST_F(EbsnapBinary, UnderSystemdTheLinesCarryTheJournalsPriorities) {
+  use_own_run_dir();
+  const auto err_path = dir_.path() / "stderr";
+  std::ofstream(err_path).flush();
+  struct stat st {};
+  ASSERT_EQ(::stat(err_path.c_str(), &st), 0);
+  extra_env_.emplace_back("JOURNAL_STREAM", std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino));
+  auto r = run({"thaw", "--all"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(r.err.starts_with("<6>info agent: run command=thaw")) << r.err;
+  std::istringstream lines(r.err);
+  for (std::string line; std::getline(lines, line);) EXPECT_TRUE(line.starts_with("<")) << line;
+
+  extra_env_.back().second = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino + 1);
+  r = run({"thaw", "--all"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(r.err.starts_with("<")) << r.err;
+  EXPECT_TRUE(r.err.contains(" info agent: run command=thaw")) << r.err;
+}
+
+// On a terminal a person reads the report: no info lines unless -v asks for them.
+TEST_F(EbsnapBinary, OnATerminalTheReportIsNotBuriedInInfoLines) {
+  use_own_run_dir();
+  auto r = run_on_terminal({"thaw", "--all"});
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_TRUE(r.out.contains("nothing was frozen")) << r.out;
+  EXPECT_FALSE(r.out.contains("info")) << r.out;
+  r = run_on_terminal({"-v", "thaw", "--all"});
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_TRUE(r.out.contains("agent: run command=thaw")) << r.out;
+  // A pipe keeps info by default: what cron mails and what a log file keeps.
+  r = run({"thaw", "--all"});
+  EXPECT_TRUE(r.err.contains(" info agent: run command=thaw")) << r.err;
 }
 
 }  // namespace
