@@ -16,14 +16,20 @@ namespace {
 // "%*": the journal's priority prefix for the line's level (sd-daemon(3)).
 class JournalPriority final : public spdlog::custom_flag_formatter {
  public:
-  void format(const spdlog::details::log_msg& msg, const std::tm& /*tm*/, spdlog::memory_buf_t& dest) override {
+  void format(const spdlog::details::log_msg& msg, const std::tm& /*tm*/,
+              spdlog::memory_buf_t& dest) override {
     const std::string_view prefix = [&msg] {
       switch (msg.level) {
-        case spdlog::level::critical: return "<2>";
-        case spdlog::level::err: return "<3>";
-        case spdlog::level::warn: return "<4>";
-        case spdlog::level::info: return "<6>";
-        default: return "<7>";
+        case spdlog::level::critical:
+          return "<2>";
+        case spdlog::level::err:
+          return "<3>";
+        case spdlog::level::warn:
+          return "<4>";
+        case spdlog::level::info:
+          return "<6>";
+        default:
+          return "<7>";
       }
     }();
     dest.append(prefix.data(), prefix.data() + prefix.size());

@@ -44,7 +44,8 @@ TEST(LogSinkOf, TheJournalOnlyWhenJournalStreamNamesStderrItself) {
   EXPECT_EQ(log_sink_of(dev + ":" + ino, fd), LogSink::Journal);
   EXPECT_EQ(log_sink_of(dev + ":" + std::to_string(st.st_ino + 1), fd), LogSink::Plain);
   EXPECT_EQ(log_sink_of(std::to_string(st.st_dev + 1) + ":" + ino, fd), LogSink::Plain);
-  for (const std::string& bad : std::vector<std::string>{"", ":", dev, dev + ":", ":" + ino, "x:" + ino, dev + ":" + ino + "x"}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"", ":", dev, dev + ":", ":" + ino, "x:" + ino, dev + ":" + ino + "x"}) {
     EXPECT_EQ(log_sink_of(bad, fd), LogSink::Plain) << bad;
   }
   EXPECT_EQ(log_sink_of(std::nullopt, fd), LogSink::Plain);
