@@ -278,7 +278,10 @@ RunReport AgentCommands::check(const CommandContext& context) {
   auto region = resolve_region(context.region, env, context.config, *imds);
   if (region) {
     inputs.region = *region;
-    auto made = ec2::Ec2Client::create(ec2::Ec2ClientOptions{.region = *region, .credentials = credentials}, env);
+    ec2::Ec2ClientOptions client_options;  // member by member: see Runtime::create
+    client_options.region = *region;
+    client_options.credentials = credentials;
+    auto made = ec2::Ec2Client::create(client_options, env);
     if (made) {
       client = std::move(*made);
       inputs.ec2 = client.get();

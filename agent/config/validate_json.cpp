@@ -63,7 +63,9 @@ class KeyTracker {
       if (level.object) {
         path = json_path_child(path, level.key);
       } else {
-        path += "[" + std::to_string(level.index) + "]";
+        path += '[';
+        path += std::to_string(level.index);
+        path += ']';
       }
     }
     return path;

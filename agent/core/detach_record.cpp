@@ -97,7 +97,8 @@ std::vector<DetachRecord> read_detach_records(const std::filesystem::path& run_d
     }
     return out;
   }
-  const std::string suffix = "-" + std::string(group) + std::string(k_suffix);
+  std::string suffix(1, '-');
+  suffix.append(group).append(k_suffix);
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(run_dir, ec)) {
     const std::string name = entry.path().filename().string();

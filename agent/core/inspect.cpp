@@ -58,7 +58,7 @@ GroupConfig inspected_group(const GroupConfig& live, const std::vector<ec2::Volu
       continue;
     // The live volume it is a copy of: its mount point is the path below <prefix>/<group>/<run>.
     const auto run_dir = under + *run + "/";
-    const auto of = mp->starts_with(run_dir) ? "/" + mp->substr(run_dir.size()) : std::string();
+    const auto of = mp->starts_with(run_dir) ? mp->substr(run_dir.size() - 1) : std::string();  // from its '/' 
     const auto live_volume = std::ranges::find(live.volumes, of, &VolumeConfig::mount_point);
     VolumeConfig c = live_volume != live.volumes.end() ? *live_volume : VolumeConfig{};
     c.mount_point = *mp;

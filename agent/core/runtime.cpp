@@ -91,7 +91,11 @@ ec2::Result<std::unique_ptr<Runtime>> Runtime::create(const Config& config, Runt
   EBSNAP_TRY_ASSIGN(const auto region, resolve_region(options.region, options.env, config, *parts->imds));
   EBSNAP_TRY_ASSIGN(parts->instance, load_instance_context(*parts->imds, region));
   parts->credentials = make_credentials(config, options.env, parts->imds);
-  ec2::Ec2ClientOptions client_options{.region = region, .credentials = parts->credentials};
+  // Assigned member by member: GCC 12 at -O3 warns (-Wmaybe-uninitialized, a false positive)
+  // about the endpoint a designated initializer leaves to its default.
+  ec2::Ec2ClientOptions client_options;
+  client_options.region = region;
+  client_options.credentials = parts->credentials;
   client_options.retry.max_attempts = k_ec2_max_attempts;
   EBSNAP_TRY_ASSIGN(parts->ec2, ec2::Ec2Client::create(std::move(client_options), options.env));
   log_agent().debug("runtime region={} instance_id={} availability_zone={} udevd={}", parts->instance.region,

@@ -49,7 +49,9 @@ std::string render_metrics(const std::vector<MetricFamily>& families) {
         }
         out += "}";
       }
-      out += " " + number(s.value) + "\n";
+      out += ' ';
+      out += number(s.value);
+      out += '\n';
     }
   }
   return out;
@@ -69,7 +71,9 @@ std::expected<void, std::string> write_metrics_file(const std::filesystem::path&
                                                     std::string_view text) {
   const auto path = dir / (std::string(name) + ".prom");
   // The collector reads *.prom only: the temporary file's name is not one.
-  const auto tmp = dir / ("." + std::string(name) + ".prom." + std::to_string(::getpid()));
+  std::string tmp_name(1, '.');
+  tmp_name.append(name).append(".prom.").append(std::to_string(::getpid()));
+  const auto tmp = dir / tmp_name;
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0) return std::unexpected(fmt::format("metrics: open {}: {}", tmp.string(), std::strerror(errno)));
   std::size_t done = 0;

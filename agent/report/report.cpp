@@ -200,7 +200,11 @@ std::string render_check_backups(const RunReport& report) {
       out += std::string(fresh ? "[ok]   " : "[FAIL] ") + g.name + " " + v.mount_point;
       if (v.latest_snapshot_id) {
         out += " newest completed " + *v.latest_snapshot_id + " " + dash(v.latest_snapshot_time);
-        if (v.latest_snapshot_age_s) out += " (" + format_age(std::chrono::seconds{*v.latest_snapshot_age_s}) + " old)";
+        if (v.latest_snapshot_age_s) {
+          out += " (";
+          out += format_age(std::chrono::seconds{*v.latest_snapshot_age_s});
+          out += " old)";
+        }
         out += " " + dash(v.consistency);
       }
       if (v.reason) out += (v.latest_snapshot_id ? ": " : " ") + *v.reason;
@@ -256,7 +260,11 @@ std::string render_history(const RunReport& report) {
         if (!members.empty()) members += ", ";
         members += m.mount_point + " " + m.state;
         if (m.snapshot_id) members += " " + *m.snapshot_id;
-        if (m.state == "pending" && m.progress) members += " " + std::to_string(*m.progress) + "%";
+        if (m.state == "pending" && m.progress) {
+          members += ' ';
+          members += std::to_string(*m.progress);
+          members += '%';
+        }
       }
       rows.push_back({"  " + p.run_id, p.time, dash(p.consistency), p.complete ? "complete" : "incomplete",
                       std::to_string(p.size_gib) + " GiB", members});
