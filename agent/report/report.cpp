@@ -197,15 +197,13 @@ std::string render_check_backups(const RunReport& report) {
     if (g.error) out += "[FAIL] " + g.name + ": " + *g.error + "\n";
     for (const auto& v : g.volumes) {
       const bool fresh = v.outcome == Outcome::Fresh;
-      out += std::string(fresh ? "[ok]   " : "[FAIL] ") + g.name + " " + v.mount_point;
+      out += fmt::format("{}{} {}", fresh ? "[ok]   " : "[FAIL] ", g.name, v.mount_point);
       if (v.latest_snapshot_id) {
-        out += " newest completed " + *v.latest_snapshot_id + " " + dash(v.latest_snapshot_time);
+        out += fmt::format(" newest completed {} {}", *v.latest_snapshot_id, dash(v.latest_snapshot_time));
         if (v.latest_snapshot_age_s) {
-          out += " (";
-          out += format_age(std::chrono::seconds{*v.latest_snapshot_age_s});
-          out += " old)";
+          out += fmt::format(" ({} old)", format_age(std::chrono::seconds{*v.latest_snapshot_age_s}));
         }
-        out += " " + dash(v.consistency);
+        out += fmt::format(" {}", dash(v.consistency));
       }
       if (v.reason) out += (v.latest_snapshot_id ? ": " : " ") + *v.reason;
       out += "\n";
