@@ -41,10 +41,10 @@ void add_runs(const testsupport::Sandbox& sandbox, const std::string& group, con
   keys.access_key_id = sandbox.env("AWS_ACCESS_KEY_ID");
   keys.secret_access_key = ec2::SecretString(sandbox.env("AWS_SECRET_ACCESS_KEY"));
   keys.source = "sandbox static keys";
-  auto client = ec2::Ec2Client::create(
-      ec2::Ec2ClientOptions{.region = sandbox.region(),
-                            .credentials = std::make_shared<ec2::StaticCredentialsProvider>(std::move(keys))},
-      ec2::fixed_environment(sandbox.environment()));
+  ec2::Ec2ClientOptions options;  // member by member: GCC 12 -O3 -Wmaybe-uninitialized on a designated one
+  options.region = sandbox.region();
+  options.credentials = std::make_shared<ec2::StaticCredentialsProvider>(std::move(keys));
+  auto client = ec2::Ec2Client::create(options, ec2::fixed_environment(sandbox.environment()));
   if (!client) throw std::runtime_error(client.error().describe());
   auto volume = (*client)->create_volume({.availability_zone = sandbox.availability_zone(), .size_gib = 1});
   if (!volume) throw std::runtime_error(volume.error().describe());
