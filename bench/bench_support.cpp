@@ -305,6 +305,11 @@ ChildResult Ebsnap::run_ok(const std::vector<std::string>& args) const {
   return r;
 }
 
+void make_run_dir(const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  std::filesystem::permissions(dir, std::filesystem::perms::owner_all);
+}
+
 std::string bench_userdata() { return R"({"role":"bench","cluster":"bench","environment":"bench"})"; }
 
 std::vector<std::string> write_group_config(const std::filesystem::path& file, const std::string& name, int n,

@@ -128,6 +128,9 @@ class Ebsnap {
   std::filesystem::path scratch_;
 };
 
+// The run directory ebsnap gets (EBSNAP_RUN_DIR): mode 0700, as ebsnap requires of it.
+void make_run_dir(const std::filesystem::path& dir);
+
 // The userdata every benchmark passes (--userdata): values for the default filter tags.
 [[nodiscard]] std::string bench_userdata();
 

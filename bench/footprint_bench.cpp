@@ -196,7 +196,7 @@ void rss(const bench::Args& args, bench::RowWriter& rows) {
   testsupport::Sandbox sandbox;
   auto env = sandbox.environment();
   const auto run_dir = work / "run";
-  std::filesystem::create_directories(run_dir);
+  bench::make_run_dir(run_dir);
   env["EBSNAP_RUN_DIR"] = run_dir.string();
   const std::string group = fmt::format("p{}", n);
   const auto config = work / fmt::format("footprint-{}.json", n);
@@ -204,13 +204,13 @@ void rss(const bench::Args& args, bench::RowWriter& rows) {
   bench::Ebsnap ebsnap(binary, env, config, work / "child");
   try {
     auto first = ebsnap.run({"--json", "mount", group}, true);
-    if (first.exit_code != 0) throw std::runtime_error("ebsnap mount exited " + std::to_string(first.exit_code) + ":\n" + first.err);
+    if (first.exit_code != 0) throw std::runtime_error("ebsnap mount exited " + std::to_string(first.exit_code) + ":\n" + first.err + first.out);
     auto snap = ebsnap.run({"--json", "snapshot", group}, true);
-    if (snap.exit_code != 0) throw std::runtime_error("ebsnap snapshot exited " + std::to_string(snap.exit_code) + ":\n" + snap.err);
+    if (snap.exit_code != 0) throw std::runtime_error("ebsnap snapshot exited " + std::to_string(snap.exit_code) + ":\n" + snap.err + snap.out);
     auto unmount = ebsnap.run({"--json", "unmount", group, "--delete-volumes", "--yes"}, true);
-    if (unmount.exit_code != 0) throw std::runtime_error("ebsnap unmount exited " + std::to_string(unmount.exit_code) + ":\n" + unmount.err);
+    if (unmount.exit_code != 0) throw std::runtime_error("ebsnap unmount exited " + std::to_string(unmount.exit_code) + ":\n" + unmount.err + unmount.out);
     auto restore = ebsnap.run({"--json", "mount", group}, true);
-    if (restore.exit_code != 0) throw std::runtime_error("ebsnap mount (restore) exited " + std::to_string(restore.exit_code) + ":\n" + restore.err);
+    if (restore.exit_code != 0) throw std::runtime_error("ebsnap mount (restore) exited " + std::to_string(restore.exit_code) + ":\n" + restore.err + restore.out);
     rss_row(rows, fmt::format("peak RSS: mount N={} (restore)", n), restore, "restored from snapshots");
     rss_row(rows, fmt::format("peak RSS: mount N={} (first boot)", n), first, "created + mkfs");
     rss_row(rows, fmt::format("peak RSS: snapshot N={}", n), snap, "freeze + CreateSnapshots + thaw");

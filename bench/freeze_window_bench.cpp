@@ -245,7 +245,7 @@ void with_agent(const bench::Args& args, bench::RowWriter& rows) {
   const std::string call_log = sandbox.env("EBSNAP_SANDBOX_CALL_LOG");
   auto env = sandbox.environment();
   const auto run_dir = work / "run";
-  std::filesystem::create_directories(run_dir);
+  bench::make_run_dir(run_dir);
   env["EBSNAP_RUN_DIR"] = run_dir.string();
   Deleter deleter(env);
 

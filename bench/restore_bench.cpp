@@ -180,7 +180,7 @@ int main(int argc, char** argv) {
     const std::string call_log = sandbox.env("EBSNAP_SANDBOX_CALL_LOG");
     auto env = sandbox.environment();
     const auto run_dir = work / "run";
-    std::filesystem::create_directories(run_dir);
+    bench::make_run_dir(run_dir);
     env["EBSNAP_RUN_DIR"] = run_dir.string();
     const nlohmann::json no_timing = {{"timing", {{"volume_create_s", 0}, {"attach_s", 0}}}};
     const nlohmann::json timing = {{"timing", {{"volume_create_s", create_s}, {"attach_s", attach_s}}}};
