@@ -440,6 +440,10 @@ void RunReport::add_error(const std::string& line) {
   error = error ? *error + "; " + line : line;
 }
 
+void GroupReport::add_error(const std::string& line) {
+  error = error ? *error + "; " + line : line;
+}
+
 void RunReport::not_run(const std::string& line) {
   add_error(line);
   for (auto& g : groups) {
@@ -489,7 +493,7 @@ void absorb_report(RunReport& into, RunReport part) {
     if (g.call_ms) mine.call_ms = g.call_ms;
     if (g.guardian_trigger) mine.guardian_trigger = g.guardian_trigger;
     std::ranges::move(g.ec2_calls, std::back_inserter(mine.ec2_calls));
-    if (g.error) mine.error = mine.error ? *mine.error + "; " + *g.error : *g.error;
+    if (g.error) mine.add_error(*g.error);
   }
   if (part.error) into.add_error(part.command + ": " + *part.error);
   std::ranges::move(part.reconciled, std::back_inserter(into.reconciled));

@@ -261,6 +261,8 @@ struct GroupReport {
 
   // No group error and no failed volume (check-backups: stale, missing and not-frozen count as failed).
   [[nodiscard]] bool ok() const;
+  // Adds one line to the group's error ("; " between lines).
+  void add_error(const std::string& line);
 };
 
 struct ThawReport {
