@@ -54,7 +54,8 @@ Json volume_json(const VolumeReport& v) {
               {"prewarm_offset_bytes", or_null(v.prewarm_offset_bytes)},
               {"prewarm_from_bytes", or_null(v.prewarm_from_bytes)},
               {"prewarm_bytes_read", or_null(v.prewarm_bytes_read)},
-              {"prewarm_mibps", or_null(v.prewarm_mibps)}};
+              {"prewarm_mibps", or_null(v.prewarm_mibps)},
+              {"delete_on_termination", or_null(v.delete_on_termination)}};
 }
 
 std::string seconds_text(std::int64_t ms) {
@@ -159,9 +160,16 @@ std::string prewarm_column(const VolumeReport& v) {
   return std::to_string(v.prewarm_percent.value_or(0)) + "%";
 }
 
+// list's ON TERMINATION column: what EC2 does with the volume when the instance is terminated.
+std::string on_termination_column(const VolumeReport& v) {
+  if (!v.delete_on_termination) return "-";
+  return *v.delete_on_termination ? "delete" : "keep";
+}
+
 std::string render_list(const RunReport& report) {
   std::vector<std::vector<std::string>> rows{{"GROUP", "MOUNT POINT", "DEVICE", "VOLUME", "STATE", "SIZE",
-                                              "LATEST SNAPSHOT", "TAKEN", "INITIALIZED", "PREWARM"}};
+                                              "LATEST SNAPSHOT", "TAKEN", "INITIALIZED", "PREWARM",
+                                              "ON TERMINATION"}};
   std::string errors;
   std::string warnings;
   for (const auto& g : report.groups) {
@@ -170,7 +178,8 @@ std::string render_list(const RunReport& report) {
       rows.push_back({g.name, v.mount_point, v.device, dash(v.volume_id),
                       v.outcome == Outcome::Failed ? "error: " + dash(v.reason) : dash(v.state),
                       v.size_gib ? std::to_string(*v.size_gib) + " GiB" : "-", dash(v.latest_snapshot_id),
-                      dash(v.latest_snapshot_time), initialization_text(v), prewarm_column(v)});
+                      dash(v.latest_snapshot_time), initialization_text(v), prewarm_column(v),
+                      on_termination_column(v)});
       for (const auto& w : v.warnings) warnings += g.name + " " + v.mount_point + ": warning: " + w + "\n";
     }
   }

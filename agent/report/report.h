@@ -56,6 +56,8 @@
 //           "initialization_eta_s": 600 | null,   // list: seconds left, as EC2 estimates them (only
 //                                                 //   for a volume created at a provisioned rate)
 //           "fast_restored": true | false | null, // list: created with fast snapshot restore
+//           "delete_on_termination": true | false | null,  // list: the attachment's flag (EC2 deletes
+//                                                 //   the volume with the instance); null: not attached
 //           "latest_snapshot_age_s": 11520 | null, // check-backups: now - its StartTime, seconds
 //           "attached_as": "/dev/sdg" | null,     // the name given to AttachVolume
 //           "devnode": "/dev/nvme1n1" | null,     // the block device it showed up as
@@ -216,6 +218,7 @@ struct VolumeReport {
   std::optional<std::int64_t> initialization_progress;  // list: percent (DescribeVolumeStatus)
   std::optional<std::int64_t> initialization_eta_s;     // list: seconds left, when EC2 estimates them
   std::optional<bool> fast_restored;                    // list
+  std::optional<bool> delete_on_termination;            // list: the attachment's flag; nullopt: not attached
   // where the volume is (mount, unmount, list)
   std::optional<std::string> attached_as;
   std::optional<std::string> devnode;
