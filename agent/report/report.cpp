@@ -189,7 +189,7 @@ std::string render_list(const RunReport& report) {
 std::string render_check(const RunReport& report) {
   std::string out;
   for (const auto& c : report.checks) {
-    out += std::string(c.ok ? "[ok]   " : "[FAIL] ") + c.name + ": " + c.detail + "\n";
+    out += std::string(!c.ok ? "[FAIL] " : c.warning ? "[warn] " : "[ok]   ") + c.name + ": " + c.detail + "\n";
   }
   if (!report.missing_actions.empty()) {
     out += "missing permissions; an IAM policy that grants them:\n" + iam_policy_json(report.missing_actions);
@@ -562,7 +562,8 @@ nlohmann::ordered_json to_json(const RunReport& report) {
                           {"ok", c.ok},
                           {"detail", c.detail},
                           {"verdict", or_null(c.verdict)},
-                          {"tagged_resource", or_null(c.tagged_resource)}});
+                          {"tagged_resource", or_null(c.tagged_resource)},
+                          {"warning", c.warning}});
   }
   Json reconciled = Json::array();
   for (const auto& r : report.reconciled) {

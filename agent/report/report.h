@@ -91,8 +91,10 @@
 //       "verdict": null,              // ec2:* checks: "allowed" | "missing" | "unknown" |
 //                                     //   "unproven" (ok: a grant only on ebsnap's tagged
 //                                     //   resources, and none of them to try it on yet)
-//       "tagged_resource": null } ],  // ec2:* checks: "vol-..." | "snap-...", the resource of
+//       "tagged_resource": null,    // ec2:* checks: "vol-..." | "snap-...", the resource of
 //                                     //   ebsnap's (tagged ebsnap:group) the DryRun named
+//       "warning": false } ],         // true: ok, but something to look at ("[warn]"; exit 0),
+//                                     //   e.g. delete_on_termination.GROUP
 //   "missing_actions": [ "ec2:CreateSnapshots" ],  // check: actions DryRun refused; [] otherwise
 //   "reconciled": [                   // snapshot, thaw: runs that died mid-snapshot; [] otherwise
 //     { "run_id": "...", "group": "solr",
@@ -282,6 +284,7 @@ struct CheckReport {
   // (PermissionProbe::Verdict), and the resource of ebsnap's their DryRun named, if any.
   std::optional<std::string> verdict;
   std::optional<std::string> tagged_resource;
+  bool warning = false;  // ok, with something to look at: shown as [warn], never fails the run
 };
 
 // A run that died mid-snapshot, reconciled by this one (agent/core/snapshot_record.h). Its problems
