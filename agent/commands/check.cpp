@@ -117,13 +117,15 @@ std::vector<const GroupConfig*> deleting_groups(const Config& config) {
 }
 
 // Why one group's delete_on_termination volumes may take unsaved data with them; nullopt: they do not.
-std::optional<std::string> delete_on_termination_risk(const GroupConfig& g, const FilterValues& filters,
-                                                      const std::expected<std::vector<ec2::Snapshot>, std::string>& snapshots,
-                                                      ec2::TimePoint now) {
+std::optional<std::string> delete_on_termination_risk(
+    const GroupConfig& g, const FilterValues& filters,
+    const std::expected<std::vector<ec2::Snapshot>, std::string>& snapshots, ec2::TimePoint now) {
   if (g.snapshot_on_shutdown) return std::nullopt;
   if (!g.retention) return "no snapshot_on_shutdown and no retention";
   const auto bound = smallest_bucket(*g.retention);
-  if (!bound) return "no snapshot_on_shutdown, and its retention keeps no hourly, daily, weekly, monthly or yearly bucket";
+  if (!bound) {
+    return "no snapshot_on_shutdown, and its retention keeps no hourly, daily, weekly, monthly or yearly bucket";
+  }
   if (!snapshots) return "no snapshot_on_shutdown, and its snapshots could not be looked at: " + snapshots.error();
   GroupConfig deleting = g;
   std::erase_if(deleting.volumes, [](const VolumeConfig& v) { return !v.delete_on_termination; });
@@ -384,8 +386,8 @@ RunReport check(const CheckInputs& in) {
   }
   if (in.config != nullptr && in.filters != nullptr) {
     const auto& clock = in.clock != nullptr ? *in.clock : ec2::system_clock();
-    for (const auto& w : delete_on_termination_warnings(*in.config, *in.filters,
-                                                        deleting_snapshots(in.ec2, *in.config, *in.filters), clock.now())) {
+    const auto snapshots = deleting_snapshots(in.ec2, *in.config, *in.filters);
+    for (const auto& w : delete_on_termination_warnings(*in.config, *in.filters, snapshots, clock.now())) {
       add("delete_on_termination." + w.group, true, w.detail).warning = true;
     }
   }

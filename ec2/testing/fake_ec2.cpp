@@ -940,7 +940,8 @@ Result<void> FakeEc2::modify_instance_attribute(const ModifyInstanceAttributeOpt
   auto result = [&]() -> Result<void> {
     std::lock_guard lock(state_->mutex);
     auto& s = *state_;
-    if (s.find_instance(o.instance_id) == nullptr) return std::unexpected(State::not_found(o.instance_id.value));
+    if (s.find_instance(o.instance_id) == nullptr)
+      return std::unexpected(State::not_found(o.instance_id.value));
     for (auto& r : s.volumes) {
       for (auto& a : r.volume.attachments) {
         if (a.instance_id == o.instance_id && a.device == o.device) {

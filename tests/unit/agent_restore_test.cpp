@@ -957,7 +957,9 @@ TEST_F(RestoreTest, DeleteOnTerminationIsSetOnceRightAfterTheAttach) {
   ASSERT_TRUE(r.ok()) << render_text(r);
   f.ec2.settle();
   const auto calls = f.ec2.calls();
-  const auto attachment = [&](const std::string& mp) { return f.ec2.volume(volume_id(outcome(r, mp)))->attachments.at(0); };
+  const auto attachment = [&](const std::string& mp) {
+    return f.ec2.volume(volume_id(outcome(r, mp)))->attachments.at(0);
+  };
   EXPECT_TRUE(attachment("/data/a").delete_on_termination);
   EXPECT_FALSE(attachment("/data/b").delete_on_termination);
   EXPECT_EQ(std::ranges::count(calls, "ModifyInstanceAttribute"), 1);

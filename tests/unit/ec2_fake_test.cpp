@@ -46,8 +46,8 @@ TEST_F(FakeTest, ModifyInstanceAttributeSetsDeleteOnTerminationOnTheAttachment) 
   auto filtered = ec2.describe_volumes({.filters = {{"attachment.delete-on-termination", {"true"}}}});
   ASSERT_TRUE(filtered);
   EXPECT_EQ(filtered->size(), 2u);  // with the root volume
-  ASSERT_TRUE(
-      ec2.modify_instance_attribute({.instance_id = instance, .device = "/dev/sdf", .delete_on_termination = false}));
+  ASSERT_TRUE(ec2.modify_instance_attribute(
+      {.instance_id = instance, .device = "/dev/sdf", .delete_on_termination = false}));
   EXPECT_FALSE(ec2.volume(v)->attachments.at(0).delete_on_termination);
   EXPECT_EQ(ec2.call_count("ModifyInstanceAttribute"), 2);
 
