@@ -116,13 +116,20 @@ std::vector<const GroupConfig*> deleting_groups(const Config& config) {
   return out;
 }
 
+// How young the newest snapshots of a group's delete_on_termination volumes must be, when its warning
+// depends on their age: no snapshot_on_shutdown, and a retention with a period.
+std::optional<std::chrono::seconds> snapshot_age_bound(const GroupConfig& g) {
+  if (g.snapshot_on_shutdown || !g.retention) return std::nullopt;
+  return smallest_bucket(*g.retention);
+}
+
 // Why one group's delete_on_termination volumes may take unsaved data with them; nullopt: they do not.
 std::optional<std::string> delete_on_termination_risk(
     const GroupConfig& g, const FilterValues& filters,
     const std::expected<std::vector<ec2::Snapshot>, std::string>& snapshots, ec2::TimePoint now) {
   if (g.snapshot_on_shutdown) return std::nullopt;
   if (!g.retention) return "no snapshot_on_shutdown and no retention";
-  const auto bound = smallest_bucket(*g.retention);
+  const auto bound = snapshot_age_bound(g);
   if (!bound) {
     return "no snapshot_on_shutdown, and its retention keeps no hourly, daily, weekly, monthly or yearly bucket";
   }
@@ -159,7 +166,7 @@ std::expected<std::vector<ec2::Snapshot>, std::string> deleting_snapshots(ec2::E
                                                                           const FilterValues& filters) {
   std::vector<std::string> mount_points;
   for (const auto* g : deleting_groups(config)) {
-    if (g->snapshot_on_shutdown || !g->retention || !smallest_bucket(*g->retention)) continue;
+    if (!snapshot_age_bound(*g)) continue;
     for (const auto& v : g->volumes) {
       if (v.delete_on_termination) mount_points.push_back(v.mount_point);
     }
