@@ -119,6 +119,15 @@ struct CopySnapshotOptions {
   std::vector<TagSpecification> tag_specifications;
 };
 
+// ModifyInstanceAttribute in its BlockDeviceMapping form, for one attached volume: whether EC2
+// deletes the volume when the instance is terminated.
+struct ModifyInstanceAttributeOptions {
+  bool dry_run = false;
+  InstanceId instance_id;
+  std::string device;  // the attachment's device name as EC2 knows it, "/dev/sdf"
+  bool delete_on_termination = true;
+};
+
 struct CreateTagsOptions {
   bool dry_run = false;
   std::vector<std::string> resource_ids;
@@ -166,6 +175,9 @@ class Ec2Api {
   [[nodiscard]] virtual Result<void> delete_snapshot(const DeleteSnapshotOptions& o) = 0;
   // Called on the destination region's client; returns the new snapshot's id.
   [[nodiscard]] virtual Result<SnapshotId> copy_snapshot(const CopySnapshotOptions& o) = 0;
+
+  // The attachment's DeleteOnTermination; seen afterwards in DescribeVolumes and DescribeInstances.
+  [[nodiscard]] virtual Result<void> modify_instance_attribute(const ModifyInstanceAttributeOptions& o) = 0;
 
   [[nodiscard]] virtual Result<void> create_tags(const CreateTagsOptions& o) = 0;
   [[nodiscard]] virtual Result<void> delete_tags(const DeleteTagsOptions& o) = 0;

@@ -316,6 +316,17 @@ Result<SnapshotId> Ec2Client::copy_snapshot(const CopySnapshotOptions& o) {
   return xml::parse_copy_snapshot(body);
 }
 
+Result<void> Ec2Client::modify_instance_attribute(const ModifyInstanceAttributeOptions& o) {
+  QueryParams p;
+  if (o.dry_run) p.add("DryRun", true);
+  p.add("InstanceId", o.instance_id.value);
+  p.add("BlockDeviceMapping.1.DeviceName", o.device);
+  p.add("BlockDeviceMapping.1.Ebs.DeleteOnTermination", o.delete_on_termination);
+  // Idempotent by value: a resend sets the flag to what it already is.
+  EBSNAP_TRY_ASSIGN(auto body, impl_->call("ModifyInstanceAttribute", p, Idempotency::Idempotent));
+  return xml::parse_return(body);
+}
+
 Result<void> Ec2Client::create_tags(const CreateTagsOptions& o) {
   QueryParams p;
   if (o.dry_run) p.add("DryRun", true);

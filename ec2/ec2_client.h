@@ -51,6 +51,7 @@ class Ec2Client final : public Ec2Api {
   [[nodiscard]] Result<std::vector<Snapshot>> create_snapshots(const CreateSnapshotsOptions& o) override;
   [[nodiscard]] Result<void> delete_snapshot(const DeleteSnapshotOptions& o) override;
   [[nodiscard]] Result<SnapshotId> copy_snapshot(const CopySnapshotOptions& o) override;
+  [[nodiscard]] Result<void> modify_instance_attribute(const ModifyInstanceAttributeOptions& o) override;
   [[nodiscard]] Result<void> create_tags(const CreateTagsOptions& o) override;
   [[nodiscard]] Result<void> delete_tags(const DeleteTagsOptions& o) override;
 

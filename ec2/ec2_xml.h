@@ -30,7 +30,8 @@ struct Page {
 [[nodiscard]] Result<Snapshot> parse_create_snapshot(std::string_view body);
 [[nodiscard]] Result<std::vector<Snapshot>> parse_create_snapshots(std::string_view body);
 [[nodiscard]] Result<SnapshotId> parse_copy_snapshot(std::string_view body);
-// <return>true</return> responses (DeleteVolume, DeleteSnapshot, CreateTags, DeleteTags).
+// <return>true</return> responses (DeleteVolume, DeleteSnapshot, ModifyInstanceAttribute, CreateTags,
+// DeleteTags).
 [[nodiscard]] Result<void> parse_return(std::string_view body);
 // The requestId of a successful response (for logs).
 [[nodiscard]] std::string request_id(std::string_view body);

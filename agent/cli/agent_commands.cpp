@@ -291,7 +291,11 @@ RunReport AgentCommands::check(const CommandContext& context) {
   } else {
     inputs.ec2_error = region.error().describe();
   }
-  if (!context.filter_values) inputs.config_error = context.filter_values.error().describe();
+  if (!context.filter_values) {
+    inputs.config_error = context.filter_values.error().describe();
+  } else {
+    inputs.filters = &*context.filter_values;
+  }
   auto report = agent::check(inputs);
   report.dry_run = context.dry_run;
   report.started_at = started;

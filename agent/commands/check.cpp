@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "agent/commands/check_backups.h"
 #include "agent/core/log.h"
 #include "agent/core/tags.h"
 #include "platform/udev_block_devices.h"
@@ -106,6 +107,77 @@ PermissionProbe judge(std::string action, const ec2::Result<T>& r, const Target*
   return judge(std::move(action), r.error(), target);
 }
 
+// The groups with a volume EC2 deletes with the instance.
+std::vector<const GroupConfig*> deleting_groups(const Config& config) {
+  std::vector<const GroupConfig*> out;
+  for (const auto& g : config.groups) {
+    if (std::ranges::any_of(g.volumes, &VolumeConfig::delete_on_termination)) out.push_back(&g);
+  }
+  return out;
+}
+
+// How young the newest snapshots of a group's delete_on_termination volumes must be, when its warning
+// depends on their age: no snapshot_on_shutdown, and a retention with a period.
+std::optional<std::chrono::seconds> snapshot_age_bound(const GroupConfig& g) {
+  if (g.snapshot_on_shutdown || !g.retention) return std::nullopt;
+  return smallest_bucket(*g.retention);
+}
+
+// Why one group's delete_on_termination volumes may take unsaved data with them; nullopt: they do not.
+std::optional<std::string> delete_on_termination_risk(
+    const GroupConfig& g, const FilterValues& filters,
+    const std::expected<std::vector<ec2::Snapshot>, std::string>& snapshots, ec2::TimePoint now) {
+  if (g.snapshot_on_shutdown) return std::nullopt;
+  if (!g.retention) return "no snapshot_on_shutdown and no retention";
+  const auto bound = snapshot_age_bound(g);
+  if (!bound) {
+    return "no snapshot_on_shutdown, and its retention keeps no hourly, daily, weekly, monthly or yearly bucket";
+  }
+  if (!snapshots) return "no snapshot_on_shutdown, and its snapshots could not be looked at: " + snapshots.error();
+  GroupConfig deleting = g;
+  std::erase_if(deleting.volumes, [](const VolumeConfig& v) { return !v.delete_on_termination; });
+  for (const auto& b : decide_backups(*snapshots, filters, {&deleting}, now, {.max_age = *bound})) {
+    if (b.verdict == BackupVerdict::Missing) {
+      return fmt::format("no snapshot_on_shutdown, and {} has no completed snapshot", b.volume->mount_point);
+    }
+    if (b.verdict == BackupVerdict::Stale) {
+      return fmt::format("no snapshot_on_shutdown, and the newest completed snapshot of {} is {} old, older than its "
+                         "retention's smallest bucket ({})",
+                         b.volume->mount_point, format_age(*b.age), format_age(*bound));
+    }
+  }
+  return std::nullopt;
+}
+
+// The device of the first volume configured with delete_on_termination: ModifyInstanceAttribute's DryRun.
+std::optional<std::string> delete_on_termination_device(const Config* config) {
+  if (config == nullptr) return std::nullopt;
+  for (const auto& g : config->groups) {
+    for (const auto& v : g.volumes) {
+      if (v.delete_on_termination) return v.device;
+    }
+  }
+  return std::nullopt;
+}
+
+// One DescribeSnapshots of the lineages of the delete_on_termination volumes, when a group's warning
+// depends on their age (no snapshot_on_shutdown, a retention period); an empty answer otherwise.
+std::expected<std::vector<ec2::Snapshot>, std::string> deleting_snapshots(ec2::Ec2Api* ec2, const Config& config,
+                                                                          const FilterValues& filters) {
+  std::vector<std::string> mount_points;
+  for (const auto* g : deleting_groups(config)) {
+    if (!snapshot_age_bound(*g)) continue;
+    for (const auto& v : g->volumes) {
+      if (v.delete_on_termination) mount_points.push_back(v.mount_point);
+    }
+  }
+  if (mount_points.empty()) return {};
+  if (ec2 == nullptr) return std::unexpected(std::string("no EC2 client"));
+  auto snapshots = ec2->describe_snapshots({.owner_ids = {"self"}, .filters = lineage_filters(filters, mount_points)});
+  if (!snapshots) return std::unexpected("DescribeSnapshots failed: " + snapshots.error().describe());
+  return std::move(*snapshots);
+}
+
 bool executable_file(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
@@ -147,6 +219,32 @@ bool LocalSystemProbe::kernel_supports(const std::string& fs_type) {
   return false;
 }
 
+std::optional<std::chrono::seconds> smallest_bucket(const RetentionPolicy& r) {
+  using std::chrono::hours;
+  const std::pair<std::int32_t, std::chrono::seconds> buckets[] = {
+      {r.hourly, hours(1)}, {r.daily, hours(24)}, {r.weekly, hours(24 * 7)}, {r.monthly, hours(24 * 31)},
+      {r.yearly, hours(24 * 366)}};
+  for (const auto& [count, period] : buckets) {
+    if (count > 0) return period;
+  }
+  return std::nullopt;
+}
+
+std::vector<DeleteOnTerminationWarning> delete_on_termination_warnings(
+    const Config& config, const FilterValues& filters,
+    const std::expected<std::vector<ec2::Snapshot>, std::string>& snapshots, ec2::TimePoint now) {
+  std::vector<DeleteOnTerminationWarning> out;
+  for (const auto* g : deleting_groups(config)) {
+    if (auto risk = delete_on_termination_risk(*g, filters, snapshots, now)) {
+      out.push_back({.group = g->name,
+                     .detail = fmt::format("group {} has delete_on_termination volumes but {}: what was written since "
+                                           "its last snapshot goes with the instance",
+                                           g->name, *risk)});
+    }
+  }
+  return out;
+}
+
 std::string_view to_string(PermissionProbe::Verdict verdict) {
   switch (verdict) {
     case PermissionProbe::Verdict::Allowed: return "allowed";
@@ -158,7 +256,8 @@ std::string_view to_string(PermissionProbe::Verdict verdict) {
 }
 
 std::vector<PermissionProbe> probe_permissions(ec2::Ec2Api& ec2, const ec2::InstanceId& instance,
-                                               const std::string& availability_zone, const std::string& region) {
+                                               const std::string& availability_zone, const std::string& region,
+                                               const std::optional<std::string>& delete_on_termination_device) {
   const ec2::InstanceId inst = instance.empty() ? ec2::InstanceId{"i-0123456789abcdef0"} : instance;
   const std::string az = availability_zone.empty() ? region + "a" : availability_zone;
   std::vector<PermissionProbe> out;
@@ -193,6 +292,11 @@ std::vector<PermissionProbe> probe_permissions(ec2::Ec2Api& ec2, const ec2::Inst
   out.push_back(judge("DeleteTags", ec2.delete_tags({.dry_run = true, .resource_ids = {own_snapshot.value},
                                                      .tags = {{.key = "ebsnap:check", .value = std::nullopt}}}),
                       &owned.snapshot));
+  if (delete_on_termination_device) {
+    out.push_back(judge("ModifyInstanceAttribute",
+                        ec2.modify_instance_attribute(
+                            {.dry_run = true, .instance_id = inst, .device = *delete_on_termination_device})));
+  }
   return out;
 }
 
@@ -273,7 +377,7 @@ RunReport check(const CheckInputs& in) {
         if (g.retention) pruned.push_back(g.name);
       }
     }
-    for (const auto& p : probe_permissions(*in.ec2, instance, az, region)) {
+    for (const auto& p : probe_permissions(*in.ec2, instance, az, region, delete_on_termination_device(in.config))) {
       // Unproven is what the recommended policy answers before ebsnap has made anything: no problem found.
       const bool ok = p.verdict == PermissionProbe::Verdict::Allowed || p.verdict == PermissionProbe::Verdict::Unproven;
       std::string detail = p.detail;
@@ -285,6 +389,13 @@ RunReport check(const CheckInputs& in) {
       item.verdict = std::string(to_string(p.verdict));
       item.tagged_resource = p.tagged_resource;
       if (p.verdict == PermissionProbe::Verdict::Missing) result.missing_actions.push_back("ec2:" + p.action);
+    }
+  }
+  if (in.config != nullptr && in.filters != nullptr) {
+    const auto& clock = in.clock != nullptr ? *in.clock : ec2::system_clock();
+    const auto snapshots = deleting_snapshots(in.ec2, *in.config, *in.filters);
+    for (const auto& w : delete_on_termination_warnings(*in.config, *in.filters, snapshots, clock.now())) {
+      add("delete_on_termination." + w.group, true, w.detail).warning = true;
     }
   }
   return result;

@@ -2,10 +2,12 @@
 // ebsnap check (alias test): can this instance run ebsnap? Every check runs (one failing does
 // not hide the others) and says what it found; nothing is changed. EC2 permissions are probed
 // with DryRun=true for every action ebsnap uses, which are the actions etc/iam-policy.json grants
-// (a unit test holds the two lists equal): DryRunOperation, or a plain success, means allowed;
+// (a unit test holds the two lists equal; ModifyInstanceAttribute only for a configuration that
+// calls it, delete_on_termination): DryRunOperation, or a plain success, means allowed;
 // UnauthorizedOperation means missing. The missing actions are printed as the statements of
 // etc/iam-policy.json that grant them. Secrets are never shown: the credential check names the
 // source only.
+#include <chrono>
 #include <expected>
 #include <functional>
 #include <optional>
@@ -49,11 +51,32 @@ struct CheckInputs {
   const Config* config = nullptr;                  // null: config_error says why
   std::optional<std::string> config_error;         // ConfigError::describe()
   SystemProbe* system = nullptr;                   // null: LocalSystemProbe
+  const FilterValues* filters = nullptr;           // userdata's values: the lineages the warnings look at
+  const ec2::Clock* clock = nullptr;               // null: the system clock
 };
 
 // Every check as a RunReport's checks[], and the actions DryRun refused as missing_actions
-// ("ec2:CreateSnapshots").
+// ("ec2:CreateSnapshots"). A warning is a check that passes (ok; exit 0) with something to say.
 [[nodiscard]] RunReport check(const CheckInputs& inputs);
+
+// Issue 17: a volume that EC2 deletes with the instance takes what was written since its last
+// snapshot with it. Per group with a delete_on_termination volume, a warning unless the group
+// snapshots on shutdown (snapshot_on_shutdown) or each such volume has a completed snapshot (as
+// check-backups counts them) no older than the period of the smallest bucket its retention keeps
+// (smallest_bucket). A group without retention, or whose retention keeps only keep_last (no
+// period), is warned about as such. `snapshots`: one DescribeSnapshots of those volumes' lineages,
+// or why there is none.
+struct DeleteOnTerminationWarning {
+  std::string group;
+  std::string detail;
+};
+[[nodiscard]] std::vector<DeleteOnTerminationWarning> delete_on_termination_warnings(
+    const Config& config, const FilterValues& filters,
+    const std::expected<std::vector<ec2::Snapshot>, std::string>& snapshots, ec2::TimePoint now);
+
+// The period of the smallest bucket `retention` keeps: hourly 1h, daily 1d, weekly 7d, monthly 31d,
+// yearly 366d; nullopt when it keeps only keep_last.
+[[nodiscard]] std::optional<std::chrono::seconds> smallest_bucket(const RetentionPolicy& retention);
 
 // The DryRun probe of one action. DryRunOperation → allowed; a call that simply succeeds (some
 // endpoints answer a Describe DryRun with data) proves the permission as well → allowed;
@@ -66,7 +89,8 @@ struct CheckInputs {
 // id stands in, which such a grant refuses (UnauthorizedOperation, or NotFound): that verdict is
 // Unproven, not Missing. Calls that need other ids get plausible placeholders: under DryRun EC2
 // answers on the permission, not on the resource's state. `instance` and `az`/`region` make the
-// probes plausible.
+// probes plausible. ModifyInstanceAttribute is probed only with `delete_on_termination_device` (a
+// device configured with delete_on_termination): nothing else calls it.
 struct PermissionProbe {
   std::string action;
   enum class Verdict { Allowed, Missing, Unproven, Unknown } verdict = Verdict::Unknown;
@@ -75,8 +99,8 @@ struct PermissionProbe {
 };
 // "allowed", "missing", "unproven", "unknown": CheckReport::verdict.
 [[nodiscard]] std::string_view to_string(PermissionProbe::Verdict verdict);
-[[nodiscard]] std::vector<PermissionProbe> probe_permissions(ec2::Ec2Api& ec2, const ec2::InstanceId& instance,
-                                                             const std::string& availability_zone,
-                                                             const std::string& region);
+[[nodiscard]] std::vector<PermissionProbe> probe_permissions(
+    ec2::Ec2Api& ec2, const ec2::InstanceId& instance, const std::string& availability_zone, const std::string& region,
+    const std::optional<std::string>& delete_on_termination_device = std::nullopt);
 
 }  // namespace agent

@@ -23,6 +23,9 @@ bool describe_volume(const RunContext& c, const std::vector<ec2::Volume>& candid
     v.fast_restored = volume->fast_restored;
     v.state = attached ? "attached" : "detached";
     if (attached) {
+      if (const auto* a = attachment_to(*attached, c.instance.instance_id)) {
+        v.delete_on_termination = a->delete_on_termination;
+      }
       auto d = c.services.devices.find_by_serial(volume->id.value);
       if (d && *d) v.devnode = (*d)->devnode;
     }

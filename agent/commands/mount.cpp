@@ -66,6 +66,8 @@ struct Item {
   bool mounted_now = false;               // something is mounted at the mount point
   bool started = false;  // its attach-and-mount thread runs: only that thread touches it now
   std::optional<platform::DeviceIdentity> accepted;  // the disk wait_for_volume took as the volume
+  bool delete_on_termination = false;  // set the attachment's flag once attached (needs_delete_on_termination)
+  std::optional<std::string> delete_on_termination_error;  // the group's error line when that failed
   std::chrono::steady_clock::time_point began{};
 };
 
@@ -98,6 +100,7 @@ class Mount {
   void attach_and_mount(Item& item);
   void finish(Item& item);
   [[nodiscard]] ec2::Result<std::string> attach(Item& item);
+  void set_delete_on_termination(Item& item, const std::string& device);
   // `refused`: what wait_for_volume saw under the volume's name and could not take ("" if nothing).
   [[nodiscard]] std::string diagnose_missing_device(const Item& item, const std::string& name,
                                                     const std::string& refused);
@@ -206,6 +209,7 @@ void Mount::take_decision(Item& item, VolumeDecision d) {
     if (const auto* a = attachment_to(*d.volume, c_.instance.instance_id)) item.out.attached_as = a->device;
   }
   item.attempt = d.attempt;
+  item.delete_on_termination = needs_delete_on_termination(*item.volume, d, c_.instance.instance_id);
   switch (d.action) {
     case VolumeAction::Fail:
       return fail(item, d.reason);
@@ -441,8 +445,10 @@ FormatDecision Mount::predicted_format(const Item& item) {
 }
 
 void Mount::plan(Item& item) {
-  if (item.stage == Stage::Done) return;
-  const auto format = predicted_format(item);
+  // Of a volume already mounted, at most the attachment's DeleteOnTermination is left to set.
+  const bool mounted = item.decision.action == VolumeAction::AlreadyMounted;
+  if (item.stage == Stage::Done && !mounted) return;
+  const auto format = mounted ? FormatDecision{} : predicted_format(item);
   item.out.plan = plan_volume(PlanInputs{.volume = *item.volume,
                                          .decision = item.decision,
                                          .snapshot = item.snapshot ? std::optional{item.snapshot->id} : std::nullopt,
@@ -450,7 +456,9 @@ void Mount::plan(Item& item) {
                                          .pending_bound = c_.config.timeouts.pending_snapshot,
                                          .format = format,
                                          .availability_zone = c_.instance.availability_zone,
-                                         .instance = c_.instance.instance_id});
+                                         .instance = c_.instance.instance_id,
+                                         .delete_on_termination = item.delete_on_termination});
+  if (mounted) return;
   item.out.outcome = format.action == FormatAction::Refuse ? Outcome::Failed : Outcome::Planned;
   if (format.action == FormatAction::Refuse) item.out.reason = format.reason;
   item.out.filesystem = std::string(to_string(item.volume->filesystem));
@@ -585,6 +593,28 @@ void Mount::wait_available(std::vector<Item*>& items, std::vector<Item*>& gone,
   }
 }
 
+// ModifyInstanceAttribute once the volume is attached (attaching is enough: EC2 keeps the mapping
+// from the AttachVolume on). A failure is the group's error, not the volume's: the volume stays
+// attached and is mounted all the same; only EC2 would keep it when the instance is terminated.
+void Mount::set_delete_on_termination(Item& item, const std::string& device) {
+  if (!item.delete_on_termination) return;
+  const auto& id = item.ec2_volume->id;
+  auto set = s_.ec2.modify_instance_attribute(
+      ec2::ModifyInstanceAttributeOptions{.instance_id = c_.instance.instance_id, .device = device});
+  if (!set) {
+    log_agent().error("mount group={} mount_point={} volume_id={} device={} delete_on_termination=failed error=\"{}\"",
+                      item.group->name, item.volume->mount_point, id, device, set.error().describe());
+    item.delete_on_termination_error =
+        fmt::format("{}: ModifyInstanceAttribute DeleteOnTermination of volume {} as {} failed: {}; EC2 will not "
+                    "delete it with the instance",
+                    item.volume->mount_point, id.value, device, set.error().describe());
+    return;
+  }
+  item.out.steps.push_back(mount_step::delete_on_termination(device));
+  log_agent().info("mount group={} mount_point={} volume_id={} device={} delete_on_termination=set", item.group->name,
+                   item.volume->mount_point, id, device);
+}
+
 // AttachVolume, after the caller armed the udev watch; a device name in use → the next free one.
 ec2::Result<std::string> Mount::attach(Item& item) {
   std::string name = item.volume->device;
@@ -656,6 +686,7 @@ void Mount::attach_and_mount(Item& item) {
     log_agent().info("mount group={} mount_point={} volume_id={} device={} attach=sent attach_ms={}", item.group->name,
                      v.mount_point, item.ec2_volume->id, name, attach_ms.count());
   }
+  set_delete_on_termination(item, name);
   const auto query = device_query(item);
   auto device = s_.devices.wait_for_volume(*watch, query, s_.clock.monotonic() + c_.config.timeouts.device_wait);
   if (!device) {
@@ -828,6 +859,10 @@ void Mount::create_and_attach(std::vector<Item>& items, const std::function<void
 }
 
 void Mount::act(std::vector<Item>& items) {
+  for (auto& item : items) {
+    if (item.decision.action == VolumeAction::AlreadyMounted)
+      set_delete_on_termination(item, item.out.attached_as.value_or(item.volume->device));
+  }
   // The groups with work to do, in config order: their pre_mounts hook first.
   std::vector<const GroupConfig*> groups;
   for (auto& item : items) {
@@ -892,7 +927,11 @@ RunReport Mount::run() {
   } else {
     act(items);
   }
-  for (auto& item : items) report.group(item.group->name).volumes.push_back(std::move(item.out));
+  for (auto& item : items) {
+    auto& group = report.group(item.group->name);
+    if (item.delete_on_termination_error) group.add_error(*item.delete_on_termination_error);
+    group.volumes.push_back(std::move(item.out));
+  }
   for (const auto& [name, chosen] : chosen_) {
     auto& out = report.group(name);
     out.restore_point = chosen.restore_point;

@@ -42,6 +42,12 @@ VolumeDecision decide_volume(const ObservedVolume& o) {
   return {.action = VolumeAction::Create};
 }
 
+bool needs_delete_on_termination(const VolumeConfig& v, const VolumeDecision& d, const ec2::InstanceId& instance) {
+  if (!v.delete_on_termination || d.action == VolumeAction::Fail) return false;
+  const auto* a = d.volume ? attachment_to(*d.volume, instance) : nullptr;
+  return a == nullptr || !a->delete_on_termination;
+}
+
 FormatDecision decide_format(const FormatInputs& in, const std::string& devnode, const platform::ProbeResult& content) {
   const std::string configured(to_string(in.configured));
   if (in.from_snapshot) {
@@ -122,6 +128,9 @@ std::string reuse(const ec2::VolumeId& volume, bool attached_here) {
 std::string attach(const ec2::InstanceId& instance, const std::string& device) {
   return fmt::format("attach it to {} as {}", instance.value, device);
 }
+std::string delete_on_termination(const std::string& device) {
+  return fmt::format("set DeleteOnTermination on its attachment as {} (EC2 deletes it with the instance)", device);
+}
 std::string wait_device() { return "wait for its device (serial = volume id)"; }
 std::string format(const FormatDecision& d) {
   switch (d.action) {
@@ -139,8 +148,16 @@ std::string mount(const VolumeConfig& v) { return fmt::format("mount it on {} ({
 std::vector<std::string> plan_volume(const PlanInputs& in) {
   std::vector<std::string> plan;
   const auto& d = in.decision;
+  // The name the volume is attached as: EC2's for a volume attached already, else the configured one.
+  const auto* attached = d.volume ? attachment_to(*d.volume, in.instance) : nullptr;
+  const auto delete_on_termination = [&] {
+    if (in.delete_on_termination)
+      plan.push_back(mount_step::delete_on_termination(attached ? attached->device : in.volume.device));
+  };
   switch (d.action) {
     case VolumeAction::AlreadyMounted:
+      delete_on_termination();
+      return plan;
     case VolumeAction::Fail:
       return plan;
     case VolumeAction::Create:
@@ -156,6 +173,7 @@ std::vector<std::string> plan_volume(const PlanInputs& in) {
       plan.push_back(mount_step::reuse(d.volume->id, true));
       break;
   }
+  delete_on_termination();
   plan.push_back(mount_step::wait_device());
   plan.push_back(mount_step::format(in.format));
   if (in.format.action != FormatAction::Refuse) plan.push_back(mount_step::mount(in.volume));

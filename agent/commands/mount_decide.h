@@ -42,6 +42,12 @@ struct VolumeDecision {
 
 [[nodiscard]] VolumeDecision decide_volume(const ObservedVolume& observed);
 
+// Whether mount sets DeleteOnTermination on the volume's attachment to `instance`: the volume is
+// configured so, and its attachment does not carry the flag yet (a volume this run attaches
+// never does). A flag set by an earlier run is not set again, and `false` clears nothing.
+[[nodiscard]] bool needs_delete_on_termination(const VolumeConfig& v, const VolumeDecision& decision,
+                                               const ec2::InstanceId& instance);
+
 // Whether to format a device that has arrived, decided from what blkid found on it.
 enum class FormatAction {
   UseAsIs,   // it carries the filesystem to mount
@@ -87,6 +93,7 @@ namespace mount_step {
 [[nodiscard]] std::string wait_pending(const ec2::SnapshotId& snapshot, std::chrono::seconds bound);
 [[nodiscard]] std::string reuse(const ec2::VolumeId& volume, bool attached_here);
 [[nodiscard]] std::string attach(const ec2::InstanceId& instance, const std::string& device);
+[[nodiscard]] std::string delete_on_termination(const std::string& device);
 [[nodiscard]] std::string wait_device();
 [[nodiscard]] std::string format(const FormatDecision& decision);
 [[nodiscard]] std::string mount(const VolumeConfig& v);
@@ -102,6 +109,7 @@ struct PlanInputs {
   const FormatDecision& format;             // decide_format when the device is there, else predicted
   std::string availability_zone;
   ec2::InstanceId instance;
+  bool delete_on_termination = false;  // needs_delete_on_termination
 };
 [[nodiscard]] std::vector<std::string> plan_volume(const PlanInputs& in);
 

@@ -41,6 +41,9 @@ struct VolumeConfig {
   // its blocks from S3 on first read.
   bool prewarm = false;
   std::optional<std::int32_t> prewarm_mibps;    // only with prewarm; none: as fast as the volume reads
+  // mount sets the attachment's DeleteOnTermination (ModifyInstanceAttribute) once attached: EC2
+  // deletes the volume when the instance is terminated. false never clears a flag set earlier.
+  bool delete_on_termination = false;
 };
 
 inline constexpr std::int32_t k_max_prewarm_mibps = 100'000;

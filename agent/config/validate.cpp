@@ -37,10 +37,10 @@ constexpr std::array<std::string_view, 6> k_retention_count_keys = {"keep_last",
 constexpr std::array<std::string_view, 10> k_retention_keys = {
     "keep_last", "hourly",       "daily",        "weekly", "monthly", "yearly", "min_age", "expire_after",
     "max_deletes_per_run", "prune_after_snapshot"};
-constexpr std::array<std::string_view, 13> k_volume_keys = {
+constexpr std::array<std::string_view, 14> k_volume_keys = {
     "device",           "mount_point", "size_gib",   "filesystem",    "mount_options",
     "volume_type",      "iops",        "encrypted",  "throughput_mibps", "kms_key_id",
-    "initialization_rate_mibps", "prewarm", "prewarm_mibps"};
+    "initialization_rate_mibps", "prewarm", "prewarm_mibps", "delete_on_termination"};
 
 std::string type_name(const Json& value) {
   if (value.is_number_integer()) return "integer";
@@ -379,6 +379,9 @@ class Validator {
                         integer_at(*it, at("prewarm_mibps"), {1, k_max_prewarm_mibps}, "MiB/s"));
       if (!v.prewarm) return fail(at("prewarm_mibps"), "expected \"prewarm\": true alongside prewarm_mibps");
       v.prewarm_mibps = static_cast<std::int32_t>(mibps);
+    }
+    if (const auto it = value.find("delete_on_termination"); it != value.end()) {
+      EBSNAP_TRY_ASSIGN(v.delete_on_termination, bool_at(*it, at("delete_on_termination")));
     }
     return v;
   }

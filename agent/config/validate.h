@@ -32,7 +32,8 @@
 //                       kms_key_id (needs encrypted),
 //                       initialization_rate_mibps 100..300 (sent only when restoring from a snapshot),
 //                       prewarm bool (false),
-//                       prewarm_mibps integer 1..100000 (needs prewarm; none: unlimited) }
+//                       prewarm_mibps integer 1..100000 (needs prewarm; none: unlimited),
+//                       delete_on_termination bool (false): mount sets the attachment's flag }
 #include <expected>
 #include <set>
 #include <string>

@@ -16,11 +16,12 @@ namespace agent {
 // etc/iam-policy.json (tests/unit/agent_check_test.cpp holds the three lists equal). CreateTags
 // is needed without an ec2:CreateAction condition: the snapshot command corrects tags after the
 // thaw (per-volume tags CreateSnapshots cannot set, ebsnap:consistency=watchdog-thawed).
-inline constexpr std::array<std::string_view, 14> k_ec2_actions = {
+inline constexpr std::array<std::string_view, 15> k_ec2_actions = {
     "DescribeSnapshots", "DescribeVolumes", "DescribeInstances", "CreateVolume",   "AttachVolume",
     "DetachVolume",      "DeleteVolume",    "CreateSnapshot",    "CreateSnapshots", "DeleteSnapshot",
     "CopySnapshot",      "CreateTags",      "DeleteTags",
-    "DescribeVolumeStatus",  // list: the initialization progress of restored volumes
+    "DescribeVolumeStatus",     // list: the initialization progress of restored volumes
+    "ModifyInstanceAttribute",  // mount, only for volumes configured with delete_on_termination
 };
 
 // etc/iam-policy.json, parsed.

@@ -54,7 +54,8 @@ Json volume_json(const VolumeReport& v) {
               {"prewarm_offset_bytes", or_null(v.prewarm_offset_bytes)},
               {"prewarm_from_bytes", or_null(v.prewarm_from_bytes)},
               {"prewarm_bytes_read", or_null(v.prewarm_bytes_read)},
-              {"prewarm_mibps", or_null(v.prewarm_mibps)}};
+              {"prewarm_mibps", or_null(v.prewarm_mibps)},
+              {"delete_on_termination", or_null(v.delete_on_termination)}};
 }
 
 std::string seconds_text(std::int64_t ms) {
@@ -159,9 +160,16 @@ std::string prewarm_column(const VolumeReport& v) {
   return std::to_string(v.prewarm_percent.value_or(0)) + "%";
 }
 
+// list's ON TERMINATION column: what EC2 does with the volume when the instance is terminated.
+std::string on_termination_column(const VolumeReport& v) {
+  if (!v.delete_on_termination) return "-";
+  return *v.delete_on_termination ? "delete" : "keep";
+}
+
 std::string render_list(const RunReport& report) {
   std::vector<std::vector<std::string>> rows{{"GROUP", "MOUNT POINT", "DEVICE", "VOLUME", "STATE", "SIZE",
-                                              "LATEST SNAPSHOT", "TAKEN", "INITIALIZED", "PREWARM"}};
+                                              "LATEST SNAPSHOT", "TAKEN", "INITIALIZED", "PREWARM",
+                                              "ON TERMINATION"}};
   std::string errors;
   std::string warnings;
   for (const auto& g : report.groups) {
@@ -170,7 +178,8 @@ std::string render_list(const RunReport& report) {
       rows.push_back({g.name, v.mount_point, v.device, dash(v.volume_id),
                       v.outcome == Outcome::Failed ? "error: " + dash(v.reason) : dash(v.state),
                       v.size_gib ? std::to_string(*v.size_gib) + " GiB" : "-", dash(v.latest_snapshot_id),
-                      dash(v.latest_snapshot_time), initialization_text(v), prewarm_column(v)});
+                      dash(v.latest_snapshot_time), initialization_text(v), prewarm_column(v),
+                      on_termination_column(v)});
       for (const auto& w : v.warnings) warnings += g.name + " " + v.mount_point + ": warning: " + w + "\n";
     }
   }
@@ -180,7 +189,7 @@ std::string render_list(const RunReport& report) {
 std::string render_check(const RunReport& report) {
   std::string out;
   for (const auto& c : report.checks) {
-    out += std::string(c.ok ? "[ok]   " : "[FAIL] ") + c.name + ": " + c.detail + "\n";
+    out += std::string(!c.ok ? "[FAIL] " : c.warning ? "[warn] " : "[ok]   ") + c.name + ": " + c.detail + "\n";
   }
   if (!report.missing_actions.empty()) {
     out += "missing permissions; an IAM policy that grants them:\n" + iam_policy_json(report.missing_actions);
@@ -446,6 +455,10 @@ void RunReport::add_error(const std::string& line) {
   error = error ? *error + "; " + line : line;
 }
 
+void GroupReport::add_error(const std::string& line) {
+  error = error ? *error + "; " + line : line;
+}
+
 void RunReport::not_run(const std::string& line) {
   add_error(line);
   for (auto& g : groups) {
@@ -495,7 +508,7 @@ void absorb_report(RunReport& into, RunReport part) {
     if (g.call_ms) mine.call_ms = g.call_ms;
     if (g.guardian_trigger) mine.guardian_trigger = g.guardian_trigger;
     std::ranges::move(g.ec2_calls, std::back_inserter(mine.ec2_calls));
-    if (g.error) mine.error = mine.error ? *mine.error + "; " + *g.error : *g.error;
+    if (g.error) mine.add_error(*g.error);
   }
   if (part.error) into.add_error(part.command + ": " + *part.error);
   std::ranges::move(part.reconciled, std::back_inserter(into.reconciled));
@@ -555,7 +568,8 @@ nlohmann::ordered_json to_json(const RunReport& report) {
                           {"ok", c.ok},
                           {"detail", c.detail},
                           {"verdict", or_null(c.verdict)},
-                          {"tagged_resource", or_null(c.tagged_resource)}});
+                          {"tagged_resource", or_null(c.tagged_resource)},
+                          {"warning", c.warning}});
   }
   Json reconciled = Json::array();
   for (const auto& r : report.reconciled) {

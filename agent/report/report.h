@@ -56,6 +56,8 @@
 //           "initialization_eta_s": 600 | null,   // list: seconds left, as EC2 estimates them (only
 //                                                 //   for a volume created at a provisioned rate)
 //           "fast_restored": true | false | null, // list: created with fast snapshot restore
+//           "delete_on_termination": true | false | null,  // list: the attachment's flag (EC2 deletes
+//                                                 //   the volume with the instance); null: not attached
 //           "latest_snapshot_age_s": 11520 | null, // check-backups: now - its StartTime, seconds
 //           "attached_as": "/dev/sdg" | null,     // the name given to AttachVolume
 //           "devnode": "/dev/nvme1n1" | null,     // the block device it showed up as
@@ -89,8 +91,10 @@
 //       "verdict": null,              // ec2:* checks: "allowed" | "missing" | "unknown" |
 //                                     //   "unproven" (ok: a grant only on ebsnap's tagged
 //                                     //   resources, and none of them to try it on yet)
-//       "tagged_resource": null } ],  // ec2:* checks: "vol-..." | "snap-...", the resource of
+//       "tagged_resource": null,    // ec2:* checks: "vol-..." | "snap-...", the resource of
 //                                     //   ebsnap's (tagged ebsnap:group) the DryRun named
+//       "warning": false } ],         // true: ok, but something to look at ("[warn]"; exit 0),
+//                                     //   e.g. delete_on_termination.GROUP
 //   "missing_actions": [ "ec2:CreateSnapshots" ],  // check: actions DryRun refused; [] otherwise
 //   "reconciled": [                   // snapshot, thaw: runs that died mid-snapshot; [] otherwise
 //     { "run_id": "...", "group": "solr",
@@ -216,6 +220,7 @@ struct VolumeReport {
   std::optional<std::int64_t> initialization_progress;  // list: percent (DescribeVolumeStatus)
   std::optional<std::int64_t> initialization_eta_s;     // list: seconds left, when EC2 estimates them
   std::optional<bool> fast_restored;                    // list
+  std::optional<bool> delete_on_termination;            // list: the attachment's flag; nullopt: not attached
   // where the volume is (mount, unmount, list)
   std::optional<std::string> attached_as;
   std::optional<std::string> devnode;
@@ -261,6 +266,8 @@ struct GroupReport {
 
   // No group error and no failed volume (check-backups: stale, missing and not-frozen count as failed).
   [[nodiscard]] bool ok() const;
+  // Adds one line to the group's error ("; " between lines).
+  void add_error(const std::string& line);
 };
 
 struct ThawReport {
@@ -277,6 +284,7 @@ struct CheckReport {
   // (PermissionProbe::Verdict), and the resource of ebsnap's their DryRun named, if any.
   std::optional<std::string> verdict;
   std::optional<std::string> tagged_resource;
+  bool warning = false;  // ok, with something to look at: shown as [warn], never fails the run
 };
 
 // A run that died mid-snapshot, reconciled by this one (agent/core/snapshot_record.h). Its problems

@@ -933,6 +933,29 @@ Result<SnapshotId> FakeEc2::copy_snapshot(const CopySnapshotOptions& o) {
   return state_->finish("CopySnapshot", std::move(result));
 }
 
+// --- instances ---
+
+Result<void> FakeEc2::modify_instance_attribute(const ModifyInstanceAttributeOptions& o) {
+  if (auto e = state_->enter("ModifyInstanceAttribute", o.dry_run)) return std::unexpected(*e);
+  auto result = [&]() -> Result<void> {
+    std::lock_guard lock(state_->mutex);
+    auto& s = *state_;
+    if (s.find_instance(o.instance_id) == nullptr)
+      return std::unexpected(State::not_found(o.instance_id.value));
+    for (auto& r : s.volumes) {
+      for (auto& a : r.volume.attachments) {
+        if (a.instance_id == o.instance_id && a.device == o.device) {
+          a.delete_on_termination = o.delete_on_termination;
+          return {};
+        }
+      }
+    }
+    return std::unexpected(
+        ec2_error("InvalidInstanceAttributeValue", "No device is currently mapped at " + o.device));
+  }();
+  return state_->finish("ModifyInstanceAttribute", std::move(result));
+}
+
 // --- tags ---
 
 Result<void> FakeEc2::create_tags(const CreateTagsOptions& o) {

@@ -13,6 +13,9 @@
 //   - ClientToken idempotency (same token, same parameters → same volume; different
 //     parameters → IdempotentParameterMismatch; a token stays bound after its volume is deleted,
 //     and then answers with that volume in state deleted);
+//   - ModifyInstanceAttribute (BlockDeviceMapping) sets DeleteOnTermination on the attachment
+//     (DescribeVolumes and DescribeInstances show it); a device not attached to the instance →
+//     InvalidInstanceAttributeValue;
 //   - tags at creation and by CreateTags/DeleteTags; Describe filters (with * and ? wildcards),
 //     ids, OwnerIds=self; DryRun (DryRunOperation, or UnauthorizedOperation for denied actions);
 //     grants conditioned on a resource tag;
@@ -80,6 +83,7 @@ class FakeEc2 final : public Ec2Api {
   [[nodiscard]] Result<std::vector<Snapshot>> create_snapshots(const CreateSnapshotsOptions& o) override;
   [[nodiscard]] Result<void> delete_snapshot(const DeleteSnapshotOptions& o) override;
   [[nodiscard]] Result<SnapshotId> copy_snapshot(const CopySnapshotOptions& o) override;
+  [[nodiscard]] Result<void> modify_instance_attribute(const ModifyInstanceAttributeOptions& o) override;
   [[nodiscard]] Result<void> create_tags(const CreateTagsOptions& o) override;
   [[nodiscard]] Result<void> delete_tags(const DeleteTagsOptions& o) override;
 

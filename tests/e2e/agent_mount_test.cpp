@@ -558,6 +558,81 @@ TEST_F(MountE2e, InitializationRateOnlyOnSnapshotBackedCreatesAndListShowsProgre
   ASSERT_EQ(unmount_delete().exit_code, 0);
 }
 
+// Issue 17: delete_on_termination is set right after the attach on exactly the volumes configured
+// so, once per volume however often mount runs; EC2 (the sandbox) shows it on those attachments in
+// DescribeVolumes and DescribeInstances; list shows it.
+TEST_F(MountE2e, DeleteOnTerminationIsSetOncePerVolumeAfterAttachAndEc2ShowsIt) {
+  write_config(1, 3);
+  auto doc = Json::parse(slurp(config_path_));
+  auto& volumes = doc["groups"]["g1"]["volumes"];
+  volumes[0]["delete_on_termination"] = true;
+  volumes[1]["delete_on_termination"] = false;
+  volumes[2]["delete_on_termination"] = true;
+  std::ofstream(config_path_) << doc.dump(2);
+  const std::set<std::string> flagged = {volumes[0]["mount_point"].get<std::string>(),
+                                         volumes[2]["mount_point"].get<std::string>()};
+  const std::set<std::string> flagged_devices = {volumes[0]["device"].get<std::string>(),
+                                                 volumes[2]["device"].get<std::string>()};
+  const auto from = sandbox_->calls().size();
+  for (int run = 0; run < 2; ++run) {
+    auto r = mount();
+    ASSERT_EQ(r.exit_code, 0) << "run " << run << ": " << r.out << r.err;
+  }
+  expect_all_mounted();
+
+  // The call log: one ModifyInstanceAttribute per flagged volume, each after its AttachVolume.
+  const auto calls = sandbox_->calls();
+  EXPECT_EQ(calls_of(calls, "ModifyInstanceAttribute", from), 2);
+  std::set<std::string> modified;
+  for (std::size_t i = from; i < calls.size(); ++i) {
+    if (calls[i]["action"] != "ModifyInstanceAttribute") continue;
+    const auto& params = calls[i]["params"];
+    EXPECT_EQ(params.value("InstanceId", ""), sandbox_->instance_id()) << params.dump();
+    EXPECT_EQ(params.value("BlockDeviceMapping.1.Ebs.DeleteOnTermination", ""), "true") << params.dump();
+    const std::string device = params.value("BlockDeviceMapping.1.DeviceName", "");
+    modified.insert(device);
+    bool attached_before = false;
+    for (std::size_t j = from; j < i; ++j) {
+      attached_before = attached_before || (calls[j]["action"] == "AttachVolume" &&
+                                            calls[j]["params"].value("Device", "") == device);
+    }
+    EXPECT_TRUE(attached_before) << device;
+  }
+  EXPECT_EQ(modified, flagged_devices);
+
+  // EC2's view: the flag on exactly the flagged volumes' attachments, in both Describe calls.
+  auto& ec2 = runtime().services().ec2;
+  auto described = ec2.describe_volumes({.filters = {{"tag:" + std::string(k_tag_group), {"g1"}}}});
+  ASSERT_TRUE(described) << described.error().describe();
+  ASSERT_EQ(described->size(), 3U);
+  std::map<std::string, bool> by_volume;
+  for (const auto& v : *described) {
+    ASSERT_EQ(v.attachments.size(), 1U) << v.id;
+    const auto mp = ec2::find_tag(v.tags, k_tag_mount_point).value_or("?");
+    EXPECT_EQ(v.attachments[0].delete_on_termination, flagged.contains(mp)) << mp;
+    by_volume[v.id.value] = v.attachments[0].delete_on_termination;
+  }
+  auto instances = ec2.describe_instances({.instance_ids = {ec2::InstanceId{sandbox_->instance_id()}}});
+  ASSERT_TRUE(instances) << instances.error().describe();
+  ASSERT_EQ(instances->size(), 1U);
+  int seen = 0;
+  for (const auto& m : (*instances)[0].block_device_mappings) {
+    if (!by_volume.contains(m.volume_id.value)) continue;
+    ++seen;
+    EXPECT_EQ(m.delete_on_termination, by_volume[m.volume_id.value]) << m.device_name;
+  }
+  EXPECT_EQ(seen, 3);
+
+  auto listed = ebsnap({"--json", "list"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.out << listed.err;
+  const auto list_doc = Json::parse(listed.out);
+  ASSERT_EQ(list_doc["groups"][0]["volumes"].size(), 3U);
+  for (const auto& v : list_doc["groups"][0]["volumes"]) {
+    EXPECT_EQ(v["delete_on_termination"], flagged.contains(v["mount_point"].get<std::string>())) << v.dump();
+  }
+  ASSERT_EQ(unmount_delete().exit_code, 0);
+}
+
 // Issue 12: the shipped timer's snapshot keeps the group within its policy (prune_after_snapshot),
 // on real volumes; the snapshots carry ebsnap:expires; the pruned group restores its newest run.
 TEST_F(MountE2e, PruneAfterSnapshotKeepsThePolicyAndThePrunedGroupRestoresItsNewestRun) {

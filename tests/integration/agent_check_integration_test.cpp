@@ -68,4 +68,23 @@ TEST_F(CheckSandbox, DryRunsNameEbsnapsOwnVolumeAndSnapshot) {
   ASSERT_TRUE(c->delete_volume({.volume_id = vol->id}));
 }
 
+// Issue 17: ModifyInstanceAttribute is probed only for a delete_on_termination device; its DryRun
+// passes the gateway's parameter check, and a refusal is missing.
+TEST_F(CheckSandbox, ModifyInstanceAttributeIsProbedOnlyForADeleteOnTerminationDevice) {
+  auto c = client();
+  EXPECT_FALSE(probe(*c).contains("ModifyInstanceAttribute"));
+  const auto probe_with_device = [&] {
+    for (auto& p : agent::probe_permissions(*c, instance, az, sandbox().region(), "/dev/sdf")) {
+      if (p.action == "ModifyInstanceAttribute") return p;
+    }
+    return agent::PermissionProbe{};
+  };
+  auto p = probe_with_device();
+  EXPECT_EQ(p.verdict, agent::PermissionProbe::Verdict::Allowed) << p.detail;
+  sandbox().configure({{"allowed_actions", {"DescribeVolumes", "DescribeSnapshots", "DescribeInstances"}}});
+  p = probe_with_device();
+  sandbox().configure({{"allowed_actions", nullptr}});
+  EXPECT_EQ(p.verdict, agent::PermissionProbe::Verdict::Missing) << p.detail;
+}
+
 }  // namespace

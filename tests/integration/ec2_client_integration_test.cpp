@@ -2,6 +2,7 @@
 // botocore and checks parameters against botocore's EC2 model).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <set>
 #include <thread>
@@ -64,6 +65,24 @@ TEST_F(Ec2ClientSandbox, EveryActionRoundTrip) {
   ASSERT_FALSE(twice);
   EXPECT_EQ(twice.error().kind, ErrorKind::IncorrectState) << twice.error().describe();
   EXPECT_FALSE(twice.error().request_id.empty());
+
+  // ModifyInstanceAttribute: DeleteOnTermination on the attachment, seen by both Describe calls.
+  ASSERT_TRUE(c->modify_instance_attribute({.instance_id = instance, .device = "/dev/sdf"}));
+  auto flagged = c->describe_volumes(DescribeVolumesOptions{.volume_ids = {vol->id}});
+  ASSERT_TRUE(flagged) << flagged.error().describe();
+  ASSERT_EQ((*flagged)[0].attachments.size(), 1u);
+  EXPECT_TRUE((*flagged)[0].attachments[0].delete_on_termination);
+  auto mapped = c->describe_instances(DescribeInstancesOptions{.instance_ids = {instance}});
+  ASSERT_TRUE(mapped) << mapped.error().describe();
+  const auto& mappings = (*mapped)[0].block_device_mappings;
+  const auto mapping = std::ranges::find(mappings, vol->id, &InstanceBlockDevice::volume_id);
+  ASSERT_NE(mapping, mappings.end());
+  EXPECT_TRUE(mapping->delete_on_termination);
+  auto unmapped = c->modify_instance_attribute({.instance_id = instance, .device = "/dev/sdz"});
+  ASSERT_FALSE(unmapped);
+  EXPECT_EQ(unmapped.error().aws_code, "InvalidInstanceAttributeValue");
+  auto dry = c->modify_instance_attribute({.dry_run = true, .instance_id = instance, .device = "/dev/sdf"});
+  EXPECT_EQ(dry.error().kind, ErrorKind::DryRunOk);
 
   // CreateSnapshot and CreateSnapshots, tags at creation.
   auto snap =

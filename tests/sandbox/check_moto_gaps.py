@@ -103,6 +103,15 @@ def main():
         check(("CreateTags on a volume that does not exist (EC2: InvalidVolume.NotFound)",
                        lambda: ec2.create_tags(Resources=["vol-0123456789abcdef0"],
                                                Tags=[{"Key": "a", "Value": "b"}])["ResponseMetadata"]["HTTPStatusCode"]))
+        v5 = vol()
+        ec2.attach_volume(VolumeId=v5, InstanceId=iid, Device="/dev/sdm")
+        ec2.modify_instance_attribute(InstanceId=iid, BlockDeviceMappings=[
+            {"DeviceName": "/dev/sdm", "Ebs": {"DeleteOnTermination": True}}])
+        check(("DescribeVolumes after ModifyInstanceAttribute DeleteOnTermination=true (EC2: true on the attachment)",
+                       lambda: state(v5)["Attachments"][0].get("DeleteOnTermination")))
+        check(("ModifyInstanceAttribute on a device not mapped (EC2: InvalidInstanceAttributeValue)",
+                       lambda: ec2.modify_instance_attribute(InstanceId=iid, BlockDeviceMappings=[
+                           {"DeviceName": "/dev/sdz", "Ebs": {"DeleteOnTermination": True}}])["ResponseMetadata"]["HTTPStatusCode"]))
         s_ami = ec2.create_snapshot(VolumeId=v4)["SnapshotId"]
         ami = ec2.register_image(Name="from-snapshot", RootDeviceName="/dev/sda1", BlockDeviceMappings=[
             {"DeviceName": "/dev/sda1", "Ebs": {"SnapshotId": s_ami}}])["ImageId"]

@@ -10,6 +10,7 @@
 #include "agent/core/tags.h"
 #include "agent/report/iam_policy.h"
 #include "ec2/testing/fake_ec2.h"
+#include "ec2/testing/manual_clock.h"
 
 namespace agent {
 namespace {
@@ -54,6 +55,8 @@ struct CheckMachine {
       ec2::Credentials{.access_key_id = "AKIDEXAMPLE", .secret_access_key = ec2::SecretString(std::string("wJalrSECRETKEYdoNOTshow")),
                        .session_token = {}, .expiration = {}, .source = "environment"}};
   Config config;
+  FilterValues filters{{"role", "search"}};
+  ec2::ManualClock clock;
 
   CheckMachine() {
     config.source = "/etc/ebsnap/ebsnap.json";
@@ -63,7 +66,8 @@ struct CheckMachine {
   }
   RunReport run() {
     return check({.imds = &imds, .ec2 = &ec2, .ec2_error = {}, .credentials = &credentials,
-                      .region = std::string("eu-west-1"), .config = &config, .config_error = {}, .system = &system});
+                      .region = std::string("eu-west-1"), .config = &config, .config_error = {}, .system = &system,
+                  .filters = &filters, .clock = &clock});
   }
 };
 
@@ -157,6 +161,7 @@ TEST(Check, AllGoodIsOkAndProbesEveryActionWithDryRun) {
   EXPECT_TRUE(r.missing_actions.empty());
   EXPECT_EQ(render_text(r).find("IAM policy"), std::string::npos);
   for (auto action : k_ec2_actions) {
+    if (action == "ModifyInstanceAttribute") continue;  // only with delete_on_termination, below
     // (DescribeVolumes and DescribeSnapshots also look for resources of ebsnap's to DryRun on.)
     EXPECT_GE(m.ec2.call_count(action), 1) << action;
     const auto* i = item(r, "ec2:" + std::string(action));
@@ -170,6 +175,86 @@ TEST(Check, AllGoodIsOkAndProbesEveryActionWithDryRun) {
   // Only the filesystems the config uses.
   EXPECT_NE(item(r, "mkfs.xfs"), nullptr);
   EXPECT_EQ(item(r, "mkfs.ext4"), nullptr);
+}
+
+// Issue 17: ModifyInstanceAttribute is needed, and probed, only for a delete_on_termination volume.
+TEST(Check, ModifyInstanceAttributeIsProbedOnlyWithADeleteOnTerminationVolume) {
+  CheckMachine m;
+  auto r = m.run();
+  EXPECT_EQ(item(r, "ec2:ModifyInstanceAttribute"), nullptr);
+  EXPECT_EQ(m.ec2.call_count("ModifyInstanceAttribute"), 0);
+  m.config.groups.front().volumes.front().delete_on_termination = true;
+  m.config.groups.front().snapshot_on_shutdown = true;
+  r = m.run();
+  EXPECT_TRUE(r.ok()) << render_text(r);
+  ASSERT_NE(item(r, "ec2:ModifyInstanceAttribute"), nullptr);
+  EXPECT_EQ(item(r, "ec2:ModifyInstanceAttribute")->verdict, "allowed");
+  EXPECT_EQ(m.ec2.call_count("ModifyInstanceAttribute"), 1);
+  m.ec2.deny("ModifyInstanceAttribute");
+  r = m.run();
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.missing_actions, (std::vector<std::string>{"ec2:ModifyInstanceAttribute"}));
+  const auto policy = nlohmann::json::parse(iam_policy_json(r.missing_actions));
+  ASSERT_EQ(policy["Statement"].size(), 1u);
+  EXPECT_EQ(policy["Statement"][0]["Sid"], "EbsnapOnlyWithDeleteOnTerminationVolumes");
+  EXPECT_EQ(policy["Statement"][0]["Resource"], "arn:aws:ec2:*:*:instance/*");
+}
+
+// Issue 17: a group whose volumes EC2 deletes with the instance, with nothing that keeps their
+// recent data: a warning (ok, exit 0), one per group, in text and JSON.
+TEST(Check, DeleteOnTerminationWithoutARecentSnapshotIsAWarning) {
+  CheckMachine m;
+  GroupConfig keeps{.name = "keeps"};
+  keeps.volumes.push_back({.device = "/dev/sdg", .mount_point = "/mnt/k", .size_gib = 1, .filesystem = FsType::Xfs});
+  m.config.groups.push_back(keeps);
+  auto& g = m.config.groups.front();
+  g.volumes.front().delete_on_termination = true;
+  const auto warning = [&](const RunReport& r) -> std::optional<std::string> {
+    const auto* i = item(r, "delete_on_termination.solr");
+    if (i == nullptr) return std::nullopt;
+    EXPECT_TRUE(i->ok && i->warning) << i->detail;
+    return i->detail;
+  };
+  auto r = m.run();
+  EXPECT_TRUE(r.ok()) << render_text(r);
+  ASSERT_TRUE(warning(r));
+  EXPECT_NE(warning(r)->find("no snapshot_on_shutdown and no retention"), std::string::npos) << *warning(r);
+  EXPECT_EQ(item(r, "delete_on_termination.keeps"), nullptr);
+  EXPECT_NE(render_text(r).find("[warn] delete_on_termination.solr: group solr has delete_on_termination volumes"),
+            std::string::npos)
+      << render_text(r);
+  const auto json = to_json(r);
+  for (const auto& c : json["checks"]) EXPECT_EQ(c["warning"], c["name"] == "delete_on_termination.solr") << c.dump();
+
+  g.retention = RetentionPolicy{.keep_last = 5};
+  r = m.run();
+  EXPECT_NE(warning(r)->find("keeps no hourly, daily"), std::string::npos) << *warning(r);
+
+  g.retention = RetentionPolicy{.hourly = 24, .daily = 7};
+  r = m.run();
+  EXPECT_NE(warning(r)->find("/mnt/a has no completed snapshot"), std::string::npos) << *warning(r);
+  // A completed snapshot of the lineage, tagged as check-backups counts them: fresh within the hour.
+  const auto snapshot_aged = [&](std::chrono::minutes age) {
+    std::vector<ec2::Tag> tags{{"role", "search"}, {std::string(k_tag_mount_point), "/mnt/a"},
+                               {std::string(k_tag_group), "solr"}, {std::string(k_tag_run_id), "run-1"}};
+    (void)m.ec2.add_snapshot(
+        {.state = ec2::SnapshotState::Completed, .start_time = m.clock.now() - age, .tags = tags});
+  };
+  snapshot_aged(std::chrono::minutes(90));
+  r = m.run();
+  EXPECT_NE(warning(r)->find("the newest completed snapshot of /mnt/a is 1h30m old, older than its retention's "
+                             "smallest bucket (1h"),
+            std::string::npos)
+      << *warning(r);
+  snapshot_aged(std::chrono::minutes(20));
+  r = m.run();
+  EXPECT_FALSE(warning(r)) << *warning(r);
+
+  g.retention.reset();
+  g.snapshot_on_shutdown = true;
+  r = m.run();
+  EXPECT_FALSE(warning(r)) << *warning(r);
+  EXPECT_TRUE(r.ok()) << render_text(r);
 }
 
 TEST(Check, MissingActionsBecomeAnIamPolicy) {
@@ -289,7 +374,7 @@ TEST(IamPolicy, CheckProbesExactlyWhatThePolicyGrants) {
                                             "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*"};
   ec2::FakeEc2 fake{ec2::FakeEc2Options{.region = "eu-west-1"}};
   std::set<std::string> probed;
-  for (const auto& p : probe_permissions(fake, ec2::InstanceId{"i-0abc"}, "eu-west-1a", "eu-west-1")) {
+  for (const auto& p : probe_permissions(fake, ec2::InstanceId{"i-0abc"}, "eu-west-1a", "eu-west-1", "/dev/sdf")) {
     EXPECT_TRUE(probed.insert("ec2:" + p.action).second) << p.action << " probed twice";
   }
   const auto granted = actions_of(example_policy());
@@ -312,6 +397,7 @@ TEST(IamPolicy, TagConditionedGrantsAreProbedOnEbsnapsOwnResources) {
   const auto conditioned = tag_conditioned_actions(example_policy());
   EXPECT_EQ(conditioned, (std::set<std::string>{"DetachVolume", "DeleteVolume", "DeleteSnapshot", "CreateTags", "DeleteTags"}));
   CheckMachine m;
+  m.config.groups.front().volumes.front().delete_on_termination = true;  // every action: ModifyInstanceAttribute too
   const auto instance = m.ec2.add_instance({.id = ec2::InstanceId{"i-0abc"}, .availability_zone = "eu-west-1a"});
   const auto res = add_resources(m.ec2, instance, true);
   for (const auto& a : conditioned) m.ec2.require_resource_tag(a, std::string(k_tag_group));

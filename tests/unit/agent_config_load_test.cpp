@@ -477,6 +477,29 @@ TEST_F(ConfigLoad, PrewarmAndItsRate) {
   expect_error(doc, "$.groups.solr.volumes[0].prewarm", {"expected true or false"});
 }
 
+TEST_F(ConfigLoad, DeleteOnTerminationIsABooleanOffByDefault) {
+  auto doc = valid_config();
+  auto& v = doc["groups"]["solr"]["volumes"][0];
+  {
+    auto loaded = load_config_file(write(doc));
+    ASSERT_TRUE(loaded) << loaded.error().describe();
+    EXPECT_FALSE(loaded->groups[0].volumes[0].delete_on_termination);
+  }
+  v["delete_on_termination"] = true;
+  {
+    auto loaded = load_config_file(write(doc));
+    ASSERT_TRUE(loaded) << loaded.error().describe();
+    EXPECT_TRUE(loaded->groups[0].volumes[0].delete_on_termination);
+  }
+  for (const Json& bad : {Json("true"), Json(1), Json(nullptr), Json::array()}) {
+    v["delete_on_termination"] = bad;
+    expect_error(doc, "$.groups.solr.volumes[0].delete_on_termination", {"expected true or false"});
+  }
+  v.erase("delete_on_termination");
+  v["delete_on_terminaton"] = true;
+  expect_error(doc, "$.groups.solr.volumes[0].delete_on_terminaton", {"delete_on_termination"});
+}
+
 TEST_F(ConfigLoad, DeviceOutsideTheAllowedNames) {
   for (const auto* device : {"/dev/sda", "/dev/sde", "/dev/xvda", "/dev/nvme1n1", "sdf", "/dev/sdf1", "/dev/sdff"}) {
     auto doc = valid_config();

@@ -200,6 +200,9 @@ class FiltersIgnored final : public ec2::Ec2Api {
   ec2::Result<ec2::SnapshotId> copy_snapshot(const ec2::CopySnapshotOptions& o) override {
     return inner_.copy_snapshot(o);
   }
+  ec2::Result<void> modify_instance_attribute(const ec2::ModifyInstanceAttributeOptions& o) override {
+    return inner_.modify_instance_attribute(o);
+  }
   ec2::Result<void> create_tags(const ec2::CreateTagsOptions& o) override { return inner_.create_tags(o); }
   ec2::Result<void> delete_tags(const ec2::DeleteTagsOptions& o) override { return inner_.delete_tags(o); }
 

@@ -60,6 +60,28 @@ TEST(ListTest, ShowsVolumesDevicesMountStateAndTheNewestSnapshot) {
   EXPECT_TRUE(j["groups"][1]["volumes"][0]["latest_snapshot_id"].is_null());
 }
 
+// Issue 17: what EC2 does with each attached volume when the instance is terminated.
+TEST(ListTest, ShowsTheDeleteOnTerminationFlagOfEachAttachment) {
+  FakeInstance f;
+  auto a = f.volume("/dev/sdf", "/data/a");
+  a.delete_on_termination = true;
+  f.add_group("db", {a, f.volume("/dev/sdg", "/data/b")});
+  f.add_group("web", {f.volume("/dev/sdh", "/data/c")});
+  auto db = f.context();
+  db.groups = {&f.config.groups[0]};
+  auto mounted = mount(db);
+  ASSERT_TRUE(mounted.ok()) << render_text(mounted);
+  auto r = list(f.context());
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_EQ(entry(r, "/data/a").delete_on_termination, true);
+  EXPECT_EQ(entry(r, "/data/b").delete_on_termination, false);
+  EXPECT_EQ(entry(r, "/data/c").delete_on_termination, std::nullopt);
+  const auto text = render_text(r);
+  EXPECT_NE(text.find("ON TERMINATION"), std::string::npos) << text;
+  EXPECT_NE(text.find("  delete\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("  keep\n"), std::string::npos) << text;
+}
+
 TEST(ListTest, ConsistencyTagAndForeignMountAreShown) {
   FakeInstance f;
   f.add_group("db", {f.volume("/dev/sdf", "/data/a")});

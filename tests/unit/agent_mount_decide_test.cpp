@@ -292,6 +292,37 @@ TEST_F(PlanMatchesRun, CreateEmptyNeverMentionsTheInitializationRate) {
   for (const auto& x : f.ec2.volumes()) EXPECT_FALSE(x.initialization_rate.has_value()) << x.id;
 }
 
+// Issue 17: the flag right after the attach, in the plan and in the run.
+TEST_F(PlanMatchesRun, CreateWithDeleteOnTermination) {
+  auto v = f.volume("/dev/sdf", "/data/a");
+  v.delete_on_termination = true;
+  f.add_group("db", {v});
+  const auto [plan, steps] = mount_run();
+  EXPECT_EQ(plan, steps);
+  ASSERT_EQ(steps.size(), 6U);
+  EXPECT_TRUE(steps[1].starts_with("attach it to")) << steps[1];
+  EXPECT_EQ(steps[2], "set DeleteOnTermination on its attachment as /dev/sdf (EC2 deletes it with the instance)");
+}
+
+TEST(DeleteOnTermination, OnlyWhenConfiguredAndNotCarriedByTheAttachmentYet) {
+  const ec2::InstanceId here{"i-1"};
+  VolumeConfig v{.device = "/dev/sdf", .mount_point = "/data/a", .size_gib = 10};
+  ec2::Volume attached{.id = ec2::VolumeId{"vol-1"}};
+  attached.attachments.push_back({.instance_id = here, .device = "/dev/sdf", .state = ec2::AttachmentState::Attached});
+  const VolumeDecision create{.action = VolumeAction::Create};
+  const VolumeDecision reuse{.action = VolumeAction::ReuseAttached, .volume = attached};
+  EXPECT_FALSE(needs_delete_on_termination(v, create, here));
+  v.delete_on_termination = true;
+  EXPECT_TRUE(needs_delete_on_termination(v, create, here));
+  EXPECT_TRUE(needs_delete_on_termination(v, reuse, here));
+  EXPECT_FALSE(needs_delete_on_termination(v, {.action = VolumeAction::Fail, .reason = "x"}, here));
+  attached.attachments[0].delete_on_termination = true;
+  EXPECT_FALSE(needs_delete_on_termination(v, {.action = VolumeAction::AlreadyMounted, .volume = attached}, here));
+  // Attached to another instance only: this instance's attachment is still to be made.
+  EXPECT_TRUE(needs_delete_on_termination(v, {.action = VolumeAction::ReuseAttempt, .volume = attached},
+                                          ec2::InstanceId{"i-2"}));
+}
+
 TEST(InitializationRate, OnlyFromASnapshot) {
   VolumeConfig v{.device = "/dev/sdf", .mount_point = "/data/a", .size_gib = 10};
   EXPECT_EQ(initialization_rate(v, true), std::nullopt);

@@ -39,7 +39,7 @@ TEST(Output, JsonSchemaOneHasEveryKeyAlways) {
                           "latest_snapshot_time", "attached_as", "devnode", "filesystem", "formatted", "plan",
                           "warnings", "steps", "left_alone", "latest_snapshot_age_s", "prewarm_state",
                           "prewarm_percent", "prewarm_offset_bytes", "prewarm_from_bytes",
-                          "prewarm_bytes_read", "prewarm_mibps"}) {
+                          "prewarm_bytes_read", "prewarm_mibps", "delete_on_termination"}) {
     EXPECT_TRUE(v.contains(key)) << key;
   }
   EXPECT_EQ(v["outcome"], "snapshotted");
@@ -218,6 +218,32 @@ TEST(Output, ListIsATable) {
       << text;
 }
 
+// Issue 17: list's ON TERMINATION column (the last one) and its JSON key.
+TEST(Output, ListSaysWhatEc2DoesWithEachVolumeAtTermination) {
+  RunReport r{.command = "list"};
+  const auto volume = [](std::string mp, std::optional<bool> flag) {
+    VolumeReport v{.mount_point = std::move(mp), .device = "/dev/sdf", .outcome = Outcome::Listed};
+    v.delete_on_termination = flag;
+    return v;
+  };
+  r.groups.push_back(GroupReport{.name = "solr",
+                                 .volumes = {volume("/mnt/a", true), volume("/mnt/b", false), volume("/mnt/c", {})}});
+  const auto text = render_text(r);
+  std::vector<std::string> lines;
+  for (std::size_t at = 0, end; (end = text.find('\n', at)) != std::string::npos; at = end + 1) {
+    lines.push_back(text.substr(at, end - at));
+  }
+  ASSERT_EQ(lines.size(), 4u) << text;
+  EXPECT_TRUE(lines[0].ends_with("  PREWARM  ON TERMINATION")) << text;
+  EXPECT_TRUE(lines[1].ends_with("  -        delete")) << text;
+  EXPECT_TRUE(lines[2].ends_with("  -        keep")) << text;
+  EXPECT_TRUE(lines[3].ends_with("  -        -")) << text;
+  const auto j = to_json(r)["groups"][0]["volumes"];
+  EXPECT_EQ(j[0]["delete_on_termination"], true);
+  EXPECT_EQ(j[1]["delete_on_termination"], false);
+  EXPECT_TRUE(j[2]["delete_on_termination"].is_null());
+}
+
 TEST(Output, ListShowsPrewarmProgressAndAnInterruptedPrewarmIsNoFailure) {
   RunReport r{.command = "list"};
   VolumeReport partial{
@@ -231,8 +257,8 @@ TEST(Output, ListShowsPrewarmProgressAndAnInterruptedPrewarmIsNoFailure) {
   r.groups.push_back(GroupReport{.name = "solr", .volumes = {partial, done}});
   const auto text = render_text(r);
   EXPECT_NE(text.find("PREWARM"), std::string::npos) << text;
-  EXPECT_NE(text.find("  45%\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("  done\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("  45%  "), std::string::npos) << text;
+  EXPECT_NE(text.find("  done  "), std::string::npos) << text;
   EXPECT_EQ(to_json(r)["groups"][0]["volumes"][0]["prewarm_percent"], 45);
 
   RunReport stopped{.command = "prewarm"};

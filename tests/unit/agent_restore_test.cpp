@@ -935,7 +935,7 @@ TEST_F(RestoreTest, DryRunPlansAndChangesNothing) {
   EXPECT_TRUE(std::ranges::any_of(a, [](const std::string& s) { return s.starts_with("keep its filesystem"); }));
   const auto& b = outcome(r, "/data/b").plan;
   EXPECT_TRUE(std::ranges::any_of(b, [](const std::string& s) { return s.starts_with("mkfs."); }));
-  for (const auto* action : {"CreateVolume", "AttachVolume", "CreateTags", "DeleteVolume"}) {
+  for (const auto* action : {"CreateVolume", "AttachVolume", "CreateTags", "DeleteVolume", "ModifyInstanceAttribute"}) {
     EXPECT_EQ(f.ec2.call_count(action), 0) << action;
   }
   EXPECT_TRUE(f.devices.mkfs_calls().empty());
@@ -944,6 +944,107 @@ TEST_F(RestoreTest, DryRunPlansAndChangesNothing) {
   EXPECT_TRUE(mounts->empty());
   EXPECT_EQ(files_in(f.services.options.run_dir), 0U);
   EXPECT_NE(render_text(r).find("planned"), std::string::npos);
+}
+
+// Issue 17: the flag is set right after AttachVolume on the volumes configured so, once per volume
+// across runs; EC2 shows it on exactly those attachments.
+TEST_F(RestoreTest, DeleteOnTerminationIsSetOnceRightAfterTheAttach) {
+  auto a = f.volume("/dev/sdf", "/data/a");
+  a.delete_on_termination = true;
+  f.add_group("db", {a, f.volume("/dev/sdg", "/data/b")});
+  f.add_snapshot("/data/a", 1);
+  auto r = run();
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  f.ec2.settle();
+  const auto calls = f.ec2.calls();
+  const auto attachment = [&](const std::string& mp) {
+    return f.ec2.volume(volume_id(outcome(r, mp)))->attachments.at(0);
+  };
+  EXPECT_TRUE(attachment("/data/a").delete_on_termination);
+  EXPECT_FALSE(attachment("/data/b").delete_on_termination);
+  EXPECT_EQ(std::ranges::count(calls, "ModifyInstanceAttribute"), 1);
+  const auto modify = std::ranges::find(calls, "ModifyInstanceAttribute");
+  EXPECT_GE(std::ranges::count(calls.begin(), modify, "AttachVolume"), 1);
+  // Right after its attach, before its device is waited for.
+  const auto& steps = outcome(r, "/data/a").steps;
+  const auto set = std::ranges::find(
+      steps, "set DeleteOnTermination on its attachment as /dev/sdf (EC2 deletes it with the instance)");
+  ASSERT_NE(set, steps.end()) << ::testing::PrintToString(steps);
+  ASSERT_NE(set, steps.begin());
+  EXPECT_TRUE(std::prev(set)->starts_with("attach it to")) << *std::prev(set);
+  EXPECT_EQ(*std::next(set), "wait for its device (serial = volume id)");
+  // A second run finds the flag on the attachment: nothing to set.
+  auto again = run();
+  ASSERT_TRUE(again.ok()) << render_text(again);
+  EXPECT_EQ(outcome(again, "/data/a").outcome, Outcome::AlreadyMounted);
+  EXPECT_TRUE(outcome(again, "/data/a").steps.empty());
+  EXPECT_EQ(f.ec2.call_count("ModifyInstanceAttribute"), 1);
+}
+
+TEST_F(RestoreTest, DeleteOnTerminationIsSetOnAVolumeFoundAttachedWithoutIt) {
+  auto a = f.volume("/dev/sdf", "/data/a");
+  a.delete_on_termination = true;
+  f.add_group("db", {a});
+  auto v = f.our_volume("db", "/data/a", "/dev/sdh");
+  v.state = ec2::VolumeState::InUse;
+  v.attachments.push_back(ec2::VolumeAttachment{
+      .instance_id = f.instance_id, .device = "/dev/sdh", .state = ec2::AttachmentState::Attached});
+  v.id = f.ec2.add_volume(v);
+  f.plug(v);
+  auto r = run();
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::Reused);
+  // The name EC2 has the attachment under, not the configured one.
+  EXPECT_TRUE(f.ec2.volume(v.id)->attachments.at(0).delete_on_termination);
+  EXPECT_EQ(outcome(r, "/data/a").steps,
+            (std::vector<std::string>{"reuse volume " + v.id.value + " attached here",
+                                      "set DeleteOnTermination on its attachment as /dev/sdh (EC2 deletes it with the "
+                                      "instance)",
+                                      "wait for its device (serial = volume id)",
+                                      "mkfs.ext4 (the device must be empty)", "mount it on /data/a (nosuid,nodev)"}));
+  EXPECT_EQ(f.ec2.call_count("ModifyInstanceAttribute"), 1);
+}
+
+TEST_F(RestoreTest, DeleteOnTerminationAddedToTheConfigOfAMountedVolumeIsSetByTheNextMount) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  ASSERT_TRUE(run().ok());
+  EXPECT_EQ(f.ec2.call_count("ModifyInstanceAttribute"), 0);
+  f.config.groups[0].volumes[0].delete_on_termination = true;
+  f.services.options.dry_run = true;
+  auto planned = run();
+  ASSERT_TRUE(planned.ok()) << render_text(planned);
+  EXPECT_EQ(outcome(planned, "/data/a").plan,
+            (std::vector<std::string>{
+                "set DeleteOnTermination on its attachment as /dev/sdf (EC2 deletes it with the instance)"}));
+  EXPECT_EQ(f.ec2.call_count("ModifyInstanceAttribute"), 0);
+  f.services.options.dry_run = false;
+  auto r = run();
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::AlreadyMounted);
+  EXPECT_EQ(outcome(r, "/data/a").steps, outcome(planned, "/data/a").plan);
+  EXPECT_TRUE(f.ec2.volume(volume_id(outcome(r, "/data/a")))->attachments.at(0).delete_on_termination);
+}
+
+TEST_F(RestoreTest, AFailedDeleteOnTerminationIsTheGroupsErrorAndTheVolumeIsMountedAllTheSame) {
+  auto a = f.volume("/dev/sdf", "/data/a");
+  a.delete_on_termination = true;
+  f.add_group("db", {a, f.volume("/dev/sdg", "/data/b")});
+  f.ec2.deny("ModifyInstanceAttribute");
+  auto r = run();
+  EXPECT_FALSE(r.ok());
+  ASSERT_TRUE(r.groups[0].error) << render_text(r);
+  EXPECT_NE(r.groups[0].error->find("/data/a: ModifyInstanceAttribute DeleteOnTermination of volume"),
+            std::string::npos)
+      << *r.groups[0].error;
+  EXPECT_NE(r.groups[0].error->find("UnauthorizedOperation"), std::string::npos) << *r.groups[0].error;
+  EXPECT_EQ(r.groups[0].error->find(';'), r.groups[0].error->find("; EC2 will not delete it")) << *r.groups[0].error;
+  // Nothing is undone: both volumes are mounted, neither attachment carries the flag.
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::Created);
+  EXPECT_EQ(outcome(r, "/data/b").outcome, Outcome::Created);
+  EXPECT_FALSE(f.ec2.volume(volume_id(outcome(r, "/data/a")))->attachments.at(0).delete_on_termination);
+  auto mounts = f.mounter.mounts();
+  ASSERT_TRUE(mounts);
+  EXPECT_EQ(mounts->size(), 2U);
 }
 
 TEST_F(RestoreTest, JsonNamesEveryVolume) {

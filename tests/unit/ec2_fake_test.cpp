@@ -1,6 +1,8 @@
 // FakeEc2 enforces EC2's rules: the agent's unit tests rely on these behaviours.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "ec2/testing/fake_ec2.h"
 #include "ec2/testing/manual_clock.h"
 
@@ -29,6 +31,35 @@ TEST_F(FakeTest, InstanceComesWithAnAttachedRootVolume) {
   EXPECT_EQ((*i)[0].state, "running");
   ASSERT_EQ((*i)[0].block_device_mappings.size(), 1u);
   EXPECT_EQ((*i)[0].block_device_mappings[0].device_name, "/dev/xvda");
+}
+
+TEST_F(FakeTest, ModifyInstanceAttributeSetsDeleteOnTerminationOnTheAttachment) {
+  const auto v = available_volume();
+  ASSERT_TRUE(ec2.attach_volume({.volume_id = v, .instance_id = instance, .device = "/dev/sdf"}));
+  EXPECT_FALSE(ec2.volume(v)->attachments.at(0).delete_on_termination);
+  ASSERT_TRUE(ec2.modify_instance_attribute({.instance_id = instance, .device = "/dev/sdf"}));
+  EXPECT_TRUE(ec2.volume(v)->attachments.at(0).delete_on_termination);
+  const auto mappings = ec2.instance(instance)->block_device_mappings;
+  const auto m = std::ranges::find(mappings, v, &InstanceBlockDevice::volume_id);
+  ASSERT_NE(m, mappings.end());
+  EXPECT_TRUE(m->delete_on_termination);
+  auto filtered = ec2.describe_volumes({.filters = {{"attachment.delete-on-termination", {"true"}}}});
+  ASSERT_TRUE(filtered);
+  EXPECT_EQ(filtered->size(), 2u);  // with the root volume
+  ASSERT_TRUE(ec2.modify_instance_attribute(
+      {.instance_id = instance, .device = "/dev/sdf", .delete_on_termination = false}));
+  EXPECT_FALSE(ec2.volume(v)->attachments.at(0).delete_on_termination);
+  EXPECT_EQ(ec2.call_count("ModifyInstanceAttribute"), 2);
+
+  auto unmapped = ec2.modify_instance_attribute({.instance_id = instance, .device = "/dev/sdz"});
+  ASSERT_FALSE(unmapped);
+  EXPECT_EQ(unmapped.error().aws_code, "InvalidInstanceAttributeValue");
+  auto unknown = ec2.modify_instance_attribute({.instance_id = InstanceId{"i-nope"}, .device = "/dev/sdf"});
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().kind, ErrorKind::NotFound);
+  auto dry = ec2.modify_instance_attribute({.dry_run = true, .instance_id = instance, .device = "/dev/sdf"});
+  EXPECT_EQ(dry.error().kind, ErrorKind::DryRunOk);
+  EXPECT_FALSE(ec2.volume(v)->attachments.at(0).delete_on_termination);
 }
 
 TEST_F(FakeTest, VolumeLifecycle) {

@@ -346,6 +346,29 @@ TEST_F(ClientTest, CreateVolumeWithoutTokenGetsAGeneratedOne) {
   EXPECT_EQ(body.size() - pos - 13, 36u);  // a UUID
 }
 
+TEST_F(ClientTest, ModifyInstanceAttributeSendsOneBlockDeviceMappingAndReadsTheReturn) {
+  http->push(200, R"(<ModifyInstanceAttributeResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">)"
+                  "<requestId>m</requestId><return>true</return></ModifyInstanceAttributeResponse>");
+  http->push(200,
+             "<ModifyInstanceAttributeResponse><return>false</return></ModifyInstanceAttributeResponse>");
+  auto c = client();
+  ASSERT_TRUE(c->modify_instance_attribute({.instance_id = InstanceId{"i-1"}, .device = "/dev/sdf"}));
+  EXPECT_EQ(
+      http->requests()[0].body,
+      "Action=ModifyInstanceAttribute&Version=2016-11-15&InstanceId=i-1"
+      "&BlockDeviceMapping.1.DeviceName=%2Fdev%2Fsdf&BlockDeviceMapping.1.Ebs.DeleteOnTermination=true");
+  auto refused = c->modify_instance_attribute({.dry_run = true,
+                                               .instance_id = InstanceId{"i-1"},
+                                               .device = "/dev/sdg",
+                                               .delete_on_termination = false});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message, "ModifyInstanceAttributeResponse returned false");
+  EXPECT_EQ(
+      http->requests()[1].body,
+      "Action=ModifyInstanceAttribute&Version=2016-11-15&DryRun=true&InstanceId=i-1"
+      "&BlockDeviceMapping.1.DeviceName=%2Fdev%2Fsdg&BlockDeviceMapping.1.Ebs.DeleteOnTermination=false");
+}
+
 TEST_F(ClientTest, DryRunIsSentAndMapped) {
   http->push(
       412,

@@ -291,6 +291,9 @@ TEST(Ec2Xml, CreateAndCopySnapshotAndReturn) {
   EXPECT_TRUE(xml::parse_return(
       "<DeleteVolumeResponse><requestId>r</requestId><return>true</return></DeleteVolumeResponse>"));
   EXPECT_FALSE(xml::parse_return("<DeleteVolumeResponse><return>false</return></DeleteVolumeResponse>"));
+  EXPECT_TRUE(
+      xml::parse_return("<ModifyInstanceAttributeResponse><requestId>r</requestId><return>true</return></"
+                        "ModifyInstanceAttributeResponse>"));
   EXPECT_EQ(xml::request_id("<X><requestId>abc</requestId></X>"), "abc");
 }
 

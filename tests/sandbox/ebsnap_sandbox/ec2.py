@@ -192,7 +192,7 @@ class Ec2Engine:
                 "VolumeId": vol.id, "InstanceId": att.instance.id, "Device": att.device,
                 "State": rec.phase if rec else "attached",
                 "AttachTime": _utc(rec.attach_time if rec else att.attach_time),
-                "DeleteOnTermination": False})
+                "DeleteOnTermination": self._delete_on_termination(att)})
         view = {
             "VolumeId": vol.id, "Size": vol.size, "SnapshotId": vol.snapshot_id or "",
             "AvailabilityZone": vol.zone.name if vol.zone else "", "State": self.volume_state(vol),
@@ -212,6 +212,13 @@ class Ec2Engine:
         if rec is not None and rec.initialization_rate is not None:
             view["VolumeInitializationRate"] = rec.initialization_rate
         return view
+
+    @staticmethod
+    def _delete_on_termination(att) -> bool:
+        """The flag as ModifyInstanceAttribute set it: moto keeps it on the instance's mapping (which
+        DescribeInstances shows) and leaves it out of its own DescribeVolumes."""
+        mapping = att.instance.block_device_mapping.get(att.device)
+        return bool(mapping is not None and mapping.delete_on_termination)
 
     def initialization(self, vol) -> dict | None:
         """InitializationStatusDetails of a volume created from a snapshot: its size loaded at its
@@ -804,6 +811,19 @@ class Ec2Engine:
                 self.get_snapshot(rid)
             elif rid.startswith("i-"):
                 self.get_instance(rid)
+
+    def check_block_device_mappings(self, p: dict) -> None:
+        """ModifyInstanceAttribute's BlockDeviceMapping form, before moto serves it: moto fails with a
+        KeyError (HTTP 500) on a device the instance has no mapping for; EC2 answers
+        InvalidInstanceAttributeValue."""
+        mappings = p.get("BlockDeviceMappings", [])
+        if not mappings:
+            return
+        inst = self.get_instance(p["InstanceId"])
+        for m in mappings:
+            device = m.get("DeviceName", "")
+            if device not in inst.block_device_mapping:
+                raise Ec2Error("InvalidInstanceAttributeValue", f"No device is currently mapped at {device}", 400)
 
     # --- fast paths for tests and benchmarks ------------------------------------------------------
     BULK_STATES = ("completed", "pending", "error")

@@ -125,6 +125,8 @@ class Gateway:
                 else:
                     if action in ("CreateTags", "DeleteTags"):
                         self.engine.check_resources_exist(p.get("Resources", []))
+                    if action == "ModifyInstanceAttribute":
+                        self.engine.check_block_device_mappings(p)
                     status, _, out = self.engine.forward(method, raw_path, headers, body)
                     if status >= 500:
                         # moto failed (e.g. an action it does not implement): answer as EC2 would.

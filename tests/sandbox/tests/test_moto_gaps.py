@@ -197,6 +197,61 @@ class SnapshotsDetails(SandboxTestCase):
         self.assertEqual(len(everything), len(amazon) + len(self_ids))
 
 
+class DeleteOnTermination(SandboxTestCase):
+    """ModifyInstanceAttribute with a BlockDeviceMapping: moto sets the flag on the instance's
+    mapping, but DescribeVolumes (served by the gateway) must show it on the attachment too, and a
+    device without a mapping crashed moto (check_moto_gaps.py)."""
+
+    def attachment(self, vid: str) -> dict:
+        return self.ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]["Attachments"][0]
+
+    def mapping(self, device: str) -> dict:
+        [inst] = self.ec2.describe_instances(InstanceIds=[self.sb.instance_id])["Reservations"][0]["Instances"]
+        return next(m for m in inst["BlockDeviceMappings"] if m["DeviceName"] == device)
+
+    def set_flag(self, device: str, value: bool):
+        return self.ec2.modify_instance_attribute(
+            InstanceId=self.sb.instance_id,
+            BlockDeviceMappings=[{"DeviceName": device, "Ebs": {"DeleteOnTermination": value}}])
+
+    def test_flag_shows_in_describe_volumes_and_describe_instances(self):
+        vid, other = self.new_volume(), self.new_volume()
+        for v, device in ((vid, "/dev/sdf"), (other, "/dev/sdg")):
+            self.ec2.attach_volume(VolumeId=v, InstanceId=self.sb.instance_id, Device=device)
+            self.addCleanup(self.ec2.delete_volume, VolumeId=v)
+            self.addCleanup(self.ec2.detach_volume, VolumeId=v)
+        self.assertFalse(self.attachment(vid)["DeleteOnTermination"])
+        logged = len(self.sb.calls())
+        self.sb.aws("modify-instance-attribute", "--instance-id", self.sb.instance_id, "--block-device-mappings",
+                    "DeviceName=/dev/sdf,Ebs={DeleteOnTermination=true}")
+        self.assertTrue(self.attachment(vid)["DeleteOnTermination"])
+        self.assertTrue(self.mapping("/dev/sdf")["Ebs"]["DeleteOnTermination"])
+        self.assertFalse(self.attachment(other)["DeleteOnTermination"])
+        self.assertFalse(self.mapping("/dev/sdg")["Ebs"]["DeleteOnTermination"])
+        flagged = {v["VolumeId"] for v in self.ec2.describe_volumes(
+            Filters=[{"Name": "attachment.delete-on-termination", "Values": ["true"]}])["Volumes"]}
+        self.assertIn(vid, flagged)
+        self.assertNotIn(other, flagged)
+        self.set_flag("/dev/sdf", False)
+        self.assertFalse(self.attachment(vid)["DeleteOnTermination"])
+        self.assertFalse(self.mapping("/dev/sdf")["Ebs"]["DeleteOnTermination"])
+        # In the call log like every call: the awscli one and boto3's.
+        calls = [c for c in self.sb.calls()[logged:] if c["action"] == "ModifyInstanceAttribute"]
+        self.assertEqual([(c["params"]["BlockDeviceMapping.1.DeviceName"],
+                           c["params"]["BlockDeviceMapping.1.Ebs.DeleteOnTermination"], c["status"]) for c in calls],
+                         [("/dev/sdf", "true", 200), ("/dev/sdf", "false", 200)])
+
+    def test_device_without_mapping_is_invalid_instance_attribute_value(self):
+        err = self.assertBotoError("InvalidInstanceAttributeValue", self.set_flag, "/dev/sdz", True, status=400)
+        self.assertEqual(err["Error"]["Message"], "No device is currently mapped at /dev/sdz")
+        self.assertBotoError("InvalidInstanceID.NotFound", self.ec2.modify_instance_attribute,
+                             InstanceId="i-0123456789abcdef0",
+                             BlockDeviceMappings=[{"DeviceName": "/dev/sdf", "Ebs": {"DeleteOnTermination": True}}])
+        self.assertBotoError("DryRunOperation", self.ec2.modify_instance_attribute, DryRun=True,
+                             InstanceId=self.sb.instance_id,
+                             BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"DeleteOnTermination": True}}])
+
+
 class ImagesFromSnapshots(SandboxTestCase):
     """RegisterImage from a snapshot: moto ignores BlockDeviceMappings, so it neither shows the
     snapshot in the AMI nor refuses to delete it (check_moto_gaps.py)."""
