@@ -109,6 +109,7 @@ std::string_view to_string(CommandName command) {
     case CommandName::Prewarm: return "prewarm";
     case CommandName::Shutdown: return "shutdown";
     case CommandName::Watch: return "watch";
+    case CommandName::CompleteGroups: return "complete-groups";
   }
   return "version";
 }
@@ -216,6 +217,9 @@ Grammar::Grammar(Invocation& inv) {
                     "groups once per notice");
   watch->add_option("GROUP", inv.groups, "group (default: all)");
   watch->add_option("--interval", inv.interval, "between two polls of IMDS (default 5s)")->option_text("DURATION");
+  // For etc/bash-completion/ebsnap: the config file's group names, one per line (no userdata, no
+  // EC2 call). Not in --help.
+  sub(CommandName::CompleteGroups, nullptr, "")->group("");
   app.require_subcommand(0, 1);
 }
 
@@ -354,6 +358,18 @@ int print_version(const Invocation& inv, std::ostream& out) {
   return k_exit_ok;
 }
 
+// complete-groups: the config file's groups (the userdata's overlay is not read: completion must
+// be instant and make no call); a config that does not load prints its one line, exit 2.
+int print_group_names(const Invocation& inv, std::ostream& out, std::ostream& err, const CliEnvironment& environment) {
+  auto config = load_config_file(config_path_for(inv, environment.config_env));
+  if (!config) {
+    print_error_line(err, config.error().describe());
+    return k_exit_usage;
+  }
+  for (const auto& g : config->groups) out << g.name << "\n";
+  return k_exit_ok;
+}
+
 // The validated configuration of a run: the file with the userdata applied.
 struct RunInputs {
   std::string path;  // the config file
@@ -455,7 +471,8 @@ RunReport dispatch(const Invocation& inv, Commands& commands, const CommandConte
                                          },
                                          .metrics_dir = resolve_metrics_dir(inv.metrics_dir, context.config.metrics_dir)});
     case CommandName::Thaw:
-    case CommandName::Version: break;
+    case CommandName::Version:
+    case CommandName::CompleteGroups: break;
   }
   return RunReport{};
 }
@@ -465,6 +482,7 @@ RunReport dispatch(const Invocation& inv, Commands& commands, const CommandConte
 int run_invocation(const Invocation& inv, Commands& commands, std::ostream& out, std::ostream& err,
                    const CliEnvironment& environment) {
   if (inv.command == CommandName::Version) return print_version(inv, out);
+  if (inv.command == CommandName::CompleteGroups) return print_group_names(inv, out, err, environment);
   if (inv.command == CommandName::Thaw) {
     log_agent().info("run command=thaw all={} mount_points={} dry_run={}", inv.all, inv.mount_points.size(), inv.dry_run);
     return render(commands.thaw(ThawRequest{.mount_points = inv.mount_points, .all = inv.all, .dry_run = inv.dry_run}), inv,

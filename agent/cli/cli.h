@@ -38,7 +38,8 @@ inline constexpr int k_exit_failed = 1;
 inline constexpr int k_exit_usage = 2;
 
 enum class CommandName {
-  Mount, Snapshot, Unmount, List, Check, Thaw, Prune, Version, CheckBackups, Gc, History, Prewarm, Shutdown, Watch
+  Mount, Snapshot, Unmount, List, Check, Thaw, Prune, Version, CheckBackups, Gc, History, Prewarm, Shutdown, Watch,
+  CompleteGroups  // hidden: the bash completion's group names
 };
 [[nodiscard]] std::string_view to_string(CommandName command);
 

@@ -1,7 +1,10 @@
-// ebsnap(8) (agent/ebsnap.8.scd, generated at build time) names every command, alias and option
-// that --help shows: a command added without its man page entry fails here.
+// ebsnap(8) (agent/ebsnap.8.scd, generated at build time) and the bash completion
+// (etc/bash-completion/ebsnap) name every command, alias and option that --help shows: a command
+// added without its man page entry or its completion fails here.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -9,6 +12,8 @@
 #include <vector>
 
 #include "agent/cli/cli.h"
+#include "tests/support/shell.h"
+#include "tests/support/temp_dir.h"
 
 namespace agent {
 namespace {
@@ -60,13 +65,10 @@ std::vector<std::string> options_in(const std::string& help) {
   return out;
 }
 
-TEST(ManPage, NamesEveryCommandAliasAndOptionOfTheHelp) {
-  const auto page = man_page();
-  ASSERT_TRUE(page.contains(".TH \"ebsnap\" \"8\"")) << "not generated: " << EBSNAP_BINARY_DIR << "/agent/ebsnap.8";
-  const auto top = help_of({});
+// "Subcommands:": every command and alias ("  history, list-snapshots     the groups' …").
+std::vector<std::string> commands_in(const std::string& help) {
   std::vector<std::string> commands;
-  for (const auto& line : section(top, "Subcommands:")) {
-    // "  history, list-snapshots     the groups' …": the names before the description.
+  for (const auto& line : section(help, "Subcommands:")) {
     const auto names = line.substr(0, line.find("  ", 2));
     std::istringstream words(names);
     for (std::string w; std::getline(words, w, ',');) {
@@ -74,6 +76,14 @@ TEST(ManPage, NamesEveryCommandAliasAndOptionOfTheHelp) {
       commands.push_back(w);
     }
   }
+  return commands;
+}
+
+TEST(ManPage, NamesEveryCommandAliasAndOptionOfTheHelp) {
+  const auto page = man_page();
+  ASSERT_TRUE(page.contains(".TH \"ebsnap\" \"8\"")) << "not generated: " << EBSNAP_BINARY_DIR << "/agent/ebsnap.8";
+  const auto top = help_of({});
+  const auto commands = commands_in(top);
   ASSERT_GE(commands.size(), 18U) << top;
   for (const auto& option : options_in(top)) EXPECT_TRUE(page.contains(option)) << option;
   for (const auto& command : commands) {
@@ -82,6 +92,77 @@ TEST(ManPage, NamesEveryCommandAliasAndOptionOfTheHelp) {
     ASSERT_FALSE(help.empty()) << command;
     for (const auto& option : options_in(help)) EXPECT_TRUE(page.contains(option)) << command << " " << option;
   }
+}
+
+// What the bash completion (etc/bash-completion/ebsnap) offers for `words` with the cursor on the
+// last one: bash runs the script's _ebsnap as it would on TAB, with the built ebsnap as words[0].
+std::vector<std::string> completions(const std::vector<std::string>& words, const testsupport::TempDir& dir) {
+  std::string script = "source '" + std::string(EBSNAP_SOURCE_DIR) + "/etc/bash-completion/ebsnap'\nCOMP_WORDS=('" +
+                       std::string(EBSNAP_BINARY_DIR) + "/agent/ebsnap'";
+  for (const auto& w : words) script += " '" + w + "'";
+  script += ")\nCOMP_CWORD=" + std::to_string(words.size()) + "\n_ebsnap\nprintf '%s\\n' \"${COMPREPLY[@]}\"\n";
+  const auto path = dir.path() / "complete.sh";
+  std::ofstream(path) << script;
+  const auto ran = testsupport::shell("cd '" + dir.path().string() + "' && EBSNAP_CONFIG= bash '" + path.string() + "' 2>&1");
+  EXPECT_EQ(ran.exit_code, 0) << ran.output;
+  std::vector<std::string> out;
+  std::istringstream lines(ran.output);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty()) out.push_back(line);
+  }
+  std::ranges::sort(out);
+  return out;
+}
+
+std::vector<std::string> long_options_in(const std::string& help) {
+  std::vector<std::string> out;
+  for (const auto& o : options_in(help)) {
+    if (o.starts_with("--")) out.push_back(o);
+  }
+  return out;
+}
+
+// The completion offers exactly what --help shows: every command and alias, and for each command
+// its own long options and the global ones. A command or option added without it fails here.
+TEST(BashCompletion, OffersEveryCommandAndOptionOfTheHelp) {
+  testsupport::TempDir dir;
+  const auto top = help_of({});
+  auto globals = long_options_in(top);
+  const auto commands = commands_in(top);
+  auto expected = commands;
+  expected.insert(expected.end(), globals.begin(), globals.end());
+  std::ranges::sort(expected);
+  EXPECT_EQ(completions({""}, dir), expected);
+  for (const auto& command : commands) {
+    auto options = long_options_in(help_of({command.c_str()}));  // its own and --help
+    options.insert(options.end(), globals.begin(), globals.end());
+    std::ranges::sort(options);
+    options.erase(std::unique(options.begin(), options.end()), options.end());
+    EXPECT_EQ(completions({command, "--"}, dir), options) << command;
+  }
+  EXPECT_EQ(completions({"sna"}, dir), std::vector<std::string>{"snapshot"});
+}
+
+// Group names come from the configuration in use: --config, else $EBSNAP_CONFIG; a value after an
+// option is not taken for the command.
+TEST(BashCompletion, GroupsComeFromTheConfigInUse) {
+  testsupport::TempDir dir;
+  const auto config = dir.path() / "ebsnap.json";
+  std::ofstream(config) << R"({"groups":{
+      "solr":{"volumes":[{"device":"/dev/sdf","mount_point":"/mnt/solr","size_gib":1}]},
+      "pg":{"volumes":[{"device":"/dev/sdg","mount_point":"/mnt/pg","size_gib":1}]},
+      "pg-wal":{"volumes":[{"device":"/dev/sdh","mount_point":"/mnt/wal","size_gib":1}]}}})";
+  std::filesystem::permissions(config, std::filesystem::perms(0600));
+  const std::vector<std::string> all{"pg", "pg-wal", "solr"};
+  EXPECT_EQ(completions({"--config", config.string(), "snapshot", ""}, dir), all);
+  EXPECT_EQ(completions({"--region", "eu-west-1", "--config", config.string(), "mount", "--as-of", "-6h", "p"}, dir),
+            (std::vector<std::string>{"pg", "pg-wal"}));
+  EXPECT_EQ(completions({"watch", "--config", config.string(), "s"}, dir), std::vector<std::string>{"solr"});
+  // No config readable: no names, and no error on the terminal.
+  EXPECT_TRUE(completions({"--config", (dir.path() / "missing.json").string(), "mount", ""}, dir).empty());
+  // thaw takes mount points: directories.
+  std::filesystem::create_directory(dir.path() / "mnt");
+  EXPECT_EQ(completions({"thaw", "mn"}, dir), std::vector<std::string>{"mnt"});
 }
 
 }  // namespace
