@@ -9,6 +9,7 @@
 #include "agent/core/log.h"
 #include "agent/core/restore_points.h"
 #include "agent/report/metrics.h"
+#include "agent/report/run_metrics.h"
 #include "agent/config/userdata.h"
 #include "agent/config/validate_rules.h"
 #include "agent/config/validate_suggest.h"
@@ -358,6 +359,15 @@ int print_version(const Invocation& inv, std::ostream& out) {
   return k_exit_ok;
 }
 
+// A run that may have changed something adds itself to its command's metrics file, when there is
+// a metrics directory (agent/report/run_metrics.h); a failure to write is a warning, not the run's.
+void publish_metrics_of(const RunReport& report, const Invocation& inv, const Config& config) {
+  if (inv.dry_run || report.refused || !has_run_metrics(report.command)) return;
+  const auto dir = resolve_metrics_dir(inv.metrics_dir, config.metrics_dir);
+  if (!dir) return;
+  if (auto published = publish_run_metrics(*dir, report); !published) log_agent().warn("{}", published.error());
+}
+
 // complete-groups: the config file's groups (the userdata's overlay is not read: completion must
 // be instant and make no call); a config that does not load prints its one line, exit 2.
 int print_group_names(const Invocation& inv, std::ostream& out, std::ostream& err, const CliEnvironment& environment) {
@@ -511,6 +521,7 @@ int run_invocation(const Invocation& inv, Commands& commands, std::ostream& out,
                    inv.dry_run);
   RunReport report = dispatch(inv, commands, context, *groups, out);
   if (report.command.empty()) report.command = std::string(to_string(inv.command));
+  publish_metrics_of(report, inv, context.config);
   return render(report, inv, out, err);
 }
 

@@ -27,30 +27,33 @@ std::string escaped(std::string_view value) {
   return out;
 }
 
-std::string number(double v) {
+}  // namespace
+
+std::string metric_value(double v) {
   if (v == static_cast<double>(static_cast<long long>(v))) return std::to_string(static_cast<long long>(v));
   return fmt::format("{}", v);
 }
 
-}  // namespace
+std::string metric_key(std::string_view name, const std::vector<std::pair<std::string, std::string>>& labels) {
+  std::string out(name);
+  if (labels.empty()) return out;
+  out += '{';
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    if (i > 0) out += ',';
+    out += fmt::format("{}=\"{}\"", labels[i].first, escaped(labels[i].second));
+  }
+  out += '}';
+  return out;
+}
 
 std::string render_metrics(const std::vector<MetricFamily>& families) {
   std::string out;
   for (const auto& f : families) {
-    out += "# HELP " + f.name + " " + f.help + "\n";
-    out += "# TYPE " + f.name + " " + f.type + "\n";
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", f.name, f.help, f.name, f.type);
     for (const auto& s : f.samples) {
-      out += f.name;
-      if (!s.labels.empty()) {
-        out += "{";
-        for (std::size_t i = 0; i < s.labels.size(); ++i) {
-          if (i > 0) out += ",";
-          out += s.labels[i].first + "=\"" + escaped(s.labels[i].second) + "\"";
-        }
-        out += "}";
-      }
+      out += metric_key(f.name, s.labels);
       out += ' ';
-      out += number(s.value);
+      out += metric_value(s.value);
       out += '\n';
     }
   }

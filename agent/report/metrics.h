@@ -26,7 +26,14 @@ struct MetricFamily {
   std::vector<MetricSample> samples;
 };
 
-// "# HELP", "# TYPE" and one line per sample; label values escaped (\\, \", \n).
+// A sample's name and labels as the file has them: ebsnap_x_total{group="a\"b"}; label values
+// escaped (\\, \", \n).
+[[nodiscard]] std::string metric_key(std::string_view name, const std::vector<std::pair<std::string, std::string>>& labels);
+
+// A sample's value: an integer without a decimal point, else the shortest exact form.
+[[nodiscard]] std::string metric_value(double value);
+
+// "# HELP", "# TYPE" and one line per sample (metric_key, a space, the value).
 [[nodiscard]] std::string render_metrics(const std::vector<MetricFamily>& families);
 
 // Debian's prometheus-node-exporter textfile directory.

@@ -1120,9 +1120,18 @@ TEST_F(MountE2e, TheMountUnitsStopTakesAFinalSnapshotThatTheNextBootRestores) {
   write_config(1, 2, nullptr, {{"snapshot_on_shutdown", true}, {"unmount_on_shutdown", true}});
   ASSERT_EQ(mount().exit_code, 0);
   write_data(1);
-  auto hourly = ebsnap({"snapshot", groups_.front()});
+  const auto metrics = dir_->path() / "metrics";
+  std::filesystem::create_directories(metrics);
+  auto hourly = ebsnap({"--metrics-dir", metrics.string(), "snapshot", groups_.front()});
   ASSERT_EQ(hourly.exit_code, 0) << hourly.out << hourly.err;
   const auto last = write_data(100);  // written after the last hourly snapshot
+  // The run is in node_exporter's textfile: one run, no failure, its freeze window.
+  const auto prom = slurp(metrics / "ebsnap-snapshot.prom");
+  const auto labels = "{command=\"snapshot\",group=\"" + groups_.front() + "\"}";
+  EXPECT_TRUE(prom.contains("ebsnap_runs_total" + labels + " 1\n")) << prom;
+  EXPECT_TRUE(prom.contains("ebsnap_run_failures_total" + labels + " 0\n")) << prom;
+  EXPECT_TRUE(prom.contains("ebsnap_last_freeze_window_seconds" + labels + " 0.")) << prom;
+  EXPECT_TRUE(prom.contains("ebsnap_watchdog_thawed_total" + labels + " 0\n")) << prom;
 
   // ExecStop=/usr/sbin/ebsnap shutdown %i --timeout 2min, for this group and this build.
   const auto unit = slurp(std::filesystem::path(EBSNAP_SOURCE_DIR) / "init/ebsnap-mount@.service");

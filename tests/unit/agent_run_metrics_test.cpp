@@ -1,0 +1,109 @@
+// The metrics of ebsnap's runs (agent/report/run_metrics.h): one file per command, a run's groups
+// replaced, the other groups kept, counters carried on; and the files (watch's too) pass promtool.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "agent/commands/watch.h"
+#include "agent/report/metrics.h"
+#include "agent/report/run_metrics.h"
+#include "tests/support/shell.h"
+#include "tests/support/temp_dir.h"
+
+namespace agent {
+namespace {
+
+using namespace std::chrono_literals;
+
+RunReport snapshot_report(const std::string& group, bool ok, std::chrono::system_clock::time_point started) {
+  RunReport r = new_report("snapshot", false, {group});
+  r.started_at = started;
+  r.duration_ms = 1500;
+  auto& g = r.group(group);
+  g.freeze_window_ms = 120;
+  g.volumes.push_back({.mount_point = "/mnt/" + group, .outcome = ok ? Outcome::Snapshotted : Outcome::Failed,
+                       .consistency = ok ? "frozen" : "watchdog-thawed"});
+  return r;
+}
+
+std::string slurp(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+constexpr auto k_t1 = std::chrono::sys_seconds{std::chrono::seconds{1796545320}};  // 2026-12-06T08:22:00Z
+
+TEST(RunMetrics, ARunReplacesItsGroupsKeepsTheOthersAndCountersGoOn) {
+  auto samples = merge_run_metrics(snapshot_report("solr", true, k_t1), {});
+  samples = merge_run_metrics(snapshot_report("pg", true, k_t1 + 10s), samples);
+  samples = merge_run_metrics(snapshot_report("solr", false, k_t1 + 1h), samples);
+  // What the file says is what the next run reads back.
+  EXPECT_EQ(parse_metric_samples(render_run_metrics(samples)), samples);
+  const auto at = [&samples](const std::string& key) { return samples.contains(key) ? samples.at(key) : -1.0; };
+  const std::string solr = R"({command="snapshot",group="solr"})";
+  const std::string pg = R"({command="snapshot",group="pg"})";
+  EXPECT_EQ(at("ebsnap_runs_total" + solr), 2);
+  EXPECT_EQ(at("ebsnap_run_failures_total" + solr), 1);
+  EXPECT_EQ(at("ebsnap_last_success_timestamp_seconds" + solr), 1796545320);
+  EXPECT_EQ(at("ebsnap_last_failure_timestamp_seconds" + solr), 1796545320 + 3600);
+  EXPECT_EQ(at("ebsnap_last_run_timestamp_seconds" + solr), 1796545320 + 3600);
+  EXPECT_EQ(at("ebsnap_watchdog_thawed_total" + solr), 1);
+  EXPECT_EQ(at("ebsnap_last_freeze_window_seconds" + solr), 0.12);
+  EXPECT_EQ(at("ebsnap_last_run_duration_seconds" + solr), 1.5);
+  EXPECT_EQ(at("ebsnap_runs_total" + pg), 1);  // kept
+  EXPECT_EQ(at("ebsnap_run_failures_total" + pg), 0);
+  EXPECT_EQ(at("ebsnap_last_success_timestamp_seconds" + pg), 1796545330);
+  EXPECT_FALSE(samples.contains("ebsnap_last_failure_timestamp_seconds" + pg));
+}
+
+TEST(RunMetrics, PruneCountsDeletesAndCheckBackupsTheNewestSnapshots) {
+  RunReport prune = new_report("prune", false, {"pg"});
+  prune.started_at = k_t1;
+  prune.prune.push_back({.group = "pg", .deleted = {"snap-1", "snap-2"}});
+  auto samples = merge_run_metrics(prune, {});
+  samples = merge_run_metrics(prune, samples);
+  EXPECT_EQ(samples.at(R"(ebsnap_snapshots_deleted_total{command="prune",group="pg"})"), 4);
+
+  RunReport backups = new_report("check-backups", false, {"pg"});
+  backups.started_at = k_t1;
+  backups.group("pg").volumes.push_back(
+      {.mount_point = "/mnt/pg \"main\"", .outcome = Outcome::Fresh, .latest_snapshot_age_s = 22 * 60});
+  samples = merge_run_metrics(backups, {});
+  EXPECT_EQ(samples.at(R"(ebsnap_newest_snapshot_timestamp_seconds{group="pg",mount_point="/mnt/pg \"main\""})"),
+            1796545320 - 22 * 60);
+}
+
+TEST(RunMetrics, ALineThatIsNotASampleIsSkipped) {
+  const auto samples = parse_metric_samples("# HELP x y\n\nebsnap_a{g=\"a b\"} 2\nebsnap_b 1x\nebsnap_c\nebsnap_d 0.5");
+  EXPECT_EQ(samples, (MetricSamples{{"ebsnap_a{g=\"a b\"}", 2}, {"ebsnap_d", 0.5}}));
+}
+
+TEST(RunMetrics, PublishedFilesKeepEachOthersGroupsAndPassPromtool) {
+  testsupport::TempDir dir;
+  ASSERT_TRUE(publish_run_metrics(dir.path(), snapshot_report("solr", true, k_t1)));
+  ASSERT_TRUE(publish_run_metrics(dir.path(), snapshot_report("pg", false, k_t1 + 1s)));
+  const auto text = slurp(dir.path() / "ebsnap-snapshot.prom");
+  EXPECT_TRUE(text.contains(R"(ebsnap_runs_total{command="snapshot",group="solr"} 1)")) << text;
+  EXPECT_TRUE(text.contains(R"(ebsnap_runs_total{command="snapshot",group="pg"} 1)")) << text;
+  EXPECT_EQ(std::filesystem::status(dir.path() / "ebsnap-snapshot.prom").permissions() & std::filesystem::perms::all,
+            std::filesystem::perms(0644));
+  // Prometheus' own checker, on this file and on watch's.
+  WatchMemory watch{.imds_errors = 3, .notices = {{"spot", 1}}, .outcomes = {{{"pg", "snapshotted"}, 1}}};
+  watch.last_notice["spot"] = k_t1;
+  ASSERT_TRUE(write_metrics_file(dir.path(), "ebsnap-watch", render_watch_metrics(watch)));
+  const auto promtool = std::string(EBSNAP_PROMTOOL);
+  ASSERT_TRUE(std::filesystem::exists(promtool)) << promtool << " is missing: run scripts/deps";
+  for (const char* name : {"ebsnap-snapshot.prom", "ebsnap-watch.prom"}) {
+    const auto checked = testsupport::shell(promtool + " check metrics < '" + (dir.path() / name).string() + "'");
+    EXPECT_EQ(checked.exit_code, 0) << name << "\n" << checked.output << slurp(dir.path() / name);
+    EXPECT_EQ(checked.output, "") << name << "\n" << slurp(dir.path() / name);
+  }
+}
+
+}  // namespace
+}  // namespace agent
