@@ -9,12 +9,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <climits>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <thread>
 #include <utility>
 
 #include "ebsnap/try.h"
@@ -45,7 +45,8 @@ std::unexpected<Error> lost(int errno_value) {
 
 // The child, between fork and exec. The parent may have other threads (holding malloc's lock,
 // say), so only async-signal-safe system calls here, on data prepared before the fork.
-[[noreturn]] void exec_child(int program, int report, char* const* argv, char* const* envp,
+// `input`: the read end of the stdin pipe, or -1 for /dev/null.
+[[noreturn]] void exec_child(int program, int report, int input, char* const* argv, char* const* envp,
                              const SpawnOptions& options) {
   // Everything we keep goes above the numbers it will end on first, so no dup2 below
   // overwrites a descriptor still needed.
@@ -56,12 +57,12 @@ std::unexpected<Error> lost(int errno_value) {
   const int err = ::fcntl(options.stderr_fd, F_DUPFD_CLOEXEC, k_first_other_fd);
   if (prog < 0 || out < 0 || err < 0) report_and_exit(rep, errno);
   // Not close-on-exec: if it lands on 0 it stays there; anywhere else it is overwritten or closed.
-  const int null = ::open("/dev/null", O_RDONLY);
-  if (null < 0) report_and_exit(rep, errno);
+  const int in = input >= 0 ? ::fcntl(input, F_DUPFD_CLOEXEC, k_first_other_fd) : ::open("/dev/null", O_RDONLY);
+  if (in < 0) report_and_exit(rep, errno);
   // dup2 clears close-on-exec on the copy. The program stays open, not close-on-exec: the kernel
   // gives a `#!` script's interpreter /dev/fd/3 to read, and refuses (ENOENT) when that
   // descriptor would be gone by then.
-  if (::dup2(null, STDIN_FILENO) < 0 || ::dup2(out, STDOUT_FILENO) < 0 || ::dup2(err, STDERR_FILENO) < 0 ||
+  if (::dup2(in, STDIN_FILENO) < 0 || ::dup2(out, STDOUT_FILENO) < 0 || ::dup2(err, STDERR_FILENO) < 0 ||
       ::dup2(prog, k_program_fd) < 0 || ::dup3(rep, k_report_fd, O_CLOEXEC) < 0) {
     report_and_exit(rep, errno);
   }
@@ -78,6 +79,30 @@ std::unexpected<Error> lost(int errno_value) {
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   ::execveat(k_program_fd, "", argv, envp, AT_EMPTY_PATH);
   report_and_exit(k_report_fd, errno);
+}
+
+// write(2) that fails with EPIPE instead of raising SIGPIPE (a pipe is not a socket: no
+// MSG_NOSIGNAL). SIGPIPE is blocked in this thread for the call, and the one the write raised is
+// taken back before it is unblocked; one that was pending already is left alone.
+ssize_t write_without_sigpipe(int fd, const char* data, std::size_t size) {
+  sigset_t pipe_only;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  sigset_t pending;
+  ::sigpending(&pending);
+  const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
+  sigset_t previous;
+  ::pthread_sigmask(SIG_BLOCK, &pipe_only, &previous);
+  const ssize_t written = ::write(fd, data, size);
+  const int write_errno = errno;
+  if (written < 0 && write_errno == EPIPE && !was_pending) {
+    const timespec no_wait{};
+    while (::sigtimedwait(&pipe_only, nullptr, &no_wait) < 0 && errno == EINTR) {
+    }
+  }
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  errno = write_errno;
+  return written;
 }
 
 std::string find_program(const std::string& name) {
@@ -100,10 +125,12 @@ std::string find_program(const std::string& name) {
 
 }  // namespace
 
-Child::Child(pid_t pid, bool own_process_group)
+Child::Child(pid_t pid, bool own_process_group, Fd stdin_pipe, std::string stdin_data)
     : pid_(pid),
       own_process_group_(own_process_group),
-      pidfd_(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))) {}
+      pidfd_(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))),
+      stdin_(std::move(stdin_pipe)),
+      stdin_data_(std::move(stdin_data)) {}
 
 Child::~Child() {
   if (pid_ <= 0 || waited_) return;
@@ -115,14 +142,31 @@ Child::Child(Child&& other) noexcept
     : pid_(std::exchange(other.pid_, -1)),
       own_process_group_(other.own_process_group_),
       pidfd_(std::move(other.pidfd_)),
-      waited_(other.waited_) {}
+      waited_(other.waited_),
+      stdin_(std::move(other.stdin_)),
+      stdin_data_(std::move(other.stdin_data_)),
+      stdin_written_(other.stdin_written_) {}
+
+void Child::feed_stdin() {
+  while (stdin_ && stdin_written_ < stdin_data_.size()) {
+    const ssize_t n = write_without_sigpipe(stdin_.get(), stdin_data_.data() + stdin_written_,
+                                            stdin_data_.size() - stdin_written_);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;  // full: the child has not read yet
+    if (n < 0) break;                      // EPIPE: it closed its stdin, or has ended
+    stdin_written_ += static_cast<std::size_t>(n);
+  }
+  stdin_.reset();  // all written (its end of file), or nothing more will be
+}
 
 Result<std::optional<int>> Child::wait_until(Clock::time_point deadline) {
   for (;;) {
+    feed_stdin();
     int status = 0;
     const pid_t r = ::waitpid(pid_, &status, WNOHANG);
     if (r == pid_) {
       waited_ = true;
+      stdin_.reset();
       return status;
     }
     if (r < 0 && errno != EINTR) {
@@ -131,17 +175,19 @@ Result<std::optional<int>> Child::wait_until(Clock::time_point deadline) {
     }
     const auto now = Clock::now();
     if (now >= deadline) return std::nullopt;
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
-    if (pidfd_) {
-      pollfd p{.fd = pidfd_.get(), .events = POLLIN, .revents = 0};
-      (void)::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), INT_MAX)));
-    } else {
-      std::this_thread::sleep_for(std::min(left, std::chrono::milliseconds(10)));
-    }
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
+    // Woken by its end (pidfd) or by room in its stdin pipe; without a pidfd, waitpid is polled.
+    std::array<pollfd, 2> p{};
+    nfds_t n = 0;
+    if (pidfd_) p[n++] = pollfd{.fd = pidfd_.get(), .events = POLLIN, .revents = 0};
+    if (stdin_) p[n++] = pollfd{.fd = stdin_.get(), .events = POLLOUT, .revents = 0};
+    if (!pidfd_) left = std::min(left, std::chrono::milliseconds(10));
+    (void)::poll(p.data(), n, static_cast<int>(std::min<std::int64_t>(left.count(), INT_MAX)));
   }
 }
 
 Result<int> Child::wait() {
+  stdin_.reset();
   int status = 0;
   while (::waitpid(pid_, &status, 0) < 0) {
     if (errno != EINTR) {
@@ -174,6 +220,15 @@ Result<Child> spawn(const Fd& program, const std::vector<std::string>& argv,
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return fail_errno("pipe", errno);
   Fd report_read{pipe_fds[0]};
   Fd report_write{pipe_fds[1]};
+  Fd stdin_read;
+  Fd stdin_write;
+  if (options.stdin_data) {
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return fail_errno("pipe", errno);
+    stdin_read.reset(pipe_fds[0]);
+    stdin_write.reset(pipe_fds[1]);
+    // Written between waits (Child::wait_until): a child that never reads must not block us.
+    if (::fcntl(stdin_write.get(), F_SETFL, O_NONBLOCK) != 0) return fail_errno("fcntl O_NONBLOCK", errno);
+  }
 
   // No signal handler of ours may run in the child before it resets them all.
   sigset_t all;
@@ -181,12 +236,14 @@ Result<Child> spawn(const Fd& program, const std::vector<std::string>& argv,
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &previous);
   const pid_t pid = ::fork();
-  if (pid == 0) exec_child(program.get(), report_write.get(), args.data(), envp.data(), options);
+  if (pid == 0) exec_child(program.get(), report_write.get(), stdin_read.get(), args.data(), envp.data(), options);
   const int fork_errno = errno;
   ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   if (pid < 0) return fail_errno("fork", fork_errno);
 
-  Result<Child> child(std::in_place, pid, options.own_process_group);
+  stdin_read.reset();
+  Result<Child> child(std::in_place, pid, options.own_process_group, std::move(stdin_write),
+                      std::string(options.stdin_data.value_or(std::string_view{})));
   // Both sides set the group, so it exists whichever runs first (EACCES once it has exec'd).
   if (options.own_process_group) (void)::setpgid(pid, pid);
   report_write.reset();

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "platform/error.h"
@@ -18,7 +19,9 @@ namespace platform {
 // whole process group when it has one of its own) and reaped: no stray process, no zombie.
 class Child {
  public:
-  Child(pid_t pid, bool own_process_group);
+  // `stdin_pipe`: the write end of the child's stdin (invalid: none), fed `stdin_data` by
+  // wait_until.
+  Child(pid_t pid, bool own_process_group, Fd stdin_pipe = {}, std::string stdin_data = {});
   ~Child();
   Child(Child&& other) noexcept;
   Child& operator=(Child&&) = delete;
@@ -29,25 +32,37 @@ class Child {
 
   // Its wait status once it ended, or nothing when `deadline` came first. A failing waitpid is
   // an error, never a success: with SIGCHLD ignored the kernel reaps the child itself (ECHILD)
-  // and how it ended is lost.
+  // and how it ended is lost. Meanwhile it writes SpawnOptions::stdin_data to the child as far as
+  // the child reads it: never blocked by a child that does not read, never killed by SIGPIPE
+  // (EPIPE: the child closed its stdin; the rest is dropped).
   [[nodiscard]] Result<std::optional<int>> wait_until(std::chrono::steady_clock::time_point deadline);
-  // Its wait status, however long it takes.
+  // Its wait status, however long it takes. Writes nothing more to its stdin (closed first: a
+  // child still reading it sees its end).
   [[nodiscard]] Result<int> wait();
 
   // Sends `sig` to it, or to its whole process group when it has one of its own.
   void signal(int sig) const;
 
  private:
+  // Writes what the pipe takes now of the rest of stdin_data_; closes stdin_ when all is written
+  // or the child will read no more.
+  void feed_stdin();
+
   pid_t pid_ = -1;
   bool own_process_group_ = false;
   Fd pidfd_;  // to sleep on until it ends (absent before Linux 5.3: then waitpid is polled)
   bool waited_ = false;
+  Fd stdin_;  // non-blocking write end of the child's stdin, while there is more to write
+  std::string stdin_data_;
+  std::size_t stdin_written_ = 0;
 };
 
 struct SpawnOptions {
-  int stdout_fd = STDOUT_FILENO;  // the child's stdout and stderr; its stdin is /dev/null
+  int stdout_fd = STDOUT_FILENO;  // the child's stdout and stderr
   int stderr_fd = STDERR_FILENO;
   bool own_process_group = false;  // then Child::signal reaches whatever it started, too
+  // The child's stdin: these bytes through a pipe (written by Child::wait_until); none: /dev/null.
+  std::optional<std::string_view> stdin_data;
 };
 
 // Starts the program open at `program` (an O_PATH descriptor will do) with argv and exactly the

@@ -938,6 +938,7 @@ RunReport Mount::run() {
     out.skipped_runs = chosen.skipped_runs;
   }
   for (const auto& e : errors_) report.add_error(e);
+  for (const auto* group : groups) hooks_.at(group)->on_success(report);
   return report;
 }
 

@@ -26,7 +26,8 @@
 // nothing changed) when any mount point of the group is mounted: replacing live data is a
 // deliberate unmount first. --inspect restores the point beside them instead (agent/core/inspect.h).
 // Hooks (agent/core/hook_phases.h): pre_mounts/post_mounts around a group that has work to do,
-// pre_mount/post_mount around each mount, on_failure for each failure.
+// pre_mount/post_mount around each mount, on_failure for each failure, last on_success for each
+// group that ended ok.
 #include <filesystem>
 
 #include "agent/core/restore_points.h"

@@ -152,6 +152,9 @@ class GroupRun {
     post_hooks();
   }
 
+  // Last, once the group's work (its prune too) is done.
+  void on_success(RunReport& report) { hooks_.on_success(report); }
+
  private:
   // The group's snapshot: the steps outside the window, the window, the steps after it.
   void snapshot() {
@@ -582,7 +585,8 @@ RunReport snapshot_locked(const RunContext& context, const SnapshotOptions& opti
                    facts->attached.size(), s.options.dry_run);
   for (const auto* g : context.groups) {
     const std::string_view trigger = options.trigger ? to_string(*options.trigger) : std::string_view{};
-    GroupRun(context, *g, run_id, trigger, *facts, report.group(g->name)).run();
+    GroupRun group_run(context, *g, run_id, trigger, *facts, report.group(g->name));
+    group_run.run();
     // Its window is closed (thawed, guardian finished): the mount points are not kept open, so
     // that what comes next in this process (shutdown's unmount, a watch that runs on) finds them
     // free.
@@ -593,6 +597,7 @@ RunReport snapshot_locked(const RunContext& context, const SnapshotOptions& opti
         report.group(g->name).ok()) {
       options.prune(context, *g, report);
     }
+    group_run.on_success(report);
   }
   return report;
 }

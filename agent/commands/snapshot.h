@@ -19,7 +19,8 @@
 //      response reconciled by the run's tag; then the run record is removed;
 //   8. post_snapshot, post_snapshots hooks (always), on_failure once for the group when something
 //      failed (agent/core/hook_phases.h); a failed post-hook fails the run (exit 1), as for mount
-//      and unmount.
+//      and unmount;
+//   9. prune_after_snapshot (options.prune), then on_success when the group ended ok.
 //
 // Tags at creation: CreateSnapshots' TagSpecifications apply to every snapshot of the call, so
 // they carry the tags common to the group (filter tags, group tags, ebsnap:group,

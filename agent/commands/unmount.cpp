@@ -118,6 +118,10 @@ class Unmount {
     errors_.push_back(message);
   }
   void observe_and_decide(std::vector<Item>& items);
+  [[nodiscard]] HookPhases hooks_of(const GroupConfig& group) const {
+    return HookPhases(s_.hooks, group, HookPhases::k_unmount, duration_cast<milliseconds>(c_.config.timeouts.hook),
+                      dry_run_);
+  }
   void unmount_group(const GroupConfig& group, std::vector<Item*>& mine);
   void unmount_and_detach(Item& item);
   void delete_detached(std::vector<Item*>& items);
@@ -293,8 +297,7 @@ void Unmount::delete_detached(std::vector<Item*>& items) {
 }
 
 void Unmount::unmount_group(const GroupConfig& group, std::vector<Item*>& mine) {
-  HookPhases hooks(s_.hooks, group, HookPhases::k_unmount, duration_cast<milliseconds>(c_.config.timeouts.hook),
-                   dry_run_);
+  HookPhases hooks = hooks_of(group);
   for (auto* item : mine) item->hooks = &hooks;
   if (auto pre = hooks.pre_group(); !pre) {
     for (auto* item : mine) fail(*item, pre.error().describe());
@@ -338,6 +341,7 @@ RunReport Unmount::run() {
   }
   for (auto& item : items) report.group(item.group->name).volumes.push_back(std::move(item.out));
   for (const auto& e : errors_) report.add_error(e);
+  for (const auto* group : c_.groups) hooks_of(*group).on_success(report);
   return report;
 }
 

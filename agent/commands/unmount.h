@@ -2,7 +2,8 @@
 // ebsnap unmount: pre_unmounts/pre_unmount hooks → unmount (busy → a clear error naming the
 // mount point, and the volume is left attached) → DetachVolume → wait for the device to go →
 // with delete_volumes, once EC2 says available, DeleteVolume of the volumes tagged as ours
-// (ebsnap:group and ebsnap:mount-point of this configured volume) and no other → post hooks.
+// (ebsnap:group and ebsnap:mount-point of this configured volume) and no other → post hooks;
+// on_failure for each failed volume, and last on_success for each group that ended ok.
 // With delete_volumes a detach record (agent/core/detach_record.h) is written, durably, before
 // DetachVolume: it is what lets a rerun delete a volume that a run which died left detached. A
 // detached volume that no record names is never deleted, whatever its tags say: it is left alone

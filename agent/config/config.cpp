@@ -20,7 +20,7 @@ constexpr std::array<std::pair<VolumeType, std::string_view>, 7> k_volume_type_n
     {VolumeType::Standard, "standard"},
 }};
 
-constexpr std::array<std::pair<HookPhase, std::string_view>, 13> k_phase_names{{
+constexpr std::array<std::pair<HookPhase, std::string_view>, 14> k_phase_names{{
     {HookPhase::PreMounts, "pre_mounts"},
     {HookPhase::PostMounts, "post_mounts"},
     {HookPhase::PreMount, "pre_mount"},
@@ -34,6 +34,7 @@ constexpr std::array<std::pair<HookPhase, std::string_view>, 13> k_phase_names{{
     {HookPhase::PreSnapshot, "pre_snapshot"},
     {HookPhase::PostSnapshot, "post_snapshot"},
     {HookPhase::OnFailure, "on_failure"},
+    {HookPhase::OnSuccess, "on_success"},
 }};
 
 template <class E, std::size_t N>

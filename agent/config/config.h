@@ -52,19 +52,19 @@ enum class HookPhase {
   PreMounts, PostMounts, PreMount, PostMount,
   PreUnmounts, PostUnmounts, PreUnmount, PostUnmount,
   PreSnapshots, PostSnapshots, PreSnapshot, PostSnapshot,
-  OnFailure,
+  OnFailure, OnSuccess,
 };
 inline constexpr std::array k_hook_phases = {
     HookPhase::PreMounts,     HookPhase::PostMounts,    HookPhase::PreMount,
     HookPhase::PostMount,     HookPhase::PreUnmounts,   HookPhase::PostUnmounts,
     HookPhase::PreUnmount,    HookPhase::PostUnmount,   HookPhase::PreSnapshots,
     HookPhase::PostSnapshots, HookPhase::PreSnapshot,   HookPhase::PostSnapshot,
-    HookPhase::OnFailure,
+    HookPhase::OnFailure,     HookPhase::OnSuccess,
 };
 // The name used in the config file and in EBSNAP_PHASE: "pre_snapshot", ...
 [[nodiscard]] std::string_view to_string(HookPhase phase);
 [[nodiscard]] std::optional<HookPhase> parse_hook_phase(std::string_view name);
-// Phases named pre_* (a failure stops the operation); post_* and on_failure always run.
+// Phases named pre_* (a failure stops the operation); post_*, on_failure and on_success always run.
 [[nodiscard]] bool is_pre_phase(HookPhase phase);
 
 // One hook: argv[0] is an absolute path to a root-owned executable; never run by a shell.

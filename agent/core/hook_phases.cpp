@@ -50,4 +50,11 @@ void HookPhases::on_failure(HookContext context, const std::string& error) {
   (void)run(HookPhase::OnFailure, context);  // logged by run(); a failing on_failure changes nothing
 }
 
+void HookPhases::on_success(RunReport& report) {
+  auto& group = report.group(group_.name);
+  if (dry_run_ || !group.ok()) return;
+  const HookContext context{.group = group_.name, .ok = true, .report_json = render_json(report)};
+  if (auto r = run(HookPhase::OnSuccess, context); !r) group.warnings.push_back(r.error().describe());
+}
+
 }  // namespace agent

@@ -5,6 +5,11 @@
 //   - post-hooks always run for what the run worked on, with EBSNAP_STATUS ok or failed;
 //   - on_failure runs once per failed volume (or once for the group when the failure is not
 //     one volume's), whatever step it failed at;
+//   - on_success runs once for a group that ended ok, last: once the command's work is done
+//     (after the post-hooks, and snapshot's prune_after_snapshot), with the run's report on its
+//     stdin. A failing on_success is the group's warning, not its failure: the work was done.
+//     Under shutdown and watch, the snapshot and the unmount they run are commands of their own,
+//     with their own on_success and report;
 //   - no hook runs under --dry-run.
 //
 // Hooks run through the HookRunner seam of Services: the real one spawns the programs
@@ -19,6 +24,7 @@
 
 #include "agent/config/config.h"
 #include "agent/core/hooks.h"
+#include "agent/report/report.h"
 
 namespace agent {
 
@@ -70,6 +76,10 @@ class HookPhases {
 
   // on_failure, at most once per mount point (or once for the group, with no mount point).
   void on_failure(HookContext context, const std::string& error);
+
+  // on_success, when the group's report says ok, with render_json(report) on its stdin. Called
+  // once the command's work is done; a failure is added to the group's warnings.
+  void on_success(RunReport& report);
 
  private:
   [[nodiscard]] std::expected<void, HookError> run(HookPhase phase, const HookContext& context);

@@ -73,8 +73,10 @@ std::expected<void, HookError> run_hook(const HookCommand& command, HookPhase ph
   // clean for --json).
   auto child =
       platform::spawn(*program, command, hook_environment(phase, context),
-                      platform::SpawnOptions{
-                          .stdout_fd = STDERR_FILENO, .stderr_fd = STDERR_FILENO, .own_process_group = true});
+                      platform::SpawnOptions{.stdout_fd = STDERR_FILENO,
+                                             .stderr_fd = STDERR_FILENO,
+                                             .own_process_group = true,
+                                             .stdin_data = context.report_json});
   if (!child) {
     error.message = "cannot start: " + child.error().message;
     log_agent().error("hook phase={} program={} error=\"{}\"", to_string(phase), command.front(), error.message);

@@ -2,22 +2,29 @@
 // Hooks: operator-supplied executables run around mount, snapshot and unmount.
 //
 // They are argv arrays (never a shell), run in their own process group, with stdin from
-// /dev/null and both stdout and stderr on our stderr (stdout stays clean for --json). The
-// program is opened once and that descriptor is both checked (agent/config/file_checks.h) and
-// run (platform::spawn, execveat): a file swapped in at its path meanwhile never runs. A `#!`
-// script therefore sees itself as /dev/fd/3 in $0 (argv[0] of a binary is the configured path).
-// The environment is built from scratch: PATH, LANG/LC_ALL/TZ when set, and the EBSNAP_*
-// context below; nothing else of ours (in particular no AWS_* credentials) is passed.
+// /dev/null (on_success: the run's report, below) and both stdout and stderr on our stderr
+// (stdout stays clean for --json). The program is opened once and that descriptor is both
+// checked (agent/config/file_checks.h) and run (platform::spawn, execveat): a file swapped in at
+// its path meanwhile never runs. A `#!` script therefore sees itself as /dev/fd/3 in $0 (argv[0]
+// of a binary is the configured path). The environment is built from scratch: PATH,
+// LANG/LC_ALL/TZ when set, and the EBSNAP_* context below; nothing else of ours (in particular no
+// AWS_* credentials) is passed.
 //
-//   EBSNAP_PHASE        pre_snapshot, post_mounts, on_failure, ...
+//   EBSNAP_PHASE        pre_snapshot, post_mounts, on_failure, on_success, ...
 //   EBSNAP_GROUP        the group
 //   EBSNAP_MOUNT_POINT  per-volume phases: the mount point
 //   EBSNAP_DEVICE       per-volume phases: the device as configured
 //   EBSNAP_VOLUME_ID    when known
 //   EBSNAP_SNAPSHOT_ID  when known (post_snapshot, post_mount of a restored volume)
-//   EBSNAP_STATUS       post_* and on_failure: "ok" or "failed"
+//   EBSNAP_STATUS       post_*, on_failure and on_success: "ok" or "failed"
 //   EBSNAP_DRY_RUN      "1" under --dry-run (hooks do not run then; reserved)
 //   EBSNAP_ERROR        on_failure: one line saying what failed
+//
+// on_success reads on its stdin the run's report as --json prints it (agent/report/report.h,
+// schema 1), as it stands once the command's work is done: duration_ms is still null, and
+// started_at is when the command began (the CLI's --json counts its set-up too). It holds no
+// credentials. A hook may leave it unread: what the pipe does not take is dropped, and the wait
+// for the hook stays bounded by its timeout (platform::Child::wait_until).
 //
 // A hook that outlives its timeout gets SIGTERM on its process group, then SIGKILL after a
 // grace period.
@@ -38,8 +45,9 @@ struct HookContext {
   std::optional<std::string> device;
   std::optional<std::string> volume_id;
   std::optional<std::string> snapshot_id;
-  std::optional<bool> ok;              // EBSNAP_STATUS for post_* and on_failure
+  std::optional<bool> ok;              // EBSNAP_STATUS for post_*, on_failure and on_success
   std::optional<std::string> error;    // EBSNAP_ERROR
+  std::optional<std::string> report_json;  // on stdin (none: /dev/null)
 };
 
 struct HookRunOptions {

@@ -128,6 +128,7 @@ std::string render_groups(const RunReport& report) {
              dash(g.restore_point->consistency) + ")\n";
     }
     for (const auto& s : g.skipped_runs) out += "  skipped newer run " + s.run_id + " of " + s.time + ": " + s.reason + "\n";
+    for (const auto& w : g.warnings) out += "  warning: " + w + "\n";
     std::vector<std::vector<std::string>> rows;
     for (const auto& v : g.volumes) {
       rows.push_back({"  " + v.mount_point, v.devnode ? v.device + " (" + *v.devnode + ")" : v.device,
@@ -508,6 +509,7 @@ void absorb_report(RunReport& into, RunReport part) {
     if (g.call_ms) mine.call_ms = g.call_ms;
     if (g.guardian_trigger) mine.guardian_trigger = g.guardian_trigger;
     std::ranges::move(g.ec2_calls, std::back_inserter(mine.ec2_calls));
+    std::ranges::move(g.warnings, std::back_inserter(mine.warnings));
     if (g.error) mine.add_error(*g.error);
   }
   if (part.error) into.add_error(part.command + ": " + *part.error);
@@ -556,7 +558,8 @@ nlohmann::ordered_json to_json(const RunReport& report) {
                           {"guardian_trigger", or_null(g.guardian_trigger)},
                           {"ec2_calls", g.ec2_calls},
                           {"restore_point", std::move(point)},
-                          {"skipped_runs", std::move(skipped)}});
+                          {"skipped_runs", std::move(skipped)},
+                          {"warnings", g.warnings}});
   }
   Json thaw = Json::array();
   for (const auto& t : report.thaw) {

@@ -31,6 +31,8 @@
 //         "watchdog-thawed" | null },
 //       "skipped_runs": [             // mount: newer restore points passed over, newest first
 //         { "run_id": "...", "time": "...", "reason": "/mnt/wal: snap-... in state error" } ],
+//       "warnings": [ "..." ],        // mount, snapshot, unmount: e.g. "hook on_success /x: exited
+//                                     //   with status 1" (the group's work was done: still ok)
 //       "volumes": [
 //         { "mount_point": "/mnt/solr",
 //           "device": "/dev/sdf",
@@ -263,6 +265,7 @@ struct GroupReport {
   std::optional<std::string> error;
   std::optional<RestorePointReport> restore_point;  // mount
   std::vector<SkippedRunReport> skipped_runs;       // mount
+  std::vector<std::string> warnings;                // e.g. a failed on_success hook; never a failure
 
   // No group error and no failed volume (check-backups: stale, missing and not-frozen count as failed).
   [[nodiscard]] bool ok() const;
@@ -437,7 +440,7 @@ struct RunReport {
 // done for it, started now.
 [[nodiscard]] RunReport new_report(std::string command, bool dry_run, const std::vector<std::string>& group_names = {});
 // Adds what `part` (the report of a command run for some of the groups, e.g. shutdown's snapshot)
-// did to `into`: each group's volume lines, freeze window, calls and error, the run's error (prefixed
+// did to `into`: each group's volume lines, freeze window, calls, warnings and error, the run's error (prefixed
 // with part's command) and the runs it reconciled.
 void absorb_report(RunReport& into, RunReport part);
 // Sets duration_ms from started_at.

@@ -801,7 +801,8 @@ TEST_F(ConfigHooksAsRoot, ValidHooksAsPathOrArgv) {
   const auto hook = hook_file("flush", 0755);
   auto doc = valid_config();
   doc["groups"]["solr"]["hooks"] = {{"pre_snapshot", Json::array({hook, Json::array({hook, "--fast"})})},
-                                    {"post_mounts", hook}};
+                                    {"post_mounts", hook},
+                                    {"on_success", Json::array({Json::array({hook, "--notify"})})}};
   auto config = load_config_file(write(doc));
   ASSERT_TRUE(config.has_value()) << config.error().describe();
   const auto& hooks = config->groups[0].hooks;
@@ -809,6 +810,7 @@ TEST_F(ConfigHooksAsRoot, ValidHooksAsPathOrArgv) {
   EXPECT_EQ(hooks.of(HookPhase::PreSnapshot)[1], (HookCommand{hook, "--fast"}));
   EXPECT_EQ(hooks.of(HookPhase::PostMounts), (std::vector<HookCommand>{{hook}}));
   EXPECT_TRUE(hooks.of(HookPhase::OnFailure).empty());
+  EXPECT_EQ(hooks.of(HookPhase::OnSuccess), (std::vector<HookCommand>{{hook, "--notify"}}));
 }
 
 TEST_F(ConfigHooksAsRoot, MissingHook) {

@@ -14,6 +14,8 @@ TEST(ConfigNames, EveryPhaseRoundTrips) {
   EXPECT_TRUE(is_pre_phase(HookPhase::PreSnapshots));
   EXPECT_FALSE(is_pre_phase(HookPhase::PostSnapshot));
   EXPECT_FALSE(is_pre_phase(HookPhase::OnFailure));
+  EXPECT_EQ(parse_hook_phase("on_success"), HookPhase::OnSuccess);
+  EXPECT_FALSE(is_pre_phase(HookPhase::OnSuccess));
 }
 
 TEST(ConfigNames, VolumeTypesAndFilesystemsRoundTrip) {

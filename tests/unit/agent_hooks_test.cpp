@@ -11,7 +11,9 @@
 #include <sstream>
 
 #include "agent/config/file_checks.h"
+#include "agent/core/hook_phases.h"
 #include "agent/core/hooks.h"
+#include "agent/report/report.h"
 #include "tests/support/temp_dir.h"
 
 namespace agent {
@@ -215,6 +217,60 @@ TEST_F(HookTestAsRoot, StdoutGoesToOurStderrAndStdinIsEmpty) {
   EXPECT_EQ(stdout_text.find("to-stdout"), std::string::npos);
   EXPECT_NE(stderr_text.find("to-stdout"), std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(dir_.path() / "stdin"));
+}
+
+// Issue 15, through the real spawn: on_success reads the report exactly as --json prints it, and
+// its environment says which group and phase. The report is larger than a pipe holds (64 KiB).
+class OnSuccessTestAsRoot : public HookTestAsRoot {
+ protected:
+  GroupConfig group_with_on_success(const std::string& hook) {
+    GroupConfig g{.name = "solr"};
+    g.hooks.by_phase[HookPhase::OnSuccess] = {{hook}};
+    return g;
+  }
+  static RunReport large_report() {
+    RunReport report = new_report("snapshot", false, {"solr"});
+    for (int i = 0; i < 1000; ++i) {
+      report.group("solr").volumes.push_back(VolumeReport{.mount_point = "/mnt/v" + std::to_string(i),
+                                                          .device = "/dev/sdf",
+                                                          .snapshot_id = "snap-" + std::to_string(i),
+                                                          .outcome = Outcome::Snapshotted});
+    }
+    return report;
+  }
+  ProcessHookRunner runner_;
+};
+
+TEST_F(OnSuccessTestAsRoot, ReadsTheReportOnStdinAsJsonPrintsIt) {
+  const auto hook = script("notify", "cat > " + out("stdin") + "\necho \"$EBSNAP_PHASE $EBSNAP_GROUP $EBSNAP_STATUS\" > " +
+                                         out("env"));
+  const auto group = group_with_on_success(hook);
+  auto report = large_report();
+  const auto expected = render_json(report);
+  ASSERT_GT(expected.size(), 64U * 1024U);
+  HookPhases(runner_, group, HookPhases::k_snapshot, fast.timeout, false).on_success(report);
+  EXPECT_TRUE(report.group("solr").warnings.empty()) << report.group("solr").warnings.front();
+  EXPECT_EQ(read("stdin"), expected);
+  EXPECT_EQ(read("env"), "on_success solr ok\n");
+}
+
+TEST_F(OnSuccessTestAsRoot, AHookThatLeavesItsStdinUnreadIsNotBlockedOn) {
+  const auto hook = script("ignore", "echo ran > " + out("ran"));
+  const auto group = group_with_on_success(hook);
+  auto report = large_report();
+  HookPhases(runner_, group, HookPhases::k_snapshot, fast.timeout, false).on_success(report);
+  EXPECT_TRUE(report.group("solr").warnings.empty()) << report.group("solr").warnings.front();
+  EXPECT_EQ(read("ran"), "ran\n");
+}
+
+TEST_F(OnSuccessTestAsRoot, AFailingHookIsTheGroupsWarning) {
+  const auto group = group_with_on_success(script("fail", "exit 7"));
+  auto report = large_report();
+  HookPhases(runner_, group, HookPhases::k_snapshot, fast.timeout, false).on_success(report);
+  ASSERT_EQ(report.group("solr").warnings.size(), 1U);
+  EXPECT_NE(report.group("solr").warnings[0].find("on_success"), std::string::npos);
+  EXPECT_NE(report.group("solr").warnings[0].find("exited with status 7"), std::string::npos);
+  EXPECT_TRUE(report.ok());
 }
 
 TEST(HookEnvironment, CarriesStatusAndErrorOnlyWhenSet) {

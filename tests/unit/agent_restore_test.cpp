@@ -1160,6 +1160,34 @@ TEST_F(RestoreHookTest, FailingPostMountFailsTheRunAfterTheVolumeIsMounted) {
   EXPECT_NE(r.error->find("post_mount"), std::string::npos) << *r.error;
 }
 
+// Issue 15: on_success once for each group that ended ok, once the run's work is done, with the
+// run's report on its stdin (the one mount returns, as --json prints it).
+TEST_F(RestoreHookTest, OnSuccessRunsOnceForEachGroupThatEndedOkWithTheReport) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  f.add_group("web", {f.volume("/dev/sdg", "/data/b"), f.volume("/dev/sdh", "/data/c")});
+  f.hooks.fail = [](HookPhase phase, const HookContext& c) -> std::optional<std::string> {
+    if (phase == HookPhase::PreMounts && c.group == "db") return "exited with status 3";
+    return std::nullopt;
+  };
+  auto r = run();
+  ASSERT_EQ(outcome(r, "/data/a").outcome, Outcome::Failed);
+  ASSERT_EQ(outcome(r, "/data/c").outcome, Outcome::Created);
+  const auto calls = f.hooks.calls_of(HookPhase::OnSuccess);
+  ASSERT_EQ(calls.size(), 1U);
+  EXPECT_EQ(calls[0].context.group, "web");
+  EXPECT_EQ(calls[0].context.ok, true);
+  EXPECT_FALSE(calls[0].context.mount_point);
+  const auto seen = nlohmann::ordered_json::parse(calls[0].context.report_json.value_or("null"));
+  EXPECT_EQ(seen, to_json(r));
+  EXPECT_EQ(seen["command"], "mount");
+  EXPECT_EQ(seen["groups"][1]["name"], "web");
+  EXPECT_EQ(seen["groups"][1]["ok"], true);
+  EXPECT_EQ(seen["groups"][0]["ok"], false);
+  // on_failure still reads nothing on its stdin.
+  ASSERT_EQ(f.hooks.calls_of(HookPhase::OnFailure).size(), 1U);
+  EXPECT_FALSE(f.hooks.calls_of(HookPhase::OnFailure)[0].context.report_json);
+}
+
 TEST_F(RestoreHookTest, HooksDoNotRunUnderDryRun) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
   f.services.options.dry_run = true;

@@ -42,6 +42,14 @@ class RecordingHookRunner final : public HookRunner {
     std::lock_guard lock(mutex_);
     return calls_;
   }
+  // The calls of `phase`, in order.
+  [[nodiscard]] std::vector<Call> calls_of(HookPhase phase) const {
+    std::vector<Call> out;
+    for (const auto& c : calls()) {
+      if (c.phase == phase) out.push_back(c);
+    }
+    return out;
+  }
   // How many times `phase` ran for `mount_point` ("" for the group's), with status `ok` when given.
   [[nodiscard]] int count(HookPhase phase, const std::string& mount_point = "", std::optional<bool> ok = {}) const {
     int n = 0;

@@ -370,6 +370,59 @@ TEST(Snapshot, FailingPostHookFailsTheRunButKeepsTheSnapshots) {
   EXPECT_EQ(m.ec2.snapshots().size(), 2U);
 }
 
+// Issue 15: on_success runs once for a group that ended ok, last (after its post-hooks and its
+// prune), with the report on its stdin exactly as --json prints it at that point.
+TEST(SnapshotOnSuccess, RunsLastWithTheReportOnItsStdin) {
+  SnapshotMachine m;
+  m.config.groups.front().retention = RetentionPolicy{.prune_after_snapshot = true};
+  auto r = m.snapshot({"solr"}, false, [&m](const RunContext&, const GroupConfig& g, RunReport& report) {
+    m.log.add("prune " + g.name);
+    report.prune.push_back(PruneReport{.group = g.name});
+  });
+  ASSERT_TRUE(r.ok()) << render_text(r) << m.log.dump();
+  EXPECT_GT(m.log.index("hook on_success"), m.log.index("prune solr")) << m.log.dump();
+  EXPECT_GT(m.log.index("prune solr"), m.log.index("hook post_snapshots")) << m.log.dump();
+  const auto calls = m.hooks.calls_of(HookPhase::OnSuccess);
+  ASSERT_EQ(calls.size(), 1U);
+  EXPECT_EQ(calls[0].context.group, "solr");
+  EXPECT_EQ(calls[0].context.ok, true);
+  ASSERT_TRUE(calls[0].context.report_json);
+  const auto seen = nlohmann::ordered_json::parse(*calls[0].context.report_json);
+  EXPECT_EQ(seen, to_json(r));
+  EXPECT_EQ(seen["command"], "snapshot");
+  EXPECT_EQ(seen["groups"][0]["volumes"][0]["snapshot_id"], *volume(r, "/mnt/a").snapshot_id);
+  EXPECT_EQ(seen["prune"][0]["group"], "solr");
+}
+
+TEST(SnapshotOnSuccess, RunsForTheGroupThatEndedOkOnlyAndNeverUnderDryRun) {
+  SnapshotMachine m;
+  GroupConfig ghost{.name = "ghost"};
+  ghost.volumes.push_back({.device = "/dev/sdi", .mount_point = "/mnt/c", .size_gib = 10});  // no volume of ours
+  m.config.groups.push_back(ghost);
+  const auto planned = m.snapshot({"solr"}, true);
+  ASSERT_TRUE(planned.ok()) << render_text(planned);
+  EXPECT_TRUE(m.hooks.calls_of(HookPhase::OnSuccess).empty()) << "--dry-run runs no hook";
+  auto r = m.snapshot({"solr", "ghost"});
+  ASSERT_EQ(volume(r, "/mnt/c").outcome, Outcome::Failed) << render_text(r);
+  ASSERT_EQ(volume(r, "/mnt/a").outcome, Outcome::Snapshotted) << render_text(r);
+  const auto calls = m.hooks.calls_of(HookPhase::OnSuccess);
+  ASSERT_EQ(calls.size(), 1U);
+  EXPECT_EQ(calls[0].context.group, "solr");
+  EXPECT_EQ(m.hooks.calls_of(HookPhase::OnFailure).size(), 1U);
+  EXPECT_EQ(m.hooks.calls_of(HookPhase::OnFailure)[0].context.group, "ghost");
+}
+
+// A failing on_success is the group's warning: the snapshots were taken, the run is ok.
+TEST(SnapshotOnSuccess, AFailingHookIsAWarningNotAFailure) {
+  SnapshotMachine m;
+  m.failing_hooks[HookPhase::OnSuccess] = "exited with status 1";
+  auto r = m.snapshot();
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_EQ(r.groups[0].warnings, std::vector<std::string>{"hook on_success /etc/ebsnap/hooks/x: exited with status 1"});
+  EXPECT_EQ(to_json(r)["groups"][0]["warnings"][0], r.groups[0].warnings[0]);
+  EXPECT_NE(render_text(r).find("warning: hook on_success"), std::string::npos) << render_text(r);
+}
+
 // Issue 11: FIFREEZE said EBUSY (someone else's freeze). The volume used to be snapshotted and
 // tagged "frozen" although this run froze nothing; now it is not snapshotted, and another
 // tool's freeze is left alone.

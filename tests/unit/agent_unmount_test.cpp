@@ -145,6 +145,27 @@ TEST_F(UnmountTest, NothingAttachedIsNotAnError) {
   for (const auto& v : volumes(r)) EXPECT_EQ(v.outcome, Outcome::NotAttached);
 }
 
+// Issue 15: unmount's on_success, once per group that ended ok, with unmount's report on stdin.
+TEST_F(UnmountTest, OnSuccessRunsForAGroupThatEndedOkWithTheReport) {
+  const auto mounts_on_success = f.hooks.calls_of(HookPhase::OnSuccess).size();
+  auto r = run(false);
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  const auto calls = f.hooks.calls_of(HookPhase::OnSuccess);
+  ASSERT_EQ(calls.size(), mounts_on_success + 1);
+  EXPECT_EQ(calls.back().context.group, "db");
+  const auto seen = nlohmann::ordered_json::parse(calls.back().context.report_json.value_or("null"));
+  EXPECT_EQ(seen, to_json(r));
+  EXPECT_EQ(seen["command"], "unmount");
+}
+
+TEST_F(UnmountTest, NoOnSuccessForAGroupWithAFailure) {
+  const auto before = f.hooks.calls_of(HookPhase::OnSuccess).size();
+  f.mounter.set_busy("/data/a");
+  EXPECT_FALSE(run(false).ok());
+  EXPECT_EQ(f.hooks.calls_of(HookPhase::OnSuccess).size(), before);
+  EXPECT_EQ(f.hooks.count(HookPhase::OnFailure, "/data/a", false), 1);
+}
+
 TEST_F(UnmountTest, DryRunChangesNothing) {
   f.services.options.dry_run = true;
   auto r = run(true);

@@ -189,6 +189,19 @@ TEST_F(Overlay, HooksInUserdataNeedTheConfigFilesConsent) {
   EXPECT_EQ(self_granted.error().json_path, "$.ebsnap.allow_userdata_hooks");
 }
 
+// Issue 15: on_success is a hook like the others: the overlay needs the same consent for it.
+TEST_F(Overlay, OnSuccessInUserdataNeedsTheConfigFilesConsentToo) {
+  const std::string with_hook =
+      R"({"ebsnap":{"groups":{"pg":{"volumes":[{"device":"/dev/sdg","mount_point":"/mnt/pg","size_gib":10}],)"
+      R"("hooks":{"on_success":[["/bin/true","--notify"]]}}}}})";
+  auto refused = with(with_hook);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().json_path, "$.ebsnap.groups.pg.hooks");
+  auto allowed = with(with_hook, /*allow_userdata_hooks=*/true);
+  ASSERT_TRUE(allowed.has_value()) << allowed.error().describe();
+  EXPECT_EQ(allowed->groups[1].hooks.of(HookPhase::OnSuccess), (std::vector<HookCommand>{{"/bin/true", "--notify"}}));
+}
+
 // Retention deletes snapshots: whoever may change the userdata would otherwise choose a policy
 // that keeps only the newest run. A group's retention in the overlay needs the config file's
 // consent, which the overlay cannot give itself.

@@ -7,6 +7,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <string>
 
 #include "platform/spawn.h"
 #include "tests/support/temp_dir.h"
@@ -48,6 +50,13 @@ platform::Fd open_path(const std::filesystem::path& p) {
 void write_script(const std::filesystem::path& p, const std::string& body) {
   std::ofstream(p) << "#!/bin/sh\n" << body << "\n";
   ::chmod(p.c_str(), 0755);
+}
+
+// Four pipe buffers' worth, not all the same byte (a lost or repeated chunk shows).
+std::string large_input() {
+  std::string data;
+  for (int i = 0; data.size() < 256 * 1024; ++i) data += std::to_string(i) + "\n";
+  return data;
 }
 
 }  // namespace
@@ -113,6 +122,38 @@ TEST(PlatformSpawn, AChildWhoseEndIsLostIsAFailure) {
   ASSERT_FALSE(status);
   EXPECT_NE(status.error().message.find("lost: waitpid: No child processes"), std::string::npos)
       << status.error().message;
+}
+
+// Issue 15: on_success hooks read the report on stdin. More than a pipe holds (64 KiB) reaches a
+// child that reads it, byte for byte.
+TEST(PlatformSpawn, StdinDataReachesAChildThatReadsItAll) {
+  testsupport::TempDir dir;
+  const auto copy = dir.path() / "stdin";
+  const std::string data = large_input();
+  auto child = platform::spawn(open_path("/bin/sh"), {"sh", "-c", "cat > " + copy.string()}, {"PATH=/usr/bin:/bin"},
+                               platform::SpawnOptions{.stdin_data = data});
+  ASSERT_TRUE(child) << child.error().describe();
+  auto status = child->wait_until(std::chrono::steady_clock::now() + 60s);
+  ASSERT_TRUE(status) << status.error().describe();
+  ASSERT_TRUE(*status) << "still running: its stdin was never closed";
+  EXPECT_TRUE(WIFEXITED(**status) && WEXITSTATUS(**status) == 0) << **status;
+  std::ifstream in(copy, std::ios::binary);
+  const std::string got{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  EXPECT_EQ(got.size(), data.size());
+  EXPECT_TRUE(got == data);
+}
+
+// A child that closes its stdin unread: the pipe is full, then broken. The EPIPE that follows must
+// not be a SIGPIPE (which would end this test process), nor may the full pipe block the wait.
+TEST(PlatformSpawn, AChildThatNeverReadsItsStdinBlocksNothingAndRaisesNoSigpipe) {
+  const std::string data = large_input();
+  auto child = platform::spawn(open_path("/bin/sh"), {"sh", "-c", "exec 0<&-; sleep 0.2; exit 5"},
+                               {"PATH=/usr/bin:/bin"}, platform::SpawnOptions{.stdin_data = data});
+  ASSERT_TRUE(child) << child.error().describe();
+  auto status = child->wait_until(std::chrono::steady_clock::now() + 60s);
+  ASSERT_TRUE(status) << status.error().describe();
+  ASSERT_TRUE(*status) << "the wait did not see the child end";
+  EXPECT_TRUE(WIFEXITED(**status) && WEXITSTATUS(**status) == 5) << **status;
 }
 
 TEST(PlatformSpawn, CapturesOutputAndExitCode) {
