@@ -19,15 +19,16 @@ std::unexpected<Error> refused(const std::filesystem::path& dir, const std::stri
                                       ", mode 0700)");
 }
 
-Result<Fd> create_temporary(const std::string& tmp) {
+Result<Fd> create_temporary(const std::string& tmp, mode_t mode) {
   constexpr int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
   Fd fd{::open(tmp.c_str(), flags, 0600)};
   if (!fd && errno == EEXIST) {
-    // Left by a run that died between create and rename; only we can write the directory.
+    // Left by a run that died between create and rename: the entry itself goes, never what it names.
     if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) return fail_errno("remove stale " + tmp, errno);
     fd = Fd{::open(tmp.c_str(), flags, 0600)};
   }
   if (!fd) return fail_errno("create " + tmp, errno);
+  if (::fchmod(fd.get(), mode) != 0) return fail_errno("chmod " + tmp, errno);
   return fd;
 }
 
@@ -93,9 +94,9 @@ Result<std::string> read_state_file(const std::filesystem::path& path) {
   }
 }
 
-Result<void> write_state_file(const std::filesystem::path& path, std::string_view body, bool durable) {
+Result<void> write_state_file(const std::filesystem::path& path, std::string_view body, bool durable, mode_t mode) {
   const std::string tmp = path.string() + ".tmp";
-  EBSNAP_TRY_ASSIGN(Fd fd, create_temporary(tmp));
+  EBSNAP_TRY_ASSIGN(Fd fd, create_temporary(tmp, mode));
   auto written = write_all(fd.get(), body, tmp);
   if (written && durable && ::fsync(fd.get()) != 0) written = fail_errno("fsync " + tmp, errno);
   fd.reset();

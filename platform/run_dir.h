@@ -6,6 +6,8 @@
 // directory above it is safe to go through (trusted_path.h). Then only we can add, swap or
 // replace an entry; the files are still opened without following a symlink, and temporary files
 // are created O_EXCL, so a leftover entry is never written through.
+#include <sys/types.h>
+
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -25,10 +27,11 @@ namespace platform {
 [[nodiscard]] Result<std::string> read_state_file(const std::filesystem::path& path);
 
 // Replaces a state file in a checked run directory at once: "<path>.tmp" created O_EXCL and
-// O_NOFOLLOW, mode 0600 (one left by a run that died is removed first: the entry itself, never
-// what a symlink names), written, then renamed over `path`. `durable`: fsync'd, file and
-// directory, before it returns.
+// O_NOFOLLOW, mode `mode` whatever the umask (one left by a run that died is removed first: the
+// entry itself, never what a symlink names), written, then renamed over `path`. `durable`:
+// fsync'd, file and directory, before it returns. Metrics files (0644, for node_exporter) are
+// written the same way.
 [[nodiscard]] Result<void> write_state_file(const std::filesystem::path& path, std::string_view body,
-                                            bool durable);
+                                            bool durable, mode_t mode = 0600);
 
 }  // namespace platform

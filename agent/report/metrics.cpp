@@ -1,12 +1,8 @@
 #include "agent/report/metrics.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
+#include "platform/run_dir.h"
 
 namespace agent {
 namespace {
@@ -72,32 +68,9 @@ std::optional<std::filesystem::path> resolve_metrics_dir(const std::optional<std
 
 std::expected<void, std::string> write_metrics_file(const std::filesystem::path& dir, std::string_view name,
                                                     std::string_view text) {
-  const auto path = dir / (std::string(name) + ".prom");
-  // The collector reads *.prom only: the temporary file's name is not one.
-  std::string tmp_name(1, '.');
-  tmp_name.append(name).append(".prom.").append(std::to_string(::getpid()));
-  const auto tmp = dir / tmp_name;
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (fd < 0) return std::unexpected(fmt::format("metrics: open {}: {}", tmp.string(), std::strerror(errno)));
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const auto n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return std::unexpected(fmt::format("metrics: write {}: {}", tmp.string(), std::strerror(e)));
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  ::fchmod(fd, 0644);  // whatever the umask
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int e = errno;
-    ::unlink(tmp.c_str());
-    return std::unexpected(fmt::format("metrics: rename to {}: {}", path.string(), std::strerror(e)));
-  }
+  // The temporary file is <name>.prom.tmp: the collector reads *.prom only.
+  auto written = platform::write_state_file(dir / (std::string(name) + ".prom"), text, false, 0644);
+  if (!written) return std::unexpected("metrics: " + written.error().describe());
   return {};
 }
 

@@ -11,10 +11,9 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "agent/report/metrics.h"
+#include "platform/run_dir.h"
 
 namespace agent {
 namespace {
@@ -129,10 +128,14 @@ std::expected<void, std::string> publish_run_metrics(const std::filesystem::path
   if (lock < 0) return std::unexpected(fmt::format("metrics: open {}: {}", lock_path.string(), std::strerror(errno)));
   while (::flock(lock, LOCK_EX) != 0 && errno == EINTR) {
   }
-  std::ifstream in(dir / (name + ".prom"));
-  std::stringstream text;
-  text << in.rdbuf();
-  auto written = write_metrics_file(dir, name, render_run_metrics(merge_run_metrics(report, parse_metric_samples(text.str()))));
+  auto previous = platform::read_state_file(dir / (name + ".prom"));
+  std::expected<void, std::string> written;
+  if (previous || previous.error().kind == platform::ErrorKind::NotFound) {
+    const auto merged = merge_run_metrics(report, parse_metric_samples(previous.value_or(std::string())));
+    written = write_metrics_file(dir, name, render_run_metrics(merged));
+  } else {
+    written = std::unexpected("metrics: " + previous.error().describe());
+  }
   ::close(lock);
   return written;
 }
