@@ -96,15 +96,20 @@ struct Ec2Client::Impl {
     const std::string body = params.body(action);
     const auto start = clock.monotonic();
     bool refreshed = false;
-    auto result = retry.run<std::string>(action, idempotency, [&](int) -> Result<std::string> {
+    const auto counted_attempt = [&] {
       auto r = attempt(action, body, idempotency == Idempotency::NotIdempotent);
+      if (options.call_stats) options.call_stats->record(action, !r && is_throttle(r.error()));
+      return r;
+    };
+    auto result = retry.run<std::string>(action, idempotency, [&](int) -> Result<std::string> {
+      auto r = counted_attempt();
       if (!r && is_expired_credentials(r.error()) && !refreshed) {
         // A rejected request did nothing: fetch fresh credentials and send it again at once.
         refreshed = true;
         log_ec2().info("call={} credentials expired source={}; refreshing", action,
                        options.credentials->source());
         options.credentials->invalidate();
-        r = attempt(action, body, idempotency == Idempotency::NotIdempotent);
+        r = counted_attempt();
       }
       return r;
     });

@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 
+#include "ec2/call_stats.h"
 #include "ec2/clock.h"
 #include "ec2/credentials.h"
 #include "ec2/ec2_api.h"
@@ -27,6 +28,7 @@ struct Ec2ClientOptions {
   Sleeper* sleeper = nullptr;
   RandomSource* random = nullptr;
   std::shared_ptr<RetryQuota> quota;  // shared between clients if wanted
+  std::shared_ptr<CallStats> call_stats;  // null: requests are not counted
 };
 
 class Ec2Client final : public Ec2Api {

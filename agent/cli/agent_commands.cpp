@@ -154,6 +154,7 @@ RunReport AgentCommands::with_context(const std::string& name, const CommandCont
                          .instance = (*runtime)->instance(),
                          .groups = groups};
     report = command(run);
+    report.ec2_requests = (*runtime)->ec2_requests();
   } else {
     report = new_report(name, context.dry_run, names_of(groups));
     report.not_run(runtime.error().describe());
@@ -165,7 +166,10 @@ RunReport AgentCommands::with_context(const std::string& name, const CommandCont
 }
 
 RunReport AgentCommands::mount(const CommandContext& context, const GroupRefs& groups, const MountOptions& options) {
-  return with_context("mount", context, groups, [&options](const RunContext& run) { return agent::mount(run, options); });
+  MountOptions with_bar = options;
+  with_bar.progress_bar = ::isatty(STDERR_FILENO) == 1;
+  return with_context("mount", context, groups,
+                      [&with_bar](const RunContext& run) { return agent::mount(run, with_bar); });
 }
 
 RunReport AgentCommands::history(const CommandContext& context, const GroupRefs& groups) {

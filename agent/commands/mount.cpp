@@ -21,6 +21,7 @@
 #include "agent/core/hook_phases.h"
 #include "agent/core/log.h"
 #include "agent/core/our_volumes.h"
+#include "agent/core/progress.h"
 #include "agent/core/restore_points.h"
 #include "agent/core/tags.h"
 #include "ec2/waiter.h"
@@ -403,8 +404,21 @@ void Mount::wait_for_pending_snapshots(std::vector<Item*>& waiting) {
                      item->volume->mount_point, item->snapshot->id);
     if (std::ranges::find(ids, item->snapshot->id) == ids.end()) ids.push_back(item->snapshot->id);
   }
+  // Progress: the snapshots' percentages added up, each as EC2 last said it.
+  Progress progress(s_.clock, "mount: newest snapshots", options_.progress_bar);
+  std::map<ec2::SnapshotId, int> percent;
+  const auto show = [&] {
+    std::uint64_t sum = 0;
+    for (const auto& [id, p] : percent) sum += static_cast<std::uint64_t>(std::clamp(p, 0, 100));
+    const auto total = 100 * ids.size();
+    progress.update(sum, total, fmt::format("{}% of {} pending", sum / ids.size(), ids.size()), [&] {
+      log_agent().info("mount wait=pending snapshots={} progress_percent={}", ids.size(), sum / ids.size());
+    });
+  };
   auto done = s_.waiter(c_.config.timeouts.pending_snapshot)
-                  .snapshots_until(s_.ec2, ids, [](const ec2::SnapshotId&, const std::optional<ec2::Snapshot>& snap) {
+                  .snapshots_until(s_.ec2, ids, [&](const ec2::SnapshotId& id, const std::optional<ec2::Snapshot>& snap) {
+                    if (snap) percent[id] = snap->state == ec2::SnapshotState::Completed ? 100 : snap->progress;
+                    show();
                     if (!snap) return ec2::WaitCheck{ec2::WaitVerdict::Pending, "not visible"};
                     if (snap->state == ec2::SnapshotState::Completed || snap->state == ec2::SnapshotState::Error) {
                       return ec2::WaitCheck{ec2::WaitVerdict::Done, {}};
@@ -412,6 +426,11 @@ void Mount::wait_for_pending_snapshots(std::vector<Item*>& waiting) {
                     return ec2::WaitCheck{ec2::WaitVerdict::Pending,
                                           "state " + std::string(ec2::to_string(snap->state))};
                   });
+  {
+    std::uint64_t sum = 0;
+    for (const auto& [id, p] : percent) sum += static_cast<std::uint64_t>(std::clamp(p, 0, 100));
+    progress.finish(sum, 100 * ids.size(), fmt::format("{}% of {} pending", sum / ids.size(), ids.size()));
+  }
   for (auto* item : waiting) {
     if (!done) {
       fail(*item, fmt::format("the newest snapshot {} of {} is not completed ({}); not restoring older data",
@@ -557,8 +576,17 @@ void Mount::wait_available(std::vector<Item*>& items, std::vector<Item*>& gone,
   if (ids.empty()) return;
   std::map<ec2::VolumeId, int> invisible;
   std::map<ec2::VolumeId, ec2::VolumeState> last;
+  Progress progress(s_.clock, "mount: volumes", options_.progress_bar);
+  const auto available = [&] {
+    return static_cast<std::uint64_t>(
+        std::ranges::count_if(last, [](const auto& kv) { return kv.second != ec2::VolumeState::Creating; }));
+  };
+  const auto detail = [&] { return fmt::format("{}/{} created", available(), ids.size()); };
   auto done = s_.waiter(c_.config.timeouts.volume_available)
                   .volumes_until(s_.ec2, ids, [&](const ec2::VolumeId& id, const std::optional<ec2::Volume>& v) {
+                    progress.update(available(), ids.size(), detail(), [&] {
+                      log_agent().info("mount wait=volumes created={}/{}", available(), ids.size());
+                    });
                     if (!v) {
                       // A volume named by a replayed token that EC2 no longer shows was deleted since.
                       if (may_vanish.contains(id) && ++invisible[id] >= k_invisible_rounds) {
@@ -577,6 +605,7 @@ void Mount::wait_available(std::vector<Item*>& items, std::vector<Item*>& gone,
                     }
                     return ec2::WaitCheck{ec2::WaitVerdict::Done, {}};
                   });
+  progress.finish(available(), ids.size(), detail());
   for (std::size_t i = 0; i < waiting.size(); ++i) {
     Item& item = *waiting[i];
     if (item.started) continue;

@@ -42,6 +42,7 @@ struct MountOptions {
   // (empty: <run dir>/inspect, /run/ebsnap/inspect).
   bool inspect = false;
   std::filesystem::path prefix;
+  bool progress_bar = false;  // stderr is a terminal: the waits for snapshots and volumes show a bar
 };
 
 // Where inspections go: `prefix`, or <run dir>/inspect.

@@ -71,6 +71,7 @@ std::shared_ptr<ec2::CredentialsProvider> make_credentials(const Config& config,
 struct Runtime::Parts {
   std::shared_ptr<ec2::Imds> imds;
   std::shared_ptr<ec2::CredentialsProvider> credentials;
+  std::shared_ptr<ec2::CallStats> call_stats = std::make_shared<ec2::CallStats>();
   std::unique_ptr<ec2::Ec2Client> ec2;
   platform::UdevBlockDevices devices;
   platform::LibmountMounter mounter;
@@ -97,6 +98,7 @@ ec2::Result<std::unique_ptr<Runtime>> Runtime::create(const Config& config, Runt
   client_options.region = region;
   client_options.credentials = parts->credentials;
   client_options.retry.max_attempts = k_ec2_max_attempts;
+  client_options.call_stats = parts->call_stats;
   EBSNAP_TRY_ASSIGN(parts->ec2, ec2::Ec2Client::create(std::move(client_options), options.env));
   log_agent().debug("runtime region={} instance_id={} availability_zone={} udevd={}", parts->instance.region,
                     parts->instance.instance_id, parts->instance.availability_zone,
@@ -120,6 +122,14 @@ Services& Runtime::services() {
 }
 const InstanceContext& Runtime::instance() const {
   return parts_->instance;
+}
+
+std::map<std::string, Ec2Requests> Runtime::ec2_requests() const {
+  std::map<std::string, Ec2Requests> out;
+  for (const auto& [action, calls] : parts_->call_stats->by_action()) {
+    out[action] = Ec2Requests{.requests = calls.requests, .throttled = calls.throttled};
+  }
+  return out;
 }
 
 }  // namespace agent

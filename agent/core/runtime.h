@@ -3,12 +3,14 @@
 // region, credentials, the EC2 client, udev/blkid block devices, libmount, the freeze ioctls
 // and the system clock. The CLI makes one Runtime per command and hands services() and
 // instance() to the command.
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "agent/config/config.h"
 #include "agent/core/services.h"
+#include "agent/report/report.h"
 #include "ec2/credentials.h"
 #include "ec2/environment.h"
 #include "ec2/error.h"
@@ -56,6 +58,8 @@ class Runtime {
 
   [[nodiscard]] Services& services();
   [[nodiscard]] const InstanceContext& instance() const;
+  // The EC2 requests sent so far, by action (every retry counted), in the report's terms.
+  [[nodiscard]] std::map<std::string, Ec2Requests> ec2_requests() const;
 
  private:
   struct Parts;

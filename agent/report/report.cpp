@@ -614,6 +614,10 @@ nlohmann::ordered_json to_json(const RunReport& report) {
                   {"time", report.notice->time},
                   {"groups", std::move(groups_done)}};
   }
+  Json requests = Json::object();
+  for (const auto& [action, r] : report.ec2_requests) {
+    requests[action] = Json{{"requests", r.requests}, {"throttled", r.throttled}};
+  }
   return Json{{"schema", k_report_schema_version},
               {"ebsnap_version", k_version},
               {"command", report.command},
@@ -632,7 +636,8 @@ nlohmann::ordered_json to_json(const RunReport& report) {
               {"refused", report.refused},
               {"history", std::move(history)},
               {"trigger", or_null(report.trigger)},
-              {"notice", std::move(notice)}};
+              {"notice", std::move(notice)},
+              {"ec2_requests", std::move(requests)}};
 }
 
 std::string render_json(const RunReport& report) { return to_json(report).dump(2) + "\n"; }

@@ -163,9 +163,13 @@
 //       { "group": "pg", "run_id": "...",
 //         "outcome": "snapshotted" | "already-taken" | "failed",  // already-taken: an earlier
 //                                     //   watch (killed, restarted) made this notice's snapshot
-//         "attempts": 1 } ] }
+//         "attempts": 1 } ] },
+//   "ec2_requests": {                 // the EC2 requests the run sent, by action; {} when none
+//     "CreateVolume": { "requests": 3, "throttled": 1 } }  // a retry is a request of its own;
+//                                     //   throttled: those EC2 answered with a throttling error
 // }
 #include <chrono>
+#include <map>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -405,6 +409,12 @@ struct NoticeReport {
   std::vector<NoticeGroupReport> groups;
 };
 
+// The EC2 requests of one action (ec2::CallStats, copied: agent/report does not include ec2/).
+struct Ec2Requests {
+  std::uint64_t requests = 0;
+  std::uint64_t throttled = 0;
+};
+
 struct RunReport {
   std::string command;  // canonical name: "mount", "snapshot", ...
   bool dry_run = false;
@@ -422,6 +432,7 @@ struct RunReport {
   std::vector<HistoryReport> history;
   std::optional<std::string> trigger;  // snapshot, shutdown, watch: ebsnap:trigger (agent/core/tags.h)
   std::optional<NoticeReport> notice;  // watch
+  std::map<std::string, Ec2Requests> ec2_requests;  // by action: what the run sent to EC2
 
   // No run error, every group ok, no failed thaw or gc volume, every check ok, no missing action. The one
   // definition of success: the exit code is 0 exactly when this holds.

@@ -24,7 +24,7 @@ struct FamilyInfo {
   std::string_view help;
 };
 
-constexpr std::array<FamilyInfo, 11> k_families = {{
+constexpr std::array<FamilyInfo, 14> k_families = {{
     {"ebsnap_last_run_timestamp_seconds", "gauge", "When the command last ran for the group (its start), Unix seconds."},
     {"ebsnap_last_success_timestamp_seconds", "gauge", "When the command last succeeded for the group, Unix seconds."},
     {"ebsnap_last_failure_timestamp_seconds", "gauge", "When the command last failed for the group, Unix seconds."},
@@ -39,6 +39,10 @@ constexpr std::array<FamilyInfo, 11> k_families = {{
     {"ebsnap_snapshots_deleted_total", "counter", "Snapshots the group's retention deleted."},
     {"ebsnap_newest_snapshot_timestamp_seconds", "gauge",
      "check-backups: when each mount point's newest completed snapshot started, Unix seconds."},
+    {"ebsnap_prewarm_progress_ratio", "gauge",
+     "prewarm: the share of each mount point's volume read so far (1: every block initialized)."},
+    {"ebsnap_ec2_requests_total", "counter", "EC2 requests the command sent, by action; each retry counts."},
+    {"ebsnap_ec2_throttled_total", "counter", "EC2 requests of the command that EC2 throttled, by action."},
     {"ebsnap_metrics_written_timestamp_seconds", "gauge", "When ebsnap last wrote this file, Unix seconds."},
 }};
 
@@ -64,6 +68,13 @@ void merge_group(const RunReport& report, const GroupReport& g, MetricSamples& s
   }
   for (const auto& p : report.prune) {
     if (p.group == g.name) samples[key("ebsnap_snapshots_deleted_total")] += static_cast<double>(p.deleted.size());
+  }
+  if (report.command == "prewarm") {
+    for (const auto& v : g.volumes) {
+      if (!v.prewarm_percent) continue;
+      samples[metric_key("ebsnap_prewarm_progress_ratio", {{"group", g.name}, {"mount_point", v.mount_point}})] =
+          static_cast<double>(*v.prewarm_percent) / 100.0;
+    }
   }
   if (report.command != "check-backups") return;
   for (const auto& v : g.volumes) {
@@ -102,6 +113,11 @@ bool has_run_metrics(std::string_view command) {
 
 MetricSamples merge_run_metrics(const RunReport& report, MetricSamples previous) {
   for (const auto& g : report.groups) merge_group(report, g, previous);
+  for (const auto& [action, r] : report.ec2_requests) {
+    const std::vector<std::pair<std::string, std::string>> labels{{"command", report.command}, {"action", action}};
+    previous[metric_key("ebsnap_ec2_requests_total", labels)] += static_cast<double>(r.requests);
+    previous[metric_key("ebsnap_ec2_throttled_total", labels)] += static_cast<double>(r.throttled);
+  }
   previous[metric_key("ebsnap_metrics_written_timestamp_seconds", {{"command", report.command}})] =
       unix_seconds(std::chrono::system_clock::now());
   return previous;

@@ -7,7 +7,8 @@
 // Per command and group: the last run's, success's and failure's time, the last run's duration
 // (mount: the restore), runs and failures; snapshot, shutdown: the last freeze window and the
 // snapshots the guardian thawed (watchdog-thawed); prune: the snapshots deleted;
-// check-backups: each mount point's newest completed snapshot's time.
+// check-backups: each mount point's newest completed snapshot's time; prewarm: each mount point's
+// share read. Per command and EC2 action: the requests sent and those throttled.
 #include <expected>
 #include <filesystem>
 #include <map>

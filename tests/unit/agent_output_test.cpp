@@ -53,6 +53,13 @@ TEST(Output, JsonSchemaOneHasEveryKeyAlways) {
   EXPECT_TRUE(doc["missing_actions"].is_array());
   EXPECT_EQ(doc["reconciled"], Json::array());
   EXPECT_EQ(doc["gc"], Json::array());
+  EXPECT_EQ(doc["ec2_requests"], Json::object());
+}
+
+TEST(Output, Ec2RequestsAreCountedByAction) {
+  auto r = snapshot_report();
+  r.ec2_requests["CreateSnapshots"] = Ec2Requests{.requests = 2, .throttled = 1};
+  EXPECT_EQ(to_json(r)["ec2_requests"], Json::parse(R"({"CreateSnapshots": {"requests": 2, "throttled": 1}})"));
 }
 
 TEST(Output, AReconciledRunIsShownAndNotFatal) {

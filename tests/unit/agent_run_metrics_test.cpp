@@ -26,6 +26,8 @@ RunReport snapshot_report(const std::string& group, bool ok, std::chrono::system
   g.freeze_window_ms = 120;
   g.volumes.push_back({.mount_point = "/mnt/" + group, .outcome = ok ? Outcome::Snapshotted : Outcome::Failed,
                        .consistency = ok ? "frozen" : "watchdog-thawed"});
+  r.ec2_requests = {{"CreateSnapshots", {.requests = 1, .throttled = 0}},
+                    {"DescribeVolumes", {.requests = 3, .throttled = 1}}};
   return r;
 }
 
@@ -76,6 +78,24 @@ TEST(RunMetrics, PruneCountsDeletesAndCheckBackupsTheNewestSnapshots) {
   samples = merge_run_metrics(backups, {});
   EXPECT_EQ(samples.at(R"(ebsnap_newest_snapshot_timestamp_seconds{group="pg",mount_point="/mnt/pg \"main\""})"),
             1796545320 - 22 * 60);
+}
+
+TEST(RunMetrics, Ec2RequestsAndThrottlesAddUpByActionAndPrewarmReportsItsShare) {
+  auto samples = merge_run_metrics(snapshot_report("solr", true, k_t1), {});
+  samples = merge_run_metrics(snapshot_report("pg", true, k_t1 + 10s), samples);
+  EXPECT_EQ(samples.at(R"(ebsnap_ec2_requests_total{command="snapshot",action="DescribeVolumes"})"), 6);
+  EXPECT_EQ(samples.at(R"(ebsnap_ec2_throttled_total{command="snapshot",action="DescribeVolumes"})"), 2);
+  EXPECT_EQ(samples.at(R"(ebsnap_ec2_requests_total{command="snapshot",action="CreateSnapshots"})"), 2);
+  EXPECT_EQ(samples.at(R"(ebsnap_ec2_throttled_total{command="snapshot",action="CreateSnapshots"})"), 0);
+
+  RunReport prewarm = new_report("prewarm", false, {"pg"});
+  prewarm.started_at = k_t1;
+  prewarm.group("pg").volumes.push_back(
+      {.mount_point = "/mnt/pg", .outcome = Outcome::Interrupted, .prewarm_percent = 45});
+  prewarm.group("pg").volumes.push_back({.mount_point = "/mnt/wal", .outcome = Outcome::Failed});
+  samples = merge_run_metrics(prewarm, {});
+  EXPECT_EQ(samples.at(R"(ebsnap_prewarm_progress_ratio{group="pg",mount_point="/mnt/pg"})"), 0.45);
+  EXPECT_FALSE(samples.contains(R"(ebsnap_prewarm_progress_ratio{group="pg",mount_point="/mnt/wal"})"));
 }
 
 TEST(RunMetrics, ALineThatIsNotASampleIsSkipped) {

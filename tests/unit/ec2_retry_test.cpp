@@ -194,6 +194,7 @@ class ClientTest : public ::testing::Test {
   std::shared_ptr<ScriptedHttp> http = std::make_shared<ScriptedHttp>();
   ManualClock clock;
   SequenceRandom random{{0.5}};
+  std::shared_ptr<CallStats> stats = std::make_shared<CallStats>();
 
   std::unique_ptr<Ec2Client> client(RetryOptions retry = {}) {
     Credentials c;
@@ -210,7 +211,8 @@ class ClientTest : public ::testing::Test {
                          .http_client = http,
                          .clock = &clock,
                          .sleeper = &clock,
-                         .random = &random},
+                         .random = &random,
+                         .call_stats = stats},
         fixed_environment({{"AWS_ENDPOINT_URL_EC2", "http://127.0.0.1:1234"}}));
     EXPECT_TRUE(r) << r.error().describe();
     return std::move(*r);
@@ -285,6 +287,20 @@ TEST_F(ClientTest, ThrottledDescribeIsRetriedWithBackoff) {
   EXPECT_EQ(http->count(), 3u);
   EXPECT_EQ(clock.sleeps(), (std::vector<std::chrono::milliseconds>{50ms, 100ms}));
   EXPECT_EQ(c->quota().available(), 500);  // the 10 the retries took came back with the success
+}
+
+TEST_F(ClientTest, EveryRequestIsCountedByActionWithThoseThrottled) {
+  http->push(503, k_throttled);
+  http->push(200, "<DescribeInstancesResponse><reservationSet/></DescribeInstancesResponse>");
+  http->push(400,
+             "<Response><Errors><Error><Code>InvalidVolume.NotFound</Code><Message>no</Message></Error></Errors>"
+             "<RequestID>n</RequestID></Response>");
+  auto c = client(RetryOptions{.max_attempts = 3, .base_delay = 100ms});
+  ASSERT_TRUE(c->describe_instances({}));
+  ASSERT_FALSE(c->delete_volume(DeleteVolumeOptions{.volume_id = VolumeId{"vol-1"}}));
+  EXPECT_EQ(stats->by_action(), (std::map<std::string, ActionCalls>{
+                                    {"DeleteVolume", ActionCalls{.requests = 1, .throttled = 0}},
+                                    {"DescribeInstances", ActionCalls{.requests = 2, .throttled = 1}}}));
 }
 
 TEST_F(ClientTest, CreateSnapshotIsNotResentAfterTheConnectionDropped) {
