@@ -291,9 +291,13 @@ std::vector<PermissionProbe> probe_permissions(ec2::Ec2Api& ec2, const ec2::Inst
   const ec2::VolumeId own_volume{owned.volume.id};
   const ec2::SnapshotId own_snapshot{owned.snapshot.id};
   if (wants(Permission::CreateVolume)) {
-    out.push_back(judge("CreateVolume", ec2.create_volume({.dry_run = true, .availability_zone = az, .size_gib = 1,
-                                                           .volume_type = "gp3",
-                                                           .tag_specifications = {{"volume", created}}})));
+    ec2::CreateVolumeOptions o;
+    o.dry_run = true;
+    o.availability_zone = az;
+    o.size_gib = 1;
+    o.volume_type = "gp3";
+    o.tag_specifications = {{"volume", created}};
+    out.push_back(judge("CreateVolume", ec2.create_volume(o)));
   }
   // ebsnap's volume, to the instance, as mount and unmount name them.
   if (wants(Permission::AttachVolume)) {
@@ -309,11 +313,17 @@ std::vector<PermissionProbe> probe_permissions(ec2::Ec2Api& ec2, const ec2::Inst
     out.push_back(judge("DeleteVolume", ec2.delete_volume({.dry_run = true, .volume_id = own_volume}), &owned.volume));
   }
   if (wants(Permission::CreateSnapshot)) {
-    out.push_back(judge("CreateSnapshot", ec2.create_snapshot({.dry_run = true, .volume_id = k_dummy_volume,
-                                                               .tag_specifications = {{"snapshot", created}}})));
+    ec2::CreateSnapshotOptions o;
+    o.dry_run = true;
+    o.volume_id = k_dummy_volume;
+    o.tag_specifications = {{"snapshot", created}};
+    out.push_back(judge("CreateSnapshot", ec2.create_snapshot(o)));
   }
   if (wants(Permission::CreateSnapshots)) {
-    ec2::CreateSnapshotsOptions o{.dry_run = true, .instance_id = inst, .instance_specification = {.exclude_boot_volume = true}};
+    ec2::CreateSnapshotsOptions o;
+    o.dry_run = true;
+    o.instance_id = inst;
+    o.instance_specification.exclude_boot_volume = true;
     o.tag_specifications = {{"snapshot", created}};
     out.push_back(judge("CreateSnapshots", ec2.create_snapshots(o)));
   }
