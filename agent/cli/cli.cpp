@@ -1,11 +1,14 @@
 #include "agent/cli/cli.h"
 
 #include <CLI/CLI.hpp>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <filesystem>
 
+#include "agent/core/iam_plan.h"
 #include "agent/core/log.h"
 #include "agent/core/restore_points.h"
 #include "agent/report/metrics.h"
@@ -19,10 +22,10 @@
 namespace agent {
 namespace {
 
-constexpr std::array<std::string_view, 21> k_command_words = {
+constexpr std::array<std::string_view, 22> k_command_words = {
     "mount", "mount-snapshots", "snapshot", "make-snapshots", "unmount", "unmount-snapshots", "list",
     "list-volumes", "check", "test", "thaw", "prune", "version", "help", "check-backups", "gc", "history",
-    "list-snapshots", "prewarm", "shutdown", "watch"};
+    "list-snapshots", "prewarm", "shutdown", "watch", "iam-policy"};
 
 constexpr std::string_view k_help_footer = R"(
 Arguments: mount, snapshot, unmount, prune, history, prewarm and shutdown take GROUP...; list,
@@ -43,6 +46,9 @@ shutdown [--timeout DURATION] (default 2m): the mount unit's stop: a final snaps
 with "snapshot_on_shutdown" (tagged ebsnap:trigger=shutdown), then unmount with
 "unmount_on_shutdown". watch [--interval DURATION] (default 5s): until SIGTERM, polls IMDS for a
 spot interruption or rebalance notice and then takes one snapshot of each group, once per notice.
+iam-policy [--for COMMAND...]: the least-privilege IAM policy (JSON, also with --json) for the
+commands the configuration file uses (--userdata applied when given; IMDS is not asked), or for
+the commands named; --for all: every command and feature (etc/iam-policy.json). No EC2 call.
 Global options may also follow the command. Manual: man 8 ebsnap.
 
 Configuration: --config, else $EBSNAP_CONFIG, else /etc/ebsnap/ebsnap.json.
@@ -110,6 +116,7 @@ std::string_view to_string(CommandName command) {
     case CommandName::Prewarm: return "prewarm";
     case CommandName::Shutdown: return "shutdown";
     case CommandName::Watch: return "watch";
+    case CommandName::IamPolicy: return "iam-policy";
     case CommandName::CompleteGroups: return "complete-groups";
   }
   return "version";
@@ -218,6 +225,13 @@ Grammar::Grammar(Invocation& inv) {
                     "groups once per notice");
   watch->add_option("GROUP", inv.groups, "group (default: all)");
   watch->add_option("--interval", inv.interval, "between two polls of IMDS (default 5s)")->option_text("DURATION");
+  sub(CommandName::IamPolicy, nullptr,
+      "print the least-privilege IAM policy for what the configuration uses; no EC2 or IMDS call")
+      ->add_option("--for", inv.iam_for,
+                   "only what these commands need (mount, snapshot, unmount, list, history, check-backups, prune, gc, "
+                   "prewarm, shutdown, watch, thaw, check); all: every command and feature, no config read")
+      ->option_text("COMMAND...")
+      ->delimiter(',');
   // For etc/bash-completion/ebsnap: the config file's group names, one per line (no userdata, no
   // EC2 call). Not in --help.
   sub(CommandName::CompleteGroups, nullptr, "")->group("");
@@ -299,6 +313,9 @@ std::expected<void, CliStop> check_arguments(const Invocation& inv) {
   if (inv.metrics_dir && (!inv.metrics_dir->starts_with('/') || *inv.metrics_dir == "/")) {
     return std::unexpected(usage_error("--metrics-dir: expected an absolute directory, got '" + *inv.metrics_dir + "'"));
   }
+  if (inv.command == CommandName::IamPolicy) {
+    if (auto plan = plan_iam_policy(nullptr, inv.iam_for); !plan) return std::unexpected(usage_error("iam-policy: " + plan.error()));
+  }
   if (inv.prefix && !inv.inspect) return std::unexpected(usage_error("--prefix goes with --inspect"));
   if (inv.prefix && (!inv.prefix->starts_with('/') || *inv.prefix == "/")) {
     return std::unexpected(usage_error("--prefix: expected an absolute directory other than /, got '" + *inv.prefix + "'"));
@@ -377,6 +394,57 @@ int print_group_names(const Invocation& inv, std::ostream& out, std::ostream& er
     return k_exit_usage;
   }
   for (const auto& g : config->groups) out << g.name << "\n";
+  return k_exit_ok;
+}
+
+// iam-policy: decide (the configuration file, --userdata when given, and --for → permissions) and
+// print the policy. No EC2 call and no IMDS: it runs where ebsnap is not installed yet, and without
+// credentials. The policy is the output, with --json too (it is a JSON document already);
+// --dry-run changes nothing, as there is nothing to change. Without a configuration file at the
+// default path (none named), and with --for all, the policy for every command and feature.
+int print_iam_policy(const Invocation& inv, std::ostream& out, std::ostream& err, const CliEnvironment& environment) {
+  std::optional<Config> config;
+  if (std::ranges::find(inv.iam_for, "all") == inv.iam_for.end()) {
+    const auto path = config_path_for(inv, environment.config_env);
+    const bool named = inv.config_path || (environment.config_env != nullptr && *environment.config_env != '\0');
+    std::error_code ec;
+    if (named || std::filesystem::symlink_status(path, ec).type() != std::filesystem::file_type::not_found) {
+      auto file_config = load_config_file(path);
+      if (!file_config) {
+        print_error_line(err, file_config.error().describe());
+        return k_exit_usage;
+      }
+      config = std::move(*file_config);
+      if (inv.userdata) {
+        auto given = read_userdata_option(*inv.userdata);
+        if (!given) {
+          print_error_line(err, given.error().describe());
+          return k_exit_usage;
+        }
+        auto userdata = parse_userdata(given->text, given->origin);
+        if (!userdata) {
+          print_error_line(err, userdata.error().describe());
+          return k_exit_usage;
+        }
+        auto applied = apply_userdata(std::move(*config), *userdata);
+        if (!applied) {
+          print_error_line(err, applied.error().describe());
+          return k_exit_usage;
+        }
+        config = std::move(*applied);
+      }
+    } else {
+      log_agent().info("iam-policy no configuration at {}: the policy for every command and feature", path);
+    }
+  }
+  auto plan = plan_iam_policy(config ? &*config : nullptr, inv.iam_for);
+  if (!plan) {  // parse_command_line refused it already
+    print_error_line(err, "iam-policy: " + plan.error());
+    return k_exit_usage;
+  }
+  log_agent().debug("iam-policy commands={} permissions={}", fmt::join(plan->commands, ","), plan->permissions.size());
+  out << iam_policy_text(plan->permissions);
+  out.flush();
   return k_exit_ok;
 }
 
@@ -482,6 +550,7 @@ RunReport dispatch(const Invocation& inv, Commands& commands, const CommandConte
                                          .metrics_dir = resolve_metrics_dir(inv.metrics_dir, context.config.metrics_dir)});
     case CommandName::Thaw:
     case CommandName::Version:
+    case CommandName::IamPolicy:
     case CommandName::CompleteGroups: break;
   }
   return RunReport{};
@@ -493,6 +562,7 @@ int run_invocation(const Invocation& inv, Commands& commands, std::ostream& out,
                    const CliEnvironment& environment) {
   if (inv.command == CommandName::Version) return print_version(inv, out);
   if (inv.command == CommandName::CompleteGroups) return print_group_names(inv, out, err, environment);
+  if (inv.command == CommandName::IamPolicy) return print_iam_policy(inv, out, err, environment);
   if (inv.command == CommandName::Thaw) {
     log_agent().info("run command=thaw all={} mount_points={} dry_run={}", inv.all, inv.mount_points.size(), inv.dry_run);
     return render(commands.thaw(ThawRequest{.mount_points = inv.mount_points, .all = inv.all, .dry_run = inv.dry_run}), inv,

@@ -15,6 +15,7 @@
 //     prewarm GROUP... [--wait]
 //     shutdown GROUP... [--timeout DURATION]     (the mount unit's ExecStop)
 //     watch [GROUP...] [--interval DURATION]     (ebsnap-watch.service)
+//     iam-policy [--for COMMAND...]              (no EC2 or IMDS call)
 //
 // Exit codes: 0 success; 1 the operation failed (partly or wholly; the output says which
 // volumes); 2 usage or configuration error (nothing was changed). Every usage or configuration
@@ -39,6 +40,7 @@ inline constexpr int k_exit_usage = 2;
 
 enum class CommandName {
   Mount, Snapshot, Unmount, List, Check, Thaw, Prune, Version, CheckBackups, Gc, History, Prewarm, Shutdown, Watch,
+  IamPolicy,
   CompleteGroups  // hidden: the bash completion's group names
 };
 [[nodiscard]] std::string_view to_string(CommandName command);
@@ -64,6 +66,7 @@ struct Invocation {
   std::chrono::seconds timeout_s = k_default_shutdown_timeout;  // shutdown: --timeout, parsed
   std::optional<std::string> interval;    // watch --interval, as given
   std::chrono::seconds interval_s = k_default_watch_interval;  // watch: --interval, parsed
+  std::vector<std::string> iam_for;       // iam-policy --for, as given (validated: agent/core/iam_plan.h)
   std::optional<std::string> config_path; // --config
   std::optional<std::string> userdata;    // --userdata, as given (JSON or @FILE)
   std::optional<std::string> region;      // --region, validated

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "agent/commands/check_backups.h"
+#include "agent/core/iam_plan.h"
 #include "agent/core/log.h"
 #include "agent/core/tags.h"
 #include "platform/udev_block_devices.h"
@@ -255,44 +256,93 @@ std::string_view to_string(PermissionProbe::Verdict verdict) {
   return "unknown";
 }
 
+const Permissions& every_permission() {
+  static const Permissions all(k_permissions.begin(), k_permissions.end());
+  return all;
+}
+
 std::vector<PermissionProbe> probe_permissions(ec2::Ec2Api& ec2, const ec2::InstanceId& instance,
                                                const std::string& availability_zone, const std::string& region,
-                                               const std::optional<std::string>& delete_on_termination_device) {
+                                               const std::optional<std::string>& delete_on_termination_device,
+                                               const Permissions& needed) {
   const ec2::InstanceId inst = instance.empty() ? ec2::InstanceId{"i-0123456789abcdef0"} : instance;
   const std::string az = availability_zone.empty() ? region + "a" : availability_zone;
+  // The create calls carry ebsnap's tag at creation, as the commands send them: the policy grants
+  // them only so (aws:RequestTag/ebsnap:group), together with CreateTags for that CreateAction.
+  const std::vector<ec2::Tag> created = {{std::string(k_tag_group), "ebsnap-check"}};
   std::vector<PermissionProbe> out;
-  out.push_back(judge("DescribeSnapshots", ec2.describe_snapshots({.dry_run = true, .owner_ids = {"self"}, .max_results = 5})));
-  out.push_back(judge("DescribeVolumes", ec2.describe_volumes({.dry_run = true, .max_results = 5})));
-  out.push_back(judge("DescribeInstances", ec2.describe_instances({.dry_run = true, .instance_ids = {inst}})));
-  out.push_back(
-      judge("DescribeVolumeStatus", ec2.describe_volume_status({.dry_run = true, .max_results = 5})));
-  const OwnedTargets owned = find_owned(ec2, instance);
+  const auto wants = [&](Permission p) { return needed.contains(p); };
+  if (wants(Permission::DescribeSnapshots)) {
+    out.push_back(judge("DescribeSnapshots", ec2.describe_snapshots({.dry_run = true, .owner_ids = {"self"}, .max_results = 5})));
+  }
+  if (wants(Permission::DescribeVolumes)) {
+    out.push_back(judge("DescribeVolumes", ec2.describe_volumes({.dry_run = true, .max_results = 5})));
+  }
+  if (wants(Permission::DescribeInstances)) {
+    out.push_back(judge("DescribeInstances", ec2.describe_instances({.dry_run = true, .instance_ids = {inst}})));
+  }
+  if (wants(Permission::DescribeVolumeStatus)) {
+    out.push_back(judge("DescribeVolumeStatus", ec2.describe_volume_status({.dry_run = true, .max_results = 5})));
+  }
+  const bool names_owned = wants(Permission::AttachVolume) || wants(Permission::DetachVolume) ||
+                           wants(Permission::DeleteVolume) || wants(Permission::DeleteSnapshot) ||
+                           wants(Permission::RetagSnapshot);
+  const OwnedTargets owned = names_owned ? find_owned(ec2, instance) : OwnedTargets{};
   const ec2::VolumeId own_volume{owned.volume.id};
   const ec2::SnapshotId own_snapshot{owned.snapshot.id};
-  out.push_back(judge("CreateVolume",
-                      ec2.create_volume({.dry_run = true, .availability_zone = az, .size_gib = 1, .volume_type = "gp3"})));
-  out.push_back(judge("AttachVolume",
-                      ec2.attach_volume({.dry_run = true, .volume_id = k_dummy_volume, .instance_id = inst, .device = "/dev/sdz"})));
-  // The instance and ebsnap's volume, as unmount names them.
-  out.push_back(judge("DetachVolume", ec2.detach_volume({.dry_run = true, .volume_id = own_volume, .instance_id = inst}),
-                      &owned.volume));
-  out.push_back(judge("DeleteVolume", ec2.delete_volume({.dry_run = true, .volume_id = own_volume}), &owned.volume));
-  out.push_back(judge("CreateSnapshot", ec2.create_snapshot({.dry_run = true, .volume_id = k_dummy_volume})));
-  out.push_back(judge("CreateSnapshots",
-                      ec2.create_snapshots({.dry_run = true, .instance_id = inst,
-                                            .instance_specification = {.exclude_boot_volume = true}})));
-  out.push_back(judge("DeleteSnapshot", ec2.delete_snapshot({.dry_run = true, .snapshot_id = own_snapshot}), &owned.snapshot));
-  out.push_back(judge("CopySnapshot",
-                      ec2.copy_snapshot({.dry_run = true, .source_region = region, .source_snapshot_id = k_dummy_snapshot})));
+  if (wants(Permission::CreateVolume)) {
+    ec2::CreateVolumeOptions o;
+    o.dry_run = true;
+    o.availability_zone = az;
+    o.size_gib = 1;
+    o.volume_type = "gp3";
+    o.tag_specifications = {{"volume", created}};
+    out.push_back(judge("CreateVolume", ec2.create_volume(o)));
+  }
+  // ebsnap's volume, to the instance, as mount and unmount name them.
+  if (wants(Permission::AttachVolume)) {
+    out.push_back(judge("AttachVolume",
+                        ec2.attach_volume({.dry_run = true, .volume_id = own_volume, .instance_id = inst, .device = "/dev/sdz"}),
+                        &owned.volume));
+  }
+  if (wants(Permission::DetachVolume)) {
+    out.push_back(judge("DetachVolume", ec2.detach_volume({.dry_run = true, .volume_id = own_volume, .instance_id = inst}),
+                        &owned.volume));
+  }
+  if (wants(Permission::DeleteVolume)) {
+    out.push_back(judge("DeleteVolume", ec2.delete_volume({.dry_run = true, .volume_id = own_volume}), &owned.volume));
+  }
+  if (wants(Permission::CreateSnapshot)) {
+    ec2::CreateSnapshotOptions o;
+    o.dry_run = true;
+    o.volume_id = k_dummy_volume;
+    o.tag_specifications = {{"snapshot", created}};
+    out.push_back(judge("CreateSnapshot", ec2.create_snapshot(o)));
+  }
+  if (wants(Permission::CreateSnapshots)) {
+    ec2::CreateSnapshotsOptions o;
+    o.dry_run = true;
+    o.instance_id = inst;
+    o.instance_specification.exclude_boot_volume = true;
+    o.tag_specifications = {{"snapshot", created}};
+    out.push_back(judge("CreateSnapshots", ec2.create_snapshots(o)));
+  }
+  if (wants(Permission::DeleteSnapshot)) {
+    out.push_back(
+        judge("DeleteSnapshot", ec2.delete_snapshot({.dry_run = true, .snapshot_id = own_snapshot}), &owned.snapshot));
+  }
+  if (wants(Permission::CopySnapshot)) {
+    out.push_back(judge("CopySnapshot",
+                        ec2.copy_snapshot({.dry_run = true, .source_region = region, .source_snapshot_id = k_dummy_snapshot})));
+  }
   // Plain CreateTags (no ec2:CreateAction), an ebsnap:* key on ebsnap's snapshot: what snapshot
   // needs after the thaw.
-  out.push_back(judge("CreateTags", ec2.create_tags({.dry_run = true, .resource_ids = {own_snapshot.value},
-                                                     .tags = {{"ebsnap:check", "1"}}}),
-                      &owned.snapshot));
-  out.push_back(judge("DeleteTags", ec2.delete_tags({.dry_run = true, .resource_ids = {own_snapshot.value},
-                                                     .tags = {{.key = "ebsnap:check", .value = std::nullopt}}}),
-                      &owned.snapshot));
-  if (delete_on_termination_device) {
+  if (wants(Permission::RetagSnapshot)) {
+    out.push_back(judge("CreateTags", ec2.create_tags({.dry_run = true, .resource_ids = {own_snapshot.value},
+                                                       .tags = {{"ebsnap:check", "1"}}}),
+                        &owned.snapshot));
+  }
+  if (wants(Permission::ModifyInstanceAttribute) && delete_on_termination_device) {
     out.push_back(judge("ModifyInstanceAttribute",
                         ec2.modify_instance_attribute(
                             {.dry_run = true, .instance_id = inst, .device = *delete_on_termination_device})));
@@ -377,7 +427,11 @@ RunReport check(const CheckInputs& in) {
         if (g.retention) pruned.push_back(g.name);
       }
     }
-    for (const auto& p : probe_permissions(*in.ec2, instance, az, region, delete_on_termination_device(in.config))) {
+    // What the commands this configuration uses need (agent/core/iam_plan.h): what `ebsnap
+    // iam-policy` grants for it. Without a configuration, everything.
+    const auto plan = plan_iam_policy(in.config, {});
+    const Permissions& needed = plan ? plan->permissions : every_permission();
+    for (const auto& p : probe_permissions(*in.ec2, instance, az, region, delete_on_termination_device(in.config), needed)) {
       // Unproven is what the recommended policy answers before ebsnap has made anything: no problem found.
       const bool ok = p.verdict == PermissionProbe::Verdict::Allowed || p.verdict == PermissionProbe::Verdict::Unproven;
       std::string detail = p.detail;

@@ -1,12 +1,12 @@
 #pragma once
 // ebsnap check (alias test): can this instance run ebsnap? Every check runs (one failing does
 // not hide the others) and says what it found; nothing is changed. EC2 permissions are probed
-// with DryRun=true for every action ebsnap uses, which are the actions etc/iam-policy.json grants
-// (a unit test holds the two lists equal; ModifyInstanceAttribute only for a configuration that
-// calls it, delete_on_termination): DryRunOperation, or a plain success, means allowed;
-// UnauthorizedOperation means missing. The missing actions are printed as the statements of
-// etc/iam-policy.json that grant them. Secrets are never shown: the credential check names the
-// source only.
+// with DryRun=true for what the commands of the configuration need, which is what `ebsnap
+// iam-policy` grants for it (agent/core/iam_plan.h; without a configuration, everything: what
+// etc/iam-policy.json grants): DryRunOperation, or a plain success, means allowed;
+// UnauthorizedOperation means missing. The missing actions are printed as the statements of that
+// policy that grant them (agent/report/iam_policy.h). Secrets are never shown: the credential
+// check names the source only.
 #include <chrono>
 #include <expected>
 #include <functional>
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "agent/config/config.h"
+#include "agent/report/iam_policy.h"
 #include "agent/report/report.h"
 #include "ec2/credentials.h"
 #include "ec2/ec2_api.h"
@@ -82,15 +83,17 @@ struct DeleteOnTerminationWarning {
 // endpoints answer a Describe DryRun with data) proves the permission as well → allowed;
 // UnauthorizedOperation → missing; anything else → a problem the detail names.
 //
-// etc/iam-policy.json grants DetachVolume, DeleteVolume and DeleteSnapshot, and CreateTags and
-// DeleteTags after creation, only on resources tagged ebsnap:group. Their DryRuns name a volume
-// and a snapshot of ebsnap's made by this instance when there is one, so that they exercise that
-// grant as the agent will use it. Without one (before the first mount or snapshot) a placeholder
+// The policy grants AttachVolume, DetachVolume, DeleteVolume and DeleteSnapshot, and CreateTags
+// after creation, only on resources tagged ebsnap:group. Their DryRuns name a volume and a
+// snapshot of ebsnap's made by this instance when there is one, so that they exercise that grant
+// as the agent will use it. The create calls carry ebsnap:group in their TagSpecifications, as the
+// policy requires (aws:RequestTag). Without one (before the first mount or snapshot) a placeholder
 // id stands in, which such a grant refuses (UnauthorizedOperation, or NotFound): that verdict is
 // Unproven, not Missing. Calls that need other ids get plausible placeholders: under DryRun EC2
 // answers on the permission, not on the resource's state. `instance` and `az`/`region` make the
-// probes plausible. ModifyInstanceAttribute is probed only with `delete_on_termination_device` (a
-// device configured with delete_on_termination): nothing else calls it.
+// probes plausible. Only the permissions in `needed` are probed (default: all); ModifyInstanceAttribute
+// only with `delete_on_termination_device` too (a device configured with delete_on_termination):
+// nothing else calls it.
 struct PermissionProbe {
   std::string action;
   enum class Verdict { Allowed, Missing, Unproven, Unknown } verdict = Verdict::Unknown;
@@ -99,8 +102,11 @@ struct PermissionProbe {
 };
 // "allowed", "missing", "unproven", "unknown": CheckReport::verdict.
 [[nodiscard]] std::string_view to_string(PermissionProbe::Verdict verdict);
+// Every permission of agent/report/iam_policy.h.
+[[nodiscard]] const Permissions& every_permission();
 [[nodiscard]] std::vector<PermissionProbe> probe_permissions(
     ec2::Ec2Api& ec2, const ec2::InstanceId& instance, const std::string& availability_zone, const std::string& region,
-    const std::optional<std::string>& delete_on_termination_device = std::nullopt);
+    const std::optional<std::string>& delete_on_termination_device = std::nullopt,
+    const Permissions& needed = every_permission());
 
 }  // namespace agent

@@ -669,7 +669,7 @@ Result<Volume> FakeEc2::create_volume(const CreateVolumeOptions& o) {
 }
 
 Result<VolumeAttachment> FakeEc2::attach_volume(const AttachVolumeOptions& o) {
-  if (auto e = state_->enter("AttachVolume", o.dry_run)) return std::unexpected(*e);
+  if (auto e = state_->enter("AttachVolume", o.dry_run, {o.volume_id.value})) return std::unexpected(*e);
   auto result = [&]() -> Result<VolumeAttachment> {
     std::lock_guard lock(state_->mutex);
     auto& s = *state_;

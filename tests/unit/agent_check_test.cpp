@@ -7,6 +7,7 @@
 
 #include "agent/cli/agent_commands.h"
 #include "agent/commands/check.h"
+#include "agent/core/iam_plan.h"
 #include "agent/core/tags.h"
 #include "agent/report/iam_policy.h"
 #include "ec2/testing/fake_ec2.h"
@@ -122,6 +123,18 @@ std::set<std::string> tag_conditioned_actions(const nlohmann::json& policy) {
   return out;
 }
 
+// The EC2 actions check DryRuns for `config` (nullptr: everything): the probes of the
+// permissions its commands need (agent/core/iam_plan.h).
+std::set<std::string> probed_for(const Config* config) {
+  std::set<std::string> out;
+  const auto plan = plan_iam_policy(config, {});
+  EXPECT_TRUE(plan);
+  for (const auto p : plan->permissions) {
+    if (const auto a = probed_action(p)) out.emplace(*a);
+  }
+  return out;
+}
+
 // A volume (attached to `instance`) and a snapshot of ebsnap's made by `instance`, and a volume and
 // a snapshot of somebody else's.
 struct Resources {
@@ -160,14 +173,20 @@ TEST(Check, AllGoodIsOkAndProbesEveryActionWithDryRun) {
   EXPECT_TRUE(r.ok()) << render_text(r);
   EXPECT_TRUE(r.missing_actions.empty());
   EXPECT_EQ(render_text(r).find("IAM policy"), std::string::npos);
-  for (auto action : k_ec2_actions) {
-    if (action == "ModifyInstanceAttribute") continue;  // only with delete_on_termination, below
+  const auto probed = probed_for(&m.config);
+  EXPECT_FALSE(probed.contains("ModifyInstanceAttribute"));  // only with delete_on_termination, below
+  EXPECT_TRUE(probed.contains("CreateTags") && probed.contains("DeleteSnapshot")) << probed.size();
+  for (const auto& action : probed) {
     // (DescribeVolumes and DescribeSnapshots also look for resources of ebsnap's to DryRun on.)
     EXPECT_GE(m.ec2.call_count(action), 1) << action;
-    const auto* i = item(r, "ec2:" + std::string(action));
+    const auto* i = item(r, "ec2:" + action);
     ASSERT_NE(i, nullptr) << action;
     EXPECT_TRUE(i->ok) << action << ": " << i->detail;
   }
+  // What no command of the config calls is not probed: nothing copies, nothing untags.
+  EXPECT_EQ(m.ec2.call_count("CopySnapshot"), 0);
+  EXPECT_EQ(m.ec2.call_count("DeleteTags"), 0);
+  EXPECT_EQ(item(r, "ec2:CopySnapshot"), nullptr);
   // DryRun changes nothing.
   EXPECT_TRUE(m.ec2.snapshots().empty());
   EXPECT_EQ(m.ec2.volumes().size(), 0U);
@@ -259,14 +278,14 @@ TEST(Check, DeleteOnTerminationWithoutARecentSnapshotIsAWarning) {
 
 TEST(Check, MissingActionsBecomeAnIamPolicy) {
   CheckMachine m;
-  // DeleteTags is probed on a snapshot of ebsnap's (without one, a refusal proves nothing).
+  // CreateTags is probed on a snapshot of ebsnap's (without one, a refusal proves nothing).
   (void)add_resources(m.ec2, m.ec2.add_instance({.id = ec2::InstanceId{"i-0abc"}, .availability_zone = "eu-west-1a"}),
                       true);
   m.ec2.deny("CreateSnapshots");
-  m.ec2.deny("DeleteTags");
+  m.ec2.deny("CreateTags");
   auto r = m.run();
   EXPECT_FALSE(r.ok());
-  EXPECT_EQ(r.missing_actions, (std::vector<std::string>{"ec2:CreateSnapshots", "ec2:DeleteTags"}));
+  EXPECT_EQ(r.missing_actions, (std::vector<std::string>{"ec2:CreateSnapshots", "ec2:CreateTags"}));
   EXPECT_FALSE(item(r, "ec2:CreateSnapshots")->ok);
   EXPECT_TRUE(item(r, "ec2:CreateSnapshot")->ok);
   const auto& report = r;
@@ -275,23 +294,22 @@ TEST(Check, MissingActionsBecomeAnIamPolicy) {
   ASSERT_NE(policy_start, std::string::npos) << text;
   auto policy = nlohmann::json::parse(text.substr(policy_start));
   EXPECT_EQ(policy["Version"], "2012-10-17");
-  // The statements of etc/iam-policy.json that grant them, narrowed to them, conditions kept.
-  EXPECT_EQ(actions_of(policy), (std::set<std::string>{"ec2:CreateSnapshots", "ec2:DeleteTags"}));
+  // The policy's own statements for those permissions (CreateSnapshots: its volumes, its snapshots
+  // tagged at creation, CreateTags for that CreateAction; CreateTags as probed: after creation).
+  EXPECT_EQ(actions_of(policy), (std::set<std::string>{"ec2:CreateSnapshots", "ec2:CreateTags"}));
+  EXPECT_EQ(policy, nlohmann::json::parse(iam_policy_text({Permission::CreateSnapshots, Permission::RetagSnapshot})));
   for (const auto& st : policy["Statement"]) {
-    const auto* source = statement(example_policy(), st["Sid"].get<std::string>());
-    ASSERT_NE(source, nullptr) << st.dump();
+    EXPECT_NE(statement(example_policy(), st["Sid"].get<std::string>()), nullptr) << st.dump();
     EXPECT_EQ(st["Effect"], "Allow");
-    EXPECT_EQ(st["Resource"], (*source)["Resource"]) << st.dump();
-    EXPECT_EQ(st.value("Condition", nlohmann::json()), source->value("Condition", nlohmann::json())) << st.dump();
   }
-  const auto* untag = statement(policy, "EbsnapUntagOwn");
-  ASSERT_NE(untag, nullptr) << policy.dump(2);
-  EXPECT_EQ((*untag)["Condition"]["Null"]["aws:ResourceTag/ebsnap:group"], "false");
+  const auto* retag = statement(policy, "EbsnapTagAfterCreate");
+  ASSERT_NE(retag, nullptr) << policy.dump(2);
+  EXPECT_EQ((*retag)["Condition"]["Null"]["aws:ResourceTag/ebsnap:group"], "false");
   auto json = to_json(report);
   EXPECT_FALSE(json["ok"].get<bool>());
-  EXPECT_EQ(json["missing_actions"], (nlohmann::json{"ec2:CreateSnapshots", "ec2:DeleteTags"}));
+  EXPECT_EQ(json["missing_actions"], (nlohmann::json{"ec2:CreateSnapshots", "ec2:CreateTags"}));
   EXPECT_EQ(policy, nlohmann::json::parse(iam_policy_json(r.missing_actions)));
-  EXPECT_NE(text.find("\"ec2:DeleteTags\""), std::string::npos);
+  EXPECT_NE(text.find("\"ec2:CreateTags\""), std::string::npos);
 }
 
 // Issue 12: a prune that cannot list or delete snapshots must not fail silently, run after run:
@@ -374,7 +392,9 @@ TEST(IamPolicy, CheckProbesExactlyWhatThePolicyGrants) {
                                             "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*"};
   ec2::FakeEc2 fake{ec2::FakeEc2Options{.region = "eu-west-1"}};
   std::set<std::string> probed;
-  for (const auto& p : probe_permissions(fake, ec2::InstanceId{"i-0abc"}, "eu-west-1a", "eu-west-1", "/dev/sdf")) {
+  const auto everything = plan_iam_policy(nullptr, {"all"})->permissions;
+  for (const auto& p :
+       probe_permissions(fake, ec2::InstanceId{"i-0abc"}, "eu-west-1a", "eu-west-1", "/dev/sdf", everything)) {
     EXPECT_TRUE(probed.insert("ec2:" + p.action).second) << p.action << " probed twice";
   }
   const auto granted = actions_of(example_policy());
@@ -383,9 +403,9 @@ TEST(IamPolicy, CheckProbesExactlyWhatThePolicyGrants) {
   }
   for (const auto& a : probed) EXPECT_TRUE(granted.contains(a)) << a << " is probed by check; etc/iam-policy.json does not grant it";
   for (const auto& a : not_probed) EXPECT_TRUE(granted.contains(a)) << a << ": no longer in the policy";
-  // And both are the actions ebsnap calls.
+  // And both are the actions the commands call (agent/core/iam_plan.h).
   std::set<std::string> calls;
-  for (auto a : k_ec2_actions) calls.insert("ec2:" + std::string(a));
+  for (const auto& a : probed_for(nullptr)) calls.insert("ec2:" + a);
   EXPECT_EQ(probed, calls);
 }
 
@@ -395,7 +415,7 @@ TEST(IamPolicy, CheckProbesExactlyWhatThePolicyGrants) {
 // else's (a DryRun on a placeholder id is refused by such a grant: the probe would say "missing").
 TEST(IamPolicy, TagConditionedGrantsAreProbedOnEbsnapsOwnResources) {
   const auto conditioned = tag_conditioned_actions(example_policy());
-  EXPECT_EQ(conditioned, (std::set<std::string>{"DetachVolume", "DeleteVolume", "DeleteSnapshot", "CreateTags", "DeleteTags"}));
+  EXPECT_EQ(conditioned, (std::set<std::string>{"AttachVolume", "DetachVolume", "DeleteVolume", "DeleteSnapshot", "CreateTags"}));
   CheckMachine m;
   m.config.groups.front().volumes.front().delete_on_termination = true;  // every action: ModifyInstanceAttribute too
   const auto instance = m.ec2.add_instance({.id = ec2::InstanceId{"i-0abc"}, .availability_zone = "eu-west-1a"});
@@ -404,11 +424,13 @@ TEST(IamPolicy, TagConditionedGrantsAreProbedOnEbsnapsOwnResources) {
   auto r = m.run();
   EXPECT_TRUE(r.ok()) << render_text(r);
   EXPECT_TRUE(r.missing_actions.empty());
-  for (auto action : k_ec2_actions) {
-    const auto* i = item(r, "ec2:" + std::string(action));
+  const auto probed = probed_for(&m.config);
+  EXPECT_TRUE(probed.contains("ModifyInstanceAttribute"));
+  for (const auto& action : probed) {
+    const auto* i = item(r, "ec2:" + action);
     ASSERT_NE(i, nullptr) << action;
     EXPECT_EQ(i->verdict, "allowed") << action << ": " << i->detail;
-    if (!conditioned.contains(std::string(action))) {
+    if (!conditioned.contains(action)) {
       EXPECT_EQ(i->tagged_resource, std::nullopt) << action;
       continue;
     }
@@ -464,7 +486,7 @@ TEST(IamPolicy, ADeleteVolumeRefusedOnEbsnapsOwnVolumeIsMissing) {
   const auto policy = nlohmann::json::parse(iam_policy_json(r.missing_actions));
   ASSERT_EQ(policy["Statement"].size(), 1U) << policy.dump(2);
   const auto& st = policy["Statement"][0];
-  EXPECT_EQ(st["Action"], (nlohmann::json{"ec2:DeleteVolume"}));
+  EXPECT_EQ(st["Action"], "ec2:DeleteVolume");
   EXPECT_EQ(st["Resource"], "arn:aws:ec2:*:*:volume/*");
   ASSERT_TRUE(st.contains("Condition")) << st.dump();
   EXPECT_EQ(st["Condition"]["Null"]["aws:ResourceTag/ebsnap:group"], "false");

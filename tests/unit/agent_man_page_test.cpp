@@ -165,5 +165,14 @@ TEST(BashCompletion, GroupsComeFromTheConfigInUse) {
   EXPECT_EQ(completions({"thaw", "mn"}, dir), std::vector<std::string>{"mnt"});
 }
 
+// iam-policy --for takes command names (and all), several of them.
+TEST(BashCompletion, IamPolicyForOffersTheCommands) {
+  testsupport::TempDir dir;
+  EXPECT_EQ(completions({"iam-policy", "--for", "s"}, dir), (std::vector<std::string>{"shutdown", "snapshot"}));
+  EXPECT_EQ(completions({"iam-policy", "--for", "mount", "p"}, dir), (std::vector<std::string>{"prewarm", "prune"}));
+  EXPECT_EQ(completions({"iam-policy", "--for", "a"}, dir), std::vector<std::string>{"all"});
+  EXPECT_TRUE(completions({"iam-policy", ""}, dir).empty());
+}
+
 }  // namespace
 }  // namespace agent

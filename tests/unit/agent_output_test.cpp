@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "agent/report/report.h"
 #include "agent/version.h"
 
@@ -166,11 +168,17 @@ TEST(Output, CheckPrintsMissingActionsAsAPolicy) {
   const auto policy_start = text.find('{');
   ASSERT_NE(policy_start, std::string::npos);
   const auto policy = Json::parse(text.substr(policy_start));
-  // The recommended policy's statements: DeleteVolume only on volumes tagged ebsnap:group.
-  ASSERT_EQ(policy["Statement"].size(), 2U) << policy.dump(2);
-  EXPECT_EQ(policy["Statement"][0]["Action"], (Json{"ec2:CreateSnapshots"}));
-  EXPECT_EQ(policy["Statement"][1]["Action"], (Json{"ec2:DeleteVolume"}));
-  EXPECT_EQ(policy["Statement"][1]["Condition"]["Null"]["aws:ResourceTag/ebsnap:group"], "false");
+  // The policy's own statements (agent/report/iam_policy.h): CreateSnapshots on the volumes and
+  // instance, its snapshots tagged at creation, CreateTags for that CreateAction; DeleteVolume only
+  // on volumes tagged ebsnap:group.
+  std::map<std::string, Json> by_sid;
+  for (const auto& st : policy["Statement"]) by_sid[st["Sid"].get<std::string>()] = st;
+  ASSERT_EQ(by_sid.size(), 4U) << policy.dump(2);
+  EXPECT_EQ(by_sid["EbsnapSnapshotVolumes"]["Action"], "ec2:CreateSnapshots");
+  EXPECT_EQ(by_sid["EbsnapCreateTaggedSnapshots"]["Condition"]["Null"]["aws:RequestTag/ebsnap:group"], "false");
+  EXPECT_EQ(by_sid["EbsnapTagOnCreate"]["Condition"]["StringEquals"]["ec2:CreateAction"], (Json{"CreateSnapshots"}));
+  EXPECT_EQ(by_sid["EbsnapAttachDetachAndDeleteOwnVolumes"]["Action"], "ec2:DeleteVolume");
+  EXPECT_EQ(by_sid["EbsnapAttachDetachAndDeleteOwnVolumes"]["Condition"]["Null"]["aws:ResourceTag/ebsnap:group"], "false");
 }
 
 TEST(Output, CheckEntriesCarryVerdictAndTaggedResource) {
