@@ -16,6 +16,7 @@ import urllib.parse
 from unittest import mock
 
 import boto3
+from botocore.credentials import Credentials
 
 
 class _Captured(Exception):
@@ -26,6 +27,7 @@ def main(src: str, dst: str) -> int:
     with open(src, encoding="utf-8") as f:
         cases = json.load(f)
     out = []
+    clients = {}
     for c in cases:
         fixed = datetime.datetime.fromtimestamp(c["time"], tz=datetime.timezone.utc).replace(tzinfo=None)
 
@@ -38,11 +40,15 @@ def main(src: str, dst: str) -> int:
             def now(cls, tz=None):
                 return fixed.replace(tzinfo=tz) if tz else fixed
 
-        kwargs = {}
-        if c["endpoint_url"]:
-            kwargs["endpoint_url"] = c["endpoint_url"]
-        client = boto3.client("ec2", region_name=c["region"], aws_access_key_id=c["access_key"],
-                              aws_secret_access_key=c["secret_key"], aws_session_token=c["token"], **kwargs)
+        # One client per region and endpoint (making one costs ~0.2 s); each case signs with its
+        # own keys.
+        key = (c["region"], c["endpoint_url"])
+        client = clients.get(key)
+        if client is None:
+            kwargs = {"endpoint_url": c["endpoint_url"]} if c["endpoint_url"] else {}
+            client = clients[key] = boto3.client("ec2", region_name=c["region"], aws_access_key_id="x",
+                                                 aws_secret_access_key="x", **kwargs)
+        client._request_signer._credentials = Credentials(c["access_key"], c["secret_key"], c["token"])
         captured = {}
 
         def grab(request, **_):
@@ -51,7 +57,8 @@ def main(src: str, dst: str) -> int:
                                                    keep_blank_values=True))
             raise _Captured()
 
-        client.meta.events.register("before-send.ec2.CopySnapshot", grab)
+        client.meta.events.unregister("before-send.ec2.CopySnapshot", unique_id="ebsnap-capture")
+        client.meta.events.register("before-send.ec2.CopySnapshot", grab, unique_id="ebsnap-capture")
         params = {}
         for name, value in c["params"]:
             params[name] = value

@@ -1,5 +1,5 @@
 // Differential test: CopySnapshot's PresignedUrl (ec2/presign, sigv4::presign) against botocore.
-// 300 generated cross-region copies (random regions, configured and regional endpoints, keys with
+// 200 generated cross-region copies (random regions, configured and regional endpoints, keys with
 // and without a session token, times, descriptions and tags with unicode and ~*'+/=&, KMS keys,
 // Encrypted, CompletionDurationMinutes, DryRun) go through Ec2Client::copy_snapshot over a
 // scripted HTTP client; a real boto3 client makes the same calls (ec2_presign_botocore.py, its
@@ -24,7 +24,7 @@ namespace {
 
 using namespace ec2;
 
-constexpr int k_cases = 300;
+constexpr int k_cases = 200;
 
 // application/x-www-form-urlencoded value decoding (the client encodes per RFC 3986).
 std::string form_decode(std::string_view s) {
