@@ -109,14 +109,21 @@ struct DeleteSnapshotOptions {
   SnapshotId snapshot_id;
 };
 
+// Called on the destination region's client, as in EC2 (the copy lands where the request goes).
 struct CopySnapshotOptions {
   bool dry_run = false;
   std::string source_region;
   SnapshotId source_snapshot_id;
   std::string description;
   std::optional<bool> encrypted;
-  std::string kms_key_id;
+  std::string kms_key_id;  // the destination region's key (id, alias or ARN)
   std::vector<TagSpecification> tag_specifications;
+  // Time-based copy: EC2 completes it within this many minutes (15..2880, in steps of 15).
+  std::optional<int> completion_duration_minutes;
+  // Empty: Ec2Client signs one as the AWS SDKs do (ec2/presign.h), with the client's
+  // credentials, for the source region; sent with DestinationRegion. A bad one makes EC2 fail
+  // the copy asynchronously (state error), not the call.
+  std::string presigned_url;
 };
 
 // ModifyInstanceAttribute in its BlockDeviceMapping form, for one attached volume: whether EC2

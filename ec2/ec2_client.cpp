@@ -7,6 +7,7 @@
 #include "ebsnap/try.h"
 #include "ec2/ec2_xml.h"
 #include "ec2/log.h"
+#include "ec2/presign.h"
 #include "ec2/query.h"
 #include "ec2/sigv4.h"
 
@@ -315,6 +316,25 @@ Result<SnapshotId> Ec2Client::copy_snapshot(const CopySnapshotOptions& o) {
   if (o.encrypted) p.add("Encrypted", *o.encrypted);
   if (!o.kms_key_id.empty()) p.add("KmsKeyId", o.kms_key_id);
   p.add_tag_specifications(o.tag_specifications);
+  if (o.completion_duration_minutes) p.add("CompletionDurationMinutes", *o.completion_duration_minutes);
+  // The PresignedUrl, as botocore's inject_presigned_url_ec2 adds it to every CopySnapshot:
+  // these parameters and DestinationRegion, query-signed for the source region, then
+  // PresignedUrl and DestinationRegion appended to the request. Signed once per call (its
+  // retries send the same URL, valid for an hour).
+  std::string url = o.presigned_url;
+  if (url.empty()) {
+    EBSNAP_TRY_ASSIGN(auto creds, impl_->options.credentials->credentials());
+    EBSNAP_TRY_ASSIGN(auto source,
+                      presign_source_endpoint(impl_->endpoint, impl_->options.region, o.source_region));
+    url = copy_snapshot_presigned_url(CopySnapshotPresign{.source_endpoint = std::move(source),
+                                                          .source_region = o.source_region,
+                                                          .destination_region = impl_->options.region,
+                                                          .params = &p,
+                                                          .credentials = &creds,
+                                                          .time = impl_->clock.now()});
+  }
+  p.add("PresignedUrl", std::move(url));
+  p.add("DestinationRegion", impl_->options.region);
   // The 2016-11-15 CopySnapshot takes no ClientToken: like CreateSnapshot it is not resent
   // after a lost answer.
   EBSNAP_TRY_ASSIGN(auto body, impl_->call("CopySnapshot", p, Idempotency::NotIdempotent));

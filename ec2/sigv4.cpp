@@ -148,23 +148,28 @@ CanonicalRequest canonical_request(const Request& request) {
     signed_headers += headers[i].first;
   }
 
-  // Canonical query: the pairs sorted (EC2 Query requests carry their parameters in the body).
-  std::vector<std::string> pairs;
+  // Canonical query: the encoded pairs sorted by name, then value (as botocore sorts them: as
+  // strings "name=value", Value.10 would sort before Value.1). EC2 Query requests carry their
+  // parameters in the body; presigned URLs in the query.
+  std::vector<std::pair<std::string_view, std::string_view>> pairs;
   std::string_view q = request.query;
   while (!q.empty()) {
     const auto amp = q.find('&');
     std::string_view pair = q.substr(0, amp);
-    if (!pair.empty())
-      pairs.emplace_back(pair.find('=') == std::string_view::npos ? std::string(pair) + "="
-                                                                  : std::string(pair));
+    if (!pair.empty()) {
+      const auto eq = pair.find('=');
+      pairs.emplace_back(pair.substr(0, eq), eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+    }
     if (amp == std::string_view::npos) break;
     q.remove_prefix(amp + 1);
   }
   std::ranges::sort(pairs);
   std::string canonical_query;
-  for (const auto& p : pairs) {
+  for (const auto& [name, value] : pairs) {
     if (!canonical_query.empty()) canonical_query += '&';
-    canonical_query += p;
+    canonical_query += name;
+    canonical_query += '=';
+    canonical_query += value;
   }
 
   CanonicalRequest out;
@@ -216,6 +221,40 @@ std::string authorization(std::string_view access_key_id, const Scope& scope, st
                           std::string_view sig) {
   return fmt::format("{} Credential={}/{}, SignedHeaders={}, Signature={}", k_algorithm, access_key_id,
                      scope.str(), signed_headers, sig);
+}
+
+std::string presign(const PresignRequest& request, const SigningInput& input, int expires_s) {
+  const std::string date_time = amz_date(input.time);
+  const Scope scope{.date = date_time.substr(0, 8), .region = input.region, .service = input.service};
+  std::string query;
+  for (const auto& [name, value] : request.params) {
+    query += uri_encode(name);
+    query += '=';
+    query += uri_encode(value);
+    query += '&';
+  }
+  query += fmt::format("X-Amz-Algorithm={}&X-Amz-Credential={}&X-Amz-Date={}&X-Amz-Expires={}&X-Amz-SignedHeaders=host",
+                       k_algorithm, uri_encode(input.access_key_id + "/" + scope.str()), date_time, expires_s);
+  if (input.session_token != nullptr && !input.session_token->empty()) {
+    query += "&X-Amz-Security-Token=";
+    query += uri_encode(input.session_token->reveal());
+  }
+  const CanonicalRequest canonical = canonical_request(Request{.method = request.method,
+                                                               .host = request.host,
+                                                               .path = request.path,
+                                                               .query = query,
+                                                               .headers = {{"host", request.host}},
+                                                               .body = {}});
+  SigningKey key;
+  static const SecretString k_empty;
+  derive_signing_key(input.secret_access_key != nullptr ? *input.secret_access_key : k_empty, scope, key);
+  const std::string sig = signature(key, string_to_sign(date_time, scope, canonical.text));
+  std::string url = request.scheme + "://" + request.host + (request.path.empty() ? std::string("/") : request.path);
+  url += '?';
+  url += query;
+  url += "&X-Amz-Signature=";
+  url += sig;
+  return url;
 }
 
 std::vector<Header> sign(const Request& request, const SigningInput& input) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ec2/clock.h"
@@ -81,6 +82,19 @@ void derive_signing_key(const SecretString& secret, const Scope& scope, SigningK
 // Stage 5. "AWS4-HMAC-SHA256 Credential=AKID/scope, SignedHeaders=..., Signature=...".
 [[nodiscard]] std::string authorization(std::string_view access_key_id, const Scope& scope,
                                         std::string_view signed_headers, std::string_view signature);
+
+// Query signing (a presigned URL), as botocore's SigV4QueryAuth: the operation parameters,
+// then X-Amz-Algorithm, X-Amz-Credential, X-Amz-Date, X-Amz-Expires, X-Amz-SignedHeaders=host
+// (and X-Amz-Security-Token), all percent-encoded per RFC 3986, signed over an empty payload;
+// returns "scheme://host/path?...&X-Amz-Signature=...".
+struct PresignRequest {
+  std::string method = "GET";
+  std::string scheme = "https";
+  std::string host;        // as for the Host header
+  std::string path = "/";  // already URI-encoded
+  std::vector<std::pair<std::string, std::string>> params;  // not encoded, in the order sent
+};
+[[nodiscard]] std::string presign(const PresignRequest& request, const SigningInput& input, int expires_s);
 
 // The whole pipeline: returns the headers to add to `request` (X-Amz-Date, X-Amz-Security-Token
 // when there is a session token, x-amz-content-sha256 if asked, Authorization). Those headers,

@@ -158,6 +158,7 @@ struct FakeEc2::State {
   struct SnapshotRecord {
     Snapshot snapshot;
     TimePoint due{};
+    bool copy = false;  // made by CopySnapshot: counts against the pending-copy limit
   };
   struct TokenRecord {
     std::string fingerprint;
@@ -175,8 +176,10 @@ struct FakeEc2::State {
   std::map<std::string, std::string> tag_conditioned;  // action → the tag key its grant requires
   std::set<std::string> dry_run_served;
   std::function<void(std::string_view)> hook;
+  std::map<std::string, const FakeEc2*> source_regions;  // add_source_region
+  std::vector<CopySnapshotOptions> copy_requests;
 
-  explicit State(FakeEc2Options o) : options(std::move(o)) {}
+  explicit State(FakeEc2Options o) : options(std::move(o)), next_id(options.first_id) {}
 
   TimePoint now() const {
     return options.clock != nullptr ? options.clock->now() : std::chrono::system_clock::now();
@@ -898,23 +901,53 @@ Result<void> FakeEc2::delete_snapshot(const DeleteSnapshotOptions& o) {
 
 Result<SnapshotId> FakeEc2::copy_snapshot(const CopySnapshotOptions& o) {
   if (auto e = state_->enter("CopySnapshot", o.dry_run)) return std::unexpected(*e);
+  // A source in another fake (add_source_region) is read before this fake's lock is taken.
+  const FakeEc2* source_fake = nullptr;
+  {
+    std::lock_guard lock(state_->mutex);
+    auto it = state_->source_regions.find(o.source_region);
+    if (it != state_->source_regions.end()) source_fake = it->second;
+  }
+  const std::optional<Snapshot> remote =
+      source_fake != nullptr ? source_fake->snapshot(o.source_snapshot_id) : std::nullopt;
   auto result = [&]() -> Result<SnapshotId> {
     std::lock_guard lock(state_->mutex);
     auto& s = *state_;
     if (o.source_region.empty()) {
       return ec2_fail<SnapshotId>("MissingParameter", "The request must contain the parameter SourceRegion");
     }
-    auto* src = s.find_snapshot(o.source_snapshot_id);
-    if (src == nullptr) return std::unexpected(State::not_found(o.source_snapshot_id.value));
-    if (src->snapshot.state != SnapshotState::Completed) {
+    std::optional<Snapshot> source = remote;
+    if (source_fake == nullptr) {
+      if (auto* local = s.find_snapshot(o.source_snapshot_id)) source = local->snapshot;
+    }
+    if (!source) return std::unexpected(State::not_found(o.source_snapshot_id.value));
+    if (source->state != SnapshotState::Completed) {
       return ec2_fail<SnapshotId>("IncorrectState", "Snapshot '" + o.source_snapshot_id.value +
                                                         "' is in invalid state - " +
-                                                        std::string(to_string(src->snapshot.state)));
+                                                        std::string(to_string(source->state)));
+    }
+    if (o.completion_duration_minutes &&
+        (*o.completion_duration_minutes < 15 || *o.completion_duration_minutes > 2880 ||
+         *o.completion_duration_minutes % 15 != 0)) {
+      return ec2_fail<SnapshotId>("InvalidParameterValue",
+                                  fmt::format("Value ({}) for parameter completionDurationMinutes is invalid",
+                                              *o.completion_duration_minutes));
     }
     auto tags = tags_for(o.tag_specifications, "snapshot");
     if (!tags) return std::unexpected(tags.error());
-    Snapshot copy = src->snapshot;
+    const auto pending_copies = std::ranges::count_if(s.snapshots, [](const State::SnapshotRecord& r) {
+      return r.copy && r.snapshot.state == SnapshotState::Pending;
+    });
+    if (pending_copies >= k_fake_max_pending_copies) {
+      return ec2_fail<SnapshotId>("ResourceLimitExceeded",
+                                  fmt::format("You have exceeded the maximum number of concurrent snapshot "
+                                              "copies ({}) to region {}.",
+                                              k_fake_max_pending_copies, s.options.region));
+    }
+    s.copy_requests.push_back(o);
+    Snapshot copy = *source;
     copy.id = SnapshotId{s.make_id("snap")};
+    copy.volume_id = VolumeId{"vol-ffffffff"};  // EC2: "an arbitrary volume ID"
     copy.state = SnapshotState::Pending;
     copy.progress = 0;
     copy.start_time = s.now();
@@ -926,8 +959,8 @@ Result<SnapshotId> FakeEc2::copy_snapshot(const CopySnapshotOptions& o) {
     if (!o.kms_key_id.empty()) copy.kms_key_id = o.kms_key_id;
     copy.tags = std::move(*tags);
     const SnapshotId id = copy.id;
-    s.snapshots.push_back(
-        State::SnapshotRecord{.snapshot = std::move(copy), .due = s.due_in(s.options.snapshot_delay)});
+    s.snapshots.push_back(State::SnapshotRecord{
+        .snapshot = std::move(copy), .due = s.due_in(s.options.snapshot_delay), .copy = true});
     return id;
   }();
   return state_->finish("CopySnapshot", std::move(result));
@@ -1075,6 +1108,16 @@ std::optional<Volume> FakeEc2::volume(const VolumeId& id) const {
   std::lock_guard lock(state_->mutex);
   auto* r = state_->find_volume(id);
   return r == nullptr ? std::nullopt : std::optional<Volume>(r->volume);
+}
+
+void FakeEc2::add_source_region(std::string region, const FakeEc2& source) {
+  std::lock_guard lock(state_->mutex);
+  state_->source_regions[std::move(region)] = &source;
+}
+
+std::vector<CopySnapshotOptions> FakeEc2::copy_requests() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->copy_requests;
 }
 
 std::optional<Snapshot> FakeEc2::snapshot(const SnapshotId& id) const {

@@ -19,10 +19,15 @@
 //   - tags at creation and by CreateTags/DeleteTags; Describe filters (with * and ? wildcards),
 //     ids, OwnerIds=self; DryRun (DryRunOperation, or UnauthorizedOperation for denied actions);
 //     grants conditioned on a resource tag;
+//   - CopySnapshot (this fake is the destination region): from a snapshot of this fake, or of
+//     another fake registered with add_source_region; a copy has VolumeId vol-ffffffff, StartTime
+//     now, state pending; CompletionDurationMinutes 15..2880 in steps of 15; at most 20 pending
+//     copies (ResourceLimitExceeded); no PresignedUrl is verified (copy_requests() shows it);
 //   - injected errors, lost responses (applied, then a Network error with maybe_applied) and a
 //     call log.
 // Thread-safe.
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -54,7 +59,13 @@ struct FakeEc2Options {
   std::chrono::milliseconds attach_delay{1'000};
   std::chrono::milliseconds detach_delay{1'000};
   std::chrono::milliseconds snapshot_delay{5'000};
+  // Ids are "<prefix>-<17 hex digits>" counting up from here; give each region's fake its own
+  // range when ids must be unique across fakes, as EC2's are.
+  std::uint64_t first_id = 0x1000;
 };
+
+// EC2's limit of concurrent snapshot copies into one region.
+inline constexpr long k_fake_max_pending_copies = 20;
 
 struct FakeInstanceSpec {
   InstanceId id;  // empty: generated
@@ -95,6 +106,11 @@ class FakeEc2 final : public Ec2Api {
   // Adds a snapshot as given; empty id generated, empty owner: this account.
   SnapshotId add_snapshot(Snapshot snapshot);
 
+  // CopySnapshot with SourceRegion `region` reads its source from `source` (another region's
+  // fake, which must outlive this one). Copies between two fakes in both directions at the
+  // same time are not supported.
+  void add_source_region(std::string region, const FakeEc2& source);
+
   // --- looking ---
   [[nodiscard]] std::optional<Volume> volume(const VolumeId& id) const;
   [[nodiscard]] std::optional<Snapshot> snapshot(const SnapshotId& id) const;
@@ -104,6 +120,8 @@ class FakeEc2 final : public Ec2Api {
   // Action names in call order ("CreateVolume", "DescribeVolumes", ...).
   [[nodiscard]] std::vector<std::string> calls() const;
   [[nodiscard]] int call_count(std::string_view action) const;
+  // Every CopySnapshot this fake accepted, as called (presigned_url included).
+  [[nodiscard]] std::vector<CopySnapshotOptions> copy_requests() const;
 
   // --- moving time ---
   void step();    // every transitional resource one step

@@ -26,23 +26,32 @@ def _write_env(path: str, env: dict) -> None:
     os.replace(tmp, path)
 
 
-def _start_moto(region: str, az: str):
-    """moto's server in a thread of this process; returns (server, port, instance)."""
+# The regions the sandbox serves: the home region, and the disaster-recovery region that
+# CopySnapshot copies into (each has its own moto state, token buckets and running instance).
+HOME_REGION, HOME_AZ = "eu-west-1", "eu-west-1a"
+DR_REGION, DR_AZ = "us-west-2", "us-west-2a"
+
+
+def _start_moto(placements: list[tuple[str, str]]):
+    """moto's server in a thread of this process; returns (server, port, [instance per
+    (region, zone)])."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     port = server.get_host_and_port()[1]
     import boto3
-    ec2 = boto3.client("ec2", region_name=region, endpoint_url=f"http://127.0.0.1:{port}",
-                       aws_access_key_id="sandbox-setup", aws_secret_access_key="sandbox-setup")
-    # Not one of moto's registered AMIs on purpose: for those moto reports the AMI's root device
-    # name (mostly /dev/xvda) while it always attaches the root volume at /dev/sda1, which
-    # would break ExcludeBootVolume. Without a registered AMI both are /dev/sda1.
-    image_id = "ami-0ebc5a4dbe0000001"
-    inst = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, InstanceType="m5.large",
-                             Placement={"AvailabilityZone": az})["Instances"][0]
-    return server, port, inst
+    instances = []
+    for region, az in placements:
+        ec2 = boto3.client("ec2", region_name=region, endpoint_url=f"http://127.0.0.1:{port}",
+                           aws_access_key_id="sandbox-setup", aws_secret_access_key="sandbox-setup")
+        # Not one of moto's registered AMIs on purpose: for those moto reports the AMI's root device
+        # name (mostly /dev/xvda) while it always attaches the root volume at /dev/sda1, which
+        # would break ExcludeBootVolume. Without a registered AMI both are /dev/sda1.
+        image_id = "ami-0ebc5a4dbe0000001"
+        instances.append(ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, InstanceType="m5.large",
+                                           Placement={"AvailabilityZone": az})["Instances"][0])
+    return server, port, instances
 
 
 def run(args) -> int:
@@ -59,7 +68,7 @@ def run(args) -> int:
     # to 5 ms per hand-over behind a busy one, so 16 calls sent at once were answered over
     # ~60 ms. Handing over every 0.5 ms keeps their answers close together.
     sys.setswitchinterval(0.0005)
-    region, az = "eu-west-1", "eu-west-1a"
+    region, az = HOME_REGION, HOME_AZ
     config = Config()
     if args.config:
         try:
@@ -93,7 +102,7 @@ def run(args) -> int:
             dataplane = DataPlane(state_dir)
             dataplane.shutdown()  # what a killed run with this state dir may have left
             dataplane.start()
-        moto_server, moto_port, inst = _start_moto(region, az)
+        moto_server, moto_port, (inst, dr_inst) = _start_moto([(region, az), (DR_REGION, DR_AZ)])
         pieces.append(moto_server.stop)
         creds = CredentialStore(config.view()["imds"]["credential_ttl_s"])
 
@@ -107,14 +116,20 @@ def run(args) -> int:
 
         calls = CallLog(os.path.join(state_dir, "calls.jsonl"))
         pieces.append(calls.close)
-        engine = Ec2Engine(config, region, moto_port, dataplane)
-        pieces.append(engine.shutdown)
-        identity = Identity(ACCOUNT_ID, region, az, inst["InstanceId"], inst["ImageId"],
-                            inst["InstanceType"], inst.get("PrivateIpAddress", "10.0.0.10"), time.time())
-        imds = ImdsServer(config, creds, identity)
+        lock = threading.RLock()  # moto's models, every region's: a copy reads the source region's
+        engines = {r: Ec2Engine(config, r, moto_port, dataplane, lock, creds) for r in (region, DR_REGION)}
+        for e in engines.values():
+            e.peers = engines
+            pieces.append(e.shutdown)
+        now = time.time()
+        identities = {
+            name: Identity(ACCOUNT_ID, r, z, i["InstanceId"], i["ImageId"], i["InstanceType"],
+                           i.get("PrivateIpAddress", "10.0.0.10"), now)
+            for name, r, z, i in (("home", region, az, inst), ("dr", DR_REGION, DR_AZ, dr_inst))}
+        imds = ImdsServer(config, creds, identities)
         imds.start()
         pieces.append(imds.stop)
-        gateway = Gateway(config, creds, engine, calls, region)
+        gateway = Gateway(config, creds, engines, calls, region)
         gateway.start()
         pieces.append(gateway.stop)
 
@@ -127,6 +142,9 @@ def run(args) -> int:
             "AWS_SECRET_ACCESS_KEY": creds.static.secret_access_key,
             "EBSNAP_SANDBOX_INSTANCE_ID": inst["InstanceId"],
             "EBSNAP_SANDBOX_AZ": az,
+            "EBSNAP_SANDBOX_DR_REGION": DR_REGION,
+            "EBSNAP_SANDBOX_DR_AZ": DR_AZ,
+            "EBSNAP_SANDBOX_DR_INSTANCE_ID": dr_inst["InstanceId"],
             "EBSNAP_SANDBOX_CONTROL": f"http://127.0.0.1:{gateway.port}/_sandbox",
             "EBSNAP_SANDBOX_CALL_LOG": os.path.join(state_dir, "calls.jsonl"),
             "EBSNAP_SANDBOX_PID": str(os.getpid()),

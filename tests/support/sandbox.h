@@ -48,6 +48,10 @@ class Sandbox {
   [[nodiscard]] const std::string& region() const { return env("AWS_REGION"); }
   [[nodiscard]] const std::string& instance_id() const { return env("EBSNAP_SANDBOX_INSTANCE_ID"); }
   [[nodiscard]] const std::string& availability_zone() const { return env("EBSNAP_SANDBOX_AZ"); }
+  // The second region the sandbox serves (CopySnapshot's destination), its zone and instance.
+  [[nodiscard]] const std::string& dr_region() const { return env("EBSNAP_SANDBOX_DR_REGION"); }
+  [[nodiscard]] const std::string& dr_instance_id() const { return env("EBSNAP_SANDBOX_DR_INSTANCE_ID"); }
+  [[nodiscard]] const std::string& dr_availability_zone() const { return env("EBSNAP_SANDBOX_DR_AZ"); }
   [[nodiscard]] const std::filesystem::path& state_dir() const { return dir_.path(); }
 
  private:

@@ -366,3 +366,53 @@ TEST(FakeEc2Progress, OnCallHookSeesEveryAction) {
 }
 
 }  // namespace
+
+namespace {
+
+using namespace ec2;
+
+// CopySnapshot across two fakes: the destination reads the source region's snapshot.
+TEST(FakeCopy, CopiesFromAnotherRegionsFakeWithinEc2sLimits) {
+  FakeEc2 home{FakeEc2Options{.region = "eu-west-1", .progress = FakeEc2Options::Progress::Manual}};
+  FakeEc2 dr{FakeEc2Options{
+      .region = "us-west-2", .progress = FakeEc2Options::Progress::Manual, .first_id = 0x2000'0000}};
+  dr.add_source_region("eu-west-1", home);
+  const SnapshotId source = home.add_snapshot(
+      Snapshot{.volume_id = VolumeId{"vol-1"}, .state = SnapshotState::Completed, .volume_size_gib = 8});
+  auto copy = dr.copy_snapshot(CopySnapshotOptions{.source_region = "eu-west-1",
+                                                   .source_snapshot_id = source,
+                                                   .tag_specifications = {{"snapshot", {{"k", "v"}}}},
+                                                   .completion_duration_minutes = 60,
+                                                   .presigned_url = "https://signed"});
+  ASSERT_TRUE(copy) << copy.error().describe();
+  const auto c = dr.snapshot(*copy);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->state, SnapshotState::Pending);
+  EXPECT_EQ(c->volume_id.value, "vol-ffffffff");
+  EXPECT_EQ(c->volume_size_gib, 8);
+  EXPECT_EQ(find_tag(c->tags, "k"), "v");
+  EXPECT_FALSE(home.snapshot(*copy));
+  ASSERT_EQ(dr.copy_requests().size(), 1u);
+  EXPECT_EQ(dr.copy_requests()[0].presigned_url, "https://signed");
+
+  auto bad = dr.copy_snapshot(CopySnapshotOptions{
+      .source_region = "eu-west-1", .source_snapshot_id = source, .completion_duration_minutes = 20});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().aws_code, "InvalidParameterValue");
+  auto missing = dr.copy_snapshot(
+      CopySnapshotOptions{.source_region = "eu-west-1", .source_snapshot_id = SnapshotId{"snap-nope"}});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().kind, ErrorKind::NotFound);
+
+  for (long i = 1; i < k_fake_max_pending_copies; ++i) {
+    ASSERT_TRUE(dr.copy_snapshot(CopySnapshotOptions{.source_region = "eu-west-1", .source_snapshot_id = source}));
+  }
+  auto over = dr.copy_snapshot(CopySnapshotOptions{.source_region = "eu-west-1", .source_snapshot_id = source});
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().aws_code, "ResourceLimitExceeded");
+  EXPECT_EQ(over.error().kind, ErrorKind::LimitExceeded);
+  dr.settle();  // the copies complete: room again
+  EXPECT_TRUE(dr.copy_snapshot(CopySnapshotOptions{.source_region = "eu-west-1", .source_snapshot_id = source}));
+}
+
+}  // namespace

@@ -54,6 +54,19 @@ TEST(Sigv4, CanonicalRequestGetVanilla) {
   EXPECT_EQ(c.signed_headers, "host;x-amz-date");
 }
 
+// Query pairs sort by name, then value, as botocore sorts them: sorted as "name=value" strings,
+// Value.10 would come before Value.1 ('0' < '='), and a presigned URL's signature would differ.
+TEST(Sigv4, CanonicalQuerySortsByNameThenValue) {
+  Request r{.method = "GET",
+            .host = "h",
+            .path = "/",
+            .query = "Filter.1.Value.10=b&Filter.1.Value.1=a&A=2&A=1&B",
+            .headers = {},
+            .body = ""};
+  const std::string text = canonical_request(r).text;
+  EXPECT_EQ(text.substr(0, text.find("\nhost:")), "GET\n/\nA=1&A=2&B=&Filter.1.Value.1=a&Filter.1.Value.10=b");
+}
+
 TEST(Sigv4, CanonicalRequestSortsLowercasesTrimsAndSkipsUserAgent) {
   Request r{.method = "POST",
             .host = "h",

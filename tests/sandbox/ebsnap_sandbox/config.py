@@ -36,6 +36,15 @@ DEFAULTS = {
         "detach_s": 0.0,               # detaching -> detached
         "snapshot_complete_s": 0.0,    # pending -> completed (CreateSnapshot(s), CopySnapshot)
         "snapshot_rate_window_s": 0.0, # one CreateSnapshot per volume per window (EC2: ~15 s)
+        "copy_complete_s": 0.0,        # CopySnapshot: the copy pending -> completed (or error)
+    },
+    # CopySnapshot (called in the destination region; the sandbox serves HOME_REGION and DR_REGION):
+    # at most max_pending copies pending per destination region (EC2: 20) -> ResourceLimitExceeded;
+    # KmsKeyId must be one of kms_key_ids (an ARN also names the destination region), else the copy
+    # ends in state error, as EC2 ends a copy whose key it cannot use.
+    "copy": {
+        "max_pending": 20,
+        "kms_key_ids": ["alias/aws/ebs"],
     },
     "throttling": {"enabled": False, "buckets": copy.deepcopy(DEFAULT_BUCKETS)},
     # Fault injection; "fault_actions" limits it to some actions (null: every action).
@@ -68,6 +77,9 @@ DEFAULTS = {
         # served as given; null: 404, as before any notice.
         "spot_instance_action": None,
         "rebalance_recommendation": None,
+        # Which instance IMDS answers for: "home" (EBSNAP_SANDBOX_INSTANCE_ID in HOME_REGION) or
+        # "dr" (EBSNAP_SANDBOX_DR_INSTANCE_ID in DR_REGION): a DR instance after a failover.
+        "instance": "home",
     },
 }
 
@@ -76,7 +88,7 @@ _NUMBER = (int, float)
 _NULLABLE = {("seed",), ("fault_actions",), ("allowed_actions",), ("imds", "user_data"), ("imds", "role"),
              ("imds", "spot_instance_action"), ("imds", "rebalance_recommendation")}
 _MAPS = {("latency_ms",), ("throttling", "buckets")}
-_COUNTERS = {"count", "fail_503_next", "volume_error_next", "snapshot_error_next", "fast_restored_next",
+_COUNTERS = {"count", "max_pending", "fail_503_next", "volume_error_next", "snapshot_error_next", "fast_restored_next",
              "credential_generation"}
 
 
@@ -113,6 +125,10 @@ def _check(path: tuple, value, default) -> None:
         if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
             raise ConfigError(f"{where}: expected null or a list of action names")
         return
+    if path == ("copy", "kms_key_ids"):
+        if not isinstance(value, list) or not all(isinstance(a, str) and a for a in value):
+            raise ConfigError(f"{where}: expected a list of KMS key ids, aliases or ARNs")
+        return
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true or false")
@@ -132,6 +148,8 @@ def _check(path: tuple, value, default) -> None:
             raise ConfigError(f"{where}: expected a string")
         if path == ("device_naming",) and value not in ("nitro", "xen"):
             raise ConfigError(f"{where}: expected \"nitro\" or \"xen\"")
+        if path == ("imds", "instance") and value not in ("home", "dr"):
+            raise ConfigError(f"{where}: expected \"home\" or \"dr\"")
         return
     raise ConfigError(f"{where}: unexpected value")
 

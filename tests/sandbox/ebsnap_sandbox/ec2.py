@@ -123,6 +123,11 @@ class SnapshotRecord:
     start: float
     complete_at: float
     final_state: str = "completed"  # or "error" (injected with snapshot_error_next)
+    # CopySnapshot: (source region, source snapshot id), what makes it count against the
+    # destination's pending copies; why it ends in error (StateMessage); its time-based duration.
+    copy_of: tuple[str, str] | None = None
+    state_message: str = ""
+    completion_duration_minutes: int | None = None
 
 
 @dataclass
@@ -132,13 +137,25 @@ class TokenRecord:
     response: dict = field(default_factory=dict)
 
 
+# EC2's "arbitrary volume ID" of a snapshot made by CopySnapshot.
+COPY_VOLUME_ID = "vol-ffffffff"
+# CompletionDurationMinutes (time-based copy): 15..2880 minutes, in steps of 15.
+COMPLETION_DURATION = (15, 2880, 15)
+
+
 class Ec2Engine:
-    def __init__(self, config: Config, region: str, moto_port: int, dataplane: DataPlane | None):
+    """One region's EC2. The engines of the regions the sandbox serves share one lock (a copy
+    reads the source region's snapshots) and know each other (peers)."""
+
+    def __init__(self, config: Config, region: str, moto_port: int, dataplane: DataPlane | None,
+                 lock=None, creds=None):
         self.config = config
         self.region = region
         self.moto_port = moto_port
         self.dataplane = dataplane
-        self.lock = threading.RLock()
+        self.lock = lock if lock is not None else threading.RLock()
+        self.creds = creds  # CredentialStore: verifies CopySnapshot's PresignedUrl
+        self.peers: dict[str, "Ec2Engine"] = {region: self}
         self.scheduler = Scheduler()
         self.volumes: dict[str, VolumeRecord] = {}
         self.attachments: dict[str, AttachmentRecord] = {}
@@ -251,8 +268,10 @@ class Ec2Engine:
     def snapshot_view(self, snap) -> dict:
         state, progress = self.snapshot_state(snap)
         rec = self.snapshots.get(snap.id)
+        copied = rec is not None and rec.copy_of is not None
         view = {
-            "SnapshotId": snap.id, "VolumeId": snap.volume.id, "State": state, "Progress": progress,
+            "SnapshotId": snap.id, "VolumeId": COPY_VOLUME_ID if copied else snap.volume.id,
+            "State": state, "Progress": progress,
             # moto's start_time: set at creation, or by the control (set_start_times).
             "StartTime": _utc(snap.start_time),
             "OwnerId": snap.owner_id, "Description": snap.description or "",
@@ -263,6 +282,14 @@ class Ec2Engine:
             view["OwnerAlias"] = "amazon"  # moto's preloaded public snapshots are all Amazon's
         if snap.kms_key_id:
             view["KmsKeyId"] = snap.kms_key_id
+        if copied:
+            view["TransferType"] = "time-based" if rec.completion_duration_minutes else "standard"
+            if rec.completion_duration_minutes:
+                view["CompletionDurationMinutes"] = rec.completion_duration_minutes
+            if state == "completed":
+                view["CompletionTime"] = _from_epoch(rec.complete_at)
+            if state == "error" and rec.state_message:
+                view["StateMessage"] = rec.state_message
         return view
 
     # --- filters and pagination ------------------------------------------------------------------
@@ -646,9 +673,11 @@ class Ec2Engine:
         self.last_snapshot_at[vol.id] = now
         return snap
 
-    def _new_snapshot_record(self, now: float) -> SnapshotRecord:
+    def _new_snapshot_record(self, now: float, duration_s: float | None = None) -> SnapshotRecord:
         final = "error" if self.config.take_counter("snapshot_error_next") else "completed"
-        return SnapshotRecord(now, now + self.timing()["snapshot_complete_s"], final)
+        if duration_s is None:
+            duration_s = self.timing()["snapshot_complete_s"]
+        return SnapshotRecord(now, now + duration_s, final)
 
     def _as_created(self, snap) -> dict:
         # EC2 answers "pending" to CreateSnapshot(s), whatever the timing.
@@ -707,22 +736,83 @@ class Ec2Engine:
             self.dataplane.delete_image(snap.id)
         return {}
 
+    def pending_copies(self) -> int:
+        """Copies into this region still pending (EC2 allows 20 per destination region)."""
+        now = time.time()
+        return sum(1 for r in self.snapshots.values() if r.copy_of is not None and now < r.complete_at)
+
+    def _kms_key_problem(self, key_id: str) -> str | None:
+        """Why this region cannot encrypt with key_id, or None (copy.kms_key_ids)."""
+        allowed = self.config.view()["copy"]["kms_key_ids"]
+        if key_id.startswith("arn:"):
+            parts = key_id.split(":")
+            if len(parts) < 6 or parts[2] != "kms" or parts[3] != self.region:
+                return f"The KMS key {key_id} is not in region {self.region}."
+        if key_id not in allowed:
+            return "Given key ID is not accessible."
+        return None
+
     def copy_snapshot(self, p: dict) -> dict:
+        """CopySnapshot, called in the destination region (this engine) with SourceRegion. As EC2:
+        the copy answers at once; a PresignedUrl that does not verify, an encrypted source from
+        another region without one, or a KMS key the region cannot use make it end in state
+        error (EC2: "An invalid or improperly signed PresignedUrl will cause the copy operation
+        to fail asynchronously, and the snapshot will move to an error state")."""
         source_region = p["SourceRegion"]
-        if source_region not in ec2_backends[ACCOUNT_ID].regions:
+        source = self.peers.get(source_region)
+        if source is None:
             raise invalid_value(f"Invalid source region: {source_region}")
-        source_backend = ec2_backends[ACCOUNT_ID][source_region]
-        src = self.get_snapshot(p["SourceSnapshotId"], source_backend)
-        if source_region == self.region and self.snapshot_state(src)[0] != "completed":
+        src = source.get_snapshot(p["SourceSnapshotId"])
+        if src.owner_id != ACCOUNT_ID:
+            raise Ec2Error("InvalidSnapshot.NotFound", f"The snapshot '{src.id}' does not exist.", 400)
+        if source.snapshot_state(src)[0] != "completed":
             raise incorrect_state(f"Snapshot '{src.id}' is not in the 'completed' state.")
+        destination = p.get("DestinationRegion")
+        if destination is not None and destination != self.region:
+            raise invalid_value(f"Value ({destination}) for parameter destinationRegion is invalid. "
+                                f"The request was sent to {self.region}.")
+        minutes = p.get("CompletionDurationMinutes")
+        if minutes is not None:
+            lo, hi, step = COMPLETION_DURATION
+            if not lo <= minutes <= hi or minutes % step:
+                raise invalid_value(f"Value ({minutes}) for parameter completionDurationMinutes is invalid. "
+                                    f"Expected a multiple of {step} between {lo} and {hi}.")
         tags = self._spec_tags(p, "snapshot")
+        limit = self.config.view()["copy"]["max_pending"]
+        if self.pending_copies() >= limit:
+            raise Ec2Error("ResourceLimitExceeded",
+                           f"You have exceeded the maximum number of concurrent snapshot copies "
+                           f"({limit}) to region {self.region}.", 400)
+
+        failure = None
+        url = p.get("PresignedUrl")
+        if url is not None:
+            from . import sigv4
+            try:
+                sigv4.check_presigned_url(url, self.creds, time.time(), source_region, src.id, self.region)
+            except sigv4.PresignedUrlInvalid as e:
+                print(f"sandbox: CopySnapshot of {src.id}: PresignedUrl rejected: {e}", file=sys.stderr, flush=True)
+                failure = "The PresignedUrl is invalid or improperly signed."
+        elif src.encrypted and source_region != self.region:
+            failure = "Copying an encrypted snapshot from another region needs a PresignedUrl."
+        kms_key_id = p.get("KmsKeyId")
+        if kms_key_id is not None and failure is None:
+            failure = self._kms_key_problem(kms_key_id)
+
         snap = self._call(self.backend.copy_snapshot, source_snapshot_id=src.id, source_region=source_region,
-                          description=p.get("Description", ""), kms_key_id=p.get("KmsKeyId"))
+                          description=p.get("Description", ""), kms_key_id=kms_key_id)
+        if p.get("Encrypted"):
+            snap.encrypted = True
         if tags:
             self.backend.create_tags([snap.id], tags)
-        now = time.time()
-        self.snapshots[snap.id] = self._new_snapshot_record(now)
-        if self.dataplane is not None and source_region == self.region:
+        now = time.time()  # StartTime: the time of the copy (moto's start_time), not the source's
+        rec = self._new_snapshot_record(now, self.timing()["copy_complete_s"])
+        rec.copy_of = (source_region, src.id)
+        rec.completion_duration_minutes = minutes
+        if failure is not None:
+            rec.final_state, rec.state_message = "error", failure
+        self.snapshots[snap.id] = rec
+        if self.dataplane is not None and failure is None:
             self.dataplane.copy_snapshot_image(src.id, snap.id)
         return {"SnapshotId": snap.id, "Tags": self._tags(snap.id)}
 

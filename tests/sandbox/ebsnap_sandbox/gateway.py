@@ -34,15 +34,22 @@ class Dropped(Exception):
 
 
 class Gateway:
-    def __init__(self, config: Config, creds: CredentialStore, engine: Ec2Engine,
+    """Serves every region in `engines` ({region: Ec2Engine}) on one port: the credential scope of
+    each request's signature picks the region, as the regional endpoint does in EC2. Each region
+    has its own token buckets."""
+
+    def __init__(self, config: Config, creds: CredentialStore, engines: dict[str, Ec2Engine],
                  calls: CallLog, region: str):
         self.config = config
         self.creds = creds
-        self.engine = engine
+        self.engines = engines
+        self.engine = engines[region]  # the home region's (control resources without "region")
         self.calls = calls
         self.region = region
-        self.throttler = Throttler()
-        self.throttler.configure(config.view()["throttling"])
+        self.throttlers = {r: Throttler() for r in engines}
+        for t in self.throttlers.values():
+            t.configure(config.view()["throttling"])
+        self.throttler = self.throttlers[region]
         self._rng = random.Random(config.view()["seed"])
         self._rng_lock = threading.Lock()
         config.on_change(self._config_changed)
@@ -60,7 +67,8 @@ class Gateway:
 
     def _config_changed(self, old: dict, new: dict, patch: dict) -> None:
         if "throttling" in patch:
-            self.throttler.configure(new["throttling"])
+            for t in self.throttlers.values():
+                t.configure(new["throttling"])
         if "seed" in patch:
             with self._rng_lock:
                 self._rng = random.Random(new["seed"])
@@ -108,26 +116,29 @@ class Gateway:
             if delay_ms > 0:
                 time.sleep(delay_ms / 1000)
             self._inject_faults(action, cfg)
-            sigv4.verify(method, raw_path, headers, body, self.creds, self.region, time.time(),
-                         cfg["max_clock_skew_s"])
+            _, region = sigv4.verify(method, raw_path, headers, body, self.creds, self.engines, time.time(),
+                                     cfg["max_clock_skew_s"])
+            entry["region"] = region
+            engine = self.engines[region]
             action, p = model_params.parse(flat)
-            if not self.throttler.allow(action):
+            if not self.throttlers[region].allow(action):
                 raise request_limit_exceeded()
             allowed = cfg["allowed_actions"]
             if allowed is not None and action not in allowed:
                 raise unauthorized()
             if p.get("DryRun"):
                 raise dry_run_ok()
-            with self.engine.lock:
+            with engine.lock:
                 handler = Ec2Engine.HANDLERS.get(action)
                 if handler is not None:
-                    out = self.engine.render(action, handler(self.engine, p), request_id)
+                    out = engine.render(action, handler(engine, p), request_id)
                 else:
                     if action in ("CreateTags", "DeleteTags"):
-                        self.engine.check_resources_exist(p.get("Resources", []))
+                        engine.check_resources_exist(p.get("Resources", []))
                     if action == "ModifyInstanceAttribute":
-                        self.engine.check_block_device_mappings(p)
-                    status, _, out = self.engine.forward(method, raw_path, headers, body)
+                        engine.check_block_device_mappings(p)
+                    # moto picks the region from the signature's credential scope too.
+                    status, _, out = engine.forward(method, raw_path, headers, body)
                     if status >= 500:
                         # moto failed (e.g. an action it does not implement): answer as EC2 would.
                         print(f"sandbox: moto answered {status} to {action}: {out[:300]!r}",
@@ -161,30 +172,43 @@ class Gateway:
                 return 200, self.config.merge(json.loads(body or b"{}"))
             if sub == "/throttling" and method == "GET":
                 return 200, {"enabled": self.config.view()["throttling"]["enabled"],
-                             "tokens": self.throttler.levels()}
+                             "tokens": self.throttler.levels(),
+                             "regions": {r: t.levels() for r, t in self.throttlers.items()}}
             if sub == "/health" and method == "GET":
                 return 200, {"ok": True}
             if sub == "/devices" and method == "GET":
                 dp = self.engine.dataplane
                 with self.engine.lock:
-                    vols = list(self.engine.backend.volumes)
+                    vols = [v for e in self.engines.values() for v in e.backend.volumes]
                 return 200, {v: dp.device_of(v) for v in vols if dp and dp.device_of(v)}
             if sub == "/snapshots/bulk" and method == "POST":
                 return 200, self._bulk_snapshots(_control_object(body, {
-                    "volume_id", "volume_ids", "count", "tags", "description", "state", "start_time"}))
+                    "volume_id", "volume_ids", "count", "tags", "description", "state", "start_time", "region"}))
             if sub == "/snapshots/start-time" and method == "POST":
-                req = _control_object(body, {"start_times"})
-                with self.engine.lock:
-                    return 200, {"updated": self.engine.set_start_times(req.get("start_times"))}
+                req = _control_object(body, {"start_times", "region"})
+                engine = self._engine_of(req)
+                with engine.lock:
+                    return 200, {"updated": engine.set_start_times(req.get("start_times"))}
             if sub == "/volumes/create-time" and method == "POST":
-                req = _control_object(body, {"create_times"})
+                req = _control_object(body, {"create_times", "region"})
+                engine = self._engine_of(req)
+                with engine.lock:
+                    return 200, {"updated": engine.set_create_times(req.get("create_times"))}
+            if sub == "/copies" and method == "GET":
                 with self.engine.lock:
-                    return 200, {"updated": self.engine.set_create_times(req.get("create_times"))}
+                    return 200, {r: {"pending": e.pending_copies()} for r, e in self.engines.items()}
             return 404, {"error": f"no control resource {method} {sub or '/'}"}
         except (ConfigError, ValueError, KeyError, TypeError) as e:
             return 400, {"error": str(e)}
         except Ec2Error as e:
             return 400, {"error": e.code, "message": e.message}
+
+    def _engine_of(self, req: dict) -> Ec2Engine:
+        """The region a control request names ("region"), the home region by default."""
+        region = req.get("region", self.region)
+        if region not in self.engines:
+            raise ValueError(f"region: expected one of {', '.join(self.engines)}, not {region!r}")
+        return self.engines[region]
 
     def _bulk_snapshots(self, req: dict) -> dict:
         if ("volume_id" in req) == ("volume_ids" in req):
@@ -208,9 +232,10 @@ class Gateway:
                 start_time = parse_time(req["start_time"])
             except ValueError as e:
                 raise ValueError(f"start_time: {e}") from None
-        with self.engine.lock:
-            ids = self.engine.bulk_snapshots(volume_ids, count, tags, description,
-                                             req.get("state", "completed"), start_time)
+        engine = self._engine_of(req)
+        with engine.lock:
+            ids = engine.bulk_snapshots(volume_ids, count, tags, description,
+                                        req.get("state", "completed"), start_time)
         return {"snapshot_ids": ids}
 
     def _handler_class(self):

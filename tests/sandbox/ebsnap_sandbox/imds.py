@@ -39,10 +39,12 @@ class Identity:
 
 
 class ImdsServer:
-    def __init__(self, config: Config, creds: CredentialStore, identity: Identity):
+    """identities: {"home": Identity, "dr": Identity}; config imds.instance picks the one served."""
+
+    def __init__(self, config: Config, creds: CredentialStore, identities: dict[str, Identity]):
         self.config = config
         self.creds = creds
-        self.identity = identity
+        self.identities = identities
         self._tokens: dict[str, float] = {}
         self._lock = threading.Lock()
         self.httpd = _Server(("127.0.0.1", 0), self._handler_class())
@@ -72,8 +74,8 @@ class ImdsServer:
 
     def metadata(self, path: str):
         """(status, content type, body) for a GET below /latest/."""
-        ident = self.identity
         cfg = self.config.view()["imds"]
+        ident = self.identities[cfg["instance"]]
         role = cfg["role"]
         doc = {
             "accountId": ident.account_id, "architecture": "x86_64",

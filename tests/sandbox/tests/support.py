@@ -58,6 +58,9 @@ class Sandbox:
         self.instance_id = self.env["EBSNAP_SANDBOX_INSTANCE_ID"]
         self.az = self.env["EBSNAP_SANDBOX_AZ"]
         self.region = self.env["AWS_REGION"]
+        self.dr_region = self.env["EBSNAP_SANDBOX_DR_REGION"]
+        self.dr_az = self.env["EBSNAP_SANDBOX_DR_AZ"]
+        self.dr_instance_id = self.env["EBSNAP_SANDBOX_DR_INSTANCE_ID"]
 
     def stderr(self) -> str:
         with open(self.stderr_path) as f:
@@ -113,8 +116,13 @@ class Sandbox:
             return e.code, json.loads(e.read())
         raise AssertionError(f"{method} {path} succeeded")
 
-    def tokens(self) -> dict:
-        return self._control("GET", "/throttling")["tokens"]
+    def tokens(self, region: str | None = None) -> dict:
+        doc = self._control("GET", "/throttling")
+        return doc["tokens"] if region is None else doc["regions"][region]
+
+    def pending_copies(self) -> dict:
+        """{region: pending CopySnapshot copies into it}."""
+        return {r: v["pending"] for r, v in self._control("GET", "/copies").items()}
 
     def devices(self) -> dict:
         return self._control("GET", "/devices")
@@ -147,7 +155,8 @@ class Sandbox:
             raise AwsCliError(code, p.stderr)
         return json.loads(p.stdout) if p.stdout.strip() else {}
 
-    def raw_call(self, params: dict, access_key=None, secret_key=None, token=None) -> tuple[int, str]:
+    def raw_call(self, params: dict, access_key=None, secret_key=None, token=None,
+                 region=None) -> tuple[int, str]:
         """POSTs the Query parameters as given (no client-side validation), signed with SigV4."""
         import http.client
         import urllib.parse
@@ -158,7 +167,7 @@ class Sandbox:
                             secret_key or self.env["AWS_SECRET_ACCESS_KEY"], token)
         req = AWSRequest(method="POST", url=self.endpoint, data=urllib.parse.urlencode(params),
                          headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
-        SigV4Auth(creds, "ec2", self.region).add_auth(req)
+        SigV4Auth(creds, "ec2", region or self.region).add_auth(req)
         url = urllib.parse.urlsplit(self.endpoint)
         conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
         try:
@@ -168,11 +177,11 @@ class Sandbox:
         finally:
             conn.close()
 
-    def boto3(self, access_key=None, secret_key=None, token=None, retries=0):
+    def boto3(self, access_key=None, secret_key=None, token=None, retries=0, region=None):
         import boto3
         from botocore.config import Config
         return boto3.client(
-            "ec2", region_name=self.region, endpoint_url=self.endpoint,
+            "ec2", region_name=region or self.region, endpoint_url=self.endpoint,
             aws_access_key_id=access_key or self.env["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=secret_key or self.env["AWS_SECRET_ACCESS_KEY"],
             aws_session_token=token,
