@@ -440,6 +440,8 @@ std::string_view to_string(Outcome outcome) {
     case Outcome::NotFrozen: return "not-frozen";
     case Outcome::Prewarmed: return "prewarmed";
     case Outcome::Interrupted: return "interrupted";
+    case Outcome::Held: return "held";
+    case Outcome::Thawed: return "thawed";
   }
   return "failed";
 }

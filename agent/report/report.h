@@ -42,6 +42,7 @@
 //                      "unmounted" | "deleted" | "not-attached" | "listed" | "planned" |
 //                      "skipped" | "failed" |
 //                      "fresh" | "stale" | "missing" | "not-frozen",  // check-backups, below
+//                      "held" | "thawed",  // freeze --hold; thaw GROUP (held until released)
 //                      "prewarmed" | "interrupted",  // prewarm (interrupted: stopped by a signal, its
 //                                                    //   offset saved; not a failure)
 //           "reason": null | "...",               // why failed/skipped; a note otherwise
@@ -199,6 +200,8 @@ enum class Outcome {
   NotFrozen,        // check-backups: recent, but not frozen although the group freezes the volume
   Prewarmed,        // prewarm: every block read (now, before, or by the prewarm --wait waited for)
   Interrupted,      // prewarm: stopped by SIGINT/SIGTERM, its offset saved for the next run
+  Held,             // freeze --hold: frozen, and left frozen by the guardian until `thaw GROUP` or its bound
+  Thawed,           // thaw GROUP: the hold was released by `thaw GROUP`, frozen until then
 };
 [[nodiscard]] std::string_view to_string(Outcome outcome);
 
