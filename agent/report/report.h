@@ -10,7 +10,8 @@
 //   "schema": 1,
 //   "ebsnap_version": "0.1.0",
 //   "command": "mount" | "snapshot" | "unmount" | "list" | "check" | "thaw" | "prune" | "check-backups" | "gc" |
-//              "history" | "prewarm" | "shutdown" | "watch",
+//              "history" | "prewarm" | "shutdown" | "watch" | "freeze",  // freeze --hold; thaw GROUP is
+//              "thaw" with one group (its window in freeze_window_ms, guardian_trigger)
 //   "dry_run": false,                 // true: nothing was changed; outcomes are "planned"
 //   "ok": true,                       // false ⇔ exit code 1
 //   "error": null | "...",            // a failure of the whole run (before or beyond volumes)
