@@ -138,6 +138,9 @@ void close_all_but(const std::vector<int>& keep_sorted) {
 
 [[noreturn]] void guardian_main(Plan& plan) noexcept {
   ::setsid();
+  // The hold socket listens from the guardian: SO_PEERCRED then names the guardian (the process
+  // that called listen), which is what `ebsnap thaw GROUP` checks against the hold record.
+  if (plan.listen_fd >= 0) ::listen(plan.listen_fd, 4);
   struct sigaction ignore {};
   ignore.sa_handler = SIG_IGN;
   ::sigaction(SIGPIPE, &ignore, nullptr);
@@ -296,8 +299,7 @@ Result<Fd> listen_hold_socket(const std::string& path) {
   if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
     return fail_errno("bind " + path, errno);
   }
-  if (::listen(fd.get(), 4) != 0) return fail_errno("listen " + path, errno);
-  return fd;
+  return fd;  // listen(2) is the guardian's: see guardian_main
 }
 
 // The guardian's report as sent: k_header values, then (outcome, errno) per mount point.

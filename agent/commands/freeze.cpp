@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <fstream>
 
 #include "agent/core/freeze_window.h"
 #include "agent/core/group_lock.h"
@@ -78,9 +79,22 @@ platform::Result<HoldRecord> read_hold_record(const std::filesystem::path& run_d
   return *record;
 }
 
+namespace {
+
+// A zombie (exited, not reaped yet by its new parent) holds nothing any more.
+bool zombie(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return false;
+  const auto close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z';
+}
+
+}  // namespace
+
 bool hold_guardian_alive(const HoldRecord& record) {
   const auto start = process_start_time(record.guardian_pid);
-  return start != 0 && start == record.guardian_start;
+  return start != 0 && start == record.guardian_start && !zombie(record.guardian_pid);
 }
 
 namespace {
@@ -264,7 +278,7 @@ RunReport thaw_locked(const RunContext& c) {
   GroupReport& out = report.group(g.name);
   auto record = read_hold_record(s.options.run_dir, g.name);
   if (!record) {
-    report.add_error(record.error().kind == platform::ErrorKind::NotFound
+    out.add_error(record.error().kind == platform::ErrorKind::NotFound
                          ? "group \"" + g.name + "\" is not held frozen: no `ebsnap freeze " + g.name +
                                " --hold` is recorded in " + s.options.run_dir.string()
                          : record.error().describe());

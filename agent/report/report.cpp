@@ -657,7 +657,7 @@ std::string render_text(const RunReport& report) {
     out += render_check(report);
   } else if (report.command == "check-backups") {
     out += render_check_backups(report);
-  } else if (report.command == "thaw") {
+  } else if (report.command == "thaw" && report.groups.empty()) {
     out += render_thaw(report);
   } else if (report.command == "prune") {
     for (const auto& g : report.groups) {
