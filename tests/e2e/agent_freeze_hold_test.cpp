@@ -289,6 +289,31 @@ TEST_F(FreezeHoldE2e, DlmPreScriptSnapshotPostScriptFreezesExactlyBetweenTheScri
   EXPECT_EQ(report["groups"][0]["volumes"][0]["outcome"], "thawed");
 }
 
+// DLM's snapshots carry the volume's lineage tags (CopyTags) and no ebsnap:run-id: they are a
+// restore point that history shows and mount restores.
+TEST_F(FreezeHoldE2e, DlmSnapshotsAreARestorePointThatMountRestores) {
+  ASSERT_EQ(dlm("pre-script").exit_code, 0);
+  const auto snapshots = dlm_create_snapshots();
+  ASSERT_EQ(dlm("post-script").exit_code, 0);
+  const auto history = run({wrapper_.string(), "--json", "history", "data"});
+  ASSERT_EQ(history.exit_code, 0) << history.out << history.err;
+  const auto points = Json::parse(history.out)["history"][0]["points"];
+  ASSERT_EQ(points.size(), 1U) << points.dump(2);
+  EXPECT_FALSE(points[0]["tagged"].get<bool>());
+  EXPECT_TRUE(points[0]["complete"].get<bool>()) << points.dump(2);
+  const auto unmounted = run({wrapper_.string(), "unmount", "data", "--delete-volumes", "--yes"});
+  ASSERT_EQ(unmounted.exit_code, 0) << unmounted.out << unmounted.err;
+  const auto mounted = run({wrapper_.string(), "--json", "mount", "data"});
+  ASSERT_EQ(mounted.exit_code, 0) << mounted.out << mounted.err;
+  const auto group = Json::parse(mounted.out)["groups"][0];
+  EXPECT_EQ(group["restore_point"]["run_id"], points[0]["run_id"]) << group.dump(2);
+  for (const auto& v : group["volumes"]) {
+    EXPECT_EQ(v["outcome"], "restored") << v.dump(2);
+    EXPECT_TRUE(std::ranges::any_of(snapshots, [&](const ec2::Snapshot& s) { return s.id.value == v["snapshot_id"]; }))
+        << v.dump(2);
+  }
+}
+
 TEST_F(FreezeHoldE2e, SigkillOfTheFreezeHoldProcessLeavesTheHoldAndThawStillWorks) {
   // Its stdout is a pipe filled to the brim: the report blocks, after the hold was taken, and
   // the process is SIGKILLed there (with its process group, as a timed-out script is).
