@@ -75,6 +75,9 @@ class FreezeSet {
   [[nodiscard]] const std::vector<FreezeEntry>& entries() const { return entries_; }
   [[nodiscard]] bool frozen() const;  // something is still frozen by us
 
+  // Gives the freezes up without thawing them: someone else (a holding guardian) thaws them.
+  void release() { ops_ = nullptr; }
+
  private:
   FreezeSet(FreezeOps& ops, std::vector<FreezeEntry> entries, std::function<std::chrono::steady_clock::time_point()> now)
       : ops_(&ops), entries_(std::move(entries)), now_(std::move(now)) {}

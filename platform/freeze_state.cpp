@@ -54,6 +54,14 @@ Result<std::string> write_freeze_state(const std::string& state_dir,
   return name;
 }
 
+Result<void> write_freeze_state_owner(const std::string& path, int owner_pid,
+                                      const std::vector<std::string>& mount_points) {
+  std::string body{k_magic};
+  body += "\npid " + std::to_string(owner_pid) + "\n";
+  for (const auto& mp : mount_points) body += mp + "\n";
+  return write_state_file(path, body, false);
+}
+
 Result<std::vector<FreezeStateRecord>> read_freeze_states(const std::string& state_dir) {
   std::vector<FreezeStateRecord> out;
   if (auto checked = check_run_directory(state_dir, false); !checked) {

@@ -33,6 +33,10 @@ struct FreezeStateRecord {
 // if missing: run_dir.h) and returns its path.
 [[nodiscard]] Result<std::string> write_freeze_state(const std::string& state_dir,
                                                      const std::vector<std::string>& mount_points);
+// Rewrites a state file so that it names `owner_pid` (a holding guardian) as the process whose
+// death leaves its mount points frozen.
+[[nodiscard]] Result<void> write_freeze_state_owner(const std::string& path, int owner_pid,
+                                                    const std::vector<std::string>& mount_points);
 // Every state file under state_dir (none when the directory does not exist; an error when it
 // fails the run directory's check). A symlink is not followed: it is skipped with a warning.
 [[nodiscard]] Result<std::vector<FreezeStateRecord>> read_freeze_states(const std::string& state_dir);

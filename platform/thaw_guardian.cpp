@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -20,6 +21,7 @@
 
 #include "ebsnap/try.h"
 #include "platform/log.h"
+#include "platform/run_dir.h"
 
 // Why fork() and not a re-exec of /proc/self/exe: the guardian must exist before the first
 // FIFREEZE and must not depend on anything on the filesystems it guards (an exec reads a binary
@@ -41,6 +43,8 @@ namespace platform {
 namespace {
 
 constexpr std::uint8_t k_done = 0xFF;  // any other byte b: "do not thaw mount point #b"
+constexpr std::uint8_t k_hold = 0xFE;  // hand the freeze over (hold()); echoed back as the acknowledgement
+constexpr char k_release = 'T';        // on the hold socket: thaw now and report here
 constexpr std::size_t k_max_mounts = 250;
 constexpr std::int32_t k_report_magic = 0x45425347;
 constexpr std::size_t k_header = 4;  // magic, trigger, elapsed ms, count; then (outcome, errno) each
@@ -52,6 +56,9 @@ struct Plan {
   std::vector<std::int32_t> report;
   std::vector<char> excluded;
   std::string state_file;
+  std::string hold_socket;  // empty: no hold
+  std::string hold_result;
+  int listen_fd = -1;
   int channel = -1;
   int devnull = -1;
   pid_t agent = 0;
@@ -131,6 +138,9 @@ void close_all_but(const std::vector<int>& keep_sorted) {
 
 [[noreturn]] void guardian_main(Plan& plan) noexcept {
   ::setsid();
+  // The hold socket listens from the guardian: SO_PEERCRED then names the guardian (the process
+  // that called listen), which is what `ebsnap thaw GROUP` checks against the hold record.
+  if (plan.listen_fd >= 0) ::listen(plan.listen_fd, 4);
   struct sigaction ignore {};
   ignore.sa_handler = SIG_IGN;
   ::sigaction(SIGPIPE, &ignore, nullptr);
@@ -143,6 +153,8 @@ void close_all_but(const std::vector<int>& keep_sorted) {
   Line line;
 
   int trigger = -1;
+  bool holding = false;  // hold(): the agent's death no longer thaws; the hold socket does
+  int requester = -1;    // the connection of `ebsnap thaw GROUP`, which gets the report
   if (::getppid() != plan.agent) trigger = static_cast<int>(GuardianTrigger::AgentDied);
   while (trigger < 0) {
     timespec now{};
@@ -152,8 +164,11 @@ void close_all_but(const std::vector<int>& keep_sorted) {
       trigger = static_cast<int>(GuardianTrigger::Timeout);
       break;
     }
-    pollfd fds[3] = {{plan.channel, POLLIN, 0}, {pidfd, POLLIN, 0}, {sigfd, POLLIN, 0}};
-    const int n = ::poll(fds, 3, static_cast<int>(std::min(left + 1, 60'000LL)));
+    pollfd fds[4] = {{holding ? -1 : plan.channel, POLLIN, 0},
+                     {holding ? -1 : pidfd, POLLIN, 0},
+                     {sigfd, POLLIN, 0},
+                     {holding ? plan.listen_fd : -1, POLLIN, 0}};
+    const int n = ::poll(fds, 4, static_cast<int>(std::min(left + 1, 60'000LL)));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       trigger = static_cast<int>(GuardianTrigger::Timeout);  // cannot watch any more: thaw now
@@ -172,16 +187,37 @@ void close_all_but(const std::vector<int>& keep_sorted) {
         const std::uint8_t b = buf[i];
         if (b == k_done) {
           trigger = static_cast<int>(GuardianTrigger::Done);
+        } else if (b == k_hold && plan.listen_fd >= 0) {
+          holding = true;
+          (void)::send(plan.channel, &k_hold, 1, MSG_NOSIGNAL);
+          // Off the agent's stderr: whoever reads it to its end (SSM, a shell's $(...)) must not
+          // wait for us. What we did goes to the hold socket or the result file instead.
+          ::dup2(0, 2);  // /dev/null since the start
         } else if (b < plan.excluded.size()) {
           plan.excluded[b] = 1;
         }
       }
       if (trigger >= 0) break;
     }
-    if (fds[1].revents != 0) {
+    if (!holding && fds[1].revents != 0) {
       trigger = static_cast<int>(GuardianTrigger::AgentDied);
     } else if (fds[2].revents != 0) {
       trigger = static_cast<int>(GuardianTrigger::Signal);
+    } else if (holding && fds[3].revents != 0) {
+      const int c = ::accept4(plan.listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) continue;
+      ucred peer{};
+      socklen_t peer_len = sizeof peer;
+      char request = 0;
+      pollfd wait_request{c, POLLIN, 0};
+      // Only our own uid may end the hold (the run directory is 0700 already); one byte, soon.
+      if (::getsockopt(c, SOL_SOCKET, SO_PEERCRED, &peer, &peer_len) == 0 && peer.uid == ::geteuid() &&
+          ::poll(&wait_request, 1, 5'000) == 1 && ::read(c, &request, 1) == 1 && request == k_release) {
+        requester = c;
+        trigger = static_cast<int>(GuardianTrigger::Done);
+      } else {
+        ::close(c);
+      }
     }
   }
 
@@ -226,16 +262,61 @@ void close_all_but(const std::vector<int>& keep_sorted) {
   plan.report[1] = trigger;
   plan.report[2] = static_cast<std::int32_t>(std::min(elapsed, 0x7fffffffLL));
   plan.report[3] = static_cast<std::int32_t>(count);
+  int report_fd = plan.channel;
+  bool report_is_file = false;
+  if (requester >= 0) {
+    report_fd = requester;
+  } else if (holding) {
+    // Thawed unasked (the bound, a signal): `ebsnap thaw GROUP` finds the report here.
+    report_fd = ::open(plan.hold_result.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    report_is_file = true;
+  }
+  if (holding) ::unlink(plan.hold_socket.c_str());
   const char* p = reinterpret_cast<const char*>(plan.report.data());
   std::size_t left = plan.report.size() * sizeof(std::int32_t);
-  while (left > 0) {
-    const ssize_t w = ::send(plan.channel, p, left, MSG_NOSIGNAL);
+  while (report_fd >= 0 && left > 0) {
+    const ssize_t w = report_is_file ? ::write(report_fd, p, left) : ::send(report_fd, p, left, MSG_NOSIGNAL);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) break;  // the agent is gone: nobody to report to
     p += w;
     left -= static_cast<std::size_t>(w);
   }
+  if (report_is_file && report_fd >= 0) ::close(report_fd);
   ::_exit(all_done ? 0 : 1);
+}
+
+Result<Fd> listen_hold_socket(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof addr.sun_path) {
+    return fail(ErrorKind::Refused, "hold socket path too long for a unix socket: " + path);
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  Fd fd{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  if (!fd) return fail_errno("hold socket", errno);
+  // A dead guardian's socket (the caller checked that no guardian holds the group): replaced.
+  ::unlink(path.c_str());
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    return fail_errno("bind " + path, errno);
+  }
+  return fd;  // listen(2) is the guardian's: see guardian_main
+}
+
+// The guardian's report as sent: k_header values, then (outcome, errno) per mount point.
+Result<GuardianReport> parse_report(const std::vector<std::int32_t>& buf, const std::vector<std::string>& mount_points) {
+  if (buf.size() < k_header + 2 * mount_points.size() || buf[0] != k_report_magic ||
+      buf[3] != static_cast<std::int32_t>(mount_points.size())) {
+    return fail(ErrorKind::System, "thaw guardian report not recognised");
+  }
+  GuardianReport report;
+  report.trigger = static_cast<GuardianTrigger>(buf[1]);
+  report.elapsed = std::chrono::milliseconds(buf[2]);
+  for (std::size_t i = 0; i < mount_points.size(); ++i) {
+    report.mounts.push_back({.mount_point = mount_points[i],
+                             .outcome = static_cast<ThawOutcome>(buf[k_header + 2 * i]),
+                             .errno_value = buf[k_header + 2 * i + 1]});
+  }
+  return report;
 }
 
 }  // namespace
@@ -293,6 +374,21 @@ Result<ThawGuardian> ThawGuardian::start(const GuardianOptions& options) {
   plan.agent = ::getpid();
 
   EBSNAP_TRY_ASSIGN(plan.state_file, write_freeze_state(options.state_dir, options.mount_points));
+  Fd listener;
+  if (!options.hold_socket.empty()) {
+    auto made = listen_hold_socket(options.hold_socket);
+    if (!made) {
+      ::unlink(plan.state_file.c_str());
+      return std::unexpected(made.error());
+    }
+    listener = std::move(*made);
+    ::unlink(options.hold_result.c_str());  // a previous hold's: this one's report goes there
+    plan.listen_fd = listener.get();
+    plan.keep_fds.push_back(listener.get());
+    std::sort(plan.keep_fds.begin(), plan.keep_fds.end());
+    plan.hold_socket = options.hold_socket;
+    plan.hold_result = options.hold_result;
+  }
 
   ::clock_gettime(CLOCK_MONOTONIC, &plan.start);
   const auto bound_ms = options.freeze_bound.count();
@@ -314,6 +410,7 @@ Result<ThawGuardian> ThawGuardian::start(const GuardianOptions& options) {
   ::pthread_sigmask(SIG_SETMASK, &agent_mask, nullptr);
   if (pid < 0) {
     ::unlink(plan.state_file.c_str());
+    if (listener) ::unlink(options.hold_socket.c_str());
     return fail_errno("thaw guardian: fork", fork_errno);
   }
 
@@ -323,6 +420,7 @@ Result<ThawGuardian> ThawGuardian::start(const GuardianOptions& options) {
   guardian.channel_ = std::move(ours);
   guardian.mount_points_ = options.mount_points;
   guardian.state_file_ = plan.state_file;
+  guardian.hold_socket_ = options.hold_socket;
   log_freeze().info("thaw guardian started pid={} mount_points={} bound_ms={} state_file={}", pid,
                     options.mount_points.size(), bound_ms, plan.state_file);
   return guardian;
@@ -334,6 +432,7 @@ ThawGuardian::ThawGuardian(ThawGuardian&& other) noexcept
       channel_(std::move(other.channel_)),
       mount_points_(std::move(other.mount_points_)),
       state_file_(std::move(other.state_file_)),
+      hold_socket_(std::move(other.hold_socket_)),
       report_cache_(std::move(other.report_cache_)),
       finished_(std::exchange(other.finished_, true)) {}
 
@@ -414,14 +513,7 @@ Result<GuardianReport> ThawGuardian::read_report(bool block) {
     if (channel_errno != 0) message += ": " + std::string(std::strerror(channel_errno));
     return fail(ErrorKind::System, std::move(message), channel_errno);
   }
-  GuardianReport report;
-  report.trigger = static_cast<GuardianTrigger>(buf[1]);
-  report.elapsed = std::chrono::milliseconds(buf[2]);
-  for (std::size_t i = 0; i < mount_points_.size(); ++i) {
-    report.mounts.push_back({.mount_point = mount_points_[i],
-                             .outcome = static_cast<ThawOutcome>(buf[k_header + 2 * i]),
-                             .errno_value = buf[k_header + 2 * i + 1]});
-  }
+  EBSNAP_TRY_ASSIGN(auto report, parse_report(buf, mount_points_));
   log_freeze().info("thaw guardian pid={} trigger={} elapsed_ms={}", pid_, to_string(report.trigger),
                     report.elapsed.count());
   report_cache_ = report;
@@ -469,6 +561,90 @@ Result<GuardianReport> ThawGuardian::finish() {
     log_freeze().warn("thaw guardian pid={}: send done: {}", pid_, std::strerror(errno));
   }
   return read_report(true);
+}
+
+}  // namespace platform
+
+namespace platform {
+
+Result<int> ThawGuardian::hold() {
+  if (hold_socket_.empty()) return fail(ErrorKind::Refused, "thaw guardian: started without a hold socket");
+  if (finished_ || pid_ <= 0) return fail(ErrorKind::NotFound, "thaw guardian already finished");
+  if (::send(channel_.get(), &k_hold, 1, MSG_NOSIGNAL) != 1) return fail_errno("thaw guardian: send hold", errno);
+  pollfd pfd{.fd = channel_.get(), .events = POLLIN, .revents = 0};
+  int n = 0;
+  do {
+    n = ::poll(&pfd, 1, static_cast<int>(report_timeout_.count()));
+  } while (n < 0 && errno == EINTR);
+  std::uint8_t ack = 0;
+  if (n != 1 || ::read(channel_.get(), &ack, 1) != 1 || ack != k_hold) {
+    // It thawed first (its bound passed: its report is what came), or it is stuck: finish()
+    // collects whatever it says and reaps it; nothing is held.
+    auto r = finish();
+    return fail(ErrorKind::Timeout, "thaw guardian pid=" + std::to_string(pid_) + " did not take the hold" +
+                                        (r ? " (it thawed already: " + std::string(to_string(r->trigger)) + ")" : ""));
+  }
+  // From here the guardian owns the freeze. Our freeze state file names it as the owner.
+  if (auto w = write_freeze_state_owner(state_file_, pid_, mount_points_); !w) {
+    log_freeze().warn("freeze state file={} owner pid={} error=\"{}\"", state_file_, pid_, w.error().describe());
+  }
+  channel_ = Fd{};
+  finished_ = true;
+  log_freeze().info("thaw guardian pid={} holds the freeze socket={}", pid_, hold_socket_);
+  return pid_;
+}
+
+Result<GuardianReport> release_hold(const std::string& socket_path, int guardian_pid,
+                                    const std::vector<std::string>& mount_points, std::chrono::milliseconds timeout) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket_path.size() >= sizeof addr.sun_path) return fail(ErrorKind::Refused, "hold socket path too long");
+  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
+  Fd fd{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  if (!fd) return fail_errno("hold socket", errno);
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    const int e = errno;
+    if (e == ENOENT || e == ECONNREFUSED) {
+      return fail(ErrorKind::NotFound, "no guardian listens on " + socket_path + " (" + std::strerror(e) + ")");
+    }
+    return fail_errno("connect " + socket_path, e);
+  }
+  ucred peer{};
+  socklen_t peer_len = sizeof peer;
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &peer_len) != 0) {
+    return fail_errno("hold socket SO_PEERCRED", errno);
+  }
+  if (peer.pid != guardian_pid || peer.uid != ::geteuid()) {
+    return fail(ErrorKind::Refused, socket_path + " is held by pid " + std::to_string(peer.pid) + " uid " +
+                                        std::to_string(peer.uid) + ", not the guardian pid " +
+                                        std::to_string(guardian_pid) + ": not asked to thaw");
+  }
+  if (::send(fd.get(), &k_release, 1, MSG_NOSIGNAL) != 1) return fail_errno("hold socket: send", errno);
+  std::vector<std::int32_t> buf(k_header + 2 * mount_points.size(), 0);
+  auto* p = reinterpret_cast<char*>(buf.data());
+  const std::size_t want = buf.size() * sizeof(std::int32_t);
+  std::size_t got = 0;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (got < want) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd pfd{.fd = fd.get(), .events = POLLIN, .revents = 0};
+    const int n = ::poll(&pfd, 1, static_cast<int>(std::max<long long>(0, left.count())));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return fail(ErrorKind::Timeout, "thaw guardian pid=" + std::to_string(guardian_pid) + " did not report");
+    const ssize_t r = ::read(fd.get(), p + got, want - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return fail(ErrorKind::System, "thaw guardian pid=" + std::to_string(guardian_pid) + " ended without a report");
+    got += static_cast<std::size_t>(r);
+  }
+  return parse_report(buf, mount_points);
+}
+
+Result<GuardianReport> read_hold_result(const std::string& path, const std::vector<std::string>& mount_points) {
+  EBSNAP_TRY_ASSIGN(auto text, read_state_file(path));
+  std::vector<std::int32_t> buf(k_header + 2 * mount_points.size(), 0);
+  if (text.size() != buf.size() * sizeof(std::int32_t)) return fail(ErrorKind::System, path + ": not a guardian report");
+  std::memcpy(buf.data(), text.data(), text.size());
+  return parse_report(buf, mount_points);
 }
 
 }  // namespace platform

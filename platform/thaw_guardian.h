@@ -23,6 +23,11 @@ struct GuardianOptions {
   // point, so a guardian silent for 30 s is stuck. Then it gets SIGTERM (it thaws on it) and
   // as long again to report and exit, and is left running if even that does not end it.
   std::chrono::milliseconds report_timeout{30'000};
+  // `ebsnap freeze --hold`: a unix socket the guardian listens on once hold() handed the freeze
+  // over to it, and the file it writes its report to when it thaws without being asked (the
+  // bound, a signal). Both in the run directory; empty: no hold.
+  std::string hold_socket;
+  std::string hold_result;
 };
 
 enum class GuardianTrigger { Done, AgentDied, Timeout, Signal };
@@ -68,6 +73,15 @@ class ThawGuardian {
   // by report_timeout, twice at most (see GuardianOptions).
   [[nodiscard]] Result<GuardianReport> finish();
 
+  // Hands the freeze over (started with hold_socket): from its acknowledgement on, the guardian
+  // no longer watches this process (our exit, even SIGKILL, leaves the freeze held); it thaws on
+  // a request on hold_socket (release_hold), at the bound, or on a signal. The freeze state file
+  // is rewritten to name the guardian as its owner (a dead guardian's freeze is then thawed by
+  // `ebsnap thaw --all` and by the next snapshot's resolve_foreign_freeze). The guardian leaves
+  // our stderr then (a pipe read to its end, e.g. SSM's, would otherwise wait for the guardian).
+  // Afterwards this object owns nothing. Returns the guardian's pid.
+  [[nodiscard]] Result<int> hold();
+
  private:
   ThawGuardian() = default;
   [[nodiscard]] Result<GuardianReport> read_report(bool block);
@@ -81,8 +95,21 @@ class ThawGuardian {
   Fd channel_;
   std::vector<std::string> mount_points_;
   std::string state_file_;
+  std::string hold_socket_;
   std::optional<GuardianReport> report_cache_;
   bool finished_ = false;
 };
+
+// Asks the holding guardian listening on `socket_path` to thaw, and returns its report. The peer
+// must be `guardian_pid` running as our euid (SO_PEERCRED): a socket left by a dead guardian and
+// taken over by another process is never believed. NotFound: nobody listens there (the guardian
+// is gone). `mount_count` are the mount points it guards, in its order.
+[[nodiscard]] Result<GuardianReport> release_hold(const std::string& socket_path, int guardian_pid,
+                                                  const std::vector<std::string>& mount_points,
+                                                  std::chrono::milliseconds timeout = std::chrono::seconds{30});
+
+// The report a holding guardian wrote to hold_result when it thawed unasked; NotFound when none.
+[[nodiscard]] Result<GuardianReport> read_hold_result(const std::string& path,
+                                                      const std::vector<std::string>& mount_points);
 
 }  // namespace platform

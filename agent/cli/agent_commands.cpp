@@ -14,6 +14,7 @@
 
 #include "agent/commands/check.h"
 #include "agent/commands/check_backups.h"
+#include "agent/commands/freeze.h"
 #include "agent/commands/gc.h"
 #include "agent/commands/history.h"
 #include "agent/commands/list.h"
@@ -268,6 +269,16 @@ RunReport AgentCommands::watch(const CommandContext& context, const GroupRefs& g
     };
   }
   return with_context("watch", context, groups, [&options](const RunContext& run) { return agent::watch(run, options); });
+}
+
+RunReport AgentCommands::freeze(const CommandContext& context, const GroupRefs& groups,
+                                const FreezeHoldOptions& options) {
+  return with_context("freeze", context, groups,
+                      [&options](const RunContext& run) { return agent::freeze_hold(run, options); });
+}
+
+RunReport AgentCommands::thaw_group(const CommandContext& context, const GroupRefs& groups) {
+  return with_context("thaw", context, groups, [](const RunContext& run) { return agent::thaw_hold(run); });
 }
 
 RunReport AgentCommands::check(const CommandContext& context) {

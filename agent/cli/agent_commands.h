@@ -36,6 +36,9 @@ class AgentCommands final : public Commands {
   [[nodiscard]] RunReport watch(const CommandContext& context, const GroupRefs& groups,
                                 const WatchRequest& request) override;
   [[nodiscard]] RunReport thaw(const ThawRequest& request) override;
+  [[nodiscard]] RunReport freeze(const CommandContext& context, const GroupRefs& groups,
+                                 const FreezeHoldOptions& options) override;
+  [[nodiscard]] RunReport thaw_group(const CommandContext& context, const GroupRefs& groups) override;
 
  private:
   // The run's one IMDS client (userdata, region, instance, credentials), made on first use.

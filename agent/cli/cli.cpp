@@ -22,14 +22,18 @@
 namespace agent {
 namespace {
 
-constexpr std::array<std::string_view, 22> k_command_words = {
+constexpr std::array<std::string_view, 23> k_command_words = {
     "mount", "mount-snapshots", "snapshot", "make-snapshots", "unmount", "unmount-snapshots", "list",
     "list-volumes", "check", "test", "thaw", "prune", "version", "help", "check-backups", "gc", "history",
-    "list-snapshots", "prewarm", "shutdown", "watch", "iam-policy"};
+    "list-snapshots", "prewarm", "shutdown", "watch", "iam-policy", "freeze"};
 
 constexpr std::string_view k_help_footer = R"(
 Arguments: mount, snapshot, unmount, prune, history, prewarm and shutdown take GROUP...; list,
-check-backups, gc and watch take [GROUP...] (default: all); thaw takes [MOUNT...|--all].
+check-backups, gc and watch take [GROUP...] (default: all); thaw takes [MOUNT...|--all] or one
+GROUP. freeze GROUP --hold [--timeout DURATION] (1s..120s; default: freeze_timeout_s): the pre-hooks,
+syncfs and FIFREEZE, then exits 0 leaving ebsnap's guardian holding the freeze until `thaw GROUP`
+(which thaws, reports the window and runs the post-hooks; exit 1 if the guardian had thawed at its
+bound) or the bound: DLM's pre-script and post-script (etc/ssm/ebsnap-dlm-scripts.yaml).
 mount [--as-of TIME | --run RUN-ID]: an earlier restore point (refused, exit 2, while a mount
 point of the group is mounted); mount --inspect [--prefix DIR]: the point read-only beside the
 live volumes; unmount --inspect [--run RUN-ID] [--prefix DIR] removes inspections.
@@ -117,6 +121,7 @@ std::string_view to_string(CommandName command) {
     case CommandName::Shutdown: return "shutdown";
     case CommandName::Watch: return "watch";
     case CommandName::IamPolicy: return "iam-policy";
+    case CommandName::Freeze: return "freeze";
     case CommandName::CompleteGroups: return "complete-groups";
   }
   return "version";
@@ -198,9 +203,18 @@ Grammar::Grammar(Invocation& inv) {
                                               "completeness per mount point")
       ->add_option("GROUP", inv.groups, "group")
       ->required();
-  auto* thaw = sub(CommandName::Thaw, nullptr, "emergency thaw of frozen filesystems");
-  thaw->add_option("MOUNT", inv.mount_points, "mount point");
+  auto* thaw = sub(CommandName::Thaw, nullptr,
+                   "emergency thaw of frozen filesystems; with one GROUP: release its freeze --hold");
+  thaw->add_option("MOUNT", inv.mount_points, "mount point (starts with '/'), or one GROUP");
   thaw->add_flag("--all", inv.all, "every filesystem ebsnap froze");
+  auto* freeze = sub(CommandName::Freeze, nullptr,
+                     "pre-hooks, syncfs and freeze of one group, held past the command's exit by ebsnap's "
+                     "guardian until `thaw GROUP` or the bound (DLM's pre-script)");
+  freeze->add_option("GROUP", inv.groups, "group")->required();
+  freeze->add_flag("--hold", inv.hold, "required: leave the group frozen when the command exits");
+  freeze->add_option("--timeout", inv.timeout, "thaw after this long if no `thaw GROUP` came (1s..120s; default: the "
+                                               "config's freeze_timeout_s)")
+      ->option_text("DURATION");
   sub(CommandName::Version, nullptr, "print the version");
   auto* gc = sub(CommandName::Gc, nullptr,
                  "delete ebsnap's own orphaned volumes: tagged as ebsnap's for these groups and this instance's "
@@ -270,7 +284,11 @@ std::expected<void, CliStop> check_arguments(const Invocation& inv) {
   if (inv.region && !rules::is_valid_region(*inv.region)) {
     return std::unexpected(usage_error("--region: expected a region such as eu-west-1, got '" + *inv.region + "'"));
   }
-  if (inv.command == CommandName::Thaw) {
+  if (inv.command == CommandName::Thaw && !inv.groups.empty()) {
+    if (inv.all || !inv.mount_points.empty() || inv.groups.size() != 1) {
+      return std::unexpected(usage_error("thaw: give one GROUP, or mount points (absolute paths) or --all"));
+    }
+  } else if (inv.command == CommandName::Thaw) {
     if (inv.all && !inv.mount_points.empty()) return std::unexpected(usage_error("thaw: give MOUNT... or --all, not both"));
     if (!inv.all && inv.mount_points.empty()) return std::unexpected(usage_error("thaw: expected MOUNT... or --all"));
     for (const auto& m : inv.mount_points) {
@@ -287,7 +305,17 @@ std::expected<void, CliStop> check_arguments(const Invocation& inv) {
     return std::unexpected(
         usage_error("gc: --older-than: expected a duration such as 12h, 1d or 1w, got '" + *inv.older_than + "'"));
   }
-  if (inv.timeout) {
+  if (inv.command == CommandName::Freeze) {
+    if (!inv.hold) return std::unexpected(usage_error("freeze: --hold is required (a freeze that ends with the command is `ebsnap snapshot`)"));
+    if (inv.groups.size() != 1) return std::unexpected(usage_error("freeze: expected exactly one GROUP"));
+    if (inv.timeout) {
+      const auto d = rules::parse_duration(*inv.timeout);
+      if (!d || *d < std::chrono::seconds{1} || *d > k_max_hold) {
+        return std::unexpected(usage_error("freeze: --timeout: expected a duration from 1s to 120s such as 30s or 2m, got '" +
+                                           *inv.timeout + "'"));
+      }
+    }
+  } else if (inv.timeout) {
     const auto d = rules::parse_duration(*inv.timeout);
     if (!d || *d < std::chrono::seconds{1} || *d > std::chrono::hours{1}) {
       return std::unexpected(usage_error("shutdown: --timeout: expected a duration from 1s to 1h such as 90s or 2m, got '" +
@@ -345,6 +373,12 @@ std::expected<Invocation, CliStop> parse_command_line(std::span<const char* cons
   inv.command = chosen->first;
   // check --max-age is check-backups for every group: the same output and exit code.
   if (inv.command == CommandName::Check && inv.max_age) inv.command = CommandName::CheckBackups;
+  if (inv.command == CommandName::Thaw) {
+    // A word without a leading '/' is a group (thaw GROUP releases a freeze --hold); paths are mount points.
+    std::vector<std::string> mount_points;
+    for (auto& word : inv.mount_points) (!word.empty() && word.front() == '/' ? mount_points : inv.groups).push_back(word);
+    inv.mount_points = std::move(mount_points);
+  }
   EBSNAP_TRY(check_arguments(inv));
   if (inv.command == CommandName::CheckBackups) inv.max_age_s = *rules::parse_duration(*inv.max_age);
   if (inv.older_than) inv.older_than_s = *rules::parse_duration(*inv.older_than);
@@ -548,7 +582,12 @@ RunReport dispatch(const Invocation& inv, Commands& commands, const CommandConte
                                            out.flush();
                                          },
                                          .metrics_dir = resolve_metrics_dir(inv.metrics_dir, context.config.metrics_dir)});
-    case CommandName::Thaw:
+    case CommandName::Freeze: {
+      FreezeHoldOptions options;
+      if (inv.timeout) options.timeout = *rules::parse_duration(*inv.timeout);
+      return commands.freeze(context, groups, options);
+    }
+    case CommandName::Thaw: return commands.thaw_group(context, groups);
     case CommandName::Version:
     case CommandName::IamPolicy:
     case CommandName::CompleteGroups: break;
@@ -563,7 +602,7 @@ int run_invocation(const Invocation& inv, Commands& commands, std::ostream& out,
   if (inv.command == CommandName::Version) return print_version(inv, out);
   if (inv.command == CommandName::CompleteGroups) return print_group_names(inv, out, err, environment);
   if (inv.command == CommandName::IamPolicy) return print_iam_policy(inv, out, err, environment);
-  if (inv.command == CommandName::Thaw) {
+  if (inv.command == CommandName::Thaw && inv.groups.empty()) {
     log_agent().info("run command=thaw all={} mount_points={} dry_run={}", inv.all, inv.mount_points.size(), inv.dry_run);
     return render(commands.thaw(ThawRequest{.mount_points = inv.mount_points, .all = inv.all, .dry_run = inv.dry_run}), inv,
                   out, err);

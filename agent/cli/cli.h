@@ -9,6 +9,7 @@
 //     unmount GROUP... --inspect [--run RUN-ID] [--prefix DIR]
 //     list [GROUP...]     (list-volumes)        check              (test)
 //     thaw [MOUNT...|--all]                     version | --version
+//     freeze GROUP --hold [--timeout DURATION]  thaw GROUP  (a hold for DLM's pre/post scripts)
 //     prune GROUP...
 //     check-backups [GROUP...] --max-age DURATION   (check --max-age DURATION: every group)
 //     gc [GROUP...] [--older-than DURATION] [--yes]
@@ -41,6 +42,7 @@ inline constexpr int k_exit_usage = 2;
 enum class CommandName {
   Mount, Snapshot, Unmount, List, Check, Thaw, Prune, Version, CheckBackups, Gc, History, Prewarm, Shutdown, Watch,
   IamPolicy,
+  Freeze,
   CompleteGroups  // hidden: the bash completion's group names
 };
 [[nodiscard]] std::string_view to_string(CommandName command);
@@ -48,7 +50,8 @@ enum class CommandName {
 struct Invocation {
   CommandName command = CommandName::Version;
   std::vector<std::string> groups;        // mount, snapshot, unmount, list, prune, check-backups, gc
-  std::vector<std::string> mount_points;  // thaw
+  std::vector<std::string> mount_points;  // thaw (a word without a leading '/' is a GROUP: in groups)
+  bool hold = false;                      // freeze --hold
   bool all = false;                       // thaw --all
   bool delete_volumes = false;            // unmount
   bool yes = false;                       // unmount, gc
@@ -62,7 +65,7 @@ struct Invocation {
   bool inspect = false;                   // mount --inspect, unmount --inspect
   std::optional<std::string> prefix;      // --prefix (with --inspect)
   bool wait = false;                      // prewarm --wait
-  std::optional<std::string> timeout;     // shutdown --timeout, as given
+  std::optional<std::string> timeout;     // shutdown --timeout, freeze --timeout, as given
   std::chrono::seconds timeout_s = k_default_shutdown_timeout;  // shutdown: --timeout, parsed
   std::optional<std::string> interval;    // watch --interval, as given
   std::chrono::seconds interval_s = k_default_watch_interval;  // watch: --interval, parsed

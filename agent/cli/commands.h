@@ -16,6 +16,7 @@
 
 #include "agent/commands/prune.h"
 #include "agent/commands/check_backups.h"
+#include "agent/commands/freeze.h"
 #include "agent/commands/gc.h"
 #include "agent/commands/mount.h"
 #include "agent/commands/prewarm.h"
@@ -99,6 +100,11 @@ class Commands {
                                         const WatchRequest& request) = 0;
   // Needs no configuration (it is the escape hatch when things are broken).
   [[nodiscard]] virtual RunReport thaw(const ThawRequest& request) = 0;
+  // freeze GROUP --hold: exactly one group.
+  [[nodiscard]] virtual RunReport freeze(const CommandContext& context, const GroupRefs& groups,
+                                         const FreezeHoldOptions& options) = 0;
+  // thaw GROUP: releases the group's hold (exactly one group).
+  [[nodiscard]] virtual RunReport thaw_group(const CommandContext& context, const GroupRefs& groups) = 0;
 };
 
 }  // namespace agent

@@ -23,6 +23,7 @@ class ProcessGuard final : public FreezeGuard {
   platform::Result<void> exclude(const std::string& mount_point) override { return guardian_.exclude(mount_point); }
   platform::Result<platform::GuardianReport> finish() override { return guardian_.finish(); }
   bool thawed_on_its_own() override { return guardian_.poll_report().has_value(); }
+  platform::Result<int> hold() override { return guardian_.hold(); }
 
  private:
   // Its destructor finishes it when we never did: the guardian never outlives our interest.
@@ -60,7 +61,9 @@ platform::Result<FreezeWindow> FreezeWindow::open(GuardianLauncher& guardians, p
   state->guard_started = clock.monotonic();
   auto started = guardians.start({.mount_points = options.mount_points,
                                   .freeze_bound = options.bound,
-                                  .state_dir = options.run_dir});
+                                  .state_dir = options.run_dir,
+                                  .hold_socket = options.hold_socket,
+                                  .hold_result = options.hold_result});
   if (!started) {
     return platform::fail(started.error().kind, "thaw guardian: " + started.error().describe() + "; nothing was frozen");
   }
@@ -89,6 +92,24 @@ platform::Result<FreezeWindow> FreezeWindow::open(GuardianLauncher& guardians, p
 }
 
 const std::vector<std::string>& FreezeWindow::already_frozen() const { return state_->already_frozen; }
+
+platform::Result<HeldWindow> FreezeWindow::hold() {
+  auto pid = state_->guard->hold();
+  if (!pid) {
+    (void)close();
+    return std::unexpected(pid.error());
+  }
+  state_->closed = true;
+  state_->set->release();
+  HeldWindow out{.guardian_pid = *pid};
+  std::optional<TimePoint> first;
+  for (const auto& e : state_->set->entries()) {
+    if (e.state == platform::FreezeState::Frozen && (!first || e.freeze_started < *first)) first = e.freeze_started;
+  }
+  if (first) out.freeze_offset = duration_cast<std::chrono::milliseconds>(*first - state_->guard_started);
+  log_agent().info("hold group={} guardian_pid={}", state_->group, *pid);
+  return out;
+}
 
 bool FreezeWindow::expired() { return !state_->closed && state_->guard->thawed_on_its_own(); }
 

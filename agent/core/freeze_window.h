@@ -38,6 +38,10 @@ class FreezeGuard {
   [[nodiscard]] virtual platform::Result<platform::GuardianReport> finish() = 0;
   // Without blocking: it has already thawed on its own (its bound passed).
   [[nodiscard]] virtual bool thawed_on_its_own() = 0;
+  // `freeze --hold`: hands the freeze over to the guardian (platform::ThawGuardian::hold); its pid.
+  [[nodiscard]] virtual platform::Result<int> hold() {
+    return platform::fail(platform::ErrorKind::Refused, "this guardian cannot hold a freeze");
+  }
 };
 
 class GuardianLauncher {
@@ -60,6 +64,16 @@ struct FreezeWindowOptions {
   std::vector<std::string> mount_points;
   std::chrono::milliseconds bound{10'000};  // the guardian thaws on its own after it
   std::string run_dir = "/run/ebsnap";      // freeze state files; its filesystem is never frozen
+  // freeze --hold: the guardian's socket and result file (platform::GuardianOptions); empty: none.
+  std::string hold_socket;
+  std::string hold_result;
+};
+
+// A window handed over to its guardian (FreezeWindow::hold).
+struct HeldWindow {
+  int guardian_pid = 0;
+  // From the guardian's start to the first FIFREEZE: the guardian's report counts from its start.
+  std::chrono::milliseconds freeze_offset{0};
 };
 
 // What a closed window says.
@@ -101,6 +115,11 @@ class FreezeWindow {
   // The guardian's bound passed already (a FIFREEZE slower than the bound, say) and it thawed:
   // whatever the caller was about to do inside the window would no longer be frozen.
   [[nodiscard]] bool expired();
+
+  // freeze --hold: the guardian keeps everything frozen past our exit, until it is released
+  // (platform::release_hold), its bound passes, or a signal. The window is then closed without a
+  // thaw. On an error the window is closed as close() would (thawed), and the error says why.
+  [[nodiscard]] platform::Result<HeldWindow> hold();
 
   // The filesystems FIFREEZE found frozen by someone else: not frozen by this window (the
   // guardian was told to leave them alone). Known once open() returned.

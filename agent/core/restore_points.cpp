@@ -51,6 +51,22 @@ int consistency_rank(std::string_view c) {
   return 0;
 }
 
+// A snapshot's consistency rank: its ebsnap:consistency, else what DLM's script tags say of a
+// snapshot it took around `ebsnap freeze --hold` / `ebsnap thaw` (etc/ssm/ebsnap-dlm-scripts.yaml):
+// both SUCCESS: frozen until the post-script; the post-script FAILED (the hold ended at its bound,
+// or the guardian died): watchdog-thawed; the pre-script FAILED: unfrozen (crash-consistent).
+// -1: unknown.
+int snapshot_consistency_rank(const ec2::Snapshot& snapshot) {
+  if (const auto* c = ec2::find_tag_value(snapshot.tags, k_tag_consistency)) return consistency_rank(*c);
+  const auto* pre = ec2::find_tag_value(snapshot.tags, k_tag_dlm_pre_script);
+  const auto* post = ec2::find_tag_value(snapshot.tags, k_tag_dlm_post_script);
+  if (pre == nullptr) return -1;
+  if (*pre != "SUCCESS") return consistency_rank(to_string(Consistency::Unfrozen));
+  if (post == nullptr) return -1;
+  return *post == "SUCCESS" ? consistency_rank(to_string(Consistency::Frozen))
+                            : consistency_rank(to_string(Consistency::WatchdogThawed));
+}
+
 struct Draft {
   std::string run_id;
   bool tagged = true;
@@ -237,8 +253,7 @@ GroupHistory restore_points(const HistoryInputs& in) {
       if (const auto* snapshot = d.member(i)) {
         m.state = state_of(*snapshot);
         m.snapshot = snapshot;
-        const auto* c = ec2::find_tag_value(snapshot->tags, k_tag_consistency);
-        weakest = std::min(weakest, c != nullptr ? consistency_rank(*c) : -1);
+        weakest = std::min(weakest, snapshot_consistency_rank(*snapshot));
       } else {
         m.state = first[i] <= d.time ? MemberState::Missing : MemberState::NotYet;
       }

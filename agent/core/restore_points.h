@@ -6,6 +6,10 @@
 //
 // - A restore point is a run: the group's snapshots carrying one ebsnap:run-id. Its time is the
 //   earliest StartTime of its members (the freeze that fixed the point in time preceded them all).
+// - Data Lifecycle Manager's snapshots (a policy with CopyTags copies the volume's lineage tags:
+//   ebsnap:group, ebsnap:mount-point, the filter tags) have no run id: they are grouped by
+//   StartTime like other untagged snapshots (one multi-volume CreateSnapshots is one point), and
+//   their consistency comes from DLM's aws:dlm:pre-script / aws:dlm:post-script tags.
 // - Snapshots without a run id (older ones, other tools', Snaptastic's under compat) and without
 //   another group's ebsnap:group are grouped by StartTime: a point starts at its oldest snapshot
 //   and takes the later ones within `untagged_window` that are of mount points it does not hold

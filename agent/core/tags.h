@@ -43,6 +43,11 @@ inline constexpr std::string_view k_tag_keep = "ebsnap:keep";
 // unit's stop), "spot" (a spot interruption notice) or "rebalance" (a rebalance recommendation),
 // both seen by ebsnap watch. Absent on other runs.
 inline constexpr std::string_view k_tag_trigger = "ebsnap:trigger";
+// Read, never written: what Data Lifecycle Manager tags its snapshots with when it ran a
+// pre-script / post-script ("SUCCESS" or "FAILED"): restore points take their consistency from
+// them when ebsnap:consistency is absent (agent/core/restore_points.h).
+inline constexpr std::string_view k_tag_dlm_pre_script = "aws:dlm:pre-script";
+inline constexpr std::string_view k_tag_dlm_post_script = "aws:dlm:post-script";
 
 // ebsnap:consistency values.
 enum class Consistency {

@@ -440,6 +440,8 @@ std::string_view to_string(Outcome outcome) {
     case Outcome::NotFrozen: return "not-frozen";
     case Outcome::Prewarmed: return "prewarmed";
     case Outcome::Interrupted: return "interrupted";
+    case Outcome::Held: return "held";
+    case Outcome::Thawed: return "thawed";
   }
   return "failed";
 }
@@ -660,7 +662,7 @@ std::string render_text(const RunReport& report) {
     out += render_check(report);
   } else if (report.command == "check-backups") {
     out += render_check_backups(report);
-  } else if (report.command == "thaw") {
+  } else if (report.command == "thaw" && report.groups.empty()) {
     out += render_thaw(report);
   } else if (report.command == "prune") {
     for (const auto& g : report.groups) {

@@ -10,7 +10,8 @@
 //   "schema": 1,
 //   "ebsnap_version": "0.1.0",
 //   "command": "mount" | "snapshot" | "unmount" | "list" | "check" | "thaw" | "prune" | "check-backups" | "gc" |
-//              "history" | "prewarm" | "shutdown" | "watch",
+//              "history" | "prewarm" | "shutdown" | "watch" | "freeze",  // freeze --hold; thaw GROUP is
+//              "thaw" with one group (its window in freeze_window_ms, guardian_trigger)
 //   "dry_run": false,                 // true: nothing was changed; outcomes are "planned"
 //   "ok": true,                       // false ⇔ exit code 1
 //   "error": null | "...",            // a failure of the whole run (before or beyond volumes)
@@ -42,6 +43,7 @@
 //                      "unmounted" | "deleted" | "not-attached" | "listed" | "planned" |
 //                      "skipped" | "failed" |
 //                      "fresh" | "stale" | "missing" | "not-frozen",  // check-backups, below
+//                      "held" | "thawed",  // freeze --hold; thaw GROUP (held until released)
 //                      "prewarmed" | "interrupted",  // prewarm (interrupted: stopped by a signal, its
 //                                                    //   offset saved; not a failure)
 //           "reason": null | "...",               // why failed/skipped; a note otherwise
@@ -203,6 +205,8 @@ enum class Outcome {
   NotFrozen,        // check-backups: recent, but not frozen although the group freezes the volume
   Prewarmed,        // prewarm: every block read (now, before, or by the prewarm --wait waited for)
   Interrupted,      // prewarm: stopped by SIGINT/SIGTERM, its offset saved for the next run
+  Held,             // freeze --hold: frozen, and left frozen by the guardian until `thaw GROUP` or its bound
+  Thawed,           // thaw GROUP: the hold was released by `thaw GROUP`, frozen until then
 };
 [[nodiscard]] std::string_view to_string(Outcome outcome);
 

@@ -62,6 +62,11 @@ class FakeCommands final : public Commands {
     thaw_request = r;
     return RunReport{.command = "thaw"};
   }
+  RunReport freeze(const CommandContext& c, const GroupRefs& g, const FreezeHoldOptions& o) override {
+    freeze_options = o;
+    return record("freeze", c, g);
+  }
+  RunReport thaw_group(const CommandContext& c, const GroupRefs& g) override { return record("thaw-group", c, g); }
 
   ec2::Result<std::optional<std::string>> instance_userdata_result = std::optional<std::string>{};
   int userdata_calls = 0;
@@ -75,6 +80,7 @@ class FakeCommands final : public Commands {
   std::optional<CheckBackupsOptions> check_backups_options;
   GcOptions gc_options;
   ThawRequest thaw_request;
+  std::optional<FreezeHoldOptions> freeze_options;
   std::optional<PrewarmRequest> prewarm_request;
   std::optional<ShutdownRequest> shutdown_request;
   std::optional<WatchRequest> watch_request;

@@ -289,6 +289,72 @@ TEST(RestorePoints, ConsistencyIsTheWeakestOfTheMembers) {
   EXPECT_EQ(h.points[2].consistency, "frozen");
 }
 
+// Data Lifecycle Manager's snapshots (etc/ssm/ebsnap-dlm-scripts.yaml, a policy with CopyTags):
+// the volume's lineage tags, DLM's own, no ebsnap:run-id or ebsnap:consistency.
+ec2::Snapshot dlm_snapshot(const std::string& id, const std::string& mount_point, seconds at, const std::string& pre,
+                           const std::string& post) {
+  auto s = make({.id = id, .mount_point = mount_point, .at = at, .consistency = ""});
+  s.tags.push_back({std::string(k_tag_device), "/dev/sdf"});
+  s.tags.push_back({"ebsnap:attempt", "a1b2"});  // the volume's, copied
+  s.tags.push_back({"aws:dlm:lifecycle-policy-id", "policy-0123456789abcdef0"});
+  s.tags.push_back({"dlm:managed", "true"});
+  if (!pre.empty()) s.tags.push_back({std::string(k_tag_dlm_pre_script), pre});
+  if (!post.empty()) s.tags.push_back({std::string(k_tag_dlm_post_script), post});
+  return s;
+}
+
+TEST(RestorePoints, DlmSnapshotsOfTheLineageAreRestorePointsWithTheirScriptsConsistency) {
+  auto all = three_runs();
+  // One CreateSnapshots of DLM after ebsnap's runs: one point, both volumes, frozen by ebsnap's hold.
+  all.push_back(dlm_snapshot("snap-dlm-pg", "/mnt/pg", hours(5), "SUCCESS", "SUCCESS"));
+  all.push_back(dlm_snapshot("snap-dlm-wal", "/mnt/wal", hours(5), "SUCCESS", "SUCCESS"));
+  auto h = history_of(all);
+  ASSERT_EQ(h.points.size(), 4U);
+  EXPECT_FALSE(h.points[0].tagged);
+  EXPECT_TRUE(h.points[0].complete()) << h.points[0].problem();
+  EXPECT_EQ(h.points[0].consistency, "frozen");
+  const auto c = choose_restore_point(h, {});
+  EXPECT_EQ(chosen_run(h, c), h.points[0].run_id);
+  EXPECT_EQ(h.points[0].member("/mnt/pg")->snapshot->id.value, "snap-dlm-pg");
+
+  // The post-script failed (the hold had ended at its bound): not proven frozen.
+  all = three_runs();
+  all.push_back(dlm_snapshot("snap-dlm-pg", "/mnt/pg", hours(5), "SUCCESS", "FAILED"));
+  all.push_back(dlm_snapshot("snap-dlm-wal", "/mnt/wal", hours(5), "SUCCESS", "SUCCESS"));
+  h = history_of(all);
+  EXPECT_EQ(h.points[0].consistency, "watchdog-thawed");
+  // The pre-script failed: DLM took a crash-consistent snapshot.
+  all = three_runs();
+  all.push_back(dlm_snapshot("snap-dlm-pg", "/mnt/pg", hours(5), "FAILED", ""));
+  all.push_back(dlm_snapshot("snap-dlm-wal", "/mnt/wal", hours(5), "FAILED", ""));
+  h = history_of(all);
+  EXPECT_EQ(h.points[0].consistency, "unfrozen");
+  // No script ran: consistency unknown, still a restore point.
+  all = three_runs();
+  all.push_back(dlm_snapshot("snap-dlm-pg", "/mnt/pg", hours(5), "", ""));
+  all.push_back(dlm_snapshot("snap-dlm-wal", "/mnt/wal", hours(5), "", ""));
+  h = history_of(all);
+  EXPECT_FALSE(h.points[0].consistency);
+  EXPECT_TRUE(h.points[0].complete());
+}
+
+TEST(RestorePoints, ASingleVolumeGroupRestoresEachDlmSnapshotAsItsOwnPoint) {
+  const std::vector<std::string> one{"/mnt/pg"};
+  std::vector<ec2::Snapshot> all = {dlm_snapshot("snap-a", "/mnt/pg", hours(0), "SUCCESS", "SUCCESS"),
+                                    dlm_snapshot("snap-b", "/mnt/pg", hours(12), "SUCCESS", "SUCCESS")};
+  const auto h = history_of(all, "pg", one);
+  ASSERT_EQ(h.points.size(), 2U);
+  EXPECT_EQ(h.points[0].member("/mnt/pg")->snapshot->id.value, "snap-b");
+  EXPECT_TRUE(h.points[0].complete());
+  // Another lineage's DLM snapshot (another environment's filter value) is not read.
+  auto other = dlm_snapshot("snap-c", "/mnt/pg", hours(13), "SUCCESS", "SUCCESS");
+  for (auto& t : other.tags) {
+    if (t.key == "environment") t.value = "staging";
+  }
+  all.push_back(other);
+  EXPECT_EQ(history_of(all, "pg", one).points.size(), 2U);
+}
+
 TEST(PointInTime, IsoWithAZoneOrRelative) {
   const auto now = k_t0 + hours(12);
   EXPECT_EQ(parse_point_in_time("2026-12-03T14:00:00Z", now), k_t0 + hours(14));
