@@ -47,13 +47,13 @@ set(CPACK_PACKAGE_NAME ebsnap)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_CONTACT "ebsnap maintainers <maintainers@users.noreply.b-seed-39de5932.example>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "restores, snapshots and prunes the EBS volumes of an EC2 instance")
-set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "restores, snapshots and prunes the EBS volumes of an EC2 instance
- An on-instance agent for EBS volumes on EC2. At boot it restores every
- configured mount point from its latest tagged snapshot (or creates and formats
- a new volume); on a timer or on demand it takes consistent snapshots, freezing
- each filesystem for the shortest possible time, with a thaw guardian that thaws
- even if the agent is killed. It also prunes by a retention policy, alarms on
- stale backups, and checks its own IAM permissions.")
+# The extended description (CPack puts the summary before it as the synopsis, and indents it).
+set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "An on-instance agent for EBS volumes on EC2. At boot it restores every
+configured mount point from its latest tagged snapshot (or creates and formats
+a new volume); on a timer or on demand it takes consistent snapshots, freezing
+each filesystem for the shortest possible time, with a thaw guardian that thaws
+even if the agent is killed. It also prunes by a retention policy, alarms on
+stale backups, and checks its own IAM permissions.")
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
