@@ -9,7 +9,11 @@ else()
   set(ebsnap_unit_dir_default lib/systemd/system)
 endif()
 set(EBSNAP_SYSTEMD_UNIT_DIR ${ebsnap_unit_dir_default} CACHE STRING "Where the systemd units and timer are installed")
-set(ebsnap_etc ${CMAKE_INSTALL_FULL_SYSCONFDIR})
+if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
+  set(ebsnap_etc /etc)
+else()
+  set(ebsnap_etc ${CMAKE_INSTALL_SYSCONFDIR})  # relative: follows `cmake --install --prefix`
+endif()
 
 # The Debian changelog is the package's; its newest entry must name the project's version.
 file(STRINGS ${PROJECT_SOURCE_DIR}/pkg/deb/changelog ebsnap_changelog_top LIMIT_COUNT 1)
