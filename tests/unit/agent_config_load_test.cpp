@@ -63,6 +63,15 @@ class ConfigLoad : public ::testing::Test {
   testsupport::TempDir dir_;
 };
 
+// The example the package installs as /etc/ebsnap/ebsnap.json loads as it is, hook files checked:
+// a fresh install's `ebsnap check` must not fail on it.
+TEST_F(ConfigLoad, TheExampleConfigLoads) {
+  const auto example = std::filesystem::path(EBSNAP_SOURCE_DIR) / "etc" / "ebsnap.json";
+  auto result = load_config_file(example);
+  ASSERT_TRUE(result.has_value()) << result.error().describe();
+  EXPECT_FALSE(result->groups.empty());
+}
+
 TEST_F(ConfigLoad, ValidConfigLoadsEveryField) {
   auto doc = valid_config();
   doc["timeouts"] = {{"volume_available_s", 30}, {"hook_s", 5}};
