@@ -283,6 +283,8 @@ class NothingRuns final : public Commands {
   RunReport shutdown(const CommandContext&, const GroupRefs&, const ShutdownRequest&) override { return ran("shutdown"); }
   RunReport watch(const CommandContext&, const GroupRefs&, const WatchRequest&) override { return ran("watch"); }
   RunReport thaw(const ThawRequest&) override { return ran("thaw"); }
+  RunReport freeze(const CommandContext&, const GroupRefs&, const FreezeHoldOptions&) override { return ran("freeze"); }
+  RunReport thaw_group(const CommandContext&, const GroupRefs&) override { return ran("thaw GROUP"); }
 
  private:
   static ec2::Result<std::optional<std::string>> called(const char* what) {
