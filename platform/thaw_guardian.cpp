@@ -241,6 +241,13 @@ void close_all_but(const std::vector<int>& keep_sorted) {
   ::clock_gettime(CLOCK_MONOTONIC, &end);
   const long long elapsed = ms_until(end, plan.start);
   for (std::size_t j = count; j-- > 0;) {
+    // The agent thawed and said so itself: a line per mount point would only bury its report on a
+    // terminal. What the guardian did (or failed to do) on its own is always said.
+    const auto outcome = static_cast<ThawOutcome>(plan.report[k_header + 2 * j]);
+    if (trigger == static_cast<int>(GuardianTrigger::Done) && outcome != ThawOutcome::Thawed &&
+        outcome != ThawOutcome::Failed) {
+      continue;
+    }
     line.add("[thaw-guardian] trigger=");
     line.add(trigger_name(static_cast<GuardianTrigger>(trigger)));
     line.add(" mount_point=");

@@ -10,6 +10,9 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <thread>
 
@@ -298,6 +301,67 @@ TEST_F(PlatformThawGuardian, DoneWhileStillFrozenThawsAndReports) {
   for (const auto& m : report->mounts) EXPECT_EQ(m.outcome, ThawOutcome::Thawed) << m.mount_point;
   expect_all_thawed("after done");
   EXPECT_FALSE(std::filesystem::exists(state_file));
+}
+
+// The guardian's stderr, which it inherits at the fork: the journal under systemd, a person's
+// terminal otherwise.
+class CapturedStderr {
+ public:
+  explicit CapturedStderr(const std::filesystem::path& file) : file_(file) {
+    const int fd = ::open(file.c_str(), O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0600);
+    saved_ = ::dup(2);
+    ::dup2(fd, 2);
+    ::close(fd);
+  }
+  ~CapturedStderr() { restore(); }
+  CapturedStderr(const CapturedStderr&) = delete;
+  CapturedStderr& operator=(const CapturedStderr&) = delete;
+  std::string text() {
+    restore();
+    std::ifstream in(file_);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  }
+
+ private:
+  void restore() {
+    if (saved_ < 0) return;
+    ::dup2(saved_, 2);
+    ::close(saved_);
+    saved_ = -1;
+  }
+  std::filesystem::path file_;
+  int saved_ = -1;
+};
+
+// A terminal run of snapshot showed a guardian line per mount point ("trigger=done
+// result=not-frozen") after every normal window: the agent had thawed, and says so in its report.
+TEST_F(PlatformThawGuardian, SaysNothingWhenTheAgentThawedAndALineForEachFilesystemItThawed) {
+  platform::KernelFreezeOps ops;
+  {
+    CapturedStderr err(dir() / "quiet.err");
+    auto guardian = platform::ThawGuardian::start({.mount_points = mps_, .state_dir = state_dir_});
+    ASSERT_TRUE(guardian.has_value());
+    auto set = platform::FreezeSet::freeze(ops, mps_, {.runtime_dir = state_dir_});
+    ASSERT_TRUE(set.has_value());
+    ASSERT_TRUE(set->thaw().has_value());
+    auto report = guardian->finish();
+    ASSERT_TRUE(report.has_value()) << report.error().describe();
+    for (const auto& m : report->mounts) EXPECT_EQ(m.outcome, ThawOutcome::NotFrozen) << m.mount_point;
+    const auto text = err.text();  // this process logs to stderr too: only the guardian's lines count
+    EXPECT_EQ(text.find("[thaw-guardian]"), std::string::npos) << text;
+  }
+  CapturedStderr err(dir() / "thawed.err");
+  auto guardian = platform::ThawGuardian::start({.mount_points = mps_, .state_dir = state_dir_});
+  ASSERT_TRUE(guardian.has_value());
+  auto set = platform::FreezeSet::freeze(ops, mps_, {.runtime_dir = state_dir_});
+  ASSERT_TRUE(set.has_value());
+  ASSERT_TRUE(guardian->finish().has_value());
+  const auto text = err.text();
+  for (const auto& mp : mps_) {
+    EXPECT_NE(text.find("[thaw-guardian] trigger=done mount_point=" + mp + " result=thawed"), std::string::npos)
+        << text;
+  }
+  expect_all_thawed("after done");
 }
 
 TEST_F(PlatformThawGuardian, ThawAllUndoesWhatADeadAgentAndADeadGuardianLeft) {
