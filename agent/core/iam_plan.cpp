@@ -132,6 +132,12 @@ std::expected<IamPlan, std::string> plan_iam_policy(const Config* config, const 
       asked.assign(k_iam_commands.begin(), k_iam_commands.end());
       continue;
     }
+    if (name == "freeze") {
+      // freeze --hold and thaw GROUP (DLM's pre/post scripts) work on this instance alone.
+      return std::unexpected(std::string(
+          "--for: freeze makes no EC2 call and needs no IAM permission (nor does thaw GROUP); DLM's role takes the "
+          "snapshots"));
+    }
     const auto command = canonical(name);
     if (!command) {
       std::string line = fmt::format("--for: unknown command '{}'", name);

@@ -175,6 +175,11 @@ TEST(IamPlan, AnUnknownCommandIsOneLineWithASuggestion) {
       << p.error();
   EXPECT_EQ(p.error().find('\n'), std::string::npos);
   EXPECT_FALSE(plan_iam_policy(nullptr, {"version"}));
+  // freeze (DLM's pre-script) is known: it needs nothing, and says so.
+  auto freeze = plan_iam_policy(nullptr, {"freeze"});
+  ASSERT_FALSE(freeze);
+  EXPECT_TRUE(freeze.error().starts_with("--for: freeze makes no EC2 call and needs no IAM permission"))
+      << freeze.error();
   EXPECT_FALSE(plan_iam_policy(nullptr, {""}));
 }
 
