@@ -106,8 +106,11 @@ MetricSamples parse_metric_samples(std::string_view text) {
 }
 
 bool has_run_metrics(std::string_view command) {
-  constexpr std::array<std::string_view, 8> k_counted = {"mount", "snapshot", "unmount", "prune",
-                                                         "gc",    "prewarm",  "shutdown", "check-backups"};
+  // freeze and thaw: DLM's pre and post scripts (thaw GROUP's report has the hold's freeze window;
+  // a hold that ended at its bound is thaw's failure). thaw --all and thaw MOUNT are not counted.
+  constexpr std::array<std::string_view, 10> k_counted = {"mount",    "snapshot",      "unmount", "prune", "gc",
+                                                          "prewarm",  "shutdown",      "freeze",  "thaw",
+                                                          "check-backups"};
   return std::ranges::find(k_counted, command) != k_counted.end();
 }
 

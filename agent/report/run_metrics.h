@@ -24,8 +24,8 @@ namespace agent {
 using MetricSamples = std::map<std::string, double>;
 [[nodiscard]] MetricSamples parse_metric_samples(std::string_view text);
 
-// Whether a command's runs are counted: mount, snapshot, unmount, prune, gc, prewarm, shutdown
-// and check-backups (the others change nothing; watch writes its own file).
+// Whether a command's runs are counted: mount, snapshot, unmount, prune, gc, prewarm, shutdown,
+// freeze, thaw (GROUP) and check-backups (the others change nothing; watch writes its own file).
 [[nodiscard]] bool has_run_metrics(std::string_view command);
 
 // The samples after `report` (not a dry run): `previous` with the run's groups updated.

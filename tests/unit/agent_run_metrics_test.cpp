@@ -98,6 +98,29 @@ TEST(RunMetrics, Ec2RequestsAndThrottlesAddUpByActionAndPrewarmReportsItsShare) 
   EXPECT_FALSE(samples.contains(R"(ebsnap_prewarm_progress_ratio{group="pg",mount_point="/mnt/wal"})"));
 }
 
+// DLM's pre and post scripts: a hold's window is thaw GROUP's, and a hold that ended at its bound
+// is thaw's failure (the post-script came too late).
+TEST(RunMetrics, FreezeAndThawOfAGroupAreCountedWithTheHoldsWindow) {
+  EXPECT_TRUE(has_run_metrics("freeze"));
+  EXPECT_TRUE(has_run_metrics("thaw"));
+  EXPECT_FALSE(has_run_metrics("list"));
+  RunReport thaw = new_report("thaw", false, {"pg"});
+  thaw.started_at = k_t1;
+  thaw.group("pg").freeze_window_ms = 2400;
+  thaw.group("pg").volumes.push_back({.mount_point = "/mnt/pg", .outcome = Outcome::Thawed});
+  auto samples = merge_run_metrics(thaw, {});
+  RunReport late = new_report("thaw", false, {"pg"});
+  late.started_at = k_t1 + 1h;
+  late.group("pg").volumes.push_back(
+      {.mount_point = "/mnt/pg", .outcome = Outcome::Failed, .reason = "not frozen until now (not-frozen)"});
+  samples = merge_run_metrics(late, samples);
+  const std::string pg = R"({command="thaw",group="pg"})";
+  EXPECT_EQ(samples.at("ebsnap_last_freeze_window_seconds" + pg), 2.4);
+  EXPECT_EQ(samples.at("ebsnap_runs_total" + pg), 2);
+  EXPECT_EQ(samples.at("ebsnap_run_failures_total" + pg), 1);
+  EXPECT_EQ(samples.at("ebsnap_last_failure_timestamp_seconds" + pg), 1796545320 + 3600);
+}
+
 TEST(RunMetrics, ALineThatIsNotASampleIsSkipped) {
   const auto samples = parse_metric_samples("# HELP x y\n\nebsnap_a{g=\"a b\"} 2\nebsnap_b 1x\nebsnap_c\nebsnap_d 0.5");
   EXPECT_EQ(samples, (MetricSamples{{"ebsnap_a{g=\"a b\"}", 2}, {"ebsnap_d", 0.5}}));
