@@ -407,12 +407,15 @@ void Mount::wait_for_pending_snapshots(std::vector<Item*>& waiting) {
   // Progress: the snapshots' percentages added up, each as EC2 last said it.
   Progress progress(s_.clock, "mount: newest snapshots", options_.progress_bar);
   std::map<ec2::SnapshotId, int> percent;
-  const auto show = [&] {
+  const auto percent_sum = [&] {
     std::uint64_t sum = 0;
     for (const auto& [id, p] : percent) sum += static_cast<std::uint64_t>(std::clamp(p, 0, 100));
-    const auto total = 100 * ids.size();
-    progress.update(sum, total, fmt::format("{}% of {} pending", sum / ids.size(), ids.size()), [&] {
-      log_agent().info("mount wait=pending snapshots={} progress_percent={}", ids.size(), sum / ids.size());
+    return sum;
+  };
+  const auto detail = [&] { return fmt::format("{}% of {} pending", percent_sum() / ids.size(), ids.size()); };
+  const auto show = [&] {
+    progress.update(percent_sum(), 100 * ids.size(), detail(), [&] {
+      log_agent().info("mount wait=pending snapshots={} progress_percent={}", ids.size(), percent_sum() / ids.size());
     });
   };
   auto done = s_.waiter(c_.config.timeouts.pending_snapshot)
@@ -426,11 +429,7 @@ void Mount::wait_for_pending_snapshots(std::vector<Item*>& waiting) {
                     return ec2::WaitCheck{ec2::WaitVerdict::Pending,
                                           "state " + std::string(ec2::to_string(snap->state))};
                   });
-  {
-    std::uint64_t sum = 0;
-    for (const auto& [id, p] : percent) sum += static_cast<std::uint64_t>(std::clamp(p, 0, 100));
-    progress.finish(sum, 100 * ids.size(), fmt::format("{}% of {} pending", sum / ids.size(), ids.size()));
-  }
+  progress.finish(percent_sum(), 100 * ids.size(), detail());
   for (auto* item : waiting) {
     if (!done) {
       fail(*item, fmt::format("the newest snapshot {} of {} is not completed ({}); not restoring older data",
