@@ -8,7 +8,7 @@ if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
 else()
   set(ebsnap_unit_dir_default lib/systemd/system)
 endif()
-set(EBSNAP_SYSTEMD_UNIT_DIR ${ebsnap_unit_dir_default} CACHE STRING "Where the systemd units and timer are installed")
+set(EBSNAP_SYSTEMD_UNIT_DIR ${ebsnap_unit_dir_default} CACHE STRING "Where the systemd units and timers are installed")
 if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
   set(ebsnap_etc /etc)
 else()
@@ -43,7 +43,8 @@ install(FILES etc/default-ebsnap DESTINATION ${ebsnap_etc}/default RENAME ebsnap
 install(PROGRAMS init/ebsnap.init DESTINATION ${ebsnap_etc}/init.d RENAME ebsnap)
 install(FILES
   init/ebsnap-mount@.service init/ebsnap-prewarm@.service init/ebsnap-snapshot@.service
-  init/ebsnap-snapshot@.timer init/ebsnap-watch.service
+  init/ebsnap-snapshot@.timer init/ebsnap-copy@.service init/ebsnap-copy@.timer
+  init/ebsnap-watch.service
   DESTINATION ${EBSNAP_SYSTEMD_UNIT_DIR})
 install(FILES README.md pkg/deb/copyright ${PROJECT_BINARY_DIR}/pkg/changelog.gz DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES pkg/deb/lintian-overrides DESTINATION ${CMAKE_INSTALL_DATADIR}/lintian/overrides RENAME ebsnap)
