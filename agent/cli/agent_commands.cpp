@@ -21,6 +21,7 @@
 #include "agent/core/log.h"
 #include "agent/commands/mount.h"
 #include "agent/commands/prewarm.h"
+#include "agent/commands/copy.h"
 #include "agent/commands/prune.h"
 #include "agent/core/runtime.h"
 #include "agent/report/metrics.h"
@@ -132,6 +133,14 @@ bool wait_or_stop(std::chrono::milliseconds d) {
   return r > 0;
 }
 
+// copy's options on this terminal, with prune_after_copy's prune.
+CopyOptions copy_options() {
+  const bool bar = ::isatty(STDERR_FILENO) == 1;
+  return CopyOptions{.progress_bar = bar, .prune = [bar](const RunContext& run, const GroupConfig& group, RunReport& report) {
+                       prune_group(run, group, PruneOptions{.progress_bar = bar}, report);
+                     }};
+}
+
 }  // namespace
 
 std::shared_ptr<ec2::Imds> AgentCommands::imds() {
@@ -181,8 +190,11 @@ RunReport AgentCommands::snapshot(const CommandContext& context, const GroupRefs
   const SnapshotOptions options{.prune = [](const RunContext& run, const GroupConfig& group, RunReport& report) {
     prune_group(run, group, PruneOptions{.progress_bar = ::isatty(STDERR_FILENO) == 1}, report);
   }};
-  return with_context("snapshot", context, groups,
-                      [&options](const RunContext& run) { return agent::snapshot(run, options); });
+  return with_context("snapshot", context, groups, [&options](const RunContext& run) {
+    auto report = agent::snapshot(run, options);
+    copy_after_snapshot(run, copy_options(), report);
+    return report;
+  });
 }
 
 RunReport AgentCommands::unmount(const CommandContext& context, const GroupRefs& groups,
@@ -207,6 +219,12 @@ RunReport AgentCommands::unmount(const CommandContext& context, const GroupRefs&
 
 RunReport AgentCommands::list(const CommandContext& context, const GroupRefs& groups) {
   return with_context("list", context, groups, [](const RunContext& run) { return agent::list(run); });
+}
+
+RunReport AgentCommands::copy(const CommandContext& context, const GroupRefs& groups, const CopyOptions& options) {
+  CopyOptions with_bar = copy_options();
+  with_bar.to_region = options.to_region;
+  return with_context("copy", context, groups, [&with_bar](const RunContext& run) { return agent::copy(run, with_bar); });
 }
 
 RunReport AgentCommands::prune(const CommandContext& context, const GroupRefs& groups) {
@@ -290,6 +308,7 @@ RunReport AgentCommands::check(const CommandContext& context) {
   auto credentials = make_credentials(context.config, env, imds);
   inputs.credentials = credentials.get();
   std::unique_ptr<ec2::Ec2Client> client;
+  std::unique_ptr<RegionClients> regions;
   auto region = resolve_region(context.region, env, context.config, *imds);
   if (region) {
     inputs.region = *region;
@@ -300,6 +319,8 @@ RunReport AgentCommands::check(const CommandContext& context) {
     if (made) {
       client = std::move(*made);
       inputs.ec2 = client.get();
+      regions = std::make_unique<RegionClients>(*client, *region, client_options, env);
+      inputs.regions = regions.get();
     } else {
       inputs.ec2_error = made.error().describe();
     }

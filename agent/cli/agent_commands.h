@@ -25,6 +25,8 @@ class AgentCommands final : public Commands {
   [[nodiscard]] RunReport list(const CommandContext& context, const GroupRefs& groups) override;
   [[nodiscard]] RunReport check(const CommandContext& context) override;
   [[nodiscard]] RunReport prune(const CommandContext& context, const GroupRefs& groups) override;
+  [[nodiscard]] RunReport copy(const CommandContext& context, const GroupRefs& groups,
+                               const CopyOptions& options) override;
   [[nodiscard]] RunReport check_backups(const CommandContext& context, const GroupRefs& groups,
                                         const CheckBackupsOptions& options) override;
   [[nodiscard]] RunReport gc(const CommandContext& context, const GroupRefs& groups,

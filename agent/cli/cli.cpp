@@ -22,13 +22,13 @@
 namespace agent {
 namespace {
 
-constexpr std::array<std::string_view, 23> k_command_words = {
+constexpr std::array<std::string_view, 24> k_command_words = {
     "mount", "mount-snapshots", "snapshot", "make-snapshots", "unmount", "unmount-snapshots", "list",
     "list-volumes", "check", "test", "thaw", "prune", "version", "help", "check-backups", "gc", "history",
-    "list-snapshots", "prewarm", "shutdown", "watch", "iam-policy", "freeze"};
+    "list-snapshots", "prewarm", "shutdown", "watch", "iam-policy", "freeze", "copy"};
 
 constexpr std::string_view k_help_footer = R"(
-Arguments: mount, snapshot, unmount, prune, history, prewarm and shutdown take GROUP...; list,
+Arguments: mount, snapshot, unmount, prune, history, copy, prewarm and shutdown take GROUP...; list,
 check-backups, gc and watch take [GROUP...] (default: all); thaw takes [MOUNT...|--all] or one
 GROUP. freeze GROUP --hold [--timeout DURATION] (1s..120s; default: freeze_timeout_s): the pre-hooks,
 syncfs and FIFREEZE, then exits 0 leaving ebsnap's guardian holding the freeze until `thaw GROUP`
@@ -53,6 +53,9 @@ spot interruption or rebalance notice and then takes one snapshot of each group,
 iam-policy [--for COMMAND...]: the least-privilege IAM policy (JSON, also with --json) for the
 commands the configuration file uses (--userdata applied when given; IMDS is not asked), or for
 the commands named; --for all: every command and feature (etc/iam-policy.json). No EC2 call.
+copy [--to-region R]: copies each complete run not yet in the group's copy_to regions (or only R),
+oldest first, and waits for the copies; history, prune and check-backups with --region R show,
+prune and check the copies there (prune with the copy_to's retention).
 Global options may also follow the command. Manual: man 8 ebsnap.
 
 Configuration: --config, else $EBSNAP_CONFIG, else /etc/ebsnap/ebsnap.json.
@@ -122,6 +125,7 @@ std::string_view to_string(CommandName command) {
     case CommandName::Watch: return "watch";
     case CommandName::IamPolicy: return "iam-policy";
     case CommandName::Freeze: return "freeze";
+    case CommandName::Copy: return "copy";
     case CommandName::CompleteGroups: return "complete-groups";
   }
   return "version";
@@ -215,6 +219,12 @@ Grammar::Grammar(Invocation& inv) {
   freeze->add_option("--timeout", inv.timeout, "thaw after this long if no `thaw GROUP` came (1s..120s; default: the "
                                                "config's freeze_timeout_s)")
       ->option_text("DURATION");
+  auto* copy = sub(CommandName::Copy, nullptr,
+                   "copy the groups' complete runs not yet in their copy_to regions there, oldest first, and wait "
+                   "for the copies (disaster recovery)");
+  copy->add_option("GROUP", inv.groups, "group (with \"copy_to\", or --to-region)")->required();
+  copy->add_option("--to-region", inv.to_region, "only this region (its copy_to entry when there is one)")
+      ->option_text("R");
   sub(CommandName::Version, nullptr, "print the version");
   auto* gc = sub(CommandName::Gc, nullptr,
                  "delete ebsnap's own orphaned volumes: tagged as ebsnap's for these groups and this instance's "
@@ -242,8 +252,8 @@ Grammar::Grammar(Invocation& inv) {
   sub(CommandName::IamPolicy, nullptr,
       "print the least-privilege IAM policy for what the configuration uses; no EC2 or IMDS call")
       ->add_option("--for", inv.iam_for,
-                   "only what these commands need (mount, snapshot, unmount, list, history, check-backups, prune, gc, "
-                   "prewarm, shutdown, watch, thaw, check); all: every command and feature, no config read")
+                   "only what these commands need (mount, snapshot, unmount, list, history, check-backups, prune, copy, "
+                   "gc, prewarm, shutdown, watch, thaw, check); all: every command and feature, no config read")
       ->option_text("COMMAND...")
       ->delimiter(',');
   // For etc/bash-completion/ebsnap: the config file's group names, one per line (no userdata, no
@@ -283,6 +293,9 @@ std::expected<void, CliStop> parse_words(Grammar& g, std::span<const char* const
 std::expected<void, CliStop> check_arguments(const Invocation& inv) {
   if (inv.region && !rules::is_valid_region(*inv.region)) {
     return std::unexpected(usage_error("--region: expected a region such as eu-west-1, got '" + *inv.region + "'"));
+  }
+  if (inv.to_region && !rules::is_valid_region(*inv.to_region)) {
+    return std::unexpected(usage_error("copy: --to-region: expected a region such as us-west-2, got '" + *inv.to_region + "'"));
   }
   if (inv.command == CommandName::Thaw && !inv.groups.empty()) {
     if (inv.all || !inv.mount_points.empty() || inv.groups.size() != 1) {
@@ -538,8 +551,20 @@ std::expected<GroupRefs, int> resolve_groups(const Invocation& inv, const RunInp
       print_error_line(err, message);
       return std::unexpected(k_exit_usage);
     }
-    if (inv.command == CommandName::Prune && !group->retention) {
+    // prune --region R of a copy_to region applies that copy_to's retention (agent/commands/prune.h).
+    const auto* copies = inv.region ? find_copy_destination(*group, *inv.region) : nullptr;
+    if (inv.command == CommandName::Prune && copies != nullptr && !copies->retention) {
+      print_error_line(err, group->source_file + ": prune: group \"" + name + "\" has no \"retention\" in its copy_to " +
+                                "entry for " + copies->region + "; nothing would be kept or deleted there");
+      return std::unexpected(k_exit_usage);
+    }
+    if (inv.command == CommandName::Prune && copies == nullptr && !group->retention) {
       print_error_line(err, group->source_file + ": prune: group \"" + name + "\" has no \"retention\" policy; nothing would be kept or deleted");
+      return std::unexpected(k_exit_usage);
+    }
+    if (inv.command == CommandName::Copy && !inv.to_region && group->copy_to.empty()) {
+      print_error_line(err, group->source_file + ": copy: group \"" + name + "\" has no \"copy_to\"; nowhere to copy to "
+                                "(or name a region with --to-region)");
       return std::unexpected(k_exit_usage);
     }
     if (std::find(groups.begin(), groups.end(), group) == groups.end()) groups.push_back(group);
@@ -588,6 +613,7 @@ RunReport dispatch(const Invocation& inv, Commands& commands, const CommandConte
       return commands.freeze(context, groups, options);
     }
     case CommandName::Thaw: return commands.thaw_group(context, groups);
+    case CommandName::Copy: return commands.copy(context, groups, CopyOptions{.to_region = inv.to_region});
     case CommandName::Version:
     case CommandName::IamPolicy:
     case CommandName::CompleteGroups: break;
@@ -621,7 +647,8 @@ int run_invocation(const Invocation& inv, Commands& commands, std::ostream& out,
                                    inv.command == CommandName::List || inv.command == CommandName::Prune ||
                                    inv.command == CommandName::CheckBackups ||
                                    inv.command == CommandName::Gc || inv.command == CommandName::Prewarm ||
-                                   inv.command == CommandName::Shutdown || inv.command == CommandName::Watch;
+                                   inv.command == CommandName::Shutdown || inv.command == CommandName::Watch ||
+                                   inv.command == CommandName::Copy;
   if (needs_filter_values && !context.filter_values) {
     print_error_line(err, context.filter_values.error().describe());
     return k_exit_usage;

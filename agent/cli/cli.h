@@ -43,6 +43,7 @@ enum class CommandName {
   Mount, Snapshot, Unmount, List, Check, Thaw, Prune, Version, CheckBackups, Gc, History, Prewarm, Shutdown, Watch,
   IamPolicy,
   Freeze,
+  Copy,
   CompleteGroups  // hidden: the bash completion's group names
 };
 [[nodiscard]] std::string_view to_string(CommandName command);
@@ -73,6 +74,7 @@ struct Invocation {
   std::optional<std::string> config_path; // --config
   std::optional<std::string> userdata;    // --userdata, as given (JSON or @FILE)
   std::optional<std::string> region;      // --region, validated
+  std::optional<std::string> to_region;   // copy --to-region, validated
   std::optional<std::string> metrics_dir; // --metrics-dir
   bool json = false;
   bool dry_run = false;

@@ -16,6 +16,7 @@
 
 #include "agent/commands/prune.h"
 #include "agent/commands/check_backups.h"
+#include "agent/commands/copy.h"
 #include "agent/commands/freeze.h"
 #include "agent/commands/gc.h"
 #include "agent/commands/mount.h"
@@ -105,6 +106,9 @@ class Commands {
                                          const FreezeHoldOptions& options) = 0;
   // thaw GROUP: releases the group's hold (exactly one group).
   [[nodiscard]] virtual RunReport thaw_group(const CommandContext& context, const GroupRefs& groups) = 0;
+  // Every group has copy_to, or options.to_region is set (the command line refuses the others).
+  [[nodiscard]] virtual RunReport copy(const CommandContext& context, const GroupRefs& groups,
+                                       const CopyOptions& options) = 0;
 };
 
 }  // namespace agent

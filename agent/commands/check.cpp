@@ -108,6 +108,21 @@ PermissionProbe judge(std::string action, const ec2::Result<T>& r, const Target*
   return judge(std::move(action), r.error(), target);
 }
 
+// Every copy_to destination of the configuration, once per region and key.
+std::vector<CopyDestination> copy_destinations_of(const Config* config) {
+  std::vector<CopyDestination> out;
+  if (config == nullptr) return out;
+  for (const auto& g : config->groups) {
+    for (const auto& d : g.copy_to) {
+      const bool seen = std::ranges::any_of(out, [&](const CopyDestination& o) {
+        return o.region == d.region && o.kms_key_id == d.kms_key_id;
+      });
+      if (!seen) out.push_back(d);
+    }
+  }
+  return out;
+}
+
 // The groups with a volume EC2 deletes with the instance.
 std::vector<const GroupConfig*> deleting_groups(const Config& config) {
   std::vector<const GroupConfig*> out;
@@ -264,7 +279,7 @@ const Permissions& every_permission() {
 std::vector<PermissionProbe> probe_permissions(ec2::Ec2Api& ec2, const ec2::InstanceId& instance,
                                                const std::string& availability_zone, const std::string& region,
                                                const std::optional<std::string>& delete_on_termination_device,
-                                               const Permissions& needed) {
+                                               const Permissions& needed, const CopyProbeTargets& copies) {
   const ec2::InstanceId inst = instance.empty() ? ec2::InstanceId{"i-0123456789abcdef0"} : instance;
   const std::string az = availability_zone.empty() ? region + "a" : availability_zone;
   // The create calls carry ebsnap's tag at creation, as the commands send them: the policy grants
@@ -286,7 +301,7 @@ std::vector<PermissionProbe> probe_permissions(ec2::Ec2Api& ec2, const ec2::Inst
   }
   const bool names_owned = wants(Permission::AttachVolume) || wants(Permission::DetachVolume) ||
                            wants(Permission::DeleteVolume) || wants(Permission::DeleteSnapshot) ||
-                           wants(Permission::RetagSnapshot);
+                           wants(Permission::RetagSnapshot) || wants(Permission::CopySnapshot);
   const OwnedTargets owned = names_owned ? find_owned(ec2, instance) : OwnedTargets{};
   const ec2::VolumeId own_volume{owned.volume.id};
   const ec2::SnapshotId own_snapshot{owned.snapshot.id};
@@ -331,9 +346,37 @@ std::vector<PermissionProbe> probe_permissions(ec2::Ec2Api& ec2, const ec2::Inst
     out.push_back(
         judge("DeleteSnapshot", ec2.delete_snapshot({.dry_run = true, .snapshot_id = own_snapshot}), &owned.snapshot));
   }
+  // CopySnapshot as copy calls it: in the destination, from ebsnap's snapshot here (the policy
+  // grants it on the lineage's snapshots only), tagged at creation, with the destination's key (a
+  // key the DryRun cannot use shows up as its error).
   if (wants(Permission::CopySnapshot)) {
-    out.push_back(judge("CopySnapshot",
-                        ec2.copy_snapshot({.dry_run = true, .source_region = region, .source_snapshot_id = k_dummy_snapshot})));
+    const auto copy_into = [&](ec2::Ec2Api& there, const std::string& action, const CopyDestination* d) {
+      ec2::CopySnapshotOptions o{.dry_run = true,
+                                 .source_region = region,
+                                 .source_snapshot_id = own_snapshot,
+                                 .tag_specifications = {{"snapshot", created}}};
+      if (d != nullptr && d->kms_key_id) {
+        o.encrypted = true;
+        o.kms_key_id = *d->kms_key_id;
+      }
+      auto p = judge(action, there.copy_snapshot(o), &owned.snapshot);
+      if (d != nullptr && d->kms_key_id) p.detail += " with KmsKeyId " + *d->kms_key_id;
+      out.push_back(std::move(p));
+    };
+    if (copies.destinations.empty()) copy_into(ec2, "CopySnapshot", nullptr);
+    for (const auto& d : copies.destinations) {
+      const std::string action = "CopySnapshot@" + d.region;
+      ec2::Result<ec2::Ec2Api*> there = copies.regions != nullptr
+                                            ? copies.regions->in(d.region)
+                                            : ec2::fail(ec2::ErrorKind::Other, "no client for other regions");
+      if (there) {
+        copy_into(**there, action, &d);
+      } else {
+        out.push_back(PermissionProbe{.action = action,
+                                      .detail = "could not tell: no EC2 client for " + d.region + ": " +
+                                                there.error().describe()});
+      }
+    }
   }
   // Plain CreateTags (no ec2:CreateAction), an ebsnap:* key on ebsnap's snapshot: what snapshot
   // needs after the thaw.
@@ -431,7 +474,9 @@ RunReport check(const CheckInputs& in) {
     // iam-policy` grants for it. Without a configuration, everything.
     const auto plan = plan_iam_policy(in.config, {});
     const Permissions& needed = plan ? plan->permissions : every_permission();
-    for (const auto& p : probe_permissions(*in.ec2, instance, az, region, delete_on_termination_device(in.config), needed)) {
+    const CopyProbeTargets copies{.regions = in.regions, .destinations = copy_destinations_of(in.config)};
+    for (const auto& p :
+         probe_permissions(*in.ec2, instance, az, region, delete_on_termination_device(in.config), needed, copies)) {
       // Unproven is what the recommended policy answers before ebsnap has made anything: no problem found.
       const bool ok = p.verdict == PermissionProbe::Verdict::Allowed || p.verdict == PermissionProbe::Verdict::Unproven;
       std::string detail = p.detail;
@@ -442,7 +487,13 @@ RunReport check(const CheckInputs& in) {
       auto& item = add("ec2:" + p.action, ok, detail);
       item.verdict = std::string(to_string(p.verdict));
       item.tagged_resource = p.tagged_resource;
-      if (p.verdict == PermissionProbe::Verdict::Missing) result.missing_actions.push_back("ec2:" + p.action);
+      if (p.verdict == PermissionProbe::Verdict::Missing) {
+        // "CopySnapshot@us-west-2" is the action CopySnapshot.
+        auto action = std::string("ec2:").append(p.action.substr(0, p.action.find('@')));
+        if (std::ranges::find(result.missing_actions, action) == result.missing_actions.end()) {
+          result.missing_actions.push_back(std::move(action));
+        }
+      }
     }
   }
   if (in.config != nullptr && in.filters != nullptr) {

@@ -5,7 +5,9 @@
 // iam-policy` grants for it (agent/core/iam_plan.h; without a configuration, everything: what
 // etc/iam-policy.json grants): DryRunOperation, or a plain success, means allowed;
 // UnauthorizedOperation means missing. The missing actions are printed as the statements of that
-// policy that grant them (agent/report/iam_policy.h). Secrets are never shown: the credential
+// policy that grant them (agent/report/iam_policy.h). CopySnapshot is probed where copy calls it:
+// in each copy_to region, with that destination's KmsKeyId (a key the DryRun cannot use shows up
+// as its error). Secrets are never shown: the credential
 // check names the source only.
 #include <chrono>
 #include <expected>
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "agent/config/config.h"
+#include "agent/core/services.h"
 #include "agent/report/iam_policy.h"
 #include "agent/report/report.h"
 #include "ec2/credentials.h"
@@ -54,6 +57,7 @@ struct CheckInputs {
   SystemProbe* system = nullptr;                   // null: LocalSystemProbe
   const FilterValues* filters = nullptr;           // userdata's values: the lineages the warnings look at
   const ec2::Clock* clock = nullptr;               // null: the system clock
+  Ec2Regions* regions = nullptr;                   // the copy_to regions' clients; null: none probed there
 };
 
 // Every check as a RunReport's checks[], and the actions DryRun refused as missing_actions
@@ -104,9 +108,15 @@ struct PermissionProbe {
 [[nodiscard]] std::string_view to_string(PermissionProbe::Verdict verdict);
 // Every permission of agent/report/iam_policy.h.
 [[nodiscard]] const Permissions& every_permission();
+// Where CopySnapshot is probed: in each destination (its client from `regions`, with its
+// KmsKeyId, as copy calls it), from ebsnap's own snapshot here. No destinations: here.
+struct CopyProbeTargets {
+  Ec2Regions* regions = nullptr;
+  std::vector<CopyDestination> destinations;  // one per region and key
+};
 [[nodiscard]] std::vector<PermissionProbe> probe_permissions(
     ec2::Ec2Api& ec2, const ec2::InstanceId& instance, const std::string& availability_zone, const std::string& region,
     const std::optional<std::string>& delete_on_termination_device = std::nullopt,
-    const Permissions& needed = every_permission());
+    const Permissions& needed = every_permission(), const CopyProbeTargets& copies = {});
 
 }  // namespace agent

@@ -9,10 +9,10 @@
 namespace agent {
 namespace {
 
-// StartTime, then id: the order restore points use for a mount point. A snapshot without a StartTime
-// sorts as the oldest (it cannot be shown to be fresh).
+// Point in time (a copy's is its source's: point_time), then id: the order restore points use for
+// a mount point. A snapshot without a time sorts as the oldest (it cannot be shown to be fresh).
 bool newer(const ec2::Snapshot& a, const ec2::Snapshot& b) {
-  return std::tie(a.start_time, a.id.value) > std::tie(b.start_time, b.id.value);
+  return std::tuple(point_time(a), std::string_view(a.id.value)) > std::tuple(point_time(b), std::string_view(b.id.value));
 }
 
 bool counts_for(const ec2::Snapshot& s, const FilterValues& filters, const GroupConfig& group,
@@ -42,7 +42,7 @@ BackupCheck decide_one(const std::vector<ec2::Snapshot>& snapshots, const Filter
     return out;
   }
   out.newest = *newest;
-  const auto taken = newest->start_time.value_or(ec2::TimePoint{});
+  const auto taken = point_time(*newest).value_or(ec2::TimePoint{});
   // Compared at full precision: exactly max_age old is still fresh.
   const bool stale = now - taken > options.max_age;
   out.age = std::max(std::chrono::seconds{0}, std::chrono::duration_cast<std::chrono::seconds>(now - taken));
@@ -116,7 +116,7 @@ RunReport check_backups(const RunContext& c, const CheckBackupsOptions& options)
     if (check.newest) {
       v.latest_snapshot_id = check.newest->id.value;
       v.latest_snapshot_state = std::string(ec2::to_string(check.newest->state));
-      if (check.newest->start_time) v.latest_snapshot_time = format_utc(*check.newest->start_time);
+      if (const auto t = point_time(*check.newest)) v.latest_snapshot_time = format_utc(*t);
       if (auto t = ec2::find_tag(check.newest->tags, k_tag_consistency)) v.consistency = *t;
       v.latest_snapshot_age_s = check.age->count();
     }

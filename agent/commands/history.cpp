@@ -11,8 +11,12 @@
 namespace agent {
 namespace {
 
-HistoryReport describe_history(const GroupHistory& history) {
-  HistoryReport out{.group = history.group};
+HistoryReport describe_history(const GroupHistory& history, const std::string& region, ec2::TimePoint now) {
+  HistoryReport out{.group = history.group, .region = region};
+  if (const auto it = std::ranges::find_if(history.points, &RestorePoint::complete); it != history.points.end()) {
+    out.newest_complete_age_s =
+        std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::seconds>(now - it->time).count());
+  }
   for (const auto& p : history.points) {
     HistoryPointReport point{.run_id = p.run_id,
                              .time = format_utc(p.time),
@@ -76,7 +80,7 @@ RunReport history(const RunContext& context) {
     log_agent().info(
         "history group={} restore_points={} complete={}", g->name, history.points.size(),
         std::ranges::count_if(history.points, [](const RestorePoint& p) { return p.complete(); }));
-    report.history.push_back(describe_history(history));
+    report.history.push_back(describe_history(history, context.instance.region, s.clock.now()));
   }
   return report;
 }

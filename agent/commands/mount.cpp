@@ -507,6 +507,11 @@ void Mount::create(Item& item) {
     o.throughput = v.throughput_mibps;
     if (v.encrypted) o.encrypted = true;
     if (v.kms_key_id) o.kms_key_id = *v.kms_key_id;
+    // In a region the group copies to (a fail-over), the volume's key is that copy_to's: a key
+    // does not cross regions, and that one encrypts the copies restored here.
+    if (const auto* there = find_copy_destination(*item.group, c_.instance.region); there && there->kms_key_id) {
+      if (v.encrypted) o.kms_key_id = *there->kms_key_id;
+    }
     o.initialization_rate = initialization_rate(v, item.snapshot.has_value());
     o.tag_specifications = {ec2::TagSpecification{
         .resource_type = "volume",

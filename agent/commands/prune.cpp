@@ -77,8 +77,13 @@ class GroupPrune {
 
   void run() {
     auto& out = report_.group(group_.name);
-    if (!group_.retention) {
-      out.error = "group " + group_.name + " has no retention policy: nothing to prune";
+    // In a region the group copies to, the copies' own policy (copy_to's retention).
+    const auto* copies = find_copy_destination(group_, c_.instance.region);
+    const auto& retention = copies != nullptr ? copies->retention : group_.retention;
+    if (!retention) {
+      out.error = copies != nullptr ? "group " + group_.name + " has no retention for its copies in " +
+                                          c_.instance.region + " (copy_to): nothing to prune there"
+                                    : "group " + group_.name + " has no retention policy: nothing to prune";
       return;
     }
     std::vector<ec2::Filter> filters{{"tag:" + std::string(k_tag_group), {group_.name}}};
@@ -102,7 +107,7 @@ class GroupPrune {
     }
     const auto plan = plan_prune(PruneInputs{.snapshots = *snapshots,
                                              .owner = PruneOwner{.group = group_.name, .filters = c_.filters},
-                                             .policy = *group_.retention,
+                                             .policy = *retention,
                                              .now = s_.clock.now()});
     report_.prune.push_back(describe_plan(group_.name, plan));
     auto& pruned = report_.prune.back();

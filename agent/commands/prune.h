@@ -1,5 +1,8 @@
 #pragma once
-// ebsnap prune GROUP...: applies each group's retention policy (issue 12).
+// ebsnap prune GROUP...: applies each group's retention policy (issue 12). In a region the group
+// copies to (copy_to; `prune GROUP --region R`, or copy's prune_after_copy) the policy is that
+// copy_to's retention, applied by the same planner to the copies there (ordered by their
+// source's time).
 //
 // Per group, holding its lock (agent/core/group_lock.h):
 //   1. observe: one DescribeSnapshots, OwnerIds=self, filtered on ebsnap:group and the filter

@@ -21,7 +21,8 @@ using std::chrono::sys_days;
 
 constexpr std::array<std::string_view, k_prune_reason_count> k_reason_words = {
     "newest", "keep tag", "pending", "unsettled", "not owned", "min_age", "keep_last", "hourly",
-    "daily",  "weekly",   "monthly", "yearly",    "expired",   "error",   "no keep rule", "max_deletes_per_run"};
+    "daily",  "weekly",   "monthly", "yearly",    "expired",   "error",   "no keep rule", "max_deletes_per_run",
+    "half-copied"};
 
 // The UTC day of t, and the Thursday of its ISO 8601 week: the Thursday decides the week-year
 // (a week belongs to the year holding its Thursday), and numbers the week within it.
@@ -73,6 +74,7 @@ struct ScannedRun {
   std::string_view id;
   ec2::TimePoint time = ec2::TimePoint::max();
   bool any_start = false;
+  std::size_t run_size = 0;  // the largest ebsnap:run-size of its members (copies)
 };
 
 }  // namespace
@@ -163,6 +165,7 @@ PrunePlan plan_prune(const PruneInputs& in) {
     const std::string* run_id = nullptr;
     const std::string* mount_point = nullptr;
     const std::string* expires = nullptr;
+    const std::string* source_time = nullptr;
     bool pinned = false;
     std::size_t filters_matched = 0;
     for (const auto& t : s.tags) {
@@ -176,6 +179,8 @@ PrunePlan plan_prune(const PruneInputs& in) {
         expires = &t.value;
       } else if (t.key == k_tag_keep) {
         pinned = true;
+      } else if (t.key == k_tag_source_time) {
+        source_time = &t.value;
       } else {
         // EC2 allows one value per key, and validation one filter per key: each tag matches at
         // most one filter.
@@ -195,8 +200,10 @@ PrunePlan plan_prune(const PruneInputs& in) {
       plan.skipped.push_back({s.id, SkipReason::NoRunId});
       continue;
     }
+    // A copy's time is its source's (point_time, agent/core/tags.h), read in this same pass.
+    const auto start = source_time != nullptr ? ec2::parse_iso8601(*source_time) : s.start_time;
     Scanned m{.snapshot = &s,
-              .start = s.start_time.value_or(ec2::TimePoint::min()),
+              .start = start.value_or(ec2::TimePoint::min()),
               .id = s.id.value,
               .state = s.state,
               .pinned = pinned};
@@ -207,10 +214,11 @@ PrunePlan plan_prune(const PruneInputs& in) {
     }
     m.run = run_it->second;
     auto& run = runs[m.run];
-    if (s.start_time) {
-      run.time = std::min(run.time, *s.start_time);
+    if (start) {
+      run.time = std::min(run.time, *start);
       run.any_start = true;
     }
+    if (source_time != nullptr) run.run_size = std::max(run.run_size, run_size_tag(s));
     if (mount_point != nullptr) {
       const auto [mp_it, new_mp] = mount_index.try_emplace(*mount_point, static_cast<std::uint32_t>(mount_points.size()));
       if (new_mp) mount_points.push_back(*mount_point);
@@ -264,15 +272,15 @@ PrunePlan plan_prune(const PruneInputs& in) {
 
   // 3. The runs, oldest first, with what each member says about its run.
   struct RunFacts {
-    bool not_owned = false, pinned = false, pending = false, unsettled = false, error = false;
+    bool not_owned = false, pinned = false, pending = false, unsettled = false, error = false, half_copied = false;
     bool complete = true;  // owned, and every member completed
     bool all_expire = true;
   };
   std::vector<RunFacts> facts(runs.size());
   plan.runs.resize(runs.size());
+  std::vector<std::uint32_t> by_rank(runs.size());  // plan.runs[r] is runs[by_rank[r]]
+  for (std::uint32_t i = 0; i < runs.size(); ++i) by_rank[run_rank[i]] = i;
   {
-    std::vector<std::uint32_t> by_rank(runs.size());
-    for (std::uint32_t i = 0; i < runs.size(); ++i) by_rank[run_rank[i]] = i;
     for (std::uint32_t r = 0; r < runs.size(); ++r) {
       plan.runs[r].run_id = std::string(runs[by_rank[r]].id);
       plan.runs[r].time = runs[by_rank[r]].time;
@@ -310,6 +318,24 @@ PrunePlan plan_prune(const PruneInputs& in) {
   }
   for (std::size_t r = 0; r < plan.runs.size(); ++r) {
     if (!facts[r].all_expire) plan.runs[r].expires.reset();
+  }
+  // A copy's run holding fewer snapshots than its source (ebsnap:run-size): the next copy finishes
+  // it; until then it is no complete run (it would let a bucket drop a complete one).
+  {
+    for (std::size_t r = 0; r < plan.runs.size(); ++r) {
+      const auto expected = runs[by_rank[r]].run_size;
+      if (expected == 0) continue;
+      std::size_t held = 0;
+      std::uint32_t previous = k_no_lineage;
+      for (const auto& m : plan.runs[r].members) {
+        if (m.lineage != previous || m.lineage == k_no_lineage) ++held;
+        previous = m.lineage;
+      }
+      if (held < expected) {
+        facts[r].half_copied = true;
+        facts[r].complete = false;
+      }
+    }
   }
 
   // 4. Newest first: the newest run of each mount point whose members there are all completed,
@@ -366,10 +392,12 @@ PrunePlan plan_prune(const PruneInputs& in) {
     if (f.pinned) reasons.add(PruneReason::KeepTag);
     if (f.pending) reasons.add(PruneReason::Pending);
     if (f.unsettled) reasons.add(PruneReason::Unsettled);
+    if (f.half_copied) reasons.add(PruneReason::HalfCopied);
     if (in.now - run.time < policy.min_age) reasons.add(PruneReason::MinAge);
     if (run.expires && *run.expires <= in.now) reasons.add(PruneReason::Expired);
     if (f.error) reasons.add(PruneReason::Error);
-    const bool held = f.not_owned || f.pinned || f.pending || f.unsettled || reasons.has(PruneReason::Newest) ||
+    const bool held = f.not_owned || f.pinned || f.pending || f.unsettled || f.half_copied ||
+                      reasons.has(PruneReason::Newest) ||
                       reasons.has(PruneReason::MinAge);
     const bool kept_by_policy = reasons.has(PruneReason::KeepLast) ||
                                 std::ranges::any_of(k_bucket_reasons, [&](PruneReason b) { return reasons.has(b); });

@@ -18,9 +18,14 @@
 //     - a member carries ebsnap:keep (any value): `keep tag`;
 //     - a member is pending: `pending`; or in another state than completed and error
 //       (recoverable, recovering, unknown) or has no StartTime: `unsettled`;
+//     - it is a copy's run (ebsnap copy) holding fewer snapshots than its ebsnap:run-size says
+//       the source run has: `half-copied`; the next copy finishes it;
 //     - it is the newest run of a lineage (a mount point) whose members on that mount point are
 //       all completed: `newest`. Its members elsewhere may be in error: the restore of that
 //       mount point would still use it.
+// - A copy's time is its source's (ebsnap:source-time): in a copy's region runs are ordered,
+//   bucketed and aged by when their source was taken, not by when they were copied. The newest
+//   completed copy of each lineage is the base of the next incremental copy: `newest` keeps it.
 // - min_age: a run younger than min_age is kept (`min_age`), expired or in error alike.
 // - Expiry: a run whose every member carries ebsnap:expires and the latest of them has passed
 //   is deleted (`expired`), even when a bucket or keep_last would keep it.
@@ -78,8 +83,9 @@ enum class PruneReason : std::uint8_t {
   Error,       // a member is in state error
   NoKeepRule,  // nothing keeps it
   MaxDeletes,  // deferred: max_deletes_per_run reached
+  HalfCopied,  // a copy's run with fewer snapshots than its source (ebsnap:run-size): kept until finished
 };
-inline constexpr std::size_t k_prune_reason_count = 16;
+inline constexpr std::size_t k_prune_reason_count = 17;
 
 // The reasons of a run, printed in the enum's order.
 class ReasonSet {
@@ -98,7 +104,7 @@ class ReasonSet {
 // The words prune prints, for a run started at `run_time`: "newest", "hourly 2026-12-03T14",
 // "daily 2026-12-02", "weekly 2026-W49", "monthly 2026-12", "yearly 2026", "keep_last",
 // "keep tag", "pending", "unsettled", "not owned", "min_age", "expired", "error",
-// "no keep rule", "max_deletes_per_run". Formatted only when asked (the planner never formats).
+// "no keep rule", "max_deletes_per_run", "half-copied". Formatted only when asked (the planner never formats).
 [[nodiscard]] std::string describe(PruneReason reason, ec2::TimePoint run_time);
 
 // The UTC buckets of a time, as prune names them.

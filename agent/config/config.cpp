@@ -82,6 +82,13 @@ const GroupConfig* Config::find_group(std::string_view name) const {
   return nullptr;
 }
 
+const CopyDestination* find_copy_destination(const GroupConfig& group, std::string_view region) {
+  for (const auto& d : group.copy_to) {
+    if (d.region == region) return &d;
+  }
+  return nullptr;
+}
+
 std::string ConfigError::describe() const {
   std::string line = file;
   if (!json_path.empty()) {

@@ -101,6 +101,27 @@ struct RetentionPolicy {
   friend bool operator==(const RetentionPolicy&, const RetentionPolicy&) = default;
 };
 
+// Where a group's restore points are copied for disaster recovery (issue 14; ebsnap copy,
+// agent/commands/copy.h). Copies are made by CopySnapshot in `region`, from the run's region.
+inline constexpr std::int32_t k_max_copies_in_flight = 20;  // EC2's concurrent copies per destination
+inline constexpr std::int32_t k_default_copies_in_flight = 10;
+inline constexpr std::int32_t k_min_completion_minutes = 15;    // CompletionDurationMinutes: 15..2880,
+inline constexpr std::int32_t k_max_completion_minutes = 2880;  // in steps of 15
+
+struct CopyDestination {
+  std::string region;
+  // The destination region's KMS key (id, alias or ARN): copies are encrypted with it. Required
+  // when a volume of the group is encrypted (a key does not cross regions).
+  std::optional<std::string> kms_key_id;
+  // What `prune GROUP --region <region>` keeps there; none: prune refuses that region.
+  std::optional<RetentionPolicy> retention;
+  bool prune_after_copy = false;  // copy prunes the destination after copying (needs retention)
+  // EC2's time-based copy: each copy completes within this many minutes (the RPO one can state).
+  std::optional<std::int32_t> completion_minutes;
+
+  friend bool operator==(const CopyDestination&, const CopyDestination&) = default;
+};
+
 struct GroupConfig {
   std::string name;  // [A-Za-z0-9_.-]+
   std::vector<VolumeConfig> volumes;
@@ -112,6 +133,8 @@ struct GroupConfig {
   // consistent snapshot (ebsnap:trigger=shutdown), then, with unmount_on_shutdown, unmount and detach.
   bool snapshot_on_shutdown = false;
   bool unmount_on_shutdown = false;
+  std::vector<CopyDestination> copy_to;  // distinct regions, in config order
+  bool copy_after_snapshot = false;      // snapshot copies the run once it completed (needs copy_to)
   // Where the group was defined, for messages: the config file or the userdata origin, and
   // the JSON path of the group in it ("$.groups.solr" or "$.ebsnap.groups.solr").
   std::string source_file;
@@ -168,10 +191,16 @@ struct Config {
   // Where Prometheus textfile metrics go (agent/report/metrics.h); --metrics-dir overrides; none:
   // node_exporter's Debian directory when it exists. Config file only.
   std::optional<std::string> metrics_dir;
+  // copy's bound on its copies in flight per destination region, below EC2's 20 (which every copy
+  // of the account shares). Config file only.
+  std::int32_t copies_in_flight = k_default_copies_in_flight;
   std::vector<GroupConfig> groups;  // in file order; userdata groups replace or follow
 
   [[nodiscard]] const GroupConfig* find_group(std::string_view name) const;
 };
+
+// The group's copy_to entry for `region`; nullptr when it copies nothing there.
+[[nodiscard]] const CopyDestination* find_copy_destination(const GroupConfig& group, std::string_view region);
 
 // A configuration problem: one line naming the file, the JSON path and what was expected.
 struct ConfigError {

@@ -21,17 +21,20 @@ using Json = nlohmann::ordered_json;
 template <class T>
 using Checked = std::expected<T, ConfigError>;
 
-constexpr std::array<std::string_view, 13> k_top_keys = {
+constexpr std::array<std::string_view, 14> k_top_keys = {
     "region",           "filter_tags", "freeze_timeout_s", "timeouts", "credentials", "allow_userdata_hooks",
     "allow_userdata_retention", "allow_empty_filter_tags", "delete_rate_per_s", "compat", "untagged_run_window_s",
-    "metrics_dir", "groups"};
+    "metrics_dir", "copies_in_flight", "groups"};
 constexpr std::array<std::string_view, 1> k_compat_keys = {"snaptastic"};
 constexpr std::array<std::string_view, 5> k_timeout_keys = {"volume_available_s", "device_wait_s",
                                                             "pending_snapshot_s", "hook_s", "lock_s"};
 constexpr std::array<std::string_view, 3> k_credential_keys = {"access_key_id", "secret_access_key",
                                                                "session_token"};
-constexpr std::array<std::string_view, 7> k_group_keys = {"volumes", "tags", "freeze", "hooks", "retention",
-                                                          "snapshot_on_shutdown", "unmount_on_shutdown"};
+constexpr std::array<std::string_view, 9> k_group_keys = {
+    "volumes", "tags", "freeze", "hooks", "retention", "snapshot_on_shutdown", "unmount_on_shutdown", "copy_to",
+    "copy_after_snapshot"};
+constexpr std::array<std::string_view, 5> k_copy_to_keys = {"region", "kms_key_id", "retention", "prune_after_copy",
+                                                            "completion_minutes"};
 constexpr std::array<std::string_view, 6> k_retention_count_keys = {"keep_last", "hourly",  "daily",
                                                                     "weekly",    "monthly", "yearly"};
 constexpr std::array<std::string_view, 10> k_retention_keys = {
@@ -200,10 +203,21 @@ class Validator {
 
   // The whole object must be written out deliberately: "retention": {} would keep nothing but the
   // newest run of each mount point, so at least one count is required ("keep_last": 0 says that).
+  // `of_copies`: a copy_to's policy, which takes no prune_after_snapshot (prune_after_copy is
+  // the copy_to's own key).
   [[nodiscard]] Checked<RetentionPolicy> retention(const Json& value, const std::string& path,
-                                                   std::size_t volume_count) const {
+                                                   std::size_t volume_count, bool of_copies = false) const {
     EBSNAP_TRY(object_at(value, path, "a retention policy"));
     EBSNAP_TRY(known_keys(value, path, k_retention_keys));
+    if (of_copies && value.contains("prune_after_snapshot")) {
+      return fail(json_path_child(path, "prune_after_snapshot"),
+                  "not accepted in a copy_to's retention; \"prune_after_copy\": true beside it prunes the destination "
+                  "after each copy");
+    }
+    if (of_copies && value.contains("expire_after")) {
+      return fail(json_path_child(path, "expire_after"),
+                  "not accepted in a copy_to's retention: copies carry no ebsnap:expires (use the counts and min_age)");
+    }
     const auto at = [&](std::string_view key) { return json_path_child(path, key); };
     if (std::ranges::none_of(k_retention_count_keys, [&](std::string_view key) { return value.contains(key); })) {
       return fail(path, "expected at least one of " + join(k_retention_count_keys) +
@@ -441,7 +455,73 @@ class Validator {
       }
       EBSNAP_TRY_ASSIGN(g.retention, retention(*it, json_path_child(path, "retention"), g.volumes.size()));
     }
+    if (const auto it = value.find("copy_to"); it != value.end()) {
+      EBSNAP_TRY_ASSIGN(g.copy_to, copy_to(*it, json_path_child(path, "copy_to"), g));
+    }
+    if (const auto it = value.find("copy_after_snapshot"); it != value.end()) {
+      const auto p = json_path_child(path, "copy_after_snapshot");
+      EBSNAP_TRY_ASSIGN(g.copy_after_snapshot, bool_at(*it, p));
+      if (g.copy_after_snapshot && g.copy_to.empty()) return fail(p, "expected \"copy_to\" beside it: nowhere to copy to");
+    }
     return g;
+  }
+
+  [[nodiscard]] Checked<std::vector<CopyDestination>> copy_to(const Json& value, const std::string& path,
+                                                              const GroupConfig& g) const {
+    if (!value.is_array() || value.empty()) {
+      return fail(path, "expected a non-empty array of destinations such as [{\"region\": \"us-west-2\"}], got " +
+                            (value.is_array() ? std::string("an empty array") : type_name(value)));
+    }
+    const bool encrypted = std::ranges::any_of(g.volumes, [](const VolumeConfig& v) { return v.encrypted; });
+    std::vector<CopyDestination> out;
+    for (std::size_t i = 0; i < value.size(); ++i) {
+      const auto p = index_path(path, i);
+      const auto& entry = value[i];
+      EBSNAP_TRY(object_at(entry, p, "a copy destination"));
+      EBSNAP_TRY(known_keys(entry, p, k_copy_to_keys));
+      const auto at = [&](std::string_view key) { return json_path_child(p, key); };
+      CopyDestination d;
+      const auto region = entry.find("region");
+      if (region == entry.end()) return fail(at("region"), "missing; expected a region such as us-west-2");
+      EBSNAP_TRY_ASSIGN(d.region, string_at(*region, at("region"), "a region"));
+      if (!rules::is_valid_region(d.region)) {
+        return fail(at("region"), "expected a region such as us-west-2, got " + shown(*region));
+      }
+      for (const auto& other : out) {
+        if (other.region == d.region) return fail(at("region"), "expected distinct regions; " + shown(*region) + " is listed twice");
+      }
+      if (const auto it = entry.find("kms_key_id"); it != entry.end()) {
+        EBSNAP_TRY_ASSIGN(d.kms_key_id, string_at(*it, at("kms_key_id"), "a KMS key id, alias or ARN"));
+      } else if (encrypted) {
+        return fail(at("kms_key_id"), "missing; the group has encrypted volumes, and a KMS key does not cross regions: "
+                                      "expected the key in " + d.region + " that encrypts the copies");
+      }
+      if (const auto it = entry.find("retention"); it != entry.end()) {
+        if (!options_.allow_retention) {
+          return fail(at("retention"), "retention is not accepted in userdata unless the config file says "
+                                       "\"allow_userdata_retention\": true (anyone who may change the instance's "
+                                       "userdata would choose which snapshots are deleted)");
+        }
+        EBSNAP_TRY_ASSIGN(d.retention, retention(*it, at("retention"), g.volumes.size(), true));
+      }
+      if (const auto it = entry.find("prune_after_copy"); it != entry.end()) {
+        EBSNAP_TRY_ASSIGN(d.prune_after_copy, bool_at(*it, at("prune_after_copy")));
+        if (d.prune_after_copy && !d.retention) {
+          return fail(at("prune_after_copy"), "expected \"retention\" beside it: nothing says what to keep");
+        }
+      }
+      if (const auto it = entry.find("completion_minutes"); it != entry.end()) {
+        EBSNAP_TRY_ASSIGN(const auto minutes, integer_at(*it, at("completion_minutes"),
+                                                         {k_min_completion_minutes, k_max_completion_minutes},
+                                                         "minutes, in steps of 15"));
+        if (minutes % 15 != 0) {
+          return fail(at("completion_minutes"), "expected a multiple of 15 minutes (EC2's steps), got " + shown(*it));
+        }
+        d.completion_minutes = static_cast<std::int32_t>(minutes);
+      }
+      out.push_back(std::move(d));
+    }
+    return out;
   }
 
   [[nodiscard]] Checked<ConfigLayer> document(const Json& doc) const {
@@ -486,6 +566,12 @@ class Validator {
       EBSNAP_TRY_ASSIGN(const auto rate, integer_at(*it, at("delete_rate_per_s"), {1, k_max_delete_rate_per_s},
                                                     "DeleteSnapshot calls per second (EC2 refills 5/s for the whole account)"));
       c.delete_rate_per_s = static_cast<std::int32_t>(rate);
+    }
+    if (const auto it = doc.find("copies_in_flight"); it != doc.end()) {
+      if (options_.kind == DocumentKind::UserdataOverlay) return fail(at("copies_in_flight"), "accepted in the config file only");
+      EBSNAP_TRY_ASSIGN(const auto n, integer_at(*it, at("copies_in_flight"), {1, k_max_copies_in_flight},
+                                                 "copies per destination region; EC2 allows 20 for the whole account"));
+      c.copies_in_flight = static_cast<std::int32_t>(n);
     }
     if (const auto it = doc.find("untagged_run_window_s"); it != doc.end()) {
       if (options_.kind == DocumentKind::UserdataOverlay) return fail(at("untagged_run_window_s"), "accepted in the config file only");

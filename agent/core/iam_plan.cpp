@@ -41,6 +41,18 @@ Permissions prune_permissions(const Config* config) {
   return out;
 }
 
+// copy: the lineages at home and the copies in the destinations, CopySnapshot there (tagged at
+// creation), and the destinations' prune with prune_after_copy.
+Permissions copy_permissions(const Config* config) {
+  Permissions out = {P::DescribeSnapshots, P::CopySnapshot};
+  const auto prunes_there = [](const GroupConfig& g) {
+    return std::ranges::any_of(g.copy_to, &CopyDestination::prune_after_copy);
+  };
+  // The destination holds no Snaptastic snapshots: DeleteSnapshot of ebsnap's copies only.
+  if (any_group(config, prunes_there)) out.insert(P::DeleteSnapshot);
+  return out;
+}
+
 // snapshot: the instance's volumes (DescribeInstances, DescribeVolumes), CreateSnapshot or one
 // CreateSnapshots tagged at creation, the tags corrected after the thaw, and DeleteSnapshot of a
 // snapshot CreateSnapshots took of a volume attached after the run listed them (all three also
@@ -54,6 +66,9 @@ Permissions snapshot_permissions(const Config* config, bool with_prune) {
       any_group(config, [](const GroupConfig& g) { return g.retention && g.retention->prune_after_snapshot; })) {
     add(out, prune_permissions(config));
   }
+  if (with_prune && any_group(config, [](const GroupConfig& g) { return g.copy_after_snapshot; })) {
+    add(out, copy_permissions(config));
+  }
   return out;
 }
 
@@ -66,7 +81,13 @@ Permissions unmount_permissions(bool deletes) {
 
 // The commands a configuration uses: prune only for a group with a retention (prune refuses the others).
 bool used(std::string_view command, const Config* config) {
-  if (command == "prune") return any_group(config, [](const GroupConfig& g) { return g.retention.has_value(); });
+  if (command == "prune") {
+    return any_group(config, [](const GroupConfig& g) {
+      return g.retention.has_value() ||
+             std::ranges::any_of(g.copy_to, [](const CopyDestination& d) { return d.retention.has_value(); });
+    });
+  }
+  if (command == "copy") return any_group(config, [](const GroupConfig& g) { return !g.copy_to.empty(); });
   return true;
 }
 
@@ -96,6 +117,7 @@ Permissions permissions_of(std::string_view command, const Config* config) {
   if (command == "list") return {P::DescribeVolumes, P::DescribeSnapshots, P::DescribeVolumeStatus};
   if (command == "history" || command == "check-backups") return {P::DescribeSnapshots};
   if (command == "prune") return prune_permissions(config);
+  if (command == "copy") return copy_permissions(config);
   if (command == "gc") return {P::DescribeVolumes, P::DeleteVolume};
   if (command == "prewarm") return {P::DescribeVolumes};
   if (command == "shutdown") {

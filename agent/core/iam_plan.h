@@ -8,7 +8,8 @@
 // tests/e2e/agent_iam_policy_test.cpp runs the commands against the sandbox allowed exactly that
 // set and compares with the sandbox's call log. A configuration narrows it where a feature is off:
 // ModifyInstanceAttribute only with a delete_on_termination volume, Snaptastic's snapshots only with
-// compat, prune only for a group with retention, shutdown's snapshot and unmount only for groups
+// compat, prune only for a group with retention (its own or a copy_to's), copy only for a group
+// with copy_to (snapshot copies with copy_after_snapshot), shutdown's snapshot and unmount only for groups
 // that do them at shutdown.
 #include <array>
 #include <expected>
@@ -23,9 +24,9 @@ namespace agent {
 
 // The commands `iam-policy --for` takes (their aliases too, and "all"), in the order a plan lists
 // them. version and iam-policy itself ask EC2 nothing.
-inline constexpr std::array<std::string_view, 13> k_iam_commands = {
-    "mount", "snapshot", "unmount", "list", "history", "check-backups", "prune",
-    "gc",    "prewarm",  "shutdown", "watch", "thaw",   "check"};
+inline constexpr std::array<std::string_view, 14> k_iam_commands = {
+    "mount", "snapshot", "unmount", "list",  "history", "check-backups", "prune",
+    "copy",  "gc",       "prewarm", "shutdown", "watch", "thaw",         "check"};
 
 // What `command` may ask of EC2 under `config`; nullptr: with every feature on. `command` is one
 // of k_iam_commands.

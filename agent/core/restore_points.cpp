@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 
 #include "agent/config/validate_rules.h"
 #include "agent/core/tags.h"
@@ -39,8 +40,8 @@ bool better(const ec2::Snapshot& a, const ec2::Snapshot& b) {
     }
   };
   if (rank(a) != rank(b)) return rank(a) < rank(b);
-  const auto ta = a.start_time.value_or(ec2::TimePoint{});
-  const auto tb = b.start_time.value_or(ec2::TimePoint{});
+  const auto ta = point_time(a).value_or(ec2::TimePoint{});
+  const auto tb = point_time(b).value_or(ec2::TimePoint{});
   if (ta != tb) return ta > tb;
   return a.id.value > b.id.value;
 }
@@ -71,6 +72,7 @@ struct Draft {
   std::string run_id;
   bool tagged = true;
   ec2::TimePoint time = ec2::TimePoint::max();
+  std::size_t run_size = 0;  // the largest ebsnap:run-size of its members (copies)
   // By index into mount_points; a few per run, so a vector searched in place beats a map.
   std::vector<std::pair<std::size_t, const ec2::Snapshot*>> by_mount_point;
 
@@ -80,8 +82,9 @@ struct Draft {
   }
 };
 
-void add(Draft& d, std::size_t mp, const ec2::Snapshot& s) {
-  d.time = std::min(d.time, s.start_time.value_or(ec2::TimePoint{}));
+void add(Draft& d, std::size_t mp, const ec2::Snapshot& s, ec2::TimePoint time) {
+  d.time = std::min(d.time, time);
+  d.run_size = std::max(d.run_size, run_size_tag(s));
   const auto it = std::ranges::find(d.by_mount_point, mp, &std::pair<std::size_t, const ec2::Snapshot*>::first);
   if (it == d.by_mount_point.end()) {
     d.by_mount_point.emplace_back(mp, &s);
@@ -156,7 +159,12 @@ std::string compact_utc(ec2::TimePoint t) {
   return fmt::format("{:%Y%m%dT%H%M%SZ}", std::chrono::floor<std::chrono::seconds>(t));
 }
 
+std::size_t RestorePoint::held() const {
+  return static_cast<std::size_t>(std::ranges::count_if(members, [](const PointMember& m) { return m.snapshot != nullptr; }));
+}
+
 bool RestorePoint::complete() const {
+  if (run_size > held()) return false;
   bool any = false;
   for (const auto& m : members) {
     if (m.state == MemberState::Error || m.state == MemberState::Missing) return false;
@@ -180,6 +188,10 @@ std::string RestorePoint::problem() const {
     if (!out.empty()) out += "; ";
     out += line;
   }
+  if (run_size > held()) {
+    if (!out.empty()) out += "; ";
+    out += fmt::format("half-copied: {} of its {} snapshots are here", held(), run_size);
+  }
   return out;
 }
 
@@ -199,7 +211,8 @@ std::int64_t RestorePoint::size_gib() const {
 GroupHistory restore_points(const HistoryInputs& in) {
   GroupHistory out{.group = std::string(in.group)};
   std::map<std::string, Draft, std::less<>> runs;  // by run id
-  std::vector<std::pair<std::size_t, const ec2::Snapshot*>> untagged;
+  // With each snapshot's point in time (point_time: a copy's is its source's), read once.
+  std::vector<std::tuple<std::size_t, const ec2::Snapshot*, ec2::TimePoint>> untagged;
   std::vector<ec2::TimePoint> first(in.mount_points.size(), ec2::TimePoint::max());
   for (const auto& s : in.snapshots) {
     const auto* mp = ec2::find_tag_value(s.tags, k_tag_mount_point);
@@ -214,13 +227,14 @@ GroupHistory restore_points(const HistoryInputs& in) {
       ++f->count;
       continue;
     }
-    first[index] = std::min(first[index], s.start_time.value_or(ec2::TimePoint{}));
+    const auto time = point_time(s).value_or(ec2::TimePoint{});
+    first[index] = std::min(first[index], time);
     if (const auto* run = ec2::find_tag_value(s.tags, k_tag_run_id); run != nullptr && !run->empty()) {
       auto it = runs.find(*run);
       if (it == runs.end()) it = runs.emplace(*run, Draft{.run_id = *run}).first;
-      add(it->second, index, s);
+      add(it->second, index, s, time);
     } else {
-      untagged.emplace_back(index, &s);
+      untagged.emplace_back(index, &s, time);
     }
   }
   std::vector<Draft> drafts;
@@ -228,24 +242,23 @@ GroupHistory restore_points(const HistoryInputs& in) {
   for (auto& [id, d] : runs) drafts.push_back(std::move(d));
   // Untagged ones by StartTime (then id, so that the answer's order does not matter).
   std::ranges::sort(untagged, [](const auto& a, const auto& b) {
-    const auto ta = a.second->start_time.value_or(ec2::TimePoint{});
-    const auto tb = b.second->start_time.value_or(ec2::TimePoint{});
-    return ta != tb ? ta < tb : a.second->id.value < b.second->id.value;
+    const auto ta = std::get<2>(a);
+    const auto tb = std::get<2>(b);
+    return ta != tb ? ta < tb : std::get<1>(a)->id.value < std::get<1>(b)->id.value;
   });
   std::optional<Draft> open;
-  for (const auto& [index, s] : untagged) {
-    const auto t = s->start_time.value_or(ec2::TimePoint{});
+  for (const auto& [index, s, t] : untagged) {
     if (open && (t - open->time > in.untagged_window || open->member(index) != nullptr)) {
       drafts.push_back(std::move(*open));
       open.reset();
     }
     if (!open) open = Draft{.run_id = std::string(k_untagged_run_prefix) + compact_utc(t), .tagged = false};
-    add(*open, index, *s);
+    add(*open, index, *s, t);
   }
   if (open) drafts.push_back(std::move(*open));
 
   for (const auto& d : drafts) {
-    RestorePoint p{.run_id = d.run_id, .tagged = d.tagged, .time = d.time};
+    RestorePoint p{.run_id = d.run_id, .tagged = d.tagged, .time = d.time, .run_size = d.run_size};
     p.members.reserve(in.mount_points.size());
     int weakest = 3;
     for (std::size_t i = 0; i < in.mount_points.size(); ++i) {

@@ -24,6 +24,9 @@
 //   a restore of this point starts empty, as on first boot).
 // - A point is complete when no member is in error or missing and it has at least one snapshot.
 //   Only complete points are restored.
+// - In a copy's region (agent/commands/copy.h) a snapshot's time is its source's
+//   (ebsnap:source-time, point_time in agent/core/tags.h): a copy's StartTime is when it was
+//   copied. A run holding fewer copies than its ebsnap:run-size is half-copied: not complete.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -60,8 +63,10 @@ struct RestorePoint {
   // nullopt when one of them carries none (untagged, other tools').
   std::optional<std::string> consistency;
   std::vector<PointMember> members;  // one per mount point of the group, in the order given
+  std::size_t run_size = 0;  // copies: the snapshots of the run at its source (ebsnap:run-size); 0 elsewhere
 
   [[nodiscard]] bool complete() const;
+  [[nodiscard]] std::size_t held() const;  // members with a snapshot
   [[nodiscard]] bool has_pending() const;
   // Why it is not complete: "/mnt/wal: snap-0123 in state error; /mnt/data: no snapshot"; "" when complete.
   [[nodiscard]] std::string problem() const;

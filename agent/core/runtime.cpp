@@ -68,11 +68,28 @@ std::shared_ptr<ec2::CredentialsProvider> make_credentials(const Config& config,
   return ec2::default_credentials_chain(env, std::move(imds), ec2::system_clock());
 }
 
+RegionClients::RegionClients(ec2::Ec2Api& home, std::string home_region, ec2::Ec2ClientOptions base,
+                             ec2::EnvLookup env)
+    : home_(home), home_region_(std::move(home_region)), base_(std::move(base)), env_(std::move(env)) {}
+
+RegionClients::~RegionClients() = default;
+
+ec2::Result<ec2::Ec2Api*> RegionClients::in(const std::string& region) {
+  if (region == home_region_) return &home_;
+  if (const auto it = clients_.find(region); it != clients_.end()) return it->second.get();
+  auto options = base_;
+  options.region = region;
+  EBSNAP_TRY_ASSIGN(auto client, ec2::Ec2Client::create(std::move(options), env_));
+  log_agent().debug("runtime region={} client=made", region);
+  return clients_.emplace(region, std::move(client)).first->second.get();
+}
+
 struct Runtime::Parts {
   std::shared_ptr<ec2::Imds> imds;
   std::shared_ptr<ec2::CredentialsProvider> credentials;
   std::shared_ptr<ec2::CallStats> call_stats = std::make_shared<ec2::CallStats>();
   std::unique_ptr<ec2::Ec2Client> ec2;
+  std::unique_ptr<RegionClients> regions;
   platform::UdevBlockDevices devices;
   platform::LibmountMounter mounter;
   platform::KernelFreezeOps freeze_ops;
@@ -99,7 +116,9 @@ ec2::Result<std::unique_ptr<Runtime>> Runtime::create(const Config& config, Runt
   client_options.credentials = parts->credentials;
   client_options.retry.max_attempts = k_ec2_max_attempts;
   client_options.call_stats = parts->call_stats;
+  const auto base_options = client_options;
   EBSNAP_TRY_ASSIGN(parts->ec2, ec2::Ec2Client::create(std::move(client_options), options.env));
+  parts->regions = std::make_unique<RegionClients>(*parts->ec2, region, base_options, options.env);
   log_agent().debug("runtime region={} instance_id={} availability_zone={} udevd={}", parts->instance.region,
                     parts->instance.instance_id, parts->instance.availability_zone,
                     parts->devices.udevd_running() ? "running" : "absent");
@@ -113,6 +132,7 @@ ec2::Result<std::unique_ptr<Runtime>> Runtime::create(const Config& config, Runt
                                    .random = ec2::system_random(),
                                    .guardians = parts->guardians,
                                    .hooks = parts->hooks,
+                                   .regions = parts->regions.get(),
                                    .options = std::move(run)});
   return std::unique_ptr<Runtime>(new Runtime(std::move(parts)));
 }

@@ -12,6 +12,7 @@
 #include "agent/core/services.h"
 #include "agent/report/report.h"
 #include "ec2/credentials.h"
+#include "ec2/ec2_client.h"
 #include "ec2/environment.h"
 #include "ec2/error.h"
 #include "ec2/imds.h"
@@ -45,6 +46,25 @@ struct RuntimeOptions {
 [[nodiscard]] std::shared_ptr<ec2::CredentialsProvider> make_credentials(const Config& config,
                                                                          const ec2::EnvLookup& env,
                                                                          std::shared_ptr<ec2::Imds> imds);
+
+// One EC2 client per region a run reaches (copy's destinations, check's probes there), made on
+// first use with the home client's options (credentials, retries, call counts) and `env`'s
+// endpoint overrides; the home region gives `home`.
+class RegionClients final : public Ec2Regions {
+ public:
+  RegionClients(ec2::Ec2Api& home, std::string home_region, ec2::Ec2ClientOptions base, ec2::EnvLookup env);
+  ~RegionClients() override;
+  RegionClients(const RegionClients&) = delete;
+  RegionClients& operator=(const RegionClients&) = delete;
+  [[nodiscard]] ec2::Result<ec2::Ec2Api*> in(const std::string& region) override;
+
+ private:
+  ec2::Ec2Api& home_;
+  std::string home_region_;
+  ec2::Ec2ClientOptions base_;
+  ec2::EnvLookup env_;
+  std::map<std::string, std::unique_ptr<ec2::Ec2Client>> clients_;
+};
 
 class Runtime {
  public:

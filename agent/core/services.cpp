@@ -11,7 +11,9 @@ ec2::Waiter Services::waiter(std::chrono::seconds timeout) const {
 RunReport new_report(std::string command, const RunContext& context) {
   std::vector<std::string> names;
   for (const auto* g : context.groups) names.push_back(g->name);
-  return new_report(std::move(command), context.services.options.dry_run, names);
+  auto report = new_report(std::move(command), context.services.options.dry_run, names);
+  report.region = context.instance.region;
+  return report;
 }
 
 }  // namespace agent

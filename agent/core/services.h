@@ -45,6 +45,16 @@ struct RunOptions {
                             .jitter = 0.2};
 };
 
+// EC2 in other regions than the run's: the destinations of copy (agent/commands/copy.h), which
+// calls CopySnapshot there and waits on, prunes and reads its copies there.
+class Ec2Regions {
+ public:
+  virtual ~Ec2Regions() = default;
+  // The client of `region`, made on first use and kept for the run; the run's own region gives
+  // the run's client. Fails (one line) when no client can be made for it.
+  [[nodiscard]] virtual ec2::Result<ec2::Ec2Api*> in(const std::string& region) = 0;
+};
+
 struct Services {
   ec2::Ec2Api& ec2;
   platform::BlockDevices& devices;
@@ -55,6 +65,7 @@ struct Services {
   ec2::RandomSource& random;
   GuardianLauncher& guardians;  // the thaw guardian of a freeze window
   HookRunner& hooks;            // operator hooks (agent/core/hook_phases.h)
+  Ec2Regions* regions = nullptr;  // none: the run reaches no other region (copy refuses)
   RunOptions options;
 
   // A waiter for one batched Describe per poll round, bounded by `timeout`.

@@ -1,6 +1,7 @@
 #include "agent/core/tags.h"
 
 #include <algorithm>
+#include <charconv>
 #include <utility>
 
 namespace agent {
@@ -74,6 +75,20 @@ std::string expires_tag_value(ec2::TimePoint start, std::chrono::seconds expire_
 }
 
 std::optional<ec2::TimePoint> parse_expires_tag(std::string_view value) { return ec2::parse_iso8601(value); }
+
+std::optional<ec2::TimePoint> point_time(const ec2::Snapshot& snapshot) {
+  if (const auto* source = ec2::find_tag_value(snapshot.tags, k_tag_source_time)) return ec2::parse_iso8601(*source);
+  return snapshot.start_time;
+}
+
+std::size_t run_size_tag(const ec2::Snapshot& snapshot) {
+  const auto* value = ec2::find_tag_value(snapshot.tags, k_tag_run_size);
+  if (value == nullptr) return 0;
+  std::size_t n = 0;
+  const auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), n);
+  if (ec != std::errc{} || end != value->data() + value->size()) return 0;
+  return n;
+}
 
 std::vector<ec2::Filter> lineage_filters(const FilterValues& filters, const std::vector<std::string>& mount_points) {
   std::vector<ec2::Filter> out;

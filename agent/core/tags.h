@@ -10,8 +10,12 @@
 //   at shutdown or on a spot notice.
 // On the volumes of an inspection (mount --inspect, agent/core/inspect.h) also: ebsnap:purpose=inspect
 //   and ebsnap:run-id; their ebsnap:mount-point is the inspection's path, never a configured one.
+// On copies in another region (ebsnap copy, agent/commands/copy.h), beside the source's lineage,
+//   run and consistency tags: ebsnap:source-snapshot, ebsnap:source-region, ebsnap:source-time and
+//   ebsnap:run-size.
 // Set by an operator: ebsnap:keep (any value) pins a snapshot and its whole run against prune.
 #include <chrono>
+#include <cstddef>
 #include <map>
 #include <optional>
 #include <string>
@@ -43,6 +47,15 @@ inline constexpr std::string_view k_tag_keep = "ebsnap:keep";
 // unit's stop), "spot" (a spot interruption notice) or "rebalance" (a rebalance recommendation),
 // both seen by ebsnap watch. Absent on other runs.
 inline constexpr std::string_view k_tag_trigger = "ebsnap:trigger";
+// On a copy (set at creation): the snapshot it copies, that snapshot's region, and that
+// snapshot's point in time (ISO 8601 UTC, milliseconds). A copy's StartTime is when it was copied,
+// so restore points, prune and check-backups take a copy's time from ebsnap:source-time.
+inline constexpr std::string_view k_tag_source_snapshot = "ebsnap:source-snapshot";
+inline constexpr std::string_view k_tag_source_region = "ebsnap:source-region";
+inline constexpr std::string_view k_tag_source_time = "ebsnap:source-time";
+// On a copy: how many snapshots its run has at the source. A run with fewer in the destination
+// is half-copied: no restore point, never pruned as a complete run.
+inline constexpr std::string_view k_tag_run_size = "ebsnap:run-size";
 // Read, never written: what Data Lifecycle Manager tags its snapshots with when it ran a
 // pre-script / post-script ("SUCCESS" or "FAILED"): restore points take their consistency from
 // them when ebsnap:consistency is absent (agent/core/restore_points.h).
@@ -89,6 +102,13 @@ struct LineageKey {
 // reader takes any ISO 8601 UTC time, so an operator may edit the tag by hand).
 [[nodiscard]] std::string expires_tag_value(ec2::TimePoint start, std::chrono::seconds expire_after);
 [[nodiscard]] std::optional<ec2::TimePoint> parse_expires_tag(std::string_view value);
+
+// The point in time a snapshot holds: a copy's ebsnap:source-time, else its StartTime (nothing
+// when it has neither, or the tag is not a time).
+[[nodiscard]] std::optional<ec2::TimePoint> point_time(const ec2::Snapshot& snapshot);
+
+// A copy's ebsnap:run-size: 0 when absent or not a positive number.
+[[nodiscard]] std::size_t run_size_tag(const ec2::Snapshot& snapshot);
 
 // The DescribeSnapshots filters that select every lineage of `mount_points` at once (the filter
 // tags' values, and ebsnap:mount-point with every mount point as one multi-valued filter): one

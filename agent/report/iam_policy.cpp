@@ -121,13 +121,17 @@ const std::vector<Statement>& statements() {
        .actions = {{"ec2:ModifyInstanceAttribute", {P::ModifyInstanceAttribute}}},
        .resources = {{k_instances, {}}}},
       // Encrypted volumes (a kms_key_id, or the account's encryption by default with a customer
-      // managed key, which the config cannot see): EC2 asks KMS on ebsnap's behalf.
+      // managed key, which the config cannot see) and encrypted copies (copy_to's kms_key_id, and
+      // the source's key): EC2 asks KMS on ebsnap's behalf. kms:GrantIsForAWSResource is a
+      // condition of grants only (CreateGrant); on the other actions it would never match.
       {.sid = "EbsnapEncryptedVolumes",
-       .actions = {{"kms:CreateGrant", {P::CreateVolume}},
-                   {"kms:Decrypt", {P::CreateVolume}},
-                   {"kms:DescribeKey", {P::CreateVolume}},
-                   {"kms:GenerateDataKeyWithoutPlaintext", {P::CreateVolume}},
-                   {"kms:ReEncrypt*", {P::CreateVolume}}},
+       .actions = {{"kms:Decrypt", {P::CreateVolume, P::CopySnapshot}},
+                   {"kms:DescribeKey", {P::CreateVolume, P::CopySnapshot}},
+                   {"kms:GenerateDataKeyWithoutPlaintext", {P::CreateVolume, P::CopySnapshot}},
+                   {"kms:ReEncrypt*", {P::CreateVolume, P::CopySnapshot}}},
+       .resources = {{"*", {}}}},
+      {.sid = "EbsnapEncryptedVolumesGrants",
+       .actions = {{"kms:CreateGrant", {P::CreateVolume, P::CopySnapshot}}},
        .resources = {{"*", {}}},
        .conditions = {{.op = "Bool", .key = "kms:GrantIsForAWSResource", .values = {{"true", {}}}}}},
   };

@@ -38,7 +38,7 @@ enum class Permission {
   DeleteSnapshot,             // ebsnap's own snapshots
   DeleteSnaptasticSnapshot,   // prune with "compat": {"snaptastic": true}: Snaptastic's (tagged mount_point)
   ModifyInstanceAttribute,    // mount, only for volumes configured with delete_on_termination
-  CopySnapshot,               // copy (issue 14): no command copies yet
+  CopySnapshot,               // copy (and snapshot's copy_after_snapshot): in the destination region
 };
 inline constexpr std::array k_permissions = {
     Permission::DescribeSnapshots, Permission::DescribeVolumes,   Permission::DescribeInstances,

@@ -260,7 +260,14 @@ std::string render_history(const RunReport& report) {
     if (g.error) out += "history " + g.name + ": error: " + *g.error + "\n";
   }
   for (const auto& h : report.history) {
-    out += "history " + h.group + ": " + std::to_string(h.points.size()) + " restore point(s)\n";
+    out += "history " + h.group + (h.region.empty() ? std::string() : " in " + h.region) + ": " +
+           std::to_string(h.points.size()) + " restore point(s)";
+    if (h.newest_complete_age_s) {
+      out += ", the newest complete one " + format_age(std::chrono::seconds(*h.newest_complete_age_s)) + " old";
+    } else if (!h.points.empty()) {
+      out += ", none complete";
+    }
+    out += "\n";
     std::vector<std::vector<std::string>> rows{{"  RUN", "TIME", "CONSISTENCY", "STATE", "SIZE", "MEMBERS"}};
     for (const auto& p : h.points) {
       std::string members;
@@ -310,7 +317,11 @@ Json history_json(const HistoryReport& h) {
   for (const auto& f : h.foreign) {
     foreign.push_back(Json{{"mount_point", f.mount_point}, {"group", f.group}, {"count", f.count}});
   }
-  return Json{{"group", h.group}, {"points", std::move(points)}, {"foreign", std::move(foreign)}};
+  return Json{{"group", h.group},
+              {"points", std::move(points)},
+              {"foreign", std::move(foreign)},
+              {"region", h.region},
+              {"newest_complete_age_s", or_null(h.newest_complete_age_s)}};
 }
 
 Json prune_json(const PruneReport& p) {
@@ -386,6 +397,58 @@ std::string render_prune(const RunReport& report) {
     }
     for (const auto& f : p.failed) out += "  failed: " + f.snapshot_id + ": " + f.error + "\n";
     if (!p.not_attempted.empty()) out += fmt::format("  not attempted: {} snapshot(s)\n", p.not_attempted.size());
+  }
+  return out;
+}
+
+Json copy_json(const CopyReport& c) {
+  Json runs = Json::array();
+  for (const auto& r : c.runs) {
+    Json snapshots = Json::array();
+    for (const auto& s : r.snapshots) {
+      snapshots.push_back(Json{{"mount_point", s.mount_point},
+                               {"source_snapshot_id", s.source_snapshot_id},
+                               {"snapshot_id", or_null(s.snapshot_id)},
+                               {"state", s.state},
+                               {"progress", or_null(s.progress)},
+                               {"error", or_null(s.error)}});
+    }
+    runs.push_back(Json{{"run_id", r.run_id}, {"time", r.time}, {"state", r.state}, {"snapshots", std::move(snapshots)}});
+  }
+  Json skipped = Json::array();
+  for (const auto& s : c.skipped) skipped.push_back(Json{{"run_id", s.run_id}, {"time", s.time}, {"reason", s.reason}});
+  return Json{{"group", c.group},
+              {"source_region", c.source_region},
+              {"region", c.region},
+              {"runs", std::move(runs)},
+              {"already_copied", c.already_copied},
+              {"skipped", std::move(skipped)},
+              {"copies_started", c.copies_started},
+              {"throttled", c.throttled},
+              {"limit_exceeded", c.limit_exceeded},
+              {"error", or_null(c.error)}};
+}
+
+// Per group and destination: a summary line, then each run not yet whole there with its copies.
+std::string render_copy(const RunReport& report) {
+  std::string out;
+  for (const auto& c : report.copy) {
+    std::size_t copied = 0;
+    for (const auto& r : c.runs) copied += r.state == "copied" ? std::size_t{1} : std::size_t{0};
+    out += fmt::format("copy {} {} -> {}: {} run(s) to copy, {} copied now, {} already there", c.group,
+                       c.source_region, c.region, c.runs.size(), copied, c.already_copied);
+    if (c.throttled > 0) out += fmt::format(", throttled {} time(s)", c.throttled);
+    if (c.limit_exceeded > 0) out += fmt::format(", {} time(s) at EC2's copy limit", c.limit_exceeded);
+    out += "\n";
+    for (const auto& r : c.runs) {
+      out += fmt::format("  {:<13}  {}  {}\n", r.state, r.time, r.run_id);
+      for (const auto& s : r.snapshots) {
+        out += fmt::format("    {}  {} -> {}  {}{}\n", s.mount_point, s.source_snapshot_id, dash(s.snapshot_id),
+                           s.state, s.error ? ": " + *s.error : std::string());
+      }
+    }
+    for (const auto& s : c.skipped) out += fmt::format("  skipped        {}  {}: {}\n", s.time, s.run_id, s.reason);
+    if (c.error) out += "  error: " + *c.error + "\n";
   }
   return out;
 }
@@ -517,6 +580,7 @@ void absorb_report(RunReport& into, RunReport part) {
   if (part.error) into.add_error(part.command + ": " + *part.error);
   std::ranges::move(part.reconciled, std::back_inserter(into.reconciled));
   std::ranges::move(part.prune, std::back_inserter(into.prune));
+  std::ranges::move(part.copy, std::back_inserter(into.copy));
 }
 
 std::string format_age(std::chrono::seconds age) {
@@ -590,6 +654,8 @@ nlohmann::ordered_json to_json(const RunReport& report) {
   }
   Json prune = Json::array();
   for (const auto& p : report.prune) prune.push_back(prune_json(p));
+  Json copy = Json::array();
+  for (const auto& c : report.copy) copy.push_back(copy_json(c));
   Json gc = Json::array();
   for (const auto& g : report.gc) {
     gc.push_back(Json{{"volume_id", g.volume_id},
@@ -639,7 +705,9 @@ nlohmann::ordered_json to_json(const RunReport& report) {
               {"history", std::move(history)},
               {"trigger", or_null(report.trigger)},
               {"notice", std::move(notice)},
-              {"ec2_requests", std::move(requests)}};
+              {"ec2_requests", std::move(requests)},
+              {"copy", std::move(copy)},
+              {"region", report.region.empty() ? Json(nullptr) : Json(report.region)}};
 }
 
 std::string render_json(const RunReport& report) { return to_json(report).dump(2) + "\n"; }
@@ -664,9 +732,9 @@ std::string render_text(const RunReport& report) {
     out += render_check_backups(report);
   } else if (report.command == "thaw" && report.groups.empty()) {
     out += render_thaw(report);
-  } else if (report.command == "prune") {
+  } else if (report.command == "prune" || report.command == "copy") {
     for (const auto& g : report.groups) {
-      if (g.error) out += "prune " + g.name + ": error: " + *g.error + "\n";
+      if (g.error) out += report.command + " " + g.name + ": error: " + *g.error + "\n";
     }
   } else if (report.command == "gc") {
     out += render_gc(report);
@@ -676,6 +744,7 @@ std::string render_text(const RunReport& report) {
     out += render_groups(report);
   }
   out += render_prune(report);
+  out += render_copy(report);
   out += render_reconciled(report);
   if (report.error) out += report.command + ": error: " + *report.error + "\n";
   return out;

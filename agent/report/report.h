@@ -131,6 +131,22 @@
 //       "skipped": 0,                 // snapshots of the answer in no run of this group
 //       "throttled": 0,               // DeleteSnapshot calls EC2 throttled (backed off, retried)
 //       "delete_rate_per_s": 2 } ],
+//   "copy": [                         // copy, and snapshot with copy_after_snapshot; [] otherwise
+//     { "group": "solr", "source_region": "eu-west-1", "region": "us-west-2",
+//       "runs": [                     // the runs not yet whole there, oldest first (agent/commands/copy.h)
+//         { "run_id": "...", "time": "2026-12-03T14:00:00.000Z",  // the source's point in time
+//           "state": "planned" | "copied" | "copying" | "failed" | "not-attempted",
+//           "snapshots": [ { "mount_point": "/mnt/solr", "source_snapshot_id": "snap-...",
+//                            "snapshot_id": "snap-..." | null,  // the copy
+//                            "state": "planned" | "copied" | "copying" | "failed" | "not-attempted",
+//                            "progress": 100 | null, "error": null | "..." } ] } ],
+//       "already_copied": 12,         // runs already whole there
+//       "skipped": [ { "run_id": "...", "time": "...", "reason": "..." } ],  // not copied (incomplete,
+//                                     //   pending, or a copy from that region)
+//       "copies_started": 3,          // CopySnapshot calls EC2 accepted
+//       "throttled": 0,               // CopySnapshot throttled (waited out, retried)
+//       "limit_exceeded": 0,          // ResourceLimitExceeded: 20 copies pending there (waited out)
+//       "error": null | "..." } ],
 //   "refused": false,                 // true: the run refused before changing anything (exit 2),
 //                                     //   e.g. mount --as-of on a group that is mounted; error says why
 //   "history": [                      // history; [] otherwise
@@ -146,7 +162,9 @@
 //                          "state": "completed" | "pending" | "error" | "missing" | "not-yet",
 //                          "snapshot_id": "snap-..." | null, "size_gib": 20 | null,
 //                          "progress": 100 | null } ] } ],
-//       "foreign": [ { "mount_point": "/mnt/pg", "group": "other", "count": 3 } ] } ],
+//       "foreign": [ { "mount_point": "/mnt/pg", "group": "other", "count": 3 } ],
+//       "region": "us-west-2",      // where these points are (history --region R)
+//       "newest_complete_age_s": 3600 | null } ],  // its RPO: the newest complete point's age
 //                                     //   another group's snapshots of the mount point: never used
 //   "gc": [                           // gc: ebsnap's available volumes it found; [] otherwise
 //     { "volume_id": "vol-...", "group": "solr", "mount_point": "/mnt/solr",
@@ -167,8 +185,10 @@
 //                                     //   watch (killed, restarted) made this notice's snapshot
 //         "attempts": 1 } ] },
 //   "ec2_requests": {                 // the EC2 requests the run sent, by action; {} when none
-//     "CreateVolume": { "requests": 3, "throttled": 1 } }  // a retry is a request of its own;
+//     "CreateVolume": { "requests": 3, "throttled": 1 } },  // a retry is a request of its own;
 //                                     //   throttled: those EC2 answered with a throttling error
+//   "copy": [ ... ],                  // above, after "prune"
+//   "region": "eu-west-1" | null      // the run's region; null when the run stopped before knowing it
 // }
 #include <chrono>
 #include <map>
@@ -350,6 +370,36 @@ struct PruneReport {
   std::int64_t delete_rate_per_s = 0;
 };
 
+// copy: one group's copies to one destination region (agent/commands/copy.h).
+struct CopySnapshotReport {
+  std::string mount_point;
+  std::string source_snapshot_id;
+  std::optional<std::string> snapshot_id;
+  std::string state;  // "planned" | "copied" | "copying" | "failed" | "not-attempted"
+  std::optional<std::int64_t> progress;
+  std::optional<std::string> error;
+};
+
+struct CopyRunReport {
+  std::string run_id;
+  std::string time;
+  std::string state;  // as a snapshot's, for the whole run
+  std::vector<CopySnapshotReport> snapshots;
+};
+
+struct CopyReport {
+  std::string group;
+  std::string source_region;
+  std::string region;
+  std::vector<CopyRunReport> runs;
+  std::int64_t already_copied = 0;
+  std::vector<SkippedRunReport> skipped;
+  std::int64_t copies_started = 0;
+  std::int64_t throttled = 0;
+  std::int64_t limit_exceeded = 0;
+  std::optional<std::string> error;
+};
+
 // history: one group's restore points (agent/core/restore_points.h).
 struct HistoryMemberReport {
   std::string mount_point;
@@ -378,6 +428,10 @@ struct ForeignReport {
 
 struct HistoryReport {
   std::string group;
+  std::string region;  // where the points are (history --region R: a copy_to region)
+  // The age of the newest complete point: what a restore there would lose (its RPO, in a copy's
+  // region); none without a complete point.
+  std::optional<std::int64_t> newest_complete_age_s;
   std::vector<HistoryPointReport> points;
   std::vector<ForeignReport> foreign;
 };
@@ -431,12 +485,14 @@ struct RunReport {
   std::vector<std::string> missing_actions;
   std::vector<ReconcileReport> reconciled;
   std::vector<PruneReport> prune;
+  std::vector<CopyReport> copy;
   std::vector<GcReport> gc;
   bool refused = false;  // refused before changing anything: exit 2 (error says why)
   std::vector<HistoryReport> history;
   std::optional<std::string> trigger;  // snapshot, shutdown, watch: ebsnap:trigger (agent/core/tags.h)
   std::optional<NoticeReport> notice;  // watch
   std::map<std::string, Ec2Requests> ec2_requests;  // by action: what the run sent to EC2
+  std::string region;  // the run's region (--region, else the environment, config or IMDS); "" before it is known
 
   // No run error, every group ok, no failed thaw or gc volume, every check ok, no missing action. The one
   // definition of success: the exit code is 0 exactly when this holds.

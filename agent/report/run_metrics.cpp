@@ -38,7 +38,8 @@ constexpr std::array<FamilyInfo, 14> k_families = {{
      "Snapshots whose filesystems the guardian thawed before the call ended (ebsnap:consistency=watchdog-thawed)."},
     {"ebsnap_snapshots_deleted_total", "counter", "Snapshots the group's retention deleted."},
     {"ebsnap_newest_snapshot_timestamp_seconds", "gauge",
-     "check-backups: when each mount point's newest completed snapshot started, Unix seconds."},
+     "check-backups: when each mount point's newest completed snapshot started (a copy's: its source's), in "
+     "each region checked, Unix seconds."},
     {"ebsnap_prewarm_progress_ratio", "gauge",
      "prewarm: the share of each mount point's volume read so far (1: every block initialized)."},
     {"ebsnap_ec2_requests_total", "counter", "EC2 requests the command sent, by action; each retry counts."},
@@ -46,13 +47,34 @@ constexpr std::array<FamilyInfo, 14> k_families = {{
     {"ebsnap_metrics_written_timestamp_seconds", "gauge", "When ebsnap last wrote this file, Unix seconds."},
 }};
 
+bool labelled_by_region(std::string_view command) {
+  return command == "check-backups" || command == "prune" || command == "copy";
+}
+
+// The group's samples an older ebsnap wrote without the region label: they would stay in the file
+// for ever beside the labelled ones (an alert on their age would fire a day after an upgrade).
+void drop_unlabelled(MetricSamples& samples, const std::string& group) {
+  const auto of_group = fmt::format("group=\"{}\"", group);
+  std::erase_if(samples, [&](const auto& sample) {
+    const auto& key = sample.first;
+    return key.find(of_group) != std::string::npos && key.find("region=\"") == std::string::npos;
+  });
+}
+
 double unix_seconds(std::chrono::system_clock::time_point t) {
   return static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count()) / 1000.0;
 }
 
 // One group's samples after `report`.
 void merge_group(const RunReport& report, const GroupReport& g, MetricSamples& samples) {
-  const std::vector<std::pair<std::string, std::string>> labels{{"command", report.command}, {"group", g.name}};
+  // check-backups, prune and copy run per region (--region R: a copy_to region's copies): each
+  // region's are series of their own, so that the copies' age is alarmed on apart from home's.
+  const bool by_region = labelled_by_region(report.command) && !report.region.empty();
+  std::vector<std::pair<std::string, std::string>> labels{{"command", report.command}, {"group", g.name}};
+  if (by_region) {
+    labels.emplace_back("region", report.region);
+    drop_unlabelled(samples, g.name);
+  }
   const auto key = [&labels](std::string_view name) { return metric_key(name, labels); };
   const double started = unix_seconds(report.started_at);
   const bool ok = g.ok() && !report.error;
@@ -79,7 +101,9 @@ void merge_group(const RunReport& report, const GroupReport& g, MetricSamples& s
   if (report.command != "check-backups") return;
   for (const auto& v : g.volumes) {
     if (!v.latest_snapshot_age_s) continue;  // its age when the run started, to the second
-    samples[metric_key("ebsnap_newest_snapshot_timestamp_seconds", {{"group", g.name}, {"mount_point", v.mount_point}})] =
+    std::vector<std::pair<std::string, std::string>> where{{"group", g.name}, {"mount_point", v.mount_point}};
+    if (by_region) where.emplace_back("region", report.region);
+    samples[metric_key("ebsnap_newest_snapshot_timestamp_seconds", where)] =
         std::floor(started) - static_cast<double>(*v.latest_snapshot_age_s);
   }
 }
@@ -108,9 +132,9 @@ MetricSamples parse_metric_samples(std::string_view text) {
 bool has_run_metrics(std::string_view command) {
   // freeze and thaw: DLM's pre and post scripts (thaw GROUP's report has the hold's freeze window;
   // a hold that ended at its bound is thaw's failure). thaw --all and thaw MOUNT are not counted.
-  constexpr std::array<std::string_view, 10> k_counted = {"mount",    "snapshot",      "unmount", "prune", "gc",
+  constexpr std::array<std::string_view, 11> k_counted = {"mount",    "snapshot",      "unmount", "prune", "gc",
                                                           "prewarm",  "shutdown",      "freeze",  "thaw",
-                                                          "check-backups"};
+                                                          "check-backups", "copy"};
   return std::ranges::find(k_counted, command) != k_counted.end();
 }
 

@@ -8,7 +8,9 @@
 // (mount: the restore), runs and failures; snapshot, shutdown: the last freeze window and the
 // snapshots the guardian thawed (watchdog-thawed); prune: the snapshots deleted;
 // check-backups: each mount point's newest completed snapshot's time; prewarm: each mount point's
-// share read. Per command and EC2 action: the requests sent and those throttled.
+// share read. check-backups, prune and copy label their group's samples with the run's region
+// (check-backups --region R watches a copy_to region's copies: the copy lag), and drop the group's
+// samples an older ebsnap wrote without it. Per command and EC2 action: the requests sent and those throttled.
 #include <expected>
 #include <filesystem>
 #include <map>
@@ -25,7 +27,7 @@ using MetricSamples = std::map<std::string, double>;
 [[nodiscard]] MetricSamples parse_metric_samples(std::string_view text);
 
 // Whether a command's runs are counted: mount, snapshot, unmount, prune, gc, prewarm, shutdown,
-// freeze, thaw (GROUP) and check-backups (the others change nothing; watch writes its own file).
+// freeze, thaw (GROUP), check-backups and copy (the others change nothing; watch writes its own file).
 [[nodiscard]] bool has_run_metrics(std::string_view command);
 
 // The samples after `report` (not a dry run): `previous` with the run's groups updated.

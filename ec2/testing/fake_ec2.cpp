@@ -900,7 +900,7 @@ Result<void> FakeEc2::delete_snapshot(const DeleteSnapshotOptions& o) {
 }
 
 Result<SnapshotId> FakeEc2::copy_snapshot(const CopySnapshotOptions& o) {
-  if (auto e = state_->enter("CopySnapshot", o.dry_run)) return std::unexpected(*e);
+  if (auto e = state_->enter("CopySnapshot", o.dry_run, {o.source_snapshot_id.value})) return std::unexpected(*e);
   // A source in another fake (add_source_region) is read before this fake's lock is taken.
   const FakeEc2* source_fake = nullptr;
   {

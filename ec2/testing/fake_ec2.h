@@ -139,8 +139,9 @@ class FakeEc2 final : public Ec2Api {
   // IAM grants `action` only on resources carrying the tag `tag_key`, as a policy with
   // "Null": {"aws:ResourceTag/<tag_key>": "false"} does: a call (DryRun included) naming a volume
   // or snapshot without it, or one that does not exist, is UnauthorizedOperation. Checked for
-  // the volume of DetachVolume and DeleteVolume, the snapshot of DeleteSnapshot, and the
-  // resources of CreateTags and DeleteTags.
+  // the volume of DetachVolume and DeleteVolume, the snapshot of DeleteSnapshot, the source
+  // snapshot of CopySnapshot (a snapshot of this fake's), and the resources of CreateTags and
+  // DeleteTags.
   void require_resource_tag(std::string action, std::string tag_key);
   // A DryRun of `action` is answered as the call itself (data and HTTP 200, not DryRunOperation),
   // as some endpoints do for Describe calls. For Describe actions: anything else would be carried out.

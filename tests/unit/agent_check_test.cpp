@@ -68,13 +68,33 @@ struct CheckMachine {
   RunReport run() {
     return check({.imds = &imds, .ec2 = &ec2, .ec2_error = {}, .credentials = &credentials,
                       .region = std::string("eu-west-1"), .config = &config, .config_error = {}, .system = &system,
-                  .filters = &filters, .clock = &clock});
+                  .filters = &filters, .clock = &clock, .regions = &regions});
   }
+
+  // Every region is this fake: a copy_to's CopySnapshot is probed "there" on the snapshots here.
+  struct OneFakeForEveryRegion final : Ec2Regions {
+    explicit OneFakeForEveryRegion(ec2::FakeEc2& f) : fake(f) {}
+    ec2::Result<ec2::Ec2Api*> in(const std::string& region) override {
+      asked.push_back(region);
+      return &fake;
+    }
+    ec2::FakeEc2& fake;
+    std::vector<std::string> asked;
+  } regions{ec2};
 };
 
 const CheckReport* item(const RunReport& r, const std::string& name) {
   for (const auto& i : r.checks) {
     if (i.name == name) return &i;
+  }
+  return nullptr;
+}
+
+// The probe of an action: "ec2:CopySnapshot" is probed per destination, "ec2:CopySnapshot@us-west-2".
+const CheckReport* probe_item(const RunReport& r, const std::string& name) {
+  if (const auto* i = item(r, name)) return i;
+  for (const auto& i : r.checks) {
+    if (i.name.starts_with(name + "@")) return &i;
   }
   return nullptr;
 }
@@ -385,7 +405,7 @@ TEST(Check, NoEc2ClientIsAFailureWithItsReason) {
 
 // Issue 11: check DryRuns exactly what etc/iam-policy.json grants, no more and no less, so that a
 // permission added to one and not the other fails here. The KMS actions are the one exception: EC2
-// uses them on ebsnap's behalf for encrypted volumes (the statement's kms:GrantIsForAWSResource
+// uses them on ebsnap's behalf for encrypted volumes and copies (the grant's kms:GrantIsForAWSResource
 // condition), and no DryRun the agent can send reaches them.
 TEST(IamPolicy, CheckProbesExactlyWhatThePolicyGrants) {
   const std::set<std::string> not_probed = {"kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey",
@@ -415,9 +435,11 @@ TEST(IamPolicy, CheckProbesExactlyWhatThePolicyGrants) {
 // else's (a DryRun on a placeholder id is refused by such a grant: the probe would say "missing").
 TEST(IamPolicy, TagConditionedGrantsAreProbedOnEbsnapsOwnResources) {
   const auto conditioned = tag_conditioned_actions(example_policy());
-  EXPECT_EQ(conditioned, (std::set<std::string>{"AttachVolume", "DetachVolume", "DeleteVolume", "DeleteSnapshot", "CreateTags"}));
+  EXPECT_EQ(conditioned, (std::set<std::string>{"AttachVolume", "DetachVolume", "DeleteVolume", "DeleteSnapshot",
+                                                "CreateTags", "CopySnapshot"}));
   CheckMachine m;
   m.config.groups.front().volumes.front().delete_on_termination = true;  // every action: ModifyInstanceAttribute too
+  m.config.groups.front().copy_to = {CopyDestination{.region = "us-west-2"}};  // and CopySnapshot, there
   const auto instance = m.ec2.add_instance({.id = ec2::InstanceId{"i-0abc"}, .availability_zone = "eu-west-1a"});
   const auto res = add_resources(m.ec2, instance, true);
   for (const auto& a : conditioned) m.ec2.require_resource_tag(a, std::string(k_tag_group));
@@ -426,8 +448,10 @@ TEST(IamPolicy, TagConditionedGrantsAreProbedOnEbsnapsOwnResources) {
   EXPECT_TRUE(r.missing_actions.empty());
   const auto probed = probed_for(&m.config);
   EXPECT_TRUE(probed.contains("ModifyInstanceAttribute"));
+  EXPECT_EQ(m.regions.asked, std::vector<std::string>{"us-west-2"});
+  ASSERT_NE(item(r, "ec2:CopySnapshot@us-west-2"), nullptr);
   for (const auto& action : probed) {
-    const auto* i = item(r, "ec2:" + action);
+    const auto* i = probe_item(r, "ec2:" + action);
     ASSERT_NE(i, nullptr) << action;
     EXPECT_EQ(i->verdict, "allowed") << action << ": " << i->detail;
     if (!conditioned.contains(action)) {
@@ -453,6 +477,7 @@ TEST(IamPolicy, TagConditionedGrantsAreProbedOnEbsnapsOwnResources) {
 // grants conditioned on the tag cannot be shown, and check says so instead of calling them missing.
 TEST(IamPolicy, BeforeEbsnapMadeAnythingTagConditionedGrantsAreUnprovenNotMissing) {
   CheckMachine m;
+  m.config.groups.front().copy_to = {CopyDestination{.region = "us-west-2"}};
   const auto instance = m.ec2.add_instance({.id = ec2::InstanceId{"i-0abc"}, .availability_zone = "eu-west-1a"});
   (void)add_resources(m.ec2, instance, false);
   const auto conditioned = tag_conditioned_actions(example_policy());
@@ -462,7 +487,7 @@ TEST(IamPolicy, BeforeEbsnapMadeAnythingTagConditionedGrantsAreUnprovenNotMissin
   EXPECT_TRUE(r.ok()) << render_text(r);
   EXPECT_TRUE(r.missing_actions.empty());
   for (const auto& a : conditioned) {
-    const auto* i = item(r, "ec2:" + a);
+    const auto* i = probe_item(r, "ec2:" + a);
     ASSERT_NE(i, nullptr) << a;
     EXPECT_TRUE(i->ok) << a;
     EXPECT_EQ(i->verdict, "unproven") << a << ": " << i->detail;

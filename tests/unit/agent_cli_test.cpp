@@ -67,6 +67,11 @@ class FakeCommands final : public Commands {
     return record("freeze", c, g);
   }
   RunReport thaw_group(const CommandContext& c, const GroupRefs& g) override { return record("thaw-group", c, g); }
+  RunReport copy(const CommandContext& c, const GroupRefs& g, const CopyOptions& o) override {
+    copy_options = o;
+    return record("copy", c, g);
+  }
+  CopyOptions copy_options;
 
   ec2::Result<std::optional<std::string>> instance_userdata_result = std::optional<std::string>{};
   int userdata_calls = 0;
@@ -189,6 +194,45 @@ TEST_F(Cli, PruneTakesGroupsWithARetentionPolicyOnly) {
   EXPECT_NE(err_.str().find("prune: expected at least one GROUP"), std::string::npos) << err_.str();
   // Like snapshot, it cannot know its lineage without the userdata's filter values.
   EXPECT_EQ(run({"--config", config_path_, "--userdata", "#!/bin/sh", "prune", "pg"}), 2);
+  EXPECT_TRUE(fake_.called.empty());
+}
+
+TEST_F(Cli, CopyTakesGroupsWithCopyToOrAToRegion) {
+  std::ofstream(config_path_) << R"({"region":"eu-west-1","groups":{
+        "solr":{"volumes":[{"device":"/dev/sdf","mount_point":"/mnt/solr","size_gib":10}]},
+        "pg":{"volumes":[{"device":"/dev/sdg","mount_point":"/mnt/pg","size_gib":10}],
+              "copy_to":[{"region":"us-west-2"}]}}})";
+  ASSERT_EQ(run(with_config({"copy", "pg"})), 0) << err_.str();
+  EXPECT_EQ(fake_.called, "copy");
+  EXPECT_EQ(fake_.groups, (std::vector<std::string>{"pg"}));
+  EXPECT_FALSE(fake_.copy_options.to_region);
+
+  fake_.called.clear();
+  EXPECT_EQ(run(with_config({"copy", "solr"})), 2);
+  EXPECT_EQ(err_.str(), "ebsnap: " + config_path_ +
+                            ": copy: group \"solr\" has no \"copy_to\"; nowhere to copy to (or name a region with "
+                            "--to-region)\n");
+  EXPECT_TRUE(fake_.called.empty());
+  ASSERT_EQ(run(with_config({"copy", "solr", "--to-region", "us-east-2"})), 0) << err_.str();
+  EXPECT_EQ(fake_.copy_options.to_region, "us-east-2");
+  fake_.called.clear();
+  EXPECT_EQ(run(with_config({"copy", "pg", "--to-region", "mars-1"})), 2);
+  EXPECT_NE(err_.str().find("--to-region: expected a region"), std::string::npos) << err_.str();
+  EXPECT_TRUE(fake_.called.empty());
+}
+
+TEST_F(Cli, PruneInACopyToRegionNeedsThatCopyTosRetention) {
+  std::ofstream(config_path_) << R"({"region":"eu-west-1","groups":{
+        "pg":{"volumes":[{"device":"/dev/sdg","mount_point":"/mnt/pg","size_gib":10}],
+              "retention":{"keep_last":3},
+              "copy_to":[{"region":"us-west-2"}, {"region":"us-east-2", "retention":{"daily":7}}]}}})";
+  ASSERT_EQ(run(with_config({"prune", "pg", "--region", "us-east-2"})), 0) << err_.str();
+  EXPECT_EQ(fake_.called, "prune");
+  fake_.called.clear();
+  EXPECT_EQ(run(with_config({"prune", "pg", "--region", "us-west-2"})), 2);
+  EXPECT_EQ(err_.str(), "ebsnap: " + config_path_ +
+                            ": prune: group \"pg\" has no \"retention\" in its copy_to entry for us-west-2; nothing "
+                            "would be kept or deleted there\n");
   EXPECT_TRUE(fake_.called.empty());
 }
 

@@ -611,6 +611,74 @@ TEST_F(ConfigLoad, TimeoutsAreCheckedToo) {
   expect_error(doc, "$.timeouts.hooks_s", {"did you mean hook_s?"});
 }
 
+// Issue 14: copy_to, copy_after_snapshot and copies_in_flight.
+TEST_F(ConfigLoad, CopyToLoadsEveryKey) {
+  auto doc = valid_config();
+  doc["copies_in_flight"] = 5;
+  doc["groups"]["solr"]["copy_to"] = Json::array(
+      {{{"region", "us-west-2"}, {"kms_key_id", "alias/dr"}, {"retention", {{"daily", 14}}},
+        {"prune_after_copy", true}, {"completion_minutes", 120}},
+       {{"region", "eu-central-1"}, {"kms_key_id", "arn:aws:kms:eu-central-1:123456789012:key/abc"}}});
+  doc["groups"]["solr"]["copy_after_snapshot"] = true;
+  auto config = load_config_file(write(doc));
+  ASSERT_TRUE(config.has_value()) << config.error().describe();
+  EXPECT_EQ(config->copies_in_flight, 5);
+  const auto& g = config->groups[0];
+  EXPECT_TRUE(g.copy_after_snapshot);
+  ASSERT_EQ(g.copy_to.size(), 2U);
+  EXPECT_EQ(g.copy_to[0].region, "us-west-2");
+  EXPECT_EQ(g.copy_to[0].kms_key_id, "alias/dr");
+  ASSERT_TRUE(g.copy_to[0].retention);
+  EXPECT_EQ(g.copy_to[0].retention->daily, 14);
+  EXPECT_TRUE(g.copy_to[0].prune_after_copy);
+  EXPECT_EQ(g.copy_to[0].completion_minutes, 120);
+  EXPECT_FALSE(g.copy_to[1].retention);
+  EXPECT_EQ(find_copy_destination(g, "eu-central-1"), &g.copy_to[1]);
+  EXPECT_EQ(find_copy_destination(g, "eu-west-1"), nullptr);
+  auto plain = load_config_file(write(valid_config()));
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(plain->copies_in_flight, k_default_copies_in_flight);
+  EXPECT_TRUE(plain->groups[0].copy_to.empty());
+}
+
+TEST_F(ConfigLoad, CopyToMistakesAreOneLineEach) {
+  const auto with = [](Json copy_to) {
+    auto doc = valid_config();
+    doc["groups"]["solr"]["copy_to"] = std::move(copy_to);
+    return doc;
+  };
+  const std::string at = "$.groups.solr.copy_to";
+  expect_error(with(Json::array()), at, {"non-empty array"});
+  expect_error(with({{"region", "us-west-2"}}), at, {"non-empty array", "object"});
+  // The group's volume is encrypted: a key does not cross regions.
+  expect_error(with(Json::array({{{"region", "us-west-2"}}})), at + "[0].kms_key_id", {"encrypted", "us-west-2"});
+  expect_error(with(Json::array({{{"kms_key_id", "alias/dr"}}})), at + "[0].region", {"missing"});
+  expect_error(with(Json::array({{{"region", "Mars"}, {"kms_key_id", "k"}}})), at + "[0].region", {"us-west-2"});
+  expect_error(with(Json::array({{{"region", "us-west-2"}, {"kms_key_id", "k"}},
+                                 {{"region", "us-west-2"}, {"kms_key_id", "k"}}})),
+               at + "[1].region", {"listed twice"});
+  expect_error(with(Json::array({{{"region", "us-west-2"}, {"kms_key_id", "k"}, {"completion_minutes", 20}}})),
+               at + "[0].completion_minutes", {"multiple of 15"});
+  expect_error(with(Json::array({{{"region", "us-west-2"}, {"kms_key_id", "k"}, {"completion_minutes", 3000}}})),
+               at + "[0].completion_minutes", {"15..2880"});
+  expect_error(with(Json::array({{{"region", "us-west-2"}, {"kms_key_id", "k"}, {"prune_after_copy", true}}})),
+               at + "[0].prune_after_copy", {"retention"});
+  expect_error(with(Json::array({{{"region", "us-west-2"}, {"kms_key_id", "k"},
+                                  {"retention", {{"daily", 7}, {"prune_after_snapshot", true}}}}})),
+               at + "[0].retention.prune_after_snapshot", {"prune_after_copy"});
+  expect_error(with(Json::array({{{"region", "us-west-2"}, {"kms_key_id", "k"},
+                                  {"retention", {{"daily", 7}, {"expire_after", "30d"}}}}})),
+               at + "[0].retention.expire_after", {"ebsnap:expires"});
+  expect_error(with(Json::array({{{"region", "us-west-2"}, {"kms_key_id", "k"}, {"copy", true}}})),
+               at + "[0].copy", {"unknown key"});
+  auto doc = valid_config();
+  doc["groups"]["solr"]["copy_after_snapshot"] = true;
+  expect_error(doc, "$.groups.solr.copy_after_snapshot", {"copy_to"});
+  doc = valid_config();
+  doc["copies_in_flight"] = 21;
+  expect_error(doc, "$.copies_in_flight", {"1..20"});
+}
+
 // Issue 12: the retention policy, per group.
 TEST_F(ConfigLoad, RetentionLoadsEveryKey) {
   auto doc = valid_config();

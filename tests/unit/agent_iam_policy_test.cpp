@@ -80,13 +80,16 @@ TEST(IamPlan, EachCommandsPermissions) {
   const std::map<std::string, Permissions> expected = {
       {"mount", {P::DescribeVolumes, P::DescribeSnapshots, P::DescribeInstances, P::CreateVolume, P::AttachVolume,
                  P::ModifyInstanceAttribute}},
+      // With copy_after_snapshot: CopySnapshot in the destinations.
       {"snapshot", {P::DescribeInstances, P::DescribeVolumes, P::DescribeSnapshots, P::CreateSnapshot, P::CreateSnapshots,
-                    P::RetagSnapshot, P::DeleteSnapshot, P::DeleteSnaptasticSnapshot}},
+                    P::RetagSnapshot, P::DeleteSnapshot, P::DeleteSnaptasticSnapshot, P::CopySnapshot}},
       {"unmount", {P::DescribeVolumes, P::DetachVolume, P::DeleteVolume}},
       {"list", {P::DescribeVolumes, P::DescribeSnapshots, P::DescribeVolumeStatus}},
       {"history", {P::DescribeSnapshots}},
       {"check-backups", {P::DescribeSnapshots}},
       {"prune", {P::DescribeSnapshots, P::DeleteSnapshot, P::DeleteSnaptasticSnapshot}},
+      // With prune_after_copy: DeleteSnapshot of its copies there (no Snaptastic snapshot is copied).
+      {"copy", {P::DescribeSnapshots, P::CopySnapshot, P::DeleteSnapshot}},
       {"gc", {P::DescribeVolumes, P::DeleteVolume}},
       {"prewarm", {P::DescribeVolumes}},
       {"shutdown", {P::DescribeInstances, P::DescribeVolumes, P::DescribeSnapshots, P::CreateSnapshot,
@@ -103,11 +106,8 @@ TEST(IamPlan, EachCommandsPermissions) {
   Permissions others;
   for (const auto& [command, permissions] : expected) others.insert(permissions.begin(), permissions.end());
   EXPECT_EQ(plan(nullptr, {"check"}), others);
-  // Nothing copies yet (issue 14): CopySnapshot is in no command's set, and so in no policy.
-  EXPECT_FALSE(others.contains(P::CopySnapshot));
-  Permissions all_but_copy = every();
-  all_but_copy.erase(P::CopySnapshot);
-  EXPECT_EQ(plan(nullptr, {"all"}), all_but_copy);
+  // Every permission is some command's.
+  EXPECT_EQ(plan(nullptr, {"all"}), every());
 }
 
 TEST(IamPlan, ModifyInstanceAttributeOnlyWithADeleteOnTerminationVolume) {
@@ -210,20 +210,36 @@ TEST(IamPolicyDocument, TagOnCreateOnlyForTheCreateCallsAsked) {
   tag = statement(policy, "EbsnapTagOnCreate");
   ASSERT_NE(tag, nullptr) << policy.dump(2);
   EXPECT_EQ((*tag)["Resource"], "arn:aws:ec2:*:*:snapshot/*");
-  EXPECT_EQ((*tag)["Condition"]["StringEquals"]["ec2:CreateAction"], Json::array({"CreateSnapshot", "CreateSnapshots"}));
+  EXPECT_EQ((*tag)["Condition"]["StringEquals"]["ec2:CreateAction"],
+            Json::array({"CreateSnapshot", "CreateSnapshots", "CopySnapshot"}));  // copy_after_snapshot
   // After the thaw: ebsnap's keys and Name, on ebsnap's snapshots only.
   const auto* after = statement(policy, "EbsnapTagAfterCreate");
   ASSERT_NE(after, nullptr);
   EXPECT_EQ((*after)["Condition"]["ForAllValues:StringLike"]["aws:TagKeys"], Json::array({"ebsnap:*", "Name"}));
   EXPECT_EQ((*after)["Condition"]["Null"]["aws:ResourceTag/ebsnap:group"], "false");
   EXPECT_FALSE(actions_of(policy).contains("ec2:CreateVolume"));
+  // Without copy_after_snapshot, no copy and no KMS.
+  Config config;
+  config.groups.push_back(GroupConfig{.name = "solr"});
+  policy = document(plan(&config, {"snapshot"}));
+  EXPECT_FALSE(actions_of(policy).contains("ec2:CopySnapshot"));
   EXPECT_FALSE(actions_of(policy).contains("kms:Decrypt"));
 }
 
-// Issue 14 adds copy with one line in the planner: the statements are there already.
-TEST(IamPolicyDocument, CopySnapshotIsReadyForTheCopyCommand) {
+// Issue 14: copy calls CopySnapshot tagged at creation, from the lineage's snapshots, and EC2 asks
+// KMS on its behalf for encrypted copies (CreateGrant only for AWS resources).
+TEST(IamPolicyDocument, CopySnapshotIsTaggedAtCreationFromOwnSnapshotsWithKmsForEncryptedCopies) {
   const auto policy = document({P::CopySnapshot});
-  EXPECT_EQ(actions_of(policy), (std::set<std::string>{"ec2:CopySnapshot", "ec2:CreateTags"}));
+  EXPECT_EQ(actions_of(policy), (std::set<std::string>{"ec2:CopySnapshot", "ec2:CreateTags", "kms:CreateGrant",
+                                                       "kms:Decrypt", "kms:DescribeKey",
+                                                       "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*"}));
+  const auto* grants = statement(policy, "EbsnapEncryptedVolumesGrants");
+  ASSERT_NE(grants, nullptr);
+  EXPECT_EQ((*grants)["Action"], "kms:CreateGrant");
+  EXPECT_EQ((*grants)["Condition"]["Bool"]["kms:GrantIsForAWSResource"], "true");
+  const auto* keys = statement(policy, "EbsnapEncryptedVolumes");
+  ASSERT_NE(keys, nullptr);
+  EXPECT_FALSE(keys->contains("Condition")) << keys->dump();  // GrantIsForAWSResource would never match there
   const auto* tag = statement(policy, "EbsnapTagOnCreate");
   ASSERT_NE(tag, nullptr) << policy.dump(2);
   EXPECT_EQ((*tag)["Condition"]["StringEquals"]["ec2:CreateAction"], Json::array({"CopySnapshot"}));
@@ -290,6 +306,7 @@ class NothingRuns final : public Commands {
   RunReport thaw(const ThawRequest&) override { return ran("thaw"); }
   RunReport freeze(const CommandContext&, const GroupRefs&, const FreezeHoldOptions&) override { return ran("freeze"); }
   RunReport thaw_group(const CommandContext&, const GroupRefs&) override { return ran("thaw GROUP"); }
+  RunReport copy(const CommandContext&, const GroupRefs&, const CopyOptions&) override { return ran("copy"); }
 
  private:
   static ec2::Result<std::optional<std::string>> called(const char* what) {
