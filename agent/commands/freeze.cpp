@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <set>
 
 #include "agent/core/freeze_window.h"
 #include "agent/core/group_lock.h"
@@ -231,7 +232,7 @@ RunReport freeze_locked(const RunContext& c, const FreezeHoldOptions& options) {
     for (const auto& mp : foreign) {
       auto v = std::ranges::find(out.volumes, mp, &VolumeReport::mount_point);
       v->outcome = Outcome::Failed;
-      v->reason = resolve_foreign_freeze(s.freeze_ops, run_dir, mp);
+      v->reason = not_snapshotted(resolve_foreign_freeze(s.freeze_ops, run_dir, mp));
     }
     fail_group(out, "not every filesystem of the group could be frozen by this run: nothing is held");
     post_hooks(hooks, g, out);
@@ -289,7 +290,8 @@ RunReport thaw_locked(const RunContext& c) {
   if (s.options.dry_run) {
     for (auto& v : out.volumes) {
       v.reason = alive ? fmt::format("would ask the guardian pid {} to thaw, then run the post-hooks", record->guardian_pid)
-                       : fmt::format("the guardian pid {} is gone: would read its report or FITHAW, then run the post-hooks",
+                       : fmt::format("the guardian pid {} is gone: would read its report, or thaw what its freeze state "
+                                     "file says it left frozen, then run the post-hooks",
                                      record->guardian_pid);
       v.plan = {"thaw " + v.mount_point, "post-hooks"};
     }
@@ -298,6 +300,7 @@ RunReport thaw_locked(const RunContext& c) {
 
   std::optional<platform::GuardianReport> guardian;
   std::optional<std::string> not_held;
+  std::optional<std::string> silent;  // why the live guardian did not report
   if (alive) {
     auto released = platform::release_hold(hold_socket_path(s.options.run_dir, g.name).string(), record->guardian_pid,
                                            record->mount_points);
@@ -305,6 +308,7 @@ RunReport thaw_locked(const RunContext& c) {
       guardian = *released;
     } else {
       log_agent().warn("thaw group={} guardian_pid={} error=\"{}\"", g.name, record->guardian_pid, released.error().describe());
+      silent = released.error().describe();
     }
   }
   if (!guardian) {
@@ -323,43 +327,56 @@ RunReport thaw_locked(const RunContext& c) {
                                  to_string(guardian->trigger), g.name);
   }
   if (!guardian) {
-    // Killed without a report: the filesystems it held may still be frozen; nobody else thaws them.
-    not_held = fmt::format("the guardian pid {} is gone without a report (killed?): the freeze's end is unknown", record->guardian_pid);
-    std::vector<platform::GuardianMountReport> mounts;
+    // No report: a killed guardian (the kernel keeps its freeze) or one that does not answer. The
+    // filesystems of the record may still be frozen by it, or thawed since and frozen again by
+    // someone else (an operator's fsfreeze after `ebsnap thaw --all`): only the freeze state files
+    // say which freezes are a dead ebsnap's, and only those are ours to thaw.
+    not_held = silent ? fmt::format("the guardian pid {} did not answer ({}) and left no report: the freeze's end is "
+                                    "unknown; it thaws by itself {} s after {}, or run `ebsnap thaw --all`",
+                                    record->guardian_pid, *silent, record->bound_ms / 1000, format_utc(record->frozen_at))
+                      : fmt::format("the guardian pid {} is gone without a report (killed?): the freeze's end is unknown",
+                                    record->guardian_pid);
+    std::set<std::string> thawed;
     for (const auto& mp : record->mount_points) {
-      auto thawed = s.freeze_ops.thaw(mp);
-      platform::GuardianMountReport m{.mount_point = mp, .outcome = platform::ThawOutcome::Thawed};
-      if (!thawed) {
-        m.outcome = thawed.error().kind == platform::ErrorKind::NotFrozen ? platform::ThawOutcome::NotFrozen
-                                                                          : platform::ThawOutcome::Failed;
+      const auto resolved = resolve_foreign_freeze(s.freeze_ops, s.options.run_dir.string(), mp, false);
+      if (resolved.action == ForeignFreeze::Action::Thawed) thawed.insert(mp);
+      auto v = std::ranges::find(out.volumes, mp, &VolumeReport::mount_point);
+      if (v == out.volumes.end()) {
+        out.warnings.push_back(resolved.reason);  // no longer in the group's config
+        continue;
       }
-      mounts.push_back(m);
+      if (resolved.action != ForeignFreeze::Action::LeftAlone) v->steps = {"thaw " + mp};
+      v->outcome = Outcome::Failed;
+      v->reason = resolved.reason;
     }
-    guardian = platform::GuardianReport{.trigger = platform::GuardianTrigger::AgentDied, .mounts = mounts};
-    // Its freeze state file names it: settled now.
+    // Its freeze state file is settled once all it names is thawed. Left behind, it would make a
+    // later freeze of those filesystems by someone else look like the dead guardian's.
     if (auto states = platform::read_freeze_states(s.options.run_dir.string())) {
       for (const auto& st : *states) {
-        if (st.agent_pid == record->guardian_pid) ::unlink(st.path.c_str());
+        if (st.agent_pid == record->guardian_pid &&
+            std::ranges::all_of(st.mount_points, [&](const std::string& mp) { return thawed.contains(mp); })) {
+          ::unlink(st.path.c_str());
+        }
       }
     }
   } else {
     out.guardian_trigger = std::string(to_string(guardian->trigger));
     const auto window = guardian->elapsed.count() - record->freeze_offset_ms;
     out.freeze_window_ms = std::max<std::int64_t>(0, window);
-  }
-  for (const auto& m : guardian->mounts) {
-    auto v = std::ranges::find(out.volumes, m.mount_point, &VolumeReport::mount_point);
-    if (v == out.volumes.end()) continue;
-    v->steps = {"thaw " + m.mount_point};
-    if (m.outcome == platform::ThawOutcome::Failed) {
-      v->outcome = Outcome::Failed;
-      v->reason = fmt::format("FITHAW failed (errno {}): run `ebsnap thaw --all`", m.errno_value);
-    } else if (not_held) {
-      v->outcome = Outcome::Failed;
-      v->reason = std::string("not frozen until now (") + std::string(to_string(m.outcome)) + ")";
-    } else {
-      v->outcome = Outcome::Thawed;
-      if (out.freeze_window_ms) v->freeze_ms = out.freeze_window_ms;
+    for (const auto& m : guardian->mounts) {
+      auto v = std::ranges::find(out.volumes, m.mount_point, &VolumeReport::mount_point);
+      if (v == out.volumes.end()) continue;
+      v->steps = {"thaw " + m.mount_point};
+      if (m.outcome == platform::ThawOutcome::Failed) {
+        v->outcome = Outcome::Failed;
+        v->reason = fmt::format("FITHAW failed (errno {}): run `ebsnap thaw --all`", m.errno_value);
+      } else if (not_held) {
+        v->outcome = Outcome::Failed;
+        v->reason = std::string("not frozen until now (") + std::string(to_string(m.outcome)) + ")";
+      } else {
+        v->outcome = Outcome::Thawed;
+        if (out.freeze_window_ms) v->freeze_ms = out.freeze_window_ms;
+      }
     }
   }
   if (not_held) out.add_error(*not_held);

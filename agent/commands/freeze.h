@@ -18,8 +18,9 @@
 // Deaths: SIGKILL of `freeze --hold` before the hand-over thaws (the guardian still watches it);
 // after it, it changes nothing. SIGKILL of the guardian leaves the filesystems frozen (the kernel
 // keeps a freeze): its freeze state file names the guardian as owner, so `ebsnap thaw GROUP`
-// (it finds no guardian and no result: FITHAW of the recorded filesystems), `ebsnap thaw --all`
-// and the next snapshot of the group (resolve_foreign_freeze: a dead owner's freeze) thaw them.
+// (it finds no guardian and no result: resolve_foreign_freeze of the recorded filesystems, which
+// thaws a dead owner's freeze only, never another process's), `ebsnap thaw --all` and the next
+// snapshot of the group (resolve_foreign_freeze too) thaw them.
 //
 // thaw GROUP: releases the hold, reports the window (first FIFREEZE → thaw) and runs the
 // post-hooks (post_snapshot, post_snapshots; on_failure or on_success). Exit 0 only when the

@@ -188,7 +188,8 @@ class GroupRun {
     const Consistency verdict = window ? close_window(*window) : Consistency::Frozen;
     if (beside.joinable()) beside.join();
     for (auto* m : foreign) {
-      fail_volume(*m->out, resolve_foreign_freeze(s_.freeze_ops, s_.options.run_dir.string(), m->config->mount_point));
+      fail_volume(*m->out, not_snapshotted(resolve_foreign_freeze(s_.freeze_ops, s_.options.run_dir.string(),
+                                                                  m->config->mount_point)));
     }
     std::vector<ec2::Snapshot> created;
     bool unknown = false;  // a call whose outcome we do not know: the record must stay

@@ -113,7 +113,8 @@ platform::Result<HeldWindow> FreezeWindow::hold() {
 
 bool FreezeWindow::expired() { return !state_->closed && state_->guard->thawed_on_its_own(); }
 
-std::string resolve_foreign_freeze(platform::FreezeOps& ops, const std::string& run_dir, const std::string& mount_point) {
+ForeignFreeze resolve_foreign_freeze(platform::FreezeOps& ops, const std::string& run_dir,
+                                     const std::string& mount_point, bool found_frozen) {
   std::optional<int> dead_owner;
   std::optional<int> live_owner;
   if (auto records = platform::read_freeze_states(run_dir)) {
@@ -123,21 +124,29 @@ std::string resolve_foreign_freeze(platform::FreezeOps& ops, const std::string& 
       (alive ? live_owner : dead_owner) = r.agent_pid;
     }
   }
-  const std::string not_taken = "; not snapshotted by this run";
   if (live_owner) {
-    return mount_point + " is frozen by ebsnap pid " + std::to_string(*live_owner) + ", still running: left frozen" +
-           not_taken;
+    return {.reason = mount_point + " is frozen by ebsnap pid " + std::to_string(*live_owner) +
+                      ", still running: left frozen"};
   }
-  if (!dead_owner) return mount_point + " is frozen by another process (not ebsnap): left frozen" + not_taken;
+  if (!dead_owner) {
+    return {.reason = found_frozen ? mount_point + " is frozen by another process (not ebsnap): left frozen"
+                                   : mount_point + " is not recorded frozen by an ebsnap that died: not thawed (a freeze "
+                                                   "by another process, if any, is not ours to end)"};
+  }
   auto thawed = ops.thaw(mount_point);
   log_agent().warn("thaw mount_point={} left_frozen_by_dead_pid={} thawed={}", mount_point, *dead_owner,
                    thawed ? "yes" : thawed.error().describe());
+  const std::string left = mount_point + " was left frozen by ebsnap pid " + std::to_string(*dead_owner) + ", which died";
   if (!thawed && thawed.error().kind != platform::ErrorKind::NotFrozen) {
-    return mount_point + " was left frozen by ebsnap pid " + std::to_string(*dead_owner) +
-           ", which died; FITHAW failed: " + thawed.error().describe() + not_taken + " (run `ebsnap thaw --all`)";
+    return {.action = ForeignFreeze::Action::ThawFailed,
+            .reason = left + "; FITHAW failed: " + thawed.error().describe() + " (run `ebsnap thaw --all`)"};
   }
-  return mount_point + " was left frozen by ebsnap pid " + std::to_string(*dead_owner) + ", which died: thawed it" +
-         not_taken + " (run it again)";
+  return {.action = ForeignFreeze::Action::Thawed, .reason = left + ": thawed it"};
+}
+
+std::string not_snapshotted(const ForeignFreeze& resolved) {
+  return resolved.reason + "; not snapshotted by this run" +
+         (resolved.action == ForeignFreeze::Action::Thawed ? " (run it again)" : "");
 }
 
 FreezeWindowReport FreezeWindow::close() {

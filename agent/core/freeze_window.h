@@ -88,13 +88,25 @@ struct FreezeWindowReport {
   std::optional<std::string> error;  // the thaw failed and the guardian did not report
 };
 
-// A filesystem FIFREEZE found frozen by someone else. When a freeze state file under run_dir
-// says an ebsnap that is now dead froze it (it and its guardian were killed together, say by an
-// OOM kill of the whole unit), it is thawed: nobody else ever would. Any other freeze (another
-// tool, DLM's script, an ebsnap still running) is left alone. Returns the one line that says
-// which, for the report of the volume that was not snapshotted.
-[[nodiscard]] std::string resolve_foreign_freeze(platform::FreezeOps& ops, const std::string& run_dir,
-                                                 const std::string& mount_point);
+// What resolve_foreign_freeze did about one filesystem.
+struct ForeignFreeze {
+  enum class Action { LeftAlone, Thawed, ThawFailed };
+  Action action = Action::LeftAlone;
+  std::string reason;  // whose freeze it is and what was done: one line for the volume's report
+};
+
+// A filesystem FIFREEZE found frozen by someone else (found_frozen), or one that `ebsnap thaw
+// GROUP` may find still frozen when the hold's guardian left no report (found_frozen false: the
+// kernel cannot be asked without freezing it). When a freeze state file under run_dir says an
+// ebsnap that is now dead froze it (it and its guardian were killed together, say by an OOM kill
+// of the whole unit, or a holding guardian was killed), it is thawed: nobody else ever would.
+// Any other freeze (another tool, DLM's script, an operator's fsfreeze, an ebsnap still running) is
+// left alone.
+[[nodiscard]] ForeignFreeze resolve_foreign_freeze(platform::FreezeOps& ops, const std::string& run_dir,
+                                                   const std::string& mount_point, bool found_frozen = true);
+
+// The volume's line in a run that found it frozen by someone else and so did not snapshot it.
+[[nodiscard]] std::string not_snapshotted(const ForeignFreeze& resolved);
 
 class FreezeWindow {
  public:

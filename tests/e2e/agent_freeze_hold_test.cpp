@@ -382,6 +382,37 @@ TEST_F(FreezeHoldE2e, AKilledGuardianIsThawedByThePostScript) {
   EXPECT_TRUE(states->empty()) << "the dead guardian's freeze state file is settled";
 }
 
+// Issue 15 (safety): the post-script of a hold whose guardian was killed FITHAWed every filesystem
+// of the hold record. After `ebsnap thaw --all` ended what the dead guardian left frozen (and
+// settled its freeze state file), a third party froze the xfs filesystem with a plain FIFREEZE:
+// the post-script must leave that freeze alone, and say so in one line.
+TEST_F(FreezeHoldE2e, AThirdPartysFreezeIsLeftFrozenByThePostScriptOfAKilledGuardian) {
+  ASSERT_EQ(dlm("pre-script").exit_code, 0);
+  auto record = read_hold_record(run_dir_, "data");
+  ASSERT_TRUE(record) << record.error().describe();
+  ::kill(record->guardian_pid, SIGKILL);
+  ::waitpid(record->guardian_pid, nullptr, 0);  // re-parented to us (the subreaper)
+  const auto all = run({wrapper_.string(), "thaw", "--all"});
+  ASSERT_EQ(all.exit_code, 0) << all.out << all.err;
+  ASSERT_TRUE(none_frozen());
+  const std::string& xfs = mount_points_[1];
+  const int fd = ::open(xfs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::ioctl(fd, FIFREEZE, 0), 0) << std::strerror(errno);
+  ::close(fd);
+
+  const auto post = dlm("post-script");
+  EXPECT_EQ(post.exit_code, 1) << post.out << post.err;
+  EXPECT_TRUE(frozen(xfs)) << "the third party's freeze was thawed:\n" << post.out;
+  EXPECT_FALSE(frozen(mount_points_[0]));
+  const std::string line = xfs + " is not recorded frozen by an ebsnap that died: not thawed";
+  const auto at = post.out.find(line);
+  EXPECT_NE(at, std::string::npos) << post.out;
+  EXPECT_EQ(post.out.find(line, at + 1), std::string::npos) << "said once:\n" << post.out;
+  EXPECT_FALSE(std::filesystem::exists(hold_record_path(run_dir_, "data")));
+  EXPECT_TRUE(platform::thaw(xfs)) << "the third party's freeze, ended by the test";
+}
+
 TEST_F(FreezeHoldE2e, DryRunFreezesNothingAndPostScriptWithoutHoldFails) {
   const auto dry = dlm("dry-run");
   EXPECT_EQ(dry.exit_code, 0) << dry.out << dry.err;
