@@ -347,6 +347,31 @@ TEST_F(CopyTest, PruneAfterCopyAppliesTheCopyToRetentionThereAndKeepsTheNewest) 
   EXPECT_EQ(f_.ec2.snapshots().size(), 6U);
 }
 
+// snapshot's copy_after_snapshot: the run just taken is pending; it is waited for, then copied.
+TEST_F(CopyTest, CopyAfterSnapshotWaitsForTheNewRunThenCopiesIt) {
+  f_.config.groups[0].copy_after_snapshot = true;
+  const auto taken = add_run("run-1", 0s, ec2::SnapshotState::Pending);
+  auto c = f_.context();
+  auto report = new_report("snapshot", c);
+  copy_after_snapshot(c, {}, report);
+  ASSERT_TRUE(report.ok()) << render_text(report);
+  ASSERT_EQ(report.copy.size(), 1U);
+  const auto made = copies();
+  for (const auto& id : taken) EXPECT_EQ(made.count(id), 1U) << id;
+
+  // Not after a failed run, not without copy_after_snapshot, not under --dry-run.
+  const auto next = add_run("run-2", 0s);
+  auto failed = new_report("snapshot", c);
+  failed.group("db").error = "CreateSnapshots failed";
+  copy_after_snapshot(c, {}, failed);
+  EXPECT_TRUE(failed.copy.empty());
+  f_.config.groups[0].copy_after_snapshot = false;
+  auto off = new_report("snapshot", c);
+  copy_after_snapshot(c, {}, off);
+  EXPECT_TRUE(off.copy.empty());
+  EXPECT_EQ(copies().count(next[0]), 0U);
+}
+
 TEST_F(CopyTest, DestinationsComeFromCopyToOrToRegionAndNeverTheRunsRegion) {
   auto& g = f_.config.groups[0];
   EXPECT_EQ(copy_destinations(g, k_home, std::nullopt).value().size(), 1U);
