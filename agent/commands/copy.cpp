@@ -615,17 +615,7 @@ void copy_group(const RunContext& context, const GroupConfig& group, const CopyO
     }
     if (!d.prune_after_copy || !there || s.options.dry_run || !options.prune) continue;
     // The destination's prune: the same seams, bound to the destination's client and region.
-    Services bound{.ec2 = **there,
-                   .devices = s.devices,
-                   .mounter = s.mounter,
-                   .freeze_ops = s.freeze_ops,
-                   .clock = s.clock,
-                   .sleeper = s.sleeper,
-                   .random = s.random,
-                   .guardians = s.guardians,
-                   .hooks = s.hooks,
-                   .regions = s.regions,
-                   .options = s.options};
+    auto bound = s.with_ec2(**there);
     auto instance = context.instance;
     instance.region = d.region;
     const RunContext bound_context{

@@ -70,6 +70,9 @@ struct Services {
 
   // A waiter for one batched Describe per poll round, bounded by `timeout`.
   [[nodiscard]] ec2::Waiter waiter(std::chrono::seconds timeout) const;
+  // The same seams with `other` as the EC2 client: a command's work in another region (copy's
+  // prune of a destination).
+  [[nodiscard]] Services with_ec2(ec2::Ec2Api& other) const;
 };
 
 // What every command that works on groups runs with, passed the same way to each.

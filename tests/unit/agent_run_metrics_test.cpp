@@ -80,6 +80,38 @@ TEST(RunMetrics, PruneCountsDeletesAndCheckBackupsTheNewestSnapshots) {
             1796545320 - 22 * 60);
 }
 
+// Issue 14: check-backups --region R checks a copy_to region's copies (the copy lag): its series
+// carry the region, beside home's; the unlabelled series an older ebsnap wrote for the group go.
+TEST(RunMetrics, CheckBackupsOfEachRegionAreSeriesOfTheirOwn) {
+  const auto backups = [](const std::string& region, std::int64_t age_s) {
+    RunReport r = new_report("check-backups", false, {"pg"});
+    r.started_at = k_t1;
+    r.region = region;
+    r.group("pg").volumes.push_back({.mount_point = "/mnt/pg", .outcome = Outcome::Fresh, .latest_snapshot_age_s = age_s});
+    return r;
+  };
+  // What an older ebsnap wrote: no region label.
+  RunReport old = backups("", 60);
+  auto samples = merge_run_metrics(old, {});
+  ASSERT_TRUE(samples.contains(R"(ebsnap_newest_snapshot_timestamp_seconds{group="pg",mount_point="/mnt/pg"})"));
+  samples = merge_run_metrics(backups("eu-west-1", 60), samples);
+  samples = merge_run_metrics(backups("us-west-2", 3 * 3600), samples);
+  EXPECT_EQ(samples.at(R"(ebsnap_newest_snapshot_timestamp_seconds{group="pg",mount_point="/mnt/pg",region="eu-west-1"})"),
+            1796545320 - 60);
+  EXPECT_EQ(samples.at(R"(ebsnap_newest_snapshot_timestamp_seconds{group="pg",mount_point="/mnt/pg",region="us-west-2"})"),
+            1796545320 - 3 * 3600);
+  EXPECT_EQ(samples.at(R"(ebsnap_runs_total{command="check-backups",group="pg",region="us-west-2"})"), 1);
+  for (const auto& [key, value] : samples) {
+    if (key.find(R"(group="pg")") == std::string::npos) continue;
+    EXPECT_NE(key.find("region=\""), std::string::npos) << key;
+  }
+  // Other commands keep their series as they were.
+  auto snapshot = snapshot_report("pg", true, k_t1);
+  snapshot.region = "eu-west-1";
+  const auto theirs = merge_run_metrics(snapshot, {});
+  EXPECT_TRUE(theirs.contains(R"(ebsnap_runs_total{command="snapshot",group="pg"})"));
+}
+
 TEST(RunMetrics, Ec2RequestsAndThrottlesAddUpByActionAndPrewarmReportsItsShare) {
   auto samples = merge_run_metrics(snapshot_report("solr", true, k_t1), {});
   samples = merge_run_metrics(snapshot_report("pg", true, k_t1 + 10s), samples);
