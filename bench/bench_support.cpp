@@ -23,7 +23,9 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 
+#include "ec2/environment.h"
 #include "tests/support/loop_device.h"
+#include "tests/support/sandbox.h"
 #include "tests/support/shell.h"
 
 extern char** environ;
@@ -409,6 +411,19 @@ Args parse_args(int argc, char** argv) {
     args.values.insert_or_assign(key, std::move(value));
   }
   return args;
+}
+
+std::unique_ptr<ec2::Ec2Client> sandbox_client(const testsupport::Sandbox& sandbox) {
+  ec2::Credentials keys;
+  keys.access_key_id = sandbox.env("AWS_ACCESS_KEY_ID");
+  keys.secret_access_key = ec2::SecretString(sandbox.env("AWS_SECRET_ACCESS_KEY"));
+  keys.source = "sandbox static keys";
+  ec2::Ec2ClientOptions options;  // member by member: GCC 12 -O3 -Wmaybe-uninitialized on a designated one
+  options.region = sandbox.region();
+  options.credentials = std::make_shared<ec2::StaticCredentialsProvider>(std::move(keys));
+  auto client = ec2::Ec2Client::create(options, ec2::fixed_environment(sandbox.environment()));
+  if (!client) throw std::runtime_error(client.error().describe());
+  return std::move(*client);
 }
 
 std::vector<nlohmann::json> read_call_log(const std::string& path, std::size_t from) {

@@ -16,6 +16,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ec2/ec2_client.h"
+
+namespace testsupport {
+class Sandbox;
+}
+
 namespace bench {
 
 using Clock = std::chrono::steady_clock;
@@ -163,6 +169,10 @@ struct Args {
   [[nodiscard]] std::vector<int> ints(const std::string& key, const std::string& fallback) const;
 };
 [[nodiscard]] Args parse_args(int argc, char** argv);
+
+// An EC2 client of the sandbox's home region with its static keys: what a benchmark uses to set
+// the scene (volumes for bulk snapshots) outside ebsnap. Throws when it cannot be made.
+[[nodiscard]] std::unique_ptr<ec2::Ec2Client> sandbox_client(const testsupport::Sandbox& sandbox);
 
 // The sandbox's call log from line `from` on (JSON objects).
 [[nodiscard]] std::vector<nlohmann::json> read_call_log(const std::string& path, std::size_t from = 0);

@@ -25,8 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/bench_support.h"
-#include "ec2/ec2_client.h"
-#include "ec2/environment.h"
+#include "ec2/types.h"
 #include "tests/support/sandbox.h"
 
 namespace {
@@ -37,16 +36,8 @@ constexpr double k_refill_per_s = 5.0;
 // `runs` runs of group `group` on `mount_point`, one snapshot each, a minute apart, the newest
 // a day old.
 void add_runs(const testsupport::Sandbox& sandbox, const std::string& group, const std::string& mount_point, int runs) {
-  ec2::Credentials keys;
-  keys.access_key_id = sandbox.env("AWS_ACCESS_KEY_ID");
-  keys.secret_access_key = ec2::SecretString(sandbox.env("AWS_SECRET_ACCESS_KEY"));
-  keys.source = "sandbox static keys";
-  ec2::Ec2ClientOptions options;  // member by member: GCC 12 -O3 -Wmaybe-uninitialized on a designated one
-  options.region = sandbox.region();
-  options.credentials = std::make_shared<ec2::StaticCredentialsProvider>(std::move(keys));
-  auto client = ec2::Ec2Client::create(options, ec2::fixed_environment(sandbox.environment()));
-  if (!client) throw std::runtime_error(client.error().describe());
-  auto volume = (*client)->create_volume({.availability_zone = sandbox.availability_zone(), .size_gib = 1});
+  auto client = bench::sandbox_client(sandbox);
+  auto volume = client->create_volume({.availability_zone = sandbox.availability_zone(), .size_gib = 1});
   if (!volume) throw std::runtime_error(volume.error().describe());
   const auto userdata = nlohmann::json::parse(bench::bench_userdata());
   const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
