@@ -30,6 +30,9 @@ constexpr milliseconds k_max_backoff{60'000};
 // DescribeSnapshots per 15 s for copies that take hours.
 constexpr milliseconds k_first_poll{500};
 constexpr milliseconds k_max_poll{15'000};
+// While a lineage has copies waiting behind the one in flight, a late look delays each of them
+// (a backlog copies one run after another): at most 5 s between rounds then.
+constexpr milliseconds k_max_poll_backlog{5'000};
 // A lost answer whose copy never appeared is sent again at most this many times.
 constexpr int k_max_resends = 3;
 
@@ -257,8 +260,9 @@ class DestinationCopy {
       }
       s_.sleeper.sleep_for(poll);
       const auto before = done_;
+      const auto slowest = any_queued() ? k_max_poll_backlog : k_max_poll;
       if (!poll_round()) {
-        poll = std::min(k_max_poll, poll * 2);
+        poll = std::min(slowest, poll * 2);
         continue;
       }
       if (done_ > before) {
@@ -266,7 +270,7 @@ class DestinationCopy {
         backoff_until_ = {};
         poll = k_first_poll;
       } else {
-        poll = std::min(k_max_poll, poll + poll / 2);
+        poll = std::min(slowest, poll + poll / 2);
       }
       progress.update(done_, total_, progress_detail(), [&] {
         log_agent().info("copy group={} region={} copied={}/{} in_flight={}", group_.name, destination_.region, done_,

@@ -12,7 +12,8 @@
 //      at creation, Encrypted + KmsKeyId, CompletionDurationMinutes as configured), each lineage's
 //      copies in order and one at a time (EC2 copies incrementally from the previous copy of the
 //      lineage), at most config.copies_in_flight at once; waits with one DescribeSnapshots per
-//      round for all copies in flight;
+//      round for all copies in flight (rounds from 500 ms growing to 15 s, at most 5 s while copies
+//      wait behind those in flight, back to 500 ms after a completion);
 //   4. with prune_after_copy, prune the destination with the copy_to's retention.
 //
 // Crash-safe: CopySnapshot takes no ClientToken. A copy carries ebsnap:source-snapshot from its
