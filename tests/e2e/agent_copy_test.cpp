@@ -815,7 +815,8 @@ TEST_F(CopyE2e, ABacklogOfSixtyRunsIsCopiedUnderTheCopyLimitAndThrottlingWithNoG
 // error, so that run is no restore point there, but its other copy is its lineage's newest
 // completed copy: the base of the next incremental copy. prune --region us-west-2 with keep_last 1
 // deletes runs 1 and 2 there, keeps run 3 (the newest complete run) and run 4 whole, and leaves
-// home and the snapshots not of ebsnap's making alone.
+// home and the snapshots not of ebsnap's making alone. The next copy does not make runs 1 and 2
+// again.
 TEST_F(CopyE2e, PruneInTheDestinationKeepsTheNewestCompleteRunAndTheIncrementalBase) {
   config_.groups[0].copy_to[0].retention = RetentionPolicy{.keep_last = 1, .min_age = 60s};
   const auto sources =
@@ -894,6 +895,30 @@ TEST_F(CopyE2e, PruneInTheDestinationKeepsTheNewestCompleteRunAndTheIncrementalB
   EXPECT_EQ(verdicts["retain-4"]->verdict, "keep");
   EXPECT_TRUE(has(verdicts["retain-4"], "newest")) << render_text(pruned);
   for (const auto* run : {"retain-1", "retain-2"}) EXPECT_EQ(verdicts.at(run)->verdict, "delete") << run;
+
+  // The next copy (the ebsnap binary: the command line gives copy the copy_to's retention), once
+  // the operator deleted the failed copy as copy says to: run 4 is finished, and runs 1 and 2,
+  // which the destination's prune deleted and home still has, are not copied again (the next
+  // prune would delete them again, and so on at every copy).
+  ASSERT_TRUE(
+      dr_api_->services().ec2.delete_snapshot({.snapshot_id = ec2::SnapshotId{copy_of(3, failed_mp)}}));
+  write_config_file({{"filter_tags", {"role"}},
+                     {"groups",
+                      {{"data",
+                        {{"volumes", volumes_json()},
+                         {"copy_to",
+                          {{{"region", sandbox_->dr_region()},
+                            {"retention", {{"keep_last", 1}, {"min_age", "1m"}}}}}}}}}}});
+  const auto from = sandbox_->calls().size();
+  const auto again = ebsnap({"--json", "copy", "data"});
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  const auto doc = Json::parse(again.out)["copy"][0];
+  ASSERT_EQ(doc["runs"].size(), 1U) << doc.dump(2);
+  EXPECT_EQ(doc["runs"][0]["run_id"], "retain-4");
+  EXPECT_EQ(served("CopySnapshot", from), 1) << "run 4's failed copy, made again; nothing of runs 1 and 2";
+  std::set<std::string> not_copied;
+  for (const auto& s : doc["skipped"]) not_copied.insert(s["run_id"].get<std::string>());
+  EXPECT_EQ(not_copied, (std::set<std::string>{"retain-1", "retain-2"})) << doc.dump(2);
 }
 
 }  // namespace
