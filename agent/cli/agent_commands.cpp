@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <set>
 
 #include "agent/commands/check.h"
 #include "agent/commands/check_backups.h"
@@ -133,12 +134,25 @@ bool wait_or_stop(std::chrono::milliseconds d) {
   return r > 0;
 }
 
-// copy's options on this terminal, with prune_after_copy's prune.
+// What a copy_to's retention would not keep of the destination's snapshots: prune's planner.
+std::set<std::string> not_kept_by(const std::vector<ec2::Snapshot>& there, std::string_view group,
+                                  const FilterValues& filters, const RetentionPolicy& retention,
+                                  ec2::TimePoint now) {
+  return runs_not_kept(PruneInputs{.snapshots = there,
+                                   .owner = PruneOwner{.group = group, .filters = filters},
+                                   .policy = retention,
+                                   .now = now});
+}
+
+// copy's options on this terminal, with prune_after_copy's prune and the copy_to retention's
+// planner (copy leaves out what the destination's prune would delete).
 CopyOptions copy_options() {
   const bool bar = ::isatty(STDERR_FILENO) == 1;
-  return CopyOptions{.progress_bar = bar, .prune = [bar](const RunContext& run, const GroupConfig& group, RunReport& report) {
-                       prune_group(run, group, PruneOptions{.progress_bar = bar}, report);
-                     }};
+  CopyOptions options{.progress_bar = bar, .retention = not_kept_by};
+  options.prune = [bar](const RunContext& run, const GroupConfig& group, RunReport& report) {
+    prune_group(run, group, PruneOptions{.progress_bar = bar}, report);
+  };
+  return options;
 }
 
 }  // namespace

@@ -125,7 +125,9 @@ class DestinationCopy {
                                    .filters = c_.filters,
                                    .mount_points = mount_points_,
                                    .destination_region = destination_.region,
-                                   .untagged_window = c_.config.untagged_run_window});
+                                   .untagged_window = c_.config.untagged_run_window,
+                                   .source_region = out_.source_region,
+                                   .not_kept_there = not_kept_there()});
       const bool pending = std::ranges::any_of(plan_.skipped, &SkippedCopyRun::pending);
       if (!options_.wait_for_pending || !pending || s_.clock.monotonic() >= deadline) break;
       s_.sleeper.sleep_for(poll);
@@ -145,6 +147,14 @@ class DestinationCopy {
   void fail(const std::string& error) {
     out_.error = error;
     log_agent().error("copy group={} region={} status=failed error=\"{}\"", group_.name, destination_.region, error);
+  }
+
+  // The destination's retention for the decide step, when there is one.
+  [[nodiscard]] NotKeptThere not_kept_there() const {
+    if (!destination_.retention || !options_.retention) return {};
+    return [this](const std::vector<ec2::Snapshot>& after) {
+      return options_.retention(after, group_.name, c_.filters, *destination_.retention, s_.clock.now());
+    };
   }
 
   [[nodiscard]] std::vector<ec2::Filter> group_filters() const {

@@ -31,7 +31,9 @@
 #include <expected>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "agent/config/config.h"
@@ -56,6 +58,14 @@ struct CopyOptions {
   // where prune applies the copy_to's retention (the command line passes prune_group,
   // agent/commands/prune.h: commands do not include each other).
   std::function<void(const RunContext&, const GroupConfig&, RunReport&)> prune;
+  // What a copy_to's retention would not keep of a destination's snapshots, as prune plans it
+  // (the command line passes runs_not_kept, agent/commands/prune_decide.h): with it, copy leaves
+  // out a run that the destination's prune would delete (copy_decide.h). Without it, or without a
+  // retention there, every run not yet there is copied.
+  std::function<std::set<std::string>(const std::vector<ec2::Snapshot>& there, std::string_view group,
+                                      const FilterValues& filters, const RetentionPolicy& retention,
+                                      ec2::TimePoint now)>
+      retention;
 };
 
 // Where a group copies to from `run_region`: its copy_to but the entry for the run's own region

@@ -42,6 +42,43 @@ CopyStep step_of(const ec2::Snapshot& copy) {
   }
 }
 
+bool untouched(const PlannedCopyRun& run) {
+  return std::ranges::all_of(run.copies, [](const PlannedCopy& c) { return c.step == CopyStep::ToCopy; });
+}
+
+// The destination as it would be once the plan is carried out (each planned copy completed, with
+// the tags it gets at creation), asked what its retention would not keep: those runs, when
+// nothing of them is there yet, leave the plan.
+void leave_out_what_the_destination_would_not_keep(const CopyInputs& in, CopyPlan& plan) {
+  std::vector<ec2::Snapshot> after = in.destination;
+  for (const auto& run : plan.runs) {
+    for (const auto& c : run.copies) {
+      if (c.step != CopyStep::ToCopy) continue;
+      after.push_back(ec2::Snapshot{.id = ec2::SnapshotId{"planned-copy-of-" + c.source->id.value},
+                                    .state = ec2::SnapshotState::Completed,
+                                    .start_time = c.source->start_time,
+                                    .volume_size_gib = c.source->volume_size_gib,
+                                    .tags = copy_tags(in.group, run, *c.source, in.source_region)});
+    }
+  }
+  const auto not_kept = in.not_kept_there(after);
+  if (not_kept.empty()) return;
+  std::vector<PlannedCopyRun> kept;
+  for (auto& run : plan.runs) {
+    if (untouched(run) && not_kept.contains(run.run_id)) {
+      plan.skipped.push_back(
+          {.run_id = run.run_id,
+           .time = run.time,
+           .reason = "the destination's retention would not keep it (pruned there, or older than "
+                     "what it keeps): not copied"});
+    } else {
+      kept.push_back(std::move(run));
+    }
+  }
+  plan.runs = std::move(kept);
+  std::ranges::stable_sort(plan.skipped, {}, &SkippedCopyRun::time);
+}
+
 }  // namespace
 
 CopyPlan plan_copy(const CopyInputs& in) {
@@ -99,6 +136,7 @@ CopyPlan plan_copy(const CopyInputs& in) {
     }
     plan.runs.push_back(std::move(run));
   }
+  if (in.not_kept_there && !plan.runs.empty()) leave_out_what_the_destination_would_not_keep(in, plan);
   return plan;
 }
 

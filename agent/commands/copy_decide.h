@@ -16,9 +16,16 @@
 // - Oldest first, by the source's point in time: EC2 copies incrementally only while the
 //   previous copy of the volume's lineage exists in the destination, so each lineage's copies are
 //   made in order, one after the other (agent/commands/copy.h schedules them).
+// - With a retention in the destination (its copy_to's), a run none of whose snapshots is there
+//   yet is not copied when that retention, applied to the destination as it would be after this
+//   plan, would delete it: the destination's prune deleted it before (home keeps it under its own
+//   retention), or it is older than what the destination keeps. Copying it would make it again
+//   only for the next prune to delete it, at every copy. A run partly there is finished.
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -65,6 +72,10 @@ struct CopyPlan {
   std::vector<SkippedCopyRun> skipped;  // oldest first
 };
 
+// The run ids a destination's retention would not keep of `after`, the destination as it would be
+// once a plan is carried out.
+using NotKeptThere = std::function<std::set<std::string>(const std::vector<ec2::Snapshot>& after)>;
+
 struct CopyInputs {
   const std::vector<ec2::Snapshot>& source;       // the run's region: OwnerIds=self, lineage_filters
   const std::vector<ec2::Snapshot>& destination;  // the destination: OwnerIds=self, ebsnap:group and filter tags
@@ -73,6 +84,11 @@ struct CopyInputs {
   const std::vector<std::string>& mount_points;  // the group's, in config order
   std::string_view destination_region;
   std::chrono::seconds untagged_window{k_default_untagged_run_window};
+  std::string_view source_region;  // the run's region: the copies' ebsnap:source-region
+  // The destination's retention (none: every run is copied): the run ids it would not keep of
+  // these snapshots, the destination's own and the copies of the plan (prune's planner,
+  // runs_not_kept in agent/commands/prune_decide.h, which copy does not include).
+  NotKeptThere not_kept_there;
 };
 
 [[nodiscard]] CopyPlan plan_copy(const CopyInputs& in);

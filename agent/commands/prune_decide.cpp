@@ -430,4 +430,12 @@ PrunePlan plan_prune(const PruneInputs& in) {
   return plan;
 }
 
+std::set<std::string> runs_not_kept(const PruneInputs& in) {
+  std::set<std::string> out;
+  for (const auto& run : plan_prune(in).runs) {
+    if (run.verdict != RunVerdict::Keep) out.insert(run.run_id);
+  }
+  return out;
+}
+
 }  // namespace agent

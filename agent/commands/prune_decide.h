@@ -49,6 +49,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -186,5 +187,10 @@ struct PrunePlan {
 };
 
 [[nodiscard]] PrunePlan plan_prune(const PruneInputs& in);
+
+// The run ids plan_prune would not keep (deleted or deferred). copy's decide step asks it about a
+// destination with a retention (CopyOptions::retention, agent/commands/copy.h, which the command
+// line wires to this: commands do not include each other).
+[[nodiscard]] std::set<std::string> runs_not_kept(const PruneInputs& in);
 
 }  // namespace agent

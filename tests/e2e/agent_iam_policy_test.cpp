@@ -17,6 +17,7 @@
 #include <set>
 
 #include "agent/commands/check_backups.h"
+#include "agent/commands/copy.h"
 #include "agent/commands/gc.h"
 #include "agent/commands/history.h"
 #include "agent/commands/list.h"
@@ -57,6 +58,7 @@ class IamPolicyE2e : public ::testing::Test {
     g.volumes.push_back({.device = "/dev/sdf", .mount_point = (dir_->path() / "mnt/a").string(), .size_gib = 1,
                          .filesystem = FsType::Ext4});
     g.retention = RetentionPolicy{.keep_last = 1, .min_age = 0s};
+    g.copy_to = {CopyDestination{.region = sandbox_->dr_region()}};  // copy: the sandbox's second region
     config_.groups.push_back(g);
     auto runtime = Runtime::create(config_, {.region = sandbox_->region()});
     ASSERT_TRUE(runtime) << runtime.error().describe();
@@ -165,6 +167,15 @@ TEST_F(IamPolicyE2e, EachCommandRunsUnderExactlyItsPolicyAndFailsWithoutAnyActio
   fails_without_each("snapshot", snapshot_called, snapshot, [] {});
   // A second run for prune to delete.
   (void)succeeds_under_its_policy("snapshot", snapshot);
+
+  // copy: both runs to the DR region, CopySnapshot there. Tried without each action first: a copy
+  // that succeeded leaves nothing to copy (and so would need no CopySnapshot). Neither try copies
+  // anything (the first call fails, or CopySnapshot is refused and stops the destination).
+  const auto copy = [&] { return agent::copy(context()); };
+  const Actions copy_calls = {"DescribeSnapshots", "CopySnapshot"};
+  fails_without_each("copy", copy_calls, copy, [] {});
+  const auto copy_called = succeeds_under_its_policy("copy", copy);
+  EXPECT_EQ(copy_called, copy_calls) << "the actions tried away above are the ones copy calls";
 
   const auto reads = [&](const std::string& command, auto run) {
     const auto called = succeeds_under_its_policy(command, run);

@@ -372,6 +372,82 @@ TEST_F(CopyTest, CopyAfterSnapshotWaitsForTheNewRunThenCopiesIt) {
   EXPECT_EQ(copies().count(next[0]), 0U);
 }
 
+std::set<std::string> not_kept_by(const std::vector<ec2::Snapshot>& there, std::string_view group,
+                                  const FilterValues& filters, const RetentionPolicy& retention,
+                                  ec2::TimePoint now) {
+  return runs_not_kept(
+      {.snapshots = there, .owner = {.group = group, .filters = filters}, .policy = retention, .now = now});
+}
+
+// The command line's options: prune_after_copy's prune and the copy_to retention's planner.
+CopyOptions with_retention() {
+  CopyOptions options{.retention = not_kept_by};
+  options.prune = [](const RunContext& run, const GroupConfig& group, RunReport& report) {
+    prune_group(run, group, {}, report);
+  };
+  return options;
+}
+
+// Home keeps more than the destination (its retention is its own): a run the destination's prune
+// deleted is still complete at home. Copied again, the next prune deletes it again, at every copy.
+TEST_F(CopyTest, ARunTheDestinationsRetentionWouldDeleteIsNeverCopied) {
+  auto& d = f_.config.groups[0].copy_to[0];
+  d.retention = RetentionPolicy{.keep_last = 1, .min_age = 1h};
+  d.prune_after_copy = true;
+  const auto r1 = add_run("run-1", 30h);
+  add_run("run-2", 20h);
+  const auto r3 = add_run("run-3", 10h);
+  auto first = copy(with_retention());
+  ASSERT_TRUE(first.ok()) << render_text(first);
+  ASSERT_EQ(first.copy[0].runs.size(), 1U) << render_text(first);
+  EXPECT_EQ(first.copy[0].runs[0].run_id, "run-3");
+  ASSERT_EQ(first.copy[0].skipped.size(), 2U);
+  EXPECT_EQ(first.copy[0].skipped[0].run_id, "run-1");  // oldest first
+  EXPECT_NE(first.copy[0].skipped[0].reason.find("retention"), std::string::npos)
+      << first.copy[0].skipped[0].reason;
+  dr_.settle();
+  for (int i = 0; i < 2; ++i) {
+    auto again = copy(with_retention());
+    ASSERT_TRUE(again.ok()) << render_text(again);
+    EXPECT_TRUE(again.copy[0].runs.empty()) << render_text(again);
+    EXPECT_EQ(again.copy[0].already_copied, 1);
+  }
+  EXPECT_EQ(dr_.call_count("CopySnapshot"), 2);  // run-3's, once
+  const auto left = copies();
+  ASSERT_EQ(left.size(), 2U);
+  for (const auto& id : r3) EXPECT_EQ(left.count(id), 1U);
+
+  // A run partly there is finished all the same (prune keeps a half-copied run until it is).
+  auto source = f_.ec2.snapshot(ec2::SnapshotId{r1[0]}).value();
+  source.id = {};
+  source.tags = copy_tags("db", {.run_id = "run-1", .consistency = "frozen", .copies = {{}, {}}},
+                          f_.ec2.snapshot(ec2::SnapshotId{r1[0]}).value(), k_home);
+  dr_.add_snapshot(source);
+  auto finish = copy(CopyOptions{.retention = not_kept_by});
+  ASSERT_TRUE(finish.ok()) << render_text(finish);
+  ASSERT_EQ(finish.copy[0].runs.size(), 1U) << render_text(finish);
+  EXPECT_EQ(finish.copy[0].runs[0].run_id, "run-1");
+  EXPECT_EQ(copies().count(r1[1]), 1U);
+}
+
+// An older run that was pending when newer ones were copied is copied later when the
+// destination's retention keeps it.
+TEST_F(CopyTest, AnOlderRunTheDestinationsRetentionKeepsIsCopiedAfterNewerOnes) {
+  f_.config.groups[0].copy_to[0].retention = RetentionPolicy{.keep_last = 2, .min_age = 1h};
+  add_run("run-1", 30h);
+  const auto r2 = add_run("run-2", 20h, ec2::SnapshotState::Pending);
+  add_run("run-3", 10h);
+  auto first = copy(with_retention());
+  ASSERT_TRUE(first.ok()) << render_text(first);
+  ASSERT_EQ(first.copy[0].runs.size(), 2U) << render_text(first);  // run-1 and run-3: the two newest there
+  f_.ec2.settle();
+  auto later = copy(with_retention());
+  ASSERT_TRUE(later.ok()) << render_text(later);
+  ASSERT_EQ(later.copy[0].runs.size(), 1U) << render_text(later);
+  EXPECT_EQ(later.copy[0].runs[0].run_id, "run-2");
+  for (const auto& id : r2) EXPECT_EQ(copies().count(id), 1U);
+}
+
 TEST_F(CopyTest, DestinationsComeFromCopyToOrToRegionAndNeverTheRunsRegion) {
   auto& g = f_.config.groups[0];
   EXPECT_EQ(copy_destinations(g, k_home, std::nullopt).value().size(), 1U);
