@@ -353,6 +353,24 @@ class CopyE2e : public ::testing::Test {
     }
   }
 
+  // The DR instance (the same config and userdata, its region from IMDS) mounts the newest of the
+  // three runs, byte for byte, then --as-of a time between runs 1 and 2 by the sources' times
+  // (before every copy's StartTime): run 1. Each restore is unmounted and deleted after.
+  void restore_in_dr_newest_then_as_of(const std::vector<std::string>& runs) {
+    const NoRegionInEnvironment no_region;
+    auto dr = dr_instance();
+    const auto newest = agent::mount(context(*dr));
+    expect_restored(*dr, newest, runs[2]);
+    auto cleared = unmount_delete(*dr);
+    ASSERT_TRUE(cleared.ok()) << render_text(cleared);
+    const auto between = run_time_[runs[0]] + (run_time_[runs[1]] - run_time_[runs[0]]) / 2;
+    const auto older = agent::mount(context(*dr), MountOptions{.point = {.as_of = between}});
+    expect_restored(*dr, older, runs[0]);
+    auto done = unmount_delete(*dr);
+    ASSERT_TRUE(done.ok()) << render_text(done);
+    EXPECT_TRUE(live_volumes(dr->services().ec2).empty());
+  }
+
   RunReport unmount_delete(Runtime& runtime) {
     return agent::unmount(context(runtime), UnmountOptions{.delete_volumes = true, .assume_yes = true});
   }
@@ -501,21 +519,7 @@ TEST_F(CopyE2e, ADrInstanceMountsTheNewestCopiedRunByteForByteAndAsOfAnOlderOne)
   ASSERT_TRUE(deleted.ok()) << render_text(deleted);
   EXPECT_TRUE(live_volumes(home_->services().ec2).empty()) << "the group's volumes at home are gone";
 
-  // The DR instance: the same config and userdata, its region from IMDS.
-  const NoRegionInEnvironment no_region;
-  auto dr = dr_instance();
-  const auto newest = agent::mount(context(*dr));
-  expect_restored(*dr, newest, runs[2]);
-  auto cleared = unmount_delete(*dr);
-  ASSERT_TRUE(cleared.ok()) << render_text(cleared);
-
-  // --as-of a time between runs 1 and 2 (the sources' times): run 1.
-  const auto between = run_time_[runs[0]] + (run_time_[runs[1]] - run_time_[runs[0]]) / 2;
-  const auto older = agent::mount(context(*dr), MountOptions{.point = {.as_of = between}});
-  expect_restored(*dr, older, runs[0]);
-  auto done = unmount_delete(*dr);
-  ASSERT_TRUE(done.ok()) << render_text(done);
-  EXPECT_TRUE(live_volumes(dr->services().ec2).empty());
+  restore_in_dr_newest_then_as_of(runs);
 }
 
 // "even when the copies were made in another order": runs 1 and 2 are still pending when the first
@@ -576,18 +580,7 @@ TEST_F(CopyE2e, ABacklogCopiedNewestFirstStillRestoresTheNewestBySourceTime) {
   auto deleted = unmount_delete(*home_);
   ASSERT_TRUE(deleted.ok()) << render_text(deleted);
 
-  const NoRegionInEnvironment no_region;
-  auto dr = dr_instance();
-  const auto newest = agent::mount(context(*dr));
-  expect_restored(*dr, newest, runs[2]);
-  auto cleared = unmount_delete(*dr);
-  ASSERT_TRUE(cleared.ok()) << render_text(cleared);
-  // Between runs 1 and 2 by the sources' times; before every copy's StartTime.
-  const auto between = run_time_[runs[0]] + (run_time_[runs[1]] - run_time_[runs[0]]) / 2;
-  const auto as_of = agent::mount(context(*dr), MountOptions{.point = {.as_of = between}});
-  expect_restored(*dr, as_of, runs[0]);
-  auto done = unmount_delete(*dr);
-  ASSERT_TRUE(done.ok()) << render_text(done);
+  restore_in_dr_newest_then_as_of(runs);
 }
 
 // "SIGKILL of copy at each step (before the call, after the call, while waiting), then copy
