@@ -1,5 +1,6 @@
 #include "ec2/ec2_client.h"
 
+#include <fmt/format.h>
 #include <openssl/rand.h>
 
 #include <array>
@@ -45,15 +46,25 @@ struct Ec2Client::Impl {
   Endpoint endpoint;
   std::shared_ptr<HttpClient> http;
   const Clock& clock;
+  Sleeper& sleeper;
+  RandomSource& random;
   RetryStrategy retry;
+  Pacing pacing;
 
   Impl(Ec2ClientOptions o, Endpoint e, std::shared_ptr<HttpClient> h)
       : options(std::move(o)),
         endpoint(std::move(e)),
         http(std::move(h)),
         clock(options.clock != nullptr ? *options.clock : system_clock()),
-        retry(options.retry, options.quota, options.sleeper != nullptr ? *options.sleeper : system_sleeper(),
-              options.random != nullptr ? *options.random : system_random()) {}
+        sleeper(options.sleeper != nullptr ? *options.sleeper : system_sleeper()),
+        random(options.random != nullptr ? *options.random : system_random()),
+        retry(paced(options.retry, options.pacing), options.quota, sleeper, random),
+        pacing(options.pacing, clock, sleeper, random) {}
+
+  static RetryOptions paced(RetryOptions r, const PacingOptions& p) {
+    r.throttles_paced = p.patience.count() > 0;
+    return r;
+  }
 
   // One signed attempt. The body of a 2xx answer, or the EC2 error.
   Result<std::string> attempt(std::string_view action, const std::string& body, bool fresh_connection) {
@@ -102,7 +113,7 @@ struct Ec2Client::Impl {
       if (options.call_stats) options.call_stats->record(action, !r && is_throttle(r.error()));
       return r;
     };
-    auto result = retry.run<std::string>(action, idempotency, [&](int) -> Result<std::string> {
+    const auto refreshing_attempt = [&] {
       auto r = counted_attempt();
       if (!r && is_expired_credentials(r.error()) && !refreshed) {
         // A rejected request did nothing: fetch fresh credentials and send it again at once.
@@ -113,6 +124,23 @@ struct Ec2Client::Impl {
         r = counted_attempt();
       }
       return r;
+    };
+    std::chrono::milliseconds throttled_for{0};
+    auto result = retry.run<std::string>(action, idempotency, [&](int) -> Result<std::string> {
+      // A throttled request did nothing: it is sent again at the bucket's next slot, for as long
+      // as the pacing's patience lasts (ec2/pacing.h).
+      for (;;) {
+        throttled_for += pacing.before(action);
+        auto r = refreshing_attempt();
+        const bool throttled = !r && is_throttle(r.error());
+        pacing.after(action, throttled);
+        if (!throttled || !pacing.enabled()) return r;
+        if (throttled_for >= pacing.options().patience) {
+          r.error().message += fmt::format(" (throttled for {} s)",
+                                           std::chrono::duration_cast<std::chrono::seconds>(throttled_for).count());
+          return r;
+        }
+      }
     });
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock.monotonic() - start).count();
     if (result) {

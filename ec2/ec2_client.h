@@ -1,5 +1,6 @@
 #pragma once
-// Ec2Api over HTTP: EC2 Query (POST, API version 2016-11-15), SigV4, standard retries.
+// Ec2Api over HTTP: EC2 Query (POST, API version 2016-11-15), SigV4, standard retries, and
+// client-side pacing of throttled buckets (ec2/pacing.h).
 #include <memory>
 #include <string>
 
@@ -9,6 +10,7 @@
 #include "ec2/ec2_api.h"
 #include "ec2/endpoint.h"
 #include "ec2/http.h"
+#include "ec2/pacing.h"
 #include "ec2/retry.h"
 
 namespace ec2 {
@@ -19,6 +21,7 @@ struct Ec2ClientOptions {
   Endpoint endpoint;
   std::shared_ptr<CredentialsProvider> credentials;
   RetryOptions retry;
+  PacingOptions pacing;  // ec2/pacing.h; patience zero: none (throttles are retried as other errors)
   HttpOptions http;           // ca_bundle empty: AWS_CA_BUNDLE
   int default_page_size = 0;  // 0: let EC2 choose (max_results in options override it)
 

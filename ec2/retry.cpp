@@ -59,6 +59,7 @@ std::chrono::milliseconds RetryStrategy::backoff(int retry) {
 bool RetryStrategy::should_retry(std::string_view what, Idempotency idempotency, Error& error, int attempt,
                                  int& cost) {
   if (!is_retryable(error)) return false;
+  if (options_.throttles_paced && is_throttle(error)) return false;
   // A network failure after the request went out: the server may have acted on it.
   const bool transport = error.kind == ErrorKind::Network || error.kind == ErrorKind::Timeout;
   if (transport && idempotency == Idempotency::NotIdempotent && error.maybe_applied) {

@@ -27,6 +27,9 @@ struct RetryOptions {
   int retry_cost = 5;
   int timeout_cost = 10;
   int no_retry_increment = 1;
+  // Throttles are paced by the caller (ec2/pacing.h), which sends them again itself: one that
+  // reaches the strategy has used up its patience and is not retried.
+  bool throttles_paced = false;
 };
 
 // May a request be sent again after it may have reached the server?

@@ -11,7 +11,6 @@
 #include <memory>
 #include <mutex>
 #include <set>
-#include <thread>
 
 #include "agent/commands/mount_decide.h"
 #include "agent/core/client_tokens.h"
@@ -859,10 +858,10 @@ void Mount::finish(Item& item) {
 }
 
 template <class Fn>
-void in_parallel(std::vector<Item*>& items, Fn fn) {
-  std::vector<std::jthread> threads;
-  threads.reserve(items.size());
-  for (auto* item : items) threads.emplace_back([item, &fn] { fn(*item); });
+void in_parallel(Tasks& tasks, std::vector<Item*>& items, Fn fn) {
+  auto group = tasks.group();
+  for (auto* item : items) group->spawn([item, &fn] { fn(*item); });
+  group->join();
 }
 
 // Create what is missing (a second pass when a replayed token turned out spent), wait for
@@ -878,7 +877,7 @@ void Mount::create_and_attach(std::vector<Item>& items, const std::function<void
     if (item.stage == Stage::Attach) waiting.push_back(&item);  // an earlier attempt's volume
   }
   for (int pass = 0; pass < k_create_passes; ++pass) {
-    in_parallel(to_create, [this](Item& item) { create(item); });
+    in_parallel(s_.tasks, to_create, [this](Item& item) { create(item); });
     for (auto* item : to_create) {
       if (item->stage == Stage::Attach) waiting.push_back(item);
     }
@@ -910,13 +909,14 @@ void Mount::act(std::vector<Item>& items) {
     }
   }
   {
-    // One thread per volume from the moment it can be attached; joined at the end of this block.
-    std::vector<std::jthread> workers;
+    // One task per volume from the moment it can be attached; all joined here.
+    auto workers = s_.tasks.group();
     const std::function<void(Item&)> start = [&](Item& item) {
       item.started = true;
-      workers.emplace_back([this, &item] { finish(item); });
+      workers->spawn([this, &item] { finish(item); });
     };
     create_and_attach(items, start);
+    workers->join();
   }
   // Whatever step a volume failed at (creating, waiting, before any of it), on_failure once.
   for (auto& item : items) {

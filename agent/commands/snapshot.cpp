@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <array>
 #include <ctime>
-#include <thread>
 
 #include "agent/core/freeze_window.h"
 #include "agent/core/hook_phases.h"
@@ -186,7 +185,7 @@ class GroupRun {
     frozen_call(*record);
     // FITHAW now: once EC2 has answered "pending", the point in time is fixed.
     const Consistency verdict = window ? close_window(*window) : Consistency::Frozen;
-    if (beside.joinable()) beside.join();
+    beside->join();
     for (auto* m : foreign) {
       fail_volume(*m->out, not_snapshotted(resolve_foreign_freeze(s_.freeze_ops, s_.options.run_dir.string(),
                                                                   m->config->mount_point)));
@@ -420,11 +419,13 @@ class GroupRun {
   }
 
   // The unfrozen volumes' call runs beside the frozen one, so that it never delays the thaw.
-  [[nodiscard]] std::jthread start_unfrozen_call(const RunRecord& record) {
-    if (unfrozen_.empty()) return {};
-    return std::jthread([this, tags = record_tags(record, unfrozen_)] {
+  [[nodiscard]] std::unique_ptr<TaskGroup> start_unfrozen_call(const RunRecord& record) {
+    auto group = s_.tasks.group();
+    if (unfrozen_.empty()) return group;
+    group->spawn([this, tags = record_tags(record, unfrozen_)] {
       unfrozen_call_ = snapshot_call(s_.ec2, s_.clock, facts_, unfrozen_, tags, description(), false);
     });
+    return group;
   }
 
   void frozen_call(const RunRecord& record) {

@@ -7,7 +7,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <thread>
 
 #include "agent/core/hook_phases.h"
 #include "agent/core/inspect.h"
@@ -302,10 +301,11 @@ void Unmount::unmount_group(const GroupConfig& group, std::vector<Item*>& mine) 
   if (auto pre = hooks.pre_group(); !pre) {
     for (auto* item : mine) fail(*item, pre.error().describe());
   } else {
-    std::vector<std::jthread> threads;
+    auto tasks = s_.tasks.group();
     for (auto* item : mine) {
-      if (!item->detached) threads.emplace_back([this, item] { unmount_and_detach(*item); });
+      if (!item->detached) tasks->spawn([this, item] { unmount_and_detach(*item); });
     }
+    tasks->join();
   }
   if (delete_) delete_detached(mine);
   bool ok = true;

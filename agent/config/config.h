@@ -147,6 +147,11 @@ struct Timeouts {
   std::chrono::seconds pending_snapshot{600};  // restore waits for a pending newest snapshot
   std::chrono::seconds hook{60};               // each hook process
   std::chrono::seconds lock{60};               // another run holds the group (agent/core/group_lock.h)
+  // How long one EC2 call may keep being throttled (ec2/pacing.h) before the throttle is its
+  // error; 0: a throttle is retried as other errors are. A fleet that boots together waits its
+  // turn at EC2's shared buckets: 10,000 instances × 4 CreateVolume at 5 a second is over two
+  // hours, and every instance in line is making progress.
+  std::chrono::seconds throttled{10'800};
 };
 
 // Static credentials from the config file. Secret: never log, never print; the loader refuses

@@ -26,8 +26,8 @@ constexpr std::array<std::string_view, 14> k_top_keys = {
     "allow_userdata_retention", "allow_empty_filter_tags", "delete_rate_per_s", "compat", "untagged_run_window_s",
     "metrics_dir", "copies_in_flight", "groups"};
 constexpr std::array<std::string_view, 1> k_compat_keys = {"snaptastic"};
-constexpr std::array<std::string_view, 5> k_timeout_keys = {"volume_available_s", "device_wait_s",
-                                                            "pending_snapshot_s", "hook_s", "lock_s"};
+constexpr std::array<std::string_view, 6> k_timeout_keys = {"volume_available_s", "device_wait_s",
+                                                            "pending_snapshot_s", "hook_s", "lock_s", "throttled_s"};
 constexpr std::array<std::string_view, 3> k_credential_keys = {"access_key_id", "secret_access_key",
                                                                "session_token"};
 constexpr std::array<std::string_view, 9> k_group_keys = {
@@ -171,6 +171,7 @@ class Validator {
     EBSNAP_TRY(seconds("pending_snapshot_s", {0, 86400}, t.pending_snapshot));
     EBSNAP_TRY(seconds("hook_s", {1, 3600}, t.hook));
     EBSNAP_TRY(seconds("lock_s", {0, 3600}, t.lock));
+    EBSNAP_TRY(seconds("throttled_s", {0, 86400}, t.throttled));
     return t;
   }
 

@@ -9,7 +9,8 @@
 //   freeze_timeout_s  integer 1..120; default 10
 //   timeouts          { volume_available_s 1..3600 (300), device_wait_s 1..3600 (120),
 //                       pending_snapshot_s 0..86400 (600), hook_s 1..3600 (60),
-//                       lock_s 0..3600 (60) }
+//                       lock_s 0..3600 (60),
+//                       throttled_s 0..86400 (10800) }
 //   allow_userdata_hooks  boolean, default false; config file only: hooks in the userdata overlay
 //   allow_userdata_retention  boolean, default false; config file only: retention in the overlay
 //   allow_empty_filter_tags  boolean, default false; config file only: accept filter_tags []

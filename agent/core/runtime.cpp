@@ -10,10 +10,6 @@
 namespace agent {
 namespace {
 
-// The boot path must get through a throttled or flaky API: more attempts than the SDKs'
-// standard 3 (the retry quota still stops a storm).
-constexpr int k_ec2_max_attempts = 8;
-
 std::optional<std::string> non_empty(const ec2::EnvLookup& env, const std::string& name) {
   auto v = env(name);
   if (v && !v->empty()) return v;
@@ -99,6 +95,15 @@ struct Runtime::Parts {
   std::optional<Services> services;
 };
 
+ec2::RetryOptions retry_policy() {
+  // The retry quota still stops a storm of errors.
+  return ec2::RetryOptions{.max_attempts = 8};
+}
+
+ec2::PacingOptions pacing_policy(const Config& config) {
+  return ec2::PacingOptions{.patience = std::chrono::duration_cast<std::chrono::milliseconds>(config.timeouts.throttled)};
+}
+
 Runtime::Runtime(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 Runtime::~Runtime() = default;
 
@@ -114,7 +119,8 @@ ec2::Result<std::unique_ptr<Runtime>> Runtime::create(const Config& config, Runt
   ec2::Ec2ClientOptions client_options;
   client_options.region = region;
   client_options.credentials = parts->credentials;
-  client_options.retry.max_attempts = k_ec2_max_attempts;
+  client_options.retry = retry_policy();
+  client_options.pacing = pacing_policy(config);
   client_options.call_stats = parts->call_stats;
   const auto base_options = client_options;
   EBSNAP_TRY_ASSIGN(parts->ec2, ec2::Ec2Client::create(std::move(client_options), options.env));

@@ -38,6 +38,11 @@ struct RuntimeOptions {
 // The instance id and availability zone from IMDS, with `region`.
 [[nodiscard]] ec2::Result<InstanceContext> load_instance_context(ec2::Imds& imds, std::string region);
 
+// How every command's EC2 client retries (more attempts than the SDKs' standard 3: the boot path
+// must get through a flaky API) and paces throttled calls (config timeouts.throttled_s).
+[[nodiscard]] ec2::RetryOptions retry_policy();
+[[nodiscard]] ec2::PacingOptions pacing_policy(const Config& config);
+
 // EBSNAP_RUN_DIR, else /run/ebsnap.
 [[nodiscard]] std::filesystem::path run_dir_from(const ec2::EnvLookup& env);
 

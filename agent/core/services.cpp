@@ -1,6 +1,32 @@
 #include "agent/core/services.h"
 
+#include <thread>
+#include <vector>
+
 namespace agent {
+namespace {
+
+class ThreadGroup final : public TaskGroup {
+ public:
+  ~ThreadGroup() override { join(); }
+  void spawn(std::function<void()> task) override { threads_.emplace_back(std::move(task)); }
+  void join() override { threads_.clear(); }  // each jthread joins as it goes
+
+ private:
+  std::vector<std::jthread> threads_;
+};
+
+class ThreadTasks final : public Tasks {
+ public:
+  [[nodiscard]] std::unique_ptr<TaskGroup> group() override { return std::make_unique<ThreadGroup>(); }
+};
+
+}  // namespace
+
+Tasks& thread_tasks() {
+  static ThreadTasks tasks;
+  return tasks;
+}
 
 ec2::Waiter Services::waiter(std::chrono::seconds timeout) const {
   auto o = options.waiter;
@@ -19,7 +45,8 @@ Services Services::with_ec2(ec2::Ec2Api& other) const {
                   .guardians = guardians,
                   .hooks = hooks,
                   .regions = regions,
-                  .options = options};
+                  .options = options,
+                  .tasks = tasks};
 }
 
 RunReport new_report(std::string command, const RunContext& context) {

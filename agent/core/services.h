@@ -6,6 +6,8 @@
 // goes through one of these seams.
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "agent/config/config.h"
@@ -55,6 +57,26 @@ class Ec2Regions {
   [[nodiscard]] virtual ec2::Result<ec2::Ec2Api*> in(const std::string& region) = 0;
 };
 
+// Work that runs beside the caller (a volume's create, attach and mount; the unfrozen volumes'
+// CreateSnapshots): a thread each in a run. The fleet simulation (bench/fleet) runs them on its
+// virtual time instead, so that it drives the very same code.
+class TaskGroup {
+ public:
+  virtual ~TaskGroup() = default;  // waits for what still runs
+  virtual void spawn(std::function<void()> task) = 0;
+  // Until every task spawned so far has returned.
+  virtual void join() = 0;
+};
+
+class Tasks {
+ public:
+  virtual ~Tasks() = default;
+  [[nodiscard]] virtual std::unique_ptr<TaskGroup> group() = 0;
+};
+
+// The real ones: a std::jthread per task.
+[[nodiscard]] Tasks& thread_tasks();
+
 struct Services {
   ec2::Ec2Api& ec2;
   platform::BlockDevices& devices;
@@ -67,6 +89,7 @@ struct Services {
   HookRunner& hooks;            // operator hooks (agent/core/hook_phases.h)
   Ec2Regions* regions = nullptr;  // none: the run reaches no other region (copy refuses)
   RunOptions options;
+  Tasks& tasks = thread_tasks();
 
   // A waiter for one batched Describe per poll round, bounded by `timeout`.
   [[nodiscard]] ec2::Waiter waiter(std::chrono::seconds timeout) const;

@@ -74,7 +74,7 @@ TEST_F(ConfigLoad, TheExampleConfigLoads) {
 
 TEST_F(ConfigLoad, ValidConfigLoadsEveryField) {
   auto doc = valid_config();
-  doc["timeouts"] = {{"volume_available_s", 30}, {"hook_s", 5}};
+  doc["timeouts"] = {{"volume_available_s", 30}, {"hook_s", 5}, {"throttled_s", 0}};
   doc["groups"]["pg"] = {{"volumes", Json::array({valid_volume("/dev/xvdg", "/var/lib/postgresql")})},
                          {"freeze", false}};
   auto config = load_config_file(write(doc));
@@ -84,6 +84,7 @@ TEST_F(ConfigLoad, ValidConfigLoadsEveryField) {
   EXPECT_EQ(config->timeouts.volume_available, std::chrono::seconds(30));
   EXPECT_EQ(config->timeouts.hook, std::chrono::seconds(5));
   EXPECT_EQ(config->timeouts.device_wait, std::chrono::seconds(120));
+  EXPECT_EQ(config->timeouts.throttled, std::chrono::seconds(0));  // 0: throttles retried as other errors
   ASSERT_EQ(config->groups.size(), 2u);
   EXPECT_EQ(config->groups[0].name, "solr");  // file order, not alphabetical
   EXPECT_EQ(config->groups[1].name, "pg");
@@ -609,6 +610,8 @@ TEST_F(ConfigLoad, TimeoutsAreCheckedToo) {
   expect_error(doc, "$.timeouts.hook_s", {"1..3600"});
   doc["timeouts"] = {{"hooks_s", 3}};
   expect_error(doc, "$.timeouts.hooks_s", {"did you mean hook_s?"});
+  doc["timeouts"] = {{"throttled_s", 86401}};
+  expect_error(doc, "$.timeouts.throttled_s", {"0..86400"});
 }
 
 // Issue 14: copy_to, copy_after_snapshot and copies_in_flight.

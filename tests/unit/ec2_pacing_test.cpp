@@ -1,0 +1,148 @@
+// Client-side pacing of EC2's throttled buckets (ec2/pacing.h): the buckets, the spacing that
+// grows on throttles and eases on answers, and the EC2 client that sends a throttled call again
+// at the next slot until its patience is used up.
+#include "ec2/pacing.h"
+
+#include <gtest/gtest.h>
+
+#include "ec2/credentials.h"
+#include "ec2/ec2_client.h"
+#include "ec2/testing/manual_clock.h"
+#include "tests/unit/ec2_fake_http.h"
+
+namespace {
+
+using namespace ec2;
+using namespace std::chrono_literals;
+
+TEST(Pacing, BucketsAreEc2s) {
+  EXPECT_EQ(throttle_bucket("DescribeVolumes"), "describe");
+  EXPECT_EQ(throttle_bucket("DescribeSnapshots"), "describe");
+  EXPECT_EQ(throttle_bucket("CreateVolume"), "CreateVolume");
+  EXPECT_EQ(throttle_bucket("CreateSnapshots"), "CreateSnapshots");
+  EXPECT_EQ(throttle_bucket("DeleteSnapshot"), "DeleteSnapshot");
+  EXPECT_EQ(throttle_bucket("CreateTags"), "CreateTags");
+  EXPECT_EQ(throttle_bucket("AttachVolume"), "mutating");
+  EXPECT_EQ(throttle_bucket("ModifyInstanceAttribute"), "mutating");
+}
+
+TEST(Pacing, NothingWaitsBeforeAThrottleNorWhenDisabled) {
+  ManualClock clock;
+  SequenceRandom random({0.5});
+  Pacing off(PacingOptions{}, clock, clock, random);
+  off.after("CreateVolume", true);
+  EXPECT_EQ(off.before("CreateVolume"), 0ms);
+  Pacing on(PacingOptions{.patience = 60s}, clock, clock, random);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(on.before("CreateVolume"), 0ms);
+    on.after("CreateVolume", false);
+  }
+  EXPECT_TRUE(clock.sleeps().empty());
+}
+
+TEST(Pacing, AThrottleSpacesTheBucketsCallsAndOnlyThatBucket) {
+  ManualClock clock;
+  SequenceRandom random({0.5});  // jitter × 1.0
+  Pacing p(PacingOptions{.patience = 60s, .base = 1000ms}, clock, clock, random);
+  p.after("CreateVolume", true);
+  EXPECT_EQ(p.before("DescribeVolumes"), 0ms);
+  EXPECT_EQ(p.before("AttachVolume"), 0ms);
+  // Three calls of the bucket at once (the volumes of one restore): one slot each, 1 s apart.
+  EXPECT_EQ(p.before("CreateVolume"), 1000ms);
+  EXPECT_EQ(p.before("CreateVolume"), 1000ms);  // ManualClock advanced by the first sleep
+  EXPECT_EQ(p.before("CreateVolume"), 1000ms);
+  EXPECT_EQ(clock.sleeps(), (std::vector<std::chrono::milliseconds>{1000ms, 1000ms, 1000ms}));
+}
+
+TEST(Pacing, ThrottlesDoubleTheSpacingUpToItsCapAndAnswersEaseIt) {
+  ManualClock clock;
+  SequenceRandom random({0.5});
+  Pacing p(PacingOptions{.patience = 600s, .base = 1000ms, .max_spacing = 5000ms, .ease = 0.5}, clock, clock,
+           random);
+  std::vector<std::chrono::milliseconds> waits;
+  for (int i = 0; i < 4; ++i) {
+    p.after("DeleteSnapshot", true);
+    waits.push_back(p.before("DeleteSnapshot"));
+  }
+  // 1 s, 2 s, 4 s, then the cap (5 s). Each throttle's slot is counted from its answer.
+  EXPECT_EQ(waits, (std::vector<std::chrono::milliseconds>{1000ms, 2000ms, 4000ms, 5000ms}));
+  p.after("DeleteSnapshot", false);  // 2.5 s
+  EXPECT_EQ(p.before("DeleteSnapshot"), 5000ms) << "the slot taken before still holds";
+  EXPECT_EQ(p.before("DeleteSnapshot"), 2500ms);
+  p.after("DeleteSnapshot", false);  // 1.25 s
+  p.after("DeleteSnapshot", false);  // 0.625 s
+  p.after("DeleteSnapshot", false);  // 0.3125 s
+  p.after("DeleteSnapshot", false);  // 0.156 s
+  p.after("DeleteSnapshot", false);  // under base / 8: none
+  clock.advance(10s);
+  EXPECT_EQ(p.before("DeleteSnapshot"), 0ms);
+  EXPECT_EQ(p.before("DeleteSnapshot"), 0ms) << "no spacing left";
+}
+
+constexpr const char* k_throttled =
+    "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit "
+    "exceeded.</Message></Error></Errors><RequestID>t</RequestID></Response>";
+constexpr const char* k_volume =
+    "<CreateVolumeResponse><volumeId>vol-1</volumeId><size>10</size><status>creating</status>"
+    "</CreateVolumeResponse>";
+
+class PacedClientTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<ec2test::ScriptedHttp> http = std::make_shared<ec2test::ScriptedHttp>();
+  ManualClock clock;
+  SequenceRandom random{{0.5}};
+
+  std::unique_ptr<Ec2Client> client(PacingOptions pacing) {
+    Ec2ClientOptions o;
+    o.region = "eu-west-1";
+    o.credentials = std::make_shared<StaticCredentialsProvider>(
+        Credentials{.access_key_id = "AKIDEXAMPLE", .secret_access_key = SecretString(std::string("s"))});
+    o.retry = RetryOptions{.max_attempts = 2, .base_delay = 100ms};
+    o.pacing = pacing;
+    o.http_client = http;
+    o.clock = &clock;
+    o.sleeper = &clock;
+    o.random = &random;
+    auto r = Ec2Client::create(std::move(o), fixed_environment({{"AWS_ENDPOINT_URL_EC2", "http://127.0.0.1:1"}}));
+    EXPECT_TRUE(r) << r.error().describe();
+    return std::move(*r);
+  }
+};
+
+TEST_F(PacedClientTest, AThrottledCallIsSentAgainPastMaxAttemptsAndCostsNoQuota) {
+  for (int i = 0; i < 5; ++i) http->push(503, k_throttled);
+  http->push(200, k_volume);
+  auto c = client(PacingOptions{.patience = 600s, .base = 1000ms, .max_spacing = 60'000ms});
+  auto v = c->create_volume(CreateVolumeOptions{.availability_zone = "eu-west-1a", .size_gib = 10});
+  ASSERT_TRUE(v) << v.error().describe();
+  EXPECT_EQ(http->count(), 6u) << "five throttles, then the answer; max_attempts (2) does not count them";
+  EXPECT_EQ(clock.sleeps(), (std::vector<std::chrono::milliseconds>{1000ms, 2000ms, 4000ms, 8000ms, 16000ms}));
+  EXPECT_EQ(c->quota().available(), 500);
+  const auto reqs = http->requests();
+  const auto token = [](const HttpRequest& r) { return r.body.substr(r.body.find("ClientToken=")); };
+  EXPECT_EQ(token(reqs.front()).substr(0, 40), token(reqs.back()).substr(0, 40)) << "the same ClientToken";
+}
+
+TEST_F(PacedClientTest, PatienceUsedUpTheThrottleIsTheErrorAndNotRetriedAgain) {
+  http->set_handler([](const HttpRequest&) -> Result<HttpResponse> {
+    return HttpResponse{.status = 503, .headers = {}, .body = k_throttled};
+  });
+  auto c = client(PacingOptions{.patience = 10s, .base = 1000ms, .max_spacing = 4000ms});
+  auto v = c->describe_instances({});
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error().kind, ErrorKind::Throttled);
+  EXPECT_NE(v.error().message.find("(throttled for 11 s)"), std::string::npos) << v.error().message;
+  // Waits 1, 2, 4, 4: 11 s ≥ 10 s after the fifth request; the retry strategy sends no sixth.
+  EXPECT_EQ(http->count(), 5u);
+}
+
+TEST_F(PacedClientTest, WithoutPatienceAThrottleIsRetriedAsOtherErrors) {
+  http->set_handler([](const HttpRequest&) -> Result<HttpResponse> {
+    return HttpResponse{.status = 503, .headers = {}, .body = k_throttled};
+  });
+  auto c = client(PacingOptions{});
+  ASSERT_FALSE(c->describe_instances({}));
+  EXPECT_EQ(http->count(), 2u) << "max_attempts";
+}
+
+}  // namespace
