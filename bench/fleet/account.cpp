@@ -312,8 +312,9 @@ bool valid_device_name(std::string_view d) {
          rest.front() >= 'a' && rest.front() <= 'z';
 }
 
+// Drawn durations are whole milliseconds, as EC2's timestamps are and as the virtual clock steps.
 TimePoint after(TimePoint t, double seconds) {
-  return t + std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(seconds));
+  return t + std::chrono::round<std::chrono::milliseconds>(std::chrono::duration<double>(seconds));
 }
 
 // --- the resources ---
@@ -618,6 +619,8 @@ struct Account::State {
                                             .attached_at = attached_at,
                                             .delete_on_termination = dot,
                                             .detached_at = std::nullopt};
+    // A volume attached again to the instance it left is listed once.
+    std::erase(instances[instance].volumes, volume);
     instances[instance].volumes.push_back(volume);
   }
 
@@ -1163,7 +1166,7 @@ class Account::State::Actions {
       return std::unexpected(Failure{"IncorrectState", "Unable to detach root volume '" + volume_id +
                                                            "' from instance '" + inst.id + "'"});
     }
-    a->detached_at = after(s_.now, s_.options.attach.draw(s_.uniform()));
+    a->detached_at = after(s_.now, s_.options.detach.draw(s_.uniform()));
     s_.put_attachment(b_, vol, *a);
     return {};
   }

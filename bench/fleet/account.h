@@ -47,6 +47,7 @@ struct AccountOptions {
   std::map<std::string, Bucket> buckets = default_buckets();
   Spread volume_create;
   Spread attach;
+  Spread detach;  // detaching → gone (the volume available again)
   Spread snapshot_complete{.min_s = 30, .median_s = 60, .max_s = 300};
   std::uint64_t seed = 1;
   std::string region = "us-east-1";

@@ -313,6 +313,20 @@ TEST_F(FleetAccount, AttachmentFilterFindsTheInstancesVolumes) {
   on_a = c->describe_volumes({.filters = {{"attachment.instance-id", {a.value}}}});
   ASSERT_TRUE(on_a);
   EXPECT_EQ(on_a->size(), 1u);
+
+  // Attached again to the same instance: listed once.
+  ASSERT_TRUE(c->attach_volume({.volume_id = v->id, .instance_id = a, .device = "/dev/sdf"}));
+  on_a = c->describe_volumes({.filters = {{"attachment.instance-id", {a.value}}}});
+  ASSERT_TRUE(on_a);
+  EXPECT_EQ(on_a->size(), 2u);
+  auto inst = c->describe_instances({.instance_ids = {a}});
+  ASSERT_TRUE(inst);
+  EXPECT_EQ(inst->at(0).block_device_mappings.size(), 2u);
+  auto in_use = c->delete_volume({.volume_id = v->id});
+  ASSERT_FALSE(in_use);
+  EXPECT_EQ(in_use.error().kind, ErrorKind::IncorrectState);
+  ASSERT_TRUE(c->detach_volume({.volume_id = v->id, .instance_id = a}));
+  clock_.advance(5s);
   ASSERT_TRUE(c->delete_volume({.volume_id = v->id}));
   auto gone = c->describe_volumes({.volume_ids = {v->id}});
   ASSERT_FALSE(gone);
