@@ -290,6 +290,22 @@ TEST_F(FleetAccount, MountsTagFiltersFindTheLineageAndOurVolumes) {
   EXPECT_EQ(bad.error().aws_code, "InvalidParameterValue");
 }
 
+TEST_F(FleetAccount, RetaggedVolumeIsFoundByItsNewValueOnly) {
+  auto c = client();
+  auto v = c->create_volume(
+      {.availability_zone = "us-east-1a", .size_gib = 1, .tag_specifications = {{"volume", {{"k", "a"}}}}});
+  ASSERT_TRUE(v);
+  ASSERT_TRUE(c->create_tags({.resource_ids = {v->id.value}, .tags = {{"k", "b"}, {"other", "x"}}}));
+  auto old_value = c->describe_volumes({.filters = {{"tag:k", {"a"}}}});
+  auto new_value = c->describe_volumes({.filters = {{"tag:k", {"b"}}}});
+  auto by_key = c->describe_volumes({.filters = {{"tag-key", {"k"}}, {"tag-key", {"other"}}}});
+  ASSERT_TRUE(old_value && new_value && by_key);
+  EXPECT_TRUE(old_value->empty());
+  EXPECT_EQ(ids_of(*new_value), std::vector<std::string>{v->id.value});
+  EXPECT_EQ(ids_of(*by_key), std::vector<std::string>{v->id.value});
+  EXPECT_EQ(new_value->front().tags.size(), 2u);
+}
+
 TEST_F(FleetAccount, AttachmentFilterFindsTheInstancesVolumes) {
   auto c = client();
   const auto a = account_.add_instance("us-east-1a");
