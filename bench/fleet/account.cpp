@@ -37,9 +37,13 @@ struct fmt::formatter<fleet::Esc> {
   constexpr auto parse(fmt::format_parse_context& ctx) { return ctx.begin(); }
   template <class Ctx>
   auto format(const fleet::Esc& e, Ctx& ctx) const {
+    // Runs without a special character are written whole (most values have none).
     auto out = ctx.out();
-    for (const char c : e.s) {
-      switch (c) {
+    std::string_view rest = e.s;
+    for (std::size_t at = rest.find_first_of("&<>\"'"); at != std::string_view::npos;
+         at = rest.find_first_of("&<>\"'")) {
+      out = fmt::format_to(out, "{}", rest.substr(0, at));
+      switch (rest[at]) {
         case '&':
           out = fmt::format_to(out, "&amp;");
           break;
@@ -52,14 +56,12 @@ struct fmt::formatter<fleet::Esc> {
         case '"':
           out = fmt::format_to(out, "&quot;");
           break;
-        case '\'':
-          out = fmt::format_to(out, "&apos;");
-          break;
         default:
-          *out++ = c;
+          out = fmt::format_to(out, "&apos;");
       }
+      rest.remove_prefix(at + 1);
     }
-    return out;
+    return fmt::format_to(out, "{}", rest);
   }
 };
 
@@ -72,7 +74,7 @@ using Buffer = fmt::memory_buffer;
 
 template <class... Args>
 void put(Buffer& b, fmt::format_string<Args...> f, Args&&... args) {
-  fmt::format_to(std::back_inserter(b), f, std::forward<Args>(args)...);
+  fmt::format_to(fmt::appender(b), f, std::forward<Args>(args)...);
 }
 
 std::string_view bool_str(bool b) {
