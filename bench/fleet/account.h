@@ -12,6 +12,15 @@
 //     attached likewise; ClientToken idempotency of CreateVolume; tags and the filters ebsnap uses.
 //   - snapshots: CreateSnapshots (pending → completed after a drawn duration), DeleteSnapshot,
 //     CreateTags, DescribeSnapshots with tag filters.
+// Actions served: DescribeVolumes, DescribeSnapshots, DescribeInstances, CreateVolume,
+// AttachVolume, DetachVolume, DeleteVolume, ModifyInstanceAttribute (BlockDeviceMapping
+// DeleteOnTermination), CreateSnapshot, CreateSnapshots, DeleteSnapshot, CreateTags; any other
+// is InvalidAction (400). DryRun=true answers DryRunOperation. Unknown parameters are ignored;
+// missing or malformed ones get MissingParameter / InvalidParameterValue.
+// Cost: the tag filters, volume-id, snapshot-id and attachment.instance-id are answered from
+// indexes (the most selective filter picks the candidates, the others are checked on them), so
+// a request costs its answer's size and a few lookups, not a scan of the account. Filters no
+// index answers (status, tag-value, ...) alone scan everything, as EC2 would answer everything.
 // Time is the clock it is given (the fleet's virtual clock): a request is served at clock.now().
 #include <chrono>
 #include <cstdint>
@@ -47,6 +56,7 @@ struct AccountOptions {
   std::map<std::string, Bucket> buckets = default_buckets();
   Spread volume_create;
   Spread attach;
+  Spread detach;  // detaching → gone (the volume available again)
   Spread snapshot_complete{.min_s = 30, .median_s = 60, .max_s = 300};
   std::uint64_t seed = 1;
   std::string region = "us-east-1";
@@ -74,7 +84,9 @@ class Account {
   // thread at a time.
   [[nodiscard]] ec2::HttpResponse serve(const ec2::HttpRequest& request);
 
-  // Set-up. A running instance in `availability_zone`; a completed snapshot with these tags.
+  // Set-up. A running instance in `availability_zone`, with an 8 GiB gp3 root volume attached
+  // at /dev/xvda (DeleteOnTermination, as EC2 launches one; counted by volume_count());
+  // a completed snapshot with these tags (of volume vol-ffffffff, as EC2 says for copies).
   ec2::InstanceId add_instance(const std::string& availability_zone);
   ec2::SnapshotId add_snapshot(int volume_size_gib, std::vector<ec2::Tag> tags, ec2::TimePoint start_time);
 
@@ -84,6 +96,7 @@ class Account {
                                                           const ec2::InstanceId& instance) const;
 
   [[nodiscard]] const std::map<std::string, ActionStats>& stats() const;
+  // Volumes and snapshots not deleted.
   [[nodiscard]] std::size_t volume_count() const;
   [[nodiscard]] std::size_t snapshot_count() const;
 
