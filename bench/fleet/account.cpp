@@ -832,6 +832,21 @@ std::optional<ec2::TimePoint> Account::attached_at(const std::string& volume_id,
   return a->attached_at;
 }
 
+std::chrono::milliseconds Account::ec2_path(const ec2::InstanceId& instance) const {
+  const auto& s = *state_;
+  const auto i = s.instance_by_id.find(instance.value);
+  if (i == s.instance_by_id.end()) return std::chrono::milliseconds{0};
+  std::chrono::milliseconds longest{0};
+  for (const Index v : s.instances[i->second].volumes) {
+    const auto& vol = s.volumes[v];
+    if (vol.snapshot_id.empty() || !vol.attachment) continue;
+    const auto& a = *vol.attachment;
+    longest = std::max(longest, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    (vol.available_at - vol.create_time) + (a.attached_at - a.attach_time)));
+  }
+  return longest;
+}
+
 namespace {
 
 // One action: the XML answer's inner elements, or EC2's error.

@@ -95,6 +95,11 @@ class Account {
   [[nodiscard]] std::optional<ec2::TimePoint> attached_at(const std::string& volume_id,
                                                           const ec2::InstanceId& instance) const;
 
+  // EC2's own time on the instance's critical path: of the volumes attached to it from a
+  // snapshot, the longest creating → available plus attaching → attached. No restore of that
+  // instance can take less (with the requests' own round trips on top).
+  [[nodiscard]] std::chrono::milliseconds ec2_path(const ec2::InstanceId& instance) const;
+
   [[nodiscard]] const std::map<std::string, ActionStats>& stats() const;
   // Volumes and snapshots not deleted.
   [[nodiscard]] std::size_t volume_count() const;

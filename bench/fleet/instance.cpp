@@ -106,7 +106,7 @@ struct Instance::Parts {
     client.credentials = std::make_shared<ec2::StaticCredentialsProvider>(ec2::Credentials{
         .access_key_id = "AKIAFLEETSIMULATION0", .secret_access_key = ec2::SecretString(std::string("fleet-secret")), .source = "fleet"});
     client.retry = agent::retry_policy();
-    if (options.pacing) client.pacing = agent::pacing_policy(config);
+    if (options.pacing) client.pacing = options.pacing_override.value_or(agent::pacing_policy(config));
     client.http_client = std::make_shared<SimHttp>(world, account, options.one_way_latency, options.server_time);
     client.clock = &world;
     client.sleeper = &world;
@@ -155,6 +155,10 @@ Instance::Instance(World& world, Account& account, InstanceOptions options)
     : parts_(std::make_unique<Parts>(world, account, std::move(options))) {}
 
 Instance::~Instance() = default;
+
+const ec2::InstanceId& Instance::id() const {
+  return parts_->id;
+}
 
 void Instance::seed_snapshots() {
   auto& p = *parts_;

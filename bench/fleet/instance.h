@@ -26,6 +26,8 @@ struct InstanceOptions {
   // The client retries as ebsnap does (agent::retry_policy) and, unless false, paces throttled
   // calls as ebsnap does (agent::pacing_policy of the instance's config).
   bool pacing = true;
+  // Instead of ebsnap's pacing, these (tuning runs: fleet_bench --pacing-*).
+  std::optional<ec2::PacingOptions> pacing_override;
 };
 
 // Uniform doubles from a seeded engine: one per instance, so that runs are repeatable.
@@ -54,6 +56,7 @@ class Instance {
 
   // The instance's snapshots: one complete run of its group, an hour old.
   void seed_snapshots();
+  [[nodiscard]] const ec2::InstanceId& id() const;
   // `ebsnap mount` of its group, on the calling fiber.
   [[nodiscard]] RestoreResult mount();
 

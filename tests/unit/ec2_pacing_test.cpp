@@ -112,7 +112,7 @@ class PacedClientTest : public ::testing::Test {
 TEST_F(PacedClientTest, AThrottledCallIsSentAgainPastMaxAttemptsAndCostsNoQuota) {
   for (int i = 0; i < 5; ++i) http->push(503, k_throttled);
   http->push(200, k_volume);
-  auto c = client(PacingOptions{.patience = 600s, .base = 1000ms, .max_spacing = 60'000ms});
+  auto c = client(PacingOptions{.patience = 600s, .base = 1000ms, .max_spacing = 60'000ms, .ease = 0.9});
   auto v = c->create_volume(CreateVolumeOptions{.availability_zone = "eu-west-1a", .size_gib = 10});
   ASSERT_TRUE(v) << v.error().describe();
   EXPECT_EQ(http->count(), 6u) << "five throttles, then the answer; max_attempts (2) does not count them";
