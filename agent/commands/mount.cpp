@@ -867,15 +867,17 @@ void in_parallel(Tasks& tasks, std::vector<Item*>& items, Fn fn) {
 // Create what is missing (a second pass when a replayed token turned out spent), wait for
 // available, and start each volume's attach-and-mount as soon as it can be attached.
 void Mount::create_and_attach(std::vector<Item>& items, const std::function<void(Item&)>& start) {
-  for (auto& item : items) {
-    if (item.stage == Stage::WaitDevice) start(item);  // attached by an earlier run
-  }
+  // Sorted before any thread starts: a started item belongs to its thread, which moves its stage
+  // on (ThreadSanitizer saw this loop read the stage of an item being mounted).
+  std::vector<Item*> attached;
   std::vector<Item*> to_create;
   std::vector<Item*> waiting;
   for (auto& item : items) {
+    if (item.stage == Stage::WaitDevice) attached.push_back(&item);  // attached by an earlier run
     if (item.stage == Stage::Create) to_create.push_back(&item);
     if (item.stage == Stage::Attach) waiting.push_back(&item);  // an earlier attempt's volume
   }
+  for (auto* item : attached) start(*item);
   for (int pass = 0; pass < k_create_passes; ++pass) {
     in_parallel(s_.tasks, to_create, [this](Item& item) { create(item); });
     for (auto* item : to_create) {
