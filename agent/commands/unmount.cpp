@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "agent/core/hook_phases.h"
@@ -144,12 +145,21 @@ void Unmount::observe_and_decide(std::vector<Item>& items) {
   if (delete_) {
     for (const auto* group : c_.groups) records[group->name] = read_detach_records(s_.options.run_dir, group->name);
   }
+  // One DescribeVolumes observes every volume: its failure is each volume's reason in the report,
+  // and one line in the log, not one per volume.
+  std::set<std::string> logged;
   for (std::size_t i = 0; i < items.size(); ++i) {
     auto& item = items[i];
     const auto& mp = item.volume->mount_point;
     const auto& mounted = observed[i].mounted;
     if (observed[i].problem) {
-      fail(item, *observed[i].problem);
+      const auto& problem = *observed[i].problem;
+      if (logged.insert(problem).second) {
+        log_agent().error("unmount status=failed mount_points={} reason=\"{}\"",
+                          std::ranges::count(observed, observed[i].problem, &ObservedMount::problem), problem);
+      }
+      item.out.outcome = Outcome::Failed;
+      item.out.reason = problem;
       continue;
     }
     item.decision =

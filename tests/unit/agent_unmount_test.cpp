@@ -1,14 +1,17 @@
 // ebsnap unmount against fakes.
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
 
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <mutex>
 #include <set>
+#include <sstream>
 
 #include "agent/commands/mount.h"
 #include "agent/commands/unmount.h"
+#include "agent/core/log.h"
 #include "tests/unit/agent_restore_fixture.h"
 
 namespace agent {
@@ -84,6 +87,27 @@ class UnmountTest : public ::testing::Test {
   std::function<void()> at_detach;  // runs as DetachVolume is called, before EC2 applies it
   std::mutex hook_mutex;
 };
+
+// The fault matrix (issue 16) found it: one DescribeVolumes observes every volume of the run,
+// and its failure was logged once per volume (four error lines for one failure).
+TEST_F(UnmountTest, AFailedDescribeVolumesIsOneErrorLineAndEveryVolumesReason) {
+  std::ostringstream captured;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured);
+  log_agent().sinks().push_back(sink);
+  f.ec2.fail_next("DescribeVolumes", ec2::Error{.kind = ec2::ErrorKind::ServerError, .message = "injected 503"});
+  auto r = run(true);
+  log_agent().sinks().pop_back();
+  EXPECT_FALSE(r.ok());
+  for (const auto& v : volumes(r)) {
+    EXPECT_EQ(v.outcome, Outcome::Failed) << v.mount_point;
+    EXPECT_NE(v.reason.value_or("").find("injected 503"), std::string::npos) << v.mount_point;
+  }
+  std::size_t errors = 0;
+  std::istringstream lines(captured.str());
+  for (std::string line; std::getline(lines, line);) errors += line.find("[error]") != std::string::npos ? 1U : 0U;
+  EXPECT_EQ(errors, 1U) << captured.str();
+  EXPECT_EQ(f.ec2.call_count("DetachVolume"), 0);
+}
 
 TEST_F(UnmountTest, UnmountsAndDetachesKeepingTheVolumes) {
   auto r = run(false);
