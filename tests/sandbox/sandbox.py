@@ -133,6 +133,7 @@ def run(args) -> int:
         imds.start()
         pieces.append(imds.stop)
         gateway = Gateway(config, creds, engines, calls, region)
+        gateway.imds = imds
         gateway.start()
         pieces.append(gateway.stop)
 

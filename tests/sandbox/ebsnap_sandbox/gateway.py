@@ -53,6 +53,7 @@ class Gateway:
         for t in self.throttlers.values():
             t.configure(config.view()["throttling"])
         self.throttler = self.throttlers[region]
+        self.imds = None  # the ImdsServer, for GET /_sandbox/imds (set by sandbox.py)
         self._rng = random.Random(config.view()["seed"])
         self._rng_lock = threading.Lock()
         config.on_change(self._config_changed)
@@ -129,9 +130,10 @@ class Gateway:
             self._inject_faults(action, cfg)
             if self._reset_after_serving(action, cfg):
                 entry["reset"] = True
-            _, region = sigv4.verify(method, raw_path, headers, body, self.creds, self.engines, time.time(),
-                                     cfg["max_clock_skew_s"])
+            issued, region = sigv4.verify(method, raw_path, headers, body, self.creds, self.engines, time.time(),
+                                          cfg["max_clock_skew_s"])
             entry["region"] = region
+            entry["access_key_id"] = issued.access_key_id  # not a secret (CloudTrail shows it too)
             engine = self.engines[region]
             action, p = model_params.parse(flat)
             if not self.throttlers[region].allow(action):
@@ -187,6 +189,8 @@ class Gateway:
                 return 200, {"enabled": self.config.view()["throttling"]["enabled"],
                              "tokens": self.throttler.levels(),
                              "regions": {r: t.levels() for r, t in self.throttlers.items()}}
+            if sub == "/imds" and method == "GET" and self.imds is not None:
+                return 200, {"answers": self.imds.answer_counts()}
             if sub == "/health" and method == "GET":
                 return 200, {"ok": True}
             if sub == "/devices" and method == "GET":

@@ -49,6 +49,7 @@ class ImdsServer:
         self._lock = threading.Lock()
         # imds.fail_503_for_s: the window starts when it is set (at start, from --config).
         self._unavailable_until = time.monotonic() + config.view()["imds"]["fail_503_for_s"]
+        self._answers: dict[str, int] = {}  # HTTP status -> how many answers (GET /_sandbox/imds)
         config.on_change(self._config_changed)
         self.httpd = _Server(("127.0.0.1", 0), self._handler_class())
         self.httpd.daemon_threads = True
@@ -67,6 +68,14 @@ class ImdsServer:
         if window is not None:
             with self._lock:
                 self._unavailable_until = time.monotonic() + window
+
+    def count_answer(self, status: int) -> None:
+        with self._lock:
+            self._answers[str(status)] = self._answers.get(str(status), 0) + 1
+
+    def answer_counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._answers)
 
     def unavailable(self) -> bool:
         """True while the imds.fail_503_for_s window lasts."""
@@ -163,6 +172,7 @@ class ImdsServer:
 
             def _send(self, status: int, body: str, ctype: str = "text/plain", extra=None):
                 data = body.encode()
+                server.count_answer(status)
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(data)))

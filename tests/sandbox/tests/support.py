@@ -124,6 +124,9 @@ class Sandbox:
         """{region: pending CopySnapshot copies into it}."""
         return {r: v["pending"] for r, v in self._control("GET", "/copies").items()}
 
+    def imds_answers(self) -> dict:
+        return self._control("GET", "/imds")["answers"]
+
     def devices(self) -> dict:
         return self._control("GET", "/devices")
 

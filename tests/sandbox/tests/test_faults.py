@@ -162,6 +162,7 @@ class Faults(SandboxTestCase):
         conn.close()
         entry = [c for c in self.sb.calls() if c["action"] == "CreateVolume"][-1]
         self.assertEqual((entry["status"], entry.get("reset")), (200, True))
+        self.assertEqual(entry["access_key_id"], self.sb.env["AWS_ACCESS_KEY_ID"])
         self.assertGreater(length, 0)
         # The call was served: the volume exists although its answer never arrived whole.
         self.sb.configure({"reset_fraction": 0, "fault_actions": None})

@@ -65,6 +65,17 @@ class Imds(SandboxTestCase):
         self.assertEqual(self.get("/latest/meta-data/instance-id", t), (200, self.sb.instance_id))
         self.assertTrue(self.token())
 
+    def test_answers_are_counted_by_status(self):
+        before = self.sb.imds_answers()
+        t = self.token()
+        self.get("/latest/meta-data/instance-id", t)
+        self.get("/latest/meta-data/instance-id", "bogus")
+        self.sb.configure({"imds": {"fail_503_next": 1}})
+        self.get("/latest/meta-data/instance-id", t)
+        after = self.sb.imds_answers()
+        delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+        self.assertEqual({k: v for k, v in delta.items() if v}, {"200": 2, "401": 1, "503": 1})
+
     def test_token_lifetime_cuts_a_token_short_whatever_its_ttl_header_says(self):
         self.sb.configure({"imds": {"token_lifetime_s": 1}})
         req = urllib.request.Request(self.sb.imds + "/latest/api/token", method="PUT",
