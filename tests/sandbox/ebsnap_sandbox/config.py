@@ -55,6 +55,7 @@ DEFAULTS = {
     # The call is served (its effect happens), then the answer is cut after its headers and half
     # its body by a TCP reset: the client cannot tell whether the call was served.
     "reset_fraction": 0.0,
+    "reset_next": 0,  # the next N calls are cut so (a fault that surely meets a short run)
     "fail_next": {"count": 0, "status": 503, "code": "Unavailable"},
     # The next N volumes / snapshots created end in state "error" instead of available/completed.
     "volume_error_next": 0,
@@ -103,7 +104,7 @@ _NULLABLE = {("seed",), ("fault_actions",), ("allowed_actions",), ("imds", "user
              ("imds", "token_lifetime_s"), ("imds", "credential_refresh_margin_s"),
              ("imds", "spot_instance_action"), ("imds", "rebalance_recommendation")}
 _MAPS = {("latency_ms",), ("throttling", "buckets")}
-_COUNTERS = {"count", "max_pending", "fail_503_next", "volume_error_next", "snapshot_error_next", "fast_restored_next",
+_COUNTERS = {"count", "max_pending", "reset_next", "fail_503_next", "volume_error_next", "snapshot_error_next", "fast_restored_next",
              "credential_generation"}
 
 

@@ -99,10 +99,12 @@ class Gateway:
             raise request_limit_exceeded()
 
     def _reset_after_serving(self, action: str, cfg: dict) -> bool:
-        """reset_fraction: serve the call, then cut its answer (see Handler._send_cut)."""
+        """reset_next, reset_fraction: serve the call, then cut its answer (see Handler._send_cut)."""
         scope = cfg["fault_actions"]
         if scope is not None and action not in scope:
             return False
+        if self.config.take_counter("reset_next"):
+            return True
         return cfg["reset_fraction"] > 0 and self._random() < cfg["reset_fraction"]
 
     def serve_ec2(self, method: str, raw_path: str, headers, body: bytes) -> tuple[int, bytes, dict]:

@@ -99,7 +99,7 @@ class Throttling(SandboxTestCase):
 
 class Faults(SandboxTestCase):
     def tearDown(self):
-        self.sb.configure({"error_5xx_fraction": 0, "drop_fraction": 0, "throttle_fraction": 0, "reset_fraction": 0,
+        self.sb.configure({"error_5xx_fraction": 0, "drop_fraction": 0, "throttle_fraction": 0, "reset_fraction": 0, "reset_next": 0,
                            "fault_actions": None, "latency_ms": {"default": 0, "DescribeVolumes": 0},
                            "fail_next": {"count": 0}})
 
@@ -171,6 +171,13 @@ class Faults(SandboxTestCase):
         self.assertEqual(len(created), 1)
         # Other actions are not cut; the gateway keeps serving.
         self.ec2.delete_volume(VolumeId=created.pop())
+        # reset_next: the next N calls, whatever the fraction.
+        self.sb.configure({"reset_next": 1})
+        with self.assertRaises(Exception):
+            self.ec2.describe_volumes()
+        self.assertTrue(self.sb.calls()[-1].get("reset"))
+        self.assertEqual(self.sb.config()["reset_next"], 0)
+        self.ec2.describe_volumes()
 
     def test_retrying_client_gets_through_injected_faults(self):
         self.sb.configure({"fail_next": {"count": 2, "status": 503, "code": "Unavailable"}})
