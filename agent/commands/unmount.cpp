@@ -292,13 +292,21 @@ void Unmount::delete_detached(std::vector<Item*>& items) {
       continue;
     }
     if (auto r = s_.ec2.delete_volume({.volume_id = v.id}); !r) {
-      // Kept: the next unmount --delete-volumes finishes the job.
-      fail(item, "DeleteVolume failed: " + r.error().describe());
-      continue;
+      if (r.error().kind != ec2::ErrorKind::NotFound) {
+        // Kept: the next unmount --delete-volumes finishes the job.
+        fail(item, "DeleteVolume failed: " + r.error().describe());
+        continue;
+      }
+      // Described available a moment ago, and now not found: deleted, which is what was asked.
+      // The client resends a DeleteVolume whose answer was lost (the connection reset after EC2
+      // served it), and EC2 answers the resend InvalidVolume.NotFound.
+      log_agent().info("unmount group={} mount_point={} volume_id={} deleted=already", item.group->name,
+                       item.volume->mount_point, v.id);
+    } else {
+      log_agent().info("unmount group={} mount_point={} volume_id={} deleted=1", item.group->name,
+                       item.volume->mount_point, v.id);
     }
     remove_detach_record(s_.options.run_dir, v.id, item.group->name);
-    log_agent().info("unmount group={} mount_point={} volume_id={} deleted=1", item.group->name,
-                     item.volume->mount_point, v.id);
     item.out.steps.push_back(item.decision.action == UnmountAction::DeleteLeftover
                                  ? unmount_step::remove_leftover(v.id)
                                  : unmount_step::remove(v.id));
