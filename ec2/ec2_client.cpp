@@ -4,6 +4,7 @@
 #include <openssl/rand.h>
 
 #include <array>
+#include <functional>
 
 #include "ebsnap/try.h"
 #include "ec2/ec2_xml.h"
@@ -106,10 +107,19 @@ struct Ec2Client::Impl {
   // Signs, sends and retries one EC2 Query action; the response body of the success.
   Result<std::string> call(std::string_view action, const QueryParams& params, Idempotency idempotency) {
     const std::string body = params.body(action);
+    return call_with(action, [&]() -> Result<std::string> { return body; }, idempotency);
+  }
+
+  // The same, with a body made again for each attempt (CopySnapshot's PresignedUrl is signed with
+  // the credentials of the attempt that carries it).
+  Result<std::string> call_with(std::string_view action, const std::function<Result<std::string>()>& body_of_attempt,
+                                Idempotency idempotency) {
     const auto start = clock.monotonic();
     bool refreshed = false;
-    const auto counted_attempt = [&] {
-      auto r = attempt(action, body, idempotency == Idempotency::NotIdempotent);
+    const auto counted_attempt = [&]() -> Result<std::string> {
+      auto body = body_of_attempt();
+      if (!body) return std::unexpected(std::move(body.error()));
+      auto r = attempt(action, *body, idempotency == Idempotency::NotIdempotent);
       if (options.call_stats) options.call_stats->record(action, !r && is_throttle(r.error()));
       return r;
     };
@@ -347,25 +357,31 @@ Result<SnapshotId> Ec2Client::copy_snapshot(const CopySnapshotOptions& o) {
   if (o.completion_duration_minutes) p.add("CompletionDurationMinutes", *o.completion_duration_minutes);
   // The PresignedUrl, as botocore's inject_presigned_url_ec2 adds it to every CopySnapshot:
   // these parameters and DestinationRegion, query-signed for the source region, then
-  // PresignedUrl and DestinationRegion appended to the request. Signed once per call (its
-  // retries send the same URL, valid for an hour).
-  std::string url = o.presigned_url;
-  if (url.empty()) {
-    EBSNAP_TRY_ASSIGN(auto creds, impl_->options.credentials->credentials());
-    EBSNAP_TRY_ASSIGN(auto source,
-                      presign_source_endpoint(impl_->endpoint, impl_->options.region, o.source_region));
-    url = copy_snapshot_presigned_url(CopySnapshotPresign{.source_endpoint = std::move(source),
-                                                          .source_region = o.source_region,
-                                                          .destination_region = impl_->options.region,
-                                                          .params = &p,
-                                                          .credentials = &creds,
-                                                          .time = impl_->clock.now()});
-  }
-  p.add("PresignedUrl", std::move(url));
-  p.add("DestinationRegion", impl_->options.region);
+  // PresignedUrl and DestinationRegion appended to the request. Signed again for each attempt,
+  // with that attempt's credentials: a URL signed with credentials that expired before EC2 read it
+  // makes a copy that ends in state error (the resend after a RequestExpired carried the stale
+  // URL under a fresh signature; found by the fault matrix, issue 16).
+  const auto body_of_attempt = [&]() -> Result<std::string> {
+    std::string url = o.presigned_url;
+    if (url.empty()) {
+      EBSNAP_TRY_ASSIGN(auto creds, impl_->options.credentials->credentials());
+      EBSNAP_TRY_ASSIGN(auto source,
+                        presign_source_endpoint(impl_->endpoint, impl_->options.region, o.source_region));
+      url = copy_snapshot_presigned_url(CopySnapshotPresign{.source_endpoint = std::move(source),
+                                                            .source_region = o.source_region,
+                                                            .destination_region = impl_->options.region,
+                                                            .params = &p,
+                                                            .credentials = &creds,
+                                                            .time = impl_->clock.now()});
+    }
+    QueryParams q = p;
+    q.add("PresignedUrl", std::move(url));
+    q.add("DestinationRegion", impl_->options.region);
+    return q.body("CopySnapshot");
+  };
   // The 2016-11-15 CopySnapshot takes no ClientToken: like CreateSnapshot it is not resent
   // after a lost answer.
-  EBSNAP_TRY_ASSIGN(auto body, impl_->call("CopySnapshot", p, Idempotency::NotIdempotent));
+  EBSNAP_TRY_ASSIGN(auto body, impl_->call_with("CopySnapshot", body_of_attempt, Idempotency::NotIdempotent));
   return xml::parse_copy_snapshot(body);
 }
 

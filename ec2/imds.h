@@ -56,8 +56,10 @@ struct ImdsOptions {
   std::chrono::milliseconds connect_timeout{1'000};
   std::chrono::milliseconds request_timeout{2'000};
   // Connection errors and 503 are retried with backoff until this much time has been spent
-  // (an instance's network can take a while at boot).
-  std::chrono::milliseconds retry_budget{20'000};
+  // (an instance's network and IMDS can take a while at boot). 60 s, not 20: a budget equal to
+  // an outage gives up on the retry that would have got through (the fault matrix of issue 16
+  // has IMDS answering 503 for the first 20 s; the mount unit allows 20 minutes).
+  std::chrono::milliseconds retry_budget{60'000};
   std::chrono::milliseconds retry_base_delay{200};
   std::chrono::milliseconds retry_max_delay{2'000};
 

@@ -100,6 +100,9 @@ class Mount {
   void attach_and_mount(Item& item);
   void finish(Item& item);
   [[nodiscard]] ec2::Result<std::string> attach(Item& item);
+  // The device this instance has the volume attached (attaching) as, after an AttachVolume error
+  // that may hide a served call; nullopt when it is not attached here.
+  [[nodiscard]] std::optional<std::string> attached_here_after_all(const Item& item, const ec2::Error& error);
   void set_delete_on_termination(Item& item, const std::string& device);
   // `refused`: what wait_for_volume saw under the volume's name and could not take ("" if nothing).
   [[nodiscard]] std::string diagnose_missing_device(const Item& item, const std::string& name,
@@ -174,11 +177,21 @@ void Mount::observe_and_decide(std::vector<Item>& items) {
   std::vector<VolumeKey> keys;
   for (const auto& item : items) keys.push_back({item.group->name, item.volume->mount_point});
   auto observed = observe_mounts(s_.ec2, s_.mounter, s_.devices, c_.filters, keys, c_.instance.instance_id);
+  // One DescribeVolumes observes every volume: its failure is each volume's reason in the report,
+  // and one line in the log, not one per volume.
+  std::set<std::string> logged;
   for (std::size_t i = 0; i < items.size(); ++i) {
     auto& item = items[i];
     const auto& mp = item.volume->mount_point;
     if (observed[i].problem) {
-      fail(item, *observed[i].problem);
+      const auto& problem = *observed[i].problem;
+      if (logged.insert(problem).second) {
+        log_agent().error("mount status=failed mount_points={} reason=\"{}\"",
+                          std::ranges::count(observed, observed[i].problem, &ObservedMount::problem), problem);
+      }
+      item.out.outcome = Outcome::Failed;
+      item.out.reason = problem;
+      item.stage = Stage::Done;
       continue;
     }
     ObservedVolume o{.mount_point = mp, .mounted = std::move(observed[i].mounted), .ours = std::move(observed[i].ours)};
@@ -647,6 +660,24 @@ void Mount::set_delete_on_termination(Item& item, const std::string& device) {
                    item.volume->mount_point, id, device);
 }
 
+// An AttachVolume whose answer was lost (the connection reset after EC2 served it) is sent again
+// by the client, and EC2 answers the resend VolumeInUse (IncorrectState): the volume is attached,
+// to us. So is it after a network error the client gave up on. Either way DescribeVolumes says
+// whether the volume is attaching or attached to this instance, and as which device.
+std::optional<std::string> Mount::attached_here_after_all(const Item& item, const ec2::Error& error) {
+  if (error.kind != ec2::ErrorKind::IncorrectState && !error.maybe_applied) return std::nullopt;
+  const auto& id = item.ec2_volume->id;
+  auto described = s_.ec2.describe_volumes(ec2::DescribeVolumesOptions{.volume_ids = {id}});
+  if (!described || described->empty()) return std::nullopt;
+  const auto* a = attachment_to(described->front(), c_.instance.instance_id);
+  if (a == nullptr || (a->state != ec2::AttachmentState::Attaching && a->state != ec2::AttachmentState::Attached)) {
+    return std::nullopt;
+  }
+  log_agent().info("mount group={} mount_point={} volume_id={} device={} attach=already-here error=\"{}\"",
+                   item.group->name, item.volume->mount_point, id, a->device, error.describe());
+  return a->device;
+}
+
 // AttachVolume, after the caller armed the udev watch; a device name in use → the next free one.
 ec2::Result<std::string> Mount::attach(Item& item) {
   std::string name = item.volume->device;
@@ -654,6 +685,7 @@ ec2::Result<std::string> Mount::attach(Item& item) {
     auto attached = s_.ec2.attach_volume(ec2::AttachVolumeOptions{
         .volume_id = item.ec2_volume->id, .instance_id = c_.instance.instance_id, .device = name});
     if (attached) return name;
+    if (auto here = attached_here_after_all(item, attached.error())) return *here;
     if (attached.error().kind != ec2::ErrorKind::InUse || attempt + 1 >= k_attach_name_tries) {
       return std::unexpected(std::move(attached.error()));
     }

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 
 #include "agent/core/hook_phases.h"
 #include "agent/core/inspect.h"
@@ -143,12 +144,21 @@ void Unmount::observe_and_decide(std::vector<Item>& items) {
   if (delete_) {
     for (const auto* group : c_.groups) records[group->name] = read_detach_records(s_.options.run_dir, group->name);
   }
+  // One DescribeVolumes observes every volume: its failure is each volume's reason in the report,
+  // and one line in the log, not one per volume.
+  std::set<std::string> logged;
   for (std::size_t i = 0; i < items.size(); ++i) {
     auto& item = items[i];
     const auto& mp = item.volume->mount_point;
     const auto& mounted = observed[i].mounted;
     if (observed[i].problem) {
-      fail(item, *observed[i].problem);
+      const auto& problem = *observed[i].problem;
+      if (logged.insert(problem).second) {
+        log_agent().error("unmount status=failed mount_points={} reason=\"{}\"",
+                          std::ranges::count(observed, observed[i].problem, &ObservedMount::problem), problem);
+      }
+      item.out.outcome = Outcome::Failed;
+      item.out.reason = problem;
       continue;
     }
     item.decision =
@@ -281,13 +291,21 @@ void Unmount::delete_detached(std::vector<Item*>& items) {
       continue;
     }
     if (auto r = s_.ec2.delete_volume({.volume_id = v.id}); !r) {
-      // Kept: the next unmount --delete-volumes finishes the job.
-      fail(item, "DeleteVolume failed: " + r.error().describe());
-      continue;
+      if (r.error().kind != ec2::ErrorKind::NotFound) {
+        // Kept: the next unmount --delete-volumes finishes the job.
+        fail(item, "DeleteVolume failed: " + r.error().describe());
+        continue;
+      }
+      // Described available a moment ago, and now not found: deleted, which is what was asked.
+      // The client resends a DeleteVolume whose answer was lost (the connection reset after EC2
+      // served it), and EC2 answers the resend InvalidVolume.NotFound.
+      log_agent().info("unmount group={} mount_point={} volume_id={} deleted=already", item.group->name,
+                       item.volume->mount_point, v.id);
+    } else {
+      log_agent().info("unmount group={} mount_point={} volume_id={} deleted=1", item.group->name,
+                       item.volume->mount_point, v.id);
     }
     remove_detach_record(s_.options.run_dir, v.id, item.group->name);
-    log_agent().info("unmount group={} mount_point={} volume_id={} deleted=1", item.group->name,
-                     item.volume->mount_point, v.id);
     item.out.steps.push_back(item.decision.action == UnmountAction::DeleteLeftover
                                  ? unmount_step::remove_leftover(v.id)
                                  : unmount_step::remove(v.id));

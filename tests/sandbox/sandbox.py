@@ -105,11 +105,14 @@ def run(args) -> int:
         moto_server, moto_port, (inst, dr_inst) = _start_moto([(region, az), (DR_REGION, DR_AZ)])
         pieces.append(moto_server.stop)
         creds = CredentialStore(config.view()["imds"]["credential_ttl_s"])
+        creds.set_refresh_margin(config.view()["imds"]["credential_refresh_margin_s"])
 
         def on_change(old, new, patch):
             imds = patch.get("imds", {})
             if "credential_ttl_s" in imds:
                 creds.set_ttl(new["imds"]["credential_ttl_s"])
+            if "credential_refresh_margin_s" in imds:
+                creds.set_refresh_margin(new["imds"]["credential_refresh_margin_s"])
             if new["imds"]["credential_generation"] != old["imds"]["credential_generation"]:
                 creds.rotate_role()
         config.on_change(on_change)
@@ -130,6 +133,7 @@ def run(args) -> int:
         imds.start()
         pieces.append(imds.stop)
         gateway = Gateway(config, creds, engines, calls, region)
+        gateway.imds = imds
         gateway.start()
         pieces.append(gateway.stop)
 

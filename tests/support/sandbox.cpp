@@ -123,6 +123,11 @@ nlohmann::json Sandbox::control(const std::string& resource, const nlohmann::jso
   return answer.empty() ? nlohmann::json::object() : nlohmann::json::parse(answer);
 }
 
+nlohmann::json Sandbox::control_get(const std::string& resource) const {
+  const auto answer = http("GET", env("EBSNAP_SANDBOX_CONTROL") + resource, "");
+  return answer.empty() ? nlohmann::json::object() : nlohmann::json::parse(answer);
+}
+
 nlohmann::json Sandbox::calls() const {
   nlohmann::json out = nlohmann::json::array();
   std::ifstream in(env("EBSNAP_SANDBOX_CALL_LOG"));

@@ -42,6 +42,8 @@ class Sandbox {
   // POST the JSON to another control resource ("/snapshots/start-time", ...); its JSON answer.
   // Throws on a non-2xx answer.
   nlohmann::json control(const std::string& resource, const nlohmann::json& body) const;
+  // GET a control resource ("/imds", "/throttling", ...); its JSON answer. Throws on a non-2xx answer.
+  nlohmann::json control_get(const std::string& resource) const;
   // Every call the gateway served so far, one JSON object each (the JSON-lines call log).
   [[nodiscard]] nlohmann::json calls() const;
 

@@ -1,16 +1,19 @@
 // ebsnap mount against fakes: FakeEc2 (EC2's rules, call log), FakeBlockDevices (devices appear
 // when the volume is attached to our instance), FakeMounter, a ManualClock.
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 #include <set>
+#include <sstream>
 
 #include "agent/core/client_tokens.h"
 #include "agent/commands/mount.h"
 #include "agent/commands/unmount.h"
 #include "agent/core/inspect.h"
+#include "agent/core/log.h"
 #include "tests/unit/agent_restore_fixture.h"
 
 namespace agent {
@@ -604,6 +607,72 @@ TEST_F(RestoreTest, DeviceNameInUseTakesTheNextFreeName) {
   EXPECT_NE(a.attached_as, "/dev/sdf");
   EXPECT_NE(a.attached_as, "/dev/sdg");  // the other volume of the run keeps its name
   EXPECT_EQ(outcome(r, "/data/b").attached_as, "/dev/sdg");
+}
+
+// The fault matrix (issue 16) found it: the connection reset after EC2 served the AttachVolume,
+// the client sent it again, and EC2 answered the resend VolumeInUse. The mount failed although
+// the volume was attached to this instance, as the name asked for.
+TEST_F(RestoreTest, AnAttachVolumeServedButAnsweredVolumeInUseOnItsResendIsMountedNotFailed) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  std::atomic<bool> served{false};
+  f.ec2.on_call([&](std::string_view action) {
+    if (action != "AttachVolume" || served.exchange(true)) return;
+    // The first send: served (the answer is lost); the caller's call is then the resend.
+    for (const auto& v : f.ec2.volumes()) {
+      if (v.state == ec2::VolumeState::Available && ec2::find_tag(v.tags, k_tag_mount_point) == "/data/a") {
+        ASSERT_TRUE(f.ec2.attach_volume({.volume_id = v.id, .instance_id = f.instance_id, .device = "/dev/sdf"}));
+      }
+    }
+  });
+  auto r = run();
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  const auto& a = outcome(r, "/data/a");
+  EXPECT_EQ(a.outcome, Outcome::Created);
+  EXPECT_EQ(a.attached_as, "/dev/sdf");
+  EXPECT_EQ(f.ec2.call_count("AttachVolume"), 2);
+  EXPECT_EQ(f.live_volumes_of("/data/a").size(), 1U);
+}
+
+// The fault matrix (issue 16): one DescribeVolumes observes every volume; its failure is one
+// error line, and every volume's reason in the report.
+TEST_F(RestoreTest, AFailedDescribeVolumesIsOneErrorLineAndEveryVolumesReason) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a"), f.volume("/dev/sdg", "/data/b")});
+  std::ostringstream captured;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured);
+  log_agent().sinks().push_back(sink);
+  f.ec2.fail_next("DescribeVolumes", ec2::Error{.kind = ec2::ErrorKind::ServerError, .message = "injected 503"});
+  auto r = run();
+  log_agent().sinks().pop_back();
+  EXPECT_FALSE(r.ok());
+  for (const auto* mp : {"/data/a", "/data/b"}) {
+    EXPECT_EQ(outcome(r, mp).outcome, Outcome::Failed) << mp;
+    EXPECT_NE(outcome(r, mp).reason.value_or("").find("injected 503"), std::string::npos) << mp;
+  }
+  std::size_t errors = 0;
+  std::istringstream lines(captured.str());
+  for (std::string line; std::getline(lines, line);) errors += line.find("[error]") != std::string::npos ? 1U : 0U;
+  EXPECT_EQ(errors, 1U) << captured.str();
+  EXPECT_EQ(f.ec2.call_count("CreateVolume"), 0);
+}
+
+// A VolumeInUse for a volume attached to another instance stays the volume's failure.
+TEST_F(RestoreTest, AVolumeInUseElsewhereIsNotTakenForOurs) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
+  const auto other = f.ec2.add_instance(ec2::FakeInstanceSpec{.availability_zone = "us-east-1a", .with_root_volume = false});
+  std::atomic<bool> served{false};
+  f.ec2.on_call([&](std::string_view action) {
+    if (action != "AttachVolume" || served.exchange(true)) return;
+    for (const auto& v : f.ec2.volumes()) {
+      if (v.state == ec2::VolumeState::Available && ec2::find_tag(v.tags, k_tag_mount_point) == "/data/a") {
+        ASSERT_TRUE(f.ec2.attach_volume({.volume_id = v.id, .instance_id = other, .device = "/dev/sdf"}));
+      }
+    }
+  });
+  auto r = run();
+  EXPECT_FALSE(r.ok());
+  const auto& a = outcome(r, "/data/a");
+  EXPECT_EQ(a.outcome, Outcome::Failed);
+  EXPECT_NE(a.reason.value_or("").find("VolumeInUse"), std::string::npos) << a.reason.value_or("");
 }
 
 TEST_F(RestoreTest, OneFailingVolumeDoesNotStopTheOthers) {

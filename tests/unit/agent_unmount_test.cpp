@@ -1,14 +1,18 @@
 // ebsnap unmount against fakes.
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <mutex>
 #include <set>
+#include <sstream>
 
 #include "agent/commands/mount.h"
 #include "agent/commands/unmount.h"
+#include "agent/core/log.h"
 #include "tests/unit/agent_restore_fixture.h"
 
 namespace agent {
@@ -38,6 +42,7 @@ class UnmountTest : public ::testing::Test {
     for (const auto& v : volumes(r)) mounted[v.mount_point] = v;
     // The volumes are unmounted on threads of their own, so this runs on several at once.
     f.ec2.on_call([this](std::string_view action) {
+      if (on_action) on_action(action);
       if (action != "DetachVolume") return;
       std::lock_guard lock(hook_mutex);
       if (at_detach) at_detach();
@@ -82,8 +87,51 @@ class UnmountTest : public ::testing::Test {
   std::map<std::string, VolumeReport> mounted;
   bool detach_removes = true;
   std::function<void()> at_detach;  // runs as DetachVolume is called, before EC2 applies it
+  std::function<void(std::string_view)> on_action;  // runs as any action is called, before EC2 applies it
   std::mutex hook_mutex;
 };
+
+// The fault matrix (issue 16) found it: one DescribeVolumes observes every volume of the run,
+// and its failure was logged once per volume (four error lines for one failure).
+TEST_F(UnmountTest, AFailedDescribeVolumesIsOneErrorLineAndEveryVolumesReason) {
+  std::ostringstream captured;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured);
+  log_agent().sinks().push_back(sink);
+  f.ec2.fail_next("DescribeVolumes", ec2::Error{.kind = ec2::ErrorKind::ServerError, .message = "injected 503"});
+  auto r = run(true);
+  log_agent().sinks().pop_back();
+  EXPECT_FALSE(r.ok());
+  for (const auto& v : volumes(r)) {
+    EXPECT_EQ(v.outcome, Outcome::Failed) << v.mount_point;
+    EXPECT_NE(v.reason.value_or("").find("injected 503"), std::string::npos) << v.mount_point;
+  }
+  std::size_t errors = 0;
+  std::istringstream lines(captured.str());
+  for (std::string line; std::getline(lines, line);) errors += line.find("[error]") != std::string::npos ? 1U : 0U;
+  EXPECT_EQ(errors, 1U) << captured.str();
+  EXPECT_EQ(f.ec2.call_count("DetachVolume"), 0);
+}
+
+// The fault matrix (issue 16) found it: the connection reset after EC2 served the DeleteVolume,
+// the client sent it again, and EC2 answered the resend InvalidVolume.NotFound. The unmount
+// failed although the volume was deleted as asked.
+TEST_F(UnmountTest, ADeleteVolumeServedButAnsweredNotFoundOnItsResendIsDeletedNotFailed) {
+  std::atomic<int> deletes{0};
+  on_action = [&](std::string_view action) {
+    if (action != "DeleteVolume" || deletes++ > 0) return;
+    // The first send: served (the answer is lost); the caller's call is then the resend.
+    const auto id = volume_id(mounted["/data/a"]);
+    ASSERT_TRUE(f.ec2.delete_volume({.volume_id = id}));
+    f.ec2.settle();
+  };
+  auto r = run(true);
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  for (const auto& v : volumes(r)) EXPECT_EQ(v.outcome, Outcome::Deleted) << v.mount_point;
+  EXPECT_TRUE(detach_records().empty());
+  f.ec2.settle();
+  EXPECT_TRUE(f.live_volumes_of("/data/a").empty());
+  EXPECT_TRUE(f.live_volumes_of("/data/b").empty());
+}
 
 TEST_F(UnmountTest, UnmountsAndDetachesKeepingTheVolumes) {
   auto r = run(false);

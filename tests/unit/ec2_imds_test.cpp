@@ -3,6 +3,8 @@
 // 404 userdata = none.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "ec2/imds.h"
 #include "ec2/testing/manual_clock.h"
 #include "tests/unit/ec2_fake_http.h"
@@ -21,6 +23,7 @@ struct FakeImdsServer {
   int refused = 0;         // fail to connect this many times first
   bool oversized = false;  // every answer exceeds the HTTP client's size cap
   bool forbid = false;
+  std::function<bool()> down;  // answer 503 while it says so
   std::optional<std::string> user_data;
   std::string ttl_seen;
 
@@ -42,6 +45,7 @@ struct FakeImdsServer {
       --unavailable;
       return HttpResponse{.status = 503, .headers = {}, .body = ""};
     }
+    if (down && down()) return HttpResponse{.status = 503, .headers = {}, .body = ""};
     if (forbid) return HttpResponse{.status = 403, .headers = {}, .body = ""};
     const std::string path = r.url.substr(r.url.find("/latest/"));
     if (r.method == "PUT" && path == "/latest/api/token") {
@@ -147,6 +151,17 @@ TEST_F(ImdsTest, UnavailableAndRefusedAreRetriedWithinTheBudget) {
   EXPECT_EQ(sleeps.size(), 5u);
   EXPECT_EQ(sleeps[0], 99ms);
   EXPECT_EQ(sleeps[4], 999ms);  // capped at retry_max_delay
+}
+
+// The fault matrix of issue 16: IMDS answering 503 for the first 20 s of a boot. The default
+// budget was 20 s, and it gave up on the very retry that would have been answered.
+TEST_F(ImdsTest, TheDefaultBudgetOutlastsTwentySecondsOfUnavailableAtBoot) {
+  auto c = client();  // the defaults (but the endpoint); every backoff at its longest
+  const auto boot = clock.monotonic();
+  server.down = [&] { return clock.monotonic() < boot + 20s; };
+  auto id = c.instance_id();
+  ASSERT_TRUE(id) << id.error().describe();
+  EXPECT_GE(clock.monotonic() - boot, 20s);
 }
 
 TEST_F(ImdsTest, GivesUpWhenTheBudgetIsSpent) {

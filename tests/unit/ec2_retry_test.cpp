@@ -462,6 +462,37 @@ TEST_F(ClientTest, ExpiredCredentialsAreRefreshedOnceAndTheCallResent) {
   EXPECT_EQ(creds->generation, 3);
 }
 
+// The fault matrix (issue 16) found it: the PresignedUrl of a CopySnapshot was signed once per
+// call, so the resend after a RequestExpired carried a URL signed with the expired credentials
+// under a fresh signature, and EC2 made a copy that ended in state error.
+TEST_F(ClientTest, ACopySnapshotResentWithFreshCredentialsCarriesAPresignedUrlSignedWithThem) {
+  constexpr const char* k_expired =
+      "<Response><Errors><Error><Code>RequestExpired</Code><Message>Request has expired.</Message></Error>"
+      "</Errors><RequestID>x</RequestID></Response>";
+  auto creds = std::make_shared<RotatingCredentials>();
+  auto r = Ec2Client::create(Ec2ClientOptions{.region = "us-west-2",
+                                              .credentials = creds,
+                                              .http_client = http,
+                                              .clock = &clock,
+                                              .sleeper = &clock,
+                                              .random = &random},
+                             fixed_environment({{"AWS_ENDPOINT_URL_EC2", "http://127.0.0.1:1234"}}));
+  ASSERT_TRUE(r);
+  http->push(400, k_expired);
+  http->push(200, "<CopySnapshotResponse><snapshotId>snap-0copy</snapshotId></CopySnapshotResponse>");
+  auto copied = (*r)->copy_snapshot({.source_region = "eu-west-1", .source_snapshot_id = SnapshotId{"snap-0source"}});
+  ASSERT_TRUE(copied) << copied.error().describe();
+  ASSERT_EQ(http->count(), 2u);
+  // X-Amz-Credential=AKIDn%2F... inside the form-encoded PresignedUrl.
+  const auto credential_in_url = [](const HttpRequest& req) {
+    const auto at = req.body.find("X-Amz-Credential%3D");
+    return at == std::string::npos ? std::string() : req.body.substr(at + 19, 5);
+  };
+  EXPECT_EQ(credential_in_url(http->requests()[0]), "AKID1");
+  EXPECT_EQ(credential_in_url(http->requests()[1]), "AKID2");
+  EXPECT_NE(ec2test::header_of(http->requests()[1], "Authorization").find("Credential=AKID2/"), std::string::npos);
+}
+
 TEST(Ec2ClientCreate, PlainHttpOnlyForAConfiguredEndpoint) {
   auto creds = std::make_shared<StaticCredentialsProvider>(Credentials{});
   auto bad = Ec2Client::create(

@@ -52,6 +52,10 @@ DEFAULTS = {
     "throttle_fraction": 0.0,
     "error_5xx_fraction": 0.0,
     "drop_fraction": 0.0,
+    # The call is served (its effect happens), then the answer is cut after its headers and half
+    # its body by a TCP reset: the client cannot tell whether the call was served.
+    "reset_fraction": 0.0,
+    "reset_next": 0,  # the next N calls are cut so (a fault that surely meets a short run)
     "fail_next": {"count": 0, "status": 503, "code": "Unavailable"},
     # The next N volumes / snapshots created end in state "error" instead of available/completed.
     "volume_error_next": 0,
@@ -67,10 +71,21 @@ DEFAULTS = {
     "imds": {
         "v1_enabled": False,
         "fail_503_next": 0,
+        # IMDS answers 503 to every request for this many seconds from the change (or start):
+        # an instance whose metadata service is not up yet at boot. 0: off.
+        "fail_503_for_s": 0.0,
+        # Tokens expire after this many seconds whatever TTL was asked for (the answer's TTL header
+        # still says the TTL asked for): a GET with the expired token gets 401, as after an IMDS
+        # restart. null: the TTL asked for.
+        "token_lifetime_s": None,
         "user_data": None,
         "role": "ebsnap-sandbox-role",
         "credential_ttl_s": 21600,
         "credential_generation": 0,
+        # How long before the current role credentials expire IMDS starts handing out new ones.
+        # null: 5 minutes, or a third of the lifetime when that is shorter (as IMDS does); 0: only
+        # once they have expired, so a client that refreshes early gets the old ones again.
+        "credential_refresh_margin_s": None,
         # The documents EC2 serves once it announces a spot interruption
         # (meta-data/spot/instance-action, e.g. {"action": "terminate", "time": "..."}) or
         # recommends a rebalance (meta-data/events/recommendations/rebalance, {"noticeTime": "..."}),
@@ -86,9 +101,10 @@ DEFAULTS = {
 _NUMBER = (int, float)
 # Keys whose value may be null, or where any key is allowed (maps).
 _NULLABLE = {("seed",), ("fault_actions",), ("allowed_actions",), ("imds", "user_data"), ("imds", "role"),
+             ("imds", "token_lifetime_s"), ("imds", "credential_refresh_margin_s"),
              ("imds", "spot_instance_action"), ("imds", "rebalance_recommendation")}
 _MAPS = {("latency_ms",), ("throttling", "buckets")}
-_COUNTERS = {"count", "max_pending", "fail_503_next", "volume_error_next", "snapshot_error_next", "fast_restored_next",
+_COUNTERS = {"count", "max_pending", "reset_next", "fail_503_next", "volume_error_next", "snapshot_error_next", "fast_restored_next",
              "credential_generation"}
 
 
@@ -133,7 +149,8 @@ def _check(path: tuple, value, default) -> None:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true or false")
         return
-    if isinstance(default, _NUMBER) or path == ("seed",):
+    if isinstance(default, _NUMBER) or path in (("seed",), ("imds", "token_lifetime_s"),
+                                                 ("imds", "credential_refresh_margin_s")):
         if not isinstance(value, _NUMBER) or isinstance(value, bool):
             raise ConfigError(f"{where}: expected a number")
         if value < 0:

@@ -33,6 +33,7 @@ class CredentialStore:
         self._by_key = {self.static.access_key_id: self.static}
         self._role_current: Issued | None = None
         self._ttl = credential_ttl_s
+        self._margin: float | None = None
 
     def lookup(self, access_key_id: str) -> Issued | None:
         with self._lock:
@@ -42,15 +43,22 @@ class CredentialStore:
         with self._lock:
             self._ttl = ttl_s
 
+    def set_refresh_margin(self, margin_s: float | None) -> None:
+        """None: IMDS's own margin (below); 0: new credentials only once the current ones expired."""
+        with self._lock:
+            self._margin = margin_s
+
     def role_credentials(self) -> Issued:
         """The role's current credentials. As IMDS does, new ones are issued some time before the
-        current ones expire (5 minutes; a third of the lifetime when that is shorter), so a
-        client always gets credentials with that much time left. Earlier ones stay valid until
-        their own expiration."""
+        current ones expire (5 minutes; a third of the lifetime when that is shorter; or the
+        margin set), so a client always gets credentials with that much time left. Earlier ones
+        stay valid until their own expiration."""
         now = time.time()
         with self._lock:
             cur = self._role_current
-            margin = min(300.0, self._ttl / 3)
+            margin = min(300.0, self._ttl / 3) if self._margin is None else self._margin
+            # With a margin of 0 the old ones are served up to their last instant: issue new ones
+            # only once they are expired (the gateway refuses them from that instant too).
             if cur is None or cur.expiration - now <= margin:
                 cur = Issued(_key_id("ASIA"), _secret_key(),
                              session_token=secrets.token_urlsafe(96),

@@ -1,7 +1,10 @@
 """The endpoint clients talk to: faults and latency, SigV4, parameter checks, permissions,
 throttling, then the EC2 engine; plus the control endpoint under /_sandbox/."""
 import json
+import os
 import random
+import socket
+import struct
 import sys
 import threading
 import time
@@ -50,6 +53,7 @@ class Gateway:
         for t in self.throttlers.values():
             t.configure(config.view()["throttling"])
         self.throttler = self.throttlers[region]
+        self.imds = None  # the ImdsServer, for GET /_sandbox/imds (set by sandbox.py)
         self._rng = random.Random(config.view()["seed"])
         self._rng_lock = threading.Lock()
         config.on_change(self._config_changed)
@@ -94,8 +98,18 @@ class Gateway:
         if cfg["throttle_fraction"] > 0 and self._random() < cfg["throttle_fraction"]:
             raise request_limit_exceeded()
 
+    def _reset_after_serving(self, action: str, cfg: dict) -> bool:
+        """reset_next, reset_fraction: serve the call, then cut its answer (see Handler._send_cut)."""
+        scope = cfg["fault_actions"]
+        if scope is not None and action not in scope:
+            return False
+        if self.config.take_counter("reset_next"):
+            return True
+        return cfg["reset_fraction"] > 0 and self._random() < cfg["reset_fraction"]
+
     def serve_ec2(self, method: str, raw_path: str, headers, body: bytes) -> tuple[int, bytes, dict]:
-        """Returns (status, body, call-log entry); raises Dropped to close without answering."""
+        """Returns (status, body, call-log entry); raises Dropped to close without answering.
+        entry["reset"] true: the answer is to be cut by a connection reset after it was served."""
         started = time.monotonic()
         request_id = str(uuid.uuid4())
         query = urlsplit(raw_path).query
@@ -116,9 +130,12 @@ class Gateway:
             if delay_ms > 0:
                 time.sleep(delay_ms / 1000)
             self._inject_faults(action, cfg)
-            _, region = sigv4.verify(method, raw_path, headers, body, self.creds, self.engines, time.time(),
-                                     cfg["max_clock_skew_s"])
+            if self._reset_after_serving(action, cfg):
+                entry["reset"] = True
+            issued, region = sigv4.verify(method, raw_path, headers, body, self.creds, self.engines, time.time(),
+                                          cfg["max_clock_skew_s"])
             entry["region"] = region
+            entry["access_key_id"] = issued.access_key_id  # not a secret (CloudTrail shows it too)
             engine = self.engines[region]
             action, p = model_params.parse(flat)
             if not self.throttlers[region].allow(action):
@@ -174,6 +191,8 @@ class Gateway:
                 return 200, {"enabled": self.config.view()["throttling"]["enabled"],
                              "tokens": self.throttler.levels(),
                              "regions": {r: t.levels() for r, t in self.throttlers.items()}}
+            if sub == "/imds" and method == "GET" and self.imds is not None:
+                return 200, {"answers": self.imds.answer_counts()}
             if sub == "/health" and method == "GET":
                 return 200, {"ok": True}
             if sub == "/devices" and method == "GET":
@@ -261,6 +280,20 @@ class Gateway:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _send_cut(self, status: int, body: bytes, request_id: str):
+                """The status line, the headers and half the body, then a TCP reset: SO_LINGER 0 and
+                the descriptor closed at once (a shutdown() first would send a FIN, an orderly end)."""
+                self.send_response(status)
+                self.send_header("Content-Type", "text/xml;charset=UTF-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("x-amzn-RequestId", request_id)
+                self.end_headers()
+                self.wfile.write(body[:len(body) // 2])
+                self.wfile.flush()
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                os.close(self.connection.detach())
+                self.close_connection = True
+
             def _serve(self, method: str):
                 try:
                     n = int(self.headers.get("Content-Length") or 0)
@@ -274,6 +307,8 @@ class Gateway:
                     except Dropped:
                         self.close_connection = True
                         return
+                    if entry.get("reset"):
+                        return self._send_cut(status, out, entry["request_id"])
                     self._send(status, out, "text/xml;charset=UTF-8",
                                {"x-amzn-RequestId": entry["request_id"]})
                 except (BrokenPipeError, ConnectionResetError):

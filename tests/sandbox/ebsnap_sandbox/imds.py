@@ -47,6 +47,10 @@ class ImdsServer:
         self.identities = identities
         self._tokens: dict[str, float] = {}
         self._lock = threading.Lock()
+        # imds.fail_503_for_s: the window starts when it is set (at start, from --config).
+        self._unavailable_until = time.monotonic() + config.view()["imds"]["fail_503_for_s"]
+        self._answers: dict[str, int] = {}  # HTTP status -> how many answers (GET /_sandbox/imds)
+        config.on_change(self._config_changed)
         self.httpd = _Server(("127.0.0.1", 0), self._handler_class())
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
@@ -59,12 +63,33 @@ class ImdsServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
+    def _config_changed(self, old: dict, new: dict, patch: dict) -> None:
+        window = patch.get("imds", {}).get("fail_503_for_s")
+        if window is not None:
+            with self._lock:
+                self._unavailable_until = time.monotonic() + window
+
+    def count_answer(self, status: int) -> None:
+        with self._lock:
+            self._answers[str(status)] = self._answers.get(str(status), 0) + 1
+
+    def answer_counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._answers)
+
+    def unavailable(self) -> bool:
+        """True while the imds.fail_503_for_s window lasts."""
+        with self._lock:
+            return time.monotonic() < self._unavailable_until
+
     def new_token(self, ttl: int) -> str:
+        """A token that expires after `ttl` seconds, or after imds.token_lifetime_s when set."""
         token = secrets.token_urlsafe(40)
+        lifetime = self.config.view()["imds"]["token_lifetime_s"]
         with self._lock:
             now = time.time()
             self._tokens = {t: exp for t, exp in self._tokens.items() if exp > now}
-            self._tokens[token] = now + ttl
+            self._tokens[token] = now + (ttl if lifetime is None else min(ttl, lifetime))
         return token
 
     def token_valid(self, token: str) -> bool:
@@ -147,6 +172,7 @@ class ImdsServer:
 
             def _send(self, status: int, body: str, ctype: str = "text/plain", extra=None):
                 data = body.encode()
+                server.count_answer(status)
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(data)))
@@ -156,7 +182,7 @@ class ImdsServer:
                 self.wfile.write(data)
 
             def _unavailable(self) -> bool:
-                if server.config.take_counter("imds", "fail_503_next"):
+                if server.unavailable() or server.config.take_counter("imds", "fail_503_next"):
                     self._send(503, "Service Unavailable", "text/html")
                     return True
                 return False

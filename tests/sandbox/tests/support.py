@@ -124,6 +124,9 @@ class Sandbox:
         """{region: pending CopySnapshot copies into it}."""
         return {r: v["pending"] for r, v in self._control("GET", "/copies").items()}
 
+    def imds_answers(self) -> dict:
+        return self._control("GET", "/imds")["answers"]
+
     def devices(self) -> dict:
         return self._control("GET", "/devices")
 
@@ -155,10 +158,10 @@ class Sandbox:
             raise AwsCliError(code, p.stderr)
         return json.loads(p.stdout) if p.stdout.strip() else {}
 
-    def raw_call(self, params: dict, access_key=None, secret_key=None, token=None,
-                 region=None) -> tuple[int, str]:
-        """POSTs the Query parameters as given (no client-side validation), signed with SigV4."""
-        import http.client
+    def signed_request(self, params: dict, access_key=None, secret_key=None, token=None,
+                       region=None) -> dict:
+        """The Query parameters as given (no client-side validation), signed with SigV4:
+        {"body": ..., "headers": {...}} for a POST to "/" of the endpoint."""
         import urllib.parse
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
@@ -168,10 +171,18 @@ class Sandbox:
         req = AWSRequest(method="POST", url=self.endpoint, data=urllib.parse.urlencode(params),
                          headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
         SigV4Auth(creds, "ec2", region or self.region).add_auth(req)
+        return {"body": req.body, "headers": dict(req.headers)}
+
+    def raw_call(self, params: dict, access_key=None, secret_key=None, token=None,
+                 region=None) -> tuple[int, str]:
+        """POSTs the Query parameters as given (no client-side validation), signed with SigV4."""
+        import http.client
+        import urllib.parse
+        req = self.signed_request(params, access_key, secret_key, token, region)
         url = urllib.parse.urlsplit(self.endpoint)
         conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
         try:
-            conn.request("POST", "/", body=req.body, headers=dict(req.headers))
+            conn.request("POST", "/", body=req["body"], headers=req["headers"])
             resp = conn.getresponse()
             return resp.status, resp.read().decode()
         finally:

@@ -99,7 +99,7 @@ class Throttling(SandboxTestCase):
 
 class Faults(SandboxTestCase):
     def tearDown(self):
-        self.sb.configure({"error_5xx_fraction": 0, "drop_fraction": 0, "throttle_fraction": 0,
+        self.sb.configure({"error_5xx_fraction": 0, "drop_fraction": 0, "throttle_fraction": 0, "reset_fraction": 0, "reset_next": 0,
                            "fault_actions": None, "latency_ms": {"default": 0, "DescribeVolumes": 0},
                            "fail_next": {"count": 0}})
 
@@ -145,6 +145,39 @@ class Faults(SandboxTestCase):
         self.assertEqual(self.sb.calls()[-1]["error"], "DroppedConnection")
         # The gateway keeps serving.
         self.ec2.describe_snapshots(OwnerIds=["self"])
+
+    def test_reset_mid_response_serves_the_call_then_cuts_its_answer(self):
+        before = {v["VolumeId"] for v in self.ec2.describe_volumes()["Volumes"]}
+        self.sb.configure({"reset_fraction": 1.0, "fault_actions": ["CreateVolume"]})
+        # Raw HTTP, to see what the client gets: a status line, headers, part of the body, a reset.
+        request = self.sb.signed_request({"Action": "CreateVolume", "Version": "2016-11-15",
+                                          "AvailabilityZone": self.sb.az, "Size": "1"})
+        conn = http.client.HTTPConnection(urllib.parse.urlsplit(self.sb.endpoint).netloc, timeout=10)
+        conn.request("POST", "/", body=request["body"], headers=request["headers"])
+        response = conn.getresponse()
+        self.assertEqual(response.status, 200)
+        length = int(response.getheader("Content-Length"))
+        with self.assertRaises((ConnectionResetError, http.client.IncompleteRead)):
+            response.read()
+        conn.close()
+        entry = [c for c in self.sb.calls() if c["action"] == "CreateVolume"][-1]
+        self.assertEqual((entry["status"], entry.get("reset")), (200, True))
+        self.assertEqual(entry["access_key_id"], self.sb.env["AWS_ACCESS_KEY_ID"])
+        self.assertGreater(length, 0)
+        # The call was served: the volume exists although its answer never arrived whole.
+        self.sb.configure({"reset_fraction": 0, "fault_actions": None})
+        after = {v["VolumeId"] for v in self.ec2.describe_volumes()["Volumes"]}
+        created = after - before
+        self.assertEqual(len(created), 1)
+        # Other actions are not cut; the gateway keeps serving.
+        self.ec2.delete_volume(VolumeId=created.pop())
+        # reset_next: the next N calls, whatever the fraction.
+        self.sb.configure({"reset_next": 1})
+        with self.assertRaises(Exception):
+            self.ec2.describe_volumes()
+        self.assertTrue(self.sb.calls()[-1].get("reset"))
+        self.assertEqual(self.sb.config()["reset_next"], 0)
+        self.ec2.describe_volumes()
 
     def test_retrying_client_gets_through_injected_faults(self):
         self.sb.configure({"fail_next": {"count": 2, "status": 503, "code": "Unavailable"}})

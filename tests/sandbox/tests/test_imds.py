@@ -12,6 +12,8 @@ from tests.support import SandboxTestCase
 class Imds(SandboxTestCase):
     def tearDown(self):
         self.sb.configure({"imds": {"v1_enabled": False, "user_data": None, "fail_503_next": 0,
+                                    "fail_503_for_s": 0, "token_lifetime_s": None,
+                                    "credential_refresh_margin_s": None,
                                     "spot_instance_action": None, "rebalance_recommendation": None}})
 
     def http(self, method, path, headers=None):
@@ -49,6 +51,43 @@ class Imds(SandboxTestCase):
         self.assertEqual(self.get("/latest/meta-data/instance-id", token)[0], 200)
         time.sleep(1.3)
         self.assertEqual(self.get("/latest/meta-data/instance-id", token)[0], 401)
+
+    def test_503_for_a_window_from_when_it_is_set(self):
+        t = self.token()
+        self.sb.configure({"imds": {"fail_503_for_s": 1.5}})
+        started = time.monotonic()
+        self.assertEqual(self.get("/latest/meta-data/instance-id", t)[0], 503)
+        self.assertEqual(self.http("PUT", "/latest/api/token", {"X-aws-ec2-metadata-token-ttl-seconds": "60"})[0], 503)
+        while time.monotonic() - started < 1.0:
+            self.assertEqual(self.get("/latest/meta-data/instance-id", t)[0], 503)
+            time.sleep(0.1)
+        time.sleep(max(0.0, 1.6 - (time.monotonic() - started)))
+        self.assertEqual(self.get("/latest/meta-data/instance-id", t), (200, self.sb.instance_id))
+        self.assertTrue(self.token())
+
+    def test_answers_are_counted_by_status(self):
+        before = self.sb.imds_answers()
+        t = self.token()
+        self.get("/latest/meta-data/instance-id", t)
+        self.get("/latest/meta-data/instance-id", "bogus")
+        self.sb.configure({"imds": {"fail_503_next": 1}})
+        self.get("/latest/meta-data/instance-id", t)
+        after = self.sb.imds_answers()
+        delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+        self.assertEqual({k: v for k, v in delta.items() if v}, {"200": 2, "401": 1, "503": 1})
+
+    def test_token_lifetime_cuts_a_token_short_whatever_its_ttl_header_says(self):
+        self.sb.configure({"imds": {"token_lifetime_s": 1}})
+        req = urllib.request.Request(self.sb.imds + "/latest/api/token", method="PUT",
+                                     headers={"X-aws-ec2-metadata-token-ttl-seconds": "21600"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            self.assertEqual(r.headers["X-aws-ec2-metadata-token-ttl-seconds"], "21600")
+            token = r.read().decode()
+        self.assertEqual(self.get("/latest/meta-data/instance-id", token)[0], 200)
+        time.sleep(1.3)
+        self.assertEqual(self.get("/latest/meta-data/instance-id", token)[0], 401)
+        # A new token works (for its second).
+        self.assertEqual(self.get("/latest/meta-data/instance-id", self.token())[0], 200)
 
     def test_spot_and_rebalance_notices_are_404_until_served(self):
         t = self.token()
@@ -126,6 +165,24 @@ class Imds(SandboxTestCase):
         self.assertBotoError("RequestExpired", ec2.describe_volumes)
         self.sb.boto3(renewed["AccessKeyId"], renewed["SecretAccessKey"], renewed["Token"]).describe_volumes()
         self.sb.configure({"imds": {"credential_ttl_s": 21600, "credential_generation": 2}})
+
+    def test_with_margin_zero_new_credentials_come_only_after_the_old_expired(self):
+        self.sb.configure({"imds": {"credential_ttl_s": 2, "credential_refresh_margin_s": 0,
+                                    "credential_generation": 3}})
+        first = self.role_credentials()
+        ec2 = self.sb.boto3(first["AccessKeyId"], first["SecretAccessKey"], first["Token"])
+        ec2.describe_volumes()
+        expires = time.time() + 2
+        # Up to their expiry IMDS serves the same ones (a client refreshing early gets them again).
+        while time.time() < expires - 0.4:
+            self.assertEqual(self.role_credentials()["AccessKeyId"], first["AccessKeyId"])
+            time.sleep(0.2)
+        time.sleep(max(0.0, expires + 0.2 - time.time()))
+        self.assertBotoError("RequestExpired", ec2.describe_volumes)
+        fresh = self.role_credentials()
+        self.assertNotEqual(fresh["AccessKeyId"], first["AccessKeyId"])
+        self.sb.boto3(fresh["AccessKeyId"], fresh["SecretAccessKey"], fresh["Token"]).describe_volumes()
+        self.sb.configure({"imds": {"credential_ttl_s": 21600, "credential_generation": 4}})
 
     def test_botocore_finds_the_role_through_imds(self):
         import botocore.session
