@@ -98,6 +98,9 @@ struct Ec2Client::Impl {
     const auto start = clock.monotonic();
     bool refreshed = false;
     const auto counted_attempt = [&] {
+      // The request leaves right after this line: a kill at it lands with the call in flight
+      // (the e2e kill matrix waits for it).
+      log_ec2().trace("call={} sending", action);
       auto r = attempt(action, body, idempotency == Idempotency::NotIdempotent);
       if (options.call_stats) options.call_stats->record(action, !r && is_throttle(r.error()));
       return r;
