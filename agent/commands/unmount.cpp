@@ -125,6 +125,11 @@ class Unmount {
   void unmount_group(const GroupConfig& group, std::vector<Item*>& mine);
   void unmount_and_detach(Item& item);
   void delete_detached(std::vector<Item*>& items);
+  // True when EC2 says volume `id` is attached to this instance no more.
+  [[nodiscard]] bool detached_meanwhile(const ec2::VolumeId& id) const {
+    auto now = s_.ec2.describe_volumes({.volume_ids = {id}});
+    return now && now->size() == 1 && attachment_to(now->front(), c_.instance.instance_id) == nullptr;
+  }
 
   const RunContext& c_;
   Services& s_;
@@ -234,7 +239,14 @@ void Unmount::unmount_and_detach(Item& item) {
     }
   }
   auto detached = s_.ec2.detach_volume({.volume_id = id, .instance_id = c_.instance.instance_id, .device = attached_as});
-  if (!detached) {
+  if (!detached && detached.error().kind == ec2::ErrorKind::IncorrectState && detached_meanwhile(id)) {
+    // The DetachVolume of a run killed with that call in flight can land between this run's
+    // describe and its own call; EC2 then refuses this one (IncorrectState: "in the 'available'
+    // state"). Detached is what the call was for: go on as if it had been this one.
+    log_agent().info(
+        "unmount group={} mount_point={} volume_id={} detached meanwhile (an earlier run's DetachVolume)",
+        item.group->name, mp, id);
+  } else if (!detached) {
     // EC2 answered with a refusal (not a lost answer, not a resend after one): the volume is
     // attached as it was, so there is nothing for a rerun to finish, and a record kept would
     // let a later run delete it once someone else detaches it. After a lost answer the call may
@@ -281,7 +293,14 @@ void Unmount::delete_detached(std::vector<Item*>& items) {
                              item.volume->mount_point));
       continue;
     }
-    if (auto r = s_.ec2.delete_volume({.volume_id = v.id}); !r) {
+    if (auto r = s_.ec2.delete_volume({.volume_id = v.id});
+        !r && r.error().kind == ec2::ErrorKind::NotFound) {
+      // Described a moment ago, gone now: the DeleteVolume of a run killed with that call in
+      // flight landed in between. Deleted is what the call was for.
+      log_agent().info(
+          "unmount group={} mount_point={} volume_id={} deleted meanwhile (an earlier run's DeleteVolume)",
+          item.group->name, item.volume->mount_point, v.id);
+    } else if (!r) {
       // Kept: the next unmount --delete-volumes finishes the job.
       fail(item, "DeleteVolume failed: " + r.error().describe());
       continue;
