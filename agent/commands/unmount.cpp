@@ -125,6 +125,24 @@ class Unmount {
   void unmount_group(const GroupConfig& group, std::vector<Item*>& mine);
   void unmount_and_detach(Item& item);
   void delete_detached(std::vector<Item*>& items);
+  // A record of this mount point whose volume EC2 no longer describes among ours is spent: its
+  // volume was deleted (by a run killed once its DeleteVolume had left: nothing else of that run
+  // is left to finish) or is ours no more. Removed, so that records do not pile up.
+  void drop_records_of_gone_volumes(const Item& item, const std::vector<ec2::Volume>& ours,
+                                    std::vector<DetachRecord>& records) {
+    std::erase_if(records, [&](const DetachRecord& r) {
+      if (r.mount_point != item.volume->mount_point) return false;
+      const bool described = std::ranges::any_of(ours, [&](const ec2::Volume& v) {
+        return v.id == r.volume_id && v.state != ec2::VolumeState::Deleted;
+      });
+      if (described) return false;
+      remove_detach_record(s_.options.run_dir, r.volume_id, item.group->name);
+      log_agent().info(
+          "unmount group={} mount_point={} volume_id={} detach record removed: the volume is gone",
+          item.group->name, r.mount_point, r.volume_id);
+      return true;
+    });
+  }
   // True when EC2 says volume `id` is attached to this instance no more.
   [[nodiscard]] bool detached_meanwhile(const ec2::VolumeId& id) const {
     auto now = s_.ec2.describe_volumes({.volume_ids = {id}});
@@ -157,6 +175,7 @@ void Unmount::observe_and_decide(std::vector<Item>& items) {
       fail(item, *observed[i].problem);
       continue;
     }
+    if (delete_ && !dry_run_) drop_records_of_gone_volumes(item, observed[i].ours, records[item.group->name]);
     item.decision =
         decide_unmount(mp, observed[i].ours, mounted, c_.instance.instance_id, delete_, records[item.group->name]);
     const auto& d = item.decision;
