@@ -119,6 +119,9 @@ struct Ec2Client::Impl {
     const auto counted_attempt = [&]() -> Result<std::string> {
       auto body = body_of_attempt();
       if (!body) return std::unexpected(std::move(body.error()));
+      // The request leaves right after this line: a kill at it lands with the call in flight
+      // (the e2e kill matrix waits for it).
+      log_ec2().trace("call={} sending", action);
       auto r = attempt(action, *body, idempotency == Idempotency::NotIdempotent);
       if (options.call_stats) options.call_stats->record(action, !r && is_throttle(r.error()));
       return r;

@@ -136,6 +136,23 @@ void close_all_but(const std::vector<int>& keep_sorted) {
   ::close_range(first, ~0U, 0);
 }
 
+// Returns once `child` is no longer in our process group (it called setsid(), or is gone), or
+// after k_leave_group_bound.
+void wait_until_out_of_group(pid_t child) {
+  constexpr long k_step_ns = 50'000;
+  constexpr long k_leave_group_bound_ns = 2'000'000'000;
+  const pid_t ours = ::getpgrp();
+  for (long waited = 0; ::getpgid(child) == ours; waited += k_step_ns) {
+    if (waited >= k_leave_group_bound_ns) {
+      log_freeze().warn("thaw guardian pid={} still in the agent's process group after {} ms", child,
+                        k_leave_group_bound_ns / 1'000'000);
+      return;
+    }
+    const timespec step{.tv_sec = 0, .tv_nsec = k_step_ns};
+    ::nanosleep(&step, nullptr);
+  }
+}
+
 [[noreturn]] void guardian_main(Plan& plan) noexcept {
   ::setsid();
   // The hold socket listens from the guardian: SO_PEERCRED then names the guardian (the process
@@ -420,6 +437,12 @@ Result<ThawGuardian> ThawGuardian::start(const GuardianOptions& options) {
     if (listener) ::unlink(options.hold_socket.c_str());
     return fail_errno("thaw guardian: fork", fork_errno);
   }
+
+  // Until its setsid() the guardian is still in our process group, and a SIGKILL of the group
+  // (a harness, `kill -9 -PGID`) would take it down with us: whatever we froze next would stay
+  // frozen, and its state file would stay behind. So nothing is frozen before it is out: wait for
+  // that here (microseconds; bounded should the child be stopped: then it is as it was before).
+  wait_until_out_of_group(pid);
 
   ThawGuardian guardian;
   guardian.pid_ = pid;

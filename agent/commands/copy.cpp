@@ -7,6 +7,7 @@
 #include <deque>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "agent/commands/copy_decide.h"
 #include "agent/core/group_lock.h"
@@ -62,6 +63,21 @@ class Intents {
   void remove(const std::string& source) {
     std::error_code ec;
     std::filesystem::remove(dir_ / source, ec);
+  }
+  // Removes the intents of sources whose copy `there` holds. The copy of a run killed with its
+  // CopySnapshot in flight can land before the next run plans: that run finds the copy, never
+  // queues the source, so never looks at (nor removes) its intent.
+  void remove_copied(const std::vector<ec2::Snapshot>& there) {
+    std::set<std::string> copied;
+    for (const auto& s : there) {
+      if (auto source = ec2::find_tag(s.tags, k_tag_source_snapshot)) copied.insert(*source);
+    }
+    std::vector<std::string> spent;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir_, ec)) {
+      if (copied.contains(e.path().filename().string())) spent.push_back(e.path().filename().string());
+    }
+    for (const auto& source : spent) remove(source);
   }
   // When the intent for `source` was written; nothing when there is none (or it is unreadable).
   [[nodiscard]] std::optional<ec2::TimePoint> read(const std::string& source) const {
@@ -137,6 +153,7 @@ class DestinationCopy {
     log_agent().info("copy group={} region={} runs={} already_copied={} skipped={} dry_run={}", group_.name,
                      destination_.region, plan_.runs.size(), plan_.already_copied, plan_.skipped.size(),
                      s_.options.dry_run);
+    if (!s_.options.dry_run) intents_.remove_copied(destination_snapshots_);
     if (s_.options.dry_run || plan_.runs.empty()) return;
     if (const auto problem = intents_.open()) return fail("cannot keep the copy's intents: " + *problem);
     schedule();

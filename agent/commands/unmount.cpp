@@ -125,6 +125,29 @@ class Unmount {
   void unmount_group(const GroupConfig& group, std::vector<Item*>& mine);
   void unmount_and_detach(Item& item);
   void delete_detached(std::vector<Item*>& items);
+  // A record of this mount point whose volume EC2 no longer describes among ours is spent: its
+  // volume was deleted (by a run killed once its DeleteVolume had left: nothing else of that run
+  // is left to finish) or is ours no more. Removed, so that records do not pile up.
+  void drop_records_of_gone_volumes(const Item& item, const std::vector<ec2::Volume>& ours,
+                                    std::vector<DetachRecord>& records) {
+    std::erase_if(records, [&](const DetachRecord& r) {
+      if (r.mount_point != item.volume->mount_point) return false;
+      const bool described = std::ranges::any_of(ours, [&](const ec2::Volume& v) {
+        return v.id == r.volume_id && v.state != ec2::VolumeState::Deleted;
+      });
+      if (described) return false;
+      remove_detach_record(s_.options.run_dir, r.volume_id, item.group->name);
+      log_agent().info(
+          "unmount group={} mount_point={} volume_id={} detach record removed: the volume is gone",
+          item.group->name, r.mount_point, r.volume_id);
+      return true;
+    });
+  }
+  // True when EC2 says volume `id` is attached to this instance no more.
+  [[nodiscard]] bool detached_meanwhile(const ec2::VolumeId& id) const {
+    auto now = s_.ec2.describe_volumes({.volume_ids = {id}});
+    return now && now->size() == 1 && attachment_to(now->front(), c_.instance.instance_id) == nullptr;
+  }
 
   const RunContext& c_;
   Services& s_;
@@ -161,6 +184,7 @@ void Unmount::observe_and_decide(std::vector<Item>& items) {
       item.out.reason = problem;
       continue;
     }
+    if (delete_ && !dry_run_) drop_records_of_gone_volumes(item, observed[i].ours, records[item.group->name]);
     item.decision =
         decide_unmount(mp, observed[i].ours, mounted, c_.instance.instance_id, delete_, records[item.group->name]);
     const auto& d = item.decision;
@@ -243,7 +267,14 @@ void Unmount::unmount_and_detach(Item& item) {
     }
   }
   auto detached = s_.ec2.detach_volume({.volume_id = id, .instance_id = c_.instance.instance_id, .device = attached_as});
-  if (!detached) {
+  if (!detached && detached.error().kind == ec2::ErrorKind::IncorrectState && detached_meanwhile(id)) {
+    // The DetachVolume of a run killed with that call in flight can land between this run's
+    // describe and its own call; EC2 then refuses this one (IncorrectState: "in the 'available'
+    // state"). Detached is what the call was for: go on as if it had been this one.
+    log_agent().info(
+        "unmount group={} mount_point={} volume_id={} detached meanwhile (an earlier run's DetachVolume)",
+        item.group->name, mp, id);
+  } else if (!detached) {
     // EC2 answered with a refusal (not a lost answer, not a resend after one): the volume is
     // attached as it was, so there is nothing for a rerun to finish, and a record kept would
     // let a later run delete it once someone else detaches it. After a lost answer the call may
@@ -298,7 +329,8 @@ void Unmount::delete_detached(std::vector<Item*>& items) {
       }
       // Described available a moment ago, and now not found: deleted, which is what was asked.
       // The client resends a DeleteVolume whose answer was lost (the connection reset after EC2
-      // served it), and EC2 answers the resend InvalidVolume.NotFound.
+      // served it), and EC2 answers the resend InvalidVolume.NotFound; or the DeleteVolume of a
+      // run killed with that call in flight landed in between.
       log_agent().info("unmount group={} mount_point={} volume_id={} deleted=already", item.group->name,
                        item.volume->mount_point, v.id);
     } else {

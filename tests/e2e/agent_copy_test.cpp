@@ -12,7 +12,6 @@
 #include <fmt/chrono.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -41,11 +40,10 @@
 #include "agent/core/runtime.h"
 #include "agent/core/tags.h"
 #include "ec2/waiter.h"
+#include "tests/support/child_process.h"
 #include "tests/support/sandbox.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/udev_rule.h"
-
-extern char** environ;
 
 namespace agent {
 namespace {
@@ -94,17 +92,7 @@ class NoRegionInEnvironment {
   std::map<std::string, std::string> saved_;
 };
 
-struct Child {
-  pid_t pid = -1;
-  std::filesystem::path out;
-  std::filesystem::path err;
-};
-
-struct Ran {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using Ran = testsupport::ChildResult;
 
 class CopyE2e : public ::testing::Test {
  protected:
@@ -397,47 +385,18 @@ class CopyE2e : public ::testing::Test {
 
   // Starts ebsnap --config --userdata ARGS... in its own process group, with our environment
   // (the sandbox's, and EBSNAP_RUN_DIR).
-  Child start(const std::vector<std::string>& command) {
+  testsupport::ChildProcess start(const std::vector<std::string>& command) {
     static int runs = 0;
     ++runs;
-    Child c{.out = dir_->path() / ("ebsnap" + std::to_string(runs) + ".out"),
-            .err = dir_->path() / ("ebsnap" + std::to_string(runs) + ".err")};
     std::vector<std::string> words = {std::string(EBSNAP_BINARY_DIR) + "/agent/ebsnap", "--config",
                                       config_path_.string(), "--userdata",
                                       Json{{"role", std::string(k_role)}}.dump()};
     words.insert(words.end(), command.begin(), command.end());
-    std::vector<char*> argv;
-    for (auto& w : words) argv.push_back(w.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, c.out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, c.err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&attr, 0);
-    const int rc = posix_spawn(&c.pid, argv[0], &actions, &attr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0) throw std::runtime_error("cannot start " + words[0]);
-    return c;
+    return testsupport::ChildProcess(words, dir_->path() / ("ebsnap" + std::to_string(runs) + ".out"),
+                                     dir_->path() / ("ebsnap" + std::to_string(runs) + ".err"));
   }
 
-  static Ran finish(const Child& c) {
-    int status = 0;
-    ::waitpid(c.pid, &status, 0);
-    return Ran{.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
-               .out = slurp(c.out),
-               .err = slurp(c.err)};
-  }
-
-  Ran ebsnap(const std::vector<std::string>& command) { return finish(start(command)); }
-
-  static bool exited(const Child& c) {
-    int status = 0;
-    return ::waitpid(c.pid, &status, WNOHANG) == c.pid;
-  }
+  Ran ebsnap(const std::vector<std::string>& command) { return start(command).wait(); }
 
   // Calls of `action` the sandbox answered with 200 since call number `from`.
   int served(std::string_view action, std::size_t from) const {
@@ -640,13 +599,14 @@ TEST_F(CopyE2e, ACopyKilledAtEachStepThenRunAgainMakesExactlyOneCopyPerSource) {
   // slow, the kill lands while it is in flight. EC2 acts on a request whose client is gone.
   const auto kill_during_copy_snapshot = [&](std::chrono::milliseconds latency) {
     sandbox_->configure({{"latency_ms", {{"CopySnapshot", latency.count()}}}});
-    const auto child = start({"copy", "data"});
+    auto child = start({"copy", "data"});
     const auto deadline = Steady::now() + 20s;
-    while (intents().empty() && !exited(child) && Steady::now() < deadline) std::this_thread::sleep_for(5ms);
-    EXPECT_FALSE(intents().empty()) << slurp(child.err);
+    while (intents().empty() && child.running() && Steady::now() < deadline)
+      std::this_thread::sleep_for(5ms);
+    EXPECT_FALSE(intents().empty()) << child.err_so_far();
     std::this_thread::sleep_for(300ms);
-    ::kill(-child.pid, SIGKILL);
-    EXPECT_EQ(finish(child).exit_code, 128 + SIGKILL);
+    child.kill_group(SIGKILL);
+    EXPECT_EQ(child.wait().exit_code, 128 + SIGKILL);
     sandbox_->configure({{"latency_ms", {{"CopySnapshot", 0}}}});  // the call in flight keeps its own
   };
   {
@@ -670,11 +630,11 @@ TEST_F(CopyE2e, ACopyKilledAtEachStepThenRunAgainMakesExactlyOneCopyPerSource) {
     const auto added = two_new_runs();
     sandbox_->configure({{"latency_ms", {{"DescribeSnapshots", 1500}}}});
     const auto from = sandbox_->calls().size();
-    const auto child = start({"copy", "data"});
+    auto child = start({"copy", "data"});
     std::this_thread::sleep_for(700ms);
-    ASSERT_FALSE(exited(child)) << slurp(child.err);
-    ::kill(-child.pid, SIGKILL);
-    EXPECT_EQ(finish(child).exit_code, 128 + SIGKILL);
+    ASSERT_TRUE(child.running()) << child.err_so_far();
+    child.kill_group(SIGKILL);
+    EXPECT_EQ(child.wait().exit_code, 128 + SIGKILL);
     sandbox_->configure({{"latency_ms", {{"DescribeSnapshots", 0}}}});
     // Its DescribeSnapshots is answered after the kill: it was in flight.
     const auto deadline = Steady::now() + 10s;
@@ -718,16 +678,16 @@ TEST_F(CopyE2e, ACopyKilledAtEachStepThenRunAgainMakesExactlyOneCopyPerSource) {
     const auto added = two_new_runs();
     sandbox_->configure({{"timing", {{"copy_complete_s", 3}}}});
     const auto from = sandbox_->calls().size();
-    const auto child = start({"copy", "data"});
+    auto child = start({"copy", "data"});
     const auto deadline = Steady::now() + 20s;
-    while (served("CopySnapshot", from) == 0 && !exited(child) && Steady::now() < deadline) {
+    while (served("CopySnapshot", from) == 0 && child.running() && Steady::now() < deadline) {
       std::this_thread::sleep_for(5ms);
     }
     // The sandbox logs a call before its answer leaves: give the agent the answer, then it waits.
     std::this_thread::sleep_for(500ms);
-    ASSERT_FALSE(exited(child)) << slurp(child.err);
-    ::kill(-child.pid, SIGKILL);
-    EXPECT_EQ(finish(child).exit_code, 128 + SIGKILL);
+    ASSERT_TRUE(child.running()) << child.err_so_far();
+    child.kill_group(SIGKILL);
+    EXPECT_EQ(child.wait().exit_code, 128 + SIGKILL);
     sandbox_->configure({{"timing", {{"copy_complete_s", 0.2}}}});
     ASSERT_EQ(served("CopySnapshot", from), 1);
     std::size_t pending = 0;

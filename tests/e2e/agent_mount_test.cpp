@@ -4,16 +4,14 @@
 // Timings are never asserted (the machine is shared); what is asserted is structural: outcomes,
 // data byte for byte, the sandbox's call log, one volume per mount point.
 #include <fcntl.h>
+#include <fmt/chrono.h>
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <fmt/chrono.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -27,20 +25,19 @@
 #include <sstream>
 #include <thread>
 
-#include "agent/config/config.h"
 #include "agent/commands/mount.h"
+#include "agent/commands/unmount.h"
+#include "agent/config/config.h"
+#include "agent/config/userdata.h"
 #include "agent/core/prewarm_state.h"
 #include "agent/core/runtime.h"
 #include "agent/core/tags.h"
-#include "agent/commands/unmount.h"
-#include "agent/config/userdata.h"
 #include "ec2/waiter.h"
 #include "platform/libmount_mounter.h"
+#include "tests/support/child_process.h"
 #include "tests/support/sandbox.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/udev_rule.h"
-
-extern char** environ;
 
 namespace agent {
 namespace {
@@ -50,17 +47,7 @@ using Json = nlohmann::json;
 
 const std::string k_userdata = R"({"role":"e2e-mount","cluster":"c1"})";
 
-struct Child {
-  pid_t pid = -1;
-  std::filesystem::path out;
-  std::filesystem::path err;
-};
-
-struct Ran {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using Ran = testsupport::ChildResult;
 
 std::string slurp(const std::filesystem::path& p) {
   std::ifstream in(p);
@@ -145,47 +132,16 @@ class MountE2e : public ::testing::Test {
   }
 
   // Starts ebsnap in its own process group with the sandbox's environment.
-  Child start(const std::vector<std::string>& argv_words) {
+  testsupport::ChildProcess start(const std::vector<std::string>& argv_words) {
     static int runs = 0;
-    Child c{.out = dir_->path() / ("run" + std::to_string(++runs) + ".out"),
-            .err = dir_->path() / ("run" + std::to_string(runs) + ".err")};
+    ++runs;
     std::vector<std::string> words = {std::string(EBSNAP_BINARY_DIR) + "/agent/ebsnap"};
     words.insert(words.end(), argv_words.begin(), argv_words.end());
-    std::vector<std::string> env_words;
-    for (char** e = environ; *e != nullptr; ++e) env_words.emplace_back(*e);
-    std::vector<char*> argv;
-    for (auto& w : words) argv.push_back(w.data());
-    argv.push_back(nullptr);
-    std::vector<char*> envp;
-    for (auto& w : env_words) envp.push_back(w.data());
-    envp.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, c.out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, c.err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&attr, 0);
-    const int rc = posix_spawn(&c.pid, argv[0], &actions, &attr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0) throw std::runtime_error("cannot start " + words[0]);
-    return c;
+    return testsupport::ChildProcess(words, dir_->path() / ("run" + std::to_string(runs) + ".out"),
+                                     dir_->path() / ("run" + std::to_string(runs) + ".err"));
   }
 
-  static Ran finish(const Child& c) {
-    int status = 0;
-    ::waitpid(c.pid, &status, 0);
-    return Ran{.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
-               .out = slurp(c.out),
-               .err = slurp(c.err)};
-  }
-
-  Ran ebsnap(std::vector<std::string> command) {
-    auto r = finish(start(args(std::move(command))));
-    return r;
-  }
+  Ran ebsnap(std::vector<std::string> command) { return start(args(std::move(command))).wait(); }
 
   Ran mount() {
     auto c = groups_;
@@ -733,8 +689,7 @@ TEST_F(MountE2e, SigkillDuringMountAtEachStepConverges) {
     auto child = start(args(command));
     bool exited = false;
     for (;;) {
-      int status = 0;
-      if (::waitpid(child.pid, &status, WNOHANG) == child.pid) {
+      if (!child.running()) {
         exited = true;
         break;
       }
@@ -744,8 +699,8 @@ TEST_F(MountE2e, SigkillDuringMountAtEachStepConverges) {
     if (!exited) {
       std::this_thread::sleep_for(p.delay);
       // The whole process group, as systemd does with the unit's cgroup (mkfs included).
-      ::kill(-child.pid, SIGKILL);
-      ::waitpid(child.pid, nullptr, 0);
+      child.kill_group(SIGKILL);
+      (void)child.wait();
       ++killed;
     }
     testsupport::udev_settle();
@@ -773,17 +728,16 @@ TEST_F(MountE2e, SigkillDuringUnmountDeleteThenRerunLeavesNoVolume) {
   auto child = start(args(command));
   bool exited = false;
   while (calls_of(sandbox_->calls(), "DetachVolume", from) < 2) {
-    int status = 0;
-    if (::waitpid(child.pid, &status, WNOHANG) == child.pid) {
+    if (!child.running()) {
       exited = true;
       break;
     }
     std::this_thread::sleep_for(5ms);
   }
-  ASSERT_FALSE(exited) << slurp(child.err);
+  ASSERT_FALSE(exited) << child.err_so_far();
   std::this_thread::sleep_for(300ms);
-  ::kill(-child.pid, SIGKILL);
-  ::waitpid(child.pid, nullptr, 0);
+  child.kill_group(SIGKILL);
+  (void)child.wait();
   sandbox_->configure({{"latency_ms", {{"DeleteVolume", 0}}}});
   testsupport::udev_settle();
   EXPECT_EQ(live_volumes().size(), mount_points_.size());  // detached, not deleted yet
@@ -884,10 +838,10 @@ int mounts_on(const std::string& target) {
 TEST_F(MountE2e, TwoConcurrentMountsOfOneGroupGiveOneVolumeAndOneMountPerMountPoint) {
   write_config(1, 2);
   sandbox_->configure({{"latency_ms", {{"CreateVolume", 500}}}});
-  const auto a = start(args({"--json", "mount", "g1"}));
-  const auto b = start(args({"--json", "mount", "g1"}));
-  const auto ra = finish(a);
-  const auto rb = finish(b);
+  auto a = start(args({"--json", "mount", "g1"}));
+  auto b = start(args({"--json", "mount", "g1"}));
+  const auto ra = a.wait();
+  const auto rb = b.wait();
   ASSERT_EQ(ra.exit_code, 0) << ra.out << ra.err;
   ASSERT_EQ(rb.exit_code, 0) << rb.out << rb.err;
   expect_one_volume_per_mount_point();
@@ -911,18 +865,18 @@ TEST_F(MountE2e, ARunThatCannotWaitForTheGroupNamesTheHolderAndChangesNothing) {
   doc["timeouts"] = {{"lock_s", 0}};
   std::ofstream(config_path_) << doc.dump(2);
   sandbox_->configure({{"latency_ms", {{"CreateVolume", 3000}}}});
-  const auto holder = start(args({"mount", "g1"}));
+  auto holder = start(args({"mount", "g1"}));
   // The holder has its lock once it wrote who it is.
   const auto lock_file = dir_->path() / "run" / "lock-g1";
   for (int i = 0; i < 500 && slurp(lock_file).empty(); ++i) std::this_thread::sleep_for(10ms);
   ASSERT_FALSE(slurp(lock_file).empty()) << "the first run never took its lock";
   const auto loser = ebsnap({"mount", "g1"});
   EXPECT_EQ(loser.exit_code, 1) << loser.out << loser.err;
-  EXPECT_NE((loser.out + loser.err).find("group g1 is in use by pid " + std::to_string(holder.pid) +
-                                         " (ebsnap mount) since "),
+  EXPECT_NE((loser.out + loser.err)
+                .find("group g1 is in use by pid " + std::to_string(holder.pid()) + " (ebsnap mount) since "),
             std::string::npos)
       << loser.out << loser.err;
-  const auto won = finish(holder);
+  const auto won = holder.wait();
   ASSERT_EQ(won.exit_code, 0) << won.out << won.err;
   // Only the holder created a volume: the loser changed nothing.
   EXPECT_EQ(calls_of(sandbox_->calls(), "CreateVolume"), 1);
@@ -1053,15 +1007,14 @@ TEST_F(MountE2e, PrewarmReadsARestoredVolumeInFullAndAKilledRunIsContinuedNotRes
     for (;;) {
       const auto s = saved();
       if (s && s->offset > past && !s->done) break;
-      int status = 0;
-      if (::waitpid(child.pid, &status, WNOHANG) == child.pid) {
-        ADD_FAILURE() << "prewarm ended before it was stopped: " << slurp(child.err);
+      if (!child.running()) {
+        ADD_FAILURE() << "prewarm ended before it was stopped: " << child.err_so_far();
         return Ran{};
       }
       std::this_thread::sleep_for(20ms);
     }
-    ::kill(child.pid, signal);
-    return finish(child);
+    ::kill(child.pid(), signal);
+    return child.wait();
   };
 
   auto killed = stop_when_saved_past(0, SIGKILL);
@@ -1188,9 +1141,9 @@ TEST_F(MountE2e, WatchSnapshotsEachGroupOnceOnASpotNoticeAcrossAKillAndRestart) 
     recorded = std::filesystem::exists(records, ec) && !std::filesystem::is_empty(records, ec);
     if (!recorded) std::this_thread::sleep_for(5ms);
   }
-  ASSERT_TRUE(recorded) << slurp(first.err);
-  ::kill(first.pid, SIGKILL);  // the agent alone: its guardian thaws what it froze
-  ::waitpid(first.pid, nullptr, 0);
+  ASSERT_TRUE(recorded) << first.err_so_far();
+  ::kill(first.pid(), SIGKILL);  // the agent alone: its guardian thaws what it froze
+  (void)first.wait();
 
   const auto metrics = dir_->path() / "metrics";
   std::filesystem::create_directories(metrics);
@@ -1205,10 +1158,10 @@ TEST_F(MountE2e, WatchSnapshotsEachGroupOnceOnASpotNoticeAcrossAKillAndRestart) 
   // open on the filesystems it snapshotted.
   auto down = unmount_delete();
   EXPECT_EQ(down.exit_code, 0) << down.out << down.err;
-  ::kill(second.pid, SIGTERM);
-  auto ran = finish(second);
+  ::kill(second.pid(), SIGTERM);
+  auto ran = second.wait();
   EXPECT_EQ(ran.exit_code, 0) << ran.err;
-  std::cerr << slurp(first.err) << ran.err;
+  std::cerr << first.err_so_far() << ran.err;
   spot = snapshots_tagged(k_tag_trigger, "spot");
   ASSERT_EQ(spot.size(), mount_points_.size()) << ran.out;
   std::set<std::string> per_volume;

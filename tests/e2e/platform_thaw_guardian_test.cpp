@@ -242,6 +242,28 @@ TEST_F(PlatformThawGuardian, SurvivesAKillOfTheAgentsProcessGroup) {
   expect_all_thawed("after a process-group kill");
 }
 
+// Issue 16's kill matrix: a SIGKILL of the agent's process group the moment ThawGuardian::start
+// returned (before the first FIFREEZE, or during it) took the guardian down too when it had not
+// yet left the group (its setsid() runs in the child, after fork): its state file stayed behind,
+// and a filesystem frozen next would have stayed frozen. start() now returns once it is out.
+TEST_F(PlatformThawGuardian, SurvivesAKillOfTheAgentsProcessGroupTheMomentItStarted) {
+  constexpr int k_kills = 20;
+  for (int i = 0; i < k_kills; ++i) {
+    SCOPED_TRACE("kill " + std::to_string(i + 1));
+    Agent agent({.mount_points = mps_, .state_dir = state_dir_, .own_group = true});
+    const auto guardian = agent.next(30s);
+    ASSERT_TRUE(guardian && *guardian > 0) << "the agent did not start its guardian";
+    agent.kill_now(SIGKILL, /*group=*/true);
+    const int status = wait_guardian_exit(*guardian, 20s);
+    ASSERT_NE(status, -2) << "the guardian is still running 20 s after the kill";
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "killed with the group: status " << status;
+    expect_all_thawed("after a process-group kill at start");
+    EXPECT_TRUE(platform::read_freeze_states(state_dir_).value().empty()) << "state file left behind";
+    while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+  }
+}
+
 TEST_F(PlatformThawGuardian, AgentHangingPastTheBoundIsThawedAndReported) {
   auto guardian =
       platform::ThawGuardian::start({.mount_points = mps_, .freeze_bound = 1s, .state_dir = state_dir_});

@@ -128,6 +128,11 @@ nlohmann::json Sandbox::control_get(const std::string& resource) const {
   return answer.empty() ? nlohmann::json::object() : nlohmann::json::parse(answer);
 }
 
+int Sandbox::received(const std::string& action) const {
+  const auto answer = nlohmann::json::parse(http("GET", env("EBSNAP_SANDBOX_CONTROL") + "/received", ""));
+  return answer.value(action, 0);
+}
+
 nlohmann::json Sandbox::calls() const {
   nlohmann::json out = nlohmann::json::array();
   std::ifstream in(env("EBSNAP_SANDBOX_CALL_LOG"));

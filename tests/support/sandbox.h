@@ -46,6 +46,9 @@ class Sandbox {
   nlohmann::json control_get(const std::string& resource) const;
   // Every call the gateway served so far, one JSON object each (the JSON-lines call log).
   [[nodiscard]] nlohmann::json calls() const;
+  // EC2 requests of `action` received so far, counted on arrival (before the configured latency):
+  // with calls(), tells a call in flight from one not sent.
+  [[nodiscard]] int received(const std::string& action) const;
 
   [[nodiscard]] const std::string& region() const { return env("AWS_REGION"); }
   [[nodiscard]] const std::string& instance_id() const { return env("EBSNAP_SANDBOX_INSTANCE_ID"); }

@@ -56,6 +56,10 @@ class Gateway:
         self.imds = None  # the ImdsServer, for GET /_sandbox/imds (set by sandbox.py)
         self._rng = random.Random(config.view()["seed"])
         self._rng_lock = threading.Lock()
+        # EC2 requests by action as they arrive, before any latency: a request counted here is in
+        # flight even if its client dies now (the kill matrix kills with a call in flight).
+        self._received: dict[str, int] = {}
+        self._received_lock = threading.Lock()
         config.on_change(self._config_changed)
         self.httpd = _Server(("127.0.0.1", 0), self._handler_class())
         self.httpd.daemon_threads = True
@@ -118,6 +122,8 @@ class Gateway:
         if body and (method == "POST" or "x-www-form-urlencoded" in ctype):
             flat.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         action = flat.get("Action", "")
+        with self._received_lock:
+            self._received[action] = self._received.get(action, 0) + 1
         now = time.time()
         entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z",
                  "action": action, "params": loggable(flat), "request_id": request_id}
@@ -193,6 +199,9 @@ class Gateway:
                              "regions": {r: t.levels() for r, t in self.throttlers.items()}}
             if sub == "/imds" and method == "GET" and self.imds is not None:
                 return 200, {"answers": self.imds.answer_counts()}
+            if sub == "/received" and method == "GET":
+                with self._received_lock:
+                    return 200, dict(self._received)
             if sub == "/health" and method == "GET":
                 return 200, {"ok": True}
             if sub == "/devices" and method == "GET":

@@ -130,6 +130,10 @@ class Sandbox:
     def devices(self) -> dict:
         return self._control("GET", "/devices")
 
+    def received(self) -> dict:
+        """{action: EC2 requests received so far}, counted on arrival (before latency)."""
+        return self._control("GET", "/received")
+
     def calls(self) -> list[dict]:
         with open(self.env["EBSNAP_SANDBOX_CALL_LOG"]) as f:
             return [json.loads(line) for line in f if line.strip()]

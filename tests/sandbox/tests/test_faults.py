@@ -1,5 +1,6 @@
 """Latency, EC2-like throttling (token buckets), injected 5xx, fail-next and dropped connections."""
 import http.client
+import threading
 import time
 import unittest
 import urllib.error
@@ -113,6 +114,23 @@ class Faults(SandboxTestCase):
         self.ec2.describe_snapshots(OwnerIds=["self"])
         entry = [c for c in self.sb.calls() if c["action"] == "DescribeSnapshots"][-1]
         self.assertLess(entry["latency_ms"], 800)
+
+    def test_a_request_is_counted_received_on_arrival_before_its_latency(self):
+        # The kill matrix tells a call in flight (received, not yet answered) from one not sent.
+        self.sb.configure({"latency_ms": {"DescribeVolumes": 800}})
+        before = self.sb.received().get("DescribeVolumes", 0)
+        logged = len([c for c in self.sb.calls() if c["action"] == "DescribeVolumes"])
+        call = threading.Thread(target=self.ec2.describe_volumes)
+        call.start()
+        for _ in range(400):
+            if self.sb.received().get("DescribeVolumes", 0) > before:
+                break
+            time.sleep(0.005)
+        self.assertEqual(self.sb.received().get("DescribeVolumes", 0), before + 1)
+        self.assertEqual(len([c for c in self.sb.calls() if c["action"] == "DescribeVolumes"]), logged,
+                         "in flight: not in the call log yet")
+        call.join()
+        self.assertEqual(len([c for c in self.sb.calls() if c["action"] == "DescribeVolumes"]), logged + 1)
 
     def test_5xx_fraction_is_visible_and_reproducible_with_a_seed(self):
         def pattern():
