@@ -14,6 +14,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "ec2/testing/fake_ec2.h"
+
 namespace fleet {
 namespace {
 
@@ -232,26 +234,7 @@ class Params {
   std::map<std::string, std::string> map_;
 };
 
-// EC2 filter values may hold * (any run) and ? (any one character).
-bool glob_match(std::string_view pattern, std::string_view value) {
-  std::size_t p = 0, v = 0, star = std::string_view::npos, mark = 0;
-  while (v < value.size()) {
-    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == value[v])) {
-      ++p;
-      ++v;
-    } else if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      mark = v;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      v = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
+using ec2::glob_match;  // EC2's * and ? in filter values
 
 bool has_wildcard(const Filter& f) {
   return std::ranges::any_of(f.values, [](const std::string& v) { return v.find_first_of("*?") != std::string::npos; });

@@ -6,9 +6,7 @@
 #include <deque>
 
 namespace ec2 {
-namespace {
 
-// EC2 filter values may hold * (any run) and ? (any one character).
 bool glob_match(std::string_view pattern, std::string_view value) {
   std::size_t p = 0, v = 0, star = std::string_view::npos, mark = 0;
   while (v < value.size()) {
@@ -28,6 +26,9 @@ bool glob_match(std::string_view pattern, std::string_view value) {
   while (p < pattern.size() && pattern[p] == '*') ++p;
   return p == pattern.size();
 }
+
+namespace {
+
 
 bool any_matches(const Filter& f, std::string_view value) {
   return std::ranges::any_of(f.values,

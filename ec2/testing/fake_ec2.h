@@ -43,6 +43,10 @@
 
 namespace ec2 {
 
+// An EC2 filter value against a value: * is any run, ? any one character (the simulated account
+// of bench/fleet matches filters by it too).
+[[nodiscard]] bool glob_match(std::string_view pattern, std::string_view value);
+
 struct FakeEc2Options {
   std::string region = "us-east-1";
   std::string account_id = "123456789012";
