@@ -123,6 +123,13 @@ std::optional<TimePoint> parse_iso8601(std::string_view s) {
   if (!ymd.ok() || hour > 23 || minute > 59 || second > 60) return std::nullopt;
   auto t = std::chrono::sys_days{ymd} + std::chrono::hours{hour} + std::chrono::minutes{minute} +
            std::chrono::seconds{second} + fraction;
+  // TimePoint counts nanoseconds: it spans 1677..2262. A year outside (a damaged response, or
+  // the negative years from_chars reads) would overflow the conversion: undefined behaviour.
+  // (Found by tests/fuzz/ec2_xml: an attachTime in the year 2426.)
+  using std::chrono::microseconds;
+  constexpr auto k_max = std::chrono::duration_cast<microseconds>(TimePoint::duration::max());
+  constexpr auto k_min = std::chrono::duration_cast<microseconds>(TimePoint::duration::min());
+  if (t.time_since_epoch() > k_max || t.time_since_epoch() < k_min) return std::nullopt;
   return std::chrono::time_point_cast<TimePoint::duration>(t);
 }
 

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <filesystem>
 #include <sstream>
 
@@ -21,7 +22,31 @@ namespace {
 constexpr std::string_view k_magic = "ebsnap-freeze-state 1";
 std::atomic<unsigned> g_sequence{0};
 
+// "pid <n>": a process id, 1..INT_MAX. Anything else (a sign, an overflow, trailing bytes) is no
+// pid: std::atoi's answer for those is undefined or a different process.
+int parse_pid(std::string_view text) {
+  int pid = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), pid);
+  if (ec != std::errc{} || end != text.data() + text.size() || pid <= 0) return 0;
+  return pid;
+}
+
 }  // namespace
+
+std::optional<FreezeStateRecord> parse_freeze_state(std::string_view text) {
+  std::istringstream in{std::string(text)};
+  std::string line;
+  if (!std::getline(in, line) || line != k_magic) return std::nullopt;
+  FreezeStateRecord record;
+  while (std::getline(in, line)) {
+    if (line.starts_with("pid ")) {
+      record.agent_pid = parse_pid(std::string_view(line).substr(4));
+    } else if (!line.empty()) {
+      record.mount_points.push_back(line);
+    }
+  }
+  return record;
+}
 
 std::string_view to_string(ThawOutcome outcome) {
   switch (outcome) {
@@ -78,22 +103,13 @@ Result<std::vector<FreezeStateRecord>> read_freeze_states(const std::string& sta
                         text.error().describe());
       continue;
     }
-    std::istringstream in(*text);
-    std::string line;
-    if (!std::getline(in, line) || line != k_magic) {
+    auto record = parse_freeze_state(*text);
+    if (!record) {
       log_freeze().warn("freeze state file={} not recognised; ignored", entry.path().string());
       continue;
     }
-    FreezeStateRecord record;
-    record.path = entry.path().string();
-    while (std::getline(in, line)) {
-      if (line.starts_with("pid ")) {
-        record.agent_pid = std::atoi(line.c_str() + 4);
-      } else if (!line.empty()) {
-        record.mount_points.push_back(line);
-      }
-    }
-    out.push_back(std::move(record));
+    record->path = entry.path().string();
+    out.push_back(std::move(*record));
   }
   if (ec) return fail(ErrorKind::System, "read " + state_dir + ": " + ec.message(), ec.value());
   return out;

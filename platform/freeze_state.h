@@ -2,7 +2,9 @@
 // The freeze state file: before the first FIFREEZE the agent records under /run/ebsnap which
 // filesystems it is about to freeze, so that `ebsnap thaw --all` can undo what a dead agent (and a
 // dead guardian) left frozen. /run is never frozen (check_freezable refuses its filesystem).
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "platform/error.h"
@@ -37,6 +39,9 @@ struct FreezeStateRecord {
 // death leaves its mount points frozen.
 [[nodiscard]] Result<void> write_freeze_state_owner(const std::string& path, int owner_pid,
                                                     const std::vector<std::string>& mount_points);
+// The bytes of one state file: the magic line, "pid <n>" (agent_pid 0 when it is not a positive
+// int), then one mount point a line. nullopt when the magic line is not there. path stays empty.
+[[nodiscard]] std::optional<FreezeStateRecord> parse_freeze_state(std::string_view text);
 // Every state file under state_dir (none when the directory does not exist; an error when it
 // fails the run directory's check). A symlink is not followed: it is skipped with a warning.
 [[nodiscard]] Result<std::vector<FreezeStateRecord>> read_freeze_states(const std::string& state_dir);

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "agent/commands/copy_decide.h"
+#include "agent/core/epoch_ms.h"
 #include "agent/core/group_lock.h"
 #include "agent/core/log.h"
 #include "agent/core/progress.h"
@@ -20,6 +21,15 @@ namespace agent {
 
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
+
+std::optional<ec2::TimePoint> parse_copy_intent(std::string_view text) {
+  std::string_view digits = text;
+  while (!digits.empty() && digits.back() == '\n') digits.remove_suffix(1);
+  long long ms = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), ms);
+  if (ec != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
+  return time_from_epoch_ms(ms);
+}
 
 namespace {
 
@@ -83,12 +93,7 @@ class Intents {
   [[nodiscard]] std::optional<ec2::TimePoint> read(const std::string& source) const {
     const auto text = platform::read_state_file(dir_ / source);
     if (!text) return std::nullopt;
-    std::string_view digits = *text;
-    while (!digits.empty() && digits.back() == '\n') digits.remove_suffix(1);
-    long long ms = 0;
-    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), ms);
-    if (ec != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
-    return ec2::TimePoint{milliseconds{ms}};
+    return parse_copy_intent(*text);
   }
 
  private:

@@ -48,6 +48,10 @@ inline constexpr std::chrono::seconds k_copy_settle{60};
 // EC2 completes a time-based copy within 48 h; nothing waits longer.
 inline constexpr std::chrono::hours k_copy_wait_bound{49};
 
+// The bytes of a copy intent file (<run_dir>/copy/<region>/<source snapshot id>): the time, in ms
+// since the epoch, the CopySnapshot was about to be sent. nullopt when they are not one.
+[[nodiscard]] std::optional<ec2::TimePoint> parse_copy_intent(std::string_view text);
+
 struct CopyOptions {
   std::optional<std::string> to_region;  // --to-region: only this destination
   bool progress_bar = false;             // stderr is a terminal

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <set>
 
+#include "agent/core/epoch_ms.h"
 #include "agent/core/freeze_window.h"
 #include "agent/core/group_lock.h"
 #include "agent/core/hook_phases.h"
@@ -53,13 +54,20 @@ std::optional<HoldRecord> parse_hold_record(const std::string& text) {
   const auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object() || j.value("version", 0) != 1) return std::nullopt;
   try {
+    // Integers only: get<int>() of a number with a fraction or exponent (1e300) casts a double
+    // out of range, which is undefined.
+    for (const char* key : {"guardian_pid", "guardian_start", "bound_ms", "frozen_at_ms", "freeze_offset_ms"}) {
+      if (!j.at(key).is_number_integer()) return std::nullopt;
+    }
     HoldRecord r;
     r.group = j.at("group").get<std::string>();
     r.guardian_pid = j.at("guardian_pid").get<int>();
     r.guardian_start = j.at("guardian_start").get<unsigned long long>();
     r.mount_points = j.at("mount_points").get<std::vector<std::string>>();
     r.bound_ms = j.at("bound_ms").get<std::int64_t>();
-    r.frozen_at = std::chrono::system_clock::time_point(milliseconds(j.at("frozen_at_ms").get<std::int64_t>()));
+    const auto frozen_at = time_from_epoch_ms(j.at("frozen_at_ms").get<std::int64_t>());
+    if (!frozen_at) return std::nullopt;
+    r.frozen_at = *frozen_at;
     r.freeze_offset_ms = j.at("freeze_offset_ms").get<std::int64_t>();
     if (r.guardian_pid <= 0 || r.mount_points.empty()) return std::nullopt;
     return r;

@@ -70,7 +70,11 @@ std::expected<Config, ConfigError> load_config_file(const std::filesystem::path&
                                         std::to_string(st.st_uid) + ", not by the user running ebsnap");
     }
   }
-  auto layer = validate_document(*doc, ValidateOptions{.file = path.string()});
+  return config_from_document(*doc, path.string());
+}
+
+std::expected<Config, ConfigError> config_from_document(const nlohmann::ordered_json& doc, const std::string& file) {
+  auto layer = validate_document(doc, ValidateOptions{.file = file});
   if (!layer) return std::unexpected(std::move(layer).error());
   if (auto whole = validate_config_as_a_whole(layer->config, /*require_groups=*/false); !whole) {
     return std::unexpected(std::move(whole).error());

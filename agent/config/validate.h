@@ -75,6 +75,12 @@ struct ConfigLayer {
 [[nodiscard]] std::expected<void, ConfigError> validate_config_as_a_whole(const Config& config,
                                                                           bool require_groups = true);
 
+// A config file's document (parse_json_text of its bytes) → its config: the schema and the rules
+// across groups, as load_config_file applies them once it has checked the file itself. `file`
+// names it in messages.
+[[nodiscard]] std::expected<Config, ConfigError> config_from_document(const nlohmann::ordered_json& doc,
+                                                                     const std::string& file);
+
 // "$.groups.solr", "$.groups[\"a b\"]": the JSON path of a member.
 [[nodiscard]] std::string json_path_child(std::string_view path, std::string_view key);
 

@@ -92,6 +92,11 @@ std::expected<nlohmann::ordered_json, JsonTextError> parse_json_text(std::string
       return std::unexpected(JsonTextError{.message = "malformed JSON" + what.substr(at)});
     }
     return std::unexpected(JsonTextError{.message = "malformed JSON at byte " + std::to_string(e.byte)});
+  } catch (const nlohmann::json::out_of_range&) {
+    // A number beyond a double (1e99999): nlohmann throws out_of_range (406), not parse_error,
+    // and it escaped to std::terminate (found by tests/fuzz/config). Its message quotes the
+    // number; like the parse errors above, the input is not repeated.
+    return std::unexpected(JsonTextError{.message = "malformed JSON: a number too large for a double"});
   }
   if (tracker.duplicate()) {
     return std::unexpected(JsonTextError{.json_path = *tracker.duplicate(), .message = "expected each key once; this one is repeated"});

@@ -32,13 +32,10 @@ bool valid_token(std::string_view token) {
 }
 
 
-// An attempt file's key=value lines: the attempt, and the mount point it was recorded for.
-struct ParsedAttempt {
-  RestoreAttempt attempt;
-  std::string mount_point;
-};
-ParsedAttempt parse_attempt(const std::string& text) {
-  std::istringstream in(text);
+}  // namespace
+
+ParsedAttempt parse_attempt(std::string_view text) {
+  std::istringstream in{std::string(text)};
   ParsedAttempt out;
   for (std::string line; std::getline(in, line);) {
     const auto eq = line.find('=');
@@ -52,8 +49,6 @@ ParsedAttempt parse_attempt(const std::string& text) {
   }
   return out;
 }
-
-}  // namespace
 
 std::expected<std::vector<RestoreAttempt>, TokenError> live_attempts(const std::filesystem::path& run_dir) {
   std::vector<RestoreAttempt> out;

@@ -27,6 +27,15 @@ struct TokenError {
   std::string message;  // one line, naming the file
 };
 
+// An attempt file's key=value lines (token, volume_id, mount_point, formatted): the attempt, and
+// the mount point it was recorded for. Unknown lines are skipped; whether the token is valid is
+// the caller's check.
+struct ParsedAttempt {
+  RestoreAttempt attempt;
+  std::string mount_point;
+};
+[[nodiscard]] ParsedAttempt parse_attempt(std::string_view text);
+
 // The attempt files of one run directory. Each file holds one attempt of one mount point of one
 // group. Thread-safe as long as two threads never work on the same (group, mount point).
 class ClientTokens {

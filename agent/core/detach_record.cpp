@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "agent/core/epoch_ms.h"
 #include "agent/core/log.h"
 #include "agent/report/report.h"
 #include "ebsnap/try.h"
@@ -49,8 +50,10 @@ std::optional<DetachRecord> from_json(const json& j) {
   r.group = j.at("group").get<std::string>();
   r.mount_point = j.at("mount_point").get<std::string>();
   r.instance_id = j.at("instance_id").get<std::string>();
-  r.written_at = std::chrono::system_clock::time_point{
-      std::chrono::milliseconds{j.at("written_at_ms").get<long long>()}};
+  if (!j.at("written_at_ms").is_number_integer()) return std::nullopt;  // get<> of 1e300 is undefined
+  const auto written_at = time_from_epoch_ms(j.at("written_at_ms").get<std::int64_t>());
+  if (!written_at) return std::nullopt;
+  r.written_at = *written_at;
   if (!valid_volume_id(r.volume_id.value) || r.group.empty() || r.mount_point.empty() ||
       r.instance_id.empty()) {
     return std::nullopt;
@@ -59,6 +62,14 @@ std::optional<DetachRecord> from_json(const json& j) {
 }
 
 }  // namespace
+
+std::optional<DetachRecord> parse_detach_record(std::string_view text) {
+  try {
+    return from_json(json::parse(text));
+  } catch (const json::exception&) {
+    return std::nullopt;
+  }
+}
 
 std::filesystem::path detach_record_path(const std::filesystem::path& run_dir, const ec2::VolumeId& volume,
                                          std::string_view group) {
@@ -110,12 +121,7 @@ std::vector<DetachRecord> read_detach_records(const std::filesystem::path& run_d
                        entry.path().string(), text.error().describe());
       continue;
     }
-    std::optional<DetachRecord> r;
-    try {
-      r = from_json(json::parse(*text));
-    } catch (const json::exception&) {
-      r.reset();
-    }
+    auto r = parse_detach_record(*text);
     if (r && r->group != group) continue;
     // The file name must be the one its contents give: a record copied or renamed onto another
     // volume's name proves nothing about either.

@@ -35,6 +35,10 @@ struct DetachRecord {
   std::filesystem::path path;                          // where it is stored
 };
 
+// The bytes of one record (JSON); nullopt when they are not a record of ours with a valid volume
+// id, group, mount point and instance. path stays empty.
+[[nodiscard]] std::optional<DetachRecord> parse_detach_record(std::string_view text);
+
 // "<run_dir>/detach-<volume id>-<group>.record". A volume id that is not "vol-" and hex digits
 // gives an empty path (it is never used in a file name).
 [[nodiscard]] std::filesystem::path detach_record_path(const std::filesystem::path& run_dir,

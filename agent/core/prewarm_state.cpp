@@ -18,11 +18,13 @@ std::optional<std::uint64_t> parse_u64(std::string_view text) {
   return n;
 }
 
-std::optional<PrewarmState> parse(const std::string& text) {
+}  // namespace
+
+std::optional<PrewarmState> parse_prewarm_state(std::string_view text) {
   PrewarmState s;
   std::optional<std::uint64_t> size;
   std::optional<std::uint64_t> offset;
-  std::istringstream in(text);
+  std::istringstream in{std::string(text)};
   for (std::string line; std::getline(in, line);) {
     const auto eq = line.find('=');
     if (eq == std::string::npos) continue;
@@ -41,8 +43,6 @@ std::optional<PrewarmState> parse(const std::string& text) {
   return s;
 }
 
-}  // namespace
-
 std::int64_t PrewarmState::percent() const {
   if (done) return 100;
   if (size_bytes == 0) return 0;
@@ -60,7 +60,7 @@ std::expected<std::optional<PrewarmState>, std::string> PrewarmStates::load(
     if (text.error().kind == platform::ErrorKind::NotFound) return std::optional<PrewarmState>{};
     return std::unexpected(text.error().message);
   }
-  auto state = parse(*text);
+  auto state = parse_prewarm_state(*text);
   if (!state || state->group != group || state->mount_point != mount_point)
     return std::optional<PrewarmState>{};
   return state;

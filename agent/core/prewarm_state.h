@@ -31,6 +31,10 @@ struct PrewarmState {
   friend bool operator==(const PrewarmState&, const PrewarmState&) = default;
 };
 
+// The bytes of one state file; nullopt when size_bytes, offset (at most size_bytes) or volume_id
+// is missing or malformed.
+[[nodiscard]] std::optional<PrewarmState> parse_prewarm_state(std::string_view text);
+
 class PrewarmStates {
  public:
   explicit PrewarmStates(std::filesystem::path run_dir) : run_dir_(std::move(run_dir)) {}

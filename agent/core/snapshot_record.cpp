@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/core/epoch_ms.h"
 #include "agent/core/log.h"
 #include "ebsnap/try.h"
 #include "platform/run_dir.h"
@@ -25,9 +26,6 @@ constexpr std::string_view k_suffix = ".run";
 
 long long to_ms(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-std::chrono::system_clock::time_point from_ms(long long ms) {
-  return std::chrono::system_clock::time_point{std::chrono::milliseconds{ms}};
 }
 
 std::optional<Consistency> parse_consistency(std::string_view s) {
@@ -61,14 +59,22 @@ json to_json(const RunRecord& r) {
 
 std::optional<RunRecord> from_json(const json& j) {
   if (!j.is_object() || j.value("format", "") != "ebsnap-snapshot-run 1") return std::nullopt;
+  // Integers only: get<int>() of a number with a fraction or exponent (1e300) casts a double
+  // out of range, which is undefined.
+  for (const char* key : {"pid", "pid_start", "started_at_ms", "in_flight_until_ms"}) {
+    if (!j.at(key).is_number_integer()) return std::nullopt;
+  }
   RunRecord r;
   r.run_id = j.at("run_id").get<std::string>();
   r.group = j.at("group").get<std::string>();
   r.instance_id = j.at("instance_id").get<std::string>();
   r.pid = j.at("pid").get<int>();
   r.pid_start = j.at("pid_start").get<unsigned long long>();
-  r.started_at = from_ms(j.at("started_at_ms").get<long long>());
-  r.in_flight_until = from_ms(j.at("in_flight_until_ms").get<long long>());
+  const auto started_at = time_from_epoch_ms(j.at("started_at_ms").get<std::int64_t>());
+  const auto in_flight_until = time_from_epoch_ms(j.at("in_flight_until_ms").get<std::int64_t>());
+  if (!started_at || !in_flight_until) return std::nullopt;
+  r.started_at = *started_at;
+  r.in_flight_until = *in_flight_until;
   for (const auto& v : j.at("volumes")) {
     RunRecordVolume vol;
     vol.volume_id = ec2::VolumeId{v.at("volume_id").get<std::string>()};
@@ -83,6 +89,14 @@ std::optional<RunRecord> from_json(const json& j) {
 }
 
 }  // namespace
+
+std::optional<RunRecord> parse_run_record(std::string_view text) {
+  try {
+    return from_json(json::parse(text));
+  } catch (const json::exception&) {
+    return std::nullopt;
+  }
+}
 
 Consistency RunRecordVolume::final_consistency() const {
   if (verdict) return *verdict;
@@ -118,12 +132,7 @@ std::vector<RunRecord> read_run_records(const std::filesystem::path& run_dir) {
       log_agent().warn("run record file={} error=\"{}\"; ignored", entry.path().string(), text.error().describe());
       continue;
     }
-    std::optional<RunRecord> r;
-    try {
-      r = from_json(json::parse(*text));
-    } catch (const json::exception&) {
-      r.reset();
-    }
+    auto r = parse_run_record(*text);
     if (!r) {
       log_agent().warn("run record file={} not recognised; ignored", entry.path().string());
       continue;

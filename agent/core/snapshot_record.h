@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "agent/core/tags.h"
@@ -57,6 +58,9 @@ struct RunRecord {
   std::vector<RunRecordVolume> volumes;
   std::filesystem::path path;  // where it is stored
 };
+
+// The bytes of one run record (JSON); nullopt when they are not one. path stays empty.
+[[nodiscard]] std::optional<RunRecord> parse_run_record(std::string_view text);
 
 // "<run_dir>/snapshot-<run_id>-<group>.run", written atomically (platform::write_state_file) in
 // the run directory, checked and made if missing (platform/run_dir.h).

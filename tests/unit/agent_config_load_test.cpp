@@ -283,6 +283,16 @@ TEST_F(ConfigLoad, RepeatedKeyIsRefusedWithItsPath) {
   EXPECT_TRUE(load_config_file(write(valid_config())).has_value());
 }
 
+TEST_F(ConfigLoad, ANumberBeyondADoubleIsMalformedNotACrash) {
+  // nlohmann threw out_of_range (406) here, which escaped to std::terminate (tests/fuzz/config).
+  auto result = load_config_file(write(std::string(R"({"region": "eu-west-1", "freeze_timeout_s": 4e99999})")));
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().message, "malformed JSON: a number too large for a double") << result.error().describe();
+  auto userdata = parse_userdata(std::string(R"({"role": "solr", "count": -1e400})"), "userdata");
+  ASSERT_TRUE(userdata.has_value());
+  EXPECT_NE(userdata->problem.value_or("").find("a number too large"), std::string::npos);
+}
+
 TEST_F(ConfigLoad, EmptyFileIsMalformed) {
   auto result = load_config_file(write(std::string()));
   ASSERT_FALSE(result.has_value());

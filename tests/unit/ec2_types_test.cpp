@@ -40,6 +40,17 @@ TEST(Ec2Types, Iso8601) {
   EXPECT_FALSE(parse_iso8601("2026-11-23T11:44:31+02:00"));
 }
 
+TEST(Ec2Types, Iso8601BeyondTheClockIsNone) {
+  // TimePoint counts nanoseconds (1677..2262); converting a time outside was a signed overflow
+  // (tests/fuzz/ec2_xml found it in an attachTime of 2426; UBSan: "signed integer overflow").
+  EXPECT_FALSE(parse_iso8601("2426-12-07T05:08:11.000Z"));
+  EXPECT_FALSE(parse_iso8601("9999-12-31T23:59:59Z"));
+  EXPECT_FALSE(parse_iso8601("-999-01-01T00:00:00Z"));
+  EXPECT_FALSE(parse_iso8601("1600-01-01T00:00:00Z"));
+  EXPECT_EQ(format_iso8601(*parse_iso8601("2262-01-01T00:00:00Z")), "2262-01-01T00:00:00.000Z");
+  EXPECT_EQ(format_iso8601(*parse_iso8601("1700-01-01T00:00:00Z")), "1700-01-01T00:00:00.000Z");
+}
+
 TEST(Ec2Types, FindTag) {
   std::vector<Tag> tags{{"a", "1"}, {"b", ""}};
   EXPECT_EQ(find_tag(tags, "a"), "1");

@@ -160,3 +160,29 @@ TEST(PlatformFreezeStateAsRoot, AStateDirOwnedByAnotherUserIsRefused) {
   EXPECT_NE(path.error().message.find("is owned by uid 1000"), std::string::npos) << path.error().message;
   EXPECT_TRUE(std::filesystem::is_empty(state_dir));
 }
+
+TEST(PlatformFreezeState, PidThatIsNotAPositiveIntIsNoPid) {
+  // std::atoi made "pid -1" a -1 (kill(-1, 0) asks about every process) and an overflow
+  // undefined; both are no owner (0) now, like a missing pid line.
+  const auto parse_pid = [](std::string_view line) {
+    auto r = platform::parse_freeze_state("ebsnap-freeze-state 1\n" + std::string(line) + "\n/mnt/a\n");
+    EXPECT_TRUE(r.has_value()) << line;
+    return r ? r->agent_pid : -99;
+  };
+  EXPECT_EQ(parse_pid("pid 4242"), 4242);
+  EXPECT_EQ(parse_pid("pid -1"), 0);
+  EXPECT_EQ(parse_pid("pid 0"), 0);
+  EXPECT_EQ(parse_pid("pid 99999999999999999999"), 0);
+  EXPECT_EQ(parse_pid("pid 2147483648"), 0);
+  EXPECT_EQ(parse_pid("pid 12abc"), 0);
+  EXPECT_EQ(parse_pid("pid "), 0);
+}
+
+TEST(PlatformFreezeState, BytesWithoutTheMagicLineAreNoRecord) {
+  EXPECT_FALSE(platform::parse_freeze_state("").has_value());
+  EXPECT_FALSE(platform::parse_freeze_state("pid 1\n/mnt/a\n").has_value());
+  auto r = platform::parse_freeze_state("ebsnap-freeze-state 1\npid 7\n/mnt/a\n\n/mnt/b");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->agent_pid, 7);
+  EXPECT_EQ(r->mount_points, (std::vector<std::string>{"/mnt/a", "/mnt/b"}));
+}
