@@ -66,6 +66,7 @@ World::World(ec2::TimePoint epoch, std::size_t stack_bytes)
 }
 
 World::~World() {
+  for (Fiber* f : live_) delete f;
   ::munmap(arena_, arena_bytes_);
 }
 
@@ -113,8 +114,8 @@ void World::spawn(std::function<void()> fn, Duration after) {
   const auto bits = reinterpret_cast<std::uintptr_t>(f);
   ::makecontext(&f->context, reinterpret_cast<void (*)()>(&World::entry), 2, static_cast<unsigned>(bits & 0xffffffffu),
                 static_cast<unsigned>(bits >> 32));
-  ++live_;
-  peak_fibers_ = std::max(peak_fibers_, live_);
+  live_.insert(f);
+  peak_fibers_ = std::max(peak_fibers_, live_.size());
   schedule(f, elapsed_ + after);
 }
 
@@ -160,12 +161,12 @@ void World::run() {
     current_ = nullptr;
     if (next.fiber->done) {
       give_back(next.fiber->stack);
+      live_.erase(next.fiber);
       delete next.fiber;
-      --live_;
     }
   }
-  if (live_ != 0) {
-    throw std::runtime_error("fleet: " + std::to_string(live_) + " simulated tasks wait on each other forever");
+  if (!live_.empty()) {
+    throw std::runtime_error("fleet: " + std::to_string(live_.size()) + " simulated tasks wait on each other forever");
   }
 }
 

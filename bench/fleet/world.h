@@ -16,6 +16,7 @@
 #include <memory>
 #include <queue>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "agent/core/services.h"
@@ -81,7 +82,8 @@ class World final : public ec2::Clock, public ec2::Sleeper, public agent::Tasks 
   std::uint64_t seq_ = 0;
   ucontext_t main_{};
   Fiber* current_ = nullptr;
-  std::size_t live_ = 0;
+  // Every fiber not yet finished, so that those left blocked when run() gives up are freed with the world.
+  std::unordered_set<Fiber*> live_;
   std::size_t peak_fibers_ = 0;
   std::uint64_t switches_ = 0;
 };
