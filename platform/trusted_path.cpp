@@ -160,7 +160,12 @@ Result<Fd> open_trusted_directory(const std::string& path, bool create_missing) 
         return fail_errno("mkdir " + (std::filesystem::path(at) / part).string(), errno);
       }
       fd = ::openat(dir.get(), part.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (fd >= 0) ::fchmodat(dir.get(), part.c_str(), 0755, 0);  // not subject to a restrictive umask
+      // 0755 whatever the umask; a directory that will not take it is refused rather than left unreadable.
+      if (fd >= 0 && ::fchmodat(dir.get(), part.c_str(), 0755, 0) != 0) {
+        const int err = errno;
+        ::close(fd);
+        return fail_errno("chmod " + (std::filesystem::path(at) / part).string(), err);
+      }
     }
     const std::string next = (std::filesystem::path(at) / part).string();
     if (fd < 0) {

@@ -728,7 +728,7 @@ TEST_F(CopyE2e, ABacklogOfSixtyRunsIsCopiedUnderTheCopyLimitAndThrottlingWithNoG
                        {"timing", {{"copy_complete_s", 0.2}}},
                        {"seed", 14},
                        {"fault_actions", {"CopySnapshot"}},
-                       {"throttle_fraction", 0.05}});
+                       {"throttle_fraction", 0.02}});
   const auto from = sandbox_->calls().size();
   const auto started = Steady::now();
   const auto r = agent::copy(context(*home_));
