@@ -17,28 +17,11 @@ using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 using Steady = std::chrono::steady_clock;
 
-namespace {
-
-constexpr milliseconds k_first_backoff{1'000};
-constexpr milliseconds k_max_backoff{30'000};
-constexpr milliseconds k_slowest_interval{10'000};
-
-}  // namespace
-
 DeletePace::DeletePace(std::int32_t per_second, Steady::time_point start)
-    : base_(1'000 / std::max(per_second, 1)), interval_(base_), next_(start) {}
+    : interval_(1'000 / std::max(per_second, 1)), next_(start) {}
 
-void DeletePace::answered(Steady::time_point now) {
-  throttled_in_a_row_ = 0;
-  interval_ = std::max(base_, interval_ - (interval_ - base_) / 4);
+void DeletePace::sent(Steady::time_point now) {
   next_ = std::max(now, next_) + interval_;
-}
-
-void DeletePace::throttled(Steady::time_point now) {
-  ++throttled_in_a_row_;
-  interval_ = std::min(k_slowest_interval, interval_ * 2);
-  const auto backoff = std::min(k_max_backoff, k_first_backoff * (1 << std::min(throttled_in_a_row_ - 1, 5)));
-  next_ = now + std::max(backoff, interval_);
 }
 
 PruneReport describe_plan(const std::string& group, const PrunePlan& plan) {
@@ -131,20 +114,16 @@ class GroupPrune {
       if (wait > milliseconds::zero()) s_.sleeper.sleep_for(wait);
       const auto& id = deletes[i];
       auto deleted = s_.ec2.delete_snapshot({.snapshot_id = id});
+      pace.sent(s_.clock.monotonic());
       if (!deleted && deleted.error().kind == ec2::ErrorKind::Throttled) {
+        // The client paced and resent it for timeouts.throttled_s (or retried it, pacing off):
+        // EC2 stays busy for longer than this run is willing to wait.
         ++out.throttled;
-        pace.throttled(s_.clock.monotonic());
-        log_agent().warn("prune group={} snapshot_id={} throttled in_a_row={} next_in_ms={}", group_.name, id.value,
-                         pace.throttled_in_a_row(),
-                         duration_cast<milliseconds>(pace.ready_at() - s_.clock.monotonic()).count());
-        if (pace.throttled_in_a_row() >= k_prune_max_throttled_in_a_row) {
-          stop_ = fmt::format("EC2 throttled DeleteSnapshot {} times in a row; the rest is left for the next prune",
-                              pace.throttled_in_a_row());
-          break;
-        }
-        continue;
+        stop_ = "EC2 still throttled DeleteSnapshot after the client's pacing and retries (timeouts.throttled_s); "
+                "the rest is left for the next prune";
+        log_agent().warn("prune group={} snapshot_id={} throttled; stopping", group_.name, id.value);
+        break;
       }
-      pace.answered(s_.clock.monotonic());
       ++i;
       progress.update(i, deletes.size(), count(i), [&] {
         log_agent().info("prune group={} deleted={}/{}", group_.name, i, deletes.size());

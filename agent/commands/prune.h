@@ -11,9 +11,10 @@
 //      whole: every run of every lineage with its verdict and reasons. `--dry-run` stops here;
 //   3. act: DeleteSnapshot of exactly the plan's deletes, in its order (oldest run first), paced
 //      at config.delete_rate_per_s: EC2's DeleteSnapshot bucket (100 burst, 5/s refill) is shared
-//      by everything in the account and region. A throttled call backs off (1 s, doubling, at
-//      most 30 s), slows the pace, and is tried again; the run gives up only after 8 throttles in
-//      a row. A snapshot an AMI uses (InvalidSnapshot.InUse) is kept and reported, not a failure;
+//      by everything in the account and region. Throttling is the client's to wait out (its
+//      pacing, ec2/pacing.h, up to timeouts.throttled_s); a call still throttled after that stops
+//      the group, the rest left for the next prune. A snapshot an AMI uses (InvalidSnapshot.InUse)
+//      is kept and reported, not a failure;
 //      one already gone (NotFound) is reported as such. IAM refusing DeleteSnapshot stops the
 //      group at once (every later call would be refused alike), as do 5 failures in a row.
 //   4. progress: a bar on stderr when it is a terminal, else a log line every 5 s.
@@ -43,29 +44,20 @@ struct PruneOptions {
 // PruneReport to report.prune; a failure becomes the error of report.group(group.name).
 void prune_group(const RunContext& context, const GroupConfig& group, const PruneOptions& options, RunReport& report);
 
-// How prune paces its deletes. Pure: the caller sleeps until ready_at() and reports what EC2 said.
+// How prune paces its deletes: one every 1/per_second, the first at once. Pure: the caller sleeps
+// until ready_at() and says when a call was sent.
 class DeletePace {
  public:
   DeletePace(std::int32_t per_second, std::chrono::steady_clock::time_point start);
 
   [[nodiscard]] std::chrono::steady_clock::time_point ready_at() const { return next_; }
-  // A call was answered (not throttled) at `now`: the next is one interval later, and a pace
-  // slowed by throttling comes back a quarter of the way towards the configured one.
-  void answered(std::chrono::steady_clock::time_point now);
-  // A call was throttled at `now`: the pace halves (down to one call per 10 s) and the next call
-  // waits the backoff (1 s, doubling with each throttle in a row, at most 30 s).
-  void throttled(std::chrono::steady_clock::time_point now);
-  [[nodiscard]] int throttled_in_a_row() const { return throttled_in_a_row_; }
-  [[nodiscard]] std::chrono::milliseconds interval() const { return interval_; }
+  void sent(std::chrono::steady_clock::time_point now);
 
  private:
-  std::chrono::milliseconds base_;
   std::chrono::milliseconds interval_;
   std::chrono::steady_clock::time_point next_;
-  int throttled_in_a_row_ = 0;
 };
 
-inline constexpr int k_prune_max_throttled_in_a_row = 8;
 inline constexpr int k_prune_max_failures_in_a_row = 5;
 
 }  // namespace agent

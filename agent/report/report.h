@@ -129,7 +129,7 @@
 //       "not_attempted": [ "snap-..." ],  // planned, not tried: the run stopped (error above)
 //       "deferred": 0,                // snapshots left for the next prune (max_deletes_per_run)
 //       "skipped": 0,                 // snapshots of the answer in no run of this group
-//       "throttled": 0,               // DeleteSnapshot calls EC2 throttled (backed off, retried)
+//       "throttled": 0,               // DeleteSnapshot still throttled after the client's pacing: 0 or 1 (it stops the group)
 //       "delete_rate_per_s": 2 } ],
 //   "copy": [                         // copy, and snapshot with copy_after_snapshot; [] otherwise
 //     { "group": "solr", "source_region": "eu-west-1", "region": "us-west-2",
