@@ -3,8 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <map>
-#include <set>
 #include <stdexcept>
 #include <vector>
 
@@ -16,6 +14,7 @@
 #include "agent/core/runtime.h"
 #include "agent/core/services.h"
 #include "agent/core/tags.h"
+#include "bench/fleet/sim_freezing.h"
 #include "ec2/credentials.h"
 #include "platform/device_names.h"
 #include "platform/testing/fake_block_devices.h"
@@ -53,106 +52,6 @@ class NoHooks final : public agent::HookRunner {
                                                           const agent::HookRunOptions&) override {
     return {};
   }
-};
-
-// The instance's filesystems as FIFREEZE sees them: each mount point of the group is the root of
-// a filesystem of its own (the run dir lives on another), frozen and thawed with the kernel's
-// answers (EBUSY: already frozen, EINVAL: not frozen). The thaw guardian keeps its bound on the
-// world's clock: once `freeze_bound` has passed since it started, the mount points it guards are
-// thawed (as platform::ThawGuardian's FITHAW would have done then; applied when next looked at),
-// so a CreateSnapshots held up past the bound shows in the report as watchdog-thawed. The unit
-// tests' RecordingFreezeOps and FakeGuardianLauncher (tests/unit/agent_snapshot_fixture.h) know
-// fixed paths only and time out only when a test says so.
-class SimFreezing final : public platform::FreezeOps, public agent::GuardianLauncher {
- public:
-  using Steady = std::chrono::steady_clock;
-
-  explicit SimFreezing(World& world) : world_(world) {}
-
-  void add_filesystem(const std::string& mount_point) {
-    filesystems_.emplace(mount_point, 100 + filesystems_.size());
-  }
-
-  platform::Result<platform::FsIdentity> identify(const std::string& path) override {
-    const auto it = filesystems_.find(path);
-    if (it == filesystems_.end()) return platform::FsIdentity{.device = 1, .mount_root = false};
-    return platform::FsIdentity{.device = it->second, .mount_root = true};
-  }
-  platform::Result<void> syncfs(const std::string&) override { return {}; }
-  platform::Result<void> freeze(const std::string& mount_point) override {
-    guardians_thaw();
-    if (!frozen_.insert(mount_point).second) {
-      return platform::fail(platform::ErrorKind::AlreadyFrozen, mount_point + " already frozen");
-    }
-    return {};
-  }
-  platform::Result<void> thaw(const std::string& mount_point) override {
-    guardians_thaw();
-    if (frozen_.erase(mount_point) == 0) {
-      return platform::fail(platform::ErrorKind::NotFrozen, mount_point + " not frozen");
-    }
-    return {};
-  }
-  platform::Result<std::unique_ptr<agent::FreezeGuard>> start(
-      const platform::GuardianOptions& options) override {
-    const auto now = world_.monotonic();
-    for (const auto& mp : options.mount_points) guarded_until_[mp] = now + options.freeze_bound;
-    return std::make_unique<Guard>(*this, options.mount_points, now, now + options.freeze_bound);
-  }
-
- private:
-  // Every guardian whose bound has passed has thawed what it guards, and is gone.
-  void guardians_thaw() {
-    const auto now = world_.monotonic();
-    std::erase_if(guarded_until_, [&](const auto& g) {
-      if (now < g.second) return false;
-      frozen_.erase(g.first);
-      return true;
-    });
-  }
-
-  class Guard final : public agent::FreezeGuard {
-   public:
-    Guard(SimFreezing& owner, std::vector<std::string> mounts, Steady::time_point started,
-          Steady::time_point bound)
-        : owner_(owner), mounts_(std::move(mounts)), started_(started), bound_(bound) {}
-    platform::Result<void> exclude(const std::string& mount_point) override {
-      std::erase(mounts_, mount_point);
-      owner_.guarded_until_.erase(mount_point);
-      return {};
-    }
-    platform::Result<platform::GuardianReport> finish() override {
-      const bool timed_out = thawed_on_its_own();
-      const auto now = owner_.world_.monotonic();
-      platform::GuardianReport report{
-          .trigger = timed_out ? platform::GuardianTrigger::Timeout : platform::GuardianTrigger::Done,
-          .mounts = {},
-          .elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::min(now, bound_) - started_)};
-      for (const auto& mp : mounts_) {
-        const bool was = owner_.frozen_.erase(mp) != 0;
-        owner_.guarded_until_.erase(mp);
-        report.mounts.push_back(
-            {.mount_point = mp,
-             .outcome = was ? platform::ThawOutcome::Thawed : platform::ThawOutcome::NotFrozen});
-      }
-      return report;
-    }
-    bool thawed_on_its_own() override {
-      owner_.guardians_thaw();
-      return owner_.world_.monotonic() >= bound_;
-    }
-
-   private:
-    SimFreezing& owner_;
-    std::vector<std::string> mounts_;
-    Steady::time_point started_;
-    Steady::time_point bound_;
-  };
-
-  World& world_;
-  std::map<std::string, std::uint64_t> filesystems_;
-  std::set<std::string> frozen_;
-  std::map<std::string, Steady::time_point> guarded_until_;  // mount point → its guardian's bound
 };
 
 // The first failure a report tells of: the run's, a group's, or a volume's.

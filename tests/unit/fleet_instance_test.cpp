@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -111,6 +112,39 @@ TEST_F(FleetInstance, SnapshotOfTheMountedGroupFreezesAndCallsCreateSnapshotsOnc
   EXPECT_EQ(calls("CreateSnapshots"), 1u);
   EXPECT_EQ(calls("CreateTags"), 4u);  // ebsnap:volume-id, one per snapshot, after the thaw
   EXPECT_EQ(consistencies(), std::vector<std::string>(4, "frozen"));
+}
+
+// snapshot-1000 in small: many instances in one world and one account, each freezing its own
+// filesystems (from FreezeSet's threads) and calling CreateSnapshots for its own volumes only.
+TEST(FleetInstances, ManyInstancesSnapshotTheirOwnGroupsWithoutInterference) {
+  fleet::World world(k_epoch);
+  fleet::Account account(fleet::AccountOptions{}, world);
+  testsupport::TempDir scratch{"ebsnap-fleet-instances"};
+  constexpr int k = 100;
+  std::vector<std::unique_ptr<fleet::Instance>> instances;
+  std::vector<fleet::CommandResult> results(k);
+  for (int i = 0; i < k; ++i) {
+    const auto dir = scratch.path() / std::to_string(i);
+    std::filesystem::create_directory(dir);
+    std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
+                                 std::filesystem::perm_options::replace);
+    instances.push_back(std::make_unique<fleet::Instance>(
+        world, account, fleet::InstanceOptions{.index = i, .volumes = 4, .run_dir = dir}));
+    instances.back()->seed_mounted_group();
+    world.spawn([&, i] {
+      results[static_cast<std::size_t>(i)] = instances[static_cast<std::size_t>(i)]->snapshot();
+    });
+  }
+  world.run();
+  int failed = 0;
+  std::string first;
+  for (const auto& r : results) {
+    if (r.ok) continue;
+    ++failed;
+    if (first.empty()) first = r.failure;
+  }
+  EXPECT_EQ(failed, 0) << first;
+  EXPECT_EQ(account.snapshot_count(), std::size_t{4 * k});
 }
 
 TEST_F(FleetInstance, SnapshotWithoutTheMountedGroupFails) {
