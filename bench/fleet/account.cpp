@@ -4,12 +4,13 @@
 
 #include <algorithm>
 #include <charconv>
-#include <expected>
 #include <cmath>
+#include <expected>
 #include <functional>
 #include <iterator>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -804,6 +805,25 @@ ec2::SnapshotId Account::add_snapshot(int volume_size_gib, std::vector<ec2::Tag>
                                              .completed_at = start_time,
                                              .tags = std::move(tags)});
   return ec2::SnapshotId{s.snapshots[i].id};
+}
+
+ec2::VolumeId Account::add_attached_volume(const ec2::InstanceId& instance, const std::string& device,
+                                           int size_gib, std::vector<ec2::Tag> tags) {
+  auto& s = *state_;
+  s.now = s.clock.now();
+  const auto inst = s.instance_by_id.find(instance.value);
+  if (inst == s.instance_by_id.end()) throw std::invalid_argument("fleet: no instance " + instance.value);
+  const Index v = s.add_volume(VolumeRec{.id = s.new_id("vol", s.volume_by_id),
+                                         .size_gib = size_gib,
+                                         .availability_zone = s.instances[inst->second].availability_zone,
+                                         .volume_type = "gp3",
+                                         .iops = 3000,
+                                         .throughput = 125,
+                                         .create_time = s.now,
+                                         .available_at = s.now,
+                                         .tags = std::move(tags)});
+  s.attach(v, inst->second, device, s.now, s.now, false);
+  return ec2::VolumeId{s.volumes[v].id};
 }
 
 std::optional<ec2::TimePoint> Account::attached_at(const std::string& volume_id, const ec2::InstanceId& instance) const {

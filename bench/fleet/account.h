@@ -89,6 +89,11 @@ class Account {
   // a completed snapshot with these tags (of volume vol-ffffffff, as EC2 says for copies).
   ec2::InstanceId add_instance(const std::string& availability_zone);
   ec2::SnapshotId add_snapshot(int volume_size_gib, std::vector<ec2::Tag> tags, ec2::TimePoint start_time);
+  // An available gp3 volume with these tags, attached (state attached, not DeleteOnTermination) to
+  // `instance` at `device` since now, as one restored at an earlier boot is (the snapshot and prune
+  // scenarios start from a mounted group). Unknown instance: std::invalid_argument.
+  ec2::VolumeId add_attached_volume(const ec2::InstanceId& instance, const std::string& device, int size_gib,
+                                    std::vector<ec2::Tag> tags);
 
   // When the attachment of `volume` to `instance` reaches attached (the device appears then), or
   // nullopt when the volume is not being attached to it.

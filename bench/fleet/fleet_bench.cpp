@@ -1,17 +1,28 @@
-// The fleet simulation's scenario table (issue 16): K simulated instances, each restoring its
-// group of N volumes at boot with ebsnap's own mount (its EC2 client, retries, waiters and
-// tasks), against one simulated account with EC2's token buckets, on virtual time.
+// The fleet simulation's scenario table (issue 16): K simulated instances, each running one of
+// ebsnap's own commands (its EC2 client, retries, pacing, waiters and tasks) on its group of N
+// volumes, against one simulated account with EC2's token buckets, on virtual time:
+//   boot-K, rolling-1000: `ebsnap mount` at boot (agent::mount: restore from the latest run);
+//   snapshot-1000: `ebsnap snapshot` as ebsnap-snapshot@.timer starts it (agent::snapshot:
+//     freeze, one CreateSnapshots, thaw, per-snapshot tags), the group mounted already;
+//   prune-1000: `ebsnap prune` (agent::prune: one DescribeSnapshots, the plan, DeleteSnapshot
+//     paced at delete_rate_per_s) over a history of daily runs.
 //
-// For each scenario one row: makespan, p50 and p99 time to restored, calls by action, throttled
-// calls, give-ups (instances whose mount failed), and the bucket-bound ideal with the ratio to it.
-// The ideal: the least time EC2's buckets allow for the mutating calls every instance must make
-// (K×N CreateVolume, K×N AttachVolume, each bucket draining its burst then its rate), plus one
-// volume's median create and attach; and never less than any instance's own boot time plus EC2's
-// time on its critical path (its slowest volume's create and attach, as the account drew them).
-// ebsnap's share: an instance's time to restored less EC2's time on its critical path (the
-// requests' round trips, its polls noticing a change, and with K > 1 its wait for the buckets).
+// For each scenario one row: makespan, p50 and p99 time to done, calls by action, throttled
+// calls, give-ups (instances whose command failed, or outlived its unit's TimeoutStartSec), and
+// the bucket-bound ideal (bench/fleet/ideal.h) with the ratio to it. The ideal: the least time
+// EC2's buckets allow for the mutating calls every instance must make, each bucket draining its
+// burst then its rate, and never less than any instance's start plus EC2's own time on its
+// critical path:
+//   mount: K×N CreateVolume, K×N AttachVolume, plus one volume's median create and attach; the
+//     critical path is its slowest volume's create and attach, as the account drew them;
+//   snapshot: K CreateSnapshots; the starts' spread (the timers' RandomizedDelaySec) bounds it;
+//   prune: the DeleteSnapshot calls the planner (agent::plan_prune) asks of the seeded histories.
+// ebsnap's share: an instance's time to done less EC2's time on its critical path (the requests'
+// round trips, its polls noticing a change, and with K > 1 its wait for the buckets); for
+// snapshot and prune, whose answers are the end, its whole time to done.
 //
 //   fleet_bench [--only NAME[,NAME...]] [--seed N] [--pacing on|off]
+//               [--pacing-base MS] [--pacing-max MS] [--pacing-ease F]
 // --pacing off: the client without ec2/pacing.h (throttles retried as other errors): the figures
 // before it.
 #include <fmt/format.h>
@@ -24,8 +35,8 @@
 #include <exception>
 #include <filesystem>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -35,6 +46,7 @@
 #include "agent/config/config.h"
 #include "agent/core/runtime.h"
 #include "bench/fleet/account.h"
+#include "bench/fleet/ideal.h"
 #include "bench/fleet/instance.h"
 #include "bench/fleet/world.h"
 
@@ -42,11 +54,18 @@ namespace {
 
 using fleet::Duration;
 
+enum class Command { Mount, Snapshot, Prune };
+
 struct Scenario {
   std::string name;
+  Command command = Command::Mount;
   int instances = 1;
   int volumes = 4;
-  Duration boot_spread{0};  // boots spread uniformly over this (0: all at once)
+  Duration spread{0};    // starts spread uniformly over [0, spread] (0: all at once), seeded
+  Duration deadline{0};  // the unit's TimeoutStartSec: an instance that takes longer gives up (0: none)
+  // prune: each instance's history, `runs` complete daily runs, and the retention it applies.
+  int runs = 0;
+  std::optional<agent::RetentionPolicy> retention;
 };
 
 struct Outcome {
@@ -55,7 +74,7 @@ struct Outcome {
   double p99_s = 0;
   double ideal_s = 0;
   double share_p50_ms = 0;
-  int restored = 0;
+  int done = 0;
   int give_ups = 0;
   std::string first_failure;
   std::uint64_t calls = 0;
@@ -76,15 +95,23 @@ double percentile(std::vector<double> v, double p) {
   return v[std::min(i, v.size() - 1)];
 }
 
-double bucket_time(double calls, const fleet::Bucket& b) {
-  return std::max(0.0, (calls - b.burst) / b.rate);
-}
-
-double bucket_bound(const Scenario& s, const fleet::AccountOptions& a) {
-  const double m = static_cast<double>(s.instances) * s.volumes;
-  const double creates = bucket_time(m, a.buckets.at("CreateVolume"));
-  const double attaches = bucket_time(m, a.buckets.at("mutating"));
-  return std::max({creates, attaches, seconds(s.boot_spread)}) + a.volume_create.median_s + a.attach.median_s;
+// The calls every instance must make, as the scenario's ideal counts them (bench/fleet/ideal.h).
+fleet::IdealInputs ideal_inputs(const Scenario& s, const fleet::AccountOptions& a,
+                                std::size_t planned_deletes) {
+  const double k = s.instances;
+  switch (s.command) {
+    case Command::Mount:
+      return {.calls_by_bucket = {{"CreateVolume", k * s.volumes}, {"mutating", k * s.volumes}},
+              .tail_s = a.volume_create.median_s + a.attach.median_s,
+              .floors_s = {}};
+    case Command::Snapshot:
+      return {.calls_by_bucket = {{"CreateSnapshots", k}}, .tail_s = 0, .floors_s = {}};
+    case Command::Prune:
+      return {.calls_by_bucket = {{"DeleteSnapshot", static_cast<double>(planned_deletes)}},
+              .tail_s = 0,
+              .floors_s = {}};
+  }
+  return {};
 }
 
 Outcome run(const Scenario& s, std::uint64_t seed, bool pacing, const std::optional<ec2::PacingOptions>& tuned,
@@ -94,43 +121,84 @@ Outcome run(const Scenario& s, std::uint64_t seed, bool pacing, const std::optio
   fleet::AccountOptions account_options;
   account_options.seed = seed;
   fleet::Account account(account_options, world);
-  std::mt19937_64 boots(seed);
+  std::mt19937_64 starts(seed);
   std::vector<std::unique_ptr<fleet::Instance>> instances;
-  std::vector<fleet::RestoreResult> results(static_cast<std::size_t>(s.instances));
-  std::vector<Duration> booted(static_cast<std::size_t>(s.instances));
+  std::vector<fleet::CommandResult> results(static_cast<std::size_t>(s.instances));
+  std::vector<Duration> started(static_cast<std::size_t>(s.instances));
+  std::size_t planned_deletes = 0;  // prune: what the planner asks of the seeded histories
   for (int i = 0; i < s.instances; ++i) {
     const auto dir = scratch / fmt::format("i{}", i);
     std::filesystem::create_directories(dir);
     std::filesystem::permissions(dir, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace);
-    instances.push_back(std::make_unique<fleet::Instance>(
-        world, account, fleet::InstanceOptions{.index = i, .volumes = s.volumes, .run_dir = dir, .pacing = pacing, .pacing_override = tuned}));
-    instances.back()->seed_snapshots();
-    const auto at = s.boot_spread.count() == 0
+    instances.push_back(std::make_unique<fleet::Instance>(world, account,
+                                                          fleet::InstanceOptions{.index = i,
+                                                                                 .volumes = s.volumes,
+                                                                                 .run_dir = dir,
+                                                                                 .pacing = pacing,
+                                                                                 .pacing_override = tuned,
+                                                                                 .retention = s.retention}));
+    auto& instance = *instances.back();
+    switch (s.command) {
+      case Command::Mount:
+        instance.seed_snapshots();
+        break;
+      case Command::Snapshot:
+        instance.seed_mounted_group();
+        break;
+      case Command::Prune:
+        planned_deletes += instance.seed_history(s.runs, std::chrono::hours(24));
+        break;
+    }
+    // Uniform over the spread, to the millisecond, as systemd draws RandomizedDelaySec
+    // (FixedRandomDelay=yes: one offset per machine and timer; here one per instance, seeded).
+    const auto at = s.spread.count() == 0
                         ? Duration{0}
-                        : Duration{std::uniform_int_distribution<std::int64_t>(0, s.boot_spread.count())(boots)};
-    booted[static_cast<std::size_t>(i)] = at;
-    world.spawn([&, i] { results[static_cast<std::size_t>(i)] = instances[static_cast<std::size_t>(i)]->mount(); }, at);
+                        : Duration{std::uniform_int_distribution<std::int64_t>(0, s.spread.count())(starts)};
+    started[static_cast<std::size_t>(i)] = at;
+    world.spawn(
+        [&, i] {
+          auto& self = *instances[static_cast<std::size_t>(i)];
+          auto& r = results[static_cast<std::size_t>(i)];
+          switch (s.command) {
+            case Command::Mount:
+              r = self.mount();
+              break;
+            case Command::Snapshot:
+              r = self.snapshot();
+              break;
+            case Command::Prune:
+              r = self.prune();
+              break;
+          }
+        },
+        at);
   }
   world.run();
 
   Outcome o;
-  o.ideal_s = bucket_bound(s, account_options);
+  auto ideal = ideal_inputs(s, account_options, planned_deletes);
   std::vector<double> took;
   std::vector<double> share;
   for (std::size_t i = 0; i < results.size(); ++i) {
     const auto& r = results[i];
     const auto path = account.ec2_path(instances[i]->id());
-    o.makespan_s = std::max(o.makespan_s, seconds(booted[i] + r.took));
-    o.ideal_s = std::max(o.ideal_s, seconds(booted[i] + path));
+    o.makespan_s = std::max(o.makespan_s, seconds(started[i] + r.took));
+    ideal.floors_s.push_back(seconds(started[i] + path));
     took.push_back(seconds(r.took));
     share.push_back(std::chrono::duration<double, std::milli>(r.took - path).count());
-    if (r.restored) {
-      ++o.restored;
+    const bool late = s.deadline.count() != 0 && r.took > s.deadline;
+    if (r.ok && !late) {
+      ++o.done;
     } else {
       ++o.give_ups;
-      if (o.first_failure.empty()) o.first_failure = r.failure;
+      if (o.first_failure.empty()) {
+        o.first_failure = late ? fmt::format("took {:.0f} s, past the unit's {:.0f} s", seconds(r.took),
+                                             seconds(s.deadline))
+                               : r.failure;
+      }
     }
   }
+  o.ideal_s = fleet::ideal_s(ideal, account_options);
   o.p50_s = percentile(took, 0.50);
   o.p99_s = percentile(took, 0.99);
   o.share_p50_ms = percentile(share, 0.50);
@@ -146,8 +214,9 @@ Outcome run(const Scenario& s, std::uint64_t seed, bool pacing, const std::optio
 
 std::string short_name(const std::string& action) {
   static const std::map<std::string, std::string> names{
-      {"DescribeSnapshots", "DS"}, {"DescribeVolumes", "DV"}, {"CreateVolume", "CV"}, {"AttachVolume", "AV"},
-      {"DescribeInstances", "DI"}, {"ModifyInstanceAttribute", "MIA"}};
+      {"DescribeSnapshots", "DS"}, {"DescribeVolumes", "DV"},   {"CreateVolume", "CV"},
+      {"AttachVolume", "AV"},      {"DescribeInstances", "DI"}, {"ModifyInstanceAttribute", "MIA"},
+      {"CreateSnapshots", "CSs"},  {"CreateTags", "CT"},        {"DeleteSnapshot", "DelS"}};
   const auto it = names.find(action);
   return it == names.end() ? action : it->second;
 }
@@ -196,7 +265,23 @@ int main(int argc, char** argv) try {
       {.name = "boot-100", .instances = 100},
       {.name = "boot-1000", .instances = 1'000},
       {.name = "boot-10000", .instances = 10'000},
-      {.name = "rolling-1000", .instances = 1'000, .boot_spread = std::chrono::minutes(5)},
+      {.name = "rolling-1000", .instances = 1'000, .spread = std::chrono::minutes(5)},
+      // init/ebsnap-snapshot@.timer: OnCalendar=hourly, RandomizedDelaySec=45min,
+      // FixedRandomDelay=yes; the service's TimeoutStartSec=15min is the deadline.
+      {.name = "snapshot-1000",
+       .command = Command::Snapshot,
+       .instances = 1'000,
+       .spread = std::chrono::minutes(45),
+       .deadline = std::chrono::minutes(15)},
+      // ebsnap ships no prune timer (prune_after_snapshot would follow the snapshot timer's
+      // spread): this is a fleet-wide `ebsnap prune data` started on every instance at once (one
+      // cron minute, one SSM Run Command), the worst case for the DeleteSnapshot bucket. 30 daily
+      // runs, daily 28 kept: each instance deletes its 2 oldest runs, 8 snapshots.
+      {.name = "prune-1000",
+       .command = Command::Prune,
+       .instances = 1'000,
+       .runs = 30,
+       .retention = agent::RetentionPolicy{.daily = 28}},
   };
   const auto scratch = std::filesystem::path("/dev/shm") / fmt::format("ebsnap-fleet-{}", ::getpid());
   std::printf("| scenario | K | N | makespan | p50 | p99 | ideal | ratio | throttled | give-ups | ebsnap's share p50 | calls (t: throttled) | wall |\n");

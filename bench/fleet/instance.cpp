@@ -3,12 +3,18 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <stdexcept>
+#include <vector>
 
 #include "agent/commands/mount.h"
+#include "agent/commands/prune.h"
+#include "agent/commands/prune_decide.h"
+#include "agent/commands/snapshot.h"
 #include "agent/config/config.h"
 #include "agent/core/runtime.h"
 #include "agent/core/services.h"
 #include "agent/core/tags.h"
+#include "bench/fleet/sim_freezing.h"
 #include "ec2/credentials.h"
 #include "platform/device_names.h"
 #include "platform/testing/fake_block_devices.h"
@@ -48,23 +54,17 @@ class NoHooks final : public agent::HookRunner {
   }
 };
 
-// The boot restore never freezes: any use is the simulation's mistake, and fails.
-class NoFreezing final : public platform::FreezeOps, public agent::GuardianLauncher {
- public:
-  platform::Result<platform::FsIdentity> identify(const std::string&) override { return refuse(); }
-  platform::Result<void> syncfs(const std::string&) override { return refuse(); }
-  platform::Result<void> freeze(const std::string&) override { return refuse(); }
-  platform::Result<void> thaw(const std::string&) override { return refuse(); }
-  platform::Result<std::unique_ptr<agent::FreezeGuard>> start(const platform::GuardianOptions&) override {
-    return refuse();
+// The first failure a report tells of: the run's, a group's, or a volume's.
+std::string first_failure(const agent::RunReport& report) {
+  if (report.error) return *report.error;
+  for (const auto& g : report.groups) {
+    if (g.error) return *g.error;
+    for (const auto& v : g.volumes) {
+      if (v.outcome == agent::Outcome::Failed) return v.reason.value_or("failed");
+    }
   }
-
- private:
-  static std::unexpected<platform::Error> refuse() {
-    return std::unexpected(platform::Error{.kind = platform::ErrorKind::Refused,
-                                           .message = "the fleet simulation does not freeze"});
-  }
-};
+  return {};
+}
 
 }  // namespace
 
@@ -77,7 +77,7 @@ struct Instance::Parts {
   std::unique_ptr<ec2::Ec2Client> ec2;
   platform::FakeBlockDevices devices;
   platform::FakeMounter mounter;
-  NoFreezing freezing;
+  SimFreezing freezing;
   NoHooks hooks;
   agent::Config config;
   agent::FilterValues filters;
@@ -85,12 +85,21 @@ struct Instance::Parts {
   std::unique_ptr<agent::Services> services;
   int next_device = 0;
 
+  [[nodiscard]] agent::RunContext context() {
+    return agent::RunContext{.services = *services,
+                             .config = config,
+                             .filters = filters,
+                             .instance = instance,
+                             .groups = {&config.groups.front()}};
+  }
+
   Parts(World& w, Account& a, InstanceOptions o)
       : world(w),
         account(a),
         options(std::move(o)),
         id(a.add_instance("us-east-1a")),
-        random(std::uint64_t{0x9e3779b97f4a7c15} * static_cast<std::uint64_t>(options.index + 1)) {
+        random(std::uint64_t{0x9e3779b97f4a7c15} * static_cast<std::uint64_t>(options.index + 1)),
+        freezing(w) {
     agent::GroupConfig group;
     group.name = "data";
     for (int v = 0; v < options.volumes; ++v) {
@@ -99,6 +108,7 @@ struct Instance::Parts {
                                                   .size_gib = 100,
                                                   .filesystem = agent::FsType::Ext4});
     }
+    group.retention = options.retention;
     config.groups.push_back(std::move(group));
     ec2::Ec2ClientOptions client{.region = "us-east-1"};
     client.endpoint = ec2::Endpoint{
@@ -175,26 +185,95 @@ void Instance::seed_snapshots() {
   }
 }
 
-RestoreResult Instance::mount() {
+CommandResult Instance::mount() {
   auto& p = *parts_;
-  const agent::RunContext context{.services = *p.services,
-                                  .config = p.config,
-                                  .filters = p.filters,
-                                  .instance = p.instance,
-                                  .groups = {&p.config.groups.front()}};
   const auto began = p.world.elapsed();
-  const auto report = agent::mount(context);
-  RestoreResult out{.restored = report.ok(), .took = p.world.elapsed() - began};
-  if (report.error) out.failure = *report.error;
+  const auto report = agent::mount(p.context());
+  CommandResult out{.ok = report.ok(), .took = p.world.elapsed() - began, .failure = first_failure(report)};
   for (const auto& g : report.groups) {
-    if (g.error && out.failure.empty()) out.failure = *g.error;
     for (const auto& v : g.volumes) {
       if (v.outcome == agent::Outcome::Restored) continue;
-      out.restored = false;
+      out.ok = false;
       if (out.failure.empty()) out.failure = v.reason.value_or(std::string(agent::to_string(v.outcome)));
     }
   }
   return out;
+}
+
+void Instance::seed_mounted_group() {
+  auto& p = *parts_;
+  const auto& group = p.config.groups.front();
+  for (const auto& v : group.volumes) {
+    const auto volume = p.account.add_attached_volume(
+        p.id, v.device, static_cast<int>(v.size_gib),
+        agent::volume_tags(group, p.filters,
+                           {.group = group.name, .mount_point = v.mount_point, .device = v.device}, p.id,
+                           "attempt-1"));
+    ++p.next_device;
+    const auto devnode = fmt::format("/dev/nvme{}n1", p.next_device);
+    p.devices.add_device(
+        platform::BlockDevice{.devnode = devnode,
+                              .serial = platform::volume_serial(volume.value),
+                              .by_id_link = platform::nvme_by_id_link(volume.value),
+                              .size_bytes = platform::gib_bytes(static_cast<std::uint64_t>(v.size_gib)),
+                              .devnum = static_cast<std::uint64_t>(259 * 256 + p.next_device)},
+        platform::ProbeResult{.fs_type = "ext4", .uuid = fmt::format("uuid-{}", volume.value)});
+    if (auto mounted = p.mounter.mount({.source = devnode, .target = v.mount_point, .fs_type = "ext4"});
+        !mounted) {
+      throw std::runtime_error("fleet: mount " + v.mount_point + ": " + mounted.error().describe());
+    }
+    p.freezing.add_filesystem(v.mount_point);
+  }
+}
+
+std::size_t Instance::seed_history(int runs, Duration every) {
+  auto& p = *parts_;
+  const auto& group = p.config.groups.front();
+  std::vector<ec2::Snapshot> seeded;
+  for (int r = runs; r >= 1; --r) {
+    const auto when = p.world.now() - r * every;
+    const std::string run_id = fmt::format("run-{}-{}", p.options.index, r);
+    for (const auto& v : group.volumes) {
+      // agent::snapshot's tags, of a volume that is gone (restored since): prune reads only the tags.
+      const ec2::VolumeId volume{"vol-ffffffff"};
+      auto tags = agent::snapshot_tags(
+          group, p.filters, {.group = group.name, .mount_point = v.mount_point, .device = v.device}, p.id,
+          volume, agent::Consistency::Frozen, run_id);
+      const auto id = p.account.add_snapshot(static_cast<int>(v.size_gib), tags, when);
+      seeded.push_back(ec2::Snapshot{.id = id,
+                                     .volume_id = volume,
+                                     .state = ec2::SnapshotState::Completed,
+                                     .progress = 100,
+                                     .start_time = when,
+                                     .volume_size_gib = static_cast<int>(v.size_gib),
+                                     .tags = std::move(tags)});
+    }
+  }
+  if (!group.retention) return 0;
+  // What the prune's own decide step will ask of this history (it is pure): the deletes every run
+  // must make, whether or not it gets as far as planning.
+  return agent::plan_prune(
+             agent::PruneInputs{.snapshots = seeded,
+                                .owner = agent::PruneOwner{.group = group.name, .filters = p.filters},
+                                .policy = *group.retention,
+                                .now = p.world.now()})
+      .deletes.size();
+}
+
+CommandResult Instance::snapshot() {
+  auto& p = *parts_;
+  const auto began = p.world.elapsed();
+  const auto report = agent::snapshot(p.context());  // the timer's run: no ebsnap:trigger
+  return CommandResult{
+      .ok = report.ok(), .took = p.world.elapsed() - began, .failure = first_failure(report)};
+}
+
+CommandResult Instance::prune() {
+  auto& p = *parts_;
+  const auto began = p.world.elapsed();
+  const auto report = agent::prune(p.context());
+  return CommandResult{
+      .ok = report.ok(), .took = p.world.elapsed() - began, .failure = first_failure(report)};
 }
 
 }  // namespace fleet

@@ -2,7 +2,8 @@
 // One simulated EC2 instance of the fleet: ebsnap's real Services with the world's virtual clock,
 // sleeper and tasks, the real ec2::Ec2Client (SigV4, XML, retries) whose HTTP goes to the
 // simulated account after a simulated network delay, FakeBlockDevices whose volume appears when
-// the account's attachment completes, and FakeMounter. It runs agent::mount as the boot does.
+// the account's attachment completes, and FakeMounter. It runs agent::mount as the boot does,
+// agent::snapshot as its timer does, and agent::prune.
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -10,6 +11,7 @@
 #include <random>
 #include <string>
 
+#include "agent/config/config.h"
 #include "agent/report/report.h"
 #include "bench/fleet/account.h"
 #include "bench/fleet/world.h"
@@ -28,6 +30,8 @@ struct InstanceOptions {
   bool pacing = true;
   // Instead of ebsnap's pacing, these (tuning runs: fleet_bench --pacing-*).
   std::optional<ec2::PacingOptions> pacing_override;
+  // The group's retention (prune): none, prune refuses the group.
+  std::optional<agent::RetentionPolicy> retention;
 };
 
 // Uniform doubles from a seeded engine: one per instance, so that runs are repeatable.
@@ -40,11 +44,12 @@ class SeededRandom final : public ec2::RandomSource {
   std::mt19937_64 engine_;
 };
 
-// What one instance's boot restore came to.
-struct RestoreResult {
-  bool restored = false;  // every volume restored and mounted
-  Duration took{0};       // from its boot to the end of mount
-  std::string failure;    // the first failed volume's reason
+// What one instance's command came to.
+struct CommandResult {
+  bool ok = false;      // mount: every volume restored and mounted; snapshot: every volume
+                        // snapshotted; prune: the plan's deletes all done
+  Duration took{0};     // from its start to the command's end
+  std::string failure;  // the command's or the first failed volume's reason
 };
 
 class Instance {
@@ -56,9 +61,20 @@ class Instance {
 
   // The instance's snapshots: one complete run of its group, an hour old.
   void seed_snapshots();
+  // The group as an earlier boot left it: each volume of ours attached, its device present, its
+  // filesystem mounted at its mount point (snapshot's starting point).
+  void seed_mounted_group();
+  // `runs` complete runs of the group, tagged as agent::snapshot tags them, the newest `every`
+  // ago and each older one `every` before it (prune's history). Returns how many of them
+  // agent::plan_prune deletes now under the group's retention (none without one).
+  [[nodiscard]] std::size_t seed_history(int runs, Duration every);
   [[nodiscard]] const ec2::InstanceId& id() const;
   // `ebsnap mount` of its group, on the calling fiber.
-  [[nodiscard]] RestoreResult mount();
+  [[nodiscard]] CommandResult mount();
+  // `ebsnap snapshot` of its group (the timer's run), on the calling fiber.
+  [[nodiscard]] CommandResult snapshot();
+  // `ebsnap prune` of its group, on the calling fiber.
+  [[nodiscard]] CommandResult prune();
 
  private:
   struct Parts;
