@@ -21,8 +21,11 @@
 // round trips, its polls noticing a change, and with K > 1 its wait for the buckets); for
 // snapshot and prune, whose answers are the end, its whole time to done.
 //
-//   fleet_bench [--only NAME[,NAME...]] [--seed N] [--pacing on|off]
+//   fleet_bench [--only NAME[,NAME...]] [--seed N] [--pacing on|off] [--rows FILE]
 //               [--pacing-base MS] [--pacing-max MS] [--pacing-ease F]
+// --rows FILE: also the issue's targets, each figure beside its limit and target, as rows of
+// bench/run's table (`bench/run fleet`): at K >= 100, makespan <= 1.2x the ideal, throttled
+// calls <= 5%; everywhere, no give-up.
 // --pacing off: the client without ec2/pacing.h (throttles retried as other errors): the figures
 // before it.
 #include <fmt/format.h>
@@ -45,6 +48,7 @@
 
 #include "agent/config/config.h"
 #include "agent/core/runtime.h"
+#include "bench/bench_support.h"
 #include "bench/fleet/account.h"
 #include "bench/fleet/ideal.h"
 #include "bench/fleet/instance.h"
@@ -231,12 +235,45 @@ std::string calls_text(const Outcome& o) {
   return out;
 }
 
+// The scenario against issue 16's targets, as bench/run's rows.
+void write_rows(const std::filesystem::path& path, const Scenario& s, const Outcome& o) {
+  bench::RowWriter rows(path);
+  const bool fleet = s.instances >= 100;  // the makespan and throttling targets are for K >= 100
+  const double ratio = o.makespan_s / o.ideal_s;
+  const double throttled_pct =
+      o.calls == 0 ? 0.0 : 100.0 * static_cast<double>(o.throttled) / static_cast<double>(o.calls);
+  const std::string name = fmt::format("fleet {} (K={}, N={})", s.name, s.instances, s.volumes);
+  rows.write({.part = "fleet",
+              .figure = name + ": makespan",
+              .value = fmt::format("{:.1f} s ({:.2f}x)", o.makespan_s, ratio),
+              .limit = fmt::format("{:.1f} s (the buckets' ideal)", o.ideal_s),
+              .target = fleet ? "<= 1.2x the ideal" : "-",
+              .verdict = fleet ? bench::verdict(ratio <= 1.2) : "info",
+              .note = fmt::format("p50 {:.1f} s, p99 {:.1f} s to done", o.p50_s, o.p99_s)});
+  rows.write({.part = "fleet",
+              .figure = name + ": throttled calls",
+              .value = fmt::format("{:.1f}%", throttled_pct),
+              .limit = "0%",
+              .target = fleet ? "<= 5%" : "-",
+              .verdict = fleet ? bench::verdict(throttled_pct <= 5.0) : "info",
+              .note = fmt::format("{} of {} calls; {}", o.throttled, o.calls, calls_text(o))});
+  rows.write({.part = "fleet",
+              .figure = name + ": give-ups",
+              .value = fmt::format("{} of {}", o.give_ups, s.instances),
+              .limit = "0",
+              .target = "0",
+              .verdict = bench::verdict(o.give_ups == 0),
+              .note = o.first_failure.empty() ? "virtual time; wall " + fmt::format("{:.0f} s", o.wall_s)
+                                              : "first: " + o.first_failure});
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
   std::set<std::string> only;
   std::uint64_t seed = 1;
   bool pacing = true;
+  std::optional<std::filesystem::path> rows;
   std::optional<ec2::PacingOptions> tuned;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -251,10 +288,12 @@ int main(int argc, char** argv) try {
       if (a == "--pacing-base") tuned->base = std::chrono::milliseconds(static_cast<long long>(v));
       if (a == "--pacing-max") tuned->max_spacing = std::chrono::milliseconds(static_cast<long long>(v));
       if (a == "--pacing-ease") tuned->ease = v;
+    } else if (a == "--rows" && i + 1 < argc) {
+      rows = argv[++i];
     } else if (a == "--seed" && i + 1 < argc) {
       seed = std::stoull(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: fleet_bench [--only NAME[,NAME...]] [--seed N] [--pacing on|off]\n");
+      std::fprintf(stderr, "usage: fleet_bench [--only NAME[,NAME...]] [--seed N] [--pacing on|off] [--rows FILE]\n");
       return 2;
     }
   }
@@ -297,6 +336,7 @@ int main(int argc, char** argv) try {
                 o.calls == 0 ? 0.0 : 100.0 * static_cast<double>(o.throttled) / static_cast<double>(o.calls),
                 o.give_ups, o.share_p50_ms, calls_text(o).c_str(), o.wall_s);
     if (!o.first_failure.empty()) std::printf("|   first give-up: %s |\n", o.first_failure.c_str());
+    if (rows) write_rows(*rows, s, o);
     std::fflush(stdout);
   }
   return 0;
