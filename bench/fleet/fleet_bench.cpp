@@ -30,9 +30,11 @@
 // before it.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <exception>
@@ -235,6 +237,20 @@ std::string calls_text(const Outcome& o) {
   return out;
 }
 
+// A run that was killed leaves its scratch (ebsnap-fleet-PID, the instances' run dirs) behind:
+// removed by the next run once that PID is gone.
+void sweep_scratch_of_dead_runs(const std::filesystem::path& dir) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with("ebsnap-fleet-")) continue;
+    const std::string digits = name.substr(std::string_view("ebsnap-fleet-").size());
+    if (digits.empty() || !std::ranges::all_of(digits, [](char c) { return c >= '0' && c <= '9'; })) continue;
+    const auto pid = static_cast<pid_t>(std::stol(digits));
+    if (::kill(pid, 0) != 0 && errno == ESRCH) std::filesystem::remove_all(entry.path(), ec);
+  }
+}
+
 // The scenario against issue 16's targets, as bench/run's rows.
 void write_rows(const std::filesystem::path& path, const Scenario& s, const Outcome& o) {
   bench::RowWriter rows(path);
@@ -323,6 +339,7 @@ int main(int argc, char** argv) try {
        .retention = agent::RetentionPolicy{.daily = 28}},
   };
   const auto scratch = std::filesystem::path("/dev/shm") / fmt::format("ebsnap-fleet-{}", ::getpid());
+  sweep_scratch_of_dead_runs(scratch.parent_path());
   std::printf("| scenario | K | N | makespan | p50 | p99 | ideal | ratio | throttled | give-ups | ebsnap's share p50 | calls (t: throttled) | wall |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& s : scenarios) {
