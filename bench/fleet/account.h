@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "ec2/clock.h"
+#include "ec2/ec2_client.h"
 #include "ec2/http.h"
 #include "ec2/types.h"
 
@@ -114,5 +115,12 @@ class Account {
   struct State;
   std::unique_ptr<State> state_;
 };
+
+// ebsnap's real client (SigV4, XML, retries: `max_attempts`, no pacing) whose requests `account`
+// serves at once, at `clock`'s time: no network in between. For the tests and the account bench;
+// the simulated instances have theirs (bench/fleet/instance.h). Throws when it cannot be made.
+[[nodiscard]] std::unique_ptr<ec2::Ec2Client> direct_client(Account& account, const ec2::Clock& clock,
+                                                            ec2::Sleeper& sleeper, ec2::RandomSource& random,
+                                                            int max_attempts = 3);
 
 }  // namespace fleet

@@ -14,9 +14,7 @@
 
 #include "agent/core/tags.h"
 #include "bench/fleet/account.h"
-#include "ec2/credentials.h"
 #include "ec2/ec2_client.h"
-#include "ec2/endpoint.h"
 #include "ec2/query.h"
 #include "ec2/testing/manual_clock.h"
 
@@ -27,17 +25,6 @@ using namespace std::chrono_literals;
 
 constexpr int k_instances = 10'000;
 constexpr int k_volumes_per_instance = 4;
-
-class AccountHttp final : public ec2::HttpClient {
- public:
-  explicit AccountHttp(fleet::Account& account) : account_(account) {}
-  [[nodiscard]] ec2::Result<ec2::HttpResponse> send(const ec2::HttpRequest& request) override {
-    return account_.serve(request);
-  }
-
- private:
-  fleet::Account& account_;
-};
 
 struct Timed {
   std::string figure;
@@ -80,27 +67,9 @@ int main() {
   for (auto& [name, bucket] : options.buckets) bucket = {.burst = 1e15, .rate = 1e15};
   fleet::Account account(options, clock);
 
-  auto endpoint = ec2::parse_endpoint("http://ec2.sim/");
-  check(endpoint.has_value(), "endpoint");
-  endpoint->configured = true;
   ec2::SequenceRandom random({0.5});
-  auto created = ec2::Ec2Client::create(
-      ec2::Ec2ClientOptions{.region = "us-east-1",
-                            .endpoint = *endpoint,
-                            .credentials = std::make_shared<ec2::StaticCredentialsProvider>(
-                                ec2::Credentials{.access_key_id = "AKIDSIM",
-                                                 .secret_access_key = ec2::SecretString(std::string("secret")),
-                                                 .session_token = {},
-                                                 .expiration = std::nullopt,
-                                                 .source = "static"}),
-                            .retry = ec2::RetryOptions{.max_attempts = 1},
-                            .http_client = std::make_shared<AccountHttp>(account),
-                            .clock = &clock,
-                            .sleeper = &clock,
-                            .random = &random},
-      ec2::fixed_environment({}));
-  check(created.has_value(), "client");
-  auto& c = **created;
+  const auto client = fleet::direct_client(account, clock, clock, random, /*max_attempts=*/1);
+  auto& c = *client;
 
   const std::string group(agent::k_tag_group);
   const std::string mp(agent::k_tag_mount_point);

@@ -11,28 +11,13 @@
 
 #include "agent/core/tags.h"
 #include "bench/fleet/account.h"
-#include "ec2/credentials.h"
 #include "ec2/ec2_client.h"
-#include "ec2/endpoint.h"
-#include "ec2/retry.h"
 #include "ec2/testing/manual_clock.h"
 
 namespace {
 
 using namespace std::chrono_literals;
 using ec2::ErrorKind;
-
-// The HttpClient seam, answered by the account.
-class AccountHttp final : public ec2::HttpClient {
- public:
-  explicit AccountHttp(fleet::Account& account) : account_(account) {}
-  [[nodiscard]] ec2::Result<ec2::HttpResponse> send(const ec2::HttpRequest& request) override {
-    return account_.serve(request);
-  }
-
- private:
-  fleet::Account& account_;
-};
 
 std::vector<std::string> ids_of(const auto& resources) {
   std::vector<std::string> out;
@@ -52,28 +37,7 @@ class FleetAccount : public ::testing::Test {
 
   // The real client, signing and retrying on the manual clock.
   std::unique_ptr<ec2::Ec2Client> client(int max_attempts = 3) {
-    auto endpoint = ec2::parse_endpoint("http://ec2.sim/");
-    EXPECT_TRUE(endpoint);
-    endpoint->configured = true;
-    // Member by member, not one designated initializer: g++ 12 at -O3 takes the temporary's
-    // defaulted strings (http.user_agent) for uninitialized (-Wmaybe-uninitialized, a false
-    // positive that -Werror turns into a failed Release build).
-    ec2::Ec2ClientOptions options{.region = "us-east-1"};
-    options.endpoint = *endpoint;
-    options.credentials = std::make_shared<ec2::StaticCredentialsProvider>(
-        ec2::Credentials{.access_key_id = "AKIDSIM",
-                         .secret_access_key = ec2::SecretString(std::string("secret")),
-                         .session_token = {},
-                         .expiration = std::nullopt,
-                         .source = "static"});
-    options.retry = ec2::RetryOptions{.max_attempts = max_attempts};
-    options.http_client = std::make_shared<AccountHttp>(account_);
-    options.clock = &clock_;
-    options.sleeper = &clock_;
-    options.random = &random_;
-    auto c = ec2::Ec2Client::create(std::move(options), ec2::fixed_environment({}));
-    EXPECT_TRUE(c) << c.error().describe();
-    return std::move(*c);
+    return fleet::direct_client(account_, clock_, clock_, random_, max_attempts);
   }
 
   ec2::Volume volume(ec2::Ec2Client& c, const ec2::VolumeId& id) {

@@ -13,9 +13,7 @@
 #include "bench/fleet/account.h"
 #include "bench/fleet/instance.h"
 #include "bench/fleet/world.h"
-#include "ec2/credentials.h"
 #include "ec2/ec2_client.h"
-#include "ec2/endpoint.h"
 #include "ec2/testing/manual_clock.h"
 #include "tests/support/temp_dir.h"
 
@@ -24,17 +22,6 @@ namespace {
 using namespace std::chrono_literals;
 
 const ec2::TimePoint k_epoch = std::chrono::system_clock::time_point{} + std::chrono::hours(24 * 365 * 57);
-
-class AccountHttp final : public ec2::HttpClient {
- public:
-  explicit AccountHttp(fleet::Account& account) : account_(account) {}
-  [[nodiscard]] ec2::Result<ec2::HttpResponse> send(const ec2::HttpRequest& request) override {
-    return account_.serve(request);
-  }
-
- private:
-  fleet::Account& account_;
-};
 
 class FleetInstance : public ::testing::Test {
  protected:
@@ -60,24 +47,8 @@ class FleetInstance : public ::testing::Test {
 
   // What the account holds now, seen by ebsnap's client (outside the world: no throttling here).
   std::vector<ec2::Snapshot> snapshots() {
-    auto endpoint = ec2::parse_endpoint("http://ec2.sim/");
-    EXPECT_TRUE(endpoint);
-    endpoint->configured = true;
-    ec2::Ec2ClientOptions options{.region = "us-east-1"};
-    options.endpoint = *endpoint;
-    options.credentials = std::make_shared<ec2::StaticCredentialsProvider>(
-        ec2::Credentials{.access_key_id = "AKIDSIM",
-                         .secret_access_key = ec2::SecretString(std::string("secret")),
-                         .session_token = {},
-                         .expiration = std::nullopt,
-                         .source = "static"});
-    options.http_client = std::make_shared<AccountHttp>(account_);
-    options.clock = &clock_;
-    options.sleeper = &clock_;
-    options.random = &random_;
-    auto c = ec2::Ec2Client::create(std::move(options), ec2::fixed_environment({}));
-    EXPECT_TRUE(c);
-    auto found = (*c)->describe_snapshots({.owner_ids = {"self"}});
+    auto c = fleet::direct_client(account_, clock_, clock_, random_);
+    auto found = c->describe_snapshots({.owner_ids = {"self"}});
     EXPECT_TRUE(found) << found.error().describe();
     return found ? *found : std::vector<ec2::Snapshot>{};
   }
