@@ -133,6 +133,29 @@ TEST_F(UnmountTest, ADeleteVolumeServedButAnsweredNotFoundOnItsResendIsDeletedNo
   EXPECT_TRUE(f.live_volumes_of("/data/b").empty());
 }
 
+// The kill matrix (issue 16) found it: a run killed with its DetachVolume in flight; the rerun
+// described the volume attached, then the killed run's call landed, and EC2 refused the rerun's
+// own DetachVolume (IncorrectState: the volume is available). The rerun failed, and with
+// --delete-volumes the volume leaked. Detached is what the call was for.
+TEST_F(UnmountTest, ADetachVolumeOfAnEarlierRunLandingMeanwhileIsDetachedNotFailed) {
+  std::atomic<int> detaches{0};
+  on_action = [&](std::string_view action) {
+    if (action != "DetachVolume" || detaches++ > 0) return;
+    // Just before this run's first DetachVolume is applied, the earlier run's lands.
+    const auto id = volume_id(mounted["/data/a"]);
+    ASSERT_TRUE(f.ec2.detach_volume({.volume_id = id, .instance_id = f.instance_id}));
+    f.ec2.settle();
+  };
+  auto r = run(true);
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_GE(detaches.load(), 3);  // the earlier run's, and this run's two
+  for (const auto& v : volumes(r)) EXPECT_EQ(v.outcome, Outcome::Deleted) << v.mount_point;
+  EXPECT_TRUE(detach_records().empty());
+  f.ec2.settle();
+  EXPECT_TRUE(f.live_volumes_of("/data/a").empty());
+  EXPECT_TRUE(f.live_volumes_of("/data/b").empty());
+}
+
 TEST_F(UnmountTest, UnmountsAndDetachesKeepingTheVolumes) {
   auto r = run(false);
   ASSERT_TRUE(r.ok()) << render_text(r);
