@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "platform/run_dir.h"
 
 namespace agent {
@@ -26,7 +28,11 @@ std::string escaped(std::string_view value) {
 }  // namespace
 
 std::string metric_value(double v) {
-  if (v == static_cast<double>(static_cast<long long>(v))) return std::to_string(static_cast<long long>(v));
+  // An integer without a decimal point where a double holds it exactly (|v| < 2^53): a cast to
+  // long long of a value beyond its range is undefined (a previous file's 1.8e20 was one).
+  if (std::isfinite(v) && std::fabs(v) < 0x1p53 && v == std::trunc(v)) {
+    return std::to_string(static_cast<long long>(v));
+  }
   return fmt::format("{}", v);
 }
 

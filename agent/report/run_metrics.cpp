@@ -123,7 +123,8 @@ MetricSamples parse_metric_samples(std::string_view text) {
     double value = 0;
     const auto number = line.substr(space + 1);
     const auto [ptr, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
-    if (ec != std::errc{} || ptr != number.data() + number.size()) continue;
+    // Not a number ebsnap writes (nan, inf): a sample no counter can go on from.
+    if (ec != std::errc{} || ptr != number.data() + number.size() || !std::isfinite(value)) continue;
     out[std::string(line.substr(0, space))] = value;
   }
   return out;

@@ -158,6 +158,25 @@ TEST(RunMetrics, ALineThatIsNotASampleIsSkipped) {
   EXPECT_EQ(samples, (MetricSamples{{"ebsnap_a{g=\"a b\"}", 2}, {"ebsnap_d", 0.5}}));
 }
 
+// The fuzzer found it (run_records, with float-cast-overflow): a previous file's sample of 1.8e20
+// was cast to long long to print it, which is undefined beyond 9.2e18.
+TEST(RunMetrics, ValuesBeyondALongLongAreWrittenAsDoublesAndNonNumbersAreSkipped) {
+  EXPECT_EQ(metric_value(3), "3");
+  EXPECT_EQ(metric_value(-2), "-2");
+  EXPECT_EQ(metric_value(0.5), "0.5");
+  EXPECT_EQ(metric_value(9007199254740991.0), "9007199254740991");
+  EXPECT_EQ(metric_value(1.79661961796796619600e20), "1.796619617967966e+20");
+  EXPECT_EQ(metric_value(-1e300), "-1e+300");
+  const std::string big = "ebsnap_ec2_requests_total{command=\"copy\",action=\"CopySnapshot\"}";
+  const std::string one = "ebsnap_runs_total{command=\"copy\",group=\"e\"}";
+  const auto samples = parse_metric_samples(big + " 179661961796796619600\n" +
+                                            "ebsnap_runs_total{command=\"copy\",group=\"b\"} nan\n" +
+                                            "ebsnap_runs_total{command=\"copy\",group=\"c\"} inf\n" +
+                                            "ebsnap_runs_total{command=\"copy\",group=\"d\"} -inf\n" + one + " 1\n");
+  EXPECT_EQ(samples, (MetricSamples{{big, 1.79661961796796619600e20}, {one, 1}}));
+  EXPECT_EQ(parse_metric_samples(render_run_metrics(samples)), samples);
+}
+
 TEST(RunMetrics, PublishedFilesKeepEachOthersGroupsAndPassPromtool) {
   testsupport::TempDir dir;
   ASSERT_TRUE(publish_run_metrics(dir.path(), snapshot_report("solr", true, k_t1)));
