@@ -62,6 +62,18 @@ class Waiter {
   [[nodiscard]] Result<std::vector<std::optional<Snapshot>>> snapshots_until(
       Ec2Api& api, const std::vector<SnapshotId>& ids, const SnapshotCheck& check);
 
+  // Volumes that join the wait while it runs (each as its CreateVolume returns), still one
+  // batched Describe per round for all that are pending. `join` is asked before every round for
+  // the ids that joined since (empty: none); with none pending it is asked with `idle` true and
+  // then blocks until some join, or returns nullopt once none ever will. Each id is polled until
+  // `check` says Done, or until `timeout` from when it joined: then `expired` gets the Timeout
+  // error naming it and the others go on. Returns once nothing is pending and nothing more
+  // joins; fails at once on a Describe that fails for good or a check that says Failed.
+  using Join = std::function<std::optional<std::vector<VolumeId>>(bool idle)>;
+  using Expired = std::function<void(const VolumeId& id, Error timeout)>;
+  [[nodiscard]] Result<void> volumes_joining(Ec2Api& api, const Join& join, const VolumeCheck& check,
+                                             const Expired& expired);
+
   // The delay after growing round `round` (1-based; the rounds after the steady phase) before
   // jitter: initial * multiplier^(round-1), capped.
   [[nodiscard]] std::chrono::milliseconds delay_before_jitter(int round) const;

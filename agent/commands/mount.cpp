@@ -96,7 +96,6 @@ class Mount {
   void act(std::vector<Item>& items);
   void create_and_attach(std::vector<Item>& items, const std::function<void(Item&)>& start);
   void create(Item& item);
-  void wait_available(std::vector<Item*>& items, std::vector<Item*>& gone, const std::function<void(Item&)>& start);
   void attach_and_mount(Item& item);
   void finish(Item& item);
   [[nodiscard]] ec2::Result<std::string> attach(Item& item);
@@ -569,75 +568,6 @@ void Mount::create(Item& item) {
   fail(item, "CreateVolume: the restore attempt's ClientToken could not be used");
 }
 
-// Step 2: one DescribeVolumes per round for every volume not yet available. Each volume goes on
-// to its attach as soon as a poll sees it available (`start`), not when the whole batch is:
-// volumes of one run become available at different times.
-void Mount::wait_available(std::vector<Item*>& items, std::vector<Item*>& gone,
-                           const std::function<void(Item&)>& start) {
-  std::vector<ec2::VolumeId> ids;
-  std::vector<Item*> waiting;
-  std::map<ec2::VolumeId, Item*> by_id;
-  std::set<ec2::VolumeId> may_vanish;
-  for (auto* item : items) {
-    if (item->stage != Stage::Attach) continue;
-    if (item->ec2_volume->state == ec2::VolumeState::Available) {
-      start(*item);
-      continue;
-    }
-    ids.push_back(item->ec2_volume->id);
-    waiting.push_back(item);
-    by_id[item->ec2_volume->id] = item;
-    if (item->replayed_token) may_vanish.insert(item->ec2_volume->id);
-  }
-  if (ids.empty()) return;
-  std::map<ec2::VolumeId, int> invisible;
-  std::map<ec2::VolumeId, ec2::VolumeState> last;
-  Progress progress(s_.clock, "mount: volumes", options_.progress_bar);
-  const auto available = [&] {
-    return static_cast<std::uint64_t>(
-        std::ranges::count_if(last, [](const auto& kv) { return kv.second != ec2::VolumeState::Creating; }));
-  };
-  const auto detail = [&] { return fmt::format("{}/{} created", available(), ids.size()); };
-  auto done = s_.waiter(c_.config.timeouts.volume_available)
-                  .volumes_until(s_.ec2, ids, [&](const ec2::VolumeId& id, const std::optional<ec2::Volume>& v) {
-                    progress.update(available(), ids.size(), detail(), [&] {
-                      log_agent().info("mount wait=volumes created={}/{}", available(), ids.size());
-                    });
-                    if (!v) {
-                      // A volume named by a replayed token that EC2 no longer shows was deleted since.
-                      if (may_vanish.contains(id) && ++invisible[id] >= k_invisible_rounds) {
-                        last[id] = ec2::VolumeState::Deleted;
-                        return ec2::WaitCheck{ec2::WaitVerdict::Done, {}};
-                      }
-                      return ec2::WaitCheck{ec2::WaitVerdict::Pending, "not visible yet"};
-                    }
-                    last[id] = v->state;
-                    if (v->state == ec2::VolumeState::Creating)
-                      return ec2::WaitCheck{ec2::WaitVerdict::Pending, "state creating"};
-                    if (v->state == ec2::VolumeState::Available) {
-                      Item& item = *by_id.at(id);
-                      item.ec2_volume = *v;
-                      start(item);
-                    }
-                    return ec2::WaitCheck{ec2::WaitVerdict::Done, {}};
-                  });
-  progress.finish(available(), ids.size(), detail());
-  for (std::size_t i = 0; i < waiting.size(); ++i) {
-    Item& item = *waiting[i];
-    if (item.started) continue;
-    const auto state = last.contains(ids[i]) ? last[ids[i]] : ec2::VolumeState::Unknown;
-    if ((state == ec2::VolumeState::Deleted || state == ec2::VolumeState::Deleting) && item.replayed_token) {
-      item.attempt.reset();
-      item.stage = Stage::Create;
-      gone.push_back(&item);
-    } else if (!done) {
-      fail(item, fmt::format("volume {} did not become available: {}", ids[i].value, done.error().describe()));
-    } else {
-      fail(item, fmt::format("volume {} is in state {} instead of available", ids[i].value, ec2::to_string(state)));
-    }
-  }
-}
-
 // ModifyInstanceAttribute once the volume is attached (attaching is enough: EC2 keeps the mapping
 // from the AttachVolume on). A failure is the group's error, not the volume's: the volume stays
 // attached and is mounted all the same; only EC2 would keep it when the instance is terminated.
@@ -889,39 +819,130 @@ void Mount::finish(Item& item) {
   item.out.duration_ms = duration_cast<milliseconds>(s_.clock.monotonic() - item.began).count();
 }
 
-template <class Fn>
-void in_parallel(Tasks& tasks, std::vector<Item*>& items, Fn fn) {
-  auto group = tasks.group();
-  for (auto* item : items) group->spawn([item, &fn] { fn(*item); });
-  group->join();
-}
-
-// Create what is missing (a second pass when a replayed token turned out spent), wait for
-// available, and start each volume's attach-and-mount as soon as it can be attached.
+// Create what is missing and start each volume's attach-and-mount as soon as it is available.
+// Each volume joins one poll when its CreateVolume returns, and a round is still one
+// DescribeVolumes for all the volumes pending. Under throttling an instance's CreateVolume calls
+// come minutes apart; its first volumes are attached meanwhile, not after the last is created
+// (bench/fleet: boot-1000).
 void Mount::create_and_attach(std::vector<Item>& items, const std::function<void(Item&)>& start) {
-  // Sorted before any thread starts: a started item belongs to its thread, which moves its stage
-  // on (ThreadSanitizer saw this loop read the stage of an item being mounted).
+  std::mutex returned_mutex;     // guards the two below, shared with the create tasks
+  std::vector<Item*> returned;  // to poll: their CreateVolume returned (or an earlier attempt's volume)
+  std::size_t creating = 0;     // create tasks spawned and not yet returned
+  std::set<const Item*> created_again;
+  auto creates = s_.tasks.group();  // after what its tasks use: joined before those go
+  const auto create_beside = [&](Item& item) {
+    {
+      std::lock_guard lock(returned_mutex);
+      ++creating;
+    }
+    creates->spawn([&, it = &item] {
+      create(*it);
+      std::lock_guard lock(returned_mutex);
+      returned.push_back(it);
+      --creating;
+    });
+  };
+  // Sorted before any task starts: a started item belongs to its task, which moves its stage on
+  // (ThreadSanitizer saw a loop over all the items read the stage of an item being mounted).
   std::vector<Item*> attached;
   std::vector<Item*> to_create;
-  std::vector<Item*> waiting;
   for (auto& item : items) {
     if (item.stage == Stage::WaitDevice) attached.push_back(&item);  // attached by an earlier run
     if (item.stage == Stage::Create) to_create.push_back(&item);
-    if (item.stage == Stage::Attach) waiting.push_back(&item);  // an earlier attempt's volume
+    if (item.stage == Stage::Attach) returned.push_back(&item);  // an earlier attempt's volume
   }
+  const std::size_t total = to_create.size() + returned.size();
   for (auto* item : attached) start(*item);
-  for (int pass = 0; pass < k_create_passes; ++pass) {
-    in_parallel(s_.tasks, to_create, [this](Item& item) { create(item); });
-    for (auto* item : to_create) {
-      if (item->stage == Stage::Attach) waiting.push_back(item);
+  for (auto* item : to_create) create_beside(*item);
+
+  std::map<ec2::VolumeId, Item*> polled;  // pending in the poll
+  std::map<ec2::VolumeId, int> invisible;
+  std::uint64_t created = 0;  // seen past state creating (or failed to create)
+  Progress progress(s_.clock, "mount: volumes", options_.progress_bar);
+  const auto detail = [&] { return fmt::format("{}/{} created", created, total); };
+  const ec2::Waiter::Join join = [&](bool idle) -> std::optional<std::vector<ec2::VolumeId>> {
+    for (;;) {
+      std::vector<Item*> taken;
+      bool more = false;  // creates still running
+      {
+        std::lock_guard lock(returned_mutex);
+        taken.swap(returned);
+        more = creating > 0;
+      }
+      std::vector<ec2::VolumeId> ids;
+      for (auto* item : taken) {
+        if (item->stage != Stage::Attach) {
+          ++created;  // its create failed
+          continue;
+        }
+        if (item->ec2_volume->state == ec2::VolumeState::Available) {
+          ++created;
+          start(*item);
+          continue;
+        }
+        ids.push_back(item->ec2_volume->id);
+        polled[item->ec2_volume->id] = item;
+      }
+      if (!ids.empty() || !idle) return ids;
+      if (!more) return std::nullopt;
+      creates->wait_any();
     }
-    std::vector<Item*> gone;
-    wait_available(waiting, gone, start);
-    waiting.clear();
-    to_create = std::move(gone);
-    if (to_create.empty()) break;
+  };
+  // A volume named by a replayed token that EC2 no longer shows was deleted since: created anew.
+  const auto create_again = [&](Item& item) {
+    if (!created_again.insert(&item).second) {
+      return fail(item, "the restore attempt's volume was deleted while we waited for it");
+    }
+    item.attempt.reset();
+    item.stage = Stage::Create;
+    create_beside(item);
+  };
+  const auto check = [&](const ec2::VolumeId& id, const std::optional<ec2::Volume>& v) {
+    progress.update(created, total, detail(),
+                    [&] { log_agent().info("mount wait=volumes created={}/{}", created, total); });
+    Item& item = *polled.at(id);
+    if (!v) {
+      if (!item.replayed_token || ++invisible[id] < k_invisible_rounds) {
+        return ec2::WaitCheck{ec2::WaitVerdict::Pending, "not visible yet"};
+      }
+      polled.erase(id);
+      create_again(item);
+      return ec2::WaitCheck{ec2::WaitVerdict::Done, {}};
+    }
+    if (v->state == ec2::VolumeState::Creating) return ec2::WaitCheck{ec2::WaitVerdict::Pending, "state creating"};
+    polled.erase(id);
+    if (v->state == ec2::VolumeState::Available) {
+      ++created;
+      item.ec2_volume = *v;
+      start(item);
+    } else if ((v->state == ec2::VolumeState::Deleted || v->state == ec2::VolumeState::Deleting) &&
+               item.replayed_token) {
+      create_again(item);
+    } else {
+      ++created;
+      fail(item, fmt::format("volume {} is in state {} instead of available", id.value, ec2::to_string(v->state)));
+    }
+    return ec2::WaitCheck{ec2::WaitVerdict::Done, {}};
+  };
+  const ec2::Waiter::Expired expired = [&](const ec2::VolumeId& id, const ec2::Error& timeout) {
+    fail(*polled.at(id), fmt::format("volume {} did not become available: {}", id.value, timeout.describe()));
+    polled.erase(id);
+  };
+  auto done = s_.waiter(c_.config.timeouts.volume_available).volumes_joining(s_.ec2, join, check, expired);
+  if (!done) {
+    // A DescribeVolumes that failed for good: every volume not yet attached fails with it, those
+    // still being created too once their CreateVolume returns.
+    const auto reason = [&](const Item& item) {
+      return fmt::format("volume {} did not become available: {}", item.ec2_volume->id.value, done.error().describe());
+    };
+    for (auto& [id, item] : polled) fail(*item, reason(*item));
+    creates->join();
+    for (auto* item : returned) {
+      if (item->stage == Stage::Attach) fail(*item, reason(*item));
+    }
   }
-  for (auto* item : to_create) fail(*item, "the restore attempt's volume was deleted while we waited for it");
+  progress.finish(created, total, detail());
+  creates->join();
 }
 
 void Mount::act(std::vector<Item>& items) {

@@ -1,5 +1,7 @@
 #include "agent/core/services.h"
 
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -9,11 +11,34 @@ namespace {
 class ThreadGroup final : public TaskGroup {
  public:
   ~ThreadGroup() override { join(); }
-  void spawn(std::function<void()> task) override { threads_.emplace_back(std::move(task)); }
+  void spawn(std::function<void()> task) override {
+    {
+      std::lock_guard lock(mutex_);
+      ++running_;
+    }
+    threads_.emplace_back([this, task = std::move(task)] {
+      task();
+      {
+        std::lock_guard lock(mutex_);
+        --running_;
+        ++returned_;
+      }
+      returned_cv_.notify_all();
+    });
+  }
   void join() override { threads_.clear(); }  // each jthread joins as it goes
+  void wait_any() override {
+    std::unique_lock lock(mutex_);
+    returned_cv_.wait(lock, [this] { return returned_ > 0 || running_ == 0; });
+    returned_ = 0;
+  }
 
  private:
-  std::vector<std::jthread> threads_;
+  std::mutex mutex_;
+  std::condition_variable returned_cv_;
+  int running_ = 0;
+  int returned_ = 0;  // since the last wait_any
+  std::vector<std::jthread> threads_;  // last: joined before the members the tasks use go
 };
 
 class ThreadTasks final : public Tasks {

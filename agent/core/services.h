@@ -66,6 +66,9 @@ class TaskGroup {
   virtual void spawn(std::function<void()> task) = 0;
   // Until every task spawned so far has returned.
   virtual void join() = 0;
+  // Until a task has returned since the last wait_any (at once if one has), or none is running:
+  // the caller then sees what that task left (under its own lock) without waiting for the rest.
+  virtual void wait_any() = 0;
 };
 
 class Tasks {

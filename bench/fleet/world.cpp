@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <exception>
 #include <stdexcept>
+#include <utility>
 
 namespace fleet {
 
@@ -20,7 +21,8 @@ struct World::Fiber {
 
 namespace {
 
-// A task group of fibers: join() blocks the joining fiber until the last task returns.
+// A task group of fibers: join() blocks the joining fiber until the last task returns, wait_any()
+// until the next one does.
 class FiberGroup final : public agent::TaskGroup {
  public:
   explicit FiberGroup(World& world) : world_(world) {}
@@ -32,12 +34,19 @@ class FiberGroup final : public agent::TaskGroup {
     ++running_;
     world_.spawn([this, task = std::move(task)] {
       task();
-      if (--running_ == 0 && joiner_ != nullptr) {
-        auto* joiner = joiner_;
-        joiner_ = nullptr;
-        world_.wake(joiner);
-      }
+      ++returned_;
+      if (waiter_ != nullptr) world_.wake(std::exchange(waiter_, nullptr));
+      if (--running_ == 0 && joiner_ != nullptr) world_.wake(std::exchange(joiner_, nullptr));
     });
+  }
+
+  void wait_any() override {
+    if (returned_ == 0 && running_ > 0) {
+      waiter_ = world_.current();
+      if (waiter_ == nullptr) throw std::logic_error("fleet: wait_any outside a fiber");
+      world_.block();
+    }
+    returned_ = 0;
   }
 
   void join() override {
@@ -50,7 +59,9 @@ class FiberGroup final : public agent::TaskGroup {
  private:
   World& world_;
   int running_ = 0;
+  int returned_ = 0;  // since the last wait_any
   World::Fiber* joiner_ = nullptr;
+  World::Fiber* waiter_ = nullptr;
 };
 
 }  // namespace

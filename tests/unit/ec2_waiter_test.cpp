@@ -134,6 +134,52 @@ TEST_F(WaiterTest, DeadlineGivesATimeoutNamingWhatIsPending) {
   EXPECT_LE(slept, 3s);
 }
 
+// Volumes that join while the wait runs (as their CreateVolume returns) share each round's one
+// DescribeVolumes, and each keeps its own deadline: b joins at 3 s and is available at 8 s, past
+// a's deadline of 6 s but inside its own of 9 s; one that never appears expires alone.
+TEST_F(WaiterTest, JoiningVolumesShareEachRoundAndKeepTheirOwnDeadlines) {
+  Waiter w(WaiterOptions{.initial_delay = 1s, .max_delay = 1s, .jitter = 0.0, .timeout = 6s}, clock, clock, any);
+  const auto start = clock.monotonic();
+  const auto a = create(1).front();  // available at 5 s
+  const VolumeId never{"vol-0000000000000dead"};
+  std::optional<VolumeId> b;
+  int joins = 0;
+  const Waiter::Join join = [&](bool idle) -> std::optional<std::vector<VolumeId>> {
+    if (++joins == 1) {
+      EXPECT_TRUE(idle);
+      return std::vector{a, never};
+    }
+    if (!b && clock.monotonic() - start >= 3s) {
+      b = create(1).front();  // available at 8 s
+      return std::vector{*b};
+    }
+    if (idle) return std::nullopt;
+    return std::vector<VolumeId>{};
+  };
+  std::vector<std::pair<VolumeId, std::chrono::milliseconds>> done;
+  const VolumeCheck check = [&](const VolumeId& id, const std::optional<Volume>& v) {
+    if (!v) return WaitCheck{WaitVerdict::Pending, "not visible yet"};
+    if (v->state != VolumeState::Available) return WaitCheck{WaitVerdict::Pending, "state creating"};
+    done.emplace_back(id, std::chrono::duration_cast<std::chrono::milliseconds>(clock.monotonic() - start));
+    return WaitCheck{WaitVerdict::Done, {}};
+  };
+  std::vector<std::pair<VolumeId, Error>> expired;
+  const Waiter::Expired on_expired = [&](const VolumeId& id, Error e) { expired.emplace_back(id, std::move(e)); };
+  ASSERT_TRUE(w.volumes_joining(ec2, join, check, on_expired));
+  ASSERT_TRUE(b);
+  ASSERT_EQ(done.size(), 2U);
+  EXPECT_EQ(done[0], std::pair(a, std::chrono::milliseconds(5s)));
+  EXPECT_EQ(done[1], std::pair(*b, std::chrono::milliseconds(8s)));
+  ASSERT_EQ(expired.size(), 1U);
+  EXPECT_EQ(expired[0].first, never);
+  EXPECT_EQ(expired[0].second.kind, ErrorKind::Timeout);
+  EXPECT_EQ(expired[0].second.message, "volumes: still waiting after 6 s for vol-0000000000000dead (not visible yet)");
+  // Rounds every second, each one DescribeVolumes for all that were pending: 0 to 5 s (a ready),
+  // 5.33 s (the rest of a's wave), 6 s (the deadline of the one that never appears), 7 and 8 s.
+  EXPECT_EQ(ec2.call_count("DescribeVolumes"), 10);
+  EXPECT_EQ(clock.sleeps().size(), 9U);
+}
+
 TEST_F(WaiterTest, ErrorStateFailsFast) {
   const VolumeId bad =
       ec2.add_volume(Volume{.size_gib = 1, .state = VolumeState::Error, .availability_zone = "us-east-1a"});

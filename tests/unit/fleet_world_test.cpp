@@ -69,6 +69,24 @@ TEST(FleetWorld, TaskGroupJoinWaitsForItsLastTask) {
   EXPECT_EQ(joined_at, milliseconds(300));
 }
 
+TEST(FleetWorld, TaskGroupWaitAnyWakesWhenTheNextTaskReturns) {
+  World world(k_epoch);
+  std::vector<milliseconds> woken;
+  world.spawn([&] {
+    auto group = world.group();
+    for (int i : {3, 1, 2}) group->spawn([&, i] { world.sleep_for(milliseconds(100 * i)); });
+    for (int i = 0; i < 3; ++i) {
+      group->wait_any();
+      woken.push_back(world.elapsed());
+    }
+    group->wait_any();  // nothing left running: at once
+    woken.push_back(world.elapsed());
+  });
+  world.run();
+  EXPECT_EQ(woken, (std::vector<milliseconds>{milliseconds(100), milliseconds(200), milliseconds(300),
+                                              milliseconds(300)}));
+}
+
 TEST(FleetWorld, ManyFibersReuseStacks) {
   World world(k_epoch, std::size_t{64} << 10);
   int done = 0;
