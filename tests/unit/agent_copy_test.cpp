@@ -281,6 +281,33 @@ TEST_F(CopyTest, AnIntentWhoseCopyAppearsIsAdoptedNotCopiedAgain) {
   EXPECT_FALSE(std::filesystem::exists(dir / r1[0]));
 }
 
+// The kill matrix (issue 16) found it: a run killed with its last CopySnapshot in flight left
+// that source's intent. When the copy lands and completes before the rerun plans, the run is
+// whole there and never queued, so its intent was never read, nor removed: it stayed for ever.
+// Intents of sources the destination holds a copy of are removed after planning (not by a dry run).
+TEST_F(CopyTest, AnIntentWhoseCopyLandedBeforeTheRerunPlannedIsRemoved) {
+  const auto r1 = add_run("run-1", 2h);
+  for (const auto& id : r1) {
+    auto copy = f_.ec2.snapshot(ec2::SnapshotId{id}).value();
+    copy.id = {};
+    copy.tags.push_back({std::string(k_tag_source_snapshot), id});
+    dr_.add_snapshot(copy);  // completed, as the killed run's last copy landed meanwhile
+  }
+  const auto dir = write_intent(r1[1]);
+  const auto other = write_intent("snap-0000000000000beef") / "snap-0000000000000beef";  // no copy of it there
+
+  f_.services.options.dry_run = true;
+  ASSERT_TRUE(copy().ok());
+  EXPECT_TRUE(std::filesystem::exists(dir / r1[1])) << "a dry run changes nothing";
+  f_.services.options.dry_run = false;
+
+  auto r = copy();
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_EQ(dr_.call_count("CopySnapshot"), 0);
+  EXPECT_FALSE(std::filesystem::exists(dir / r1[1]));
+  EXPECT_TRUE(std::filesystem::exists(other)) << "an intent whose copy is not there is not spent";
+}
+
 TEST_F(CopyTest, AFailedCopyFailsItsRunAndStopsItsLineageOnly) {
   const auto r1 = add_run("run-1", 2h);
   add_run("run-2", 1h);

@@ -285,6 +285,31 @@ TEST_F(UnmountTest, VolumeLeftDetachedByAnUnmountThatDiedIsDeletedOnRerun) {
   EXPECT_TRUE(detach_records().empty()) << "the record goes with its volume";
 }
 
+// The kill matrix (issue 16) found it: a run killed with its DeleteVolume in flight left the
+// volume's detach record, and the rerun, which no longer saw the volume, kept the record for
+// ever. A record whose volume EC2 no longer describes among ours is spent and removed; only
+// by a real unmount --delete-volumes, not by a dry run or a plain unmount.
+TEST_F(UnmountTest, ADetachRecordWhoseVolumeIsGoneIsRemovedByTheNextDeletingRun) {
+  leave_both_detached();
+  const auto a = volume_id(mounted["/data/a"]);
+  ASSERT_TRUE(f.ec2.delete_volume({.volume_id = a}));  // the killed run's DeleteVolume, landed
+  f.ec2.settle();
+  ASSERT_TRUE(f.live_volumes_of("/data/a").empty());
+  const auto both = std::set<std::string>{record_name("/data/a"), record_name("/data/b")};
+
+  ASSERT_TRUE(run(false).ok());
+  EXPECT_EQ(detach_records(), both) << "a plain unmount deletes nothing, so it needs no records";
+  f.services.options.dry_run = true;
+  ASSERT_TRUE(run(true).ok());
+  EXPECT_EQ(detach_records(), both) << "a dry run changes nothing";
+  f.services.options.dry_run = false;
+
+  auto r = run(true);
+  ASSERT_TRUE(r.ok()) << render_text(r);
+  EXPECT_EQ(outcome(r, "/data/b").outcome, Outcome::Deleted);
+  EXPECT_TRUE(detach_records().empty()) << "a's record went with its volume, b's with b";
+}
+
 // Issue 11: the record is on disk before DetachVolume is sent. A run whose DetachVolume went
 // through but whose answer was lost (as good as killed right after the call) is finished by the
 // next run, on the strength of that record.
