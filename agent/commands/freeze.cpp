@@ -52,8 +52,10 @@ std::string serialize_hold_record(const HoldRecord& r) {
 
 std::optional<HoldRecord> parse_hold_record(const std::string& text) {
   const auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || j.value("version", 0) != 1) return std::nullopt;
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
   try {
+    // at(), not value("version", 0): value() throws when the key holds another type (a string).
+    if (j.at("version") != 1) return std::nullopt;
     // Integers only: get<int>() of a number with a fraction or exponent (1e300) casts a double
     // out of range, which is undefined.
     for (const char* key : {"guardian_pid", "guardian_start", "bound_ms", "frozen_at_ms", "freeze_offset_ms"}) {
