@@ -630,9 +630,16 @@ TEST_F(CopyE2e, ACopyKilledAtEachStepThenRunAgainMakesExactlyOneCopyPerSource) {
     const auto added = two_new_runs();
     sandbox_->configure({{"latency_ms", {{"DescribeSnapshots", 1500}}}});
     const auto from = sandbox_->calls().size();
+    const int received = sandbox_->received("DescribeSnapshots");
     auto child = start({"copy", "data"});
-    std::this_thread::sleep_for(700ms);
+    // Killed once the sandbox has received the call, which it holds 1.5 s: by the event, not
+    // after a fixed sleep (700 ms was not always enough for the sanitizer build to get there on
+    // a loaded machine).
+    const auto arrived = Steady::now() + 60s;
+    while (sandbox_->received("DescribeSnapshots") == received && child.running() && Steady::now() < arrived)
+      std::this_thread::sleep_for(5ms);
     ASSERT_TRUE(child.running()) << child.err_so_far();
+    ASSERT_GT(sandbox_->received("DescribeSnapshots"), received) << child.err_so_far();
     child.kill_group(SIGKILL);
     EXPECT_EQ(child.wait().exit_code, 128 + SIGKILL);
     sandbox_->configure({{"latency_ms", {{"DescribeSnapshots", 0}}}});
