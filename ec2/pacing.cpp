@@ -14,11 +14,48 @@ std::string throttle_bucket(std::string_view action) {
   return "mutating";
 }
 
+BucketSize bucket_size(std::string_view bucket) {
+  // "Request throttling for the Amazon EC2 API": bucket sizes and refill rates.
+  if (bucket == "describe") return {.burst = 100, .rate = 20};
+  if (bucket == "mutating") return {.burst = 50, .rate = 5};
+  if (bucket == "CreateTags") return {.burst = 100, .rate = 10};
+  return {.burst = 100, .rate = 5};
+}
+
+bool fleet_shared(std::string_view bucket) {
+  return bucket == "describe" || bucket == "CreateVolume" || bucket == "DeleteVolume" || bucket == "DeleteSnapshot";
+}
+
 Pacing::Pacing(PacingOptions options, const Clock& clock, Sleeper& sleeper, RandomSource& random)
     : options_(options), clock_(clock), sleeper_(sleeper), random_(random) {}
 
 std::chrono::milliseconds Pacing::jittered(double ms) {
   return std::chrono::milliseconds{static_cast<long long>(ms * (0.5 + random_.uniform()))};
+}
+
+// The fleet's share (pacing.h): 95% of the bucket's rate over the fleet, a burst of its share of
+// EC2's and one call, Describe* 8 more.
+std::chrono::steady_clock::time_point Pacing::shared_slot(Category& c, std::string_view bucket,
+                                                          std::chrono::steady_clock::time_point slot) {
+  const auto size = bucket_size(bucket);
+  const double fleet = options_.fleet;
+  const double rate = 0.95 * size.rate / fleet;
+  const double burst = size.burst / fleet + 1 + (bucket == "describe" ? 8 : 0);
+  if (!c.share) {
+    // Each volume created is attached: the fleet's first creates take no more than the
+    // AttachVolume bucket's burst.
+    const double first = bucket == "CreateVolume" ? bucket_size("mutating").burst : size.burst;
+    c.share = first / fleet + random_.uniform();
+    c.counted = slot;
+  }
+  *c.share = std::min(burst, *c.share + rate * std::chrono::duration<double>(slot - c.counted).count());
+  if (*c.share < 1) {
+    slot += std::chrono::ceil<std::chrono::milliseconds>(std::chrono::duration<double>((1 - *c.share) / rate));
+    *c.share = 1;
+  }
+  *c.share -= 1;
+  c.counted = slot;
+  return slot;
 }
 
 std::chrono::milliseconds Pacing::before(std::string_view action) {
@@ -27,10 +64,13 @@ std::chrono::milliseconds Pacing::before(std::string_view action) {
   const auto now = clock_.monotonic();
   {
     std::lock_guard lock(mutex_);
-    auto& c = categories_[throttle_bucket(action)];
-    if (c.spacing_ms == 0 && c.next <= now) return std::chrono::milliseconds{0};
+    const auto bucket = throttle_bucket(action);
+    auto& c = categories_[bucket];
+    const bool shared = options_.fleet > 1 && fleet_shared(bucket);
+    if (!shared && c.spacing_ms == 0 && c.next <= now) return std::chrono::milliseconds{0};
     slot = std::max(now, c.next);
-    c.next = slot + jittered(c.spacing_ms);
+    if (shared) slot = shared_slot(c, bucket, slot);
+    c.next = c.spacing_ms == 0 ? slot : slot + jittered(c.spacing_ms);
   }
   if (slot <= now) return std::chrono::milliseconds{0};
   const auto wait = std::chrono::ceil<std::chrono::milliseconds>(slot - now);
@@ -41,7 +81,8 @@ std::chrono::milliseconds Pacing::before(std::string_view action) {
 void Pacing::after(std::string_view action, bool throttled) {
   if (!enabled()) return;
   std::lock_guard lock(mutex_);
-  auto& c = categories_[throttle_bucket(action)];
+  const auto bucket = throttle_bucket(action);
+  auto& c = categories_[bucket];
   if (!throttled) {
     c.spacing_ms *= options_.ease;
     if (c.spacing_ms < static_cast<double>(options_.base.count()) / 8) c.spacing_ms = 0;
@@ -49,8 +90,15 @@ void Pacing::after(std::string_view action, bool throttled) {
   }
   c.spacing_ms = std::min(static_cast<double>(options_.max_spacing.count()),
                           std::max(static_cast<double>(options_.base.count()), 2 * c.spacing_ms));
-  // Calls of the category answered throttled together: the latest slot holds.
-  c.next = std::max(c.next, clock_.monotonic() + jittered(c.spacing_ms));
+  // Calls of the category answered throttled together: the latest slot holds. A fleet's: a
+  // random point of its share of the refill.
+  const auto size = bucket_size(bucket);
+  const bool in_freeze = bucket == "CreateSnapshot" || bucket == "CreateSnapshots";
+  const auto wait = options_.fleet > 1 && !in_freeze
+                        ? std::chrono::milliseconds{static_cast<long long>(1000.0 * options_.fleet / size.rate *
+                                                                            random_.uniform())}
+                        : jittered(c.spacing_ms);
+  c.next = std::max(c.next, clock_.monotonic() + wait);
 }
 
 }  // namespace ec2

@@ -16,9 +16,27 @@
 //     throttle is its error). A throttled call does not count as one of the retry strategy's
 //     attempts and costs nothing of its quota.
 // Before the first throttle nothing waits: one instance's restore is as fast as without.
+//
+// A fleet that starts together (`fleet` > 1: config fleet_size, the instances that may run a
+// command at the same moment in this account and region) cannot learn its size from its own few
+// answers before it is done, and each throttle it would need to learn it is a call wasted. So
+// with that prior, from the first call:
+//   - the buckets whose calls start an instance's work (Describe*, CreateVolume, DeleteVolume,
+//     DeleteSnapshot: fleet_shared) are held to this client's share of EC2's bucket: a client-side
+//     bucket of burst/fleet + 1 calls (8 more for Describe*: a restore polls in bursts) refilled
+//     at 95% of rate/fleet, holding burst/fleet and a uniformly random part of one call at the
+//     first call: the fleet's first calls take EC2's burst, the rest start at random phases,
+//     and together the fleet asks for 95% of the rate;
+//   - the calls that follow from those (attach, detach, tags) are not held to a share, which
+//     would make each wait for a random phase of its own;
+//   - a throttled call's next slot is a random point within the fleet's share of its bucket's
+//     refill (fleet/rate), not a second later, where the fleet would meet again;
+//   - CreateSnapshot(s), made inside a freeze, keep the spacing above and never wait for a share.
+// A fleet_size above the real one slows every instance to its share of a fleet that is not there.
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -35,7 +53,18 @@ struct PacingOptions {
   std::chrono::milliseconds base{1'000};
   std::chrono::milliseconds max_spacing{5'000};
   double ease = 0.97;  // the spacing after an answer that was not throttled, as a share of before
+  // The clients that may call EC2 at once in this account and region (above).
+  int fleet = 1;
 };
+
+// EC2's documented bucket of a throttle_bucket: its burst and its refill rate (calls per second).
+struct BucketSize {
+  double burst = 0;
+  double rate = 0;
+};
+[[nodiscard]] BucketSize bucket_size(std::string_view bucket);
+// Whether a fleet's clients hold the bucket's calls to their share from the first call (above).
+[[nodiscard]] bool fleet_shared(std::string_view bucket);
 
 // The throttling bucket of an action, as EC2 documents them ("describe", "mutating", or the
 // action's own name for those with a bucket of their own).
@@ -57,7 +86,14 @@ class Pacing {
   struct Category {
     double spacing_ms = 0;  // none until throttled
     std::chrono::steady_clock::time_point next{};  // the next free slot
+    // The fleet's share (fleet > 1, fleet_shared): calls in hand as of `counted`; none yet
+    // before the first call.
+    std::optional<double> share;
+    std::chrono::steady_clock::time_point counted{};
   };
+  // The slot of a call of `bucket` no earlier than `slot` that its share allows; takes the call.
+  [[nodiscard]] std::chrono::steady_clock::time_point shared_slot(Category& c, std::string_view bucket,
+                                                                  std::chrono::steady_clock::time_point slot);
   [[nodiscard]] std::chrono::milliseconds jittered(double ms);
   PacingOptions options_;
   const Clock& clock_;

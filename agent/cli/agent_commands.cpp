@@ -164,12 +164,15 @@ std::shared_ptr<ec2::Imds> AgentCommands::imds() {
 
 ec2::Result<std::optional<std::string>> AgentCommands::instance_userdata() { return imds()->user_data(); }
 
+bool fleet_starts_together(std::string_view command) { return command == "mount" || command == "prune"; }
+
 template <class Command>
 RunReport AgentCommands::with_context(const std::string& name, const CommandContext& context, const GroupRefs& groups,
                                       Command command) {
   const auto started = std::chrono::system_clock::now();
-  auto runtime = Runtime::create(context.config, RuntimeOptions{.region = context.region, .dry_run = context.dry_run},
-                                 imds());
+  auto runtime = Runtime::create(
+      context.config,
+      RuntimeOptions{.region = context.region, .dry_run = context.dry_run, .fleet_share = fleet_starts_together(name)}, imds());
   RunReport report;
   if (runtime) {
     const RunContext run{.services = (*runtime)->services(),

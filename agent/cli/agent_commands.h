@@ -6,12 +6,20 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "agent/cli/commands.h"
 #include "agent/core/services.h"
 #include "ec2/imds.h"
 
 namespace agent {
+
+// The commands a fleet starts together, which take their share of EC2's buckets when the config
+// has a fleet_size: mount (an Auto Scaling group boots at once) and prune (a fleet-wide Run
+// Command or cron minute). The others are run by hand, by their timers over a randomized delay
+// (snapshot, copy), or at one instance's own shutdown: a share of a fleet that is not calling
+// would only make them wait.
+[[nodiscard]] bool fleet_starts_together(std::string_view command);
 
 class AgentCommands final : public Commands {
  public:

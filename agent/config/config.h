@@ -166,6 +166,7 @@ inline constexpr std::string_view k_default_config_path = "/etc/ebsnap/ebsnap.js
 inline constexpr std::int64_t k_min_freeze_timeout_s = 1;
 inline constexpr std::int64_t k_max_freeze_timeout_s = 120;
 inline constexpr std::int32_t k_default_delete_rate_per_s = 2;
+inline constexpr std::int32_t k_max_fleet_size = 100'000;
 inline constexpr std::int32_t k_max_delete_rate_per_s = 5;  // EC2's refill rate
 inline constexpr std::chrono::seconds k_default_untagged_run_window{10};
 inline constexpr std::int64_t k_max_untagged_run_window_s = 3600;
@@ -199,6 +200,11 @@ struct Config {
   // copy's bound on its copies in flight per destination region, below EC2's 20 (which every copy
   // of the account shares). Config file only.
   std::int32_t copies_in_flight = k_default_copies_in_flight;
+  // How many instances may run ebsnap at the same moment in this account and region (an Auto
+  // Scaling group launched at once, a fleet-wide prune): above 1, mount and prune take their
+  // share of EC2's request buckets from their first call instead of learning the fleet from
+  // throttles (ec2/pacing.h). Config file or userdata (the launch template knows the group's size).
+  std::int32_t fleet_size = 1;
   std::vector<GroupConfig> groups;  // in file order; userdata groups replace or follow
 
   [[nodiscard]] const GroupConfig* find_group(std::string_view name) const;

@@ -100,8 +100,9 @@ ec2::RetryOptions retry_policy() {
   return ec2::RetryOptions{.max_attempts = 8};
 }
 
-ec2::PacingOptions pacing_policy(const Config& config) {
-  return ec2::PacingOptions{.patience = std::chrono::duration_cast<std::chrono::milliseconds>(config.timeouts.throttled)};
+ec2::PacingOptions pacing_policy(const Config& config, bool fleet_share) {
+  return ec2::PacingOptions{.patience = std::chrono::duration_cast<std::chrono::milliseconds>(config.timeouts.throttled),
+                            .fleet = fleet_share ? config.fleet_size : 1};
 }
 
 Runtime::Runtime(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
@@ -120,7 +121,7 @@ ec2::Result<std::unique_ptr<Runtime>> Runtime::create(const Config& config, Runt
   client_options.region = region;
   client_options.credentials = parts->credentials;
   client_options.retry = retry_policy();
-  client_options.pacing = pacing_policy(config);
+  client_options.pacing = pacing_policy(config, options.fleet_share);
   client_options.call_stats = parts->call_stats;
   const auto base_options = client_options;
   EBSNAP_TRY_ASSIGN(parts->ec2, ec2::Ec2Client::create(std::move(client_options), options.env));

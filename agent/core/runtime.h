@@ -22,6 +22,10 @@ namespace agent {
 struct RuntimeOptions {
   std::optional<std::string> region;  // --region
   bool dry_run = false;               // --dry-run
+  // Whether config fleet_size holds the client to its share of EC2's buckets: for the commands a
+  // fleet starts together (agent/cli: mount, prune), not for those run by hand, by a timer over
+  // a randomized delay, or at an instance's own shutdown.
+  bool fleet_share = false;
   ec2::EnvLookup env = ec2::process_environment();
 };
 
@@ -39,9 +43,11 @@ struct RuntimeOptions {
 [[nodiscard]] ec2::Result<InstanceContext> load_instance_context(ec2::Imds& imds, std::string region);
 
 // How every command's EC2 client retries (more attempts than the SDKs' standard 3: the boot path
-// must get through a flaky API) and paces throttled calls (config timeouts.throttled_s).
+// must get through a flaky API) and paces throttled calls (config timeouts.throttled_s), from the
+// first call when the config says a fleet starts together (fleet_size).
 [[nodiscard]] ec2::RetryOptions retry_policy();
-[[nodiscard]] ec2::PacingOptions pacing_policy(const Config& config);
+// fleet_share: whether config fleet_size applies (RuntimeOptions::fleet_share).
+[[nodiscard]] ec2::PacingOptions pacing_policy(const Config& config, bool fleet_share);
 
 // EBSNAP_RUN_DIR, else /run/ebsnap.
 [[nodiscard]] std::filesystem::path run_dir_from(const ec2::EnvLookup& env);

@@ -110,13 +110,14 @@ struct Instance::Parts {
     }
     group.retention = options.retention;
     config.groups.push_back(std::move(group));
+    config.fleet_size = options.fleet_size;
     ec2::Ec2ClientOptions client{.region = "us-east-1"};
     client.endpoint = ec2::Endpoint{
         .url = "http://ec2.sim/", .scheme = "http", .host = "ec2.sim", .path = "/", .configured = true};
     client.credentials = std::make_shared<ec2::StaticCredentialsProvider>(ec2::Credentials{
         .access_key_id = "AKIAFLEETSIMULATION0", .secret_access_key = ec2::SecretString(std::string("fleet-secret")), .source = "fleet"});
     client.retry = agent::retry_policy();
-    if (options.pacing) client.pacing = options.pacing_override.value_or(agent::pacing_policy(config));
+    if (options.pacing) client.pacing = options.pacing_override.value_or(agent::pacing_policy(config, /*fleet_share=*/true));
     client.http_client = std::make_shared<SimHttp>(world, account, options.one_way_latency, options.server_time);
     client.clock = &world;
     client.sleeper = &world;

@@ -30,6 +30,9 @@ struct InstanceOptions {
   bool pacing = true;
   // Instead of ebsnap's pacing, these (tuning runs: fleet_bench --pacing-*).
   std::optional<ec2::PacingOptions> pacing_override;
+  // The instance's config fleet_size as its command applies it (1: ebsnap's default, or a command
+  // that does not take a share: agent::RuntimeOptions::fleet_share).
+  int fleet_size = 1;
   // The group's retention (prune): none, prune refuses the group.
   std::optional<agent::RetentionPolicy> retention;
 };

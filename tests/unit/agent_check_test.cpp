@@ -187,6 +187,17 @@ Resources add_resources(ec2::FakeEc2& ec2, const ec2::InstanceId& instance, bool
   return r;
 }
 
+// config fleet_size: mount and prune take a share of the buckets; snapshot and copy (spread by
+// their timers), shutdown (one instance's) and the interactive commands never wait for one.
+TEST(FleetSize, OnlyTheCommandsAFleetStartsTogetherTakeAShare) {
+  EXPECT_TRUE(fleet_starts_together("mount"));
+  EXPECT_TRUE(fleet_starts_together("prune"));
+  for (const auto* command : {"snapshot", "copy", "shutdown", "unmount", "list", "history", "check-backups", "gc",
+                              "prewarm", "watch", "freeze", "thaw"}) {
+    EXPECT_FALSE(fleet_starts_together(command)) << command;
+  }
+}
+
 TEST(Check, AllGoodIsOkAndProbesEveryActionWithDryRun) {
   CheckMachine m;
   auto r = m.run();

@@ -9,6 +9,7 @@
 
 #include "agent/config/config.h"
 #include "agent/config/userdata.h"
+#include "agent/core/runtime.h"
 #include "tests/support/temp_dir.h"
 
 namespace agent {
@@ -622,6 +623,20 @@ TEST_F(ConfigLoad, TimeoutsAreCheckedToo) {
   expect_error(doc, "$.timeouts.hooks_s", {"did you mean hook_s?"});
   doc["timeouts"] = {{"throttled_s", 86401}};
   expect_error(doc, "$.timeouts.throttled_s", {"0..86400"});
+}
+
+TEST_F(ConfigLoad, FleetSize) {
+  auto doc = valid_config();
+  doc["fleet_size"] = 1000;
+  auto config = load_config_file(write(doc));
+  ASSERT_TRUE(config.has_value()) << config.error().describe();
+  EXPECT_EQ(config->fleet_size, 1000);
+  EXPECT_EQ(pacing_policy(*config, /*fleet_share=*/true).fleet, 1000);
+  EXPECT_EQ(pacing_policy(*config, /*fleet_share=*/false).fleet, 1) << "snapshot's: its timer spreads the fleet";
+  for (const Json& bad : {Json(0), Json(100001), Json("1000"), Json(2.5)}) {
+    doc["fleet_size"] = bad;
+    expect_error(doc, "$.fleet_size", {"1..100000"});
+  }
 }
 
 // Issue 14: copy_to, copy_after_snapshot and copies_in_flight.

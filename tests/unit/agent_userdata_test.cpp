@@ -202,6 +202,18 @@ TEST_F(Overlay, OnSuccessInUserdataNeedsTheConfigFilesConsentToo) {
   EXPECT_EQ(allowed->groups[1].hooks.of(HookPhase::OnSuccess), (std::vector<HookCommand>{{"/bin/true", "--notify"}}));
 }
 
+// The launch template knows how many instances its Auto Scaling group starts at once.
+TEST_F(Overlay, FleetSizeComesFromTheConfigFileOrTheUserdata) {
+  EXPECT_EQ(base().fleet_size, 1);
+  auto config = with(R"({"role":"r","ebsnap":{"fleet_size":500}})");
+  ASSERT_TRUE(config.has_value()) << config.error().describe();
+  EXPECT_EQ(config->fleet_size, 500);
+  auto refused = with(R"({"ebsnap":{"fleet_size":0}})");
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().json_path, "$.ebsnap.fleet_size");
+  EXPECT_NE(refused.error().message.find("1..100000"), std::string::npos) << refused.error().message;
+}
+
 // Retention deletes snapshots: whoever may change the userdata would otherwise choose a policy
 // that keeps only the newest run. A group's retention in the overlay needs the config file's
 // consent, which the overlay cannot give itself.

@@ -54,6 +54,48 @@ TEST(Pacing, AThrottleSpacesTheBucketsCallsAndOnlyThatBucket) {
   EXPECT_EQ(clock.sleeps(), (std::vector<std::chrono::milliseconds>{1000ms, 1000ms, 1000ms}));
 }
 
+// fleet_size: each client of a fleet that starts together takes its share of the buckets whose
+// calls start its work, from the first call (0.95 × rate / fleet, burst / fleet + 1).
+TEST(Pacing, AFleetTakesItsShareOfTheBucketsFromTheFirstCall) {
+  ManualClock clock;
+  SequenceRandom random({0.5});
+  Pacing p(PacingOptions{.patience = 3600s, .fleet = 1000}, clock, clock, random);
+  // CreateVolume: 50 / 1000 (the AttachVolume bucket's burst: each volume is attached) + 0.5 in
+  // hand; the call waits for 0.45 more at 0.00475 a second.
+  EXPECT_EQ(p.before("CreateVolume"), 94737ms);
+  EXPECT_EQ(p.before("CreateVolume"), 210527ms) << "one call per 1 / 0.00475 s";
+  // Describe*: 100 / 1000 + 0.5 in hand, 0.019 a second.
+  EXPECT_EQ(p.before("DescribeSnapshots"), 21053ms);
+  // What follows from an instance's own calls is not held to a share; nor is a freeze's call.
+  EXPECT_EQ(p.before("AttachVolume"), 0ms);
+  EXPECT_EQ(p.before("CreateTags"), 0ms);
+  EXPECT_EQ(p.before("CreateSnapshots"), 0ms);
+}
+
+TEST(Pacing, AFleetsFirstCallsTakeEc2sBurstAndItsShareSavesUpToItsBurst) {
+  ManualClock clock;
+  SequenceRandom random({0.5});
+  Pacing p(PacingOptions{.patience = 3600s, .fleet = 40}, clock, clock, random);
+  // DeleteSnapshot: 100 / 40 + 0.5 = 3 calls in hand, then one per 1 / 0.11875 s.
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(p.before("DeleteSnapshot"), 0ms) << i;
+  EXPECT_EQ(p.before("DeleteSnapshot"), 8422ms);
+  // An hour idle saves no more than its burst, 100 / 40 + 1.
+  clock.advance(3600s);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(p.before("DeleteSnapshot"), 0ms) << i;
+  EXPECT_EQ(p.before("DeleteSnapshot"), 4211ms);
+}
+
+TEST(Pacing, AFleetsThrottledCallTakesARandomSlotOfItsShare) {
+  ManualClock clock;
+  SequenceRandom random({0.25});
+  Pacing p(PacingOptions{.patience = 3600s, .base = 1000ms, .fleet = 1000}, clock, clock, random);
+  p.after("AttachVolume", true);
+  EXPECT_EQ(p.before("AttachVolume"), 50000ms) << "a quarter of 1000 / 5 s";
+  // CreateSnapshots is made inside a freeze: the spacing (1 s, ×0.75) and no share.
+  p.after("CreateSnapshots", true);
+  EXPECT_EQ(p.before("CreateSnapshots"), 750ms);
+}
+
 TEST(Pacing, ThrottlesDoubleTheSpacingUpToItsCapAndAnswersEaseIt) {
   ManualClock clock;
   SequenceRandom random({0.5});
