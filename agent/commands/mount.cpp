@@ -924,25 +924,24 @@ void Mount::create_and_attach(std::vector<Item>& items, const std::function<void
     }
     return ec2::WaitCheck{ec2::WaitVerdict::Done, {}};
   };
+  const auto not_available = [&](Item& item, const ec2::Error& why) {
+    fail(item, fmt::format("volume {} did not become available: {}", item.ec2_volume->id.value, why.describe()));
+  };
   const ec2::Waiter::Expired expired = [&](const ec2::VolumeId& id, const ec2::Error& timeout) {
-    fail(*polled.at(id), fmt::format("volume {} did not become available: {}", id.value, timeout.describe()));
+    not_available(*polled.at(id), timeout);
     polled.erase(id);
   };
   auto done = s_.waiter(c_.config.timeouts.volume_available).volumes_joining(s_.ec2, join, check, expired);
+  // The wait ends with every create returned, unless a DescribeVolumes failed for good.
+  creates->join();
   if (!done) {
-    // A DescribeVolumes that failed for good: every volume not yet attached fails with it, those
-    // still being created too once their CreateVolume returns.
-    const auto reason = [&](const Item& item) {
-      return fmt::format("volume {} did not become available: {}", item.ec2_volume->id.value, done.error().describe());
-    };
-    for (auto& [id, item] : polled) fail(*item, reason(*item));
-    creates->join();
+    // Every volume not yet attached fails with it, those whose create returned since too.
+    for (auto& [id, item] : polled) not_available(*item, done.error());
     for (auto* item : returned) {
-      if (item->stage == Stage::Attach) fail(*item, reason(*item));
+      if (item->stage == Stage::Attach) not_available(*item, done.error());
     }
   }
   progress.finish(created, total, detail());
-  creates->join();
 }
 
 void Mount::act(std::vector<Item>& items) {

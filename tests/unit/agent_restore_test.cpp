@@ -657,6 +657,60 @@ TEST_F(RestoreTest, AFailedDescribeVolumesIsOneErrorLineAndEveryVolumesReason) {
   EXPECT_EQ(f.ec2.call_count("CreateVolume"), 0);
 }
 
+// The poll's DescribeVolumes failing for good while another CreateVolume is still out: the
+// volume polled and the one whose create returns afterwards both fail with its reason.
+TEST_F(RestoreTest, APollThatFailsForGoodFailsTheVolumesStillBeingCreatedToo) {
+  f.add_group("db", {f.volume("/dev/sdf", "/data/a"), f.volume("/dev/sdg", "/data/b")});
+  std::mutex mutex;
+  std::condition_variable polled;
+  int creates = 0;
+  bool poll_seen = false;
+  bool held_in_vain = false;
+  f.ec2.on_call([&](std::string_view action) {
+    std::unique_lock lock(mutex);
+    if (action == "DescribeVolumes" && creates > 0) {
+      poll_seen = true;
+      polled.notify_all();
+    }
+    if (action == "CreateVolume" && ++creates == 1) {
+      f.ec2.fail_next("DescribeVolumes", ec2::Error{.message = "poll denied", .aws_code = "UnauthorizedOperation"}, 100);
+    }
+    if (action == "CreateVolume" && creates == 2) {
+      held_in_vain = !polled.wait_for(lock, std::chrono::seconds(20), [&] { return poll_seen; });
+    }
+  });
+  auto r = run();
+  EXPECT_FALSE(r.ok());
+  EXPECT_FALSE(held_in_vain) << "no poll while the second CreateVolume was out";
+  for (const auto* mp : {"/data/a", "/data/b"}) {
+    EXPECT_EQ(outcome(r, mp).outcome, Outcome::Failed) << mp;
+    const auto reason = outcome(r, mp).reason.value_or("");
+    EXPECT_NE(reason.find("did not become available"), std::string::npos) << mp << ": " << reason;
+    EXPECT_NE(reason.find("poll denied"), std::string::npos) << mp << ": " << reason;
+  }
+  EXPECT_EQ(f.ec2.call_count("AttachVolume"), 0);
+}
+
+// A volume that stays creating past timeouts.volume_available fails, naming it.
+TEST_F(RestoreTest, AVolumeThatNeverBecomesAvailableFailsAtItsDeadline) {
+  FakeInstance manual(ec2::FakeEc2Options{.progress = ec2::FakeEc2Options::Progress::Manual});
+  manual.add_group("db", {manual.volume("/dev/sdf", "/data/a")});
+  manual.config.timeouts.volume_available = std::chrono::seconds(30);
+  auto r = mount(manual.context());
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::Failed);
+  const auto reason = outcome(r, "/data/a").reason.value_or("");
+  EXPECT_NE(reason.find("did not become available"), std::string::npos) << reason;
+  int creating = 0;
+  for (const auto& v : manual.ec2.volumes()) {
+    if (v.state != ec2::VolumeState::Creating) continue;
+    ++creating;
+    EXPECT_NE(reason.find(v.id.value), std::string::npos) << reason;
+  }
+  EXPECT_EQ(creating, 1);
+  EXPECT_EQ(manual.ec2.call_count("AttachVolume"), 0);
+}
+
 // A VolumeInUse for a volume attached to another instance stays the volume's failure.
 TEST_F(RestoreTest, AVolumeInUseElsewhereIsNotTakenForOurs) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a")});
