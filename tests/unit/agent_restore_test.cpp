@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <filesystem>
+#include <functional>
 #include <set>
 #include <sstream>
 
@@ -43,6 +44,38 @@ std::size_t files_in(const std::filesystem::path& dir) {
   }
   return n;
 }
+
+// Holds the run's second CreateVolume until the fake has seen `awaited` after the first one (20 s
+// at most: then in_vain()). `on_first` runs when the first CreateVolume arrives.
+class SecondCreateHeld {
+ public:
+  SecondCreateHeld(ec2::FakeEc2& ec2, std::string awaited, std::function<void()> on_first = {})
+      : awaited_(std::move(awaited)), on_first_(std::move(on_first)) {
+    ec2.on_call([this](std::string_view action) {
+      std::unique_lock lock(mutex_);
+      if (action == awaited_ && creates_ > 0) {
+        seen_ = true;
+        seen_cv_.notify_all();
+      }
+      if (action != "CreateVolume") return;
+      if (++creates_ == 1 && on_first_) on_first_();
+      if (creates_ == 2) in_vain_ = !seen_cv_.wait_for(lock, std::chrono::seconds(20), [this] { return seen_; });
+    });
+  }
+  [[nodiscard]] bool in_vain() const {
+    std::lock_guard lock(mutex_);
+    return in_vain_;
+  }
+
+ private:
+  std::string awaited_;
+  std::function<void()> on_first_;
+  mutable std::mutex mutex_;
+  std::condition_variable seen_cv_;
+  int creates_ = 0;
+  bool seen_ = false;
+  bool in_vain_ = false;
+};
 
 class RestoreTest : public ::testing::Test {
  protected:
@@ -661,27 +694,12 @@ TEST_F(RestoreTest, AFailedDescribeVolumesIsOneErrorLineAndEveryVolumesReason) {
 // volume polled and the one whose create returns afterwards both fail with its reason.
 TEST_F(RestoreTest, APollThatFailsForGoodFailsTheVolumesStillBeingCreatedToo) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a"), f.volume("/dev/sdg", "/data/b")});
-  std::mutex mutex;
-  std::condition_variable polled;
-  int creates = 0;
-  bool poll_seen = false;
-  bool held_in_vain = false;
-  f.ec2.on_call([&](std::string_view action) {
-    std::unique_lock lock(mutex);
-    if (action == "DescribeVolumes" && creates > 0) {
-      poll_seen = true;
-      polled.notify_all();
-    }
-    if (action == "CreateVolume" && ++creates == 1) {
-      f.ec2.fail_next("DescribeVolumes", ec2::Error{.message = "poll denied", .aws_code = "UnauthorizedOperation"}, 100);
-    }
-    if (action == "CreateVolume" && creates == 2) {
-      held_in_vain = !polled.wait_for(lock, std::chrono::seconds(20), [&] { return poll_seen; });
-    }
+  SecondCreateHeld held(f.ec2, "DescribeVolumes", [&] {
+    f.ec2.fail_next("DescribeVolumes", ec2::Error{.message = "poll denied", .aws_code = "UnauthorizedOperation"}, 100);
   });
   auto r = run();
   EXPECT_FALSE(r.ok());
-  EXPECT_FALSE(held_in_vain) << "no poll while the second CreateVolume was out";
+  EXPECT_FALSE(held.in_vain()) << "no poll while the second CreateVolume was out";
   for (const auto* mp : {"/data/a", "/data/b"}) {
     EXPECT_EQ(outcome(r, mp).outcome, Outcome::Failed) << mp;
     const auto reason = outcome(r, mp).reason.value_or("");
@@ -1077,24 +1095,10 @@ TEST_F(RestoreTest, CallCountsOneDescribeSnapshotsAndBatchedPolling) {
 // create before attaching any would hold it for the whole 20 s.
 TEST_F(RestoreTest, AVolumeIsAttachedWhileAnotherCreateIsStillOut) {
   f.add_group("db", {f.volume("/dev/sdf", "/data/a"), f.volume("/dev/sdg", "/data/b")});
-  std::mutex mutex;
-  std::condition_variable attached;
-  int creates = 0;
-  bool attach_seen = false;
-  bool held_in_vain = false;
-  f.ec2.on_call([&](std::string_view action) {
-    std::unique_lock lock(mutex);
-    if (action == "AttachVolume") {
-      attach_seen = true;
-      attached.notify_all();
-    }
-    if (action == "CreateVolume" && ++creates == 2) {
-      held_in_vain = !attached.wait_for(lock, std::chrono::seconds(20), [&] { return attach_seen; });
-    }
-  });
+  SecondCreateHeld held(f.ec2, "AttachVolume");
   auto r = run();
   ASSERT_TRUE(r.ok()) << render_text(r);
-  EXPECT_FALSE(held_in_vain) << "no volume was attached while the second CreateVolume was out";
+  EXPECT_FALSE(held.in_vain()) << "no volume was attached while the second CreateVolume was out";
   EXPECT_EQ(f.ec2.call_count("AttachVolume"), 2);
   EXPECT_EQ(outcome(r, "/data/a").outcome, Outcome::Created);
   EXPECT_EQ(outcome(r, "/data/b").outcome, Outcome::Created);
