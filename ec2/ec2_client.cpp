@@ -139,15 +139,19 @@ struct Ec2Client::Impl {
       return r;
     };
     std::chrono::milliseconds throttled_for{0};
+    bool was_throttled = false;
     auto result = retry.run<std::string>(action, idempotency, [&](int) -> Result<std::string> {
       // A throttled request did nothing: it is sent again at the bucket's next slot, for as long
-      // as the pacing's patience lasts (ec2/pacing.h).
+      // as the pacing's patience lasts (ec2/pacing.h). The wait before its first send (a fleet's
+      // share, the spacing of its bucket's calls) is not time it was throttled.
       for (;;) {
-        throttled_for += pacing.before(action);
+        const auto waited = pacing.before(action);
+        if (was_throttled) throttled_for += waited;
         auto r = refreshing_attempt();
         const bool throttled = !r && is_throttle(r.error());
         pacing.after(action, throttled);
         if (!throttled || !pacing.enabled()) return r;
+        was_throttled = true;
         if (throttled_for >= pacing.options().patience) {
           r.error().message += fmt::format(" (throttled for {} s)",
                                            std::chrono::duration_cast<std::chrono::seconds>(throttled_for).count());

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include "ec2/log.h"
+
 namespace ec2 {
 
 std::string throttle_bucket(std::string_view action) {
@@ -62,11 +64,11 @@ std::chrono::milliseconds Pacing::before(std::string_view action) {
   if (!enabled()) return std::chrono::milliseconds{0};
   std::chrono::steady_clock::time_point slot;
   const auto now = clock_.monotonic();
+  const auto bucket = throttle_bucket(action);
+  const bool shared = options_.fleet > 1 && fleet_shared(bucket);
   {
     std::lock_guard lock(mutex_);
-    const auto bucket = throttle_bucket(action);
     auto& c = categories_[bucket];
-    const bool shared = options_.fleet > 1 && fleet_shared(bucket);
     if (!shared && c.spacing_ms == 0 && c.next <= now) return std::chrono::milliseconds{0};
     slot = std::max(now, c.next);
     if (shared) slot = shared_slot(c, bucket, slot);
@@ -74,6 +76,11 @@ std::chrono::milliseconds Pacing::before(std::string_view action) {
   }
   if (slot <= now) return std::chrono::milliseconds{0};
   const auto wait = std::chrono::ceil<std::chrono::milliseconds>(slot - now);
+  // A fleet's share can hold a call for minutes: said once per call, where an operator looks.
+  if (shared && wait >= std::chrono::seconds(1)) {
+    log_ec2().info("call={} waits={:.1f}s for its share of the {} bucket (fleet_size {})", action,
+                   std::chrono::duration<double>(wait).count(), bucket, options_.fleet);
+  }
   sleeper_.sleep_for(wait);
   return wait;
 }

@@ -178,6 +178,19 @@ TEST_F(PacedClientTest, PatienceUsedUpTheThrottleIsTheErrorAndNotRetriedAgain) {
   EXPECT_EQ(http->count(), 5u);
 }
 
+// A fleet's share holds a CreateVolume for 94.7 s before its first send; a throttle after it is
+// the first throttle of a call whose patience (60 s) is still whole, so it is sent again.
+TEST_F(PacedClientTest, TheWaitForAFleetsShareIsNotTimeThrottled) {
+  http->push(503, k_throttled);
+  http->push(200, k_volume);
+  auto c = client(PacingOptions{.patience = 60s, .base = 1000ms, .max_spacing = 5000ms, .fleet = 1000});
+  auto v = c->create_volume(CreateVolumeOptions{.availability_zone = "eu-west-1a", .size_gib = 10});
+  ASSERT_TRUE(v) << v.error().describe();
+  EXPECT_EQ(http->count(), 2u);
+  ASSERT_FALSE(clock.sleeps().empty());
+  EXPECT_EQ(clock.sleeps().front(), 94737ms) << "0.45 of a call at 0.00475 a second";
+}
+
 TEST_F(PacedClientTest, WithoutPatienceAThrottleIsRetriedAsOtherErrors) {
   http->set_handler([](const HttpRequest&) -> Result<HttpResponse> {
     return HttpResponse{.status = 503, .headers = {}, .body = k_throttled};
