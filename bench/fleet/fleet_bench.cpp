@@ -52,6 +52,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/cli/agent_commands.h"
 #include "agent/config/config.h"
 #include "agent/core/runtime.h"
 #include "bench/bench_support.h"
@@ -126,8 +127,10 @@ fleet::IdealInputs ideal_inputs(const Scenario& s, const fleet::AccountOptions& 
 
 Outcome run(const Scenario& s, std::uint64_t seed, bool pacing, const std::optional<ec2::PacingOptions>& tuned,
             int fleet_size, const std::filesystem::path& scratch) {
-  // 0: told (the scenario's K); mount and prune apply it, snapshot does not (RuntimeOptions::fleet_share).
-  const int told = s.command == Command::Snapshot ? 1 : fleet_size == 0 ? s.instances : fleet_size;
+  // 0: told (the scenario's K). Applied as `ebsnap` applies it: only by the commands a fleet
+  // starts together (the Instance builds its client without agent::Runtime).
+  const char* command = s.command == Command::Mount ? "mount" : s.command == Command::Snapshot ? "snapshot" : "prune";
+  const int told = !agent::fleet_starts_together(command) ? 1 : fleet_size == 0 ? s.instances : fleet_size;
   const auto wall_began = std::chrono::steady_clock::now();
   fleet::World world(std::chrono::system_clock::time_point{} + std::chrono::hours(24 * 365 * 57));
   fleet::AccountOptions account_options;
