@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 
 #include "ec2/log.h"
 
@@ -36,24 +37,41 @@ std::chrono::milliseconds Pacing::jittered(double ms) {
 }
 
 // The fleet's share (pacing.h): 95% of the bucket's rate over the fleet, a burst of its share of
-// EC2's and one call, Describe* 8 more.
+// EC2's and one call, Describe* 8 more. Over a start window, a window's refill at a time.
 std::chrono::steady_clock::time_point Pacing::shared_slot(Category& c, std::string_view bucket,
                                                           std::chrono::steady_clock::time_point slot) {
   const auto size = bucket_size(bucket);
   const double fleet = options_.fleet;
   const double rate = 0.95 * size.rate / fleet;
-  const double burst = size.burst / fleet + 1 + (bucket == "describe" ? 8 : 0);
+  const double window = std::chrono::duration<double>(options_.fleet_window).count();
+  const double lump = rate * window;
+  const double burst = size.burst / fleet + 1 + lump + (bucket == "describe" ? 8 : 0);
   if (!c.share) {
     // Each volume created is attached: the fleet's first creates take no more than the
     // AttachVolume bucket's burst.
     const double first = bucket == "CreateVolume" ? bucket_size("mutating").burst : size.burst;
-    c.share = first / fleet + random_.uniform();
+    c.share = first / fleet + lump + random_.uniform() + (window > 0 && bucket == "describe" ? 8 : 0);
     c.counted = slot;
+    c.first = slot;
   }
-  *c.share = std::min(burst, *c.share + rate * std::chrono::duration<double>(slot - c.counted).count());
-  if (*c.share < 1) {
-    slot += std::chrono::ceil<std::chrono::milliseconds>(std::chrono::duration<double>((1 - *c.share) / rate));
-    *c.share = 1;
+  if (window == 0) {
+    *c.share = std::min(burst, *c.share + rate * std::chrono::duration<double>(slot - c.counted).count());
+    if (*c.share < 1) {
+      slot +=
+          std::chrono::ceil<std::chrono::milliseconds>(std::chrono::duration<double>((1 - *c.share) / rate));
+      *c.share = 1;
+    }
+  } else {
+    const auto windows = [&](std::chrono::steady_clock::time_point t) {
+      return std::floor(std::chrono::duration<double>(t - c.first).count() / window);
+    };
+    *c.share = std::min(burst, *c.share + lump * (windows(slot) - windows(c.counted)));
+    if (*c.share < 1) {
+      const double more = std::ceil((1 - *c.share) / lump);
+      slot = c.first + std::chrono::ceil<std::chrono::milliseconds>(
+                           std::chrono::duration<double>((windows(slot) + more) * window));
+      *c.share = std::min(burst, *c.share + more * lump);
+    }
   }
   *c.share -= 1;
   c.counted = slot;
@@ -78,8 +96,9 @@ std::chrono::milliseconds Pacing::before(std::string_view action) {
   const auto wait = std::chrono::ceil<std::chrono::milliseconds>(slot - now);
   // A fleet's share can hold a call for minutes: said once per call, where an operator looks.
   if (shared && wait >= std::chrono::seconds(1)) {
-    log_ec2().info("call={} waits={:.1f}s for its share of the {} bucket (fleet_size {})", action,
-                   std::chrono::duration<double>(wait).count(), bucket, options_.fleet);
+    log_ec2().info("call={} waits={:.1f}s for its share of the {} bucket (fleet_size {}, fleet_window_s {})",
+                   action, std::chrono::duration<double>(wait).count(), bucket, options_.fleet,
+                   options_.fleet_window.count());
   }
   sleeper_.sleep_for(wait);
   return wait;

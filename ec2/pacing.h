@@ -32,7 +32,18 @@
 //   - a throttled call's next slot is a random point within the fleet's share of its bucket's
 //     refill (fleet/rate), not a second later, where the fleet would meet again;
 //   - CreateSnapshot(s), made inside a freeze, keep the spacing above and never wait for a share.
-// A fleet_size above the real one slows every instance to its share of a fleet that is not there.
+// A fleet that starts over a window (`fleet_window` > 0: config fleet_window_s, a rolling deploy)
+// would leave the buckets idle while it arrives if each instance took only its 1/fleet of the
+// refill: the first to start have the buckets nearly to themselves. So each takes a window's share
+// at a time, at the start of each window of its own (from its first call): at its first call its
+// share of EC2's burst, one window's refill (fleet/rate of the window) and the random part, 8
+// more for Describe* (a restore's polls; the fleet's starts are spread over the window); every
+// window later one window's refill more. As the fleet arrives uniformly over the window, at
+// every moment the instances' windows hold one window's refill between them: the bucket is kept
+// busy from the first start, and the last to start is done about two windows later
+// (bench/fleet: rolling-1000).
+// A fleet_size above the real one, or a window longer than the real one, slows every instance to
+// its share of a fleet that is not there, or throttles the fleet that is.
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -55,6 +66,8 @@ struct PacingOptions {
   double ease = 0.97;  // the spacing after an answer that was not throttled, as a share of before
   // The clients that may call EC2 at once in this account and region (above).
   int fleet = 1;
+  // The time over which those clients start (above): zero, together.
+  std::chrono::seconds fleet_window{0};
 };
 
 // EC2's documented bucket of a throttle_bucket: its burst and its refill rate (calls per second).
@@ -90,6 +103,7 @@ class Pacing {
     // before the first call.
     std::optional<double> share;
     std::chrono::steady_clock::time_point counted{};
+    std::chrono::steady_clock::time_point first{};  // the first call's slot
   };
   // The slot of a call of `bucket` no earlier than `slot` that its share allows; takes the call.
   [[nodiscard]] std::chrono::steady_clock::time_point shared_slot(Category& c, std::string_view bucket,

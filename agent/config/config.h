@@ -167,6 +167,7 @@ inline constexpr std::int64_t k_min_freeze_timeout_s = 1;
 inline constexpr std::int64_t k_max_freeze_timeout_s = 120;
 inline constexpr std::int32_t k_default_delete_rate_per_s = 2;
 inline constexpr std::int32_t k_max_fleet_size = 100'000;
+inline constexpr std::int64_t k_max_fleet_window_s = 3600;
 inline constexpr std::int32_t k_max_delete_rate_per_s = 5;  // EC2's refill rate
 inline constexpr std::chrono::seconds k_default_untagged_run_window{10};
 inline constexpr std::int64_t k_max_untagged_run_window_s = 3600;
@@ -205,6 +206,10 @@ struct Config {
   // share of EC2's request buckets from their first call instead of learning the fleet from
   // throttles (ec2/pacing.h). Config file or userdata (the launch template knows the group's size).
   std::int32_t fleet_size = 1;
+  // The time over which those instances start (a rolling deploy, an instance refresh): each takes
+  // its share of a window's refill at a time, at the start of each window of its own (ec2/pacing.h).
+  // Zero: they start together. Config file or userdata.
+  std::chrono::seconds fleet_window{0};
   std::vector<GroupConfig> groups;  // in file order; userdata groups replace or follow
 
   [[nodiscard]] const GroupConfig* find_group(std::string_view name) const;

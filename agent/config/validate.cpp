@@ -21,10 +21,10 @@ using Json = nlohmann::ordered_json;
 template <class T>
 using Checked = std::expected<T, ConfigError>;
 
-constexpr std::array<std::string_view, 15> k_top_keys = {
+constexpr std::array<std::string_view, 16> k_top_keys = {
     "region",           "filter_tags", "freeze_timeout_s", "timeouts", "credentials", "allow_userdata_hooks",
     "allow_userdata_retention", "allow_empty_filter_tags", "delete_rate_per_s", "compat", "untagged_run_window_s",
-    "metrics_dir", "copies_in_flight", "fleet_size", "groups"};
+    "metrics_dir", "copies_in_flight", "fleet_size", "fleet_window_s", "groups"};
 constexpr std::array<std::string_view, 1> k_compat_keys = {"snaptastic"};
 constexpr std::array<std::string_view, 6> k_timeout_keys = {"volume_available_s", "device_wait_s",
                                                             "pending_snapshot_s", "hook_s", "lock_s", "throttled_s"};
@@ -579,6 +579,11 @@ class Validator {
                                                  "instances that may run ebsnap at once in this account and region"));
       c.fleet_size = static_cast<std::int32_t>(n);
     }
+    if (const auto it = doc.find("fleet_window_s"); it != doc.end()) {
+      EBSNAP_TRY_ASSIGN(const auto seconds, integer_at(*it, at("fleet_window_s"), {0, k_max_fleet_window_s},
+                                                       "seconds over which the fleet_size instances start"));
+      c.fleet_window = std::chrono::seconds(seconds);
+    }
     if (const auto it = doc.find("untagged_run_window_s"); it != doc.end()) {
       if (options_.kind == DocumentKind::UserdataOverlay) return fail(at("untagged_run_window_s"), "accepted in the config file only");
       EBSNAP_TRY_ASSIGN(const auto seconds, integer_at(*it, at("untagged_run_window_s"),
@@ -644,6 +649,7 @@ Config merge_layers(Config base, const ConfigLayer& overlay) {
   if (keys.contains("timeouts")) merged.timeouts = o.timeouts;
   if (keys.contains("credentials")) merged.credentials = o.credentials;
   if (keys.contains("fleet_size")) merged.fleet_size = o.fleet_size;
+  if (keys.contains("fleet_window_s")) merged.fleet_window = o.fleet_window;
   for (const auto& group : o.groups) {
     bool replaced = false;
     for (auto& existing : merged.groups) {

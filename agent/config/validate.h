@@ -16,6 +16,7 @@
 //   allow_empty_filter_tags  boolean, default false; config file only: accept filter_tags []
 //   fleet_size        integer 1..100000, default 1: instances that may run ebsnap at once in the
 //                     account and region (ec2/pacing.h: each takes its share of EC2's buckets)
+//   fleet_window_s    integer 0..3600, default 0: seconds over which those instances start
 //   untagged_run_window_s  integer 1..3600, default 10; config file only: snapshots without a
 //                     run id this close in StartTime are one restore point
 //   credentials       { access_key_id (required), secret_access_key (required), session_token }

@@ -1,5 +1,7 @@
 #include "agent/core/runtime.h"
 
+#include <algorithm>
+
 #include "agent/core/log.h"
 #include "ec2/ec2_client.h"
 #include "platform/freeze_ops.h"
@@ -102,7 +104,16 @@ ec2::RetryOptions retry_policy() {
 
 ec2::PacingOptions pacing_policy(const Config& config, bool fleet_share) {
   return ec2::PacingOptions{.patience = std::chrono::duration_cast<std::chrono::milliseconds>(config.timeouts.throttled),
-                            .fleet = fleet_share ? config.fleet_size : 1};
+                            .fleet = fleet_share ? config.fleet_size : 1,
+                            .fleet_window = fleet_share ? config.fleet_window : std::chrono::seconds{0}};
+}
+
+ec2::WaiterOptions poll_policy(const Config& config, bool fleet_share) {
+  auto waiter = RunOptions{}.waiter;
+  if (fleet_share && config.fleet_size > 1) {
+    waiter.initial_delay = std::max(waiter.initial_delay, std::chrono::milliseconds{1'000});
+  }
+  return waiter;
 }
 
 Runtime::Runtime(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
@@ -130,6 +141,7 @@ ec2::Result<std::unique_ptr<Runtime>> Runtime::create(const Config& config, Runt
                     parts->instance.instance_id, parts->instance.availability_zone,
                     parts->devices.udevd_running() ? "running" : "absent");
   RunOptions run{.dry_run = options.dry_run, .run_dir = run_dir_from(options.env)};
+  run.waiter = poll_policy(config, options.fleet_share);
   parts->services.emplace(Services{.ec2 = *parts->ec2,
                                    .devices = parts->devices,
                                    .mounter = parts->mounter,

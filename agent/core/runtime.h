@@ -48,6 +48,11 @@ struct RuntimeOptions {
 [[nodiscard]] ec2::RetryOptions retry_policy();
 // fleet_share: whether config fleet_size applies (RuntimeOptions::fleet_share).
 [[nodiscard]] ec2::PacingOptions pacing_policy(const Config& config, bool fleet_share);
+// The poll rounds (RunOptions::waiter). A client held to a fleet's share of Describe*
+// (fleet_size) starts its rounds a second apart instead of 150 ms: a round that finds the volume
+// still creating spends a call of the fleet's bucket, which the fleet's later polls then wait for
+// (bench/fleet: rolling-1000, boot-100).
+[[nodiscard]] ec2::WaiterOptions poll_policy(const Config& config, bool fleet_share);
 
 // EBSNAP_RUN_DIR, else /run/ebsnap.
 [[nodiscard]] std::filesystem::path run_dir_from(const ec2::EnvLookup& env);

@@ -21,15 +21,18 @@
 // round trips, its polls noticing a change, and with K > 1 its wait for the buckets); for
 // snapshot and prune, whose answers are the end, its whole time to done.
 //
-//   fleet_bench [--only NAME[,NAME...]] [--seed N] [--pacing on|off] [--fleet-size told|N] [--rows FILE]
+//   fleet_bench [--only NAME[,NAME...]] [--seed N] [--pacing on|off] [--fleet-size told|N]
+//               [--fleet-window S] [--rows FILE]
 //               [--pacing-base MS] [--pacing-max MS] [--pacing-ease F]
 // --rows FILE: also the issue's targets, each figure beside its limit and target, as rows of
 // bench/run's table (`bench/run fleet`): at K >= 100, makespan <= 1.2x the ideal, throttled
 // calls <= 5%; everywhere, no give-up.
 // --fleet-size N: each instance's config has fleet_size N (default 1, ebsnap's default).
 // --fleet-size told: each instance's config has fleet_size = the scenario's K (ec2/pacing.h: a
-// share of the buckets from the first call), which mount and prune apply and snapshot does not
-// (its timer spreads the fleet: agent::RuntimeOptions::fleet_share).
+// share of the buckets from the first call) and fleet_window_s = the spread of its starts
+// (rolling-1000: 300 s), which mount and prune apply and snapshot does not (its timer spreads
+// the fleet: agent::RuntimeOptions::fleet_share).
+// --fleet-window S: fleet_window_s S instead (a wrong one: what it costs).
 // --pacing off: the client without ec2/pacing.h (throttles retried as other errors): the figures
 // before it.
 #include <fmt/format.h>
@@ -125,12 +128,21 @@ fleet::IdealInputs ideal_inputs(const Scenario& s, const fleet::AccountOptions& 
   return {};
 }
 
+// The instances' fleet_window_s: as given, or told with the size (the scenario's spread).
+std::chrono::seconds told_window(const Scenario& s, int fleet_size,
+                                 std::optional<std::chrono::seconds> fleet_window) {
+  if (fleet_window) return *fleet_window;
+  return fleet_size == 0 ? std::chrono::duration_cast<std::chrono::seconds>(s.spread) : std::chrono::seconds{0};
+}
+
 Outcome run(const Scenario& s, std::uint64_t seed, bool pacing, const std::optional<ec2::PacingOptions>& tuned,
-            int fleet_size, const std::filesystem::path& scratch) {
+            int fleet_size, std::optional<std::chrono::seconds> fleet_window, const std::filesystem::path& scratch) {
   // 0: told (the scenario's K). Applied as `ebsnap` applies it: only by the commands a fleet
   // starts together (the Instance builds its client without agent::Runtime).
   const char* command = s.command == Command::Mount ? "mount" : s.command == Command::Snapshot ? "snapshot" : "prune";
   const int told = !agent::fleet_starts_together(command) ? 1 : fleet_size == 0 ? s.instances : fleet_size;
+  const auto window = agent::fleet_starts_together(command) ? told_window(s, fleet_size, fleet_window)
+                                                            : std::chrono::seconds{0};
   const auto wall_began = std::chrono::steady_clock::now();
   fleet::World world(std::chrono::system_clock::time_point{} + std::chrono::hours(24 * 365 * 57));
   fleet::AccountOptions account_options;
@@ -152,6 +164,7 @@ Outcome run(const Scenario& s, std::uint64_t seed, bool pacing, const std::optio
                                                                                  .pacing = pacing,
                                                                                  .pacing_override = tuned,
                                                                                  .fleet_size = told,
+                                                                                 .fleet_window = window,
                                                                                  .retention = s.retention}));
     auto& instance = *instances.back();
     switch (s.command) {
@@ -262,16 +275,20 @@ void sweep_scratch_of_dead_runs(const std::filesystem::path& dir) {
 }
 
 // The scenario against issue 16's targets, as bench/run's rows.
-void write_rows(const std::filesystem::path& path, const Scenario& s, const Outcome& o, int fleet_size) {
+void write_rows(const std::filesystem::path& path, const Scenario& s, const Outcome& o, int fleet_size,
+                std::chrono::seconds window) {
   bench::RowWriter rows(path);
   const bool fleet = s.instances >= 100;  // the makespan and throttling targets are for K >= 100
   const double ratio = o.makespan_s / o.ideal_s;
   const double throttled_pct =
       o.calls == 0 ? 0.0 : 100.0 * static_cast<double>(o.throttled) / static_cast<double>(o.calls);
-  const std::string name = fmt::format("fleet {} (K={}, N={}{})", s.name, s.instances, s.volumes,
+  const std::string name = fmt::format("fleet {} (K={}, N={}{}{})", s.name, s.instances, s.volumes,
                                        fleet_size == 0   ? ", fleet_size K"
                                        : fleet_size > 1 ? fmt::format(", fleet_size {}", fleet_size)
-                                                        : "");
+                                                        : "",
+                                       window.count() > 0 && s.command != Command::Snapshot
+                                           ? fmt::format(", fleet_window_s {}", window.count())
+                                           : "");
   rows.write({.part = "fleet",
               .figure = name + ": makespan",
               .value = fmt::format("{:.1f} s ({:.2f}x)", o.makespan_s, ratio),
@@ -305,6 +322,7 @@ int main(int argc, char** argv) try {
   std::optional<std::filesystem::path> rows;
   std::optional<ec2::PacingOptions> tuned;
   int fleet_size = 1;  // 0: told, each scenario's K
+  std::optional<std::chrono::seconds> fleet_window;  // none: told with the size (or 0)
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--only" && i + 1 < argc) {
@@ -321,6 +339,8 @@ int main(int argc, char** argv) try {
     } else if (a == "--fleet-size" && i + 1 < argc) {
       const std::string v = argv[++i];
       fleet_size = v == "told" ? 0 : std::stoi(v);
+    } else if (a == "--fleet-window" && i + 1 < argc) {
+      fleet_window = std::chrono::seconds(std::stoi(argv[++i]));
     } else if (a == "--rows" && i + 1 < argc) {
       rows = argv[++i];
     } else if (a == "--seed" && i + 1 < argc) {
@@ -328,7 +348,7 @@ int main(int argc, char** argv) try {
     } else {
       std::fprintf(stderr,
                    "usage: fleet_bench [--only NAME[,NAME...]] [--seed N] [--pacing on|off] [--fleet-size told|N] "
-                   "[--rows FILE]\n");
+                   "[--fleet-window S] [--rows FILE]\n");
       return 2;
     }
   }
@@ -364,7 +384,7 @@ int main(int argc, char** argv) try {
   for (const auto& s : scenarios) {
     if (!only.empty() && !only.contains(s.name)) continue;
     std::filesystem::remove_all(scratch);
-    const auto o = run(s, seed, pacing, tuned, fleet_size, scratch);
+    const auto o = run(s, seed, pacing, tuned, fleet_size, fleet_window, scratch);
     std::filesystem::remove_all(scratch);
     std::printf("| %s | %d | %d | %.1f s | %.1f s | %.1f s | %.1f s | %.2f× | %llu (%.1f%%) | %d | %.0f ms | %s | %.0f s |\n",
                 s.name.c_str(), s.instances, s.volumes, o.makespan_s, o.p50_s, o.p99_s, o.ideal_s,
@@ -372,7 +392,7 @@ int main(int argc, char** argv) try {
                 o.calls == 0 ? 0.0 : 100.0 * static_cast<double>(o.throttled) / static_cast<double>(o.calls),
                 o.give_ups, o.share_p50_ms, calls_text(o).c_str(), o.wall_s);
     if (!o.first_failure.empty()) std::printf("|   first give-up: %s |\n", o.first_failure.c_str());
-    if (rows) write_rows(*rows, s, o, fleet_size);
+    if (rows) write_rows(*rows, s, o, fleet_size, told_window(s, fleet_size, fleet_window));
     std::fflush(stdout);
   }
   return 0;

@@ -111,6 +111,7 @@ struct Instance::Parts {
     group.retention = options.retention;
     config.groups.push_back(std::move(group));
     config.fleet_size = options.fleet_size;
+    config.fleet_window = options.fleet_window;
     ec2::Ec2ClientOptions client{.region = "us-east-1"};
     client.endpoint = ec2::Endpoint{
         .url = "http://ec2.sim/", .scheme = "http", .host = "ec2.sim", .path = "/", .configured = true};
@@ -141,7 +142,8 @@ struct Instance::Parts {
         .random = random,
         .guardians = freezing,
         .hooks = hooks,
-        .options = agent::RunOptions{.run_dir = options.run_dir},
+        .options = agent::RunOptions{.run_dir = options.run_dir,
+                                     .waiter = agent::poll_policy(config, /*fleet_share=*/true)},
         .tasks = world});
     // The device appears when the account's attachment completes (udev, at once).
     devices.set_arrival([this](const platform::VolumeQuery& q) -> std::optional<platform::BlockDevice> {

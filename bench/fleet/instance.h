@@ -33,6 +33,7 @@ struct InstanceOptions {
   // The instance's config fleet_size as its command applies it (1: ebsnap's default, or a command
   // that does not take a share: agent::RuntimeOptions::fleet_share).
   int fleet_size = 1;
+  std::chrono::seconds fleet_window{0};  // and its fleet_window_s
   // The group's retention (prune): none, prune refuses the group.
   std::optional<agent::RetentionPolicy> retention;
 };

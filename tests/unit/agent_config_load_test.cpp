@@ -639,6 +639,26 @@ TEST_F(ConfigLoad, FleetSize) {
   }
 }
 
+TEST_F(ConfigLoad, FleetWindow) {
+  auto doc = valid_config();
+  doc["fleet_size"] = 1000;
+  doc["fleet_window_s"] = 300;
+  auto config = load_config_file(write(doc));
+  ASSERT_TRUE(config.has_value()) << config.error().describe();
+  EXPECT_EQ(config->fleet_window, std::chrono::seconds{300});
+  EXPECT_EQ(pacing_policy(*config, /*fleet_share=*/true).fleet_window, std::chrono::seconds{300});
+  EXPECT_EQ(pacing_policy(*config, /*fleet_share=*/false).fleet_window, std::chrono::seconds{0});
+  // A fleet's share of Describe*: poll rounds a second apart, not 150 ms; by hand, as before.
+  EXPECT_EQ(poll_policy(*config, /*fleet_share=*/true).initial_delay, std::chrono::milliseconds{1000});
+  EXPECT_EQ(poll_policy(*config, /*fleet_share=*/false).initial_delay, RunOptions{}.waiter.initial_delay);
+  config->fleet_size = 1;
+  EXPECT_EQ(poll_policy(*config, /*fleet_share=*/true).initial_delay, RunOptions{}.waiter.initial_delay);
+  for (const Json& bad : {Json(-1), Json(3601), Json("300"), Json(1.5)}) {
+    doc["fleet_window_s"] = bad;
+    expect_error(doc, "$.fleet_window_s", {"0..3600"});
+  }
+}
+
 // Issue 14: copy_to, copy_after_snapshot and copies_in_flight.
 TEST_F(ConfigLoad, CopyToLoadsEveryKey) {
   auto doc = valid_config();

@@ -203,7 +203,7 @@ TEST_F(Overlay, OnSuccessInUserdataNeedsTheConfigFilesConsentToo) {
 }
 
 // The launch template knows how many instances its Auto Scaling group starts at once.
-TEST_F(Overlay, FleetSizeComesFromTheConfigFileOrTheUserdata) {
+TEST_F(Overlay, FleetSizeAndWindowComeFromTheConfigFileOrTheUserdata) {
   EXPECT_EQ(base().fleet_size, 1);
   auto config = with(R"({"role":"r","ebsnap":{"fleet_size":500}})");
   ASSERT_TRUE(config.has_value()) << config.error().describe();
@@ -212,6 +212,11 @@ TEST_F(Overlay, FleetSizeComesFromTheConfigFileOrTheUserdata) {
   ASSERT_FALSE(refused.has_value());
   EXPECT_EQ(refused.error().json_path, "$.ebsnap.fleet_size");
   EXPECT_NE(refused.error().message.find("1..100000"), std::string::npos) << refused.error().message;
+  // The window over which the group starts comes with it (a rolling deploy's launch template).
+  EXPECT_EQ(base().fleet_window, std::chrono::seconds{0});
+  config = with(R"({"role":"r","ebsnap":{"fleet_size":500,"fleet_window_s":300}})");
+  ASSERT_TRUE(config.has_value()) << config.error().describe();
+  EXPECT_EQ(config->fleet_window, std::chrono::seconds{300});
 }
 
 // Retention deletes snapshots: whoever may change the userdata would otherwise choose a policy

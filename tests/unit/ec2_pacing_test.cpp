@@ -85,6 +85,27 @@ TEST(Pacing, AFleetsFirstCallsTakeEc2sBurstAndItsShareSavesUpToItsBurst) {
   EXPECT_EQ(p.before("DeleteSnapshot"), 4211ms);
 }
 
+TEST(Pacing, AFleetStartingOverAWindowTakesAWindowsShareAtATime) {
+  ManualClock clock;
+  SequenceRandom random({0.5});
+  Pacing p(PacingOptions{.patience = 3600s, .fleet = 1000, .fleet_window = 300s}, clock, clock, random);
+  // Describe*: 100 / 1000 + a window's 0.95 * 20 / 1000 * 300 = 5.7 + 0.5 + 8 = 14.3 in hand.
+  for (int i = 0; i < 14; ++i) EXPECT_EQ(p.before("DescribeVolumes"), 0ms) << i;
+  EXPECT_EQ(p.before("DescribeVolumes"), 300000ms) << "the next window's start, not 0.7 / 0.019 s";
+  // CreateVolume, its first call now: 50 / 1000 + 1.425 + 0.5 = 1.975, then 1.425 a window.
+  EXPECT_EQ(p.before("CreateVolume"), 0ms);
+  EXPECT_EQ(p.before("CreateVolume"), 300000ms);  // 0.975 + 1.425
+  EXPECT_EQ(p.before("CreateVolume"), 0ms);       // 1.4 in hand
+  clock.advance(100s);
+  EXPECT_EQ(p.before("CreateVolume"), 200000ms) << "its third window starts 600 s after its first call";
+  // Ten windows idle save no more than the share's burst, 100 / 1000 + 1 + 1.425 = 2.525: two
+  // calls, then the next window's start (its first call was at 300 s, the clock is at 3900 s).
+  clock.advance(3000s);
+  EXPECT_EQ(p.before("CreateVolume"), 0ms);
+  EXPECT_EQ(p.before("CreateVolume"), 0ms);
+  EXPECT_EQ(p.before("CreateVolume"), 300000ms);
+}
+
 TEST(Pacing, AFleetsThrottledCallTakesARandomSlotOfItsShare) {
   ManualClock clock;
   SequenceRandom random({0.25});
