@@ -36,14 +36,14 @@
 // would leave the buckets idle while it arrives if each instance took only its 1/fleet of the
 // refill: the first to start have the buckets nearly to themselves. So each takes a window's share
 // at a time, at the start of each window of its own (from its first call): at its first call its
-// share of EC2's burst, one window's refill (fleet/rate of the window) and the random part, 8
-// more for Describe* (a restore's polls; the fleet's starts are spread over the window); every
-// window later one window's refill more. As the fleet arrives uniformly over the window, at
+// share of EC2's burst, one window's refill (95% of rate/fleet times the window) and the random
+// part, 8 more for Describe* (a restore's polls; the fleet's starts are spread over the window);
+// every window later one window's refill more. As the fleet arrives uniformly over the window, at
 // every moment the instances' windows hold one window's refill between them: the bucket is kept
 // busy from the first start, and the last to start is done about two windows later
 // (bench/fleet: rolling-1000).
-// A fleet_size above the real one, or a window longer than the real one, slows every instance to
-// its share of a fleet that is not there, or throttles the fleet that is.
+// A fleet_size above the real one slows every instance to its share of a fleet that is not there;
+// a window longer than the real one throttles the fleet that is.
 #include <chrono>
 #include <map>
 #include <mutex>
