@@ -96,6 +96,8 @@ struct Outcome {
   std::map<std::string, fleet::ActionStats> by_action;
   double wall_s = 0;
   std::size_t peak_fibers = 0;
+  int fleet_size = 1;                      // as the instances applied them: snapshot's are 1 and 0
+  std::chrono::seconds fleet_window{0};
 };
 
 double seconds(Duration d) {
@@ -204,7 +206,7 @@ Outcome run(const Scenario& s, std::uint64_t seed, bool pacing, const std::optio
   }
   world.run();
 
-  Outcome o;
+  Outcome o{.fleet_size = told, .fleet_window = window};
   auto ideal = ideal_inputs(s, account_options, planned_deletes);
   std::vector<double> took;
   std::vector<double> share;
@@ -274,21 +276,20 @@ void sweep_scratch_of_dead_runs(const std::filesystem::path& dir) {
   }
 }
 
-// The scenario against issue 16's targets, as bench/run's rows.
-void write_rows(const std::filesystem::path& path, const Scenario& s, const Outcome& o, int fleet_size,
-                std::chrono::seconds window) {
+// The scenario against issue 16's targets, as bench/run's rows. told: --fleet-size told.
+void write_rows(const std::filesystem::path& path, const Scenario& s, const Outcome& o, bool told) {
   bench::RowWriter rows(path);
   const bool fleet = s.instances >= 100;  // the makespan and throttling targets are for K >= 100
   const double ratio = o.makespan_s / o.ideal_s;
   const double throttled_pct =
       o.calls == 0 ? 0.0 : 100.0 * static_cast<double>(o.throttled) / static_cast<double>(o.calls);
   const std::string name = fmt::format("fleet {} (K={}, N={}{}{})", s.name, s.instances, s.volumes,
-                                       fleet_size == 0   ? ", fleet_size K"
-                                       : fleet_size > 1 ? fmt::format(", fleet_size {}", fleet_size)
-                                                        : "",
-                                       window.count() > 0 && s.command != Command::Snapshot
-                                           ? fmt::format(", fleet_window_s {}", window.count())
-                                           : "");
+                                       o.fleet_size == 1 ? ""
+                                       : told            ? ", fleet_size K"
+                                                         : fmt::format(", fleet_size {}", o.fleet_size),
+                                       o.fleet_window.count() == 0
+                                           ? ""
+                                           : fmt::format(", fleet_window_s {}", o.fleet_window.count()));
   rows.write({.part = "fleet",
               .figure = name + ": makespan",
               .value = fmt::format("{:.1f} s ({:.2f}x)", o.makespan_s, ratio),
@@ -392,7 +393,7 @@ int main(int argc, char** argv) try {
                 o.calls == 0 ? 0.0 : 100.0 * static_cast<double>(o.throttled) / static_cast<double>(o.calls),
                 o.give_ups, o.share_p50_ms, calls_text(o).c_str(), o.wall_s);
     if (!o.first_failure.empty()) std::printf("|   first give-up: %s |\n", o.first_failure.c_str());
-    if (rows) write_rows(*rows, s, o, fleet_size, told_window(s, fleet_size, fleet_window));
+    if (rows) write_rows(*rows, s, o, /*told=*/fleet_size == 0);
     std::fflush(stdout);
   }
   return 0;
